@@ -1,0 +1,1 @@
+"""The pure half of wheelplan: read wheels and a target, return an immutable plan."""

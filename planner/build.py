@@ -1,0 +1,351 @@
+"""The planner's driver: wheels and a target in, one immutable Plan out.
+
+Nothing here writes; every check that can be made before the first byte is
+written is made here, and every problem is reported together.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from planner import requirements, units
+from planner.errors import Problem, Refused
+from planner.layout import Claim, claims_for, dist_info_path
+from planner.overlaps import describe_owners, settle
+from planner.paths import parents
+from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
+from planner.target import JOURNAL_DIR, Installed, TargetInfo
+from planner.wheels import Limits, Wheel, read_wheel
+
+
+@attrs.frozen
+class Request:
+    """What the user asked for, as the CLI (or a lock file reader) parsed it."""
+
+    wheels: tuple[str, ...] = ()
+    prefer: frozenset[str] = frozenset()
+    remove: frozenset[str] = frozenset()
+    sync: bool = False
+    reinstall: bool = False
+    strict: bool = False
+    direct_url: bool = True
+    limits: Limits = attrs.field(factory=Limits)
+    lock: LockSource | None = None
+
+
+def expand_inputs(inputs: Iterable[str]) -> list[str]:
+    """Wheel files, with each directory replaced by the wheels directly in it."""
+    paths: list[str] = []
+    problems: list[Problem] = []
+    for item in inputs:
+        if os.path.isdir(item):
+            found = sorted(
+                os.path.join(item, name) for name in os.listdir(item) if name.endswith(".whl")
+            )
+            if not found:
+                problems.append(Problem(item, "directory holds no .whl files"))
+            paths += found
+        elif os.path.exists(item):
+            paths.append(item)
+        else:
+            problems.append(Problem(item, "wheel file does not exist"))
+    if problems:
+        raise Refused(problems)
+    return paths
+
+
+def read_wheels(paths: Sequence[str], limits: Limits) -> list[Wheel]:
+    wheels: list[Wheel] = []
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            wheels.append(read_wheel(path, limits))
+        except Refused as refused:
+            problems += refused.problems
+    if problems:
+        raise Refused(problems)
+    return sorted(wheels, key=lambda wheel: wheel.name)
+
+
+def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> None:
+    problems: list[Problem] = []
+    seen: dict[str, Wheel] = {}
+    supported = set(target.tags)
+    for wheel in wheels:
+        if wheel.name in seen:
+            problems.append(
+                Problem(
+                    wheel.filename, f"{wheel.name} is also given as {seen[wheel.name].filename}"
+                )
+            )
+        seen[wheel.name] = wheel
+        if not wheel.tags & supported:
+            problems.append(
+                Problem(
+                    wheel.filename,
+                    f"is not compatible with the target (Python {target.python_version},"
+                    f" {target.tags[0] if target.tags else 'no tags'} and"
+                    f" {len(target.tags) - 1} more supported tags)",
+                )
+            )
+        if wheel.name in request.remove:
+            problems.append(Problem(wheel.filename, f"{wheel.name} is both installed and removed"))
+    installed = {item.name for item in target.installed}
+    for name in sorted(request.remove - installed):
+        problems.append(Problem(name, "cannot remove: it is not installed in the target"))
+    for name in sorted(request.prefer - set(seen)):
+        problems.append(Problem(name, "--prefer names a distribution that is not being installed"))
+    if problems:
+        raise Refused(problems)
+
+
+def _unchanged(wheel: Wheel, old: Installed, target: TargetInfo) -> bool:
+    """Same version and the installed RECORD already holds this wheel's files, byte for byte."""
+    if old.version != wheel.version or old.record_text is None:
+        return False
+    root = target.schemes["purelib" if wheel.root_is_purelib else "platlib"]
+    for member in wheel.members:
+        if member.name.startswith(wheel.data_dir + "/"):
+            continue
+        if old.files.get(posixpath.join(root, member.name) if root else member.name) != member.hash:
+            return False
+    return True
+
+
+def _action(wheel: Wheel, old: Installed | None) -> str:
+    from packaging.version import InvalidVersion, Version
+
+    if old is None:
+        return "install"
+    try:
+        newer = Version(wheel.version) > Version(old.version)
+        same = Version(wheel.version) == Version(old.version)
+    except InvalidVersion:
+        newer, same = True, False
+    if same:
+        return "reinstall"
+    return "upgrade" if newer else "downgrade"
+
+
+def _bytecode_of(path: str, prefix: str) -> list[str]:
+    """Cached bytecode of a source file, for every optimisation level, as it is on disk."""
+    if not path.endswith(".py"):
+        return []
+    folder, name = posixpath.split(path)
+    cache = posixpath.join(folder, "__pycache__")
+    try:
+        entries = os.listdir(os.path.join(prefix, cache))
+    except OSError:
+        return []
+    stem = name[: -len(".py")] + "."
+    return [
+        posixpath.join(cache, entry)
+        for entry in sorted(entries)
+        if entry.startswith(stem) and entry.endswith(".pyc")
+    ]
+
+
+def make_plan(request: Request, target: TargetInfo) -> Plan:
+    """Plan `request` against `target`; raise Refused with every problem found."""
+    if os.path.lexists(os.path.join(target.prefix, JOURNAL_DIR)):
+        raise Refused.one(
+            target.prefix,
+            "an interrupted apply left a journal here; run 'wheelplan recover --python"
+            f" {target.interpreter}' first",
+        )
+    wheels = read_wheels(expand_inputs(request.wheels), request.limits)
+    _check_wheel_set(wheels, target, request)
+    installed = {item.name: item for item in target.installed}
+    planned_names = {wheel.name for wheel in wheels}
+    gone: dict[str, str] = {}  # installed name -> why its files may go
+    distributions: list[Distribution] = []
+    active: list[Wheel] = []
+    for wheel in wheels:
+        old = installed.get(wheel.name)
+        action = _action(wheel, old)
+        if (
+            old is not None
+            and action == "reinstall"
+            and not request.reinstall
+            and _unchanged(wheel, old, target)
+        ):
+            action = "unchanged"
+        else:
+            active.append(wheel)
+            if old is not None:
+                gone[old.name] = f"{old.name} {old.version} is replaced by {wheel.version}"
+        distributions.append(
+            Distribution(
+                name=wheel.name,
+                display_name=wheel.display_name,
+                version=wheel.version,
+                action=action,  # type: ignore[arg-type]
+                dist_info=dist_info_path(wheel, target.schemes),
+                previous_version=old.version if old else None,
+                wheel=wheel.filename,
+                wheel_path=wheel.path,
+                wheel_sha256=wheel.sha256,
+                wheel_size=wheel.size,
+                requested=True,
+            )
+        )
+    removing = set(request.remove)
+    if request.sync:
+        removing |= set(installed) - planned_names
+    problems: list[Problem] = []
+    for name in sorted(removing):
+        old = installed[name]
+        if old.record_text is None:
+            problems.append(
+                Problem(f"{old.dist_info}", "cannot remove: the distribution has no RECORD")
+            )
+            continue
+        gone[name] = f"{name} {old.version} is removed" + (
+            " (--sync)" if name not in request.remove else ""
+        )
+        distributions.append(
+            Distribution(
+                name=name,
+                display_name=old.display_name,
+                version=old.version,
+                action="remove",
+                dist_info=old.dist_info,
+            )
+        )
+    kept = {name: item for name, item in installed.items() if name not in gone}
+
+    claims: list[Claim] = []
+    for wheel in active:
+        claims += claims_for(
+            wheel,
+            target.schemes,
+            target.interpreter,
+            requested=True,
+            direct_url=request.direct_url,
+        )
+    wheel_of = {wheel.name: wheel.filename for wheel in wheels}
+    settlement = settle(claims, request.prefer, wheel_of)
+    problems += settlement.problems
+    warnings = list(settlement.warnings)
+    for wheel in wheels:
+        warnings += wheel.warnings
+
+    kept_owner_of: dict[str, list[Installed]] = {}
+    for item in kept.values():
+        for path in item.files:
+            kept_owner_of.setdefault(path, []).append(item)
+    gone_owner_of: dict[str, list[str]] = {}
+    for name in gone:
+        for path in installed[name].files:
+            gone_owner_of.setdefault(path, []).append(name)
+
+    files: list[FileEntry] = []
+    written: set[str] = set()
+    for settled in settlement.files:
+        path = settled.path
+        written.add(path)
+        all_owners = list(settled.owners)
+        for item in kept_owner_of.get(path, []):
+            if item.files[path] == settled.source.hash and not settled.source.rewrite_shebang:
+                all_owners.append(item.name)
+            else:
+                problems.append(
+                    Problem(
+                        path,
+                        f"{item.name} {item.version} (installed) has different content than"
+                        f" {describe_owners(settled.owners, wheel_of)};"
+                        f" upgrade or remove {item.name} too",
+                    )
+                )
+        on_disk = os.path.lexists(os.path.join(target.prefix, path))
+        if on_disk and os.path.isdir(os.path.join(target.prefix, path)):
+            problems.append(
+                Problem(path, "is a directory in the target, but a file is planned there")
+            )
+        elif on_disk and path not in gone_owner_of and path not in kept_owner_of:
+            problems.append(
+                Problem(
+                    path,
+                    f"exists in the target and belongs to no distribution; planned by"
+                    f" {describe_owners(settled.owners, wheel_of)}",
+                )
+            )
+        files.append(
+            FileEntry(
+                path=path,
+                action="replace" if on_disk else "write",
+                owners=tuple(sorted(all_owners)),
+                source=settled.source,
+            )
+        )
+    removals: dict[str, FileEntry] = {}
+    for path, owners in sorted(gone_owner_of.items()):
+        if path in written or path in kept_owner_of:
+            continue
+        if not os.path.lexists(os.path.join(target.prefix, path)):
+            continue
+        reason = "; ".join(gone[name] for name in sorted(owners))
+        removals[path] = FileEntry(
+            path=path, action="remove", owners=tuple(sorted(owners)), reason=reason
+        )
+    for path in sorted({*removals, *(entry.path for entry in files)}):
+        previous = removals[path].owners if path in removals else ()
+        for cached in _bytecode_of(path, target.prefix):
+            if cached not in removals and cached not in written and cached not in kept_owner_of:
+                removals[cached] = FileEntry(
+                    path=cached,
+                    action="remove",
+                    owners=previous,
+                    reason=f"bytecode of {path}, which is removed or replaced",
+                )
+    files += removals.values()
+    files.sort(key=lambda entry: entry.path)
+
+    directories = sorted({parent for path in written for parent in parents(path)})
+    for directory in directories:
+        full = os.path.join(target.prefix, directory)
+        if os.path.lexists(full) and not os.path.isdir(full):
+            problems.append(
+                Problem(directory, "is a file in the target, but a directory is planned there")
+            )
+
+    final_versions = {name: item.version for name, item in kept.items()}
+    final_versions.update({wheel.name: wheel.version for wheel in wheels})
+    unmet = requirements.unmet(
+        {wheel.name: wheel.requires_dist for wheel in active}, final_versions, target.markers
+    )
+    if request.strict:
+        problems += [Problem("--strict", line) for line in unmet]
+    else:
+        warnings += unmet
+    if problems:
+        raise Refused(problems)
+
+    writes = [
+        entry for entry in files if entry.source is not None and entry.source.kind != "record"
+    ]
+    return Plan(
+        format=FORMAT,
+        target=Target(
+            interpreter=target.interpreter,
+            prefix=target.prefix,
+            python_version=target.python_version,
+            schemes=dict(target.schemes),
+            tags_fingerprint=target.tags_fingerprint,
+            installed_fingerprint=target.installed_fingerprint,
+        ),
+        distributions=tuple(sorted(distributions, key=lambda dist: dist.name)),
+        files=tuple(files),
+        conflicts=settlement.conflicts,
+        directories=tuple(directories),
+        units=units.partition(writes),
+        warnings=tuple(sorted(set(warnings))),
+        lock=request.lock,
+    )
+
+
+__all__ = ["Request", "Source", "make_plan"]

@@ -1,0 +1,91 @@
+"""Settling paths that several distributions want to write.
+
+Identical bytes are one write shared by every owner; different bytes are refused
+unless the user named a winner with --prefer. Pure: claims in, decisions out.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+import attrs
+
+from planner.errors import Problem
+from planner.layout import Claim
+from planner.plan import Conflict, Source
+
+
+@attrs.frozen
+class Settled:
+    path: str
+    source: Source
+    owners: tuple[str, ...]
+
+
+@attrs.frozen
+class Settlement:
+    files: tuple[Settled, ...]
+    conflicts: tuple[Conflict, ...]
+    problems: tuple[Problem, ...]
+    warnings: tuple[str, ...]
+
+
+def describe_owners(owners: Iterable[str], wheel_of: Mapping[str, str]) -> str:
+    return ", ".join(f"{owner} ({wheel_of.get(owner, 'installed')})" for owner in owners)
+
+
+def settle(
+    claims: Iterable[Claim], prefer: frozenset[str], wheel_of: Mapping[str, str]
+) -> Settlement:
+    by_path: dict[str, list[Claim]] = defaultdict(list)
+    for claim in claims:
+        by_path[claim.path].append(claim)
+    files: list[Settled] = []
+    conflicts: list[Conflict] = []
+    problems: list[Problem] = []
+    for path in sorted(by_path):
+        group = sorted(by_path[path], key=lambda claim: claim.owner)
+        owners = tuple(claim.owner for claim in group)
+        if len(set(owners)) != len(owners):
+            problems.append(Problem(path, f"listed twice by {owners[0]}"))
+            continue
+        if len(group) == 1:
+            files.append(Settled(path, group[0].source, owners))
+            continue
+        if len({claim.identity for claim in group}) == 1:
+            files.append(Settled(path, group[0].source, owners))
+            conflicts.append(Conflict(path, owners, "identical", "shared"))
+            continue
+        winners = [claim for claim in group if claim.owner in prefer]
+        if len(winners) != 1:
+            hint = (
+                f"several of them are preferred ({', '.join(c.owner for c in winners)})"
+                if winners
+                else "choose one with --prefer NAME"
+            )
+            problems.append(
+                Problem(path, f"different content from {describe_owners(owners, wheel_of)}; {hint}")
+            )
+            conflicts.append(Conflict(path, owners, "different", "refused"))
+            continue
+        winner = winners[0]
+        sharing = tuple(claim.owner for claim in group if claim.identity == winner.identity)
+        files.append(Settled(path, winner.source, sharing))
+        conflicts.append(Conflict(path, owners, "different", f"prefer:{winner.owner}"))
+    return Settlement(
+        tuple(files), tuple(conflicts), tuple(problems), tuple(case_warnings(by_path))
+    )
+
+
+def case_warnings(paths: Iterable[str]) -> list[str]:
+    """Paths that would collide on a case-insensitive filesystem."""
+    folded: dict[str, list[str]] = defaultdict(list)
+    for path in paths:
+        folded[path.casefold()].append(path)
+    return [
+        f"{' and '.join(sorted(group))} differ only by case and will collide on"
+        " case-insensitive filesystems"
+        for group in folded.values()
+        if len(group) > 1
+    ]

@@ -1,0 +1,40 @@
+"""Is the environment consistent after the plan? Requires-Dist under the target's markers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+
+def unmet(
+    requirements: Mapping[str, Iterable[str]],
+    final_versions: Mapping[str, str],
+    markers: Mapping[str, str],
+) -> list[str]:
+    """One line per requirement of a planned distribution that the final set leaves unmet."""
+    lines = []
+    for owner in sorted(requirements):
+        for text in requirements[owner]:
+            try:
+                requirement = Requirement(text)
+            except InvalidRequirement:
+                lines.append(f"{owner}: cannot parse requirement {text!r}")
+                continue
+            environment = {**markers, "extra": ""}
+            if requirement.marker and not requirement.marker.evaluate(environment):
+                continue
+            name = canonicalize_name(requirement.name)
+            have = final_versions.get(name)
+            if have is None:
+                lines.append(f"{owner} requires {text}, which is not installed or planned")
+                continue
+            try:
+                ok = requirement.specifier.contains(Version(have), prereleases=True)
+            except InvalidVersion:
+                ok = False
+            if not ok:
+                lines.append(f"{owner} requires {text}, but {name} {have} is planned or installed")
+    return lines

@@ -1,0 +1,81 @@
+"""The human review of a plan: what will change, every overlap, every warning.
+
+Short enough for one screen on a handful of wheels; long lists are cut to a count
+and the full detail stays in the plan JSON.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from planner.plan import Plan
+
+LIST_LIMIT = 10
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _limited(lines: list[str], what: str) -> list[str]:
+    if len(lines) <= LIST_LIMIT:
+        return lines
+    return [
+        *lines[:LIST_LIMIT],
+        f"  ... and {len(lines) - LIST_LIMIT} more {what} (see the plan JSON)",
+    ]
+
+
+def render(plan: Plan) -> str:
+    target = plan.target
+    files_of: Counter[str] = Counter()
+    bytes_of: Counter[str] = Counter()
+    removed_of: Counter[str] = Counter()
+    for entry in plan.files:
+        for owner in entry.owners:
+            if entry.action == "remove":
+                removed_of[owner] += 1
+            else:
+                files_of[owner] += 1
+                bytes_of[owner] += entry.source.size if entry.source else 0
+    lines = [f"Plan for {target.prefix} (Python {target.python_version}, {target.interpreter})", ""]
+    for dist in plan.distributions:
+        version = dist.version
+        if dist.previous_version and dist.previous_version != dist.version:
+            version = f"{dist.previous_version} -> {dist.version}"
+        if dist.action == "remove":
+            detail = f"{removed_of[dist.name]} files removed"
+        elif dist.action == "unchanged":
+            detail = "already installed"
+        else:
+            detail = f"{files_of[dist.name]} files, {_size(bytes_of[dist.name])}"
+        lines.append(f"  {dist.action:<10} {dist.display_name} {version}  ({detail})")
+    actions = Counter(entry.action for entry in plan.files)
+    lines += [
+        "",
+        f"Files: {actions['write']} new, {actions['replace']} replaced,"
+        f" {actions['remove']} removed; {len(plan.units)} work units;"
+        f" {len(plan.directories)} directories",
+    ]
+    if plan.conflicts:
+        kinds: dict[str, list[str]] = defaultdict(list)
+        for conflict in plan.conflicts:
+            kinds[conflict.kind].append(
+                f"  {conflict.path}: {', '.join(conflict.owners)} -> {conflict.resolution}"
+            )
+        lines += ["", f"Overlaps: {len(plan.conflicts)}"]
+        for kind in sorted(kinds):
+            lines += [f" {kind} content:", *_limited(kinds[kind], "overlaps")]
+    removals = [
+        f"  {entry.path}: {entry.reason}" for entry in plan.files if entry.action == "remove"
+    ]
+    if removals:
+        lines += ["", "Removals:", *_limited(removals, "removals")]
+    if plan.warnings:
+        lines += ["", "Warnings:", *_limited([f"  {w}" for w in plan.warnings], "warnings")]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,234 @@
+"""The target environment, learned by running its own interpreter once.
+
+Scheme paths, tags and markers must be the target's, not ours, so the planner asks
+the target's Python. The probe needs only the standard library plus `packaging`,
+which it imports from our own installation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Mapping
+
+import attrs
+import packaging
+from installer.records import parse_record_file
+from installer.utils import parse_metadata_file
+from packaging.utils import canonicalize_name
+
+from planner.errors import Problem, Refused
+from planner.paths import path_problem
+
+JOURNAL_DIR = ".wheelplan-journal"
+
+_PROBE = r"""
+import json, os, sys, sysconfig
+sys.path.insert(0, sys.argv[1])
+from packaging.markers import default_environment
+from packaging.tags import sys_tags
+
+paths = sysconfig.get_paths()
+json.dump({
+    "executable": sys.executable,
+    "prefix": sys.prefix,
+    "in_venv": sys.prefix != sys.base_prefix,
+    "version": "%d.%d" % sys.version_info[:2],
+    "paths": {key: paths[key] for key in ("purelib", "platlib", "scripts", "data", "include")},
+    "tags": [str(tag) for tag in sys_tags()],
+    "markers": default_environment(),
+}, sys.stdout)
+"""
+
+
+@attrs.frozen
+class Installed:
+    """A distribution already in the target, with the files its RECORD claims."""
+
+    name: str
+    display_name: str
+    version: str
+    dist_info: str
+    installer: str
+    record_text: str | None
+    # Path relative to the prefix -> RECORD hash ("" when RECORD gives none).
+    files: Mapping[str, str]
+
+
+@attrs.frozen
+class TargetInfo:
+    interpreter: str
+    prefix: str
+    python_version: str
+    schemes: Mapping[str, str]
+    tags: tuple[str, ...]
+    markers: Mapping[str, str]
+    installed: tuple[Installed, ...]
+
+    @property
+    def tags_fingerprint(self) -> str:
+        return "sha256:" + hashlib.sha256("\n".join(self.tags).encode()).hexdigest()
+
+    @property
+    def installed_fingerprint(self) -> str:
+        return installed_fingerprint(self.installed)
+
+
+def installed_fingerprint(installed: tuple[Installed, ...]) -> str:
+    """Changes whenever a distribution is added, removed or its RECORD changes."""
+    state = sorted((item.dist_info, item.record_text or "") for item in installed)
+    return "sha256:" + hashlib.sha256(json.dumps(state).encode()).hexdigest()
+
+
+def _read_optional(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return stream.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, ...]:
+    """Every .dist-info in the target's library folders, read from the disk as it is now.
+
+    The planner and the applier both call this, so the fingerprint the applier
+    checks is computed exactly as the one the planner recorded.
+    """
+    problems: list[Problem] = []
+    installed: list[Installed] = []
+    seen: set[str] = set()
+    for key in ("purelib", "platlib"):
+        root = os.path.join(prefix, schemes[key])
+        real = os.path.realpath(root)
+        if real in seen or not os.path.isdir(root):
+            continue
+        seen.add(real)
+        for entry in sorted(os.listdir(root)):
+            directory = os.path.join(root, entry)
+            if not entry.endswith(".dist-info") or not os.path.isdir(directory):
+                continue
+            dist_info = "/".join(filter(None, (schemes[key], entry)))
+            fallback_name, _, fallback_version = entry[: -len(".dist-info")].rpartition("-")
+            metadata = parse_metadata_file(
+                _read_optional(os.path.join(directory, "METADATA")) or ""
+            )
+            record = _read_optional(os.path.join(directory, "RECORD"))
+            files, row_problems = _record_files(record, dist_info, prefix)
+            problems += row_problems
+            display_name = str(metadata.get("Name") or fallback_name)
+            installed.append(
+                Installed(
+                    name=canonicalize_name(display_name),
+                    display_name=display_name,
+                    version=str(metadata.get("Version") or fallback_version),
+                    dist_info=dist_info,
+                    installer=(_read_optional(os.path.join(directory, "INSTALLER")) or "").strip(),
+                    record_text=record,
+                    files=files,
+                )
+            )
+    if problems:
+        raise Refused(problems)
+    return tuple(installed)
+
+
+def resolve_interpreter(python: str | None) -> str:
+    """`--python` as uv takes it: an interpreter, a venv folder, or the active venv."""
+    if python is None:
+        venv = os.environ.get("VIRTUAL_ENV")
+        if not venv:
+            raise Refused.one("--python", "no target given and no virtual environment is active")
+        python = venv
+    if os.path.isdir(python):
+        python = os.path.join(python, "bin", "python")
+    if not os.path.exists(python):
+        raise Refused.one(python, "the target interpreter does not exist")
+    return os.path.abspath(python)
+
+
+def probe(python: str | None, *, read_installed: bool = True) -> TargetInfo:
+    interpreter = resolve_interpreter(python)
+    library = os.path.dirname(os.path.dirname(os.path.abspath(packaging.__file__)))
+    try:
+        completed = subprocess.run(
+            [interpreter, "-I", "-c", _PROBE, library],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+    except OSError as error:
+        raise Refused.one(
+            interpreter, f"cannot run the target interpreter: {error.strerror}"
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise Refused.one(interpreter, "the target interpreter did not answer in 120 s") from None
+    try:
+        if completed.returncode != 0:
+            raise ValueError
+        data = json.loads(completed.stdout)
+    except ValueError:
+        last = completed.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise Refused.one(interpreter, f"not a usable Python interpreter ({last[0]})") from None
+    return _target_from_probe(data, read_installed)
+
+
+def _relative(path: str, prefix: str, what: str) -> str:
+    relative = os.path.relpath(path, prefix)
+    if relative == ".":
+        return ""
+    if relative.startswith("..") or os.path.isabs(relative):
+        raise Refused.one(prefix, f"the {what} directory {path} is outside the environment prefix")
+    return relative.replace(os.sep, "/")
+
+
+def _target_from_probe(data: dict[str, object], read_installed: bool) -> TargetInfo:
+    prefix = str(data["prefix"])
+    paths = data["paths"]
+    assert isinstance(paths, dict)
+    version = str(data["version"])
+    schemes = {
+        key: _relative(paths[key], prefix, key) for key in ("purelib", "platlib", "scripts", "data")
+    }
+    if data["in_venv"]:
+        schemes["headers"] = f"include/site/python{version}"
+    else:
+        schemes["headers"] = _relative(paths["include"], prefix, "include")
+    markers = data["markers"]
+    tags = data["tags"]
+    assert isinstance(markers, dict) and isinstance(tags, list)
+    return TargetInfo(
+        interpreter=str(data["executable"]),
+        prefix=prefix,
+        python_version=version,
+        schemes=schemes,
+        tags=tuple(tags),
+        markers=markers,
+        installed=scan_installed(prefix, schemes) if read_installed else (),
+    )
+
+
+def _record_files(
+    record: str | None, dist_info: str, prefix: str
+) -> tuple[dict[str, str], list[Problem]]:
+    """An installed RECORD's paths made relative to the prefix; rows leaving it are refused."""
+    if record is None:
+        return {}, []
+    base = os.path.dirname(dist_info)
+    files: dict[str, str] = {}
+    problems = []
+    try:
+        rows = list(parse_record_file(record.splitlines()))
+    except Exception:  # the csv module raises several kinds
+        return {}, [Problem(f"{dist_info}/RECORD", "is not valid CSV")]
+    for path, hash_text, _ in rows:
+        joined = os.path.normpath(os.path.join(prefix, base, path))
+        relative = os.path.relpath(joined, prefix).replace(os.sep, "/")
+        if relative.startswith("../") or relative == ".." or path_problem(relative):
+            problems.append(
+                Problem(f"{dist_info}/RECORD", f"row {path!r} points outside the environment")
+            )
+            continue
+        files[relative] = hash_text
+    return files, problems
