@@ -1,0 +1,1 @@
+"""The only code in wheelplan that writes into a target environment."""
