@@ -1,0 +1,3 @@
+from wheelplan.cli import main
+
+raise SystemExit(main())
