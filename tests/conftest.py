@@ -1,0 +1,74 @@
+"""Shared fixtures: fresh target environments, the CLI, and tree snapshots."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.realwheels import download
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_env(path: Path) -> Path:
+    """A fresh, empty virtual environment; returns its interpreter."""
+    venv.create(path, with_pip=False, symlinks=True)
+    return path / "bin" / "python"
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Path:
+    """The interpreter of a fresh venv for one test."""
+    return make_env(tmp_path / "env")
+
+
+def run_cli(
+    *args: str | os.PathLike[str], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `wheelplan` as a user would, in its own process."""
+    return subprocess.run(
+        [sys.executable, "-m", "wheelplan", *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture
+def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    return run_cli
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, int]]:
+    """Every entry under `root`: files by sha256 and mode, links by target, folders by mode."""
+    state: dict[str, tuple[str, int]] = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder) / name
+            relative = str(path.relative_to(root))
+            info = path.lstat()
+            if path.is_symlink():
+                state[relative] = ("link:" + os.readlink(path), 0)
+            elif path.is_dir():
+                state[relative] = ("dir", info.st_mode & 0o7777)
+            else:
+                state[relative] = (
+                    hashlib.sha256(path.read_bytes()).hexdigest(),
+                    info.st_mode & 0o7777,
+                )
+    return state
+
+
+@pytest.fixture(scope="session")
+def real_wheels() -> Callable[..., list[Path]]:
+    """Download (once, cached outside the repo) and return the wheels for some pins."""
+    return download

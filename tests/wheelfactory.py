@@ -1,0 +1,125 @@
+"""Build wheels on the fly, well-formed by default and broken on request.
+
+Tests and the demo need wheels whose every byte they control: overlapping paths,
+scripts, `.data` directories and, for the hostile-input corpus, every way a wheel
+can be wrong. One builder serves all of them so a fix to the format lands once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zipfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import attrs
+
+# A fixed timestamp keeps built wheels byte-identical between runs.
+ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+
+
+def record_hash(data: bytes) -> str:
+    digest = hashlib.sha256(data).digest()
+    return "sha256=" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+@attrs.frozen
+class Member:
+    """One archive member; `mode` is the unix mode stored in the zip."""
+
+    path: str
+    data: bytes
+    mode: int = 0o644
+    # Leave the member out of RECORD, or give RECORD a row of our own for it.
+    in_record: bool = True
+    record_row: str | None = None
+
+
+@attrs.frozen
+class WheelSpec:
+    name: str
+    version: str = "1.0"
+    tag: str = "py3-none-any"
+    files: Mapping[str, bytes | Member] = attrs.field(factory=dict)
+    entry_points: str | None = None
+    requires: tuple[str, ...] = ()
+    root_is_purelib: bool = True
+    # Overrides for the generated dist-info files; None means "generate it".
+    wheel_text: str | None = None
+    metadata_text: str | None = None
+    record_text: str | None = None
+    extra_record_rows: tuple[str, ...] = ()
+    omit: frozenset[str] = frozenset()
+
+    @property
+    def distribution(self) -> str:
+        return self.name.replace("-", "_").replace(".", "_")
+
+    @property
+    def dist_info(self) -> str:
+        return f"{self.distribution}-{self.version}.dist-info"
+
+    @property
+    def filename(self) -> str:
+        return f"{self.distribution}-{self.version}-{self.tag}.whl"
+
+
+def _members(spec: WheelSpec) -> list[Member]:
+    members = [
+        data if isinstance(data, Member) else Member(path, data)
+        for path, data in spec.files.items()
+    ]
+    dist_info = spec.dist_info
+    generated = {
+        f"{dist_info}/WHEEL": spec.wheel_text
+        if spec.wheel_text is not None
+        else (
+            "Wheel-Version: 1.0\nGenerator: wheelfactory\n"
+            f"Root-Is-Purelib: {'true' if spec.root_is_purelib else 'false'}\nTag: {spec.tag}\n"
+        ),
+        f"{dist_info}/METADATA": spec.metadata_text
+        if spec.metadata_text is not None
+        else (
+            f"Metadata-Version: 2.1\nName: {spec.name}\nVersion: {spec.version}\n"
+            + "".join(f"Requires-Dist: {req}\n" for req in spec.requires)
+        ),
+    }
+    if spec.entry_points is not None:
+        generated[f"{dist_info}/entry_points.txt"] = spec.entry_points
+    members += [
+        Member(path, text.encode()) for path, text in generated.items() if path not in spec.omit
+    ]
+    return members
+
+
+def record_for(members: Iterable[Member], spec: WheelSpec) -> str:
+    rows = []
+    for member in members:
+        if not member.in_record:
+            continue
+        if member.record_row is not None:
+            rows.append(member.record_row)
+        else:
+            rows.append(f"{member.path},{record_hash(member.data)},{len(member.data)}")
+    rows.extend(spec.extra_record_rows)
+    rows.append(f"{spec.dist_info}/RECORD,,")
+    return "\n".join(rows) + "\n"
+
+
+def build_wheel(spec: WheelSpec, directory: Path, filename: str | None = None) -> Path:
+    """Write the wheel described by `spec` into `directory` and return its path."""
+    members = _members(spec)
+    record_path = f"{spec.dist_info}/RECORD"
+    if record_path not in spec.omit:
+        text = spec.record_text if spec.record_text is not None else record_for(members, spec)
+        members.append(Member(record_path, text.encode(), in_record=False))
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / (filename or spec.filename)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for member in members:
+            info = zipfile.ZipInfo(member.path, date_time=ZIP_TIME)
+            info.external_attr = (0o100000 | member.mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, member.data)
+    return path
