@@ -86,6 +86,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    for name in ("target_dir", "work_dir", "cache_dir", "tool_cache_dir", "json"):
+        value = getattr(args, name)
+        if value is not None:  # absolute, so logs and the JSON name real places
+            setattr(args, name, value.expanduser().resolve())
     args.sets = [s.strip() for s in args.sets.split(",") if s.strip()]
     unknown = set(args.sets) - set(SET_NAMES)
     if unknown:
@@ -147,7 +151,7 @@ def resolve_sets(
 ) -> tuple[list[WheelSet], dict[str, str]]:
     """Wheel files for each requested set, and why any set is skipped."""
     sets, skipped = [], {}
-    wheel_cache = args.cache_dir.expanduser() / "wheels"
+    wheel_cache = args.cache_dir / "wheels"
     for name in args.sets:
         if name in CP311_SETS and not version.startswith("3.11."):
             skipped[name] = f"needs a CPython 3.11 target (--python), not {version}"
@@ -315,8 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_set(result) + "\n")
     peaks = summary(results)
     for name, peak in peaks.items():
-        shown = "-" if peak is None else f"{peak:.0f} MiB"
-        print(f"peak RSS of `wheelplan apply` on torch ({name}): {shown}")
+        if peak is not None:
+            print(f"peak RSS of `wheelplan apply` on torch ({name}): {peak:.0f} MiB")
     print("machine: " + ", ".join(f"{k}={v}" for k, v in machine.items()))
     payload = {
         "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
