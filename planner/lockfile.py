@@ -1,0 +1,218 @@
+"""pylock.toml input: which wheel of each locked package this target installs.
+
+Parsing, validation and selection are `packaging.pylock`'s (the spec's own rules:
+markers, requires-python, environments, the best wheel for the target's tags); this
+module only feeds it the *target's* markers and tags, not ours, and turns what it
+selects into wheel references. It reads the lock file and nothing else: fetching
+and checking the wheels is `wheelplan.fetch`'s job, because downloading is I/O that
+is not planning.
+
+An sdist, a VCS checkout or a source directory would need a build, and wheelplan
+installs wheels only, so selecting one is a refusal that names the package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Collection, Mapping, Sequence
+from typing import cast
+from urllib.parse import unquote, urlparse
+
+import attrs
+from packaging.markers import Environment
+from packaging.pylock import (
+    PackageArchive,
+    PackageWheel,
+    Pylock,
+    PylockSelectError,
+    PylockValidationError,
+)
+from packaging.tags import Tag
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+from planner.errors import Problem, Refused
+from planner.plan import LockSource
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on Python 3.10
+    import tomli as tomllib
+
+
+@attrs.frozen
+class LockedWheel:
+    """One wheel the lock selected, and everything the lock promises about its bytes."""
+
+    package: str
+    filename: str
+    # Exactly one of `path` (absolute, resolved against the lock's folder) and `url`.
+    path: str | None
+    url: str | None
+    size: int | None
+    # Algorithm -> lower-case hex digest, as the lock gives them.
+    hashes: Mapping[str, str]
+
+
+@attrs.frozen
+class LockSelection:
+    lock: LockSource
+    wheels: tuple[LockedWheel, ...]
+
+
+def _tag(text: str) -> Tag:
+    interpreter, abi, platform = text.split("-")
+    return Tag(interpreter, abi, platform)
+
+
+def _filename_problem(filename: str) -> str | None:
+    """The wheel file name becomes a file in a download folder: it must be a plain name."""
+    if not filename or filename in (".", "..") or "/" in filename or "\\" in filename:
+        return f"wheel file name {filename!r} is not a plain file name"
+    if any(ord(char) < 32 or ord(char) == 127 for char in filename):
+        return f"wheel file name {filename!r} contains a control character"
+    if not filename.endswith(".whl"):
+        return f"{filename!r} is not a wheel file name"
+    try:
+        parse_wheel_filename(filename)
+    except InvalidWheelFilename as error:
+        return str(error)
+    return None
+
+
+def _archive_filename(archive: PackageArchive) -> str:
+    if archive.path:
+        return archive.path.replace("\\", "/").rsplit("/", 1)[-1]
+    return unquote(urlparse(archive.url or "").path.rsplit("/", 1)[-1])
+
+
+def _reference(
+    package: str,
+    filename: str,
+    source: PackageWheel | PackageArchive,
+    lock_dir: str,
+) -> LockedWheel:
+    path = None
+    if source.path is not None:
+        # The spec: a relative path is relative to the lock file, POSIX separators allowed.
+        path = os.path.normpath(os.path.join(lock_dir, source.path.replace("/", os.sep)))
+    return LockedWheel(
+        package=package,
+        filename=filename,
+        path=path,
+        url=None if path is not None else source.url,
+        size=source.size,
+        hashes={name.lower(): value.lower() for name, value in source.hashes.items()},
+    )
+
+
+def _hash_problem(hashes: Mapping[str, str]) -> str | None:
+    known = [name for name in hashes if name in hashlib.algorithms_available]
+    if not known:
+        return f"no hash algorithm wheelplan can check (given: {', '.join(sorted(hashes))})"
+    return None
+
+
+def parse(data: bytes, subject: str) -> Pylock:
+    """A validated Pylock, or a refusal naming the lock file."""
+    try:
+        document = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise Refused.one(subject, "not a lock file (not UTF-8 text)") from None
+    except tomllib.TOMLDecodeError as error:
+        raise Refused.one(subject, f"not a lock file (invalid TOML: {error})") from None
+    try:
+        return Pylock.from_dict(document)
+    except PylockValidationError as error:
+        raise Refused.one(subject, f"invalid lock file: {error}") from None
+
+
+def select(
+    data: bytes,
+    path: str,
+    markers: Mapping[str, str],
+    tags: Sequence[str],
+    extras: Collection[str] = (),
+    groups: Collection[str] | None = None,
+) -> LockSelection:
+    """The wheels `data` (the lock file at `path`) selects for a target.
+
+    `markers` and `tags` are the target interpreter's; `groups` None means the lock's
+    default groups, as the spec says.
+    """
+    lock_path = os.path.abspath(path)
+    pylock = parse(data, path)
+    problems: list[Problem] = []
+    wheels: list[LockedWheel] = []
+    lock_dir = os.path.dirname(lock_path)
+    try:
+        selected = list(
+            pylock.select(
+                environment=cast(Environment, dict(markers)),
+                tags=[_tag(tag) for tag in tags],
+                extras=extras,
+                dependency_groups=groups,
+            )
+        )
+    except (PylockSelectError, PylockValidationError) as error:
+        raise Refused.one(path, str(error)) from None
+    for package, source in selected:
+        name = str(package.name)
+        version = f" {package.version}" if package.version else ""
+        if isinstance(source, PackageWheel):
+            filename = source.filename
+        elif isinstance(source, PackageArchive) and _archive_filename(source).endswith(".whl"):
+            filename = _archive_filename(source)
+        else:
+            kind = {
+                "PackageSdist": "only a source distribution (sdist)",
+                "PackageArchive": "only a source archive",
+                "PackageVcs": "only a version control source",
+                "PackageDirectory": "only a source directory",
+            }[type(source).__name__]
+            problems.append(
+                Problem(
+                    path,
+                    f"{name}{version} has {kind} for this target; wheelplan installs wheels"
+                    " only (lock it with wheels, e.g. pip lock --only-binary=:all:)",
+                )
+            )
+            continue
+        if problem := _filename_problem(filename):
+            problems.append(Problem(path, f"{name}{version}: {problem}"))
+            continue
+        if source.url is not None and source.path is None:
+            scheme = urlparse(source.url).scheme
+            if scheme not in ("https", "http", "file"):
+                problems.append(
+                    Problem(path, f"{name}{version}: URL scheme {scheme!r} is not supported")
+                )
+                continue
+        if problem := _hash_problem(source.hashes):
+            problems.append(Problem(path, f"{name}{version}: {problem}"))
+            continue
+        wheels.append(_reference(name, filename, source, lock_dir))
+    if problems:
+        raise Refused(problems)
+    sha256 = hashlib.sha256(data).hexdigest()
+    return LockSelection(LockSource(lock_path, sha256), tuple(wheels))
+
+
+def read(
+    path: str,
+    markers: Mapping[str, str],
+    tags: Sequence[str],
+    extras: Collection[str] = (),
+    groups: Collection[str] | None = None,
+) -> LockSelection:
+    """Read the lock file at `path` and select from it (see `select`)."""
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read()
+    except OSError as error:
+        raise Refused.one(path, f"cannot read lock file: {error.strerror}") from None
+    return select(data, path, markers, tags, extras, groups)
+
+
+__all__ = ["LockSelection", "LockedWheel", "parse", "read", "select"]

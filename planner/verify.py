@@ -1,0 +1,190 @@
+"""Check an installed environment against its RECORDs, so an image build can assert it.
+
+Reads only, like the rest of the planner. Four kinds of problem:
+
+- missing: a path some RECORD lists is not there;
+- changed: its bytes no longer have the hash (and size) a RECORD gives;
+- overlap: several RECORDs list one path with different hashes (shared files with
+  the same hash, like `nvidia/__init__.py`, are fine);
+- unowned: a file under the scheme folders that no RECORD lists.
+
+What "unowned" covers: in a virtual environment (a `pyvenv.cfg` in the prefix) the
+whole prefix, because every scheme folder lives there and the data scheme *is* the
+prefix; elsewhere (a system or image interpreter, whose prefix also holds the
+standard library and other software) only the library folders (purelib, platlib).
+These are not distribution files and are never unowned: the `__pycache__/*.pyc`
+of a `.py` file some RECORD lists; the environment's own `pyvenv.cfg`,
+`<scripts>/python*`, `<scripts>/activate*` (any case) and the `lib64` link that
+`venv` makes; the `README.txt` CPython puts in a system site-packages. Folders are
+not files: an empty one is never reported.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+import attrs
+from installer.records import Hash, RecordEntry
+
+from planner.errors import Problem
+from planner.target import JOURNAL_DIR, Installed, scan_installed
+
+
+@attrs.frozen
+class Report:
+    distributions: int
+    files: int
+    problems: tuple[Problem, ...]
+
+
+def is_venv(prefix: str) -> bool:
+    """How Python itself tells a virtual environment: a pyvenv.cfg in the prefix."""
+    return os.path.isfile(os.path.join(prefix, "pyvenv.cfg"))
+
+
+def _bytecode_source(path: str) -> str | None:
+    """`pkg/mod.py` for `pkg/__pycache__/mod.cpython-311[.opt-1].pyc`, else None."""
+    folder, name = posixpath.split(path)
+    if posixpath.basename(folder) != "__pycache__" or not name.endswith(".pyc"):
+        return None
+    return posixpath.join(posixpath.dirname(folder), name.split(".", 1)[0] + ".py")
+
+
+def not_distribution_file(
+    path: str, owned: Iterable[str] | Mapping[str, object], schemes: Mapping[str, str], venv: bool
+) -> bool:
+    """Whether `path` (relative to the prefix) is exempt from the unowned check."""
+    source = _bytecode_source(path)
+    if source is not None and source in owned:
+        return True
+    folder, name = posixpath.split(path)
+    if venv:
+        if path in ("pyvenv.cfg", "lib64"):
+            return True
+        if folder == schemes["scripts"] and (
+            fnmatch.fnmatchcase(name, "python*") or fnmatch.fnmatch(name.lower(), "activate*")
+        ):
+            return True
+    return not venv and name == "README.txt" and folder in (schemes["purelib"], schemes["platlib"])
+
+
+def _walk(base: str, root: str) -> list[str]:
+    """Every non-folder entry below `base/root`, relative to `base`; links are entries."""
+    found: list[str] = []
+    top = os.path.join(base, root) if root else base
+    if not os.path.isdir(top):
+        return found
+    for folder, dirs, files in os.walk(top):
+        relative = os.path.relpath(folder, base).replace(os.sep, "/")
+        relative = "" if relative == "." else relative
+        if relative == "":
+            dirs[:] = [name for name in dirs if name != JOURNAL_DIR]
+        links = [name for name in dirs if os.path.islink(os.path.join(folder, name))]
+        dirs[:] = sorted(name for name in dirs if name not in links)
+        for name in [*files, *links]:
+            found.append(posixpath.join(relative, name) if relative else name)
+    return found
+
+
+def _matches(full: str, hashes: set[str]) -> str | None:
+    """None when the file has one of `hashes`, else what is wrong with it."""
+    if not os.path.lexists(full):
+        return "missing"
+    if os.path.isdir(full):
+        return "is a directory"
+    if not hashes:
+        return None
+    try:
+        for text in sorted(hashes):
+            with open(full, "rb") as stream:
+                if RecordEntry(full, Hash.parse(text), None).validate_stream(stream):
+                    return None
+    except ValueError:
+        return f"RECORD gives a hash wheelplan cannot check ({sorted(hashes)[0]})"
+    except OSError as error:
+        return f"cannot read: {error.strerror}"
+    return "changed"
+
+
+def verify(
+    prefix: str, base: str, schemes: Mapping[str, str], *, venv: bool, jobs: int = 4
+) -> Report:
+    """Check the environment whose files are at `base` (`prefix`, or under --root)."""
+    problems: list[Problem] = []
+    if os.path.lexists(os.path.join(base, JOURNAL_DIR)):
+        problems.append(
+            Problem(
+                os.path.join(base, JOURNAL_DIR),
+                "an interrupted apply left a journal; run 'wheelplan recover'",
+            )
+        )
+    installed: tuple[Installed, ...] = scan_installed(base, schemes)
+    listed: dict[str, dict[str, list[Installed]]] = defaultdict(lambda: defaultdict(list))
+    for item in installed:
+        if item.record_text is None:
+            problems.append(
+                Problem(
+                    os.path.join(base, item.dist_info),
+                    f"{item.display_name} {item.version} has no RECORD; its files cannot be"
+                    " verified",
+                )
+            )
+        for path, hash_text in item.files.items():
+            listed[path][hash_text].append(item)
+
+    def owners(items: Iterable[Installed]) -> str:
+        return ", ".join(sorted({f"{item.display_name} {item.version}" for item in items}))
+
+    for path, by_hash in sorted(listed.items()):
+        distinct = sorted(text for text in by_hash if text)
+        if len(distinct) > 1:
+            problems.append(
+                Problem(
+                    os.path.join(base, path),
+                    "overlap: listed with different hashes by the RECORDs of"
+                    f" {owners(item for text in distinct for item in by_hash[text])}",
+                )
+            )
+    paths = sorted(listed)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        verdicts = list(
+            pool.map(
+                lambda path: _matches(
+                    os.path.join(base, path), {text for text in listed[path] if text}
+                ),
+                paths,
+            )
+        )
+    for path, verdict in zip(paths, verdicts, strict=True):
+        if verdict is None:
+            continue
+        every = [item for items in listed[path].values() for item in items]
+        if verdict == "changed":
+            verdict = "changed since it was installed (its RECORD hash differs)"
+        problems.append(
+            Problem(
+                os.path.join(base, path), f"{verdict} (listed in the RECORD of {owners(every)})"
+            )
+        )
+    roots = [""] if venv else sorted({schemes["purelib"], schemes["platlib"]})
+    seen: set[str] = set()
+    for root in roots:
+        for path in _walk(base, root):
+            if path in seen or path in listed:
+                continue
+            seen.add(path)
+            if not not_distribution_file(path, listed, schemes, venv):
+                problems.append(
+                    Problem(os.path.join(base, path), "unowned: not listed in any RECORD")
+                )
+    return Report(
+        distributions=len(installed), files=len(listed), problems=tuple(sorted(problems, key=str))
+    )
+
+
+__all__ = ["Report", "is_venv", "not_distribution_file", "verify"]

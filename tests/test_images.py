@@ -1,0 +1,452 @@
+"""Image builds: staged roots, portable plans, byte-reproducible trees, and `verify`."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import venv
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planner import verify
+from tests.conftest import make_env, snapshot
+from tests.imagetools import tree_digest
+from tests.plannertools import SCHEMES
+from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+EPOCH = "1600000000"
+
+SPECS = (
+    WheelSpec(
+        "alpha",
+        files={
+            "alpha/__init__.py": b"def main():\n    print('alpha says hi')\n",
+            "alpha/sub/mod.py": b"X = 1\n",
+            "alpha/data.bin": bytes(range(256)) * 50,
+            "alpha-1.0.data/scripts/alpha-tool": Member(
+                "alpha-1.0.data/scripts/alpha-tool",
+                b"#!python\nimport alpha\nalpha.main()\n",
+                mode=0o755,
+            ),
+            "alpha-1.0.data/data/share/alpha/readme.txt": b"shared data\n",
+        },
+        entry_points="[console_scripts]\nalpha-cli = alpha:main\n",
+    ),
+    WheelSpec(
+        "beta",
+        files={"beta/__init__.py": b"VALUE = 2\n", "shared/__init__.py": b"# shared\n"},
+    ),
+    WheelSpec("gamma", files={"gamma.py": b"G = 3\n", "shared/__init__.py": b"# shared\n"}),
+)
+
+
+@pytest.fixture
+def wheels(tmp_path: Path) -> Path:
+    folder = tmp_path / "wheels"
+    for spec in SPECS:
+        build_wheel(spec, folder)
+    return folder
+
+
+def errors(result: subprocess.CompletedProcess[str]) -> list[str]:
+    lines = result.stderr.splitlines()
+    assert all(line.startswith("error: ") for line in lines), result.stderr
+    return lines
+
+
+def plan_into(cli: Cli, wheels: Path, target: Path, plan: Path) -> None:
+    result = cli("plan", wheels, "--python", target, "-o", plan)
+    assert result.returncode == 0, result.stderr
+
+
+def staged(root: Path, prefix: Path) -> Path:
+    return root / str(prefix).lstrip("/")
+
+
+@pytest.fixture
+def env(target: Path) -> Path:
+    """The target's prefix (the fresh venv folder)."""
+    return target.parent.parent
+
+
+def site(prefix: Path) -> Path:
+    (found,) = (prefix / "lib").glob("python3.*/site-packages")
+    return found
+
+
+# --root --------------------------------------------------------------------------
+
+
+def test_root_stages_files_that_name_the_real_prefix(
+    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+) -> None:
+    plan = tmp_path / "plan.json"
+    plan_into(cli, wheels, target, plan)
+    before = snapshot(env)
+    root = tmp_path / "root"
+    result = cli("apply", plan, "--root", root, "--compile-bytecode")
+    assert result.returncode == 0, result.stderr
+    assert snapshot(env) == before, "apply --root wrote into the real prefix"
+
+    base = staged(root, env)
+    assert sorted(p.name for p in root.iterdir()) == [str(env).lstrip("/").split("/")[0]]
+    for script in ("alpha-cli", "alpha-tool"):
+        first = (base / "bin" / script).read_bytes().splitlines()[0]
+        assert first == b"#!" + str(target).encode(), first
+    for record in site(base).glob("*.dist-info/RECORD"):
+        text = record.read_text()
+        assert str(root) not in text
+        assert str(tmp_path) not in text, "RECORD paths must be relative"
+    pyc = next(site(base).glob("alpha/__pycache__/__init__.*.pyc"))
+    # The bytecode names the source by its real path, where the image will have it.
+    assert str(site(env) / "alpha" / "__init__.py").encode() in pyc.read_bytes()
+    assert str(root).encode() not in pyc.read_bytes()
+    assert not (base / ".wheelplan-journal").exists()
+
+    # Copied into place as is (what `COPY /stage/ /` does), the environment works.
+    shutil.copytree(base, env, symlinks=True, dirs_exist_ok=True)
+    run = subprocess.run([env / "bin" / "alpha-cli"], capture_output=True, text=True, check=True)
+    assert run.stdout == "alpha says hi\n"
+    result = cli("verify", "--python", target)
+    assert result.returncode == 0, result.stderr
+
+
+def test_root_keeps_the_journal_and_lock_under_the_staged_prefix(
+    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+) -> None:
+    plan = tmp_path / "plan.json"
+    plan_into(cli, wheels, target, plan)
+    root = tmp_path / "root"
+    base = staged(root, env)
+    before = snapshot(env)
+
+    # Killed mid-transaction: the journal is in the staged prefix, not the real one.
+    killed = cli("apply", plan, "--root", root, "--jobs", "1", env={"WHEELPLAN_FAULT": "kill:6"})
+    assert killed.returncode != 0
+    assert (base / ".wheelplan-journal").is_dir()
+    assert snapshot(env) == before
+    refused = cli("apply", plan, "--root", root)
+    assert refused.returncode == 1
+    assert "journal" in errors(refused)[0]
+    result = cli("recover", "--python", target, "--root", root)
+    assert result.returncode == 0, result.stderr
+    assert "rolled back" in result.stdout
+    assert not any(p.is_file() for p in base.rglob("*"))
+
+    # The one lock is on the staged prefix: held there, it stops the apply; held on
+    # the real prefix, it does not.
+    for locked, expected in ((base, 1), (env, 0)):
+        fd = os.open(locked, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            result = cli("apply", plan, "--root", root, "--quiet")
+        finally:
+            os.close(fd)
+        assert result.returncode == expected, result.stderr
+        if expected:
+            assert "another wheelplan apply" in errors(result)[0]
+    assert snapshot(env) == before
+
+
+def test_a_refused_staging_apply_leaves_no_folders(
+    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+) -> None:
+    plan = tmp_path / "plan.json"
+    plan_into(cli, wheels, target, plan)
+    # A staged root that does not match the plan (a file where a new one goes) is refused.
+    root = tmp_path / "root"
+    base = staged(root, env)
+    stray = site(env).relative_to(env) / "gamma.py"
+    (base / stray).parent.mkdir(parents=True)
+    (base / stray).write_text("not gamma\n")
+    before = snapshot(root)
+    result = cli("apply", plan, "--root", root)
+    assert result.returncode == 1
+    assert snapshot(root) == before
+    shutil.rmtree(root)
+    # Missing wheels are found before any folder is made.
+    os.rename(wheels, tmp_path / "moved")
+    result = cli("apply", plan, "--root", root)
+    assert result.returncode == 1
+    assert not root.exists()
+
+
+# portable plans ------------------------------------------------------------------
+
+
+def test_apply_wheel_dir_finds_wheels_by_name_and_sha256(
+    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+) -> None:
+    plan = tmp_path / "plan.json"
+    plan_into(cli, wheels, target, plan)
+    elsewhere = tmp_path / "elsewhere"
+    os.rename(wheels, elsewhere)
+    before = snapshot(env)
+
+    result = cli("apply", plan)
+    assert result.returncode == 1
+    assert snapshot(env) == before
+
+    # A wheel of the same name but other bytes is not the planned one.
+    impostor_dir = tmp_path / "impostors"
+    shutil.copytree(elsewhere, impostor_dir)
+    build_wheel(
+        WheelSpec("gamma", files={"gamma.py": b"G = 4\n", "shared/__init__.py": b"# shared\n"}),
+        impostor_dir,
+    )
+    result = cli("apply", plan, "--wheel-dir", impostor_dir)
+    assert result.returncode == 1
+    (line,) = errors(result)
+    assert line.startswith(f"error: {impostor_dir / SPECS[2].filename}: ")
+    assert "sha256" in line
+    assert snapshot(env) == before
+
+    result = cli("apply", plan, "--wheel-dir", elsewhere)
+    assert result.returncode == 0, result.stderr
+    assert (site(env) / "gamma.py").read_text() == "G = 3\n"
+
+
+# reproducibility -----------------------------------------------------------------
+
+
+def _apply_digest(
+    cli: Cli, plan: Path, root: Path, jobs: str, compile_bytecode: bool
+) -> dict[str, tuple[object, ...]]:
+    extra = ["--compile-bytecode"] if compile_bytecode else []
+    result = cli(
+        "apply", plan, "--root", root, "--jobs", jobs, *extra, env={"SOURCE_DATE_EPOCH": EPOCH}
+    )
+    assert result.returncode == 0, result.stderr
+    digest = tree_digest(root)
+    shutil.rmtree(root)
+    return digest
+
+
+@pytest.mark.parametrize("compile_bytecode", [False, True])
+def test_two_staged_applies_are_byte_identical(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, compile_bytecode: bool
+) -> None:
+    plan = tmp_path / "plan.json"
+    plan_into(cli, wheels, target, plan)
+    root = tmp_path / "root"
+    # One after another into the same path, the first removed; different job counts.
+    first = _apply_digest(cli, plan, root, "1", compile_bytecode)
+    second = _apply_digest(cli, plan, root, "4", compile_bytecode)
+    assert first == second
+    # Every file and folder the apply made, the root included, has the epoch's mtime.
+    mtimes = {entry[-2] if entry[0] == "file" else entry[2] for entry in first.values()}
+    assert mtimes == {int(EPOCH) * 10**9}
+    assert any(path.endswith(".pyc") for path in first) == compile_bytecode
+
+
+def test_hash_based_bytecode_under_source_date_epoch(
+    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+) -> None:
+    plan = tmp_path / "plan.json"
+    plan_into(cli, wheels, target, plan)
+    result = cli("apply", plan, "--compile-bytecode", env={"SOURCE_DATE_EPOCH": EPOCH})
+    assert result.returncode == 0, result.stderr
+    pycs = sorted(site(env).rglob("*.pyc"))
+    assert pycs
+    for pyc in pycs:
+        flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+        assert flags == 0b11, f"{pyc} is not checked-hash bytecode"
+    record = (site(env) / "alpha-1.0.dist-info" / "RECORD").read_text().splitlines()
+    assert record == sorted(record, key=lambda row: row.split(",")[0])
+    assert any("__pycache__" in row for row in record)
+
+
+# The venv's own entries, which `venv` (not the apply) makes, differ between two venvs.
+VENV_OWN = frozenset(
+    {
+        "pyvenv.cfg",
+        "lib64",
+        "include",
+        "bin/activate",
+        "bin/activate.csh",
+        "bin/activate.fish",
+        "bin/Activate.ps1",
+        "bin/python",
+        "bin/python3",
+    }
+)
+
+
+def _venv_own(prefix: Path) -> frozenset[str]:
+    names = {p.name for p in (prefix / "bin").iterdir() if p.name.startswith("python")}
+    return VENV_OWN | {f"bin/{name}" for name in names}
+
+
+def test_two_applies_into_venvs_at_the_same_path_are_byte_identical(
+    tmp_path: Path, wheels: Path, cli: Cli
+) -> None:
+    prefix = tmp_path / "env"
+
+    def once() -> dict[str, tuple[object, ...]]:
+        interpreter = make_env(prefix)
+        plan = tmp_path / "plan.json"
+        plan_into(cli, wheels, interpreter, plan)
+        result = cli("apply", plan, "--compile-bytecode", env={"SOURCE_DATE_EPOCH": EPOCH})
+        assert result.returncode == 0, result.stderr
+        digest = tree_digest(prefix, skip=_venv_own(prefix))
+        shutil.rmtree(prefix)
+        plan.unlink()
+        return digest
+
+    first = once()
+    second = once()
+    assert first == second
+    assert len(first) > 20
+
+
+# verify --------------------------------------------------------------------------
+
+
+def test_verify_finds_missing_changed_unowned_and_overlapping_files(
+    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+) -> None:
+    result = cli("install", wheels, "--python", target, "--compile-bytecode", "--quiet")
+    assert result.returncode == 0, result.stderr
+    result = cli("verify", "--python", target)
+    assert result.returncode == 0, result.stderr
+    assert "3 distributions" in result.stdout
+
+    lib = site(env)
+    (lib / "alpha" / "sub" / "mod.py").unlink()
+    (lib / "beta" / "__init__.py").write_text("VALUE = 3\n")
+    (lib / "stray.py").write_text("")
+    (lib / "__pycache__" / "stray.cpython-311.pyc").parent.mkdir(exist_ok=True)
+    (lib / "__pycache__" / "stray.cpython-311.pyc").write_bytes(b"")
+    (env / "bin" / "tool").write_text("")
+    (lib / "empty-folder").mkdir()
+    result = cli("verify", "--python", target)
+    assert result.returncode == 1
+    lines = errors(result)
+    assert sorted(lines) == sorted(
+        [
+            f"error: {lib / 'alpha' / 'sub' / 'mod.py'}: missing (listed in the RECORD of"
+            " alpha 1.0)",
+            f"error: {lib / 'beta' / '__init__.py'}: changed since it was installed (its RECORD"
+            " hash differs) (listed in the RECORD of beta 1.0)",
+            f"error: {lib / 'stray.py'}: unowned: not listed in any RECORD",
+            f"error: {lib / '__pycache__' / 'stray.cpython-311.pyc'}: unowned: not listed in"
+            " any RECORD",
+            f"error: {env / 'bin' / 'tool'}: unowned: not listed in any RECORD",
+        ]
+    )
+
+
+def test_verify_reports_an_overlap_and_ignores_shared_identical_files(
+    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+) -> None:
+    result = cli("install", wheels, "--python", target, "--quiet")
+    assert result.returncode == 0, result.stderr
+    lib = site(env)
+    # shared/__init__.py is listed, with one hash, by beta and gamma: not a problem.
+    result = cli("verify", "--python", target)
+    assert result.returncode == 0, result.stderr
+    record = lib / "gamma-1.0.dist-info" / "RECORD"
+    rows = record.read_text().splitlines()
+    rows = [
+        "shared/__init__.py,sha256=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA,9"
+        if row.startswith("shared/__init__.py,")
+        else row
+        for row in rows
+    ]
+    record.write_text("\n".join(rows) + "\n")
+    result = cli("verify", "--python", target)
+    assert result.returncode == 1
+    shared = lib / "shared" / "__init__.py"
+    assert errors(result) == [
+        f"error: {shared}: overlap: listed with different hashes by the RECORDs of beta 1.0,"
+        " gamma 1.0"
+    ]
+
+
+def test_verify_of_a_fresh_venv_and_a_staged_root(
+    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+) -> None:
+    # A venv's own files (interpreter links, activate scripts, pyvenv.cfg) are not unowned.
+    venv.create(tmp_path / "with-pip-free", with_pip=False, symlinks=True)
+    result = cli("verify", "--python", tmp_path / "with-pip-free")
+    assert result.returncode == 0, result.stderr
+    plan = tmp_path / "plan.json"
+    plan_into(cli, wheels, target, plan)
+    root = tmp_path / "root"
+    assert cli("apply", plan, "--root", root, "--quiet").returncode == 0
+    result = cli("verify", "--python", target, "--root", root)
+    assert result.returncode == 0, result.stderr
+    (staged(root, env) / "bin" / "alpha-cli").unlink()
+    result = cli("verify", "--python", target, "--root", root)
+    assert result.returncode == 1
+    (line,) = errors(result)
+    assert line.startswith(f"error: {staged(root, env) / 'bin' / 'alpha-cli'}: missing")
+
+
+# verify, as a property -----------------------------------------------------------
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    count=st.integers(min_value=1, max_value=8),
+    choices=st.data(),
+    in_venv=st.booleans(),
+)
+def test_verify_reports_exactly_what_was_done_to_the_tree(
+    tmp_path_factory: pytest.TempPathFactory, count: int, choices: st.DataObject, in_venv: bool
+) -> None:
+    prefix = tmp_path_factory.mktemp("prefix")
+    purelib = prefix / SCHEMES["purelib"]
+    names = [f"pkg/mod{index}.py" for index in range(count)]
+    for name in names:
+        (purelib / name).parent.mkdir(parents=True, exist_ok=True)
+        (purelib / name).write_bytes(name.encode())
+    dist_info = purelib / "pkg-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n")
+    rows = [f"{name},{record_hash(name.encode())},{len(name)}" for name in names]
+    meta = (dist_info / "METADATA").read_bytes()
+    rows += [f"pkg-1.0.dist-info/METADATA,{record_hash(meta)},{len(meta)}"]
+    (dist_info / "RECORD").write_text("\n".join([*rows, "pkg-1.0.dist-info/RECORD,,"]) + "\n")
+    # Never problems: bytecode of listed sources, and the environment's own files.
+    (purelib / "pkg" / "__pycache__").mkdir()
+    (purelib / "pkg" / "__pycache__" / "mod0.cpython-311.pyc").write_bytes(b"")
+    (prefix / "bin").mkdir()
+    if in_venv:
+        (prefix / "pyvenv.cfg").write_text("home = /usr/bin\n")
+        (prefix / "bin" / "python3").write_text("")
+        (prefix / "bin" / "Activate.ps1").write_text("")
+    else:
+        (purelib / "README.txt").write_text("")
+        (prefix / "bin" / "not-scanned").write_text("")  # a system bin is not ours to judge
+
+    deleted = set(choices.draw(st.sets(st.sampled_from(names))))
+    edited = set(choices.draw(st.sets(st.sampled_from(names)))) - deleted
+    extra = choices.draw(st.sets(st.sampled_from(["a.txt", "pkg/b.py", "pkg/__pycache__/c.pyc"])))
+    expected = set()
+    for name in deleted:
+        (purelib / name).unlink()
+        expected.add((str(purelib / name), "missing"))
+    for name in edited:
+        (purelib / name).write_bytes(b"edited " + name.encode())
+        expected.add((str(purelib / name), "changed"))
+    for name in extra:
+        (purelib / name).write_bytes(b"")
+        expected.add((str(purelib / name), "unowned"))
+
+    report = verify.verify(str(prefix), str(prefix), SCHEMES, venv=in_venv)
+    found = {
+        (problem.subject, problem.message.split(" ")[0].rstrip(":")) for problem in report.problems
+    }
+    assert found == expected
+    assert report.distributions == 1
+    shutil.rmtree(prefix)

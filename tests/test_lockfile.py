@@ -1,0 +1,372 @@
+"""`wheelplan plan --lock pylock.toml`: selection by the spec's rules, wheels checked
+against the lock before planning, and a refusal that writes nothing otherwise."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planner.errors import Refused
+from planner.lockfile import LockedWheel
+from tests.conftest import snapshot
+from tests.imagetools import LockPackage, serve, sha256_of, wheel_entry, write_pylock
+from tests.wheelfactory import WheelSpec, build_wheel
+from wheelplan import fetch
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+ALPHA = WheelSpec(
+    "alpha",
+    files={"alpha/__init__.py": b"def main():\n    print('alpha says hi')\n"},
+    entry_points="[console_scripts]\nalpha-cli = alpha:main\n",
+)
+BETA = WheelSpec("beta", version="2.0", files={"beta/__init__.py": b"VALUE = 2\n"})
+
+
+def site_packages(target: Path) -> Path:
+    (found,) = (target.parent.parent / "lib").glob("python3.*/site-packages")
+    return found
+
+
+def errors(result: subprocess.CompletedProcess[str]) -> list[str]:
+    lines = result.stderr.splitlines()
+    assert lines, "expected error lines on stderr"
+    assert all(line.startswith("error: ") for line in lines), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines
+
+
+@pytest.fixture
+def wheels(tmp_path: Path) -> Path:
+    folder = tmp_path / "wheels"
+    build_wheel(ALPHA, folder)
+    build_wheel(BETA, folder)
+    return folder
+
+
+def test_a_lock_with_path_and_file_url_wheels_installs(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli
+) -> None:
+    alpha, beta = wheels / ALPHA.filename, wheels / BETA.filename
+    lock = write_pylock(
+        tmp_path / "pylock.toml",
+        [
+            # `path` is relative to the lock file, POSIX separators, as the spec says.
+            LockPackage("alpha", wheels=(wheel_entry(alpha, path="wheels/" + alpha.name),)),
+            LockPackage("beta", "2.0", wheels=(wheel_entry(beta, url=beta.as_uri()),)),
+        ],
+    )
+    downloads = tmp_path / "downloads"
+    plan_file = tmp_path / "plan.json"
+    result = cli(
+        "plan", "--lock", lock, "--python", target, "--wheel-dir", downloads, "-o", plan_file
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"From lock file {lock}" in result.stdout
+    plan = json.loads(plan_file.read_text())
+    assert plan["lock"] == {"path": str(lock), "sha256": sha256_of(lock)}
+    by_name = {dist["name"]: dist for dist in plan["distributions"]}
+    # The path wheel is read where it is; the URL wheel was downloaded by file name.
+    assert by_name["alpha"]["wheel_path"] == str(alpha)
+    assert by_name["beta"]["wheel_path"] == str(downloads / beta.name)
+    assert (downloads / beta.name).read_bytes() == beta.read_bytes()
+    assert not (downloads / alpha.name).exists()
+
+    result = cli("apply", plan_file)
+    assert result.returncode == 0, result.stderr
+    site = site_packages(target)
+    for dist_info in ("alpha-1.0.dist-info", "beta-2.0.dist-info"):
+        assert (site / dist_info / "REQUESTED").exists()
+        assert (site / dist_info / "INSTALLER").read_text() == "wheelplan\n"
+        # A lock install is not a direct URL install.
+        assert not (site / dist_info / "direct_url.json").exists()
+    run = subprocess.run([target.parent / "alpha-cli"], capture_output=True, text=True, check=True)
+    assert run.stdout == "alpha says hi\n"
+
+
+def test_url_wheels_are_downloaded_over_http_into_the_user_cache(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli
+) -> None:
+    alpha, beta = wheels / ALPHA.filename, wheels / BETA.filename
+    cache = tmp_path / "cache"
+    with serve(wheels) as base:
+        lock = write_pylock(
+            tmp_path / "pylock.toml",
+            [
+                LockPackage("alpha", wheels=(wheel_entry(alpha, url=f"{base}/{alpha.name}"),)),
+                LockPackage("beta", "2.0", wheels=(wheel_entry(beta, url=f"{base}/{beta.name}"),)),
+            ],
+        )
+        result = cli(
+            "install", "--lock", lock, "--python", target, env={"XDG_CACHE_HOME": str(cache)}
+        )
+    assert result.returncode == 0, result.stderr
+    for wheel in (alpha, beta):
+        cached = cache / "wheelplan" / "downloads" / sha256_of(wheel) / wheel.name
+        assert cached.read_bytes() == wheel.read_bytes()
+    assert (site_packages(target) / "beta" / "__init__.py").read_bytes() == b"VALUE = 2\n"
+    # Nothing but the checked wheels is left in the downloads (no partial downloads); the
+    # unpacked-wheel cache beside them is applier/cache.py's.
+    downloads = cache / "wheelplan" / "downloads"
+    assert sorted(p.name for p in downloads.rglob("*") if p.is_file()) == sorted(
+        [alpha.name, beta.name]
+    )
+
+
+@pytest.mark.parametrize("how", ["path", "url"])
+@pytest.mark.parametrize("wrong", ["hash", "size"])
+def test_a_wrong_hash_or_size_is_refused_with_nothing_written(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, how: str, wrong: str
+) -> None:
+    beta = wheels / BETA.filename
+    location = {"path": str(beta)} if how == "path" else {"url": beta.as_uri()}
+    overrides = {"sha256": "0" * 64} if wrong == "hash" else {"size": beta.stat().st_size + 1}
+    lock = write_pylock(
+        tmp_path / "pylock.toml",
+        [
+            LockPackage(
+                "alpha",
+                wheels=(wheel_entry(wheels / ALPHA.filename, path=str(wheels / ALPHA.filename)),),
+            ),
+            LockPackage("beta", "2.0", wheels=(wheel_entry(beta, **location, **overrides),)),  # type: ignore[arg-type]
+        ],
+    )
+    env = target.parent.parent
+    before = snapshot(env)
+    downloads = tmp_path / "downloads"
+    plan_file = tmp_path / "plan.json"
+    result = cli("install", "--lock", lock, "--python", target, "--wheel-dir", downloads)
+    assert result.returncode == 1
+    (line,) = errors(result)
+    assert beta.name in line
+    assert ("sha256" in line) if wrong == "hash" else ("bytes" in line)
+    assert snapshot(env) == before
+    assert not plan_file.exists()
+    # A download that fails its check is not kept.
+    assert not downloads.exists() or not any(downloads.iterdir())
+
+
+def test_a_missing_wheel_is_refused(tmp_path: Path, target: Path, wheels: Path, cli: Cli) -> None:
+    beta = wheels / BETA.filename
+    entry = wheel_entry(beta, path="elsewhere/" + beta.name)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    url_entry = wheel_entry(wheels / ALPHA.filename, url=(gone / ALPHA.filename).as_uri())
+    lock = write_pylock(
+        tmp_path / "pylock.toml",
+        [LockPackage("alpha", wheels=(url_entry,)), LockPackage("beta", "2.0", wheels=(entry,))],
+    )
+    before = snapshot(target.parent.parent)
+    result = cli("plan", "--lock", lock, "--python", target, "--wheel-dir", tmp_path / "dl")
+    assert result.returncode == 1
+    lines = errors(result)
+    assert len(lines) == 2
+    assert any(str(tmp_path / "elsewhere" / beta.name) in line for line in lines)
+    assert any((gone / ALPHA.filename).as_uri() in line for line in lines)
+    assert snapshot(target.parent.parent) == before
+
+
+def test_an_sdist_only_package_is_refused(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli
+) -> None:
+    sdist = tmp_path / "gamma-1.0.tar.gz"
+    sdist.write_bytes(b"not really a tarball")
+    lock = write_pylock(
+        tmp_path / "pylock.toml",
+        [
+            LockPackage(
+                "alpha",
+                wheels=(wheel_entry(wheels / ALPHA.filename, path="wheels/" + ALPHA.filename),),
+            ),
+            LockPackage(
+                "gamma",
+                sdist={"path": sdist.name, "hashes": {"sha256": sha256_of(sdist)}},
+            ),
+        ],
+    )
+    before = snapshot(target.parent.parent)
+    result = cli("install", "--lock", lock, "--python", target)
+    assert result.returncode == 1
+    (line,) = errors(result)
+    assert line.startswith(f"error: {lock}: gamma 1.0 has only a source distribution")
+    assert "wheels only" in line
+    assert snapshot(target.parent.parent) == before
+
+
+def test_markers_extras_and_tags_are_the_targets(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli
+) -> None:
+    """A marker that excludes a package skips it; an extra selects one; of two wheels the
+    one the target's tags accept is chosen."""
+    alpha = wheels / ALPHA.filename
+    beta = wheels / BETA.filename
+    foreign = build_wheel(
+        WheelSpec("beta", version="2.0", tag="cp27-cp27m-win32", files={"beta/x.py": b""}), wheels
+    )
+    delta = build_wheel(WheelSpec("delta", files={"delta.py": b""}), wheels)
+    lock = write_pylock(
+        tmp_path / "pylock.toml",
+        [
+            LockPackage(
+                "alpha",
+                marker="sys_platform == 'no-such-platform'",
+                wheels=(wheel_entry(alpha, path=str(alpha)),),
+            ),
+            LockPackage(
+                "beta",
+                "2.0",
+                marker="python_version >= '3'",
+                wheels=(wheel_entry(foreign, path=str(foreign)), wheel_entry(beta, path=str(beta))),
+            ),
+            LockPackage(
+                "delta", marker="'tools' in extras", wheels=(wheel_entry(delta, path=str(delta)),)
+            ),
+        ],
+        extras=["tools"],
+    )
+    result = cli("plan", "--lock", lock, "--python", target, "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert [(d["name"], d["wheel"]) for d in plan["distributions"]] == [("beta", beta.name)]
+
+    result = cli("plan", "--lock", lock, "--python", target, "--json", "--extra", "tools")
+    assert result.returncode == 0, result.stderr
+    assert [d["name"] for d in json.loads(result.stdout)["distributions"]] == ["beta", "delta"]
+
+
+@pytest.mark.parametrize(
+    ("lock_text", "message"),
+    [
+        ('lock-version = "1.0"\ncreated-by = "x"\npackages = [\n', "invalid TOML"),
+        ('lock-version = "2.0"\ncreated-by = "x"\npackages = []\n', "not supported"),
+        (
+            'lock-version = "1.0"\ncreated-by = "x"\nrequires-python = "<3"\npackages = []\n',
+            "does not satisfy the Python version requirement",
+        ),
+        (
+            'lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname = "only"\n'
+            'wheels = [{ name = "only-1.0-cp27-cp27m-win32.whl", path = "x.whl",'
+            ' hashes = { sha256 = "00" } }]\n',
+            "No wheel found matching the provided tags",
+        ),
+    ],
+)
+def test_a_lock_the_target_cannot_use_is_refused(
+    tmp_path: Path, target: Path, cli: Cli, lock_text: str, message: str
+) -> None:
+    lock = tmp_path / "pylock.toml"
+    lock.write_text(lock_text)
+    result = cli("plan", "--lock", lock, "--python", target)
+    assert result.returncode == 1
+    (line,) = errors(result)
+    assert line.startswith(f"error: {lock}: ")
+    assert message in line
+
+
+def test_wheels_and_a_lock_together_are_a_usage_error(
+    tmp_path: Path, wheels: Path, cli: Cli
+) -> None:
+    result = cli("plan", "--lock", tmp_path / "pylock.toml", wheels / ALPHA.filename)
+    assert result.returncode == 2
+    result = cli("plan", wheels / ALPHA.filename, "--extra", "x")
+    assert result.returncode == 2
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.binary(min_size=1, max_size=200),
+    change=st.one_of(
+        st.none(),
+        st.tuples(st.just("flip"), st.integers(min_value=0), st.integers(1, 255)),
+        st.tuples(st.just("cut"), st.integers(min_value=0), st.just(0)),
+        st.tuples(st.just("grow"), st.integers(min_value=1, max_value=5), st.just(0)),
+    ),
+    give_size=st.booleans(),
+)
+def test_the_lock_check_accepts_exactly_the_locked_bytes(
+    tmp_path_factory: pytest.TempPathFactory,
+    data: bytes,
+    change: tuple[str, int, int] | None,
+    give_size: bool,
+) -> None:
+    folder = tmp_path_factory.mktemp("check")
+    wheel = folder / "pkg-1.0-py3-none-any.whl"
+    actual = bytearray(data)
+    if change is not None:
+        kind, where, value = change
+        if kind == "flip":
+            actual[where % len(actual)] ^= value
+        elif kind == "cut":
+            del actual[where % len(actual) :]
+        else:
+            actual += b"\0" * where
+    wheel.write_bytes(bytes(actual))
+    locked = LockedWheel(
+        package="pkg",
+        filename=wheel.name,
+        path=None,
+        url=wheel.as_uri(),
+        size=len(data) if give_size else None,
+        hashes={"sha256": hashlib.sha256(data).hexdigest()},
+    )
+    downloads = folder / "downloads"
+    if change is None:
+        (fetched,) = fetch.fetch([locked], str(downloads))
+        assert Path(fetched.path).read_bytes() == data
+        assert fetched.sha256 == hashlib.sha256(data).hexdigest()
+    else:
+        with pytest.raises(Refused):
+            fetch.fetch([locked], str(downloads))
+        assert not any(downloads.iterdir())
+    shutil.rmtree(folder)
+
+
+def test_pip_lock_output_plans_and_applies(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli
+) -> None:
+    """A lock made by pip itself (offline, from the test's own wheels) is accepted."""
+    alpha_needs_beta = WheelSpec(
+        "alpha", version="1.1", files={"alpha/__init__.py": b"import beta\n"}, requires=("beta",)
+    )
+    build_wheel(alpha_needs_beta, wheels)
+    lock = tmp_path / "pylock.toml"
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--isolated",
+            "lock",
+            "--quiet",
+            "--no-index",
+            "--find-links",
+            str(wheels),
+            "alpha==1.1",
+            "-o",
+            str(lock),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    result = cli("install", "--lock", lock, "--python", target, "--wheel-dir", tmp_path / "dl")
+    assert result.returncode == 0, result.stderr
+    imported = subprocess.run(
+        [target, "-c", "import alpha, beta; print(beta.VALUE)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert imported.stdout == "2\n"

@@ -1,0 +1,230 @@
+"""Bring a lock's wheels to local files and prove they are the bytes the lock names.
+
+This is the only code that downloads. It is not planning (the planner reads local
+files only) and it never touches a target: wheels given by `path` are read where
+they are; wheels given by `url` go into a download folder (the user cache, or
+`--wheel-dir`), written under a temporary name and renamed into place only after
+their size and every hash the lock gives have been checked, so a bad download
+leaves nothing behind. A lock is never trusted: a file already in the folder is
+re-checked the same way before it is reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import attrs
+
+from planner.errors import Problem, Refused
+from planner.lockfile import LockedWheel
+from planner.plan import Plan
+
+CHUNK = 1024 * 1024
+# A download with no size in the lock stops here (the planner's own archive limit).
+MAX_DOWNLOAD = 8 * 1024**3
+TIMEOUT = 60.0
+USER_AGENT = "wheelplan (+https://pypi.org/project/wheelplan/)"
+
+Progress = Callable[[int, int, int, int], None]  # files done, files, bytes done, bytes
+
+
+@attrs.frozen
+class Fetched:
+    wheel: LockedWheel
+    path: str
+    sha256: str
+
+
+@attrs.define
+class _Slot:
+    """One download's progress and result; only its own thread writes it."""
+
+    bytes_done: int = 0
+    done: bool = False
+
+
+class _Mismatch(Exception):
+    """The bytes are not the ones the lock names."""
+
+
+def default_download_dir() -> str:
+    """Downloads live in the user cache (XDG_CACHE_HOME, else ~/.cache), per wheelplan."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "wheelplan", "downloads")
+
+
+def _cache_key(wheel: LockedWheel) -> str:
+    """A folder per content hash, so two wheels with one file name never collide."""
+    if "sha256" in wheel.hashes:
+        return wheel.hashes["sha256"]
+    name = sorted(name for name in wheel.hashes if name in hashlib.algorithms_available)[0]
+    return f"{name}-{wheel.hashes[name]}"
+
+
+class _Checker:
+    """Every hash the lock gives (that hashlib knows), plus sha256 for the plan."""
+
+    def __init__(self, wheel: LockedWheel) -> None:
+        self.wheel = wheel
+        names = {name for name in wheel.hashes if name in hashlib.algorithms_available}
+        self.digests = {name: hashlib.new(name) for name in names | {"sha256"}}
+        self.size = 0
+        self.limit = wheel.size if wheel.size is not None else MAX_DOWNLOAD
+
+    def update(self, block: bytes) -> None:
+        self.size += len(block)
+        if self.size > self.limit:
+            raise _Mismatch(
+                f"{self.wheel.filename} is larger than the {self.limit} bytes"
+                + (" the lock says" if self.wheel.size is not None else " wheelplan accepts")
+            )
+        for digest in self.digests.values():
+            digest.update(block)
+
+    def finish(self) -> str:
+        """The sha256 hex digest, once size and every locked hash agree."""
+        if self.wheel.size is not None and self.size != self.wheel.size:
+            raise _Mismatch(
+                f"{self.wheel.filename} has {self.size} bytes, the lock says {self.wheel.size}"
+            )
+        for name, expected in sorted(self.wheel.hashes.items()):
+            if name in self.digests and self.digests[name].hexdigest() != expected:
+                raise _Mismatch(
+                    f"{self.wheel.filename} has {name} {self.digests[name].hexdigest()},"
+                    f" the lock says {expected}"
+                )
+        return self.digests["sha256"].hexdigest()
+
+
+def _check_file(path: str, wheel: LockedWheel) -> str:
+    checker = _Checker(wheel)
+    with open(path, "rb", buffering=0) as stream:
+        for block in iter(lambda: stream.read(CHUNK), b""):
+            checker.update(block)
+    return checker.finish()
+
+
+def _download(wheel: LockedWheel, destination: str, slot: _Slot) -> str:
+    """Download to a temporary name beside `destination`, check, then rename."""
+    assert wheel.url is not None
+    folder = os.path.dirname(destination)
+    os.makedirs(folder, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{wheel.filename}.", suffix=".part")
+    try:
+        checker = _Checker(wheel)
+        request = urllib.request.Request(wheel.url, headers={"User-Agent": USER_AGENT})
+        with os.fdopen(fd, "wb") as output, urllib.request.urlopen(request, timeout=TIMEOUT) as r:
+            for block in iter(lambda: r.read(CHUNK), b""):
+                checker.update(block)
+                output.write(block)
+                slot.bytes_done += len(block)
+        sha256 = checker.finish()
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, destination)
+        return sha256
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _fetch_one(wheel: LockedWheel, folder: str, flat: bool, slot: _Slot) -> Fetched:
+    try:
+        if wheel.path is not None:
+            if not os.path.isfile(wheel.path):
+                raise Refused.one(wheel.path, "wheel file named by the lock does not exist")
+            return Fetched(wheel, wheel.path, _check_file(wheel.path, wheel))
+        destination = os.path.join(
+            folder, wheel.filename if flat else os.path.join(_cache_key(wheel), wheel.filename)
+        )
+        if os.path.isfile(destination):
+            with contextlib.suppress(_Mismatch):
+                return Fetched(wheel, destination, _check_file(destination, wheel))
+        return Fetched(wheel, destination, _download(wheel, destination, slot))
+    except _Mismatch as error:
+        raise Refused.one(wheel.path or wheel.url or wheel.filename, str(error)) from None
+    except urllib.error.HTTPError as error:
+        raise Refused.one(
+            wheel.url or wheel.filename, f"download failed: HTTP {error.code} {error.reason}"
+        ) from None
+    except urllib.error.URLError as error:
+        raise Refused.one(wheel.url or wheel.filename, f"download failed: {error.reason}") from None
+    except (OSError, ValueError) as error:
+        subject = wheel.path or wheel.url or wheel.filename
+        raise Refused.one(subject, f"cannot fetch wheel: {error}") from None
+    finally:
+        slot.done = True
+
+
+def fetch(
+    wheels: Sequence[LockedWheel],
+    wheel_dir: str | None = None,
+    *,
+    jobs: int = 8,
+    progress: Progress | None = None,
+) -> tuple[Fetched, ...]:
+    """Local, checked files for `wheels`; downloads run in parallel.
+
+    With `wheel_dir`, downloads land there by file name (a flat folder that
+    `apply --wheel-dir` can read); otherwise in the user cache, one folder per hash.
+    Raises Refused with every problem once all downloads have finished.
+    """
+    folder = os.path.abspath(wheel_dir) if wheel_dir else default_download_dir()
+    slots = [_Slot() for _ in wheels]
+    total = sum(wheel.size or 0 for wheel in wheels if wheel.url is not None)
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(wheels) or 1))) as pool:
+        futures: list[Future[Fetched]] = [
+            pool.submit(_fetch_one, wheel, folder, bool(wheel_dir), slot)
+            for wheel, slot in zip(wheels, slots, strict=True)
+        ]
+        if progress is not None:
+            while not all(future.done() for future in futures):
+                progress(
+                    sum(slot.done for slot in slots),
+                    len(slots),
+                    sum(slot.bytes_done for slot in slots),
+                    total,
+                )
+                time.sleep(0.1)
+            progress(len(slots), len(slots), sum(slot.bytes_done for slot in slots), total)
+    fetched: list[Fetched] = []
+    problems: list[Problem] = []
+    for future in futures:
+        try:
+            fetched.append(future.result())
+        except Refused as refused:
+            problems += refused.problems
+    if problems:
+        raise Refused(problems)
+    return tuple(fetched)
+
+
+def confirm(plan: Plan, fetched: Sequence[Fetched]) -> None:
+    """The planner read the same bytes that were checked against the lock.
+
+    A file could be swapped between the check and the planner's read; the plan's
+    sha256 of each wheel must be the one the lock check computed.
+    """
+    checked = {os.path.abspath(item.path): item for item in fetched}
+    problems = []
+    for dist in plan.distributions:
+        if dist.wheel_path is None:
+            continue
+        item = checked.get(os.path.abspath(dist.wheel_path))
+        if item is not None and item.sha256 != dist.wheel_sha256:
+            problems.append(
+                Problem(dist.wheel_path, "wheel changed after it was checked against the lock")
+            )
+    if problems:
+        raise Refused(problems)
+
+
+__all__ = ["Fetched", "confirm", "default_download_dir", "fetch"]
