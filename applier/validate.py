@@ -12,11 +12,13 @@ from collections import Counter
 
 from planner.errors import Problem, Refused
 from planner.layout import record_hash
-from planner.paths import is_within, path_problem
+from planner.paths import has_control, is_within, path_problem
 from planner.plan import Plan
 from planner.target import JOURNAL_DIR
+from planner.wheels import ACCEPTED_HASHES
 
 SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
+INSTALLED = frozenset({"install", "upgrade", "downgrade", "reinstall"})
 
 
 def validate(plan: Plan, subject: str) -> None:
@@ -26,8 +28,17 @@ def validate(plan: Plan, subject: str) -> None:
         problems.append(Problem(subject, message))
 
     target = plan.target
-    if not os.path.isabs(target.prefix):
-        bad(f"target prefix {target.prefix!r} is not an absolute path")
+    if not os.path.isabs(target.prefix) or os.path.normpath(target.prefix) != target.prefix:
+        bad(f"target prefix {target.prefix!r} is not a plain absolute path")
+    elif has_control(target.prefix):
+        bad(f"target prefix {target.prefix!r} contains a NUL or control character")
+    # The interpreter is run (bytecode) and written into every script's shebang line,
+    # where a line break would smuggle in a command.
+    if not os.path.isabs(target.interpreter) or has_control(target.interpreter):
+        bad(
+            f"target interpreter {target.interpreter!r} is not an absolute path"
+            " without control characters"
+        )
     if sorted(target.schemes) != sorted(SCHEMES):
         bad(f"target schemes must be exactly {list(SCHEMES)}")
     for name, root in target.schemes.items():
@@ -38,6 +49,8 @@ def validate(plan: Plan, subject: str) -> None:
     for dist in plan.distributions:
         if dist.action not in ("remove", "unchanged") and not (dist.wheel and dist.wheel_sha256):
             bad(f"distribution {dist.name} has no wheel to install from")
+        if dist.wheel is not None and ("/" in dist.wheel or path_problem(dist.wheel)):
+            bad(f"distribution {dist.name}: wheel {dist.wheel!r} is not a plain file name")
 
     def check_path(path: str, what: str) -> bool:
         problem = path_problem(path)
@@ -54,8 +67,11 @@ def validate(plan: Plan, subject: str) -> None:
         if count > 1:
             bad(f"destination {path!r} appears {count} times")
     writes: set[str] = set()
+    refused: set[str] = set()  # reported once here, not again as a partition mismatch
+    records: dict[str, list[str]] = {}
     for entry in plan.files:
         if not check_path(entry.path, "destination"):
+            refused.add(entry.path)
             continue
         source = entry.source
         if entry.action == "remove":
@@ -71,6 +87,12 @@ def validate(plan: Plan, subject: str) -> None:
                 " (only 0o644 and 0o755 are written)"
             )
         if source.kind == "member":
+            algorithm, _, value = source.hash.partition("=")
+            if algorithm not in ACCEPTED_HASHES or not value:
+                bad(
+                    f"destination {entry.path!r}: hash {algorithm!r} is not accepted"
+                    " (sha256 or stronger required)"
+                )
             if source.wheel not in wheels or source.member is None or source.offset is None:
                 bad(f"destination {entry.path!r} names no wheel member of this plan")
             elif source.compression not in (0, 8) or source.compressed_size is None:
@@ -81,11 +103,20 @@ def validate(plan: Plan, subject: str) -> None:
             source.content is None or record_hash(source.content.encode()) != source.hash
         ):
             bad(f"destination {entry.path!r}: inline content does not match its hash")
-        if source.kind != "record":
+        if source.kind == "record":
+            for owner in entry.owners:
+                records.setdefault(owner, []).append(entry.path)
+        else:
             writes.add(entry.path)
+    for dist in plan.distributions:
+        if dist.action in INSTALLED and records.get(dist.name) != [f"{dist.dist_info}/RECORD"]:
+            bad(
+                f"distribution {dist.name} has no RECORD entry at {dist.dist_info + '/RECORD'!r}"
+                " (or more than one)"
+            )
     for directory in plan.directories:
         check_path(directory, "directory")
-    in_units = Counter(path for unit in plan.units for path in unit.paths)
+    in_units = Counter(path for unit in plan.units for path in unit.paths if path not in refused)
     doubled = sorted(path for path, count in in_units.items() if count > 1)
     if doubled:
         bad(f"work units overlap at {doubled[0]!r}")

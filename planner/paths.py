@@ -7,17 +7,25 @@ refused the same way wherever it comes from.
 
 from __future__ import annotations
 
-import posixpath
 import re
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# C0 controls, DEL and C1 controls: nothing a file name needs, and a terminal obeys them.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# The longest file name (one component, in bytes) Linux filesystems accept.
+NAME_MAX = 255
+
+
+def has_control(text: str) -> bool:
+    """Whether `text` holds a NUL or another control character."""
+    return _CONTROL.search(text) is not None
 
 
 def path_problem(path: str) -> str | None:
     """Why `path` is not a safe relative POSIX path, or None when it is."""
     if not path:
         return "is empty"
-    if any(ord(char) < 32 or ord(char) == 127 for char in path):
+    if has_control(path):
         return "contains a NUL or control character"
     if "\\" in path:
         return "contains a backslash"
@@ -28,8 +36,13 @@ def path_problem(path: str) -> str | None:
     parts = path.split("/")
     if ".." in parts:
         return "contains a '..' component"
-    if any(part in ("", ".") for part in parts):
+    # Membership tests, not loops: this runs three times for each of 17,000 files.
+    if "" in parts or "." in parts:
         return "has an empty or '.' component"
+    if len(path.encode("utf-8", "surrogateescape")) > NAME_MAX and any(
+        len(part.encode("utf-8", "surrogateescape")) > NAME_MAX for part in parts
+    ):
+        return f"has a component longer than {NAME_MAX} bytes"
     return None
 
 
@@ -50,8 +63,8 @@ def is_within(path: str, root: str) -> bool:
 def parents(path: str) -> list[str]:
     """Every proper ancestor directory of a relative path, shallowest first."""
     result = []
-    head = posixpath.dirname(path)
-    while head:
-        result.append(head)
-        head = posixpath.dirname(head)
+    end = path.rfind("/")
+    while end > 0:
+        result.append(path[:end])
+        end = path.rfind("/", 0, end)
     return result[::-1]

@@ -7,19 +7,24 @@ the RECORD hashes kept here.
 
 from __future__ import annotations
 
+import configparser
+import csv
+import errno
 import hashlib
 import itertools
+import mmap
 import os
+import re
 import stat
 import struct
+import threading
 import zipfile
 import zlib
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import attrs
-from installer.records import parse_record_file
-from installer.utils import SCHEME_NAMES, parse_entrypoints, parse_metadata_file
+from installer.utils import SCHEME_NAMES, parse_metadata_file
 from packaging.utils import (
     InvalidWheelFilename,
     canonicalize_name,
@@ -39,6 +44,8 @@ GENERATED_DIST_INFO = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url
 SIGNATURES = frozenset({"RECORD.jws", "RECORD.p7s"})
 SUPPORTED_WHEEL_MAJOR = 1
 SUPPORTED_WHEEL_MINOR = 0
+# The largest METADATA, WHEEL, RECORD or entry_points.txt read (torch's RECORD is 1.5 MB).
+MAX_DIST_INFO_FILE = 64 * 1024**2
 
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 _LOCAL_SIGNATURE = b"PK\x03\x04"
@@ -46,6 +53,10 @@ _UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
 _DATA_DESCRIPTOR_FLAG = 0x8
 _STREAMABLE = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+# installer's entry point syntax: "module:attr [extras]"; the module and attr end up in
+# generated Python source, so nothing else may pass.
+_ENTRY_POINT = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attrs>[\w.]+))\s*(?P<extras>\[.*\])?\s*$")
+_SCRIPT_SECTIONS = {"console_scripts": "console", "gui_scripts": "gui"}
 
 
 @attrs.frozen
@@ -99,12 +110,41 @@ class Wheel:
     warnings: tuple[str, ...]
 
 
-def file_sha256(path: str) -> str:
+def open_regular(path: str) -> int:
+    """A read-only descriptor on `path`, refused (OSError) unless it is a regular file.
+
+    Opened without blocking and checked with fstat, so a FIFO or a device given as a
+    wheel is refused instead of hanging the read, and what is checked is what is read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            kind = "it is a folder, not a file"
+        elif stat.S_ISFIFO(mode):
+            kind = "it is a named pipe (FIFO), not a file"
+        else:
+            kind = "it is a device or socket, not a regular file"
+        raise OSError(errno.EINVAL, kind, path)
+    return fd
+
+
+def _fd_sha256(fd: int) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb", buffering=0) as stream:
-        for block in iter(lambda: stream.read(1024 * 1024), b""):
-            digest.update(block)
+    position = 0
+    while block := os.pread(fd, 1024 * 1024, position):
+        digest.update(block)
+        position += len(block)
     return digest.hexdigest()
+
+
+def file_sha256(path: str) -> str:
+    fd = open_regular(path)
+    try:
+        return _fd_sha256(fd)
+    finally:
+        os.close(fd)
 
 
 class _Collector:
@@ -114,6 +154,8 @@ class _Collector:
         self.subject = subject
         self.problems: list[Problem] = []
         self.warnings: list[str] = []
+        # Members already refused: their RECORD rows are not reported a second time.
+        self.refused: set[str] = set()
 
     def error(self, message: str) -> None:
         self.problems.append(Problem(self.subject, message))
@@ -132,7 +174,7 @@ def _raw_name(info: zipfile.ZipInfo) -> bytes:
 
 
 def _data_offsets(
-    stream: Path, infos: list[zipfile.ZipInfo], central_start: int, errors: _Collector
+    fd: int, infos: list[zipfile.ZipInfo], central_start: int, errors: _Collector
 ) -> dict[str, int]:
     """Check each local header against the central directory and the members' spans.
 
@@ -141,44 +183,66 @@ def _data_offsets(
     """
     offsets: dict[str, int] = {}
     spans: list[tuple[int, int, str]] = []
-    with open(stream, "rb") as handle:
-        fd = handle.fileno()
+    # Mapped, not read: two `pread` calls per member cost more than the check itself.
+    try:
+        view: mmap.mmap | None = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        view = None
+
+    def read(size: int, at: int) -> bytes:
+        return view[at : at + size] if view is not None else os.pread(fd, size, at)
+
+    try:
         for info in infos:
-            header = os.pread(fd, _LOCAL_HEADER.size, info.header_offset)
+            if not 0 <= info.header_offset < central_start:
+                # Negative when the central directory lies about where the archive starts.
+                errors.error(
+                    f"member {info.orig_filename!r}: its local header is outside the archive"
+                )
+                continue
+            header = read(_LOCAL_HEADER.size, info.header_offset)
             if len(header) != _LOCAL_HEADER.size:
-                errors.error(f"member {info.orig_filename!r}: local header is truncated")
+                errors.error(f"member {info.orig_filename!r}: its local header is cut off")
                 continue
             fields = _LOCAL_HEADER.unpack(header)
             signature, flags, method = fields[0], fields[3], fields[4]
             name_length, extra_length = fields[10], fields[11]
-            raw_name = os.pread(fd, name_length, info.header_offset + _LOCAL_HEADER.size)
+            raw_name = read(name_length, info.header_offset + _LOCAL_HEADER.size)
             if (
                 signature != _LOCAL_SIGNATURE
                 or raw_name != _raw_name(info)
                 or method != info.compress_type
             ):
                 errors.error(
-                    f"member {info.orig_filename!r}: local header disagrees with the"
-                    " central directory"
+                    f"member {info.orig_filename!r}: its local header disagrees with the"
+                    " central directory (the archive is damaged or was tampered with)"
                 )
                 continue
             local_sizes = (fields[8], fields[9])
             sizes_known = not flags & _DATA_DESCRIPTOR_FLAG and 0xFFFFFFFF not in local_sizes
             if sizes_known and local_sizes != (info.compress_size, info.file_size):
                 errors.error(
-                    f"member {info.orig_filename!r}: local header sizes disagree with the"
-                    " central directory"
+                    f"member {info.orig_filename!r}: its local header gives other sizes than"
+                    " the central directory (the archive is damaged or was tampered with)"
                 )
                 continue
             start = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
             offsets[info.orig_filename] = info.header_offset
             spans.append((info.header_offset, start + info.compress_size, info.orig_filename))
+    finally:
+        if view is not None:
+            view.close()
     spans.sort()
     for (_, end, name), (next_start, _, next_name) in itertools.pairwise(spans):
         if end > next_start:
-            errors.error(f"members {name!r} and {next_name!r} overlap in the archive")
+            errors.error(
+                f"members {name!r} and {next_name!r} overlap in the archive"
+                " (a damaged archive or a zip bomb)"
+            )
     if spans and spans[-1][1] > central_start:
-        errors.error(f"member {spans[-1][2]!r} runs into the central directory")
+        errors.error(
+            f"member {spans[-1][2]!r} runs into the central directory (the archive is damaged)"
+        )
     return offsets
 
 
@@ -198,26 +262,64 @@ def _member_mode(info: zipfile.ZipInfo, errors: _Collector) -> int | None:
 
 
 def _read_text(archive: zipfile.ZipFile, name: str, errors: _Collector) -> str | None:
+    """A dist-info file's text, None when absent; unreadable or oversized stops the read.
+
+    These are the only members the planner inflates, so their size is capped here
+    (the declared size bounds what zipfile inflates).
+    """
     try:
-        return archive.read(name).decode("utf-8")
+        info = archive.getinfo(name)
     except KeyError:
         return None
-    except (zipfile.BadZipFile, zlib.error, UnicodeDecodeError, OSError) as error:
-        errors.error(f"cannot read {name}: {error}")
-        return None
+    if info.file_size > MAX_DIST_INFO_FILE:
+        errors.error(
+            f"{name} is {info.file_size} bytes, more than the {MAX_DIST_INFO_FILE} bytes"
+            " a wheel's metadata file may have"
+        )
+    else:
+        try:
+            return archive.read(info).decode("utf-8")
+        except UnicodeDecodeError:
+            errors.error(f"{name} is not UTF-8 text")
+        except (zipfile.BadZipFile, zlib.error, OSError, RuntimeError, ValueError) as error:
+            # RuntimeError: an encrypted member; BadZipFile: a CRC mismatch.
+            errors.error(f"cannot read {name} ({error})")
+    errors.raise_if_any()
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _parse_record(
     text: str, record_path: str, errors: _Collector
-) -> dict[str, tuple[str, int | None]]:
+) -> tuple[dict[str, tuple[str, int | None]], bool]:
+    """RECORD's rows by path, and whether any row was unreadable.
+
+    Parsed row by row (not with installer's parser, which stops at the first bad row)
+    so every problem is reported with its row number. Backslashes become slashes,
+    as installer does; the path check then applies to the result.
+    """
     rows: dict[str, tuple[str, int | None]] = {}
-    try:
-        parsed = list(parse_record_file(text.splitlines()))
-    except Exception as error:  # the csv module raises several kinds
-        errors.error(f"RECORD is not valid CSV: {error}")
-        return rows
-    for number, (path, hash_text, size_text) in enumerate(parsed, start=1):
+    damaged = False
+    reader = csv.reader(text.splitlines(), strict=True)
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            errors.error(f"RECORD row {reader.line_num} is not valid CSV ({error})")
+            return rows, True
+        number = reader.line_num
+        if not fields:
+            continue
+        if len(fields) != 3:
+            errors.error(f"RECORD row {number} has {len(fields)} fields; a row is path,hash,size")
+            damaged = True
+            continue
+        path, hash_text, size_text = fields
+        path = path.replace("\\", "/")
         where = f"RECORD row {number} ({path!r})"
+        if path in errors.refused:
+            continue
         problem = path_problem(path)
         if problem:
             errors.error(f"{where}: path {problem}")
@@ -234,40 +336,48 @@ def _parse_record(
             continue
         algorithm, _, value = hash_text.partition("=")
         if not hash_text:
-            errors.error(f"{where}: no hash")
+            errors.error(f"{where} has no hash")
+            errors.refused.add(path)
             continue
         if algorithm not in ACCEPTED_HASHES or not value:
             errors.error(
                 f"{where}: hash {algorithm!r} is not accepted (sha256 or stronger required)"
             )
+            errors.refused.add(path)
             continue
-        try:
-            size = int(size_text)
-            if size < 0:
-                raise ValueError
-        except ValueError:
-            errors.error(f"{where}: size {size_text!r} is not a non-negative integer")
+        if not size_text.isdigit():
+            errors.error(f"{where}: size {size_text!r} is not a whole number of bytes")
+            errors.refused.add(path)
             continue
-        rows[path] = (hash_text, size)
-    return rows
+        rows[path] = (hash_text, int(size_text))
+    return rows, damaged
 
 
 def _entry_scripts(text: str, errors: _Collector) -> list[EntryScript]:
+    """Console and gui scripts, each checked for a safe file name and a callable."""
+    parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment, method-assign]
     try:
-        parsed = list(parse_entrypoints(text))
-    except Exception:  # installer asserts on a value with no ":callable"
-        errors.error(
-            "entry_points.txt has a console or gui script whose value is not 'module:callable'"
-        )
+        parser.read_string(text)
+    except configparser.Error as error:
+        first = str(error).splitlines()[0].rstrip(".")
+        errors.error(f"entry_points.txt is not valid ({first})")
         return []
     scripts = []
-    for name, module, attr, section in parsed:
-        if not attr:
-            errors.error(f"entry point {name!r} has no ':callable'")
-        elif "/" in name or "\\" in name or name in (".", "..") or path_problem(name):
-            errors.error(f"entry point script name {name!r} is not a plain file name")
-        else:
-            scripts.append(EntryScript(name, module, attr, section))
+    for section, kind in _SCRIPT_SECTIONS.items():
+        if not parser.has_section(section):
+            continue
+        for name, value in parser.items(section):
+            match = _ENTRY_POINT.match(value)
+            if match is None or not match.group("attrs"):
+                errors.error(
+                    f"entry point {f'{name} = {value}'!r} in [{section}] is not 'module:callable'"
+                )
+            elif "/" in name or name in (".", "..") or path_problem(name):
+                errors.error(f"entry point script name {name!r} is not a plain file name")
+            else:
+                attr = str(match.group("attrs")).strip()
+                scripts.append(EntryScript(name, str(match.group("module")), attr, kind))
     return scripts
 
 
@@ -281,7 +391,8 @@ def _check_wheel_file(text: str | None, errors: _Collector) -> bool:
     try:
         major, minor = (int(part) for part in str(version).split("."))
     except ValueError:
-        errors.error(f"WHEEL has no valid Wheel-Version (got {version!r})")
+        found = "none" if version is None else repr(version)
+        errors.error(f"WHEEL has no valid Wheel-Version (found {found}; expected e.g. 1.0)")
         return True
     if major > SUPPORTED_WHEEL_MAJOR:
         errors.error(f"Wheel-Version {version} is newer than this installer supports (1.x)")
@@ -299,8 +410,11 @@ def _iter_checked_infos(
     """Regular, safe file members; directory entries and __pycache__ are passed over."""
     infos = archive.infolist()
     if len(infos) > limits.max_entries:
-        errors.error(f"{len(infos)} entries is more than the limit of {limits.max_entries}")
-        return
+        errors.error(
+            f"the archive has {len(infos)} entries, more than the limit of {limits.max_entries}"
+            " (see --max-entries)"
+        )
+        errors.raise_if_any()
     seen: set[str] = set()
     total = 0
     skipped_cache = False
@@ -313,23 +427,32 @@ def _iter_checked_infos(
         problem = path_problem(name[:-1] if name.endswith("/") else name)
         if problem:
             errors.error(f"member {name!r}: path {problem}")
+            errors.refused.add(name)
+            errors.refused.add(name.replace("\\", "/"))
             continue
         if name.endswith("/"):
             continue
         if info.flag_bits & _ENCRYPTED_FLAG:
             errors.error(f"member {name!r} is encrypted")
+            errors.refused.add(name)
             continue
         if info.compress_type not in _STREAMABLE:
-            errors.error(f"member {name!r} uses compression method {info.compress_type}")
+            errors.error(
+                f"member {name!r} uses compression method {info.compress_type}"
+                " (only stored and deflate are supported)"
+            )
+            errors.refused.add(name)
             continue
         total += info.file_size
         if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(
             info.compress_size, 1
         ):
             errors.error(
-                f"member {name!r} expands {info.file_size // max(info.compress_size, 1)}x"
-                f" (limit {limits.max_ratio}x): refusing a likely zip bomb"
+                f"member {name!r} expands {info.file_size // max(info.compress_size, 1)} times"
+                f" ({info.compress_size} bytes to {info.file_size}; the limit is"
+                f" {limits.max_ratio} times, see --max-ratio): refusing a likely zip bomb"
             )
+            errors.refused.add(name)
             continue
         if "__pycache__" in name.split("/"):
             skipped_cache = True
@@ -337,14 +460,26 @@ def _iter_checked_infos(
         yield info
     if total > limits.max_total_size:
         errors.error(
-            f"uncompressed size {total} bytes is more than the limit of {limits.max_total_size}"
+            f"unpacks to {total} bytes, more than the limit of {limits.max_total_size} bytes"
+            " (see --max-total-size)"
         )
     if skipped_cache:
         errors.warn("__pycache__ members skipped (bytecode is compiled on the target, not copied)")
 
 
-def read_wheel(path: str, limits: Limits | None = None) -> Wheel:
-    """Read and validate one wheel; raise Refused listing every problem found."""
+class DigestCache(Protocol):
+    """Remembers wheel hashes (applier.cache.WheelIndex); `compute` hashes on a miss."""
+
+    def digest_fd(self, path: str, fd: int, compute: Callable[[int], str]) -> str: ...
+
+
+def read_wheel(
+    path: str, limits: Limits | None = None, digests: DigestCache | None = None
+) -> Wheel:
+    """Read and validate one wheel; raise Refused listing every problem found.
+
+    `digests` may supply the wheel's sha256 without reading the whole file again.
+    """
     limits = limits or Limits()
     absolute = os.path.abspath(path)
     filename = os.path.basename(absolute)
@@ -352,25 +487,80 @@ def read_wheel(path: str, limits: Limits | None = None) -> Wheel:
     try:
         name, version, _, tags = parse_wheel_filename(filename)
     except InvalidWheelFilename as error:
-        raise Refused.one(filename, f"not a valid wheel file name ({error})") from None
+        # packaging says "Invalid wheel filename (why): 'name'"; the name is the subject.
+        found = re.search(r"\((.*?)\)", str(error))
+        reason = f": {found.group(1)}" if found else ""
+        raise Refused.one(
+            filename,
+            f"not a valid wheel file name{reason}"
+            " (expected NAME-VERSION-PYTHONTAG-ABITAG-PLATFORMTAG.whl)",
+        ) from None
     try:
-        size = os.stat(absolute).st_size
-        sha256 = file_sha256(absolute)
+        fd = open_regular(absolute)
     except OSError as error:
-        raise Refused.one(absolute, f"cannot read wheel: {error.strerror}") from None
-    try:
-        with zipfile.ZipFile(absolute) as archive:
-            infos = list(_iter_checked_infos(archive, limits, errors))
-            offsets = _data_offsets(Path(absolute), infos, archive.start_dir, errors)
-            return _read_dist_info(
-                archive, infos, offsets, errors, absolute, name, version, tags, size, sha256
+        raise Refused.one(path, f"cannot read wheel: {error.strerror}") from None
+    # One descriptor for the hash and the archive, so the bytes checked are the bytes read.
+    with open(fd, "rb") as stream:
+        hashing: _Hashing | None = None
+        try:
+            size = os.fstat(fd).st_size
+            hashing = _Hashing(
+                (lambda: digests.digest_fd(absolute, fd, _fd_sha256))
+                if digests
+                else (lambda: _fd_sha256(fd))
             )
-    except (zipfile.BadZipFile, zlib.error, struct.error, EOFError, NotImplementedError) as error:
-        errors.error(f"not a valid zip archive ({error})")
-    except UnicodeDecodeError:
-        errors.error("not a valid zip archive (a member name is not valid UTF-8)")
+            with zipfile.ZipFile(stream) as archive:
+                infos = list(_iter_checked_infos(archive, limits, errors))
+                offsets = _data_offsets(fd, infos, archive.start_dir, errors)
+                sha256 = hashing.result()
+                return _read_dist_info(
+                    archive, infos, offsets, errors, absolute, name, version, tags, size, sha256
+                )
+        except OSError as error:
+            raise Refused.one(path, f"cannot read wheel: {error.strerror or error}") from None
+        except zipfile.BadZipFile as error:
+            if str(error) == "File is not a zip file":
+                errors.error("not a zip archive (the file is damaged, cut short, or not a wheel)")
+            else:
+                errors.error(f"not a valid zip archive ({error})")
+        except (zlib.error, struct.error, EOFError, NotImplementedError) as error:
+            errors.error(f"not a valid zip archive ({error})")
+        except UnicodeDecodeError:
+            errors.error("not a valid zip archive (a member name is not valid UTF-8)")
+        finally:
+            if hashing is not None:
+                hashing.join()  # no thread may read the descriptor once it is closed
     errors.raise_if_any()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Hashing:
+    """A wheel's sha256, computed by a thread while the archive is parsed.
+
+    hashlib releases the interpreter lock on large buffers, so one core hashes the
+    whole file while the other parses the central directory and the local headers.
+    """
+
+    def __init__(self, compute: Callable[[], str]) -> None:
+        self._outcome: list[str | BaseException] = []
+        self._thread = threading.Thread(target=self._run, args=(compute,), daemon=True)
+        self._thread.start()
+
+    def _run(self, compute: Callable[[], str]) -> None:
+        try:
+            self._outcome.append(compute())
+        except BaseException as error:  # raised again by `result`, in the reading thread
+            self._outcome.append(error)
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> str:
+        self.join()
+        outcome = self._outcome[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
 
 def _read_dist_info(
@@ -389,16 +579,21 @@ def _read_dist_info(
     dist_infos = sorted(top for top in top_dirs if top.endswith(".dist-info"))
     if len(dist_infos) != 1:
         errors.error(
-            "no .dist-info directory"
+            "no .dist-info folder (a wheel has exactly one; is this a wheel?)"
             if not dist_infos
-            else f"several .dist-info directories: {dist_infos}"
+            else f"two or more .dist-info folders ({', '.join(dist_infos)});"
+            " a wheel has exactly one"
         )
         errors.raise_if_any()
     dist_info = dist_infos[0]
     stem = dist_info[: -len(".dist-info")]
     info_name, _, info_version = stem.rpartition("-")
+    # METADATA is compared with the file name, or with the .dist-info folder when that
+    # already disagrees, so one renamed file is reported once, not once per place.
+    expected_name, expected_version = name, str(version)
     if canonicalize_name(info_name) != name or not _same_version(info_version, version):
         errors.error(f"{dist_info} does not match the file name ({name} {version})")
+        expected_name, expected_version = canonicalize_name(info_name), info_version
     metadata_text = _read_text(archive, f"{dist_info}/METADATA", errors)
     display_name: str = name
     requires: tuple[str, ...] = ()
@@ -407,12 +602,15 @@ def _read_dist_info(
     else:
         metadata = parse_metadata_file(metadata_text)
         display_name = str(metadata.get("Name", ""))
-        if canonicalize_name(display_name) != name:
-            errors.error(f"METADATA Name {display_name!r} does not match the file name ({name})")
-        if not _same_version(str(metadata.get("Version", "")), version):
+        if canonicalize_name(display_name) != expected_name:
+            errors.error(
+                f"METADATA Name {display_name!r} does not match the file name ({expected_name})"
+            )
+        metadata_version = str(metadata.get("Version", ""))
+        if not _same_version(metadata_version, expected_version):
             errors.error(
                 f"METADATA Version {metadata.get('Version')!r} does not match"
-                f" the file name ({version})"
+                f" the file name ({expected_version})"
             )
         requires = tuple(str(value) for value in metadata.get_all("Requires-Dist") or ())
     root_is_purelib = _check_wheel_file(_read_text(archive, f"{dist_info}/WHEEL", errors), errors)
@@ -421,25 +619,25 @@ def _read_dist_info(
     if record_text is None:
         errors.error("RECORD is missing from .dist-info")
         errors.raise_if_any()
-    record = _parse_record(record_text or "", record_path, errors)
+    record, record_damaged = _parse_record(record_text or "", record_path, errors)
     entry_text = _read_text(archive, f"{dist_info}/entry_points.txt", errors)
     scripts = _entry_scripts(entry_text, errors) if entry_text else []
     data_dir = f"{stem}.data"
     members = []
     for info in infos:
         member = info.orig_filename
-        if member.startswith(data_dir + "/"):
-            key = member.split("/")[1]
-            if key not in SCHEME_NAMES or member.count("/") < 2:
-                errors.error(
-                    f"member {member!r}: .data key {key!r} is not one of {list(SCHEME_NAMES)}"
-                )
-                continue
         row = record.pop(member, None)
+        if member == data_dir or member.startswith(data_dir + "/"):
+            problem = _data_problem(member, data_dir)
+            if problem:
+                errors.error(f"member {member!r}{problem}")
+                continue
         if member == record_path or member.rsplit("/", 1)[-1] in SIGNATURES:
             continue
         if row is None:
-            errors.error(f"member {member!r} is not listed in RECORD")
+            # A refused row or an unreadable RECORD was reported already.
+            if member not in errors.refused and not record_damaged:
+                errors.error(f"member {member!r} is not listed in RECORD")
             continue
         if row[1] is not None and row[1] != info.file_size:
             errors.error(
@@ -466,6 +664,7 @@ def _read_dist_info(
     for missing in sorted(record):
         if "__pycache__" not in missing.split("/"):
             errors.error(f"RECORD lists {missing!r}, which is not in the archive")
+    _warn_case_collisions(members, errors)
     errors.raise_if_any()
     return Wheel(
         path=path,
@@ -486,8 +685,37 @@ def _read_dist_info(
     )
 
 
-def _same_version(text: str, version: Version) -> bool:
+def _data_problem(member: str, data_dir: str) -> str | None:
+    """Why a member under `<name>-<version>.data` has no place in a scheme, or None."""
+    parts = member.split("/")
+    if len(parts) == 1:
+        return " is a file where the .data folder belongs"
+    if parts[1] not in SCHEME_NAMES:
+        return (
+            f": .data key {parts[1]!r} is not one of {', '.join(SCHEME_NAMES)}"
+            f" (the folders a wheel may install into)"
+        )
+    if len(parts) == 2:
+        return f" is a file where the .data/{parts[1]} folder belongs"
+    return None
+
+
+def _warn_case_collisions(members: list[Member], errors: _Collector) -> None:
+    """Paths that only differ by case install fine here but would collide on macOS/Windows."""
+    by_folded: dict[str, list[str]] = {}
+    for member in members:
+        by_folded.setdefault(member.name.casefold(), []).append(member.name)
+    for names in by_folded.values():
+        if len(names) > 1:
+            listed = " and ".join(repr(name) for name in sorted(names))
+            errors.warn(
+                f"members {listed} differ only by case: both are installed, but they would"
+                " overwrite each other on a case-insensitive filesystem"
+            )
+
+
+def _same_version(text: str, version: Version | str) -> bool:
     try:
-        return Version(text) == version
+        return Version(text) == Version(str(version))
     except InvalidVersion:
         return False

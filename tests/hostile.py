@@ -1,0 +1,728 @@
+"""The hostile-input corpus: one broken wheel (or tampered plan) per way input can be wrong.
+
+Each `Case` builds its wheel into a folder and says what a person must read in the
+refusal. Most are refused by `wheelplan plan`; a few (bytes that do not match
+RECORD) can only be found while streaming, so `plan` accepts them and `apply` must
+refuse and roll back. `CONTROL` is the same wheel, well-formed, which must install.
+Byte-level surgery (local headers, sizes, truncation) is done here, after the
+factory has built a consistent archive, so every other part of the wheel stays valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import struct
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from planner.plan import digest_of
+from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
+
+NAME = "demo"
+VERSION = "1.0"
+DIST_INFO = f"{NAME}-{VERSION}.dist-info"
+DATA = f"{NAME}-{VERSION}.data"
+FILENAME = f"{NAME}-{VERSION}-py3-none-any.whl"
+
+INIT = b"def main():\n    print('demo runs')\n    return 0\n"
+HELPER = b"VALUE = 42\n" * 20
+SCRIPT = b"#!python\nprint('demo script')\n"
+
+CONTROL = WheelSpec(
+    name=NAME,
+    version=VERSION,
+    files={
+        "demo/__init__.py": INIT,
+        "demo/helper.py": HELPER,
+        f"{DATA}/scripts/demo-tool": Member(f"{DATA}/scripts/demo-tool", SCRIPT, mode=0o755),
+    },
+    entry_points="[console_scripts]\ndemo = demo:main\n",
+)
+
+Stage = Literal["plan", "apply"]
+
+
+@attrs.frozen
+class Case:
+    """One hostile wheel: how to build it and what the refusal must say."""
+
+    id: str
+    build: Callable[[Path], Path]
+    # Text the one `error:` line must contain after the file name.
+    problem: str
+    # Where it is caught: by `plan`, or only by `apply` while streaming.
+    stage: Stage = "plan"
+    plan_args: tuple[str, ...] = ()
+    # The file the error line must name; the built wheel's file name when None.
+    subject: str | None = None
+
+
+def _spec(**changes: Any) -> WheelSpec:
+    return attrs.evolve(CONTROL, **changes)
+
+
+def _with_files(*members: Member, drop: tuple[str, ...] = ()) -> WheelSpec:
+    files = {path: data for path, data in CONTROL.files.items() if path not in drop}
+    files.update({member.path: member for member in members})
+    return _spec(files=files)
+
+
+def _builder(spec: WheelSpec, filename: str | None = None) -> Callable[[Path], Path]:
+    return lambda folder: build_wheel(spec, folder, filename)
+
+
+def _row(path: str, data: bytes) -> str:
+    return f"{path},{record_hash(data)},{len(data)}"
+
+
+# --- byte-level surgery on a built archive -----------------------------------------
+
+_LOCAL = struct.Struct("<4s5H3L2H")  # signature .. extra length, 30 bytes
+_CENTRAL_SIZES = 20  # offset of compressed size, then uncompressed size, in a central entry
+_LOCAL_SIZES = 18
+
+
+def _central_entry(data: bytes, name: str) -> int:
+    """Offset of the central directory entry for `name`."""
+    position = data.index(b"PK\x01\x02")
+    while data[position : position + 4] == b"PK\x01\x02":
+        name_length, extra_length, comment_length = struct.unpack_from("<3H", data, position + 28)
+        if data[position + 46 : position + 46 + name_length] == name.encode():
+            return position
+        position += 46 + name_length + extra_length + comment_length
+    raise KeyError(name)
+
+
+def _info(path: Path, name: str) -> zipfile.ZipInfo:
+    with zipfile.ZipFile(path) as archive:
+        return archive.getinfo(name)
+
+
+def _surgery(spec: WheelSpec, edit: Callable[[Path, bytearray], None]) -> Callable[[Path], Path]:
+    def build(folder: Path) -> Path:
+        path = build_wheel(spec, folder)
+        data = bytearray(path.read_bytes())
+        edit(path, data)
+        path.write_bytes(bytes(data))
+        return path
+
+    return build
+
+
+def _rename_in_local_header(path: Path, data: bytearray) -> None:
+    """The local header names another file than the central directory does."""
+    info = _info(path, "demo/helper.py")
+    start = info.header_offset + _LOCAL.size
+    data[start : start + len("demo/helper.py")] = b"demo/HELPER.py"
+
+
+def _local_sizes_disagree(path: Path, data: bytearray) -> None:
+    info = _info(path, "demo/helper.py")
+    struct.pack_into("<L", data, info.header_offset + _LOCAL_SIZES + 4, info.file_size + 1)
+
+
+def _overlap(path: Path, data: bytearray) -> None:
+    """Stretch one member (in both headers) so its data runs over the next member."""
+    info = _info(path, "demo/__init__.py")
+    stretched = info.compress_size + 40
+    struct.pack_into("<L", data, info.header_offset + _LOCAL_SIZES, stretched)
+    struct.pack_into(
+        "<L", data, _central_entry(bytes(data), info.filename) + _CENTRAL_SIZES, stretched
+    )
+
+
+def _corrupt_stored(path: Path, data: bytearray) -> None:
+    """Flip one byte of a stored member after RECORD was computed over the good bytes."""
+    info = _info(path, "demo/helper.py")
+    name_length, extra_length = struct.unpack_from("<2H", data, info.header_offset + 26)
+    start = info.header_offset + _LOCAL.size + name_length + extra_length
+    data[start] ^= 0x01
+
+
+def _truncate(path: Path, data: bytearray) -> None:
+    del data[len(data) // 2 :]
+
+
+def _shrink_declared(path: Path, data: bytearray) -> None:
+    """Both headers (and RECORD, see the case) declare fewer bytes than the data inflates to."""
+    info = _info(path, "demo/helper.py")
+    struct.pack_into("<L", data, info.header_offset + _LOCAL_SIZES + 4, 20)
+    struct.pack_into(
+        "<L", data, _central_entry(bytes(data), info.filename) + _CENTRAL_SIZES + 4, 20
+    )
+
+
+_STORED_HELPER = Member("demo/helper.py", HELPER, compress_type=zipfile.ZIP_STORED)
+# Twelve 1 MiB members: several work units, so other workers have written files by
+# the time the last member's bad bytes are found, and the rollback must remove them.
+_BLOBS = tuple(
+    Member(f"demo/blob{index:02}.bin", random.Random(index).randbytes(1024 * 1024))
+    for index in range(12)
+)
+
+
+def _corrupt_last_blob(path: Path, data: bytearray) -> None:
+    info = _info(path, _BLOBS[-1].path)
+    name_length, extra_length = struct.unpack_from("<2H", data, info.header_offset + 26)
+    data[info.header_offset + _LOCAL.size + name_length + extra_length + 1000] ^= 0x01
+
+
+def _bomb(folder: Path) -> Path:
+    """200 MB of zeros deflated into about 200 KB, with a correct RECORD row."""
+    size = 200 * 1000 * 1000
+    chunk = bytes(1024 * 1024)
+    digest = hashlib.sha256()
+    remaining = size
+    while remaining:
+        digest.update(chunk[: min(len(chunk), remaining)])
+        remaining -= min(len(chunk), remaining)
+    import base64
+
+    hash_text = "sha256=" + base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
+    spec = _spec(extra_record_rows=(f"demo/zeros.bin,{hash_text},{size}",))
+    path = build_wheel(spec, folder)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        info = zipfile.ZipInfo("demo/zeros.bin", date_time=(2020, 1, 1, 0, 0, 0))
+        info.external_attr = 0o100644 << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with archive.open(info, "w", force_zip64=False) as stream:
+            remaining = size
+            while remaining:
+                stream.write(chunk[: min(len(chunk), remaining)])
+                remaining -= min(len(chunk), remaining)
+    return path
+
+
+def _not_a_zip(folder: Path) -> Path:
+    path = folder / FILENAME
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text("this is a text file that someone renamed to .whl\n")
+    return path
+
+
+def _empty_file(folder: Path) -> Path:
+    path = folder / FILENAME
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    return path
+
+
+WHEEL_CASES: tuple[Case, ...] = (
+    # The archive itself.
+    Case("not-a-zip", _not_a_zip, "not a zip archive"),
+    Case("empty-file", _empty_file, "not a zip archive"),
+    Case("truncated-zip", _surgery(CONTROL, _truncate), "not a zip archive"),
+    Case(
+        "local-header-name",
+        _surgery(CONTROL, _rename_in_local_header),
+        "'demo/helper.py': its local header disagrees with the central directory",
+    ),
+    Case(
+        "local-header-sizes",
+        _surgery(CONTROL, _local_sizes_disagree),
+        "'demo/helper.py': its local header gives other sizes than the central directory",
+    ),
+    Case(
+        "duplicate-member",
+        _builder(_spec(extra_members=(Member("demo/helper.py", b"X = 1\n", in_record=False),))),
+        "'demo/helper.py' appears twice in the archive",
+    ),
+    Case(
+        "overlapping-members",
+        _surgery(CONTROL, _overlap),
+        "'demo/__init__.py' and 'demo/helper.py' overlap",
+    ),
+    # The file name and the tags.
+    Case(
+        "bad-filename",
+        _builder(CONTROL, "demo.whl"),
+        "not a valid wheel file name",
+        subject="demo.whl",
+    ),
+    Case(
+        "bad-filename-version",
+        _builder(CONTROL, "demo-one-py3-none-any.whl"),
+        "not a valid wheel file name",
+        subject="demo-one-py3-none-any.whl",
+    ),
+    Case(
+        "incompatible-tags",
+        _builder(_spec(tag="cp27-cp27mu-win32")),
+        "is not compatible with the target",
+        subject="demo-1.0-cp27-cp27mu-win32.whl",
+    ),
+    # .dist-info, METADATA, WHEEL.
+    Case(
+        "no-dist-info",
+        _builder(
+            _spec(
+                omit=frozenset({f"{DIST_INFO}/{n}" for n in ("WHEEL", "METADATA", "RECORD")}),
+                entry_points=None,
+            )
+        ),
+        "no .dist-info folder",
+    ),
+    Case(
+        "two-dist-info",
+        _builder(_spec(files={**CONTROL.files, "other-2.0.dist-info/METADATA": b"Name: other\n"})),
+        "two or more .dist-info folders",
+    ),
+    Case(
+        "dist-info-name-mismatch",
+        _builder(CONTROL, f"other-{VERSION}-py3-none-any.whl"),
+        f"{DIST_INFO} does not match the file name",
+        subject=f"other-{VERSION}-py3-none-any.whl",
+    ),
+    Case(
+        "dist-info-version-mismatch",
+        _builder(CONTROL, f"{NAME}-2.0-py3-none-any.whl"),
+        f"{DIST_INFO} does not match the file name",
+        subject=f"{NAME}-2.0-py3-none-any.whl",
+    ),
+    Case(
+        "metadata-missing",
+        _builder(_spec(omit=frozenset({f"{DIST_INFO}/METADATA"}))),
+        "METADATA is missing",
+    ),
+    Case(
+        "metadata-name",
+        _builder(_spec(metadata_text="Metadata-Version: 2.1\nName: other\nVersion: 1.0\n")),
+        "METADATA Name 'other' does not match the file name",
+    ),
+    Case(
+        "metadata-version",
+        _builder(_spec(metadata_text="Metadata-Version: 2.1\nName: demo\nVersion: 9.9\n")),
+        "METADATA Version '9.9' does not match the file name",
+    ),
+    Case(
+        "wheel-missing",
+        _builder(_spec(omit=frozenset({f"{DIST_INFO}/WHEEL"}))),
+        "WHEEL file is missing",
+    ),
+    Case(
+        "wheel-unparsable",
+        _builder(_spec(wheel_text="this is not a WHEEL file\n\x00\x01\n")),
+        "WHEEL has no valid Wheel-Version",
+    ),
+    Case(
+        "wheel-version-major",
+        _builder(
+            _spec(wheel_text="Wheel-Version: 2.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        ),
+        "Wheel-Version 2.0 is newer than this installer supports",
+    ),
+    # Member paths and kinds.
+    Case(
+        "absolute-path",
+        _builder(_with_files(Member("/etc/evil.conf", b"x"))),
+        "'/etc/evil.conf': path is an absolute path",
+    ),
+    Case(
+        "dotdot-path",
+        _builder(_with_files(Member("demo/../../evil.py", b"x"))),
+        "'demo/../../evil.py': path contains a '..' component",
+    ),
+    Case(
+        "backslash-path",
+        _builder(_with_files(Member("demo\\evil.py", b"x"))),
+        "'demo\\\\evil.py': path contains a backslash",
+    ),
+    Case(
+        "drive-letter",
+        _builder(_with_files(Member("C:/evil.py", b"x"))),
+        "'C:/evil.py': path starts with a drive letter",
+    ),
+    Case(
+        "nul-in-name",
+        _builder(_with_files(Member("demo/evil\x00.py", b"x"))),
+        "'demo/evil\\x00.py': path contains a NUL or control character",
+    ),
+    Case(
+        "control-char",
+        _builder(_with_files(Member("demo/evil\x1b[2J.py", b"x"))),
+        "'demo/evil\\x1b[2J.py': path contains a NUL or control character",
+    ),
+    Case(
+        "symlink-member",
+        _builder(_with_files(Member("demo/link", b"/etc/passwd", mode=0o120777))),
+        "'demo/link' is a symlink",
+    ),
+    Case(
+        "fifo-member",
+        _builder(_with_files(Member("demo/pipe", b"", mode=0o010644))),
+        "'demo/pipe' is not a regular file",
+    ),
+    Case(
+        "data-unknown-key",
+        _builder(_with_files(Member(f"{DATA}/etc/evil.conf", b"x"))),
+        f"'{DATA}/etc/evil.conf': .data key 'etc' is not one of",
+    ),
+    Case(
+        "data-key-dotdot",
+        _builder(_with_files(Member(f"{DATA}/scripts/..", b"x"))),
+        f"'{DATA}/scripts/..': path contains a '..' component",
+    ),
+    Case(
+        "data-dotdot-below",
+        _builder(_with_files(Member(f"{DATA}/purelib/../../evil.py", b"x"))),
+        f"'{DATA}/purelib/../../evil.py': path contains a '..' component",
+    ),
+    Case(
+        "data-dir-as-file",
+        _builder(_with_files(Member(DATA, b"x"))),
+        f"'{DATA}' is a file where the .data folder belongs",
+    ),
+    Case(
+        "data-key-as-file",
+        _builder(_with_files(Member(f"{DATA}/scripts", b"x"))),
+        f"'{DATA}/scripts' is a file where the .data/scripts folder belongs",
+    ),
+    # RECORD.
+    Case(
+        "record-missing",
+        _builder(_spec(omit=frozenset({f"{DIST_INFO}/RECORD"}))),
+        "RECORD is missing",
+    ),
+    Case(
+        "record-short-row",
+        _builder(
+            _with_files(Member("demo/helper.py", HELPER, record_row="demo/helper.py,sha256=x"))
+        ),
+        "RECORD row 2 has 2 fields",
+    ),
+    Case(
+        "record-bad-csv",
+        _builder(_spec(record_text='demo/__init__.py,"sha256=abc,3\n')),
+        "RECORD row 1",
+    ),
+    Case(
+        "record-md5",
+        _builder(
+            _with_files(
+                Member(
+                    "demo/helper.py",
+                    HELPER,
+                    record_row=f"demo/helper.py,md5={hashlib.md5(HELPER).hexdigest()},{len(HELPER)}",
+                )
+            )
+        ),
+        "hash 'md5' is not accepted",
+    ),
+    Case(
+        "record-sha1",
+        _builder(
+            _with_files(
+                Member(
+                    "demo/helper.py",
+                    HELPER,
+                    record_row=f"demo/helper.py,sha1={hashlib.sha1(HELPER).hexdigest()},{len(HELPER)}",
+                )
+            )
+        ),
+        "hash 'sha1' is not accepted",
+    ),
+    Case(
+        "record-unknown-hash",
+        _builder(
+            _with_files(Member("demo/helper.py", HELPER, record_row="demo/helper.py,crc32=abc,220"))
+        ),
+        "hash 'crc32' is not accepted",
+    ),
+    Case(
+        "record-no-hash",
+        _builder(_with_files(Member("demo/helper.py", HELPER, record_row="demo/helper.py,,220"))),
+        "RECORD row 2 ('demo/helper.py') has no hash",
+    ),
+    Case(
+        "record-bad-size",
+        _builder(
+            _with_files(
+                Member(
+                    "demo/helper.py", HELPER, record_row=f"demo/helper.py,{record_hash(HELPER)},big"
+                )
+            )
+        ),
+        "size 'big' is not a whole number of bytes",
+    ),
+    Case(
+        "member-not-in-record",
+        _builder(_with_files(Member("demo/extra.py", b"X = 1\n", in_record=False))),
+        "member 'demo/extra.py' is not listed in RECORD",
+    ),
+    Case(
+        "record-lists-missing-file",
+        _builder(_spec(extra_record_rows=(_row("demo/ghost.py", b"boo\n"),))),
+        "RECORD lists 'demo/ghost.py', which is not in the archive",
+    ),
+    Case(
+        "record-size-mismatch",
+        _builder(
+            _with_files(
+                Member(
+                    "demo/helper.py", HELPER, record_row=f"demo/helper.py,{record_hash(HELPER)},7"
+                )
+            )
+        ),
+        "'demo/helper.py': RECORD says 7 bytes, the archive holds 220",
+    ),
+    Case(
+        "record-row-outside",
+        _builder(_spec(extra_record_rows=(_row("../../../bin/evil", b"x"),))),
+        "RECORD row 7 ('../../../bin/evil'): path contains a '..' component",
+    ),
+    Case(
+        "record-row-absolute",
+        _builder(_spec(extra_record_rows=(_row("/usr/bin/evil", b"x"),))),
+        "RECORD row 7 ('/usr/bin/evil'): path is an absolute path",
+    ),
+    Case(
+        "record-hash-mismatch",
+        _builder(
+            _with_files(
+                Member(
+                    "demo/helper.py",
+                    HELPER,
+                    record_row=f"demo/helper.py,{record_hash(b'other')},{len(HELPER)}",
+                )
+            )
+        ),
+        "'demo/helper.py' does not match its RECORD hash",
+        stage="apply",
+    ),
+    Case(
+        "corrupt-bytes",
+        _surgery(_with_files(_STORED_HELPER), _corrupt_stored),
+        "'demo/helper.py' does not match its RECORD hash",
+        stage="apply",
+    ),
+    Case(
+        "corrupt-after-other-writes",
+        _surgery(
+            _with_files(*(attrs.evolve(blob, compress_type=0) for blob in _BLOBS)),
+            _corrupt_last_blob,
+        ),
+        "'demo/blob11.bin' does not match its RECORD hash",
+        stage="apply",
+    ),
+    Case(
+        "inflates-past-size",
+        _surgery(
+            _with_files(
+                Member(
+                    "demo/helper.py",
+                    HELPER,
+                    record_row=f"demo/helper.py,{record_hash(HELPER[:20])},20",
+                )
+            ),
+            _shrink_declared,
+        ),
+        "'demo/helper.py' ",  # "is larger than" or "does not match" RECORD, by size
+        stage="apply",
+    ),
+    # Entry points.
+    Case(
+        "script-name-slash",
+        _builder(_spec(entry_points="[console_scripts]\n../../evil = demo:main\n")),
+        "script name '../../evil' is not a plain file name",
+    ),
+    Case(
+        "script-name-dotdot",
+        _builder(_spec(entry_points="[gui_scripts]\n.. = demo:main\n")),
+        "script name '..' is not a plain file name",
+    ),
+    Case(
+        "script-name-control",
+        _builder(_spec(entry_points="[console_scripts]\nev\x1bil = demo:main\n")),
+        "script name 'ev\\x1bil' is not a plain file name",
+    ),
+    Case(
+        "script-no-callable",
+        _builder(_spec(entry_points="[console_scripts]\ndemo = demo\n")),
+        "entry point 'demo = demo' in [console_scripts] is not 'module:callable'",
+    ),
+    Case(
+        "entry-points-unparsable",
+        _builder(_spec(entry_points="console_scripts]\ndemo = demo:main\n")),
+        "entry_points.txt is not valid",
+    ),
+    # Limits.
+    Case("zip-bomb", _bomb, "'demo/zeros.bin' expands"),
+    Case(
+        "too-many-entries",
+        _builder(CONTROL),
+        "more than the limit of 3",
+        plan_args=("--max-entries", "3"),
+    ),
+    Case(
+        "too-large",
+        _builder(CONTROL),
+        "more than the limit of 100 bytes",
+        plan_args=("--max-total-size", "100"),
+    ),
+)
+
+
+# --- accepted but sanitised -------------------------------------------------------
+
+
+@attrs.frozen
+class Sanitised:
+    """A wheel that installs, with a warning saying what was changed or skipped."""
+
+    id: str
+    spec: WheelSpec
+    warning: str
+    # Path relative to the target's purelib -> expected mode (None: must not exist).
+    expect: tuple[tuple[str, int | None], ...]
+
+
+SANITISED: tuple[Sanitised, ...] = (
+    Sanitised(
+        "setuid-bits",
+        _with_files(
+            Member("demo/tool.py", b"X = 1\n", mode=0o6755),
+            Member("demo/sticky.txt", b"s", mode=0o1644),
+        ),
+        "setuid, setgid and sticky bits dropped",
+        (("demo/tool.py", 0o755), ("demo/sticky.txt", 0o644)),
+    ),
+    Sanitised(
+        "pycache",
+        _with_files(Member("demo/__pycache__/__init__.cpython-311.pyc", b"\x00" * 16)),
+        "__pycache__",
+        (("demo/__pycache__/__init__.cpython-311.pyc", None), ("demo/__init__.py", 0o644)),
+    ),
+    Sanitised(
+        "case-collision",
+        _with_files(Member("demo/Readme.txt", b"upper"), Member("demo/README.txt", b"lower")),
+        "differ only by case",
+        (("demo/Readme.txt", 0o644), ("demo/README.txt", 0o644)),
+    ),
+)
+
+
+# --- tampered plans ---------------------------------------------------------------
+
+
+def recompute_digest(data: dict[str, Any]) -> dict[str, Any]:
+    """What an attacker who read plan.py would do after editing a plan."""
+    data["digest"] = digest_of(data)
+    return data
+
+
+def _first_write(data: dict[str, Any]) -> dict[str, Any]:
+    return next(entry for entry in data["files"] if entry["source"]["kind"] == "member")
+
+
+def _retarget(data: dict[str, Any], old: str, new: str) -> None:
+    """Move one destination everywhere it is named, so only the path check can object."""
+    for entry in data["files"]:
+        if entry["path"] == old:
+            entry["path"] = new
+    for unit in data["units"]:
+        unit["paths"] = [new if path == old else path for path in unit["paths"]]
+
+
+def _redirect(new: Callable[[str], str]) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        old = _first_write(data)["path"]
+        _retarget(data, old, new(old))
+
+    return edit
+
+
+def _set_source(**fields: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        _first_write(data)["source"].update(fields)
+
+    return edit
+
+
+def _scheme(name: str, value: str) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        data["target"]["schemes"][name] = value
+
+    return edit
+
+
+def _drop_unit_path(data: dict[str, Any]) -> None:
+    data["units"][0]["paths"] = data["units"][0]["paths"][1:]
+
+
+def _add_directory(data: dict[str, Any]) -> None:
+    data["directories"].append("../../outside")
+
+
+def _interpreter(data: dict[str, Any]) -> None:
+    data["target"]["interpreter"] += "\nimport os; os.system('echo owned')"
+
+
+def _prefix_relative(data: dict[str, Any]) -> None:
+    data["target"]["prefix"] = "relative/env"
+
+
+def _inline_content(data: dict[str, Any]) -> None:
+    entry = next(e for e in data["files"] if (e["source"] or {}).get("kind") == "inline")
+    entry["source"]["content"] = "import os; os.system('echo owned')\n"
+
+
+def _drop_record(data: dict[str, Any]) -> None:
+    data["files"] = [e for e in data["files"] if (e["source"] or {}).get("kind") != "record"]
+
+
+@attrs.frozen
+class PlanCase:
+    """An edit to a valid plan; `digest` says whether the editor fixed the digest after."""
+
+    id: str
+    edit: Callable[[dict[str, Any]], None]
+    problem: str
+    fix_digest: bool = True
+
+
+PLAN_CASES: tuple[PlanCase, ...] = (
+    PlanCase("format-version", lambda d: d.update(format=2), "plan format 2 is not supported"),
+    PlanCase("format-version-raw", lambda d: d.update(format=2), "plan format 2", fix_digest=False),
+    PlanCase(
+        "edited-no-digest",
+        _redirect(lambda old: "../../escaped.py"),
+        "plan digest does not match its contents",
+        fix_digest=False,
+    ),
+    PlanCase(
+        "dest-dotdot",
+        _redirect(lambda old: old.split("/")[0] + "/../../escaped.py"),
+        "contains a '..' component",
+    ),
+    PlanCase("dest-absolute", _redirect(lambda old: "/tmp/escaped.py"), "is an absolute path"),
+    PlanCase(
+        "dest-journal",
+        _redirect(lambda old: ".wheelplan-journal/intent.json"),
+        "is outside the environment's scheme directories",
+    ),
+    PlanCase("dest-nul", _redirect(lambda old: old + "\x00.pth"), "NUL or control character"),
+    PlanCase("scheme-escapes", _scheme("purelib", "../../../etc"), "scheme purelib"),
+    PlanCase("scheme-absolute", _scheme("purelib", "/etc"), "scheme purelib"),
+    PlanCase("directory-escapes", _add_directory, "directory '../../outside'"),
+    PlanCase("mode-setuid", _set_source(mode=0o4755), "mode 0o4755"),
+    PlanCase("hash-md5", _set_source(hash="md5=abc"), "hash 'md5' is not accepted"),
+    PlanCase("units-incomplete", _drop_unit_path, "work units do not partition"),
+    PlanCase("inline-edited", _inline_content, "inline content does not match its hash"),
+    PlanCase("interpreter-newline", _interpreter, "without control characters"),
+    PlanCase("prefix-relative", _prefix_relative, "is not a plain absolute path"),
+    PlanCase("plan-record-missing", _drop_record, "has no RECORD entry"),
+)
+
+
+def tamper(text: str, case: PlanCase) -> str:
+    data = json.loads(text)
+    case.edit(data)
+    if case.fix_digest:
+        recompute_digest(data)
+    return json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False) + "\n"

@@ -1,0 +1,443 @@
+"""Hostile and malformed input, tried from the command line as a user would.
+
+Every broken wheel in `tests.hostile` is planned (and, when planning cannot see the
+problem, applied) into a fresh environment: the command must exit 1 with an
+`error:` line naming the wheel and the problem, print no traceback, and leave the
+environment byte-identical. The same holds for tampered plan files and for a bad
+environment. The control wheel and the sanitised wheels must install.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from packaging.markers import default_environment
+
+from applier.apply import Options, apply_plan
+from planner.build import Request, make_plan
+from planner.errors import Refused
+from planner.paths import path_problem
+from planner.target import TargetInfo
+from planner.wheels import Limits
+from tests.conftest import snapshot
+from tests.hostile import (
+    CONTROL,
+    PLAN_CASES,
+    SANITISED,
+    WHEEL_CASES,
+    Case,
+    PlanCase,
+    Sanitised,
+    recompute_digest,
+    tamper,
+)
+from tests.realwheels import LARGE
+from tests.wheelfactory import Member, WheelSpec, build_wheel
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+PURELIB = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
+
+
+def refusal(result: subprocess.CompletedProcess[str], subject: str, problem: str) -> str:
+    """The one error line about `subject`; fails on a traceback or any other output."""
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines, "no error line"
+    assert all(line.startswith(("error: ", "warning: ")) for line in lines), result.stderr
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"error: {subject}: "), errors
+    assert problem in errors[0], (problem, errors[0])
+    return errors[0]
+
+
+def test_the_corpus_covers_every_case_once() -> None:
+    ids = [case.id for case in WHEEL_CASES] + [case.id for case in PLAN_CASES]
+    assert len(ids) == len(set(ids))
+    assert {case.stage for case in WHEEL_CASES} == {"plan", "apply"}
+
+
+def test_the_control_wheel_installs_and_runs(tmp_path: Path, target: Path, cli: Cli) -> None:
+    wheel = build_wheel(CONTROL, tmp_path / "wheels")
+    plan = tmp_path / "plan.json"
+    planned = cli("plan", wheel, "--python", target, "-o", plan)
+    assert planned.returncode == 0, planned.stderr
+    applied = cli("apply", plan, "--quiet")
+    assert applied.returncode == 0, applied.stderr
+    env = target.parent.parent
+    run = subprocess.run([env / "bin" / "demo"], capture_output=True, text=True, check=False)
+    assert run.stdout == "demo runs\n"
+    tool = subprocess.run([env / "bin" / "demo-tool"], capture_output=True, text=True, check=False)
+    assert tool.stdout == "demo script\n"
+
+
+@pytest.mark.parametrize("case", WHEEL_CASES, ids=lambda case: case.id)
+def test_a_hostile_wheel_is_refused_and_nothing_is_written(
+    case: Case, tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    wheel = case.build(tmp_path / "wheels")
+    env = target.parent.parent
+    before = snapshot(env)
+    plan = tmp_path / "plan.json"
+    planned = cli("plan", wheel, "--python", target, "-o", plan, *case.plan_args)
+    subject = case.subject or wheel.name
+    if case.stage == "plan":
+        refusal(planned, subject, case.problem)
+        assert not plan.exists()
+    else:
+        assert planned.returncode == 0, planned.stderr
+        refusal(cli("apply", plan, "--jobs", "2"), subject, case.problem)
+    assert snapshot(env) == before
+
+
+def test_the_ratio_limit_is_raised_by_its_flag(tmp_path: Path, target: Path, cli: Cli) -> None:
+    bomb = next(case for case in WHEEL_CASES if case.id == "zip-bomb")
+    wheel = bomb.build(tmp_path / "wheels")
+    result = cli("plan", wheel, "--python", target, "--max-ratio", "2000")
+    assert result.returncode == 0, result.stderr
+    assert "demo 1.0" in result.stdout
+
+
+def test_a_large_real_wheel_passes_the_default_limits(
+    real_wheels: Callable[..., list[Path]], target: Path, cli: Cli
+) -> None:
+    (wheel,) = real_wheels(LARGE)
+    with zipfile.ZipFile(wheel) as archive:
+        ratios = [info.file_size / max(info.compress_size, 1) for info in archive.infolist()]
+    # Some small members expand further than the ratio limit: the size floor must hold.
+    assert max(ratios) > Limits().max_ratio
+    result = cli("plan", wheel, "--python", target)
+    assert result.returncode == 0, result.stderr
+    assert "scipy 1.14.1" in result.stdout
+    lowered = cli("plan", wheel, "--python", target, "--max-total-size", "1000000")
+    refusal(lowered, wheel.name, "more than the limit of 1000000 bytes (see --max-total-size)")
+
+
+@pytest.mark.parametrize("case", SANITISED, ids=lambda case: case.id)
+def test_a_sanitised_wheel_installs_with_a_warning(
+    case: Sanitised, tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    wheel = build_wheel(case.spec, tmp_path / "wheels")
+    plan = tmp_path / "plan.json"
+    planned = cli("plan", wheel, "--python", target, "-o", plan)
+    assert planned.returncode == 0, planned.stderr
+    assert case.warning in planned.stdout
+    applied = cli("apply", plan, "--quiet")
+    assert applied.returncode == 0, applied.stderr
+    site = target.parent.parent / PURELIB
+    for relative, mode in case.expect:
+        path = site / relative
+        if mode is None:
+            assert not path.exists(), relative
+        else:
+            assert path.stat().st_mode & 0o7777 == mode, relative
+
+
+def test_case_twins_are_both_installed(tmp_path: Path, target: Path, cli: Cli) -> None:
+    twins = next(case for case in SANITISED if case.id == "case-collision")
+    wheel = build_wheel(twins.spec, tmp_path / "wheels")
+    assert cli("install", wheel, "--python", target, "--quiet").returncode == 0
+    site = target.parent.parent / PURELIB
+    assert (site / "demo/Readme.txt").read_bytes() == b"upper"
+    assert (site / "demo/README.txt").read_bytes() == b"lower"
+
+
+# --- tampered plans ---------------------------------------------------------------
+
+
+@pytest.fixture
+def planned(tmp_path: Path, target: Path, cli: Cli) -> tuple[Path, Path]:
+    """A valid plan of the control wheel and the environment it is for."""
+    wheel = build_wheel(CONTROL, tmp_path / "wheels")
+    plan = tmp_path / "plan.json"
+    result = cli("plan", wheel, "--python", target, "-o", plan)
+    assert result.returncode == 0, result.stderr
+    return plan, target.parent.parent
+
+
+@pytest.mark.parametrize("case", PLAN_CASES, ids=lambda case: case.id)
+def test_a_tampered_plan_is_refused(
+    case: PlanCase, planned: tuple[Path, Path], tmp_path: Path, cli: Cli
+) -> None:
+    plan, _ = planned
+    edited = tmp_path / "edited.json"
+    edited.write_text(tamper(plan.read_text(), case))
+    outside = snapshot(tmp_path)
+    refusal(cli("apply", edited), str(edited), case.problem)
+    assert snapshot(tmp_path) == outside
+    # The untouched plan still applies: the refusal was about the edit alone.
+    assert cli("apply", plan, "--quiet").returncode == 0
+
+
+def test_a_plan_for_a_wheel_that_changed_is_refused(
+    planned: tuple[Path, Path], tmp_path: Path, cli: Cli
+) -> None:
+    plan, env = planned
+    wheel = Path(json.loads(plan.read_text())["distributions"][0]["wheel_path"])
+    changed = attrs.evolve(CONTROL, files={**CONTROL.files, "demo/helper.py": b"VALUE = 43\n"})
+    build_wheel(changed, wheel.parent)
+    before = snapshot(env)
+    refusal(cli("apply", plan), str(wheel), "wheel changed since the plan was made")
+    assert snapshot(env) == before
+
+
+def test_a_plan_for_a_target_that_changed_is_refused(
+    planned: tuple[Path, Path], tmp_path: Path, cli: Cli
+) -> None:
+    plan, env = planned
+    other = build_wheel(WheelSpec("other", files={"other.py": b"X = 1\n"}), tmp_path / "more")
+    assert cli("install", other, "--python", env, "--quiet").returncode == 0
+    before = snapshot(env)
+    refusal(cli("apply", plan), str(env), "the target changed since the plan was made")
+    assert snapshot(env) == before
+
+
+def test_a_recomputed_digest_does_not_make_an_escape_acceptable(
+    planned: tuple[Path, Path], tmp_path: Path, cli: Cli
+) -> None:
+    """The digest catches accidents, not attackers: the path checks must hold alone."""
+    plan, _ = planned
+    data = json.loads(plan.read_text())
+    entry = next(e for e in data["files"] if e["source"]["kind"] == "member")
+    old, new = entry["path"], "../../escaped.py"
+    entry["path"] = new
+    for unit in data["units"]:
+        unit["paths"] = [new if path == old else path for path in unit["paths"]]
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(recompute_digest(data), sort_keys=True, indent=1) + "\n")
+    before = snapshot(tmp_path)
+    refusal(cli("apply", edited), str(edited), "'../../escaped.py' contains a '..' component")
+    assert snapshot(tmp_path) == before
+    assert not (tmp_path.parent / "escaped.py").exists()
+
+
+# --- the environment --------------------------------------------------------------
+
+
+def test_a_python_that_does_not_exist_is_refused(tmp_path: Path, cli: Cli) -> None:
+    wheel = build_wheel(CONTROL, tmp_path / "wheels")
+    missing = tmp_path / "no-such-env" / "bin" / "python"
+    refusal(
+        cli("plan", wheel, "--python", missing),
+        str(missing),
+        "the target interpreter does not exist",
+    )
+
+
+@pytest.mark.parametrize("kind", ["text-file", "not-python", "empty-folder"])
+def test_a_python_that_is_not_a_python_is_refused(kind: str, tmp_path: Path, cli: Cli) -> None:
+    wheel = build_wheel(CONTROL, tmp_path / "wheels")
+    if kind == "text-file":
+        python = tmp_path / "python"
+        python.write_text("not a program\n")
+        expected = "cannot run the target interpreter"
+    elif kind == "not-python":
+        python = tmp_path / "true"
+        python.write_text("#!/bin/sh\necho hello\n")
+        python.chmod(0o755)
+        expected = "not a usable Python interpreter"
+    else:
+        python = tmp_path / "empty-env"
+        python.mkdir()
+        expected = "does not exist"
+    result = cli("plan", wheel, "--python", python)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert expected in result.stderr, result.stderr
+    assert all(line.startswith("error: ") for line in result.stderr.splitlines())
+
+
+def test_a_wheel_that_does_not_exist_is_refused(tmp_path: Path, target: Path, cli: Cli) -> None:
+    missing = tmp_path / "demo-1.0-py3-none-any.whl"
+    refusal(cli("plan", missing, "--python", target), str(missing), "does not exist")
+
+
+def test_a_fifo_given_as_a_wheel_is_refused_without_reading_it(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """As root every file is readable; a FIFO is the honest unreadable wheel (it would block)."""
+    fifo = tmp_path / "demo-1.0-py3-none-any.whl"
+    os.mkfifo(fifo)
+    refusal(cli("plan", fifo, "--python", target), str(fifo), "named pipe (FIFO)")
+
+
+def test_a_folder_named_like_a_wheel_is_refused(tmp_path: Path, target: Path, cli: Cli) -> None:
+    folder = tmp_path / "demo-1.0-py3-none-any.whl"
+    folder.mkdir()
+    refusal(cli("plan", folder, "--python", target), str(folder), "holds no .whl files")
+
+
+def test_a_wheel_that_became_a_fifo_is_refused_by_apply(
+    planned: tuple[Path, Path], cli: Cli
+) -> None:
+    plan, env = planned
+    wheel = Path(json.loads(plan.read_text())["distributions"][0]["wheel_path"])
+    wheel.unlink()
+    os.mkfifo(wheel)
+    before = snapshot(env)
+    refusal(cli("apply", plan), str(wheel), "cannot read wheel: it is a named pipe (FIFO)")
+    assert snapshot(env) == before
+
+
+def _read_only_apply(env: Path, plan: Path) -> subprocess.CompletedProcess[str]:
+    """Apply with the environment bind-mounted read-only in a private mount namespace.
+
+    We run as root, for whom permission bits do not stop a write; a read-only mount
+    does, and the namespace makes it vanish with the command.
+    """
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" && shift && exec "$@"'
+    return subprocess.run(
+        [
+            *("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"),
+            *(str(env), sys.executable, "-m", "wheelplan", "apply", str(plan)),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+
+
+def test_a_read_only_target_is_refused(planned: tuple[Path, Path]) -> None:
+    plan, env = planned
+    if shutil.which("unshare") is None:
+        pytest.fail("unshare (util-linux) is needed to make a read-only target as root")
+    before = snapshot(env)
+    refusal(_read_only_apply(env, plan), str(env), "not writable")
+    assert snapshot(env) == before
+
+
+# --- member names, at random ------------------------------------------------------
+
+ALPHABET = ["a", "C", "é", " ", "/", "\\", ".", ":", "\x00", "\x01", "\x1b", "\x7f", "\x85"]
+# Where a name may start: the places a wheel's layout gives meaning to.
+STARTS = [
+    "",
+    "demo/",
+    "demo-1.0.data/",
+    "demo-1.0.data/scripts/",
+    "demo-1.0.data/purelib/",
+    "demo-1.0.data/data/",
+    "demo-1.0.dist-info/",
+]
+names = st.builds(
+    operator.add, st.sampled_from(STARTS), st.text(st.sampled_from(ALPHABET), max_size=10)
+)
+
+
+def _fake_target(prefix: Path) -> TargetInfo:
+    """A target described by hand: no interpreter run per example."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return TargetInfo(
+        interpreter=sys.executable,
+        prefix=str(prefix),
+        python_version=version,
+        schemes={
+            "purelib": PURELIB,
+            "platlib": PURELIB,
+            "scripts": "bin",
+            "data": "",
+            "headers": f"include/site/python{version}",
+        },
+        tags=("py3-none-any",),
+        markers=default_environment(),
+        installed=(),
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(name=names)
+def test_every_member_name_lands_inside_or_is_refused_before_writing(
+    name: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    root = tmp_path_factory.mktemp("names")
+    prefix = root / "env"
+    prefix.mkdir()
+    (root / "outside").mkdir()
+    spec = WheelSpec("demo", files={"demo/__init__.py": b"", name: Member(name, b"payload")})
+    wheel = build_wheel(spec, root / "wheels")
+    before = snapshot(root)
+    unsafe = path_problem(name[:-1] if name.endswith("/") else name)
+    try:
+        plan = make_plan(Request(wheels=(str(wheel),)), _fake_target(prefix))
+    except Refused as refused:
+        assert all(problem.subject == wheel.name for problem in refused.problems)
+        assert snapshot(root) == before
+        return
+    assert unsafe is None, f"{name!r} was accepted although its path {unsafe}"
+    apply_plan(plan, "plan", Options(jobs=1))
+    after = snapshot(root)
+    added = set(after) - set(before)
+    assert added and all(path.startswith("env/") for path in added), added
+    assert {path: after[path] for path in before} == before
+    landed = [entry.path for entry in plan.files if entry.source and entry.source.member == name]
+    for path in landed:
+        full = (prefix / path).resolve()
+        assert full.is_relative_to(prefix.resolve())
+        assert full.read_bytes() == b"payload"
+
+
+@pytest.mark.parametrize("flag", ["--max-total-size", "--max-entries", "--max-ratio"])
+def test_a_limit_that_is_not_a_positive_number_is_a_usage_error(
+    flag: str, tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    wheel = build_wheel(CONTROL, tmp_path / "wheels")
+    for value in ("-5", "0", "lots"):
+        result = cli("plan", wheel, "--python", target, flag, value)
+        assert result.returncode == 2, (flag, value, result.stderr)
+        assert "expected a positive whole number" in result.stderr
+
+
+flips = st.lists(
+    st.tuples(st.floats(min_value=0, max_value=1, exclude_max=True), st.integers(0, 7)),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(flips=flips, cut=st.one_of(st.none(), st.floats(min_value=0, max_value=1)))
+def test_a_damaged_wheel_is_refused_or_installs_intact_and_never_crashes(
+    flips: list[tuple[float, int]], cut: float | None, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Flipped bits and a cut anywhere: plan refuses, or apply installs exactly the
+    control's bytes, or apply refuses and rolls back. Nothing else may escape."""
+    root = tmp_path_factory.mktemp("damaged")
+    prefix = root / "env"
+    prefix.mkdir()
+    data = bytearray(build_wheel(CONTROL, root / "good").read_bytes())
+    for where, bit in flips:
+        data[int(where * len(data))] ^= 1 << bit
+    if cut is not None:
+        del data[int(cut * len(data)) :]
+    wheel = root / CONTROL.filename
+    wheel.write_bytes(bytes(data))
+    before = snapshot(prefix)
+    try:
+        plan = make_plan(Request(wheels=(str(wheel),)), _fake_target(prefix))
+    except Refused as refused:
+        assert all(problem.subject == wheel.name for problem in refused.problems)
+        assert snapshot(prefix) == before
+        return
+    try:
+        apply_plan(plan, "plan", Options(jobs=2))
+    except Refused as refused:
+        assert [problem.subject for problem in refused.problems] == [wheel.name]
+        assert snapshot(prefix) == before
+        return
+    site = prefix / PURELIB / "demo"
+    assert (site / "__init__.py").read_bytes() == CONTROL.files["demo/__init__.py"]
+    assert (site / "helper.py").read_bytes() == CONTROL.files["demo/helper.py"]
