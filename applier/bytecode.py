@@ -1,31 +1,52 @@
 """Bytecode compilation, by the target's own interpreter, in parallel processes.
 
 The .pyc format belongs to the target's Python version, so our interpreter cannot
-write it; compiling is CPU-bound, so it runs in processes, one per job.
+produce it; compiling is CPU-bound, so it runs in processes, one per job. The
+compilers only read the sources and send the bytecode back on a pipe: the applier
+writes every .pyc itself, as a file the journal tracks, so a compiler outliving a
+killed apply cannot leave a file that recovery does not know about.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 
+from applier import faults
+
+# The pyc layout of PEP 552, as py_compile writes it: magic, flags, then either the
+# source's mtime and size or its hash, then the marshalled code object.
 _COMPILER = r"""
-import json, py_compile, sys
-mode = py_compile.PycInvalidationMode[sys.argv[1]]
+import base64, importlib.util, json, marshal, os, sys, traceback
+checked_hash = sys.argv[1] == "CHECKED_HASH"
 results = []
 for source, final in json.load(sys.stdin):
     try:
-        cfile = py_compile.compile(source, dfile=final, doraise=True, invalidation_mode=mode)
-        results.append([source, cfile, None])
-    except py_compile.PyCompileError as error:
-        lines = str(error.msg).strip().splitlines() or ["cannot compile"]
-        results.append([source, None, lines[-1]])
+        with open(source, "rb") as stream:
+            data = stream.read()
+        code = compile(data, final, "exec", dont_inherit=True)
+    except Exception as error:
+        lines = traceback.format_exception_only(type(error), error)
+        results.append([source, None, (lines[-1].strip() if lines else "cannot compile")])
+        continue
+    header = bytearray(importlib.util.MAGIC_NUMBER)
+    if checked_hash:
+        header += (0b11).to_bytes(4, "little") + importlib.util.source_hash(data)
+    else:
+        info = os.stat(source)
+        header += (0).to_bytes(4, "little")
+        header += (int(info.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
+        header += (info.st_size & 0xFFFFFFFF).to_bytes(4, "little")
+    pyc = bytes(header) + marshal.dumps(code)
+    results.append([source, base64.b64encode(pyc).decode("ascii"), None])
 json.dump(results, sys.stdout)
 """
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 
 @attrs.frozen
@@ -34,6 +55,8 @@ class Compiled:
     pycs: dict[str, str]
     # Sources that did not compile (a wheel's own Python 2 files), with the reason.
     failures: tuple[str, ...]
+    # Bytecode path -> the bytes to write there.
+    data: Mapping[str, bytes] = attrs.field(factory=dict)
 
 
 def cache_tag(interpreter: str) -> str:
@@ -52,9 +75,12 @@ def pyc_path(source: str, tag: str) -> str:
 
 
 def compile_sources(
-    interpreter: str, base: str, prefix: str, sources: Sequence[str], jobs: int
+    interpreter: str, base: str, prefix: str, sources: Sequence[str], jobs: int, tag: str
 ) -> Compiled:
-    """Compile `sources` (relative paths) found under `base`, naming them by `prefix`."""
+    """Compile `sources` (relative paths) found under `base`, naming them by `prefix`.
+
+    Nothing is written: the result carries each .pyc's bytes for `write_pycs`.
+    """
     mode = "CHECKED_HASH" if os.environ.get("SOURCE_DATE_EPOCH") else "TIMESTAMP"
     batches = [list(sources[index::jobs]) for index in range(max(1, jobs))]
     processes = []
@@ -70,6 +96,7 @@ def compile_sources(
         pairs = [(os.path.join(base, path), os.path.join(prefix, path)) for path in batch]
         processes.append((process, json.dumps(pairs).encode()))
     pycs: dict[str, str] = {}
+    data: dict[str, bytes] = {}
     failures: list[str] = []
     for process, payload in processes:
         out, err = process.communicate(payload)
@@ -77,10 +104,31 @@ def compile_sources(
             raise OSError(
                 f"bytecode compiler failed: {err.decode(errors='replace').strip()[-200:]}"
             )
-        for source, cfile, error in json.loads(out):
+        for source, encoded, error in json.loads(out):
             relative = os.path.relpath(source, base)
-            if cfile is None:
+            if encoded is None:
                 failures.append(f"{relative}: {error}")
             else:
-                pycs[os.path.relpath(cfile, base)] = relative
-    return Compiled(pycs, tuple(sorted(failures)))
+                pyc = pyc_path(relative, tag)
+                pycs[pyc] = relative
+                data[pyc] = base64.b64decode(encoded)
+    return Compiled(pycs, tuple(sorted(failures)), data)
+
+
+def write_pycs(base: str, compiled: Compiled, fsync: bool, mtime: int | None = None) -> None:
+    """Create each .pyc (the journal lists them all as new files) with py_compile's mode."""
+    for pyc in sorted(compiled.data):
+        full = os.path.join(base, pyc)
+        source_mode = os.stat(os.path.join(base, compiled.pycs[pyc])).st_mode
+        faults.checkpoint("pyc")
+        fd = os.open(full, _OPEN_FLAGS, (source_mode | 0o200) & 0o666)
+        try:
+            view = memoryview(compiled.data[pyc])
+            while view:
+                view = view[os.write(fd, view) :]
+            if mtime is not None:
+                os.utime(fd, (mtime, mtime))
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)

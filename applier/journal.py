@@ -2,15 +2,21 @@
 
 Layout, under the environment prefix (documented in the README):
 
-    .wheelplan-journal/intent.json    what this apply may create and what it moved aside
+    .wheelplan-journal/intent.json    what this apply may create and what it moves aside
     .wheelplan-journal/backup/<n>     the n-th moved file, renamed here (never copied)
     .wheelplan-journal/removed-dirs   one JSON line per directory the apply removed
     .wheelplan-journal/committed      present once every planned change is in place
 
-`intent.json` is written atomically before the first change. Recovery is
-idempotent, so a crash during recovery is recovered by running it again. Before the
-commit marker it rolls back to the exact prior state; after it, it rolls forward
-(only the backups remain to delete).
+`intent.json` is written atomically before the first change, and lists every path
+the apply may create, so a crash between creating a file and anything else leaves
+nothing untracked. The commit point is the atomic creation of `committed`. Recovery
+is idempotent (a crash during recovery is recovered by running it again): before the
+commit point it rolls back to the exact prior state; after it, it rolls forward,
+which only means deleting the backups.
+
+The journal itself is removed in an order that keeps every intermediate state
+readable: `intent.json` goes first, so a journal without it means "nothing left to
+undo" whether or not `committed` is still there.
 """
 
 from __future__ import annotations
@@ -20,26 +26,33 @@ import json
 import os
 import shutil
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
 from applier import faults
+from planner.errors import Refused
+from planner.paths import path_problem
 from planner.target import JOURNAL_DIR
 
 INTENT = "intent.json"
 BACKUP = "backup"
 REMOVED_DIRS = "removed-dirs"
 COMMITTED = "committed"
+# Checkpoints after the commit point: a fault there rolls forward, not back.
+CHECKPOINTS_AFTER_COMMIT = 2
 
 Outcome = Literal["clean", "rolled back", "rolled forward"]
 
 
 @attrs.frozen
 class Intent:
+    """Everything recovery needs: what may be new, what was moved aside, in order."""
+
     created_dirs: tuple[str, ...]
     new_files: tuple[str, ...]
     moved: tuple[str, ...]
+    fsync: bool = False
 
 
 def _fsync_dir(path: str) -> None:
@@ -48,6 +61,13 @@ def _fsync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_dirs(paths: Iterable[str]) -> None:
+    """Flush directory entries (creations, renames, removals) of every existing folder."""
+    for path in sorted(set(paths)):
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            _fsync_dir(path)
 
 
 def _write_atomic(path: str, data: bytes, fsync: bool) -> None:
@@ -70,45 +90,131 @@ class Journal:
         self.root = os.path.join(base, JOURNAL_DIR)
         self.fsync = fsync
 
+    @property
+    def backup(self) -> str:
+        return os.path.join(self.root, BACKUP)
+
     def begin(self, intent: Intent) -> None:
+        """Record the intent; if this fails, nothing has changed and no journal is left."""
         os.mkdir(self.root, 0o700)
-        os.mkdir(os.path.join(self.root, BACKUP), 0o700)
-        data = json.dumps(attrs.asdict(intent), sort_keys=True).encode()
-        _write_atomic(os.path.join(self.root, INTENT), data, self.fsync)
+        try:
+            faults.checkpoint("journal")
+            os.mkdir(self.backup, 0o700)
+            faults.checkpoint("journal")
+            data = json.dumps(attrs.asdict(intent), sort_keys=True).encode()
+            _write_atomic(os.path.join(self.root, INTENT), data, self.fsync)
+        except BaseException:
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
 
     def move_aside(self, moved: Iterable[str]) -> None:
-        backup = os.path.join(self.root, BACKUP)
         for index, path in enumerate(moved):
-            faults.checkpoint()
-            os.rename(os.path.join(self.base, path), os.path.join(backup, str(index)))
+            faults.checkpoint("move")
+            os.rename(os.path.join(self.base, path), os.path.join(self.backup, str(index)))
 
     def remove_dir(self, path: str) -> None:
         """Remove an emptied directory, logging it first so a rollback can recreate it."""
         full = os.path.join(self.base, path)
-        mode = os.stat(full).st_mode & 0o7777
-        line = json.dumps({"path": path, "mode": mode}) + "\n"
+        info = os.stat(full)
+        entry = {
+            "path": path,
+            "mode": info.st_mode & 0o7777,
+            "uid": info.st_uid,
+            "gid": info.st_gid,
+        }
         with open(os.path.join(self.root, REMOVED_DIRS), "a", encoding="utf-8") as log:
-            log.write(line)
+            log.write(json.dumps(entry, sort_keys=True) + "\n")
             if self.fsync:
                 log.flush()
                 os.fsync(log.fileno())
-        faults.checkpoint()
+        faults.checkpoint("rmdir")
         os.rmdir(full)
 
-    def commit(self) -> None:
+    def commit(self, touched_dirs: Iterable[str]) -> None:
+        """The commit point: flush (with --fsync), then create the `committed` marker."""
         if self.fsync:
-            _fsync_dir(self.base)
+            fsync_dirs([*touched_dirs, self.backup, self.root])
+        faults.checkpoint("commit")
         _write_atomic(os.path.join(self.root, COMMITTED), b"", self.fsync)
-        shutil.rmtree(self.root)
+
+    def finish(self) -> None:
+        """Drop a committed journal (the backups are the old files, no longer needed)."""
+        _drop(self.root)
 
 
 def has_journal(base: str) -> bool:
     return os.path.lexists(os.path.join(base, JOURNAL_DIR))
 
 
-def _unlink_if_present(path: str) -> None:
+def _drop(root: str) -> None:
+    """Remove the journal, `intent.json` first (see the module docstring)."""
+    faults.checkpoint("cleanup")
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+        os.unlink(os.path.join(root, INTENT))
+    faults.checkpoint("cleanup")
+    shutil.rmtree(root)
+
+
+def _damaged(root: str, why: str) -> Refused:
+    return Refused.one(
+        root,
+        f"the journal is damaged ({why}); wheelplan will not guess how to undo it."
+        " Inspect it and restore the files in backup/ by hand",
+    )
+
+
+def _read_intent(root: str) -> Intent | None:
+    try:
+        with open(os.path.join(root, INTENT), encoding="utf-8") as stream:
+            data: Any = json.load(stream)
+    except FileNotFoundError:
+        return None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise _damaged(root, f"{INTENT} is not valid JSON: {error}") from None
+    fields = ("created_dirs", "new_files", "moved")
+    if not isinstance(data, dict) or not all(isinstance(data.get(key), list) for key in fields):
+        raise _damaged(root, f"{INTENT} does not have the expected fields")
+    for key in fields:
+        for path in data[key]:
+            _check_path(root, path)
+    return Intent(
+        created_dirs=tuple(data["created_dirs"]),
+        new_files=tuple(data["new_files"]),
+        moved=tuple(data["moved"]),
+        fsync=data.get("fsync") is True,
+    )
+
+
+def _check_path(root: str, path: object) -> None:
+    """A journal is a file in the target like any other: never follow it outside."""
+    if not isinstance(path, str) or path_problem(path) is not None:
+        raise _damaged(root, f"it names the unsafe path {path!r}")
+
+
+def _removed_dirs(root: str) -> list[dict[str, Any]]:
+    try:
+        with open(os.path.join(root, REMOVED_DIRS), encoding="utf-8") as log:
+            lines = [line for line in log if line.endswith("\n")]  # a torn last line: not done
+    except FileNotFoundError:
+        return []
+    entries = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            raise _damaged(root, f"{REMOVED_DIRS} has a line that is not JSON") from None
+        if not isinstance(entry, dict) or not isinstance(entry.get("mode"), int):
+            raise _damaged(root, f"{REMOVED_DIRS} has a line without a path and mode")
+        _check_path(root, entry.get("path"))
+        entries.append(entry)
+    return entries
+
+
+def _inside(base: str, path: str) -> bool:
+    """Whether `path`'s folder really lies in `base` (no symlinked parent leads out)."""
+    real_base = os.path.realpath(base)
+    parent = os.path.realpath(os.path.dirname(os.path.join(base, path)))
+    return parent == real_base or parent.startswith(real_base + os.sep)
 
 
 def recover(base: str) -> Outcome:
@@ -117,47 +223,65 @@ def recover(base: str) -> Outcome:
     if not os.path.lexists(root):
         return "clean"
     if os.path.exists(os.path.join(root, COMMITTED)):
-        shutil.rmtree(root)
+        _drop(root)
         return "rolled forward"
-    try:
-        with open(os.path.join(root, INTENT), encoding="utf-8") as stream:
-            data = json.load(stream)
-    except FileNotFoundError:
-        shutil.rmtree(root)  # the crash came before the first change
+    intent = _read_intent(root)
+    if intent is None:
+        shutil.rmtree(root)  # before the first change, or after the rollback was complete
         return "clean"
-    intent = Intent(
-        created_dirs=tuple(data["created_dirs"]),
-        new_files=tuple(data["new_files"]),
-        moved=tuple(data["moved"]),
-    )
+    removed_dirs = _removed_dirs(root)
+    outside = [
+        path
+        for path in (*intent.new_files, *intent.moved, *(e["path"] for e in removed_dirs))
+        if not _inside(base, path)
+    ]
+    if outside:
+        raise _damaged(root, f"{outside[0]!r} leads outside the environment through a symlink")
     backup = os.path.join(root, BACKUP)
     moved_index = {path: index for index, path in enumerate(intent.moved)}
+    touched: set[str] = {backup}
+    # 1. Delete what the apply created. A moved path whose backup is gone holds the
+    # original again (restored by an earlier, interrupted recovery): leave it alone.
     for path in intent.new_files:
         index = moved_index.get(path)
-        # A moved path holds the original again once its backup is gone: leave it alone.
         if index is None or os.path.lexists(os.path.join(backup, str(index))):
-            _unlink_if_present(os.path.join(base, path))
-    removed_log = os.path.join(root, REMOVED_DIRS)
-    if os.path.exists(removed_log):
-        with open(removed_log, encoding="utf-8") as log:
-            entries = [json.loads(line) for line in log if line.endswith("\n")]
-        for entry in reversed(entries):
-            full = os.path.join(base, entry["path"])
-            if not os.path.isdir(full):
-                os.mkdir(full)
-            os.chmod(full, entry["mode"])
+            full = os.path.join(base, path)
+            if os.path.lexists(full):
+                faults.checkpoint("restore")
+                os.unlink(full)
+                touched.add(os.path.dirname(full))
+    # 2. Recreate the removed directories, shallowest first, with their modes and owners.
+    for entry in reversed(removed_dirs):
+        full = os.path.join(base, entry["path"])
+        faults.checkpoint("restore")
+        if not os.path.isdir(full):
+            os.mkdir(full)
+            touched.add(os.path.dirname(full))
+        os.chmod(full, entry["mode"])
+        if isinstance(entry.get("uid"), int) and isinstance(entry.get("gid"), int):
+            with contextlib.suppress(PermissionError):
+                os.chown(full, entry["uid"], entry["gid"])
+    # 3. Put every moved file back.
     for path, index in moved_index.items():
         saved = os.path.join(backup, str(index))
         if os.path.lexists(saved):
             destination = os.path.join(base, path)
-            _unlink_if_present(destination)
+            faults.checkpoint("restore")
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(destination)
             os.rename(saved, destination)
+            touched.add(os.path.dirname(destination))
+    # 4. Remove the directories the apply created, deepest first. Every file the apply
+    # could have put in them is gone, so one that is not empty holds something nobody
+    # planned (put there by hand since): keep it rather than lose it.
     for directory in sorted(intent.created_dirs, reverse=True):
-        try:
-            os.rmdir(os.path.join(base, directory))
-        except FileNotFoundError:
-            pass
-        except OSError:
-            pass  # not empty: something else lives there now; keep it
-    shutil.rmtree(root)
+        full = os.path.join(base, directory)
+        if os.path.isdir(full) and not os.path.islink(full):
+            faults.checkpoint("restore")
+            with contextlib.suppress(FileNotFoundError, OSError):
+                os.rmdir(full)
+            touched.add(os.path.dirname(full))
+    if intent.fsync:
+        fsync_dirs(touched)
+    _drop(root)
     return "rolled back"

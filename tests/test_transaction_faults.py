@@ -1,0 +1,211 @@
+"""Fault injection over a whole upgrade: an error or a kill at every file operation.
+
+The fault hook (applier/faults.py) counts the checkpoints that precede every file
+operation of an apply and of a recovery. A trace run learns how many an upgrade of
+PyJWT 2.8.0 to 2.15.1 passes and proves that every kind of operation has one; then
+hypothesis picks the N-th and makes it fail (the apply must roll itself back) or
+kill the process (recovery must restore the prior tree exactly, even when it is
+killed itself and run again). A fault after the commit point rolls forward instead:
+the tree is then exactly that of a fresh install of 2.15.1.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from applier.journal import CHECKPOINTS_AFTER_COMMIT
+from tests.conftest import run_cli, snapshot
+from tests.realwheels import JWT_VERSIONS
+from tests.txsupport import (
+    RECOVER_HINT,
+    REPRODUCIBLE,
+    Tree,
+    checkpoints,
+    diff,
+    fresh_tree,
+    has_journal,
+    install,
+    rebuild_env,
+    save_plan,
+    trace,
+)
+
+OPTIONS = ("--compile-bytecode", "--jobs", "2", "--quiet")
+KINDS = {"journal", "move", "rmdir", "mkdir", "create", "pyc", "record", "commit", "cleanup"}
+SETTINGS = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+@attrs.frozen
+class Case:
+    env_dir: Path
+    python: Path
+    pristine: Path
+    plan: Path
+    before: Tree
+    after: Tree
+    kinds: tuple[str, ...]
+
+    @property
+    def total(self) -> int:
+        return len(self.kinds)
+
+    def rolls_back(self, n: int) -> bool:
+        """Whether a fault at checkpoint `n` comes before the commit point."""
+        return n <= self.total - CHECKPOINTS_AFTER_COMMIT
+
+    def reset(self) -> None:
+        """Put the environment back as it was before the upgrade (same path, same bytes)."""
+        if self.env_dir.exists():
+            shutil.rmtree(self.env_dir)
+        shutil.copytree(self.pristine, self.env_dir, symlinks=True)
+        assert snapshot(self.env_dir) == self.before
+
+    def apply(self, fault: str) -> subprocess.CompletedProcess[str]:
+        return run_cli("apply", self.plan, *OPTIONS, env={**REPRODUCIBLE, "WHEELPLAN_FAULT": fault})
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory: pytest.TempPathFactory, real_wheels) -> Case:
+    old, new = real_wheels(JWT_VERSIONS)
+    folder = tmp_path_factory.mktemp("faults")
+    env_dir = folder / "env"
+    after = fresh_tree(env_dir, [new], "--compile-bytecode", env=REPRODUCIBLE)
+    python = rebuild_env(env_dir)
+    install(python, [old], "--compile-bytecode", env=REPRODUCIBLE)
+    site = next(env_dir.glob("lib/python*/site-packages"))
+    # What a user's environment also has: bytecode cached at another optimisation
+    # level (in no RECORD) and files made read-only, whose modes must come back.
+    (site / "jwt" / "__pycache__" / "utils.cpython-311.opt-1.pyc").write_bytes(b"cached")
+    (site / "jwt" / "api_jws.py").chmod(0o444)
+    (site / "PyJWT-2.8.0.dist-info" / "METADATA").chmod(0o444)
+    plan = folder / "upgrade.json"
+    save_plan(python, plan, [new])
+    pristine = folder / "pristine"
+    shutil.copytree(env_dir, pristine, symlinks=True)
+    kinds = checkpoints(env_dir, plan, *OPTIONS, env=REPRODUCIBLE)
+    return Case(env_dir, python, pristine, plan, snapshot(env_dir), after, tuple(kinds))
+
+
+def test_every_kind_of_file_operation_has_a_checkpoint(case: Case) -> None:
+    plan = json.loads(case.plan.read_text())
+    files = plan["files"]
+    moved = [entry for entry in files if entry["action"] != "write"]
+    created = [path for unit in plan["units"] for path in unit["paths"]]
+    installed = [dist for dist in plan["distributions"] if dist["action"] != "remove"]
+    sources = [
+        entry for entry in files if entry["action"] != "remove" and entry["path"][-3:] == ".py"
+    ]
+    kinds = list(case.kinds)
+    assert set(kinds) == KINDS
+    assert kinds[:2] == ["journal", "journal"]
+    assert kinds[-3:] == ["commit", "cleanup", "cleanup"]
+    assert CHECKPOINTS_AFTER_COMMIT == 2
+    assert kinds.count("move") == len(moved)
+    assert kinds.count("create") == len(created)
+    assert kinds.count("pyc") == len(sources)
+    assert kinds.count("record") == len(installed)
+    # The old dist-info folder is emptied and removed; the new one (and its licenses/) made.
+    assert kinds.count("rmdir") >= 1 and kinds.count("mkdir") >= 2
+    # Phases in order: nothing is created before everything is moved aside.
+    assert max(i for i, kind in enumerate(kinds) if kind == "move") < kinds.index("create")
+
+
+def test_the_case_upgrades_to_a_fresh_tree(case: Case) -> None:
+    case.reset()
+    result = case.apply("error:0")  # a fault that never fires
+    assert result.returncode == 0, result.stderr
+    assert diff(snapshot(case.env_dir), case.after) == []
+
+
+def _fault_numbers(case: Case) -> st.SearchStrategy[int]:
+    """Any checkpoint, with the edges (first, last before and after the commit) favoured."""
+    edges = [1, 2, case.total - CHECKPOINTS_AFTER_COMMIT, case.total - 1, case.total]
+    return st.one_of(st.sampled_from(edges), st.integers(1, case.total))
+
+
+@SETTINGS
+@given(data=st.data())
+def test_an_error_at_any_file_operation_rolls_the_apply_back(
+    case: Case, data: st.DataObject
+) -> None:
+    n = data.draw(_fault_numbers(case), label="n")
+    case.reset()
+    result = case.apply(f"error:{n}")
+    assert not has_journal(case.env_dir)
+    if case.rolls_back(n):
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"error: {case.env_dir}: apply failed and was rolled back:"
+            f" [Errno 5] injected fault at file operation {n}\n"
+        ) or result.stderr == (
+            f"error: {case.env_dir}: cannot start the transaction, nothing changed:"
+            f" [Errno 5] injected fault at file operation {n}\n"
+        )
+        assert diff(snapshot(case.env_dir), case.before) == []
+    else:
+        assert result.returncode == 0, result.stderr
+        assert diff(snapshot(case.env_dir), case.after) == []
+
+
+@SETTINGS
+@given(data=st.data())
+def test_a_kill_at_any_file_operation_is_recovered_exactly(case: Case, data: st.DataObject) -> None:
+    n = data.draw(_fault_numbers(case), label="n")
+    # 0: recovery runs undisturbed; otherwise it is killed at its m-th file operation
+    # (if it has that many) and run again.
+    m = data.draw(st.integers(0, 3 * case.total), label="m")
+    case.reset()
+    killed = case.apply(f"kill:{n}")
+    assert killed.returncode == -signal.SIGKILL
+    assert has_journal(case.env_dir)
+    for command in (
+        ["plan", case.plan.parent / "none.whl", "--python", case.python],
+        ["apply", case.plan],
+    ):
+        result = run_cli(*command)
+        assert result.returncode == 1 and RECOVER_HINT in result.stderr, result.stderr
+    expected = case.before if case.rolls_back(n) else case.after
+    if m:
+        first = run_cli("recover", "--python", case.python, env={"WHEELPLAN_FAULT": f"kill:{m}"})
+        assert first.returncode in (0, -signal.SIGKILL), first.stderr
+        if first.returncode == -signal.SIGKILL:
+            assert has_journal(case.env_dir)
+    result = run_cli("recover", "--python", case.python)
+    assert result.returncode == 0, result.stderr
+    outcome = result.stdout.strip().rpartition(": ")[2]
+    if not m:
+        # Killed while the journal was being started: there is nothing to undo yet.
+        starting = n <= case.kinds.count("journal")
+        assert outcome == (
+            "clean" if starting else "rolled back" if case.rolls_back(n) else "rolled forward"
+        )
+    assert not has_journal(case.env_dir)
+    assert diff(snapshot(case.env_dir), expected) == []
+
+
+def test_recovery_has_a_checkpoint_before_every_change(case: Case) -> None:
+    """So that killing recovery at its m-th checkpoint sweeps all of it."""
+    case.reset()
+    moves = case.kinds.count("move")
+    killed = case.apply(f"kill:{case.kinds.index('create') + 3}")  # moved, and created some
+    assert killed.returncode == -signal.SIGKILL
+    result = run_cli("recover", "--python", case.python, env={"WHEELPLAN_FAULT": "trace"})
+    assert result.returncode == 0, result.stderr
+    kinds = trace(result.stderr)
+    assert kinds[-2:] == ["cleanup", "cleanup"]
+    # Three files created, every moved file put back, the removed folder recreated.
+    assert kinds.count("restore") >= 3 + moves + 1
+    assert diff(snapshot(case.env_dir), case.before) == []

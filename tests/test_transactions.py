@@ -1,0 +1,490 @@
+"""Planning against an installed environment, and applying as one transaction.
+
+Every end state is compared, byte for byte and mode for mode, with the tree a fresh
+install of the same set produces at the same path: an upgrade, a downgrade, a
+removal or a sync must leave nothing behind and miss nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, run_cli, snapshot
+from tests.realwheels import JWT_VERSIONS, NVIDIA
+from tests.txsupport import (
+    RECOVER_HINT,
+    REPRODUCIBLE,
+    checkpoints,
+    diff,
+    fresh_tree,
+    has_journal,
+    install,
+    installed_by_metadata,
+    missing_recorded_files,
+    ok,
+    pip_list,
+    rebuild_env,
+    refused,
+    save_plan,
+)
+
+SITE = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
+
+
+def plan_data(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def actions_of(plan: dict[str, Any]) -> dict[str, str]:
+    return {dist["name"]: dist["action"] for dist in plan["distributions"]}
+
+
+def removals_of(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {entry["path"]: entry for entry in plan["files"] if entry["action"] == "remove"}
+
+
+@pytest.mark.parametrize("compile_bytecode", [False, True], ids=["sources", "bytecode"])
+def test_upgrade_and_downgrade_give_the_tree_of_a_fresh_install(
+    tmp_path: Path, real_wheels, compile_bytecode: bool
+) -> None:
+    old, new = real_wheels(JWT_VERSIONS)
+    env_dir = tmp_path / "env"
+    options = ["--compile-bytecode"] if compile_bytecode else []
+    fresh_new = fresh_tree(env_dir, [new], *options, env=REPRODUCIBLE)
+    fresh_old = fresh_tree(env_dir, [old], *options, env=REPRODUCIBLE)
+
+    python = rebuild_env(env_dir)
+    install(python, [old], *options, env=REPRODUCIBLE)
+    assert diff(snapshot(env_dir), fresh_old) == []
+    if not compile_bytecode:
+        # Bytecode the interpreter caches at import time, at every optimisation level:
+        # in no RECORD, but it belongs to the sources and must go with them.
+        caching = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        for flags in ([], ["-O"], ["-OO"]):
+            subprocess.run([str(python), *flags, "-c", "import jwt"], check=True, env=caching)
+        assert list((env_dir / SITE / "jwt" / "__pycache__").glob("*.opt-2.pyc"))
+
+    plan = tmp_path / "upgrade.json"
+    save_plan(python, plan, [new])
+    data = plan_data(plan)
+    assert actions_of(data) == {"pyjwt": "upgrade"}
+    removals = removals_of(data)
+    assert f"{SITE}/PyJWT-2.8.0.dist-info/RECORD" in removals
+    for path, entry in removals.items():
+        reason = str(entry["reason"])
+        if "/__pycache__/" in path:
+            assert reason.startswith("bytecode of ") or "2.8.0 is replaced by 2.15.1" in reason
+        else:
+            assert reason == "pyjwt 2.8.0 is replaced by 2.15.1", (path, reason)
+    ok("apply", plan, "--quiet", *options, env=REPRODUCIBLE)
+    assert diff(snapshot(env_dir), fresh_new) == []
+    assert installed_by_metadata(python) == {"pyjwt": "2.15.1"}
+
+    install(python, [old], *options, env=REPRODUCIBLE)  # the downgrade
+    assert diff(snapshot(env_dir), fresh_old) == []
+    assert installed_by_metadata(python) == {"pyjwt": "2.8.0"}
+
+
+def test_same_version_is_unchanged_unless_reinstalled(tmp_path: Path, real_wheels) -> None:
+    (new,) = real_wheels(JWT_VERSIONS[1:])
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [new], "--compile-bytecode", env=REPRODUCIBLE)
+    before = snapshot(env_dir)
+
+    plan = tmp_path / "again.json"
+    save_plan(python, plan, [new])
+    data = plan_data(plan)
+    assert actions_of(data) == {"pyjwt": "unchanged"}
+    assert data["files"] == [] and data["units"] == []
+    ok("apply", plan, "--quiet", "--compile-bytecode", env=REPRODUCIBLE)
+    assert diff(snapshot(env_dir), before) == []
+
+    save_plan(python, plan, [new], "--reinstall")
+    data = plan_data(plan)
+    assert actions_of(data) == {"pyjwt": "reinstall"}
+    # Every old file is rewritten; only the old bytecode goes (the apply may recompile it).
+    reasons = {path: entry["reason"] for path, entry in removals_of(data).items()}
+    assert reasons
+    assert all("/__pycache__/" in path for path in reasons)
+    assert set(reasons.values()) == {"pyjwt 2.15.1 is reinstalled"}
+    ok("apply", plan, "--quiet", "--compile-bytecode", env=REPRODUCIBLE)
+    assert diff(snapshot(env_dir), before) == []
+
+
+def test_remove_and_sync(tmp_path: Path, real_wheels) -> None:
+    six, idna, jwt = real_wheels(("six==1.16.0", "idna==3.7", JWT_VERSIONS[1]))
+    env_dir = tmp_path / "env"
+    only_six = fresh_tree(env_dir, [six])
+    empty = fresh_tree(env_dir, [])
+    python = rebuild_env(env_dir)
+    install(python, [six, idna, jwt])
+
+    plan = tmp_path / "sync.json"
+    save_plan(python, plan, [six], "--sync")
+    data = plan_data(plan)
+    assert actions_of(data) == {"six": "unchanged", "idna": "remove", "pyjwt": "remove"}
+    reasons = {str(entry["reason"]) for entry in removals_of(data).values()}
+    assert reasons == {"idna 3.7 is removed (--sync)", "pyjwt 2.15.1 is removed (--sync)"}
+    ok("apply", plan, "--quiet")
+    assert diff(snapshot(env_dir), only_six) == []
+
+    ok("install", "--remove", "six", "--python", python, "--quiet")
+    assert diff(snapshot(env_dir), empty) == []
+    result = refused("plan", "--remove", "six", "--python", python)
+    assert "cannot remove: it is not installed" in result.stderr
+
+
+def test_removal_needs_a_record_and_records_stay_inside(tmp_path: Path, real_wheels) -> None:
+    (six,) = real_wheels(("six==1.16.0",))
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [six])
+    record = env_dir / SITE / "six-1.16.0.dist-info" / "RECORD"
+    text = record.read_text()
+    before = snapshot(env_dir)
+
+    record.write_text(text + "../../../../../etc/passwd,,\n")
+    result = refused("plan", "--remove", "six", "--python", python)
+    assert "points outside the environment" in result.stderr
+    record.unlink()
+    result = refused("plan", "--remove", "six", "--python", python)
+    assert "cannot remove: the distribution has no RECORD" in result.stderr
+    record.write_text(text)
+    assert snapshot(env_dir) == before
+
+
+def test_a_shared_file_goes_with_its_last_owner(tmp_path: Path, real_wheels) -> None:
+    wheels = real_wheels(NVIDIA)
+    names = [Path(wheel).name.split("-")[0].replace("_", "-") for wheel in wheels]
+    env_dir = tmp_path / "env"
+    two_left = fresh_tree(env_dir, wheels[1:])
+    empty = fresh_tree(env_dir, [])
+    python = rebuild_env(env_dir)
+    install(python, wheels)
+    shared = env_dir / SITE / "nvidia" / "__init__.py"
+    content = shared.read_bytes()
+
+    plan = tmp_path / "one.json"
+    save_plan(python, plan, [], "--remove", names[0])
+    assert f"{SITE}/nvidia/__init__.py" not in removals_of(plan_data(plan))
+    ok("apply", plan, "--quiet")
+    assert shared.read_bytes() == content
+    assert diff(snapshot(env_dir), two_left) == []
+
+    save_plan(python, plan, [], "--remove", names[1], "--remove", names[2])
+    entry = removals_of(plan_data(plan))[f"{SITE}/nvidia/__init__.py"]
+    assert sorted(entry["owners"]) == sorted(names[1:])
+    for name in names[1:]:
+        assert f"{name} " in str(entry["reason"])
+    ok("apply", plan, "--quiet")
+    assert diff(snapshot(env_dir), empty) == []
+
+
+# --- one apply at a time ---------------------------------------------------------
+
+
+def _wait_until_stopped(process: subprocess.Popen[str]) -> None:
+    """Block until `process` has stopped itself (state T); fail if it exits instead."""
+    stat = Path(f"/proc/{process.pid}/stat")
+    for _ in range(60_000):  # a bound against a hang, not a timing assumption
+        if process.poll() is not None:
+            raise AssertionError(f"the apply exited ({process.returncode}) instead of stopping")
+        if stat.read_text().rpartition(")")[2].split()[0] == "T":
+            return
+        time.sleep(0.005)
+    raise AssertionError("the apply never reached its stop point")
+
+
+@pytest.fixture
+def upgrade(tmp_path: Path, real_wheels) -> Iterator[tuple[Path, Path, Path, dict]]:
+    """An environment with PyJWT 2.8.0, a saved upgrade plan, and the fresh 2.15.1 tree."""
+    old, new = real_wheels(JWT_VERSIONS)
+    env_dir = tmp_path / "env"
+    after = fresh_tree(env_dir, [new])
+    python = rebuild_env(env_dir)
+    install(python, [old])
+    plan = tmp_path / "upgrade.json"
+    save_plan(python, plan, [new])
+    yield env_dir, python, plan, after
+
+
+def test_a_second_apply_is_refused_while_one_runs(upgrade) -> None:
+    env_dir, python, plan, after = upgrade
+    before = snapshot(env_dir)
+    moves = len(removals_of(plan_data(plan))) + sum(
+        1 for entry in plan_data(plan)["files"] if entry["action"] == "replace"
+    )
+    first = subprocess.Popen(
+        [sys.executable, "-m", "wheelplan", "apply", str(plan), "--quiet", "--jobs", "2"],
+        cwd=REPO,
+        env={**os.environ, "WHEELPLAN_FAULT": f"stop:{moves // 2}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_until_stopped(first)
+        assert snapshot(env_dir) != before  # really mid-transaction
+        for command in (["apply", plan], ["recover", "--python", python]):
+            result = refused(*command)
+            assert result.stderr.count("\n") == 1
+            assert "another wheelplan apply or recover is running" in result.stderr
+        result = refused("plan", plan_wheel(plan), "--python", python)
+        assert RECOVER_HINT in result.stderr and "running" in result.stderr
+    finally:
+        first.send_signal(signal.SIGCONT)
+        err = first.communicate()[1]
+    assert first.returncode == 0, err
+    assert not has_journal(env_dir)
+    assert diff(snapshot(env_dir), after) == []
+
+
+def plan_wheel(plan: Path) -> str:
+    """The wheel a one-distribution plan installs."""
+    (dist,) = plan_data(plan)["distributions"]
+    return str(dist["wheel_path"])
+
+
+def test_two_applies_at_once_one_wins(upgrade) -> None:
+    env_dir, _, plan, after = upgrade
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "wheelplan", "apply", str(plan), "--quiet"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [(process.wait(), process.communicate()[1]) for process in processes]
+    assert sorted(code for code, _ in results) == [0, 1], results
+    (loser,) = [err for code, err in results if code == 1]
+    assert loser.startswith("error: ") and loser.count("\n") == 1
+    assert any(
+        reason in loser
+        for reason in ("another wheelplan apply or recover is running", "plan again")
+    ), loser
+    assert not has_journal(env_dir)
+    assert diff(snapshot(env_dir), after) == []
+
+
+# --- read-only parts of the target -------------------------------------------------
+
+
+def _mount(*args: str) -> bool:
+    return subprocess.run(["mount", *args], capture_output=True).returncode == 0
+
+
+def test_a_read_only_folder_is_refused_before_any_change(upgrade) -> None:
+    env_dir, _, plan, _ = upgrade
+    folder = env_dir / SITE / "jwt"
+    before = snapshot(env_dir)
+    if os.geteuid() == 0:
+        # root writes through any mode: make the folder a read-only bind mount instead.
+        assert _mount("--bind", str(folder), str(folder))
+        assert _mount("-o", "remount,bind,ro", str(folder))
+    else:
+        folder.chmod(0o555)
+    try:
+        result = refused("apply", plan)
+        assert f"{SITE}/jwt: is read-only" in result.stderr
+        assert snapshot(env_dir) == before
+        assert not has_journal(env_dir)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", str(folder)], check=True)
+        else:
+            folder.chmod(0o755)
+
+
+def _immutable(path: Path, on: bool) -> bool:
+    return (
+        subprocess.run(["chattr", "+i" if on else "-i", str(path)], capture_output=True).returncode
+        == 0
+    )
+
+
+def test_a_file_that_cannot_be_moved_rolls_the_apply_back(upgrade) -> None:
+    env_dir, _, plan, after = upgrade
+    files = plan_data(plan)["files"]
+    assert isinstance(files, list)
+    # The last file the apply moves aside: every move before it must be undone.
+    last = max(entry["path"] for entry in files if entry["action"] != "write")
+    stuck = env_dir / last
+    before = snapshot(env_dir)
+    if shutil.which("chattr") is None or not _immutable(stuck, True):
+        pytest.skip("this file system has no immutable attribute (chattr +i) to test with")
+    try:
+        result = refused("apply", plan, "--jobs", "2")
+        assert "apply failed and was rolled back" in result.stderr
+        assert "Operation not permitted" in result.stderr
+        assert not has_journal(env_dir)
+    finally:
+        _immutable(stuck, False)
+    assert snapshot(env_dir) == before
+    ok("apply", plan, "--quiet")
+    assert diff(snapshot(env_dir), after) == []
+
+
+def test_read_only_files_are_replaced_and_restored_with_their_mode(upgrade) -> None:
+    env_dir, _, plan, after = upgrade
+    data = plan_data(plan)
+    files = data["files"]
+    assert isinstance(files, list)
+    replaced = next(
+        e["path"] for e in files if e["action"] == "replace" and e["path"].endswith(".py")
+    )
+    removed = next(e["path"] for e in files if e["action"] == "remove" and "dist-info" in e["path"])
+    for path in (replaced, removed):
+        (env_dir / path).chmod(0o444)
+    (env_dir / SITE / "jwt").chmod(0o700)  # a folder mode of the user's, kept as it is
+    before = snapshot(env_dir)
+    assert before[replaced][1] == 0o444
+    # Fail at the commit point, after every planned change was made.
+    commit = checkpoints(env_dir, plan).index("commit") + 1
+    assert snapshot(env_dir) == before
+    result = refused("apply", plan, env={"WHEELPLAN_FAULT": f"error:{commit}"})
+    assert f"injected fault at file operation {commit}" in result.stderr
+    assert snapshot(env_dir) == before
+    ok("apply", plan, "--quiet")
+    expected = {**after, f"{SITE}/jwt": ("dir", 0o700)}
+    assert diff(snapshot(env_dir), expected) == []
+
+
+# --- a full disk ----------------------------------------------------------------------
+
+
+def _can_mount_tmpfs() -> bool:
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    with tempfile.TemporaryDirectory() as folder:
+        if not _mount("-t", "tmpfs", "-o", "size=64k", "tmpfs", folder):
+            return False
+        subprocess.run(["umount", folder], check=True)
+        return True
+
+
+# The simulated full disk always runs; the real one when this run may mount a tmpfs.
+# Either way the test ids say which ran.
+DISK_FULL = ["tmpfs", "injected-ENOSPC"] if _can_mount_tmpfs() else ["injected-ENOSPC"]
+
+
+def _used_bytes(path: Path) -> int:
+    info = os.statvfs(path)
+    return (info.f_blocks - info.f_bfree) * info.f_frsize
+
+
+@pytest.mark.parametrize("method", DISK_FULL)
+def test_a_full_disk_rolls_the_apply_back(tmp_path: Path, real_wheels, method: str) -> None:
+    """A real small tmpfs (when this run may mount one), and ENOSPC from the fault hook.
+
+    The method is in the test id, so a run that could not mount says so.
+    """
+    old, new = real_wheels(JWT_VERSIONS)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if method == "tmpfs":
+        assert _mount("-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk))
+    try:
+        env_dir = disk / "env"
+        after = fresh_tree(env_dir, [new], "--compile-bytecode", env=REPRODUCIBLE)
+        python = rebuild_env(env_dir)
+        install(python, [old], "--compile-bytecode", env=REPRODUCIBLE)
+        plan = tmp_path / "upgrade.json"
+        save_plan(python, plan, [new])
+        before = snapshot(env_dir)
+        env = dict(REPRODUCIBLE)
+        if method == "tmpfs":
+            # Room for the journal, not for the new files next to the old ones.
+            assert _mount("-o", f"remount,size={_used_bytes(disk) + 48 * 1024}", str(disk))
+        else:
+            third_create = checkpoints(env_dir, plan, "--compile-bytecode").index("create") + 3
+            env["WHEELPLAN_FAULT"] = f"enospc:{third_create}"
+        result = refused("apply", plan, "--compile-bytecode", env=env)
+        assert "No space left on device" in result.stderr
+        assert "rolled back" in result.stderr or "nothing changed" in result.stderr
+        assert result.stderr.count("\n") == 1
+        assert not has_journal(env_dir)
+        assert snapshot(env_dir) == before
+        if method == "tmpfs":
+            assert _mount("-o", "remount,size=16m", str(disk))
+        ok("apply", plan, "--quiet", "--compile-bytecode", env=REPRODUCIBLE)
+        assert diff(snapshot(env_dir), after) == []
+    finally:
+        if method == "tmpfs":
+            subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+# --- as a new user would ----------------------------------------------------------------
+
+
+def test_a_users_session(tmp_path: Path, real_wheels) -> None:
+    """Install a set, upgrade part, remove part, kill an apply, recover: right at every step."""
+    six, idna, old, new = real_wheels(("six==1.16.0", "idna==3.7", *JWT_VERSIONS))
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+
+    def agree(expected: dict[str, str]) -> None:
+        assert installed_by_metadata(python) == expected
+        assert pip_list(python) == expected
+        assert missing_recorded_files(python) == []
+        assert not has_journal(env_dir)
+
+    install(python, [six, idna, old], "--compile-bytecode")
+    agree({"six": "1.16.0", "idna": "3.7", "pyjwt": "2.8.0"})
+    install(python, [new], "--compile-bytecode", "--fsync")
+    agree({"six": "1.16.0", "idna": "3.7", "pyjwt": "2.15.1"})
+    ok("install", "--remove", "idna", "--python", python, "--quiet")
+    agree({"six": "1.16.0", "pyjwt": "2.15.1"})
+
+    before = snapshot(env_dir)
+    plan = tmp_path / "down.json"
+    save_plan(python, plan, [old, idna])
+    halfway = len(plan_data(plan)["files"]) // 2
+    killed = run_cli(
+        "apply", plan, "--compile-bytecode", env={"WHEELPLAN_FAULT": f"kill:{halfway}"}
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert has_journal(env_dir)
+    for command in (["plan", new, "--python", python], ["apply", plan]):
+        assert RECOVER_HINT in refused(*command).stderr
+    assert ok("recover", "--python", python).strip() == f"{env_dir}: rolled back"
+    assert snapshot(env_dir) == before
+    agree({"six": "1.16.0", "pyjwt": "2.15.1"})
+    ok("apply", plan, "--quiet", "--compile-bytecode")
+    agree({"six": "1.16.0", "idna": "3.7", "pyjwt": "2.8.0"})
+    assert ok("recover", "--python", python).strip() == f"{env_dir}: clean"
+
+
+def test_a_journal_that_leads_outside_is_not_followed(tmp_path: Path, real_wheels) -> None:
+    """The journal is a file in the target like any other: recovery checks it first."""
+    (six,) = real_wheels(("six==1.16.0",))
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [six])
+    bait = tmp_path / "outside.txt"
+    bait.write_text("keep me")
+    journal = env_dir / ".wheelplan-journal"
+    (journal / "backup").mkdir(parents=True)
+    intent = {"created_dirs": [], "new_files": ["../outside.txt"], "moved": [], "fsync": False}
+    (journal / "intent.json").write_text(json.dumps(intent))
+    before = snapshot(env_dir)
+    result = refused("recover", "--python", python)
+    assert "the journal is damaged" in result.stderr and "'../outside.txt'" in result.stderr
+    assert bait.read_text() == "keep me"
+    assert snapshot(env_dir) == before

@@ -1,0 +1,169 @@
+"""Helpers for the transaction tests: environments at a fixed path, runs, and trees.
+
+A fresh install is only comparable byte for byte with an upgraded environment when
+both live at the same path (script shebangs, pyvenv.cfg and direct_url.json name
+it), so these helpers rebuild an environment in place instead of using a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from applier.faults import TRACE_PREFIX
+from planner.target import JOURNAL_DIR
+from tests.conftest import make_env, run_cli, snapshot
+
+# Hash-checked bytecode, so a compiled tree does not depend on when it was written.
+REPRODUCIBLE = {"SOURCE_DATE_EPOCH": "1700000000"}
+RECOVER_HINT = "wheelplan recover --python"
+
+Tree = dict[str, tuple[str, int]]
+
+
+def rebuild_env(path: Path) -> Path:
+    """An empty venv at `path` (whatever was there is gone); returns its interpreter."""
+    if path.exists():
+        shutil.rmtree(path)
+    return make_env(path)
+
+
+def ok(*args: str | os.PathLike[str], env: dict[str, str] | None = None) -> str:
+    """Run the CLI and insist that it succeeds; returns its stdout."""
+    result = run_cli(*args, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def refused(
+    *args: str | os.PathLike[str], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI and insist that it refuses, the wheelplan way: exit 1, `error:` lines."""
+    result = run_cli(*args, env=env)
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert lines, "a refusal must say why"
+    assert all(line.startswith("error: ") for line in lines), result.stderr
+    return result
+
+
+def install(
+    python: Path, wheels: Iterable[Path], *options: str, env: dict[str, str] | None = None
+) -> None:
+    ok("install", *map(str, wheels), "--python", python, "--quiet", *options, env=env)
+
+
+def save_plan(
+    python: Path,
+    plan: Path,
+    wheels: Iterable[Path],
+    *options: str,
+    env: dict[str, str] | None = None,
+) -> None:
+    ok("plan", *map(str, wheels), "--python", python, "-o", plan, *options, env=env)
+
+
+def fresh_tree(
+    path: Path, wheels: Sequence[Path], *options: str, env: dict[str, str] | None = None
+) -> Tree:
+    """The tree of a fresh install of `wheels` into a new venv at `path`."""
+    python = rebuild_env(path)
+    if wheels:
+        install(python, wheels, *options, env=env)
+    return snapshot(path)
+
+
+def has_journal(env_dir: Path) -> bool:
+    return (env_dir / JOURNAL_DIR).exists()
+
+
+def trace(stderr: str) -> list[str]:
+    """The checkpoint kinds a `WHEELPLAN_FAULT=trace` run passed, in order."""
+    for line in stderr.splitlines():
+        if line.startswith(TRACE_PREFIX):
+            return line[len(TRACE_PREFIX) :].split()
+    raise AssertionError(f"no trace in {stderr!r}")
+
+
+def diff(left: Tree, right: Tree) -> list[str]:
+    """A readable difference between two trees (empty when they are equal)."""
+    lines = [f"only left: {path}" for path in sorted(left.keys() - right.keys())]
+    lines += [f"only right: {path}" for path in sorted(right.keys() - left.keys())]
+    lines += [
+        f"differs: {path} {left[path]} != {right[path]}"
+        for path in sorted(left.keys() & right.keys())
+        if left[path] != right[path]
+    ]
+    return lines
+
+
+def installed_by_metadata(python: Path) -> dict[str, str]:
+    """What the target's own importlib.metadata sees: name -> version."""
+    code = (
+        "import importlib.metadata as m, json\n"
+        "print(json.dumps({d.metadata['Name'].lower(): d.version for d in m.distributions()}))"
+    )
+    result = subprocess.run(
+        [str(python), "-I", "-c", code], capture_output=True, text=True, check=True
+    )
+    data: dict[str, str] = json.loads(result.stdout)
+    return data
+
+
+def missing_recorded_files(python: Path) -> list[str]:
+    """Files that an installed RECORD lists but the disk lacks, per importlib.metadata."""
+    code = (
+        "import importlib.metadata as m\n"
+        "for d in m.distributions():\n"
+        "    for f in d.files or ():\n"
+        "        if not f.locate().exists(): print(f)\n"
+    )
+    result = subprocess.run(
+        [str(python), "-I", "-c", code], capture_output=True, text=True, check=True
+    )
+    return result.stdout.split()
+
+
+def pip_list(python: Path) -> dict[str, str]:
+    """What pip (ours, pointed at the target) lists: name -> version."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "list",
+            "--format",
+            "json",
+            "--disable-pip-version-check",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {item["name"].lower(): item["version"] for item in json.loads(result.stdout)}
+
+
+def checkpoints(
+    env_dir: Path, plan: Path, *options: str, env: dict[str, str] | None = None
+) -> list[str]:
+    """The checkpoint kinds an apply of `plan` passes, learned on the real target and
+    then undone by putting back a copy of the environment (same path, same bytes)."""
+    aside = env_dir.with_name(env_dir.name + ".aside")
+    if aside.exists():
+        shutil.rmtree(aside)
+    shutil.copytree(env_dir, aside, symlinks=True)
+    try:
+        result = run_cli("apply", plan, *options, env={**(env or {}), "WHEELPLAN_FAULT": "trace"})
+        assert result.returncode == 0, result.stderr
+        return trace(result.stderr)
+    finally:
+        shutil.rmtree(env_dir)
+        aside.rename(env_dir)
