@@ -15,11 +15,12 @@ import attrs
 from planner import requirements, units
 from planner.errors import Problem, Refused
 from planner.layout import Claim, claims_for, dist_info_path
+from planner.listing import Listing
 from planner.overlaps import describe_owners, settle
 from planner.paths import parents
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
 from planner.target import JOURNAL_DIR, Installed, TargetInfo
-from planner.wheels import Limits, Wheel, read_wheel
+from planner.wheels import DigestCache, Limits, Wheel, read_wheel
 
 
 @attrs.frozen
@@ -35,6 +36,10 @@ class Request:
     direct_url: bool = True
     limits: Limits = attrs.field(factory=Limits)
     lock: LockSource | None = None
+    # Known wheel hashes (the CLI passes the cache's stat-keyed index); None: hash each wheel.
+    digests: DigestCache | None = None
+    # `wheels` already read by `read_wheels` (the CLI reads them while it probes the target).
+    read: tuple[Wheel, ...] | None = None
 
 
 def expand_inputs(inputs: Iterable[str]) -> list[str]:
@@ -58,12 +63,14 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
     return paths
 
 
-def read_wheels(paths: Sequence[str], limits: Limits) -> list[Wheel]:
+def read_wheels(
+    paths: Sequence[str], limits: Limits, digests: DigestCache | None = None
+) -> list[Wheel]:
     wheels: list[Wheel] = []
     problems: list[Problem] = []
     for path in paths:
         try:
-            wheels.append(read_wheel(path, limits))
+            wheels.append(read_wheel(path, limits, digests))
         except Refused as refused:
             problems += refused.problems
     if problems:
@@ -131,15 +138,14 @@ def _action(wheel: Wheel, old: Installed | None) -> str:
     return "upgrade" if newer else "downgrade"
 
 
-def _bytecode_of(path: str, prefix: str) -> list[str]:
+def _bytecode_of(path: str, disk: Listing) -> list[str]:
     """Cached bytecode of a source file, for every optimisation level, as it is on disk."""
     if not path.endswith(".py"):
         return []
     folder, name = posixpath.split(path)
     cache = posixpath.join(folder, "__pycache__")
-    try:
-        entries = os.listdir(os.path.join(prefix, cache))
-    except OSError:
+    entries = disk.names(cache)
+    if entries is None or entries is Listing.UNREADABLE:
         return []
     stem = name[: -len(".py")] + "."
     return [
@@ -157,7 +163,12 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             "an interrupted apply left a journal here; run 'wheelplan recover --python"
             f" {target.interpreter}' first",
         )
-    wheels = read_wheels(expand_inputs(request.wheels), request.limits)
+    wheels = (
+        list(request.read)
+        if request.read is not None
+        else read_wheels(expand_inputs(request.wheels), request.limits, request.digests)
+    )
+    disk = Listing(target.prefix)
     _check_wheel_set(wheels, target, request)
     installed = {item.name: item for item in target.installed}
     planned_names = {wheel.name for wheel in wheels}
@@ -177,7 +188,11 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         else:
             active.append(wheel)
             if old is not None:
-                gone[old.name] = f"{old.name} {old.version} is replaced by {wheel.version}"
+                gone[old.name] = (
+                    f"{old.name} {old.version} is reinstalled"
+                    if action == "reinstall"
+                    else f"{old.name} {old.version} is replaced by {wheel.version}"
+                )
         distributions.append(
             Distribution(
                 name=wheel.name,
@@ -261,7 +276,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                         f" upgrade or remove {item.name} too",
                     )
                 )
-        on_disk = os.path.lexists(os.path.join(target.prefix, path))
+        on_disk = disk.lexists(path)
         if on_disk and os.path.isdir(os.path.join(target.prefix, path)):
             problems.append(
                 Problem(path, "is a directory in the target, but a file is planned there")
@@ -286,7 +301,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     for path, owners in sorted(gone_owner_of.items()):
         if path in written or path in kept_owner_of:
             continue
-        if not os.path.lexists(os.path.join(target.prefix, path)):
+        if not disk.lexists(path):
             continue
         reason = "; ".join(gone[name] for name in sorted(owners))
         removals[path] = FileEntry(
@@ -294,7 +309,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         )
     for path in sorted({*removals, *(entry.path for entry in files)}):
         previous = removals[path].owners if path in removals else ()
-        for cached in _bytecode_of(path, target.prefix):
+        for cached in _bytecode_of(path, disk):
             if cached not in removals and cached not in written and cached not in kept_owner_of:
                 removals[cached] = FileEntry(
                     path=cached,
@@ -305,10 +320,27 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     files += removals.values()
     files.sort(key=lambda entry: entry.path)
 
-    directories = sorted({parent for path in written for parent in parents(path)})
+    # Each folder's ancestors once, not each file's: 1,500 folders hold 17,000 files.
+    folders = {path.rpartition("/")[0] for path in written} - {""}
+    directories = sorted({parent for folder in folders for parent in (*parents(folder), folder)})
+    owners_of = {settled.path: settled.owners for settled in settlement.files}
+    for directory in sorted(written.intersection(directories)):
+        below = {
+            owner
+            for path, owners in owners_of.items()
+            if path.startswith(directory + "/")
+            for owner in owners
+        }
+        problems.append(
+            Problem(
+                directory,
+                f"is a file of {describe_owners(owners_of[directory], wheel_of)} and a directory"
+                f" of {describe_owners(sorted(below), wheel_of)}",
+            )
+        )
     for directory in directories:
         full = os.path.join(target.prefix, directory)
-        if os.path.lexists(full) and not os.path.isdir(full):
+        if disk.lexists(directory) and not os.path.isdir(full):
             problems.append(
                 Problem(directory, "is a file in the target, but a directory is planned there")
             )
@@ -317,6 +349,14 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     final_versions.update({wheel.name: wheel.version for wheel in wheels})
     unmet = requirements.unmet(
         {wheel.name: wheel.requires_dist for wheel in active}, final_versions, target.markers
+    )
+    # Installed distributions the plan keeps may lose what they need to a removal or downgrade.
+    changed = set(gone) | {wheel.name for wheel in active}
+    unmet += requirements.unmet(
+        {f"{item.name} {item.version} (installed)": item.requires_dist for item in kept.values()},
+        final_versions,
+        target.markers,
+        only=changed,
     )
     if request.strict:
         problems += [Problem("--strict", line) for line in unmet]

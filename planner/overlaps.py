@@ -48,7 +48,9 @@ def settle(
         group = sorted(by_path[path], key=lambda claim: claim.owner)
         owners = tuple(claim.owner for claim in group)
         if len(set(owners)) != len(owners):
-            problems.append(Problem(path, f"listed twice by {owners[0]}"))
+            # Two members of one wheel map here, e.g. one at the root and one under .data.
+            twice = describe_owners(owners[:1], wheel_of)
+            problems.append(Problem(path, f"two files of {twice} map to this path"))
             continue
         if len(group) == 1:
             files.append(Settled(path, group[0].source, owners))
@@ -64,9 +66,7 @@ def settle(
                 if winners
                 else "choose one with --prefer NAME"
             )
-            problems.append(
-                Problem(path, f"different content from {describe_owners(owners, wheel_of)}; {hint}")
-            )
+            problems.append(Problem(path, f"{_difference(group, wheel_of)}; {hint}"))
             conflicts.append(Conflict(path, owners, "different", "refused"))
             continue
         winner = winners[0]
@@ -76,6 +76,16 @@ def settle(
     return Settlement(
         tuple(files), tuple(conflicts), tuple(problems), tuple(case_warnings(by_path))
     )
+
+
+def _difference(group: list[Claim], wheel_of: Mapping[str, str]) -> str:
+    """What differs: a mode-only difference is named, since the bytes look the same."""
+    if len({(c.source.hash, c.source.size, c.source.rewrite_shebang) for c in group}) == 1:
+        modes = ", ".join(
+            f"{describe_owners([claim.owner], wheel_of)}: {claim.source.mode:#o}" for claim in group
+        )
+        return f"the same bytes with different file modes ({modes})"
+    return f"different content from {describe_owners((c.owner for c in group), wheel_of)}"
 
 
 def case_warnings(paths: Iterable[str]) -> list[str]:

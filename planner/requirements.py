@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -13,8 +13,14 @@ def unmet(
     requirements: Mapping[str, Iterable[str]],
     final_versions: Mapping[str, str],
     markers: Mapping[str, str],
+    only: Collection[str] | None = None,
 ) -> list[str]:
-    """One line per requirement of a planned distribution that the final set leaves unmet."""
+    """One line per requirement of a planned distribution that the final set leaves unmet.
+
+    `only` limits the check to requirements on those names: an installed distribution
+    the plan keeps is checked only against what the plan changes, so trouble that was
+    there before the plan is not blamed on it.
+    """
     lines = []
     for owner in sorted(requirements):
         for text in requirements[owner]:
@@ -27,6 +33,8 @@ def unmet(
             if requirement.marker and not requirement.marker.evaluate(environment):
                 continue
             name = canonicalize_name(requirement.name)
+            if only is not None and name not in only:
+                continue
             have = final_versions.get(name)
             if have is None:
                 lines.append(f"{owner} requires {text}, which is not installed or planned")

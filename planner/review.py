@@ -22,6 +22,10 @@ def _size(count: int) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _count(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
 def _limited(lines: list[str], what: str) -> list[str]:
     if len(lines) <= LIST_LIMIT:
         return lines
@@ -43,7 +47,10 @@ def render(plan: Plan) -> str:
             else:
                 files_of[owner] += 1
                 bytes_of[owner] += entry.source.size if entry.source else 0
-    lines = [f"Plan for {target.prefix} (Python {target.python_version}, {target.interpreter})", ""]
+    lines = [f"Plan for {target.prefix} (Python {target.python_version}, {target.interpreter})"]
+    if plan.lock is not None:
+        lines.append(f"From lock file {plan.lock.path} (sha256 {plan.lock.sha256[:16]}...)")
+    lines.append("")
     for dist in plan.distributions:
         version = dist.version
         if dist.previous_version and dist.previous_version != dist.version:
@@ -59,8 +66,8 @@ def render(plan: Plan) -> str:
     lines += [
         "",
         f"Files: {actions['write']} new, {actions['replace']} replaced,"
-        f" {actions['remove']} removed; {len(plan.units)} work units;"
-        f" {len(plan.directories)} directories",
+        f" {actions['remove']} removed; {_count(len(plan.units), 'work unit', 'work units')};"
+        f" {_count(len(plan.directories), 'directory', 'directories')}",
     ]
     if plan.conflicts:
         kinds: dict[str, list[str]] = defaultdict(list)

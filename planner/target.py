@@ -55,6 +55,8 @@ class Installed:
     record_text: str | None
     # Path relative to the prefix -> RECORD hash ("" when RECORD gives none).
     files: Mapping[str, str]
+    # Its METADATA Requires-Dist, so a plan that breaks it can say so.
+    requires_dist: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -127,6 +129,7 @@ def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, 
                     installer=(_read_optional(os.path.join(directory, "INSTALLER")) or "").strip(),
                     record_text=record,
                     files=files,
+                    requires_dist=tuple(str(r) for r in metadata.get_all("Requires-Dist") or ()),
                 )
             )
     if problems:
@@ -205,8 +208,28 @@ def _target_from_probe(data: dict[str, object], read_installed: bool) -> TargetI
         schemes=schemes,
         tags=tuple(tags),
         markers=markers,
-        installed=scan_installed(prefix, schemes) if read_installed else (),
+        installed=_scan_unless_interrupted(prefix, schemes, str(data["executable"]))
+        if read_installed
+        else (),
     )
+
+
+def _scan_unless_interrupted(
+    prefix: str, schemes: Mapping[str, str], interpreter: str
+) -> tuple[Installed, ...]:
+    """The installed distributions, unless a crashed apply left them half-changed.
+
+    A killed apply can leave a RECORD half-written; the user must hear about the
+    journal and the way out, not about that RECORD. The planner takes no lock, so
+    the journal may also belong to an apply that is still running.
+    """
+    if os.path.lexists(os.path.join(prefix, JOURNAL_DIR)):
+        raise Refused.one(
+            prefix,
+            "an apply is running here or was interrupted (it left a journal); unless one"
+            f" is running, run 'wheelplan recover --python {interpreter}' first",
+        )
+    return scan_installed(prefix, schemes)
 
 
 def _record_files(

@@ -1,0 +1,393 @@
+"""The `plan` and `show` command lines as a user meets them, against real fresh venvs.
+
+Each test runs `python -m wheelplan` in its own process and checks what the
+README promises: dry runs write nothing, saved plans are canonical JSON, errors are
+one line each with no traceback, exit codes 0/1/2, and refusals leave the target
+byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from installer import install
+from installer.destinations import SchemeDictionaryDestination
+from installer.sources import WheelFile
+
+from planner.plan import Plan, digest_of, dumps, loads
+from tests.conftest import REPO, snapshot
+from tests.wheelfactory import Member, WheelSpec, build_wheel
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+SHARED = b"# shared namespace\n"
+
+
+def wheelplan(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The CLI run from `cwd`, so a test can see that nothing lands there."""
+    return subprocess.run(
+        [sys.executable, "-m", "wheelplan", *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+def built(tmp_path: Path, *specs: WheelSpec) -> list[Path]:
+    return [build_wheel(spec, tmp_path / "wheels") for spec in specs]
+
+
+def planned(result: subprocess.CompletedProcess[str]) -> Plan:
+    assert result.returncode == 0, result.stderr
+    return loads(result.stdout, "stdout")
+
+
+def errors(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The error lines of a refusal, after checking it is a clean one."""
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert all(line.startswith("error: ") for line in lines), lines
+    return [line[len("error: ") :] for line in lines]
+
+
+def venv_of(interpreter: Path) -> Path:
+    return interpreter.parent.parent
+
+
+def install_with_installer(spec: WheelSpec, tmp_path: Path, interpreter: Path) -> None:
+    """Install `spec` with the `installer` library, as another tool would have."""
+    wheel = build_wheel(spec, tmp_path / "installed")
+    code = (
+        "import json, sysconfig; print(json.dumps({k: sysconfig.get_paths()[k]"
+        " for k in ('purelib', 'platlib', 'scripts', 'data', 'include')}))"
+    )
+    paths = json.loads(subprocess.check_output([str(interpreter), "-c", code], text=True))
+    paths["headers"] = paths.pop("include")
+    destination = SchemeDictionaryDestination(paths, str(interpreter), "posix", "sha256")
+    with WheelFile.open(wheel) as source:
+        install(source, destination, {"INSTALLER": b"installer\n"})
+
+
+APP = WheelSpec(
+    name="app",
+    files={"app/__init__.py": b"def main():\n    return 0\n", "ns/__init__.py": SHARED},
+    entry_points="[console_scripts]\napp = app:main\n",
+)
+PLUGIN = WheelSpec(name="plugin", files={"ns/__init__.py": SHARED, "ns/plugin.py": b""})
+
+
+# --- dry run, saved plans, show --------------------------------------------------------
+
+
+def test_plan_without_output_is_a_dry_run_that_writes_nothing(tmp_path: Path, target: Path) -> None:
+    wheels = built(tmp_path, APP, PLUGIN)
+    before = snapshot(tmp_path)
+    result = wheelplan("plan", *wheels, "--python", target, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Plan for {venv_of(target)} ")
+    assert result.stdout.endswith(
+        "\ndry run: nothing written (use -o PLAN.json to save the plan)\n"
+    )
+    # Neither the target, the wheels' folder nor the working folder gained a byte.
+    assert snapshot(tmp_path) == before
+
+
+def test_output_is_canonical_json_with_a_digest(tmp_path: Path, target: Path) -> None:
+    wheels = built(tmp_path, APP, PLUGIN)
+    env_before = snapshot(venv_of(target))
+    output = tmp_path / "plan.json"
+    result = wheelplan("plan", *wheels, "--python", target, "-o", output, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith(
+        f"\nplan written to {output}; apply it with: wheelplan apply {output}\n"
+    )
+    text = output.read_bytes().decode("utf-8")
+    assert text.endswith("}\n") and not text.endswith("\n\n")
+    key_orders: list[list[str]] = []
+
+    def remember_order(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        key_orders.append([key for key, _ in pairs])
+        return dict(pairs)
+
+    data = json.loads(text, object_pairs_hook=remember_order)
+    assert len(key_orders) > 10
+    assert all(keys == sorted(keys) for keys in key_orders)
+    assert data["digest"] == digest_of(data) and data["digest"].startswith("sha256:")
+    assert data["format"] == 1
+    plan = loads(text, str(output))
+    assert plan.target.prefix == str(venv_of(target))
+    # Canonical: the same plan always serialises to these very bytes.
+    assert dumps(plan) == text
+    assert snapshot(venv_of(target)) == env_before
+
+
+def test_json_prints_the_plan_and_show_reviews_it(tmp_path: Path, target: Path, cli: Cli) -> None:
+    wheels = built(tmp_path, APP, PLUGIN)
+    output = tmp_path / "plan.json"
+    saved = cli("plan", *wheels, "--python", target, "-o", output)
+    printed = cli("plan", *wheels, "--python", target, "--json")
+    assert printed.returncode == 0
+    assert printed.stdout == output.read_text(encoding="utf-8")
+
+    review = saved.stdout.rsplit("\nplan written to ", 1)[0]
+    shown = cli("show", output)
+    assert (shown.returncode, shown.stdout) == (0, review)
+    assert "ns/__init__.py: app, plugin -> shared" in shown.stdout
+    shown_json = cli("show", output, "--json")
+    assert (shown_json.returncode, shown_json.stdout) == (0, printed.stdout)
+
+
+def test_show_refuses_an_edited_plan(tmp_path: Path, target: Path, cli: Cli) -> None:
+    output = tmp_path / "plan.json"
+    assert cli("plan", *built(tmp_path, APP), "--python", target, "-o", output).returncode == 0
+    output.write_text(output.read_text().replace('"install"', '"remove"'))
+    assert errors(cli("show", output)) == [
+        f"{output}: plan digest does not match its contents (the file was edited or damaged)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param((), id="no-command"),
+        pytest.param(("plan",), id="no-wheels"),
+        pytest.param(("plan", "x.whl", "--no-such-option"), id="unknown-option"),
+        pytest.param(("show",), id="show-without-plan"),
+        pytest.param(("plan", "x.whl", "--max-entries", "many"), id="bad-number"),
+    ],
+)
+def test_usage_errors_exit_2(args: tuple[str, ...], cli: Cli) -> None:
+    result = cli(*args)
+    assert result.returncode == 2
+    assert "usage: wheelplan" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --- refusals ---------------------------------------------------------------------------
+
+
+def test_each_problem_is_one_error_line_naming_the_wheel_and_path(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    wheels = built(
+        tmp_path,
+        WheelSpec(name="loose", files={"loose/x.py": Member("loose/x.py", b"", in_record=False)}),
+        WheelSpec(name="left", files={"engine.py": b"left\n"}),
+        WheelSpec(name="right", files={"engine.py": b"right\n"}),
+    )
+    missing = tmp_path / "missing.whl"
+    before = snapshot(venv_of(target))
+    assert errors(cli("plan", *wheels, missing, "--python", target)) == [
+        f"{missing}: wheel file does not exist"
+    ]
+    purelib = "lib/python{}.{}/site-packages".format(*sys.version_info[:2])
+    assert errors(cli("plan", *wheels, "--python", target)) == [
+        "loose-1.0-py3-none-any.whl: member 'loose/x.py' is not listed in RECORD"
+    ]
+    assert errors(cli("plan", *wheels[1:], "--python", target)) == [
+        f"{purelib}/engine.py: different content from left (left-1.0-py3-none-any.whl),"
+        " right (right-1.0-py3-none-any.whl); choose one with --prefer NAME"
+    ]
+    assert snapshot(venv_of(target)) == before
+
+
+def test_python_defaults_to_the_active_virtual_environment(
+    tmp_path: Path, target: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheels = built(tmp_path, APP)
+    header = f"Plan for {venv_of(target)} "
+    active = cli("plan", *wheels, env={"VIRTUAL_ENV": str(venv_of(target))})
+    assert active.returncode == 0, active.stderr
+    assert active.stdout.startswith(header)
+    folder = cli("plan", *wheels, "--python", venv_of(target))
+    assert folder.stdout == active.stdout
+
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    assert errors(cli("plan", *wheels)) == [
+        "--python: no target given and no virtual environment is active"
+    ]
+    nowhere = tmp_path / "no-such-env"
+    assert errors(cli("plan", *wheels, "--python", nowhere)) == [
+        f"{nowhere}: the target interpreter does not exist"
+    ]
+
+
+# --- what the review reports ------------------------------------------------------------
+
+
+def test_unmet_requirements_warn_and_strict_refuses(tmp_path: Path, target: Path, cli: Cli) -> None:
+    wheels = built(
+        tmp_path,
+        WheelSpec(name="app", requires=("absent>=1", "lib<2", "elsewhere; sys_platform == 'none'")),
+        WheelSpec(name="lib", version="2.5"),
+    )
+    result = cli("plan", *wheels, "--python", target)
+    assert result.returncode == 0
+    warnings = result.stdout.split("\nWarnings:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert warnings == [
+        "  app requires absent>=1, which is not installed or planned",
+        "  app requires lib<2, but lib 2.5 is planned or installed",
+    ]
+    assert sorted(errors(cli("plan", *wheels, "--python", target, "--strict"))) == [
+        "--strict: app requires absent>=1, which is not installed or planned",
+        "--strict: app requires lib<2, but lib 2.5 is planned or installed",
+    ]
+
+
+def test_case_only_differences_and_newer_wheel_minor_versions_warn(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    wheels = built(
+        tmp_path,
+        WheelSpec(name="upper", files={"Data/Table.txt": b"1"}),
+        WheelSpec(name="lower", files={"data/table.txt": b"2"}),
+        WheelSpec(name="newer", wheel_text="Wheel-Version: 1.3\nRoot-Is-Purelib: true\n"),
+    )
+    result = cli("plan", *wheels, "--python", target)
+    assert result.returncode == 0, result.stderr
+    assert "differ only by case and will collide on case-insensitive filesystems" in result.stdout
+    assert "newer-1.0-py3-none-any.whl: Wheel-Version 1.3 is newer than 1.0" in result.stdout
+
+
+def test_a_newer_wheel_major_version_is_refused(tmp_path: Path, target: Path, cli: Cli) -> None:
+    (wheel,) = built(
+        tmp_path, WheelSpec(name="future", wheel_text="Wheel-Version: 2.0\nRoot-Is-Purelib: true\n")
+    )
+    assert errors(cli("plan", wheel, "--python", target)) == [
+        "future-1.0-py3-none-any.whl: Wheel-Version 2.0 is newer than this installer supports (1.x)"
+    ]
+
+
+def test_data_and_entry_points_land_where_the_target_says(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    data = "spread-1.0.data"
+    (wheel,) = built(
+        tmp_path,
+        WheelSpec(
+            name="spread",
+            files={
+                f"{data}/purelib/spread_pure.py": b"",
+                f"{data}/platlib/spread_native.py": b"",
+                f"{data}/headers/spread.h": b"",
+                f"{data}/scripts/spread-sh": b"#!python\n",
+                f"{data}/data/share/spread.txt": b"",
+            },
+            entry_points="[console_scripts]\nspread = spread_pure:main\n",
+        ),
+    )
+    plan = planned(cli("plan", wheel, "--python", target, "--json"))
+    schemes = plan.target.schemes
+    version = "{}.{}".format(*sys.version_info[:2])
+    assert schemes["scripts"] == "bin" and schemes["data"] == ""
+    assert schemes["headers"] == f"include/site/python{version}"
+    members = {e.source.member: e.path for e in plan.files if e.source and e.source.member}
+    assert {member: path for member, path in members.items() if member.startswith(data)} == {
+        f"{data}/purelib/spread_pure.py": f"{schemes['purelib']}/spread_pure.py",
+        f"{data}/platlib/spread_native.py": f"{schemes['platlib']}/spread_native.py",
+        f"{data}/headers/spread.h": f"include/site/python{version}/spread/spread.h",
+        f"{data}/scripts/spread-sh": "bin/spread-sh",
+        f"{data}/data/share/spread.txt": "share/spread.txt",
+    }
+    script = plan.file_map()["bin/spread"].source
+    assert script is not None and script.kind == "inline" and script.content is not None
+    assert script.content.startswith(f"#!{plan.target.interpreter}\n")
+    assert plan.target.interpreter == str(target)
+
+
+def test_the_review_of_five_wheels_fits_on_one_screen(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    wheels = built(
+        tmp_path,
+        *(
+            WheelSpec(
+                name=f"part{n}",
+                files={
+                    "ns/__init__.py": SHARED,
+                    "ns/engine.py": bytes([48 + n]),
+                    f"ns/p{n}.py": b"",
+                },
+                entry_points=f"[console_scripts]\npart{n} = ns.p{n}:main\n",
+            )
+            for n in range(5)
+        ),
+    )
+    result = cli("plan", *wheels, "--python", target, "--prefer", "part3")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) <= 24, result.stdout
+
+
+# --- the target's current state ---------------------------------------------------------
+
+
+def test_installed_files_in_the_way_are_refused_and_the_target_kept(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    install_with_installer(PLUGIN, tmp_path, target)
+    purelib = "lib/python{}.{}/site-packages".format(*sys.version_info[:2])
+    (venv_of(target) / purelib / "stray.py").write_bytes(b"# nobody's\n")
+    before = snapshot(venv_of(target))
+    wheels = built(
+        tmp_path,
+        WheelSpec(name="rival", files={"ns/__init__.py": b"# another\n", "stray.py": b""}),
+    )
+    assert errors(cli("plan", *wheels, "--python", target)) == [
+        f"{purelib}/ns/__init__.py: plugin 1.0 (installed) has different content than"
+        " rival (rival-1.0-py3-none-any.whl); upgrade or remove plugin too",
+        f"{purelib}/stray.py: exists in the target and belongs to no distribution;"
+        " planned by rival (rival-1.0-py3-none-any.whl)",
+    ]
+    assert snapshot(venv_of(target)) == before
+
+    # The same bytes are shared with the installed owner instead.
+    plan = planned(cli("plan", *built(tmp_path, APP), "--python", target, "--json"))
+    entry = plan.file_map()[f"{purelib}/ns/__init__.py"]
+    assert (entry.action, entry.owners) == ("replace", ("app", "plugin"))
+
+
+def test_removing_what_an_installed_distribution_needs_is_reported(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    install_with_installer(WheelSpec(name="core", version="1.2"), tmp_path, target)
+    install_with_installer(WheelSpec(name="user", requires=("core>=1.0",)), tmp_path, target)
+    wheels = built(tmp_path, WheelSpec(name="other"))
+    result = cli("plan", *wheels, "--remove", "core", "--python", target)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "  user 1.0 (installed) requires core>=1.0, which is not installed or planned"
+        in result.stdout
+    )
+    assert errors(cli("plan", *wheels, "--remove", "core", "--python", target, "--strict")) == [
+        "--strict: user 1.0 (installed) requires core>=1.0, which is not installed or planned"
+    ]
+    downgrade = built(tmp_path, WheelSpec(name="core", version="0.9"))
+    result = cli("plan", *downgrade, "--python", target)
+    assert (
+        "  user 1.0 (installed) requires core>=1.0, but core 0.9 is planned or installed"
+        in result.stdout
+    )
+
+
+def test_the_same_wheel_already_installed_is_unchanged(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    install_with_installer(APP, tmp_path, target)
+    (wheel,) = built(tmp_path, APP)
+    plan = planned(cli("plan", wheel, "--python", target, "--json"))
+    assert [(d.name, d.action) for d in plan.distributions] == [("app", "unchanged")]
+    assert (plan.files, plan.units) == ((), ())
+    again = planned(cli("plan", wheel, "--python", target, "--json", "--reinstall"))
+    assert [(d.name, d.action) for d in again.distributions] == [("app", "reinstall")]
+    purelib = "lib/python{}.{}/site-packages".format(*sys.version_info[:2])
+    assert again.file_map()[f"{purelib}/app/__init__.py"].action == "replace"

@@ -1,0 +1,241 @@
+"""Properties of the planner over random sets of generated wheels.
+
+Each example builds a few wheels whose files overlap at random destinations (some
+through `.data/purelib`, which lands on the same path as the root) with contents
+drawn from a tiny pool, so identical and different overlaps are both common. The
+expected outcome is computed from the drawn files alone, never from the planner.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner import units
+from planner.build import Request, make_plan
+from planner.errors import Refused
+from planner.plan import FileEntry, Plan, Source, dumps
+from planner.target import TargetInfo
+from tests.plannertools import SCHEMES, build_all, fake_target
+from tests.wheelfactory import WheelSpec
+
+PURE = SCHEMES["purelib"]
+NAMES = ("alpha", "beta", "gamma", "delta", "epsilon")
+# Leaves only: no destination is also another's folder.
+DESTINATIONS = ("pkg/__init__.py", "pkg/a.py", "pkg/sub/b.py", "pkg/sub/__init__.py", "top.py")
+CONTENTS = (b"", b"one\n", b"two\n", b"three\n" * 100)
+PROPERTY = settings(max_examples=30, deadline=None)
+
+# name -> destination -> (content, shipped under .data/purelib rather than the root)
+Drawn = dict[str, dict[str, tuple[bytes, bool]]]
+
+
+@st.composite
+def wheel_sets(
+    draw: st.DrawFn, *, identical: bool = False, pool: tuple[str, ...] = DESTINATIONS
+) -> Drawn:
+    """2-5 wheels over the shared destinations; `identical`: one content per destination."""
+    names = draw(st.lists(st.sampled_from(NAMES), min_size=2, max_size=5, unique=True))
+    common = {dest: draw(st.sampled_from(CONTENTS)) for dest in pool}
+    drawn: Drawn = {}
+    for name in names:
+        dests = draw(st.lists(st.sampled_from(pool), unique=True, max_size=5))
+        drawn[name] = {
+            dest: (
+                common[dest] if identical else draw(st.sampled_from(CONTENTS)),
+                draw(st.booleans()),
+            )
+            for dest in dests
+        }
+    return drawn
+
+
+def specs_of(drawn: Drawn) -> list[WheelSpec]:
+    specs = []
+    for name, files in drawn.items():
+        members = {
+            (f"{name}-1.0.data/purelib/{dest}" if via_data else dest): content
+            for dest, (content, via_data) in files.items()
+        }
+        specs.append(WheelSpec(name=name, files=members))
+    return specs
+
+
+def claimants(drawn: Drawn) -> dict[str, dict[str, bytes]]:
+    """Destination (relative to the prefix) -> owner -> content, from the drawn files."""
+    result: dict[str, dict[str, bytes]] = {}
+    for name, files in drawn.items():
+        for dest, (content, _) in files.items():
+            result.setdefault(f"{PURE}/{dest}", {})[name] = content
+    return result
+
+
+def differing(claims: Mapping[str, Mapping[str, bytes]]) -> set[str]:
+    return {path for path, by_owner in claims.items() if len(set(by_owner.values())) > 1}
+
+
+@contextmanager
+def planned(drawn: Drawn) -> Iterator[tuple[list[str], TargetInfo]]:
+    """The drawn wheels built into a fresh folder, and an empty target next to them."""
+    with tempfile.TemporaryDirectory(prefix="wheelplan-prop-") as folder:
+        prefix = Path(folder) / "prefix"
+        prefix.mkdir()
+        yield build_all(specs_of(drawn), Path(folder) / "wheels"), fake_target(prefix)
+
+
+def unit_counts(plan: Plan) -> Counter[str]:
+    return Counter(path for unit in plan.units for path in unit.paths)
+
+
+def writes(plan: Plan) -> set[str]:
+    return {e.path for e in plan.files if e.source is not None and e.source.kind != "record"}
+
+
+@PROPERTY
+@given(wheel_sets(identical=True))
+def test_identical_content_is_always_merged_and_never_a_conflict(drawn: Drawn) -> None:
+    claims = claimants(drawn)
+    with planned(drawn) as (paths, target):
+        plan = make_plan(Request(wheels=tuple(paths)), target)
+    files = plan.file_map()
+    assert len(files) == len(plan.files)
+    for path, by_owner in claims.items():
+        assert files[path].owners == tuple(sorted(by_owner))
+        assert files[path].action == "write"
+    overlaps = {path for path, by_owner in claims.items() if len(by_owner) > 1}
+    assert {c.path for c in plan.conflicts} == overlaps
+    assert {(c.kind, c.resolution) for c in plan.conflicts} <= {("identical", "shared")}
+    for conflict in plan.conflicts:
+        assert conflict.owners == tuple(sorted(claims[conflict.path]))
+    assert unit_counts(plan) == Counter(writes(plan))
+
+
+@PROPERTY
+@given(wheel_sets())
+def test_differing_content_is_always_reported(drawn: Drawn) -> None:
+    claims = claimants(drawn)
+    expected = differing(claims)
+    with planned(drawn) as (paths, target):
+        try:
+            plan = make_plan(Request(wheels=tuple(paths)), target)
+        except Refused as refused:
+            problems = refused.problems
+        else:
+            problems = ()
+            assert {c.path for c in plan.conflicts if c.kind == "different"} == set()
+    assert sorted(problem.subject for problem in problems) == sorted(expected)
+    for problem in problems:
+        for owner in claims[problem.subject]:
+            assert f"{owner} ({owner}-1.0-py3-none-any.whl)" in problem.message
+        assert "--prefer" in problem.message
+
+
+@PROPERTY
+@given(wheel_sets(), st.data())
+def test_prefer_settles_exactly_the_overlaps_it_is_part_of(
+    drawn: Drawn, data: st.DataObject
+) -> None:
+    winner = data.draw(st.sampled_from(sorted(drawn)))
+    claims = claimants(drawn)
+    unsettled = {path for path in differing(claims) if winner not in claims[path]}
+    with planned(drawn) as (paths, target):
+        request = Request(wheels=tuple(paths), prefer=frozenset({winner}))
+        try:
+            plan = make_plan(request, target)
+        except Refused as refused:
+            assert sorted(p.subject for p in refused.problems) == sorted(unsettled)
+            assert unsettled
+            return
+    assert not unsettled
+    files = plan.file_map()
+    for path in differing(claims):
+        content = claims[path][winner]
+        source = files[path].source
+        assert source is not None and source.wheel == f"{winner}-1.0-py3-none-any.whl"
+        assert files[path].owners == tuple(
+            sorted(owner for owner, theirs in claims[path].items() if theirs == content)
+        )
+    assert {c.path: c.resolution for c in plan.conflicts if c.kind == "different"} == {
+        path: f"prefer:{winner}" for path in differing(claims)
+    }
+    assert unit_counts(plan) == Counter(writes(plan))
+
+
+@PROPERTY
+@given(wheel_sets(), st.permutations(range(5)), st.booleans())
+def test_permuting_the_input_never_changes_the_plan(
+    drawn: Drawn, order: list[int], prefer_first: bool
+) -> None:
+    names = sorted(drawn)
+    prefer = frozenset(names[:1]) if prefer_first else frozenset()
+    with planned(drawn) as (paths, target):
+        shuffled = [paths[index] for index in order if index < len(paths)]
+        outcomes = []
+        for wheels in (paths, shuffled, list(reversed(paths))):
+            try:
+                outcomes.append(
+                    dumps(make_plan(Request(wheels=tuple(wheels), prefer=prefer), target))
+                )
+            except Refused as refused:
+                outcomes.append("\n".join(map(str, refused.problems)))
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+
+
+@PROPERTY
+@given(wheel_sets(identical=True, pool=(*DESTINATIONS, "pkg/sub", "top.py/inner.txt")))
+def test_a_path_is_never_planned_as_both_a_file_and_a_directory(drawn: Drawn) -> None:
+    claims = claimants(drawn)
+    folders = {path[:cut] for path in claims for cut, char in enumerate(path) if char == "/"}
+    clashes = sorted(path for path in claims if path in folders)
+    with planned(drawn) as (paths, target):
+        try:
+            plan = make_plan(Request(wheels=tuple(paths)), target)
+        except Refused as refused:
+            assert sorted(p.subject for p in refused.problems) == clashes
+            assert clashes
+            return
+    assert not clashes
+    assert not {entry.path for entry in plan.files} & set(plan.directories)
+
+
+def _entry(index: int, wheel: int, size: int) -> FileEntry:
+    source = Source(
+        kind="member", hash=f"h{index}", size=size, mode=0o644, wheel=f"w{wheel}.whl", offset=index
+    )
+    return FileEntry(
+        path=f"w{wheel}/f{index:04}", action="write", owners=(f"w{wheel}",), source=source
+    )
+
+
+@PROPERTY
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 9), st.one_of(st.integers(0, 4096), st.integers(0, 12 * 1024**2))),
+        min_size=1,
+        max_size=300,
+    )
+)
+def test_units_partition_the_writes_in_balanced_pieces(files: list[tuple[int, int]]) -> None:
+    entries = [_entry(index, wheel, size) for index, (wheel, size) in enumerate(files)]
+    parts = units.partition(entries)
+    assert Counter(path for unit in parts for path in unit.paths) == Counter(
+        e.path for e in entries
+    )
+    assert [unit.index for unit in parts] == list(range(len(parts)))
+    by_path = {entry.path: entry for entry in entries}
+    total = sum(units.weight(entry) for entry in entries)
+    limit = max(total // units.TARGET_UNITS + 1, units.MIN_UNIT_WEIGHT)
+    heaviest = max(units.weight(entry) for entry in entries)
+    for number, unit in enumerate(parts):
+        load = sum(units.weight(by_path[path]) for path in unit.paths)
+        assert unit.bytes == sum(by_path[path].source.size for path in unit.paths)  # type: ignore[union-attr]
+        # Every unit but the last is full, and none overflows by more than one file.
+        assert load < limit + heaviest
+        if number < len(parts) - 1:
+            assert load >= limit
