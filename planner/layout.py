@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import pathlib
+import posixpath
 from collections.abc import Mapping
 
 import attrs
@@ -74,6 +75,16 @@ def direct_url_json(wheel: Wheel) -> str:
     return json.dumps(data, sort_keys=True)
 
 
+def _is_wrapper(name: str, wrappers: frozenset[str]) -> bool:
+    """Whether a `.data/scripts` file is setuptools' own wrapper for an entry point
+    (EP, EP.exe, EP-script.py, EP.pya): pip skips these and writes its own, and so do we."""
+    lowered = name.lower()
+    for suffix in (".exe", "-script.py", ".pya"):
+        if lowered.endswith(suffix):
+            return name[: -len(suffix)] in wrappers
+    return name in wrappers
+
+
 def claims_for(
     wheel: Wheel,
     schemes: Mapping[str, str],
@@ -85,6 +96,7 @@ def claims_for(
     """Every file the wheel puts in the target, including the ones wheelplan generates."""
     claims = []
     owner = wheel.name
+    wrappers = frozenset(script.name for script in wheel.entry_points)
     for member in wheel.members:
         source = Source(
             kind="member",
@@ -102,6 +114,8 @@ def claims_for(
             base = schemes[key]
             if key == "headers":
                 base = join(base, wheel.display_name)
+            if key == "scripts" and _is_wrapper(posixpath.basename(rest), wrappers):
+                continue
             if key == "scripts":
                 source = attrs.evolve(source, mode=0o755, rewrite_shebang=True)
             path = join(base, rest)

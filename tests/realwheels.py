@@ -21,6 +21,34 @@ NVIDIA = (
 )
 # Both ship jwt/__init__.py, with different bytes.
 JWT_PAIR = ("PyJWT==2.15.1", "jwt==1.4.0")
+# An upgrade and a downgrade of one real distribution, for the transaction tests.
+JWT_VERSIONS = ("PyJWT==2.8.0", "PyJWT==2.15.1")
+# The differential test against pip: pure and cp311 manylinux x86_64 wheels, console
+# scripts (charset-normalizer, docutils, jupyter-core, wheel), `#!python` scripts in
+# .data/scripts (docutils), a binary in .data/scripts (ruff), .data/headers (greenlet)
+# and .data/data (jupyterlab-pygments). Installed together with NVIDIA.
+PIP_DIFFERENTIAL = (
+    "six==1.16.0",
+    "idna==3.7",
+    "certifi==2024.7.4",
+    "click==8.1.7",
+    "typing_extensions==4.12.2",
+    "platformdirs==4.2.2",
+    "traitlets==5.14.3",
+    "jupyter_core==5.7.2",
+    "jupyterlab_pygments==0.3.0",
+    "docutils==0.19",
+    "wheel==0.43.0",
+    "PyYAML==6.0.2",
+    "MarkupSafe==2.1.5",
+    "charset-normalizer==3.3.2",
+    "psutil==6.0.0",
+    "greenlet==3.0.3",
+    "ruff==0.5.7",
+)
+# A large real wheel (40 MB, 1,500 members, 130 MB unpacked, cp311 manylinux x86_64):
+# the default archive-bomb limits must accept it, small members that expand 230x too.
+LARGE = ("scipy==1.14.1",)
 
 CACHE = Path(os.environ.get("WHEELPLAN_TEST_CACHE", Path.home() / ".cache" / "wheelplan-tests"))
 # The wheels must match the interpreter that runs the tests and its target venvs.

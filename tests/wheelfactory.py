@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import warnings
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -26,7 +27,12 @@ def record_hash(data: bytes) -> str:
 
 @attrs.frozen
 class Member:
-    """One archive member; `mode` is the unix mode stored in the zip."""
+    """One archive member; `mode` is the unix mode stored in the zip.
+
+    A `mode` without file-type bits is a regular file; give the type bits (e.g.
+    0o120777) to store a symlink or another non-regular member. `path` is written
+    exactly as given, even with a NUL in it (zipfile would cut the name there).
+    """
 
     path: str
     data: bytes
@@ -34,6 +40,7 @@ class Member:
     # Leave the member out of RECORD, or give RECORD a row of our own for it.
     in_record: bool = True
     record_row: str | None = None
+    compress_type: int = zipfile.ZIP_DEFLATED
 
 
 @attrs.frozen
@@ -51,6 +58,8 @@ class WheelSpec:
     record_text: str | None = None
     extra_record_rows: tuple[str, ...] = ()
     omit: frozenset[str] = frozenset()
+    # Written after `files`, e.g. a second member with a name already used.
+    extra_members: tuple[Member, ...] = ()
 
     @property
     def distribution(self) -> str:
@@ -70,6 +79,7 @@ def _members(spec: WheelSpec) -> list[Member]:
         data if isinstance(data, Member) else Member(path, data)
         for path, data in spec.files.items()
     ]
+    members += spec.extra_members
     dist_info = spec.dist_info
     generated = {
         f"{dist_info}/WHEEL": spec.wheel_text
@@ -119,7 +129,11 @@ def build_wheel(spec: WheelSpec, directory: Path, filename: str | None = None) -
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for member in members:
             info = zipfile.ZipInfo(member.path, date_time=ZIP_TIME)
-            info.external_attr = (0o100000 | member.mode) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, member.data)
+            info.filename = member.path  # keep a NUL that ZipInfo would cut off
+            kind = member.mode & 0o170000 or 0o100000
+            info.external_attr = (kind | member.mode) << 16
+            info.compress_type = member.compress_type
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "Duplicate name" is on purpose
+                archive.writestr(info, member.data)
     return path

@@ -1,0 +1,221 @@
+"""The applier as a new user meets it: one-step install, the summary line, the
+progress bar on a terminal (and none elsewhere), and bytecode on request."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tests.conftest import REPO, snapshot
+from tests.recordcheck import read_records, verify_records
+from tests.wheelfactory import WheelSpec, build_wheel
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+FULL_BAR = "[" + "#" * 30 + "]"
+SUMMARY = re.compile(
+    r"applied (\d+) distributions?: (\d+) files? written \(([\d.]+ [KMG]?B)\),"
+    r" (\d+) removed, in [\d.]+ s"
+)
+
+
+def run_in_pty(args: Sequence[str | os.PathLike[str]]) -> tuple[int, str]:
+    """Run wheelplan with stdout and stderr on a pseudo-terminal; return its screen text."""
+    leader, follower = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wheelplan", *map(str, args)],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+        cwd=REPO,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    code = process.wait(timeout=120)
+    os.close(leader)
+    return code, b"".join(chunks).decode(errors="replace")
+
+
+def demo_wheels(directory: Path) -> list[Path]:
+    payload = random.Random(1).randbytes(3 * 1024 * 1024)
+    return [
+        build_wheel(
+            WheelSpec(
+                "alpha",
+                files={
+                    "alpha/__init__.py": b"def main():\n    print('alpha says hi')\n",
+                    "alpha/blob.bin": payload,
+                },
+                entry_points="[console_scripts]\nalpha = alpha:main\n",
+            ),
+            directory,
+        ),
+        build_wheel(WheelSpec("beta", files={"beta/__init__.py": b"NAME = 'beta'\n"}), directory),
+    ]
+
+
+def test_install_in_one_step_with_a_summary_that_counts_everything(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    env = target.parent.parent
+    before = snapshot(env)
+    completed = cli("install", "--python", target, *demo_wheels(tmp_path / "wheels"))
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr == ""  # not a terminal: no progress bar
+    imported = subprocess.run(
+        [target, "-c", "import alpha, beta; print(beta.NAME)"], capture_output=True, text=True
+    )
+    assert imported.stdout == "beta\n"
+    assert subprocess.run([env / "bin/alpha"], capture_output=True, text=True).stdout == (
+        "alpha says hi\n"
+    )
+    after = snapshot(env)
+    new_files = [path for path in set(after) - set(before) if after[path][0] != "dir"]
+    written = sum((env / path).stat().st_size for path in new_files)
+    match = SUMMARY.search(completed.stdout)
+    assert match, completed.stdout
+    assert match.group(1, 2, 4) == ("2", str(len(new_files)), "0")
+    assert match.group(3) == f"{written / 1e6:.1f} MB"
+    verify_records(env, read_records(env), before)
+
+
+def test_a_terminal_shows_a_progress_bar_unless_quiet(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    wheels = demo_wheels(tmp_path / "wheels")
+    plan = tmp_path / "plan.json"
+    assert cli("plan", "--python", target, "-o", plan, *wheels).returncode == 0
+    code, screen = run_in_pty(["apply", plan])
+    assert code == 0, screen
+    assert FULL_BAR in screen and "\r[" in screen
+    assert "3.1 MB / 3.1 MB" in screen
+    assert SUMMARY.search(screen), screen
+
+    other = tmp_path / "other"
+    second = subprocess.run([sys.executable, "-m", "venv", "--without-pip", other], check=True)
+    assert second.returncode == 0
+    quiet_plan = tmp_path / "quiet.json"
+    made = cli("plan", "--python", other, "-o", quiet_plan, *wheels)
+    assert made.returncode == 0, made.stderr
+    code, screen = run_in_pty(["apply", quiet_plan, "--quiet"])
+    assert (code, screen) == (0, "")
+    assert (other / "bin/alpha").exists()
+
+
+def test_a_one_file_install_says_so_in_the_singular(tmp_path: Path, target: Path, cli: Cli) -> None:
+    wheel = build_wheel(WheelSpec("solo", files={"solo.py": b""}), tmp_path / "w")
+    completed = cli("install", "--python", target, wheel)
+    assert completed.returncode == 0, completed.stderr
+    # solo.py, METADATA, WHEEL, INSTALLER, REQUESTED, direct_url.json and RECORD.
+    assert "applied 1 distribution: 7 files written (" in completed.stdout
+
+
+def test_compile_bytecode_is_checked_hash_under_source_date_epoch(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    wheel = build_wheel(
+        WheelSpec(
+            "legacy",
+            files={
+                "legacy/__init__.py": b"VALUE = 42\n",
+                "legacy/py2only.py": b"print 'python 2'\n",
+            },
+        ),
+        tmp_path / "w",
+    )
+    env = target.parent.parent
+    before = snapshot(env)
+    completed = cli(
+        "install",
+        "--python",
+        target,
+        "--compile-bytecode",
+        wheel,
+        env={"SOURCE_DATE_EPOCH": "1600000000"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    # The wheel's own Python 2 file is reported, not fatal.
+    warnings = completed.stderr.splitlines()
+    assert len(warnings) == 1 and warnings[0].startswith("warning: not compiled: ")
+    assert "py2only.py" in warnings[0]
+    site = next(env.glob("lib/python*/site-packages"))
+    tag = sys.implementation.cache_tag
+    pyc = site / "legacy" / "__pycache__" / f"__init__.{tag}.pyc"
+    header = pyc.read_bytes()[:16]
+    assert int.from_bytes(header[4:8], "little") == 0b11
+    assert not (site / "legacy" / "__pycache__" / f"py2only.{tag}.pyc").exists()
+    records = read_records(env)
+    (rows,) = records.values()
+    assert f"legacy/__pycache__/__init__.{tag}.pyc" in {row[0] for row in rows}
+    verify_records(env, records, before)
+    shown = subprocess.run(
+        [target, "-c", "import legacy; print(legacy.VALUE, legacy.__cached__)"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert shown.stdout == f"42 {pyc}\n"
+
+
+def test_jobs_must_be_a_positive_number(tmp_path: Path, target: Path, cli: Cli) -> None:
+    wheel = build_wheel(WheelSpec("solo", files={"solo.py": b""}), tmp_path / "w")
+    env = target.parent.parent
+    before = snapshot(env)
+    for jobs in ("0", "-3", "many"):
+        completed = cli("install", "--python", target, "--jobs", jobs, wheel)
+        assert completed.returncode == 2, completed.stderr
+        assert "--jobs" in completed.stderr and "Traceback" not in completed.stderr
+    assert snapshot(env) == before
+
+
+def test_a_prefer_losers_record_does_not_claim_the_lost_file(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    shared = b"# the same in both\n"
+    wheels = [
+        build_wheel(
+            WheelSpec(
+                name,
+                files={
+                    "engine/__init__.py": shared,
+                    "engine/core.py": f"SPEED = {name!r}\n".encode(),
+                    f"{name}.py": b"",
+                },
+            ),
+            tmp_path / "w",
+        )
+        for name in ("fast", "slow")
+    ]
+    env = target.parent.parent
+    before = snapshot(env)
+    refused = cli("install", "--python", target, *wheels)
+    assert refused.returncode == 1 and "engine/core.py" in refused.stderr
+    assert snapshot(env) == before
+    completed = cli("install", "--python", target, "--prefer", "fast", *wheels)
+    assert completed.returncode == 0, completed.stderr
+    records = read_records(env)
+    listed = {
+        Path(record).parent.name.split("-")[0]: {row[0] for row in rows}
+        for record, rows in records.items()
+    }
+    assert {"engine/core.py", "engine/__init__.py"} <= listed["fast"]
+    assert "engine/__init__.py" in listed["slow"] and "engine/core.py" not in listed["slow"]
+    verify_records(env, records, before)
+    shown = subprocess.run(
+        [target, "-c", "import engine.core; print(engine.core.SPEED)"],
+        capture_output=True,
+        text=True,
+    )
+    assert shown.stdout == "fast\n"

@@ -1,0 +1,160 @@
+"""An apply that cannot finish leaves the target exactly as it was.
+
+Refusals come before the first write (a stale wheel, a changed target, a plan that
+is not what the planner wrote); a RECORD hash mismatch found while streaming stops
+every worker and rolls back whatever was written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from applier.apply import Options, apply_plan
+from planner.errors import Refused
+from planner.plan import digest_of
+from tests.applytools import plan_for, with_units, writes_of
+from tests.conftest import snapshot
+from tests.wheelfactory import Member, WheelSpec, build_wheel
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+WRONG_HASH = "sha256=" + "A" * 43
+
+
+def many_files(name: str, count: int = 60, version: str = "1.0") -> dict[str, bytes | Member]:
+    return {f"{name}/m{index:03}.py": b"# %d\n" % index * 50 for index in range(count)}
+
+
+def corrupt(path: str, data: bytes) -> Member:
+    """A member whose RECORD row has the right size and the wrong hash."""
+    return Member(path, data, record_row=f"{path},{WRONG_HASH},{len(data)}")
+
+
+def assert_refused(completed: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert completed.returncode == 1, completed.stdout
+    lines = completed.stderr.splitlines()
+    assert lines and all(line.startswith("error: ") for line in lines), completed.stderr
+    assert "Traceback" not in completed.stderr
+    for word in words:
+        assert word in completed.stderr
+
+
+def test_a_wheel_changed_after_planning_is_refused(tmp_path: Path, target: Path, cli: Cli) -> None:
+    spec = WheelSpec("fresh", files={"fresh/__init__.py": b"VALUE = 1\n"})
+    wheel = build_wheel(spec, tmp_path / "wheels")
+    plan = tmp_path / "plan.json"
+    assert cli("plan", "--python", target, "-o", plan, wheel).returncode == 0
+    env = target.parent.parent
+    before = snapshot(env)
+    build_wheel(
+        WheelSpec("fresh", files={"fresh/__init__.py": b"VALUE = 2\n"}), tmp_path / "wheels"
+    )
+    assert_refused(cli("apply", plan), "changed since the plan was made", wheel.name)
+    assert snapshot(env) == before
+    wheel.unlink()
+    assert_refused(cli("apply", plan), "cannot read wheel")
+    assert snapshot(env) == before
+
+
+def test_a_target_changed_after_planning_is_refused(tmp_path: Path, target: Path, cli: Cli) -> None:
+    first = build_wheel(WheelSpec("first", files={"first/__init__.py": b""}), tmp_path / "w")
+    other = build_wheel(WheelSpec("other", files={"other/__init__.py": b""}), tmp_path / "w")
+    plan = tmp_path / "plan.json"
+    assert cli("plan", "--python", target, "-o", plan, first).returncode == 0
+    assert cli("install", "--python", target, other).returncode == 0
+    env = target.parent.parent
+    before = snapshot(env)
+    assert_refused(cli("apply", plan), "target changed since the plan was made")
+    assert snapshot(env) == before
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("format", "format 99 is not supported"),
+        ("digest", "digest does not match"),
+        ("../escaped.py", "'..'"),
+        ("/etc/escaped.py", "absolute"),
+        (".wheelplan-journal/escaped.py", "outside the environment"),
+    ],
+)
+def test_a_plan_that_is_not_the_planners_is_refused(
+    tmp_path: Path, target: Path, cli: Cli, damage: str, message: str
+) -> None:
+    wheel = build_wheel(WheelSpec("plain", files={"plain/__init__.py": b""}), tmp_path / "w")
+    plan = tmp_path / "plan.json"
+    assert cli("plan", "--python", target, "-o", plan, wheel).returncode == 0
+    data = json.loads(plan.read_text())
+    if damage == "format":
+        data["format"] = 99
+    elif damage == "digest":
+        data["files"][0]["owners"] = ["someone-else"]
+    else:
+        # A destination moved out of the environment, digest and units kept consistent.
+        entry = next(e for e in data["files"] if e["path"].endswith("plain/__init__.py"))
+        moved = entry["path"]
+        entry["path"] = damage
+        for unit in data["units"]:
+            unit["paths"] = [damage if path == moved else path for path in unit["paths"]]
+        data["digest"] = digest_of(data)
+    plan.write_text(json.dumps(data))
+    env = target.parent.parent
+    before = snapshot(env)
+    assert_refused(cli("apply", plan), message, str(plan))
+    assert snapshot(env) == before
+    assert not (env.parent / "escaped.py").exists()
+
+
+def test_a_hash_mismatch_mid_stream_leaves_a_fresh_target_as_it_was(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    files = many_files("broken") | {
+        "broken/zz_last.py": corrupt("broken/zz_last.py", b"# not what RECORD says\n" * 10)
+    }
+    good = build_wheel(WheelSpec("good", files=many_files("good")), tmp_path / "w")
+    bad = build_wheel(
+        WheelSpec("broken", files=files, entry_points="[console_scripts]\nb = broken:m\n"),
+        tmp_path / "w",
+    )
+    env = target.parent.parent
+    before = snapshot(env)
+    completed = cli("install", "--python", target, "--jobs", "2", good, bad)
+    assert_refused(completed, "broken/zz_last.py", "RECORD hash", "rolled back")
+    assert len(completed.stderr.splitlines()) == 1
+    assert snapshot(env) == before
+
+
+def test_a_hash_mismatch_in_a_large_streamed_member_leaves_an_upgrade_undone(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    old = build_wheel(WheelSpec("big", version="1.0", files=many_files("big")), tmp_path / "old")
+    assert cli("install", "--python", target, old).returncode == 0
+    env = target.parent.parent
+    before = snapshot(env)
+    # Found only after several 1 MiB chunks were written.
+    payload = random.Random(3).randbytes(6 * 1024 * 1024)
+    files = many_files("big") | {"big/payload.bin": corrupt("big/payload.bin", payload)}
+    new = build_wheel(WheelSpec("big", version="2.0", files=files), tmp_path / "new")
+    assert_refused(cli("install", "--python", target, new), "big/payload.bin", "rolled back")
+    assert snapshot(env) == before
+
+
+def test_a_failing_worker_stops_the_others_and_nothing_remains(tmp_path: Path) -> None:
+    """Many units, many workers: the failure in one still rolls back every unit's files."""
+    prefix = tmp_path / "env"
+    prefix.mkdir()
+    files = many_files("multi", 200) | {"multi/m000.py": corrupt("multi/m000.py", b"#\n")}
+    wheel = build_wheel(WheelSpec("multi", files=files), tmp_path / "w")
+    plan = plan_for([wheel], prefix)
+    writes = sorted(writes_of(plan))
+    plan = with_units(plan, [writes[index::8] for index in range(8)])
+    with pytest.raises(Refused) as refused:
+        apply_plan(plan, "plan.json", Options(jobs=8))
+    assert "multi/m000.py" in str(refused.value)
+    assert os.listdir(prefix) == []

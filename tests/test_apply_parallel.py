@@ -1,0 +1,401 @@
+"""The parallel phase: any partition, any job count, one result; and no locks to get it.
+
+A plan's units may be cut any way that partitions the writes; applying it with 1, 2
+or 8 workers must give exactly the tree a plain sequential writer (written here,
+reading members with zipfile, not with the applier's streams) would give.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import hashlib
+import io
+import os
+import posixpath
+import random
+import shutil
+import tempfile
+import tracemalloc
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from applier.apply import Options, apply_plan
+from applier.streams import write_file
+from planner.errors import Refused
+from planner.plan import Plan
+from tests.applytools import SCHEMES, plan_for, with_units, writes_of
+from tests.conftest import REPO, snapshot
+from tests.recordcheck import record_digest
+from tests.wheelfactory import Member, WheelSpec, build_wheel
+
+JOBS = (1, 2, 8)
+
+
+# --- the sequential reference --------------------------------------------------------
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def reference(plan: Plan, wheels: Mapping[str, Path]) -> dict[str, object]:
+    """The tree `plan` must produce, computed one file at a time with zipfile.
+
+    Files map to (sha256, mode), folders to ("dir", mode) and RECORDs to their set of
+    rows, so a RECORD is compared by content rather than by row order or line endings.
+    """
+    mask = _umask()
+    data: dict[str, bytes] = {}
+    tree: dict[str, object] = {}
+    for entry in plan.files:
+        source = entry.source
+        if source is None or source.kind == "record":
+            continue
+        if source.kind == "inline":
+            assert source.content is not None
+            content = source.content.encode()
+        else:
+            assert source.wheel is not None and source.member is not None
+            with zipfile.ZipFile(wheels[source.wheel]) as archive:
+                content = archive.read(source.member)
+            if source.rewrite_shebang and content.startswith(b"#!python"):
+                interpreter = plan.target.interpreter
+                assert " " not in interpreter and len(interpreter) < 127
+                rest = content.split(b"\n", 1)[1] if b"\n" in content else b""
+                content = b"#!" + interpreter.encode() + b"\n" + rest
+        data[entry.path] = content
+        tree[entry.path] = (hashlib.sha256(content).hexdigest(), source.mode & ~mask)
+    for entry in plan.files:
+        if entry.source is None or entry.source.kind != "record":
+            continue
+        (owner,) = entry.owners
+        base = posixpath.dirname(posixpath.dirname(entry.path))
+        rows = {
+            (posixpath.relpath(path, base), record_digest(content), str(len(content)))
+            for path, content in data.items()
+            if owner in plan.file_map()[path].owners
+        }
+        rows.add((posixpath.relpath(entry.path, base), "", ""))
+        tree[entry.path] = frozenset(rows)
+    for path in list(tree):
+        head = posixpath.dirname(path)
+        while head:
+            tree[head] = ("dir", 0o777 & ~mask)
+            head = posixpath.dirname(head)
+    return tree
+
+
+def applied(prefix: Path, plan: Plan) -> dict[str, object]:
+    """The tree on disk, in the reference's terms."""
+    tree: dict[str, object] = dict(snapshot(prefix))
+    for entry in plan.files:
+        if entry.source is not None and entry.source.kind == "record":
+            text = (prefix / entry.path).read_text(encoding="utf-8")
+            tree[entry.path] = frozenset(tuple(row) for row in csv.reader(io.StringIO(text)))
+    return tree
+
+
+# --- generated wheel sets ------------------------------------------------------------
+
+
+def _member(path: str, data: bytes, executable: bool = False, stored: bool = False) -> Member:
+    return Member(
+        path,
+        data,
+        0o755 if executable else 0o644,
+        compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED,
+    )
+
+
+@st.composite
+def wheel_sets(draw: st.DrawFn) -> tuple[list[WheelSpec], frozenset[str]]:
+    """1-4 wheels: private and shared modules, a contested module, exec bits, stored and
+    deflated members, .data scripts (`#!python` and binary), data, headers, purelib and
+    platlib, entry points."""
+    names = draw(st.lists(st.sampled_from("abcd"), min_size=1, max_size=4, unique=True))
+    specs = []
+    contested = []
+    for name in sorted(names):
+        package = f"pkg{name}"
+        data_dir = f"{package}-1.0.data"
+        members = [
+            _member(
+                f"{package}/mod{index}.py",
+                draw(st.binary(max_size=300)),
+                executable=draw(st.booleans()),
+                stored=draw(st.booleans()),
+            )
+            for index in range(draw(st.integers(0, 4)))
+        ]
+        for shared in sorted(draw(st.sets(st.sampled_from(["__init__.py", "util.py", "x.bin"])))):
+            members.append(_member(f"common/{shared}", f"shared {shared}\n".encode() * 50))
+        if draw(st.booleans()):
+            members.append(_member("common/engine.py", f"ENGINE = {name!r}\n".encode()))
+            contested.append(package)
+        if draw(st.booleans()):
+            line_end = draw(st.sampled_from([b"\n", b"\r\n", b""]))
+            script = b"#!python" + line_end + draw(st.binary(max_size=200))
+            members.append(_member(f"{data_dir}/scripts/{package}-run", script))
+        if draw(st.booleans()):
+            binary = draw(st.binary(min_size=1, max_size=200))
+            members.append(_member(f"{data_dir}/scripts/{package}-bin", binary))
+        if draw(st.booleans()):
+            data = draw(st.binary(max_size=300))
+            members.append(_member(f"{data_dir}/data/share/{package}/data.txt", data))
+        if draw(st.booleans()):
+            members.append(_member(f"{data_dir}/headers/{package}.h", b"/* h */\n", stored=True))
+        for key in draw(st.sets(st.sampled_from(["purelib", "platlib"]))):
+            members.append(_member(f"{data_dir}/{key}/{package}_{key}.py", key.encode()))
+        if not members:
+            members.append(_member(f"{package}/__init__.py", b""))
+        entry_points = None
+        if draw(st.booleans()):
+            entry_points = (
+                f"[console_scripts]\n{package}-cli = {package}.mod0:main\n"
+                f"[gui_scripts]\n{package}-gui = {package}:main\n"
+            )
+        files: dict[str, bytes | Member] = {member.path: member for member in members}
+        specs.append(WheelSpec(package, files=files, entry_points=entry_points))
+    prefer = frozenset(contested[:1]) if len(contested) > 1 else frozenset()
+    return specs, prefer
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(wheel_sets(), st.randoms(use_true_random=False), st.integers(1, 12))
+def test_any_partition_with_any_jobs_gives_the_sequential_tree(
+    case: tuple[list[WheelSpec], frozenset[str]], rng: random.Random, unit_count: int
+) -> None:
+    specs, prefer = case
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        wheels = [build_wheel(spec, root / "wheels") for spec in specs]
+        by_name = {path.name: path for path in wheels}
+        trees = []
+        prefix = root / "env"
+        for jobs in JOBS:
+            # The same prefix each time: shebangs and wrappers name it.
+            shutil.rmtree(prefix, ignore_errors=True)
+            prefix.mkdir()
+            plan = plan_for(wheels, prefix, prefer)
+            groups: list[list[str]] = [[] for _ in range(unit_count)]
+            for path in writes_of(plan):
+                groups[rng.randrange(unit_count)].append(path)
+            plan = with_units(plan, groups)
+            summary = apply_plan(plan, "plan", Options(jobs=jobs))
+            expected = reference(plan, by_name)
+            got = applied(prefix, plan)
+            assert got == expected
+            dirs = sum(
+                1 for value in expected.values() if isinstance(value, tuple) and value[0] == "dir"
+            )
+            assert summary.files == len(expected) - dirs
+            trees.append(snapshot(prefix))
+        # Byte for byte the same, RECORDs included, whatever the jobs and the partition.
+        assert trees[0] == trees[1] == trees[2]
+
+
+def test_large_members_stream_in_chunks_with_any_jobs(tmp_path: Path) -> None:
+    """Members bigger than the one-shot limit, stored and deflated, in several units."""
+    rng = random.Random(7)
+    big = rng.randbytes(6 * 1024 * 1024)
+    text = b"".join(b"line %d of a long text member\n" % n for n in range(300_000))
+    files: dict[str, bytes | Member] = {
+        "bulk/random.bin": Member("bulk/random.bin", big, compress_type=zipfile.ZIP_STORED),
+        "bulk/text.txt": text,
+        "bulk/__init__.py": b"",
+    }
+    wheel = build_wheel(WheelSpec("bulk", files=files), tmp_path / "wheels")
+    trees = []
+    for jobs in JOBS:
+        prefix = tmp_path / f"env-{jobs}"
+        prefix.mkdir()
+        plan = plan_for([wheel], prefix)
+        plan = with_units(plan, [[path] for path in writes_of(plan)])
+        apply_plan(plan, "plan", Options(jobs=jobs))
+        assert applied(prefix, plan) == reference(plan, {wheel.name: wheel})
+        trees.append(snapshot(prefix))
+    assert trees[0] == trees[1] == trees[2]
+    site = tmp_path / "env-8" / SCHEMES["purelib"]
+    assert (site / "bulk/random.bin").read_bytes() == big
+    assert (site / "bulk/text.txt").read_bytes() == text
+
+
+# --- units partition the writes ------------------------------------------------------
+
+
+def _two_wheels(directory: Path) -> list[Path]:
+    shared = b"# shared\n"
+    return [
+        build_wheel(
+            WheelSpec(
+                name,
+                files={"common/__init__.py": shared}
+                | {f"{name}/m{index}.py": os.urandom(64) for index in range(40)},
+            ),
+            directory,
+        )
+        for name in ("one", "two")
+    ]
+
+
+def test_planned_units_partition_every_write_but_the_records(tmp_path: Path) -> None:
+    prefix = tmp_path / "env"
+    prefix.mkdir()
+    plan = plan_for(_two_wheels(tmp_path / "wheels"), prefix)
+    in_units = [path for unit in plan.units for path in unit.paths]
+    assert sorted(in_units) == sorted(writes_of(plan))
+    assert len(in_units) == len(set(in_units))
+    records = {entry.path for entry in plan.files if entry.source and entry.source.kind == "record"}
+    assert len(records) == 2 and not records & set(in_units)
+    # The shared file is one write, owned by both.
+    (shared,) = (entry for entry in plan.files if entry.path.endswith("common/__init__.py"))
+    assert shared.owners == ("one", "two") and shared.path in in_units
+
+
+@pytest.mark.parametrize("damage", ["overlap", "missing", "stranger"])
+def test_units_that_do_not_partition_are_refused_before_writing(
+    tmp_path: Path, damage: str
+) -> None:
+    prefix = tmp_path / "env"
+    prefix.mkdir()
+    plan = plan_for(_two_wheels(tmp_path / "wheels"), prefix)
+    paths = writes_of(plan)
+    groups = [paths[: len(paths) // 2], paths[len(paths) // 2 :]]
+    if damage == "overlap":
+        groups[1].append(groups[0][0])
+    elif damage == "missing":
+        groups[1].pop()
+    else:
+        record = next(e.path for e in plan.files if e.source and e.source.kind == "record")
+        groups[1].append(record)
+    with pytest.raises(Refused) as refused:
+        apply_plan(with_units(plan, groups), "plan.json", Options(jobs=2))
+    assert "work units" in str(refused.value)
+    assert os.listdir(prefix) == []
+
+
+# --- no lock primitives in the parallel phase ----------------------------------------
+
+# The parallel phase is workers.py and every applier module it reaches by imports.
+PARALLEL_ENTRY = "workers"
+# Modules whose only purpose here would be to coordinate writers.
+FORBIDDEN_MODULES = {"queue", "multiprocessing", "concurrent", "asyncio", "applier.lock"}
+FORBIDDEN_NAMES = {
+    "Lock",
+    "RLock",
+    "Semaphore",
+    "BoundedSemaphore",
+    "Condition",
+    "Event",
+    "Barrier",
+    "Queue",
+    "SimpleQueue",
+    "LifoQueue",
+    "PriorityQueue",
+    "flock",
+    "lockf",
+    "target_lock",
+    "allocate_lock",
+}
+
+
+def _imports(tree: ast.Module) -> set[str]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def _lock_problems(tree: ast.Module) -> set[str]:
+    """Forbidden modules imported and lock primitives named in one module."""
+    imports = _imports(tree)
+    modules = {
+        name
+        for name in imports
+        if name in FORBIDDEN_MODULES or name.split(".")[0] in FORBIDDEN_MODULES
+    }
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} | {
+        node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+    }
+    return modules | (used & FORBIDDEN_NAMES)
+
+
+def _parallel_modules() -> dict[str, ast.Module]:
+    """workers.py and the applier modules it imports, transitively."""
+    found: dict[str, ast.Module] = {}
+    pending = [PARALLEL_ENTRY]
+    while pending:
+        name = pending.pop()
+        if name in found or not (REPO / "applier" / f"{name}.py").exists():
+            continue
+        found[name] = ast.parse((REPO / "applier" / f"{name}.py").read_text(encoding="utf-8"))
+        pending += [
+            imported.split(".")[1]
+            for imported in _imports(found[name])
+            if imported.startswith("applier.")
+        ]
+    return found
+
+
+def test_the_parallel_phase_uses_no_lock_primitives() -> None:
+    modules = _parallel_modules()
+    assert {"workers", "streams", "faults"} <= set(modules)
+    assert "lock" not in modules and "apply" not in modules
+    problems = {name: _lock_problems(tree) for name, tree in modules.items()}
+    assert problems == {name: set() for name in modules}
+
+
+def test_the_scan_would_catch_a_lock() -> None:
+    """The scan above is only worth something if it sees a lock where there is one."""
+    source = "import threading\nguard = threading.Lock()\nfrom queue import Queue\n"
+    assert _lock_problems(ast.parse(source)) == {"Lock", "queue", "queue.Queue"}
+    assert _lock_problems(ast.parse("import fcntl\nfcntl.flock(0, fcntl.LOCK_EX)\n")) == {"flock"}
+    assert _lock_problems(ast.parse("import os\nos.pread(0, 1, 0)\n")) == set()
+
+
+def test_memory_stays_flat_while_a_large_member_streams(tmp_path: Path) -> None:
+    """A 32 MiB member, stored or deflated, is written with a few MiB of Python memory."""
+    size = 32 * 1024 * 1024
+    # Compressible enough to deflate (well under the zip-bomb ratio), never repeating.
+    rng = random.Random(11)
+    data = b"".join(b"%08x\n" % rng.getrandbits(32) for _ in range(size // 9 + 1))[:size]
+    files: dict[str, bytes | Member] = {
+        "huge/stored.bin": Member("huge/stored.bin", data, compress_type=zipfile.ZIP_STORED),
+        "huge/deflated.bin": data,
+    }
+    wheel = build_wheel(WheelSpec("huge", files=files), tmp_path / "wheels")
+    prefix = tmp_path / "env"
+    prefix.mkdir()
+    plan = plan_for([wheel], prefix)
+    destination = tmp_path / "out"
+    destination.mkdir()
+    for name in ("stored.bin", "deflated.bin"):
+        (entry,) = (e for e in plan.files if e.path.endswith(f"huge/{name}"))
+        assert entry.source is not None
+        fd = os.open(wheel, os.O_RDONLY)
+        tracemalloc.start()
+        try:
+            result = write_file(str(destination / name), entry.source, fd, b"")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            os.close(fd)
+        assert result == (entry.source.hash, size)
+        assert peak < 8 * 1024 * 1024, f"{name}: {peak} bytes at the peak"
+        assert (destination / name).read_bytes() == data

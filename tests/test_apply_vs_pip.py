@@ -1,0 +1,260 @@
+"""wheelplan against pip: the same real wheels give the same environment, byte for byte.
+
+Both installs go to the same path, one after the other (snapshot, delete, recreate),
+so interpreter paths inside shebangs and direct_url.json agree without rewriting.
+The only differences allowed are the ones wheelplan makes on purpose: INSTALLER's
+content, the text of generated script wrappers (their names, exec bits and behaviour
+must agree) and RECORD's formatting (its set of paths must agree, and every row must
+verify against the disk).
+"""
+
+from __future__ import annotations
+
+import configparser
+import importlib.util
+import marshal
+import os
+import posixpath
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import CodeType
+
+import attrs
+import pytest
+
+from tests.conftest import make_env, run_cli, snapshot
+from tests.realwheels import NVIDIA, PIP_DIFFERENTIAL, download
+from tests.recordcheck import read_records, verify_records
+
+SITE = "lib/python{}.{}/site-packages".format(*sys.version_info[:2])
+HEADERS = "include/site/python{}.{}".format(*sys.version_info[:2])
+# Pure wheels, one with `#!python` scripts: enough to compare bytecode without the big ones.
+COMPILE_PINS = ("six==1.16.0", "idna==3.7", "click==8.1.7", "docutils==0.19", "PyYAML==6.0.2")
+EPOCH = "1700000000"
+
+Tree = dict[str, tuple[str, int]]
+
+
+@attrs.frozen
+class Install:
+    """One installer's result, kept after its environment is deleted."""
+
+    tree: Tree
+    records: dict[str, list[tuple[str, str, str]]]
+    # Wrapper name -> (exit code, stdout) of `wrapper --help`.
+    runs: dict[str, tuple[int, str]]
+    # .pyc path -> (16-byte header, code object).
+    pycs: dict[str, tuple[bytes, CodeType]]
+    stdout: str = ""
+
+
+@attrs.frozen
+class Compared:
+    prefix: Path
+    fresh: Tree
+    pip: Install
+    ours: Install
+    wrappers: list[str]
+
+
+def _wrapper_names(wheels: Iterable[Path]) -> list[str]:
+    """Console and GUI script names, read straight from each wheel's entry_points.txt."""
+    names = []
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as archive:
+            found = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
+            if not found:
+                continue
+            parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
+            parser.optionxform = str  # type: ignore[assignment,method-assign]
+            parser.read_string(archive.read(found[0]).decode())
+        for section in ("console_scripts", "gui_scripts"):
+            if parser.has_section(section):
+                names += list(parser[section])
+    return sorted(names)
+
+
+def _run_wrappers(prefix: Path, names: Sequence[str]) -> dict[str, tuple[int, str]]:
+    runs = {}
+    for name in names:
+        completed = subprocess.run(
+            [str(prefix / "bin" / name), "--help"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        runs[name] = (completed.returncode, completed.stdout)
+    return runs
+
+
+def _pycs(prefix: Path, tree: Tree) -> dict[str, tuple[bytes, CodeType]]:
+    pycs = {}
+    for path in tree:
+        if path.endswith(".pyc"):
+            data = (prefix / path).read_bytes()
+            code = marshal.loads(data[16:])
+            assert isinstance(code, CodeType)
+            pycs[path] = (data[:16], code)
+    return pycs
+
+
+def _capture(prefix: Path, names: Sequence[str], stdout: str = "") -> Install:
+    tree = snapshot(prefix)
+    return Install(
+        tree, read_records(prefix), _run_wrappers(prefix, names), _pycs(prefix, tree), stdout
+    )
+
+
+def _pip_install(interpreter: Path, wheels: Sequence[Path], *, compile_bytecode: bool) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(interpreter),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--compile" if compile_bytecode else "--no-compile",
+            "--disable-pip-version-check",
+            "--quiet",
+            *map(str, wheels),
+        ],
+        check=True,
+        env={**os.environ, "PIP_CONFIG_FILE": os.devnull, "SOURCE_DATE_EPOCH": EPOCH},
+    )
+
+
+def compare(prefix: Path, wheels: Sequence[Path], *, compile_bytecode: bool) -> Compared:
+    """Install `wheels` at `prefix` with pip, capture, delete; then with wheelplan."""
+    names = _wrapper_names(wheels)
+    interpreter = make_env(prefix)
+    fresh = snapshot(prefix)
+    _pip_install(interpreter, wheels, compile_bytecode=compile_bytecode)
+    pip = _capture(prefix, names)
+    shutil.rmtree(prefix)
+    interpreter = make_env(prefix)
+    assert snapshot(prefix) == fresh, "a fresh venv at the same path must be the same"
+    flags = ["--compile-bytecode"] if compile_bytecode else []
+    completed = run_cli(
+        "install", "--python", interpreter, *flags, *wheels, env={"SOURCE_DATE_EPOCH": EPOCH}
+    )
+    assert completed.returncode == 0, completed.stderr
+    return Compared(prefix, fresh, pip, _capture(prefix, names, completed.stdout), names)
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> Compared:
+    wheels = download(PIP_DIFFERENTIAL + NVIDIA)
+    # wheelplan's install stays at the prefix for the tests that read its files.
+    return compare(tmp_path_factory.mktemp("vs-pip") / "env", wheels, compile_bytecode=False)
+
+
+def _on_purpose(path: str, wrappers: Iterable[str]) -> bool:
+    """The files wheelplan writes differently from pip by design."""
+    generated = posixpath.dirname(path).endswith(".dist-info") and posixpath.basename(path) in (
+        "INSTALLER",
+        "RECORD",
+    )
+    return generated or path in {f"bin/{wrapper}" for wrapper in wrappers}
+
+
+def test_same_files_byte_for_byte_with_the_same_modes(both: Compared) -> None:
+    assert set(both.pip.tree) == set(both.ours.tree)
+    differing = {
+        path: (both.pip.tree[path], both.ours.tree[path])
+        for path in both.pip.tree
+        if both.pip.tree[path] != both.ours.tree[path] and not _on_purpose(path, both.wrappers)
+    }
+    assert differing == {}
+    # The comparison covered every kind of file the wheels bring.
+    new = set(both.ours.tree) - set(both.fresh)
+    assert f"{SITE}/nvidia/__init__.py" in new
+    assert f"{SITE}/yaml/_yaml.cpython-311-x86_64-linux-gnu.so" in new
+    assert f"{HEADERS}/greenlet/greenlet.h" in new
+    assert "share/jupyter/labextensions/jupyterlab_pygments/package.json" in new
+    assert {"bin/rst2html.py", "bin/ruff"} <= new
+    assert sum(1 for path in new if path.endswith(".dist-info/direct_url.json")) == 20
+    assert sum(1 for path in new if path.endswith(".dist-info/REQUESTED")) == 20
+
+
+def test_data_scripts_get_the_target_interpreter(both: Compared) -> None:
+    script = (both.prefix / "bin" / "rst2html.py").read_bytes()
+    assert script.split(b"\n", 1)[0] == b"#!" + str(both.prefix / "bin" / "python").encode()
+    assert both.ours.tree["bin/rst2html.py"][1] == 0o755
+    assert both.ours.tree["bin/ruff"][1] == 0o755
+
+
+def test_wrappers_have_the_same_names_modes_and_behaviour(both: Compared) -> None:
+    assert len(both.wrappers) >= 5
+    for name in both.wrappers:
+        assert both.pip.tree[f"bin/{name}"][1] == both.ours.tree[f"bin/{name}"][1] == 0o755
+        first = (both.prefix / "bin" / name).read_bytes().split(b"\n", 1)[0]
+        assert first == b"#!" + str(both.prefix / "bin" / "python").encode()
+    assert both.ours.runs == both.pip.runs
+    assert all(code == 0 and out for code, out in both.ours.runs.values()), both.ours.runs
+
+
+def test_installer_names_wheelplan(both: Compared) -> None:
+    installers = sorted((both.prefix / SITE).glob("*.dist-info/INSTALLER"))
+    assert len(installers) == 20
+    assert {path.read_bytes() for path in installers} == {b"wheelplan\n"}
+    assert {path for path in both.pip.tree if path.endswith("/INSTALLER")} == {
+        str(path.relative_to(both.prefix)) for path in installers
+    }
+
+
+def test_records_list_the_same_paths_as_pips_in_sorted_rows(both: Compared) -> None:
+    assert len(both.ours.records) == 20
+    assert set(both.ours.records) == set(both.pip.records)
+    for record, rows in both.ours.records.items():
+        assert {row[0] for row in rows} == {row[0] for row in both.pip.records[record]}, record
+        assert [row[0] for row in rows] == sorted(row[0] for row in rows)
+
+
+def test_every_record_row_verifies_and_every_file_is_listed(both: Compared) -> None:
+    verify_records(both.prefix, both.ours.records, both.fresh)
+    # nvidia/__init__.py is shared: every owner's RECORD lists it.
+    owners = [
+        record
+        for record, rows in both.ours.records.items()
+        if "nvidia/__init__.py" in {row[0] for row in rows}
+    ]
+    assert len(owners) == 3
+
+
+def test_summary_counts_every_file_written(both: Compared) -> None:
+    new = set(both.ours.tree) - set(both.fresh)
+    new_files = [path for path in new if both.ours.tree[path][0] != "dir"]
+    assert f"applied 20 distributions: {len(new_files)} files written (" in both.ours.stdout
+
+
+def test_bytecode_matches_pips(tmp_path: Path) -> None:
+    """With SOURCE_DATE_EPOCH both write checked-hash .pyc files for the same sources, with
+    equal headers and code. (Their bytes may differ: marshal's output depends on reference
+    counts, and pip names a script's code by its un-normalised ../../../bin path.)"""
+    both = compare(tmp_path / "env", download(COMPILE_PINS), compile_bytecode=True)
+    tag = sys.implementation.cache_tag
+    assert set(both.ours.pycs) == set(both.pip.pycs)
+    assert f"bin/__pycache__/rst2html.{tag}.pyc" in both.ours.pycs
+    assert len(both.ours.pycs) > 100
+    for path, (header, code) in both.ours.pycs.items():
+        assert header[:4] == importlib.util.MAGIC_NUMBER
+        assert int.from_bytes(header[4:8], "little") == 0b11, f"{path} is not checked-hash"
+        assert (header, code) == both.pip.pycs[path], path
+        source = posixpath.join(posixpath.dirname(posixpath.dirname(path)), _source_of(path))
+        assert code.co_filename == str(both.prefix / source)
+    for record, rows in both.ours.records.items():
+        assert {row[0] for row in rows} == {row[0] for row in both.pip.records[record]}, record
+    verify_records(both.prefix, both.ours.records, both.fresh)
+
+
+def _source_of(pyc: str) -> str:
+    return posixpath.basename(pyc).split(".", 1)[0] + ".py"
