@@ -7,24 +7,25 @@ everything back through the same code that recovers a crashed apply.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
-from applier import bytecode, journal, workers
+from applier import bytecode, cache, faults, journal, workers
 from applier.lock import target_lock
 from applier.records import record_files
 from applier.streams import StreamError
 from applier.validate import validate
 from planner.errors import Problem, Refused
 from planner.layout import record_hash, shebang
+from planner.listing import Listing
 from planner.paths import parents
 from planner.plan import Plan
 from planner.target import installed_fingerprint, scan_installed
-from planner.wheels import file_sha256
 
 
 @attrs.frozen
@@ -34,6 +35,9 @@ class Options:
     fsync: bool = False
     root: str | None = None
     wheel_dir: str | None = None
+    # The unpacked-wheel cache (applier/cache.py); None: no cache, no wheel index.
+    cache_dir: str | None = None
+    link_mode: str = "auto"
 
 
 @attrs.frozen
@@ -56,18 +60,30 @@ def base_of(prefix: str, root: str | None) -> str:
     return os.path.join(os.path.abspath(root), prefix.lstrip("/"))
 
 
-def _wheel_paths(plan: Plan, wheel_dir: str | None) -> dict[str, str]:
-    """Find each planned wheel and prove it is the one that was planned."""
+def _wheel_paths(
+    plan: Plan, wheel_dir: str | None, index: cache.WheelIndex | None = None
+) -> dict[str, str]:
+    """Find each planned wheel and prove it is the one that was planned.
+
+    A wheel the index knows, unchanged since it was hashed, is not hashed again.
+    """
     paths: dict[str, str] = {}
     problems: list[Problem] = []
+    wanted = {
+        dist.wheel: os.path.join(wheel_dir, dist.wheel)
+        if wheel_dir
+        else (dist.wheel_path or dist.wheel)
+        for dist in plan.distributions
+        if dist.action not in ("remove", "unchanged") and dist.wheel is not None
+    }
+    digests = cache.wheel_digests(sorted(set(wanted.values())), index)
     for dist in plan.distributions:
         if dist.action in ("remove", "unchanged") or dist.wheel is None:
             continue
-        path = os.path.join(wheel_dir, dist.wheel) if wheel_dir else (dist.wheel_path or dist.wheel)
-        try:
-            actual = file_sha256(path)
-        except OSError as error:
-            problems.append(Problem(path, f"cannot read wheel: {error.strerror}"))
+        path = wanted[dist.wheel]
+        actual = digests[path]
+        if isinstance(actual, OSError):
+            problems.append(Problem(path, f"cannot read wheel: {actual.strerror}"))
             continue
         if actual != dist.wheel_sha256:
             problems.append(
@@ -100,9 +116,13 @@ def _check_target(plan: Plan, base: str) -> None:
             " plan again",
         )
     real_base = os.path.realpath(base)
+    disk = Listing(base)  # one listdir per folder, not one lstat per planned file
+    # Folders the apply renames files out of: a symlinked one would move files outside.
+    moved_from: set[str] = set()
     for entry in plan.files:
-        full = os.path.join(base, entry.path)
-        exists = os.path.lexists(full)
+        exists = disk.lexists(entry.path)
+        if entry.action != "write":
+            moved_from.add(posixpath.dirname(entry.path))
         if entry.action == "write" and exists:
             problems.append(
                 Problem(
@@ -115,9 +135,20 @@ def _check_target(plan: Plan, base: str) -> None:
                     entry.path, "is missing from the target but the plan expected it; plan again"
                 )
             )
+    for folder in sorted(moved_from):
+        real = os.path.realpath(os.path.join(base, folder))
+        if real != real_base and not real.startswith(real_base + os.sep):
+            problems.append(Problem(folder, "leads outside the environment (a symlink)"))
+    # Folders whose entries change: a read-only one is refused now, not rolled back later.
+    changed = {posixpath.dirname(entry.path) for entry in plan.files}
+    changed.update(posixpath.dirname(directory) for directory in plan.directories)
+    for folder in sorted(changed):
+        full = os.path.join(base, folder)
+        if disk.names(folder) is not None and os.path.isdir(full) and not os.access(full, os.W_OK):
+            problems.append(Problem(folder or base, "is read-only; the apply must change it"))
     for directory in plan.directories:
         full = os.path.join(base, directory)
-        if os.path.lexists(full):
+        if disk.lexists(directory):
             real = os.path.realpath(full)
             if real != real_base and not real.startswith(real_base + os.sep):
                 problems.append(Problem(directory, "leads outside the environment (a symlink)"))
@@ -127,15 +158,20 @@ def _check_target(plan: Plan, base: str) -> None:
         raise Refused(problems)
 
 
-def _sha256_of(path: str) -> tuple[str, int]:
-    with open(path, "rb") as stream:
-        data = stream.read()
-    return record_hash(data), len(data)
+def _touched_dirs(base: str, paths: Iterable[str], folders: Iterable[str]) -> list[str]:
+    """Every folder whose entries this apply changed, for --fsync to flush."""
+    changed = {posixpath.dirname(path) for path in paths}
+    changed.update(posixpath.dirname(folder) for folder in folders)
+    return [os.path.join(base, folder) for folder in sorted(changed)]
 
 
-def _emptied_dirs(plan: Plan, base: str) -> list[str]:
-    """Folders that the removals leave empty, deepest first; never a scheme root."""
-    protected = {"", *plan.target.schemes.values(), *plan.directories}
+def _emptied_dirs(plan: Plan, keep: Iterable[str]) -> list[str]:
+    """Folders that the removals may leave empty, deepest first.
+
+    Never a scheme root or its parents, nor a folder this apply writes into (`keep`
+    adds the bytecode folders), so no folder is both removed and created.
+    """
+    protected = {"", *plan.target.schemes.values(), *plan.directories, *keep}
     for root in plan.target.schemes.values():
         protected.update(parents(root))
     candidates = {
@@ -151,12 +187,44 @@ def apply_plan(
     started = time.monotonic()
     validate(plan, subject)
     base = base_of(plan.target.prefix, options.root)
-    if options.root is not None:
-        os.makedirs(base, exist_ok=True)
-    wheel_paths = _wheel_paths(plan, options.wheel_dir)
-    with target_lock(base):
-        _check_target(plan, base)
-        return _transaction(plan, base, wheel_paths, options, progress, started)
+    index = cache.WheelIndex(options.cache_dir) if options.cache_dir is not None else None
+    wheel_paths = _wheel_paths(plan, options.wheel_dir, index)
+    if index is not None:
+        index.save()
+    staged = _missing_folders(base) if options.root is not None else []
+    if staged:
+        os.makedirs(base)
+    try:
+        with target_lock(base):
+            _check_target(plan, base)
+            summary = _transaction(plan, base, wheel_paths, options, progress, started)
+    except Refused:
+        for folder in reversed(staged):  # a refused staging apply leaves no folders behind
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        raise
+    mtime = _source_date_epoch()
+    if mtime is not None:
+        # After the commit: removing the journal touched `base`; `staged` are ours too.
+        for folder in [*staged, base]:
+            os.utime(folder, (mtime, mtime))
+    return summary
+
+
+def _missing_folders(base: str) -> list[str]:
+    """The folders `os.makedirs(base)` would create, shallowest first."""
+    missing = []
+    folder = base
+    while not os.path.isdir(folder) and folder != os.path.dirname(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    return missing[::-1]
+
+
+def _source_date_epoch() -> int | None:
+    """SOURCE_DATE_EPOCH, the reproducible-builds convention: every mtime we set."""
+    text = os.environ.get("SOURCE_DATE_EPOCH")
+    return int(text) if text and text.isdigit() else None
 
 
 def _transaction(
@@ -186,25 +254,39 @@ def _transaction(
         for pyc in predicted_pycs
         if pyc not in moving and os.path.lexists(os.path.join(base, pyc))
     ]
-    wanted_dirs = list(plan.directories) + sorted(
-        {posixpath.dirname(pyc) for pyc in predicted_pycs}
+    pyc_dirs = {posixpath.dirname(pyc) for pyc in predicted_pycs}
+    # Every folder this apply may create, parents before children (a parent sorts first).
+    created_dirs = sorted(
+        {d for d in (*plan.directories, *pyc_dirs) if not os.path.isdir(os.path.join(base, d))}
     )
-    created_dirs = sorted({d for d in wanted_dirs if not os.path.isdir(os.path.join(base, d))})
     new_files = [entry.path for entry in plan.files if entry.action != "remove"] + predicted_pycs
-    mtime_text = os.environ.get("SOURCE_DATE_EPOCH")
-    mtime = int(mtime_text) if mtime_text and mtime_text.isdigit() else None
+    mtime = _source_date_epoch()
 
     tx = journal.Journal(base, options.fsync)
-    tx.begin(journal.Intent(tuple(created_dirs), tuple(new_files), tuple(moved)))
+    intent = journal.Intent(tuple(created_dirs), tuple(new_files), tuple(moved), options.fsync)
+    try:
+        tx.begin(intent)
+    except OSError as error:
+        raise Refused.one(base, f"cannot start the transaction, nothing changed: {error}") from None
+    abort = workers.Abort()
+    wheel_cache: cache.Cache | None = None
+    placement = cache.Placement()
+    threads: list[workers.Worker] = []
     try:
         tx.move_aside(moved)
-        for directory in _emptied_dirs(plan, base):
+        removed_dirs = []
+        for directory in _emptied_dirs(plan, pyc_dirs):
             full = os.path.join(base, directory)
             if os.path.isdir(full) and not os.listdir(full):
                 tx.remove_dir(directory)
+                removed_dirs.append(directory)
         for directory in created_dirs:
-            if directory in plan.directories:
-                os.makedirs(os.path.join(base, directory), exist_ok=True)
+            if directory not in pyc_dirs:
+                faults.checkpoint("mkdir")
+                os.mkdir(os.path.join(base, directory))
+        wheel_cache, placement, link_modes = cache.placement_for(
+            options.cache_dir, plan, files, options.link_mode, mtime
+        )
         context = workers.WriteContext(
             base=base,
             files=files,
@@ -212,8 +294,11 @@ def _transaction(
             shebang=shebang(plan.target.interpreter),
             fsync=options.fsync,
             mtime=mtime,
+            linked=placement.linked,
+            staged=placement.staged,
+            link_modes=link_modes,
         )
-        threads, slots = workers.start(context, plan.units, options.jobs)
+        threads, slots = workers.start(context, plan.units, options.jobs, abort)
         total = sum(unit.bytes for unit in plan.units)
         if progress is not None:
             while any(thread.is_alive() for thread in threads):
@@ -221,38 +306,84 @@ def _transaction(
                 time.sleep(0.1)
             progress(sum(slot.bytes_done for slot in slots), total)
         written = workers.finish(threads, slots)
+        if wheel_cache is not None:
+            wheel_cache.finish(placement)
         compiled: dict[str, str] = {}
         warnings: tuple[str, ...] = ()
         if tag:
             result = bytecode.compile_sources(
-                plan.target.interpreter, base, plan.target.prefix, new_sources, options.jobs
+                plan.target.interpreter, base, plan.target.prefix, new_sources, options.jobs, tag
             )
             compiled = result.pycs
             warnings = tuple(f"not compiled: {failure}" for failure in result.failures)
-            for pyc in compiled:
-                written[pyc] = _sha256_of(os.path.join(base, pyc))
+            needed = {posixpath.dirname(pyc) for pyc in compiled}
+            for directory in created_dirs:
+                if directory in needed:
+                    faults.checkpoint("mkdir")
+                    os.mkdir(os.path.join(base, directory))
+            bytecode.write_pycs(base, result, options.fsync, mtime)
+            for pyc, data in result.data.items():
+                written[pyc] = (record_hash(data), len(data))
         for record_path, data in record_files(
             plan.distributions, plan.files, written, compiled
         ).items():
             full = os.path.join(base, record_path)
+            faults.checkpoint("record")
             with open(full, "xb") as stream:
                 stream.write(data)
+                # Flushed first: a buffered write at close would move the mtime again.
+                stream.flush()
                 if mtime is not None:
                     os.utime(stream.fileno(), (mtime, mtime))
                 if options.fsync:
-                    stream.flush()
                     os.fsync(stream.fileno())
+            # Counted in the summary like every other file this apply wrote.
+            written[record_path] = (record_hash(data), len(data))
         if mtime is not None:
             for directory in sorted(
                 {*plan.directories, *(posixpath.dirname(p) for p in compiled)}, reverse=True
             ):
                 os.utime(os.path.join(base, directory), (mtime, mtime))
-        tx.commit()
+        touched = (
+            _touched_dirs(base, [*new_files, *moved], [*created_dirs, *removed_dirs])
+            if options.fsync
+            else []
+        )
+        tx.commit(touched)
     except BaseException as error:
-        journal.recover(base)
+        # Stop every worker before anything is put back: none may write after the rollback.
+        abort.requested = True
+        for thread in threads:
+            thread.join()
+        if wheel_cache is not None:
+            wheel_cache.discard(placement)
+        try:
+            journal.recover(base)
+        except (OSError, Refused) as failure:
+            raise Refused.one(
+                base,
+                f"apply failed ({error}) and so did its rollback ({failure}); fix that and run"
+                f" 'wheelplan recover --python {plan.target.interpreter}'",
+            ) from None
+        if isinstance(error, StreamError) and error.wheel:
+            raise Refused.one(
+                error.wheel, f"{error}; the apply was rolled back, nothing was changed"
+            ) from None
         if isinstance(error, StreamError | OSError):
             raise Refused.one(base, f"apply failed and was rolled back: {error}") from None
         raise
+    try:
+        tx.finish()
+    except OSError:
+        # Past the commit point every planned file is in place: recovery rolls forward.
+        try:
+            journal.recover(base)
+        except (OSError, Refused) as failure:
+            raise Refused.one(
+                base,
+                f"the apply is complete but its journal could not be removed ({failure});"
+                f" run 'wheelplan recover --python {plan.target.interpreter}'",
+            ) from None
     removed = sum(1 for entry in plan.files if entry.action == "remove")
     return Summary(
         distributions=sum(1 for dist in plan.distributions if dist.action not in ("unchanged",)),

@@ -271,6 +271,15 @@ def summary(results: Sequence[SetResult]) -> dict[str, float | None]:
     return out
 
 
+def precompile(command: Sequence[str]) -> None:
+    """Write wheelplan's bytecode, as installing a wheel does: the repo's editable install
+    has none, and under PYTHONDONTWRITEBYTECODE every run would compile its modules again."""
+    python = Path(command[0]).with_name("python")
+    if python.is_file():
+        packages = [str(REPO / name) for name in ("planner", "applier", "wheelplan")]
+        subprocess.run([str(python), "-m", "compileall", "-q", *packages], check=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Set up, measure every set, print the tables and write the JSON; exit 1 if a baseline
     row failed (that means the bench itself is broken, not wheelplan)."""
@@ -284,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tools = ensure_tools(args.work_dir)
     versions = tool_versions(tools)
     command = wheelplan_command(args.wheelplan, REPO)
+    precompile(command)
     wheelplan = (
         probe_wheelplan(command)
         if any(r.name in WHEELPLAN_ROWS for r in rows)

@@ -17,6 +17,13 @@ from tests.realwheels import download
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_wheel_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The CLI caches unpacked wheels under $XDG_CACHE_HOME: one for this test session,
+    so tests neither fill nor read the user's cache (and its hardlinks)."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
 def make_env(path: Path) -> Path:
     """A fresh, empty virtual environment; returns its interpreter."""
     venv.create(path, with_pip=False, symlinks=True)

@@ -9,15 +9,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from collections.abc import Sequence
 
-from applier.apply import Options, Summary, apply_plan, recover_target
-from planner import review
-from planner.build import Request, make_plan
+import attrs
+
+from applier import cache, links
+from applier.apply import Options, Summary, apply_plan, base_of, recover_target
+from planner import lockfile, review, verify
+from planner.build import Request, expand_inputs, make_plan, read_wheels
 from planner.errors import Refused
 from planner.plan import Plan, dumps, loads
-from planner.target import probe
-from planner.wheels import Limits
+from planner.target import TargetInfo, probe
+from planner.wheels import Limits, Wheel
+from wheelplan import fetch
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -26,7 +31,28 @@ EXIT_USAGE = 2
 
 def _plan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "wheels", nargs="+", metavar="WHEEL_OR_DIR", help="wheel files or folders of wheels"
+        "wheels", nargs="*", metavar="WHEEL_OR_DIR", help="wheel files or folders of wheels"
+    )
+    parser.add_argument(
+        "--lock", metavar="PYLOCK.toml", help="install what this lock file selects for the target"
+    )
+    parser.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --lock: select this extra of the lock",
+    )
+    parser.add_argument(
+        "--group",
+        action="append",
+        metavar="NAME",
+        help="with --lock: select this dependency group (default: the lock's default groups)",
+    )
+    parser.add_argument(
+        "--wheel-dir",
+        metavar="DIR",
+        help="with --lock: download wheels here (default: the user cache)",
     )
     parser.add_argument(
         "--python", help="the target environment's interpreter or folder (default: $VIRTUAL_ENV)"
@@ -59,32 +85,58 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
     limits = Limits()
     parser.add_argument(
         "--max-total-size",
-        type=int,
+        type=_limit,
         default=limits.max_total_size,
         metavar="BYTES",
-        help="refuse a wheel larger than this uncompressed",
+        help=f"refuse a wheel larger than this uncompressed (default {limits.max_total_size})",
     )
     parser.add_argument(
         "--max-entries",
-        type=int,
+        type=_limit,
         default=limits.max_entries,
         metavar="N",
-        help="refuse a wheel with more members",
+        help=f"refuse a wheel with more members (default {limits.max_entries})",
     )
     parser.add_argument(
         "--max-ratio",
-        type=int,
+        type=_limit,
         default=limits.max_ratio,
         metavar="N",
-        help="refuse a member that expands more than N times",
+        help=(
+            f"refuse a member over {limits.ratio_floor // 1024**2} MiB that expands more than"
+            f" N times (default {limits.max_ratio})"
+        ),
     )
+
+
+def _limit(text: str) -> int:
+    """A size limit: a positive whole number, refused as a usage error otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _jobs(text: str) -> int:
+    """--jobs: a positive count, refused as a usage error otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of workers, got {text!r}")
+    return value
 
 
 def _apply_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs",
-        type=int,
+        type=_jobs,
         default=os.cpu_count() or 1,
+        metavar="N",
         help="parallel workers (default: CPU count)",
     )
     parser.add_argument(
@@ -97,6 +149,30 @@ def _apply_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", help="install under this staging folder instead of /")
 
 
+def _cache_arguments(parser: argparse.ArgumentParser, *, link_mode: bool) -> None:
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="the unpacked-wheel cache and wheel index"
+        " (default: $XDG_CACHE_HOME/wheelplan or ~/.cache/wheelplan)",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    if link_mode:
+        parser.add_argument(
+            "--link-mode",
+            choices=("auto", *links.MODES),
+            default=links.AUTO,
+            help="how files come from the cache: auto tries reflink, then hardlink, then copy",
+        )
+
+
+def _cache_dir(args: argparse.Namespace) -> str | None:
+    """The cache directory the command uses, or None under --no-cache."""
+    if args.no_cache:
+        return None
+    return str(args.cache_dir) if args.cache_dir else cache.default_dir()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wheelplan",
@@ -105,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     plan = commands.add_parser("plan", help="plan an install; a dry run unless -o is given")
     _plan_arguments(plan)
+    _cache_arguments(plan, link_mode=False)
     plan.add_argument("-o", "--output", metavar="PLAN.json", help="write the plan here")
     plan.add_argument(
         "--json", action="store_true", help="print the plan JSON instead of the review"
@@ -116,19 +193,28 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("plan", metavar="PLAN.json")
     apply.add_argument("--wheel-dir", help="find the plan's wheels in this folder, by file name")
     _apply_arguments(apply)
+    _cache_arguments(apply, link_mode=True)
     install = commands.add_parser("install", help="plan and apply in one step")
     _plan_arguments(install)
     _apply_arguments(install)
+    _cache_arguments(install, link_mode=True)
+    check = commands.add_parser("verify", help="check an installed environment against its RECORDs")
+    check.add_argument("--python", help="the target environment's interpreter or folder")
+    check.add_argument("--root", help="check the tree staged under this folder")
+    check.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="files hashed in parallel"
+    )
     recover = commands.add_parser("recover", help="undo an interrupted apply")
     recover.add_argument("--python", help="the target environment's interpreter or folder")
     recover.add_argument("--root", help="the staging folder the apply used")
     return parser
 
 
-def _request(args: argparse.Namespace) -> Request:
+def _request(args: argparse.Namespace, index: cache.WheelIndex | None = None) -> Request:
     from packaging.utils import canonicalize_name
 
     return Request(
+        digests=index,
         wheels=tuple(args.wheels),
         prefer=frozenset(canonicalize_name(name) for name in args.prefer),
         remove=frozenset(canonicalize_name(name) for name in args.remove),
@@ -143,6 +229,12 @@ def _request(args: argparse.Namespace) -> Request:
     )
 
 
+def _index(args: argparse.Namespace) -> cache.WheelIndex | None:
+    """The wheel index of the cache in use (the caller saves it), or None under --no-cache."""
+    directory = _cache_dir(args)
+    return cache.WheelIndex(directory) if directory is not None else None
+
+
 def _read_plan(path: str) -> Plan:
     try:
         with open(path, encoding="utf-8") as stream:
@@ -154,6 +246,13 @@ def _read_plan(path: str) -> Plan:
     return loads(text, path)
 
 
+_size = review._size
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 class _Bar:
     """A progress bar over bytes written, redrawn in place on stderr."""
 
@@ -161,7 +260,7 @@ class _Bar:
         width = 30
         filled = width * done // total if total else width
         sys.stderr.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {done / 1e6:8.1f} / {total / 1e6:.1f} MB"
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {_size(done):>9} / {_size(total)} "
         )
         sys.stderr.flush()
 
@@ -175,7 +274,10 @@ def _apply(plan: Plan, subject: str, args: argparse.Namespace) -> Summary:
         compile_bytecode=args.compile_bytecode,
         fsync=args.fsync,
         root=args.root,
-        wheel_dir=getattr(args, "wheel_dir", None),
+        # `install --wheel-dir` names the download folder; the plan already points there.
+        wheel_dir=args.wheel_dir if args.command == "apply" else None,
+        cache_dir=_cache_dir(args),
+        link_mode=args.link_mode,
     )
     bar = _Bar() if sys.stderr.isatty() and not args.quiet else None
     try:
@@ -187,16 +289,102 @@ def _apply(plan: Plan, subject: str, args: argparse.Namespace) -> Summary:
         print(f"warning: {warning}", file=sys.stderr)
     if not args.quiet:
         print(
-            f"applied {summary.distributions} distributions: {summary.files} files written"
-            f" ({summary.bytes / 1e6:.1f} MB), {summary.removed} removed,"
-            f" in {summary.seconds:.2f} s"
+            f"applied {_count(summary.distributions, 'distribution')}:"
+            f" {_count(summary.files, 'file')} written ({_size(summary.bytes)}),"
+            f" {summary.removed} removed, in {summary.seconds:.2f} s"
         )
     return summary
 
 
+class _Downloads:
+    """Download progress, redrawn in place on stderr."""
+
+    def __call__(self, done: int, count: int, size: int, total: int) -> None:
+        of = f" / {total / 1e6:.1f}" if total else ""
+        sys.stderr.write(f"\rdownloading wheels: {done}/{count}, {size / 1e6:.1f}{of} MB ")
+        sys.stderr.flush()
+
+
+def _plan_from_lock(
+    args: argparse.Namespace, target: TargetInfo, index: cache.WheelIndex | None
+) -> Plan:
+    """Select from the lock, fetch and check every wheel against it, then plan them."""
+    selection = lockfile.read(args.lock, target.markers, target.tags, args.extra, args.group)
+    progress = _Downloads() if sys.stderr.isatty() and not getattr(args, "quiet", False) else None
+    try:
+        fetched = fetch.fetch(selection.wheels, args.wheel_dir, progress=progress)
+    finally:
+        if progress is not None:
+            sys.stderr.write("\n")
+    request = attrs.evolve(
+        _request(args, index),
+        wheels=tuple(item.path for item in fetched),
+        direct_url=False,
+        lock=selection.lock,
+    )
+    plan = make_plan(request, target)
+    fetch.confirm(plan, fetched)
+    return plan
+
+
+def _plan_while_probing(args: argparse.Namespace, index: cache.WheelIndex | None) -> Plan:
+    """Read the wheels while the target's interpreter answers the probe, then plan.
+
+    The probe is another process; waiting for it idle would cost the planner its start-up
+    time. Errors keep their order: a probe failure first, then the planner's own checks
+    (which read the wheels again only when reading them failed here).
+    """
+    probed: list[TargetInfo | BaseException] = []
+
+    def run_probe() -> None:
+        try:
+            probed.append(probe(args.python))
+        except BaseException as error:  # raised again below, in the main thread
+            probed.append(error)
+
+    thread = threading.Thread(target=run_probe, daemon=True)
+    thread.start()
+    request = _request(args, index)
+    try:
+        read: tuple[Wheel, ...] | None = tuple(
+            read_wheels(expand_inputs(request.wheels), request.limits, index)
+        )
+    except Refused:
+        read = None
+    finally:
+        thread.join()
+    target = probed[0]
+    if isinstance(target, BaseException):
+        raise target
+    return make_plan(attrs.evolve(request, read=read), target)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    target = probe(args.python, read_installed=False)
+    base = base_of(target.prefix, args.root)
+    if not os.path.isdir(base):
+        raise Refused.one(base, "the environment does not exist")
+    report = verify.verify(
+        target.prefix, base, target.schemes, venv=verify.is_venv(target.prefix), jobs=args.jobs
+    )
+    for problem in report.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    outcome = f"{len(report.problems)} problems" if report.problems else "no problems"
+    print(f"verified {base}: {report.distributions} distributions, {report.files} files; {outcome}")
+    return EXIT_REFUSED if report.problems else EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
     if args.command in ("plan", "install"):
-        plan = make_plan(_request(args), probe(args.python))
+        index = _index(args)
+        try:
+            if args.lock is not None:
+                plan = _plan_from_lock(args, probe(args.python), index)
+            else:
+                plan = _plan_while_probing(args, index)
+        finally:
+            if index is not None:
+                index.save()
         if args.command == "install":
             _apply(plan, "install", args)
             return EXIT_OK
@@ -221,6 +409,8 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "apply":
         _apply(_read_plan(args.plan), args.plan, args)
         return EXIT_OK
+    if args.command == "verify":
+        return _verify(args)
     if args.command == "recover":
         # The journal's own half-written files must not stop the recovery they ask for.
         target = probe(args.python, read_installed=False)
@@ -231,7 +421,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in ("plan", "install"):
+        if args.wheels and args.lock:
+            parser.error("give either wheels or --lock PYLOCK.toml")
+        if not args.wheels and not args.lock and not args.remove:
+            # `--remove NAME` alone is a plan of removals only.
+            parser.error("give wheels, --lock PYLOCK.toml or --remove NAME")
+        if args.lock is None and (args.extra or args.group or args.wheel_dir):
+            parser.error("--extra, --group and --wheel-dir need --lock")
     try:
         return run(args)
     except Refused as refused:

@@ -1,0 +1,451 @@
+"""The unpacked-wheel cache, and the stat-keyed index that spares re-hashing wheels.
+
+Layout, under the cache directory (`$XDG_CACHE_HOME/wheelplan`, default
+`~/.cache/wheelplan`; `--cache-dir` moves it, `--no-cache` skips all of it):
+
+    index-v1.json                     wheel path -> device, inode, size, mtime, ctime, sha256
+    wheels-v1/<sha[:2]>/<sha>/        one entry per wheel, named by the wheel's sha256
+        files/<member>                the wheel's members, unpacked and verified
+        entry.json                    marker, written last: member -> RECORD hash, size,
+                                      mtime (ns) and mode of the cached file
+    tmp/<sha>-<pid>-<nonce>/          an entry being populated
+
+Populating is atomic: an apply that installs a wheel with no entry has its workers
+write each member into a temporary entry (checking its RECORD hash as always) and
+link it from there; once every worker has succeeded the marker is written and the
+temporary folder renamed into place. An entry holds the members that apply wrote:
+files wheelplan generates or rewrites (RECORD, INSTALLER, REQUESTED, direct_url.json,
+entry-point wrappers, `#!python` scripts) are never cached, and always written fresh.
+
+On a warm hit each cached file is checked against the marker with one `stat`: same
+size, mtime and mode, and the RECORD hash the plan expects for that member. Any
+difference (a file edited, truncated, replaced or missing) marks the entry corrupt,
+and this apply re-extracts it from the wheel and replaces it. Not checked on a hit:
+the bytes themselves (that is what would make a hit cost as much as a miss), so an
+edit that keeps the size and restores the mtime goes unnoticed. With hardlinks the
+installed files share their inode with the cache: editing one in place edits the
+other, as with uv; the next apply from that entry then sees the new mtime.
+
+The index: a wheel whose path, device, inode, size, mtime and ctime are unchanged
+since it was hashed is not hashed again; the planner (for the plan's sha256) and the
+applier (to prove the wheel is the one planned) both use it. A wheel modified less
+than two seconds before it was hashed is not indexed, since its timestamps might not
+change on a further write in the same tick. Every member is still checked against
+its RECORD hash as it is written, whatever the index says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import attrs
+
+from applier.links import modes_for
+from planner.paths import path_problem
+from planner.plan import FileEntry, Plan, Source, Unit
+from planner.wheels import file_sha256
+
+ENTRIES = "wheels-v1"
+STAGING = "tmp"
+INDEX = "index-v1.json"
+MARKER = "entry.json"
+FILES = "files"
+FORMAT = 1
+# Wheels modified this recently are hashed but not indexed (see the module docstring).
+_SETTLED_NS = 2_000_000_000
+_MAX_INDEX = 10_000
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def default_dir() -> str:
+    """`$XDG_CACHE_HOME/wheelplan`, or `~/.cache/wheelplan` (XDG: a relative value is ignored)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "wheelplan")
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    temporary = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        with open(temporary, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
+# --- the wheel index ----------------------------------------------------------------
+
+
+def _stamp(info: os.stat_result) -> list[int]:
+    return [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+
+
+class WheelIndex:
+    """sha256 of wheels by path, trusted while the file's stat is unchanged."""
+
+    def __init__(self, directory: str) -> None:
+        self.path = os.path.join(directory, INDEX)
+        self.entries: dict[str, list[int | str]] = {}
+        self.changed = False
+        try:
+            with open(self.path, encoding="utf-8") as stream:
+                data = json.load(stream)
+            if data.get("format") == FORMAT and isinstance(data.get("wheels"), dict):
+                self.entries = data["wheels"]
+        except (OSError, ValueError, AttributeError):
+            pass  # no index yet, or a damaged one: start afresh
+
+    def known(self, path: str, info: os.stat_result) -> str | None:
+        """The indexed sha256 of the wheel at `path` with stat `info`, if still valid."""
+        entry = self.entries.get(os.path.abspath(path))
+        if (
+            isinstance(entry, list)
+            and len(entry) == 6
+            and entry[:5] == _stamp(info)
+            and isinstance(entry[5], str)
+        ):
+            return entry[5]
+        return None
+
+    def remember(self, path: str, info: os.stat_result, sha256: str) -> None:
+        """Index a hash taken after `info` was read (so a later write changes the stamp)."""
+        if time.time_ns() - max(info.st_mtime_ns, info.st_ctime_ns) < _SETTLED_NS:
+            return
+        self.entries[os.path.abspath(path)] = [*_stamp(info), sha256]
+        self.changed = True
+
+    def digest_fd(self, path: str, fd: int, compute: Callable[[int], str]) -> str:
+        """The sha256 of the open wheel `fd`: indexed, or `compute(fd)` and indexed."""
+        info = os.fstat(fd)
+        known = self.known(path, info)
+        if known is not None:
+            return known
+        sha256 = compute(fd)
+        self.remember(path, info, sha256)
+        return sha256
+
+    def save(self) -> None:
+        """Write the index if it changed; the cache is an optimisation, so errors are ignored."""
+        if not self.changed:
+            return
+        entries = dict(list(self.entries.items())[-_MAX_INDEX:])
+        data = json.dumps({"format": FORMAT, "wheels": entries}, sort_keys=True).encode()
+        with contextlib.suppress(OSError):
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            _write_atomic(self.path, data)
+        self.changed = False
+
+
+def wheel_digests(paths: Sequence[str], index: WheelIndex | None) -> dict[str, str | OSError]:
+    """The sha256 of each wheel (or why it cannot be read): indexed, else hashed.
+
+    Wheels to hash are split between two threads by size: hashlib releases the
+    interpreter lock on large buffers, so both cores hash.
+    """
+    results: dict[str, str | OSError] = {}
+    missing: list[tuple[str, os.stat_result]] = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError as error:
+            results[path] = error
+            continue
+        known = index.known(path, info) if index is not None else None
+        if known is not None:
+            results[path] = known
+        else:
+            missing.append((path, info))
+    shares: list[list[tuple[str, os.stat_result]]] = [[], []]
+    loads = [0, 0]
+    for path, info in sorted(missing, key=lambda item: -item[1].st_size):
+        lighter = 0 if loads[0] <= loads[1] else 1
+        shares[lighter].append((path, info))
+        loads[lighter] += info.st_size
+    found: list[dict[str, str | OSError]] = [{}, {}]
+
+    def hash_share(share: list[tuple[str, os.stat_result]], out: dict[str, str | OSError]) -> None:
+        for path, _ in share:
+            try:
+                out[path] = file_sha256(path)
+            except OSError as error:
+                out[path] = error
+
+    threads = [
+        threading.Thread(target=hash_share, args=(share, out))
+        for share, out in zip(shares, found, strict=True)
+        if share
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for share in shares:
+        for path, info in share:
+            result = found[0].get(path) or found[1][path]
+            results[path] = result
+            if index is not None and isinstance(result, str):
+                index.remember(path, info, result)
+    return results
+
+
+# --- entries --------------------------------------------------------------------------
+
+
+def linkable(source: Source) -> bool:
+    """Whether a planned file may come from the cache: a member written as it is."""
+    return (
+        source.kind == "member"
+        and not source.rewrite_shebang
+        and source.wheel is not None
+        and source.member is not None
+        and source.hash.startswith("sha256=")
+        and path_problem(source.member) is None
+    )
+
+
+@attrs.frozen
+class Staging:
+    """An entry being populated: where it is, where it goes, what it will hold."""
+
+    sha256: str
+    directory: str
+    entry: str
+    members: tuple[tuple[str, str], ...]  # (member, RECORD hash)
+    replaces: bool  # a corrupt entry is in the way
+
+
+@attrs.define
+class Placement:
+    """How this apply uses the cache: files to link, files to extract into new entries."""
+
+    linked: dict[str, str] = attrs.field(factory=dict)
+    staged: dict[str, str] = attrs.field(factory=dict)
+    stagings: list[Staging] = attrs.field(factory=list)
+    corrupt: list[str] = attrs.field(factory=list)
+
+
+class Cache:
+    """One cache directory."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = os.path.abspath(directory)
+
+    def entry(self, sha256: str) -> str:
+        return os.path.join(self.directory, ENTRIES, sha256[:2], sha256)
+
+    def marker(self, sha256: str) -> dict[str, list[object]] | None:
+        """The files an entry holds, from its marker; None for no entry (or a broken one)."""
+        try:
+            with open(os.path.join(self.entry(sha256), MARKER), encoding="utf-8") as stream:
+                data = json.load(stream)
+        except (OSError, ValueError):
+            return None
+        if (
+            not isinstance(data, dict)
+            or data.get("format") != FORMAT
+            or data.get("wheel_sha256") != sha256
+            or not isinstance(data.get("files"), dict)
+        ):
+            return None
+        files: dict[str, list[object]] = data["files"]
+        return files
+
+    def _sweep(self) -> None:
+        """Remove temporary entries left by applies that were killed."""
+        staging = os.path.join(self.directory, STAGING)
+        with contextlib.suppress(OSError):
+            for name in os.listdir(staging):
+                parts = name.split("-")
+                if len(parts) == 3 and parts[1].isdigit() and not _running(int(parts[1])):
+                    shutil.rmtree(os.path.join(staging, name), ignore_errors=True)
+
+    def prepare(
+        self,
+        files: Mapping[str, FileEntry],
+        units: Iterable[Unit],
+        wheel_sha256: Mapping[str, str],
+        umask: int,
+    ) -> Placement:
+        """Decide, for each planned write, whether it is linked, extracted to a new entry
+        (then linked), or written straight from the wheel as without a cache."""
+        by_wheel: dict[str, list[tuple[str, Source]]] = {}
+        for unit in units:
+            for path in unit.paths:
+                source = files[path].source
+                if source is not None and linkable(source):
+                    assert source.wheel is not None
+                    by_wheel.setdefault(source.wheel, []).append((path, source))
+        placement = Placement()
+        swept = False
+        for wheel, planned in sorted(by_wheel.items()):
+            sha256 = wheel_sha256.get(wheel, "")
+            if not _SHA256.fullmatch(sha256):
+                continue
+            marker = self.marker(sha256)
+            if marker is not None:
+                linked = self._check(sha256, marker, planned, umask)
+                if linked is not None:
+                    placement.linked.update(linked)
+                    continue
+            # No entry, or one with a changed file or a broken marker: extract it again.
+            damaged = os.path.lexists(self.entry(sha256))
+            if damaged:
+                placement.corrupt.append(sha256)
+            if not swept:
+                self._sweep()
+                swept = True
+            self._stage(sha256, planned, damaged, placement)
+        return placement
+
+    def _check(
+        self,
+        sha256: str,
+        marker: Mapping[str, list[object]],
+        planned: Sequence[tuple[str, Source]],
+        umask: int,
+    ) -> dict[str, str] | None:
+        """Planned path -> cached file for an intact entry; None if any file was changed."""
+        root = os.path.join(self.entry(sha256), FILES)
+        linked = {}
+        for path, source in planned:
+            assert source.member is not None
+            row = marker.get(source.member)
+            if row is None:
+                continue  # not in this entry (the apply that made it did not write it)
+            cached = os.path.join(root, source.member)
+            try:
+                info = os.lstat(cached)
+            except OSError:
+                return None
+            if (
+                row != [source.hash, info.st_size, info.st_mtime_ns, stat.S_IMODE(info.st_mode)]
+                or not stat.S_ISREG(info.st_mode)
+                or info.st_size != source.size
+            ):
+                return None
+            if stat.S_IMODE(info.st_mode) == source.mode & ~umask:
+                linked[path] = cached
+        return linked
+
+    def _stage(
+        self,
+        sha256: str,
+        planned: Sequence[tuple[str, Source]],
+        replaces: bool,
+        placement: Placement,
+    ) -> None:
+        directory = os.path.join(
+            self.directory, STAGING, f"{sha256}-{os.getpid()}-{secrets.token_hex(4)}"
+        )
+        root = os.path.join(directory, FILES)
+        try:
+            os.makedirs(root)
+            folders = {os.path.dirname(source.member or "") for _, source in planned}
+            for folder in sorted(folders):
+                if folder:
+                    os.makedirs(os.path.join(root, folder), exist_ok=True)
+        except OSError:
+            shutil.rmtree(directory, ignore_errors=True)
+            return  # no cache today: these files are written straight from the wheel
+        members = []
+        for path, source in planned:
+            assert source.member is not None
+            placement.staged[path] = os.path.join(root, source.member)
+            members.append((source.member, source.hash))
+        placement.stagings.append(
+            Staging(sha256, directory, self.entry(sha256), tuple(members), replaces)
+        )
+
+    def finish(self, placement: Placement) -> None:
+        """Mark and move each populated entry into place, once every worker has succeeded."""
+        for staging in placement.stagings:
+            try:
+                self._publish(staging)
+            except OSError:
+                pass  # the install itself is done; this entry is simply not cached
+            finally:
+                shutil.rmtree(staging.directory, ignore_errors=True)
+
+    def _publish(self, staging: Staging) -> None:
+        root = os.path.join(staging.directory, FILES)
+        files: dict[str, list[object]] = {}
+        for member, hash_text in staging.members:
+            info = os.lstat(os.path.join(root, member))
+            files[member] = [hash_text, info.st_size, info.st_mtime_ns, stat.S_IMODE(info.st_mode)]
+        marker = {"format": FORMAT, "wheel_sha256": staging.sha256, "files": files}
+        _write_atomic(os.path.join(staging.directory, MARKER), json.dumps(marker).encode())
+        os.makedirs(os.path.dirname(staging.entry), exist_ok=True)
+        if staging.replaces:
+            trash = f"{staging.directory}-old"
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(staging.entry, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another apply populated it first: keep theirs
+            os.rename(staging.directory, staging.entry)
+
+    def discard(self, placement: Placement) -> None:
+        """Drop the temporary entries of an apply that failed."""
+        for staging in placement.stagings:
+            shutil.rmtree(staging.directory, ignore_errors=True)
+
+
+def placement_for(
+    directory: str | None,
+    plan: Plan,
+    files: Mapping[str, FileEntry],
+    link_mode: str,
+    mtime: int | None,
+) -> tuple[Cache | None, Placement, tuple[str, ...]]:
+    """The cache (None when disabled), its placement of this plan's writes, the link modes.
+
+    With SOURCE_DATE_EPOCH every file's mtime is set, which would reach the cached copy
+    through a hardlink: then files are reflinked or copied, or (`--link-mode hardlink`)
+    not taken from the cache at all.
+    """
+    modes = modes_for(link_mode)
+    if mtime is not None:
+        modes = tuple(mode for mode in modes if mode != "hardlink")
+    if directory is None or not modes:
+        return None, Placement(), ()
+    cache = Cache(directory)
+    umask = os.umask(0)
+    os.umask(umask)
+    shas = {
+        dist.wheel: dist.wheel_sha256
+        for dist in plan.distributions
+        if dist.wheel is not None and dist.wheel_sha256 is not None
+    }
+    return cache, cache.prepare(files, plan.units, shas, umask), modes
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+__all__ = [
+    "Cache",
+    "Placement",
+    "WheelIndex",
+    "default_dir",
+    "linkable",
+    "placement_for",
+    "wheel_digests",
+]

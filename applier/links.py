@@ -1,0 +1,145 @@
+"""Put a file from the unpacked-wheel cache at a planned path: reflink, hardlink or copy.
+
+A reflink (the FICLONE ioctl: btrfs, XFS, bcachefs...) shares the blocks but not the
+inode, so the installed file is independent of the cache. A hardlink shares the
+inode: editing the installed file in place edits the cached copy too (uv does the
+same; the cache notices a changed size or mtime and re-extracts that entry). A copy
+(`copy_file_range`, in the kernel) always works. `auto` tries them in that order; a
+worker drops a mode the filesystem refuses and keeps the next one for the rest of
+its files, so each mode costs at most one failed call per worker.
+
+Each worker owns its `Linker`; nothing here is shared between workers.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+
+from applier import faults
+
+MODES = ("reflink", "hardlink", "copy")
+AUTO = "auto"
+# linux/fs.h: _IOW(0x94, 9, int)
+FICLONE = 0x40049409
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+# A mode the filesystem (or the pair of filesystems) does not support at all.
+_UNSUPPORTED = frozenset(
+    {errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.EXDEV, errno.ENOSYS, errno.EPERM}
+)
+# copy_file_range refusing a pair of files: fall back to reading and writing.
+_NO_COPY_RANGE = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL})
+
+
+def modes_for(choice: str) -> tuple[str, ...]:
+    """The modes to try, in order, for `--link-mode`: all of them for `auto`, else just one."""
+    if choice == AUTO:
+        return MODES
+    if choice not in MODES:
+        raise ValueError(f"unknown link mode {choice!r}")
+    return (choice,)
+
+
+def _copy(source_fd: int, destination_fd: int, size: int) -> None:
+    copied = 0
+    try:
+        while copied < size:
+            done = os.copy_file_range(source_fd, destination_fd, size - copied)
+            if done == 0:
+                break
+            copied += done
+    except OSError as error:
+        if error.errno not in _NO_COPY_RANGE or copied:
+            raise
+    while copied < size:
+        block = os.pread(source_fd, min(1 << 20, size - copied), copied)
+        if not block:
+            break
+        view = memoryview(block)
+        while view:
+            view = view[os.write(destination_fd, view) :]
+        copied += len(block)
+    if copied != size:
+        raise OSError(errno.EIO, f"cached file changed while it was copied ({copied} of {size})")
+
+
+class Linker:
+    """One worker's way of placing cached files, narrowed as modes are refused."""
+
+    def __init__(self, modes: tuple[str, ...]) -> None:
+        self.modes = list(modes)
+        self.refused: dict[str, str] = {}
+        self.used: dict[str, int] = {}
+
+    def place(
+        self, cached: str, destination: str, mode: int, size: int, fsync: bool, mtime: int | None
+    ) -> str:
+        """Create `destination` (absent) with the bytes of `cached`; return the mode used."""
+        faults.checkpoint("create")
+        while True:
+            if not self.modes:
+                refused = "; ".join(f"{how}: {why}" for how, why in self.refused.items())
+                raise OSError(errno.EOPNOTSUPP, f"no link mode works here ({refused})", destination)
+            how = self.modes[0]
+            try:
+                self._place(how, cached, destination, mode, size, fsync, mtime)
+            except OSError as error:
+                if how == "hardlink" and error.errno == errno.EMLINK:
+                    # This one inode has too many links; hardlinks still work for the rest.
+                    how = "copy"
+                    self._place(how, cached, destination, mode, size, fsync, mtime)
+                elif how != "copy" and error.errno in _UNSUPPORTED:
+                    self.refused[how] = error.strerror or str(error)
+                    self.modes.remove(how)
+                    continue
+                else:
+                    raise
+            self.used[how] = self.used.get(how, 0) + 1
+            return how
+
+    @staticmethod
+    def _place(
+        how: str,
+        cached: str,
+        destination: str,
+        mode: int,
+        size: int,
+        fsync: bool,
+        mtime: int | None,
+    ) -> None:
+        if how == "hardlink":
+            os.link(cached, destination)
+            if fsync:
+                fd = os.open(destination, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            return
+        source_fd = os.open(cached, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            destination_fd = os.open(destination, _OPEN_FLAGS, mode)
+            try:
+                if how == "reflink":
+                    try:
+                        fcntl.ioctl(destination_fd, FICLONE, source_fd)
+                    except OSError:
+                        os.close(destination_fd)
+                        destination_fd = -1
+                        os.unlink(destination)
+                        raise
+                else:
+                    _copy(source_fd, destination_fd, size)
+                if mtime is not None:
+                    os.utime(destination_fd, (mtime, mtime))
+                if fsync:
+                    os.fsync(destination_fd)
+            finally:
+                if destination_fd >= 0:
+                    os.close(destination_fd)
+        finally:
+            os.close(source_fd)
+
+
+__all__ = ["AUTO", "MODES", "Linker", "modes_for"]

@@ -1,0 +1,44 @@
+"""What a target folder holds, read one folder at a time.
+
+The planner and the applier both ask whether each of 17,000 planned paths exists.
+One `os.listdir` per folder answers that for every file in it, and a folder missing
+from its parent's listing answers it for everything below, without a system call.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class Listing:
+    """The folders under `prefix`, each listed once, on demand (relative POSIX paths)."""
+
+    UNREADABLE = frozenset({"\0"})  # a folder that exists but cannot be listed
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.listings: dict[str, frozenset[str] | None] = {}
+
+    def names(self, folder: str) -> frozenset[str] | None:
+        """The entries of `folder` (relative, "" is the prefix); None when it is missing."""
+        if folder in self.listings:
+            return self.listings[folder]
+        names: frozenset[str] | None = None
+        parent, _, name = folder.rpartition("/")
+        above = self.names(parent) if folder else self.UNREADABLE
+        if above is self.UNREADABLE or (above is not None and name in above):
+            try:
+                names = frozenset(os.listdir(os.path.join(self.prefix, folder)))
+            except (FileNotFoundError, NotADirectoryError):
+                names = None
+            except OSError:
+                names = self.UNREADABLE
+        self.listings[folder] = names
+        return names
+
+    def lexists(self, path: str) -> bool:
+        folder, _, name = path.rpartition("/")
+        names = self.names(folder)
+        if names is self.UNREADABLE:
+            return os.path.lexists(os.path.join(self.prefix, path))
+        return names is not None and name in names

@@ -1,0 +1,380 @@
+"""The unpacked-wheel cache: link modes, hits, misses, corrupted entries, the wheel index.
+
+Whatever the cache does, the installed tree must be byte for byte the one an apply
+without a cache writes; these tests check that first, then how the files got there.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from applier import cache, links
+from applier.apply import Options, apply_plan
+from planner.build import Request, make_plan
+from planner.errors import Refused
+from planner.plan import Plan
+from tests.applytools import SCHEMES, fake_target, plan_for
+from tests.conftest import make_env, snapshot
+from tests.wheelfactory import Member, WheelSpec, build_wheel
+
+BIG = bytes(range(256)) * 64  # 16 KiB, deflated
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def demo_wheel(directory: Path, version: str = "1.0") -> Path:
+    data = f"demo-{version}.data/scripts"
+    return build_wheel(
+        WheelSpec(
+            "demo",
+            version=version,
+            files={
+                "demo/__init__.py": b"VALUE = 1\n",
+                "demo/big.bin": BIG,
+                "demo/stored.txt": Member(
+                    "demo/stored.txt", b"stored bytes\n", compress_type=zipfile.ZIP_STORED
+                ),
+                "demo/tool.sh": Member("demo/tool.sh", b"#!/bin/sh\necho hi\n", mode=0o755),
+                f"{data}/demo-run": Member(f"{data}/demo-run", b"#!python\nprint('run')\n"),
+            },
+            entry_points="[console_scripts]\ndemo-cli = demo:main\n",
+        ),
+        directory,
+    )
+
+
+def site(prefix: Path) -> Path:
+    return prefix / SCHEMES["purelib"]
+
+
+def apply_fresh(tmp_path: Path, name: str, wheel: Path, **options: Any) -> tuple[Path, Plan]:
+    prefix = tmp_path / name
+    prefix.mkdir()
+    plan = plan_for([wheel], prefix)
+    apply_plan(plan, "plan", Options(jobs=2, **options))
+    return prefix, plan
+
+
+def entry_of(cache_dir: Path, plan: Plan) -> Path:
+    (dist,) = plan.distributions
+    assert dist.wheel_sha256 is not None
+    return Path(cache.Cache(str(cache_dir)).entry(dist.wheel_sha256))
+
+
+def reference(tmp_path: Path, name: str, wheel: Path) -> dict[str, tuple[str, int]]:
+    """The tree an apply without a cache writes at `tmp_path/name` (removed again)."""
+    prefix, _ = apply_fresh(tmp_path, name, wheel)
+    tree = snapshot(prefix)
+    shutil.rmtree(prefix)
+    return tree
+
+
+def reflink_support(directory: Path) -> str | None:
+    """None when FICLONE works in `directory`, else why not (for the skip message)."""
+    source = directory / "reflink-probe-source"
+    target = directory / "reflink-probe-target"
+    source.write_bytes(b"x" * 4096)
+    try:
+        with source.open("rb") as src, target.open("wb") as dst:
+            fcntl.ioctl(dst.fileno(), links.FICLONE, src.fileno())
+    except OSError as error:
+        return f"FICLONE fails here: {errno.errorcode.get(error.errno or 0, error)}"
+    finally:
+        source.unlink()
+        target.unlink(missing_ok=True)
+    return None
+
+
+# --- link modes -------------------------------------------------------------------
+
+
+def test_hardlink_shares_the_cached_inode_and_installs_the_same_tree(tmp_path: Path) -> None:
+    wheel = demo_wheel(tmp_path / "wheels")
+    expected = {name: reference(tmp_path, name, wheel) for name in ("first", "second")}
+    store = tmp_path / "cache"
+    first, plan = apply_fresh(tmp_path, "first", wheel, cache_dir=str(store), link_mode="hardlink")
+    second, _ = apply_fresh(tmp_path, "second", wheel, cache_dir=str(store), link_mode="hardlink")
+    assert snapshot(first) == expected["first"]  # populated: extracted into the cache, linked
+    assert snapshot(second) == expected["second"]  # a hit: linked
+    cached = entry_of(store, plan) / cache.FILES / "demo" / "big.bin"
+    for prefix in (first, second):
+        assert (site(prefix) / "demo" / "big.bin").stat().st_ino == cached.stat().st_ino
+    assert cached.stat().st_nlink == 3
+
+
+def test_copy_gives_files_of_their_own(tmp_path: Path) -> None:
+    wheel = demo_wheel(tmp_path / "wheels")
+    expected = reference(tmp_path, "second", wheel)
+    store = tmp_path / "cache"
+    apply_fresh(tmp_path, "first", wheel, cache_dir=str(store), link_mode="copy")
+    second, plan = apply_fresh(tmp_path, "second", wheel, cache_dir=str(store), link_mode="copy")
+    assert snapshot(second) == expected
+    cached = entry_of(store, plan) / cache.FILES / "demo" / "big.bin"
+    installed = site(second) / "demo" / "big.bin"
+    assert installed.stat().st_ino != cached.stat().st_ino
+    assert cached.stat().st_nlink == 1
+
+
+def test_reflink_where_the_filesystem_clones(tmp_path: Path) -> None:
+    why = reflink_support(tmp_path)
+    if why is not None:
+        pytest.skip(f"no reflink support in {tmp_path}: {why}")
+    wheel = demo_wheel(tmp_path / "wheels")
+    expected = reference(tmp_path, "second", wheel)
+    store = tmp_path / "cache"
+    apply_fresh(tmp_path, "first", wheel, cache_dir=str(store), link_mode="reflink")
+    second, plan = apply_fresh(tmp_path, "second", wheel, cache_dir=str(store), link_mode="reflink")
+    assert snapshot(second) == expected
+    cached = entry_of(store, plan) / cache.FILES / "demo" / "big.bin"
+    assert (site(second) / "demo" / "big.bin").stat().st_ino != cached.stat().st_ino
+
+
+def test_a_forced_reflink_that_cannot_work_is_refused_and_rolled_back(tmp_path: Path) -> None:
+    if reflink_support(tmp_path) is None:
+        pytest.skip(f"{tmp_path} supports reflinks, so a forced reflink works")
+    wheel = demo_wheel(tmp_path / "wheels")
+    prefix = tmp_path / "env"
+    prefix.mkdir()
+    with pytest.raises(Refused) as refused:
+        apply_plan(
+            plan_for([wheel], prefix),
+            "plan",
+            Options(jobs=2, cache_dir=str(tmp_path / "cache"), link_mode="reflink"),
+        )
+    assert "no link mode works here (reflink:" in str(refused.value)
+    assert os.listdir(prefix) == []
+
+
+def test_auto_picks_a_mode_that_works(tmp_path: Path) -> None:
+    wheel = demo_wheel(tmp_path / "wheels")
+    expected = reference(tmp_path, "second", wheel)
+    store = tmp_path / "cache"
+    apply_fresh(tmp_path, "first", wheel, cache_dir=str(store))
+    second, _ = apply_fresh(tmp_path, "second", wheel, cache_dir=str(store))
+    assert snapshot(second) == expected
+
+
+def test_generated_and_rewritten_files_are_never_linked(tmp_path: Path) -> None:
+    wheel = demo_wheel(tmp_path / "wheels")
+    store = tmp_path / "cache"
+    apply_fresh(tmp_path, "first", wheel, cache_dir=str(store), link_mode="hardlink")
+    second, plan = apply_fresh(
+        tmp_path, "second", wheel, cache_dir=str(store), link_mode="hardlink"
+    )
+    fresh = [
+        entry.path
+        for entry in plan.files
+        if entry.source is not None
+        and (entry.source.kind != "member" or entry.source.rewrite_shebang)
+    ]
+    assert any(path.endswith("/RECORD") for path in fresh)
+    assert any(path.endswith("/INSTALLER") for path in fresh)
+    assert "bin/demo-run" in fresh and "bin/demo-cli" in fresh
+    for path in fresh:
+        assert (second / path).stat().st_nlink == 1, path
+    marker = json.loads((entry_of(store, plan) / cache.MARKER).read_text())
+    assert "demo-1.0.data/scripts/demo-run" not in marker["files"]
+
+
+def test_source_date_epoch_never_hardlinks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Setting every file's mtime through a hardlink would change the cached copy."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1600000000")
+    wheel = demo_wheel(tmp_path / "wheels")
+    store = tmp_path / "cache"
+    apply_fresh(tmp_path, "first", wheel, cache_dir=str(store))
+    second, plan = apply_fresh(tmp_path, "second", wheel, cache_dir=str(store))
+    installed = site(second) / "demo" / "big.bin"
+    assert installed.stat().st_nlink == 1
+    assert installed.stat().st_mtime == 1600000000
+    cached = entry_of(store, plan) / cache.FILES / "demo" / "big.bin"
+    assert cached.stat().st_mtime != 1600000000
+
+
+# --- hits, misses, corruption -------------------------------------------------------
+
+
+def test_a_miss_populates_an_entry_and_a_hit_reuses_it(tmp_path: Path) -> None:
+    wheel = demo_wheel(tmp_path / "wheels")
+    store = tmp_path / "cache"
+    _, plan = apply_fresh(tmp_path, "first", wheel, cache_dir=str(store), link_mode="hardlink")
+    entry = entry_of(store, plan)
+    marker = entry / cache.MARKER
+    assert marker.is_file()
+    assert (entry / cache.FILES / "demo" / "big.bin").read_bytes() == BIG
+    assert os.listdir(store / cache.STAGING) == []
+    before = marker.stat().st_mtime_ns, marker.stat().st_ino
+    second, _ = apply_fresh(tmp_path, "second", wheel, cache_dir=str(store), link_mode="hardlink")
+    assert (marker.stat().st_mtime_ns, marker.stat().st_ino) == before
+    assert os.listdir(store / cache.STAGING) == []
+    assert (site(second) / "demo" / "stored.txt").stat().st_nlink == 3
+
+
+@pytest.mark.parametrize("damage", ["content", "same-size", "missing", "marker"])
+def test_a_corrupted_entry_is_detected_and_re_extracted(tmp_path: Path, damage: str) -> None:
+    wheel = demo_wheel(tmp_path / "wheels")
+    expected = reference(tmp_path, "second", wheel)
+    store = tmp_path / "cache"
+    _, plan = apply_fresh(tmp_path, "first", wheel, cache_dir=str(store), link_mode="copy")
+    entry = entry_of(store, plan)
+    cached = entry / cache.FILES / "demo" / "big.bin"
+    if damage == "content":
+        cached.write_bytes(b"tampered")
+    elif damage == "same-size":
+        cached.write_bytes(b"\0" * len(BIG))  # same size, but a new mtime
+    elif damage == "missing":
+        cached.unlink()
+    else:
+        (entry / cache.MARKER).write_text("{not json")
+    second, _ = apply_fresh(tmp_path, "second", wheel, cache_dir=str(store), link_mode="copy")
+    assert snapshot(second) == expected
+    assert cached.read_bytes() == BIG
+    marker = json.loads((entry / cache.MARKER).read_text())
+    assert marker["files"]["demo/big.bin"][1:3] == [len(BIG), cached.stat().st_mtime_ns]
+    assert os.listdir(store / cache.STAGING) == []
+
+
+def test_editing_a_hardlinked_file_is_seen_by_the_next_apply(tmp_path: Path) -> None:
+    """Installed and cached file are one inode; the edit shows in the cache's mtime."""
+    wheel = demo_wheel(tmp_path / "wheels")
+    expected = reference(tmp_path, "second", wheel)
+    store = tmp_path / "cache"
+    first, _ = apply_fresh(tmp_path, "first", wheel, cache_dir=str(store), link_mode="hardlink")
+    edited = site(first) / "demo" / "__init__.py"
+    edited.write_bytes(b"VALUE = 2\n")  # same size, in place: the cached copy changes too
+    second, _ = apply_fresh(tmp_path, "second", wheel, cache_dir=str(store), link_mode="hardlink")
+    assert snapshot(second) == expected
+    assert edited.read_bytes() == b"VALUE = 2\n"
+
+
+def test_a_failed_apply_leaves_no_entry_behind(tmp_path: Path) -> None:
+    wheel = demo_wheel(tmp_path / "wheels")
+    prefix = tmp_path / "env"
+    prefix.mkdir()
+    plan = plan_for([wheel], prefix)
+    # A RECORD hash the member's bytes do not match: a worker fails, the apply rolls back.
+    files = tuple(
+        attrs.evolve(entry, source=attrs.evolve(entry.source, hash="sha256=" + "A" * 43))
+        if entry.path.endswith("demo/big.bin") and entry.source is not None
+        else entry
+        for entry in plan.files
+    )
+    store = tmp_path / "cache"
+    with pytest.raises(Refused) as refused:
+        apply_plan(attrs.evolve(plan, files=files), "plan", Options(jobs=2, cache_dir=str(store)))
+    assert "does not match its RECORD hash" in str(refused.value)
+    assert os.listdir(prefix) == []
+    assert not list((store / cache.ENTRIES).rglob(cache.MARKER))
+    assert os.listdir(store / cache.STAGING) == []
+
+
+# --- the wheel index ----------------------------------------------------------------
+
+
+def test_the_index_spares_rehashing_an_unchanged_wheel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache, "_SETTLED_NS", 0)
+    wheel = demo_wheel(tmp_path / "wheels")
+    prefix = tmp_path / "env"
+    prefix.mkdir()
+    hashed: list[int] = []
+    from planner import wheels as wheels_module
+
+    real = wheels_module._fd_sha256
+
+    def counting(fd: int) -> str:
+        hashed.append(fd)
+        return real(fd)
+
+    monkeypatch.setattr(wheels_module, "_fd_sha256", counting)
+
+    def plan_once() -> Plan:
+        index = cache.WheelIndex(str(tmp_path / "cache"))
+        request = Request(wheels=(str(wheel),), digests=index)
+        plan = make_plan(request, fake_target(prefix))
+        index.save()
+        return plan
+
+    first = plan_once()
+    assert len(hashed) == 1
+    second = plan_once()
+    assert len(hashed) == 1  # served by the index
+    assert second.distributions == first.distributions
+    # A wheel rewritten in place (new mtime and ctime) is hashed again.
+    os.utime(wheel, ns=(0, 1_000_000_000))
+    plan_once()
+    assert len(hashed) == 2
+
+
+def test_a_fresh_wheel_is_hashed_but_not_indexed(tmp_path: Path) -> None:
+    """Timestamps of a file written just now may not change on a second write."""
+    wheel = demo_wheel(tmp_path / "wheels")
+    index = cache.WheelIndex(str(tmp_path / "cache"))
+    digests = cache.wheel_digests([str(wheel)], index)
+    assert isinstance(digests[str(wheel)], str)
+    assert not index.changed
+
+
+def test_apply_uses_the_index_and_still_refuses_a_replaced_wheel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache, "_SETTLED_NS", 0)
+    hashed: list[str] = []
+    real = cache.file_sha256
+
+    def counting(path: str) -> str:
+        hashed.append(path)
+        return real(path)
+
+    monkeypatch.setattr(cache, "file_sha256", counting)
+    wheel = demo_wheel(tmp_path / "wheels")
+    store = str(tmp_path / "cache")
+    apply_fresh(tmp_path, "first", wheel, cache_dir=store)
+    apply_fresh(tmp_path, "second", wheel, cache_dir=store)
+    assert hashed == [str(wheel)]  # the second apply found it in the index
+    prefix = tmp_path / "third"
+    prefix.mkdir()
+    plan = plan_for([wheel], prefix)
+    other = build_wheel(WheelSpec("demo", files={"demo/__init__.py": b"X = 2\n"}), tmp_path / "w2")
+    os.replace(other, wheel)  # same path, another file
+    with pytest.raises(Refused) as refused:
+        apply_plan(plan, "plan", Options(jobs=2, cache_dir=store))
+    assert "wheel changed since the plan was made" in str(refused.value)
+    assert os.listdir(prefix) == []
+
+
+# --- the command line ---------------------------------------------------------------
+
+
+def test_cli_cache_location_and_no_cache(tmp_path: Path, target: Path, cli: Cli) -> None:
+    wheel = demo_wheel(tmp_path / "wheels")
+    xdg = tmp_path / "xdg"
+    env = {"XDG_CACHE_HOME": str(xdg)}
+    plan_file = tmp_path / "plan.json"
+    done = cli("plan", wheel, "--python", target, "-o", plan_file, "--no-cache", env=env)
+    assert done.returncode == 0, done.stderr
+    done = cli("apply", plan_file, "--quiet", "--no-cache", env=env)
+    assert done.returncode == 0, done.stderr
+    assert not xdg.exists()
+    python = make_env(tmp_path / "other-env")
+    done = cli("install", wheel, "--python", python, "--quiet", env=env)
+    assert done.returncode == 0, done.stderr
+    assert any((xdg / "wheelplan" / cache.ENTRIES).rglob(cache.MARKER))
+    moved = tmp_path / "moved"
+    third = make_env(tmp_path / "third-env")
+    done = cli(
+        "install", wheel, "--python", third, "--quiet", "--cache-dir", moved, "--link-mode", "copy"
+    )
+    assert done.returncode == 0, done.stderr
+    assert any((moved / cache.ENTRIES).rglob(cache.MARKER))
