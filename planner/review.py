@@ -11,6 +11,10 @@ from collections import Counter, defaultdict
 from planner.plan import Plan
 
 LIST_LIMIT = 10
+_KIND_NOTE = {
+    "identical": "(written once, listed in every owner's RECORD)",
+    "different": "(only the winner's RECORD lists the file)",
+}
 
 
 def _size(count: int) -> str:
@@ -35,8 +39,24 @@ def _limited(lines: list[str], what: str) -> list[str]:
     ]
 
 
+def _resolution(resolution: str, names: dict[str, str]) -> str:
+    """The JSON's `prefer:NAME` in words; `shared` stays as it is."""
+    winner = resolution.removeprefix("prefer:")
+    if winner == resolution:
+        return resolution
+    return f"{names.get(winner, winner)} wins (--prefer)"
+
+
 def render(plan: Plan) -> str:
     target = plan.target
+    names = {dist.name: dist.display_name for dist in plan.distributions}
+    owners_of = {entry.path: entry.owners for entry in plan.files}
+    lost_to: dict[str, Counter[str]] = defaultdict(Counter)
+    for conflict in plan.conflicts:
+        winner = conflict.resolution.removeprefix("prefer:")
+        if winner != conflict.resolution:
+            for owner in set(conflict.owners) - set(owners_of.get(conflict.path, ())):
+                lost_to[owner][winner] += 1
     files_of: Counter[str] = Counter()
     bytes_of: Counter[str] = Counter()
     removed_of: Counter[str] = Counter()
@@ -61,6 +81,8 @@ def render(plan: Plan) -> str:
             detail = "already installed"
         else:
             detail = f"{files_of[dist.name]} files, {_size(bytes_of[dist.name])}"
+            for winner, count in sorted(lost_to[dist.name].items()):
+                detail += f"; {_count(count, 'file', 'files')} lost to {names.get(winner, winner)}"
         lines.append(f"  {dist.action:<10} {dist.display_name} {version}  ({detail})")
     actions = Counter(entry.action for entry in plan.files)
     lines += [
@@ -72,12 +94,13 @@ def render(plan: Plan) -> str:
     if plan.conflicts:
         kinds: dict[str, list[str]] = defaultdict(list)
         for conflict in plan.conflicts:
+            owners = ", ".join(names.get(owner, owner) for owner in conflict.owners)
             kinds[conflict.kind].append(
-                f"  {conflict.path}: {', '.join(conflict.owners)} -> {conflict.resolution}"
+                f"  {conflict.path}: {owners} -> {_resolution(conflict.resolution, names)}"
             )
         lines += ["", f"Overlaps: {len(plan.conflicts)}"]
         for kind in sorted(kinds):
-            lines += [f" {kind} content:", *_limited(kinds[kind], "overlaps")]
+            lines += [f" {kind} content {_KIND_NOTE[kind]}:", *_limited(kinds[kind], "overlaps")]
     removals = [
         f"  {entry.path}: {entry.reason}" for entry in plan.files if entry.action == "remove"
     ]

@@ -641,7 +641,9 @@ def test_the_review_of_five_wheels_fits_on_one_screen(wheels: Path, fake: Target
     assert len(lines) <= 24, text
     for n in range(5):
         assert any(line.split()[:3] == ["install", f"part-{n}", "1.0"] for line in lines), text
-    assert any("ns/engine.py" in line and "part-2" in line for line in lines), text
+    assert any("ns/engine.py" in line and "-> part-2 wins (--prefer)" in line for line in lines)
+    losers = [line for line in lines if "1 file lost to part-2" in line]
+    assert [line.split()[1] for line in losers] == ["part-0", "part-1", "part-3", "part-4"]
     assert any("ns/__init__.py" in line for line in lines), text
     assert any("part-0 requires absent>=1" in line for line in lines), text
     assert "; 1 work unit; " in text
@@ -657,5 +659,5 @@ def test_long_lists_in_the_review_are_summarised(wheels: Path, fake: TargetInfo)
     assert len(plan.conflicts) == 31
     lines = review.render(plan).splitlines()
     assert "  ... and 20 more overlaps (see the plan JSON)" in lines
-    assert sum(1 for line in lines if "-> prefer:left" in line) == 10
+    assert sum(1 for line in lines if "-> left wins (--prefer)" in line) == 10
     assert len(lines) <= 30
