@@ -60,8 +60,22 @@ def base_of(prefix: str, root: str | None) -> str:
     return os.path.join(os.path.abspath(root), prefix.lstrip("/"))
 
 
+def _wanted(plan: Plan, wheel_dir: str | None) -> dict[str, str]:
+    """Wheel file name -> where the planned wheel is read from."""
+    return {
+        dist.wheel: os.path.join(wheel_dir, dist.wheel)
+        if wheel_dir
+        else (dist.wheel_path or dist.wheel)
+        for dist in plan.distributions
+        if dist.action not in ("remove", "unchanged") and dist.wheel is not None
+    }
+
+
 def _wheel_paths(
-    plan: Plan, wheel_dir: str | None, index: cache.WheelIndex | None = None
+    plan: Plan,
+    wheel_dir: str | None,
+    index: cache.WheelIndex | None = None,
+    hashing: cache.Digests | None = None,
 ) -> dict[str, str]:
     """Find each planned wheel and prove it is the one that was planned.
 
@@ -69,14 +83,10 @@ def _wheel_paths(
     """
     paths: dict[str, str] = {}
     problems: list[Problem] = []
-    wanted = {
-        dist.wheel: os.path.join(wheel_dir, dist.wheel)
-        if wheel_dir
-        else (dist.wheel_path or dist.wheel)
-        for dist in plan.distributions
-        if dist.action not in ("remove", "unchanged") and dist.wheel is not None
-    }
-    digests = cache.wheel_digests(sorted(set(wanted.values())), index)
+    wanted = _wanted(plan, wheel_dir)
+    if hashing is None:
+        hashing = cache.Digests(sorted(set(wanted.values())), index)
+    digests = hashing.result()
     for dist in plan.distributions:
         if dist.action in ("remove", "unchanged") or dist.wheel is None:
             continue
@@ -185,10 +195,12 @@ def apply_plan(
 ) -> Summary:
     """Apply `plan`; raise Refused (nothing changed) or roll back and re-raise on failure."""
     started = time.monotonic()
+    index = cache.WheelIndex(options.cache_dir) if options.cache_dir is not None else None
+    # Hashing the wheels needs the second core, not the interpreter: it runs meanwhile.
+    hashing = cache.Digests(sorted(set(_wanted(plan, options.wheel_dir).values())), index)
     validate(plan, subject)
     base = base_of(plan.target.prefix, options.root)
-    index = cache.WheelIndex(options.cache_dir) if options.cache_dir is not None else None
-    wheel_paths = _wheel_paths(plan, options.wheel_dir, index)
+    wheel_paths = _wheel_paths(plan, options.wheel_dir, index, hashing)
     if index is not None:
         index.save()
     staged = _missing_folders(base) if options.root is not None else []

@@ -40,7 +40,6 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import shutil
 import stat
 import threading
@@ -75,7 +74,7 @@ def default_dir() -> str:
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    temporary = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    temporary = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     try:
         with open(temporary, "wb") as stream:
             stream.write(data)
@@ -148,70 +147,86 @@ class WheelIndex:
         self.changed = False
 
 
-def wheel_digests(paths: Sequence[str], index: WheelIndex | None) -> dict[str, str | OSError]:
-    """The sha256 of each wheel (or why it cannot be read): indexed, else hashed.
+class Digests:
+    """The sha256 of each wheel (or why it cannot be read), started now, collected later.
 
-    Wheels to hash are split between two threads by size: hashlib releases the
-    interpreter lock on large buffers, so both cores hash.
+    Wheels the index knows are looked up; the others are hashed by two threads split by
+    size. hashlib releases the interpreter lock on large buffers, so both cores hash,
+    and the caller can go on (validating the plan) meanwhile.
     """
-    results: dict[str, str | OSError] = {}
-    missing: list[tuple[str, os.stat_result]] = []
-    for path in paths:
-        try:
-            info = os.stat(path)
-        except OSError as error:
-            results[path] = error
-            continue
-        known = index.known(path, info) if index is not None else None
-        if known is not None:
-            results[path] = known
-        else:
-            missing.append((path, info))
-    shares: list[list[tuple[str, os.stat_result]]] = [[], []]
-    loads = [0, 0]
-    for path, info in sorted(missing, key=lambda item: -item[1].st_size):
-        lighter = 0 if loads[0] <= loads[1] else 1
-        shares[lighter].append((path, info))
-        loads[lighter] += info.st_size
-    found: list[dict[str, str | OSError]] = [{}, {}]
 
-    def hash_share(share: list[tuple[str, os.stat_result]], out: dict[str, str | OSError]) -> None:
-        for path, _ in share:
+    def __init__(self, paths: Sequence[str], index: WheelIndex | None) -> None:
+        self.index = index
+        self.results: dict[str, str | OSError] = {}
+        missing: list[tuple[str, os.stat_result]] = []
+        for path in paths:
             try:
-                out[path] = file_sha256(path)
+                info = os.stat(path)
             except OSError as error:
-                out[path] = error
+                self.results[path] = error
+                continue
+            known = index.known(path, info) if index is not None else None
+            if known is not None:
+                self.results[path] = known
+            else:
+                missing.append((path, info))
+        self.shares: list[list[tuple[str, os.stat_result]]] = [[], []]
+        loads = [0, 0]
+        for path, info in sorted(missing, key=lambda item: -item[1].st_size):
+            lighter = 0 if loads[0] <= loads[1] else 1
+            self.shares[lighter].append((path, info))
+            loads[lighter] += info.st_size
+        self.found: list[dict[str, str | OSError]] = [{}, {}]
+        self.threads = [
+            threading.Thread(target=_hash_share, args=(share, out), daemon=True)
+            for share, out in zip(self.shares, self.found, strict=True)
+            if share
+        ]
+        for thread in self.threads:
+            thread.start()
 
-    threads = [
-        threading.Thread(target=hash_share, args=(share, out))
-        for share, out in zip(shares, found, strict=True)
-        if share
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for share in shares:
-        for path, info in share:
-            result = found[0].get(path) or found[1][path]
-            results[path] = result
-            if index is not None and isinstance(result, str):
-                index.remember(path, info, result)
-    return results
+    def result(self) -> dict[str, str | OSError]:
+        """Wait for the hashing; index what was hashed."""
+        for thread in self.threads:
+            thread.join()
+        for share in self.shares:
+            for path, info in share:
+                result = self.found[0].get(path) or self.found[1][path]
+                self.results[path] = result
+                if self.index is not None and isinstance(result, str):
+                    self.index.remember(path, info, result)
+        self.shares = [[], []]
+        return self.results
+
+
+def _hash_share(share: list[tuple[str, os.stat_result]], out: dict[str, str | OSError]) -> None:
+    for path, _ in share:
+        try:
+            out[path] = file_sha256(path)
+        except OSError as error:
+            out[path] = error
+
+
+def wheel_digests(paths: Sequence[str], index: WheelIndex | None) -> dict[str, str | OSError]:
+    """The sha256 of each wheel (or why it cannot be read): indexed, else hashed."""
+    return Digests(paths, index).result()
 
 
 # --- entries --------------------------------------------------------------------------
 
 
 def linkable(source: Source) -> bool:
-    """Whether a planned file may come from the cache: a member written as it is."""
+    """Whether a planned file may come from the cache: a member written as it is.
+
+    (Its name is a path inside the entry; `_stage` refuses unsafe ones, and a hit needs
+    the name in a marker, which only `_stage`-checked names reach.)
+    """
     return (
         source.kind == "member"
         and not source.rewrite_shebang
         and source.wheel is not None
         and source.member is not None
         and source.hash.startswith("sha256=")
-        and path_problem(source.member) is None
     )
 
 
@@ -322,8 +337,8 @@ class Cache:
         for path, source in planned:
             assert source.member is not None
             row = marker.get(source.member)
-            if row is None:
-                continue  # not in this entry (the apply that made it did not write it)
+            if row is None or source.member.startswith("/") or ".." in source.member:
+                continue  # not in this entry (or a name no entry may hold): written fresh
             cached = os.path.join(root, source.member)
             try:
                 info = os.lstat(cached)
@@ -347,9 +362,11 @@ class Cache:
         placement: Placement,
     ) -> None:
         directory = os.path.join(
-            self.directory, STAGING, f"{sha256}-{os.getpid()}-{secrets.token_hex(4)}"
+            self.directory, STAGING, f"{sha256}-{os.getpid()}-{os.urandom(4).hex()}"
         )
         root = os.path.join(directory, FILES)
+        # The plan is input: a member name must not lead out of the entry.
+        planned = [item for item in planned if path_problem(item[1].member or "") is None]
         try:
             os.makedirs(root)
             folders = {os.path.dirname(source.member or "") for _, source in planned}
@@ -442,6 +459,7 @@ def _running(pid: int) -> bool:
 
 __all__ = [
     "Cache",
+    "Digests",
     "Placement",
     "WheelIndex",
     "default_dir",

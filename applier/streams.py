@@ -12,9 +12,12 @@ the apply can commit.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import os
 import struct
+import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 
@@ -29,6 +32,8 @@ FEED = 64 * 1024
 OUTPUT = 1024 * 1024
 # Members up to this size (compressed and uncompressed) are read and inflated at once.
 SMALL = 4 * 1024 * 1024
+# Deflated members at least this big are hashed by a second thread (see `_ReadBack`).
+READ_BACK = 64 * 1024 * 1024
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 _LENGTHS = struct.Struct("<HH")
 _LENGTHS_AT = 26
@@ -37,6 +42,7 @@ _LENGTHS_AT = 26
 _EXTRA_GUESS = 64
 _SIGNATURE = b"PK\x03\x04"
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+_READ_BACK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _SHEBANG = b"#!python"
 
 
@@ -173,6 +179,11 @@ def _rewrite(data: bytes | memoryview, shebang: bytes) -> bytes | memoryview:
     return shebang + b"\n" + (text[newline + 1 :] if newline >= 0 else b"")
 
 
+def _plain_sha256(source: Source) -> bool:
+    """A member whose RECORD hash is sha256 and whose bytes are written as they are."""
+    return source.hash.startswith("sha256=") and not source.rewrite_shebang
+
+
 def _finish(fd: int, fsync: bool, mtime: int | None) -> None:
     if mtime is not None:
         os.utime(fd, (mtime, mtime))
@@ -249,6 +260,82 @@ def _write_streamed(
     return _encode("sha256", output.digest()), output_size
 
 
+class _ReadBack:
+    """Hashes a file from a second thread, reading back what the writer has written.
+
+    For one huge member (torch's 434 MB `libtorch_cpu.so`) the worker's thread would
+    inflate, hash and write one after the other; inflating holds no interpreter lock,
+    and neither do `pread` and hashing, so a second thread hashes the bytes already on
+    disk while the first inflates the next ones. The two share one file and two plain
+    values (bytes written, and whether the writer is done), each written by one thread
+    only: no lock, no queue.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.written = 0
+        self.done = False
+        self.digest = hashlib.sha256()
+        self.error: OSError | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        position = 0
+        try:
+            while True:
+                written = self.written
+                if position < written:
+                    block = os.pread(self.fd, min(written - position, 8 * CHUNK), position)
+                    if not block:
+                        raise OSError(errno.EIO, "the file being written got shorter")
+                    self.digest.update(block)
+                    position += len(block)
+                elif self.done:
+                    return
+                else:
+                    time.sleep(0.001)
+        except OSError as error:
+            self.error = error
+
+    def finish(self) -> str:
+        """Wait for the hash of everything written (call once the writer has stopped)."""
+        self.done = True
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return _encode("sha256", self.digest.digest())
+
+
+def _write_read_back(
+    destination: str, source: Source, wheel_fd: int, fsync: bool, mtime: int | None
+) -> tuple[str, int]:
+    """A huge sha256 member: inflated and written here, hashed by `_ReadBack` meanwhile."""
+    size = 0
+    blocks = _chunks(wheel_fd, source)
+    faults.checkpoint("create")
+    fd = os.open(destination, _READ_BACK_FLAGS, source.mode)
+    hashing = _ReadBack(fd)
+    try:
+        try:
+            for block in blocks:
+                size += len(block)
+                if size > source.size:
+                    raise StreamError(
+                        f"{source.member or destination!r} is larger than RECORD says"
+                    )
+                _write_all(fd, block)
+                hashing.written = size
+        finally:
+            digest = hashing.finish()
+        _finish(fd, fsync, mtime)
+    finally:
+        os.close(fd)
+    if size != source.size or digest != source.hash:
+        raise _mismatch(source, destination)
+    return source.hash, source.size
+
+
 def write_file(
     destination: str,
     source: Source,
@@ -265,6 +352,8 @@ def write_file(
             data: bytes | memoryview = source.content.encode("utf-8")
         else:
             assert wheel_fd is not None
+            if source.size >= READ_BACK and source.compression != 0 and _plain_sha256(source):
+                return _write_read_back(destination, source, wheel_fd, fsync, mtime)
             if (source.compressed_size or 0) > SMALL or source.size > SMALL:
                 return _write_streamed(destination, source, wheel_fd, shebang, fsync, mtime)
             data = _small_member(wheel_fd, source)

@@ -52,12 +52,18 @@ def validate(plan: Plan, subject: str) -> None:
         if dist.wheel is not None and ("/" in dist.wheel or path_problem(dist.wheel)):
             bad(f"distribution {dist.name}: wheel {dist.wheel!r} is not a plain file name")
 
+    # `is_within(path, root)` for every root, as one test (this runs for 19,000 paths).
+    anywhere = "" in roots
+    exact = frozenset(roots)
+    below = tuple(f"{root}/" for root in roots if root)
+
     def check_path(path: str, what: str) -> bool:
         problem = path_problem(path)
         if problem:
             bad(f"{what} {path!r} {problem}")
             return False
-        if not any(is_within(path, root) for root in roots) or is_within(path, JOURNAL_DIR):
+        inside = anywhere or path in exact or path.startswith(below)
+        if not inside or is_within(path, JOURNAL_DIR):
             bad(f"{what} {path!r} is outside the environment's scheme directories")
             return False
         return True

@@ -126,17 +126,21 @@ def _run(
                 assert source is not None
                 cached = linked.get(path)
                 if cached is not None:
-                    linker.place(
-                        cached,
-                        os.path.join(base, path),
-                        source.mode,
-                        source.size,
-                        context.fsync,
-                        context.mtime,
-                    )
-                    slot.written[path] = (source.hash, source.size)
-                    slot.bytes_done += source.size
-                    continue
+                    try:
+                        linker.place(
+                            cached,
+                            os.path.join(base, path),
+                            source.mode,
+                            source.size,
+                            context.fsync,
+                            context.mtime,
+                        )
+                    except FileNotFoundError:
+                        pass  # the entry went away (another apply replaced it): from the wheel
+                    else:
+                        slot.written[path] = (source.hash, source.size)
+                        slot.bytes_done += source.size
+                        continue
                 wheel_fd = None
                 if source.wheel is not None:
                     wheel_fd = handles.get(source.wheel)

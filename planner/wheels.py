@@ -504,10 +504,12 @@ def read_wheel(
         hashing: _Hashing | None = None
         try:
             size = os.fstat(fd).st_size
+            hasher = _fd_sha256 if size < _BACKGROUND_HASH else _mapped_sha256
             hashing = _Hashing(
-                (lambda: digests.digest_fd(absolute, fd, _fd_sha256))
+                (lambda: digests.digest_fd(absolute, fd, hasher))
                 if digests
-                else (lambda: _fd_sha256(fd))
+                else (lambda: hasher(fd)),
+                background=size >= _BACKGROUND_HASH,
             )
             with zipfile.ZipFile(stream) as archive:
                 infos = list(_iter_checked_infos(archive, limits, errors))
@@ -534,17 +536,44 @@ def read_wheel(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-class _Hashing:
-    """A wheel's sha256, computed by a thread while the archive is parsed.
+# Wheels at least this big are hashed by a second thread while the archive is parsed.
+_BACKGROUND_HASH = 8 * 1024 * 1024
+# Bytes hashed per call when the file is mapped: each call releases the interpreter lock
+# for its whole slice, and each slice is unmapped from memory once hashed.
+_HASH_SLICE = 64 * 1024 * 1024
 
-    hashlib releases the interpreter lock on large buffers, so one core hashes the
-    whole file while the other parses the central directory and the local headers.
+
+def _mapped_sha256(fd: int) -> str:
+    """The sha256 of an open file, hashed from a mapping in a few large calls.
+
+    A thread hashing in 1 MiB reads would wait for the interpreter lock after every
+    read (up to the 5 ms switch interval while the other thread parses); a mapped file
+    needs the lock once per 64 MiB slice.
     """
+    size = os.fstat(fd).st_size
+    digest = hashlib.sha256()
+    if size:
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as view, memoryview(view) as data:
+            for start in range(0, size, _HASH_SLICE):
+                digest.update(data[start : start + _HASH_SLICE])
+                if hasattr(mmap, "MADV_DONTNEED"):
+                    view.madvise(mmap.MADV_DONTNEED, start, min(_HASH_SLICE, size - start))
+    return digest.hexdigest()
 
-    def __init__(self, compute: Callable[[], str]) -> None:
+
+class _Hashing:
+    """A wheel's sha256: computed at once for a small wheel, else by a thread while the
+    archive is parsed (hashlib releases the interpreter lock on large buffers, so one
+    core hashes the file while the other parses the central directory)."""
+
+    def __init__(self, compute: Callable[[], str], *, background: bool) -> None:
         self._outcome: list[str | BaseException] = []
-        self._thread = threading.Thread(target=self._run, args=(compute,), daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._run, args=(compute,), daemon=True)
+            self._thread.start()
+        else:
+            self._run(compute)
 
     def _run(self, compute: Callable[[], str]) -> None:
         try:
@@ -553,7 +582,8 @@ class _Hashing:
             self._outcome.append(error)
 
     def join(self) -> None:
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
 
     def result(self) -> str:
         self.join()

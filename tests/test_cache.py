@@ -378,3 +378,24 @@ def test_cli_cache_location_and_no_cache(tmp_path: Path, target: Path, cli: Cli)
     )
     assert done.returncode == 0, done.stderr
     assert any((moved / cache.ENTRIES).rglob(cache.MARKER))
+
+
+def test_an_entry_removed_while_applying_falls_back_to_the_wheel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another apply may replace an entry between the check and the link."""
+    wheel = demo_wheel(tmp_path / "wheels")
+    expected = reference(tmp_path, "second", wheel)
+    store = tmp_path / "cache"
+    apply_fresh(tmp_path, "first", wheel, cache_dir=str(store), link_mode="hardlink")
+    checked = cache.Cache.prepare
+
+    def prepare_then_lose_a_file(self: cache.Cache, *args: Any) -> cache.Placement:
+        placement = checked(self, *args)
+        assert placement.linked
+        os.unlink(next(iter(placement.linked.values())))
+        return placement
+
+    monkeypatch.setattr(cache.Cache, "prepare", prepare_then_lose_a_file)
+    second, _ = apply_fresh(tmp_path, "second", wheel, cache_dir=str(store), link_mode="hardlink")
+    assert snapshot(second) == expected

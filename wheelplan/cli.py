@@ -7,6 +7,7 @@ Exit codes: 0 done, 1 refused or failed (one `error:` line per problem on stderr
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import threading
@@ -16,13 +17,12 @@ import attrs
 
 from applier import cache, links
 from applier.apply import Options, Summary, apply_plan, base_of, recover_target
-from planner import lockfile, review, verify
+from planner import review
 from planner.build import Request, expand_inputs, make_plan, read_wheels
 from planner.errors import Refused
 from planner.plan import Plan, dumps, loads
 from planner.target import TargetInfo, probe
 from planner.wheels import Limits, Wheel
-from wheelplan import fetch
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -309,6 +309,9 @@ def _plan_from_lock(
     args: argparse.Namespace, target: TargetInfo, index: cache.WheelIndex | None
 ) -> Plan:
     """Select from the lock, fetch and check every wheel against it, then plan them."""
+    from planner import lockfile  # only lock installs need the TOML reader and the fetcher
+    from wheelplan import fetch
+
     selection = lockfile.read(args.lock, target.markers, target.tags, args.extra, args.group)
     progress = _Downloads() if sys.stderr.isatty() and not getattr(args, "quiet", False) else None
     try:
@@ -364,6 +367,8 @@ def _verify(args: argparse.Namespace) -> int:
     base = base_of(target.prefix, args.root)
     if not os.path.isdir(base):
         raise Refused.one(base, "the environment does not exist")
+    from planner import verify
+
     report = verify.verify(
         target.prefix, base, target.schemes, venv=verify.is_venv(target.prefix), jobs=args.jobs
     )
@@ -431,6 +436,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("give wheels, --lock PYLOCK.toml or --remove NAME")
         if args.lock is None and (args.extra or args.group or args.wheel_dir):
             parser.error("--extra, --group and --wheel-dir need --lock")
+    # One command builds some 100,000 objects without cycles (plan entries, wheel
+    # members): the cycle collector would only rescan them, several times over.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return run(args)
     except Refused as refused:
@@ -443,3 +452,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         print(f"error: {error.filename or 'wheelplan'}: {error.strerror or error}", file=sys.stderr)
         return EXIT_REFUSED
+    finally:
+        if collecting:
+            gc.enable()
