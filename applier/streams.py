@@ -126,26 +126,26 @@ def _small_member(wheel_fd: int, source: Source) -> bytes | memoryview:
         raise StreamError(f"member {source.member!r} does not inflate: {error}") from None
 
 
-def _chunks(wheel_fd: int, source: Source) -> Iterator[bytes | memoryview]:
-    """Yield a large member's uncompressed bytes in bounded chunks."""
+def _stored_blocks(wheel_fd: int, source: Source) -> Iterator[bytes]:
+    """The member's bytes as stored in the archive, read in bounded blocks."""
     start = _data_start(wheel_fd, source)
     remaining = source.compressed_size or 0
-    if source.compression == 0:
-        while remaining:
-            block = os.pread(wheel_fd, min(CHUNK, remaining), start)
-            if not block:
-                raise StreamError(f"member {source.member!r} is truncated")
-            start += len(block)
-            remaining -= len(block)
-            yield block
-        return
-    inflater = zlib.decompressobj(-15)
     while remaining:
         block = os.pread(wheel_fd, min(CHUNK, remaining), start)
         if not block:
             raise StreamError(f"member {source.member!r} is truncated")
         start += len(block)
         remaining -= len(block)
+        yield block
+
+
+def _chunks(wheel_fd: int, source: Source) -> Iterator[bytes | memoryview]:
+    """Yield a large member's uncompressed bytes in bounded chunks."""
+    if source.compression == 0:
+        yield from _stored_blocks(wheel_fd, source)
+        return
+    inflater = zlib.decompressobj(-15)
+    for block in _stored_blocks(wheel_fd, source):
         view = memoryview(block)
         for at in range(0, len(view), FEED):
             pending: bytes | memoryview = view[at : at + FEED]

@@ -37,16 +37,18 @@ def target(tmp_path: Path) -> Path:
 
 
 def run_cli(
-    *args: str | os.PathLike[str], env: dict[str, str] | None = None
+    *args: str | os.PathLike[str],
+    env: dict[str, str] | None = None,
+    cwd: Path = REPO,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `wheelplan` as a user would, in its own process."""
+    """Run `wheelplan` as a user would, in its own process (from `cwd`, default the repo)."""
     return subprocess.run(
         [sys.executable, "-m", "wheelplan", *map(str, args)],
         capture_output=True,
         text=True,
         check=False,
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
     )
 
 

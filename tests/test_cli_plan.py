@@ -9,7 +9,6 @@ byte-identical.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -22,23 +21,11 @@ from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
 
 from planner.plan import Plan, digest_of, dumps, loads
-from tests.conftest import REPO, snapshot
+from tests.conftest import run_cli, snapshot
 from tests.wheelfactory import Member, WheelSpec, build_wheel
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 SHARED = b"# shared namespace\n"
-
-
-def wheelplan(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The CLI run from `cwd`, so a test can see that nothing lands there."""
-    return subprocess.run(
-        [sys.executable, "-m", "wheelplan", *map(str, args)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
 
 
 def built(tmp_path: Path, *specs: WheelSpec) -> list[Path]:
@@ -92,7 +79,7 @@ PLUGIN = WheelSpec(name="plugin", files={"ns/__init__.py": SHARED, "ns/plugin.py
 def test_plan_without_output_is_a_dry_run_that_writes_nothing(tmp_path: Path, target: Path) -> None:
     wheels = built(tmp_path, APP, PLUGIN)
     before = snapshot(tmp_path)
-    result = wheelplan("plan", *wheels, "--python", target, cwd=tmp_path)
+    result = run_cli("plan", *wheels, "--python", target, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"Plan for {venv_of(target)} ")
     assert result.stdout.endswith(
@@ -106,7 +93,7 @@ def test_output_is_canonical_json_with_a_digest(tmp_path: Path, target: Path) ->
     wheels = built(tmp_path, APP, PLUGIN)
     env_before = snapshot(venv_of(target))
     output = tmp_path / "plan.json"
-    result = wheelplan("plan", *wheels, "--python", target, "-o", output, cwd=tmp_path)
+    result = run_cli("plan", *wheels, "--python", target, "-o", output, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.endswith(
         f"\nplan written to {output}; apply it with: wheelplan apply {output}\n"
