@@ -17,7 +17,8 @@ _KIND_NOTE = {
 }
 
 
-def _size(count: int) -> str:
+def human_size(count: int) -> str:
+    """Bytes in decimal units, as pip and uv print them."""
     value = float(count)
     for unit in ("B", "KB", "MB", "GB"):
         if value < 1000 or unit == "GB":
@@ -26,8 +27,8 @@ def _size(count: int) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _count(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
+def plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else (many or one + 's')}"
 
 
 def _limited(lines: list[str], what: str) -> list[str]:
@@ -80,16 +81,16 @@ def render(plan: Plan) -> str:
         elif dist.action == "unchanged":
             detail = "already installed"
         else:
-            detail = f"{files_of[dist.name]} files, {_size(bytes_of[dist.name])}"
+            detail = f"{files_of[dist.name]} files, {human_size(bytes_of[dist.name])}"
             for winner, count in sorted(lost_to[dist.name].items()):
-                detail += f"; {_count(count, 'file', 'files')} lost to {names.get(winner, winner)}"
+                detail += f"; {plural(count, 'file')} lost to {names.get(winner, winner)}"
         lines.append(f"  {dist.action:<10} {dist.display_name} {version}  ({detail})")
     actions = Counter(entry.action for entry in plan.files)
     lines += [
         "",
         f"Files: {actions['write']} new, {actions['replace']} replaced,"
-        f" {actions['remove']} removed; {_count(len(plan.units), 'work unit', 'work units')};"
-        f" {_count(len(plan.directories), 'directory', 'directories')}",
+        f" {actions['remove']} removed; {plural(len(plan.units), 'work unit')};"
+        f" {plural(len(plan.directories), 'directory', 'directories')}",
     ]
     if plan.conflicts:
         kinds: dict[str, list[str]] = defaultdict(list)

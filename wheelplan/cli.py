@@ -10,19 +10,18 @@ import argparse
 import gc
 import os
 import sys
-import threading
 from collections.abc import Sequence
-
-import attrs
 
 from applier import cache, links
 from applier.apply import Options, Summary, apply_plan, base_of, recover_target
 from planner import review
-from planner.build import Request, expand_inputs, make_plan, read_wheels
+from planner.build import Request
 from planner.errors import Refused
 from planner.plan import Plan, dumps, loads
-from planner.target import TargetInfo, probe
-from planner.wheels import Limits, Wheel
+from planner.review import human_size, plural
+from planner.target import probe
+from planner.wheels import Limits
+from wheelplan import planning
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -246,22 +245,14 @@ def _read_plan(path: str) -> Plan:
     return loads(text, path)
 
 
-_size = review._size
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
-
-
 class _Bar:
     """A progress bar over bytes written, redrawn in place on stderr."""
 
     def __call__(self, done: int, total: int) -> None:
         width = 30
         filled = width * done // total if total else width
-        sys.stderr.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {_size(done):>9} / {_size(total)} "
-        )
+        bar = "#" * filled + "." * (width - filled)
+        sys.stderr.write(f"\r[{bar}] {human_size(done):>9} / {human_size(total)} ")
         sys.stderr.flush()
 
     def close(self) -> None:
@@ -289,8 +280,8 @@ def _apply(plan: Plan, subject: str, args: argparse.Namespace) -> Summary:
         print(f"warning: {warning}", file=sys.stderr)
     if not args.quiet:
         print(
-            f"applied {_count(summary.distributions, 'distribution')}:"
-            f" {_count(summary.files, 'file')} written ({_size(summary.bytes)}),"
+            f"applied {plural(summary.distributions, 'distribution')}:"
+            f" {plural(summary.files, 'file')} written ({human_size(summary.bytes)}),"
             f" {summary.removed} removed, in {summary.seconds:.2f} s"
         )
     return summary
@@ -303,63 +294,6 @@ class _Downloads:
         of = f" / {total / 1e6:.1f}" if total else ""
         sys.stderr.write(f"\rdownloading wheels: {done}/{count}, {size / 1e6:.1f}{of} MB ")
         sys.stderr.flush()
-
-
-def _plan_from_lock(
-    args: argparse.Namespace, target: TargetInfo, index: cache.WheelIndex | None
-) -> Plan:
-    """Select from the lock, fetch and check every wheel against it, then plan them."""
-    from planner import lockfile  # only lock installs need the TOML reader and the fetcher
-    from wheelplan import fetch
-
-    selection = lockfile.read(args.lock, target.markers, target.tags, args.extra, args.group)
-    progress = _Downloads() if sys.stderr.isatty() and not getattr(args, "quiet", False) else None
-    try:
-        fetched = fetch.fetch(selection.wheels, args.wheel_dir, progress=progress)
-    finally:
-        if progress is not None:
-            sys.stderr.write("\n")
-    request = attrs.evolve(
-        _request(args, index),
-        wheels=tuple(item.path for item in fetched),
-        direct_url=False,
-        lock=selection.lock,
-    )
-    plan = make_plan(request, target)
-    fetch.confirm(plan, fetched)
-    return plan
-
-
-def _plan_while_probing(args: argparse.Namespace, index: cache.WheelIndex | None) -> Plan:
-    """Read the wheels while the target's interpreter answers the probe, then plan.
-
-    The probe is another process; waiting for it idle would cost the planner its start-up
-    time. Errors keep their order: a probe failure first, then the planner's own checks
-    (which read the wheels again only when reading them failed here).
-    """
-    probed: list[TargetInfo | BaseException] = []
-
-    def run_probe() -> None:
-        try:
-            probed.append(probe(args.python))
-        except BaseException as error:  # raised again below, in the main thread
-            probed.append(error)
-
-    thread = threading.Thread(target=run_probe, daemon=True)
-    thread.start()
-    request = _request(args, index)
-    try:
-        read: tuple[Wheel, ...] | None = tuple(
-            read_wheels(expand_inputs(request.wheels), request.limits, index)
-        )
-    except Refused:
-        read = None
-    finally:
-        thread.join()
-    target = probed[0]
-    if isinstance(target, BaseException):
-        raise target
-    return make_plan(attrs.evolve(request, read=read), target)
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -383,10 +317,24 @@ def run(args: argparse.Namespace) -> int:
     if args.command in ("plan", "install"):
         index = _index(args)
         try:
+            request = _request(args, index)
             if args.lock is not None:
-                plan = _plan_from_lock(args, probe(args.python), index)
+                downloads = _Downloads() if sys.stderr.isatty() and not args.quiet else None
+                try:
+                    plan = planning.plan_lock(
+                        request,
+                        args.python,
+                        args.lock,
+                        args.extra,
+                        args.group,
+                        args.wheel_dir,
+                        downloads,
+                    )
+                finally:
+                    if downloads is not None:
+                        sys.stderr.write("\n")
             else:
-                plan = _plan_while_probing(args, index)
+                plan = planning.plan_wheels(request, args.python)
         finally:
             if index is not None:
                 index.save()

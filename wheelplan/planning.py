@@ -1,0 +1,82 @@
+"""Making a plan from what the user gave: probe the target, read or fetch the wheels, plan.
+
+Orchestration only; every decision is the planner's. It overlaps the target's probe
+(another process) with reading the wheels, and for a lock file it fetches and checks
+every wheel against the lock before the planner sees it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection
+from typing import TYPE_CHECKING
+
+import attrs
+
+from planner.build import Request, expand_inputs, make_plan, read_wheels
+from planner.errors import Refused
+from planner.plan import Plan
+from planner.target import TargetInfo, probe
+from planner.wheels import Wheel
+
+if TYPE_CHECKING:
+    from wheelplan.fetch import Progress
+
+
+def plan_wheels(request: Request, python: str | None) -> Plan:
+    """Read the wheels while the target's interpreter answers the probe, then plan.
+
+    Waiting for the probe idle would cost its whole start-up time. Errors keep their
+    order: a probe failure first, then the planner's own checks (which read the wheels
+    again only when reading them failed here, so every problem is reported).
+    """
+    probed: list[TargetInfo | BaseException] = []
+
+    def run_probe() -> None:
+        try:
+            probed.append(probe(python))
+        except BaseException as error:  # raised again below, in the caller's thread
+            probed.append(error)
+
+    thread = threading.Thread(target=run_probe, daemon=True)
+    thread.start()
+    try:
+        read: tuple[Wheel, ...] | None = tuple(
+            read_wheels(expand_inputs(request.wheels), request.limits, request.digests)
+        )
+    except Refused:
+        read = None
+    finally:
+        thread.join()
+    target = probed[0]
+    if isinstance(target, BaseException):
+        raise target
+    return make_plan(attrs.evolve(request, read=read), target)
+
+
+def plan_lock(
+    request: Request,
+    python: str | None,
+    lock: str,
+    extras: Collection[str],
+    groups: Collection[str] | None,
+    wheel_dir: str | None,
+    progress: Progress | None = None,
+) -> Plan:
+    """Select from the lock for the target, fetch and check every wheel, then plan them."""
+    # Only lock installs need the TOML reader and the fetcher: keep them off start-up.
+    from planner import lockfile
+    from wheelplan import fetch
+
+    target = probe(python)
+    selection = lockfile.read(lock, target.markers, target.tags, extras, groups)
+    fetched = fetch.fetch(selection.wheels, wheel_dir, progress=progress)
+    request = attrs.evolve(
+        request,
+        wheels=tuple(item.path for item in fetched),
+        direct_url=False,
+        lock=selection.lock,
+    )
+    plan = make_plan(request, target)
+    fetch.confirm(plan, fetched)
+    return plan
