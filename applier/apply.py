@@ -25,7 +25,7 @@ from planner.layout import record_hash, shebang
 from planner.listing import Listing
 from planner.paths import parents
 from planner.plan import Plan
-from planner.target import installed_fingerprint, scan_installed
+from planner.target import TargetInfo, installed_fingerprint, probe, scan_installed
 
 
 @attrs.frozen
@@ -38,6 +38,9 @@ class Options:
     # The unpacked-wheel cache (applier/cache.py); None: no cache, no wheel index.
     cache_dir: str | None = None
     link_mode: str = "auto"
+    # Run the plan's interpreter and check it reports the plan's prefix, scheme paths
+    # and tags. Off only for tests that describe a target by hand.
+    confirm_target: bool = True
 
 
 @attrs.frozen
@@ -104,6 +107,30 @@ def _wheel_paths(
     if problems:
         raise Refused(problems)
     return paths
+
+
+def _confirm_target(plan: Plan, actual: TargetInfo, subject: str) -> None:
+    """Refuse a plan whose target is not what its interpreter says it is.
+
+    A plan with its digest recomputed could name any folder as its prefix; the paths
+    in it are checked against that prefix, so the prefix itself must be the real one.
+    """
+    claimed = plan.target
+    problems = [
+        f"{what} is {mine!r} here but {theirs!r} for {claimed.interpreter}"
+        for what, mine, theirs in (
+            ("the prefix", claimed.prefix, actual.prefix),
+            ("the scheme paths", dict(claimed.schemes), dict(actual.schemes)),
+        )
+        if mine != theirs
+    ]
+    if claimed.tags_fingerprint != actual.tags_fingerprint:
+        problems.append(f"{claimed.interpreter} supports other wheel tags than planned for")
+    if problems:
+        raise Refused(
+            Problem(subject, f"not the environment it was planned for: {problem}; plan again")
+            for problem in problems
+        )
 
 
 def _check_target(plan: Plan, base: str) -> None:
@@ -199,6 +226,10 @@ def apply_plan(
     # Hashing the wheels needs the second core, not the interpreter: it runs meanwhile.
     hashing = cache.Digests(sorted(set(_wanted(plan, options.wheel_dir).values())), index)
     validate(plan, subject)
+    # With --root every file stays under the staging folder, whose interpreter may not
+    # exist yet; otherwise the interpreter (only run once the plan is valid) must agree.
+    if options.confirm_target and options.root is None:
+        _confirm_target(plan, probe(plan.target.interpreter, read_installed=False), subject)
     base = base_of(plan.target.prefix, options.root)
     wheel_paths = _wheel_paths(plan, options.wheel_dir, index, hashing)
     if index is not None:

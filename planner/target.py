@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import subprocess
+import threading
 from collections.abc import Mapping
 
 import attrs
@@ -175,6 +176,34 @@ def probe(python: str | None, *, read_installed: bool = True) -> TargetInfo:
         last = completed.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise Refused.one(interpreter, f"not a usable Python interpreter ({last[0]})") from None
     return _target_from_probe(data, read_installed)
+
+
+class BackgroundProbe:
+    """`probe` in a thread, for callers with other work to do while the interpreter starts.
+
+    `result()` joins the thread, so nothing runs in the background afterwards (the
+    applier forks its workers later), and raises what the probe raised.
+    """
+
+    def __init__(self, python: str | None, *, read_installed: bool = True) -> None:
+        self._outcome: list[TargetInfo | BaseException] = []
+        self._thread = threading.Thread(
+            target=self._run, args=(python, read_installed), daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, python: str | None, read_installed: bool) -> None:
+        try:
+            self._outcome.append(probe(python, read_installed=read_installed))
+        except BaseException as error:  # raised again in the caller's thread
+            self._outcome.append(error)
+
+    def result(self) -> TargetInfo:
+        self._thread.join()
+        outcome = self._outcome[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
 
 def _relative(path: str, prefix: str, what: str) -> str:

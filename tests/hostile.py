@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import struct
 import zipfile
@@ -667,6 +668,11 @@ def _prefix_relative(data: dict[str, Any]) -> None:
     data["target"]["prefix"] = "relative/env"
 
 
+def _prefix_elsewhere(data: dict[str, Any]) -> None:
+    """Another real folder: every path still checks out against the edited prefix."""
+    data["target"]["prefix"] = os.path.dirname(data["target"]["prefix"])
+
+
 def _inline_content(data: dict[str, Any]) -> None:
     entry = next(e for e in data["files"] if (e["source"] or {}).get("kind") == "inline")
     entry["source"]["content"] = "import os; os.system('echo owned')\n"
@@ -716,6 +722,10 @@ PLAN_CASES: tuple[PlanCase, ...] = (
     PlanCase("inline-edited", _inline_content, "inline content does not match its hash"),
     PlanCase("interpreter-newline", _interpreter, "without control characters"),
     PlanCase("prefix-relative", _prefix_relative, "is not a plain absolute path"),
+    PlanCase("prefix-elsewhere", _prefix_elsewhere, "not the environment it was planned for"),
+    PlanCase(
+        "scheme-moved-inside", _scheme("purelib", "bin"), "not the environment it was planned for"
+    ),
     PlanCase("plan-record-missing", _drop_record, "has no RECORD entry"),
 )
 

@@ -155,6 +155,6 @@ def test_a_failing_worker_stops_the_others_and_nothing_remains(tmp_path: Path) -
     writes = sorted(writes_of(plan))
     plan = with_units(plan, [writes[index::8] for index in range(8)])
     with pytest.raises(Refused) as refused:
-        apply_plan(plan, "plan.json", Options(jobs=8))
+        apply_plan(plan, "plan.json", Options(confirm_target=False, jobs=8))
     assert "multi/m000.py" in str(refused.value)
     assert os.listdir(prefix) == []

@@ -193,7 +193,7 @@ def test_any_partition_with_any_jobs_gives_the_sequential_tree(
             for path in writes_of(plan):
                 groups[rng.randrange(unit_count)].append(path)
             plan = with_units(plan, groups)
-            summary = apply_plan(plan, "plan", Options(jobs=jobs))
+            summary = apply_plan(plan, "plan", Options(confirm_target=False, jobs=jobs))
             expected = reference(plan, by_name)
             got = applied(prefix, plan)
             assert got == expected
@@ -223,7 +223,7 @@ def test_large_members_stream_in_chunks_with_any_jobs(tmp_path: Path) -> None:
         prefix.mkdir()
         plan = plan_for([wheel], prefix)
         plan = with_units(plan, [[path] for path in writes_of(plan)])
-        apply_plan(plan, "plan", Options(jobs=jobs))
+        apply_plan(plan, "plan", Options(confirm_target=False, jobs=jobs))
         assert applied(prefix, plan) == reference(plan, {wheel.name: wheel})
         trees.append(snapshot(prefix))
     assert trees[0] == trees[1] == trees[2]
@@ -281,7 +281,7 @@ def test_units_that_do_not_partition_are_refused_before_writing(
         record = next(e.path for e in plan.files if e.source and e.source.kind == "record")
         groups[1].append(record)
     with pytest.raises(Refused) as refused:
-        apply_plan(with_units(plan, groups), "plan.json", Options(jobs=2))
+        apply_plan(with_units(plan, groups), "plan.json", Options(confirm_target=False, jobs=2))
     assert "work units" in str(refused.value)
     assert os.listdir(prefix) == []
 

@@ -62,7 +62,7 @@ def apply_fresh(tmp_path: Path, name: str, wheel: Path, **options: Any) -> tuple
     prefix = tmp_path / name
     prefix.mkdir()
     plan = plan_for([wheel], prefix)
-    apply_plan(plan, "plan", Options(jobs=2, **options))
+    apply_plan(plan, "plan", Options(confirm_target=False, jobs=2, **options))
     return prefix, plan
 
 
@@ -150,7 +150,9 @@ def test_a_forced_reflink_that_cannot_work_is_refused_and_rolled_back(tmp_path: 
         apply_plan(
             plan_for([wheel], prefix),
             "plan",
-            Options(jobs=2, cache_dir=str(tmp_path / "cache"), link_mode="reflink"),
+            Options(
+                confirm_target=False, jobs=2, cache_dir=str(tmp_path / "cache"), link_mode="reflink"
+            ),
         )
     assert "no link mode works here (reflink:" in str(refused.value)
     assert os.listdir(prefix) == []
@@ -271,7 +273,11 @@ def test_a_failed_apply_leaves_no_entry_behind(tmp_path: Path) -> None:
     )
     store = tmp_path / "cache"
     with pytest.raises(Refused) as refused:
-        apply_plan(attrs.evolve(plan, files=files), "plan", Options(jobs=2, cache_dir=str(store)))
+        apply_plan(
+            attrs.evolve(plan, files=files),
+            "plan",
+            Options(confirm_target=False, jobs=2, cache_dir=str(store)),
+        )
     assert "does not match its RECORD hash" in str(refused.value)
     assert os.listdir(prefix) == []
     assert not list((store / cache.ENTRIES).rglob(cache.MARKER))
@@ -349,7 +355,7 @@ def test_apply_uses_the_index_and_still_refuses_a_replaced_wheel(
     other = build_wheel(WheelSpec("demo", files={"demo/__init__.py": b"X = 2\n"}), tmp_path / "w2")
     os.replace(other, wheel)  # same path, another file
     with pytest.raises(Refused) as refused:
-        apply_plan(plan, "plan", Options(jobs=2, cache_dir=store))
+        apply_plan(plan, "plan", Options(confirm_target=False, jobs=2, cache_dir=store))
     assert "wheel changed since the plan was made" in str(refused.value)
     assert os.listdir(prefix) == []
 

@@ -378,7 +378,7 @@ def test_every_member_name_lands_inside_or_is_refused_before_writing(
         assert snapshot(root) == before
         return
     assert unsafe is None, f"{name!r} was accepted although its path {unsafe}"
-    apply_plan(plan, "plan", Options(jobs=1))
+    apply_plan(plan, "plan", Options(confirm_target=False, jobs=1))
     after = snapshot(root)
     added = set(after) - set(before)
     assert added and all(path.startswith("env/") for path in added), added
@@ -433,7 +433,7 @@ def test_a_damaged_wheel_is_refused_or_installs_intact_and_never_crashes(
         assert snapshot(prefix) == before
         return
     try:
-        apply_plan(plan, "plan", Options(jobs=2))
+        apply_plan(plan, "plan", Options(confirm_target=False, jobs=2))
     except Refused as refused:
         assert [problem.subject for problem in refused.problems] == [wheel.name]
         assert snapshot(prefix) == before

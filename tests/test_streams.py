@@ -36,7 +36,11 @@ def _read_back_from_one_mib(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_huge_member_is_hashed_while_it_is_written(tmp_path: Path, jobs: int) -> None:
     prefix = tmp_path / "env"
     prefix.mkdir()
-    apply_plan(plan_for([huge_wheel(tmp_path / "wheels")], prefix), "plan", Options(jobs=jobs))
+    apply_plan(
+        plan_for([huge_wheel(tmp_path / "wheels")], prefix),
+        "plan",
+        Options(confirm_target=False, jobs=jobs),
+    )
     assert (prefix / SCHEMES["purelib"] / "huge" / "blob.txt").read_bytes() == HUGE
 
 
@@ -46,6 +50,6 @@ def test_a_huge_member_that_does_not_match_record_is_refused(tmp_path: Path) -> 
     prefix.mkdir()
     plan = plan_for([huge_wheel(tmp_path / "wheels", record_data=tampered)], prefix)
     with pytest.raises(Refused) as refused:
-        apply_plan(plan, "plan", Options(jobs=2))
+        apply_plan(plan, "plan", Options(confirm_target=False, jobs=2))
     assert "does not match its RECORD hash" in str(refused.value)
     assert list(prefix.iterdir()) == []

@@ -7,7 +7,6 @@ every wheel against the lock before the planner sees it.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
@@ -16,7 +15,7 @@ import attrs
 from planner.build import Request, expand_inputs, make_plan, read_wheels
 from planner.errors import Refused
 from planner.plan import Plan
-from planner.target import TargetInfo, probe
+from planner.target import BackgroundProbe, probe
 from planner.wheels import Wheel
 
 if TYPE_CHECKING:
@@ -30,27 +29,14 @@ def plan_wheels(request: Request, python: str | None) -> Plan:
     order: a probe failure first, then the planner's own checks (which read the wheels
     again only when reading them failed here, so every problem is reported).
     """
-    probed: list[TargetInfo | BaseException] = []
-
-    def run_probe() -> None:
-        try:
-            probed.append(probe(python))
-        except BaseException as error:  # raised again below, in the caller's thread
-            probed.append(error)
-
-    thread = threading.Thread(target=run_probe, daemon=True)
-    thread.start()
+    probing = BackgroundProbe(python)
     try:
         read: tuple[Wheel, ...] | None = tuple(
             read_wheels(expand_inputs(request.wheels), request.limits, request.digests)
         )
     except Refused:
         read = None
-    finally:
-        thread.join()
-    target = probed[0]
-    if isinstance(target, BaseException):
-        raise target
+    target = probing.result()
     return make_plan(attrs.evolve(request, read=read), target)
 
 
