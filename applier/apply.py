@@ -400,14 +400,7 @@ def _transaction(
             thread.join()
         if wheel_cache is not None:
             wheel_cache.discard(placement)
-        try:
-            journal.recover(base)
-        except (OSError, Refused) as failure:
-            raise Refused.one(
-                base,
-                f"apply failed ({error}) and so did its rollback ({failure}); fix that and run"
-                f" 'wheelplan recover --python {plan.target.interpreter}'",
-            ) from None
+        _recover(base, plan, f"apply failed ({error}) and so did its rollback")
         if isinstance(error, StreamError) and error.wheel:
             raise Refused.one(
                 error.wheel, f"{error}; the apply was rolled back, nothing was changed"
@@ -419,14 +412,7 @@ def _transaction(
         tx.finish()
     except OSError:
         # Past the commit point every planned file is in place: recovery rolls forward.
-        try:
-            journal.recover(base)
-        except (OSError, Refused) as failure:
-            raise Refused.one(
-                base,
-                f"the apply is complete but its journal could not be removed ({failure});"
-                f" run 'wheelplan recover --python {plan.target.interpreter}'",
-            ) from None
+        _recover(base, plan, "the apply is complete but its journal could not be removed")
     removed = sum(1 for entry in plan.files if entry.action == "remove")
     return Summary(
         distributions=sum(1 for dist in plan.distributions if dist.action not in ("unchanged",)),
@@ -436,6 +422,18 @@ def _transaction(
         seconds=time.monotonic() - started,
         warnings=warnings,
     )
+
+
+def _recover(base: str, plan: Plan, what: str) -> None:
+    """Recover now; if even that fails, tell the user how to finish it by hand."""
+    try:
+        journal.recover(base)
+    except (OSError, Refused) as failure:
+        raise Refused.one(
+            base,
+            f"{what} ({failure}); fix that and run"
+            f" 'wheelplan recover --python {plan.target.interpreter}'",
+        ) from None
 
 
 def recover_target(prefix: str, root: str | None = None) -> str:
