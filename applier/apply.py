@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
-from applier import bytecode, cache, faults, journal, workers
+from applier import bytecode, cache, faults, journal, wheelindex, workers
 from applier.lock import target_lock
 from applier.records import record_files
 from applier.streams import StreamError
@@ -77,8 +77,8 @@ def _wanted(plan: Plan, wheel_dir: str | None) -> dict[str, str]:
 def _wheel_paths(
     plan: Plan,
     wheel_dir: str | None,
-    index: cache.WheelIndex | None = None,
-    hashing: cache.Digests | None = None,
+    index: wheelindex.WheelIndex | None = None,
+    hashing: wheelindex.Digests | None = None,
 ) -> dict[str, str]:
     """Find each planned wheel and prove it is the one that was planned.
 
@@ -88,7 +88,7 @@ def _wheel_paths(
     problems: list[Problem] = []
     wanted = _wanted(plan, wheel_dir)
     if hashing is None:
-        hashing = cache.Digests(sorted(set(wanted.values())), index)
+        hashing = wheelindex.Digests(sorted(set(wanted.values())), index)
     digests = hashing.result()
     for dist in plan.distributions:
         if dist.action in ("remove", "unchanged") or dist.wheel is None:
@@ -222,9 +222,9 @@ def apply_plan(
 ) -> Summary:
     """Apply `plan`; raise Refused (nothing changed) or roll back and re-raise on failure."""
     started = time.monotonic()
-    index = cache.WheelIndex(options.cache_dir) if options.cache_dir is not None else None
+    index = wheelindex.WheelIndex(options.cache_dir) if options.cache_dir is not None else None
     # Hashing the wheels needs the second core, not the interpreter: it runs meanwhile.
-    hashing = cache.Digests(sorted(set(_wanted(plan, options.wheel_dir).values())), index)
+    hashing = wheelindex.Digests(sorted(set(_wanted(plan, options.wheel_dir).values())), index)
     validate(plan, subject)
     # With --root every file stays under the staging folder, whose interpreter may not
     # exist yet; otherwise the interpreter (only run once the plan is valid) must agree.

@@ -1,9 +1,9 @@
-"""The unpacked-wheel cache, and the stat-keyed index that spares re-hashing wheels.
+"""The unpacked-wheel cache: each wheel unpacked and verified once, then linked from.
 
 Layout, under the cache directory (`$XDG_CACHE_HOME/wheelplan`, default
 `~/.cache/wheelplan`; `--cache-dir` moves it, `--no-cache` skips all of it):
 
-    index-v1.json                     wheel path -> device, inode, size, mtime, ctime, sha256
+    index-v1.json                     the wheel index (applier/wheelindex.py)
     wheels-v1/<sha[:2]>/<sha>/        one entry per wheel, named by the wheel's sha256
         files/<member>                the wheel's members, unpacked and verified
         entry.json                    marker, written last: member -> RECORD hash, size,
@@ -25,13 +25,6 @@ the bytes themselves (that is what would make a hit cost as much as a miss), so 
 edit that keeps the size and restores the mtime goes unnoticed. With hardlinks the
 installed files share their inode with the cache: editing one in place edits the
 other, as with uv; the next apply from that entry then sees the new mtime.
-
-The index: a wheel whose path, device, inode, size, mtime and ctime are unchanged
-since it was hashed is not hashed again; the planner (for the plan's sha256) and the
-applier (to prove the wheel is the one planned) both use it. A wheel modified less
-than two seconds before it was hashed is not indexed, since its timestamps might not
-change on a further write in the same tick. Every member is still checked against
-its RECORD hash as it is written, whatever the index says.
 """
 
 from __future__ import annotations
@@ -42,26 +35,20 @@ import os
 import re
 import shutil
 import stat
-import threading
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
+from applier.atomic import write_atomic
 from applier.links import modes_for
 from planner.paths import path_problem
 from planner.plan import FileEntry, Plan, Source, Unit
-from planner.wheels import file_sha256
 
 ENTRIES = "wheels-v1"
 STAGING = "tmp"
-INDEX = "index-v1.json"
 MARKER = "entry.json"
 FILES = "files"
 FORMAT = 1
-# Wheels modified this recently are hashed but not indexed (see the module docstring).
-_SETTLED_NS = 2_000_000_000
-_MAX_INDEX = 10_000
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -71,145 +58,6 @@ def default_dir() -> str:
     if not os.path.isabs(base):
         base = os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "wheelplan")
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    temporary = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    try:
-        with open(temporary, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-
-
-# --- the wheel index ----------------------------------------------------------------
-
-
-def _stamp(info: os.stat_result) -> list[int]:
-    return [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
-
-
-class WheelIndex:
-    """sha256 of wheels by path, trusted while the file's stat is unchanged."""
-
-    def __init__(self, directory: str) -> None:
-        self.path = os.path.join(directory, INDEX)
-        self.entries: dict[str, list[int | str]] = {}
-        self.changed = False
-        try:
-            with open(self.path, encoding="utf-8") as stream:
-                data = json.load(stream)
-            if data.get("format") == FORMAT and isinstance(data.get("wheels"), dict):
-                self.entries = data["wheels"]
-        except (OSError, ValueError, AttributeError):
-            pass  # no index yet, or a damaged one: start afresh
-
-    def known(self, path: str, info: os.stat_result) -> str | None:
-        """The indexed sha256 of the wheel at `path` with stat `info`, if still valid."""
-        entry = self.entries.get(os.path.abspath(path))
-        if (
-            isinstance(entry, list)
-            and len(entry) == 6
-            and entry[:5] == _stamp(info)
-            and isinstance(entry[5], str)
-        ):
-            return entry[5]
-        return None
-
-    def remember(self, path: str, info: os.stat_result, sha256: str) -> None:
-        """Index a hash taken after `info` was read (so a later write changes the stamp)."""
-        if time.time_ns() - max(info.st_mtime_ns, info.st_ctime_ns) < _SETTLED_NS:
-            return
-        self.entries[os.path.abspath(path)] = [*_stamp(info), sha256]
-        self.changed = True
-
-    def digest_fd(self, path: str, fd: int, compute: Callable[[int], str]) -> str:
-        """The sha256 of the open wheel `fd`: indexed, or `compute(fd)` and indexed."""
-        info = os.fstat(fd)
-        known = self.known(path, info)
-        if known is not None:
-            return known
-        sha256 = compute(fd)
-        self.remember(path, info, sha256)
-        return sha256
-
-    def save(self) -> None:
-        """Write the index if it changed; the cache is an optimisation, so errors are ignored."""
-        if not self.changed:
-            return
-        entries = dict(list(self.entries.items())[-_MAX_INDEX:])
-        data = json.dumps({"format": FORMAT, "wheels": entries}, sort_keys=True).encode()
-        with contextlib.suppress(OSError):
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            _write_atomic(self.path, data)
-        self.changed = False
-
-
-class Digests:
-    """The sha256 of each wheel (or why it cannot be read), started now, collected later.
-
-    Wheels the index knows are looked up; the others are hashed by two threads split by
-    size. hashlib releases the interpreter lock on large buffers, so both cores hash,
-    and the caller can go on (validating the plan) meanwhile.
-    """
-
-    def __init__(self, paths: Sequence[str], index: WheelIndex | None) -> None:
-        self.index = index
-        self.results: dict[str, str | OSError] = {}
-        missing: list[tuple[str, os.stat_result]] = []
-        for path in paths:
-            try:
-                info = os.stat(path)
-            except OSError as error:
-                self.results[path] = error
-                continue
-            known = index.known(path, info) if index is not None else None
-            if known is not None:
-                self.results[path] = known
-            else:
-                missing.append((path, info))
-        self.shares: list[list[tuple[str, os.stat_result]]] = [[], []]
-        loads = [0, 0]
-        for path, info in sorted(missing, key=lambda item: -item[1].st_size):
-            lighter = 0 if loads[0] <= loads[1] else 1
-            self.shares[lighter].append((path, info))
-            loads[lighter] += info.st_size
-        self.found: list[dict[str, str | OSError]] = [{}, {}]
-        self.threads = [
-            threading.Thread(target=_hash_share, args=(share, out), daemon=True)
-            for share, out in zip(self.shares, self.found, strict=True)
-            if share
-        ]
-        for thread in self.threads:
-            thread.start()
-
-    def result(self) -> dict[str, str | OSError]:
-        """Wait for the hashing; index what was hashed."""
-        for thread in self.threads:
-            thread.join()
-        for share in self.shares:
-            for path, info in share:
-                result = self.found[0].get(path) or self.found[1][path]
-                self.results[path] = result
-                if self.index is not None and isinstance(result, str):
-                    self.index.remember(path, info, result)
-        self.shares = [[], []]
-        return self.results
-
-
-def _hash_share(share: list[tuple[str, os.stat_result]], out: dict[str, str | OSError]) -> None:
-    for path, _ in share:
-        try:
-            out[path] = file_sha256(path)
-        except OSError as error:
-            out[path] = error
-
-
-def wheel_digests(paths: Sequence[str], index: WheelIndex | None) -> dict[str, str | OSError]:
-    """The sha256 of each wheel (or why it cannot be read): indexed, else hashed."""
-    return Digests(paths, index).result()
 
 
 # --- entries --------------------------------------------------------------------------
@@ -402,7 +250,7 @@ class Cache:
             info = os.lstat(os.path.join(root, member))
             files[member] = [hash_text, info.st_size, info.st_mtime_ns, stat.S_IMODE(info.st_mode)]
         marker = {"format": FORMAT, "wheel_sha256": staging.sha256, "files": files}
-        _write_atomic(os.path.join(staging.directory, MARKER), json.dumps(marker).encode())
+        write_atomic(os.path.join(staging.directory, MARKER), json.dumps(marker).encode())
         os.makedirs(os.path.dirname(staging.entry), exist_ok=True)
         if staging.replaces:
             trash = f"{staging.directory}-old"
@@ -457,13 +305,4 @@ def _running(pid: int) -> bool:
     return True
 
 
-__all__ = [
-    "Cache",
-    "Digests",
-    "Placement",
-    "WheelIndex",
-    "default_dir",
-    "linkable",
-    "placement_for",
-    "wheel_digests",
-]
+__all__ = ["Cache", "Placement", "default_dir", "linkable", "placement_for"]

@@ -31,6 +31,7 @@ from typing import Any, Literal
 import attrs
 
 from applier import faults
+from applier.atomic import fsync_dir, write_atomic
 from planner.errors import Refused
 from planner.paths import path_problem
 from planner.target import JOURNAL_DIR
@@ -55,31 +56,11 @@ class Intent:
     fsync: bool = False
 
 
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def fsync_dirs(paths: Iterable[str]) -> None:
     """Flush directory entries (creations, renames, removals) of every existing folder."""
     for path in sorted(set(paths)):
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            _fsync_dir(path)
-
-
-def _write_atomic(path: str, data: bytes, fsync: bool) -> None:
-    temporary = path + ".tmp"
-    with open(temporary, "wb") as stream:
-        stream.write(data)
-        if fsync:
-            stream.flush()
-            os.fsync(stream.fileno())
-    os.rename(temporary, path)
-    if fsync:
-        _fsync_dir(os.path.dirname(path))
+            fsync_dir(path)
 
 
 class Journal:
@@ -102,7 +83,7 @@ class Journal:
             os.mkdir(self.backup, 0o700)
             faults.checkpoint("journal")
             data = json.dumps(attrs.asdict(intent), sort_keys=True).encode()
-            _write_atomic(os.path.join(self.root, INTENT), data, self.fsync)
+            write_atomic(os.path.join(self.root, INTENT), data, fsync=self.fsync)
         except BaseException:
             shutil.rmtree(self.root, ignore_errors=True)
             raise
@@ -135,7 +116,7 @@ class Journal:
         if self.fsync:
             fsync_dirs([*touched_dirs, self.backup, self.root])
         faults.checkpoint("commit")
-        _write_atomic(os.path.join(self.root, COMMITTED), b"", self.fsync)
+        write_atomic(os.path.join(self.root, COMMITTED), b"", fsync=self.fsync)
 
     def finish(self) -> None:
         """Drop a committed journal (the backups are the old files, no longer needed)."""

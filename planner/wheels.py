@@ -468,7 +468,7 @@ def _iter_checked_infos(
 
 
 class DigestCache(Protocol):
-    """Remembers wheel hashes (applier.cache.WheelIndex); `compute` hashes on a miss."""
+    """Remembers wheel hashes (applier.wheelindex.WheelIndex); `compute` hashes on a miss."""
 
     def digest_fd(self, path: str, fd: int, compute: Callable[[int], str]) -> str: ...
 

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 import pytest
 
-from applier import cache, links
+from applier import cache, links, wheelindex
 from applier.apply import Options, apply_plan
 from planner.build import Request, make_plan
 from planner.errors import Refused
@@ -290,7 +290,7 @@ def test_a_failed_apply_leaves_no_entry_behind(tmp_path: Path) -> None:
 def test_the_index_spares_rehashing_an_unchanged_wheel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cache, "_SETTLED_NS", 0)
+    monkeypatch.setattr(wheelindex, "_SETTLED_NS", 0)
     wheel = demo_wheel(tmp_path / "wheels")
     prefix = tmp_path / "env"
     prefix.mkdir()
@@ -306,7 +306,7 @@ def test_the_index_spares_rehashing_an_unchanged_wheel(
     monkeypatch.setattr(wheels_module, "_fd_sha256", counting)
 
     def plan_once() -> Plan:
-        index = cache.WheelIndex(str(tmp_path / "cache"))
+        index = wheelindex.WheelIndex(str(tmp_path / "cache"))
         request = Request(wheels=(str(wheel),), digests=index)
         plan = make_plan(request, fake_target(prefix))
         index.save()
@@ -326,8 +326,8 @@ def test_the_index_spares_rehashing_an_unchanged_wheel(
 def test_a_fresh_wheel_is_hashed_but_not_indexed(tmp_path: Path) -> None:
     """Timestamps of a file written just now may not change on a second write."""
     wheel = demo_wheel(tmp_path / "wheels")
-    index = cache.WheelIndex(str(tmp_path / "cache"))
-    digests = cache.wheel_digests([str(wheel)], index)
+    index = wheelindex.WheelIndex(str(tmp_path / "cache"))
+    digests = wheelindex.wheel_digests([str(wheel)], index)
     assert isinstance(digests[str(wheel)], str)
     assert not index.changed
 
@@ -335,15 +335,15 @@ def test_a_fresh_wheel_is_hashed_but_not_indexed(tmp_path: Path) -> None:
 def test_apply_uses_the_index_and_still_refuses_a_replaced_wheel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cache, "_SETTLED_NS", 0)
+    monkeypatch.setattr(wheelindex, "_SETTLED_NS", 0)
     hashed: list[str] = []
-    real = cache.file_sha256
+    real = wheelindex.file_sha256
 
     def counting(path: str) -> str:
         hashed.append(path)
         return real(path)
 
-    monkeypatch.setattr(cache, "file_sha256", counting)
+    monkeypatch.setattr(wheelindex, "file_sha256", counting)
     wheel = demo_wheel(tmp_path / "wheels")
     store = str(tmp_path / "cache")
     apply_fresh(tmp_path, "first", wheel, cache_dir=store)

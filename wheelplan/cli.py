@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from applier import cache, links
+from applier import cache, links, wheelindex
 from applier.apply import Options, Summary, apply_plan, base_of, recover_target
 from planner import review
 from planner.build import Request
@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _request(args: argparse.Namespace, index: cache.WheelIndex | None = None) -> Request:
+def _request(args: argparse.Namespace, index: wheelindex.WheelIndex | None = None) -> Request:
     from packaging.utils import canonicalize_name
 
     return Request(
@@ -228,10 +228,10 @@ def _request(args: argparse.Namespace, index: cache.WheelIndex | None = None) ->
     )
 
 
-def _index(args: argparse.Namespace) -> cache.WheelIndex | None:
+def _index(args: argparse.Namespace) -> wheelindex.WheelIndex | None:
     """The wheel index of the cache in use (the caller saves it), or None under --no-cache."""
     directory = _cache_dir(args)
-    return cache.WheelIndex(directory) if directory is not None else None
+    return wheelindex.WheelIndex(directory) if directory is not None else None
 
 
 def _read_plan(path: str) -> Plan:

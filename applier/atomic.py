@@ -1,0 +1,38 @@
+"""Small files replaced whole: a reader sees the old bytes or the new, never a mix.
+
+The journal's intent and commit marker, the cache's entry markers and the wheel
+index are all written this way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str, data: bytes, *, fsync: bool = False) -> None:
+    """Write `data` to a unique temporary name beside `path`, then rename it over `path`.
+
+    With `fsync` the bytes and the rename are flushed to disk before this returns.
+    """
+    temporary = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    try:
+        with open(temporary, "wb") as stream:
+            stream.write(data)
+            if fsync:
+                stream.flush()
+                os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+    if fsync:
+        fsync_dir(os.path.dirname(path))
