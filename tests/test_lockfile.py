@@ -122,6 +122,36 @@ def test_url_wheels_are_downloaded_over_http_into_the_user_cache(
     )
 
 
+@pytest.mark.parametrize("no_cache", [(), ("--no-cache",)])
+def test_url_wheels_follow_cache_dir(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, no_cache: tuple[str, ...]
+) -> None:
+    """`--cache-dir` moves the downloads with the rest of the cache; under `--no-cache`
+    they still need a home, since the plan points at them."""
+    beta = wheels / BETA.filename
+    moved = tmp_path / "moved"
+    lock = write_pylock(
+        tmp_path / "pylock.toml",
+        [LockPackage("beta", "2.0", wheels=(wheel_entry(beta, url=beta.as_uri()),))],
+    )
+    xdg = tmp_path / "xdg"
+    result = cli(
+        "install",
+        "--lock",
+        lock,
+        "--python",
+        target,
+        "--cache-dir",
+        moved,
+        *no_cache,
+        env={"XDG_CACHE_HOME": str(xdg)},
+    )
+    assert result.returncode == 0, result.stderr
+    cached = moved / "downloads" / sha256_of(beta) / beta.name
+    assert cached.read_bytes() == beta.read_bytes()
+    assert not (xdg / "wheelplan" / "downloads").exists()
+
+
 @pytest.mark.parametrize("how", ["path", "url"])
 @pytest.mark.parametrize("wrong", ["hash", "size"])
 def test_a_wrong_hash_or_size_is_refused_with_nothing_written(

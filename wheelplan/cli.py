@@ -329,6 +329,8 @@ def run(args: argparse.Namespace) -> int:
                         args.group,
                         args.wheel_dir,
                         downloads,
+                        # Downloads need a home even under --no-cache: the plan points there.
+                        str(args.cache_dir) if args.cache_dir else None,
                     )
                 finally:
                     if downloads is not None:

@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import attrs
 
+from applier.cache import default_dir
 from planner.errors import Problem, Refused
 from planner.lockfile import LockedWheel
 from planner.plan import Plan
@@ -53,12 +54,6 @@ class _Slot:
 
 class _Mismatch(Exception):
     """The bytes are not the ones the lock names."""
-
-
-def default_download_dir() -> str:
-    """Downloads live in the user cache (XDG_CACHE_HOME, else ~/.cache), per wheelplan."""
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "wheelplan", "downloads")
 
 
 def _cache_key(wheel: LockedWheel) -> str:
@@ -168,16 +163,22 @@ def fetch(
     wheels: Sequence[LockedWheel],
     wheel_dir: str | None = None,
     *,
+    cache_dir: str | None = None,
     jobs: int = 8,
     progress: Progress | None = None,
 ) -> tuple[Fetched, ...]:
     """Local, checked files for `wheels`; downloads run in parallel.
 
     With `wheel_dir`, downloads land there by file name (a flat folder that
-    `apply --wheel-dir` can read); otherwise in the user cache, one folder per hash.
+    `apply --wheel-dir` can read); otherwise under `cache_dir` (default: the user cache
+    of applier/cache.py) in `downloads/`, one folder per hash.
     Raises Refused with every problem once all downloads have finished.
     """
-    folder = os.path.abspath(wheel_dir) if wheel_dir else default_download_dir()
+    folder = (
+        os.path.abspath(wheel_dir)
+        if wheel_dir
+        else os.path.join(cache_dir or default_dir(), "downloads")
+    )
     slots = [_Slot() for _ in wheels]
     total = sum(wheel.size or 0 for wheel in wheels if wheel.url is not None)
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(wheels) or 1))) as pool:
@@ -227,4 +228,4 @@ def confirm(plan: Plan, fetched: Sequence[Fetched]) -> None:
         raise Refused(problems)
 
 
-__all__ = ["Fetched", "confirm", "default_download_dir", "fetch"]
+__all__ = ["Fetched", "confirm", "fetch"]

@@ -48,6 +48,7 @@ def plan_lock(
     groups: Collection[str] | None,
     wheel_dir: str | None,
     progress: Progress | None = None,
+    cache_dir: str | None = None,
 ) -> Plan:
     """Select from the lock for the target, fetch and check every wheel, then plan them."""
     # Only lock installs need the TOML reader and the fetcher: keep them off start-up.
@@ -56,7 +57,7 @@ def plan_lock(
 
     target = probe(python)
     selection = lockfile.read(lock, target.markers, target.tags, extras, groups)
-    fetched = fetch.fetch(selection.wheels, wheel_dir, progress=progress)
+    fetched = fetch.fetch(selection.wheels, wheel_dir, cache_dir=cache_dir, progress=progress)
     request = attrs.evolve(
         request,
         wheels=tuple(item.path for item in fetched),
