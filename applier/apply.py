@@ -25,7 +25,7 @@ from planner.layout import record_hash, shebang
 from planner.listing import Listing
 from planner.paths import parents
 from planner.plan import Plan
-from planner.target import TargetInfo, installed_fingerprint, probe, scan_installed
+from planner.target import BackgroundProbe, TargetInfo, installed_fingerprint, scan_installed
 
 
 @attrs.frozen
@@ -228,10 +228,14 @@ def apply_plan(
     validate(plan, subject)
     # With --root every file stays under the staging folder, whose interpreter may not
     # exist yet; otherwise the interpreter (only run once the plan is valid) must agree.
+    # It answers while the wheels are still being hashed.
+    confirming = None
     if options.confirm_target and options.root is None:
-        _confirm_target(plan, probe(plan.target.interpreter, read_installed=False), subject)
+        confirming = BackgroundProbe(plan.target.interpreter, read_installed=False)
     base = base_of(plan.target.prefix, options.root)
     wheel_paths = _wheel_paths(plan, options.wheel_dir, index, hashing)
+    if confirming is not None:
+        _confirm_target(plan, confirming.result(), subject)
     if index is not None:
         index.save()
     staged = _missing_folders(base) if options.root is not None else []
