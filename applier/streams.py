@@ -15,7 +15,6 @@ import base64
 import errno
 import hashlib
 import os
-import struct
 import threading
 import time
 import zlib
@@ -23,6 +22,7 @@ from collections.abc import Callable, Iterator
 
 from applier import faults
 from planner.plan import Source
+from planner.wheels import LOCAL_HEADER, LOCAL_LENGTHS, LOCAL_LENGTHS_AT, LOCAL_SIGNATURE
 
 # Compressed bytes read per `pread` when streaming, and fed to the inflater per call:
 # 64 KiB of input keeps the inflater's window and output in the CPU cache.
@@ -34,13 +34,9 @@ OUTPUT = 1024 * 1024
 SMALL = 4 * 1024 * 1024
 # Deflated members at least this big are hashed by a second thread (see `_ReadBack`).
 READ_BACK = 64 * 1024 * 1024
-_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
-_LENGTHS = struct.Struct("<HH")
-_LENGTHS_AT = 26
 # A guess at a local header's extra field, read along with a small member so that one
 # `pread` usually gets everything; a longer one costs a second read.
 _EXTRA_GUESS = 64
-_SIGNATURE = b"PK\x03\x04"
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _READ_BACK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _SHEBANG = b"#!python"
@@ -90,25 +86,25 @@ def _no_header(source: Source) -> StreamError:
 
 def _data_start(wheel_fd: int, source: Source) -> int:
     assert source.offset is not None and source.member is not None
-    header = os.pread(wheel_fd, _LOCAL_HEADER.size, source.offset)
-    if len(header) != _LOCAL_HEADER.size or header[:4] != _SIGNATURE:
+    header = os.pread(wheel_fd, LOCAL_HEADER.size, source.offset)
+    if len(header) != LOCAL_HEADER.size or header[:4] != LOCAL_SIGNATURE:
         raise _no_header(source)
-    name_length, extra_length = _LENGTHS.unpack_from(header, _LENGTHS_AT)
-    _check_name(os.pread(wheel_fd, name_length, source.offset + _LOCAL_HEADER.size), source)
-    return source.offset + _LOCAL_HEADER.size + int(name_length) + int(extra_length)
+    name_length, extra_length = LOCAL_LENGTHS.unpack_from(header, LOCAL_LENGTHS_AT)
+    _check_name(os.pread(wheel_fd, name_length, source.offset + LOCAL_HEADER.size), source)
+    return source.offset + LOCAL_HEADER.size + int(name_length) + int(extra_length)
 
 
 def _small_member(wheel_fd: int, source: Source) -> bytes | memoryview:
     """A small member's uncompressed bytes, usually from a single `pread`."""
     assert source.offset is not None and source.member is not None
     compressed = source.compressed_size or 0
-    head = _LOCAL_HEADER.size + len(source.member.encode("utf-8", "surrogateescape"))
+    head = LOCAL_HEADER.size + len(source.member.encode("utf-8", "surrogateescape"))
     buffer = os.pread(wheel_fd, head + _EXTRA_GUESS + compressed, source.offset)
-    if len(buffer) < _LOCAL_HEADER.size or buffer[:4] != _SIGNATURE:
+    if len(buffer) < LOCAL_HEADER.size or buffer[:4] != LOCAL_SIGNATURE:
         raise _no_header(source)
-    name_length, extra_length = _LENGTHS.unpack_from(buffer, _LENGTHS_AT)
-    _check_name(buffer[_LOCAL_HEADER.size : _LOCAL_HEADER.size + name_length], source)
-    start = _LOCAL_HEADER.size + name_length + extra_length
+    name_length, extra_length = LOCAL_LENGTHS.unpack_from(buffer, LOCAL_LENGTHS_AT)
+    _check_name(buffer[LOCAL_HEADER.size : LOCAL_HEADER.size + name_length], source)
+    start = LOCAL_HEADER.size + name_length + extra_length
     raw: bytes | memoryview
     if start + compressed <= len(buffer):
         raw = memoryview(buffer)[start : start + compressed]

@@ -47,8 +47,12 @@ SUPPORTED_WHEEL_MINOR = 0
 # The largest METADATA, WHEEL, RECORD or entry_points.txt read (torch's RECORD is 1.5 MB).
 MAX_DIST_INFO_FILE = 64 * 1024**2
 
-_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
-_LOCAL_SIGNATURE = b"PK\x03\x04"
+# The zip local file header; the applier reads members through it too.
+LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+LOCAL_SIGNATURE = b"PK\x03\x04"
+# Where the name and extra-field lengths sit in a local header.
+LOCAL_LENGTHS = struct.Struct("<HH")
+LOCAL_LENGTHS_AT = 26
 _UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
 _DATA_DESCRIPTOR_FLAG = 0x8
@@ -200,16 +204,16 @@ def _data_offsets(
                     f"member {info.orig_filename!r}: its local header is outside the archive"
                 )
                 continue
-            header = read(_LOCAL_HEADER.size, info.header_offset)
-            if len(header) != _LOCAL_HEADER.size:
+            header = read(LOCAL_HEADER.size, info.header_offset)
+            if len(header) != LOCAL_HEADER.size:
                 errors.error(f"member {info.orig_filename!r}: its local header is cut off")
                 continue
-            fields = _LOCAL_HEADER.unpack(header)
+            fields = LOCAL_HEADER.unpack(header)
             signature, flags, method = fields[0], fields[3], fields[4]
             name_length, extra_length = fields[10], fields[11]
-            raw_name = read(name_length, info.header_offset + _LOCAL_HEADER.size)
+            raw_name = read(name_length, info.header_offset + LOCAL_HEADER.size)
             if (
-                signature != _LOCAL_SIGNATURE
+                signature != LOCAL_SIGNATURE
                 or raw_name != _raw_name(info)
                 or method != info.compress_type
             ):
@@ -226,7 +230,7 @@ def _data_offsets(
                     " the central directory (the archive is damaged or was tampered with)"
                 )
                 continue
-            start = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+            start = info.header_offset + LOCAL_HEADER.size + name_length + extra_length
             offsets[info.orig_filename] = info.header_offset
             spans.append((info.header_offset, start + info.compress_size, info.orig_filename))
     finally:
