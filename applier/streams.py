@@ -11,7 +11,6 @@ the apply can commit.
 
 from __future__ import annotations
 
-import base64
 import errno
 import hashlib
 import os
@@ -21,6 +20,7 @@ import zlib
 from collections.abc import Callable, Iterator
 
 from applier import faults
+from planner.layout import encode_hash
 from planner.plan import Source
 from planner.wheels import LOCAL_HEADER, LOCAL_LENGTHS, LOCAL_LENGTHS_AT, LOCAL_SIGNATURE
 
@@ -51,10 +51,6 @@ class StreamError(Exception):
     def __init__(self, message: str, wheel: str | None = None) -> None:
         super().__init__(message)
         self.wheel = wheel
-
-
-def _encode(algorithm: str, digest: bytes) -> str:
-    return f"{algorithm}=" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
 def _hasher(algorithm: str) -> Callable[..., hashlib._Hash]:
@@ -199,7 +195,7 @@ def _write_whole(
     algorithm = source.hash.partition("=")[0]
     if len(data) != source.size:
         raise _mismatch(source, destination)
-    if _encode(algorithm, _hasher(algorithm)(data).digest()) != source.hash:
+    if encode_hash(algorithm, _hasher(algorithm)(data).digest()) != source.hash:
         raise _mismatch(source, destination)
     output = _rewrite(data, shebang) if source.rewrite_shebang else data
     faults.checkpoint("create")
@@ -212,7 +208,7 @@ def _write_whole(
         os.close(fd)
     if output is data and algorithm == "sha256":
         return source.hash, source.size
-    return _encode("sha256", hashlib.sha256(output).digest()), len(output)
+    return encode_hash("sha256", hashlib.sha256(output).digest()), len(output)
 
 
 def _write_streamed(
@@ -249,11 +245,11 @@ def _write_streamed(
         _finish(fd, fsync, mtime)
     finally:
         os.close(fd)
-    if size != source.size or _encode(algorithm, check.digest()) != source.hash:
+    if size != source.size or encode_hash(algorithm, check.digest()) != source.hash:
         raise _mismatch(source, destination)
     if output is None:
         return source.hash, source.size
-    return _encode("sha256", output.digest()), output_size
+    return encode_hash("sha256", output.digest()), output_size
 
 
 class _ReadBack:
@@ -300,7 +296,7 @@ class _ReadBack:
         self.thread.join()
         if self.error is not None:
             raise self.error
-        return _encode("sha256", self.digest.digest())
+        return encode_hash("sha256", self.digest.digest())
 
 
 def _write_read_back(

@@ -38,9 +38,13 @@ class Claim:
         return (self.source.hash, self.source.size, self.source.mode, self.source.rewrite_shebang)
 
 
+def encode_hash(algorithm: str, digest: bytes) -> str:
+    """A digest in RECORD's form: `name=` and unpadded urlsafe base64."""
+    return f"{algorithm}=" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
 def record_hash(data: bytes) -> str:
-    digest = hashlib.sha256(data).digest()
-    return "sha256=" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+    return encode_hash("sha256", hashlib.sha256(data).digest())
 
 
 def shebang(interpreter: str) -> bytes:
