@@ -16,10 +16,9 @@ import hashlib
 import os
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator
 
-from applier import faults
+from applier import faults, inflate
 from planner.layout import encode_hash
 from planner.plan import Source
 from planner.wheels import LOCAL_HEADER, LOCAL_LENGTHS, LOCAL_LENGTHS_AT, LOCAL_SIGNATURE
@@ -110,11 +109,10 @@ def _small_member(wheel_fd: int, source: Source) -> bytes | memoryview:
         raise StreamError(f"member {source.member!r} is truncated")
     if source.compression == 0:
         return raw
-    inflater = zlib.decompressobj(-15)
     try:
         # One byte more than RECORD promises is enough to see that it lied.
-        return inflater.decompress(raw, source.size + 1)
-    except zlib.error as error:
+        return inflate.inflater().decompress(raw, source.size + 1)
+    except inflate.ERRORS as error:
         raise StreamError(f"member {source.member!r} does not inflate: {error}") from None
 
 
@@ -136,7 +134,7 @@ def _chunks(wheel_fd: int, source: Source) -> Iterator[bytes | memoryview]:
     if source.compression == 0:
         yield from _stored_blocks(wheel_fd, source)
         return
-    inflater = zlib.decompressobj(-15)
+    inflater = inflate.inflater()
     for block in _stored_blocks(wheel_fd, source):
         view = memoryview(block)
         for at in range(0, len(view), FEED):
@@ -144,7 +142,7 @@ def _chunks(wheel_fd: int, source: Source) -> Iterator[bytes | memoryview]:
             while pending:
                 try:
                     out = inflater.decompress(pending, OUTPUT)
-                except zlib.error as error:
+                except inflate.ERRORS as error:
                     raise StreamError(
                         f"member {source.member!r} does not inflate: {error}"
                     ) from None

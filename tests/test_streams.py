@@ -1,14 +1,17 @@
 """Streaming paths of the applier: a huge member is hashed by a second thread as it is
-written (see `applier.streams._ReadBack`), and checked all the same."""
+written (see `applier.streams._ReadBack`), and checked all the same; every path runs
+through each inflate backend (`applier.inflate`)."""
 
 from __future__ import annotations
 
+import importlib.util
+import struct
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from applier import streams
+from applier import inflate, streams
 from applier.apply import Options, apply_plan
 from planner.errors import Refused
 from tests.applytools import SCHEMES, plan_for
@@ -32,6 +35,29 @@ def _read_back_from_one_mib(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(streams, "READ_BACK", 1024 * 1024)
 
 
+@pytest.fixture(autouse=True, params=inflate.BACKENDS)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(inflate, "backend", request.param)
+    return str(request.param)
+
+
+def test_isal_is_the_backend_where_it_is_installed() -> None:
+    """The dependency is only worth having if the streams use it."""
+    installed = importlib.util.find_spec("isal") is not None
+    assert inflate.BACKENDS[0] == ("isal" if installed else "zlib")
+
+
+def corrupt_member(wheel: Path, name: str) -> None:
+    """Overwrite the start of a member's deflate stream with an invalid block type."""
+    with zipfile.ZipFile(wheel) as archive:
+        info = archive.getinfo(name)
+    with wheel.open("r+b") as handle:
+        handle.seek(info.header_offset + 26)
+        name_length, extra_length = struct.unpack("<HH", handle.read(4))
+        handle.seek(info.header_offset + 30 + name_length + extra_length)
+        handle.write(b"\xff" * 8)
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_a_huge_member_is_hashed_while_it_is_written(tmp_path: Path, jobs: int) -> None:
     prefix = tmp_path / "env"
@@ -52,4 +78,22 @@ def test_a_huge_member_that_does_not_match_record_is_refused(tmp_path: Path) -> 
     with pytest.raises(Refused) as refused:
         apply_plan(plan, "plan", Options(confirm_target=False, jobs=2))
     assert "does not match its RECORD hash" in str(refused.value)
+    assert list(prefix.iterdir()) == []
+
+
+@pytest.mark.parametrize("member", ["huge/blob.txt", "huge/small.txt"])
+def test_a_member_that_does_not_inflate_is_refused_and_nothing_is_written(
+    tmp_path: Path, member: str
+) -> None:
+    small = Member("huge/small.txt", HUGE[:4000], compress_type=zipfile.ZIP_DEFLATED)
+    blob = Member("huge/blob.txt", HUGE, compress_type=zipfile.ZIP_DEFLATED)
+    spec = WheelSpec("huge", files={"huge/small.txt": small, "huge/blob.txt": blob})
+    wheel = build_wheel(spec, tmp_path / "wheels")
+    corrupt_member(wheel, member)
+    prefix = tmp_path / "env"
+    prefix.mkdir()
+    plan = plan_for([wheel], prefix)
+    with pytest.raises(Refused) as refused:
+        apply_plan(plan, "plan", Options(confirm_target=False, jobs=2))
+    assert f"member {member!r} does not inflate" in str(refused.value)
     assert list(prefix.iterdir()) == []
