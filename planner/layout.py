@@ -101,6 +101,8 @@ def claims_for(
     claims = []
     owner = wheel.name
     wrappers = frozenset(script.name for script in wheel.entry_points)
+    root = schemes[root_scheme(wheel)]
+    in_data = wheel.data_dir + "/"
     for member in wheel.members:
         source = Source(
             kind="member",
@@ -113,7 +115,7 @@ def claims_for(
             compression=member.compression,
             compressed_size=member.compressed_size,
         )
-        if member.name.startswith(wheel.data_dir + "/"):
+        if member.name.startswith(in_data):
             _, key, rest = member.name.split("/", 2)
             base = schemes[key]
             if key == "headers":
@@ -124,7 +126,7 @@ def claims_for(
                 source = attrs.evolve(source, mode=0o755, rewrite_shebang=True)
             path = join(base, rest)
         else:
-            path = join(schemes[root_scheme(wheel)], member.name)
+            path = join(root, member.name)
         claims.append(Claim(path, owner, source))
     for script in wheel.entry_points:
         _, data = Script(script.name, script.module, script.attr, script.section).generate(  # type: ignore[arg-type]

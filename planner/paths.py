@@ -14,6 +14,12 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # The longest file name (one component, in bytes) Linux filesystems accept.
 NAME_MAX = 255
+# A path every check below accepts: relative, no drive, no control character or
+# backslash, no empty, '.' or '..' component, and components short enough (at most
+# NAME_MAX / 4 characters, each at most 4 UTF-8 bytes) that no byte count is needed.
+# Surrogates are left to the checks below, which encode the path.
+_SAFE_COMPONENT = rf"(?!\.\.?(?:/|\Z))[^/\\\x00-\x1f\x7f-\x9f\ud800-\udfff]{{1,{NAME_MAX // 4}}}"
+_SAFE = re.compile(rf"(?![A-Za-z]:){_SAFE_COMPONENT}(?:/{_SAFE_COMPONENT})*")
 
 
 def has_control(text: str) -> bool:
@@ -22,7 +28,18 @@ def has_control(text: str) -> bool:
 
 
 def path_problem(path: str) -> str | None:
-    """Why `path` is not a safe relative POSIX path, or None when it is."""
+    """Why `path` is not a safe relative POSIX path, or None when it is.
+
+    One match accepts nearly every real path; only the rest take the checks that
+    name a reason (this runs for each of a plan's 17,000 members and destinations).
+    """
+    if _SAFE.fullmatch(path):
+        return None
+    return _problem(path)
+
+
+def _problem(path: str) -> str | None:
+    """The checks one by one, so that a refusal says which one failed."""
     if not path:
         return "is empty"
     if has_control(path):
@@ -36,7 +53,6 @@ def path_problem(path: str) -> str | None:
     parts = path.split("/")
     if ".." in parts:
         return "contains a '..' component"
-    # Membership tests, not loops: this runs three times for each of 17,000 files.
     if "" in parts or "." in parts:
         return "has an empty or '.' component"
     if len(path.encode("utf-8", "surrogateescape")) > NAME_MAX and any(

@@ -1,8 +1,8 @@
 """Wheel sources: read one wheel once and validate all of it before anything is planned.
 
 The planner reads only the central directory, the local headers and the small
-dist-info files; member bytes are hashed by the applier as it streams them, against
-the RECORD hashes kept here.
+dist-info files, all from one mapping of the file; member bytes are hashed by the
+applier as it streams them, against the RECORD hashes kept here.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import re
 import stat
 import struct
 import threading
-import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection
+from email.message import Message
 from typing import Protocol
 
 import attrs
@@ -32,6 +32,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from planner.centraldir import NOT_A_ZIP, Buffer, Entry, Unreadable, read_entries
 from planner.errors import Problem, Refused
 from planner.paths import path_problem
 
@@ -42,6 +43,8 @@ ACCEPTED_HASHES = frozenset(
 # Files in .dist-info that wheelplan writes itself, so a wheel's own copies are not installed.
 GENERATED_DIST_INFO = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
 SIGNATURES = frozenset({"RECORD.jws", "RECORD.p7s"})
+# A cheap first test, for str.endswith, before the exact one.
+_SIGNATURE_ENDINGS = tuple(SIGNATURES)
 SUPPORTED_WHEEL_MAJOR = 1
 SUPPORTED_WHEEL_MINOR = 0
 # The largest METADATA, WHEEL, RECORD or entry_points.txt read (torch's RECORD is 1.5 MB).
@@ -53,10 +56,15 @@ LOCAL_SIGNATURE = b"PK\x03\x04"
 # Where the name and extra-field lengths sit in a local header.
 LOCAL_LENGTHS = struct.Struct("<HH")
 LOCAL_LENGTHS_AT = 26
-_UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
 _DATA_DESCRIPTOR_FLAG = 0x8
-_STREAMABLE = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+# Flags zipfile refuses to read a member with, as the planner does for dist-info files.
+_UNREADABLE_FLAGS = {
+    0x20: "compressed patched data (flag bit 5)",
+    0x40: "strong encryption (flag bit 6)",
+}
+_STORED, _DEFLATED = 0, 8
+_STREAMABLE = (_STORED, _DEFLATED)
 # installer's entry point syntax: "module:attr [extras]"; the module and attr end up in
 # generated Python source, so nothing else may pass.
 _ENTRY_POINT = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attrs>[\w.]+))\s*(?P<extras>\[.*\])?\s*$")
@@ -172,70 +180,51 @@ class _Collector:
             raise Refused(self.problems)
 
 
-def _raw_name(info: zipfile.ZipInfo) -> bytes:
-    encoding = "utf-8" if info.flag_bits & _UTF8_FLAG else "cp437"
-    return info.orig_filename.encode(encoding)
-
-
-def _data_offsets(
-    fd: int, infos: list[zipfile.ZipInfo], central_start: int, errors: _Collector
-) -> dict[str, int]:
+def _check_local_headers(
+    data: Buffer, entries: list[Entry], central_start: int, errors: _Collector
+) -> dict[str, Entry]:
     """Check each local header against the central directory and the members' spans.
 
-    Returns each checked member's local header offset, which the plan carries so the
-    applier can read the member without parsing the archive again.
+    Returns the members whose local header agrees, by name: the plan carries each
+    one's offset so the applier can read it without parsing the archive again.
     """
-    offsets: dict[str, int] = {}
+    verified: dict[str, Entry] = {}
     spans: list[tuple[int, int, str]] = []
-    # Mapped, not read: two `pread` calls per member cost more than the check itself.
-    try:
-        view: mmap.mmap | None = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):
-        view = None
-
-    def read(size: int, at: int) -> bytes:
-        return view[at : at + size] if view is not None else os.pread(fd, size, at)
-
-    try:
-        for info in infos:
-            if not 0 <= info.header_offset < central_start:
-                # Negative when the central directory lies about where the archive starts.
-                errors.error(
-                    f"member {info.orig_filename!r}: its local header is outside the archive"
-                )
-                continue
-            header = read(LOCAL_HEADER.size, info.header_offset)
-            if len(header) != LOCAL_HEADER.size:
-                errors.error(f"member {info.orig_filename!r}: its local header is cut off")
-                continue
-            fields = LOCAL_HEADER.unpack(header)
-            signature, flags, method = fields[0], fields[3], fields[4]
-            name_length, extra_length = fields[10], fields[11]
-            raw_name = read(name_length, info.header_offset + LOCAL_HEADER.size)
-            if (
-                signature != LOCAL_SIGNATURE
-                or raw_name != _raw_name(info)
-                or method != info.compress_type
-            ):
-                errors.error(
-                    f"member {info.orig_filename!r}: its local header disagrees with the"
-                    " central directory (the archive is damaged or was tampered with)"
-                )
-                continue
-            local_sizes = (fields[8], fields[9])
-            sizes_known = not flags & _DATA_DESCRIPTOR_FLAG and 0xFFFFFFFF not in local_sizes
-            if sizes_known and local_sizes != (info.compress_size, info.file_size):
-                errors.error(
-                    f"member {info.orig_filename!r}: its local header gives other sizes than"
-                    " the central directory (the archive is damaged or was tampered with)"
-                )
-                continue
-            start = info.header_offset + LOCAL_HEADER.size + name_length + extra_length
-            offsets[info.orig_filename] = info.header_offset
-            spans.append((info.header_offset, start + info.compress_size, info.orig_filename))
-    finally:
-        if view is not None:
-            view.close()
+    last_header = len(data) - LOCAL_HEADER.size
+    unpack = LOCAL_HEADER.unpack_from
+    for entry in entries:
+        at = entry.offset
+        if not 0 <= at < central_start:
+            # Negative when the central directory lies about where the archive starts.
+            errors.error(f"member {entry.name!r}: its local header is outside the archive")
+            continue
+        if at > last_header:
+            errors.error(f"member {entry.name!r}: its local header is cut off")
+            continue
+        signature, _, _, flags, method, _, _, _, compressed_size, size, name_length, extra = unpack(
+            data, at
+        )
+        name_at = at + LOCAL_HEADER.size
+        if (
+            signature != LOCAL_SIGNATURE
+            or data[name_at : name_at + name_length] != entry.raw_name
+            or method != entry.method
+        ):
+            errors.error(
+                f"member {entry.name!r}: its local header disagrees with the"
+                " central directory (the archive is damaged or was tampered with)"
+            )
+            continue
+        local_sizes = (compressed_size, size)
+        sizes_known = not flags & _DATA_DESCRIPTOR_FLAG and 0xFFFFFFFF not in local_sizes
+        if sizes_known and local_sizes != (entry.compressed_size, entry.size):
+            errors.error(
+                f"member {entry.name!r}: its local header gives other sizes than"
+                " the central directory (the archive is damaged or was tampered with)"
+            )
+            continue
+        verified[entry.name] = entry
+        spans.append((at, name_at + name_length + extra + entry.compressed_size, entry.name))
     spans.sort()
     for (_, end, name), (next_start, _, next_name) in itertools.pairwise(spans):
         if end > next_start:
@@ -247,114 +236,143 @@ def _data_offsets(
         errors.error(
             f"member {spans[-1][2]!r} runs into the central directory (the archive is damaged)"
         )
-    return offsets
+    return verified
 
 
-def _member_mode(info: zipfile.ZipInfo, errors: _Collector) -> int | None:
+def _member_mode(entry: Entry, errors: _Collector) -> int | None:
     """0o755 or 0o644 from the stored unix mode; None for a member that must be refused."""
-    mode = info.external_attr >> 16 if info.create_system == 3 else 0
-    kind = stat.S_IFMT(mode)
+    kind = stat.S_IFMT(entry.unix_mode)
     if kind == stat.S_IFLNK:
-        errors.error(f"member {info.orig_filename!r} is a symlink")
+        errors.error(f"member {entry.name!r} is a symlink")
         return None
     if kind not in (0, stat.S_IFREG):
-        errors.error(f"member {info.orig_filename!r} is not a regular file")
+        errors.error(f"member {entry.name!r} is not a regular file")
         return None
-    if mode & (stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX):
-        errors.warn(f"member {info.orig_filename!r}: setuid, setgid and sticky bits dropped")
-    return 0o755 if mode & 0o111 else 0o644
+    if entry.unix_mode & (stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX):
+        errors.warn(f"member {entry.name!r}: setuid, setgid and sticky bits dropped")
+    return 0o755 if entry.unix_mode & 0o111 else 0o644
 
 
-def _read_text(archive: zipfile.ZipFile, name: str, errors: _Collector) -> str | None:
+@attrs.frozen
+class _Archive:
+    """One wheel's mapped bytes and what the checks made of its entries."""
+
+    data: Buffer
+    entries: list[Entry]
+    # The entries that passed the member checks, in archive order.
+    members: list[Entry]
+    # Those of `members` whose local header agrees, by name.
+    verified: dict[str, Entry]
+
+
+def _read_text(archive: _Archive, name: str, errors: _Collector) -> str | None:
     """A dist-info file's text, None when absent; unreadable or oversized stops the read.
 
-    These are the only members the planner inflates, so their size is capped here
-    (the declared size bounds what zipfile inflates).
+    An entry that failed a check was refused already, and that refusal stands. These
+    are the only members the planner inflates, so their size is capped here.
     """
-    try:
-        info = archive.getinfo(name)
-    except KeyError:
+    entry = archive.verified.get(name)
+    if entry is None:
+        if any(other.name == name for other in archive.entries):
+            errors.raise_if_any()
         return None
-    if info.file_size > MAX_DIST_INFO_FILE:
+    if entry.size > MAX_DIST_INFO_FILE:
         errors.error(
-            f"{name} is {info.file_size} bytes, more than the {MAX_DIST_INFO_FILE} bytes"
+            f"{name} is {entry.size} bytes, more than the {MAX_DIST_INFO_FILE} bytes"
             " a wheel's metadata file may have"
         )
     else:
         try:
-            return archive.read(info).decode("utf-8")
+            return _inflate(archive.data, entry).decode("utf-8")
         except UnicodeDecodeError:
             errors.error(f"{name} is not UTF-8 text")
-        except (zipfile.BadZipFile, zlib.error, OSError, RuntimeError, ValueError) as error:
-            # RuntimeError: an encrypted member; BadZipFile: a CRC mismatch.
+        except (zlib.error, ValueError) as error:
             errors.error(f"cannot read {name} ({error})")
     errors.raise_if_any()
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _inflate(data: Buffer, entry: Entry) -> bytes:
+    """A member's bytes, checked against the central directory's size and CRC-32;
+    ValueError says why they cannot be had."""
+    for flag, feature in _UNREADABLE_FLAGS.items():
+        if entry.flags & flag:
+            raise ValueError(feature)
+    name_length, extra_length = LOCAL_LENGTHS.unpack_from(data, entry.offset + LOCAL_LENGTHS_AT)
+    start = entry.offset + LOCAL_HEADER.size + name_length + extra_length
+    stored = data[start : start + entry.compressed_size]
+    if entry.method == _STORED:
+        content = stored[: entry.size]
+    else:
+        content = zlib.decompressobj(-zlib.MAX_WBITS).decompress(stored, entry.size)
+    if len(content) != entry.size or zlib.crc32(content) != entry.crc:
+        raise ValueError(f"Bad CRC-32 for file {entry.name!r}")
+    return content
+
+
 def _parse_record(
-    text: str, record_path: str, errors: _Collector
+    text: str, record_path: str, members: Collection[str], errors: _Collector
 ) -> tuple[dict[str, tuple[str, int | None]], bool]:
     """RECORD's rows by path, and whether any row was unreadable.
 
     Parsed row by row (not with installer's parser, which stops at the first bad row)
     so every problem is reported with its row number. Backslashes become slashes,
-    as installer does; the path check then applies to the result.
+    as installer does; the path check then applies to the result, except to the
+    `members` whose path was checked already.
     """
     rows: dict[str, tuple[str, int | None]] = {}
     damaged = False
+    signatures_in = record_path.rpartition("/")[0] + "/"
     reader = csv.reader(text.splitlines(), strict=True)
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as error:
-            errors.error(f"RECORD row {reader.line_num} is not valid CSV ({error})")
-            return rows, True
-        number = reader.line_num
-        if not fields:
-            continue
-        if len(fields) != 3:
-            errors.error(f"RECORD row {number} has {len(fields)} fields; a row is path,hash,size")
-            damaged = True
-            continue
-        path, hash_text, size_text = fields
-        path = path.replace("\\", "/")
-        where = f"RECORD row {number} ({path!r})"
-        if path in errors.refused:
-            continue
-        problem = path_problem(path)
-        if problem:
-            errors.error(f"{where}: path {problem}")
-            continue
-        if path in rows:
-            errors.error(f"{where}: path listed twice")
-            continue
-        unsigned = path == record_path or (
-            path.rsplit("/", 1)[-1] in SIGNATURES
-            and path.startswith(record_path.rsplit("/", 1)[0] + "/")
-        )
-        if unsigned:
-            rows[path] = ("", None)
-            continue
-        algorithm, _, value = hash_text.partition("=")
-        if not hash_text:
-            errors.error(f"{where} has no hash")
-            errors.refused.add(path)
-            continue
-        if algorithm not in ACCEPTED_HASHES or not value:
-            errors.error(
-                f"{where}: hash {algorithm!r} is not accepted (sha256 or stronger required)"
-            )
-            errors.refused.add(path)
-            continue
-        if not size_text.isdigit():
-            errors.error(f"{where}: size {size_text!r} is not a whole number of bytes")
-            errors.refused.add(path)
-            continue
-        rows[path] = (hash_text, int(size_text))
+    try:
+        for fields in reader:
+            number = reader.line_num
+            if not fields:
+                continue
+            if len(fields) != 3:
+                errors.error(
+                    f"RECORD row {number} has {len(fields)} fields; a row is path,hash,size"
+                )
+                damaged = True
+                continue
+            path, hash_text, size_text = fields
+            path = path.replace("\\", "/")
+            if path in errors.refused:
+                continue
+            problem = None if path in members else path_problem(path)
+            if problem:
+                errors.error(f"RECORD row {number} ({path!r}): path {problem}")
+                continue
+            if path in rows:
+                errors.error(f"RECORD row {number} ({path!r}): path listed twice")
+                continue
+            if path == record_path or (
+                path.startswith(signatures_in) and path.rpartition("/")[2] in SIGNATURES
+            ):
+                rows[path] = ("", None)
+                continue
+            problem = _row_problem(hash_text, size_text)
+            if problem:
+                errors.error(f"RECORD row {number} ({path!r}){problem}")
+                errors.refused.add(path)
+                continue
+            rows[path] = (hash_text, int(size_text))
+    except csv.Error as error:
+        errors.error(f"RECORD row {reader.line_num} is not valid CSV ({error})")
+        return rows, True
     return rows, damaged
+
+
+def _row_problem(hash_text: str, size_text: str) -> str | None:
+    """What is wrong with a RECORD row's hash or size, or None."""
+    algorithm, _, value = hash_text.partition("=")
+    if not hash_text:
+        return " has no hash"
+    if algorithm not in ACCEPTED_HASHES or not value:
+        return f": hash {algorithm!r} is not accepted (sha256 or stronger required)"
+    if not size_text.isdigit():
+        return f": size {size_text!r} is not a whole number of bytes"
+    return None
 
 
 def _entry_scripts(text: str, errors: _Collector) -> list[EntryScript]:
@@ -408,22 +426,20 @@ def _check_wheel_file(text: str | None, errors: _Collector) -> bool:
     return purelib != "false"
 
 
-def _iter_checked_infos(
-    archive: zipfile.ZipFile, limits: Limits, errors: _Collector
-) -> Iterator[zipfile.ZipInfo]:
+def _checked_members(entries: list[Entry], limits: Limits, errors: _Collector) -> list[Entry]:
     """Regular, safe file members; directory entries and __pycache__ are passed over."""
-    infos = archive.infolist()
-    if len(infos) > limits.max_entries:
+    if len(entries) > limits.max_entries:
         errors.error(
-            f"the archive has {len(infos)} entries, more than the limit of {limits.max_entries}"
+            f"the archive has {len(entries)} entries, more than the limit of {limits.max_entries}"
             " (see --max-entries)"
         )
         errors.raise_if_any()
+    members = []
     seen: set[str] = set()
     total = 0
     skipped_cache = False
-    for info in infos:
-        name = info.orig_filename
+    for entry in entries:
+        name = entry.name
         if name in seen:
             errors.error(f"member {name!r} appears twice in the archive")
             continue
@@ -436,32 +452,31 @@ def _iter_checked_infos(
             continue
         if name.endswith("/"):
             continue
-        if info.flag_bits & _ENCRYPTED_FLAG:
+        if entry.flags & _ENCRYPTED_FLAG:
             errors.error(f"member {name!r} is encrypted")
             errors.refused.add(name)
             continue
-        if info.compress_type not in _STREAMABLE:
+        if entry.method not in _STREAMABLE:
             errors.error(
-                f"member {name!r} uses compression method {info.compress_type}"
+                f"member {name!r} uses compression method {entry.method}"
                 " (only stored and deflate are supported)"
             )
             errors.refused.add(name)
             continue
-        total += info.file_size
-        if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(
-            info.compress_size, 1
-        ):
+        size = entry.size
+        total += size
+        if size > limits.ratio_floor and size > limits.max_ratio * max(entry.compressed_size, 1):
             errors.error(
-                f"member {name!r} expands {info.file_size // max(info.compress_size, 1)} times"
-                f" ({info.compress_size} bytes to {info.file_size}; the limit is"
+                f"member {name!r} expands {size // max(entry.compressed_size, 1)} times"
+                f" ({entry.compressed_size} bytes to {size}; the limit is"
                 f" {limits.max_ratio} times, see --max-ratio): refusing a likely zip bomb"
             )
             errors.refused.add(name)
             continue
-        if "__pycache__" in name.split("/"):
+        if "__pycache__" in name and "__pycache__" in name.split("/"):
             skipped_cache = True
             continue
-        yield info
+        members.append(entry)
     if total > limits.max_total_size:
         errors.error(
             f"unpacks to {total} bytes, more than the limit of {limits.max_total_size} bytes"
@@ -469,6 +484,7 @@ def _iter_checked_infos(
         )
     if skipped_cache:
         errors.warn("__pycache__ members skipped (bytecode is compiled on the target, not copied)")
+    return members
 
 
 class DigestCache(Protocol):
@@ -504,40 +520,40 @@ def read_wheel(
     except OSError as error:
         raise Refused.one(path, f"cannot read wheel: {error.strerror}") from None
     # One descriptor for the hash and the archive, so the bytes checked are the bytes read.
-    with open(fd, "rb") as stream:
-        hashing: _Hashing | None = None
-        try:
-            size = os.fstat(fd).st_size
-            hasher = _fd_sha256 if size < _BACKGROUND_HASH else _mapped_sha256
-            hashing = _Hashing(
-                (lambda: digests.digest_fd(absolute, fd, hasher))
-                if digests
-                else (lambda: hasher(fd)),
-                background=size >= _BACKGROUND_HASH,
-            )
-            with zipfile.ZipFile(stream) as archive:
-                infos = list(_iter_checked_infos(archive, limits, errors))
-                offsets = _data_offsets(fd, infos, archive.start_dir, errors)
-                sha256 = hashing.result()
-                return _read_dist_info(
-                    archive, infos, offsets, errors, absolute, name, version, tags, size, sha256
-                )
-        except OSError as error:
-            raise Refused.one(path, f"cannot read wheel: {error.strerror or error}") from None
-        except zipfile.BadZipFile as error:
-            if str(error) == "File is not a zip file":
-                errors.error("not a zip archive (the file is damaged, cut short, or not a wheel)")
-            else:
-                errors.error(f"not a valid zip archive ({error})")
-        except (zlib.error, struct.error, EOFError, NotImplementedError) as error:
-            errors.error(f"not a valid zip archive ({error})")
-        except UnicodeDecodeError:
-            errors.error("not a valid zip archive (a member name is not valid UTF-8)")
-        finally:
-            if hashing is not None:
-                hashing.join()  # no thread may read the descriptor once it is closed
+    hashing: _Hashing | None = None
+    try:
+        size = os.fstat(fd).st_size
+        hasher = _fd_sha256 if size < _BACKGROUND_HASH else _mapped_sha256
+        hashing = _Hashing(
+            (lambda: digests.digest_fd(absolute, fd, hasher)) if digests else (lambda: hasher(fd)),
+            background=size >= _BACKGROUND_HASH,
+        )
+        with _map(fd) as data:
+            entries, central_start = read_entries(data)
+            members = _checked_members(entries, limits, errors)
+            verified = _check_local_headers(data, members, central_start, errors)
+            sha256 = hashing.result()
+            archive = _Archive(data, entries, members, verified)
+            return _read_dist_info(archive, errors, absolute, name, version, tags, size, sha256)
+    except OSError as error:
+        raise Refused.one(path, f"cannot read wheel: {error.strerror or error}") from None
+    except Unreadable as error:
+        errors.error(str(error))
+    finally:
+        if hashing is not None:
+            hashing.join()  # no thread may read the descriptor once it is closed
+        os.close(fd)
     errors.raise_if_any()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _map(fd: int) -> mmap.mmap:
+    """The whole file, mapped rather than read: the planner touches only the pages that
+    hold the archive's structure and its dist-info files."""
+    try:
+        return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    except ValueError:  # an empty file
+        raise Unreadable(NOT_A_ZIP) from None
 
 
 # Wheels at least this big are hashed by a second thread while the archive is parsed.
@@ -598,9 +614,7 @@ class _Hashing:
 
 
 def _read_dist_info(
-    archive: zipfile.ZipFile,
-    infos: list[zipfile.ZipInfo],
-    offsets: dict[str, int],
+    archive: _Archive,
     errors: _Collector,
     path: str,
     name: str,
@@ -609,7 +623,7 @@ def _read_dist_info(
     size: int,
     sha256: str,
 ) -> Wheel:
-    top_dirs = {info.orig_filename.split("/", 1)[0] for info in infos}
+    top_dirs = {entry.name.split("/", 1)[0] for entry in archive.members}
     dist_infos = sorted(top for top in top_dirs if top.endswith(".dist-info"))
     if len(dist_infos) != 1:
         errors.error(
@@ -634,7 +648,7 @@ def _read_dist_info(
     if metadata_text is None:
         errors.error("METADATA is missing from .dist-info")
     else:
-        metadata = parse_metadata_file(metadata_text)
+        metadata = _metadata_headers(metadata_text)
         display_name = str(metadata.get("Name", ""))
         if canonicalize_name(display_name) != expected_name:
             errors.error(
@@ -653,44 +667,47 @@ def _read_dist_info(
     if record_text is None:
         errors.error("RECORD is missing from .dist-info")
         errors.raise_if_any()
-    record, record_damaged = _parse_record(record_text or "", record_path, errors)
+    record, record_damaged = _parse_record(record_text or "", record_path, archive.verified, errors)
     entry_text = _read_text(archive, f"{dist_info}/entry_points.txt", errors)
     scripts = _entry_scripts(entry_text, errors) if entry_text else []
     data_dir = f"{stem}.data"
+    in_data, in_dist_info = f"{data_dir}/", f"{dist_info}/"
     members = []
-    for info in infos:
-        member = info.orig_filename
+    for entry in archive.members:
+        member = entry.name
         row = record.pop(member, None)
-        if member == data_dir or member.startswith(data_dir + "/"):
+        if member == data_dir or member.startswith(in_data):
             problem = _data_problem(member, data_dir)
             if problem:
                 errors.error(f"member {member!r}{problem}")
                 continue
-        if member == record_path or member.rsplit("/", 1)[-1] in SIGNATURES:
+        if member == record_path or (
+            member.endswith(_SIGNATURE_ENDINGS) and member.rpartition("/")[2] in SIGNATURES
+        ):
             continue
         if row is None:
             # A refused row or an unreadable RECORD was reported already.
             if member not in errors.refused and not record_damaged:
                 errors.error(f"member {member!r} is not listed in RECORD")
             continue
-        if row[1] is not None and row[1] != info.file_size:
+        if row[1] is not None and row[1] != entry.size:
             errors.error(
-                f"member {member!r}: RECORD says {row[1]} bytes, the archive holds {info.file_size}"
+                f"member {member!r}: RECORD says {row[1]} bytes, the archive holds {entry.size}"
             )
             continue
-        mode = _member_mode(info, errors)
-        if mode is None or member not in offsets:
+        mode = _member_mode(entry, errors)
+        if mode is None or member not in archive.verified:
             continue
-        if member.startswith(dist_info + "/") and member.split("/", 1)[1] in GENERATED_DIST_INFO:
+        if member.startswith(in_dist_info) and member.split("/", 1)[1] in GENERATED_DIST_INFO:
             errors.warn(f"{member!r} in the wheel is replaced by the one wheelplan writes")
             continue
         members.append(
             Member(
                 member,
-                offsets[member],
-                info.compress_type,
-                info.compress_size,
-                info.file_size,
+                entry.offset,
+                entry.method,
+                entry.compressed_size,
+                entry.size,
                 mode,
                 row[0],
             )
@@ -736,6 +753,8 @@ def _data_problem(member: str, data_dir: str) -> str | None:
 
 def _warn_case_collisions(members: list[Member], errors: _Collector) -> None:
     """Paths that only differ by case install fine here but would collide on macOS/Windows."""
+    if len({member.name.casefold() for member in members}) == len(members):
+        return  # the usual case, found without grouping every name
     by_folded: dict[str, list[str]] = {}
     for member in members:
         by_folded.setdefault(member.name.casefold(), []).append(member.name)
@@ -746,6 +765,16 @@ def _warn_case_collisions(members: list[Member], errors: _Collector) -> None:
                 f"members {listed} differ only by case: both are installed, but they would"
                 " overwrite each other on a case-insensitive filesystem"
             )
+
+
+def _metadata_headers(text: str) -> Message:
+    """METADATA's header fields, parsed as installer parses them.
+
+    Only the headers are read: the body (the long description, most of a large
+    METADATA) ends at the first blank line, and nothing here reads it.
+    """
+    end = text.find("\n\n")
+    return parse_metadata_file(text if end < 0 else text[: end + 1])
 
 
 def _same_version(text: str, version: Version | str) -> bool:

@@ -1,0 +1,31 @@
+"""`path_problem`'s one-match fast path must accept exactly what its checks accept."""
+
+from __future__ import annotations
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from planner import paths
+
+# Characters each check looks at, and some that none does.
+ALPHABET = list("aZé€😀 /\\.:\x00\x1f\x7f\x85\x9f\xa0\udcff")
+parts = st.one_of(
+    st.text(st.sampled_from(ALPHABET), max_size=8),
+    st.integers(60, 70).map(lambda length: "x" * length),
+    st.integers(60, 70).map(lambda length: "é" * length),
+    st.integers(60, 70).map(lambda length: "😀" * length),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(parts, max_size=5).map("".join))
+@example("C:/evil.py")
+@example("a/../b")
+@example("a/./b")
+@example("..")
+@example(".hidden/..dots/...")
+@example("x" * 255 + "/y")
+@example("x" * 256)
+@example("é" * 128)
+def test_the_fast_path_agrees_with_the_checks(path: str) -> None:
+    assert paths.path_problem(path) == paths._problem(path)
