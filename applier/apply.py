@@ -156,10 +156,15 @@ def _check_target(plan: Plan, base: str) -> None:
     disk = Listing(base)  # one listdir per folder, not one lstat per planned file
     # Folders the apply renames files out of: a symlinked one would move files outside.
     moved_from: set[str] = set()
+    # Folders whose entries change: a read-only one is refused now, not rolled back later.
+    # (Validated paths have no empty component: `rpartition` is their `dirname`.)
+    changed = {directory.rpartition("/")[0] for directory in plan.directories}
     for entry in plan.files:
         exists = disk.lexists(entry.path)
+        folder = entry.path.rpartition("/")[0]
+        changed.add(folder)
         if entry.action != "write":
-            moved_from.add(posixpath.dirname(entry.path))
+            moved_from.add(folder)
         if entry.action == "write" and exists:
             problems.append(
                 Problem(
@@ -176,9 +181,6 @@ def _check_target(plan: Plan, base: str) -> None:
         real = os.path.realpath(os.path.join(base, folder))
         if real != real_base and not real.startswith(real_base + os.sep):
             problems.append(Problem(folder, "leads outside the environment (a symlink)"))
-    # Folders whose entries change: a read-only one is refused now, not rolled back later.
-    changed = {posixpath.dirname(entry.path) for entry in plan.files}
-    changed.update(posixpath.dirname(directory) for directory in plan.directories)
     for folder in sorted(changed):
         full = os.path.join(base, folder)
         if disk.names(folder) is not None and os.path.isdir(full) and not os.access(full, os.W_OK):

@@ -180,25 +180,27 @@ class Cache:
         umask: int,
     ) -> dict[str, str] | None:
         """Planned path -> cached file for an intact entry; None if any file was changed."""
-        root = os.path.join(self.entry(sha256), FILES)
+        root = os.path.join(self.entry(sha256), FILES) + os.sep
         linked = {}
         for path, source in planned:
-            assert source.member is not None
-            row = marker.get(source.member)
-            if row is None or source.member.startswith("/") or ".." in source.member:
+            member = source.member
+            assert member is not None
+            row = marker.get(member)
+            if row is None or member.startswith("/") or ".." in member:
                 continue  # not in this entry (or a name no entry may hold): written fresh
-            cached = os.path.join(root, source.member)
+            cached = root + member
             try:
                 info = os.lstat(cached)
             except OSError:
                 return None
+            mode = stat.S_IMODE(info.st_mode)
             if (
-                row != [source.hash, info.st_size, info.st_mtime_ns, stat.S_IMODE(info.st_mode)]
+                row != [source.hash, info.st_size, info.st_mtime_ns, mode]
                 or not stat.S_ISREG(info.st_mode)
                 or info.st_size != source.size
             ):
                 return None
-            if stat.S_IMODE(info.st_mode) == source.mode & ~umask:
+            if mode == source.mode & ~umask:
                 linked[path] = cached
         return linked
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 import posixpath
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from planner.plan import Distribution, FileEntry
 
@@ -39,10 +40,11 @@ def record_files(
                 record_paths[owner] = entry.path
             else:
                 owned[owner].append(entry.path)
-    owners_of = {entry.path: entry.owners for entry in files}
-    for pyc, source in compiled.items():
-        for owner in owners_of.get(source, ()):
-            owned[owner].append(pyc)
+    if compiled:
+        owners_of = {entry.path: entry.owners for entry in files}
+        for pyc, source in compiled.items():
+            for owner in owners_of.get(source, ()):
+                owned[owner].append(pyc)
     result: dict[str, bytes] = {}
     for dist in distributions:
         if dist.action not in INSTALLED_ACTIONS:
@@ -50,11 +52,13 @@ def record_files(
         record_path = record_paths[dist.name]
         base = posixpath.dirname(dist.dist_info)
         rows = [(_relative(record_path, base), "", "")]
-        for path in owned[dist.name]:
-            hash_text, size = written[path]
-            rows.append((_relative(path, base), hash_text, str(size)))
+        rows += [
+            (_relative(path, base), hash_text, str(size))
+            for path in owned[dist.name]
+            for hash_text, size in (written[path],)
+        ]
         # Sorted rows, as pip writes them, so a RECORD's bytes do not depend on the plan's order.
-        rows.sort(key=lambda row: row[0])
+        rows.sort(key=operator.itemgetter(0))
         result[record_path] = _csv(rows)
     return result
 
@@ -66,8 +70,16 @@ def _relative(path: str, base: str) -> str:
     return posixpath.relpath(path, base) if base else path
 
 
-def _csv(rows: Iterable[tuple[str, str, str]]) -> bytes:
-    """The rows as installer's `construct_record_file` writes them (same dialect, bytes)."""
+def _csv(rows: Sequence[tuple[str, str, str]]) -> bytes:
+    """The rows as installer's `construct_record_file` writes them (same dialect, bytes).
+
+    A row without a comma, quote or line break in any field needs no quoting (nearly
+    every row): those are joined directly, and the csv module writes the rest.
+    """
+    text = "".join([f"{path},{hash_text},{size}\n" for path, hash_text, size in rows])
+    plain = '"' not in text and "\r" not in text and text.count("\n") == len(rows)
+    if plain and text.count(",") == 2 * len(rows):
+        return text.encode("utf-8")
     stream = io.StringIO(newline="")
     csv.writer(stream, delimiter=",", quotechar='"', lineterminator="\n").writerows(rows)
     return stream.getvalue().encode("utf-8")

@@ -68,10 +68,11 @@ def validate(plan: Plan, subject: str) -> None:
             return False
         return True
 
-    counts = Counter(entry.path for entry in plan.files)
-    for path, count in counts.items():
-        if count > 1:
-            bad(f"destination {path!r} appears {count} times")
+    paths = [entry.path for entry in plan.files]
+    if len(set(paths)) != len(paths):  # counted only when something is doubled
+        for path, count in Counter(paths).items():
+            if count > 1:
+                bad(f"destination {path!r} appears {count} times")
     writes: set[str] = set()
     refused: set[str] = set()  # reported once here, not again as a partition mismatch
     records: dict[str, list[str]] = {}
@@ -122,12 +123,13 @@ def validate(plan: Plan, subject: str) -> None:
             )
     for directory in plan.directories:
         check_path(directory, "directory")
-    in_units = Counter(path for unit in plan.units for path in unit.paths if path not in refused)
-    doubled = sorted(path for path, count in in_units.items() if count > 1)
-    if doubled:
+    in_units = [path for unit in plan.units for path in unit.paths if path not in refused]
+    unit_paths = set(in_units)
+    if len(unit_paths) != len(in_units):
+        doubled = sorted(path for path, count in Counter(in_units).items() if count > 1)
         bad(f"work units overlap at {doubled[0]!r}")
-    if set(in_units) != writes:
-        missing = sorted(writes - set(in_units)) or sorted(set(in_units) - writes)
+    if unit_paths != writes:
+        missing = sorted(writes - unit_paths) or sorted(unit_paths - writes)
         bad(f"work units do not partition the planned writes (first difference: {missing[0]!r})")
     if problems:
         raise Refused(problems)

@@ -139,17 +139,16 @@ def _action(wheel: Wheel, old: Installed | None) -> str:
 
 
 def _bytecode_of(path: str, disk: Listing) -> list[str]:
-    """Cached bytecode of a source file, for every optimisation level, as it is on disk."""
-    if not path.endswith(".py"):
-        return []
-    folder, name = posixpath.split(path)
-    cache = posixpath.join(folder, "__pycache__")
+    """Cached bytecode of a source file (`path` ends in .py), for every optimisation
+    level, as it is on disk."""
+    folder, _, name = path.rpartition("/")
+    cache = f"{folder}/__pycache__" if folder else "__pycache__"
     entries = disk.names(cache)
-    if entries is None or entries is Listing.UNREADABLE:
+    if not entries or entries is Listing.UNREADABLE:
         return []
     stem = name[: -len(".py")] + "."
     return [
-        posixpath.join(cache, entry)
+        f"{cache}/{entry}"
         for entry in sorted(entries)
         if entry.startswith(stem) and entry.endswith(".pyc")
     ]
@@ -259,14 +258,13 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             gone_owner_of.setdefault(path, []).append(name)
 
     files: list[FileEntry] = []
-    written: set[str] = set()
+    written = {settled.path for settled in settlement.files}
     for settled in settlement.files:
         path = settled.path
-        written.add(path)
-        all_owners = list(settled.owners)
-        for item in kept_owner_of.get(path, []):
+        all_owners = settled.owners  # sorted, and so they stay unless an installed one joins
+        for item in kept_owner_of.get(path, ()):
             if item.files[path] == settled.source.hash and not settled.source.rewrite_shebang:
-                all_owners.append(item.name)
+                all_owners = tuple(sorted((*all_owners, item.name)))
             else:
                 problems.append(
                     Problem(
@@ -289,14 +287,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                     f" {describe_owners(settled.owners, wheel_of)}",
                 )
             )
-        files.append(
-            FileEntry(
-                path=path,
-                action="replace" if on_disk else "write",
-                owners=tuple(sorted(all_owners)),
-                source=settled.source,
-            )
-        )
+        files.append(FileEntry(path, "replace" if on_disk else "write", all_owners, settled.source))
     removals: dict[str, FileEntry] = {}
     for path, owners in sorted(gone_owner_of.items()):
         if path in written or path in kept_owner_of:
@@ -307,7 +298,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         removals[path] = FileEntry(
             path=path, action="remove", owners=tuple(sorted(owners)), reason=reason
         )
-    for path in sorted({*removals, *(entry.path for entry in files)}):
+    for path in sorted(path for path in {*removals, *written} if path.endswith(".py")):
         previous = removals[path].owners if path in removals else ()
         for cached in _bytecode_of(path, disk):
             if cached not in removals and cached not in written and cached not in kept_owner_of:
@@ -339,8 +330,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             )
         )
     for directory in directories:
-        full = os.path.join(target.prefix, directory)
-        if disk.lexists(directory) and not os.path.isdir(full):
+        if disk.lexists(directory) and not os.path.isdir(os.path.join(target.prefix, directory)):
             problems.append(
                 Problem(directory, "is a file in the target, but a directory is planned there")
             )

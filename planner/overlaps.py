@@ -45,15 +45,16 @@ def settle(
     conflicts: list[Conflict] = []
     problems: list[Problem] = []
     for path in sorted(by_path):
-        group = sorted(by_path[path], key=lambda claim: claim.owner)
+        group = by_path[path]
+        if len(group) == 1:  # nearly every path: nothing to settle
+            files.append(Settled(path, group[0].source, (group[0].owner,)))
+            continue
+        group.sort(key=lambda claim: claim.owner)
         owners = tuple(claim.owner for claim in group)
         if len(set(owners)) != len(owners):
             # Two members of one wheel map here, e.g. one at the root and one under .data.
             twice = describe_owners(owners[:1], wheel_of)
             problems.append(Problem(path, f"two files of {twice} map to this path"))
-            continue
-        if len(group) == 1:
-            files.append(Settled(path, group[0].source, owners))
             continue
         if len({claim.identity for claim in group}) == 1:
             files.append(Settled(path, group[0].source, owners))
@@ -89,7 +90,10 @@ def _difference(group: list[Claim], wheel_of: Mapping[str, str]) -> str:
 
 
 def case_warnings(paths: Iterable[str]) -> list[str]:
-    """Paths that would collide on a case-insensitive filesystem."""
+    """Paths that would collide on a case-insensitive filesystem (`paths` are distinct)."""
+    paths = list(paths)
+    if len(set(map(str.casefold, paths))) == len(paths):
+        return []  # the usual answer, found without grouping 17,000 paths
     folded: dict[str, list[str]] = defaultdict(list)
     for path in paths:
         folded[path.casefold()].append(path)

@@ -33,19 +33,22 @@ def weight(entry: FileEntry) -> int:
 def partition(writes: Sequence[FileEntry]) -> tuple[Unit, ...]:
     """Cut `writes` (entries whose bytes are known at plan time) into units."""
     ordered = sorted(writes, key=_order)
-    total = sum(weight(entry) for entry in ordered)
-    limit = max(total // TARGET_UNITS + 1, MIN_UNIT_WEIGHT)
+    weights = list(map(weight, ordered))
+    limit = max(sum(weights) // TARGET_UNITS + 1, MIN_UNIT_WEIGHT)
     units: list[Unit] = []
-    paths: list[str] = []
-    size = 0
+    start = 0
     load = 0
-    for entry in ordered:
-        paths.append(entry.path)
-        size += entry.source.size if entry.source else 0
-        load += weight(entry)
+    for end, entry_weight in enumerate(weights, 1):
+        load += entry_weight
         if load >= limit:
-            units.append(Unit(len(units), size, tuple(paths)))
-            paths, size, load = [], 0, 0
-    if paths:
-        units.append(Unit(len(units), size, tuple(paths)))
+            units.append(_unit(len(units), ordered[start:end], weights[start:end]))
+            start, load = end, 0
+    if start < len(ordered):
+        units.append(_unit(len(units), ordered[start:], weights[start:]))
     return tuple(units)
+
+
+def _unit(index: int, entries: Sequence[FileEntry], weights: Sequence[int]) -> Unit:
+    # A unit's bytes: its files' weights without their per-file cost.
+    nbytes = sum(weights) - PER_FILE_COST * len(entries)
+    return Unit(index, nbytes, tuple(entry.path for entry in entries))

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from planner import plan as plan_module
 from planner import review
 from planner.build import Request, make_plan
 from planner.errors import Refused
@@ -661,3 +662,54 @@ def test_long_lists_in_the_review_are_summarised(wheels: Path, fake: TargetInfo)
     assert "  ... and 20 more overlaps (see the plan JSON)" in lines
     assert sum(1 for line in lines if "-> left wins (--prefer)" in line) == 10
     assert len(lines) <= 30
+
+
+# --- the plan file --------------------------------------------------------------------------
+
+
+def _objects(data: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    """Every object of one class in plan data: "target", "files", "source", ..."""
+    if where == "target":
+        return [data["target"]]
+    if where == "source":
+        return [entry["source"] for entry in data["files"] if entry["source"] is not None]
+    return list(data[where])
+
+
+def test_the_fast_loader_accepts_exactly_what_the_descriptive_one_does(
+    wheels: Path, fake: TargetInfo
+) -> None:
+    # `loads` converts with functions made per class and names a bad field only through
+    # `_build`: the two must agree on every edit, or a malformed plan gets through.
+    spec = WheelSpec(
+        name="tools",
+        files={"tools.py": b"def main(): pass\n"},
+        entry_points="[console_scripts]\ntool = tools:main\n",
+    )
+    original = json.loads(plan_module.dumps(plan_specs([spec], wheels, fake)))
+    del original["digest"]
+    wrong: list[Any] = [None, 0, -1, True, 1.5, "", "write", [], ["x"], ["x", 1], {}]
+    edits = 0
+    for where in ("target", "distributions", "files", "source", "units"):
+        for key in _objects(original, where)[0]:
+            for value in [*wrong, "(missing)", "(unknown)"]:
+                data = json.loads(json.dumps(original))
+                for item in _objects(data, where):
+                    if value == "(missing)":
+                        del item[key]
+                    elif value == "(unknown)":
+                        item["surplus"] = 1
+                    else:
+                        item[key] = value
+                outcomes: list[Plan | None] = []
+                for convert in (
+                    plan_module._converter(Plan),
+                    lambda data: plan_module._build(Plan, data, "plan"),
+                ):
+                    try:
+                        outcomes.append(convert(json.loads(json.dumps(data))))
+                    except plan_module._Invalid:
+                        outcomes.append(None)
+                assert outcomes[0] == outcomes[1], (where, key, value)
+                edits += 1
+    assert edits > 300
