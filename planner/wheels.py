@@ -142,19 +142,10 @@ def open_regular(path: str) -> int:
     return fd
 
 
-def _fd_sha256(fd: int) -> str:
-    digest = hashlib.sha256()
-    position = 0
-    while block := os.pread(fd, 1024 * 1024, position):
-        digest.update(block)
-        position += len(block)
-    return digest.hexdigest()
-
-
 def file_sha256(path: str) -> str:
     fd = open_regular(path)
     try:
-        return _fd_sha256(fd)
+        return _mapped_sha256(fd)
     finally:
         os.close(fd)
 
@@ -523,9 +514,10 @@ def read_wheel(
     hashing: _Hashing | None = None
     try:
         size = os.fstat(fd).st_size
-        hasher = _fd_sha256 if size < _BACKGROUND_HASH else _mapped_sha256
         hashing = _Hashing(
-            (lambda: digests.digest_fd(absolute, fd, hasher)) if digests else (lambda: hasher(fd)),
+            (lambda: digests.digest_fd(absolute, fd, _mapped_sha256))
+            if digests
+            else (lambda: _mapped_sha256(fd)),
             background=size >= _BACKGROUND_HASH,
         )
         with _map(fd) as data:
@@ -568,7 +560,9 @@ def _mapped_sha256(fd: int) -> str:
 
     A thread hashing in 1 MiB reads would wait for the interpreter lock after every
     read (up to the 5 ms switch interval while the other thread parses); a mapped file
-    needs the lock once per 64 MiB slice.
+    needs the lock once per 64 MiB slice, and its bytes are not copied. (The applier's
+    two hashing threads over 101 wheels, beside a busy main thread: 0.16 s with reads,
+    0.12 s mapped.)
     """
     size = os.fstat(fd).st_size
     digest = hashlib.sha256()
