@@ -233,7 +233,7 @@ def apply_plan(
     # It answers while the wheels are still being hashed.
     confirming = None
     if options.confirm_target and options.root is None:
-        confirming = BackgroundProbe(plan.target.interpreter, read_installed=False)
+        confirming = BackgroundProbe(plan.target.interpreter, planning=False)
     base = base_of(plan.target.prefix, options.root)
     wheel_paths = _wheel_paths(plan, options.wheel_dir, index, hashing)
     if confirming is not None:

@@ -25,11 +25,15 @@ from planner.paths import path_problem
 
 JOURNAL_DIR = ".wheelplan-journal"
 
+# Markers only when planning (argv[2]): importing packaging.markers is half the probe's time.
 _PROBE = r"""
 import json, os, sys, sysconfig
 sys.path.insert(0, sys.argv[1])
-from packaging.markers import default_environment
 from packaging.tags import sys_tags
+if sys.argv[2:] == ["markers"]:
+    from packaging.markers import default_environment
+else:
+    default_environment = dict
 
 paths = sysconfig.get_paths()
 json.dump({
@@ -152,12 +156,17 @@ def resolve_interpreter(python: str | None) -> str:
     return os.path.abspath(python)
 
 
-def probe(python: str | None, *, read_installed: bool = True) -> TargetInfo:
+def probe(python: str | None, *, planning: bool = True) -> TargetInfo:
+    """What the target is; with `planning`, also what is installed in it and its markers.
+
+    Confirming, verifying and recovering need only where the environment is and what
+    it runs, and skip the rest (a confirming apply waits for this answer).
+    """
     interpreter = resolve_interpreter(python)
     library = os.path.dirname(os.path.dirname(os.path.abspath(packaging.__file__)))
     try:
         completed = subprocess.run(
-            [interpreter, "-I", "-c", _PROBE, library],
+            [interpreter, "-I", "-c", _PROBE, library, *(["markers"] if planning else [])],
             capture_output=True,
             timeout=120,
             check=False,
@@ -175,7 +184,7 @@ def probe(python: str | None, *, read_installed: bool = True) -> TargetInfo:
     except ValueError:
         last = completed.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise Refused.one(interpreter, f"not a usable Python interpreter ({last[0]})") from None
-    return _target_from_probe(data, read_installed)
+    return _target_from_probe(data, planning)
 
 
 class BackgroundProbe:
@@ -185,16 +194,14 @@ class BackgroundProbe:
     applier forks its workers later), and raises what the probe raised.
     """
 
-    def __init__(self, python: str | None, *, read_installed: bool = True) -> None:
+    def __init__(self, python: str | None, *, planning: bool = True) -> None:
         self._outcome: list[TargetInfo | BaseException] = []
-        self._thread = threading.Thread(
-            target=self._run, args=(python, read_installed), daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, args=(python, planning), daemon=True)
         self._thread.start()
 
-    def _run(self, python: str | None, read_installed: bool) -> None:
+    def _run(self, python: str | None, planning: bool) -> None:
         try:
-            self._outcome.append(probe(python, read_installed=read_installed))
+            self._outcome.append(probe(python, planning=planning))
         except BaseException as error:  # raised again in the caller's thread
             self._outcome.append(error)
 
@@ -215,7 +222,7 @@ def _relative(path: str, prefix: str, what: str) -> str:
     return relative.replace(os.sep, "/")
 
 
-def _target_from_probe(data: dict[str, object], read_installed: bool) -> TargetInfo:
+def _target_from_probe(data: dict[str, object], planning: bool) -> TargetInfo:
     prefix = str(data["prefix"])
     paths = data["paths"]
     assert isinstance(paths, dict)
@@ -238,7 +245,7 @@ def _target_from_probe(data: dict[str, object], read_installed: bool) -> TargetI
         tags=tuple(tags),
         markers=markers,
         installed=_scan_unless_interrupted(prefix, schemes, str(data["executable"]))
-        if read_installed
+        if planning
         else (),
     )
 

@@ -297,7 +297,7 @@ class _Downloads:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    target = probe(args.python, read_installed=False)
+    target = probe(args.python, planning=False)
     base = base_of(target.prefix, args.root)
     if not os.path.isdir(base):
         raise Refused.one(base, "the environment does not exist")
@@ -368,7 +368,7 @@ def run(args: argparse.Namespace) -> int:
         return _verify(args)
     if args.command == "recover":
         # The journal's own half-written files must not stop the recovery they ask for.
-        target = probe(args.python, read_installed=False)
+        target = probe(args.python, planning=False)
         outcome = recover_target(target.prefix, args.root)
         print(f"{target.prefix}: {outcome}")
         return EXIT_OK
