@@ -11,7 +11,7 @@ import contextlib
 import os
 import posixpath
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -24,7 +24,7 @@ from planner.errors import Problem, Refused
 from planner.layout import record_hash, shebang
 from planner.listing import Listing
 from planner.paths import parents
-from planner.plan import Plan
+from planner.plan import Distribution, Plan
 from planner.target import BackgroundProbe, TargetInfo, installed_fingerprint, scan_installed
 
 
@@ -63,33 +63,47 @@ def base_of(prefix: str, root: str | None) -> str:
     return os.path.join(os.path.abspath(root), prefix.lstrip("/"))
 
 
-def _wanted(plan: Plan, wheel_dir: str | None) -> dict[str, str]:
+def _wanted(distributions: Sequence[Distribution], wheel_dir: str | None) -> dict[str, str]:
     """Wheel file name -> where the planned wheel is read from."""
     return {
         dist.wheel: os.path.join(wheel_dir, dist.wheel)
         if wheel_dir
         else (dist.wheel_path or dist.wheel)
-        for dist in plan.distributions
+        for dist in distributions
         if dist.action not in ("remove", "unchanged") and dist.wheel is not None
     }
 
 
-def _wheel_paths(
-    plan: Plan,
-    wheel_dir: str | None,
-    index: wheelindex.WheelIndex | None = None,
-    hashing: wheelindex.Digests | None = None,
-) -> dict[str, str]:
+@attrs.frozen
+class WheelHashing:
+    """The sha256 of the wheels some distributions name, being taken in the background.
+
+    Started as soon as a plan's distributions are read (see `start_hashing`), so the
+    wheels are hashed while the rest of the plan loads and is validated.
+    """
+
+    distributions: tuple[Distribution, ...]
+    options: Options
+    index: wheelindex.WheelIndex | None
+    digests: wheelindex.Digests
+
+
+def start_hashing(distributions: Sequence[Distribution], options: Options) -> WheelHashing:
+    """Hash (or find in the wheel index) every wheel `distributions` install from."""
+    index = wheelindex.WheelIndex(options.cache_dir) if options.cache_dir is not None else None
+    paths = sorted(set(_wanted(distributions, options.wheel_dir).values()))
+    return WheelHashing(tuple(distributions), options, index, wheelindex.Digests(paths, index))
+
+
+def _wheel_paths(plan: Plan, hashing: WheelHashing) -> dict[str, str]:
     """Find each planned wheel and prove it is the one that was planned.
 
     A wheel the index knows, unchanged since it was hashed, is not hashed again.
     """
     paths: dict[str, str] = {}
     problems: list[Problem] = []
-    wanted = _wanted(plan, wheel_dir)
-    if hashing is None:
-        hashing = wheelindex.Digests(sorted(set(wanted.values())), index)
-    digests = hashing.result()
+    wanted = _wanted(plan.distributions, hashing.options.wheel_dir)
+    digests = hashing.digests.result()
     for dist in plan.distributions:
         if dist.action in ("remove", "unchanged") or dist.wheel is None:
             continue
@@ -220,13 +234,21 @@ def _emptied_dirs(plan: Plan, keep: Iterable[str]) -> list[str]:
 
 
 def apply_plan(
-    plan: Plan, subject: str, options: Options, progress: Progress | None = None
+    plan: Plan,
+    subject: str,
+    options: Options,
+    progress: Progress | None = None,
+    hashing: WheelHashing | None = None,
 ) -> Summary:
-    """Apply `plan`; raise Refused (nothing changed) or roll back and re-raise on failure."""
+    """Apply `plan`; raise Refused (nothing changed) or roll back and re-raise on failure.
+
+    `hashing` is what `start_hashing` began for this plan's distributions, if anything.
+    """
     started = time.monotonic()
-    index = wheelindex.WheelIndex(options.cache_dir) if options.cache_dir is not None else None
-    # Hashing the wheels needs the second core, not the interpreter: it runs meanwhile.
-    hashing = wheelindex.Digests(sorted(set(_wanted(plan, options.wheel_dir).values())), index)
+    if hashing is None or (hashing.distributions, hashing.options) != (plan.distributions, options):
+        # Hashing the wheels needs the second core, not the interpreter: it runs meanwhile.
+        hashing = start_hashing(plan.distributions, options)
+    index = hashing.index
     validate(plan, subject)
     # With --root every file stays under the staging folder, whose interpreter may not
     # exist yet; otherwise the interpreter (only run once the plan is valid) must agree.
@@ -235,7 +257,7 @@ def apply_plan(
     if options.confirm_target and options.root is None:
         confirming = BackgroundProbe(plan.target.interpreter, planning=False)
     base = base_of(plan.target.prefix, options.root)
-    wheel_paths = _wheel_paths(plan, options.wheel_dir, index, hashing)
+    wheel_paths = _wheel_paths(plan, hashing)
     if confirming is not None:
         _confirm_target(plan, confirming.result(), subject)
     if index is not None:

@@ -7,6 +7,7 @@ input like any other and may have been edited by hand.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -459,8 +460,17 @@ def _class_converter(cls: type) -> _Converter:
     return convert
 
 
-def loads(text: str, subject: str) -> Plan:
-    """Parse and type-check a plan; `subject` names the file in any refusal."""
+def loads(
+    text: str,
+    subject: str,
+    distributions_read: Callable[[tuple[Distribution, ...]], None] | None = None,
+) -> Plan:
+    """Parse and type-check a plan; `subject` names the file in any refusal.
+
+    `distributions_read` is given the plan's distributions as soon as they are known
+    (digest checked, types checked), before the 17,000 files are: the applier starts
+    hashing the wheels there. Not called when they are malformed.
+    """
     try:
         data = json.loads(text)
     except ValueError as error:
@@ -478,6 +488,9 @@ def loads(text: str, subject: str) -> Plan:
             subject, "plan digest does not match its contents (the file was edited or damaged)"
         )
     del data["digest"]
+    if distributions_read is not None:
+        with contextlib.suppress(_Invalid):
+            distributions_read(_converter(tuple[Distribution, ...])(data.get("distributions")))
     try:
         try:
             plan: Plan = _converter(Plan)(data)

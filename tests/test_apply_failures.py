@@ -11,15 +11,17 @@ import json
 import os
 import random
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from applier.apply import Options, apply_plan
+from applier import wheelindex
+from applier.apply import Options, apply_plan, start_hashing
 from planner.errors import Refused
-from planner.plan import digest_of
-from tests.applytools import plan_for, with_units, writes_of
+from planner.plan import Distribution, digest_of, dumps, loads
+from tests.applytools import SCHEMES, plan_for, with_units, writes_of
 from tests.conftest import snapshot
 from tests.wheelfactory import Member, WheelSpec, build_wheel
 
@@ -158,3 +160,48 @@ def test_a_failing_worker_stops_the_others_and_nothing_remains(tmp_path: Path) -
         apply_plan(plan, "plan.json", Options(confirm_target=False, jobs=8))
     assert "multi/m000.py" in str(refused.value)
     assert os.listdir(prefix) == []
+
+
+def test_the_wheels_are_hashed_once_from_when_the_plan_names_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`loads` hands the distributions over before the files; apply uses that hashing
+    when it is for the same plan and options, and hashes again when it is not."""
+    first = build_wheel(WheelSpec("first", files={"first/__init__.py": b""}), tmp_path / "w")
+    second = build_wheel(WheelSpec("second", files={"second/__init__.py": b""}), tmp_path / "w")
+    prefix = tmp_path / "env"
+    prefix.mkdir()
+    plan = plan_for([first], prefix)
+    options = Options(confirm_target=False)
+    handed: list[tuple[Distribution, ...]] = []
+    assert loads(dumps(plan), "plan", handed.append) == plan
+    assert handed == [plan.distributions]
+
+    started: list[Sequence[str]] = []
+    real = wheelindex.Digests
+
+    def counting(paths: Sequence[str], index: wheelindex.WheelIndex | None) -> Any:
+        started.append(paths)
+        return real(paths, index)
+
+    monkeypatch.setattr(wheelindex, "Digests", counting)
+    apply_plan(plan, "plan", options, hashing=start_hashing(handed[0], options))
+    assert started == [[str(first)]]
+    # Hashing begun for another plan's wheels is not trusted for this one.
+    elsewhere = tmp_path / "other-env"
+    elsewhere.mkdir()
+    other = plan_for([second], elsewhere)
+    apply_plan(other, "other", options, hashing=start_hashing(plan.distributions, options))
+    assert started[1:] == [[str(first)], [str(second)]]
+    assert (elsewhere / SCHEMES["purelib"] / "second" / "__init__.py").is_file()
+
+
+def test_malformed_distributions_are_not_handed_over(tmp_path: Path) -> None:
+    wheel = build_wheel(WheelSpec("fresh", files={"fresh/__init__.py": b""}), tmp_path / "w")
+    data = json.loads(dumps(plan_for([wheel], tmp_path)))
+    data["distributions"][0]["wheel_path"] = 7
+    data["digest"] = digest_of(data)
+    handed: list[tuple[Distribution, ...]] = []
+    with pytest.raises(Refused, match="wheel_path"):
+        loads(json.dumps(data), "plan", handed.append)
+    assert handed == []

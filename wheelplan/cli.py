@@ -10,14 +10,22 @@ import argparse
 import gc
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from applier import cache, links, wheelindex
-from applier.apply import Options, Summary, apply_plan, base_of, recover_target
+from applier.apply import (
+    Options,
+    Summary,
+    WheelHashing,
+    apply_plan,
+    base_of,
+    recover_target,
+    start_hashing,
+)
 from planner import review
 from planner.build import Request
 from planner.errors import Refused
-from planner.plan import Plan, dumps, loads
+from planner.plan import Distribution, Plan, dumps, loads
 from planner.review import human_size, plural
 from planner.target import probe
 from planner.wheels import Limits
@@ -234,7 +242,9 @@ def _index(args: argparse.Namespace) -> wheelindex.WheelIndex | None:
     return wheelindex.WheelIndex(directory) if directory is not None else None
 
 
-def _read_plan(path: str) -> Plan:
+def _read_plan(
+    path: str, distributions_read: Callable[[tuple[Distribution, ...]], None] | None = None
+) -> Plan:
     try:
         with open(path, encoding="utf-8") as stream:
             text = stream.read()
@@ -242,7 +252,7 @@ def _read_plan(path: str) -> Plan:
         raise Refused.one(path, f"cannot read plan: {error.strerror}") from None
     except UnicodeDecodeError:
         raise Refused.one(path, "not a plan file (not UTF-8 text)") from None
-    return loads(text, path)
+    return loads(text, path, distributions_read)
 
 
 class _Bar:
@@ -259,8 +269,8 @@ class _Bar:
         sys.stderr.write("\n")
 
 
-def _apply(plan: Plan, subject: str, args: argparse.Namespace) -> Summary:
-    options = Options(
+def _options(args: argparse.Namespace) -> Options:
+    return Options(
         jobs=max(1, args.jobs),
         compile_bytecode=args.compile_bytecode,
         fsync=args.fsync,
@@ -270,9 +280,18 @@ def _apply(plan: Plan, subject: str, args: argparse.Namespace) -> Summary:
         cache_dir=_cache_dir(args),
         link_mode=args.link_mode,
     )
+
+
+def _apply(
+    plan: Plan,
+    subject: str,
+    args: argparse.Namespace,
+    options: Options,
+    hashing: WheelHashing | None = None,
+) -> Summary:
     bar = _Bar() if sys.stderr.isatty() and not args.quiet else None
     try:
-        summary = apply_plan(plan, subject, options, bar)
+        summary = apply_plan(plan, subject, options, bar, hashing)
     finally:
         if bar is not None:
             bar.close()
@@ -341,7 +360,7 @@ def run(args: argparse.Namespace) -> int:
             if index is not None:
                 index.save()
         if args.command == "install":
-            _apply(plan, "install", args)
+            _apply(plan, "install", args, _options(args))
             return EXIT_OK
         if args.output:
             with open(args.output, "w", encoding="utf-8") as stream:
@@ -362,7 +381,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(dumps(plan) if args.json else review.render(plan))
         return EXIT_OK
     if args.command == "apply":
-        _apply(_read_plan(args.plan), args.plan, args)
+        # The wheels are hashed while the rest of the plan loads.
+        started: list[WheelHashing] = []
+        options = _options(args)
+        plan = _read_plan(args.plan, lambda dists: started.append(start_hashing(dists, options)))
+        _apply(plan, args.plan, args, options, started[0] if started else None)
         return EXIT_OK
     if args.command == "verify":
         return _verify(args)
