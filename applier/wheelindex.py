@@ -19,17 +19,13 @@ import time
 from collections.abc import Callable, Sequence
 
 from applier.atomic import write_atomic
-from planner.wheels import file_sha256
+from planner.wheels import file_sha256, file_stamp
 
 INDEX = "index-v1.json"
 FORMAT = 1
 # Wheels modified this recently are hashed but not indexed (see the module docstring).
 _SETTLED_NS = 2_000_000_000
 _MAX_INDEX = 10_000
-
-
-def _stamp(info: os.stat_result) -> list[int]:
-    return [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
 
 
 class WheelIndex:
@@ -53,7 +49,7 @@ class WheelIndex:
         if (
             isinstance(entry, list)
             and len(entry) == 6
-            and entry[:5] == _stamp(info)
+            and entry[:5] == file_stamp(info)
             and isinstance(entry[5], str)
         ):
             return entry[5]
@@ -63,7 +59,7 @@ class WheelIndex:
         """Index a hash taken after `info` was read (so a later write changes the stamp)."""
         if time.time_ns() - max(info.st_mtime_ns, info.st_ctime_ns) < _SETTLED_NS:
             return
-        self.entries[os.path.abspath(path)] = [*_stamp(info), sha256]
+        self.entries[os.path.abspath(path)] = [*file_stamp(info), sha256]
         self.changed = True
 
     def digest_fd(self, path: str, fd: int, compute: Callable[[int], str]) -> str:

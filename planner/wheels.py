@@ -145,7 +145,7 @@ def open_regular(path: str) -> int:
 def file_sha256(path: str) -> str:
     fd = open_regular(path)
     try:
-        return _mapped_sha256(fd)
+        return mapped_sha256(fd)
     finally:
         os.close(fd)
 
@@ -483,6 +483,15 @@ class DigestCache(Protocol):
 
     def digest_fd(self, path: str, fd: int, compute: Callable[[int], str]) -> str: ...
 
+    def known(self, path: str, info: os.stat_result) -> str | None: ...
+
+    def remember(self, path: str, info: os.stat_result, sha256: str) -> None: ...
+
+
+def file_stamp(info: os.stat_result) -> list[int]:
+    """What must not change for a hash taken earlier to still describe the file."""
+    return [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+
 
 def read_wheel(
     path: str, limits: Limits | None = None, digests: DigestCache | None = None
@@ -515,9 +524,9 @@ def read_wheel(
     try:
         size = os.fstat(fd).st_size
         hashing = _Hashing(
-            (lambda: digests.digest_fd(absolute, fd, _mapped_sha256))
+            (lambda: digests.digest_fd(absolute, fd, mapped_sha256))
             if digests
-            else (lambda: _mapped_sha256(fd)),
+            else (lambda: mapped_sha256(fd)),
             background=size >= _BACKGROUND_HASH,
         )
         with _map(fd) as data:
@@ -555,7 +564,7 @@ _BACKGROUND_HASH = 8 * 1024 * 1024
 _HASH_SLICE = 64 * 1024 * 1024
 
 
-def _mapped_sha256(fd: int) -> str:
+def mapped_sha256(fd: int) -> str:
     """The sha256 of an open file, hashed from a mapping in a few large calls.
 
     A thread hashing in 1 MiB reads would wait for the interpreter lock after every

@@ -297,13 +297,13 @@ def test_the_index_spares_rehashing_an_unchanged_wheel(
     hashed: list[int] = []
     from planner import wheels as wheels_module
 
-    real = wheels_module._mapped_sha256
+    real = wheels_module.mapped_sha256
 
     def counting(fd: int) -> str:
         hashed.append(fd)
         return real(fd)
 
-    monkeypatch.setattr(wheels_module, "_mapped_sha256", counting)
+    monkeypatch.setattr(wheels_module, "mapped_sha256", counting)
 
     def plan_once() -> Plan:
         index = wheelindex.WheelIndex(str(tmp_path / "cache"))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from planner.build import Request, expand_inputs, make_plan, read_wheels
+from planner.digests import ForkedDigests
 from planner.errors import Refused
 from planner.plan import Plan
 from planner.target import BackgroundProbe, probe
@@ -29,13 +30,22 @@ def plan_wheels(request: Request, python: str | None) -> Plan:
     order: a probe failure first, then the planner's own checks (which read the wheels
     again only when reading them failed here, so every problem is reported).
     """
-    probing = BackgroundProbe(python)
     try:
-        read: tuple[Wheel, ...] | None = tuple(
-            read_wheels(expand_inputs(request.wheels), request.limits, request.digests)
-        )
+        paths = expand_inputs(request.wheels)
     except Refused:
-        read = None
+        paths = []  # the planner reports it, after any probe failure
+    # Forked before the probe's thread starts: a child hashes the wheels meanwhile.
+    hashing = ForkedDigests(paths, request.digests)
+    try:
+        probing = BackgroundProbe(python)
+        try:
+            read: tuple[Wheel, ...] | None = (
+                tuple(read_wheels(paths, request.limits, hashing)) if paths else None
+            )
+        except Refused:
+            read = None
+    finally:
+        hashing.close()
     target = probing.result()
     return make_plan(attrs.evolve(request, read=read), target)
 

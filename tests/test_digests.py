@@ -1,0 +1,88 @@
+"""Wheel hashes taken ahead by a forked child (planner/digests.py): the same wheels as
+hashing them here, and a hash is used only for the file the child hashed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from applier import wheelindex
+from planner import digests
+from planner.build import read_wheels
+from planner.digests import ForkedDigests
+from planner.wheels import Limits, file_sha256
+from tests.wheelfactory import WheelSpec, build_wheel
+
+
+@pytest.fixture(autouse=True)
+def _fork_for_small_wheels(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(digests, "MIN_BYTES", 0)
+
+
+def some_wheels(directory: Path, count: int = 6) -> list[str]:
+    return [
+        str(
+            build_wheel(
+                WheelSpec(f"pkg{index}", files={f"pkg{index}/__init__.py": b"x = %d\n" % index}),
+                directory,
+            )
+        )
+        for index in range(count)
+    ]
+
+
+def test_wheels_read_with_hashes_from_the_child_are_the_wheels_read_here(tmp_path: Path) -> None:
+    paths = some_wheels(tmp_path)
+    ahead = ForkedDigests(paths)
+    try:
+        assert ahead.pid  # the child is hashing
+        read = read_wheels(paths, Limits(), ahead)
+    finally:
+        ahead.close()
+    assert read == read_wheels(paths, Limits())
+    assert {wheel.sha256 for wheel in read} == {file_sha256(path) for path in paths}
+
+
+def test_a_wheel_replaced_after_the_child_hashed_it_is_hashed_again(tmp_path: Path) -> None:
+    paths = some_wheels(tmp_path, 2)
+    ahead = ForkedDigests(paths)
+    try:
+        assert ahead._wait_for(os.path.abspath(paths[1])) is not None  # the child hashed both
+        replacement = build_wheel(
+            WheelSpec("pkg1", files={"pkg1/__init__.py": b"x = 'replaced'\n"}), tmp_path / "new"
+        )
+        os.replace(replacement, paths[1])
+        read = read_wheels(paths, Limits(), ahead)
+    finally:
+        ahead.close()
+    assert [wheel.sha256 for wheel in read] == [file_sha256(path) for path in paths]
+
+
+def test_a_child_that_died_leaves_the_hashing_here(tmp_path: Path) -> None:
+    paths = some_wheels(tmp_path, 3)
+    ahead = ForkedDigests(paths)
+    os.kill(ahead.pid, 9)
+    try:
+        read = read_wheels(paths, Limits(), ahead)
+    finally:
+        ahead.close()
+    assert [wheel.sha256 for wheel in read] == [file_sha256(path) for path in paths]
+
+
+def test_indexed_wheels_are_not_hashed_again_and_new_hashes_are_indexed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wheelindex, "_SETTLED_NS", 0)
+    paths = some_wheels(tmp_path, 3)
+    index = wheelindex.WheelIndex(str(tmp_path / "cache"))
+    index.remember(paths[0], os.stat(paths[0]), file_sha256(paths[0]))
+    ahead = ForkedDigests(paths, index)
+    try:
+        assert ahead.order == [os.path.abspath(path) for path in paths[1:]]
+        read_wheels(paths, Limits(), ahead)
+    finally:
+        ahead.close()
+    for path in paths:
+        assert index.known(path, os.stat(path)) == file_sha256(path)
