@@ -1,3 +1,3 @@
-from wheelplan.cli import main
+from wheelplan.cli import script
 
-raise SystemExit(main())
+script()

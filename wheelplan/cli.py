@@ -7,10 +7,12 @@ Exit codes: 0 done, 1 refused or failed (one `error:` line per problem on stderr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from applier import cache, links, wheelindex
 from applier.apply import (
@@ -428,3 +430,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if collecting:
             gc.enable()
+
+
+def script() -> NoReturn:
+    """The `wheelplan` command: `main`, then leave without tearing the interpreter down.
+
+    A plan is some 100,000 objects; freeing them one by one at exit took ~40 ms of each
+    command's wall time. Everything `main` opened is closed by then, threads are joined
+    and children reaped, so only the standard streams need flushing. A reader that went
+    away early (`wheelplan plan ... | head`) is not an error of ours.
+    """
+    code = main()
+    with contextlib.suppress(BrokenPipeError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
