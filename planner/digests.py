@@ -36,7 +36,9 @@ class ForkedDigests:
         self.pending = b""
         # Absolute path -> (stamp, sha256) as the child reported them; None: it could not.
         self.found: dict[str, tuple[list[int], str] | None] = {}
+        # The paths the child hashes, in its order (its reports name them by position).
         self.order: list[str] = []
+        self.hashed_ahead: frozenset[str] = frozenset()
         wanted = []
         total = 0
         for path in dict.fromkeys(os.path.abspath(path) for path in paths):
@@ -49,6 +51,7 @@ class ForkedDigests:
                 total += info.st_size
         if hasattr(os, "fork") and total >= MIN_BYTES:
             self.order = wanted
+            self.hashed_ahead = frozenset(wanted)
             self._fork()
 
     def _fork(self) -> None:
@@ -62,10 +65,6 @@ class ForkedDigests:
 
     def known(self, path: str, info: os.stat_result) -> str | None:
         return self.inner.known(path, info) if self.inner is not None else None
-
-    def remember(self, path: str, info: os.stat_result, sha256: str) -> None:
-        if self.inner is not None:
-            self.inner.remember(path, info, sha256)
 
     def digest_fd(self, path: str, fd: int, compute: Callable[[int], str]) -> str:
         def ahead(fd: int) -> str:
@@ -81,7 +80,7 @@ class ForkedDigests:
 
     def _wait_for(self, path: str) -> tuple[list[int], str] | None:
         """The child's report on `path`, reading reports until it comes (or never will)."""
-        while path not in self.found and self.fd >= 0 and path in self.order:
+        while path not in self.found and self.fd >= 0 and path in self.hashed_ahead:
             chunk = os.read(self.fd, 65536)
             if not chunk:
                 self.close()

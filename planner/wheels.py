@@ -485,8 +485,6 @@ class DigestCache(Protocol):
 
     def known(self, path: str, info: os.stat_result) -> str | None: ...
 
-    def remember(self, path: str, info: os.stat_result, sha256: str) -> None: ...
-
 
 def file_stamp(info: os.stat_result) -> list[int]:
     """What must not change for a hash taken earlier to still describe the file."""
