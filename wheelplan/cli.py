@@ -7,6 +7,7 @@ Exit codes: 0 done, 1 refused or failed (one `error:` line per problem on stderr
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import gc
 import os
@@ -437,10 +438,12 @@ def script() -> NoReturn:
 
     A plan is some 100,000 objects; freeing them one by one at exit cost each command
     10-15 ms of wall time. Everything `main` opened is closed by then, threads are joined
-    and children reaped, so only the standard streams need flushing. A reader that went
-    away early (`wheelplan plan ... | head`) is not an error of ours.
+    and children reaped, so what is left is what was registered to run at exit (the
+    fault-injection trace) and flushing the standard streams. A reader that went away
+    early (`wheelplan plan ... | head`) is not an error of ours.
     """
     code = main()
+    atexit._run_exitfuncs()
     with contextlib.suppress(BrokenPipeError):
         sys.stdout.flush()
         sys.stderr.flush()
