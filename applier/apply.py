@@ -21,11 +21,12 @@ from applier.records import record_files
 from applier.streams import StreamError
 from applier.validate import validate
 from planner.errors import Problem, Refused
-from planner.layout import record_hash, shebang
+from planner.hashing import record_hash
 from planner.listing import Listing
 from planner.paths import parents
 from planner.plan import Distribution, Plan
-from planner.target import BackgroundProbe, TargetInfo, installed_fingerprint, scan_installed
+from planner.shebang import shebang
+from planner.target import BackgroundProbe, TargetInfo, installed_fingerprint_at
 
 
 @attrs.frozen
@@ -159,7 +160,7 @@ def _check_target(plan: Plan, base: str) -> None:
             "an interrupted apply left a journal here; run 'wheelplan recover --python"
             f" {plan.target.interpreter}' first",
         )
-    fingerprint = installed_fingerprint(scan_installed(base, plan.target.schemes))
+    fingerprint = installed_fingerprint_at(base, plan.target.schemes)
     if fingerprint != plan.target.installed_fingerprint:
         raise Refused.one(
             base,

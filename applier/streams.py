@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable, Iterator
 
 from applier import faults, inflate
-from planner.layout import encode_hash
+from planner.hashing import encode_hash
+from planner.localheader import LOCAL_HEADER, LOCAL_LENGTHS, LOCAL_LENGTHS_AT, LOCAL_SIGNATURE
 from planner.plan import Source
-from planner.wheels import LOCAL_HEADER, LOCAL_LENGTHS, LOCAL_LENGTHS_AT, LOCAL_SIGNATURE
 
 # Compressed bytes read per `pread` when streaming, and fed to the inflater per call:
 # 64 KiB of input keeps the inflater's window and output in the CPU cache.

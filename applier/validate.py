@@ -11,11 +11,10 @@ import os
 from collections import Counter
 
 from planner.errors import Problem, Refused
-from planner.layout import record_hash
+from planner.hashing import ACCEPTED_HASHES, record_hash
 from planner.paths import has_control, is_within, path_problem
 from planner.plan import Plan
 from planner.target import JOURNAL_DIR
-from planner.wheels import ACCEPTED_HASHES
 
 SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
 INSTALLED = frozenset({"install", "upgrade", "downgrade", "reinstall"})

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from applier.atomic import write_atomic
-from planner.wheels import file_sha256, file_stamp
+from planner.hashing import file_sha256, file_stamp
 
 INDEX = "index-v1.json"
 FORMAT = 1

@@ -15,12 +15,13 @@ import attrs
 from planner import requirements, units
 from planner.errors import Problem, Refused
 from planner.layout import Claim, claims_for, dist_info_path
+from planner.limits import Limits
 from planner.listing import Listing
 from planner.overlaps import describe_owners, settle
 from planner.paths import parents
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
 from planner.target import JOURNAL_DIR, Installed, TargetInfo
-from planner.wheels import DigestCache, Limits, Wheel, read_wheel
+from planner.wheels import DigestCache, Wheel, read_wheel
 
 
 @attrs.frozen

@@ -6,8 +6,6 @@ claims; content identity travels with each claim so overlaps can be compared.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import pathlib
 import posixpath
@@ -17,6 +15,7 @@ import attrs
 from installer.scripts import Script
 
 from planner.errors import Problem, Refused
+from planner.hashing import record_hash
 from planner.paths import join, path_problem
 from planner.plan import Source
 from planner.wheels import Wheel
@@ -36,22 +35,6 @@ class Claim:
     def identity(self) -> tuple[str, int, int, bool]:
         """What must agree for two claims to share one file."""
         return (self.source.hash, self.source.size, self.source.mode, self.source.rewrite_shebang)
-
-
-def encode_hash(algorithm: str, digest: bytes) -> str:
-    """A digest in RECORD's form: `name=` and unpadded urlsafe base64."""
-    return f"{algorithm}=" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
-
-
-def record_hash(data: bytes) -> str:
-    return encode_hash("sha256", hashlib.sha256(data).digest())
-
-
-def shebang(interpreter: str) -> bytes:
-    """The first line(s) that run `interpreter`, in installer's form (a /bin/sh exec
-    trampoline when the path has spaces or is too long for the kernel)."""
-    script = Script("", "", "", "console")
-    return script._build_shebang(interpreter, forlauncher=False)
 
 
 def inline(text: str, mode: int = 0o644) -> Source:

@@ -8,17 +8,14 @@ which it imports from our own installation.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import attrs
-import packaging
-from installer.records import parse_record_file
-from installer.utils import parse_metadata_file
-from packaging.utils import canonicalize_name
 
 from planner.errors import Problem, Refused
 from planner.paths import path_problem
@@ -85,7 +82,23 @@ class TargetInfo:
 
 def installed_fingerprint(installed: tuple[Installed, ...]) -> str:
     """Changes whenever a distribution is added, removed or its RECORD changes."""
-    state = sorted((item.dist_info, item.record_text or "") for item in installed)
+    return _fingerprint((item.dist_info, item.record_text) for item in installed)
+
+
+def installed_fingerprint_at(prefix: str, schemes: Mapping[str, str]) -> str:
+    """`installed_fingerprint(scan_installed(prefix, schemes))`, from the RECORDs alone.
+
+    What an apply checks the target against: it parses no METADATA or RECORD, so it
+    imports neither installer nor packaging, however much is installed.
+    """
+    return _fingerprint(
+        (dist_info, _read_optional(os.path.join(folder, "RECORD")))
+        for dist_info, folder in _dist_info_folders(prefix, schemes)
+    )
+
+
+def _fingerprint(records: Iterable[tuple[str, str | None]]) -> str:
+    state = sorted((dist_info, record or "") for dist_info, record in records)
     return "sha256:" + hashlib.sha256(json.dumps(state).encode()).hexdigest()
 
 
@@ -97,14 +110,9 @@ def _read_optional(path: str) -> str | None:
         return None
 
 
-def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, ...]:
-    """Every .dist-info in the target's library folders, read from the disk as it is now.
-
-    The planner and the applier both call this, so the fingerprint the applier
-    checks is computed exactly as the one the planner recorded.
-    """
-    problems: list[Problem] = []
-    installed: list[Installed] = []
+def _dist_info_folders(prefix: str, schemes: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+    """Each .dist-info in the target's library folders, read from the disk as it is now:
+    its path relative to the prefix, and the folder itself."""
     seen: set[str] = set()
     for key in ("purelib", "platlib"):
         root = os.path.join(prefix, schemes[key])
@@ -114,29 +122,42 @@ def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, 
         seen.add(real)
         for entry in sorted(os.listdir(root)):
             directory = os.path.join(root, entry)
-            if not entry.endswith(".dist-info") or not os.path.isdir(directory):
-                continue
-            dist_info = "/".join(filter(None, (schemes[key], entry)))
-            fallback_name, _, fallback_version = entry[: -len(".dist-info")].rpartition("-")
-            metadata = parse_metadata_file(
-                _read_optional(os.path.join(directory, "METADATA")) or ""
+            if entry.endswith(".dist-info") and os.path.isdir(directory):
+                yield "/".join(filter(None, (schemes[key], entry))), directory
+
+
+def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, ...]:
+    """Every distribution in the target, with its METADATA and RECORD parsed.
+
+    Its fingerprint is the one `installed_fingerprint_at` computes for the applier.
+    """
+    # Imported here, not with the module: the applier imports this module but parses
+    # nothing installed, and these cost some 50 ms to import.
+    from installer.utils import parse_metadata_file
+    from packaging.utils import canonicalize_name
+
+    problems: list[Problem] = []
+    installed: list[Installed] = []
+    for dist_info, directory in _dist_info_folders(prefix, schemes):
+        entry = os.path.basename(directory)
+        fallback_name, _, fallback_version = entry[: -len(".dist-info")].rpartition("-")
+        metadata = parse_metadata_file(_read_optional(os.path.join(directory, "METADATA")) or "")
+        record = _read_optional(os.path.join(directory, "RECORD"))
+        files, row_problems = _record_files(record, dist_info, prefix)
+        problems += row_problems
+        display_name = str(metadata.get("Name") or fallback_name)
+        installed.append(
+            Installed(
+                name=canonicalize_name(display_name),
+                display_name=display_name,
+                version=str(metadata.get("Version") or fallback_version),
+                dist_info=dist_info,
+                installer=(_read_optional(os.path.join(directory, "INSTALLER")) or "").strip(),
+                record_text=record,
+                files=files,
+                requires_dist=tuple(str(r) for r in metadata.get_all("Requires-Dist") or ()),
             )
-            record = _read_optional(os.path.join(directory, "RECORD"))
-            files, row_problems = _record_files(record, dist_info, prefix)
-            problems += row_problems
-            display_name = str(metadata.get("Name") or fallback_name)
-            installed.append(
-                Installed(
-                    name=canonicalize_name(display_name),
-                    display_name=display_name,
-                    version=str(metadata.get("Version") or fallback_version),
-                    dist_info=dist_info,
-                    installer=(_read_optional(os.path.join(directory, "INSTALLER")) or "").strip(),
-                    record_text=record,
-                    files=files,
-                    requires_dist=tuple(str(r) for r in metadata.get_all("Requires-Dist") or ()),
-                )
-            )
+        )
     if problems:
         raise Refused(problems)
     return tuple(installed)
@@ -163,7 +184,10 @@ def probe(python: str | None, *, planning: bool = True) -> TargetInfo:
     it runs, and skip the rest (a confirming apply waits for this answer).
     """
     interpreter = resolve_interpreter(python)
-    library = os.path.dirname(os.path.dirname(os.path.abspath(packaging.__file__)))
+    # Where our `packaging` is, found without importing it (only the target imports it).
+    spec = importlib.util.find_spec("packaging")
+    assert spec is not None and spec.origin is not None
+    library = os.path.dirname(os.path.dirname(os.path.abspath(spec.origin)))
     try:
         completed = subprocess.run(
             [interpreter, "-I", "-c", _PROBE, library, *(["markers"] if planning else [])],
@@ -272,6 +296,8 @@ def _record_files(
     record: str | None, dist_info: str, prefix: str
 ) -> tuple[dict[str, str], list[Problem]]:
     """An installed RECORD's paths made relative to the prefix; rows leaving it are refused."""
+    from installer.records import parse_record_file  # see scan_installed
+
     if record is None:
         return {}, []
     base = os.path.dirname(dist_info)

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import configparser
 import csv
-import errno
-import hashlib
 import itertools
 import mmap
 import os
 import re
 import stat
-import struct
 import threading
 import zlib
 from collections.abc import Callable, Collection
@@ -34,12 +31,11 @@ from packaging.version import InvalidVersion, Version
 
 from planner.centraldir import NOT_A_ZIP, Buffer, Entry, Unreadable, read_entries
 from planner.errors import Problem, Refused
+from planner.hashing import ACCEPTED_HASHES, mapped_sha256, open_regular
+from planner.limits import Limits
+from planner.localheader import LOCAL_HEADER, LOCAL_LENGTHS, LOCAL_LENGTHS_AT, LOCAL_SIGNATURE
 from planner.paths import path_problem
 
-# Hash names RECORD may use: sha256 or stronger (the spec forbids md5 and sha1).
-ACCEPTED_HASHES = frozenset(
-    {"sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512", "blake2b"}
-)
 # Files in .dist-info that wheelplan writes itself, so a wheel's own copies are not installed.
 GENERATED_DIST_INFO = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
 SIGNATURES = frozenset({"RECORD.jws", "RECORD.p7s"})
@@ -50,12 +46,6 @@ SUPPORTED_WHEEL_MINOR = 0
 # The largest METADATA, WHEEL, RECORD or entry_points.txt read (torch's RECORD is 1.5 MB).
 MAX_DIST_INFO_FILE = 64 * 1024**2
 
-# The zip local file header; the applier reads members through it too.
-LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
-LOCAL_SIGNATURE = b"PK\x03\x04"
-# Where the name and extra-field lengths sit in a local header.
-LOCAL_LENGTHS = struct.Struct("<HH")
-LOCAL_LENGTHS_AT = 26
 _ENCRYPTED_FLAG = 0x1
 _DATA_DESCRIPTOR_FLAG = 0x8
 # Flags zipfile refuses to read a member with, as the planner does for dist-info files.
@@ -69,19 +59,6 @@ _STREAMABLE = (_STORED, _DEFLATED)
 # generated Python source, so nothing else may pass.
 _ENTRY_POINT = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attrs>[\w.]+))\s*(?P<extras>\[.*\])?\s*$")
 _SCRIPT_SECTIONS = {"console_scripts": "console", "gui_scripts": "gui"}
-
-
-@attrs.frozen
-class Limits:
-    """Ceilings against archive bombs; generous enough for the largest real wheels."""
-
-    max_total_size: int = 8 * 1024**3
-    max_entries: int = 200_000
-    # Uncompressed/compressed ratio above which a member larger than `ratio_floor` is refused.
-    # Real wheels hold small, very compressible members (pillow.libs' libXau expands 223x),
-    # so only members big enough to matter are judged; the total limit covers the rest.
-    max_ratio: int = 200
-    ratio_floor: int = 16 * 1024**2
 
 
 @attrs.frozen
@@ -120,34 +97,6 @@ class Wheel:
     entry_points: tuple[EntryScript, ...]
     requires_dist: tuple[str, ...]
     warnings: tuple[str, ...]
-
-
-def open_regular(path: str) -> int:
-    """A read-only descriptor on `path`, refused (OSError) unless it is a regular file.
-
-    Opened without blocking and checked with fstat, so a FIFO or a device given as a
-    wheel is refused instead of hanging the read, and what is checked is what is read.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        if stat.S_ISDIR(mode):
-            kind = "it is a folder, not a file"
-        elif stat.S_ISFIFO(mode):
-            kind = "it is a named pipe (FIFO), not a file"
-        else:
-            kind = "it is a device or socket, not a regular file"
-        raise OSError(errno.EINVAL, kind, path)
-    return fd
-
-
-def file_sha256(path: str) -> str:
-    fd = open_regular(path)
-    try:
-        return mapped_sha256(fd)
-    finally:
-        os.close(fd)
 
 
 class _Collector:
@@ -486,11 +435,6 @@ class DigestCache(Protocol):
     def known(self, path: str, info: os.stat_result) -> str | None: ...
 
 
-def file_stamp(info: os.stat_result) -> list[int]:
-    """What must not change for a hash taken earlier to still describe the file."""
-    return [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
-
-
 def read_wheel(
     path: str, limits: Limits | None = None, digests: DigestCache | None = None
 ) -> Wheel:
@@ -557,29 +501,6 @@ def _map(fd: int) -> mmap.mmap:
 
 # Wheels at least this big are hashed by a second thread while the archive is parsed.
 _BACKGROUND_HASH = 8 * 1024 * 1024
-# Bytes hashed per call when the file is mapped: each call releases the interpreter lock
-# for its whole slice, and each slice is unmapped from memory once hashed.
-_HASH_SLICE = 64 * 1024 * 1024
-
-
-def mapped_sha256(fd: int) -> str:
-    """The sha256 of an open file, hashed from a mapping in a few large calls.
-
-    A thread hashing in 1 MiB reads would wait for the interpreter lock after every
-    read (up to the 5 ms switch interval while the other thread parses); a mapped file
-    needs the lock once per 64 MiB slice, and its bytes are not copied. (The applier's
-    two hashing threads over 101 wheels, beside a busy main thread: 0.16 s with reads,
-    0.12 s mapped.)
-    """
-    size = os.fstat(fd).st_size
-    digest = hashlib.sha256()
-    if size:
-        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as view, memoryview(view) as data:
-            for start in range(0, size, _HASH_SLICE):
-                digest.update(data[start : start + _HASH_SLICE])
-                if hasattr(mmap, "MADV_DONTNEED"):
-                    view.madvise(mmap.MADV_DONTNEED, start, min(_HASH_SLICE, size - start))
-    return digest.hexdigest()
 
 
 class _Hashing:

@@ -12,7 +12,8 @@ from applier import wheelindex
 from planner import digests
 from planner.build import read_wheels
 from planner.digests import ForkedDigests
-from planner.wheels import Limits, file_sha256
+from planner.hashing import file_sha256
+from planner.limits import Limits
 from tests.wheelfactory import WheelSpec, build_wheel
 
 

@@ -28,9 +28,9 @@ from packaging.markers import default_environment
 from applier.apply import Options, apply_plan
 from planner.build import Request, make_plan
 from planner.errors import Refused
+from planner.limits import Limits
 from planner.paths import path_problem
 from planner.target import TargetInfo
-from planner.wheels import Limits
 from tests.conftest import snapshot
 from tests.hostile import (
     CONTROL,

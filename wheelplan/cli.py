@@ -2,6 +2,9 @@
 
 Exit codes: 0 done, 1 refused or failed (one `error:` line per problem on stderr),
 2 usage error.
+
+Each command imports what only it uses when it runs: `apply` loads no wheel reader
+(installer, packaging), `plan` no applier beyond the cache and wheel index.
 """
 
 from __future__ import annotations
@@ -13,26 +16,19 @@ import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from applier import cache, links, wheelindex
-from applier.apply import (
-    Options,
-    Summary,
-    WheelHashing,
-    apply_plan,
-    base_of,
-    recover_target,
-    start_hashing,
-)
 from planner import review
-from planner.build import Request
 from planner.errors import Refused
+from planner.limits import Limits
 from planner.plan import Distribution, Plan, dumps, loads
 from planner.review import human_size, plural
 from planner.target import probe
-from planner.wheels import Limits
-from wheelplan import planning
+
+if TYPE_CHECKING:
+    from applier.apply import Options, Summary, WheelHashing
+    from planner.build import Request
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -223,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _request(args: argparse.Namespace, index: wheelindex.WheelIndex | None = None) -> Request:
     from packaging.utils import canonicalize_name
 
+    from planner.build import Request
+
     return Request(
         digests=index,
         wheels=tuple(args.wheels),
@@ -273,6 +271,8 @@ class _Bar:
 
 
 def _options(args: argparse.Namespace) -> Options:
+    from applier.apply import Options
+
     return Options(
         jobs=max(1, args.jobs),
         compile_bytecode=args.compile_bytecode,
@@ -292,6 +292,8 @@ def _apply(
     options: Options,
     hashing: WheelHashing | None = None,
 ) -> Summary:
+    from applier.apply import apply_plan
+
     bar = _Bar() if sys.stderr.isatty() and not args.quiet else None
     try:
         summary = apply_plan(plan, subject, options, bar, hashing)
@@ -319,12 +321,13 @@ class _Downloads:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from applier.apply import base_of
+    from planner import verify
+
     target = probe(args.python, planning=False)
     base = base_of(target.prefix, args.root)
     if not os.path.isdir(base):
         raise Refused.one(base, "the environment does not exist")
-    from planner import verify
-
     report = verify.verify(
         target.prefix, base, target.schemes, venv=verify.is_venv(target.prefix), jobs=args.jobs
     )
@@ -335,69 +338,86 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_REFUSED if report.problems else EXIT_OK
 
 
+def _plan_command(args: argparse.Namespace) -> int:
+    """`plan`, and `install`, which applies the plan at once."""
+    from wheelplan import planning
+
+    index = _index(args)
+    try:
+        request = _request(args, index)
+        if args.lock is not None:
+            downloads = _Downloads() if sys.stderr.isatty() and not args.quiet else None
+            try:
+                plan = planning.plan_lock(
+                    request,
+                    args.python,
+                    args.lock,
+                    args.extra,
+                    args.group,
+                    args.wheel_dir,
+                    downloads,
+                    # Downloads need a home even under --no-cache: the plan points there.
+                    str(args.cache_dir) if args.cache_dir else None,
+                )
+            finally:
+                if downloads is not None:
+                    sys.stderr.write("\n")
+        else:
+            plan = planning.plan_wheels(request, args.python)
+    finally:
+        if index is not None:
+            index.save()
+    if args.command == "install":
+        _apply(plan, "install", args, _options(args))
+        return EXIT_OK
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as stream:
+            stream.write(dumps(plan))
+    if args.json:
+        sys.stdout.write(dumps(plan))
+    else:
+        sys.stdout.write(review.render(plan))
+        if args.output:
+            print(f"\nplan written to {args.output}; apply it with: wheelplan apply {args.output}")
+        else:
+            print("\ndry run: nothing written (use -o PLAN.json to save the plan)")
+    return EXIT_OK
+
+
+def _apply_command(args: argparse.Namespace) -> int:
+    from applier.apply import start_hashing
+
+    # The wheels are hashed while the rest of the plan loads.
+    started: list[WheelHashing] = []
+    options = _options(args)
+    plan = _read_plan(args.plan, lambda dists: started.append(start_hashing(dists, options)))
+    _apply(plan, args.plan, args, options, started[0] if started else None)
+    return EXIT_OK
+
+
+def _recover_command(args: argparse.Namespace) -> int:
+    from applier.apply import recover_target
+
+    # The journal's own half-written files must not stop the recovery they ask for.
+    target = probe(args.python, planning=False)
+    outcome = recover_target(target.prefix, args.root)
+    print(f"{target.prefix}: {outcome}")
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
     if args.command in ("plan", "install"):
-        index = _index(args)
-        try:
-            request = _request(args, index)
-            if args.lock is not None:
-                downloads = _Downloads() if sys.stderr.isatty() and not args.quiet else None
-                try:
-                    plan = planning.plan_lock(
-                        request,
-                        args.python,
-                        args.lock,
-                        args.extra,
-                        args.group,
-                        args.wheel_dir,
-                        downloads,
-                        # Downloads need a home even under --no-cache: the plan points there.
-                        str(args.cache_dir) if args.cache_dir else None,
-                    )
-                finally:
-                    if downloads is not None:
-                        sys.stderr.write("\n")
-            else:
-                plan = planning.plan_wheels(request, args.python)
-        finally:
-            if index is not None:
-                index.save()
-        if args.command == "install":
-            _apply(plan, "install", args, _options(args))
-            return EXIT_OK
-        if args.output:
-            with open(args.output, "w", encoding="utf-8") as stream:
-                stream.write(dumps(plan))
-        if args.json:
-            sys.stdout.write(dumps(plan))
-        else:
-            sys.stdout.write(review.render(plan))
-            if args.output:
-                print(
-                    f"\nplan written to {args.output}; apply it with: wheelplan apply {args.output}"
-                )
-            else:
-                print("\ndry run: nothing written (use -o PLAN.json to save the plan)")
-        return EXIT_OK
+        return _plan_command(args)
     if args.command == "show":
         plan = _read_plan(args.plan)
         sys.stdout.write(dumps(plan) if args.json else review.render(plan))
         return EXIT_OK
     if args.command == "apply":
-        # The wheels are hashed while the rest of the plan loads.
-        started: list[WheelHashing] = []
-        options = _options(args)
-        plan = _read_plan(args.plan, lambda dists: started.append(start_hashing(dists, options)))
-        _apply(plan, args.plan, args, options, started[0] if started else None)
-        return EXIT_OK
+        return _apply_command(args)
     if args.command == "verify":
         return _verify(args)
     if args.command == "recover":
-        # The journal's own half-written files must not stop the recovery they ask for.
-        target = probe(args.python, planning=False)
-        outcome = recover_target(target.prefix, args.root)
-        print(f"{target.prefix}: {outcome}")
-        return EXIT_OK
+        return _recover_command(args)
     raise AssertionError(args.command)  # pragma: no cover
 
 

@@ -1,0 +1,86 @@
+"""Hashes as RECORD writes them, and a wheel file's sha256.
+
+The standard library only: the applier checks every member and wheel with these, and
+must not import what reading wheels takes (installer, packaging, email).
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import hashlib
+import mmap
+import os
+import stat
+
+# Hash names RECORD may use: sha256 or stronger (the spec forbids md5 and sha1).
+ACCEPTED_HASHES = frozenset(
+    {"sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512", "blake2b"}
+)
+
+
+def encode_hash(algorithm: str, digest: bytes) -> str:
+    """A digest in RECORD's form: `name=` and unpadded urlsafe base64."""
+    return f"{algorithm}=" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def record_hash(data: bytes) -> str:
+    return encode_hash("sha256", hashlib.sha256(data).digest())
+
+
+def open_regular(path: str) -> int:
+    """A read-only descriptor on `path`, refused (OSError) unless it is a regular file.
+
+    Opened without blocking and checked with fstat, so a FIFO or a device given as a
+    wheel is refused instead of hanging the read, and what is checked is what is read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            kind = "it is a folder, not a file"
+        elif stat.S_ISFIFO(mode):
+            kind = "it is a named pipe (FIFO), not a file"
+        else:
+            kind = "it is a device or socket, not a regular file"
+        raise OSError(errno.EINVAL, kind, path)
+    return fd
+
+
+def file_sha256(path: str) -> str:
+    fd = open_regular(path)
+    try:
+        return mapped_sha256(fd)
+    finally:
+        os.close(fd)
+
+
+def file_stamp(info: os.stat_result) -> list[int]:
+    """What must not change for a hash taken earlier to still describe the file."""
+    return [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+
+
+# Bytes hashed per call when the file is mapped: each call releases the interpreter lock
+# for its whole slice, and each slice is unmapped from memory once hashed.
+_HASH_SLICE = 64 * 1024 * 1024
+
+
+def mapped_sha256(fd: int) -> str:
+    """The sha256 of an open file, hashed from a mapping in a few large calls.
+
+    A thread hashing in 1 MiB reads would wait for the interpreter lock after every
+    read (up to the 5 ms switch interval while the other thread parses); a mapped file
+    needs the lock once per 64 MiB slice, and its bytes are not copied. (The applier's
+    two hashing threads over 101 wheels, beside a busy main thread: 0.16 s with reads,
+    0.12 s mapped.)
+    """
+    size = os.fstat(fd).st_size
+    digest = hashlib.sha256()
+    if size:
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as view, memoryview(view) as data:
+            for start in range(0, size, _HASH_SLICE):
+                digest.update(data[start : start + _HASH_SLICE])
+                if hasattr(mmap, "MADV_DONTNEED"):
+                    view.madvise(mmap.MADV_DONTNEED, start, min(_HASH_SLICE, size - start))
+    return digest.hexdigest()

@@ -1,0 +1,19 @@
+"""The ceilings a wheel is read under; the command line shows their defaults for every
+command, so they live apart from the wheel reader and what it imports."""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class Limits:
+    """Ceilings against archive bombs; generous enough for the largest real wheels."""
+
+    max_total_size: int = 8 * 1024**3
+    max_entries: int = 200_000
+    # Uncompressed/compressed ratio above which a member larger than `ratio_floor` is refused.
+    # Real wheels hold small, very compressible members (pillow.libs' libXau expands 223x),
+    # so only members big enough to matter are judged; the total limit covers the rest.
+    max_ratio: int = 200
+    ratio_floor: int = 16 * 1024**2
