@@ -19,12 +19,12 @@ from applier import bytecode, cache, faults, journal, wheelindex, workers
 from applier.lock import target_lock
 from applier.records import record_files
 from applier.streams import StreamError
-from applier.validate import validate
+from applier.validate import interpreter_problem, validate
 from planner.errors import Problem, Refused
 from planner.hashing import record_hash
 from planner.listing import Listing
 from planner.paths import parents
-from planner.plan import Distribution, Plan
+from planner.plan import Distribution, Plan, Target
 from planner.shebang import shebang
 from planner.target import BackgroundProbe, TargetInfo, installed_fingerprint_at
 
@@ -76,35 +76,60 @@ def _wanted(distributions: Sequence[Distribution], wheel_dir: str | None) -> dic
 
 
 @attrs.frozen
-class WheelHashing:
-    """The sha256 of the wheels some distributions name, being taken in the background.
+class Preflight:
+    """What an apply starts before its plan is fully loaded, to run meanwhile.
 
-    Started as soon as a plan's distributions are read (see `start_hashing`), so the
-    wheels are hashed while the rest of the plan loads and is validated.
+    Started (`start_preflight`) as soon as a plan's target and distributions are
+    read: the wheels are hashed, and the target's interpreter asked where it installs,
+    while the 17,000 files load and are validated. Both wait on other processes or
+    on hashing, not on the interpreter lock.
     """
 
+    target: Target
     distributions: tuple[Distribution, ...]
     options: Options
     index: wheelindex.WheelIndex | None
     digests: wheelindex.Digests
+    # None when the target is not confirmed (--root, tests) or its interpreter may not
+    # be run (validation refuses such a plan).
+    confirming: BackgroundProbe | None
 
 
-def start_hashing(distributions: Sequence[Distribution], options: Options) -> WheelHashing:
-    """Hash (or find in the wheel index) every wheel `distributions` install from."""
+def start_preflight(
+    target: Target, distributions: Sequence[Distribution], options: Options
+) -> Preflight:
+    """Hash (or find in the wheel index) every wheel `distributions` install from, and
+    run `target`'s interpreter when the target is to be confirmed."""
     index = wheelindex.WheelIndex(options.cache_dir) if options.cache_dir is not None else None
     paths = sorted(set(_wanted(distributions, options.wheel_dir).values()))
-    return WheelHashing(tuple(distributions), options, index, wheelindex.Digests(paths, index))
+    # With --root every file stays under the staging folder, whose interpreter may not
+    # exist yet; otherwise the interpreter must agree with the plan.
+    confirming = None
+    if (
+        options.confirm_target
+        and options.root is None
+        and interpreter_problem(target.interpreter) is None
+    ):
+        confirming = BackgroundProbe(target.interpreter, planning=False)
+    return Preflight(
+        target,
+        tuple(distributions),
+        options,
+        index,
+        wheelindex.Digests(paths, index),
+        confirming,
+    )
 
 
-def _wheel_paths(plan: Plan, hashing: WheelHashing) -> dict[str, str]:
+def _wheel_paths(plan: Plan, preflight: Preflight) -> dict[str, str]:
     """Find each planned wheel and prove it is the one that was planned.
 
     A wheel the index knows, unchanged since it was hashed, is not hashed again.
     """
     paths: dict[str, str] = {}
     problems: list[Problem] = []
-    wanted = _wanted(plan.distributions, hashing.options.wheel_dir)
-    digests = hashing.digests.result()
+    wanted = _wanted(plan.distributions, preflight.options.wheel_dir)
+    digests = preflight.digests.result()
     for dist in plan.distributions:
         if dist.action in ("remove", "unchanged") or dist.wheel is None:
             continue
@@ -239,30 +264,27 @@ def apply_plan(
     subject: str,
     options: Options,
     progress: Progress | None = None,
-    hashing: WheelHashing | None = None,
+    preflight: Preflight | None = None,
 ) -> Summary:
     """Apply `plan`; raise Refused (nothing changed) or roll back and re-raise on failure.
 
-    `hashing` is what `start_hashing` began for this plan's distributions, if anything.
+    `preflight` is what `start_preflight` began for this plan, if anything; what was
+    begun for another target, other distributions or options is not used.
     """
     started = time.monotonic()
-    if hashing is None or (hashing.distributions, hashing.options) != (plan.distributions, options):
-        # Hashing the wheels needs the second core, not the interpreter: it runs meanwhile.
-        hashing = start_hashing(plan.distributions, options)
-    index = hashing.index
+    if preflight is None or (preflight.target, preflight.distributions, preflight.options) != (
+        plan.target,
+        plan.distributions,
+        options,
+    ):
+        preflight = start_preflight(plan.target, plan.distributions, options)
     validate(plan, subject)
-    # With --root every file stays under the staging folder, whose interpreter may not
-    # exist yet; otherwise the interpreter (only run once the plan is valid) must agree.
-    # It answers while the wheels are still being hashed.
-    confirming = None
-    if options.confirm_target and options.root is None:
-        confirming = BackgroundProbe(plan.target.interpreter, planning=False)
     base = base_of(plan.target.prefix, options.root)
-    wheel_paths = _wheel_paths(plan, hashing)
-    if confirming is not None:
-        _confirm_target(plan, confirming.result(), subject)
-    if index is not None:
-        index.save()
+    wheel_paths = _wheel_paths(plan, preflight)
+    if preflight.confirming is not None:
+        _confirm_target(plan, preflight.confirming.result(), subject)
+    if preflight.index is not None:
+        preflight.index.save()
     staged = _missing_folders(base) if options.root is not None else []
     if staged:
         os.makedirs(base)

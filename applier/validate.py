@@ -20,6 +20,21 @@ SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
 INSTALLED = frozenset({"install", "upgrade", "downgrade", "reinstall"})
 
 
+def interpreter_problem(interpreter: str) -> str | None:
+    """Why the plan's interpreter may not be run, if it may not.
+
+    It is run (to confirm the target, to compile bytecode) and written into every
+    script's shebang line, where a line break would smuggle in a command. An apply
+    checks this before it runs the interpreter, which it does before the rest of the
+    plan is validated.
+    """
+    if not os.path.isabs(interpreter) or has_control(interpreter):
+        return (
+            f"target interpreter {interpreter!r} is not an absolute path without control characters"
+        )
+    return None
+
+
 def validate(plan: Plan, subject: str) -> None:
     problems: list[Problem] = []
 
@@ -31,13 +46,8 @@ def validate(plan: Plan, subject: str) -> None:
         bad(f"target prefix {target.prefix!r} is not a plain absolute path")
     elif has_control(target.prefix):
         bad(f"target prefix {target.prefix!r} contains a NUL or control character")
-    # The interpreter is run (bytecode) and written into every script's shebang line,
-    # where a line break would smuggle in a command.
-    if not os.path.isabs(target.interpreter) or has_control(target.interpreter):
-        bad(
-            f"target interpreter {target.interpreter!r} is not an absolute path"
-            " without control characters"
-        )
+    if problem := interpreter_problem(target.interpreter):
+        bad(problem)
     if sorted(target.schemes) != sorted(SCHEMES):
         bad(f"target schemes must be exactly {list(SCHEMES)}")
     for name, root in target.schemes.items():

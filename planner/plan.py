@@ -463,13 +463,14 @@ def _class_converter(cls: type) -> _Converter:
 def loads(
     text: str,
     subject: str,
-    distributions_read: Callable[[tuple[Distribution, ...]], None] | None = None,
+    header_read: Callable[[Target, tuple[Distribution, ...]], None] | None = None,
 ) -> Plan:
     """Parse and type-check a plan; `subject` names the file in any refusal.
 
-    `distributions_read` is given the plan's distributions as soon as they are known
-    (digest checked, types checked), before the 17,000 files are: the applier starts
-    hashing the wheels there. Not called when they are malformed.
+    `header_read` is given the plan's target and distributions as soon as they are
+    known (digest checked, types checked), before the 17,000 files are: the applier
+    starts hashing the wheels and asking the target's interpreter there. Not called
+    when either is malformed.
     """
     try:
         data = json.loads(text)
@@ -488,9 +489,12 @@ def loads(
             subject, "plan digest does not match its contents (the file was edited or damaged)"
         )
     del data["digest"]
-    if distributions_read is not None:
+    if header_read is not None:
         with contextlib.suppress(_Invalid):
-            distributions_read(_converter(tuple[Distribution, ...])(data.get("distributions")))
+            header_read(
+                _converter(Target)(data.get("target")),
+                _converter(tuple[Distribution, ...])(data.get("distributions")),
+            )
     try:
         try:
             plan: Plan = _converter(Plan)(data)

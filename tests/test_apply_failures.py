@@ -15,12 +15,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
+from applier import apply as apply_module
 from applier import wheelindex
-from applier.apply import Options, apply_plan, start_hashing
+from applier.apply import Options, apply_plan, start_preflight
+from applier.validate import validate
 from planner.errors import Refused
-from planner.plan import Distribution, digest_of, dumps, loads
+from planner.plan import Distribution, Target, digest_of, dumps, loads
 from tests.applytools import SCHEMES, plan_for, with_units, writes_of
 from tests.conftest import snapshot
 from tests.wheelfactory import Member, WheelSpec, build_wheel
@@ -165,17 +168,18 @@ def test_a_failing_worker_stops_the_others_and_nothing_remains(tmp_path: Path) -
 def test_the_wheels_are_hashed_once_from_when_the_plan_names_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`loads` hands the distributions over before the files; apply uses that hashing
-    when it is for the same plan and options, and hashes again when it is not."""
+    """`loads` hands the target and distributions over before the files; apply uses the
+    preflight begun there when it is for the same plan and options, and begins again
+    when it is not."""
     first = build_wheel(WheelSpec("first", files={"first/__init__.py": b""}), tmp_path / "w")
     second = build_wheel(WheelSpec("second", files={"second/__init__.py": b""}), tmp_path / "w")
     prefix = tmp_path / "env"
     prefix.mkdir()
     plan = plan_for([first], prefix)
     options = Options(confirm_target=False)
-    handed: list[tuple[Distribution, ...]] = []
-    assert loads(dumps(plan), "plan", handed.append) == plan
-    assert handed == [plan.distributions]
+    handed: list[tuple[Target, tuple[Distribution, ...]]] = []
+    assert loads(dumps(plan), "plan", lambda *header: handed.append(header)) == plan
+    assert handed == [(plan.target, plan.distributions)]
 
     started: list[Sequence[str]] = []
     real = wheelindex.Digests
@@ -185,15 +189,59 @@ def test_the_wheels_are_hashed_once_from_when_the_plan_names_them(
         return real(paths, index)
 
     monkeypatch.setattr(wheelindex, "Digests", counting)
-    apply_plan(plan, "plan", options, hashing=start_hashing(handed[0], options))
+    apply_plan(plan, "plan", options, preflight=start_preflight(*handed[0], options))
     assert started == [[str(first)]]
-    # Hashing begun for another plan's wheels is not trusted for this one.
+    # Hashing begun for another plan's target and wheels is not trusted for this one.
     elsewhere = tmp_path / "other-env"
     elsewhere.mkdir()
     other = plan_for([second], elsewhere)
-    apply_plan(other, "other", options, hashing=start_hashing(plan.distributions, options))
+    apply_plan(
+        other,
+        "other",
+        options,
+        preflight=start_preflight(plan.target, plan.distributions, options),
+    )
     assert started[1:] == [[str(first)], [str(second)]]
     assert (elsewhere / SCHEMES["purelib"] / "second" / "__init__.py").is_file()
+
+
+@pytest.mark.parametrize(
+    ("interpreter", "confirm", "root", "runs"),
+    [
+        ("/usr/bin/python3", True, None, True),
+        ("python3", True, None, False),  # not absolute: validation refuses the plan
+        ("/usr/bin/python3\n/bin/sh", True, None, False),  # a control character
+        ("/usr/bin/python3", False, None, False),
+        ("/usr/bin/python3", True, "/stage", False),  # --root: the interpreter may not exist
+    ],
+)
+def test_the_preflight_runs_only_an_interpreter_validation_accepts(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    interpreter: str,
+    confirm: bool,
+    root: str | None,
+    runs: bool,
+) -> None:
+    """The interpreter is asked before the plan's files are validated, so the check that
+    validation makes of the interpreter itself comes first."""
+    wheel = build_wheel(WheelSpec("fresh", files={"fresh/__init__.py": b""}), tmp_path / "w")
+    plan = plan_for([wheel], tmp_path)
+    target = attrs.evolve(plan.target, interpreter=interpreter)
+    asked: list[str | None] = []
+
+    def probe(python: str | None, planning: bool) -> object:
+        asked.append(python)
+        return object()
+
+    monkeypatch.setattr(apply_module, "BackgroundProbe", probe)
+    options = Options(confirm_target=confirm, root=root)
+    preflight = start_preflight(target, plan.distributions, options)
+    assert asked == ([interpreter] if runs else [])
+    assert (preflight.confirming is not None) == runs
+    if interpreter != "/usr/bin/python3":
+        with pytest.raises(Refused, match="target interpreter"):
+            validate(attrs.evolve(plan, target=target), "plan")
 
 
 def test_malformed_distributions_are_not_handed_over(tmp_path: Path) -> None:
@@ -201,7 +249,7 @@ def test_malformed_distributions_are_not_handed_over(tmp_path: Path) -> None:
     data = json.loads(dumps(plan_for([wheel], tmp_path)))
     data["distributions"][0]["wheel_path"] = 7
     data["digest"] = digest_of(data)
-    handed: list[tuple[Distribution, ...]] = []
+    handed: list[object] = []
     with pytest.raises(Refused, match="wheel_path"):
-        loads(json.dumps(data), "plan", handed.append)
+        loads(json.dumps(data), "plan", lambda *header: handed.append(header))
     assert handed == []

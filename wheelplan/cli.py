@@ -22,12 +22,12 @@ from applier import cache, links, wheelindex
 from planner import review
 from planner.errors import Refused
 from planner.limits import Limits
-from planner.plan import Distribution, Plan, dumps, loads
+from planner.plan import Distribution, Plan, Target, dumps, loads
 from planner.review import human_size, plural
 from planner.target import probe
 
 if TYPE_CHECKING:
-    from applier.apply import Options, Summary, WheelHashing
+    from applier.apply import Options, Preflight, Summary
     from planner.build import Request
 
 EXIT_OK = 0
@@ -244,7 +244,8 @@ def _index(args: argparse.Namespace) -> wheelindex.WheelIndex | None:
 
 
 def _read_plan(
-    path: str, distributions_read: Callable[[tuple[Distribution, ...]], None] | None = None
+    path: str,
+    header_read: Callable[[Target, tuple[Distribution, ...]], None] | None = None,
 ) -> Plan:
     try:
         with open(path, encoding="utf-8") as stream:
@@ -253,7 +254,7 @@ def _read_plan(
         raise Refused.one(path, f"cannot read plan: {error.strerror}") from None
     except UnicodeDecodeError:
         raise Refused.one(path, "not a plan file (not UTF-8 text)") from None
-    return loads(text, path, distributions_read)
+    return loads(text, path, header_read)
 
 
 class _Bar:
@@ -290,13 +291,13 @@ def _apply(
     subject: str,
     args: argparse.Namespace,
     options: Options,
-    hashing: WheelHashing | None = None,
+    preflight: Preflight | None = None,
 ) -> Summary:
     from applier.apply import apply_plan
 
     bar = _Bar() if sys.stderr.isatty() and not args.quiet else None
     try:
-        summary = apply_plan(plan, subject, options, bar, hashing)
+        summary = apply_plan(plan, subject, options, bar, preflight)
     finally:
         if bar is not None:
             bar.close()
@@ -385,12 +386,15 @@ def _plan_command(args: argparse.Namespace) -> int:
 
 
 def _apply_command(args: argparse.Namespace) -> int:
-    from applier.apply import start_hashing
+    from applier.apply import start_preflight
 
-    # The wheels are hashed while the rest of the plan loads.
-    started: list[WheelHashing] = []
+    # The wheels are hashed and the target's interpreter asked while the rest loads.
+    started: list[Preflight] = []
     options = _options(args)
-    plan = _read_plan(args.plan, lambda dists: started.append(start_hashing(dists, options)))
+    plan = _read_plan(
+        args.plan,
+        lambda target, dists: started.append(start_preflight(target, dists, options)),
+    )
     _apply(plan, args.plan, args, options, started[0] if started else None)
     return EXIT_OK
 
