@@ -9,7 +9,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -290,17 +289,6 @@ def all_rows() -> list[Row]:
         InstallerRow(),
         FloorRow(),
     ]
-
-
-def wheelplan_command(override: str | None, repo: Path) -> tuple[str, ...]:
-    """The CLI as a user would run it: the console script beside this python or in the repo's
-    .venv, else `python -m wheelplan` from this interpreter."""
-    if override:
-        return tuple(shlex.split(override))
-    for script in (Path(sys.executable).parent / "wheelplan", repo / ".venv" / "bin" / "wheelplan"):
-        if script.is_file() and os.access(script, os.X_OK):
-            return (str(script),)
-    return (sys.executable, "-m", "wheelplan")
 
 
 def probe_wheelplan(command: tuple[str, ...]) -> Wheelplan:

@@ -17,6 +17,7 @@ import datetime
 import hashlib
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -36,7 +37,6 @@ from rows import (
     all_rows,
     measure,
     probe_wheelplan,
-    wheelplan_command,
 )
 from wheelsets import WheelSet, ensure_downloaded, find_torch, read_pins, set_stats
 
@@ -81,7 +81,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--python", type=Path, default=Path(sys.executable), help="interpreter for the venvs"
     )
-    parser.add_argument("--wheelplan", help="wheelplan command (default: .venv/bin/wheelplan)")
+    parser.add_argument(
+        "--wheelplan",
+        help="wheelplan command (default: this checkout, pip-installed into a venv of its own)",
+    )
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per command")
     args = parser.parse_args(argv)
     if args.rounds < 1:
@@ -271,6 +274,24 @@ def summary(results: Sequence[SetResult]) -> dict[str, float | None]:
     return out
 
 
+def install_wheelplan(work_dir: Path) -> tuple[str, ...]:
+    """This checkout installed as a user installs it (`pip install .`), in a venv of its own.
+
+    Not the repository's editable install: its import hook costs every process about
+    10 ms that no installed copy pays. Reinstalled on every run, so the code measured
+    is the code checked out.
+    """
+    venv = work_dir / "wheelplan-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    print(f"installing this checkout into {venv}", flush=True)
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, str(REPO)], check=True)  # the dependencies, once
+    subprocess.run([*pip, "--force-reinstall", "--no-deps", str(REPO)], check=True)
+    return (str(venv / "bin" / "wheelplan"),)
+
+
 def precompile(command: Sequence[str]) -> None:
     """Write wheelplan's bytecode, as installing a wheel does: the repo's editable install
     has none, and under PYTHONDONTWRITEBYTECODE every run would compile its modules again."""
@@ -292,7 +313,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("machine: " + ", ".join(f"{k}={v}" for k, v in machine.items()), flush=True)
     tools = ensure_tools(args.work_dir)
     versions = tool_versions(tools)
-    command = wheelplan_command(args.wheelplan, REPO)
+    command = (
+        tuple(shlex.split(args.wheelplan)) if args.wheelplan else install_wheelplan(args.work_dir)
+    )
     precompile(command)
     wheelplan = (
         probe_wheelplan(command)
