@@ -365,6 +365,7 @@ def _transaction(
     abort = workers.Abort()
     wheel_cache: cache.Cache | None = None
     placement = cache.Placement()
+    damaged: set[str] = set()
     threads: list[workers.Worker] = []
     try:
         tx.move_aside(moved)
@@ -400,6 +401,7 @@ def _transaction(
                 time.sleep(0.1)
             progress(sum(slot.bytes_done for slot in slots), total)
         written = workers.finish(threads, slots)
+        damaged.update(wheel for slot in slots for wheel in slot.damaged)
         if wheel_cache is not None:
             wheel_cache.finish(placement)
         compiled: dict[str, str] = {}
@@ -464,6 +466,10 @@ def _transaction(
     except OSError:
         # Past the commit point every planned file is in place: recovery rolls forward.
         _recover(base, plan, "the apply is complete but its journal could not be removed")
+    if wheel_cache is not None and damaged:
+        # Cache entries a worker found a changed file in; the install no longer depends
+        # on them, and `repair` never fails it.
+        wheel_cache.repair(placement, damaged, wheel_paths)
     removed = sum(1 for entry in plan.files if entry.action == "remove")
     return Summary(
         distributions=sum(1 for dist in plan.distributions if dist.action not in ("unchanged",)),

@@ -17,14 +17,20 @@ temporary folder renamed into place. An entry holds the members that apply wrote
 files wheelplan generates or rewrites (RECORD, INSTALLER, REQUESTED, direct_url.json,
 entry-point wrappers, `#!python` scripts) are never cached, and always written fresh.
 
-On a warm hit each cached file is checked against the marker with one `stat`: same
-size, mtime and mode, and the RECORD hash the plan expects for that member. Any
-difference (a file edited, truncated, replaced or missing) marks the entry corrupt,
-and this apply re-extracts it from the wheel and replaces it. Not checked on a hit:
-the bytes themselves (that is what would make a hit cost as much as a miss), so an
-edit that keeps the size and restores the mtime goes unnoticed. With hardlinks the
-installed files share their inode with the cache: editing one in place edits the
-other, as with uv; the next apply from that entry then sees the new mtime.
+On a warm hit the apply reads each entry's marker, and links a planned file from the
+entry when the marker has its member with the RECORD hash and size the plan expects
+and the mode the file will get. The worker that links a file first checks it with one
+`lstat`: a regular file with the marker's size, mtime and mode. Any difference (a
+file edited, truncated, replaced or missing) makes that worker write the file
+straight from the wheel instead and report the entry as damaged; once the install is
+complete, each damaged entry is extracted again from its wheel and replaces the old
+one (a failure there leaves the entry as it was, and never fails the install). An
+entry whose marker is broken, or disagrees with the plan, is extracted again during
+the apply, like a missing one. Not checked on a hit: the bytes themselves (that is
+what would make a hit cost as much as a miss), so an edit that keeps the size and
+restores the mtime goes unnoticed. With hardlinks the installed files share their
+inode with the cache: editing one in place edits the other, as with uv; the next
+apply from that entry then sees the new mtime.
 """
 
 from __future__ import annotations
@@ -89,14 +95,22 @@ class Staging:
     replaces: bool  # a corrupt entry is in the way
 
 
+# A file to link: its path in the entry, and the size, mtime (ns) and mode its marker
+# records, which the worker checks (one `lstat`) before it links it.
+CachedFile = tuple[str, int, int, int]
+
+
 @attrs.define
 class Placement:
     """How this apply uses the cache: files to link, files to extract into new entries."""
 
-    linked: dict[str, str] = attrs.field(factory=dict)
+    linked: dict[str, CachedFile] = attrs.field(factory=dict)
     staged: dict[str, str] = attrs.field(factory=dict)
     stagings: list[Staging] = attrs.field(factory=list)
     corrupt: list[str] = attrs.field(factory=list)
+    # Wheel -> its entry's sha256 and planned files, for each entry linked from: what
+    # `repair` extracts again when a worker finds a changed file in it.
+    hits: dict[str, tuple[str, list[tuple[str, Source]]]] = attrs.field(factory=dict)
 
 
 class Cache:
@@ -161,8 +175,9 @@ class Cache:
                 linked = self._check(sha256, marker, planned, umask)
                 if linked is not None:
                     placement.linked.update(linked)
+                    placement.hits[wheel] = (sha256, planned)
                     continue
-            # No entry, or one with a changed file or a broken marker: extract it again.
+            # No entry, or one whose marker is broken or disagrees with the plan: extract it.
             damaged = os.path.lexists(self.entry(sha256))
             if damaged:
                 placement.corrupt.append(sha256)
@@ -178,30 +193,32 @@ class Cache:
         marker: Mapping[str, list[object]],
         planned: Sequence[tuple[str, Source]],
         umask: int,
-    ) -> dict[str, str] | None:
-        """Planned path -> cached file for an intact entry; None if any file was changed."""
+    ) -> dict[str, CachedFile] | None:
+        """Planned path -> cached file to link, from the marker alone; None if the marker
+        disagrees with the plan (another RECORD hash or size: a damaged marker).
+
+        Nothing else is read here: the worker that links a file checks it first.
+        """
         root = os.path.join(self.entry(sha256), FILES) + os.sep
-        linked = {}
+        linked: dict[str, CachedFile] = {}
         for path, source in planned:
             member = source.member
             assert member is not None
             row = marker.get(member)
             if row is None or member.startswith("/") or ".." in member:
                 continue  # not in this entry (or a name no entry may hold): written fresh
-            cached = root + member
-            try:
-                info = os.lstat(cached)
-            except OSError:
+            if not isinstance(row, list) or len(row) != 4:
                 return None
-            mode = stat.S_IMODE(info.st_mode)
+            hash_text, size, mtime_ns, mode = row
             if (
-                row != [source.hash, info.st_size, info.st_mtime_ns, mode]
-                or not stat.S_ISREG(info.st_mode)
-                or info.st_size != source.size
+                hash_text != source.hash
+                or size != source.size
+                or not isinstance(mtime_ns, int)
+                or not isinstance(mode, int)
             ):
                 return None
             if mode == source.mode & ~umask:
-                linked[path] = cached
+                linked[path] = (root + member, source.size, mtime_ns, mode)
         return linked
 
     def _stage(
@@ -266,6 +283,40 @@ class Cache:
         """Drop the temporary entries of an apply that failed."""
         for staging in placement.stagings:
             shutil.rmtree(staging.directory, ignore_errors=True)
+
+    def repair(
+        self, placement: Placement, damaged: Iterable[str], wheel_paths: Mapping[str, str]
+    ) -> None:
+        """Extract again each entry a worker found a changed file in (`damaged` names
+        wheels), as a miss would, and put it in place of the old one.
+
+        Run once the install is complete, and only then: whatever fails here leaves
+        that entry as it was (the next apply finds it damaged again), never the install.
+        """
+        # Imported here: `plan` imports this module but none of the writing machinery.
+        from applier.streams import write_file
+
+        for wheel in sorted(damaged):
+            if wheel not in placement.hits or wheel not in wheel_paths:
+                continue
+            sha256, planned = placement.hits[wheel]
+            again = Placement()
+            self._stage(sha256, planned, True, again)
+            if not again.stagings:
+                continue
+            sources = dict(planned)
+            try:
+                wheel_fd = os.open(wheel_paths[wheel], os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    for path, staged in again.staged.items():
+                        write_file(staged, sources[path], wheel_fd, b"")
+                finally:
+                    os.close(wheel_fd)
+                self.finish(again)
+            except Exception:
+                pass  # the install is complete: this entry is simply not repaired
+            finally:
+                self.discard(again)  # nothing left once published
 
 
 def placement_for(

@@ -10,10 +10,11 @@ the work per file is Python code, and threads would take turns on the interprete
 lock (zlib and hashlib release it only for the bytes). Each process inherits the
 plan, writes its own units and reports back over its own pipe: progress after each
 unit, then the few results that differ from what the plan already says (rewritten
-scripts, non-sha256 RECORD hashes), or the error that stopped it. A failure stops
-the others: the driver kills them before it rolls back. A worker whose parent is
-gone stops at its next file, and until it has exited it still holds the
-environment's lock (an inherited descriptor), so no recovery can run under it.
+scripts, non-sha256 RECORD hashes) and the wheels whose cache entry it found a
+changed file in, or the error that stopped it. A failure stops the others: the
+driver kills them before it rolls back. A worker whose parent is gone stops at its
+next file, and until it has exited it still holds the environment's lock (an
+inherited descriptor), so no recovery can run under it.
 
 Threads are used where there is no `fork`, with `WHEELPLAN_WORKERS=threads`, and
 under fault injection (`WHEELPLAN_FAULT`), whose "N-th file operation" counter only
@@ -30,6 +31,7 @@ import os
 import pickle
 import select
 import signal
+import stat
 import struct
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +50,8 @@ class Slot:
     """Everything one worker produces; only that worker (or its reader) writes to it."""
 
     written: dict[str, tuple[str, int]] = attrs.field(factory=dict)
+    # Wheels whose cache entry had a changed file (written from the wheel instead).
+    damaged: set[str] = attrs.field(factory=set)
     bytes_done: int = 0
     error: BaseException | None = None
 
@@ -76,8 +80,10 @@ class WriteContext:
     fsync: bool = False
     mtime: int | None = None
     # From the unpacked-wheel cache (see applier/cache.py): planned path -> cached file to
-    # link from; planned path -> file of a new cache entry to extract into, then link.
-    linked: Mapping[str, str] = attrs.field(factory=dict)
+    # link from, with the size, mtime (ns) and mode its entry's marker records (a
+    # `cache.CachedFile`); planned path -> file of a new cache entry to extract into,
+    # then link.
+    linked: Mapping[str, tuple[str, int, int, int]] = attrs.field(factory=dict)
     staged: Mapping[str, str] = attrs.field(factory=dict)
     link_modes: tuple[str, ...] = ()
 
@@ -104,6 +110,20 @@ def assign(units: Sequence[Unit], jobs: int) -> list[list[Unit]]:
     return assigned
 
 
+def _intact(cached: tuple[str, int, int, int]) -> bool:
+    """Whether a cached file is still the regular file its marker describes: one `lstat`."""
+    path, size, mtime_ns, mode = cached
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return (
+        info.st_mode == stat.S_IFREG | mode
+        and info.st_size == size
+        and info.st_mtime_ns == mtime_ns
+    )
+
+
 def _run(
     context: WriteContext,
     units: Sequence[Unit],
@@ -126,21 +146,27 @@ def _run(
                 assert source is not None
                 cached = linked.get(path)
                 if cached is not None:
-                    try:
-                        linker.place(
-                            cached,
-                            os.path.join(base, path),
-                            source.mode,
-                            source.size,
-                            context.fsync,
-                            context.mtime,
-                        )
-                    except FileNotFoundError:
-                        pass  # the entry went away (another apply replaced it): from the wheel
+                    if _intact(cached):
+                        try:
+                            linker.place(
+                                cached[0],
+                                os.path.join(base, path),
+                                source.mode,
+                                source.size,
+                                context.fsync,
+                                context.mtime,
+                            )
+                        except FileNotFoundError:
+                            pass  # the entry went away (another apply replaced it): from the wheel
+                        else:
+                            slot.written[path] = (source.hash, source.size)
+                            slot.bytes_done += source.size
+                            continue
                     else:
-                        slot.written[path] = (source.hash, source.size)
-                        slot.bytes_done += source.size
-                        continue
+                        # Changed, missing or replaced: written from the wheel, and the entry
+                        # is extracted again once the install is complete.
+                        assert source.wheel is not None
+                        slot.damaged.add(source.wheel)
                 wheel_fd = None
                 if source.wheel is not None:
                     wheel_fd = handles.get(source.wheel)
@@ -235,7 +261,7 @@ def _child(context: WriteContext, units: list[Unit], fd: int, parent: int) -> No
             assert source is not None
             if result != (source.hash, source.size):
                 differing[path] = result
-        _send(fd, (_RESULTS, differing))
+        _send(fd, (_RESULTS, (differing, sorted(slot.damaged))))
     except BaseException as error:
         code = 1
         try:
@@ -295,13 +321,15 @@ class Child:
             self.slot.error = pickle.loads(value)
             self.abort.requested = True
         elif kind == _RESULTS:
+            differing, damaged = value
+            self.slot.damaged.update(damaged)
             written = self.slot.written
             files = self.context.files
             for unit in self.units:
                 for path in unit.paths:
                     source = files[path].source
                     assert source is not None
-                    written[path] = value.get(path) or (source.hash, source.size)
+                    written[path] = differing.get(path) or (source.hash, source.size)
             self.slot.bytes_done = sum(unit.bytes for unit in self.units)
 
     def kill(self) -> None:

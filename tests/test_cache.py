@@ -6,11 +6,13 @@ without a cache writes; these tests check that first, then how the files got the
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
 import os
 import shutil
+import stat
 import subprocess
 import zipfile
 from collections.abc import Callable
@@ -20,12 +22,13 @@ from typing import Any
 import attrs
 import pytest
 
-from applier import cache, links, wheelindex
+from applier import cache, links, streams, wheelindex, workers
 from applier.apply import Options, apply_plan
+from applier.streams import StreamError
 from planner.build import Request, make_plan
 from planner.errors import Refused
 from planner.plan import Plan
-from tests.applytools import SCHEMES, fake_target, plan_for
+from tests.applytools import SCHEMES, fake_target, plan_for, with_units, writes_of
 from tests.conftest import make_env, snapshot
 from tests.wheelfactory import Member, WheelSpec, build_wheel
 
@@ -64,6 +67,66 @@ def apply_fresh(tmp_path: Path, name: str, wheel: Path, **options: Any) -> tuple
     plan = plan_for([wheel], prefix)
     apply_plan(plan, "plan", Options(confirm_target=False, jobs=2, **options))
     return prefix, plan
+
+
+def apply_split(tmp_path: Path, name: str, wheel: Path, **options: Any) -> tuple[Path, Plan]:
+    """`apply_fresh` with one unit per file: two workers (processes, where there is fork)."""
+    prefix = tmp_path / name
+    prefix.mkdir()
+    plan = plan_for([wheel], prefix)
+    plan = with_units(plan, [[path] for path in writes_of(plan)])
+    apply_plan(plan, "plan", Options(confirm_target=False, jobs=2, **options))
+    return prefix, plan
+
+
+def use_workers(monkeypatch: pytest.MonkeyPatch, kind: str) -> list[str]:
+    """Have applies run their workers as `kind`; the list gets the kind each apply started."""
+    if kind == "threads":
+        monkeypatch.setenv("WHEELPLAN_WORKERS", "threads")
+    else:
+        monkeypatch.delenv("WHEELPLAN_WORKERS", raising=False)
+    started: list[str] = []
+    for name, what in (("_start_processes", "processes"), ("_start_threads", "threads")):
+        real = getattr(workers, name)
+
+        def spying(*args: Any, real: Any = real, what: str = what) -> Any:
+            started.append(what)
+            return real(*args)
+
+        monkeypatch.setattr(workers, name, spying)
+    return started
+
+
+def spy_repairs(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The wheels each call of `Cache.repair` was given, in order."""
+    repairs: list[list[str]] = []
+    real = cache.Cache.repair
+
+    def spying(self: cache.Cache, placement: cache.Placement, damaged: Any, paths: Any) -> None:
+        repairs.append(sorted(damaged))
+        real(self, placement, damaged, paths)
+
+    monkeypatch.setattr(cache.Cache, "repair", spying)
+    return repairs
+
+
+def damage_file(cached: Path, damage: str) -> None:
+    """Change a cached file the way `damage` says (see the tests that use it)."""
+    data = cached.read_bytes()
+    if damage == "content":
+        cached.write_bytes(b"tampered")
+    elif damage == "same-size":
+        cached.write_bytes(b"\0" * len(data))  # same size, but a new mtime
+    elif damage == "mode":
+        cached.chmod(0o600)
+    elif damage == "symlink":  # the same bytes, behind a symlink
+        real = cached.with_name(cached.name + ".real")
+        real.write_bytes(data)
+        cached.unlink()
+        cached.symlink_to(real.name)
+    else:
+        assert damage == "missing"
+        cached.unlink()
 
 
 def entry_of(cache_dir: Path, plan: Plan) -> Path:
@@ -246,6 +309,124 @@ def test_a_corrupted_entry_is_detected_and_re_extracted(tmp_path: Path, damage: 
     assert os.listdir(store / cache.STAGING) == []
 
 
+@pytest.mark.parametrize("kind", ["processes", "threads"])
+@pytest.mark.parametrize("link_mode", ["hardlink", "copy"])
+@pytest.mark.parametrize("damage", ["content", "same-size", "mode", "symlink", "missing"])
+def test_a_changed_file_is_written_from_the_wheel_and_its_entry_re_extracted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, link_mode: str, damage: str
+) -> None:
+    """The worker that links a file checks it first; a changed one is written from the
+    wheel, and its entry is extracted again once the install is complete."""
+    wheel = demo_wheel(tmp_path / "wheels")
+    expected = {name: reference(tmp_path, name, wheel) for name in ("second", "third")}
+    store = tmp_path / "cache"
+    _, plan = apply_fresh(tmp_path, "first", wheel, cache_dir=str(store), link_mode=link_mode)
+    files = entry_of(store, plan) / cache.FILES / "demo"
+    # Two files, in units of their own: with processes, each is found by another worker.
+    damaged = {"big.bin": BIG, "stored.txt": b"stored bytes\n"}
+    for name in damaged:
+        damage_file(files / name, damage)
+    kept = (files / "__init__.py").stat().st_ino
+    started = use_workers(monkeypatch, kind)
+    repairs = spy_repairs(monkeypatch)
+    second, _ = apply_split(tmp_path, "second", wheel, cache_dir=str(store), link_mode=link_mode)
+    assert started == [kind]
+    assert repairs == [[wheel.name]]
+    assert snapshot(second) == expected["second"]
+    marker = json.loads((files.parent.parent / cache.MARKER).read_text())
+    for name, data in damaged.items():
+        cached = files / name
+        info = cached.lstat()
+        assert stat.S_ISREG(info.st_mode)
+        assert cached.read_bytes() == data
+        assert marker["files"][f"demo/{name}"][1:] == [
+            len(data),
+            info.st_mtime_ns,
+            stat.S_IMODE(info.st_mode),
+        ]
+        assert stat.S_IMODE(info.st_mode) == stat.S_IMODE(
+            (site(second) / "demo" / name).stat().st_mode
+        )
+    assert (files / "__init__.py").stat().st_ino != kept  # the whole entry was extracted
+    assert os.listdir(store / cache.STAGING) == []
+    # The next apply links every file from the repaired entry, and repairs nothing.
+    third, _ = apply_split(tmp_path, "third", wheel, cache_dir=str(store), link_mode=link_mode)
+    assert snapshot(third) == expected["third"]
+    assert repairs == [[wheel.name]]
+    if link_mode == "hardlink":
+        for name in damaged:
+            assert (site(third) / "demo" / name).stat().st_ino == (files / name).stat().st_ino
+
+
+@pytest.mark.parametrize("failure", ["write", "verify", "publish", "unexpected"])
+def test_a_failed_re_extraction_never_fails_the_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    """Re-extracting a damaged entry runs after the commit: if it fails, the install
+    stands, the old entry stays (found damaged again next time), nothing is left in tmp."""
+    wheel = demo_wheel(tmp_path / "wheels")
+    expected = {name: reference(tmp_path, name, wheel) for name in ("second", "third")}
+    store = tmp_path / "cache"
+    _, plan = apply_fresh(tmp_path, "first", wheel, cache_dir=str(store), link_mode="copy")
+    cached = entry_of(store, plan) / cache.FILES / "demo" / "big.bin"
+    cached.write_bytes(b"tampered")
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        if failure == "verify":
+            raise StreamError("'demo/big.bin' does not match its RECORD hash or size")
+        if failure == "unexpected":
+            raise RuntimeError("a bug")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    # The workers hold their own `write_file`; only the re-extraction gets this one.
+    if failure == "publish":
+        monkeypatch.setattr(cache, "write_atomic", failing)
+    else:
+        monkeypatch.setattr(streams, "write_file", failing)
+    repairs = spy_repairs(monkeypatch)
+    second, _ = apply_split(tmp_path, "second", wheel, cache_dir=str(store), link_mode="copy")
+    assert repairs == [[wheel.name]]
+    assert snapshot(second) == expected["second"]
+    assert cached.read_bytes() == b"tampered"
+    assert os.listdir(store / cache.STAGING) == []
+    monkeypatch.undo()
+    third, _ = apply_split(tmp_path, "third", wheel, cache_dir=str(store), link_mode="copy")
+    assert snapshot(third) == expected["third"]
+    assert cached.read_bytes() == BIG
+    assert os.listdir(store / cache.STAGING) == []
+
+
+def test_a_failed_apply_repairs_no_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rolled back: the damaged entry is left for the next apply, and tmp stays empty."""
+    wheel = demo_wheel(tmp_path / "wheels")
+    store = tmp_path / "cache"
+    _, plan = apply_fresh(tmp_path, "first", wheel, cache_dir=str(store), link_mode="copy")
+    cached = entry_of(store, plan) / cache.FILES / "demo" / "big.bin"
+    cached.write_bytes(b"tampered")
+    prefix = tmp_path / "env"
+    prefix.mkdir()
+    plan = plan_for([wheel], prefix)
+    # A file never cached, whose RECORD hash its bytes do not match: a worker fails.
+    files = tuple(
+        attrs.evolve(entry, source=attrs.evolve(entry.source, hash="sha256=" + "A" * 43))
+        if entry.path == "bin/demo-run" and entry.source is not None
+        else entry
+        for entry in plan.files
+    )
+    repairs = spy_repairs(monkeypatch)
+    with pytest.raises(Refused) as refused:
+        apply_plan(
+            attrs.evolve(plan, files=files),
+            "plan",
+            Options(confirm_target=False, jobs=2, cache_dir=str(store), link_mode="copy"),
+        )
+    assert "does not match its RECORD hash" in str(refused.value)
+    assert os.listdir(prefix) == []
+    assert repairs == []
+    assert cached.read_bytes() == b"tampered"
+    assert os.listdir(store / cache.STAGING) == []
+
+
 def test_editing_a_hardlinked_file_is_seen_by_the_next_apply(tmp_path: Path) -> None:
     """Installed and cached file are one inode; the edit shows in the cache's mtime."""
     wheel = demo_wheel(tmp_path / "wheels")
@@ -399,9 +580,35 @@ def test_an_entry_removed_while_applying_falls_back_to_the_wheel(
     def prepare_then_lose_a_file(self: cache.Cache, *args: Any) -> cache.Placement:
         placement = checked(self, *args)
         assert placement.linked
-        os.unlink(next(iter(placement.linked.values())))
+        os.unlink(next(iter(placement.linked.values()))[0])
         return placement
 
     monkeypatch.setattr(cache.Cache, "prepare", prepare_then_lose_a_file)
     second, _ = apply_fresh(tmp_path, "second", wheel, cache_dir=str(store), link_mode="hardlink")
     assert snapshot(second) == expected
+
+
+@pytest.mark.parametrize("link_mode", ["hardlink", "copy"])
+def test_a_cached_file_gone_at_link_time_comes_from_the_wheel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, link_mode: str
+) -> None:
+    """Another apply may replace an entry between a worker's check and its link."""
+    wheel = demo_wheel(tmp_path / "wheels")
+    expected = {name: reference(tmp_path, name, wheel) for name in ("second", "third")}
+    store = tmp_path / "cache"
+    _, plan = apply_fresh(tmp_path, "first", wheel, cache_dir=str(store), link_mode=link_mode)
+    real = links.Linker.place
+
+    def lose_then_place(self: links.Linker, cached: str, *args: Any) -> str:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(cached)
+        return real(self, cached, *args)
+
+    monkeypatch.setattr(links.Linker, "place", lose_then_place)
+    second, _ = apply_split(tmp_path, "second", wheel, cache_dir=str(store), link_mode=link_mode)
+    assert snapshot(second) == expected["second"]
+    monkeypatch.undo()
+    # The files it lost are found missing by the next apply, which repairs the entry.
+    third, _ = apply_split(tmp_path, "third", wheel, cache_dir=str(store), link_mode=link_mode)
+    assert snapshot(third) == expected["third"]
+    assert (entry_of(store, plan) / cache.FILES / "demo" / "big.bin").read_bytes() == BIG
