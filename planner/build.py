@@ -14,6 +14,7 @@ import attrs
 
 from planner import requirements, units
 from planner.errors import Problem, Refused
+from planner.hashing import open_regular
 from planner.layout import Claim, claims_for, dist_info_path
 from planner.limits import Limits
 from planner.listing import Listing
@@ -21,7 +22,7 @@ from planner.overlaps import describe_owners, settle
 from planner.paths import parents
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
 from planner.target import JOURNAL_DIR, Installed, TargetInfo
-from planner.wheels import DigestCache, Wheel, read_wheel
+from planner.wheels import DigestCache, ManifestCache, Wheel, read_wheel
 
 
 @attrs.frozen
@@ -65,18 +66,55 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
 
 
 def read_wheels(
-    paths: Sequence[str], limits: Limits, digests: DigestCache | None = None
+    paths: Sequence[str],
+    limits: Limits,
+    digests: DigestCache | None = None,
+    manifests: ManifestCache | None = None,
 ) -> list[Wheel]:
+    """Read every wheel; raise Refused listing the problems of all of them.
+
+    With `manifests`, a wheel whose sha256 `digests` knows without hashing it (its stat
+    stamp is unchanged) is taken from its manifest when there is a valid one for this
+    path and these limits, and not read again; every wheel read is remembered there.
+    """
     wheels: list[Wheel] = []
     problems: list[Problem] = []
     for path in paths:
+        if manifests is not None and digests is not None:
+            known = _remembered(path, limits, digests, manifests)
+            if known is not None:
+                wheels.append(known)
+                continue
         try:
-            wheels.append(read_wheel(path, limits, digests))
+            wheel = read_wheel(path, limits, digests)
         except Refused as refused:
             problems += refused.problems
+            continue
+        if manifests is not None:
+            manifests.remember(wheel, limits)
+        wheels.append(wheel)
     if problems:
         raise Refused(problems)
     return sorted(wheels, key=lambda wheel: wheel.name)
+
+
+def _remembered(
+    path: str, limits: Limits, digests: DigestCache, manifests: ManifestCache
+) -> Wheel | None:
+    """The wheel at `path` as its manifest has it, if `digests` knows its sha256 from
+    its stat stamp; None: read it. Opened as read_wheel opens it, so a wheel that can
+    no longer be opened is read, and refused, as before."""
+    absolute = os.path.abspath(path)
+    try:
+        fd = open_regular(absolute)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+    sha256 = digests.known(absolute, info)
+    return manifests.known(absolute, sha256, info.st_size, limits) if sha256 else None
 
 
 def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> None:

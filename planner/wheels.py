@@ -435,6 +435,24 @@ class DigestCache(Protocol):
     def known(self, path: str, info: os.stat_result) -> str | None: ...
 
 
+class ManifestCache(Protocol):
+    """What `read_wheel` made of wheels before, by sha256 (applier.manifests.Manifests).
+
+    `known` is the Wheel that `read_wheel(path, limits)` returns for the wheel with
+    this sha256 and size, or None; `remember` keeps a wheel just read (the shell writes it).
+    """
+
+    def known(self, path: str, sha256: str, size: int, limits: Limits) -> Wheel | None: ...
+
+    def remember(self, wheel: Wheel, limits: Limits) -> None: ...
+
+
+# The version of what read_wheel returns, as cached manifests (applier/manifests.py) hold
+# it: bump it whenever read_wheel's output or its checks change (a field, a warning's or
+# a hash's wording, a check added or dropped), so no manifest an older reader wrote is used.
+READER_VERSION = 1
+
+
 def read_wheel(
     path: str, limits: Limits | None = None, digests: DigestCache | None = None
 ) -> Wheel:

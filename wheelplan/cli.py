@@ -341,9 +341,13 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _plan_command(args: argparse.Namespace) -> int:
     """`plan`, and `install`, which applies the plan at once."""
+    from applier.manifests import Manifests
     from wheelplan import planning
 
     index = _index(args)
+    directory = _cache_dir(args)
+    # What the wheel reader made of wheels planned before (saved, like the index, at the end).
+    manifests = Manifests(directory) if directory is not None else None
     try:
         request = _request(args, index)
         if args.lock is not None:
@@ -359,13 +363,16 @@ def _plan_command(args: argparse.Namespace) -> int:
                     downloads,
                     # Downloads need a home even under --no-cache: the plan points there.
                     str(args.cache_dir) if args.cache_dir else None,
+                    manifests,
                 )
             finally:
                 if downloads is not None:
                     sys.stderr.write("\n")
         else:
-            plan = planning.plan_wheels(request, args.python)
+            plan = planning.plan_wheels(request, args.python, manifests)
     finally:
+        if manifests is not None:
+            manifests.save()
         if index is not None:
             index.save()
     if args.command == "install":

@@ -7,6 +7,7 @@ every wheel against the lock before the planner sees it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
@@ -17,18 +18,21 @@ from planner.digests import ForkedDigests
 from planner.errors import Refused
 from planner.plan import Plan
 from planner.target import BackgroundProbe, probe
-from planner.wheels import Wheel
+from planner.wheels import ManifestCache, Wheel
 
 if TYPE_CHECKING:
     from wheelplan.fetch import Progress
 
 
-def plan_wheels(request: Request, python: str | None) -> Plan:
+def plan_wheels(
+    request: Request, python: str | None, manifests: ManifestCache | None = None
+) -> Plan:
     """Read the wheels while the target's interpreter answers the probe, then plan.
 
     Waiting for the probe idle would cost its whole start-up time. Errors keep their
     order: a probe failure first, then the planner's own checks (which read the wheels
-    again only when reading them failed here, so every problem is reported).
+    again only when reading them failed here, so every problem is reported). Wheels
+    the index and `manifests` know are not read again (see read_wheels).
     """
     try:
         paths = expand_inputs(request.wheels)
@@ -40,7 +44,7 @@ def plan_wheels(request: Request, python: str | None) -> Plan:
         probing = BackgroundProbe(python)
         try:
             read: tuple[Wheel, ...] | None = (
-                tuple(read_wheels(paths, request.limits, hashing)) if paths else None
+                tuple(read_wheels(paths, request.limits, hashing, manifests)) if paths else None
             )
         except Refused:
             read = None
@@ -59,6 +63,7 @@ def plan_lock(
     wheel_dir: str | None,
     progress: Progress | None = None,
     cache_dir: str | None = None,
+    manifests: ManifestCache | None = None,
 ) -> Plan:
     """Select from the lock for the target, fetch and check every wheel, then plan them."""
     # Only lock installs need the TOML reader and the fetcher: keep them off start-up.
@@ -74,6 +79,11 @@ def plan_lock(
         direct_url=False,
         lock=selection.lock,
     )
-    plan = make_plan(request, target)
+    read: tuple[Wheel, ...] | None = None
+    if manifests is not None:
+        # Read here to use and fill the manifests; on a refusal the planner reads again.
+        with contextlib.suppress(Refused):
+            read = tuple(read_wheels(request.wheels, request.limits, request.digests, manifests))
+    plan = make_plan(attrs.evolve(request, read=read), target)
     fetch.confirm(plan, fetched)
     return plan
