@@ -12,7 +12,6 @@ import importlib.util
 import json
 import os
 import subprocess
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 
 import attrs
@@ -183,58 +182,63 @@ def probe(python: str | None, *, planning: bool = True) -> TargetInfo:
     Confirming, verifying and recovering need only where the environment is and what
     it runs, and skip the rest (a confirming apply waits for this answer).
     """
-    interpreter = resolve_interpreter(python)
-    # Where our `packaging` is, found without importing it (only the target imports it).
-    spec = importlib.util.find_spec("packaging")
-    assert spec is not None and spec.origin is not None
-    library = os.path.dirname(os.path.dirname(os.path.abspath(spec.origin)))
-    try:
-        completed = subprocess.run(
-            [interpreter, "-I", "-c", _PROBE, library, *(["markers"] if planning else [])],
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-    except OSError as error:
-        raise Refused.one(
-            interpreter, f"cannot run the target interpreter: {error.strerror}"
-        ) from None
-    except subprocess.TimeoutExpired:
-        raise Refused.one(interpreter, "the target interpreter did not answer in 120 s") from None
-    try:
-        if completed.returncode != 0:
-            raise ValueError
-        data = json.loads(completed.stdout)
-    except ValueError:
-        last = completed.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        raise Refused.one(interpreter, f"not a usable Python interpreter ({last[0]})") from None
-    return _target_from_probe(data, planning)
+    return BackgroundProbe(python, planning=planning).result()
 
 
 class BackgroundProbe:
-    """`probe` in a thread, for callers with other work to do while the interpreter starts.
+    """`probe`, started now and answered by `result()`: the target's interpreter runs
+    while the caller does other work (imports, reading wheels, loading a plan).
 
-    `result()` joins the thread, so nothing runs in the background afterwards (the
-    applier forks its workers later), and raises what the probe raised.
+    A child process and no thread, so the caller may still fork; any failure to start
+    it is raised by `result()`, where a `probe` would have raised it.
     """
 
     def __init__(self, python: str | None, *, planning: bool = True) -> None:
-        self._outcome: list[TargetInfo | BaseException] = []
-        self._thread = threading.Thread(target=self._run, args=(python, planning), daemon=True)
-        self._thread.start()
-
-    def _run(self, python: str | None, planning: bool) -> None:
+        self._planning = planning
+        self._failure: Refused | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._interpreter = python or ""
         try:
-            self._outcome.append(probe(python, planning=planning))
-        except BaseException as error:  # raised again in the caller's thread
-            self._outcome.append(error)
+            self._interpreter = resolve_interpreter(python)
+            # Where our `packaging` is, found without importing it (only the target does).
+            spec = importlib.util.find_spec("packaging")
+            assert spec is not None and spec.origin is not None
+            library = os.path.dirname(os.path.dirname(os.path.abspath(spec.origin)))
+            self._process = subprocess.Popen(
+                [self._interpreter, "-I", "-c", _PROBE, library]
+                + (["markers"] if planning else []),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except Refused as refused:
+            self._failure = refused
+        except OSError as error:
+            self._failure = Refused.one(
+                self._interpreter, f"cannot run the target interpreter: {error.strerror}"
+            )
 
     def result(self) -> TargetInfo:
-        self._thread.join()
-        outcome = self._outcome[0]
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
+        if self._failure is not None:
+            raise self._failure
+        assert self._process is not None
+        interpreter = self._interpreter
+        try:
+            stdout, stderr = self._process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.communicate()
+            raise Refused.one(
+                interpreter, "the target interpreter did not answer in 120 s"
+            ) from None
+        try:
+            if self._process.returncode != 0:
+                raise ValueError
+            data = json.loads(stdout)
+        except ValueError:
+            last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise Refused.one(interpreter, f"not a usable Python interpreter ({last[0]})") from None
+        return _target_from_probe(data, self._planning)
 
 
 def _relative(path: str, prefix: str, what: str) -> str:

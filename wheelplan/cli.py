@@ -24,7 +24,7 @@ from planner.errors import Refused
 from planner.limits import Limits
 from planner.plan import Distribution, Plan, Target, dumps, loads
 from planner.review import human_size, plural
-from planner.target import probe
+from planner.target import BackgroundProbe, probe
 
 if TYPE_CHECKING:
     from applier.apply import Options, Preflight, Summary
@@ -341,6 +341,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _plan_command(args: argparse.Namespace) -> int:
     """`plan`, and `install`, which applies the plan at once."""
+    # The target's interpreter starts first, and answers while the planner is imported.
+    probing = BackgroundProbe(args.python) if args.lock is None else None
     from applier.manifests import Manifests
     from wheelplan import planning
 
@@ -369,7 +371,8 @@ def _plan_command(args: argparse.Namespace) -> int:
                 if downloads is not None:
                     sys.stderr.write("\n")
         else:
-            plan = planning.plan_wheels(request, args.python, manifests)
+            assert probing is not None
+            plan = planning.plan_wheels(request, probing, manifests)
     finally:
         if manifests is not None:
             manifests.save()

@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
 
 def plan_wheels(
-    request: Request, python: str | None, manifests: ManifestCache | None = None
+    request: Request, probing: BackgroundProbe, manifests: ManifestCache | None = None
 ) -> Plan:
-    """Read the wheels while the target's interpreter answers the probe, then plan.
+    """Read the wheels while the target's interpreter answers `probing`, then plan.
 
     Waiting for the probe idle would cost its whole start-up time. Errors keep their
     order: a probe failure first, then the planner's own checks (which read the wheels
@@ -38,16 +38,14 @@ def plan_wheels(
         paths = expand_inputs(request.wheels)
     except Refused:
         paths = []  # the planner reports it, after any probe failure
-    # Forked before the probe's thread starts: a child hashes the wheels meanwhile.
+    # A forked child hashes the wheels meanwhile (the probe is a process, not a thread).
     hashing = ForkedDigests(paths, request.digests)
     try:
-        probing = BackgroundProbe(python)
-        try:
-            read: tuple[Wheel, ...] | None = (
-                tuple(read_wheels(paths, request.limits, hashing, manifests)) if paths else None
-            )
-        except Refused:
-            read = None
+        read: tuple[Wheel, ...] | None = (
+            tuple(read_wheels(paths, request.limits, hashing, manifests)) if paths else None
+        )
+    except Refused:
+        read = None
     finally:
         hashing.close()
     target = probing.result()
