@@ -245,8 +245,14 @@ def dumps(plan: Plan) -> str:
     itself instead of a second serialization.
     """
     members = _members(plan)
-    body = "{" + ",\n".join(text for _, text in members) + "}"
-    digest = "sha256:" + hashlib.sha256(body.encode().replace(b"\n", b"")).hexdigest()
+    # The canonical body is "{" + ",".join(members without line breaks) + "}": hashed
+    # member by member, without joining a second copy of the whole text.
+    hasher = hashlib.sha256(b"{")
+    for index, (_, text) in enumerate(members):
+        hasher.update(b"," if index else b"")
+        hasher.update(text.encode().replace(b"\n", b""))
+    hasher.update(b"}")
+    digest = "sha256:" + hasher.hexdigest()
     members.append(("digest", '"digest":' + _ENCODE(digest)))
     members.sort()
     return "{" + ",\n".join(text for _, text in members) + "}\n"
