@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
 from planner import requirements, units
 from planner.errors import Problem, Refused
 from planner.hashing import open_regular
-from planner.layout import Claim, claims_for, dist_info_path
+from planner.layout import claims_for, dist_info_path
 from planner.limits import Limits
 from planner.listing import Listing
 from planner.overlaps import describe_owners, settle
-from planner.paths import parents
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
 from planner.target import JOURNAL_DIR, Installed, TargetInfo
 from planner.wheels import DigestCache, ManifestCache, Wheel, read_wheel
@@ -177,20 +176,56 @@ def _action(wheel: Wheel, old: Installed | None) -> str:
     return "upgrade" if newer else "downgrade"
 
 
-def _bytecode_of(path: str, disk: Listing) -> list[str]:
+def _pycache_listings(folders: Iterable[str], disk: Listing) -> dict[str, frozenset[str]]:
+    """What the `__pycache__` of each of `folders` holds on disk, for those where it
+    holds anything (in a fresh environment, none)."""
+    found = {}
+    for folder in folders:
+        entries = disk.names(f"{folder}/__pycache__" if folder else "__pycache__")
+        if entries and entries is not Listing.UNREADABLE:
+            found[folder] = entries
+    return found
+
+
+def _bytecode_of(path: str, pycache: Mapping[str, frozenset[str]]) -> list[str]:
     """Cached bytecode of a source file (`path` ends in .py), for every optimisation
-    level, as it is on disk."""
+    level, as it is on disk (`pycache`: see `_pycache_listings`)."""
     folder, _, name = path.rpartition("/")
     cache = f"{folder}/__pycache__" if folder else "__pycache__"
-    entries = disk.names(cache)
-    if not entries or entries is Listing.UNREADABLE:
-        return []
     stem = name[: -len(".py")] + "."
     return [
         f"{cache}/{entry}"
-        for entry in sorted(entries)
+        for entry in sorted(pycache.get(folder, ()))
         if entry.startswith(stem) and entry.endswith(".pyc")
     ]
+
+
+def _file_and_directory(
+    directory: str, files: Sequence[FileEntry], wheel_of: Mapping[str, str]
+) -> Problem:
+    """`directory` is planned as a file, and as the folder of other planned files."""
+    owners = next(entry.owners for entry in files if entry.path == directory)
+    below = {
+        owner for entry in files if entry.path.startswith(directory + "/") for owner in entry.owners
+    }
+    return Problem(
+        directory,
+        f"is a file of {describe_owners(owners, wheel_of)} and a directory"
+        f" of {describe_owners(sorted(below), wheel_of)}",
+    )
+
+
+def _with_ancestors(folders: Iterable[str]) -> set[str]:
+    """`folders` and every folder above them, without the prefix ("").
+
+    Each folder's ancestors once, not each file's: 1,500 folders hold 17,000 files.
+    """
+    found: set[str] = set()
+    for folder in folders:
+        while folder and folder not in found:  # a folder found has its ancestors found
+            found.add(folder)
+            folder = folder.rpartition("/")[0]
+    return found
 
 
 def make_plan(request: Request, target: TargetInfo) -> Plan:
@@ -271,7 +306,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         )
     kept = {name: item for name, item in installed.items() if name not in gone}
 
-    claims: list[Claim] = []
+    claims: list[FileEntry] = []
     for wheel in active:
         claims += claims_for(
             wheel,
@@ -297,36 +332,45 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             gone_owner_of.setdefault(path, []).append(name)
 
     files: list[FileEntry] = []
-    written = {settled.path for settled in settlement.files}
-    for settled in settlement.files:
-        path = settled.path
-        all_owners = settled.owners  # sorted, and so they stay unless an installed one joins
+    written = {entry.path for entry in settlement.files}
+    folders = {path.rpartition("/")[0] for path in written}  # "" is the prefix
+    on_disk = disk.existing(written, folders)
+    # Only these paths meet the target; every other settled entry is planned as it is.
+    touched = on_disk.union(written.intersection(kept_owner_of))
+    for entry in settlement.files:
+        path = entry.path
+        if path not in touched:
+            files.append(entry)
+            continue
+        source = entry.source
+        assert source is not None  # settled entries are writes
+        all_owners = entry.owners  # sorted, and so they stay unless an installed one joins
         for item in kept_owner_of.get(path, ()):
-            if item.files[path] == settled.source.hash and not settled.source.rewrite_shebang:
+            if item.files[path] == source.hash and not source.rewrite_shebang:
                 all_owners = tuple(sorted((*all_owners, item.name)))
             else:
                 problems.append(
                     Problem(
                         path,
                         f"{item.name} {item.version} (installed) has different content than"
-                        f" {describe_owners(settled.owners, wheel_of)};"
+                        f" {describe_owners(entry.owners, wheel_of)};"
                         f" upgrade or remove {item.name} too",
                     )
                 )
-        on_disk = disk.lexists(path)
-        if on_disk and os.path.isdir(os.path.join(target.prefix, path)):
+        exists = path in on_disk
+        if exists and os.path.isdir(os.path.join(target.prefix, path)):
             problems.append(
                 Problem(path, "is a directory in the target, but a file is planned there")
             )
-        elif on_disk and path not in gone_owner_of and path not in kept_owner_of:
+        elif exists and path not in gone_owner_of and path not in kept_owner_of:
             problems.append(
                 Problem(
                     path,
                     f"exists in the target and belongs to no distribution; planned by"
-                    f" {describe_owners(settled.owners, wheel_of)}",
+                    f" {describe_owners(entry.owners, wheel_of)}",
                 )
             )
-        files.append(FileEntry(path, "replace" if on_disk else "write", all_owners, settled.source))
+        files.append(FileEntry(path, "replace" if exists else "write", all_owners, source))
     removals: dict[str, FileEntry] = {}
     for path, owners in sorted(gone_owner_of.items()):
         if path in written or path in kept_owner_of:
@@ -337,9 +381,15 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         removals[path] = FileEntry(
             path=path, action="remove", owners=tuple(sorted(owners)), reason=reason
         )
-    for path in sorted(path for path in {*removals, *written} if path.endswith(".py")):
+    # Bytecode goes with its source: it is looked for only where a folder's __pycache__
+    # holds anything (in a fresh environment, nowhere).
+    pycache = _pycache_listings(folders.union(path.rpartition("/")[0] for path in removals), disk)
+    sources = (
+        sorted(path for path in (*removals, *written) if path.endswith(".py")) if pycache else []
+    )
+    for path in sources:
         previous = removals[path].owners if path in removals else ()
-        for cached in _bytecode_of(path, disk):
+        for cached in _bytecode_of(path, pycache):
             if cached not in removals and cached not in written and cached not in kept_owner_of:
                 removals[cached] = FileEntry(
                     path=cached,
@@ -347,27 +397,13 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                     owners=previous,
                     reason=f"bytecode of {path}, which is removed or replaced",
                 )
-    files += removals.values()
-    files.sort(key=lambda entry: entry.path)
+    if removals:  # the settled files are in path order already
+        files += removals.values()
+        files.sort(key=lambda entry: entry.path)
 
-    # Each folder's ancestors once, not each file's: 1,500 folders hold 17,000 files.
-    folders = {path.rpartition("/")[0] for path in written} - {""}
-    directories = sorted({parent for folder in folders for parent in (*parents(folder), folder)})
-    owners_of = {settled.path: settled.owners for settled in settlement.files}
+    directories = sorted(_with_ancestors(folders))
     for directory in sorted(written.intersection(directories)):
-        below = {
-            owner
-            for path, owners in owners_of.items()
-            if path.startswith(directory + "/")
-            for owner in owners
-        }
-        problems.append(
-            Problem(
-                directory,
-                f"is a file of {describe_owners(owners_of[directory], wheel_of)} and a directory"
-                f" of {describe_owners(sorted(below), wheel_of)}",
-            )
-        )
+        problems.append(_file_and_directory(directory, settlement.files, wheel_of))
     for directory in directories:
         if disk.lexists(directory) and not os.path.isdir(os.path.join(target.prefix, directory)):
             problems.append(

@@ -8,6 +8,7 @@ from its parent's listing answers it for everything below, without a system call
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Set
 
 
 class Listing:
@@ -42,3 +43,24 @@ class Listing:
         if names is self.UNREADABLE:
             return os.path.lexists(os.path.join(self.prefix, path))
         return names is not None and name in names
+
+    def existing(self, paths: Set[str], folders: Iterable[str]) -> set[str]:
+        """Those of `paths` that `lexists` finds, where `folders` holds every folder that
+        holds one of them: each folder's listing answers for all of its paths at once,
+        so a missing folder (most of them, in a fresh environment) costs one lookup."""
+        found: set[str] = set()
+        unreadable: set[str] = set()
+        for folder in folders:
+            names = self.names(folder)
+            if names is self.UNREADABLE:
+                unreadable.add(folder)
+            elif names:
+                inside = f"{folder}/" if folder else ""
+                found.update(path for name in names if (path := inside + name) in paths)
+        if unreadable:
+            found.update(
+                path
+                for path in paths
+                if path.rpartition("/")[0] in unreadable and self.lexists(path)
+            )
+        return found

@@ -13,19 +13,15 @@ import attrs
 
 from planner.errors import Problem
 from planner.layout import Claim
-from planner.plan import Conflict, Source
-
-
-@attrs.frozen
-class Settled:
-    path: str
-    source: Source
-    owners: tuple[str, ...]
+from planner.plan import Conflict, FileEntry
 
 
 @attrs.frozen
 class Settlement:
-    files: tuple[Settled, ...]
+    """What is written, in path order, as if the target held none of it (each entry's
+    action is "write", its owners the distributions that will list it), and why."""
+
+    files: tuple[FileEntry, ...]
     conflicts: tuple[Conflict, ...]
     problems: tuple[Problem, ...]
     warnings: tuple[str, ...]
@@ -36,19 +32,27 @@ def describe_owners(owners: Iterable[str], wheel_of: Mapping[str, str]) -> str:
 
 
 def settle(
-    claims: Iterable[Claim], prefer: frozenset[str], wheel_of: Mapping[str, str]
+    claims: Iterable[FileEntry], prefer: frozenset[str], wheel_of: Mapping[str, str]
 ) -> Settlement:
-    by_path: dict[str, list[Claim]] = defaultdict(list)
-    for claim in claims:
-        by_path[claim.path].append(claim)
-    files: list[Settled] = []
+    """Settle `claims`, each one distribution's entry for a path (see `claims_for`)."""
+    first: dict[str, FileEntry] = {}  # path -> its first claim, nearly always its only one
+    overlaps: dict[str, list[Claim]] = {}  # path -> every claim on it, where there are several
+    for entry in claims:
+        path = entry.path
+        if path not in first:
+            first[path] = entry
+        elif path not in overlaps:
+            overlaps[path] = [_claim(first[path]), _claim(entry)]
+        else:
+            overlaps[path].append(_claim(entry))
+    files: list[FileEntry] = []
     conflicts: list[Conflict] = []
     problems: list[Problem] = []
-    for path in sorted(by_path):
-        group = by_path[path]
-        if len(group) == 1:  # nearly every path: nothing to settle
-            files.append(Settled(path, group[0].source, (group[0].owner,)))
+    for path in sorted(first):
+        if path not in overlaps:
+            files.append(first[path])
             continue
+        group = overlaps[path]
         group.sort(key=lambda claim: claim.owner)
         owners = tuple(claim.owner for claim in group)
         if len(set(owners)) != len(owners):
@@ -57,7 +61,7 @@ def settle(
             problems.append(Problem(path, f"two files of {twice} map to this path"))
             continue
         if len({claim.identity for claim in group}) == 1:
-            files.append(Settled(path, group[0].source, owners))
+            files.append(FileEntry(path, "write", owners, group[0].source))
             conflicts.append(Conflict(path, owners, "identical", "shared"))
             continue
         winners = [claim for claim in group if claim.owner in prefer]
@@ -72,11 +76,14 @@ def settle(
             continue
         winner = winners[0]
         sharing = tuple(claim.owner for claim in group if claim.identity == winner.identity)
-        files.append(Settled(path, winner.source, sharing))
+        files.append(FileEntry(path, "write", sharing, winner.source))
         conflicts.append(Conflict(path, owners, "different", f"prefer:{winner.owner}"))
-    return Settlement(
-        tuple(files), tuple(conflicts), tuple(problems), tuple(case_warnings(by_path))
-    )
+    return Settlement(tuple(files), tuple(conflicts), tuple(problems), tuple(case_warnings(first)))
+
+
+def _claim(entry: FileEntry) -> Claim:
+    assert entry.source is not None and len(entry.owners) == 1  # as claims_for plans it
+    return Claim(entry.path, entry.owners[0], entry.source)
 
 
 def _difference(group: list[Claim], wheel_of: Mapping[str, str]) -> str:

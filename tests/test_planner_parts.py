@@ -1,0 +1,220 @@
+"""The planner's parts where a faster way to the same answer could drift from it.
+
+`claims_for` checks a member's name rather than its whole destination where the root
+is safe, `settle` passes a path claimed once straight through, and `Listing.existing`
+answers for many paths from their folders' listings: each is held here to the plain
+answer (`path_problem` of each destination, settling every claim, `lexists` of each
+path).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner.errors import Refused
+from planner.hashing import record_hash
+from planner.layout import claims_for, dist_info_path
+from planner.listing import Listing
+from planner.overlaps import settle
+from planner.paths import join, path_problem
+from planner.plan import Conflict, FileEntry, Source
+from planner.wheels import Member, Wheel
+from tests.plannertools import INTERPRETER, SCHEMES
+
+PROPERTY = settings(max_examples=200, deadline=None)
+
+
+def _wheel(names: list[str]) -> Wheel:
+    return Wheel(
+        path="/wheels/w-1.0-py3-none-any.whl",
+        filename="w-1.0-py3-none-any.whl",
+        sha256="0" * 64,
+        size=1,
+        name="w",
+        display_name="w",
+        version="1.0",
+        tags=frozenset({"py3-none-any"}),
+        root_is_purelib=True,
+        dist_info="w-1.0.dist-info",
+        data_dir="w-1.0.data",
+        members=tuple(
+            Member(name, offset, 0, 1, 1, 0o644, record_hash(b"x"))
+            for offset, name in enumerate(names)
+        ),
+        entry_points=(),
+        requires_dist=(),
+        warnings=(),
+    )
+
+
+# Names a wheel read from a hand-edited manifest may hold: any component may be empty,
+# '.', '..', a drive, too long, or hold a backslash or a control character.
+_NAMES = st.one_of(
+    st.text(alphabet="a./\\:\x00é", max_size=12),
+    st.sampled_from(["a" * 64, "a" * 100, "a" * 256, "b/" + "a" * 256, "C:/x", "ok/C:"]),
+)
+_ROOTS = ["", "lib/site-packages", "lib/../up", "/abs", "C:", "lib//x", "a" * 64, "a" * 256]
+
+
+@PROPERTY
+@given(root=st.sampled_from(_ROOTS), names=st.lists(_NAMES, max_size=6, unique=True))
+def test_a_destination_is_refused_exactly_when_its_whole_path_is_unsafe(
+    root: str, names: list[str]
+) -> None:
+    wheel = _wheel(names)
+    schemes = {**SCHEMES, "purelib": root}
+    dist_info = dist_info_path(wheel, schemes)
+    destinations = [join(root, name) for name in names]
+    destinations += [f"{dist_info}/INSTALLER", f"{dist_info}/RECORD"]
+    expected = [
+        f"destination {path!r} {problem}"
+        for path in destinations
+        if (problem := path_problem(path))
+    ]
+    try:
+        entries = claims_for(wheel, schemes, INTERPRETER, requested=False, direct_url=False)
+    except Refused as refused:
+        assert [problem.message for problem in refused.problems] == expected
+        assert {problem.subject for problem in refused.problems} == {wheel.filename}
+    else:
+        assert expected == []
+        assert [entry.path for entry in entries] == destinations
+
+
+def _claim(path: str, owner: str, content: bytes = b"x", mode: int = 0o644) -> FileEntry:
+    source = Source("member", record_hash(content), len(content), mode, f"{owner}.whl", path, 0)
+    return FileEntry(path, "write", (owner,), source)
+
+
+WHEEL_OF = {name: f"{name}.whl" for name in ("a", "b", "c")}
+
+
+def test_a_path_claimed_once_is_passed_through_in_path_order() -> None:
+    claims = [_claim("z", "a"), _claim("m/y", "b"), _claim("m/x", "a"), _claim("A", "c")]
+    settled = settle(claims, frozenset(), WHEEL_OF)
+    assert [entry.path for entry in settled.files] == ["A", "m/x", "m/y", "z"]
+    assert all(any(entry is claim for claim in claims) for entry in settled.files)
+    assert (settled.conflicts, settled.problems, settled.warnings) == ((), (), ())
+
+
+def _overlapping() -> list[FileEntry]:
+    return [
+        _claim("one", "a"),
+        _claim("same", "c"),
+        _claim("differ", "b", b"b"),
+        _claim("twice", "b"),
+        _claim("same", "b"),
+        _claim("differ", "a", b"a"),
+        _claim("mode", "a"),
+        _claim("twice", "b", b"other"),
+        _claim("twice", "a"),
+        _claim("mode", "c", mode=0o755),
+        _claim("won", "c", b"c"),
+        _claim("won", "a", b"a"),
+        _claim("won", "b", b"a"),
+    ]
+
+
+def test_overlaps_are_settled_among_paths_claimed_once() -> None:
+    claims = _overlapping()
+    settled = settle(claims, frozenset({"a"}), WHEEL_OF)
+    assert [(entry.path, entry.owners) for entry in settled.files] == [
+        ("differ", ("a",)),
+        ("mode", ("a",)),
+        ("one", ("a",)),
+        ("same", ("b", "c")),
+        ("won", ("a", "b")),
+    ]
+    assert {entry.action for entry in settled.files} == {"write"}
+    sources = {entry.path: entry.source for entry in settled.files}
+    assert sources["differ"] is claims[5].source
+    assert sources["same"] is claims[4].source  # the first owner's, by name
+    assert sources["won"] is claims[11].source
+    assert settled.conflicts == (
+        Conflict("differ", ("a", "b"), "different", "prefer:a"),
+        Conflict("mode", ("a", "c"), "different", "prefer:a"),
+        Conflict("same", ("b", "c"), "identical", "shared"),
+        Conflict("won", ("a", "b", "c"), "different", "prefer:a"),
+    )
+    # The first owner by name is named, whichever wheel maps two files here.
+    assert [str(problem) for problem in settled.problems] == [
+        "twice: two files of a (a.whl) map to this path"
+    ]
+
+
+def test_overlaps_without_one_preferred_winner_are_refused_in_path_order() -> None:
+    assert [str(problem) for problem in settle(_overlapping(), frozenset(), WHEEL_OF).problems] == [
+        "differ: different content from a (a.whl), b (b.whl); choose one with --prefer NAME",
+        "mode: the same bytes with different file modes (a (a.whl): 0o644, c (c.whl): 0o755);"
+        " choose one with --prefer NAME",
+        "twice: two files of a (a.whl) map to this path",
+        "won: different content from a (a.whl), b (b.whl), c (c.whl); choose one with"
+        " --prefer NAME",
+    ]
+    both = settle(_overlapping(), frozenset({"a", "b"}), WHEEL_OF)
+    assert [str(problem) for problem in both.problems] == [
+        "differ: different content from a (a.whl), b (b.whl); several of them are preferred (a, b)",
+        "twice: two files of a (a.whl) map to this path",
+        "won: different content from a (a.whl), b (b.whl), c (c.whl); several of them are"
+        " preferred (a, b)",
+    ]
+    assert [entry.path for entry in both.files] == ["mode", "one", "same"]
+
+
+def test_paths_differing_only_by_case_are_warned_about_once() -> None:
+    claims = [_claim("pkg/Mod.py", "a"), _claim("pkg/mod.py", "b"), _claim("pkg/Mod.py", "b")]
+    assert settle(claims, frozenset(), WHEEL_OF).warnings == (
+        "pkg/Mod.py and pkg/mod.py differ only by case and will collide on case-insensitive"
+        " filesystems",
+    )
+
+
+@pytest.fixture
+def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A prefix holding files, folders and symlinks, with one folder that cannot be listed."""
+    prefix = tmp_path / "prefix"
+    (prefix / "lib" / "sub").mkdir(parents=True)
+    (prefix / "locked").mkdir()
+    for path in ("top.py", "lib/x.py", "lib/plain", "locked/z.py"):
+        (prefix / path).write_text("")
+    (prefix / "lib" / "broken").symlink_to(prefix / "nowhere")
+    (prefix / "lib" / "dirlink").symlink_to(prefix / "lib" / "sub")
+    listdir = os.listdir
+
+    def refusing(path: str) -> list[str]:
+        if os.path.basename(path) == "locked":
+            raise PermissionError(path)
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", refusing)
+    return prefix
+
+
+ASKED = {
+    "top.py",
+    "other.py",
+    "lib/x.py",
+    "lib/y.py",
+    "lib/sub",
+    "lib/broken",
+    "lib/dirlink",
+    "lib/plain/inside.py",
+    "missing/deep/w.py",
+    "locked/z.py",
+    "locked/q.py",
+}
+
+
+def test_existing_is_lexists_of_each_path(tree: Path) -> None:
+    folders = {path.rpartition("/")[0] for path in ASKED}
+    found = Listing(str(tree)).existing(ASKED, folders)
+    assert found == {path for path in ASKED if Listing(str(tree)).lexists(path)}
+    assert found == {"top.py", "lib/x.py", "lib/sub", "lib/broken", "lib/dirlink", "locked/z.py"}
+    # More folders than the paths are in change nothing.
+    more = folders | {"lib/sub", "missing", "nowhere", "lib/plain"}
+    assert Listing(str(tree)).existing(ASKED, more) == found
