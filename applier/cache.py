@@ -107,7 +107,6 @@ class Placement:
     linked: dict[str, CachedFile] = attrs.field(factory=dict)
     staged: dict[str, str] = attrs.field(factory=dict)
     stagings: list[Staging] = attrs.field(factory=list)
-    corrupt: list[str] = attrs.field(factory=list)
     # Wheel -> its entry's sha256 and planned files, for each entry linked from: what
     # `repair` extracts again when a worker finds a changed file in it.
     hits: dict[str, tuple[str, list[tuple[str, Source]]]] = attrs.field(factory=dict)
@@ -179,8 +178,6 @@ class Cache:
                     continue
             # No entry, or one whose marker is broken or disagrees with the plan: extract it.
             damaged = os.path.lexists(self.entry(sha256))
-            if damaged:
-                placement.corrupt.append(sha256)
             if not swept:
                 self._sweep()
                 swept = True
