@@ -493,9 +493,11 @@ def read_wheel(
             entries, central_start = read_entries(data)
             members = _checked_members(entries, limits, errors)
             verified = _check_local_headers(data, members, central_start, errors)
-            sha256 = hashing.result()
             archive = _Archive(data, entries, members, verified)
-            return _read_dist_info(archive, errors, absolute, name, version, tags, size, sha256)
+            # The hash is waited for last: it is being taken meanwhile.
+            return _read_dist_info(
+                archive, errors, absolute, name, version, tags, size, hashing.result
+            )
     except OSError as error:
         raise Refused.one(path, f"cannot read wheel: {error.strerror or error}") from None
     except Unreadable as error:
@@ -561,7 +563,7 @@ def _read_dist_info(
     version: Version,
     tags: frozenset[object],
     size: int,
-    sha256: str,
+    sha256: Callable[[], str],
 ) -> Wheel:
     top_dirs = {entry.name.split("/", 1)[0] for entry in archive.members}
     dist_infos = sorted(top for top in top_dirs if top.endswith(".dist-info"))
@@ -660,7 +662,7 @@ def _read_dist_info(
     return Wheel(
         path=path,
         filename=os.path.basename(path),
-        sha256=sha256,
+        sha256=sha256(),
         size=size,
         name=name,
         display_name=display_name,
