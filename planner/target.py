@@ -196,6 +196,7 @@ class BackgroundProbe:
     def __init__(self, python: str | None, *, planning: bool = True) -> None:
         self._planning = planning
         self._failure: Refused | None = None
+        self._answer: TargetInfo | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._interpreter = python or ""
         try:
@@ -219,8 +220,18 @@ class BackgroundProbe:
             )
 
     def result(self) -> TargetInfo:
+        """The target, or the refusal: the same on every call."""
+        if self._answer is None and self._failure is None:
+            try:
+                self._answer = self._wait()
+            except Refused as refused:
+                self._failure = refused
         if self._failure is not None:
             raise self._failure
+        assert self._answer is not None
+        return self._answer
+
+    def _wait(self) -> TargetInfo:
         assert self._process is not None
         interpreter = self._interpreter
         try:

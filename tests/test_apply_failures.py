@@ -24,6 +24,7 @@ from applier.apply import Options, apply_plan, start_preflight
 from applier.validate import validate
 from planner.errors import Refused
 from planner.plan import Distribution, Target, digest_of, dumps, loads
+from planner.target import BackgroundProbe
 from tests.applytools import SCHEMES, plan_for, with_units, writes_of
 from tests.conftest import snapshot
 from tests.wheelfactory import Member, WheelSpec, build_wheel
@@ -253,3 +254,16 @@ def test_malformed_distributions_are_not_handed_over(tmp_path: Path) -> None:
     with pytest.raises(Refused, match="wheel_path"):
         loads(json.dumps(data), "plan", lambda *header: handed.append(header))
     assert handed == []
+
+
+def test_a_probe_answers_the_same_however_often_asked(tmp_path: Path, target: Path) -> None:
+    """The probe runs once, as a child process; `result()` may be asked again (the
+    answer or the refusal stays), and a failure to start is raised there, not before."""
+    probing = BackgroundProbe(str(target), planning=False)
+    first = probing.result()
+    assert probing.result() is first
+    assert first.prefix == str(target.parent.parent)
+    missing = BackgroundProbe(str(tmp_path / "no-python"))
+    for _ in range(2):
+        with pytest.raises(Refused, match="does not exist"):
+            missing.result()
