@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import attrs
 
 from applier import bytecode, cache, faults, journal, wheelindex, workers
+from applier.environment import base_of
 from applier.lock import target_lock
 from applier.records import record_files
 from applier.streams import StreamError
@@ -55,13 +56,6 @@ class Summary:
 
 
 Progress = Callable[[int, int], None]
-
-
-def base_of(prefix: str, root: str | None) -> str:
-    """Where the prefix's files are on disk: under --root when staging an image."""
-    if root is None:
-        return prefix
-    return os.path.join(os.path.abspath(root), prefix.lstrip("/"))
 
 
 def _wanted(distributions: Sequence[Distribution], wheel_dir: str | None) -> dict[str, str]:
@@ -491,9 +485,3 @@ def _recover(base: str, plan: Plan, what: str) -> None:
             f"{what} ({failure}); fix that and run"
             f" 'wheelplan recover --python {plan.target.interpreter}'",
         ) from None
-
-
-def recover_target(prefix: str, root: str | None = None) -> str:
-    base = base_of(prefix, root)
-    with target_lock(base):
-        return journal.recover(base)

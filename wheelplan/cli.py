@@ -322,7 +322,7 @@ class _Downloads:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from applier.apply import base_of
+    from applier.environment import base_of
     from planner import verify
 
     target = probe(args.python, planning=False)
@@ -410,7 +410,7 @@ def _apply_command(args: argparse.Namespace) -> int:
 
 
 def _recover_command(args: argparse.Namespace) -> int:
-    from applier.apply import recover_target
+    from applier.environment import recover_target
 
     # The journal's own half-written files must not stop the recovery they ask for.
     target = probe(args.python, planning=False)
