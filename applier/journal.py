@@ -82,7 +82,8 @@ class Journal:
             faults.checkpoint("journal")
             os.mkdir(self.backup, 0o700)
             faults.checkpoint("journal")
-            data = json.dumps(attrs.asdict(intent), sort_keys=True).encode()
+            # Not recursing: the tuples of 17,000 paths go to the encoder as they are.
+            data = json.dumps(attrs.asdict(intent, recurse=False), sort_keys=True).encode()
             write_atomic(os.path.join(self.root, INTENT), data, fsync=self.fsync)
         except BaseException:
             shutil.rmtree(self.root, ignore_errors=True)
