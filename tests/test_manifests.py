@@ -373,6 +373,20 @@ def cli_wheels(tmp_path: Path) -> list[Path]:
     return [build_wheel(demo_spec(name), tmp_path / "wheels") for name in ("one", "two")]
 
 
+def assert_plans_use_and_fill(
+    capsys: pytest.CaptureFixture[str], reads: Reads, cache: Path, common: tuple[str | Path, ...]
+) -> None:
+    """Planned without the cache, then filling it, then from it: the same plan each
+    time, and no wheel read the last time."""
+    uncached = cli_plan(capsys, *common, "--no-cache")
+    first = cli_plan(capsys, *common, "--cache-dir", cache)
+    assert len(manifest_files(cache)) == 2
+    reads.clear()
+    second = cli_plan(capsys, *common, "--cache-dir", cache)
+    assert reads == []
+    assert uncached == first == second
+
+
 def test_plan_uses_and_fills_the_manifests(
     tmp_path: Path,
     target: Path,
@@ -382,13 +396,7 @@ def test_plan_uses_and_fills_the_manifests(
 ) -> None:
     cache = tmp_path / "cache"
     common = (*cli_wheels, "--python", target)
-    uncached = cli_plan(capsys, *common, "--no-cache")
-    first = cli_plan(capsys, *common, "--cache-dir", cache)
-    assert len(manifest_files(cache)) == 2
-    reads.clear()
-    second = cli_plan(capsys, *common, "--cache-dir", cache)
-    assert reads == []
-    assert uncached == first == second
+    assert_plans_use_and_fill(capsys, reads, cache, common)
 
 
 def test_no_cache_neither_reads_nor_writes_manifests(
@@ -454,10 +462,4 @@ def test_a_lock_plan_uses_and_fills_the_manifests(
     )
     cache = tmp_path / "cache"
     common = ("--lock", lock, "--python", target, "--wheel-dir", tmp_path / "downloads")
-    uncached = cli_plan(capsys, *common, "--no-cache")
-    first = cli_plan(capsys, *common, "--cache-dir", cache)
-    assert len(manifest_files(cache)) == 2
-    reads.clear()
-    second = cli_plan(capsys, *common, "--cache-dir", cache)
-    assert reads == []
-    assert uncached == first == second
+    assert_plans_use_and_fill(capsys, reads, cache, common)
