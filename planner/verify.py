@@ -14,8 +14,9 @@ prefix; elsewhere (a system or image interpreter, whose prefix also holds the
 standard library and other software) only the library folders (purelib, platlib).
 These are not distribution files and are never unowned: the `__pycache__/*.pyc`
 of a `.py` file some RECORD lists; the environment's own `pyvenv.cfg`,
-`<scripts>/python*`, `<scripts>/activate*` (any case) and the `lib64` link that
-`venv` makes; the `README.txt` CPython puts in a system site-packages. Folders are
+`<scripts>/python*`, `<scripts>/activate*` (any case), the `lib64` link that
+`venv` makes and the `.gitignore` it writes since Python 3.13; the `README.txt`
+CPython puts in a system site-packages. Folders are
 not files: an empty one is never reported.
 """
 
@@ -64,7 +65,7 @@ def not_distribution_file(
         return True
     folder, name = posixpath.split(path)
     if venv:
-        if path in ("pyvenv.cfg", "lib64"):
+        if path in ("pyvenv.cfg", "lib64", ".gitignore"):
             return True
         if folder == schemes["scripts"] and (
             fnmatch.fnmatchcase(name, "python*") or fnmatch.fnmatch(name.lower(), "activate*")

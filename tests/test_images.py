@@ -388,6 +388,7 @@ def test_verify_of_a_fresh_venv_and_a_staged_root(
     assert result.returncode == 1
     (line,) = errors(result)
     assert line.startswith(f"error: {staged(root, env) / 'bin' / 'alpha-cli'}: missing")
+    assert result.stdout.rstrip().endswith("; 1 problem")
 
 
 # verify, as a property -----------------------------------------------------------
@@ -423,6 +424,7 @@ def test_verify_reports_exactly_what_was_done_to_the_tree(
     (prefix / "bin").mkdir()
     if in_venv:
         (prefix / "pyvenv.cfg").write_text("home = /usr/bin\n")
+        (prefix / ".gitignore").write_text("*\n")  # what Python 3.13's venv writes
         (prefix / "bin" / "python3").write_text("")
         (prefix / "bin" / "Activate.ps1").write_text("")
     else:
