@@ -334,8 +334,9 @@ def _verify(args: argparse.Namespace) -> int:
     )
     for problem in report.problems:
         print(f"error: {problem}", file=sys.stderr)
-    outcome = f"{len(report.problems)} problems" if report.problems else "no problems"
-    print(f"verified {base}: {report.distributions} distributions, {report.files} files; {outcome}")
+    outcome = plural(len(report.problems), "problem") if report.problems else "no problems"
+    counted = f"{plural(report.distributions, 'distribution')}, {plural(report.files, 'file')}"
+    print(f"verified {base}: {counted}; {outcome}")
     return EXIT_REFUSED if report.problems else EXIT_OK
 
 
