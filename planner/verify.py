@@ -13,10 +13,11 @@ whole prefix, because every scheme folder lives there and the data scheme *is* t
 prefix; elsewhere (a system or image interpreter, whose prefix also holds the
 standard library and other software) only the library folders (purelib, platlib).
 These are not distribution files and are never unowned: the `__pycache__/*.pyc`
-of a `.py` file some RECORD lists; the environment's own `pyvenv.cfg`,
-`<scripts>/python*`, `<scripts>/activate*` (any case), the `lib64` link that
-`venv` makes and the `.gitignore` it writes since Python 3.13; the `README.txt`
-CPython puts in a system site-packages. Folders are
+of a `.py` file some RECORD lists; the environment's own files, as `venv`, uv and
+virtualenv make them: `pyvenv.cfg`, the `lib64` link, `.gitignore` (`venv` since
+Python 3.13) and `CACHEDIR.TAG` at the top, `<scripts>/python*`, `activate*` and
+`deactivate*` (any case) and uv's `pydoc.bat`; the `README.txt` CPython puts in a
+system site-packages. Folders are
 not files: an empty one is never reported.
 """
 
@@ -43,6 +44,10 @@ class Report:
     problems: tuple[Problem, ...]
 
 
+# A virtual environment's own files at its top (see the module docstring).
+_VENV_FILES = frozenset({"pyvenv.cfg", "lib64", ".gitignore", "CACHEDIR.TAG"})
+
+
 def is_venv(prefix: str) -> bool:
     """How Python itself tells a virtual environment: a pyvenv.cfg in the prefix."""
     return os.path.isfile(os.path.join(prefix, "pyvenv.cfg"))
@@ -65,10 +70,12 @@ def not_distribution_file(
         return True
     folder, name = posixpath.split(path)
     if venv:
-        if path in ("pyvenv.cfg", "lib64", ".gitignore"):
+        if path in _VENV_FILES:
             return True
         if folder == schemes["scripts"] and (
-            fnmatch.fnmatchcase(name, "python*") or fnmatch.fnmatch(name.lower(), "activate*")
+            fnmatch.fnmatchcase(name, "python*")
+            or name.lower().startswith(("activate", "deactivate"))
+            or name == "pydoc.bat"
         ):
             return True
     return not venv and name == "README.txt" and folder in (schemes["purelib"], schemes["platlib"])

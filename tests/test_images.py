@@ -424,9 +424,13 @@ def test_verify_reports_exactly_what_was_done_to_the_tree(
     (prefix / "bin").mkdir()
     if in_venv:
         (prefix / "pyvenv.cfg").write_text("home = /usr/bin\n")
-        (prefix / ".gitignore").write_text("*\n")  # what Python 3.13's venv writes
+        # What venv (3.13), uv and virtualenv add around the interpreter.
+        (prefix / ".gitignore").write_text("*\n")
+        (prefix / "CACHEDIR.TAG").write_text("Signature: 8a477f597d28d172789f06886806bc55\n")
         (prefix / "bin" / "python3").write_text("")
         (prefix / "bin" / "Activate.ps1").write_text("")
+        (prefix / "bin" / "deactivate.bat").write_text("")
+        (prefix / "bin" / "pydoc.bat").write_text("")
     else:
         (purelib / "README.txt").write_text("")
         (prefix / "bin" / "not-scanned").write_text("")  # a system bin is not ours to judge
