@@ -46,24 +46,15 @@ from collections.abc import Iterable, Mapping, Sequence
 import attrs
 
 from applier.atomic import write_atomic
+from applier.cachedir import ENTRIES, STAGING, default_dir, staging_name, stale_staging
 from applier.links import modes_for
 from planner.paths import path_problem
 from planner.plan import FileEntry, Plan, Source, Unit
 
-ENTRIES = "wheels-v1"
-STAGING = "tmp"
 MARKER = "entry.json"
 FILES = "files"
 FORMAT = 1
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-def default_dir() -> str:
-    """`$XDG_CACHE_HOME/wheelplan`, or `~/.cache/wheelplan` (XDG: a relative value is ignored)."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(base):
-        base = os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "wheelplan")
 
 
 # --- entries --------------------------------------------------------------------------
@@ -143,8 +134,7 @@ class Cache:
         staging = os.path.join(self.directory, STAGING)
         with contextlib.suppress(OSError):
             for name in os.listdir(staging):
-                parts = name.split("-")
-                if len(parts) == 3 and parts[1].isdigit() and not _running(int(parts[1])):
+                if stale_staging(name):
                     shutil.rmtree(os.path.join(staging, name), ignore_errors=True)
 
     def prepare(
@@ -225,9 +215,7 @@ class Cache:
         replaces: bool,
         placement: Placement,
     ) -> None:
-        directory = os.path.join(
-            self.directory, STAGING, f"{sha256}-{os.getpid()}-{os.urandom(4).hex()}"
-        )
+        directory = os.path.join(self.directory, STAGING, staging_name(sha256, os.urandom(4).hex()))
         root = os.path.join(directory, FILES)
         # The plan is input: a member name must not lead out of the entry.
         planned = [item for item in planned if path_problem(item[1].member or "") is None]
@@ -343,16 +331,6 @@ def placement_for(
         if dist.wheel is not None and dist.wheel_sha256 is not None
     }
     return cache, cache.prepare(files, plan.units, shas, umask), modes
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 __all__ = ["Cache", "Placement", "default_dir", "linkable", "placement_for"]

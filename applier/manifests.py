@@ -27,10 +27,11 @@ import installer
 import packaging
 
 from applier.atomic import write_atomic
+from applier.cachedir import MANIFESTS
 from planner.limits import Limits
 from planner.wheels import READER_VERSION, EntryScript, Member, Wheel
 
-DIRECTORY = "manifests-v1"
+DIRECTORY = MANIFESTS
 # A manifest is trusted only from the reader that wrote it: the wheel reader's own
 # version and whatever else decides its output (METADATA, csv and ini parsing, wheel
 # file names, canonical names and versions, the .data schemes).

@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from applier.atomic import write_atomic
+from applier.cachedir import INDEX
 from planner.hashing import file_sha256, file_stamp
 
-INDEX = "index-v1.json"
 FORMAT = 1
 # Wheels modified this recently are hashed but not indexed (see the module docstring).
 _SETTLED_NS = 2_000_000_000

@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import attrs
 
-from applier.cache import default_dir
+from applier.cachedir import DOWNLOADS, default_dir
 from planner.errors import Problem, Refused
 from planner.lockfile import LockedWheel
 from planner.plan import Plan
@@ -171,13 +171,13 @@ def fetch(
 
     With `wheel_dir`, downloads land there by file name (a flat folder that
     `apply --wheel-dir` can read); otherwise under `cache_dir` (default: the user cache
-    of applier/cache.py) in `downloads/`, one folder per hash.
+    of applier/cachedir.py) in `downloads/`, one folder per hash.
     Raises Refused with every problem once all downloads have finished.
     """
     folder = (
         os.path.abspath(wheel_dir)
         if wheel_dir
-        else os.path.join(cache_dir or default_dir(), "downloads")
+        else os.path.join(cache_dir or default_dir(), DOWNLOADS)
     )
     slots = [_Slot() for _ in wheels]
     total = sum(wheel.size or 0 for wheel in wheels if wheel.url is not None)

@@ -1,0 +1,161 @@
+"""The cache directory as a whole: where it is, the names wheelplan uses in it, `clean`.
+
+Every name wheelplan creates in the folder is defined here, once: unpacked wheels and
+their temporary entries (applier/cache.py), the wheel index (applier/wheelindex.py),
+wheel manifests (applier/manifests.py) and the downloads of lock files
+(wheelplan/fetch.py). `clean` removes those and nothing else, because `--cache-dir`
+may name any folder: a temporary entry only by its exact name and only once the apply
+that made it is gone, a download only as a wheel (or a partial one) in a folder named
+by its hash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import stat
+
+import attrs
+
+ENTRIES = "wheels-v1"
+STAGING = "tmp"
+INDEX = "index-v1.json"
+MANIFESTS = "manifests-v1"
+DOWNLOADS = "downloads"
+# A temporary entry: "<wheel sha256>-<pid>-<nonce>", and "-old" for one being replaced.
+_STAGING_NAME = re.compile(r"[0-9a-f]{64}-([0-9]+)-[0-9a-f]{8}(?:-old)?")
+# A download folder: the lock's sha256, else "<algorithm>-<hex digest>".
+_DOWNLOAD_KEY = re.compile(r"[0-9a-f]{64}|[a-z0-9_]+-[0-9a-f]{32,128}")
+
+
+def default_dir() -> str:
+    """`$XDG_CACHE_HOME/wheelplan`, or `~/.cache/wheelplan` (XDG: a relative value is ignored)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "wheelplan")
+
+
+def staging_name(sha256: str, nonce: str) -> str:
+    """The name of this process's temporary entry for a wheel (`nonce`: 8 hex digits)."""
+    return f"{sha256}-{os.getpid()}-{nonce}"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_staging(name: str) -> bool | None:
+    """None for a name no apply makes in `tmp/`; else whether the apply that made it is gone."""
+    match = _STAGING_NAME.fullmatch(name)
+    if match is None:
+        return None
+    return not _running(int(match.group(1)))
+
+
+def _listdir(folder: str) -> list[str]:
+    """The names in a folder; none for anything else, a symlink to a folder included."""
+    try:
+        if stat.S_ISDIR(os.lstat(folder).st_mode):
+            return sorted(os.listdir(folder))
+    except FileNotFoundError:
+        pass
+    return []
+
+
+@attrs.define
+class Cleaned:
+    """What `clean` removed, and the temporary entries of running applies it left."""
+
+    files: int = 0
+    bytes: int = 0
+    kept: int = 0
+
+    def count(self, info: os.stat_result) -> None:
+        self.files += 1
+        if stat.S_ISREG(info.st_mode):
+            self.bytes += info.st_size
+
+
+def _remove_tree(path: str, cleaned: Cleaned) -> None:
+    """Remove a folder wheelplan made, counting the files in it (a symlink is not ours)."""
+    try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            return  # not ours
+    except FileNotFoundError:
+        return
+    for folder, dirs, names in os.walk(path):
+        for name in names + dirs:  # a symlink to a folder is among `dirs`
+            with contextlib.suppress(FileNotFoundError):
+                info = os.lstat(os.path.join(folder, name))
+                if not stat.S_ISDIR(info.st_mode):
+                    cleaned.count(info)
+    shutil.rmtree(path)
+
+
+def _remove_file(path: str, cleaned: Cleaned) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        info = os.lstat(path)
+        if stat.S_ISREG(info.st_mode):
+            os.unlink(path)
+            cleaned.count(info)
+
+
+def _rmdir_if_empty(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+
+
+def clean(directory: str) -> Cleaned:
+    """Remove what wheelplan keeps in `directory`; leave anything else, and the
+    temporary entries of applies still running (they would fail without them).
+
+    An apply running meanwhile loses nothing it needs: a cached file gone before it is
+    linked is written from the wheel instead.
+    """
+    cleaned = Cleaned()
+    for name in (ENTRIES, MANIFESTS):
+        _remove_tree(os.path.join(directory, name), cleaned)
+    _remove_file(os.path.join(directory, INDEX), cleaned)
+    staging = os.path.join(directory, STAGING)
+    for name in _listdir(staging):
+        stale = stale_staging(name)
+        if stale:
+            _remove_tree(os.path.join(staging, name), cleaned)
+        elif stale is not None:
+            cleaned.kept += 1
+    _rmdir_if_empty(staging)
+    downloads = os.path.join(directory, DOWNLOADS)
+    for key in _listdir(downloads):
+        if _DOWNLOAD_KEY.fullmatch(key) is None:
+            continue
+        folder = os.path.join(downloads, key)
+        for name in _listdir(folder):
+            if name.endswith(".whl") or (name.startswith(".") and name.endswith(".part")):
+                _remove_file(os.path.join(folder, name), cleaned)
+        _rmdir_if_empty(folder)
+    _rmdir_if_empty(downloads)
+    _rmdir_if_empty(directory)
+    return cleaned
+
+
+__all__ = [
+    "DOWNLOADS",
+    "ENTRIES",
+    "INDEX",
+    "MANIFESTS",
+    "STAGING",
+    "Cleaned",
+    "clean",
+    "default_dir",
+    "staging_name",
+    "stale_staging",
+]
