@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
-from applier import cache, links, wheelindex
+from applier import cachedir, links, wheelindex
 from planner import review
 from planner.errors import Refused
 from planner.limits import Limits
@@ -176,7 +176,7 @@ def _cache_dir(args: argparse.Namespace) -> str | None:
     """The cache directory the command uses, or None under --no-cache."""
     if args.no_cache:
         return None
-    return str(args.cache_dir) if args.cache_dir else cache.default_dir()
+    return str(args.cache_dir) if args.cache_dir else cachedir.default_dir()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,6 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
     recover = commands.add_parser("recover", help="undo an interrupted apply")
     recover.add_argument("--python", help="the target environment's interpreter or folder")
     recover.add_argument("--root", help="the staging folder the apply used")
+    cache = commands.add_parser("cache", help="show or clean the cache")
+    actions = cache.add_subparsers(dest="cache_command", required=True)
+    for action, what in (
+        ("dir", "print the cache directory"),
+        ("clean", "remove everything wheelplan keeps in the cache"),
+    ):
+        actions.add_parser(action, help=what).add_argument(
+            "--cache-dir", metavar="DIR", help="the cache directory (default: as for plan)"
+        )
     return parser
 
 
@@ -420,6 +429,23 @@ def _recover_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cache_command(args: argparse.Namespace) -> int:
+    directory = os.path.abspath(args.cache_dir or cachedir.default_dir())
+    if args.cache_command == "dir":
+        print(directory)
+        return EXIT_OK
+    cleaned = cachedir.clean(directory)
+    if cleaned.files:
+        removed = plural(cleaned.files, "file")
+        print(f"removed {removed} ({human_size(cleaned.bytes)}) from {directory}")
+    else:
+        print(f"nothing to remove in {directory}")
+    if cleaned.kept:
+        kept = plural(cleaned.kept, "temporary entry", "temporary entries")
+        print(f"kept {kept} still in use")
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
     if args.command in ("plan", "install"):
         return _plan_command(args)
@@ -433,6 +459,8 @@ def run(args: argparse.Namespace) -> int:
         return _verify(args)
     if args.command == "recover":
         return _recover_command(args)
+    if args.command == "cache":
+        return _cache_command(args)
     raise AssertionError(args.command)  # pragma: no cover
 
 

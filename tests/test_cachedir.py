@@ -1,0 +1,206 @@
+"""`wheelplan cache dir|clean`: what cleaning removes, and that it removes nothing else.
+
+`--cache-dir` may name any folder, so `clean` must take only what wheelplan put there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from applier import cache, cachedir, manifests, wheelindex
+from tests.conftest import make_env, snapshot
+from tests.test_cache import demo_wheel
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+SHA = "ab" * 32
+
+
+def dead_pid() -> int:
+    """The pid of a child that has exited and been reaped."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def files_under(root: Path) -> set[str]:
+    """Every file and symlink under `root` (symlinks not followed), relative."""
+    found = set()
+    for folder, dirs, names in os.walk(root):
+        for name in names + [d for d in dirs if (Path(folder) / d).is_symlink()]:
+            found.add(str((Path(folder) / name).relative_to(root)))
+    return found
+
+
+def test_cache_dir_follows_xdg_and_cache_dir(tmp_path: Path, cli: Cli) -> None:
+    done = cli("cache", "dir", env={"XDG_CACHE_HOME": str(tmp_path / "xdg")})
+    assert (done.returncode, done.stdout) == (0, f"{tmp_path / 'xdg' / 'wheelplan'}\n")
+    done = cli("cache", "dir", "--cache-dir", "moved", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, f"{tmp_path / 'moved'}\n")
+    assert not (tmp_path / "xdg").exists() and not (tmp_path / "moved").exists()
+
+
+def test_clean_of_a_missing_folder_creates_nothing(tmp_path: Path, cli: Cli) -> None:
+    done = cli("cache", "clean", "--cache-dir", tmp_path / "none")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"nothing to remove in {tmp_path / 'none'}\n"
+    assert not (tmp_path / "none").exists()
+
+
+def test_clean_removes_what_installs_left_and_keeps_the_rest(
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheel = demo_wheel(tmp_path / "wheels")
+    store = tmp_path / "cache"
+    first = make_env(tmp_path / "first")
+    done = cli("install", wheel, "--python", first, "--quiet", "--cache-dir", store)
+    assert done.returncode == 0, done.stderr
+    # The wheel is too new for the install to have indexed it: index it here.
+    monkeypatch.setattr(wheelindex, "_SETTLED_NS", 0)
+    index = wheelindex.WheelIndex(str(store))
+    wheelindex.wheel_digests([str(wheel)], index)
+    index.save()
+    ours = {cachedir.ENTRIES, cachedir.MANIFESTS, cachedir.INDEX}
+    assert ours <= set(os.listdir(store))
+    removable = {name for name in files_under(store) if name.split(os.sep)[0] in ours}
+    assert any(name.endswith(cache.MARKER) for name in removable)
+    assert any(name.startswith(manifests.DIRECTORY) for name in removable)
+    assert wheelindex.INDEX in removable
+    # What `clean` must leave: the user's files, look-alikes, a running apply's entry.
+    running = f"{SHA}-{os.getpid()}-0123abcd"
+    kept = {
+        "notes.txt",
+        f"{cachedir.STAGING}/{running}/files/x.py",
+        f"{cachedir.STAGING}/{SHA}-12-notahex/files/x.py",
+        f"{cachedir.DOWNLOADS}/mine/y.whl",
+        f"{cachedir.DOWNLOADS}/{SHA}/keep.txt",
+    }
+    stale = {
+        f"{cachedir.STAGING}/{SHA}-{dead_pid()}-0123abcd/files/x.py",
+        f"{cachedir.STAGING}/{SHA}-{dead_pid()}-0123abcd-old/files/x.py",
+        f"{cachedir.DOWNLOADS}/{SHA}/demo-1.0-py3-none-any.whl",
+        f"{cachedir.DOWNLOADS}/sha384-{'cd' * 48}/.demo.whl.x1y2.part",
+    }
+    for name in kept | stale:
+        (store / name).parent.mkdir(parents=True, exist_ok=True)
+        (store / name).write_bytes(b"12345")
+    removed = len(removable) + len(stale)
+    done = cli("cache", "clean", "--cache-dir", store)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1:] == ["kept 1 temporary entry still in use"]
+    assert done.stdout.startswith(f"removed {removed} files (")
+    assert files_under(store) == kept
+    # A clean cache is a cold one: the next install extracts the wheel again.
+    second = make_env(tmp_path / "second")
+    done = cli("install", wheel, "--python", second, "--quiet", "--cache-dir", store)
+    assert done.returncode == 0, done.stderr
+    assert snapshot(second.parent / "lib") == snapshot(first.parent / "lib")
+    assert any((store / cachedir.ENTRIES).rglob(cache.MARKER))
+
+
+def test_clean_empties_and_removes_a_cache_of_its_own(tmp_path: Path, cli: Cli) -> None:
+    wheel = demo_wheel(tmp_path / "wheels")
+    xdg = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    env = make_env(tmp_path / "env")
+    done = cli("install", wheel, "--python", env, "--quiet", env=xdg)
+    assert done.returncode == 0, done.stderr
+    done = cli("cache", "clean", env=xdg)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("removed ")
+    assert os.listdir(tmp_path / "xdg") == []
+    done = cli("cache", "clean", env=xdg)
+    assert done.stdout == f"nothing to remove in {tmp_path / 'xdg' / 'wheelplan'}\n"
+
+
+# --- nothing but wheelplan's own ----------------------------------------------------
+
+ALIVE = os.getpid()
+DEAD = dead_pid()
+NAMES = [
+    cachedir.ENTRIES,
+    cachedir.MANIFESTS,
+    cachedir.INDEX,
+    cachedir.STAGING,
+    cachedir.DOWNLOADS,
+    SHA,
+    f"sha512-{'ef' * 64}",
+    f"{SHA}-{DEAD}-0123abcd",
+    f"{SHA}-{DEAD}-0123abcd-old",
+    f"{SHA}-{ALIVE}-0123abcd",
+    f"{SHA}-{DEAD}-0123abcd-new",
+    "a-1-b",
+    "x.whl",
+    ".x.whl.1234.part",
+    "x.part",
+    "files",
+    "notes",
+]
+
+
+def _removed(parts: tuple[str, ...], kind: str) -> bool:
+    """The rule `clean` follows, stated once more for the property below."""
+    top = parts[0]
+    if top in (cachedir.ENTRIES, cachedir.MANIFESTS):
+        return len(parts) > 1
+    if top == cachedir.INDEX:
+        return len(parts) == 1 and kind == "file"
+    if top == cachedir.STAGING:
+        stale = (f"{SHA}-{DEAD}-0123abcd", f"{SHA}-{DEAD}-0123abcd-old")
+        return len(parts) > 2 and parts[1] in stale
+    if top == cachedir.DOWNLOADS and len(parts) == 3 and kind == "file":
+        key, name = parts[1], parts[2]
+        keyed = key == SHA or key.startswith("sha512-")
+        return keyed and (name.endswith(".whl") or (name[0] == "." and name.endswith(".part")))
+    return False
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(NAMES), min_size=1, max_size=4).map(tuple),
+            st.sampled_from(["file", "file", "link"]),
+        ),
+        max_size=25,
+    )
+)
+def test_clean_removes_only_wheelplans_own_names(
+    entries: list[tuple[tuple[str, ...], str]],
+) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        root, outside = Path(scratch) / "cache", Path(scratch) / "outside"
+        # What a symlink to it would expose: names `clean` removes inside the cache.
+        for name in ("deep", SHA, f"{SHA}-{DEAD}-0123abcd"):
+            (outside / name).mkdir(parents=True)
+            (outside / name / "x.whl").write_bytes(b"outside")
+        (outside / "x.whl").write_bytes(b"outside")
+        planted: dict[tuple[str, ...], str] = {}
+        for parts, kind in entries:
+            clash = any(
+                parts[: len(other)] == other or other[: len(parts)] == parts for other in planted
+            )
+            if not clash:
+                planted[parts] = kind
+        for parts, kind in planted.items():
+            path = root.joinpath(*parts)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if kind == "link":
+                path.symlink_to(outside, target_is_directory=True)
+            else:
+                path.write_bytes(b"data")
+        root.mkdir(exist_ok=True)
+        before = snapshot(outside)
+        cleaned = cachedir.clean(str(root))
+        expected = {
+            os.sep.join(parts) for parts, kind in planted.items() if not _removed(parts, kind)
+        }
+        assert (files_under(root) if root.exists() else set()) == expected
+        assert cleaned.files == len(planted) - len(expected)
+        assert snapshot(outside) == before
