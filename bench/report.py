@@ -24,6 +24,7 @@ GOALS = (
     ("wheelplan warm", "uv warm", 1.5),
 )
 MB = 1_000_000
+_NAME = 24  # the row-name column: "wheelplan install cold" fits
 
 
 @dataclass
@@ -175,16 +176,16 @@ def format_set(result: SetResult) -> str:
         f"== {result.name}: {stats.wheels} wheels, {stats.files} files, "
         f"{stats.bytes / MB:.1f} MB installed ==",
         *[f"   note: {note}" for note in result.notes],
-        f"{'row':<16}{'median s':>10}{'min s':>9}{'runs':>6}"
+        f"{'row':<{_NAME}}{'median s':>10}{'min s':>9}{'runs':>6}"
         f"{'x uv cold':>11}{'x uv warm':>11}{'x pip':>8}{'peak RSS MiB':>14}",
     ]
     for name, row in result.rows.items():
         if row.error:
-            lines.append(f"{name:<16}  {_first_line(row.error)}")
+            lines.append(f"{name:<{_NAME}}  {_first_line(row.error)}")
             continue
         ratios = [_fmt(result.ratio(name, b), ".2f", "x") for b in BASELINES]
         lines.append(
-            f"{name:<16}{_fmt(row.median(), '.3f'):>10}"
+            f"{name:<{_NAME}}{_fmt(row.median(), '.3f'):>10}"
             f"{_fmt(min((s.seconds for s in row.samples), default=None), '.3f'):>9}"
             f"{len(row.samples):>6}{ratios[0]:>11}{ratios[1]:>11}{ratios[2]:>8}"
             f"{_fmt(row.peak_rss_mb(), '.0f'):>14}"

@@ -199,6 +199,27 @@ class WheelplanRow(Row):
         return out + (["--cache-dir", str(cache)] if "--cache-dir" in flags else [])
 
 
+class WheelplanInstallRow(WheelplanRow):
+    """`wheelplan install`: planning and applying in one process, with no plan file between
+    them. Not what the goals measure (they time `plan` then `apply`, as a reviewed install
+    runs), but what an image build that needs no review would run. Same cache flags."""
+
+    def __init__(self, warm: bool) -> None:
+        super().__init__(warm)
+        self.name = "wheelplan install warm" if warm else "wheelplan install cold"
+
+    def run(self, ctx: SetContext, work: Path, fresh_cache: Path, log: Path) -> Sample:
+        """Install ctx.wheels into the fresh venv in one `wheelplan install`."""
+        wp = ctx.wheelplan
+        cache = self.warm_cache if self.warm and self.warm_cache else fresh_cache
+        python = str(work / "venv" / "bin" / "python")
+        command = [*wp.command, "install", *map(str, ctx.wheels), "--python", python]
+        command += self._flags(wp.plan_flags | wp.apply_flags, cache)
+        timed = run_timed(command, log, timeout=ctx.timeout)
+        checked(timed.returncode, "wheelplan install", log)
+        return Sample(timed.seconds, {"install": timed.seconds}, {"install": timed.max_rss_kb})
+
+
 class UvRow(Row):
     """`uv pip install --no-deps --offline`, default link mode. Cold: a new empty --cache-dir
     per run; warm: a cache filled by one untimed install. uv hardlinks from its cache when the
@@ -283,6 +304,8 @@ def all_rows() -> list[Row]:
     return [
         WheelplanRow(warm=False),
         WheelplanRow(warm=True),
+        WheelplanInstallRow(warm=False),
+        WheelplanInstallRow(warm=True),
         UvRow(warm=False),
         UvRow(warm=True),
         PipRow(),

@@ -43,7 +43,9 @@ from wheelsets import WheelSet, ensure_downloaded, find_torch, read_pins, set_st
 REPO = BENCH_DIR.parent
 SET_NAMES = ("datascience", "torch", "nvidia")
 CP311_SETS = frozenset({"datascience", "torch"})  # their wheels only install on CPython 3.11
-WHEELPLAN_ROWS = frozenset({"wheelplan cold", "wheelplan warm"})
+# The rows the goals time (`plan` then `apply`), and every row that runs wheelplan.
+PLAN_APPLY_ROWS = frozenset({"wheelplan cold", "wheelplan warm"})
+WHEELPLAN_ROWS = PLAN_APPLY_ROWS | {"wheelplan install cold", "wheelplan install warm"}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -267,7 +269,7 @@ def summary(results: Sequence[SetResult]) -> dict[str, float | None]:
     for result in results:
         if result.name != "torch":
             continue
-        for name in sorted(WHEELPLAN_ROWS):
+        for name in sorted(PLAN_APPLY_ROWS):
             row = result.rows.get(name)
             if row is not None:
                 out[name] = row.peak_rss_mb("apply")
