@@ -23,7 +23,9 @@ WORK = HERE.parent / "build" / "demo"
 
 
 def step(title: str, *command: str, expect: int = 0) -> None:
-    print(f"\n=== {title}\n$ {shlex.join(command)}", flush=True)
+    """Run one command of the demo; an empty title continues the step before."""
+    heading = f"\n=== {title}\n" if title else ""
+    print(f"{heading}$ {shlex.join(command)}", flush=True)
     result = subprocess.run(command, check=False)
     if result.returncode != expect:
         raise SystemExit(f"demo: expected exit {expect}, got {result.returncode}")
