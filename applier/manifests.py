@@ -28,6 +28,7 @@ import packaging
 
 from applier.atomic import write_atomic
 from applier.cachedir import MANIFESTS
+from applier.wheelindex import WheelIndex
 from planner.limits import Limits
 from planner.wheels import READER_VERSION, EntryScript, Member, Wheel
 
@@ -70,11 +71,18 @@ class Manifests:
         if _SHA256.fullmatch(wheel.sha256):
             self.fresh[wheel.sha256] = (wheel, limits)
 
-    def save(self) -> None:
-        """Write the manifests of the wheels read; the cache is an optimisation, so
-        errors are ignored."""
+    def save(self, index: WheelIndex) -> None:
+        """Write the manifests of the wheels read that `index` holds; the cache is an
+        optimisation, so errors are ignored.
+
+        A manifest is used only for a wheel whose sha256 the index gives without
+        hashing, so one for a wheel too new to be indexed would never be read.
+        """
         made: set[str] = set()
+        indexed = index.sha256s()
         for sha256, (wheel, limits) in self.fresh.items():
+            if sha256 not in indexed:
+                continue
             folder = os.path.dirname(self.path_of(sha256))
             with contextlib.suppress(OSError):
                 if folder not in made:

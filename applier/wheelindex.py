@@ -55,6 +55,14 @@ class WheelIndex:
             return entry[5]
         return None
 
+    def sha256s(self) -> set[str]:
+        """Every sha256 the index holds."""
+        return {
+            entry[-1]
+            for entry in self.entries.values()
+            if isinstance(entry, list) and entry and isinstance(entry[-1], str)
+        }
+
     def remember(self, path: str, info: os.stat_result, sha256: str) -> None:
         """Index a hash taken after `info` was read (so a later write changes the stamp)."""
         if time.time_ns() - max(info.st_mtime_ns, info.st_ctime_ns) < _SETTLED_NS:

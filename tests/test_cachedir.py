@@ -15,7 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from applier import cache, cachedir, manifests, wheelindex
+from applier import cache, cachedir, wheelindex
+from applier.manifests import DIRECTORY, Manifests
+from planner.build import read_wheels
+from planner.limits import Limits
 from tests.conftest import make_env, snapshot
 from tests.test_cache import demo_wheel
 
@@ -62,16 +65,19 @@ def test_clean_removes_what_installs_left_and_keeps_the_rest(
     first = make_env(tmp_path / "first")
     done = cli("install", wheel, "--python", first, "--quiet", "--cache-dir", store)
     assert done.returncode == 0, done.stderr
-    # The wheel is too new for the install to have indexed it: index it here.
+    # The wheel is too new for the install to have indexed it (nor so written its
+    # manifest): index and read it here, as a plan of an older wheel would.
     monkeypatch.setattr(wheelindex, "_SETTLED_NS", 0)
     index = wheelindex.WheelIndex(str(store))
-    wheelindex.wheel_digests([str(wheel)], index)
+    manifests = Manifests(str(store))
+    read_wheels([str(wheel)], Limits(), index, manifests)
+    manifests.save(index)
     index.save()
     ours = {cachedir.ENTRIES, cachedir.MANIFESTS, cachedir.INDEX}
     assert ours <= set(os.listdir(store))
     removable = {name for name in files_under(store) if name.split(os.sep)[0] in ours}
     assert any(name.endswith(cache.MARKER) for name in removable)
-    assert any(name.startswith(manifests.DIRECTORY) for name in removable)
+    assert any(name.startswith(DIRECTORY) for name in removable)
     assert wheelindex.INDEX in removable
     # What `clean` must leave: the user's files, look-alikes, a running apply's entry.
     running = f"{SHA}-{os.getpid()}-0123abcd"

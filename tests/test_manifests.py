@@ -109,7 +109,7 @@ def cached_read(paths: list[str], cache: Path, limits: Limits | None = None) -> 
     try:
         return read_wheels(paths, limits or Limits(), index, manifests)
     finally:
-        manifests.save()
+        manifests.save(index)
         index.save()
 
 
@@ -340,6 +340,23 @@ def test_an_unindexed_wheel_is_read_whatever_its_manifest(tmp_path: Path, reads:
     reads.clear()
     cached_read(paths, cache)
     assert reads == paths
+
+
+def test_a_wheel_too_new_to_index_gets_no_manifest(
+    tmp_path: Path, reads: Reads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only an indexed wheel is ever taken from its manifest: writing one is wasted."""
+    monkeypatch.setattr(wheelindex, "_SETTLED_NS", 10**18)
+    paths = [str(build_wheel(demo_spec(), tmp_path / "wheels"))]
+    cache = tmp_path / "cache"
+    cached_read(paths, cache)
+    assert manifest_files(cache) == []
+    monkeypatch.setattr(wheelindex, "_SETTLED_NS", 0)
+    cached_read(paths, cache)
+    assert len(manifest_files(cache)) == 1
+    reads.clear()
+    cached_read(paths, cache)
+    assert reads == []
 
 
 def test_a_refused_wheel_leaves_no_manifest(tmp_path: Path) -> None:

@@ -384,9 +384,9 @@ def _plan_command(args: argparse.Namespace) -> int:
             assert probing is not None
             plan = planning.plan_wheels(request, probing, manifests)
     finally:
-        if manifests is not None:
-            manifests.save()
         if index is not None:
+            if manifests is not None:
+                manifests.save(index)
             index.save()
     if args.command == "install":
         _apply(plan, "install", args, _options(args))
