@@ -46,7 +46,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import attrs
 
 from applier.atomic import write_atomic
-from applier.cachedir import ENTRIES, STAGING, default_dir, staging_name, stale_staging
+from applier.cachedir import ENTRIES, STAGING, staging_name, stale_staging
 from applier.links import modes_for
 from planner.paths import path_problem
 from planner.plan import FileEntry, Plan, Source, Unit
@@ -333,4 +333,4 @@ def placement_for(
     return cache, cache.prepare(files, plan.units, shas, umask), modes
 
 
-__all__ = ["Cache", "Placement", "default_dir", "linkable", "placement_for"]
+__all__ = ["Cache", "Placement", "linkable", "placement_for"]

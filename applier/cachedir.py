@@ -122,6 +122,8 @@ def clean(directory: str) -> Cleaned:
     linked is written from the wheel instead.
     """
     cleaned = Cleaned()
+    if not os.path.isdir(directory):
+        return cleaned
     for name in (ENTRIES, MANIFESTS):
         _remove_tree(os.path.join(directory, name), cleaned)
     _remove_file(os.path.join(directory, INDEX), cleaned)

@@ -50,11 +50,15 @@ def test_cache_dir_follows_xdg_and_cache_dir(tmp_path: Path, cli: Cli) -> None:
     assert not (tmp_path / "xdg").exists() and not (tmp_path / "moved").exists()
 
 
-def test_clean_of_a_missing_folder_creates_nothing(tmp_path: Path, cli: Cli) -> None:
+def test_clean_of_a_missing_folder_or_a_file_changes_nothing(tmp_path: Path, cli: Cli) -> None:
     done = cli("cache", "clean", "--cache-dir", tmp_path / "none")
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"nothing to remove in {tmp_path / 'none'}\n"
     assert not (tmp_path / "none").exists()
+    (tmp_path / "file").write_bytes(b"not a folder")
+    done = cli("cache", "clean", "--cache-dir", tmp_path / "file")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert (tmp_path / "file").read_bytes() == b"not a folder"
 
 
 def test_clean_removes_what_installs_left_and_keeps_the_rest(
