@@ -120,6 +120,10 @@ def test_url_wheels_are_downloaded_over_http_into_the_user_cache(
     assert sorted(p.name for p in downloads.rglob("*") if p.is_file()) == sorted(
         [alpha.name, beta.name]
     )
+    # `cache clean` knows the download layout: the downloads go with the rest.
+    result = cli("cache", "clean", env={"XDG_CACHE_HOME": str(cache)})
+    assert result.returncode == 0, result.stderr
+    assert not downloads.exists()
 
 
 @pytest.mark.parametrize("no_cache", [(), ("--no-cache",)])
