@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import stat
 from collections.abc import Iterable, Mapping, Sequence
@@ -46,7 +45,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import attrs
 
 from applier.atomic import write_atomic
-from applier.cachedir import ENTRIES, STAGING, staging_name, stale_staging
+from applier.cachedir import ENTRIES, STAGING, WHEEL_SHA256, staging_name, stale_staging
 from applier.links import modes_for
 from planner.paths import path_problem
 from planner.plan import FileEntry, Plan, Source, Unit
@@ -54,7 +53,6 @@ from planner.plan import FileEntry, Plan, Source, Unit
 MARKER = "entry.json"
 FILES = "files"
 FORMAT = 1
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 # --- entries --------------------------------------------------------------------------
@@ -157,7 +155,7 @@ class Cache:
         swept = False
         for wheel, planned in sorted(by_wheel.items()):
             sha256 = wheel_sha256.get(wheel, "")
-            if not _SHA256.fullmatch(sha256):
+            if not WHEEL_SHA256.fullmatch(sha256):
                 continue
             marker = self.marker(sha256)
             if marker is not None:

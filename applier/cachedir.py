@@ -24,10 +24,12 @@ STAGING = "tmp"
 INDEX = "index-v1.json"
 MANIFESTS = "manifests-v1"
 DOWNLOADS = "downloads"
+# What entries and manifests are named by: a wheel's sha256, in lowercase hex.
+WHEEL_SHA256 = re.compile(r"[0-9a-f]{64}")
 # A temporary entry: "<wheel sha256>-<pid>-<nonce>", and "-old" for one being replaced.
-_STAGING_NAME = re.compile(r"[0-9a-f]{64}-([0-9]+)-[0-9a-f]{8}(?:-old)?")
+_STAGING_NAME = re.compile(WHEEL_SHA256.pattern + r"-([0-9]+)-[0-9a-f]{8}(?:-old)?")
 # A download folder: the lock's sha256, else "<algorithm>-<hex digest>".
-_DOWNLOAD_KEY = re.compile(r"[0-9a-f]{64}|[a-z0-9_]+-[0-9a-f]{32,128}")
+_DOWNLOAD_KEY = re.compile(WHEEL_SHA256.pattern + r"|[a-z0-9_]+-[0-9a-f]{32,128}")
 
 
 def default_dir() -> str:
@@ -155,6 +157,7 @@ __all__ = [
     "INDEX",
     "MANIFESTS",
     "STAGING",
+    "WHEEL_SHA256",
     "Cleaned",
     "clean",
     "default_dir",

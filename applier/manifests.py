@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import sys
 
 import attrs
@@ -27,7 +26,7 @@ import installer
 import packaging
 
 from applier.atomic import write_atomic
-from applier.cachedir import MANIFESTS
+from applier.cachedir import MANIFESTS, WHEEL_SHA256
 from applier.wheelindex import WheelIndex
 from planner.limits import Limits
 from planner.wheels import READER_VERSION, EntryScript, Member, Wheel
@@ -37,7 +36,6 @@ DIRECTORY = MANIFESTS
 # version and whatever else decides its output (METADATA, csv and ini parsing, wheel
 # file names, canonical names and versions, the .data schemes).
 READER = [READER_VERSION, sys.version, packaging.__version__, installer.__version__]
-_SHA256 = re.compile("[0-9a-f]{64}")
 
 
 def _limits(limits: Limits) -> list[int]:
@@ -57,7 +55,7 @@ class Manifests:
 
     def known(self, path: str, sha256: str, size: int, limits: Limits) -> Wheel | None:
         """The wheel read_wheel(path, limits) returns for these bytes, or None (a miss)."""
-        if not _SHA256.fullmatch(sha256):
+        if not WHEEL_SHA256.fullmatch(sha256):
             return None
         try:
             with open(self.path_of(sha256), "rb") as stream:
@@ -68,7 +66,7 @@ class Manifests:
 
     def remember(self, wheel: Wheel, limits: Limits) -> None:
         """Keep a wheel just read (by read_wheel, under `limits`) for `save`."""
-        if _SHA256.fullmatch(wheel.sha256):
+        if WHEEL_SHA256.fullmatch(wheel.sha256):
             self.fresh[wheel.sha256] = (wheel, limits)
 
     def save(self, index: WheelIndex) -> None:
