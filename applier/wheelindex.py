@@ -28,6 +28,13 @@ _SETTLED_NS = 2_000_000_000
 _MAX_INDEX = 10_000
 
 
+def _sha256_of(entry: object) -> str | None:
+    """The sha256 of a well-formed index entry (its stamp's five numbers, then the hash)."""
+    if isinstance(entry, list) and len(entry) == 6 and isinstance(entry[5], str):
+        return entry[5]
+    return None
+
+
 class WheelIndex:
     """sha256 of wheels by path, trusted while the file's stat is unchanged."""
 
@@ -45,23 +52,15 @@ class WheelIndex:
 
     def known(self, path: str, info: os.stat_result) -> str | None:
         """The indexed sha256 of the wheel at `path` with stat `info`, if still valid."""
-        entry = self.entries.get(os.path.abspath(path))
-        if (
-            isinstance(entry, list)
-            and len(entry) == 6
-            and entry[:5] == file_stamp(info)
-            and isinstance(entry[5], str)
-        ):
-            return entry[5]
+        entry = self.entries.get(os.path.abspath(path), [])
+        sha256 = _sha256_of(entry)
+        if sha256 is not None and entry[:5] == file_stamp(info):
+            return sha256
         return None
 
     def sha256s(self) -> set[str]:
         """Every sha256 the index holds."""
-        return {
-            entry[-1]
-            for entry in self.entries.values()
-            if isinstance(entry, list) and entry and isinstance(entry[-1], str)
-        }
+        return {sha256 for sha256 in map(_sha256_of, self.entries.values()) if sha256 is not None}
 
     def remember(self, path: str, info: os.stat_result, sha256: str) -> None:
         """Index a hash taken after `info` was read (so a later write changes the stamp)."""
