@@ -307,6 +307,18 @@ def _scan_unless_interrupted(
     return scan_installed(prefix, schemes)
 
 
+def _prefix_relative(base: str, path: str, prefix: str) -> str:
+    """A RECORD row's path (relative to the folder holding the dist-info, or absolute)
+    made relative to the prefix, lexically as `os.path.relpath` would.
+
+    Joining a relative row to `base` alone gives the same answer without the two
+    `abspath` calls of `relpath`: a third of a re-plan's scan of 17,000 rows.
+    """
+    if os.path.isabs(path):
+        return os.path.relpath(os.path.normpath(path), prefix).replace(os.sep, "/")
+    return os.path.normpath(os.path.join(base, path)).replace(os.sep, "/")
+
+
 def _record_files(
     record: str | None, dist_info: str, prefix: str
 ) -> tuple[dict[str, str], list[Problem]]:
@@ -323,8 +335,7 @@ def _record_files(
     except Exception:  # the csv module raises several kinds
         return {}, [Problem(f"{dist_info}/RECORD", "is not valid CSV")]
     for path, hash_text, _ in rows:
-        joined = os.path.normpath(os.path.join(prefix, base, path))
-        relative = os.path.relpath(joined, prefix).replace(os.sep, "/")
+        relative = _prefix_relative(base, path, prefix)
         if relative.startswith("../") or relative == ".." or path_problem(relative):
             problems.append(
                 Problem(f"{dist_info}/RECORD", f"row {path!r} points outside the environment")

@@ -2,9 +2,10 @@
 
 `claims_for` checks a member's name rather than its whole destination where the root
 is safe, `settle` passes a path claimed once straight through, and `Listing.existing`
-answers for many paths from their folders' listings: each is held here to the plain
+answers for many paths from their folders' listings, and an installed RECORD's rows
+are made relative to the prefix without `relpath`: each is held here to the plain
 answer (`path_problem` of each destination, settling every claim, `lexists` of each
-path).
+path, `relpath` of each joined row).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from planner.listing import Listing
 from planner.overlaps import settle
 from planner.paths import join, path_problem
 from planner.plan import Conflict, FileEntry, Source
+from planner.target import _record_files
 from planner.wheels import Member, Wheel
 from tests.plannertools import INTERPRETER, SCHEMES
 
@@ -218,3 +220,37 @@ def test_existing_is_lexists_of_each_path(tree: Path) -> None:
     # More folders than the paths are in change nothing.
     more = folders | {"lib/sub", "missing", "nowhere", "lib/plain"}
     assert Listing(str(tree)).existing(ASKED, more) == found
+
+
+# RECORD rows as an installed environment may hold them: relative, absolute inside or
+# outside the prefix, with '.', '..' and empty components.
+_ROW = st.lists(st.sampled_from(["a", "b.py", ".", "..", "", "env", "lib", "site"]), max_size=7)
+_PREFIX = "/srv/env"
+
+
+@PROPERTY
+@given(
+    dist_info=st.sampled_from(
+        ["lib/site/d-1.dist-info", "d-1.dist-info", "lib/../lib/site/d-1.dist-info"]
+    ),
+    rows=st.lists(st.tuples(st.sampled_from(["", "/", _PREFIX + "/", "/srv/"]), _ROW), max_size=8),
+)
+def test_installed_rows_are_relative_to_the_prefix_as_relpath_makes_them(
+    dist_info: str, rows: list[tuple[str, list[str]]]
+) -> None:
+    paths = [start + "/".join(parts) for start, parts in rows]
+    record = "".join(f"{path},sha256=x,1\n" for path in paths)
+    files, problems = _record_files(record, dist_info, _PREFIX)
+    expected: dict[str, str] = {}
+    refused = []
+    for path in paths:
+        joined = os.path.normpath(os.path.join(_PREFIX, os.path.dirname(dist_info), path))
+        relative = os.path.relpath(joined, _PREFIX)
+        if relative.startswith("../") or relative == ".." or path_problem(relative):
+            refused.append(path)
+        else:
+            expected[relative] = "sha256=x"
+    assert files == expected
+    assert [problem.message for problem in problems] == [
+        f"row {path!r} points outside the environment" for path in refused
+    ]
