@@ -75,12 +75,27 @@ def mapped_sha256(fd: int) -> str:
     two hashing threads over 101 wheels, beside a busy main thread: 0.16 s with reads,
     0.12 s mapped.)
     """
+    return file_digest(fd, "sha256").hex()
+
+
+# Files up to this size are read in one call: mapping one costs three system calls.
+_READ_WHOLE = 1024 * 1024
+
+
+def file_digest(fd: int, algorithm: str) -> bytes:
+    """The `algorithm` digest of an open regular file (see `mapped_sha256`).
+
+    Raises ValueError for an algorithm hashlib does not have.
+    """
+    digest = hashlib.new(algorithm)
     size = os.fstat(fd).st_size
-    digest = hashlib.sha256()
-    if size:
+    if size <= _READ_WHOLE:
+        while chunk := os.read(fd, _READ_WHOLE + 1):
+            digest.update(chunk)
+    else:
         with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as view, memoryview(view) as data:
             for start in range(0, size, _HASH_SLICE):
                 digest.update(data[start : start + _HASH_SLICE])
                 if hasattr(mmap, "MADV_DONTNEED"):
                     view.madvise(mmap.MADV_DONTNEED, start, min(_HASH_SLICE, size - start))
-    return digest.hexdigest()
+    return digest.digest()

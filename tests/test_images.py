@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner import verify
+from planner.hashing import encode_hash
 from tests.conftest import make_env, snapshot
 from tests.imagetools import tree_digest
 from tests.plannertools import SCHEMES
@@ -408,13 +410,22 @@ def test_verify_reports_exactly_what_was_done_to_the_tree(
     prefix = tmp_path_factory.mktemp("prefix")
     purelib = prefix / SCHEMES["purelib"]
     names = [f"pkg/mod{index}.py" for index in range(count)]
+    # Any algorithm RECORD allows; some files big enough to be hashed from a mapping.
+    algorithm = choices.draw(st.sampled_from(["sha256", "sha512", "blake2b"]))
+    big = choices.draw(st.sets(st.sampled_from(names), max_size=2))
+    content = {
+        name: name.encode().ljust(2 * 1024 * 1024 if name in big else 0, b"#") for name in names
+    }
     for name in names:
         (purelib / name).parent.mkdir(parents=True, exist_ok=True)
-        (purelib / name).write_bytes(name.encode())
+        (purelib / name).write_bytes(content[name])
     dist_info = purelib / "pkg-1.0.dist-info"
     dist_info.mkdir()
     (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n")
-    rows = [f"{name},{record_hash(name.encode())},{len(name)}" for name in names]
+    rows = [
+        f"{name},{encode_hash(algorithm, hashlib.new(algorithm, content[name]).digest())},"
+        for name in names
+    ]
     meta = (dist_info / "METADATA").read_bytes()
     rows += [f"pkg-1.0.dist-info/METADATA,{record_hash(meta)},{len(meta)}"]
     (dist_info / "RECORD").write_text("\n".join([*rows, "pkg-1.0.dist-info/RECORD,,"]) + "\n")
@@ -437,14 +448,26 @@ def test_verify_reports_exactly_what_was_done_to_the_tree(
 
     deleted = set(choices.draw(st.sets(st.sampled_from(names))))
     edited = set(choices.draw(st.sets(st.sampled_from(names)))) - deleted
+    # A listed file replaced by what cannot be hashed: a folder, or a FIFO that a
+    # plain open() would wait on forever.
+    replaced = set(choices.draw(st.sets(st.sampled_from(names)))) - deleted - edited
     extra = choices.draw(st.sets(st.sampled_from(["a.txt", "pkg/b.py", "pkg/__pycache__/c.pyc"])))
     expected = set()
     for name in deleted:
         (purelib / name).unlink()
         expected.add((str(purelib / name), "missing"))
     for name in edited:
-        (purelib / name).write_bytes(b"edited " + name.encode())
+        # The last byte only: a big file must be hashed to its end.
+        (purelib / name).write_bytes(content[name][:-1] + b"!")
         expected.add((str(purelib / name), "changed"))
+    for index, name in enumerate(sorted(replaced)):
+        (purelib / name).unlink()
+        if index % 2:
+            (purelib / name).mkdir()
+            expected.add((str(purelib / name), "is"))
+        else:
+            os.mkfifo(purelib / name)
+            expected.add((str(purelib / name), "cannot"))
     for name in extra:
         (purelib / name).write_bytes(b"")
         expected.add((str(purelib / name), "unowned"))
