@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+
+# "<name>.<pid>.<8 hex digits>.tmp": which file it was for, and which process wrote it.
+_TEMPORARY = re.compile(r"(.+)\.([0-9]+)\.[0-9a-f]{8}\.tmp")
 
 
 def fsync_dir(path: str) -> None:
@@ -36,3 +40,10 @@ def write_atomic(path: str, data: bytes, *, fsync: bool = False) -> None:
             os.unlink(temporary)
     if fsync:
         fsync_dir(os.path.dirname(path))
+
+
+def temporary_for(name: str) -> tuple[str, int] | None:
+    """For a file name `write_atomic` writes first: the name it replaces and the writer's
+    pid (a writer killed before its rename leaves the file behind). Else None."""
+    match = _TEMPORARY.fullmatch(name)
+    return None if match is None else (match.group(1), int(match.group(2)))

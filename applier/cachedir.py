@@ -4,9 +4,9 @@ Every name wheelplan creates in the folder is defined here, once: unpacked wheel
 their temporary entries (applier/cache.py), the wheel index (applier/wheelindex.py),
 wheel manifests (applier/manifests.py) and the downloads of lock files
 (wheelplan/fetch.py). `clean` removes those and nothing else, because `--cache-dir`
-may name any folder: a temporary entry only by its exact name and only once the apply
-that made it is gone, a download only as a wheel (or a partial one) in a folder named
-by its hash.
+may name any folder: a temporary entry (or index) only by its exact name and only once
+the process that made it is gone, a download only as a wheel (or a partial one) in a
+folder named by its hash.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import shutil
 import stat
 
 import attrs
+
+from applier.atomic import temporary_for
 
 ENTRIES = "wheels-v1"
 STAGING = "tmp"
@@ -129,6 +131,10 @@ def clean(directory: str) -> Cleaned:
     for name in (ENTRIES, MANIFESTS):
         _remove_tree(os.path.join(directory, name), cleaned)
     _remove_file(os.path.join(directory, INDEX), cleaned)
+    for name in _listdir(directory):
+        written = temporary_for(name)
+        if written is not None and written[0] == INDEX and not _running(written[1]):
+            _remove_file(os.path.join(directory, name), cleaned)  # its writer was killed
     staging = os.path.join(directory, STAGING)
     for name in _listdir(staging):
         stale = stale_staging(name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -129,6 +130,29 @@ def test_clean_empties_and_removes_a_cache_of_its_own(tmp_path: Path, cli: Cli) 
     assert done.stdout == f"nothing to remove in {tmp_path / 'xdg' / 'wheelplan'}\n"
 
 
+def test_clean_removes_an_index_its_writer_was_killed_writing(tmp_path: Path, cli: Cli) -> None:
+    store = tmp_path / "cache"
+    store.mkdir()
+    # A process killed between writing the index and renaming it into place.
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; from applier import atomic;"
+            " os.replace = lambda *_: os._exit(9); atomic.write_atomic(sys.argv[1], b'{}')",
+            str(store / cachedir.INDEX),
+        ],
+        cwd=Path(__file__).parent.parent,
+    )
+    assert killed.returncode == 9
+    (left,) = os.listdir(store)
+    assert left.startswith(f"{cachedir.INDEX}.") and left.endswith(".tmp")
+    (store / "notes.txt").write_text("mine")
+    done = cli("cache", "clean", "--cache-dir", store)
+    assert (done.returncode, done.stdout) == (0, f"removed 1 file (2 B) from {store}\n")
+    assert os.listdir(store) == ["notes.txt"]
+
+
 # --- nothing but wheelplan's own ----------------------------------------------------
 
 ALIVE = os.getpid()
@@ -145,6 +169,10 @@ NAMES = [
     f"{SHA}-{DEAD}-0123abcd-old",
     f"{SHA}-{ALIVE}-0123abcd",
     f"{SHA}-{DEAD}-0123abcd-new",
+    f"{cachedir.INDEX}.{DEAD}.0123abcd.tmp",
+    f"{cachedir.INDEX}.{ALIVE}.0123abcd.tmp",
+    f"{cachedir.INDEX}.{DEAD}.xyz.tmp",
+    f"notes.{DEAD}.0123abcd.tmp",
     "a-1-b",
     "x.whl",
     ".x.whl.1234.part",
@@ -159,7 +187,7 @@ def _removed(parts: tuple[str, ...], kind: str) -> bool:
     top = parts[0]
     if top in (cachedir.ENTRIES, cachedir.MANIFESTS):
         return len(parts) > 1
-    if top == cachedir.INDEX:
+    if top in (cachedir.INDEX, f"{cachedir.INDEX}.{DEAD}.0123abcd.tmp"):
         return len(parts) == 1 and kind == "file"
     if top == cachedir.STAGING:
         stale = (f"{SHA}-{DEAD}-0123abcd", f"{SHA}-{DEAD}-0123abcd-old")
