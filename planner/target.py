@@ -311,12 +311,15 @@ def _prefix_relative(base: str, path: str, prefix: str) -> str:
     """A RECORD row's path (relative to the folder holding the dist-info, or absolute)
     made relative to the prefix, lexically as `os.path.relpath` would.
 
-    Joining a relative row to `base` alone gives the same answer without the two
-    `abspath` calls of `relpath`: a third of a re-plan's scan of 17,000 rows.
+    A row that stays below the prefix, joined to `base` alone, gives the same answer
+    without the two `abspath` calls of `relpath`: a third of a re-plan's scan of
+    17,000 rows.
     """
-    if os.path.isabs(path):
-        return os.path.relpath(os.path.normpath(path), prefix).replace(os.sep, "/")
-    return os.path.normpath(os.path.join(base, path)).replace(os.sep, "/")
+    relative = os.path.normpath(os.path.join(base, path))
+    if os.path.isabs(relative) or relative.startswith(os.pardir):
+        # Absolute, or climbing above the prefix (maybe back into it, by its name).
+        relative = os.path.relpath(os.path.join(prefix, relative), prefix)
+    return relative.replace(os.sep, "/")
 
 
 def _record_files(

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from planner.errors import Refused
@@ -235,6 +235,8 @@ _PREFIX = "/srv/env"
     ),
     rows=st.lists(st.tuples(st.sampled_from(["", "/", _PREFIX + "/", "/srv/"]), _ROW), max_size=8),
 )
+# Out of the prefix and back into it by its name: inside, as relpath sees it.
+@example(dist_info="lib/site/d-1.dist-info", rows=[("", ["..", "..", "..", "env", "a"])])
 def test_installed_rows_are_relative_to_the_prefix_as_relpath_makes_them(
     dist_info: str, rows: list[tuple[str, list[str]]]
 ) -> None:
