@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import stat
 
 import attrs
@@ -89,20 +88,36 @@ class Cleaned:
             self.bytes += info.st_size
 
 
+# Removals of one folder before `clean` gives up on it: an apply may publish an entry
+# into it between two passes, and a pass of its own takes that entry too.
+_PASSES = 3
+
+
 def _remove_tree(path: str, cleaned: Cleaned) -> None:
-    """Remove a folder wheelplan made, counting the files in it (a symlink is not ours)."""
-    try:
-        if not stat.S_ISDIR(os.lstat(path).st_mode):
-            return  # not ours
-    except FileNotFoundError:
-        return
-    for folder, dirs, names in os.walk(path):
-        for name in names + dirs:  # a symlink to a folder is among `dirs`
-            with contextlib.suppress(FileNotFoundError):
-                info = os.lstat(os.path.join(folder, name))
-                if not stat.S_ISDIR(info.st_mode):
-                    cleaned.count(info)
-    shutil.rmtree(path)
+    """Remove a folder wheelplan made, counting the files in it (a symlink is not ours).
+
+    Applies may run meanwhile: a name gone before it is removed is no error, and a
+    folder that gained an entry while it was emptied is emptied again.
+    """
+    for _ in range(_PASSES):
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                return  # not ours
+        except FileNotFoundError:
+            return
+        for folder, dirs, names in os.walk(path, topdown=False):
+            for name in names + dirs:  # a symlink to a folder is among `dirs`
+                entry = os.path.join(folder, name)
+                with contextlib.suppress(FileNotFoundError):
+                    info = os.lstat(entry)
+                    if not stat.S_ISDIR(info.st_mode):
+                        os.unlink(entry)
+                        cleaned.count(info)
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            os.rmdir(path)  # raises what stops it
 
 
 def _remove_file(path: str, cleaned: Cleaned) -> None:

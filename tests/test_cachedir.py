@@ -153,6 +153,31 @@ def test_clean_removes_an_index_its_writer_was_killed_writing(tmp_path: Path, cl
     assert os.listdir(store) == ["notes.txt"]
 
 
+def test_clean_takes_an_entry_published_while_it_empties_the_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "cache"
+    entries = store / cachedir.ENTRIES
+    (entries / "ab" / SHA).mkdir(parents=True)
+    (entries / "ab" / SHA / "x.py").write_bytes(b"old")
+    real_rmdir = os.rmdir
+    published: list[str] = []
+
+    def rmdir_as_an_apply_publishes(path: str, **dir_fd: int) -> None:
+        # An apply renames its entry in just before the entries' folder is removed.
+        if path == str(entries) and not published:
+            (entries / "cd" / "new").mkdir(parents=True)
+            (entries / "cd" / "new" / "y.py").write_bytes(b"new")
+            published.append(path)
+        real_rmdir(path, **dir_fd)
+
+    monkeypatch.setattr(os, "rmdir", rmdir_as_an_apply_publishes)
+    cleaned = cachedir.clean(str(store))
+    assert published
+    assert (cleaned.files, cleaned.bytes) == (2, 6)
+    assert not store.exists()
+
+
 # --- nothing but wheelplan's own ----------------------------------------------------
 
 ALIVE = os.getpid()
