@@ -11,7 +11,7 @@ import contextlib
 import os
 import posixpath
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 
 import attrs
 
@@ -23,7 +23,7 @@ from applier.streams import StreamError
 from applier.validate import interpreter_problem, validate
 from planner.errors import Problem, Refused
 from planner.hashing import record_hash
-from planner.listing import Listing
+from planner.listing import Listing, left_below
 from planner.paths import parents
 from planner.plan import Distribution, Plan, Target
 from planner.shebang import shebang
@@ -193,13 +193,16 @@ def _check_target(plan: Plan, base: str) -> None:
     # Folders whose entries change: a read-only one is refused now, not rolled back later.
     # (Validated paths have no empty component: `rpartition` is their `dirname`.)
     changed = {directory.rpartition("/")[0] for directory in plan.directories}
+    removed = frozenset(entry.path for entry in plan.files if entry.action == "remove")
     for entry in plan.files:
         exists = disk.lexists(entry.path)
         folder = entry.path.rpartition("/")[0]
         changed.add(folder)
         if entry.action != "write":
             moved_from.add(folder)
-        if entry.action == "write" and exists:
+        if entry.action == "write" and exists and _emptied_folder(base, entry.path, removed):
+            pass  # a folder this plan's removals empty, and so remove, becomes this file
+        elif entry.action == "write" and exists:
             problems.append(
                 Problem(
                     entry.path, "exists in the target but the plan expected it absent; plan again"
@@ -225,10 +228,18 @@ def _check_target(plan: Plan, base: str) -> None:
             real = os.path.realpath(full)
             if real != real_base and not real.startswith(real_base + os.sep):
                 problems.append(Problem(directory, "leads outside the environment (a symlink)"))
-            elif not os.path.isdir(full):
+            elif not os.path.isdir(full) and directory not in removed:
                 problems.append(Problem(directory, "is not a directory in the target"))
     if problems:
         raise Refused(problems)
+
+
+def _emptied_folder(base: str, path: str, removed: Set[str]) -> bool:
+    """Whether `path` is a folder (not a link to one) that the removals leave empty."""
+    full = os.path.join(base, path)
+    return (
+        os.path.isdir(full) and not os.path.islink(full) and left_below(base, path, removed) is None
+    )
 
 
 def _touched_dirs(base: str, paths: Iterable[str], folders: Iterable[str]) -> list[str]:

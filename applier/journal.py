@@ -199,6 +199,10 @@ def _inside(base: str, path: str) -> bool:
     return parent == real_base or parent.startswith(real_base + os.sep)
 
 
+def _real_dir(path: str) -> bool:
+    return os.path.isdir(path) and not os.path.islink(path)
+
+
 def recover(base: str) -> Outcome:
     """Put the environment back into one of its two consistent states and drop the journal."""
     root = os.path.join(base, JOURNAL_DIR)
@@ -228,7 +232,8 @@ def recover(base: str) -> Outcome:
         index = moved_index.get(path)
         if index is None or os.path.lexists(os.path.join(backup, str(index))):
             full = os.path.join(base, path)
-            if os.path.lexists(full):
+            # A folder there is the one this file was to replace, not yet removed.
+            if os.path.lexists(full) and not _real_dir(full):
                 faults.checkpoint("restore")
                 os.unlink(full)
                 touched.add(os.path.dirname(full))
@@ -243,7 +248,18 @@ def recover(base: str) -> Outcome:
         if isinstance(entry.get("uid"), int) and isinstance(entry.get("gid"), int):
             with contextlib.suppress(PermissionError):
                 os.chown(full, entry["uid"], entry["gid"])
-    # 3. Put every moved file back.
+    # 3. Remove the directories the apply created, deepest first. Every file the apply
+    # could have put in them is gone, so one that is not empty holds something nobody
+    # planned (put there by hand since): keep it rather than lose it. Before the moved
+    # files return: a file the apply turned into a folder returns where that folder was.
+    for directory in sorted(intent.created_dirs, reverse=True):
+        full = os.path.join(base, directory)
+        if _real_dir(full):
+            faults.checkpoint("restore")
+            with contextlib.suppress(FileNotFoundError, OSError):
+                os.rmdir(full)
+            touched.add(os.path.dirname(full))
+    # 4. Put every moved file back.
     for path, index in moved_index.items():
         saved = os.path.join(backup, str(index))
         if os.path.lexists(saved):
@@ -253,16 +269,6 @@ def recover(base: str) -> Outcome:
                 os.unlink(destination)
             os.rename(saved, destination)
             touched.add(os.path.dirname(destination))
-    # 4. Remove the directories the apply created, deepest first. Every file the apply
-    # could have put in them is gone, so one that is not empty holds something nobody
-    # planned (put there by hand since): keep it rather than lose it.
-    for directory in sorted(intent.created_dirs, reverse=True):
-        full = os.path.join(base, directory)
-        if os.path.isdir(full) and not os.path.islink(full):
-            faults.checkpoint("restore")
-            with contextlib.suppress(FileNotFoundError, OSError):
-                os.rmdir(full)
-            touched.add(os.path.dirname(full))
     if intent.fsync:
         fsync_dirs(touched)
     _drop(root)

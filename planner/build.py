@@ -17,7 +17,7 @@ from planner.errors import Problem, Refused
 from planner.hashing import open_regular
 from planner.layout import claims_for, dist_info_path
 from planner.limits import Limits
-from planner.listing import Listing
+from planner.listing import Listing, left_below
 from planner.overlaps import describe_owners, settle
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
 from planner.target import JOURNAL_DIR, Installed, TargetInfo
@@ -332,6 +332,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             gone_owner_of.setdefault(path, []).append(name)
 
     files: list[FileEntry] = []
+    folders_to_file: list[str] = []
     written = {entry.path for entry in settlement.files}
     folders = {path.rpartition("/")[0] for path in written}  # "" is the prefix
     on_disk = disk.existing(written, folders)
@@ -358,7 +359,12 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                     )
                 )
         exists = path in on_disk
-        if exists and os.path.isdir(os.path.join(target.prefix, path)):
+        full = os.path.join(target.prefix, path)
+        if exists and os.path.isdir(full) and not os.path.islink(full):
+            # Written once the removals empty the folder, or refused below.
+            folders_to_file.append(path)
+            exists = False
+        elif exists and os.path.isdir(full):
             problems.append(
                 Problem(path, "is a directory in the target, but a file is planned there")
             )
@@ -401,11 +407,26 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         files += removals.values()
         files.sort(key=lambda entry: entry.path)
 
+    for path in folders_to_file:
+        left = left_below(target.prefix, path, removals.keys())
+        if left is not None:
+            kept_there = "" if left == path else f"; {left} would remain in it"
+            problems.append(
+                Problem(
+                    path, f"is a directory in the target, but a file is planned there{kept_there}"
+                )
+            )
+
     directories = sorted(_with_ancestors(folders))
     for directory in sorted(written.intersection(directories)):
         problems.append(_file_and_directory(directory, settlement.files, wheel_of))
     for directory in directories:
-        if disk.lexists(directory) and not os.path.isdir(os.path.join(target.prefix, directory)):
+        # A file the plan removes may become a folder: the applier moves it aside first.
+        if (
+            disk.lexists(directory)
+            and not os.path.isdir(os.path.join(target.prefix, directory))
+            and directory not in removals
+        ):
             problems.append(
                 Problem(directory, "is a file in the target, but a directory is planned there")
             )

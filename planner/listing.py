@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Set
 
+from planner.paths import parents
+
 
 class Listing:
     """The folders under `prefix`, each listed once, on demand (relative POSIX paths)."""
@@ -64,3 +66,25 @@ class Listing:
                 if path.rpartition("/")[0] in unreadable and self.lexists(path)
             )
         return found
+
+
+def left_below(prefix: str, directory: str, removed: Set[str]) -> str | None:
+    """What would still be in the target folder `directory` once the paths in
+    `removed` are gone and every folder they leave empty with them; None: nothing.
+
+    A file planned where a folder is now (an upgrade that turns `pkg/data/` into
+    `pkg/data`) replaces it only when this plan empties it. The applier removes the
+    folders its removals empty (and only those), so a folder holding no removed path,
+    even an empty one, stays. Symlinks are entries, never followed.
+    """
+    holding = {parent for path in removed for parent in parents(path)}
+    for folder, dirs, names in os.walk(os.path.join(prefix, directory)):
+        relative = os.path.relpath(folder, prefix).replace(os.sep, "/")
+        if relative not in holding:
+            return relative
+        links = {name for name in dirs if os.path.islink(os.path.join(folder, name))}
+        dirs[:] = sorted(set(dirs) - links)
+        for name in sorted([*names, *links]):
+            if f"{relative}/{name}" not in removed:
+                return f"{relative}/{name}"
+    return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
+from planner.paths import parents
 from planner.plan import Plan
 
 LIST_LIMIT = 10
@@ -46,6 +47,16 @@ def _resolution(resolution: str, names: dict[str, str]) -> str:
     if winner == resolution:
         return resolution
     return f"{names.get(winner, winner)} wins (--prefer)"
+
+
+def _swaps(plan: Plan) -> list[str]:
+    """Paths an upgrade turns from a file into a folder, or from a folder into a file."""
+    removed = {entry.path for entry in plan.files if entry.action == "remove"}
+    emptied = {parent for path in removed for parent in parents(path)}
+    written = {entry.path for entry in plan.files if entry.action != "remove"}
+    swapped = [(path, "a file becomes a folder") for path in removed.intersection(plan.directories)]
+    swapped += [(path, "a folder becomes a file") for path in written & emptied]
+    return [f"  {path}: {change}" for path, change in sorted(swapped)]
 
 
 def render(plan: Plan) -> str:
@@ -107,6 +118,9 @@ def render(plan: Plan) -> str:
     ]
     if removals:
         lines += ["", "Removals:", *_limited(removals, "removals")]
+    swaps = _swaps(plan)
+    if swaps:
+        lines += ["", "Swapped (the removals make room first):", *_limited(swaps, "swaps")]
     if plan.warnings:
         lines += ["", "Warnings:", *_limited([f"  {w}" for w in plan.warnings], "warnings")]
     return "\n".join(lines) + "\n"

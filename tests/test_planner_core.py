@@ -506,6 +506,60 @@ def test_a_file_of_no_distribution_in_the_way_is_refused(wheels: Path, prefix: P
     assert snapshot(prefix) == before
 
 
+def test_an_upgrade_turns_a_file_into_a_folder_and_a_folder_it_empties_into_a_file(
+    wheels: Path, prefix: Path
+) -> None:
+    old = _installed(
+        prefix,
+        "swap",
+        {
+            f"{PURE}/swap/data": b"a file\n",
+            f"{PURE}/swap/tree/__init__.py": b"",
+            f"{PURE}/swap/tree/deep/leaf.txt": b"leaf\n",
+        },
+    )
+    pycache = prefix / PURE / "swap" / "tree" / "__pycache__"
+    pycache.mkdir()
+    (pycache / "__init__.cpython-311.pyc").write_bytes(b"")
+    new = WheelSpec(
+        name="swap", version="2.0", files={"swap/data/__init__.py": b"", "swap/tree": b"a file\n"}
+    )
+    before = snapshot(prefix)
+    plan = plan_specs([new], wheels, fake_target(prefix, [old]))
+    actions = {path: entry.action for path, entry in plan.file_map().items()}
+    assert {path: action for path, action in actions.items() if "/swap/" in path} == {
+        f"{PURE}/swap/data": "remove",
+        f"{PURE}/swap/data/__init__.py": "write",
+        f"{PURE}/swap/tree": "write",
+        f"{PURE}/swap/tree/__init__.py": "remove",
+        f"{PURE}/swap/tree/__pycache__/__init__.cpython-311.pyc": "remove",
+        f"{PURE}/swap/tree/deep/leaf.txt": "remove",
+    }
+    assert f"{PURE}/swap/data" in plan.directories
+    assert (
+        review.render(plan)
+        .split("Swapped (the removals make room first):\n")[1]
+        .startswith(
+            f"  {PURE}/swap/data: a file becomes a folder\n"
+            f"  {PURE}/swap/tree: a folder becomes a file\n"
+        )
+    )
+    # What the plan does not remove would keep the folder: refused, naming it.
+    (prefix / PURE / "swap" / "tree" / "deep" / "notes.txt").write_bytes(b"mine")
+    assert refusal([new], wheels, fake_target(prefix, [old])) == [
+        f"{PURE}/swap/tree: is a directory in the target, but a file is planned there;"
+        f" {PURE}/swap/tree/deep/notes.txt would remain in it"
+    ]
+    (prefix / PURE / "swap" / "tree" / "deep" / "notes.txt").unlink()
+    (prefix / PURE / "swap" / "tree" / "empty").mkdir()  # holds no removal: it stays
+    assert refusal([new], wheels, fake_target(prefix, [old])) == [
+        f"{PURE}/swap/tree: is a directory in the target, but a file is planned there;"
+        f" {PURE}/swap/tree/empty would remain in it"
+    ]
+    (prefix / PURE / "swap" / "tree" / "empty").rmdir()
+    assert snapshot(prefix) == before
+
+
 def test_an_upgrade_replaces_its_own_files_and_removes_the_rest(wheels: Path, prefix: Path) -> None:
     old = _installed(
         prefix,

@@ -1,12 +1,16 @@
 """Fault injection over a whole upgrade: an error or a kill at every file operation.
 
 The fault hook (applier/faults.py) counts the checkpoints that precede every file
-operation of an apply and of a recovery. A trace run learns how many an upgrade of
-PyJWT 2.8.0 to 2.15.1 passes and proves that every kind of operation has one; then
-hypothesis picks the N-th and makes it fail (the apply must roll itself back) or
-kill the process (recovery must restore the prior tree exactly, even when it is
-killed itself and run again). A fault after the commit point rolls forward instead:
-the tree is then exactly that of a fresh install of 2.15.1.
+operation of an apply and of a recovery. A trace run learns how many an upgrade
+passes and proves that every kind of operation has one; then hypothesis picks the
+N-th and makes it fail (the apply must roll itself back) or kill the process
+(recovery must restore the prior tree exactly, even when it is killed itself and run
+again). A fault after the commit point rolls forward instead: the tree is then
+exactly that of a fresh install of the new version.
+
+Two upgrades: PyJWT 2.8.0 to 2.15.1, and one that turns a file into a folder and a
+folder into a file (whose removals must make room before the writes, and whose
+rollback must put each back in the other's place).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from tests.txsupport import (
     install,
     rebuild_env,
     save_plan,
+    swap_wheels,
     trace,
 )
 
@@ -77,20 +82,29 @@ class Case:
         return run_cli("apply", self.plan, *OPTIONS, env={**REPRODUCIBLE, "WHEELPLAN_FAULT": fault})
 
 
-@pytest.fixture(scope="module")
-def case(tmp_path_factory: pytest.TempPathFactory, real_wheels) -> Case:
-    old, new = real_wheels(JWT_VERSIONS)
+@pytest.fixture(scope="module", params=["pyjwt", "swap"])
+def case(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, real_wheels
+) -> Case:
     folder = tmp_path_factory.mktemp("faults")
+    if request.param == "pyjwt":
+        old, new = real_wheels(JWT_VERSIONS)
+    else:
+        old, new = swap_wheels(folder / "wheels")
     env_dir = folder / "env"
     after = fresh_tree(env_dir, [new], "--compile-bytecode", env=REPRODUCIBLE)
     python = rebuild_env(env_dir)
     install(python, [old], "--compile-bytecode", env=REPRODUCIBLE)
     site = next(env_dir.glob("lib/python*/site-packages"))
-    # What a user's environment also has: bytecode cached at another optimisation
-    # level (in no RECORD) and files made read-only, whose modes must come back.
-    (site / "jwt" / "__pycache__" / "utils.cpython-311.opt-1.pyc").write_bytes(b"cached")
-    (site / "jwt" / "api_jws.py").chmod(0o444)
-    (site / "PyJWT-2.8.0.dist-info" / "METADATA").chmod(0o444)
+    if request.param == "pyjwt":
+        # What a user's environment also has: bytecode cached at another optimisation
+        # level (in no RECORD) and files made read-only, whose modes must come back.
+        (site / "jwt" / "__pycache__" / "utils.cpython-311.opt-1.pyc").write_bytes(b"cached")
+        (site / "jwt" / "api_jws.py").chmod(0o444)
+        (site / "PyJWT-2.8.0.dist-info" / "METADATA").chmod(0o444)
+    else:
+        # The folder that becomes a file, with a mode of its own to come back.
+        (site / "swap" / "tree" / "deep").chmod(0o700)
     plan = folder / "upgrade.json"
     save_plan(python, plan, [new])
     pristine = folder / "pristine"

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, run_cli, snapshot
+from tests.hostile import recompute_digest
 from tests.realwheels import JWT_VERSIONS, NVIDIA
 from tests.txsupport import (
     RECOVER_HINT,
@@ -38,6 +39,8 @@ from tests.txsupport import (
     rebuild_env,
     refused,
     save_plan,
+    swap_wheels,
+    upgrade_planned,
 )
 
 SITE = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
@@ -167,6 +170,39 @@ def test_removal_needs_a_record_and_records_stay_inside(tmp_path: Path, real_whe
     assert snapshot(env_dir) == before
 
 
+def test_an_apply_swaps_a_file_and_a_folder_only_while_its_removals_empty_the_folder(
+    tmp_path: Path,
+) -> None:
+    env_dir, plan = tmp_path / "env", tmp_path / "swap.json"
+    python, after = upgrade_planned(env_dir, *swap_wheels(tmp_path / "wheels"), plan)
+    tree = env_dir / SITE / "swap" / "tree"
+
+    # A file put in the folder since the plan was made: it would stay, so the folder too.
+    (tree / "deep" / "notes.txt").write_text("mine")
+    before = snapshot(env_dir)
+    result = refused("apply", plan)
+    assert result.stderr == (
+        f"error: {SITE}/swap/tree: exists in the target but the plan expected it absent;"
+        " plan again\n"
+    )
+    assert snapshot(env_dir) == before and not has_journal(env_dir)
+    (tree / "deep" / "notes.txt").unlink()
+
+    # An edited plan that keeps the file a folder is to replace: the folder cannot be made.
+    data = plan_data(plan)
+    data["files"] = [entry for entry in data["files"] if entry["path"] != f"{SITE}/swap/data"]
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(recompute_digest(data)))
+    before = snapshot(env_dir)
+    result = refused("apply", edited)
+    assert f"error: {SITE}/swap/data: is not a directory in the target" in result.stderr
+    assert snapshot(env_dir) == before and not has_journal(env_dir)
+
+    ok("apply", plan, "--quiet")
+    assert diff(snapshot(env_dir), after) == []
+    ok("verify", "--python", python)
+
+
 def test_a_shared_file_goes_with_its_last_owner(tmp_path: Path, real_wheels) -> None:
     wheels = real_wheels(NVIDIA)
     names = [Path(wheel).name.split("-")[0].replace("_", "-") for wheel in wheels]
@@ -212,13 +248,8 @@ def _wait_until_stopped(process: subprocess.Popen[str]) -> None:
 @pytest.fixture
 def upgrade(tmp_path: Path, real_wheels) -> Iterator[tuple[Path, Path, Path, dict]]:
     """An environment with PyJWT 2.8.0, a saved upgrade plan, and the fresh 2.15.1 tree."""
-    old, new = real_wheels(JWT_VERSIONS)
-    env_dir = tmp_path / "env"
-    after = fresh_tree(env_dir, [new])
-    python = rebuild_env(env_dir)
-    install(python, [old])
-    plan = tmp_path / "upgrade.json"
-    save_plan(python, plan, [new])
+    env_dir, plan = tmp_path / "env", tmp_path / "upgrade.json"
+    python, after = upgrade_planned(env_dir, *real_wheels(JWT_VERSIONS), plan)
     yield env_dir, python, plan, after
 
 

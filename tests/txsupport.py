@@ -18,6 +18,7 @@ from pathlib import Path
 from applier.faults import TRACE_PREFIX
 from planner.target import JOURNAL_DIR
 from tests.conftest import make_env, run_cli, snapshot
+from tests.wheelfactory import WheelSpec, build_wheel
 
 # Hash-checked bytecode, so a compiled tree does not depend on when it was written.
 REPRODUCIBLE = {"SOURCE_DATE_EPOCH": "1700000000"}
@@ -77,6 +78,16 @@ def fresh_tree(
     if wheels:
         install(python, wheels, *options, env=env)
     return snapshot(path)
+
+
+def upgrade_planned(env_dir: Path, old: Path, new: Path, plan: Path) -> tuple[Path, Tree]:
+    """`old` installed in a new venv at `env_dir` and the upgrade to `new` saved as
+    `plan`: the venv's interpreter, and the tree a fresh install of `new` leaves there."""
+    after = fresh_tree(env_dir, [new])
+    python = rebuild_env(env_dir)
+    install(python, [old])
+    save_plan(python, plan, [new])
+    return python, after
 
 
 def has_journal(env_dir: Path) -> bool:
@@ -167,3 +178,29 @@ def checkpoints(
     finally:
         shutil.rmtree(env_dir)
         aside.rename(env_dir)
+
+
+def swap_wheels(folder: Path) -> tuple[Path, Path]:
+    """swap 1.0 has a file `swap/data` and a package `swap/tree/`; 2.0 the reverse."""
+    old = WheelSpec(
+        "swap",
+        "1.0",
+        files={
+            "swap/__init__.py": b"V = 1\n",
+            "swap/data": b"a file in 1.0\n",
+            "swap/tree/__init__.py": b"T = 1\n",
+            "swap/tree/deep/leaf.txt": b"leaf\n",
+        },
+    )
+    new = WheelSpec(
+        "swap",
+        "2.0",
+        files={
+            "swap/__init__.py": b"V = 2\n",
+            "swap/data/__init__.py": b"D = 2\n",
+            "swap/data/more.txt": b"a folder in 2.0\n",
+            "swap/data/sub/x.txt": b"x\n",
+            "swap/tree": b"a file in 2.0\n",
+        },
+    )
+    return build_wheel(old, folder), build_wheel(new, folder)
