@@ -67,7 +67,7 @@ _HASH_SLICE = 64 * 1024 * 1024
 
 
 def mapped_sha256(fd: int) -> str:
-    """The sha256 of an open file, hashed from a mapping in a few large calls.
+    """The sha256 of an open file, a large one hashed from a mapping in a few large calls.
 
     A thread hashing in 1 MiB reads would wait for the interpreter lock after every
     read (up to the 5 ms switch interval while the other thread parses); a mapped file
@@ -83,15 +83,18 @@ _READ_WHOLE = 1024 * 1024
 
 
 def file_digest(fd: int, algorithm: str) -> bytes:
-    """The `algorithm` digest of an open regular file (see `mapped_sha256`).
+    """The `algorithm` digest of an open regular file, from its first byte wherever the
+    descriptor stands (see `mapped_sha256`).
 
     Raises ValueError for an algorithm hashlib does not have.
     """
     digest = hashlib.new(algorithm)
     size = os.fstat(fd).st_size
     if size <= _READ_WHOLE:
-        while chunk := os.read(fd, _READ_WHOLE + 1):
+        offset = 0
+        while chunk := os.pread(fd, _READ_WHOLE, offset):
             digest.update(chunk)
+            offset += len(chunk)
     else:
         with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as view, memoryview(view) as data:
             for start in range(0, size, _HASH_SLICE):

@@ -118,7 +118,6 @@ def _matches(full: str, hashes: set[str]) -> str | None:
         for text in sorted(hashes):
             expected = Hash.parse(text)
             if expected.name not in digests:
-                os.lseek(fd, 0, os.SEEK_SET)
                 digests[expected.name] = file_digest(fd, expected.name)
             if encode_hash(expected.name, digests[expected.name]) == text:
                 return None

@@ -1,15 +1,20 @@
 """Wheel hashes taken ahead by a forked child (planner/digests.py): the same wheels as
-hashing them here, and a hash is used only for the file the child hashed."""
+hashing them here, and a hash is used only for the file the child hashed. And the
+file digest all of them rest on (planner/hashing.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from applier import wheelindex
-from planner import digests
+from planner import digests, hashing
 from planner.build import read_wheels
 from planner.digests import ForkedDigests
 from planner.hashing import file_sha256
@@ -87,3 +92,25 @@ def test_indexed_wheels_are_not_hashed_again_and_new_hashes_are_indexed(
         ahead.close()
     for path in paths:
         assert index.known(path, os.stat(path)) == file_sha256(path)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    size=st.sampled_from([0, 1, 4096, hashing._READ_WHOLE, hashing._READ_WHOLE + 1, 3 << 20]),
+    position=st.integers(0, 10),
+    algorithm=st.sampled_from(["sha256", "sha512", "blake2b"]),
+)
+def test_a_file_digest_is_of_the_whole_file_wherever_its_descriptor_stands(
+    size: int, position: int, algorithm: str
+) -> None:
+    # Read whole up to the threshold, mapped above it: both from the first byte.
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "file"
+        path.write_bytes(data)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.lseek(fd, min(position, size), os.SEEK_SET)
+            assert hashing.file_digest(fd, algorithm) == hashlib.new(algorithm, data).digest()
+        finally:
+            os.close(fd)
