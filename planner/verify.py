@@ -25,11 +25,13 @@ not files: an empty one is never reported.
 from __future__ import annotations
 
 import fnmatch
+import multiprocessing
 import os
 import posixpath
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import attrs
 from installer.records import Hash
@@ -130,9 +132,21 @@ def _matches(full: str, hashes: set[str]) -> str | None:
     return "changed"
 
 
-# Paths one thread checks at a time: a task per file would cost more than hashing
+# Paths one worker checks at a time: a task per file would cost more than hashing
 # most files does.
 _BATCH = 64
+
+
+def _check(batch: Sequence[tuple[str, Sequence[str]]]) -> list[str | None]:
+    return [_matches(full, set(hashes)) for full, hashes in batch]
+
+
+def _pool(jobs: int) -> Executor:
+    """Processes where the OS forks: the work per file is interpreter work, which
+    threads take turns at (17,000 files: 1.0 s with one thread, 1.1 s with two)."""
+    if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
+        return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
+    return ThreadPoolExecutor(jobs)
 
 
 def verify(
@@ -175,16 +189,13 @@ def verify(
                 )
             )
     paths = sorted(listed)
-
-    def check(batch: Sequence[str]) -> list[str | None]:
-        return [
-            _matches(os.path.join(base, path), {text for text in listed[path] if text})
-            for path in batch
-        ]
-
-    batches = [paths[start : start + _BATCH] for start in range(0, len(paths), _BATCH)]
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        verdicts = [verdict for batch in pool.map(check, batches) for verdict in batch]
+    checks = [(os.path.join(base, path), [text for text in listed[path] if text]) for path in paths]
+    batches = [checks[start : start + _BATCH] for start in range(0, len(checks), _BATCH)]
+    try:
+        with _pool(max(1, jobs)) as pool:
+            verdicts = [verdict for batch in pool.map(_check, batches) for verdict in batch]
+    except BrokenProcessPool:  # a worker was killed: check here instead
+        verdicts = [verdict for batch in batches for verdict in _check(batch)]
     for path, verdict in zip(paths, verdicts, strict=True):
         if verdict is None:
             continue

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from planner import verify
 from planner.hashing import encode_hash
+from planner.target import probe
 from tests.conftest import make_env, snapshot
 from tests.imagetools import tree_digest
 from tests.plannertools import SCHEMES
@@ -472,10 +473,37 @@ def test_verify_reports_exactly_what_was_done_to_the_tree(
         (purelib / name).write_bytes(b"")
         expected.add((str(purelib / name), "unowned"))
 
-    report = verify.verify(str(prefix), str(prefix), SCHEMES, venv=in_venv)
+    report = verify.verify(str(prefix), str(prefix), SCHEMES, venv=in_venv, jobs=2)
+    # One thread, or two processes: the same report.
+    assert verify.verify(str(prefix), str(prefix), SCHEMES, venv=in_venv, jobs=1) == report
     found = {
         (problem.subject, problem.message.split(" ")[0].rstrip(":")) for problem in report.problems
     }
     assert found == expected
     assert report.distributions == 1
     shutil.rmtree(prefix)
+
+
+_TEST_PROCESS = os.getpid()
+_CHECK = verify._check
+
+
+def _dies_in_a_worker(batch: list[tuple[str, list[str]]]) -> list[str | None]:
+    """verify's batch check, but a worker process exits instead (a module function:
+    the pool sends it by name)."""
+    if os.getpid() != _TEST_PROCESS:
+        os._exit(9)
+    return _CHECK(batch)
+
+
+def test_verify_checks_here_what_a_killed_worker_did_not(
+    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = cli("install", wheels, "--python", target, "--quiet")
+    assert result.returncode == 0, result.stderr
+    (site(env) / "beta" / "__init__.py").write_text("VALUE = 3\n")
+    info = probe(str(target), planning=False)
+    expected = verify.verify(info.prefix, info.prefix, info.schemes, venv=True, jobs=1)
+    assert [problem.message.split(" ")[0] for problem in expected.problems] == ["changed"]
+    monkeypatch.setattr(verify, "_check", _dies_in_a_worker)
+    assert verify.verify(info.prefix, info.prefix, info.schemes, venv=True, jobs=2) == expected
