@@ -11,7 +11,7 @@ import contextlib
 import os
 import posixpath
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -200,7 +200,7 @@ def _check_target(plan: Plan, base: str) -> None:
         changed.add(folder)
         if entry.action != "write":
             moved_from.add(folder)
-        if entry.action == "write" and exists and _emptied_folder(base, entry.path, removed):
+        if entry.action == "write" and exists and left_below(base, entry.path, removed) is None:
             pass  # a folder this plan's removals empty, and so remove, becomes this file
         elif entry.action == "write" and exists:
             problems.append(
@@ -232,14 +232,6 @@ def _check_target(plan: Plan, base: str) -> None:
                 problems.append(Problem(directory, "is not a directory in the target"))
     if problems:
         raise Refused(problems)
-
-
-def _emptied_folder(base: str, path: str, removed: Set[str]) -> bool:
-    """Whether `path` is a folder (not a link to one) that the removals leave empty."""
-    full = os.path.join(base, path)
-    return (
-        os.path.isdir(full) and not os.path.islink(full) and left_below(base, path, removed) is None
-    )
 
 
 def _touched_dirs(base: str, paths: Iterable[str], folders: Iterable[str]) -> list[str]:

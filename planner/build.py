@@ -359,15 +359,10 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                     )
                 )
         exists = path in on_disk
-        full = os.path.join(target.prefix, path)
-        if exists and os.path.isdir(full) and not os.path.islink(full):
+        if exists and os.path.isdir(os.path.join(target.prefix, path)):
             # Written once the removals empty the folder, or refused below.
             folders_to_file.append(path)
             exists = False
-        elif exists and os.path.isdir(full):
-            problems.append(
-                Problem(path, "is a directory in the target, but a file is planned there")
-            )
         elif exists and path not in gone_owner_of and path not in kept_owner_of:
             problems.append(
                 Problem(

@@ -69,16 +69,20 @@ class Listing:
 
 
 def left_below(prefix: str, directory: str, removed: Set[str]) -> str | None:
-    """What would still be in the target folder `directory` once the paths in
-    `removed` are gone and every folder they leave empty with them; None: nothing.
+    """What would still be at `directory` in the target once the paths in `removed`
+    are gone and every folder they leave empty with them; None: nothing.
 
     A file planned where a folder is now (an upgrade that turns `pkg/data/` into
     `pkg/data`) replaces it only when this plan empties it. The applier removes the
     folders its removals empty (and only those), so a folder holding no removed path,
-    even an empty one, stays. Symlinks are entries, never followed.
+    even an empty one, stays; so does anything but a folder (`directory` itself, a
+    symlink to a folder included). Symlinks inside are entries, never followed.
     """
+    top = os.path.join(prefix, directory)
+    if not os.path.isdir(top) or os.path.islink(top):
+        return directory
     holding = {parent for path in removed for parent in parents(path)}
-    for folder, dirs, names in os.walk(os.path.join(prefix, directory)):
+    for folder, dirs, names in os.walk(top):
         relative = os.path.relpath(folder, prefix).replace(os.sep, "/")
         if relative not in holding:
             return relative

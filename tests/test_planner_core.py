@@ -491,15 +491,18 @@ def test_a_file_of_no_distribution_in_the_way_is_refused(wheels: Path, prefix: P
     (prefix / PURE).mkdir(parents=True)
     (prefix / PURE / "stray.py").write_bytes(b"left behind\n")
     (prefix / PURE / "folder.py").mkdir()
+    (prefix / PURE / "linked.py").symlink_to("folder.py", target_is_directory=True)
     (prefix / PURE / "blocker").write_bytes(b"")
     before = snapshot(prefix)
     spec = WheelSpec(
-        name="new", files={"stray.py": b"", "folder.py": b"", "blocker/inside.py": b""}
+        name="new",
+        files={"stray.py": b"", "folder.py": b"", "linked.py": b"", "blocker/inside.py": b""},
     )
     problems = refusal([spec], wheels, fake_target(prefix))
     assert sorted(problems) == [
         f"{PURE}/blocker: is a file in the target, but a directory is planned there",
         f"{PURE}/folder.py: is a directory in the target, but a file is planned there",
+        f"{PURE}/linked.py: is a directory in the target, but a file is planned there",
         f"{PURE}/stray.py: exists in the target and belongs to no distribution;"
         " planned by new (new-1.0-py3-none-any.whl)",
     ]
