@@ -192,7 +192,7 @@ def verify(
     checks = [(os.path.join(base, path), [text for text in listed[path] if text]) for path in paths]
     batches = [checks[start : start + _BATCH] for start in range(0, len(checks), _BATCH)]
     try:
-        with _pool(max(1, jobs)) as pool:
+        with _pool(max(1, min(jobs, len(batches)))) as pool:
             verdicts = [verdict for batch in pool.map(_check, batches) for verdict in batch]
     except BrokenProcessPool:  # a worker was killed: check here instead
         verdicts = [verdict for batch in batches for verdict in _check(batch)]

@@ -174,9 +174,10 @@ def test_jobs_must_be_a_positive_number(tmp_path: Path, target: Path, cli: Cli) 
     env = target.parent.parent
     before = snapshot(env)
     for jobs in ("0", "-3", "many"):
-        completed = cli("install", "--python", target, "--jobs", jobs, wheel)
-        assert completed.returncode == 2, completed.stderr
-        assert "--jobs" in completed.stderr and "Traceback" not in completed.stderr
+        for command in (("install", wheel), ("verify",)):
+            completed = cli(*command, "--python", target, "--jobs", jobs)
+            assert completed.returncode == 2, completed.stderr
+            assert "--jobs" in completed.stderr and "Traceback" not in completed.stderr
     assert snapshot(env) == before
 
 

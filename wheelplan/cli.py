@@ -208,7 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--python", help="the target environment's interpreter or folder")
     check.add_argument("--root", help="check the tree staged under this folder")
     check.add_argument(
-        "--jobs", type=int, default=os.cpu_count() or 1, help="files hashed in parallel"
+        "--jobs",
+        type=_jobs,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="processes hashing files (default: CPU count)",
     )
     recover = commands.add_parser("recover", help="undo an interrupted apply")
     recover.add_argument("--python", help="the target environment's interpreter or folder")
