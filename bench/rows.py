@@ -149,25 +149,32 @@ def clean_env(
 
 class WheelplanRow(Row):
     """`wheelplan plan` then `wheelplan apply`: two processes, timed back to back as a user runs
-    them. Cold passes --no-cache and an empty --cache-dir (each only if --help lists it); warm
-    passes a --cache-dir filled by one untimed run. Needs `plan WHEEL... --python PY -o FILE`
-    and `apply FILE`; --quiet is passed where --help lists it."""
+    them. Cold passes --no-cache and an empty --cache-dir (each only if --help lists it); first
+    passes only the empty --cache-dir, so the run fills it as a user's first install with the
+    default settings does (as uv cold fills its cache); warm passes a --cache-dir filled by one
+    untimed run. Needs `plan WHEEL... --python PY -o FILE` and `apply FILE`; --quiet is passed
+    where --help lists it."""
 
-    def __init__(self, warm: bool) -> None:
+    def __init__(self, warm: bool, fills_cache: bool = False) -> None:
         self.warm = warm
+        self.fills_cache = fills_cache and not warm
         self.name = "wheelplan warm" if warm else "wheelplan cold"
+        if self.fills_cache:
+            self.name = "wheelplan first"
         self.warm_cache: Path | None = None
 
     def prepare(self, ctx: SetContext) -> None:
         """Refuse early when the CLI is missing; fill the warm cache with one untimed run."""
         if ctx.wheelplan.error:
             raise RowError(ctx.wheelplan.error)
-        if not self.warm:
+        if not (self.warm or self.fills_cache):
             return
         if not ctx.wheelplan.has_cache_dir():
             raise RowError(
                 "not available yet: neither `wheelplan plan` nor `apply` has --cache-dir"
             )
+        if not self.warm:
+            return
         self.warm_cache = ctx.cache_root / "wheelplan-warm-cache"
         remove_tree(self.warm_cache)
         self.warm_cache.mkdir(parents=True)
@@ -195,7 +202,8 @@ class WheelplanRow(Row):
     def _flags(self, flags: frozenset[str], cache: Path) -> list[str]:
         """Cache flags for this row, plus --quiet (as pip gets) so no progress bar is timed."""
         out = ["--quiet"] if "--quiet" in flags else []
-        out += ["--no-cache"] if not self.warm and "--no-cache" in flags else []
+        cached = self.warm or self.fills_cache
+        out += ["--no-cache"] if not cached and "--no-cache" in flags else []
         return out + (["--cache-dir", str(cache)] if "--cache-dir" in flags else [])
 
 
@@ -303,6 +311,7 @@ def all_rows() -> list[Row]:
     """Every row in table order; --installers picks a subset by name."""
     return [
         WheelplanRow(warm=False),
+        WheelplanRow(warm=False, fills_cache=True),
         WheelplanRow(warm=True),
         WheelplanInstallRow(warm=False),
         WheelplanInstallRow(warm=True),

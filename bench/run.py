@@ -43,8 +43,9 @@ from wheelsets import WheelSet, ensure_downloaded, find_torch, read_pins, set_st
 REPO = BENCH_DIR.parent
 SET_NAMES = ("datascience", "torch", "nvidia")
 CP311_SETS = frozenset({"datascience", "torch"})  # their wheels only install on CPython 3.11
-# The rows the goals time (`plan` then `apply`), and every row that runs wheelplan.
-PLAN_APPLY_ROWS = frozenset({"wheelplan cold", "wheelplan warm"})
+# The rows that time `plan` then `apply` (the goals judge cold and warm), and every row
+# that runs wheelplan.
+PLAN_APPLY_ROWS = frozenset({"wheelplan cold", "wheelplan first", "wheelplan warm"})
 WHEELPLAN_ROWS = PLAN_APPLY_ROWS | {"wheelplan install cold", "wheelplan install warm"}
 
 
