@@ -248,8 +248,20 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     gone: dict[str, str] = {}  # installed name -> why its files may go
     distributions: list[Distribution] = []
     active: list[Wheel] = []
+    problems: list[Problem] = []
     for wheel in wheels:
         old = installed.get(wheel.name)
+        if old is not None and old.record_text is None:
+            # Replacing it would leave its files, and its metadata beside the new one's:
+            # two versions would claim the name (see README, "Planning against what is
+            # installed").
+            problems.append(
+                Problem(
+                    old.dist_info,
+                    f"cannot replace {old.display_name} {old.version} with {wheel.filename}:"
+                    " it has no RECORD, so which files are its own is unknown (remove it first)",
+                )
+            )
         action = _action(wheel, old)
         if (
             old is not None
@@ -284,7 +296,6 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     removing = set(request.remove)
     if request.sync:
         removing |= set(installed) - planned_names
-    problems: list[Problem] = []
     for name in sorted(removing):
         old = installed[name]
         if old.record_text is None:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 import attrs
 
 from planner.errors import Problem, Refused
+from planner.hashing import open_regular
 from planner.paths import path_problem
 
 JOURNAL_DIR = ".wheelplan-journal"
@@ -91,8 +92,7 @@ def installed_fingerprint_at(prefix: str, schemes: Mapping[str, str]) -> str:
     imports neither installer nor packaging, however much is installed.
     """
     return _fingerprint(
-        (dist_info, _read_optional(os.path.join(folder, "RECORD")))
-        for dist_info, folder in _dist_info_folders(prefix, schemes)
+        (dist_info, _record_of(folder)) for dist_info, folder in _dist_info_folders(prefix, schemes)
     )
 
 
@@ -101,17 +101,31 @@ def _fingerprint(records: Iterable[tuple[str, str | None]]) -> str:
     return "sha256:" + hashlib.sha256(json.dumps(state).encode()).hexdigest()
 
 
+_DIST_INFO = ".dist-info"
+# Metadata that setuptools and distutils installs left (a folder, or a file holding
+# PKG-INFO): the distribution is importable and visible to importlib.metadata, but lists
+# no files with hashes, so it counts as installed with no RECORD.
+_EGG_INFO = ".egg-info"
+
+
 def _read_optional(path: str) -> str | None:
+    """A metadata file's text; None when it is missing, unreadable or not a regular file
+    (a FIFO named like one must not hang the scan)."""
     try:
-        with open(path, encoding="utf-8") as stream:
+        with open(open_regular(path), encoding="utf-8") as stream:
             return stream.read()
     except (OSError, UnicodeDecodeError):
         return None
 
 
+def _record_of(path: str) -> str | None:
+    """The RECORD of the .dist-info at `path`; None for a legacy .egg-info, which has none."""
+    return _read_optional(os.path.join(path, "RECORD")) if path.endswith(_DIST_INFO) else None
+
+
 def _dist_info_folders(prefix: str, schemes: Mapping[str, str]) -> Iterator[tuple[str, str]]:
-    """Each .dist-info in the target's library folders, read from the disk as it is now:
-    its path relative to the prefix, and the folder itself."""
+    """Each .dist-info (and legacy .egg-info) in the target's library folders, read from
+    the disk as it is now: its path relative to the prefix, and the path itself."""
     seen: set[str] = set()
     for key in ("purelib", "platlib"):
         root = os.path.join(prefix, schemes[key])
@@ -120,9 +134,23 @@ def _dist_info_folders(prefix: str, schemes: Mapping[str, str]) -> Iterator[tupl
             continue
         seen.add(real)
         for entry in sorted(os.listdir(root)):
-            directory = os.path.join(root, entry)
-            if entry.endswith(".dist-info") and os.path.isdir(directory):
-                yield "/".join(filter(None, (schemes[key], entry))), directory
+            path = os.path.join(root, entry)
+            if (entry.endswith(_DIST_INFO) and os.path.isdir(path)) or entry.endswith(_EGG_INFO):
+                yield "/".join(filter(None, (schemes[key], entry))), path
+
+
+def _metadata_of(path: str) -> tuple[str | None, str, str]:
+    """The METADATA (PKG-INFO for an .egg-info) text, and the name and version that the
+    folder's own name gives, for when the metadata lacks them."""
+    entry = os.path.basename(path)
+    if entry.endswith(_DIST_INFO):
+        name, _, version = entry[: -len(_DIST_INFO)].rpartition("-")
+        return _read_optional(os.path.join(path, "METADATA")), name, version
+    # NAME-VERSION[-pyX.Y[-PLATFORM]].egg-info; NAME and VERSION hold no "-".
+    name, _, rest = entry[: -len(_EGG_INFO)].partition("-")
+    version = rest.partition("-")[0]
+    pkg_info = os.path.join(path, "PKG-INFO") if os.path.isdir(path) else path
+    return _read_optional(pkg_info), name, version
 
 
 def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, ...]:
@@ -138,10 +166,9 @@ def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, 
     problems: list[Problem] = []
     installed: list[Installed] = []
     for dist_info, directory in _dist_info_folders(prefix, schemes):
-        entry = os.path.basename(directory)
-        fallback_name, _, fallback_version = entry[: -len(".dist-info")].rpartition("-")
-        metadata = parse_metadata_file(_read_optional(os.path.join(directory, "METADATA")) or "")
-        record = _read_optional(os.path.join(directory, "RECORD"))
+        text, fallback_name, fallback_version = _metadata_of(directory)
+        metadata = parse_metadata_file(text or "")
+        record = _record_of(directory)
         files, row_problems = _record_files(record, dist_info, prefix)
         problems += row_problems
         display_name = str(metadata.get("Name") or fallback_name)

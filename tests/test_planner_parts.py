@@ -24,7 +24,12 @@ from planner.listing import Listing
 from planner.overlaps import settle
 from planner.paths import join, path_problem
 from planner.plan import Conflict, FileEntry, Source
-from planner.target import _record_files
+from planner.target import (
+    _record_files,
+    installed_fingerprint,
+    installed_fingerprint_at,
+    scan_installed,
+)
 from planner.wheels import Member, Wheel
 from tests.plannertools import INTERPRETER, SCHEMES
 
@@ -256,3 +261,33 @@ def test_installed_rows_are_relative_to_the_prefix_as_relpath_makes_them(
     assert [problem.message for problem in problems] == [
         f"row {path!r} points outside the environment" for path in refused
     ]
+
+
+def test_legacy_metadata_counts_as_installed_without_a_record(tmp_path: Path) -> None:
+    """.egg-info folders and files are distributions with no RECORD; the applier's
+    fingerprint sees them as the planner does, and nothing named like metadata hangs."""
+    site = tmp_path / SCHEMES["purelib"]
+    site.mkdir(parents=True)
+    (site / "Old_Thing-2.0-py3.11.egg-info").mkdir()
+    (site / "Old_Thing-2.0-py3.11.egg-info" / "PKG-INFO").write_text(
+        "Metadata-Version: 1.1\nName: Old-Thing\nVersion: 2.0.post1\n"
+    )
+    (site / "plain-1.5.egg-info").write_text("Metadata-Version: 1.1\nName: plain\nVersion: 1.5\n")
+    os.mkfifo(site / "piped-3.0-py3.11.egg-info")
+    (site / "fifo_meta-1.0.dist-info").mkdir()
+    os.mkfifo(site / "fifo_meta-1.0.dist-info" / "METADATA")
+    (site / "not-metadata.dist-info").write_text("a file, not a folder")
+
+    installed = scan_installed(str(tmp_path), SCHEMES)
+    found = {(item.name, item.version, item.dist_info) for item in installed}
+    assert found == {
+        ("old-thing", "2.0.post1", f"{SCHEMES['purelib']}/Old_Thing-2.0-py3.11.egg-info"),
+        ("plain", "1.5", f"{SCHEMES['purelib']}/plain-1.5.egg-info"),
+        ("piped", "3.0", f"{SCHEMES['purelib']}/piped-3.0-py3.11.egg-info"),
+        ("fifo-meta", "1.0", f"{SCHEMES['purelib']}/fifo_meta-1.0.dist-info"),
+    }
+    assert all(item.record_text is None and not item.files for item in installed)
+    fingerprint = installed_fingerprint_at(str(tmp_path), SCHEMES)
+    assert fingerprint == installed_fingerprint(installed)
+    (site / "plain-1.5.egg-info").unlink()
+    assert installed_fingerprint_at(str(tmp_path), SCHEMES) != fingerprint

@@ -42,6 +42,7 @@ from tests.txsupport import (
     swap_wheels,
     upgrade_planned,
 )
+from tests.wheelfactory import WheelSpec, build_wheel
 
 SITE = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
 
@@ -167,6 +168,47 @@ def test_removal_needs_a_record_and_records_stay_inside(tmp_path: Path, real_whe
     result = refused("plan", "--remove", "six", "--python", python)
     assert "cannot remove: the distribution has no RECORD" in result.stderr
     record.write_text(text)
+    assert snapshot(env_dir) == before
+
+
+@pytest.mark.parametrize("metadata", ["egg-info folder", "egg-info file", "dist-info, RECORD lost"])
+def test_a_distribution_without_a_record_is_neither_replaced_nor_removed(
+    tmp_path: Path, metadata: str
+) -> None:
+    """Installing over it would leave its files and its metadata beside the new version's,
+    and importlib.metadata would report the old version: pip and uv refuse it too."""
+    wheels = tmp_path / "wheels"
+    new = build_wheel(WheelSpec("legacy", "2.0", files={"legacy.py": b"NEW = 2\n"}), wheels)
+    other = build_wheel(WheelSpec("other", files={"other.py": b""}), wheels)
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    site = env_dir / SITE
+    pkg_info = "Metadata-Version: 1.1\nName: legacy\nVersion: 1.0\n"
+    if metadata == "dist-info, RECORD lost":
+        install(python, [build_wheel(WheelSpec("legacy", files={"legacy.py": b""}), wheels)])
+        (site / "legacy-1.0.dist-info" / "RECORD").unlink()
+        where = f"{SITE}/legacy-1.0.dist-info"
+    else:
+        where = f"{SITE}/legacy-1.0-py3.11.egg-info"
+        if metadata == "egg-info folder":
+            (env_dir / where).mkdir()
+            (env_dir / where / "PKG-INFO").write_text(pkg_info)
+        else:
+            (env_dir / where).write_text(pkg_info)
+        (site / "legacy.py").write_text("OLD = 1\n")
+    before = snapshot(env_dir)
+
+    result = refused("plan", new, "--python", python)
+    assert result.stderr.splitlines()[0] == (
+        f"error: {where}: cannot replace legacy 1.0 with legacy-2.0-py3-none-any.whl: it has"
+        " no RECORD, so which files are its own is unknown (remove it first)"
+    )
+    for args in (["--remove", "legacy"], [other, "--sync"]):
+        result = refused("plan", *args, "--python", python)
+        assert result.stderr == f"error: {where}: cannot remove: the distribution has no RECORD\n"
+    # It counts as installed: it meets a requirement on it.
+    needs = build_wheel(WheelSpec("needs", files={"needs.py": b""}, requires=("legacy",)), wheels)
+    assert "legacy" not in ok("plan", needs, "--python", python)
     assert snapshot(env_dir) == before
 
 
