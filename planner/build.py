@@ -20,7 +20,7 @@ from planner.limits import Limits
 from planner.listing import Listing, left_below
 from planner.overlaps import describe_owners, settle
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
-from planner.target import JOURNAL_DIR, Installed, TargetInfo
+from planner.target import JOURNAL_DIR, Installed, TargetInfo, installed_twice
 from planner.wheels import DigestCache, ManifestCache, Wheel, read_wheel
 
 
@@ -296,6 +296,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     removing = set(request.remove)
     if request.sync:
         removing |= set(installed) - planned_names
+    problems += installed_twice(target.installed, planned_names | removing)
     for name in sorted(removing):
         old = installed[name]
         if old.record_text is None:
@@ -315,7 +316,9 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                 dist_info=old.dist_info,
             )
         )
-    kept = {name: item for name, item in installed.items() if name not in gone}
+    # Every copy of a distribution installed more than once keeps its files.
+    kept_copies = [item for item in target.installed if item.name not in gone]
+    kept = {item.name: item for item in kept_copies}
 
     claims: list[FileEntry] = []
     for wheel in active:
@@ -334,7 +337,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         warnings += wheel.warnings
 
     kept_owner_of: dict[str, list[Installed]] = {}
-    for item in kept.values():
+    for item in kept_copies:
         for path in item.files:
             kept_owner_of.setdefault(path, []).append(item)
     gone_owner_of: dict[str, list[str]] = {}

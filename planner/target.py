@@ -12,7 +12,7 @@ import importlib.util
 import json
 import os
 import subprocess
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 
 import attrs
 
@@ -187,6 +187,26 @@ def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, 
     if problems:
         raise Refused(problems)
     return tuple(installed)
+
+
+def installed_twice(
+    installed: Iterable[Installed], names: Collection[str] | None = None
+) -> list[Problem]:
+    """A problem for each name (of `names`, or any) with more than one metadata folder in
+    the target, as an interrupted or racing installer leaves them: a plan would replace
+    or remove one copy only, and which one importlib.metadata reads is unclear."""
+    copies: dict[str, list[str]] = {}
+    for item in installed:
+        copies.setdefault(item.name, []).append(item.dist_info)
+    return [
+        Problem(
+            name,
+            f"installed more than once ({', '.join(sorted(copies[name]))});"
+            " remove all but one first",
+        )
+        for name in sorted(copies if names is None else names)
+        if len(copies.get(name, ())) > 1
+    ]
 
 
 def resolve_interpreter(python: str | None) -> str:

@@ -38,7 +38,7 @@ from installer.records import Hash
 
 from planner.errors import Problem
 from planner.hashing import encode_hash, file_digest, open_regular
-from planner.target import JOURNAL_DIR, Installed, scan_installed
+from planner.target import JOURNAL_DIR, Installed, installed_twice, scan_installed
 
 
 @attrs.frozen
@@ -162,6 +162,7 @@ def verify(
             )
         )
     installed: tuple[Installed, ...] = scan_installed(base, schemes)
+    problems += installed_twice(installed)
     listed: dict[str, dict[str, list[Installed]]] = defaultdict(lambda: defaultdict(list))
     for item in installed:
         if item.record_text is None:

@@ -212,6 +212,49 @@ def test_a_distribution_without_a_record_is_neither_replaced_nor_removed(
     assert snapshot(env_dir) == before
 
 
+def test_a_distribution_installed_twice_is_left_alone_and_keeps_its_files(
+    tmp_path: Path,
+) -> None:
+    """Two .dist-info of one name (an interrupted or racing installer leaves them): a plan
+    that would replace or remove it is refused, and both copies' files count as owned."""
+    wheels = tmp_path / "wheels"
+    shared = {"shared.py": b"SHARED = 1\n"}
+    one = build_wheel(WheelSpec("one", files={"one.py": b""}), wheels)
+    two = build_wheel(WheelSpec("two", files={"two.py": b"", **shared}), wheels)
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [one, two])
+    # An older copy of `one` whose RECORD also lists shared.py, as two's does.
+    site = env_dir / SITE
+    older = site / "one-0.9.dist-info"
+    shutil.copytree(site / "one-1.0.dist-info", older)
+    metadata = (older / "METADATA").read_text().replace("Version: 1.0", "Version: 0.9")
+    (older / "METADATA").write_text(metadata)
+    two_record = (site / "two-1.0.dist-info" / "RECORD").read_text()
+    (shared_row,) = [row for row in two_record.splitlines() if row.startswith("shared.py,")]
+    record = (older / "RECORD").read_text().replace("one-1.0.dist-info", "one-0.9.dist-info")
+    (older / "RECORD").write_text(record + shared_row + "\n")
+    before = snapshot(env_dir)
+
+    twice = (
+        f"error: one: installed more than once ({SITE}/one-0.9.dist-info,"
+        f" {SITE}/one-1.0.dist-info); remove all but one first\n"
+    )
+    newer = build_wheel(WheelSpec("one", "2.0", files={"one.py": b""}), wheels)
+    for args in (["--remove", "one"], [newer], [two, "--sync"]):
+        assert refused("plan", *args, "--python", python).stderr == twice
+    assert twice in refused("verify", "--python", python).stderr
+    assert snapshot(env_dir) == before
+
+    # Removing `two` keeps shared.py: the older copy of `one` lists it too.
+    plan = tmp_path / "plan.json"
+    save_plan(python, plan, [], "--remove", "two")
+    assert set(removals_of(plan_data(plan))) >= {f"{SITE}/two.py"}
+    assert f"{SITE}/shared.py" not in removals_of(plan_data(plan))
+    ok("apply", plan, "--quiet")
+    assert (site / "shared.py").read_bytes() == shared["shared.py"]
+
+
 def test_an_apply_swaps_a_file_and_a_folder_only_while_its_removals_empty_the_folder(
     tmp_path: Path,
 ) -> None:
