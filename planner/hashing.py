@@ -24,6 +24,33 @@ def encode_hash(algorithm: str, digest: bytes) -> str:
     return f"{algorithm}=" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
+def canonical_hash(hash_text: str) -> str | None:
+    """`name=value` with `value` as RECORD should spell it; None unless `value` encodes a
+    digest of the size `name` makes.
+
+    Some build tools wrote the padded or standard base64 alphabet (pantsbuild.pants) or
+    hex (early flit); pip and uv do not check hashes, so such wheels install there.
+    Reading them as the digests they spell checks the same bytes against the same digest.
+    """
+    algorithm, _, value = hash_text.partition("=")
+    try:
+        size = hashlib.new(algorithm).digest_size
+    except ValueError:
+        return None
+    unpadded = value.rstrip("=")
+    try:
+        # Either alphabet: "-_" are read as "+/", which stay valid.
+        digest = base64.b64decode(unpadded + "=" * (-len(unpadded) % 4), b"-_", validate=True)
+    except ValueError:
+        digest = b""
+    if len(digest) != size and len(value) == 2 * size:
+        try:
+            digest = bytes.fromhex(value)
+        except ValueError:
+            digest = b""
+    return encode_hash(algorithm, digest) if len(digest) == size else None
+
+
 def record_hash(data: bytes) -> str:
     return encode_hash("sha256", hashlib.sha256(data).digest())
 

@@ -31,7 +31,7 @@ from packaging.version import InvalidVersion, Version
 
 from planner.centraldir import NOT_A_ZIP, Buffer, Entry, Unreadable, read_entries
 from planner.errors import Problem, Refused
-from planner.hashing import ACCEPTED_HASHES, mapped_sha256, open_regular
+from planner.hashing import ACCEPTED_HASHES, canonical_hash, mapped_sha256, open_regular
 from planner.limits import Limits
 from planner.localheader import LOCAL_HEADER, LOCAL_LENGTHS, LOCAL_LENGTHS_AT, LOCAL_SIGNATURE
 from planner.paths import path_problem
@@ -262,6 +262,7 @@ def _parse_record(
     """
     rows: dict[str, tuple[str, int | None]] = {}
     damaged = False
+    respelled = 0
     signatures_in = record_path.rpartition("/")[0] + "/"
     reader = csv.reader(text.splitlines(), strict=True)
     try:
@@ -292,14 +293,24 @@ def _parse_record(
                 rows[path] = ("", None)
                 continue
             problem = _row_problem(hash_text, size_text)
-            if problem:
+            canonical = None if problem else canonical_hash(hash_text)
+            if canonical is None:
+                algorithm, _, value = hash_text.partition("=")
+                problem = problem or f": hash {value!r} is not a {algorithm} digest"
                 errors.error(f"RECORD row {number} ({path!r}){problem}")
                 errors.refused.add(path)
                 continue
-            rows[path] = (hash_text, int(size_text))
+            if canonical != hash_text:
+                respelled += 1
+            rows[path] = (canonical, int(size_text))
     except csv.Error as error:
         errors.error(f"RECORD row {reader.line_num} is not valid CSV ({error})")
         return rows, True
+    if respelled:
+        errors.warn(
+            f"{respelled} RECORD hashes are not in unpadded urlsafe base64; read as the"
+            " digests they spell"
+        )
     return rows, damaged
 
 
@@ -450,7 +461,7 @@ class ManifestCache(Protocol):
 # The version of what read_wheel returns, as cached manifests (applier/manifests.py) hold
 # it: bump it whenever read_wheel's output or its checks change (a field, a warning's or
 # a hash's wording, a check added or dropped), so no manifest an older reader wrote is used.
-READER_VERSION = 1
+READER_VERSION = 2
 
 
 def read_wheel(

@@ -3,13 +3,17 @@ progress bar on a terminal (and none elsewhere), and bytecode on request."""
 
 from __future__ import annotations
 
+import base64
 import os
 import random
 import re
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import attrs
 
 from tests.conftest import REPO, snapshot
 from tests.recordcheck import read_records, verify_records
@@ -112,6 +116,31 @@ def test_a_terminal_shows_a_progress_bar_unless_quiet(
     code, screen = run_in_pty(["apply", quiet_plan, "--quiet"])
     assert (code, screen) == (0, "")
     assert (other / "bin/alpha").exists()
+
+
+def test_a_wheel_whose_record_pads_its_hashes_installs_with_a_record_that_does_not(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """Padded standard base64, as pantsbuild.pants wheels spell RECORD hashes: checked as
+    the digests they spell, and the installed RECORD spells them as the spec does."""
+    spec = WheelSpec("padded", files={"padded/__init__.py": b"", "padded/data.bin": b"\x00" * 99})
+    with zipfile.ZipFile(build_wheel(spec, tmp_path / "plain")) as archive:
+        record = archive.read(f"{spec.dist_info}/RECORD").decode()
+    rows = []
+    for row in record.splitlines():
+        path, hash_text, size = row.rsplit(",", 2)
+        if hash_text:
+            value = hash_text.removeprefix("sha256=")
+            digest = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            hash_text = "sha256=" + base64.b64encode(digest).decode()
+        rows.append(f"{path},{hash_text},{size}")
+    wheel = build_wheel(attrs.evolve(spec, record_text="\n".join(rows) + "\n"), tmp_path / "w")
+    env = target.parent.parent
+    before = snapshot(env)
+    completed = cli("install", "--python", target, wheel)
+    assert completed.returncode == 0, completed.stderr
+    verify_records(env, read_records(env), before)
+    assert cli("verify", "--python", target).returncode == 0
 
 
 def test_a_one_file_install_says_so_in_the_singular(tmp_path: Path, target: Path, cli: Cli) -> None:

@@ -4,6 +4,7 @@ file digest all of them rest on (planner/hashing.py)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import tempfile
@@ -114,3 +115,31 @@ def test_a_file_digest_is_of_the_whole_file_wherever_its_descriptor_stands(
             assert hashing.file_digest(fd, algorithm) == hashlib.new(algorithm, data).digest()
         finally:
             os.close(fd)
+
+
+_SPELLINGS = {
+    "urlsafe, unpadded (the spec)": lambda digest: hashing.encode_hash("x", digest)[2:],
+    "urlsafe, padded": lambda digest: base64.urlsafe_b64encode(digest).decode(),
+    "standard, padded": lambda digest: base64.b64encode(digest).decode(),
+    "standard, unpadded": lambda digest: base64.b64encode(digest).decode().rstrip("="),
+    "hex": lambda digest: digest.hex(),
+}
+
+
+@given(
+    data=st.binary(max_size=64),
+    algorithm=st.sampled_from(sorted(hashing.ACCEPTED_HASHES)),
+    spelling=st.sampled_from(sorted(_SPELLINGS)),
+    cut=st.integers(min_value=1, max_value=4),
+)
+def test_a_record_hash_is_read_as_the_digest_it_spells(
+    data: bytes, algorithm: str, spelling: str, cut: int
+) -> None:
+    digest = hashlib.new(algorithm, data).digest()
+    spelled = _SPELLINGS[spelling](digest)
+    canonical = hashing.encode_hash(algorithm, digest)
+    assert hashing.canonical_hash(f"{algorithm}={spelled}") == canonical
+    # Anything that does not spell a whole digest of that algorithm is no digest.
+    assert hashing.canonical_hash(f"{algorithm}={spelled.rstrip('=')[:-cut]}") is None
+    assert hashing.canonical_hash(f"{algorithm}={spelled}!") is None
+    assert hashing.canonical_hash(f"md5={spelled}") is None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -10,7 +12,7 @@ import pytest
 
 from planner.errors import Refused
 from planner.wheels import read_wheel
-from tests.hostile import CONTROL, DIST_INFO, _central_entry
+from tests.hostile import CONTROL, DIST_INFO, FILENAME, _central_entry
 from tests.wheelfactory import build_wheel
 
 _CRC_AT = 16  # where a central directory entry keeps the member's CRC-32
@@ -64,3 +66,40 @@ def test_a_refused_dist_info_file_is_not_read_again(tmp_path: Path) -> None:
         f"member '{DIST_INFO}/METADATA': its local header disagrees with the central directory"
         " (the archive is damaged or was tampered with)"
     ]
+
+
+def _respelled(record: str, spell: Callable[[bytes], str]) -> str:
+    """RECORD with every hash written by `spell` from its digest."""
+    rows = []
+    for row in record.splitlines():
+        path, hash_text, size = row.rsplit(",", 2)
+        if hash_text:
+            algorithm, _, value = hash_text.partition("=")
+            digest = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            hash_text = f"{algorithm}={spell(digest)}"
+        rows.append(f"{path},{hash_text},{size}")
+    return "\n".join(rows) + "\n"
+
+
+def test_record_hashes_spelled_another_way_are_read_as_their_digests(tmp_path: Path) -> None:
+    """Padded standard base64, as pantsbuild.pants wheels have it, installs under pip and
+    uv (neither checks hashes); here it is checked, as the digest it spells."""
+    plain_path = build_wheel(CONTROL, tmp_path / "plain")
+    plain = read_wheel(str(plain_path))
+    with zipfile.ZipFile(plain_path) as archive:
+        record = archive.read(f"{DIST_INFO}/RECORD").decode()
+    padded = _respelled(record, lambda digest: base64.b64encode(digest).decode())
+    assert padded != record
+    spelled = read_wheel(str(build_wheel(attrs.evolve(CONTROL, record_text=padded), tmp_path)))
+    assert spelled.members == plain.members
+    rows = len([row for row in record.splitlines() if not row.endswith(",,")])
+    assert spelled.warnings == (
+        f"{FILENAME}: {rows} RECORD hashes are not in unpadded urlsafe base64; read as the"
+        " digests they spell",
+    )
+
+    garbage = record.replace("demo/helper.py,sha256=", "demo/helper.py,sha256=x")
+    path = build_wheel(attrs.evolve(CONTROL, record_text=garbage), tmp_path / "garbage")
+    (problem,) = _problems(path)
+    assert problem.startswith("RECORD row 2 ('demo/helper.py'): hash 'x")
+    assert problem.endswith("' is not a sha256 digest")
