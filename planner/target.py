@@ -22,9 +22,23 @@ from planner.paths import path_problem
 
 JOURNAL_DIR = ".wheelplan-journal"
 
+# The oldest Python the probe can run in: it imports our `packaging`, which needs 3.10
+# (as pip 26, which re-runs itself in the interpreter `--python` names, does).
+MIN_TARGET_PYTHON = (3, 10)
+
+
+def _probe_source(minimum: tuple[int, int]) -> str:
+    """The probe, refusing an interpreter older than `minimum` before it imports anything
+    that such a Python could not parse."""
+    return _PROBE_TEMPLATE.replace("MINIMUM", repr(minimum))
+
+
 # Markers only when planning (argv[2]): importing packaging.markers is half the probe's time.
-_PROBE = r"""
+_PROBE_TEMPLATE = r"""
 import json, os, sys, sysconfig
+if sys.version_info < MINIMUM:
+    sys.exit("Python %d.%d is too old: wheelplan installs into Python %d.%d or newer"
+             % (sys.version_info[:2] + MINIMUM))
 sys.path.insert(0, sys.argv[1])
 from packaging.tags import sys_tags
 if sys.argv[2:] == ["markers"]:
@@ -43,6 +57,7 @@ json.dump({
     "markers": default_environment(),
 }, sys.stdout)
 """
+_PROBE = _probe_source(MIN_TARGET_PYTHON)
 
 
 @attrs.frozen

@@ -260,6 +260,25 @@ def test_a_python_that_is_not_a_python_is_refused(kind: str, tmp_path: Path, cli
     assert all(line.startswith("error: ") for line in result.stderr.splitlines())
 
 
+def test_a_python_older_than_the_probe_can_run_in_is_refused_by_its_version(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """packaging 26 needs Python 3.10, and so does the probe (pip 26 too): an older one is
+    named as such, not as a SyntaxError from inside packaging."""
+    wheel = build_wheel(CONTROL, tmp_path / "wheels")
+    python = tmp_path / "python3.9"
+    # This Python, reporting itself as 3.9: the probe is `-I -c CODE ARGS...`.
+    pretend = "import sys; sys.version_info = (3, 9, 18, 'final', 0); exec(sys.argv.pop(1))"
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$1" "$2" "{pretend}" "$3" "$4" "$5"\n')
+    python.chmod(0o755)
+    refusal(
+        cli("plan", wheel, "--python", python),
+        str(python),
+        "not a usable Python interpreter (Python 3.9 is too old: wheelplan installs into"
+        " Python 3.10 or newer)",
+    )
+
+
 def test_a_wheel_that_does_not_exist_is_refused(tmp_path: Path, target: Path, cli: Cli) -> None:
     missing = tmp_path / "demo-1.0-py3-none-any.whl"
     refusal(cli("plan", missing, "--python", target), str(missing), "does not exist")
