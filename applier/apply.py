@@ -41,7 +41,8 @@ class Options:
     cache_dir: str | None = None
     link_mode: str = "auto"
     # Run the plan's interpreter and check it reports the plan's prefix, scheme paths
-    # and tags. Off only for tests that describe a target by hand.
+    # and tags. Off for `install`, whose plan was made from that very answer, and for
+    # tests that describe a target by hand.
     confirm_target: bool = True
 
 

@@ -14,10 +14,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import attrs
+import pytest
 
+from planner import target as target_module
 from tests.conftest import REPO, snapshot
 from tests.recordcheck import read_records, verify_records
 from tests.wheelfactory import WheelSpec, build_wheel
+from wheelplan import cli
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 FULL_BAR = "[" + "#" * 30 + "]"
@@ -141,6 +144,28 @@ def test_a_wheel_whose_record_pads_its_hashes_installs_with_a_record_that_does_n
     assert completed.returncode == 0, completed.stderr
     verify_records(env, read_records(env), before)
     assert cli("verify", "--python", target).returncode == 0
+
+
+def test_install_asks_the_interpreter_once_and_apply_asks_it_again(
+    tmp_path: Path, target: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`apply` re-checks a plan file's target against its interpreter; `install` made its
+    plan from that interpreter's answer a moment ago, and does not ask twice."""
+    asked: list[bool] = []
+    original = target_module.BackgroundProbe.__init__
+
+    def counted(self: target_module.BackgroundProbe, python: str | None, **kwargs: bool) -> None:
+        asked.append(kwargs.get("planning", True))
+        original(self, python, **kwargs)
+
+    monkeypatch.setattr(target_module.BackgroundProbe, "__init__", counted)
+    wheels = demo_wheels(tmp_path / "wheels")
+    assert cli.main(["install", "--python", str(target), "--quiet", str(wheels[1])]) == 0
+    assert asked == [True]
+    plan = tmp_path / "plan.json"
+    assert cli.main(["plan", "--python", str(target), "-o", str(plan), str(wheels[0])]) == 0
+    assert cli.main(["apply", "--quiet", str(plan)]) == 0
+    assert asked == [True, True, False]
 
 
 def test_a_one_file_install_says_so_in_the_singular(tmp_path: Path, target: Path, cli: Cli) -> None:

@@ -296,6 +296,8 @@ def _options(args: argparse.Namespace) -> Options:
         wheel_dir=args.wheel_dir if args.command == "apply" else None,
         cache_dir=_cache_dir(args),
         link_mode=args.link_mode,
+        # `install` planned from what the interpreter told this process a moment ago.
+        confirm_target=args.command == "apply",
     )
 
 
