@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import attrs
 
 from planner import requirements, units
+from planner.disowning import Losses, listed_bytecode, preferred
 from planner.errors import Problem, Refused
 from planner.hashing import open_regular
 from planner.layout import claims_for, dist_info_path
@@ -190,14 +191,9 @@ def _pycache_listings(folders: Iterable[str], disk: Listing) -> dict[str, frozen
 def _bytecode_of(path: str, pycache: Mapping[str, frozenset[str]]) -> list[str]:
     """Cached bytecode of a source file (`path` ends in .py), for every optimisation
     level, as it is on disk (`pycache`: see `_pycache_listings`)."""
-    folder, _, name = path.rpartition("/")
+    folder = path.rpartition("/")[0]
     cache = f"{folder}/__pycache__" if folder else "__pycache__"
-    stem = name[: -len(".py")] + "."
-    return [
-        f"{cache}/{entry}"
-        for entry in sorted(pycache.get(folder, ()))
-        if entry.startswith(stem) and entry.endswith(".pyc")
-    ]
+    return listed_bytecode((f"{cache}/{entry}" for entry in pycache.get(folder, ())), path)
 
 
 def _file_and_directory(
@@ -346,6 +342,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             gone_owner_of.setdefault(path, []).append(name)
 
     files: list[FileEntry] = []
+    losses = Losses()
     folders_to_file: list[str] = []
     written = {entry.path for entry in settlement.files}
     folders = {path.rpartition("/")[0] for path in written}  # "" is the prefix
@@ -360,16 +357,17 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         source = entry.source
         assert source is not None  # settled entries are writes
         all_owners = entry.owners  # sorted, and so they stay unless an installed one joins
+        winner = preferred(entry.owners, request.prefer)
         for item in kept_owner_of.get(path, ()):
             if item.files[path] == source.hash and not source.rewrite_shebang:
                 all_owners = tuple(sorted((*all_owners, item.name)))
-            else:
+            elif not losses.may_lose(item, path, winner):
                 problems.append(
                     Problem(
                         path,
                         f"{item.name} {item.version} (installed) has different content than"
                         f" {describe_owners(entry.owners, wheel_of)};"
-                        f" upgrade or remove {item.name} too",
+                        f" upgrade or remove {item.name} too, or --prefer {entry.owners[0]}",
                     )
                 )
         exists = path in on_disk
@@ -398,6 +396,13 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         )
     # Bytecode goes with its source: it is looked for only where a folder's __pycache__
     # holds anything (in a fresh environment, nowhere).
+    # A loser's bytecode of a source it lost goes too, unless another kept owner lists it.
+    for cached, names in losses.add_bytecode().items():
+        still = [item for item in kept_owner_of.get(cached, ()) if item.name not in names]
+        if still:
+            kept_owner_of[cached] = still
+        else:
+            kept_owner_of.pop(cached, None)
     pycache = _pycache_listings(folders.union(path.rpartition("/")[0] for path in removals), disk)
     sources = (
         sorted(path for path in (*removals, *written) if path.endswith(".py")) if pycache else []
@@ -412,8 +417,10 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                     owners=previous,
                     reason=f"bytecode of {path}, which is removed or replaced",
                 )
-    if removals:  # the settled files are in path order already
-        files += removals.values()
+    rewrites = losses.record_rewrites(target.prefix)
+    folders.update(entry.path.rpartition("/")[0] for entry in rewrites)
+    if removals or rewrites:  # the settled files are in path order already
+        files += [*removals.values(), *rewrites]
         files.sort(key=lambda entry: entry.path)
 
     for path in folders_to_file:
@@ -475,7 +482,14 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         ),
         distributions=tuple(sorted(distributions, key=lambda dist: dist.name)),
         files=tuple(files),
-        conflicts=settlement.conflicts,
+        conflicts=losses.conflicts(
+            settlement.conflicts,
+            {
+                entry.path: entry.owners
+                for entry in settlement.files
+                if entry.path in losses.by_path
+            },
+        ),
         directories=tuple(directories),
         units=units.partition(writes),
         warnings=tuple(sorted(set(warnings))),

@@ -113,6 +113,17 @@ def render(plan: Plan) -> str:
         lines += ["", f"Overlaps: {len(plan.conflicts)}"]
         for kind in sorted(kinds):
             lines += [f" {kind} content {_KIND_NOTE[kind]}:", *_limited(kinds[kind], "overlaps")]
+    losers = [
+        f"  {owner}: "
+        + ", ".join(
+            f"{plural(count, 'file')} lost to {names.get(winner, winner)}"
+            for winner, count in sorted(lost_to[owner].items())
+        )
+        for owner in sorted(set(lost_to) - set(names))
+    ]
+    if losers:
+        lines += ["", "Installed distributions whose RECORD is rewritten without what they lose:"]
+        lines += _limited(losers, "distributions")
     removals = [
         f"  {entry.path}: {entry.reason}" for entry in plan.files if entry.action == "remove"
     ]

@@ -384,6 +384,24 @@ def _prefix_relative(base: str, path: str, prefix: str) -> str:
     return relative.replace(os.sep, "/")
 
 
+def record_without(item: Installed, prefix: str, dropped: Collection[str]) -> str:
+    """`item`'s RECORD without the rows of `dropped` (paths relative to the prefix, as
+    `item.files` has them), written as installers write RECORD."""
+    import csv
+    import io
+
+    from installer.records import parse_record_file  # see scan_installed
+
+    assert item.record_text is not None
+    base = os.path.dirname(item.dist_info)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in parse_record_file(item.record_text.splitlines()):
+        if _prefix_relative(base, row[0], prefix) not in dropped:
+            writer.writerow(row)
+    return out.getvalue()
+
+
 def _record_files(
     record: str | None, dist_info: str, prefix: str
 ) -> tuple[dict[str, str], list[Problem]]:

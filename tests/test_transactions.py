@@ -255,6 +255,59 @@ def test_a_distribution_installed_twice_is_left_alone_and_keeps_its_files(
     assert (site / "shared.py").read_bytes() == shared["shared.py"]
 
 
+def test_prefer_takes_a_file_from_an_installed_distribution_out_of_its_record(
+    tmp_path: Path,
+) -> None:
+    """As among planned wheels, only the winner's RECORD lists the file: the installed
+    loser's RECORD loses its row (and its bytecode's), so removing the loser later keeps
+    the winner's file. pip and uv overwrite it and leave the loser's RECORD claiming it."""
+    wheels = tmp_path / "wheels"
+    old = build_wheel(
+        WheelSpec("old", files={"ns/__init__.py": b"# old\n", "ns/old.py": b""}), wheels
+    )
+    new = build_wheel(
+        WheelSpec("new", files={"ns/__init__.py": b"# new\n", "ns/new.py": b""}), wheels
+    )
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [old], "--compile-bytecode")
+    site = env_dir / SITE
+    tag = sys.implementation.cache_tag
+    old_record = site / "old-1.0.dist-info" / "RECORD"
+    assert f"ns/__pycache__/__init__.{tag}.pyc" in old_record.read_text()
+
+    result = refused("plan", new, "--python", python)
+    assert result.stderr.endswith("upgrade or remove old too, or --prefer new\n")
+    plan = tmp_path / "plan.json"
+    save_plan(python, plan, [new], "--prefer", "new")
+    data = plan_data(plan)
+    assert data["conflicts"] == [
+        {
+            "kind": "different",
+            "owners": ["new", "old"],
+            "path": f"{SITE}/ns/__init__.py",
+            "resolution": "prefer:new",
+        }
+    ]
+    rewrite = next(e for e in data["files"] if e["path"] == f"{SITE}/old-1.0.dist-info/RECORD")
+    assert (rewrite["action"], rewrite["owners"]) == ("replace", ["old"])
+    assert f"{SITE}/ns/__pycache__/__init__.{tag}.pyc" in removals_of(data)
+    assert "old: 1 file lost to new" in ok("show", plan)
+
+    ok("apply", plan, "--quiet")
+    assert (site / "ns" / "__init__.py").read_bytes() == b"# new\n"
+    rows = {line.split(",")[0] for line in old_record.read_text().splitlines()}
+    assert {"ns/old.py", f"ns/__pycache__/old.{tag}.pyc"} <= rows
+    assert not {row for row in rows if row.startswith(("ns/__init__", "ns/__pycache__/__init__"))}
+    assert "ns/__init__.py" in (site / "new-1.0.dist-info" / "RECORD").read_text()
+    assert ok("verify", "--python", python).endswith("no problems\n")
+
+    ok("install", "--remove", "old", "--python", python, "--quiet")
+    assert (site / "ns" / "__init__.py").read_bytes() == b"# new\n"
+    assert not (site / "ns" / "old.py").exists()
+    assert ok("verify", "--python", python).endswith("no problems\n")
+
+
 def test_an_apply_swaps_a_file_and_a_folder_only_while_its_removals_empty_the_folder(
     tmp_path: Path,
 ) -> None:

@@ -1,0 +1,88 @@
+"""Installed distributions that lose a file to a wheel the user preferred.
+
+`--prefer NAME` settles an overlap with different content for NAME among the planned
+wheels; it settles one with a distribution already installed the same way: NAME's
+bytes are written, and the installed one's RECORD is rewritten without the file (and
+without the bytecode of it that RECORD lists), so only the winner's RECORD lists it
+and uninstalling the loser later leaves it in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+
+import attrs
+
+from planner.layout import inline
+from planner.paths import is_within
+from planner.plan import Conflict, FileEntry
+from planner.target import Installed, record_without
+
+
+@attrs.define
+class Losses:
+    """What installed distributions lose: by dist-info, the distribution and its paths;
+    by path, the winner and the installed losers."""
+
+    by_dist_info: dict[str, tuple[Installed, set[str]]] = attrs.field(factory=dict)
+    by_path: dict[str, tuple[str, list[str]]] = attrs.field(factory=dict)
+
+    def may_lose(self, item: Installed, path: str, winner: str | None) -> bool:
+        """Record that `item` loses `path` to `winner`, if it can: never a file of its
+        own dist-info (its metadata is not another distribution's to replace)."""
+        if winner is None or is_within(path, item.dist_info):
+            return False
+        self.by_dist_info.setdefault(item.dist_info, (item, set()))[1].add(path)
+        self.by_path.setdefault(path, (winner, []))[1].append(item.name)
+        return True
+
+    def add_bytecode(self) -> dict[str, list[str]]:
+        """Each loser also gives up the bytecode of a source it lost, as its RECORD lists
+        it: bytecode path -> the names that no longer own it."""
+        given_up: dict[str, list[str]] = {}
+        for item, paths in self.by_dist_info.values():
+            for source in sorted(path for path in paths if path.endswith(".py")):
+                for cached in listed_bytecode(item.files, source):
+                    paths.add(cached)
+                    given_up.setdefault(cached, []).append(item.name)
+        return given_up
+
+    def record_rewrites(self, prefix: str) -> list[FileEntry]:
+        """A replacement RECORD for each loser, without what it lost."""
+        return [
+            FileEntry(
+                f"{dist_info}/RECORD",
+                "replace",
+                (item.name,),
+                inline(record_without(item, prefix, paths)),
+            )
+            for dist_info, (item, paths) in sorted(self.by_dist_info.items())
+        ]
+
+    def conflicts(
+        self, settled: Sequence[Conflict], planned_owners: Mapping[str, Sequence[str]]
+    ) -> tuple[Conflict, ...]:
+        """`settled` (the overlaps among planned wheels) with each installed loser added."""
+        if not self.by_path:
+            return tuple(settled)
+        merged = {conflict.path: conflict for conflict in settled}
+        for path, (winner, losers) in self.by_path.items():
+            known = merged.get(path)
+            owners = {*(known.owners if known else planned_owners[path]), *losers}
+            merged[path] = Conflict(path, tuple(sorted(owners)), "different", f"prefer:{winner}")
+        return tuple(merged[path] for path in sorted(merged))
+
+
+def preferred(owners: Iterable[str], prefer: Collection[str]) -> str | None:
+    """The preferred distribution among a planned file's owners, if there is one."""
+    return min((owner for owner in owners if owner in prefer), default=None)
+
+
+def listed_bytecode(files: Iterable[str], source: str) -> list[str]:
+    """The `__pycache__` files of `source` (a .py path) among `files`."""
+    folder, _, name = source.rpartition("/")
+    stem = (f"{folder}/__pycache__/" if folder else "__pycache__/") + name[: -len(".py")] + "."
+    return sorted(path for path in files if path.startswith(stem) and path.endswith(".pyc"))
+
+
+__all__ = ["Losses", "listed_bytecode", "preferred"]
