@@ -20,6 +20,7 @@ from planner.layout import claims_for, dist_info_path
 from planner.limits import Limits
 from planner.listing import Listing, left_below
 from planner.overlaps import describe_owners, settle
+from planner.paths import is_within
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
 from planner.target import JOURNAL_DIR, Installed, TargetInfo, installed_twice
 from planner.wheels import DigestCache, ManifestCache, Wheel, read_wheel
@@ -362,12 +363,16 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             if item.files[path] == source.hash and not source.rewrite_shebang:
                 all_owners = tuple(sorted((*all_owners, item.name)))
             elif not losses.may_lose(item, path, winner):
+                remedy = (
+                    f"a file of {item.name}'s own .dist-info is never taken from it"
+                    if is_within(path, item.dist_info)
+                    else f"upgrade or remove {item.name} too, or --prefer {entry.owners[0]}"
+                )
                 problems.append(
                     Problem(
                         path,
                         f"{item.name} {item.version} (installed) has different content than"
-                        f" {describe_owners(entry.owners, wheel_of)};"
-                        f" upgrade or remove {item.name} too, or --prefer {entry.owners[0]}",
+                        f" {describe_owners(entry.owners, wheel_of)}; {remedy}",
                     )
                 )
         exists = path in on_disk

@@ -278,6 +278,17 @@ def test_prefer_takes_a_file_from_an_installed_distribution_out_of_its_record(
 
     result = refused("plan", new, "--python", python)
     assert result.stderr.endswith("upgrade or remove old too, or --prefer new\n")
+    # Not even --prefer takes a file of the installed distribution's own metadata.
+    metadata = f"{SITE}/old-1.0.dist-info/METADATA"
+    thief = build_wheel(
+        WheelSpec("thief", files={"thief-1.0.data/purelib/old-1.0.dist-info/METADATA": b""}),
+        wheels,
+    )
+    result = refused("plan", thief, "--prefer", "thief", "--python", python)
+    assert result.stderr == (
+        f"error: {metadata}: old 1.0 (installed) has different content than thief"
+        " (thief-1.0-py3-none-any.whl); a file of old's own .dist-info is never taken from it\n"
+    )
     plan = tmp_path / "plan.json"
     save_plan(python, plan, [new], "--prefer", "new")
     data = plan_data(plan)
