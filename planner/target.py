@@ -11,13 +11,14 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import subprocess
 from collections.abc import Collection, Iterable, Iterator, Mapping
 
 import attrs
 
 from planner.errors import Problem, Refused
-from planner.hashing import open_regular
+from planner.hashing import canonical_hash, open_regular
 from planner.paths import path_problem
 
 JOURNAL_DIR = ".wheelplan-journal"
@@ -402,10 +403,14 @@ def record_without(item: Installed, prefix: str, dropped: Collection[str]) -> st
     return out.getvalue()
 
 
+_CANONICAL_SHA256 = re.compile(r"sha256=[A-Za-z0-9_-]{43}")
+
+
 def _record_files(
     record: str | None, dist_info: str, prefix: str
 ) -> tuple[dict[str, str], list[Problem]]:
-    """An installed RECORD's paths made relative to the prefix; rows leaving it are refused."""
+    """An installed RECORD's paths made relative to the prefix, with their hashes as the
+    spec spells them; rows leaving the prefix are refused."""
     from installer.records import parse_record_file  # see scan_installed
 
     if record is None:
@@ -424,5 +429,8 @@ def _record_files(
                 Problem(f"{dist_info}/RECORD", f"row {path!r} points outside the environment")
             )
             continue
+        if hash_text and not _CANONICAL_SHA256.fullmatch(hash_text):
+            # Hex, as installer before 0.6 wrote it, or padded: compared as the digest.
+            hash_text = canonical_hash(hash_text) or hash_text
         files[relative] = hash_text
     return files, problems

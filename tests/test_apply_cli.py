@@ -125,7 +125,8 @@ def test_a_wheel_whose_record_pads_its_hashes_installs_with_a_record_that_does_n
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:
     """Padded standard base64, as pantsbuild.pants wheels spell RECORD hashes: checked as
-    the digests they spell, and the installed RECORD spells them as the spec does."""
+    the digests they spell, and the installed RECORD spells them as the spec does. An
+    installed RECORD spelled another way is read as its digests by verify and plan."""
     spec = WheelSpec("padded", files={"padded/__init__.py": b"", "padded/data.bin": b"\x00" * 99})
     with zipfile.ZipFile(build_wheel(spec, tmp_path / "plain")) as archive:
         record = archive.read(f"{spec.dist_info}/RECORD").decode()
@@ -144,6 +145,22 @@ def test_a_wheel_whose_record_pads_its_hashes_installs_with_a_record_that_does_n
     assert completed.returncode == 0, completed.stderr
     verify_records(env, read_records(env), before)
     assert cli("verify", "--python", target).returncode == 0
+    # An installed RECORD spelled that way (or in hex, as installer before 0.6 wrote it)
+    # is read as its digests too.
+    (installed,) = env.rglob("padded-1.0.dist-info/RECORD")
+    rows = []
+    for number, row in enumerate(installed.read_text().splitlines()):
+        path, hash_text, size = row.rsplit(",", 2)
+        if hash_text:
+            value = hash_text.removeprefix("sha256=")
+            digest = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            spelled = digest.hex() if number % 2 else base64.b64encode(digest).decode()
+            hash_text = f"sha256={spelled}"
+        rows.append(f"{path},{hash_text},{size}")
+    installed.write_text("\n".join(rows) + "\n")
+    checked = cli("verify", "--python", target)
+    assert checked.returncode == 0, checked.stderr
+    assert cli("plan", "--python", target, wheel).stdout.count("unchanged") == 1
 
 
 def test_install_asks_the_interpreter_once_and_apply_asks_it_again(
