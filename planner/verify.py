@@ -49,7 +49,7 @@ class Report:
 
 
 # A virtual environment's own files at its top (see the module docstring).
-_VENV_FILES = frozenset({"pyvenv.cfg", "lib64", ".gitignore", "CACHEDIR.TAG"})
+_VENV_FILES = frozenset({"pyvenv.cfg", "lib64", ".gitignore", "CACHEDIR.TAG", ".lock"})
 
 
 def is_venv(prefix: str) -> bool:

@@ -439,6 +439,7 @@ def test_verify_reports_exactly_what_was_done_to_the_tree(
         # What venv (3.13), uv and virtualenv add around the interpreter.
         (prefix / ".gitignore").write_text("*\n")
         (prefix / "CACHEDIR.TAG").write_text("Signature: 8a477f597d28d172789f06886806bc55\n")
+        (prefix / ".lock").write_text("")  # what `uv pip` locks the environment with
         (prefix / "bin" / "python3").write_text("")
         (prefix / "bin" / "Activate.ps1").write_text("")
         (prefix / "bin" / "deactivate.bat").write_text("")
