@@ -185,6 +185,26 @@ def test_install_asks_the_interpreter_once_and_apply_asks_it_again(
     assert asked == [True, True, False]
 
 
+def test_file_names_that_csv_must_quote_are_installed_listed_and_removed(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    names = ["a,b.txt", 'say "hi".txt', "sp ace.txt", "données é.txt", "tab\u00a0nbsp.txt"]
+    files = {f"odd/{name}": name.encode() for name in names}
+    wheel = build_wheel(WheelSpec("odd", files={"odd/__init__.py": b"", **files}), tmp_path)
+    env = target.parent.parent
+    before = snapshot(env)
+    completed = cli("install", "--python", target, "--quiet", wheel)
+    assert completed.returncode == 0, completed.stderr
+    records = read_records(env)
+    (rows,) = records.values()
+    assert set(files) <= {row[0] for row in rows}
+    verify_records(env, records, before)
+    assert cli("verify", "--python", target).returncode == 0
+    removed = cli("install", "--remove", "odd", "--python", target, "--quiet")
+    assert removed.returncode == 0, removed.stderr
+    assert snapshot(env) == before
+
+
 def test_a_one_file_install_says_so_in_the_singular(tmp_path: Path, target: Path, cli: Cli) -> None:
     wheel = build_wheel(WheelSpec("solo", files={"solo.py": b""}), tmp_path / "w")
     completed = cli("install", "--python", target, wheel)

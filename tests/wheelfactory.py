@@ -8,7 +8,9 @@ can be wrong. One builder serves all of them so a fix to the format lands once.
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
+import io
 import warnings
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -103,6 +105,13 @@ def _members(spec: WheelSpec) -> list[Member]:
     return members
 
 
+def _csv_row(*fields: str) -> str:
+    """One RECORD row, quoted as the csv module quotes it (a path may hold a comma)."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(fields)
+    return out.getvalue()
+
+
 def record_for(members: Iterable[Member], spec: WheelSpec) -> str:
     rows = []
     for member in members:
@@ -111,7 +120,7 @@ def record_for(members: Iterable[Member], spec: WheelSpec) -> str:
         if member.record_row is not None:
             rows.append(member.record_row)
         else:
-            rows.append(f"{member.path},{record_hash(member.data)},{len(member.data)}")
+            rows.append(_csv_row(member.path, record_hash(member.data), str(len(member.data))))
     rows.extend(spec.extra_record_rows)
     rows.append(f"{spec.dist_info}/RECORD,,")
     return "\n".join(rows) + "\n"
