@@ -327,7 +327,11 @@ def _row_problem(hash_text: str, size_text: str) -> str | None:
 
 
 def _entry_scripts(text: str, errors: _Collector) -> list[EntryScript]:
-    """Console and gui scripts, each checked for a safe file name and a callable."""
+    """Console and gui scripts, each checked for a safe file name and a callable.
+
+    Not installer's `parse_entrypoints`: it asserts on a malformed entry and reads `%`
+    as interpolation, where each problem here must become one error line.
+    """
     parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
     parser.optionxform = str  # type: ignore[assignment, method-assign]
     try:
