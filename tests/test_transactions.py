@@ -433,6 +433,32 @@ def test_a_second_apply_is_refused_while_one_runs(upgrade) -> None:
     assert diff(snapshot(env_dir), after) == []
 
 
+def test_sigterm_rolls_an_apply_back_as_ctrl_c_does(upgrade) -> None:
+    """`docker stop` and a cancelled CI job send SIGTERM: the environment is left as it
+    was, not mid-transaction with a journal for `recover`."""
+    env_dir, _, plan, _ = upgrade
+    before = snapshot(env_dir)
+    moves = sum(1 for entry in plan_data(plan)["files"] if entry["action"] != "write")
+    apply = subprocess.Popen(
+        [sys.executable, "-m", "wheelplan", "apply", str(plan), "--quiet"],
+        cwd=REPO,
+        env={**os.environ, "WHEELPLAN_FAULT": f"stop:{moves // 2}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_until_stopped(apply)
+        assert has_journal(env_dir)
+        apply.send_signal(signal.SIGTERM)  # delivered once it runs again
+    finally:
+        apply.send_signal(signal.SIGCONT)
+        err = apply.communicate()[1]
+    assert (apply.returncode, err) == (1, "error: interrupted\n")
+    assert not has_journal(env_dir)
+    assert snapshot(env_dir) == before
+
+
 def plan_wheel(plan: Path) -> str:
     """The wheel a one-distribution plan installs."""
     (dist,) = plan_data(plan)["distributions"]

@@ -14,6 +14,7 @@ import atexit
 import contextlib
 import gc
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
@@ -510,7 +511,11 @@ def script() -> NoReturn:
     and children reaped, so what is left is what was registered to run at exit (the
     fault-injection trace) and flushing the standard streams. A reader that went away
     early (`wheelplan plan ... | head`) is not an error of ours.
+
+    SIGTERM (`docker stop`, a cancelled CI job) interrupts as Ctrl-C does: an apply
+    rolls back before it exits instead of leaving its journal for `recover`.
     """
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     code = main()
     atexit._run_exitfuncs()
     with contextlib.suppress(BrokenPipeError):
