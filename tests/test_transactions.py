@@ -382,6 +382,20 @@ def test_a_shared_file_goes_with_its_last_owner(tmp_path: Path, real_wheels) -> 
 # --- one apply at a time ---------------------------------------------------------
 
 
+def _stopped_apply(plan: Path, at: int, *options: str) -> subprocess.Popen[str]:
+    """`wheelplan apply plan`, stopped (SIGSTOP) at its `at`-th file operation."""
+    apply = subprocess.Popen(
+        [sys.executable, "-m", "wheelplan", "apply", str(plan), "--quiet", *options],
+        cwd=REPO,
+        env={**os.environ, "WHEELPLAN_FAULT": f"stop:{at}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_until_stopped(apply)
+    return apply
+
+
 def _wait_until_stopped(process: subprocess.Popen[str]) -> None:
     """Block until `process` has stopped itself (state T); fail if it exits instead."""
     stat = Path(f"/proc/{process.pid}/stat")
@@ -408,16 +422,8 @@ def test_a_second_apply_is_refused_while_one_runs(upgrade) -> None:
     moves = len(removals_of(plan_data(plan))) + sum(
         1 for entry in plan_data(plan)["files"] if entry["action"] == "replace"
     )
-    first = subprocess.Popen(
-        [sys.executable, "-m", "wheelplan", "apply", str(plan), "--quiet", "--jobs", "2"],
-        cwd=REPO,
-        env={**os.environ, "WHEELPLAN_FAULT": f"stop:{moves // 2}"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = _stopped_apply(plan, moves // 2, "--jobs", "2")
     try:
-        _wait_until_stopped(first)
         assert snapshot(env_dir) != before  # really mid-transaction
         for command in (["apply", plan], ["recover", "--python", python]):
             result = refused(*command)
@@ -439,16 +445,8 @@ def test_sigterm_rolls_an_apply_back_as_ctrl_c_does(upgrade) -> None:
     env_dir, _, plan, _ = upgrade
     before = snapshot(env_dir)
     moves = sum(1 for entry in plan_data(plan)["files"] if entry["action"] != "write")
-    apply = subprocess.Popen(
-        [sys.executable, "-m", "wheelplan", "apply", str(plan), "--quiet"],
-        cwd=REPO,
-        env={**os.environ, "WHEELPLAN_FAULT": f"stop:{moves // 2}"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    apply = _stopped_apply(plan, moves // 2)
     try:
-        _wait_until_stopped(apply)
         assert has_journal(env_dir)
         apply.send_signal(signal.SIGTERM)  # delivered once it runs again
     finally:
