@@ -399,8 +399,6 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         removals[path] = FileEntry(
             path=path, action="remove", owners=tuple(sorted(owners)), reason=reason
         )
-    # Bytecode goes with its source: it is looked for only where a folder's __pycache__
-    # holds anything (in a fresh environment, nowhere).
     # A loser's bytecode of a source it lost goes too, unless another kept owner lists it.
     for cached, names in losses.add_bytecode().items():
         still = [item for item in kept_owner_of.get(cached, ()) if item.name not in names]
@@ -408,6 +406,8 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             kept_owner_of[cached] = still
         else:
             kept_owner_of.pop(cached, None)
+    # Bytecode goes with its source: it is looked for only where a folder's __pycache__
+    # holds anything (in a fresh environment, nowhere).
     pycache = _pycache_listings(folders.union(path.rpartition("/")[0] for path in removals), disk)
     sources = (
         sorted(path for path in (*removals, *written) if path.endswith(".py")) if pycache else []
