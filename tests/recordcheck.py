@@ -6,7 +6,7 @@ import base64
 import csv
 import hashlib
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 Rows = list[tuple[str, str, str]]
@@ -25,6 +25,20 @@ def read_records(prefix: Path) -> dict[str, Rows]:
 def record_digest(data: bytes) -> str:
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode().rstrip("=")
     return f"sha256={digest}"
+
+
+def respelled(record: str, spell: Callable[[bytes], str]) -> str:
+    """RECORD text with every hash written by `spell` from its digest, as tools that do
+    not follow the spec's unpadded urlsafe base64 write them."""
+    rows = []
+    for row in record.splitlines():
+        path, hash_text, size = row.rsplit(",", 2)
+        if hash_text:
+            algorithm, _, value = hash_text.partition("=")
+            digest = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            hash_text = f"{algorithm}={spell(digest)}"
+        rows.append(f"{path},{hash_text},{size}")
+    return "\n".join(rows) + "\n"
 
 
 def listed_paths(records: Mapping[str, Rows]) -> dict[str, set[str]]:

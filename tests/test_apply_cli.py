@@ -4,6 +4,7 @@ progress bar on a terminal (and none elsewhere), and bytecode on request."""
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 import random
 import re
@@ -18,7 +19,7 @@ import pytest
 
 from planner import target as target_module
 from tests.conftest import REPO, snapshot
-from tests.recordcheck import read_records, verify_records
+from tests.recordcheck import read_records, respelled, verify_records
 from tests.wheelfactory import WheelSpec, build_wheel
 from wheelplan import cli
 
@@ -130,15 +131,8 @@ def test_a_wheel_whose_record_pads_its_hashes_installs_with_a_record_that_does_n
     spec = WheelSpec("padded", files={"padded/__init__.py": b"", "padded/data.bin": b"\x00" * 99})
     with zipfile.ZipFile(build_wheel(spec, tmp_path / "plain")) as archive:
         record = archive.read(f"{spec.dist_info}/RECORD").decode()
-    rows = []
-    for row in record.splitlines():
-        path, hash_text, size = row.rsplit(",", 2)
-        if hash_text:
-            value = hash_text.removeprefix("sha256=")
-            digest = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-            hash_text = "sha256=" + base64.b64encode(digest).decode()
-        rows.append(f"{path},{hash_text},{size}")
-    wheel = build_wheel(attrs.evolve(spec, record_text="\n".join(rows) + "\n"), tmp_path / "w")
+    padded = respelled(record, lambda digest: base64.b64encode(digest).decode())
+    wheel = build_wheel(attrs.evolve(spec, record_text=padded), tmp_path / "w")
     env = target.parent.parent
     before = snapshot(env)
     completed = cli("install", "--python", target, wheel)
@@ -148,16 +142,8 @@ def test_a_wheel_whose_record_pads_its_hashes_installs_with_a_record_that_does_n
     # An installed RECORD spelled that way (or in hex, as installer before 0.6 wrote it)
     # is read as its digests too.
     (installed,) = env.rglob("padded-1.0.dist-info/RECORD")
-    rows = []
-    for number, row in enumerate(installed.read_text().splitlines()):
-        path, hash_text, size = row.rsplit(",", 2)
-        if hash_text:
-            value = hash_text.removeprefix("sha256=")
-            digest = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-            spelled = digest.hex() if number % 2 else base64.b64encode(digest).decode()
-            hash_text = f"sha256={spelled}"
-        rows.append(f"{path},{hash_text},{size}")
-    installed.write_text("\n".join(rows) + "\n")
+    spellings = itertools.cycle([bytes.hex, lambda digest: base64.b64encode(digest).decode()])
+    installed.write_text(respelled(installed.read_text(), lambda digest: next(spellings)(digest)))
     checked = cli("verify", "--python", target)
     assert checked.returncode == 0, checked.stderr
     assert cli("plan", "--python", target, wheel).stdout.count("unchanged") == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -13,6 +12,7 @@ import pytest
 from planner.errors import Refused
 from planner.wheels import read_wheel
 from tests.hostile import CONTROL, DIST_INFO, FILENAME, _central_entry
+from tests.recordcheck import respelled
 from tests.wheelfactory import build_wheel
 
 _CRC_AT = 16  # where a central directory entry keeps the member's CRC-32
@@ -68,19 +68,6 @@ def test_a_refused_dist_info_file_is_not_read_again(tmp_path: Path) -> None:
     ]
 
 
-def _respelled(record: str, spell: Callable[[bytes], str]) -> str:
-    """RECORD with every hash written by `spell` from its digest."""
-    rows = []
-    for row in record.splitlines():
-        path, hash_text, size = row.rsplit(",", 2)
-        if hash_text:
-            algorithm, _, value = hash_text.partition("=")
-            digest = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-            hash_text = f"{algorithm}={spell(digest)}"
-        rows.append(f"{path},{hash_text},{size}")
-    return "\n".join(rows) + "\n"
-
-
 def test_record_hashes_spelled_another_way_are_read_as_their_digests(tmp_path: Path) -> None:
     """Padded standard base64, as pantsbuild.pants wheels have it, installs under pip and
     uv (neither checks hashes); here it is checked, as the digest it spells."""
@@ -88,7 +75,7 @@ def test_record_hashes_spelled_another_way_are_read_as_their_digests(tmp_path: P
     plain = read_wheel(str(plain_path))
     with zipfile.ZipFile(plain_path) as archive:
         record = archive.read(f"{DIST_INFO}/RECORD").decode()
-    padded = _respelled(record, lambda digest: base64.b64encode(digest).decode())
+    padded = respelled(record, lambda digest: base64.b64encode(digest).decode())
     assert padded != record
     spelled = read_wheel(str(build_wheel(attrs.evolve(CONTROL, record_text=padded), tmp_path)))
     assert spelled.members == plain.members
