@@ -38,6 +38,7 @@ from tests.txsupport import (
     fresh_tree,
     has_journal,
     install,
+    prefer_wheels,
     rebuild_env,
     save_plan,
     swap_wheels,
@@ -82,19 +83,26 @@ class Case:
         return run_cli("apply", self.plan, *OPTIONS, env={**REPRODUCIBLE, "WHEELPLAN_FAULT": fault})
 
 
-@pytest.fixture(scope="module", params=["pyjwt", "swap"])
+@pytest.fixture(scope="module", params=["pyjwt", "swap", "prefer"])
 def case(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, real_wheels
 ) -> Case:
     folder = tmp_path_factory.mktemp("faults")
+    others: list[Path] = []  # installed, and kept
+    preferring: tuple[str, ...] = ()
     if request.param == "pyjwt":
         old, new = real_wheels(JWT_VERSIONS)
-    else:
+    elif request.param == "swap":
         old, new = swap_wheels(folder / "wheels")
+    else:
+        # The upgrade takes a file from an installed distribution, whose RECORD it rewrites:
+        # the end state is the one-step install of both with the same --prefer.
+        old, new, rival = prefer_wheels(folder / "wheels")
+        others, preferring = [rival], ("--prefer", "pkg")
     env_dir = folder / "env"
-    after = fresh_tree(env_dir, [new], "--compile-bytecode", env=REPRODUCIBLE)
+    after = fresh_tree(env_dir, [*others, new], "--compile-bytecode", *preferring, env=REPRODUCIBLE)
     python = rebuild_env(env_dir)
-    install(python, [old], "--compile-bytecode", env=REPRODUCIBLE)
+    install(python, [*others, old], "--compile-bytecode", env=REPRODUCIBLE)
     site = next(env_dir.glob("lib/python*/site-packages"))
     if request.param == "pyjwt":
         # What a user's environment also has: bytecode cached at another optimisation
@@ -102,11 +110,11 @@ def case(
         (site / "jwt" / "__pycache__" / "utils.cpython-311.opt-1.pyc").write_bytes(b"cached")
         (site / "jwt" / "api_jws.py").chmod(0o444)
         (site / "PyJWT-2.8.0.dist-info" / "METADATA").chmod(0o444)
-    else:
+    elif request.param == "swap":
         # The folder that becomes a file, with a mode of its own to come back.
         (site / "swap" / "tree" / "deep").chmod(0o700)
     plan = folder / "upgrade.json"
-    save_plan(python, plan, [new])
+    save_plan(python, plan, [new], *preferring)
     pristine = folder / "pristine"
     shutil.copytree(env_dir, pristine, symlinks=True)
     kinds = checkpoints(env_dir, plan, *OPTIONS, env=REPRODUCIBLE)

@@ -204,3 +204,20 @@ def swap_wheels(folder: Path) -> tuple[Path, Path]:
         },
     )
     return build_wheel(old, folder), build_wheel(new, folder)
+
+
+def prefer_wheels(folder: Path) -> tuple[Path, Path, Path]:
+    """pkg 1.0 and 2.0, and rival 1.0, which ships `shared/x.py` as pkg 2.0 does but
+    with other bytes: with rival installed, pkg 2.0 takes the file with `--prefer pkg`."""
+    old = WheelSpec("pkg", "1.0", files={"pkg/__init__.py": b"V = 1\n"})
+    new = WheelSpec(
+        "pkg",
+        "2.0",
+        files={
+            "pkg/__init__.py": b"V = 2\n",
+            "pkg/data/table.txt": b"1 2\n",
+            "shared/x.py": b"X = 'pkg'\n",
+        },
+    )
+    rival = WheelSpec("rival", files={"rival.py": b"", "shared/x.py": b"X = 'rival'\n"})
+    return build_wheel(old, folder), build_wheel(new, folder), build_wheel(rival, folder)
