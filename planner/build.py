@@ -46,7 +46,9 @@ class Request:
 
 
 def expand_inputs(inputs: Iterable[str]) -> list[str]:
-    """Wheel files, with each directory replaced by the wheels directly in it."""
+    """Wheel files, with each directory replaced by the wheels directly in it; a file
+    given twice (by name, or also through its directory) counts once, as pip and uv
+    take it."""
     paths: list[str] = []
     problems: list[Problem] = []
     for item in inputs:
@@ -63,7 +65,10 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
             problems.append(Problem(item, "wheel file does not exist"))
     if problems:
         raise Refused(problems)
-    return paths
+    unique: dict[str, str] = {}
+    for path in paths:
+        unique.setdefault(os.path.realpath(path), path)
+    return list(unique.values())
 
 
 def read_wheels(
@@ -124,9 +129,13 @@ def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Reque
     supported = set(target.tags)
     for wheel in wheels:
         if wheel.name in seen:
+            other = seen[wheel.name]
+            # Two copies of one file name are told apart by their folders.
+            same = other.filename == wheel.filename
             problems.append(
                 Problem(
-                    wheel.filename, f"{wheel.name} is also given as {seen[wheel.name].filename}"
+                    wheel.path if same else wheel.filename,
+                    f"{wheel.name} is also given as {other.path if same else other.filename}",
                 )
             )
         seen[wheel.name] = wheel

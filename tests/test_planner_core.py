@@ -22,7 +22,7 @@ from planner.plan import FileEntry, Plan
 from planner.target import JOURNAL_DIR, Installed, TargetInfo
 from tests.conftest import snapshot
 from tests.plannertools import INTERPRETER, SCHEMES, build_all, fake_target, plan_specs, read
-from tests.wheelfactory import Member, WheelSpec
+from tests.wheelfactory import Member, WheelSpec, build_wheel
 
 PURE = SCHEMES["purelib"]
 SHARED = b"# a namespace shared by several distributions\n"
@@ -226,6 +226,26 @@ def test_one_distribution_given_twice_is_refused(wheels: Path, fake: TargetInfo)
     )
     assert problems == [
         "twice-2.0-py3-none-any.whl: twice is also given as twice-1.0-py3-none-any.whl"
+    ]
+
+
+def test_one_wheel_file_given_twice_is_planned_once(wheels: Path, fake: TargetInfo) -> None:
+    """By name, through a symlink and through its folder, as pip and uv take it; a copy
+    elsewhere is another file, refused by its path (the file names are the same)."""
+    wheel = build_wheel(WheelSpec(name="once", files={"once.py": b""}), wheels)
+    link = wheels.parent / "link" / wheel.name
+    link.parent.mkdir()
+    link.symlink_to(wheel)
+    given = (str(wheel), str(link), str(wheels), str(wheel))
+    plan = make_plan(Request(wheels=given), fake)
+    assert [dist.name for dist in plan.distributions] == ["once"]
+    copy = wheels.parent / "copy" / wheel.name
+    copy.parent.mkdir()
+    copy.write_bytes(wheel.read_bytes())
+    with pytest.raises(Refused) as refused:
+        make_plan(Request(wheels=(str(wheel), str(copy))), fake)
+    assert [str(problem) for problem in refused.value.problems] == [
+        f"{copy}: once is also given as {wheel}"
     ]
 
 
