@@ -11,7 +11,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import re
 import subprocess
 from collections.abc import Collection, Iterable, Iterator, Mapping
 
@@ -403,9 +402,6 @@ def record_without(item: Installed, prefix: str, dropped: Collection[str]) -> st
     return out.getvalue()
 
 
-_CANONICAL_SHA256 = re.compile(r"sha256=[A-Za-z0-9_-]{43}")
-
-
 def _record_files(
     record: str | None, dist_info: str, prefix: str
 ) -> tuple[dict[str, str], list[Problem]]:
@@ -429,7 +425,7 @@ def _record_files(
                 Problem(f"{dist_info}/RECORD", f"row {path!r} points outside the environment")
             )
             continue
-        if hash_text and not _CANONICAL_SHA256.fullmatch(hash_text):
+        if hash_text:
             # Hex, as installer before 0.6 wrote it, or padded: compared as the digest.
             hash_text = canonical_hash(hash_text) or hash_text
         files[relative] = hash_text
