@@ -496,14 +496,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         ),
         distributions=tuple(sorted(distributions, key=lambda dist: dist.name)),
         files=tuple(files),
-        conflicts=losses.conflicts(
-            settlement.conflicts,
-            {
-                entry.path: entry.owners
-                for entry in settlement.files
-                if entry.path in losses.by_path
-            },
-        ),
+        conflicts=losses.conflicts(settlement.conflicts, settlement.files),
         directories=tuple(directories),
         units=units.partition(writes),
         warnings=tuple(sorted(set(warnings))),

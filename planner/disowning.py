@@ -9,7 +9,7 @@ and uninstalling the loser later leaves it in place.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import attrs
 
@@ -60,11 +60,13 @@ class Losses:
         ]
 
     def conflicts(
-        self, settled: Sequence[Conflict], planned_owners: Mapping[str, Sequence[str]]
+        self, settled: Sequence[Conflict], planned: Iterable[FileEntry]
     ) -> tuple[Conflict, ...]:
-        """`settled` (the overlaps among planned wheels) with each installed loser added."""
+        """`settled` (the overlaps among `planned` wheels' files) with each installed
+        loser added."""
         if not self.by_path:
             return tuple(settled)
+        planned_owners = {entry.path: entry.owners for entry in planned}
         merged = {conflict.path: conflict for conflict in settled}
         for path, (winner, losers) in self.by_path.items():
             known = merged.get(path)
