@@ -161,6 +161,12 @@ def _confirm_target(plan: Plan, actual: TargetInfo, subject: str) -> None:
     ]
     if claimed.tags_fingerprint != actual.tags_fingerprint:
         problems.append(f"{claimed.interpreter} supports other wheel tags than planned for")
+    if actual.externally_managed is not None and not claimed.externally_managed:
+        problems.append(
+            f"{claimed.interpreter} is externally managed (PEP 668, see"
+            f" {actual.externally_managed.marker}) but was planned without"
+            " --break-system-packages"
+        )
     if problems:
         raise Refused(
             Problem(subject, f"not the environment it was planned for: {problem}; plan again")

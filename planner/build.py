@@ -43,6 +43,8 @@ class Request:
     digests: DigestCache | None = None
     # `wheels` already read by `read_wheels` (the CLI reads them while it probes the target).
     read: tuple[Wheel, ...] | None = None
+    # Plan for a Python another package manager owns (PEP 668) all the same.
+    break_system_packages: bool = False
 
 
 def expand_inputs(inputs: Iterable[str]) -> list[str]:
@@ -234,8 +236,31 @@ def _with_ancestors(folders: Iterable[str]) -> set[str]:
     return found
 
 
+# PEP 668 asks for an installer's own message, suggesting a virtual environment, when
+# the marker gives none.
+_NO_MANAGER_MESSAGE = (
+    "install into a virtual environment instead (python3 -m venv DIR, then --python DIR)"
+)
+
+
+def check_externally_managed(target: TargetInfo, request: Request) -> None:
+    """Refuse a target whose Python another package manager owns, as pip and uv do,
+    unless the user passed --break-system-packages: files written under it would
+    overwrite or shadow that manager's, and it would not know."""
+    managed = target.externally_managed
+    if managed is None or request.break_system_packages:
+        return
+    message = " ".join((managed.message or _NO_MANAGER_MESSAGE).split())
+    raise Refused.one(
+        managed.marker,
+        f"{target.interpreter} is externally managed (PEP 668): {message}"
+        " (--break-system-packages plans for it anyway)",
+    )
+
+
 def make_plan(request: Request, target: TargetInfo) -> Plan:
     """Plan `request` against `target`; raise Refused with every problem found."""
+    check_externally_managed(target, request)
     if os.path.lexists(os.path.join(target.prefix, JOURNAL_DIR)):
         raise Refused.one(
             target.prefix,
@@ -493,6 +518,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             schemes=dict(target.schemes),
             tags_fingerprint=target.tags_fingerprint,
             installed_fingerprint=target.installed_fingerprint,
+            externally_managed=target.externally_managed is not None,
         ),
         distributions=tuple(sorted(distributions, key=lambda dist: dist.name)),
         files=tuple(files),
@@ -504,4 +530,4 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     )
 
 
-__all__ = ["Request", "Source", "make_plan"]
+__all__ = ["Request", "Source", "check_externally_managed", "make_plan"]

@@ -20,7 +20,8 @@ import attrs
 
 from planner.errors import Refused
 
-FORMAT = 1
+# 2: Target.externally_managed.
+FORMAT = 2
 
 FileAction = Literal["write", "replace", "remove"]
 SourceKind = Literal["member", "inline", "record"]
@@ -39,6 +40,9 @@ class Target:
     schemes: Mapping[str, str]
     tags_fingerprint: str
     installed_fingerprint: str
+    # The target is externally managed (PEP 668) and the user planned with
+    # --break-system-packages; apply refuses such a target when this is false.
+    externally_managed: bool = False
 
 
 @attrs.frozen

@@ -82,6 +82,11 @@ def render(plan: Plan) -> str:
     lines = [f"Plan for {target.prefix} (Python {target.python_version}, {target.interpreter})"]
     if plan.lock is not None:
         lines.append(f"From lock file {plan.lock.path} (sha256 {plan.lock.sha256[:16]}...)")
+    if target.externally_managed:
+        lines.append(
+            "Another package manager owns this Python (PEP 668): planned for it anyway,"
+            " with --break-system-packages"
+        )
     lines.append("")
     for dist in plan.distributions:
         version = dist.version

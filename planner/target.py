@@ -46,11 +46,39 @@ if sys.argv[2:] == ["markers"]:
 else:
     default_environment = dict
 
+def externally_managed():
+    # PEP 668, as its spec says to look: outside a venv, a marker in the default
+    # scheme's stdlib folder, whose message is the one for the user's language.
+    if sys.prefix != sys.base_prefix:
+        return None
+    scheme = sysconfig.get_default_scheme()
+    marker = os.path.join(sysconfig.get_path("stdlib", scheme), "EXTERNALLY-MANAGED")
+    if not os.path.isfile(marker):
+        return None
+    import configparser, locale
+    try:  # the user's language, from the environment this probe inherits
+        locale.setlocale(locale.LC_MESSAGES, "")
+    except locale.Error:
+        pass
+    keys = ["Error"]
+    language = locale.getlocale(locale.LC_MESSAGES)[0]
+    if language:
+        keys[:0] = ["Error-" + language, "Error-" + language.replace("-", "_").split("_")[0]]
+    try:
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(marker, encoding="utf-8")
+        section = parser["externally-managed"]
+        message = next((section[key] for key in keys if key in section), None)
+    except Exception:
+        message = None
+    return {"marker": marker, "message": message}
+
 paths = sysconfig.get_paths()
 json.dump({
     "executable": sys.executable,
     "prefix": sys.prefix,
     "in_venv": sys.prefix != sys.base_prefix,
+    "externally_managed": externally_managed(),
     "version": "%d.%d" % sys.version_info[:2],
     "paths": {key: paths[key] for key in ("purelib", "platlib", "scripts", "data", "include")},
     "tags": [str(tag) for tag in sys_tags()],
@@ -77,6 +105,15 @@ class Installed:
 
 
 @attrs.frozen
+class ExternallyManaged:
+    """A Python that another package manager owns (PEP 668), as its marker file says."""
+
+    marker: str
+    # The marker's message for the user, or None when it gives none.
+    message: str | None
+
+
+@attrs.frozen
 class TargetInfo:
     interpreter: str
     prefix: str
@@ -85,6 +122,7 @@ class TargetInfo:
     tags: tuple[str, ...]
     markers: Mapping[str, str]
     installed: tuple[Installed, ...]
+    externally_managed: ExternallyManaged | None = None
 
     @property
     def tags_fingerprint(self) -> str:
@@ -348,7 +386,15 @@ def _target_from_probe(data: dict[str, object], planning: bool) -> TargetInfo:
         installed=_scan_unless_interrupted(prefix, schemes, str(data["executable"]))
         if planning
         else (),
+        externally_managed=_externally_managed(data["externally_managed"]),
     )
+
+
+def _externally_managed(answer: object) -> ExternallyManaged | None:
+    if not isinstance(answer, dict):
+        return None
+    message = answer["message"]
+    return ExternallyManaged(str(answer["marker"]), None if message is None else str(message))
 
 
 def _scan_unless_interrupted(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 import venv
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +30,29 @@ def make_env(path: Path) -> Path:
     """A fresh, empty virtual environment; returns its interpreter."""
     venv.create(path, with_pip=False, symlinks=True)
     return path / "bin" / "python"
+
+
+def make_system_python(path: Path) -> Path:
+    """A Python installation of its own at `path`, not a venv (its sys.prefix is its
+    sys.base_prefix), with an empty site-packages; returns its interpreter.
+
+    It runs a copy of this Python's binary (a symlink would lead the interpreter back
+    to its real home) over symlinks to this Python's standard library, so a test can
+    mark it up (EXTERNALLY-MANAGED) without touching the real one.
+    """
+    stdlib = Path(sysconfig.get_path("stdlib"))
+    home = path / stdlib.relative_to(sys.base_prefix)
+    home.mkdir(parents=True)
+    for entry in stdlib.parent.iterdir():  # beside the stdlib: libpythonX.Y.so, if shared
+        if entry != stdlib:
+            (home.parent / entry.name).symlink_to(entry)
+    for entry in stdlib.iterdir():
+        if entry.name not in ("site-packages", "dist-packages", "EXTERNALLY-MANAGED"):
+            (home / entry.name).symlink_to(entry)
+    (path / "bin").mkdir()
+    interpreter = path / "bin" / "python3"
+    shutil.copy2(os.path.realpath(getattr(sys, "_base_executable", sys.executable)), interpreter)
+    return interpreter
 
 
 @pytest.fixture

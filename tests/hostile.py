@@ -693,8 +693,8 @@ class PlanCase:
 
 
 PLAN_CASES: tuple[PlanCase, ...] = (
-    PlanCase("format-version", lambda d: d.update(format=2), "plan format 2 is not supported"),
-    PlanCase("format-version-raw", lambda d: d.update(format=2), "plan format 2", fix_digest=False),
+    PlanCase("format-version", lambda d: d.update(format=3), "plan format 3 is not supported"),
+    PlanCase("format-version-raw", lambda d: d.update(format=3), "plan format 3", fix_digest=False),
     PlanCase(
         "edited-no-digest",
         _redirect(lambda old: "../../escaped.py"),

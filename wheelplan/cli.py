@@ -89,6 +89,11 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--strict", action="store_true", help="refuse the plan when a requirement is unmet"
     )
+    parser.add_argument(
+        "--break-system-packages",
+        action="store_true",
+        help="plan for a Python that another package manager owns (PEP 668) anyway: risky",
+    )
     limits = Limits()
     parser.add_argument(
         "--max-total-size",
@@ -243,6 +248,7 @@ def _request(args: argparse.Namespace, index: wheelindex.WheelIndex | None = Non
         sync=args.sync,
         reinstall=args.reinstall,
         strict=args.strict,
+        break_system_packages=args.break_system_packages,
         limits=Limits(
             max_total_size=args.max_total_size,
             max_entries=args.max_entries,

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from planner.build import Request, expand_inputs, make_plan, read_wheels
+from planner.build import (
+    Request,
+    check_externally_managed,
+    expand_inputs,
+    make_plan,
+    read_wheels,
+)
 from planner.digests import ForkedDigests
 from planner.errors import Refused
 from planner.plan import Plan
@@ -69,6 +75,7 @@ def plan_lock(
     from wheelplan import fetch
 
     target = probe(python)
+    check_externally_managed(target, request)  # before downloading anything for it
     selection = lockfile.read(lock, target.markers, target.tags, extras, groups)
     fetched = fetch.fetch(selection.wheels, wheel_dir, cache_dir=cache_dir, progress=progress)
     request = attrs.evolve(
