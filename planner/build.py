@@ -47,6 +47,18 @@ class Request:
     break_system_packages: bool = False
 
 
+def _missing_input(item: str) -> str:
+    """Why a wheel argument names nothing, with what a pip or uv user may have meant."""
+    if "://" in item:
+        return "not a wheel file: wheelplan reads local files (a pylock.toml's URLs are fetched)"
+    if not item.endswith(".whl") and os.sep not in item:
+        return (
+            "wheel file does not exist (wheelplan installs wheel files and lock files;"
+            " it does not look names up on an index)"
+        )
+    return "wheel file does not exist"
+
+
 def expand_inputs(inputs: Iterable[str]) -> list[str]:
     """Wheel files, with each directory replaced by the wheels directly in it; a file
     given twice (by name, or also through its directory) counts once, as pip and uv
@@ -64,7 +76,7 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
         elif os.path.exists(item):
             paths.append(item)
         else:
-            problems.append(Problem(item, "wheel file does not exist"))
+            problems.append(Problem(item, _missing_input(item)))
     if problems:
         raise Refused(problems)
     unique: dict[str, str] = {}

@@ -178,6 +178,12 @@ def test_each_problem_is_one_error_line_naming_the_wheel_and_path(
         f"{missing}: wheel file does not exist"
     ]
     purelib = "lib/python{}.{}/site-packages".format(*sys.version_info[:2])
+    url = "https://files.example/six-1.17.0-py2.py3-none-any.whl"
+    assert errors(cli("install", "requests", url, "--python", target)) == [
+        "requests: wheel file does not exist (wheelplan installs wheel files and lock files;"
+        " it does not look names up on an index)",
+        f"{url}: not a wheel file: wheelplan reads local files (a pylock.toml's URLs are fetched)",
+    ]
     assert errors(cli("plan", *wheels, "--python", target)) == [
         "loose-1.0-py3-none-any.whl: member 'loose/x.py' is not listed in RECORD"
     ]
