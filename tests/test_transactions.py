@@ -7,6 +7,7 @@ removal or a sync must leave nothing behind and miss nothing.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -437,6 +438,42 @@ def test_a_second_apply_is_refused_while_one_runs(upgrade) -> None:
     assert first.returncode == 0, err
     assert not has_journal(env_dir)
     assert diff(snapshot(env_dir), after) == []
+
+
+def test_uv_and_an_apply_exclude_each_other_by_uvs_lock_file(upgrade) -> None:
+    """uv locks a venv with flock on `.lock` (left by its first `uv pip` command)."""
+    env_dir, _, plan, after = upgrade
+    uv_lock = env_dir / ".lock"
+    uv_lock.touch(mode=0o666)
+    before = snapshot(env_dir)
+    with open(uv_lock, "rb") as held:  # as uv holds it while it installs
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result = refused("apply", plan)
+    assert result.stderr == (
+        f"error: {uv_lock}: locked by another installer (uv holds it while it changes the"
+        " environment); try again when it is done\n"
+    )
+    assert snapshot(env_dir) == before
+    moves = sum(1 for entry in plan_data(plan)["files"] if entry["action"] != "write")
+    apply = _stopped_apply(plan, moves // 2)
+    try:
+        with open(uv_lock, "rb") as probe, pytest.raises(BlockingIOError):
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # uv would wait here
+    finally:
+        apply.send_signal(signal.SIGCONT)
+        err = apply.communicate()[1]
+    assert apply.returncode == 0, err
+    assert diff(snapshot(env_dir), after | {".lock": before[".lock"]}) == []
+
+
+def test_a_lock_file_that_is_a_link_is_not_followed(upgrade, tmp_path: Path) -> None:
+    env_dir, _, plan, _ = upgrade
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.touch()
+    (env_dir / ".lock").symlink_to(elsewhere)
+    with open(elsewhere, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        ok("apply", plan, "--quiet")
 
 
 def test_sigterm_rolls_an_apply_back_as_ctrl_c_does(upgrade) -> None:
