@@ -492,7 +492,7 @@ def loads(
         raise Refused.one(
             subject,
             f"plan format {data['format']!r} is not supported"
-            f" (this wheelplan reads format {FORMAT})",
+            f" (this wheelplan reads format {FORMAT}); plan again",
         )
     if not _digest_matches(text, data):
         raise Refused.one(

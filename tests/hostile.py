@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import attrs
 
-from planner.plan import digest_of
+from planner.plan import FORMAT, digest_of
 from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
 
 NAME = "demo"
@@ -694,6 +694,12 @@ class PlanCase:
 
 PLAN_CASES: tuple[PlanCase, ...] = (
     PlanCase("format-version", lambda d: d.update(format=3), "plan format 3 is not supported"),
+    PlanCase(
+        "format-previous",
+        lambda d: d.update(format=FORMAT - 1),
+        f"plan format {FORMAT - 1} is not supported (this wheelplan reads format {FORMAT});"
+        " plan again",
+    ),
     PlanCase("format-version-raw", lambda d: d.update(format=3), "plan format 3", fix_digest=False),
     PlanCase(
         "edited-no-digest",
