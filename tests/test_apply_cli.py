@@ -99,6 +99,22 @@ def test_install_in_one_step_with_a_summary_that_counts_everything(
     verify_records(env, read_records(env), before)
 
 
+def test_install_dry_run_prints_what_plan_prints_and_writes_nothing(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    env = target.parent.parent
+    wheels = demo_wheels(tmp_path / "wheels")
+    before = snapshot(env)
+    dry = cli("install", "--python", target, "--dry-run", "--no-cache", *wheels)
+    assert dry.returncode == 0, dry.stderr
+    planned = cli("plan", "--python", target, "--no-cache", *wheels)
+    review, _, last = dry.stdout.rstrip("\n").rpartition("\n")
+    assert planned.stdout.startswith(review + "\n")
+    assert "install    alpha 1.0" in review
+    assert last == "dry run: nothing written (without --dry-run, install applies this plan)"
+    assert snapshot(env) == before
+
+
 def test_a_terminal_shows_a_progress_bar_unless_quiet(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:

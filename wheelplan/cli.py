@@ -210,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     _plan_arguments(install)
     _apply_arguments(install)
     _cache_arguments(install, link_mode=True)
+    install.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the review and write nothing, as `plan` without -o does",
+    )
+    install.set_defaults(output=None, json=False)
     check = commands.add_parser("verify", help="check an installed environment against its RECORDs")
     check.add_argument("--python", help="the target environment's interpreter or folder")
     check.add_argument("--root", help="check the tree staged under this folder")
@@ -401,7 +407,7 @@ def _plan_command(args: argparse.Namespace) -> int:
             if manifests is not None:
                 manifests.save(index)
             index.save()
-    if args.command == "install":
+    if args.command == "install" and not args.dry_run:
         _apply(plan, "install", args, _options(args))
         return EXIT_OK
     if args.output:
@@ -413,6 +419,8 @@ def _plan_command(args: argparse.Namespace) -> int:
         sys.stdout.write(review.render(plan))
         if args.output:
             print(f"\nplan written to {args.output}; apply it with: wheelplan apply {args.output}")
+        elif args.command == "install":
+            print("\ndry run: nothing written (without --dry-run, install applies this plan)")
         else:
             print("\ndry run: nothing written (use -o PLAN.json to save the plan)")
     return EXIT_OK
