@@ -498,7 +498,9 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                 Problem(directory, "is a file in the target, but a directory is planned there")
             )
 
-    final_versions = {name: item.version for name, item in kept.items()}
+    # The target's own distributions shadow those it imports from elsewhere.
+    final_versions = {**target.elsewhere}
+    final_versions.update({name: item.version for name, item in kept.items()})
     final_versions.update({wheel.name: wheel.version for wheel in wheels})
     unmet = requirements.unmet(
         {wheel.name: wheel.requires_dist for wheel in active}, final_versions, target.markers

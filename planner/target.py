@@ -35,7 +35,7 @@ def _probe_source(minimum: tuple[int, int]) -> str:
 
 # Markers only when planning (argv[2]): importing packaging.markers is half the probe's time.
 _PROBE_TEMPLATE = r"""
-import json, os, sys, sysconfig
+import json, os, site, sys, sysconfig
 if sys.version_info < MINIMUM:
     sys.exit("Python %d.%d is too old: wheelplan installs into Python %d.%d or newer"
              % (sys.version_info[:2] + MINIMUM))
@@ -81,6 +81,7 @@ json.dump({
     "externally_managed": externally_managed(),
     "version": "%d.%d" % sys.version_info[:2],
     "paths": {key: paths[key] for key in ("purelib", "platlib", "scripts", "data", "include")},
+    "site": [folder for folder in site.getsitepackages() if folder in sys.path],
     "tags": [str(tag) for tag in sys_tags()],
     "markers": default_environment(),
 }, sys.stdout)
@@ -123,6 +124,10 @@ class TargetInfo:
     markers: Mapping[str, str]
     installed: tuple[Installed, ...]
     externally_managed: ExternallyManaged | None = None
+    # Name -> version of what the target imports from site folders outside its schemes
+    # (a venv's system site-packages, Debian's dist-packages): these meet requirements,
+    # as pip counts them, but no plan changes them.
+    elsewhere: Mapping[str, str] = attrs.field(factory=dict)
 
     @property
     def tags_fingerprint(self) -> str:
@@ -192,18 +197,43 @@ def _dist_info_folders(prefix: str, schemes: Mapping[str, str]) -> Iterator[tupl
                 yield "/".join(filter(None, (schemes[key], entry))), path
 
 
+def _named_version(entry: str) -> tuple[str, str]:
+    """The name and version a metadata folder's own name gives."""
+    if entry.endswith(_DIST_INFO):
+        name, _, version = entry[: -len(_DIST_INFO)].rpartition("-")
+        return name, version
+    # NAME-VERSION[-pyX.Y[-PLATFORM]].egg-info; NAME and VERSION hold no "-".
+    name, _, rest = entry[: -len(_EGG_INFO)].partition("-")
+    return name, rest.partition("-")[0]
+
+
 def _metadata_of(path: str) -> tuple[str | None, str, str]:
     """The METADATA (PKG-INFO for an .egg-info) text, and the name and version that the
     folder's own name gives, for when the metadata lacks them."""
-    entry = os.path.basename(path)
-    if entry.endswith(_DIST_INFO):
-        name, _, version = entry[: -len(_DIST_INFO)].rpartition("-")
+    name, version = _named_version(os.path.basename(path))
+    if path.endswith(_DIST_INFO):
         return _read_optional(os.path.join(path, "METADATA")), name, version
-    # NAME-VERSION[-pyX.Y[-PLATFORM]].egg-info; NAME and VERSION hold no "-".
-    name, _, rest = entry[: -len(_EGG_INFO)].partition("-")
-    version = rest.partition("-")[0]
     pkg_info = os.path.join(path, "PKG-INFO") if os.path.isdir(path) else path
     return _read_optional(pkg_info), name, version
+
+
+def scan_elsewhere(folders: Iterable[str]) -> dict[str, str]:
+    """Name -> version of the distributions in `folders`, the first folder winning as
+    it does for imports, from the metadata folders' names alone: only requirements are
+    checked against them, so none of their files is read."""
+    from packaging.utils import canonicalize_name  # as in scan_installed
+
+    found: dict[str, str] = {}
+    for folder in folders:
+        try:
+            entries = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.endswith((_DIST_INFO, _EGG_INFO)):
+                name, version = _named_version(entry)
+                found.setdefault(canonicalize_name(name), version)
+    return found
 
 
 def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, ...]:
@@ -387,7 +417,15 @@ def _target_from_probe(data: dict[str, object], planning: bool) -> TargetInfo:
         if planning
         else (),
         externally_managed=_externally_managed(data["externally_managed"]),
+        elsewhere=scan_elsewhere(_outside(data["site"], prefix, schemes)) if planning else {},
     )
+
+
+def _outside(folders: object, prefix: str, schemes: Mapping[str, str]) -> list[str]:
+    """The site folders on the target's path that are not its own library folders."""
+    assert isinstance(folders, list)
+    own = {os.path.realpath(os.path.join(prefix, schemes[key])) for key in ("purelib", "platlib")}
+    return [str(folder) for folder in folders if os.path.realpath(str(folder)) not in own]
 
 
 def _externally_managed(answer: object) -> ExternallyManaged | None:

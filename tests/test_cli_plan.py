@@ -21,7 +21,7 @@ from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
 
 from planner.plan import Plan, digest_of, dumps, loads
-from tests.conftest import run_cli, snapshot
+from tests.conftest import make_system_python, run_cli, snapshot
 from tests.wheelfactory import Member, WheelSpec, build_wheel
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -234,6 +234,34 @@ def test_unmet_requirements_warn_and_strict_refuses(tmp_path: Path, target: Path
     assert sorted(errors(cli("plan", *wheels, "--python", target, "--strict"))) == [
         "--strict: app requires absent>=1, which is not installed or planned",
         "--strict: app requires lib<2, but lib 2.5 is planned or installed",
+    ]
+
+
+def test_what_a_venv_imports_from_its_system_site_packages_meets_requirements(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """pip counts a --system-site-packages venv's base distributions as installed."""
+    system = make_system_python(tmp_path / "system")
+    (dep,) = built(tmp_path / "dep", WheelSpec(name="Dep_Lib", version="2.0"))
+    assert cli("install", dep, "--python", system, "--no-cache", "--quiet").returncode == 0
+    wheels = built(
+        tmp_path,
+        WheelSpec(name="app", requires=("dep-lib>=2",)),
+        WheelSpec(name="newer", requires=("dep-lib>=3",)),
+    )
+    shared, plain = tmp_path / "shared", tmp_path / "plain"
+    for venv, options in ((shared, ["--system-site-packages"]), (plain, [])):
+        subprocess.run([system, "-m", "venv", "--without-pip", *options, venv], check=True)
+    result = cli(
+        "plan", wheels[0], "--python", shared, "--strict", "--no-cache", "-o", tmp_path / "p"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "install    app 1.0" in result.stdout and "Dep" not in result.stdout
+    assert errors(cli("plan", wheels[1], "--python", shared, "--strict", "--no-cache")) == [
+        "--strict: newer requires dep-lib>=3, but dep-lib 2.0 is planned or installed"
+    ]
+    assert errors(cli("plan", wheels[0], "--python", plain, "--strict", "--no-cache")) == [
+        "--strict: app requires dep-lib>=2, which is not installed or planned"
     ]
 
 
