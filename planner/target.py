@@ -7,6 +7,7 @@ which it imports from our own installation.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -191,10 +192,17 @@ def _dist_info_folders(prefix: str, schemes: Mapping[str, str]) -> Iterator[tupl
         if real in seen or not os.path.isdir(root):
             continue
         seen.add(real)
-        for entry in sorted(os.listdir(root)):
-            path = os.path.join(root, entry)
-            if (entry.endswith(_DIST_INFO) and os.path.isdir(path)) or entry.endswith(_EGG_INFO):
-                yield "/".join(filter(None, (schemes[key], entry))), path
+        for entry in _metadata_entries(root):
+            yield "/".join(filter(None, (schemes[key], entry))), os.path.join(root, entry)
+
+
+def _metadata_entries(root: str) -> Iterator[str]:
+    """The names of the .dist-info folders (and legacy .egg-info) in a site folder."""
+    for entry in sorted(os.listdir(root)):
+        if entry.endswith(_EGG_INFO) or (
+            entry.endswith(_DIST_INFO) and os.path.isdir(os.path.join(root, entry))
+        ):
+            yield entry
 
 
 def _named_version(entry: str) -> tuple[str, str]:
@@ -225,12 +233,8 @@ def scan_elsewhere(folders: Iterable[str]) -> dict[str, str]:
 
     found: dict[str, str] = {}
     for folder in folders:
-        try:
-            entries = sorted(os.listdir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.endswith((_DIST_INFO, _EGG_INFO)):
+        with contextlib.suppress(OSError):
+            for entry in _metadata_entries(folder):
                 name, version = _named_version(entry)
                 found.setdefault(canonicalize_name(name), version)
     return found
