@@ -235,6 +235,11 @@ def test_unmet_requirements_warn_and_strict_refuses(tmp_path: Path, target: Path
         "--strict: app requires absent>=1, which is not installed or planned",
         "--strict: app requires lib<2, but lib 2.5 is planned or installed",
     ]
+    # `install` prints no review, so it gives the review's warnings on stderr.
+    result = cli("install", *wheels, "--python", target, "--no-cache", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [f"warning: {line.strip()}" for line in warnings]
 
 
 def test_what_a_venv_imports_from_its_system_site_packages_meets_requirements(

@@ -408,6 +408,9 @@ def _plan_command(args: argparse.Namespace) -> int:
                 manifests.save(index)
             index.save()
     if args.command == "install" and not args.dry_run:
+        # No review is printed, so its warnings (unmet requirements, ...) are printed here.
+        for warning in plan.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         _apply(plan, "install", args, _options(args))
         return EXIT_OK
     if args.output:
