@@ -124,6 +124,7 @@ def dump(wheel: Wheel, limits: Limits) -> bytes:
                 for script in wheel.entry_points
             ],
             "requires_dist": list(wheel.requires_dist),
+            "requires_python": wheel.requires_python,
             "warnings": list(wheel.warnings),
         },
         separators=(",", ":"),
@@ -156,6 +157,7 @@ def _parse(data: object, path: str, sha256: str, size: int, limits: Limits) -> W
     root_is_purelib = data["root_is_purelib"]
     tags, rows, scripts = data["tags"], data["members"], data["entry_points"]
     requires_dist, warnings = data["requires_dist"], data["warnings"]
+    requires_python = data["requires_python"]
     if not (
         type(name) is str
         and type(display_name) is str
@@ -165,6 +167,7 @@ def _parse(data: object, path: str, sha256: str, size: int, limits: Limits) -> W
         and type(root_is_purelib) is bool
         and _strings(tags)
         and _strings(requires_dist)
+        and (requires_python is None or type(requires_python) is str)
         and _strings(warnings)
         and type(rows) is list
         and type(scripts) is list
@@ -208,6 +211,7 @@ def _parse(data: object, path: str, sha256: str, size: int, limits: Limits) -> W
         members=tuple(members),
         entry_points=tuple(entry_points),
         requires_dist=tuple(requires_dist),
+        requires_python=requires_python,
         warnings=tuple(warnings),
     )
 

@@ -45,6 +45,8 @@ class Request:
     read: tuple[Wheel, ...] | None = None
     # Plan for a Python another package manager owns (PEP 668) all the same.
     break_system_packages: bool = False
+    # Plan wheels whose Requires-Python leaves out the target's Python, with a warning.
+    ignore_requires_python: bool = False
 
 
 def _missing_input(item: str) -> str:
@@ -137,10 +139,14 @@ def _remembered(
     return manifests.known(absolute, sha256, info.st_size, limits) if sha256 else None
 
 
-def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> None:
+def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> list[str]:
+    """Refuse a set of wheels that cannot go into the target together; return the
+    warnings for the wheels planned anyway (--ignore-requires-python)."""
     problems: list[Problem] = []
+    warnings: list[str] = []
     seen: dict[str, Wheel] = {}
     supported = set(target.tags)
+    python = target.markers.get("python_full_version") or target.python_version
     for wheel in wheels:
         if wheel.name in seen:
             other = seen[wheel.name]
@@ -162,6 +168,14 @@ def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Reque
                     f" {len(target.tags) - 1} more supported tags)",
                 )
             )
+        if wheel.requires_python and requirements.python_excluded(wheel.requires_python, python):
+            needs = f"requires Python {wheel.requires_python}; the target is Python {python}"
+            if request.ignore_requires_python:
+                warnings.append(f"{wheel.filename}: {needs} (planned: --ignore-requires-python)")
+            else:
+                problems.append(
+                    Problem(wheel.filename, f"{needs} (--ignore-requires-python plans it anyway)")
+                )
         if wheel.name in request.remove:
             problems.append(Problem(wheel.filename, f"{wheel.name} is both installed and removed"))
     installed = {item.name for item in target.installed}
@@ -171,6 +185,7 @@ def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Reque
         problems.append(Problem(name, "--prefer names a distribution that is not being installed"))
     if problems:
         raise Refused(problems)
+    return warnings
 
 
 def _unchanged(wheel: Wheel, old: Installed, target: TargetInfo) -> bool:
@@ -285,7 +300,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         else read_wheels(expand_inputs(request.wheels), request.limits, request.digests)
     )
     disk = Listing(target.prefix)
-    _check_wheel_set(wheels, target, request)
+    python_warnings = _check_wheel_set(wheels, target, request)
     installed = {item.name: item for item in target.installed}
     planned_names = {wheel.name for wheel in wheels}
     gone: dict[str, str] = {}  # installed name -> why its files may go
@@ -375,7 +390,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     wheel_of = {wheel.name: wheel.filename for wheel in wheels}
     settlement = settle(claims, request.prefer, wheel_of)
     problems += settlement.problems
-    warnings = list(settlement.warnings)
+    warnings = list(settlement.warnings) + python_warnings
     for wheel in wheels:
         warnings += wheel.warnings
 

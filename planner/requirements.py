@@ -1,10 +1,13 @@
-"""Is the environment consistent after the plan? Requires-Dist under the target's markers."""
+"""Is the environment consistent after the plan? Requires-Dist under the target's
+markers, and each wheel's Requires-Python against the target's Python."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -46,3 +49,16 @@ def unmet(
             if not ok:
                 lines.append(f"{owner} requires {text}, but {name} {have} is planned or installed")
     return lines
+
+
+def python_excluded(requires_python: str, python_full_version: str) -> bool:
+    """Whether a (valid) Requires-Python leaves the target's Python out.
+
+    The version is compared as its X.Y.Z release, as pip compares it, so a 3.13 release
+    candidate meets ">=3.13" and a "3.11.7+" build is 3.11.7.
+    """
+    release = re.match(r"\d+(?:\.\d+)*", python_full_version)
+    if release is None:
+        return False
+    python = Version(release.group())
+    return not SpecifierSet(requires_python).contains(python, prereleases=True)

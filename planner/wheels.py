@@ -22,6 +22,7 @@ from typing import Protocol
 
 import attrs
 from installer.utils import SCHEME_NAMES, parse_metadata_file
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
     InvalidWheelFilename,
     canonicalize_name,
@@ -96,6 +97,8 @@ class Wheel:
     members: tuple[Member, ...]
     entry_points: tuple[EntryScript, ...]
     requires_dist: tuple[str, ...]
+    # METADATA's Requires-Python when it is a valid specifier set (else a warning says so).
+    requires_python: str | None
     warnings: tuple[str, ...]
 
 
@@ -465,7 +468,7 @@ class ManifestCache(Protocol):
 # The version of what read_wheel returns, as cached manifests (applier/manifests.py) hold
 # it: bump it whenever read_wheel's output or its checks change (a field, a warning's or
 # a hash's wording, a check added or dropped), so no manifest an older reader wrote is used.
-READER_VERSION = 2
+READER_VERSION = 3
 
 
 def read_wheel(
@@ -602,6 +605,7 @@ def _read_dist_info(
     metadata_text = _read_text(archive, f"{dist_info}/METADATA", errors)
     display_name: str = name
     requires: tuple[str, ...] = ()
+    requires_python: str | None = None
     if metadata_text is None:
         errors.error("METADATA is missing from .dist-info")
     else:
@@ -618,6 +622,7 @@ def _read_dist_info(
                 f" the file name ({expected_version})"
             )
         requires = tuple(str(value) for value in metadata.get_all("Requires-Dist") or ())
+        requires_python = _requires_python(metadata.get("Requires-Python"), errors)
     root_is_purelib = _check_wheel_file(_read_text(archive, f"{dist_info}/WHEEL", errors), errors)
     record_path = f"{dist_info}/RECORD"
     record_text = _read_text(archive, record_path, errors)
@@ -689,6 +694,7 @@ def _read_dist_info(
         members=tuple(sorted(members, key=lambda member: member.offset)),
         entry_points=tuple(scripts),
         requires_dist=requires,
+        requires_python=requires_python,
         warnings=tuple(errors.warnings),
     )
 
@@ -732,6 +738,20 @@ def _metadata_headers(text: str) -> Message:
     """
     end = text.find("\n\n")
     return parse_metadata_file(text if end < 0 else text[: end + 1])
+
+
+def _requires_python(value: object, errors: _Collector) -> str | None:
+    """The Requires-Python to check the target against: pip warns about one that is not
+    a valid specifier set and installs the wheel, and so does wheelplan."""
+    if value is None:
+        return None
+    text = " ".join(str(value).split())
+    try:
+        SpecifierSet(text)
+    except InvalidSpecifier:
+        errors.warn(f"METADATA Requires-Python {text!r} is not a valid specifier; not checked")
+        return None
+    return text or None
 
 
 def _same_version(text: str, version: Version | str) -> bool:

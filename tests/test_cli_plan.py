@@ -294,6 +294,48 @@ def test_a_newer_wheel_major_version_is_refused(tmp_path: Path, target: Path, cl
     ]
 
 
+def test_requires_python_is_checked_against_the_target(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """pip and uv refuse a wheel whose Requires-Python leaves out the target's Python;
+    like pip, wheelplan plans it with --ignore-requires-python, and does not check a
+    Requires-Python that is not a version specifier."""
+    version = subprocess.check_output(
+        [target, "-c", "import platform; print(platform.python_version())"], text=True
+    ).strip()
+    major, minor = (int(part) for part in version.split(".")[:2])
+    wheels = built(
+        tmp_path,
+        WheelSpec(name="newer", requires_python=f">={major}.{minor + 1}"),
+        WheelSpec(name="older", requires_python=f"<{major}.{minor}"),
+        WheelSpec(name="fits", requires_python=f">={major}.{minor}, !={major}.{minor - 1}.*"),
+        WheelSpec(name="garbled", requires_python=">=3.x!!"),
+    )
+    before = snapshot(venv_of(target))
+    assert errors(cli("plan", *wheels, "--python", target, "--no-cache")) == [
+        f"{name}-1.0-py3-none-any.whl: requires Python {needs}; the target is Python {version}"
+        " (--ignore-requires-python plans it anyway)"
+        for name, needs in (("newer", f">={major}.{minor + 1}"), ("older", f"<{major}.{minor}"))
+    ]
+    assert snapshot(venv_of(target)) == before
+    garbled = "garbled-1.0-py3-none-any.whl: METADATA Requires-Python '>=3.x!!' is not a valid"
+    result = cli("plan", *wheels[2:], "--python", target, "--no-cache", "--json")
+    assert "install    " not in result.stdout  # --json: the plan itself
+    plan = planned(result)
+    assert [dist.name for dist in plan.distributions] == ["fits", "garbled"]
+    assert [warning[: len(garbled)] for warning in plan.warnings] == [garbled]
+    result = cli("install", *wheels, "--python", target, "--no-cache", "--ignore-requires-python")
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"warning: newer-1.0-py3-none-any.whl: requires Python >={major}.{minor + 1}; the"
+        f" target is Python {version} (planned: --ignore-requires-python)"
+    ) in result.stderr.splitlines()
+    site = subprocess.check_output(
+        [target, "-c", "import importlib.metadata as m; print(m.version('newer'))"], text=True
+    )
+    assert site == "1.0\n"
+
+
 def test_data_and_entry_points_land_where_the_target_says(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:

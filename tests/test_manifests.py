@@ -82,6 +82,7 @@ def demo_spec(name: str = "demo", version: str = "1.0") -> WheelSpec:
         entry_points=f"[console_scripts]\n{name}-cli = {name}:main\n"
         f"[gui_scripts]\n{name}-gui = {name}:main [extra]\n",
         requires=("attrs>=20", "packaging; python_version > '3'"),
+        requires_python=">=3.8",
         wheel_text="Wheel-Version: 1.1\nGenerator: test\nRoot-Is-Purelib: true\n"
         "Tag: py3-none-any\n",
     )
@@ -199,6 +200,8 @@ def wheel_specs(draw: st.DrawFn, name: str) -> WheelSpec:
         if scripts
         else None,
         requires=tuple(draw(st.lists(st.sampled_from(("attrs", "idna>=3")), unique=True))),
+        # Met, unmet (the plan is refused) and unreadable (a warning).
+        requires_python=draw(st.sampled_from((None, ">=3.8", "<3", ">=3.x"))),
         root_is_purelib=draw(st.booleans()),
     )
 

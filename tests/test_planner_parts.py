@@ -24,6 +24,7 @@ from planner.listing import Listing
 from planner.overlaps import settle
 from planner.paths import join, path_problem
 from planner.plan import Conflict, FileEntry, Source
+from planner.requirements import python_excluded
 from planner.target import (
     _record_files,
     installed_fingerprint,
@@ -55,6 +56,7 @@ def _wheel(names: list[str]) -> Wheel:
         ),
         entry_points=(),
         requires_dist=(),
+        requires_python=None,
         warnings=(),
     )
 
@@ -291,3 +293,20 @@ def test_legacy_metadata_counts_as_installed_without_a_record(tmp_path: Path) ->
     assert fingerprint == installed_fingerprint(installed)
     (site / "plain-1.5.egg-info").unlink()
     assert installed_fingerprint_at(str(tmp_path), SCHEMES) != fingerprint
+
+
+@pytest.mark.parametrize(
+    ("requires_python", "python", "excluded"),
+    [
+        (">=3.12", "3.11.7", True),
+        (">=3.11", "3.11.7", False),
+        ("<3.11.7", "3.11.7+", True),  # a local build counts as its release
+        (">=3.13", "3.13.0rc1", False),  # a release candidate counts as its release, as in pip
+        ("~=3.10, !=3.11.*", "3.11.2", True),
+        (">=3", "unknown", False),  # nothing to compare: not refused
+    ],
+)
+def test_requires_python_is_compared_with_the_release_as_pip_compares_it(
+    requires_python: str, python: str, excluded: bool
+) -> None:
+    assert python_excluded(requires_python, python) is excluded

@@ -53,6 +53,7 @@ class WheelSpec:
     files: Mapping[str, bytes | Member] = attrs.field(factory=dict)
     entry_points: str | None = None
     requires: tuple[str, ...] = ()
+    requires_python: str | None = None
     root_is_purelib: bool = True
     # Overrides for the generated dist-info files; None means "generate it".
     wheel_text: str | None = None
@@ -94,6 +95,7 @@ def _members(spec: WheelSpec) -> list[Member]:
         if spec.metadata_text is not None
         else (
             f"Metadata-Version: 2.1\nName: {spec.name}\nVersion: {spec.version}\n"
+            + (f"Requires-Python: {spec.requires_python}\n" if spec.requires_python else "")
             + "".join(f"Requires-Dist: {req}\n" for req in spec.requires)
         ),
     }

@@ -94,6 +94,11 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="plan for a Python that another package manager owns (PEP 668) anyway: risky",
     )
+    parser.add_argument(
+        "--ignore-requires-python",
+        action="store_true",
+        help="plan wheels whose Requires-Python leaves out the target's Python",
+    )
     limits = Limits()
     parser.add_argument(
         "--max-total-size",
@@ -255,6 +260,7 @@ def _request(args: argparse.Namespace, index: wheelindex.WheelIndex | None = Non
         reinstall=args.reinstall,
         strict=args.strict,
         break_system_packages=args.break_system_packages,
+        ignore_requires_python=args.ignore_requires_python,
         limits=Limits(
             max_total_size=args.max_total_size,
             max_entries=args.max_entries,
