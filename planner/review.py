@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from planner.paths import parents
-from planner.plan import Plan
+from planner.plan import Distribution, Plan
 
 LIST_LIMIT = 10
 _KIND_NOTE = {
@@ -59,6 +59,19 @@ def _swaps(plan: Plan) -> list[str]:
     return [f"  {path}: {change}" for path, change in sorted(swapped)]
 
 
+def _change(dist: Distribution) -> str:
+    version = dist.version
+    if dist.previous_version and dist.previous_version != dist.version:
+        version = f"{dist.previous_version} -> {dist.version}"
+    return f"  {dist.action:<10} {dist.display_name} {version}"
+
+
+def changes(plan: Plan) -> list[str]:
+    """What an applied plan changed, one line per distribution, as the review names it
+    (pip and uv list what they installed; `install` prints no review)."""
+    return [_change(dist) for dist in plan.distributions if dist.action != "unchanged"]
+
+
 def render(plan: Plan) -> str:
     target = plan.target
     names = {dist.name: dist.display_name for dist in plan.distributions}
@@ -89,9 +102,6 @@ def render(plan: Plan) -> str:
         )
     lines.append("")
     for dist in plan.distributions:
-        version = dist.version
-        if dist.previous_version and dist.previous_version != dist.version:
-            version = f"{dist.previous_version} -> {dist.version}"
         if dist.action == "remove":
             detail = f"{removed_of[dist.name]} files removed"
         elif dist.action == "unchanged":
@@ -100,7 +110,7 @@ def render(plan: Plan) -> str:
             detail = f"{files_of[dist.name]} files, {human_size(bytes_of[dist.name])}"
             for winner, count in sorted(lost_to[dist.name].items()):
                 detail += f"; {plural(count, 'file')} lost to {names.get(winner, winner)}"
-        lines.append(f"  {dist.action:<10} {dist.display_name} {version}  ({detail})")
+        lines.append(f"{_change(dist)}  ({detail})")
     actions = Counter(entry.action for entry in plan.files)
     lines += [
         "",

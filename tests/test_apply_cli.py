@@ -99,6 +99,34 @@ def test_install_in_one_step_with_a_summary_that_counts_everything(
     verify_records(env, read_records(env), before)
 
 
+def test_install_names_each_change_after_its_summary(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """pip and uv list what they installed; `install` prints no review, so it names the
+    changed distributions as the review does (unchanged ones are left out)."""
+    wheels = tmp_path / "wheels"
+    old = build_wheel(WheelSpec("Up_Grade", version="1.0"), wheels / "old")
+    new = build_wheel(WheelSpec("Up_Grade", version="2.0"), wheels / "new")
+    kept, gone = (build_wheel(WheelSpec(name), wheels) for name in ("kept", "gone"))
+    first = cli("install", "--python", target, "--no-cache", old, kept, gone)
+    assert first.returncode == 0, first.stderr
+    summary, *changes = first.stdout.splitlines()
+    assert SUMMARY.fullmatch(summary), summary
+    assert changes == [
+        "  install    gone 1.0",
+        "  install    kept 1.0",
+        "  install    Up_Grade 1.0",
+    ]
+    second = cli("install", "--python", target, "--no-cache", "--sync", new, kept)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.splitlines()[1:] == [
+        "  remove     gone 1.0",
+        "  upgrade    Up_Grade 1.0 -> 2.0",
+    ]
+    quiet = cli("install", "--python", target, "--no-cache", "-q", "--reinstall", new)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+
+
 def test_install_dry_run_prints_what_plan_prints_and_writes_nothing(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:

@@ -159,7 +159,7 @@ def _apply_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compile-bytecode", action="store_true", help="compile installed .py files"
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     parser.add_argument(
         "--fsync", action="store_true", help="flush files and folders to disk before the commit"
     )
@@ -343,6 +343,8 @@ def _apply(
             f" {plural(summary.files, 'file')} written ({human_size(summary.bytes)}),"
             f" {summary.removed} removed, in {summary.seconds:.2f} s"
         )
+        for line in review.changes(plan):
+            print(line)
     return summary
 
 
