@@ -297,17 +297,34 @@ def installed_twice(
 
 
 def resolve_interpreter(python: str | None) -> str:
-    """`--python` as uv takes it: an interpreter, a venv folder, or the active venv."""
+    """`--python` as uv takes it: an interpreter or a venv folder; without one, the
+    active venv, else the `.venv` of the current folder or its nearest parent."""
     if python is None:
-        venv = os.environ.get("VIRTUAL_ENV")
+        venv = os.environ.get("VIRTUAL_ENV") or _nearest_dot_venv(os.getcwd())
         if not venv:
-            raise Refused.one("--python", "no target given and no virtual environment is active")
+            raise Refused.one(
+                "--python",
+                "no target given, no virtual environment is active and no .venv is in this"
+                " folder or its parents",
+            )
         python = venv
     if os.path.isdir(python):
         python = os.path.join(python, "bin", "python")
     if not os.path.exists(python):
         raise Refused.one(python, "the target interpreter does not exist")
     return os.path.abspath(python)
+
+
+def _nearest_dot_venv(folder: str) -> str | None:
+    """The `.venv` uv finds: in `folder` or its nearest parent, a venv (has pyvenv.cfg)."""
+    while True:
+        candidate = os.path.join(folder, ".venv")
+        if os.path.isfile(os.path.join(candidate, "pyvenv.cfg")):
+            return candidate
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
 
 
 def probe(python: str | None, *, planning: bool = True) -> TargetInfo:

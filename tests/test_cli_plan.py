@@ -206,9 +206,20 @@ def test_python_defaults_to_the_active_virtual_environment(
     assert folder.stdout == active.stdout
 
     monkeypatch.delenv("VIRTUAL_ENV", raising=False)
-    assert errors(cli("plan", *wheels)) == [
-        "--python: no target given and no virtual environment is active"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    assert not any((folder / ".venv/pyvenv.cfg").exists() for folder in outside.parents)
+    assert errors(cli("plan", *wheels, cwd=outside)) == [
+        "--python: no target given, no virtual environment is active and no .venv is in"
+        " this folder or its parents"
     ]
+    # uv's rule: the .venv of the current folder or of its nearest parent, if a venv.
+    project = tmp_path / "project"
+    (project / "src/deep/.venv").mkdir(parents=True)  # no pyvenv.cfg: not a venv
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", project / ".venv"], check=True)
+    found = cli("plan", *wheels, cwd=project / "src/deep")
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.startswith(f"Plan for {project / '.venv'} ")
     nowhere = tmp_path / "no-such-env"
     assert errors(cli("plan", *wheels, "--python", nowhere)) == [
         f"{nowhere}: the target interpreter does not exist"

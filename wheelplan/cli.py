@@ -62,7 +62,9 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --lock: download wheels here (default: the user cache)",
     )
     parser.add_argument(
-        "--python", help="the target environment's interpreter or folder (default: $VIRTUAL_ENV)"
+        "--python",
+        help="the target environment's interpreter or folder (default: $VIRTUAL_ENV, else"
+        " the .venv in this folder or its nearest parent)",
     )
     parser.add_argument(
         "--prefer",
