@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterable
+from typing import Literal
 
 import attrs
 
@@ -28,3 +31,31 @@ class Refused(Exception):
     @classmethod
     def one(cls, subject: str, message: str) -> Refused:
         return cls([Problem(subject, message)])
+
+
+InputKind = Literal["wheel", "lock", "plan"]
+_WHERE_IT_GOES: dict[InputKind, str] = {
+    "wheel": "a wheel: give it to `wheelplan plan` or `wheelplan install`",
+    "lock": "a lock file: give it to `wheelplan plan --lock` or `wheelplan install --lock`",
+    "plan": "a plan file: give it to `wheelplan apply` or `wheelplan show`",
+}
+# PEP 751's names for lock files: pylock.toml and pylock.<name>.toml.
+_LOCK_NAME = re.compile(r"pylock(\.[^.]+)?\.toml")
+
+
+def looks_like(path: str, expected: InputKind) -> str:
+    """For a refusal of `path` as an `expected` input: "; it looks like ..." with where
+    it goes, when its name says it is another of wheelplan's inputs; else ""."""
+    name = os.path.basename(path)
+    kind: InputKind | None = (
+        "wheel"
+        if name.endswith(".whl")
+        else "lock"
+        if _LOCK_NAME.fullmatch(name)
+        else "plan"
+        if name.endswith(".json")
+        else None
+    )
+    if kind is None or kind == expected:
+        return ""
+    return f"; it looks like {_WHERE_IT_GOES[kind]}"

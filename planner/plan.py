@@ -18,7 +18,7 @@ from typing import Any, Literal, NoReturn, TypeVar, Union
 
 import attrs
 
-from planner.errors import Refused
+from planner.errors import Refused, looks_like
 
 # 2: Target.externally_managed.
 FORMAT = 2
@@ -485,9 +485,13 @@ def loads(
     try:
         data = json.loads(text)
     except ValueError as error:
-        raise Refused.one(subject, f"not a plan file (invalid JSON: {error})") from None
+        raise Refused.one(
+            subject, f"not a plan file (invalid JSON: {error})" + looks_like(subject, "plan")
+        ) from None
     if not isinstance(data, dict) or "format" not in data:
-        raise Refused.one(subject, "not a plan file (no 'format' field)")
+        raise Refused.one(
+            subject, "not a plan file (no 'format' field)" + looks_like(subject, "plan")
+        )
     if data["format"] != FORMAT:
         raise Refused.one(
             subject,

@@ -31,7 +31,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from planner.centraldir import NOT_A_ZIP, Buffer, Entry, Unreadable, read_entries
-from planner.errors import Problem, Refused
+from planner.errors import Problem, Refused, looks_like
 from planner.hashing import ACCEPTED_HASHES, canonical_hash, mapped_sha256, open_regular
 from planner.limits import Limits
 from planner.localheader import LOCAL_HEADER, LOCAL_LENGTHS, LOCAL_LENGTHS_AT, LOCAL_SIGNATURE
@@ -491,7 +491,8 @@ def read_wheel(
         raise Refused.one(
             filename,
             f"not a valid wheel file name{reason}"
-            " (expected NAME-VERSION-PYTHONTAG-ABITAG-PLATFORMTAG.whl)",
+            " (expected NAME-VERSION-PYTHONTAG-ABITAG-PLATFORMTAG.whl)"
+            + looks_like(filename, "wheel"),
         ) from None
     try:
         fd = open_regular(absolute)

@@ -226,6 +226,39 @@ def test_python_defaults_to_the_active_virtual_environment(
     ]
 
 
+def test_an_input_given_where_another_kind_goes_says_where_it_goes(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """A wheel, a lock file and a plan file given to the wrong command or option are
+    refused as ever, with a hint from the file's name."""
+    (wheel,) = built(tmp_path, APP)
+    lock = tmp_path / "pylock.dev.toml"
+    lock.write_text('lock-version = "1.0"\n')
+    plan = tmp_path / "plan.json"
+    assert cli("plan", wheel, "--python", target, "-o", plan).returncode == 0
+    to_plan = "it looks like a wheel: give it to `wheelplan plan` or `wheelplan install`"
+    to_lock = (
+        "it looks like a lock file: give it to `wheelplan plan --lock` or"
+        " `wheelplan install --lock`"
+    )
+    to_apply = "it looks like a plan file: give it to `wheelplan apply` or `wheelplan show`"
+    misplaced = {
+        ("apply", wheel): f"{wheel}: not a plan file (not UTF-8 text); {to_plan}",
+        ("show", lock): f"{lock}: not a plan file (invalid JSON: ",
+        ("plan", "--lock", wheel, "--python", target): f"{wheel}: not a lock file",
+        ("plan", lock, "--python", target): "pylock.dev.toml: not a valid wheel file name",
+        ("plan", plan, "--python", target): "plan.json: not a valid wheel file name",
+    }
+    hints = [to_plan, to_lock, to_plan, to_lock, to_apply]
+    before = snapshot(venv_of(target))
+    for (args, start), hint in zip(misplaced.items(), hints, strict=True):
+        (line,) = errors(cli(*args))
+        assert line.startswith(start) and line.endswith(f"; {hint}"), line
+    assert snapshot(venv_of(target)) == before
+    (line,) = errors(cli("apply", tmp_path / "notes.txt"))
+    assert "looks like" not in line
+
+
 # --- what the review reports ------------------------------------------------------------
 
 
