@@ -47,15 +47,13 @@ def looks_like(path: str, expected: InputKind) -> str:
     """For a refusal of `path` as an `expected` input: "; it looks like ..." with where
     it goes, when its name says it is another of wheelplan's inputs; else ""."""
     name = os.path.basename(path)
-    kind: InputKind | None = (
-        "wheel"
-        if name.endswith(".whl")
-        else "lock"
-        if _LOCK_NAME.fullmatch(name)
-        else "plan"
-        if name.endswith(".json")
-        else None
-    )
-    if kind is None or kind == expected:
+    kind: InputKind
+    if name.endswith(".whl"):
+        kind = "wheel"
+    elif _LOCK_NAME.fullmatch(name):
+        kind = "lock"
+    elif name.endswith(".json"):
+        kind = "plan"
+    else:
         return ""
-    return f"; it looks like {_WHERE_IT_GOES[kind]}"
+    return "" if kind == expected else f"; it looks like {_WHERE_IT_GOES[kind]}"

@@ -470,6 +470,11 @@ def _class_converter(cls: type) -> _Converter:
     return convert
 
 
+def not_a_plan_file(subject: str, why: str) -> Refused:
+    """The refusal of a file that is no plan at all, with a hint if its name says what it is."""
+    return Refused.one(subject, f"not a plan file ({why})" + looks_like(subject, "plan"))
+
+
 def loads(
     text: str,
     subject: str,
@@ -485,13 +490,9 @@ def loads(
     try:
         data = json.loads(text)
     except ValueError as error:
-        raise Refused.one(
-            subject, f"not a plan file (invalid JSON: {error})" + looks_like(subject, "plan")
-        ) from None
+        raise not_a_plan_file(subject, f"invalid JSON: {error}") from None
     if not isinstance(data, dict) or "format" not in data:
-        raise Refused.one(
-            subject, "not a plan file (no 'format' field)" + looks_like(subject, "plan")
-        )
+        raise not_a_plan_file(subject, "no 'format' field")
     if data["format"] != FORMAT:
         raise Refused.one(
             subject,
