@@ -207,9 +207,8 @@ def _check_target(plan: Plan, base: str) -> None:
         changed.add(folder)
         if entry.action != "write":
             moved_from.add(folder)
-        if entry.action == "write" and exists and left_below(base, entry.path, removed) is None:
-            pass  # a folder this plan's removals empty, and so remove, becomes this file
-        elif entry.action == "write" and exists:
+        # A folder this plan's removals empty (and so remove) may become this file.
+        if entry.action == "write" and exists and left_below(base, entry.path, removed) is not None:
             problems.append(
                 Problem(
                     entry.path, "exists in the target but the plan expected it absent; plan again"
