@@ -36,6 +36,12 @@ EXIT_REFUSED = 1
 EXIT_USAGE = 2
 
 
+_PYTHON_HELP = (
+    "the target environment's interpreter or folder (default: $VIRTUAL_ENV, else the .venv"
+    " in this folder or its nearest parent)"
+)
+
+
 def _plan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "wheels", nargs="*", metavar="WHEEL_OR_DIR", help="wheel files or folders of wheels"
@@ -61,11 +67,7 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="with --lock: download wheels here (default: the user cache)",
     )
-    parser.add_argument(
-        "--python",
-        help="the target environment's interpreter or folder (default: $VIRTUAL_ENV, else"
-        " the .venv in this folder or its nearest parent)",
-    )
+    parser.add_argument("--python", help=_PYTHON_HELP)
     parser.add_argument(
         "--prefer",
         action="append",
@@ -224,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     install.set_defaults(output=None, json=False)
     check = commands.add_parser("verify", help="check an installed environment against its RECORDs")
-    check.add_argument("--python", help="the target environment's interpreter or folder")
+    check.add_argument("--python", help=_PYTHON_HELP)
     check.add_argument("--root", help="check the tree staged under this folder")
     check.add_argument(
         "--jobs",
@@ -234,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes hashing files (default: CPU count)",
     )
     recover = commands.add_parser("recover", help="undo an interrupted apply")
-    recover.add_argument("--python", help="the target environment's interpreter or folder")
+    recover.add_argument("--python", help=_PYTHON_HELP)
     recover.add_argument("--root", help="the staging folder the apply used")
     cache = commands.add_parser("cache", help="show or clean the cache")
     actions = cache.add_subparsers(dest="cache_command", required=True)
