@@ -298,14 +298,14 @@ def installed_twice(
 
 def resolve_interpreter(python: str | None) -> str:
     """`--python` as uv takes it: an interpreter or a venv folder; without one, the
-    active venv, else the `.venv` of the current folder or its nearest parent."""
+    active environment, else the `.venv` of the current folder or its nearest parent."""
     if python is None:
-        venv = os.environ.get("VIRTUAL_ENV") or _nearest_dot_venv(os.getcwd())
+        venv = _active_environment() or _nearest_dot_venv(os.getcwd())
         if not venv:
             raise Refused.one(
                 "--python",
-                "no target given, no virtual environment is active and no .venv is in this"
-                " folder or its parents",
+                "no target given, no virtual or conda environment is active and no .venv is"
+                " in this folder or its parents",
             )
         python = venv
     if os.path.isdir(python):
@@ -313,6 +313,18 @@ def resolve_interpreter(python: str | None) -> str:
     if not os.path.exists(python):
         raise Refused.one(python, "the target interpreter does not exist")
     return os.path.abspath(python)
+
+
+def _active_environment() -> str | None:
+    """What uv takes as active: $VIRTUAL_ENV, else an activated conda environment other
+    than conda's base one, which (like uv) we treat as the system's and never pick."""
+    venv = os.environ.get("VIRTUAL_ENV")
+    if venv:
+        return venv
+    conda = os.environ.get("CONDA_PREFIX")
+    if conda and os.environ.get("CONDA_DEFAULT_ENV") not in ("base", "root"):
+        return conda
+    return None
 
 
 def _nearest_dot_venv(folder: str) -> str | None:

@@ -26,7 +26,7 @@ from wheelplan import cli
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 FULL_BAR = "[" + "#" * 30 + "]"
 SUMMARY = re.compile(
-    r"applied (\d+) distributions?: (\d+) files? written \(([\d.]+ [KMG]?B)\),"
+    r"applied (\d+) distributions? to (/\S+): (\d+) files? written \(([\d.]+ [KMG]?B)\),"
     r" (\d+) removed, in [\d.]+ s"
 )
 
@@ -94,8 +94,8 @@ def test_install_in_one_step_with_a_summary_that_counts_everything(
     written = sum((env / path).stat().st_size for path in new_files)
     match = SUMMARY.search(completed.stdout)
     assert match, completed.stdout
-    assert match.group(1, 2, 4) == ("2", str(len(new_files)), "0")
-    assert match.group(3) == f"{written / 1e6:.1f} MB"
+    assert match.group(1, 2, 3, 5) == ("2", str(env), str(len(new_files)), "0")
+    assert match.group(4) == f"{written / 1e6:.1f} MB"
     verify_records(env, read_records(env), before)
 
 
@@ -240,7 +240,8 @@ def test_a_one_file_install_says_so_in_the_singular(tmp_path: Path, target: Path
     completed = cli("install", "--python", target, wheel)
     assert completed.returncode == 0, completed.stderr
     # solo.py, METADATA, WHEEL, INSTALLER, REQUESTED, direct_url.json and RECORD.
-    assert "applied 1 distribution: 7 files written (" in completed.stdout
+    env = target.parent.parent
+    assert f"applied 1 distribution to {env}: 7 files written (" in completed.stdout
 
 
 def test_compile_bytecode_is_checked_hash_under_source_date_epoch(

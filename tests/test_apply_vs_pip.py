@@ -233,7 +233,8 @@ def test_every_record_row_verifies_and_every_file_is_listed(both: Compared) -> N
 def test_summary_counts_every_file_written(both: Compared) -> None:
     new = set(both.ours.tree) - set(both.fresh)
     new_files = [path for path in new if both.ours.tree[path][0] != "dir"]
-    assert f"applied 20 distributions: {len(new_files)} files written (" in both.ours.stdout
+    summary = f"applied 20 distributions to {both.prefix}: {len(new_files)} files written ("
+    assert summary in both.ours.stdout
 
 
 def test_bytecode_matches_pips(tmp_path: Path) -> None:

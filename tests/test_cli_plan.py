@@ -206,13 +206,23 @@ def test_python_defaults_to_the_active_virtual_environment(
     assert folder.stdout == active.stdout
 
     monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    monkeypatch.delenv("CONDA_PREFIX", raising=False)
     outside = tmp_path / "outside"
     outside.mkdir()
     assert not any((folder / ".venv/pyvenv.cfg").exists() for folder in outside.parents)
-    assert errors(cli("plan", *wheels, cwd=outside)) == [
-        "--python: no target given, no virtual environment is active and no .venv is in"
-        " this folder or its parents"
+    refusal = [
+        "--python: no target given, no virtual or conda environment is active and no .venv"
+        " is in this folder or its parents"
     ]
+    assert errors(cli("plan", *wheels, cwd=outside)) == refusal
+    # An activated conda environment is taken as uv takes it; conda's base one is not.
+    conda = {"CONDA_PREFIX": str(venv_of(target)), "CONDA_DEFAULT_ENV": "work"}
+    assert cli("plan", *wheels, cwd=outside, env=conda).stdout == active.stdout
+    for base in ("base", "root"):
+        conda["CONDA_DEFAULT_ENV"] = base
+        assert errors(cli("plan", *wheels, cwd=outside, env=conda)) == refusal
+    conda["VIRTUAL_ENV"] = str(venv_of(target))
+    assert cli("plan", *wheels, cwd=outside, env=conda).stdout == active.stdout
     # uv's rule: the .venv of the current folder or of its nearest parent, if a venv.
     project = tmp_path / "project"
     (project / "src/deep/.venv").mkdir(parents=True)  # no pyvenv.cfg: not a venv

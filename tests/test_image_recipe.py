@@ -47,6 +47,7 @@ def test_the_readme_image_recipe_runs(tmp_path: Path) -> None:
     assert (bin_dir / "wheelplan").exists(), "wheelplan is not installed beside this Python"
     environment = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     environment.pop("VIRTUAL_ENV", None)
+    environment.pop("CONDA_PREFIX", None)
     for step in steps:
         command = step.replace("/opt/venv", str(venv)).replace("/stage", str(stage))
         done = subprocess.run(

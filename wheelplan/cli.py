@@ -37,8 +37,9 @@ EXIT_USAGE = 2
 
 
 _PYTHON_HELP = (
-    "the target environment's interpreter or folder (default: $VIRTUAL_ENV, else the .venv"
-    " in this folder or its nearest parent)"
+    "the target environment's interpreter or folder (default: $VIRTUAL_ENV, else an"
+    " activated conda environment other than base, else the .venv in this folder or its"
+    " nearest parent)"
 )
 
 
@@ -332,6 +333,7 @@ def _apply(
     preflight: Preflight | None = None,
 ) -> Summary:
     from applier.apply import apply_plan
+    from applier.environment import base_of
 
     bar = _Bar() if sys.stderr.isatty() and not args.quiet else None
     try:
@@ -342,8 +344,10 @@ def _apply(
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if not args.quiet:
+        # uv names the environment it used; `install` may have found it on its own.
+        where = base_of(plan.target.prefix, options.root)
         print(
-            f"applied {plural(summary.distributions, 'distribution')}:"
+            f"applied {plural(summary.distributions, 'distribution')} to {where}:"
             f" {plural(summary.files, 'file')} written ({human_size(summary.bytes)}),"
             f" {summary.removed} removed, in {summary.seconds:.2f} s"
         )
