@@ -1,8 +1,10 @@
 # Every target works on a fresh clone: `install` builds .venv, and everything else depends on it.
+# The stamp is the console script the editable install writes: a file of our own in .venv
+# would be one no RECORD lists, which `wheelplan verify` rightly reports.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP := $(BIN)/wheelplan
 
 .PHONY: install demo test lint bench clean
 
