@@ -98,7 +98,7 @@ def render(plan: Plan) -> str:
     if target.externally_managed:
         lines.append(
             "Another package manager owns this Python (PEP 668): planned for it anyway,"
-            " with --break-system-packages"
+            " as --break-system-packages (or install's staging --root) asks"
         )
     lines.append("")
     for dist in plan.distributions:

@@ -126,6 +126,31 @@ def test_break_system_packages_plans_says_so_and_applies(
     assert imported.stdout == "1\n"
 
 
+def test_install_into_a_staging_root_needs_no_flag_as_with_pip(
+    tmp_path: Path, system_python: Path
+) -> None:
+    """pip skips the check under --root: the files go to a staging tree, not the
+    Python's own folders. `plan` cannot know where its plan will go, so it refuses."""
+    marker = mark(system_python)
+    home = system_python.parent.parent
+    before = snapshot(home)
+    stage = tmp_path / "stage"
+    args = ("install", wheel(tmp_path), "--python", system_python, "--no-cache", "--root", stage)
+    dry = run_cli(*args, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert (
+        "Another package manager owns this Python (PEP 668): planned for it anyway,"
+        " as --break-system-packages (or install's staging --root) asks"
+    ) in dry.stdout.splitlines()
+    installed = run_cli(*args, "--quiet")
+    assert installed.returncode == 0, installed.stderr
+    assert snapshot(home) == before
+    staged = stage / str(home).lstrip("/")
+    assert [path.read_bytes() for path in staged.rglob("tool/__init__.py")] == [b"VERSION = 1\n"]
+    planned = run_cli("plan", wheel(tmp_path), "--python", system_python, "--no-cache")
+    assert only_error(planned).startswith(f"error: {marker}: ")
+
+
 def test_apply_refuses_a_python_marked_after_it_was_planned(
     tmp_path: Path, system_python: Path
 ) -> None:

@@ -264,7 +264,9 @@ def _request(args: argparse.Namespace, index: wheelindex.WheelIndex | None = Non
         sync=args.sync,
         reinstall=args.reinstall,
         strict=args.strict,
-        break_system_packages=args.break_system_packages,
+        # pip skips the check under --root too: the files go to a staging tree.
+        break_system_packages=args.break_system_packages
+        or (args.command == "install" and args.root is not None),
         ignore_requires_python=args.ignore_requires_python,
         limits=Limits(
             max_total_size=args.max_total_size,
