@@ -125,6 +125,11 @@ def test_install_names_each_change_after_its_summary(
     ]
     quiet = cli("install", "--python", target, "--no-cache", "-q", "--reinstall", new)
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    # Nothing to do is said as such (pip: "already satisfied", uv: "Audited").
+    again = cli("install", "--python", target, "--no-cache", new, kept)
+    assert again.returncode == 0, again.stderr
+    env = target.parent.parent
+    assert again.stdout == f"nothing to change in {env}: 2 distributions already installed\n"
 
 
 def test_install_dry_run_prints_what_plan_prints_and_writes_nothing(

@@ -348,11 +348,15 @@ def _apply(
     if not args.quiet:
         # uv names the environment it used; `install` may have found it on its own.
         where = base_of(plan.target.prefix, options.root)
-        print(
-            f"applied {plural(summary.distributions, 'distribution')} to {where}:"
-            f" {plural(summary.files, 'file')} written ({human_size(summary.bytes)}),"
-            f" {summary.removed} removed, in {summary.seconds:.2f} s"
-        )
+        if summary.distributions or summary.files or summary.removed:
+            print(
+                f"applied {plural(summary.distributions, 'distribution')} to {where}:"
+                f" {plural(summary.files, 'file')} written ({human_size(summary.bytes)}),"
+                f" {summary.removed} removed, in {summary.seconds:.2f} s"
+            )
+        else:  # as pip's "Requirement already satisfied", uv's "Audited"
+            kept = plural(len(plan.distributions), "distribution")
+            print(f"nothing to change in {where}: {kept} already installed")
         for line in review.changes(plan):
             print(line)
     return summary
