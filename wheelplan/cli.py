@@ -355,8 +355,8 @@ def _apply(
                 f" {summary.removed} removed, in {summary.seconds:.2f} s"
             )
         else:  # as pip's "Requirement already satisfied", uv's "Audited"
-            kept = plural(len(plan.distributions), "distribution")
-            print(f"nothing to change in {where}: {kept} already installed")
+            planned = plural(len(plan.distributions), "distribution")
+            print(f"nothing to change in {where}: {planned} already installed")
         for line in review.changes(plan):
             print(line)
     return summary
