@@ -23,11 +23,12 @@ from applier.streams import StreamError
 from applier.validate import interpreter_problem, validate
 from planner.errors import Problem, Refused
 from planner.hashing import record_hash
+from planner.installed import installed_fingerprint_at
 from planner.listing import Listing, left_below
 from planner.paths import parents
 from planner.plan import Distribution, Plan, Target
 from planner.shebang import shebang
-from planner.target import BackgroundProbe, TargetInfo, installed_fingerprint_at
+from planner.target import BackgroundProbe, TargetInfo
 
 
 @attrs.frozen

@@ -16,13 +16,14 @@ from planner import requirements, units
 from planner.disowning import Losses, listed_bytecode, preferred
 from planner.errors import Problem, Refused
 from planner.hashing import open_regular
+from planner.installed import Installed, installed_twice
 from planner.layout import claims_for, dist_info_path
 from planner.limits import Limits
 from planner.listing import Listing, left_below
 from planner.overlaps import describe_owners, settle
 from planner.paths import is_within
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
-from planner.target import JOURNAL_DIR, Installed, TargetInfo, installed_twice
+from planner.target import JOURNAL_DIR, TargetInfo
 from planner.wheels import DigestCache, ManifestCache, Wheel, read_wheel
 
 

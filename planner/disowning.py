@@ -13,10 +13,10 @@ from collections.abc import Collection, Iterable, Sequence
 
 import attrs
 
+from planner.installed import Installed, record_without
 from planner.layout import inline
 from planner.paths import is_within
 from planner.plan import Conflict, FileEntry
-from planner.target import Installed, record_without
 
 
 @attrs.define

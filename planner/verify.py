@@ -38,7 +38,8 @@ from installer.records import Hash
 
 from planner.errors import Problem
 from planner.hashing import encode_hash, file_digest, open_regular
-from planner.target import JOURNAL_DIR, Installed, installed_twice, scan_installed
+from planner.installed import Installed, installed_twice, scan_installed
+from planner.target import JOURNAL_DIR
 
 
 @attrs.frozen

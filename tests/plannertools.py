@@ -14,8 +14,9 @@ from typing import Any
 from packaging.markers import default_environment
 
 from planner.build import Request, make_plan
+from planner.installed import Installed
 from planner.plan import Plan
-from planner.target import Installed, TargetInfo
+from planner.target import TargetInfo
 from planner.wheels import Wheel, read_wheel
 from tests.wheelfactory import WheelSpec, build_wheel
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from installer.scripts import Script
 
+from planner.installed import installed_fingerprint_at
 from planner.shebang import shebang
-from planner.target import installed_fingerprint_at, probe
+from planner.target import probe
 from tests.conftest import REPO
 from tests.wheelfactory import Member, WheelSpec, build_wheel
 

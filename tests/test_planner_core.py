@@ -17,9 +17,10 @@ from planner import plan as plan_module
 from planner import review
 from planner.build import Request, make_plan
 from planner.errors import Refused
+from planner.installed import Installed
 from planner.layout import record_hash
 from planner.plan import FileEntry, Plan
-from planner.target import JOURNAL_DIR, Installed, TargetInfo
+from planner.target import JOURNAL_DIR, TargetInfo
 from tests.conftest import snapshot
 from tests.plannertools import INTERPRETER, SCHEMES, build_all, fake_target, plan_specs, read
 from tests.wheelfactory import Member, WheelSpec, build_wheel

@@ -19,18 +19,18 @@ from hypothesis import strategies as st
 
 from planner.errors import Refused
 from planner.hashing import record_hash
+from planner.installed import (
+    _record_files,
+    installed_fingerprint,
+    installed_fingerprint_at,
+    scan_installed,
+)
 from planner.layout import claims_for, dist_info_path
 from planner.listing import Listing
 from planner.overlaps import settle
 from planner.paths import join, path_problem
 from planner.plan import Conflict, FileEntry, Source
 from planner.requirements import python_excluded
-from planner.target import (
-    _record_files,
-    installed_fingerprint,
-    installed_fingerprint_at,
-    scan_installed,
-)
 from planner.wheels import Member, Wheel
 from tests.plannertools import INTERPRETER, SCHEMES
 
