@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -286,25 +286,23 @@ def check_externally_managed(target: TargetInfo, request: Request) -> None:
     )
 
 
-def make_plan(request: Request, target: TargetInfo) -> Plan:
-    """Plan `request` against `target`; raise Refused with every problem found."""
-    check_externally_managed(target, request)
-    if os.path.lexists(os.path.join(target.prefix, JOURNAL_DIR)):
-        raise Refused.one(
-            target.prefix,
-            "an interrupted apply left a journal here; run 'wheelplan recover --python"
-            f" {target.interpreter}' first",
-        )
-    wheels = (
-        list(request.read)
-        if request.read is not None
-        else read_wheels(expand_inputs(request.wheels), request.limits, request.digests)
-    )
-    disk = Listing(target.prefix)
-    python_warnings = _check_wheel_set(wheels, target, request)
+@attrs.frozen
+class _Changes:
+    """What a plan does to each distribution, settled before any file is looked at."""
+
+    distributions: list[Distribution]
+    # The wheels whose files are written (an unchanged reinstall writes none).
+    active: list[Wheel]
+    # Installed name -> why its files may go (replaced, reinstalled or removed).
+    gone: dict[str, str]
+    problems: list[Problem]
+
+
+def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _Changes:
+    """Each wheel's action against what is installed, and the removals asked for."""
     installed = {item.name: item for item in target.installed}
     planned_names = {wheel.name for wheel in wheels}
-    gone: dict[str, str] = {}  # installed name -> why its files may go
+    gone: dict[str, str] = {}
     distributions: list[Distribution] = []
     active: list[Wheel] = []
     problems: list[Problem] = []
@@ -375,6 +373,56 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                 dist_info=old.dist_info,
             )
         )
+    return _Changes(distributions, active, gone, problems)
+
+
+def _unmet(
+    wheels: Sequence[Wheel],
+    active: Sequence[Wheel],
+    kept: Mapping[str, Installed],
+    gone: Collection[str],
+    target: TargetInfo,
+) -> list[str]:
+    """Requirements the final set leaves unmet: the planned wheels' own, and those of
+    the installed distributions the plan keeps, on what the plan changes."""
+    # The target's own distributions shadow those it imports from elsewhere.
+    final_versions = {**target.elsewhere}
+    final_versions.update({name: item.version for name, item in kept.items()})
+    final_versions.update({wheel.name: wheel.version for wheel in wheels})
+    unmet = requirements.unmet(
+        {wheel.name: wheel.requires_dist for wheel in active}, final_versions, target.markers
+    )
+    # Installed distributions the plan keeps may lose what they need to a removal or downgrade.
+    changed = set(gone) | {wheel.name for wheel in active}
+    unmet += requirements.unmet(
+        {f"{item.name} {item.version} (installed)": item.requires_dist for item in kept.values()},
+        final_versions,
+        target.markers,
+        only=changed,
+    )
+    return unmet
+
+
+def make_plan(request: Request, target: TargetInfo) -> Plan:
+    """Plan `request` against `target`; raise Refused with every problem found."""
+    check_externally_managed(target, request)
+    if os.path.lexists(os.path.join(target.prefix, JOURNAL_DIR)):
+        raise Refused.one(
+            target.prefix,
+            "an interrupted apply left a journal here; run 'wheelplan recover --python"
+            f" {target.interpreter}' first",
+        )
+    wheels = (
+        list(request.read)
+        if request.read is not None
+        else read_wheels(expand_inputs(request.wheels), request.limits, request.digests)
+    )
+    disk = Listing(target.prefix)
+    python_warnings = _check_wheel_set(wheels, target, request)
+    installed = {item.name: item for item in target.installed}
+    changes = _changes(wheels, target, request)
+    distributions, active, gone = changes.distributions, changes.active, changes.gone
+    problems = list(changes.problems)
     # Every copy of a distribution installed more than once keeps its files.
     kept_copies = [item for item in target.installed if item.name not in gone]
     kept = {item.name: item for item in kept_copies}
@@ -514,21 +562,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                 Problem(directory, "is a file in the target, but a directory is planned there")
             )
 
-    # The target's own distributions shadow those it imports from elsewhere.
-    final_versions = {**target.elsewhere}
-    final_versions.update({name: item.version for name, item in kept.items()})
-    final_versions.update({wheel.name: wheel.version for wheel in wheels})
-    unmet = requirements.unmet(
-        {wheel.name: wheel.requires_dist for wheel in active}, final_versions, target.markers
-    )
-    # Installed distributions the plan keeps may lose what they need to a removal or downgrade.
-    changed = set(gone) | {wheel.name for wheel in active}
-    unmet += requirements.unmet(
-        {f"{item.name} {item.version} (installed)": item.requires_dist for item in kept.values()},
-        final_versions,
-        target.markers,
-        only=changed,
-    )
+    unmet = _unmet(wheels, active, kept, gone.keys(), target)
     if request.strict:
         problems += [Problem("--strict", line) for line in unmet]
     else:
