@@ -131,26 +131,23 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _limit(text: str) -> int:
-    """A size limit: a positive whole number, refused as a usage error otherwise."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
+def _positive(expected: str) -> Callable[[str], int]:
+    """An argument type for a positive whole number, refused as a usage error otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _jobs(text: str) -> int:
-    """--jobs: a positive count, refused as a usage error otherwise."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number of workers, got {text!r}")
-    return value
+_limit = _positive("a positive whole number")
+_jobs = _positive("a positive number of workers")
 
 
 def _apply_arguments(parser: argparse.ArgumentParser) -> None:
