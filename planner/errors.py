@@ -57,3 +57,9 @@ def looks_like(path: str, expected: InputKind) -> str:
     else:
         return ""
     return "" if kind == expected else f"; it looks like {_WHERE_IT_GOES[kind]}"
+
+
+def not_an_input(kind: InputKind, subject: str, why: str) -> Refused:
+    """The refusal of a file that is no `kind` at all, with a hint when its name says
+    what it is (see `looks_like`)."""
+    return Refused.one(subject, f"not a {kind} file ({why})" + looks_like(subject, kind))

@@ -32,7 +32,7 @@ from packaging.pylock import (
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from planner.errors import Problem, Refused, looks_like
+from planner.errors import Problem, Refused, not_an_input
 from planner.plan import LockSource
 
 if sys.version_info >= (3, 11):
@@ -119,13 +119,9 @@ def parse(data: bytes, subject: str) -> Pylock:
     try:
         document = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
-        raise Refused.one(
-            subject, "not a lock file (not UTF-8 text)" + looks_like(subject, "lock")
-        ) from None
+        raise not_an_input("lock", subject, "not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
-        raise Refused.one(
-            subject, f"not a lock file (invalid TOML: {error})" + looks_like(subject, "lock")
-        ) from None
+        raise not_an_input("lock", subject, f"invalid TOML: {error}") from None
     try:
         return Pylock.from_dict(document)
     except PylockValidationError as error:

@@ -18,7 +18,7 @@ from typing import Any, Literal, NoReturn, TypeVar, Union
 
 import attrs
 
-from planner.errors import Refused, looks_like
+from planner.errors import Refused, not_an_input
 
 # 2: Target.externally_managed.
 FORMAT = 2
@@ -470,11 +470,6 @@ def _class_converter(cls: type) -> _Converter:
     return convert
 
 
-def not_a_plan_file(subject: str, why: str) -> Refused:
-    """The refusal of a file that is no plan at all, with a hint if its name says what it is."""
-    return Refused.one(subject, f"not a plan file ({why})" + looks_like(subject, "plan"))
-
-
 def loads(
     text: str,
     subject: str,
@@ -490,9 +485,9 @@ def loads(
     try:
         data = json.loads(text)
     except ValueError as error:
-        raise not_a_plan_file(subject, f"invalid JSON: {error}") from None
+        raise not_an_input("plan", subject, f"invalid JSON: {error}") from None
     if not isinstance(data, dict) or "format" not in data:
-        raise not_a_plan_file(subject, "no 'format' field")
+        raise not_an_input("plan", subject, "no 'format' field")
     if data["format"] != FORMAT:
         raise Refused.one(
             subject,

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, NoReturn
 
 from applier import cachedir, links, wheelindex
 from planner import review
-from planner.errors import Refused
+from planner.errors import Refused, not_an_input
 from planner.limits import Limits
-from planner.plan import Distribution, Plan, Target, dumps, loads, not_a_plan_file
+from planner.plan import Distribution, Plan, Target, dumps, loads
 from planner.review import human_size, plural
 from planner.target import BackgroundProbe, probe
 
@@ -289,7 +289,7 @@ def _read_plan(
     except OSError as error:
         raise Refused.one(path, f"cannot read plan: {error.strerror}") from None
     except UnicodeDecodeError:
-        raise not_a_plan_file(path, "not UTF-8 text") from None
+        raise not_an_input("plan", path, "not UTF-8 text") from None
     return loads(text, path, header_read)
 
 
