@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import posixpath
 from collections.abc import Collection, Iterable, Iterator, Mapping
 
 import attrs
@@ -224,6 +225,27 @@ def record_without(item: Installed, prefix: str, dropped: Collection[str]) -> st
         if _prefix_relative(base, row[0], prefix) not in dropped:
             writer.writerow(row)
     return out.getvalue()
+
+
+def files_below(base: str, root: str, prune: Collection[str] = ()) -> list[str]:
+    """Every non-folder entry below `base/root`, relative to `base`; links are entries.
+
+    The folders named in `prune` are left out where they are `root`'s own.
+    """
+    found: list[str] = []
+    top = os.path.join(base, root) if root else base
+    if not os.path.isdir(top):
+        return found
+    for folder, dirs, files in os.walk(top):
+        relative = os.path.relpath(folder, base).replace(os.sep, "/")
+        relative = "" if relative == "." else relative
+        if folder == top:
+            dirs[:] = [name for name in dirs if name not in prune]
+        links = [name for name in dirs if os.path.islink(os.path.join(folder, name))]
+        dirs[:] = sorted(name for name in dirs if name not in links)
+        for name in [*files, *links]:
+            found.append(posixpath.join(relative, name) if relative else name)
+    return found
 
 
 def _record_files(

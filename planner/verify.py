@@ -38,7 +38,7 @@ from installer.records import Hash
 
 from planner.errors import Problem
 from planner.hashing import encode_hash, file_digest, open_regular
-from planner.installed import Installed, installed_twice, scan_installed
+from planner.installed import Installed, files_below, installed_twice, scan_installed
 from planner.target import JOURNAL_DIR
 
 
@@ -84,24 +84,6 @@ def not_distribution_file(
         ):
             return True
     return not venv and name == "README.txt" and folder in (schemes["purelib"], schemes["platlib"])
-
-
-def _walk(base: str, root: str) -> list[str]:
-    """Every non-folder entry below `base/root`, relative to `base`; links are entries."""
-    found: list[str] = []
-    top = os.path.join(base, root) if root else base
-    if not os.path.isdir(top):
-        return found
-    for folder, dirs, files in os.walk(top):
-        relative = os.path.relpath(folder, base).replace(os.sep, "/")
-        relative = "" if relative == "." else relative
-        if relative == "":
-            dirs[:] = [name for name in dirs if name != JOURNAL_DIR]
-        links = [name for name in dirs if os.path.islink(os.path.join(folder, name))]
-        dirs[:] = sorted(name for name in dirs if name not in links)
-        for name in [*files, *links]:
-            found.append(posixpath.join(relative, name) if relative else name)
-    return found
 
 
 def _matches(full: str, hashes: set[str]) -> str | None:
@@ -212,7 +194,7 @@ def verify(
     roots = [""] if venv else sorted({schemes["purelib"], schemes["platlib"]})
     seen: set[str] = set()
     for root in roots:
-        for path in _walk(base, root):
+        for path in files_below(base, root, prune=(JOURNAL_DIR,)):
             if path in seen or path in listed:
                 continue
             seen.add(path)
