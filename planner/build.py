@@ -191,7 +191,7 @@ def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Reque
 
 def _unchanged(wheel: Wheel, old: Installed, target: TargetInfo) -> bool:
     """Same version and the installed RECORD already holds this wheel's files, byte for byte."""
-    if old.version != wheel.version or old.record_text is None:
+    if old.version != wheel.version or old.legacy or old.unlisted is not None:
         return False
     root = target.schemes["purelib" if wheel.root_is_purelib else "platlib"]
     for member in wheel.members:
@@ -308,7 +308,7 @@ def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _
     problems: list[Problem] = []
     for wheel in wheels:
         old = installed.get(wheel.name)
-        if old is not None and old.record_text is None:
+        if old is not None and old.unlisted is not None:
             # Replacing it would leave its files, and its metadata beside the new one's:
             # two versions would claim the name (see README, "Planning against what is
             # installed").
@@ -316,7 +316,7 @@ def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _
                 Problem(
                     old.dist_info,
                     f"cannot replace {old.display_name} {old.version} with {wheel.filename}:"
-                    " it has no RECORD, so which files are its own is unknown (remove it first)",
+                    f" {old.unlisted}, so which files are its own is unknown (remove it first)",
                 )
             )
         action = _action(wheel, old)
@@ -356,10 +356,8 @@ def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _
     problems += installed_twice(target.installed, planned_names | removing)
     for name in sorted(removing):
         old = installed[name]
-        if old.record_text is None:
-            problems.append(
-                Problem(f"{old.dist_info}", "cannot remove: the distribution has no RECORD")
-            )
+        if old.unlisted is not None:
+            problems.append(Problem(old.dist_info, f"cannot remove: {old.unlisted}"))
             continue
         gone[name] = f"{name} {old.version} is removed" + (
             " (--sync)" if name not in request.remove else ""
@@ -472,6 +470,15 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         for item in kept_owner_of.get(path, ()):
             if item.files[path] == source.hash and not source.rewrite_shebang:
                 all_owners = tuple(sorted((*all_owners, item.name)))
+            elif item.legacy:
+                # No hash to compare, and no RECORD that --prefer could rewrite.
+                problems.append(
+                    Problem(
+                        path,
+                        f"{item.name} {item.version} (installed, an .egg-info) lists it too;"
+                        f" upgrade or remove {item.name} too",
+                    )
+                )
             elif not losses.may_lose(item, path, winner):
                 remedy = (
                     f"a file of {item.name}'s own .dist-info is never taken from it"

@@ -1,5 +1,6 @@
 """What is installed in a target, read from its disk: the distributions' metadata
-folders, their RECORDs, and the fingerprint an apply checks the target against.
+folders, the lists of their files (RECORD, or a legacy installed-files.txt), and the
+fingerprint an apply checks the target against.
 
 Apart from `target.py`, which learns the target from its interpreter: the applier
 checks a fingerprint without running anything, and `verify` scans without planning.
@@ -23,33 +24,45 @@ from planner.paths import path_problem
 
 @attrs.frozen
 class Installed:
-    """A distribution already in the target, with the files its RECORD claims."""
+    """A distribution already in the target, with the files its RECORD (or legacy
+    installed-files.txt) claims."""
 
     name: str
     display_name: str
     version: str
     dist_info: str
     installer: str
-    record_text: str | None
-    # Path relative to the prefix -> RECORD hash ("" when RECORD gives none).
+    # The RECORD text, or a legacy .egg-info's installed-files.txt; None when neither.
+    listing: str | None
+    # Path relative to the prefix -> RECORD hash ("" when none is given, as always for
+    # an .egg-info).
     files: Mapping[str, str]
     # Its METADATA Requires-Dist, so a plan that breaks it can say so.
     requires_dist: tuple[str, ...] = ()
+    # Why `files` are not known to be all of its own (so it is never replaced or
+    # removed); None when they are.
+    unlisted: str | None = None
+
+    @property
+    def legacy(self) -> bool:
+        """An .egg-info: its list has no hashes and is no RECORD to rewrite."""
+        return self.dist_info.endswith(_EGG_INFO)
 
 
 def installed_fingerprint(installed: tuple[Installed, ...]) -> str:
-    """Changes whenever a distribution is added, removed or its RECORD changes."""
-    return _fingerprint((item.dist_info, item.record_text) for item in installed)
+    """Changes whenever a distribution is added, removed or its file list changes."""
+    return _fingerprint((item.dist_info, item.listing) for item in installed)
 
 
 def installed_fingerprint_at(prefix: str, schemes: Mapping[str, str]) -> str:
-    """`installed_fingerprint(scan_installed(prefix, schemes))`, from the RECORDs alone.
+    """`installed_fingerprint(scan_installed(prefix, schemes))`, from the file lists alone.
 
     What an apply checks the target against: it parses no METADATA or RECORD, so it
     imports neither installer nor packaging, however much is installed.
     """
     return _fingerprint(
-        (dist_info, _record_of(folder)) for dist_info, folder in _dist_info_folders(prefix, schemes)
+        (dist_info, _listing_of(folder))
+        for dist_info, folder in _dist_info_folders(prefix, schemes)
     )
 
 
@@ -60,9 +73,11 @@ def _fingerprint(records: Iterable[tuple[str, str | None]]) -> str:
 
 _DIST_INFO = ".dist-info"
 # Metadata that setuptools and distutils installs left (a folder, or a file holding
-# PKG-INFO): the distribution is importable and visible to importlib.metadata, but lists
-# no files with hashes, so it counts as installed with no RECORD.
+# PKG-INFO): the distribution is importable and visible to importlib.metadata. A folder
+# may list its files, with no hashes, in installed-files.txt (pip's `setup.py install`
+# wrote one, relative to the folder); pip uninstalls by it, and so does wheelplan.
 _EGG_INFO = ".egg-info"
+_LEGACY_LIST = "installed-files.txt"
 
 
 def _read_optional(path: str) -> str | None:
@@ -75,9 +90,11 @@ def _read_optional(path: str) -> str | None:
         return None
 
 
-def _record_of(path: str) -> str | None:
-    """The RECORD of the .dist-info at `path`; None for a legacy .egg-info, which has none."""
-    return _read_optional(os.path.join(path, "RECORD")) if path.endswith(_DIST_INFO) else None
+def _listing_of(path: str) -> str | None:
+    """The RECORD of the .dist-info at `path`, or the installed-files.txt of the .egg-info
+    folder there; None when it has none (an .egg-info file has none)."""
+    listing = "RECORD" if path.endswith(_DIST_INFO) else _LEGACY_LIST
+    return _read_optional(os.path.join(path, listing))
 
 
 def _dist_info_folders(prefix: str, schemes: Mapping[str, str]) -> Iterator[tuple[str, str]]:
@@ -139,7 +156,7 @@ def scan_elsewhere(folders: Iterable[str]) -> dict[str, str]:
 
 
 def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, ...]:
-    """Every distribution in the target, with its METADATA and RECORD parsed.
+    """Every distribution in the target, with its METADATA and file list parsed.
 
     Its fingerprint is the one `installed_fingerprint_at` computes for the applier.
     """
@@ -153,9 +170,13 @@ def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, 
     for dist_info, directory in _dist_info_folders(prefix, schemes):
         text, fallback_name, fallback_version = _metadata_of(directory)
         metadata = parse_metadata_file(text or "")
-        record = _record_of(directory)
-        files, row_problems = _record_files(record, dist_info, prefix)
-        problems += row_problems
+        listing = _listing_of(directory)
+        if dist_info.endswith(_DIST_INFO):
+            files, row_problems = _record_files(listing, dist_info, prefix)
+            problems += row_problems
+            unlisted = None if listing is not None else "it has no RECORD"
+        else:
+            files, unlisted = _legacy_files(listing, dist_info, prefix)
         display_name = str(metadata.get("Name") or fallback_name)
         installed.append(
             Installed(
@@ -164,9 +185,10 @@ def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, 
                 version=str(metadata.get("Version") or fallback_version),
                 dist_info=dist_info,
                 installer=(_read_optional(os.path.join(directory, "INSTALLER")) or "").strip(),
-                record_text=record,
+                listing=listing,
                 files=files,
                 requires_dist=tuple(str(r) for r in metadata.get_all("Requires-Dist") or ()),
+                unlisted=unlisted,
             )
         )
     if problems:
@@ -217,11 +239,11 @@ def record_without(item: Installed, prefix: str, dropped: Collection[str]) -> st
 
     from installer.records import parse_record_file  # see scan_installed
 
-    assert item.record_text is not None
+    assert item.listing is not None and not item.legacy
     base = os.path.dirname(item.dist_info)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    for row in parse_record_file(item.record_text.splitlines()):
+    for row in parse_record_file(item.listing.splitlines()):
         if _prefix_relative(base, row[0], prefix) not in dropped:
             writer.writerow(row)
     return out.getvalue()
@@ -246,6 +268,34 @@ def files_below(base: str, root: str, prune: Collection[str] = ()) -> list[str]:
         for name in [*files, *links]:
             found.append(posixpath.join(relative, name) if relative else name)
     return found
+
+
+def _legacy_files(
+    listing: str | None, egg_info: str, prefix: str
+) -> tuple[dict[str, str], str | None]:
+    """A legacy .egg-info's files, as pip uninstalls it: what its installed-files.txt
+    lists (relative to the folder) and everything in the folder itself; or why they are
+    not known.
+
+    A listed folder is left out, where pip would remove it whole: what the list does
+    not name in it may be anyone's.
+    """
+    if listing is None:
+        return {}, f"it has no RECORD or {_LEGACY_LIST}"
+    files: dict[str, str] = {}
+    for line in listing.splitlines():
+        row = line.strip()
+        if not row:
+            continue
+        relative = _prefix_relative(egg_info, row, prefix)
+        if relative.startswith("../") or relative == ".." or path_problem(relative):
+            return {}, f"its {_LEGACY_LIST} lists {row!r}, outside the environment"
+        full = os.path.join(prefix, relative)
+        if os.path.islink(full) or not os.path.isdir(full):
+            files[relative] = ""
+    for path in files_below(prefix, egg_info):
+        files[path] = ""
+    return files, None
 
 
 def _record_files(

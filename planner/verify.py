@@ -148,12 +148,12 @@ def verify(
     problems += installed_twice(installed)
     listed: dict[str, dict[str, list[Installed]]] = defaultdict(lambda: defaultdict(list))
     for item in installed:
-        if item.record_text is None:
+        if item.unlisted is not None:
             problems.append(
                 Problem(
                     os.path.join(base, item.dist_info),
-                    f"{item.display_name} {item.version} has no RECORD; its files cannot be"
-                    " verified",
+                    f"{item.display_name} {item.version}: {item.unlisted}; its files cannot"
+                    " be verified",
                 )
             )
         for path, hash_text in item.files.items():
@@ -161,6 +161,15 @@ def verify(
 
     def owners(items: Iterable[Installed]) -> str:
         return ", ".join(sorted({f"{item.display_name} {item.version}" for item in items}))
+
+    def lists(items: Sequence[Installed]) -> str:
+        """Whose lists name a path: RECORDs, or a legacy .egg-info's installed-files.txt."""
+        records = [item for item in items if not item.legacy]
+        legacy = [item for item in items if item.legacy]
+        parts = [f"the RECORD of {owners(records)}"] if records else []
+        if legacy:
+            parts.append(f"the installed-files.txt of {owners(legacy)}")
+        return " and ".join(parts)
 
     for path, by_hash in sorted(listed.items()):
         distinct = sorted(text for text in by_hash if text)
@@ -186,11 +195,7 @@ def verify(
         every = [item for items in listed[path].values() for item in items]
         if verdict == "changed":
             verdict = "changed since it was installed (its RECORD hash differs)"
-        problems.append(
-            Problem(
-                os.path.join(base, path), f"{verdict} (listed in the RECORD of {owners(every)})"
-            )
-        )
+        problems.append(Problem(os.path.join(base, path), f"{verdict} (listed in {lists(every)})"))
     roots = [""] if venv else sorted({schemes["purelib"], schemes["platlib"]})
     seen: set[str] = set()
     for root in roots:

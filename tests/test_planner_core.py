@@ -475,7 +475,7 @@ def _installed(prefix: Path, name: str, files: dict[str, bytes], requires: str =
         version="1.0",
         dist_info=info,
         installer="pip",
-        record_text=record,
+        listing=record,
         files=rows,
         requires_dist=tuple(filter(None, [requires])),
     )

@@ -288,11 +288,38 @@ def test_legacy_metadata_counts_as_installed_without_a_record(tmp_path: Path) ->
         ("piped", "3.0", f"{SCHEMES['purelib']}/piped-3.0-py3.11.egg-info"),
         ("fifo-meta", "1.0", f"{SCHEMES['purelib']}/fifo_meta-1.0.dist-info"),
     }
-    assert all(item.record_text is None and not item.files for item in installed)
+    assert all(item.listing is None and not item.files and item.unlisted for item in installed)
     fingerprint = installed_fingerprint_at(str(tmp_path), SCHEMES)
     assert fingerprint == installed_fingerprint(installed)
     (site / "plain-1.5.egg-info").unlink()
     assert installed_fingerprint_at(str(tmp_path), SCHEMES) != fingerprint
+
+
+def test_a_legacy_list_gives_the_files_pip_would_remove(tmp_path: Path) -> None:
+    """installed-files.txt rows are relative to the .egg-info folder; a listed folder is
+    left out, a listed file that is gone stays listed, and the folder's own files count
+    whether listed or not. The applier's fingerprint reads the list as the planner does."""
+    purelib = SCHEMES["purelib"]
+    egg_info = f"{purelib}/listed-1.0-py3.11.egg-info"
+    (tmp_path / egg_info).mkdir(parents=True)
+    (tmp_path / egg_info / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: listed\n")
+    (tmp_path / egg_info / "SOURCES.txt").write_text("")
+    (tmp_path / purelib / "listed").mkdir()
+    (tmp_path / purelib / "listed" / "a.py").write_text("")
+    listing = "../listed/a.py\n\n  ../listed  \n../listed/gone.py\nPKG-INFO\n"
+    (tmp_path / egg_info / "installed-files.txt").write_text(listing)
+
+    (item,) = scan_installed(str(tmp_path), SCHEMES)
+    assert (item.name, item.version, item.legacy, item.unlisted) == ("listed", "1.0", True, None)
+    assert item.listing == listing
+    assert item.files == {
+        f"{purelib}/listed/a.py": "",
+        f"{purelib}/listed/gone.py": "",
+        f"{egg_info}/PKG-INFO": "",
+        f"{egg_info}/SOURCES.txt": "",
+        f"{egg_info}/installed-files.txt": "",
+    }
+    assert installed_fingerprint_at(str(tmp_path), SCHEMES) == installed_fingerprint((item,))
 
 
 @pytest.mark.parametrize(

@@ -167,7 +167,7 @@ def test_removal_needs_a_record_and_records_stay_inside(tmp_path: Path, real_whe
     assert "points outside the environment" in result.stderr
     record.unlink()
     result = refused("plan", "--remove", "six", "--python", python)
-    assert "cannot remove: the distribution has no RECORD" in result.stderr
+    assert "cannot remove: it has no RECORD" in result.stderr
     record.write_text(text)
     assert snapshot(env_dir) == before
 
@@ -177,7 +177,9 @@ def test_a_distribution_without_a_record_is_neither_replaced_nor_removed(
     tmp_path: Path, metadata: str
 ) -> None:
     """Installing over it would leave its files and its metadata beside the new version's,
-    and importlib.metadata would report the old version: pip and uv refuse it too."""
+    and importlib.metadata would report the old version. uv refuses to uninstall each
+    kind; pip refuses the .egg-info file and the lost RECORD, and for the bare .egg-info
+    folder removes the folder alone, leaving `legacy.py` (pip 26.3, uv 0.13.9)."""
     wheels = tmp_path / "wheels"
     new = build_wheel(WheelSpec("legacy", "2.0", files={"legacy.py": b"NEW = 2\n"}), wheels)
     other = build_wheel(WheelSpec("other", files={"other.py": b""}), wheels)
@@ -189,7 +191,9 @@ def test_a_distribution_without_a_record_is_neither_replaced_nor_removed(
         install(python, [build_wheel(WheelSpec("legacy", files={"legacy.py": b""}), wheels)])
         (site / "legacy-1.0.dist-info" / "RECORD").unlink()
         where = f"{SITE}/legacy-1.0.dist-info"
+        reason = "it has no RECORD"
     else:
+        reason = "it has no RECORD or installed-files.txt"
         where = f"{SITE}/legacy-1.0-py3.11.egg-info"
         if metadata == "egg-info folder":
             (env_dir / where).mkdir()
@@ -201,16 +205,164 @@ def test_a_distribution_without_a_record_is_neither_replaced_nor_removed(
 
     result = refused("plan", new, "--python", python)
     assert result.stderr.splitlines()[0] == (
-        f"error: {where}: cannot replace legacy 1.0 with legacy-2.0-py3-none-any.whl: it has"
-        " no RECORD, so which files are its own is unknown (remove it first)"
+        f"error: {where}: cannot replace legacy 1.0 with legacy-2.0-py3-none-any.whl: {reason},"
+        " so which files are its own is unknown (remove it first)"
     )
     for args in (["--remove", "legacy"], [other, "--sync"]):
         result = refused("plan", *args, "--python", python)
-        assert result.stderr == f"error: {where}: cannot remove: the distribution has no RECORD\n"
+        assert result.stderr == f"error: {where}: cannot remove: {reason}\n"
     # It counts as installed: it meets a requirement on it.
     needs = build_wheel(WheelSpec("needs", files={"needs.py": b""}, requires=("legacy",)), wheels)
     assert "legacy" not in ok("plan", needs, "--python", python)
     assert snapshot(env_dir) == before
+
+
+EGG_INFO = f"{SITE}/legacy-1.0-py{sys.version_info.major}.{sys.version_info.minor}.egg-info"
+TAG = sys.implementation.cache_tag
+
+
+def legacy_install(env_dir: Path, *extra_rows: str) -> None:
+    """What pip's `setup.py install` of legacy 1.0 left: its files, and an .egg-info
+    folder whose installed-files.txt lists them relative to the folder (SOURCES.txt and
+    the list itself unlisted, `notlisted.py` written by hand after)."""
+    files = {
+        f"{SITE}/legacy/__init__.py": b"OLD = 1\n",
+        f"{SITE}/legacy/__pycache__/__init__.{TAG}.pyc": b"old bytecode",
+        f"{SITE}/legacy/sub/extra.txt": b"extra",
+        f"{SITE}/legacy/notlisted.py": b"MINE = 1\n",
+        "bin/legacy-cli": b"#!/bin/sh\n",
+        f"{EGG_INFO}/PKG-INFO": b"Metadata-Version: 1.1\nName: legacy\nVersion: 1.0\n",
+        f"{EGG_INFO}/top_level.txt": b"legacy\n",
+        f"{EGG_INFO}/SOURCES.txt": b"setup.py\nlegacy/__init__.py\n",
+    }
+    for path, data in files.items():
+        (env_dir / path).parent.mkdir(parents=True, exist_ok=True)
+        (env_dir / path).write_bytes(data)
+    rows = [
+        "../legacy/__init__.py",
+        f"../legacy/__pycache__/__init__.{TAG}.pyc",
+        "../legacy/sub/extra.txt",
+        "PKG-INFO",
+        "top_level.txt",
+        "../../../../bin/legacy-cli",
+        *extra_rows,
+    ]
+    (env_dir / EGG_INFO / "installed-files.txt").write_text("\n".join(rows) + "\n")
+
+
+def test_a_legacy_egg_info_is_removed_by_its_installed_files_as_pip_removes_it(
+    tmp_path: Path,
+) -> None:
+    """pip uninstalls an .egg-info folder by its installed-files.txt: every listed file,
+    the folder whole, the folders left empty; an unlisted file stays. The same tree,
+    made at the same path, goes through pip and through wheelplan."""
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    legacy_install(env_dir)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "uninstall", "-y", "legacy"],
+        capture_output=True,
+        check=True,
+    )
+    by_pip = snapshot(env_dir)
+    assert f"{SITE}/legacy/notlisted.py" in by_pip
+    assert EGG_INFO not in by_pip and "bin/legacy-cli" not in by_pip
+
+    python = rebuild_env(env_dir)
+    legacy_install(env_dir)
+    review = ok("plan", "--remove", "legacy", "--python", python)
+    assert "remove     legacy 1.0" in review
+    install(python, [], "--remove", "legacy")
+    assert diff(by_pip, snapshot(env_dir)) == []
+    assert pip_list(python) == {}
+
+
+def test_a_legacy_egg_info_is_upgraded_to_a_wheel(tmp_path: Path) -> None:
+    """Installing legacy 2.0 over it leaves what installing 2.0 beside the one unlisted
+    file leaves; a plan made before its list changed is refused."""
+    new = build_wheel(
+        WheelSpec("legacy", "2.0", files={"legacy/__init__.py": b"NEW = 2\n"}),
+        tmp_path / "wheels",
+    )
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    (env_dir / SITE / "legacy").mkdir()
+    (env_dir / SITE / "legacy" / "notlisted.py").write_bytes(b"MINE = 1\n")
+    install(python, [new])
+    expected = snapshot(env_dir)
+
+    python = rebuild_env(env_dir)
+    legacy_install(env_dir)
+    plan = tmp_path / "plan.json"
+    save_plan(python, plan, [new])
+    assert actions_of(plan_data(plan)) == {"legacy": "upgrade"}
+    listing = env_dir / EGG_INFO / "installed-files.txt"
+    listing.write_text(listing.read_text() + "SOURCES.txt\n")
+    before = snapshot(env_dir)
+    result = refused("apply", plan)
+    assert "the target changed since the plan was made" in result.stderr
+    assert snapshot(env_dir) == before
+
+    save_plan(python, plan, [new])
+    ok("apply", plan, "--quiet")
+    assert diff(expected, snapshot(env_dir)) == []
+    assert pip_list(python) == {"legacy": "2.0"}
+
+
+def test_a_legacy_list_is_followed_only_inside_the_environment_and_never_to_a_folder(
+    tmp_path: Path,
+) -> None:
+    """A listed folder is not emptied (its other files may be anyone's), and a list that
+    leaves the environment makes the distribution one whose files are unknown; a file
+    it lists that a planned wheel brings is refused, as --prefer cannot rewrite the list."""
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    legacy_install(env_dir, "../shared")
+    (env_dir / SITE / "shared").mkdir()
+    (env_dir / SITE / "shared" / "data.txt").write_bytes(b"not legacy's")
+    clash = build_wheel(
+        WheelSpec("clash", files={"legacy/sub/extra.txt": b"other"}), tmp_path / "wheels"
+    )
+    for args in ([clash], [clash, "--prefer", "clash"]):
+        result = refused("plan", *args, "--python", python)
+        assert result.stderr == (
+            f"error: {SITE}/legacy/sub/extra.txt: legacy 1.0 (installed, an .egg-info) lists"
+            " it too; upgrade or remove legacy too\n"
+        )
+    install(python, [], "--remove", "legacy")
+    assert (env_dir / SITE / "shared" / "data.txt").read_bytes() == b"not legacy's"
+    assert not (env_dir / EGG_INFO).exists()
+
+    python = rebuild_env(env_dir)
+    legacy_install(env_dir, "../../../../../outside.txt")
+    before = snapshot(env_dir)
+    result = refused("plan", "--remove", "legacy", "--python", python)
+    assert result.stderr == (
+        f"error: {EGG_INFO}: cannot remove: its installed-files.txt lists"
+        " '../../../../../outside.txt', outside the environment\n"
+    )
+    assert snapshot(env_dir) == before
+
+
+def test_verify_checks_that_a_legacy_list_s_files_are_there(tmp_path: Path) -> None:
+    """The list has no hashes: its files are checked as present, and they are owned."""
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    legacy_install(env_dir)
+    (env_dir / SITE / "legacy" / "sub" / "extra.txt").unlink()
+    result = run_cli("verify", "--python", python)
+    assert result.returncode == 1
+    assert sorted(result.stderr.splitlines()) == [
+        f"error: {env_dir / SITE / 'legacy' / 'notlisted.py'}: unowned: not listed in any RECORD",
+        f"error: {env_dir / SITE / 'legacy' / 'sub' / 'extra.txt'}: missing (listed in the"
+        " installed-files.txt of legacy 1.0)",
+    ]
+    (env_dir / EGG_INFO / "installed-files.txt").unlink()
+    result = run_cli("verify", "--python", python)
+    assert (
+        f"error: {env_dir / EGG_INFO}: legacy 1.0: it has no RECORD or installed-files.txt;"
+        " its files cannot be verified"
+    ) in result.stderr.splitlines()
 
 
 def test_a_distribution_installed_twice_is_left_alone_and_keeps_its_files(
