@@ -9,6 +9,7 @@ byte-identical.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
 
 from planner.plan import Plan, digest_of, dumps, loads
-from tests.conftest import make_system_python, run_cli, snapshot
+from tests.conftest import REPO, make_system_python, run_cli, snapshot
 from tests.wheelfactory import Member, WheelSpec, build_wheel
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -158,6 +159,19 @@ def test_usage_errors_exit_2(args: tuple[str, ...], cli: Cli) -> None:
     assert result.returncode == 2
     assert "usage: wheelplan" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version_is_the_installed_distribution_s(flag: str, cli: Cli) -> None:
+    """As `pip --version` and `uv --version`: the version pyproject.toml gives."""
+    declared = re.search(r'^version = "(.+)"$', (REPO / "pyproject.toml").read_text(), re.M)
+    assert declared is not None
+    result = cli(flag)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        f"wheelplan {declared.group(1)}\n",
+        "",
+    )
 
 
 # --- refusals ---------------------------------------------------------------------------

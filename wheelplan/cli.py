@@ -192,11 +192,28 @@ def _cache_dir(args: argparse.Namespace) -> str | None:
     return str(args.cache_dir) if args.cache_dir else cachedir.default_dir()
 
 
+class _Version(argparse.Action):
+    """`--version`, as pip and uv have it; the version is looked up only when asked,
+    as importlib.metadata would cost every command's start."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **_: object) -> None:
+        super().__init__(
+            option_strings, argparse.SUPPRESS, nargs=0, help="print the version and exit"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        from importlib.metadata import version
+
+        print(f"wheelplan {version('wheelplan')}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wheelplan",
         description="Plan wheels into one reviewed file map, then apply it in parallel.",
     )
+    parser.add_argument("-V", "--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True)
     plan = commands.add_parser("plan", help="plan an install; a dry run unless -o is given")
     _plan_arguments(plan)
