@@ -16,6 +16,7 @@ from planner import requirements, units
 from planner.disowning import Losses, listed_bytecode, preferred
 from planner.errors import Problem, Refused
 from planner.hashing import open_regular
+from planner.inputs import best_builds, expand_inputs
 from planner.installed import Installed, installed_twice
 from planner.layout import claims_for, dist_info_path
 from planner.limits import Limits
@@ -48,44 +49,6 @@ class Request:
     break_system_packages: bool = False
     # Plan wheels whose Requires-Python leaves out the target's Python, with a warning.
     ignore_requires_python: bool = False
-
-
-def _missing_input(item: str) -> str:
-    """Why a wheel argument names nothing, with what a pip or uv user may have meant."""
-    if "://" in item:
-        return "not a wheel file: wheelplan reads local files (a pylock.toml's URLs are fetched)"
-    if not item.endswith(".whl") and os.sep not in item:
-        return (
-            "wheel file does not exist (wheelplan installs wheel files and lock files;"
-            " it does not look names up on an index)"
-        )
-    return "wheel file does not exist"
-
-
-def expand_inputs(inputs: Iterable[str]) -> list[str]:
-    """Wheel files, with each directory replaced by the wheels directly in it; a file
-    given twice (by name, or also through its directory) counts once, as pip and uv
-    take it."""
-    paths: list[str] = []
-    problems: list[Problem] = []
-    for item in inputs:
-        if os.path.isdir(item):
-            found = sorted(
-                os.path.join(item, name) for name in os.listdir(item) if name.endswith(".whl")
-            )
-            if not found:
-                problems.append(Problem(item, "directory holds no .whl files"))
-            paths += found
-        elif os.path.exists(item):
-            paths.append(item)
-        else:
-            problems.append(Problem(item, _missing_input(item)))
-    if problems:
-        raise Refused(problems)
-    unique: dict[str, str] = {}
-    for path in paths:
-        unique.setdefault(os.path.realpath(path), path)
-    return list(unique.values())
 
 
 def read_wheels(
@@ -415,6 +378,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         if request.read is not None
         else read_wheels(expand_inputs(request.wheels), request.limits, request.digests)
     )
+    wheels = best_builds(wheels, request.wheels, target.tags)
     disk = Listing(target.prefix)
     python_warnings = _check_wheel_set(wheels, target, request)
     installed = {item.name: item for item in target.installed}

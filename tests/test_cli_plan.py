@@ -174,6 +174,54 @@ def test_version_is_the_installed_distribution_s(flag: str, cli: Cli) -> None:
     )
 
 
+def test_a_folder_s_builds_of_one_release_give_the_one_that_fits_best(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """A folder is a wheelhouse, as pip's and uv's --find-links read one: of a release
+    built for several Pythons and platforms, the build whose tag the target ranks first
+    is planned. Named one by one, the same files are refused, as pip refuses a named
+    wheel that does not fit; so is a folder's choice that is no choice (two versions,
+    two builds that fit equally, none that fits)."""
+    from packaging.tags import sys_tags
+
+    best = str(next(iter(sys_tags())))  # the target is a venv of this interpreter
+
+    def house(name: str, *builds: tuple[str, str]) -> Path:
+        folder = tmp_path / name
+        for version, tag in builds:
+            spec = WheelSpec("plat", version, tag=tag, files={"plat.py": tag.encode()})
+            build_wheel(spec, folder)
+        return folder
+
+    def chosen(folder: Path) -> list[str | None]:
+        plan = planned(cli("plan", folder, "--python", target, "--json"))
+        return [dist.wheel for dist in plan.distributions]
+
+    mixed = house("mixed", ("1.0", "py2-none-any"), ("1.0", "py3-none-any"), ("1.0", best))
+    assert chosen(mixed) == [f"plat-1.0-{best}.whl"]
+    assert chosen(house("generic", ("1.0", "py2-none-any"), ("1.0", "py3-none-any"))) == [
+        "plat-1.0-py3-none-any.whl"
+    ]
+    # A build's best tag is what counts: `pyXY` ranks before `py3`.
+    exact = f"py3.py{sys.version_info.major}{sys.version_info.minor}-none-any"
+    assert chosen(house("compressed", ("1.0", "py3-none-any"), ("1.0", exact))) == [
+        f"plat-1.0-{exact}.whl"
+    ]
+    named = errors(cli("plan", *sorted(mixed.iterdir()), "--python", target))
+    assert sum(": plat is also given as " in line for line in named) == 2
+    assert any(line.startswith("plat-1.0-py2-none-any.whl: is not compatible") for line in named)
+
+    versions = house("versions", ("1.0", "py3-none-any"), ("2.0", "py3-none-any"))
+    tie = house("tie", ("1.0", "py2.py3-none-any"), ("1.0", "py3-none-any"))
+    none_fit = house("none", ("1.0", "py2-none-any"), ("1.0", "cp27-none-any"))
+    for folder, first in (
+        (versions, "plat-2.0-py3-none-any.whl: plat is also given as plat-1.0-py3-none-any.whl"),
+        (tie, "plat-1.0-py3-none-any.whl: plat is also given as plat-1.0-py2.py3-none-any.whl"),
+        (none_fit, "plat-1.0-cp27-none-any.whl: is not compatible with the target"),
+    ):
+        assert errors(cli("plan", folder, "--python", target))[0].startswith(first)
+
+
 # --- refusals ---------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ path, `relpath` of each joined row).
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 
 from planner.errors import Refused
 from planner.hashing import record_hash
+from planner.inputs import best_builds
 from planner.installed import (
     _record_files,
     installed_fingerprint,
@@ -337,3 +339,74 @@ def test_requires_python_is_compared_with_the_release_as_pip_compares_it(
     requires_python: str, python: str, excluded: bool
 ) -> None:
     assert python_excluded(requires_python, python) is excluded
+
+
+# The target's tags, best first, and one that it does not support.
+RANKED = ("cp311-cp311-linux_x86_64", "py311-none-any", "py3-none-any")
+FOREIGN = "py2-none-any"
+HOUSE = os.path.dirname(os.path.realpath(__file__))  # a real folder; the wheels are names
+
+
+def build_of(path: str, version: str, tags: frozenset[str]) -> Wheel:
+    return Wheel(
+        path=path,
+        filename=os.path.basename(path),
+        sha256="",
+        size=0,
+        name="plat",
+        display_name="plat",
+        version=version,
+        tags=tags,
+        root_is_purelib=True,
+        dist_info=f"plat-{version}.dist-info",
+        data_dir=f"plat-{version}.data",
+        members=(),
+        entry_points=(),
+        requires_dist=(),
+        requires_python=None,
+        warnings=(),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(("1.0", "2.0")),
+            st.frozensets(st.sampled_from((*RANKED, FOREIGN)), min_size=1),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_a_folder_keeps_the_one_best_build_of_a_release_in_any_order(
+    drawn: list[tuple[str, frozenset[str], bool]], shuffler: random.Random
+) -> None:
+    """Of a release's builds from a folder, the one whose best tag ranks first stays
+    alone; with a tie, or none that fits, all stay. Named files always stay, and the
+    order the wheels come in changes nothing."""
+    wheels = [
+        build_of(f"/named/{index}.whl" if named else f"{HOUSE}/{index}.whl", version, tags)
+        for index, (version, tags, named) in enumerate(drawn)
+    ]
+    inputs = [HOUSE, *(wheel.path for wheel in wheels if wheel.path.startswith("/named/"))]
+    expected = set()
+    for version in ("1.0", "2.0"):
+        builds = [w for w in wheels if w.version == version and w.path.startswith(HOUSE)]
+        ranks = [
+            min((RANKED.index(t) for t in w.tags if t in RANKED), default=None) for w in builds
+        ]
+        fitting = sorted(rank for rank in ranks if rank is not None)
+        if len(builds) > 1 and fitting and fitting[:2].count(fitting[0]) == 1:
+            expected.add(builds[ranks.index(fitting[0])].path)
+        else:
+            expected.update(w.path for w in builds)
+    expected.update(inputs[1:])
+
+    kept = best_builds(wheels, inputs, RANKED)
+    assert {wheel.path for wheel in kept} == expected
+    assert [wheel.path for wheel in kept] == [w.path for w in wheels if w.path in expected]
+    shuffled = shuffler.sample(wheels, len(wheels))
+    assert {wheel.path for wheel in best_builds(shuffled, inputs, RANKED)} == expected

@@ -13,15 +13,10 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from planner.build import (
-    Request,
-    check_externally_managed,
-    expand_inputs,
-    make_plan,
-    read_wheels,
-)
+from planner.build import Request, check_externally_managed, make_plan, read_wheels
 from planner.digests import ForkedDigests
 from planner.errors import Refused
+from planner.inputs import expand_inputs
 from planner.plan import Plan
 from planner.target import BackgroundProbe, probe
 from planner.wheels import ManifestCache, Wheel
