@@ -288,8 +288,10 @@ def _legacy_files(
         if not row:
             continue
         relative = _prefix_relative(egg_info, row, prefix)
-        if relative.startswith("../") or relative == ".." or path_problem(relative):
-            return {}, f"its {_LEGACY_LIST} lists {row!r}, outside the environment"
+        outside = relative.startswith("../") or relative == ".."
+        problem = "points outside the environment" if outside else path_problem(relative)
+        if problem is not None:
+            return {}, f"its {_LEGACY_LIST} row {row!r} {problem}"
         full = os.path.join(prefix, relative)
         if os.path.islink(full) or not os.path.isdir(full):
             files[relative] = ""

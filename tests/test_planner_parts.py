@@ -323,6 +323,14 @@ def test_a_legacy_list_gives_the_files_pip_would_remove(tmp_path: Path) -> None:
     }
     assert installed_fingerprint_at(str(tmp_path), SCHEMES) == installed_fingerprint((item,))
 
+    # A row that is no safe path makes the files unknown; the scan itself goes on.
+    (tmp_path / egg_info / "installed-files.txt").write_text(listing + "../listed/b\x01.py\n")
+    (item,) = scan_installed(str(tmp_path), SCHEMES)
+    assert (item.files, item.unlisted) == (
+        {},
+        "its installed-files.txt row '../listed/b\\x01.py' contains a NUL or control character",
+    )
+
 
 @pytest.mark.parametrize(
     ("requires_python", "python", "excluded"),

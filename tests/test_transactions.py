@@ -338,8 +338,8 @@ def test_a_legacy_list_is_followed_only_inside_the_environment_and_never_to_a_fo
     before = snapshot(env_dir)
     result = refused("plan", "--remove", "legacy", "--python", python)
     assert result.stderr == (
-        f"error: {EGG_INFO}: cannot remove: its installed-files.txt lists"
-        " '../../../../../outside.txt', outside the environment\n"
+        f"error: {EGG_INFO}: cannot remove: its installed-files.txt row"
+        " '../../../../../outside.txt' points outside the environment\n"
     )
     assert snapshot(env_dir) == before
 
