@@ -407,7 +407,8 @@ def _transaction(
         written = workers.finish(threads, slots)
         damaged.update(wheel for slot in slots for wheel in slot.damaged)
         if wheel_cache is not None:
-            wheel_cache.finish(placement)
+            stamps = {path: stamp for slot in slots for path, stamp in slot.stamps.items()}
+            wheel_cache.finish(placement, stamps)
         compiled: dict[str, str] = {}
         warnings: tuple[str, ...] = ()
         if tag:

@@ -80,7 +80,7 @@ class Staging:
     sha256: str
     directory: str
     entry: str
-    members: tuple[tuple[str, str], ...]  # (member, RECORD hash)
+    members: tuple[tuple[str, str, str], ...]  # (member, RECORD hash, planned path)
     replaces: bool  # a corrupt entry is in the way
 
 
@@ -230,27 +230,35 @@ class Cache:
         for path, source in planned:
             assert source.member is not None
             placement.staged[path] = os.path.join(root, source.member)
-            members.append((source.member, source.hash))
+            members.append((source.member, source.hash, path))
         placement.stagings.append(
             Staging(sha256, directory, self.entry(sha256), tuple(members), replaces)
         )
 
-    def finish(self, placement: Placement) -> None:
-        """Mark and move each populated entry into place, once every worker has succeeded."""
+    def finish(
+        self, placement: Placement, stamps: Mapping[str, tuple[int, int, int]] | None = None
+    ) -> None:
+        """Mark and move each populated entry into place, once every worker has succeeded.
+
+        `stamps` are the workers' (see `workers.Slot`); a file they lack is stat'ed here.
+        """
         for staging in placement.stagings:
             try:
-                self._publish(staging)
+                self._publish(staging, stamps or {})
             except OSError:
                 pass  # the install itself is done; this entry is simply not cached
             finally:
                 shutil.rmtree(staging.directory, ignore_errors=True)
 
-    def _publish(self, staging: Staging) -> None:
+    def _publish(self, staging: Staging, stamps: Mapping[str, tuple[int, int, int]]) -> None:
         root = os.path.join(staging.directory, FILES)
         files: dict[str, list[object]] = {}
-        for member, hash_text in staging.members:
-            info = os.lstat(os.path.join(root, member))
-            files[member] = [hash_text, info.st_size, info.st_mtime_ns, stat.S_IMODE(info.st_mode)]
+        for member, hash_text, path in staging.members:
+            stamp = stamps.get(path)
+            if stamp is None:
+                info = os.lstat(os.path.join(root, member))
+                stamp = (info.st_size, info.st_mtime_ns, stat.S_IMODE(info.st_mode))
+            files[member] = [hash_text, *stamp]
         marker = {"format": FORMAT, "wheel_sha256": staging.sha256, "files": files}
         write_atomic(os.path.join(staging.directory, MARKER), json.dumps(marker).encode())
         os.makedirs(os.path.dirname(staging.entry), exist_ok=True)

@@ -52,6 +52,9 @@ class Slot:
     written: dict[str, tuple[str, int]] = attrs.field(factory=dict)
     # Wheels whose cache entry had a changed file (written from the wheel instead).
     damaged: set[str] = attrs.field(factory=set)
+    # Planned path -> size, mtime (ns) and mode of the copy extracted into a new cache
+    # entry for it: that entry's marker, stat'ed here in parallel, not by the driver.
+    stamps: dict[str, tuple[int, int, int]] = attrs.field(factory=dict)
     bytes_done: int = 0
     error: BaseException | None = None
 
@@ -187,6 +190,8 @@ def _run(
                         context.fsync,
                         context.mtime,
                     )
+                    info = os.lstat(staging)
+                    slot.stamps[path] = (info.st_size, info.st_mtime_ns, stat.S_IMODE(info.st_mode))
                 else:
                     slot.written[path] = write_file(
                         destination,
@@ -261,7 +266,7 @@ def _child(context: WriteContext, units: list[Unit], fd: int, parent: int) -> No
             assert source is not None
             if result != (source.hash, source.size):
                 differing[path] = result
-        _send(fd, (_RESULTS, (differing, sorted(slot.damaged))))
+        _send(fd, (_RESULTS, (differing, sorted(slot.damaged), slot.stamps)))
     except BaseException as error:
         code = 1
         try:
@@ -321,8 +326,9 @@ class Child:
             self.slot.error = pickle.loads(value)
             self.abort.requested = True
         elif kind == _RESULTS:
-            differing, damaged = value
+            differing, damaged, stamps = value
             self.slot.damaged.update(damaged)
+            self.slot.stamps.update(stamps)
             written = self.slot.written
             files = self.context.files
             for unit in self.units:
