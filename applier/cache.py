@@ -47,7 +47,7 @@ import attrs
 from applier.atomic import write_atomic
 from applier.cachedir import ENTRIES, STAGING, WHEEL_SHA256, staging_name, stale_staging
 from applier.links import modes_for
-from planner.paths import path_problem
+from planner.paths import parents, path_problem
 from planner.plan import FileEntry, Plan, Source, Unit
 
 MARKER = "entry.json"
@@ -217,19 +217,24 @@ class Cache:
         root = os.path.join(directory, FILES)
         # The plan is input: a member name must not lead out of the entry.
         planned = [item for item in planned if path_problem(item[1].member or "") is None]
+        # Safe relative POSIX names (checked above): joined and split as strings, and each
+        # folder made once, parents first (a parent sorts before its children).
+        folders: set[str] = set()
+        for _, source in planned:
+            folder = (source.member or "").rpartition("/")[0]
+            if folder and folder not in folders:
+                folders.update((folder, *parents(folder)))
         try:
             os.makedirs(root)
-            folders = {os.path.dirname(source.member or "") for _, source in planned}
             for folder in sorted(folders):
-                if folder:
-                    os.makedirs(os.path.join(root, folder), exist_ok=True)
+                os.mkdir(f"{root}/{folder}")
         except OSError:
             shutil.rmtree(directory, ignore_errors=True)
             return  # no cache today: these files are written straight from the wheel
         members = []
         for path, source in planned:
             assert source.member is not None
-            placement.staged[path] = os.path.join(root, source.member)
+            placement.staged[path] = f"{root}/{source.member}"
             members.append((source.member, source.hash, path))
         placement.stagings.append(
             Staging(sha256, directory, self.entry(sha256), tuple(members), replaces)
