@@ -317,9 +317,9 @@ def test_a_legacy_list_is_followed_only_inside_the_environment_and_never_to_a_fo
     it lists that a planned wheel brings is refused, as --prefer cannot rewrite the list."""
     env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
-    legacy_install(env_dir, "../shared")
-    (env_dir / SITE / "shared").mkdir()
-    (env_dir / SITE / "shared" / "data.txt").write_bytes(b"not legacy's")
+    legacy_install(env_dir, "../common")
+    (env_dir / SITE / "common").mkdir()
+    (env_dir / SITE / "common" / "data.txt").write_bytes(b"not legacy's")
     clash = build_wheel(
         WheelSpec("clash", files={"legacy/sub/extra.txt": b"other"}), tmp_path / "wheels"
     )
@@ -330,7 +330,7 @@ def test_a_legacy_list_is_followed_only_inside_the_environment_and_never_to_a_fo
             " it too; upgrade or remove legacy too\n"
         )
     install(python, [], "--remove", "legacy")
-    assert (env_dir / SITE / "shared" / "data.txt").read_bytes() == b"not legacy's"
+    assert (env_dir / SITE / "common" / "data.txt").read_bytes() == b"not legacy's"
     assert not (env_dir / EGG_INFO).exists()
 
     python = rebuild_env(env_dir)
