@@ -573,5 +573,7 @@ def test_the_same_wheel_already_installed_is_unchanged(
     assert (plan.files, plan.units) == ((), ())
     again = planned(cli("plan", wheel, "--python", target, "--json", "--reinstall"))
     assert [(d.name, d.action) for d in again.distributions] == [("app", "reinstall")]
+    forced = planned(cli("plan", wheel, "--python", target, "--json", "--force-reinstall"))
+    assert forced.distributions == again.distributions
     purelib = "lib/python{}.{}/site-packages".format(*sys.version_info[:2])
     assert again.file_map()[f"{purelib}/app/__init__.py"].action == "replace"

@@ -88,8 +88,10 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--reinstall",
+        "--force-reinstall",
         action="store_true",
-        help="reinstall distributions already installed at the same version",
+        help="reinstall distributions already installed at the same version (pip's"
+        " --force-reinstall, which uv also takes)",
     )
     parser.add_argument(
         "--strict", action="store_true", help="refuse the plan when a requirement is unmet"
