@@ -171,12 +171,8 @@ def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, 
         text, fallback_name, fallback_version = _metadata_of(directory)
         metadata = parse_metadata_file(text or "")
         listing = _listing_of(directory)
-        if dist_info.endswith(_DIST_INFO):
-            files, row_problems = _record_files(listing, dist_info, prefix)
-            problems += row_problems
-            unlisted = None if listing is not None else "it has no RECORD"
-        else:
-            files, unlisted = _legacy_files(listing, dist_info, prefix)
+        files, unlisted, row_problems = _files_of(dist_info, directory, listing, prefix)
+        problems += row_problems
         display_name = str(metadata.get("Name") or fallback_name)
         installed.append(
             Installed(
@@ -268,6 +264,36 @@ def files_below(base: str, root: str, prune: Collection[str] = ()) -> list[str]:
         for name in [*files, *links]:
             found.append(posixpath.join(relative, name) if relative else name)
     return found
+
+
+def _files_of(
+    dist_info: str, directory: str, listing: str | None, prefix: str
+) -> tuple[dict[str, str], str | None, list[Problem]]:
+    """A distribution's files, from its RECORD or legacy list; why they are not known to
+    be all of its own (None when they are); and the RECORD rows refused."""
+    record = dist_info.endswith(_DIST_INFO)
+    if _leads_outside(directory, prefix):
+        # Removing its metadata would remove files outside (the applier refuses it too).
+        # Its RECORD still says what it owns; a legacy folder is not walked out there.
+        files, problems = _record_files(listing, dist_info, prefix) if record else ({}, [])
+        return (
+            files,
+            "its metadata folder is a symlink that leads outside the environment",
+            problems,
+        )
+    if record:
+        files, problems = _record_files(listing, dist_info, prefix)
+        return files, None if listing is not None else "it has no RECORD", problems
+    files, unlisted = _legacy_files(listing, dist_info, prefix)
+    return files, unlisted, []
+
+
+def _leads_outside(folder: str, prefix: str) -> bool:
+    """Whether `folder` is a symlink to somewhere outside `prefix` (one `lstat` when not)."""
+    if not os.path.islink(folder):
+        return False
+    real, root = os.path.realpath(folder), os.path.realpath(prefix)
+    return real != root and not real.startswith(root + os.sep)
 
 
 def _legacy_files(

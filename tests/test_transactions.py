@@ -250,6 +250,12 @@ def legacy_install(env_dir: Path, *extra_rows: str) -> None:
     (env_dir / EGG_INFO / "installed-files.txt").write_text("\n".join(rows) + "\n")
 
 
+def removal_refused(python: Path, where: str, reason: str) -> None:
+    """`plan --remove legacy` is refused with exactly this one line."""
+    result = refused("plan", "--remove", "legacy", "--python", python)
+    assert result.stderr == f"error: {where}: cannot remove: {reason}\n"
+
+
 def test_a_legacy_egg_info_is_removed_by_its_installed_files_as_pip_removes_it(
     tmp_path: Path,
 ) -> None:
@@ -336,12 +342,36 @@ def test_a_legacy_list_is_followed_only_inside_the_environment_and_never_to_a_fo
     python = rebuild_env(env_dir)
     legacy_install(env_dir, "../../../../../outside.txt")
     before = snapshot(env_dir)
-    result = refused("plan", "--remove", "legacy", "--python", python)
-    assert result.stderr == (
-        f"error: {EGG_INFO}: cannot remove: its installed-files.txt row"
-        " '../../../../../outside.txt' points outside the environment\n"
+    removal_refused(
+        python,
+        EGG_INFO,
+        "its installed-files.txt row '../../../../../outside.txt' points outside the environment",
     )
     assert snapshot(env_dir) == before
+
+
+@pytest.mark.parametrize("metadata", ["legacy-1.0.dist-info", "legacy-1.0.egg-info"])
+def test_a_metadata_folder_linked_outside_is_refused_when_the_plan_is_made(
+    tmp_path: Path, metadata: str
+) -> None:
+    """Removing the distribution would remove files through the link, outside the
+    environment. The applier refuses that too, but the plan should not promise it."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: legacy\nVersion: 1.0\n")
+    (outside / "METADATA").write_text("Metadata-Version: 2.1\nName: legacy\nVersion: 1.0\n")
+    (outside / "installed-files.txt").write_text("PKG-INFO\n")
+    (outside / "RECORD").write_text(f"{metadata}/METADATA,,\n{metadata}/RECORD,,\n")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    (env_dir / SITE / metadata).symlink_to(outside)
+    before = snapshot(outside)
+    removal_refused(
+        python,
+        f"{SITE}/{metadata}",
+        "its metadata folder is a symlink that leads outside the environment",
+    )
+    assert snapshot(outside) == before
 
 
 def test_verify_checks_that_a_legacy_list_s_files_are_there(tmp_path: Path) -> None:
