@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import os
 import random
 import re
@@ -144,8 +145,37 @@ def test_install_dry_run_prints_what_plan_prints_and_writes_nothing(
     review, _, last = dry.stdout.rstrip("\n").rpartition("\n")
     assert planned.stdout.startswith(review + "\n")
     assert "install    alpha 1.0" in review
-    assert last == "dry run: nothing written (without --dry-run, install applies this plan)"
+    assert last == "dry run: nothing written (without --dry-run, this plan is applied)"
     assert snapshot(env) == before
+
+
+def test_uninstall_is_install_remove_with_pip_s_and_uv_s_name(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """`pip uninstall -y NAME` and `uv pip uninstall NAME` are what users type; it plans and
+    applies `install --remove NAME` with no wheels, and says the same."""
+    env = target.parent.parent
+    wheels = demo_wheels(tmp_path / "wheels")
+    assert cli("install", "--python", target, "--no-cache", "-q", *wheels).returncode == 0
+    before = snapshot(env)
+    dry = cli("uninstall", "alpha", "--python", target, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "remove     alpha 1.0" in dry.stdout
+    assert snapshot(env) == before
+
+    removed = cli("uninstall", "-y", "Alpha", "--python", target)
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.splitlines()[1:] == ["  remove     alpha 1.0"]
+    plan = tmp_path / "plan.json"
+    assert cli("plan", "--python", target, "-o", plan, "--remove", "beta").returncode == 0
+    by_remove = json.loads(plan.read_text())
+    assert cli("uninstall", "beta", "--python", target, "-q").returncode == 0
+    gone = {entry["path"] for entry in by_remove["files"] if entry["action"] == "remove"}
+    assert gone and not any((env / path).exists() for path in gone)
+
+    again = cli("uninstall", "alpha", "--python", target)
+    assert again.returncode == 1
+    assert again.stderr == "error: alpha: cannot remove: it is not installed in the target\n"
 
 
 def test_a_terminal_shows_a_progress_bar_unless_quiet(

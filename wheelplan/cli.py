@@ -242,6 +242,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the review and write nothing, as `plan` without -o does",
     )
     install.set_defaults(output=None, json=False)
+    uninstall = commands.add_parser(
+        "uninstall", help="remove installed distributions (install --remove NAME, no wheels)"
+    )
+    uninstall.add_argument("remove", nargs="+", metavar="NAME", help="a distribution to remove")
+    uninstall.add_argument("--python", help=_PYTHON_HELP)
+    uninstall.add_argument(
+        "--break-system-packages",
+        action="store_true",
+        help="remove from a Python that another package manager owns (PEP 668) anyway: risky",
+    )
+    uninstall.add_argument(
+        "-y", "--yes", action="store_true", help="accepted as pip takes it: wheelplan never asks"
+    )
+    _apply_arguments(uninstall)
+    uninstall.add_argument(
+        "--dry-run", action="store_true", help="print the review and write nothing"
+    )
+    # Everything else is install's default: `run` takes it as an install of no wheels.
+    given = vars(uninstall.parse_args(["NAME"]))
+    defaults = {
+        key: value for key, value in vars(install.parse_args([])).items() if key not in given
+    }
+    uninstall.set_defaults(**defaults, command="install")
     check = commands.add_parser("verify", help="check an installed environment against its RECORDs")
     check.add_argument("--python", help=_PYTHON_HELP)
     check.add_argument("--root", help="check the tree staged under this folder")
@@ -461,7 +484,7 @@ def _plan_command(args: argparse.Namespace) -> int:
         if args.output:
             print(f"\nplan written to {args.output}; apply it with: wheelplan apply {args.output}")
         elif args.command == "install":
-            print("\ndry run: nothing written (without --dry-run, install applies this plan)")
+            print("\ndry run: nothing written (without --dry-run, this plan is applied)")
         else:
             print("\ndry run: nothing written (use -o PLAN.json to save the plan)")
     return EXIT_OK
