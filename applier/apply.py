@@ -25,7 +25,7 @@ from planner.errors import Problem, Refused
 from planner.hashing import record_hash
 from planner.installed import installed_fingerprint_at
 from planner.listing import Listing, left_below
-from planner.paths import parents
+from planner.paths import is_within, parents
 from planner.plan import Distribution, Plan, Target
 from planner.shebang import shebang
 from planner.target import BackgroundProbe, TargetInfo
@@ -222,8 +222,7 @@ def _check_target(plan: Plan, base: str) -> None:
                 )
             )
     for folder in sorted(moved_from):
-        real = os.path.realpath(os.path.join(base, folder))
-        if real != real_base and not real.startswith(real_base + os.sep):
+        if not is_within(os.path.realpath(os.path.join(base, folder)), real_base):
             problems.append(Problem(folder, "leads outside the environment (a symlink)"))
     for folder in sorted(changed):
         full = os.path.join(base, folder)
@@ -232,8 +231,7 @@ def _check_target(plan: Plan, base: str) -> None:
     for directory in plan.directories:
         full = os.path.join(base, directory)
         if disk.lexists(directory):
-            real = os.path.realpath(full)
-            if real != real_base and not real.startswith(real_base + os.sep):
+            if not is_within(os.path.realpath(full), real_base):
                 problems.append(Problem(directory, "leads outside the environment (a symlink)"))
             elif not os.path.isdir(full) and directory not in removed:
                 problems.append(Problem(directory, "is not a directory in the target"))

@@ -33,7 +33,7 @@ import attrs
 from applier import faults
 from applier.atomic import fsync_dir, write_atomic
 from planner.errors import Refused
-from planner.paths import path_problem
+from planner.paths import is_within, path_problem
 from planner.target import JOURNAL_DIR
 
 INTENT = "intent.json"
@@ -194,9 +194,8 @@ def _removed_dirs(root: str) -> list[dict[str, Any]]:
 
 def _inside(base: str, path: str) -> bool:
     """Whether `path`'s folder really lies in `base` (no symlinked parent leads out)."""
-    real_base = os.path.realpath(base)
     parent = os.path.realpath(os.path.dirname(os.path.join(base, path)))
-    return parent == real_base or parent.startswith(real_base + os.sep)
+    return is_within(parent, os.path.realpath(base))
 
 
 def _real_dir(path: str) -> bool:

@@ -19,7 +19,7 @@ import attrs
 
 from planner.errors import Problem, Refused
 from planner.hashing import canonical_hash, open_regular
-from planner.paths import path_problem
+from planner.paths import is_within, path_problem
 
 
 @attrs.frozen
@@ -292,8 +292,7 @@ def _leads_outside(folder: str, prefix: str) -> bool:
     """Whether `folder` is a symlink to somewhere outside `prefix` (one `lstat` when not)."""
     if not os.path.islink(folder):
         return False
-    real, root = os.path.realpath(folder), os.path.realpath(prefix)
-    return real != root and not real.startswith(root + os.sep)
+    return not is_within(os.path.realpath(folder), os.path.realpath(prefix))
 
 
 def _legacy_files(
