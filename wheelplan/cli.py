@@ -259,12 +259,6 @@ def build_parser() -> argparse.ArgumentParser:
     uninstall.add_argument(
         "--dry-run", action="store_true", help="print the review and write nothing"
     )
-    # Everything else is install's default: `run` takes it as an install of no wheels.
-    given = vars(uninstall.parse_args(["NAME"]))
-    defaults = {
-        key: value for key, value in vars(install.parse_args([])).items() if key not in given
-    }
-    uninstall.set_defaults(**defaults, command="install")
     check = commands.add_parser("verify", help="check an installed environment against its RECORDs")
     check.add_argument("--python", help=_PYTHON_HELP)
     check.add_argument("--root", help="check the tree staged under this folder")
@@ -531,7 +525,17 @@ def _cache_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _as_install(args: argparse.Namespace) -> argparse.Namespace:
+    """`uninstall NAME...` as `install --remove NAME...` with no wheels: install's defaults
+    for what uninstall does not take (looked up only for an uninstall)."""
+    merged = vars(build_parser().parse_args(["install"]))
+    merged.update(vars(args), wheels=[], command="install")
+    return argparse.Namespace(**merged)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.command == "uninstall":
+        args = _as_install(args)
     if args.command in ("plan", "install"):
         return _plan_command(args)
     if args.command == "show":
