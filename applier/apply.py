@@ -28,7 +28,7 @@ from planner.listing import Listing, left_below
 from planner.paths import is_within, parents
 from planner.plan import Distribution, Plan, Target
 from planner.shebang import shebang
-from planner.target import BackgroundProbe, TargetInfo
+from planner.target import BackgroundProbe, TargetInfo, recover_command
 
 
 @attrs.frozen
@@ -41,6 +41,8 @@ class Options:
     # The unpacked-wheel cache (applier/cache.py); None: no cache, no wheel index.
     cache_dir: str | None = None
     link_mode: str = "auto"
+    # `apply --target DIR`: the folder a plan for a target directory must name.
+    target: str | None = None
     # Run the plan's interpreter and check it reports the plan's prefix, scheme paths
     # and tags. Off for `install`, whose plan was made from that very answer, and for
     # tests that describe a target by hand.
@@ -145,24 +147,61 @@ def _wheel_paths(plan: Plan, preflight: Preflight) -> dict[str, str]:
     return paths
 
 
+def _recover_command(plan: Plan) -> str:
+    return recover_command(plan.target.interpreter, plan.target.prefix, plan.target.layout)
+
+
+def _confirm_directory(plan: Plan, directory: str | None, subject: str) -> None:
+    """Refuse a plan for a target directory unless `apply --target` names that folder,
+    and a plan for an environment when it names one.
+
+    An environment's prefix is vouched for by its interpreter (`_confirm_target`); a
+    folder's is not, and a plan with its digest recomputed could name any folder.
+    """
+    claimed = plan.target
+    if claimed.layout == "environment":
+        if directory is not None:
+            raise Refused.one(
+                subject,
+                f"planned for the environment of {claimed.interpreter}, not for a target"
+                " directory; apply it without --target, or plan again with --target",
+            )
+        return
+    if directory is None:
+        raise Refused.one(
+            subject,
+            f"planned for the target directory {claimed.prefix}; apply it with"
+            f" --target {claimed.prefix}",
+        )
+    if os.path.abspath(directory) != claimed.prefix:
+        raise Refused.one(
+            subject,
+            f"planned for the target directory {claimed.prefix}, not"
+            f" {os.path.abspath(directory)}; plan again",
+        )
+
+
 def _confirm_target(plan: Plan, actual: TargetInfo, subject: str) -> None:
     """Refuse a plan whose target is not what its interpreter says it is.
 
     A plan with its digest recomputed could name any folder as its prefix; the paths
     in it are checked against that prefix, so the prefix itself must be the real one.
+    A target directory's prefix and schemes are not the interpreter's: see
+    `_confirm_directory` and `validate`.
     """
     claimed = plan.target
+    environment = claimed.layout == "environment"
     problems = [
         f"{what} is {mine!r} here but {theirs!r} for {claimed.interpreter}"
         for what, mine, theirs in (
             ("the prefix", claimed.prefix, actual.prefix),
             ("the scheme paths", dict(claimed.schemes), dict(actual.schemes)),
         )
-        if mine != theirs
+        if environment and mine != theirs
     ]
     if claimed.tags_fingerprint != actual.tags_fingerprint:
         problems.append(f"{claimed.interpreter} supports other wheel tags than planned for")
-    if actual.externally_managed is not None and not claimed.externally_managed:
+    if environment and actual.externally_managed is not None and not claimed.externally_managed:
         problems.append(
             f"{claimed.interpreter} is externally managed (PEP 668, see"
             f" {actual.externally_managed.marker}) but was planned without"
@@ -184,8 +223,7 @@ def _check_target(plan: Plan, base: str) -> None:
     if journal.has_journal(base):
         raise Refused.one(
             base,
-            "an interrupted apply left a journal here; run 'wheelplan recover --python"
-            f" {plan.target.interpreter}' first",
+            f"an interrupted apply left a journal here; run '{_recover_command(plan)}' first",
         )
     fingerprint = installed_fingerprint_at(base, plan.target.schemes)
     if fingerprint != plan.target.installed_fingerprint:
@@ -281,13 +319,17 @@ def apply_plan(
     ):
         preflight = start_preflight(plan.target, plan.distributions, options)
     validate(plan, subject)
+    if options.confirm_target:
+        _confirm_directory(plan, options.target, subject)
     base = base_of(plan.target.prefix, options.root)
     wheel_paths = _wheel_paths(plan, preflight)
     if preflight.confirming is not None:
         _confirm_target(plan, preflight.confirming.result(), subject)
     if preflight.index is not None:
         preflight.index.save()
-    staged = _missing_folders(base) if options.root is not None else []
+    # A staging folder, or a target directory, is made when missing (as pip makes them).
+    creates = options.root is not None or plan.target.layout == "directory"
+    staged = _missing_folders(base) if creates else []
     if staged:
         os.makedirs(base)
     try:
@@ -491,6 +533,5 @@ def _recover(base: str, plan: Plan, what: str) -> None:
     except (OSError, Refused) as failure:
         raise Refused.one(
             base,
-            f"{what} ({failure}); fix that and run"
-            f" 'wheelplan recover --python {plan.target.interpreter}'",
+            f"{what} ({failure}); fix that and run '{_recover_command(plan)}'",
         ) from None

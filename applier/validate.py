@@ -14,7 +14,7 @@ from planner.errors import Problem, Refused
 from planner.hashing import ACCEPTED_HASHES, record_hash
 from planner.paths import has_control, is_within, path_problem
 from planner.plan import Plan
-from planner.target import JOURNAL_DIR
+from planner.target import DIRECTORY_SCHEMES, JOURNAL_DIR
 
 SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
 INSTALLED = frozenset({"install", "upgrade", "downgrade", "reinstall"})
@@ -50,6 +50,9 @@ def validate(plan: Plan, subject: str) -> None:
         bad(problem)
     if sorted(target.schemes) != sorted(SCHEMES):
         bad(f"target schemes must be exactly {list(SCHEMES)}")
+    elif target.layout == "directory" and dict(target.schemes) != DIRECTORY_SCHEMES:
+        # No interpreter vouches for a folder's layout: it must be the one --target makes.
+        bad(f"a target directory's schemes must be {dict(DIRECTORY_SCHEMES)}")
     for name, root in target.schemes.items():
         if root and (problem := path_problem(root)):
             bad(f"scheme {name} {root!r} {problem}")

@@ -24,7 +24,7 @@ from planner.listing import Listing, left_below
 from planner.overlaps import describe_owners, settle
 from planner.paths import is_within
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
-from planner.target import JOURNAL_DIR, TargetInfo
+from planner.target import JOURNAL_DIR, TargetInfo, recover_command
 from planner.wheels import DigestCache, ManifestCache, Wheel, read_wheel
 
 
@@ -370,8 +370,8 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     if os.path.lexists(os.path.join(target.prefix, JOURNAL_DIR)):
         raise Refused.one(
             target.prefix,
-            "an interrupted apply left a journal here; run 'wheelplan recover --python"
-            f" {target.interpreter}' first",
+            "an interrupted apply left a journal here; run"
+            f" '{recover_command(target.interpreter, target.prefix, target.layout)}' first",
         )
     wheels = (
         list(request.read)
@@ -554,6 +554,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             tags_fingerprint=target.tags_fingerprint,
             installed_fingerprint=target.installed_fingerprint,
             externally_managed=target.externally_managed is not None,
+            layout=target.layout,
         ),
         distributions=tuple(sorted(distributions, key=lambda dist: dist.name)),
         files=tuple(files),

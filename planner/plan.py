@@ -20,13 +20,16 @@ import attrs
 
 from planner.errors import Refused, not_an_input
 
-# 2: Target.externally_managed.
-FORMAT = 2
+# 2: Target.externally_managed. 3: Target.layout.
+FORMAT = 3
 
 FileAction = Literal["write", "replace", "remove"]
 SourceKind = Literal["member", "inline", "record"]
 DistAction = Literal["install", "upgrade", "downgrade", "reinstall", "remove", "unchanged"]
 ConflictKind = Literal["identical", "different"]
+# "environment": an interpreter's own prefix and schemes; "directory": a plain folder
+# (`--target DIR`) laid out by `planner.target.DIRECTORY_SCHEMES`.
+TargetLayout = Literal["environment", "directory"]
 
 
 @attrs.frozen
@@ -43,6 +46,7 @@ class Target:
     # The target is externally managed (PEP 668) and the user planned with
     # --break-system-packages; apply refuses such a target when this is false.
     externally_managed: bool = False
+    layout: TargetLayout = "environment"
 
 
 @attrs.frozen

@@ -92,7 +92,10 @@ def render(plan: Plan) -> str:
             else:
                 files_of[owner] += 1
                 bytes_of[owner] += entry.source.size if entry.source else 0
-    lines = [f"Plan for {target.prefix} (Python {target.python_version}, {target.interpreter})"]
+    where = "the target directory " if target.layout == "directory" else ""
+    lines = [
+        f"Plan for {where}{target.prefix} (Python {target.python_version}, {target.interpreter})"
+    ]
     if plan.lock is not None:
         lines.append(f"From lock file {plan.lock.path} (sha256 {plan.lock.sha256[:16]}...)")
     if target.externally_managed:

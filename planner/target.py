@@ -18,8 +18,20 @@ import attrs
 
 from planner.errors import Refused
 from planner.installed import Installed, installed_fingerprint, scan_elsewhere, scan_installed
+from planner.plan import TargetLayout
 
 JOURNAL_DIR = ".wheelplan-journal"
+
+# `--target DIR` (pip's and uv's): a plain folder that goes on sys.path (a Lambda layer,
+# a zipapp, a vendored tree), laid out as uv lays it out: modules and data at the top,
+# scripts in bin/, headers in include/NAME. Only what is in the folder counts as installed.
+DIRECTORY_SCHEMES: Mapping[str, str] = {
+    "purelib": "",
+    "platlib": "",
+    "headers": "include",
+    "scripts": "bin",
+    "data": "",
+}
 
 # The oldest Python the probe can run in: it imports our `packaging`, which needs 3.10
 # (as pip 26, which re-runs itself in the interpreter `--python` names, does).
@@ -111,6 +123,7 @@ class TargetInfo:
     # (a venv's system site-packages, Debian's dist-packages): these meet requirements,
     # as pip counts them, but no plan changes them.
     elsewhere: Mapping[str, str] = attrs.field(factory=dict)
+    layout: TargetLayout = "environment"
 
     @property
     def tags_fingerprint(self) -> str:
@@ -125,14 +138,13 @@ def resolve_interpreter(python: str | None) -> str:
     """`--python` as uv takes it: an interpreter or a venv folder; without one, the
     active environment, else the `.venv` of the current folder or its nearest parent."""
     if python is None:
-        venv = _active_environment() or _nearest_dot_venv(os.getcwd())
-        if not venv:
+        python = _active_environment() or _nearest_dot_venv(os.getcwd())
+        if not python:
             raise Refused.one(
                 "--python",
                 "no target given, no virtual or conda environment is active and no .venv is"
                 " in this folder or its parents",
             )
-        python = venv
     if os.path.isdir(python):
         python = os.path.join(python, "bin", "python")
     if not os.path.exists(python):
@@ -164,13 +176,21 @@ def _nearest_dot_venv(folder: str) -> str | None:
         folder = parent
 
 
-def probe(python: str | None, *, planning: bool = True) -> TargetInfo:
+def recover_command(interpreter: str, prefix: str, layout: TargetLayout) -> str:
+    """The command that recovers this target, for the messages that send the user there."""
+    if layout == "directory":
+        return f"wheelplan recover --target {prefix}"
+    return f"wheelplan recover --python {interpreter}"
+
+
+def probe(python: str | None, *, planning: bool = True, directory: str | None = None) -> TargetInfo:
     """What the target is; with `planning`, also what is installed in it and its markers.
 
     Confirming, verifying and recovering need only where the environment is and what
-    it runs, and skip the rest (a confirming apply waits for this answer).
+    it runs, and skip the rest (a confirming apply waits for this answer). With
+    `directory`, the target is that folder (`--target`), for the interpreter `python`.
     """
-    return BackgroundProbe(python, planning=planning).result()
+    return BackgroundProbe(python, planning=planning, directory=directory).result()
 
 
 class BackgroundProbe:
@@ -181,8 +201,11 @@ class BackgroundProbe:
     it is raised by `result()`, where a `probe` would have raised it.
     """
 
-    def __init__(self, python: str | None, *, planning: bool = True) -> None:
+    def __init__(
+        self, python: str | None, *, planning: bool = True, directory: str | None = None
+    ) -> None:
         self._planning = planning
+        self._directory = None if directory is None else os.path.abspath(directory)
         self._failure: Refused | None = None
         self._answer: TargetInfo | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -237,6 +260,8 @@ class BackgroundProbe:
         except ValueError:
             last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
             raise Refused.one(interpreter, f"not a usable Python interpreter ({last[0]})") from None
+        if self._directory is not None:
+            return _directory_target(data, self._planning, self._directory)
         return _target_from_probe(data, self._planning)
 
 
@@ -271,11 +296,38 @@ def _target_from_probe(data: dict[str, object], planning: bool) -> TargetInfo:
         schemes=schemes,
         tags=tuple(tags),
         markers=markers,
-        installed=_scan_unless_interrupted(prefix, schemes, str(data["executable"]))
+        installed=_scan_unless_interrupted(prefix, schemes, str(data["executable"]), "environment")
         if planning
         else (),
         externally_managed=_externally_managed(data["externally_managed"]),
         elsewhere=scan_elsewhere(_outside(data["site"], prefix, schemes)) if planning else {},
+    )
+
+
+def _directory_target(data: dict[str, object], planning: bool, directory: str) -> TargetInfo:
+    """The folder `--target` names, for the interpreter that answered `data`.
+
+    Not the interpreter's environment: no PEP 668 marker applies to the folder (pip
+    skips the check for --target too), and what that environment has installed does
+    not meet requirements here, since the folder is used without it.
+    """
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise Refused.one(directory, "--target names a file, not a folder")
+    tags = data["tags"]
+    markers = data["markers"]
+    assert isinstance(markers, dict) and isinstance(tags, list)
+    interpreter = str(data["executable"])
+    return TargetInfo(
+        interpreter=interpreter,
+        prefix=directory,
+        python_version=str(data["version"]),
+        schemes=DIRECTORY_SCHEMES,
+        tags=tuple(tags),
+        markers=markers,
+        installed=_scan_unless_interrupted(directory, DIRECTORY_SCHEMES, interpreter, "directory")
+        if planning
+        else (),
+        layout="directory",
     )
 
 
@@ -294,7 +346,7 @@ def _externally_managed(answer: object) -> ExternallyManaged | None:
 
 
 def _scan_unless_interrupted(
-    prefix: str, schemes: Mapping[str, str], interpreter: str
+    prefix: str, schemes: Mapping[str, str], interpreter: str, layout: TargetLayout
 ) -> tuple[Installed, ...]:
     """The installed distributions, unless a crashed apply left them half-changed.
 
@@ -306,6 +358,6 @@ def _scan_unless_interrupted(
         raise Refused.one(
             prefix,
             "an apply is running here or was interrupted (it left a journal); unless one"
-            f" is running, run 'wheelplan recover --python {interpreter}' first",
+            f" is running, run '{recover_command(interpreter, prefix, layout)}' first",
         )
     return scan_installed(prefix, schemes)

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import attrs
 
 from planner.plan import FORMAT, digest_of
+from planner.target import DIRECTORY_SCHEMES
 from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
 
 NAME = "demo"
@@ -693,14 +694,23 @@ class PlanCase:
 
 
 PLAN_CASES: tuple[PlanCase, ...] = (
-    PlanCase("format-version", lambda d: d.update(format=3), "plan format 3 is not supported"),
+    PlanCase(
+        "format-version",
+        lambda d: d.update(format=FORMAT + 1),
+        f"plan format {FORMAT + 1} is not supported",
+    ),
     PlanCase(
         "format-previous",
         lambda d: d.update(format=FORMAT - 1),
         f"plan format {FORMAT - 1} is not supported (this wheelplan reads format {FORMAT});"
         " plan again",
     ),
-    PlanCase("format-version-raw", lambda d: d.update(format=3), "plan format 3", fix_digest=False),
+    PlanCase(
+        "format-version-raw",
+        lambda d: d.update(format=FORMAT + 1),
+        f"plan format {FORMAT + 1}",
+        fix_digest=False,
+    ),
     PlanCase(
         "edited-no-digest",
         _redirect(lambda old: "../../escaped.py"),
@@ -733,6 +743,16 @@ PLAN_CASES: tuple[PlanCase, ...] = (
         "scheme-moved-inside", _scheme("purelib", "bin"), "not the environment it was planned for"
     ),
     PlanCase("plan-record-missing", _drop_record, "has no RECORD entry"),
+    PlanCase(
+        "layout-directory-schemes",
+        lambda d: d["target"].update(layout="directory"),
+        "a target directory's schemes must be",
+    ),
+    PlanCase(
+        "layout-directory-unconfirmed",
+        lambda d: d["target"].update(layout="directory", schemes=dict(DIRECTORY_SCHEMES)),
+        "planned for the target directory",
+    ),
 )
 
 

@@ -39,8 +39,16 @@ EXIT_USAGE = 2
 _PYTHON_HELP = (
     "the target environment's interpreter or folder (default: $VIRTUAL_ENV, else an"
     " activated conda environment other than base, else the .venv in this folder or its"
-    " nearest parent)"
+    " nearest parent); with --target, the Python the folder is for"
 )
+_TARGET_HELP = (
+    "a plain folder instead of an environment, as pip's and uv's --target (made when"
+    " missing): modules at its top, scripts in DIR/bin"
+)
+
+
+def _target_argument(parser: argparse.ArgumentParser, what: str = _TARGET_HELP) -> None:
+    parser.add_argument("-t", "--target", metavar="DIR", help=what)
 
 
 def _plan_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +77,7 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --lock: download wheels here (default: the user cache)",
     )
     parser.add_argument("--python", help=_PYTHON_HELP)
+    _target_argument(parser)
     parser.add_argument(
         "--prefer",
         action="append",
@@ -230,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply = commands.add_parser("apply", help="apply a saved plan")
     apply.add_argument("plan", metavar="PLAN.json")
     apply.add_argument("--wheel-dir", help="find the plan's wheels in this folder, by file name")
+    _target_argument(apply, "the target directory the plan was made for (plan --target DIR)")
     _apply_arguments(apply)
     _cache_arguments(apply, link_mode=True)
     install = commands.add_parser("install", help="plan and apply in one step")
@@ -247,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     uninstall.add_argument("remove", nargs="+", metavar="NAME", help="a distribution to remove")
     uninstall.add_argument("--python", help=_PYTHON_HELP)
+    _target_argument(uninstall, "remove from this folder (made by --target DIR)")
     uninstall.add_argument(
         "--break-system-packages",
         action="store_true",
@@ -261,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check = commands.add_parser("verify", help="check an installed environment against its RECORDs")
     check.add_argument("--python", help=_PYTHON_HELP)
+    _target_argument(check, "check this folder (made by --target DIR)")
     check.add_argument("--root", help="check the tree staged under this folder")
     check.add_argument(
         "--jobs",
@@ -271,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     recover = commands.add_parser("recover", help="undo an interrupted apply")
     recover.add_argument("--python", help=_PYTHON_HELP)
+    _target_argument(recover, "the target directory the apply wrote to")
     recover.add_argument("--root", help="the staging folder the apply used")
     cache = commands.add_parser("cache", help="show or clean the cache")
     actions = cache.add_subparsers(dest="cache_command", required=True)
@@ -355,6 +368,7 @@ def _options(args: argparse.Namespace) -> Options:
         wheel_dir=args.wheel_dir if args.command == "apply" else None,
         cache_dir=_cache_dir(args),
         link_mode=args.link_mode,
+        target=args.target if args.command == "apply" else None,
         # `install` planned from what the interpreter told this process a moment ago.
         confirm_target=args.command == "apply",
     )
@@ -408,7 +422,7 @@ def _verify(args: argparse.Namespace) -> int:
     from applier.environment import base_of
     from planner import verify
 
-    target = probe(args.python, planning=False)
+    target = probe(args.python, planning=False, directory=args.target)
     base = base_of(target.prefix, args.root)
     if not os.path.isdir(base):
         raise Refused.one(base, "the environment does not exist")
@@ -426,7 +440,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _plan_command(args: argparse.Namespace) -> int:
     """`plan`, and `install`, which applies the plan at once."""
     # The target's interpreter starts first, and answers while the planner is imported.
-    probing = BackgroundProbe(args.python) if args.lock is None else None
+    probing = BackgroundProbe(args.python, directory=args.target) if args.lock is None else None
     from applier.manifests import Manifests
     from wheelplan import planning
 
@@ -442,6 +456,7 @@ def _plan_command(args: argparse.Namespace) -> int:
                 plan = planning.plan_lock(
                     request,
                     args.python,
+                    args.target,
                     args.lock,
                     args.extra,
                     args.group,
@@ -502,7 +517,7 @@ def _recover_command(args: argparse.Namespace) -> int:
     from applier.environment import recover_target
 
     # The journal's own half-written files must not stop the recovery they ask for.
-    target = probe(args.python, planning=False)
+    target = probe(args.python, planning=False, directory=args.target)
     outcome = recover_target(target.prefix, args.root)
     print(f"{target.prefix}: {outcome}")
     return EXIT_OK

@@ -56,6 +56,7 @@ def plan_wheels(
 def plan_lock(
     request: Request,
     python: str | None,
+    directory: str | None,
     lock: str,
     extras: Collection[str],
     groups: Collection[str] | None,
@@ -69,7 +70,7 @@ def plan_lock(
     from planner import lockfile
     from wheelplan import fetch
 
-    target = probe(python)
+    target = probe(python, directory=directory)
     check_externally_managed(target, request)  # before downloading anything for it
     selection = lockfile.read(lock, target.markers, target.tags, extras, groups)
     fetched = fetch.fetch(selection.wheels, wheel_dir, cache_dir=cache_dir, progress=progress)
