@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping
 
@@ -134,11 +135,17 @@ class TargetInfo:
         return installed_fingerprint(self.installed)
 
 
-def resolve_interpreter(python: str | None) -> str:
+def resolve_interpreter(python: str | None, *, system: bool = False) -> str:
     """`--python` as uv takes it: an interpreter or a venv folder; without one, the
-    active environment, else the `.venv` of the current folder or its nearest parent."""
+    active environment, else the `.venv` of the current folder or its nearest parent.
+
+    `system`: else the `python3` on PATH, as uv takes it for `--target`, whose files
+    go to a folder of their own and not into that Python's environment.
+    """
     if python is None:
         python = _active_environment() or _nearest_dot_venv(os.getcwd())
+        if not python and system:
+            python = shutil.which("python3") or shutil.which("python")
         if not python:
             raise Refused.one(
                 "--python",
@@ -211,7 +218,7 @@ class BackgroundProbe:
         self._process: subprocess.Popen[bytes] | None = None
         self._interpreter = python or ""
         try:
-            self._interpreter = resolve_interpreter(python)
+            self._interpreter = resolve_interpreter(python, system=directory is not None)
             # Where our `packaging` is, found without importing it (only the target does).
             spec = importlib.util.find_spec("packaging")
             assert spec is not None and spec.origin is not None

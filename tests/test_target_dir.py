@@ -194,3 +194,20 @@ def test_an_interrupted_apply_sends_the_user_to_recover_the_folder(
         run_cli("plan", build_wheel(LAYERED, tmp_path / "w"), "--python", target, "-t", layer)
     )
     assert f"run 'wheelplan recover --target {layer}' first" in error
+
+
+def test_without_python_a_target_directory_is_for_the_python3_on_path(tmp_path: Path) -> None:
+    # No environment is active and none is near: as uv does for --target, the python3
+    # on PATH (the folder is its own; that Python's environment is not changed).
+    path = tmp_path / "path"
+    path.mkdir()
+    (path / "python3").symlink_to(sys.executable)
+    wheel = build_wheel(LAYERED, tmp_path / "w")
+    plan = tmp_path / "plan.json"
+    unset = {"VIRTUAL_ENV": "", "CONDA_PREFIX": "", "PATH": f"{path}:{os.environ['PATH']}"}
+    result = run_cli("plan", wheel, "-t", "layer", "-o", plan, env=unset, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(plan.read_text())["target"]["interpreter"] == str(path / "python3")
+    # An environment must still be found or named when there is no --target.
+    (error,) = _errors(run_cli("plan", wheel, env=unset, cwd=tmp_path))
+    assert error.startswith("error: --python: no target given")
