@@ -267,9 +267,7 @@ class BackgroundProbe:
         except ValueError:
             last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
             raise Refused.one(interpreter, f"not a usable Python interpreter ({last[0]})") from None
-        if self._directory is not None:
-            return _directory_target(data, self._planning, self._directory)
-        return _target_from_probe(data, self._planning)
+        return _target_from_probe(data, self._planning, self._directory)
 
 
 def _relative(path: str, prefix: str, what: str) -> str:
@@ -281,11 +279,53 @@ def _relative(path: str, prefix: str, what: str) -> str:
     return relative.replace(os.sep, "/")
 
 
-def _target_from_probe(data: dict[str, object], planning: bool) -> TargetInfo:
-    prefix = str(data["prefix"])
+def _target_from_probe(
+    data: dict[str, object], planning: bool, directory: str | None = None
+) -> TargetInfo:
+    """The target the interpreter's answer `data` describes: its environment, or the
+    folder `directory` (`--target`) for it.
+
+    A folder is not the interpreter's environment: no PEP 668 marker applies to it
+    (pip skips the check for --target too), and what that environment has installed
+    does not meet requirements there, since the folder is used without it.
+    """
+    interpreter = str(data["executable"])
+    version = str(data["version"])
+    markers = data["markers"]
+    tags = data["tags"]
+    assert isinstance(markers, dict) and isinstance(tags, list)
+    schemes: Mapping[str, str]
+    if directory is None:
+        prefix = str(data["prefix"])
+        schemes = _schemes_of(data, prefix, version)
+        layout: TargetLayout = "environment"
+    else:
+        if os.path.exists(directory) and not os.path.isdir(directory):
+            raise Refused.one(directory, "--target names a file, not a folder")
+        prefix, schemes, layout = directory, DIRECTORY_SCHEMES, "directory"
+    environment = layout == "environment"
+    return TargetInfo(
+        interpreter=interpreter,
+        prefix=prefix,
+        python_version=version,
+        schemes=schemes,
+        tags=tuple(tags),
+        markers=markers,
+        installed=_scan_unless_interrupted(prefix, schemes, interpreter, layout)
+        if planning
+        else (),
+        externally_managed=_externally_managed(data["externally_managed"]) if environment else None,
+        elsewhere=scan_elsewhere(_outside(data["site"], prefix, schemes))
+        if planning and environment
+        else {},
+        layout=layout,
+    )
+
+
+def _schemes_of(data: dict[str, object], prefix: str, version: str) -> dict[str, str]:
+    """The interpreter's scheme paths, relative to its prefix."""
     paths = data["paths"]
     assert isinstance(paths, dict)
-    version = str(data["version"])
     schemes = {
         key: _relative(paths[key], prefix, key) for key in ("purelib", "platlib", "scripts", "data")
     }
@@ -293,49 +333,7 @@ def _target_from_probe(data: dict[str, object], planning: bool) -> TargetInfo:
         schemes["headers"] = f"include/site/python{version}"
     else:
         schemes["headers"] = _relative(paths["include"], prefix, "include")
-    markers = data["markers"]
-    tags = data["tags"]
-    assert isinstance(markers, dict) and isinstance(tags, list)
-    return TargetInfo(
-        interpreter=str(data["executable"]),
-        prefix=prefix,
-        python_version=version,
-        schemes=schemes,
-        tags=tuple(tags),
-        markers=markers,
-        installed=_scan_unless_interrupted(prefix, schemes, str(data["executable"]), "environment")
-        if planning
-        else (),
-        externally_managed=_externally_managed(data["externally_managed"]),
-        elsewhere=scan_elsewhere(_outside(data["site"], prefix, schemes)) if planning else {},
-    )
-
-
-def _directory_target(data: dict[str, object], planning: bool, directory: str) -> TargetInfo:
-    """The folder `--target` names, for the interpreter that answered `data`.
-
-    Not the interpreter's environment: no PEP 668 marker applies to the folder (pip
-    skips the check for --target too), and what that environment has installed does
-    not meet requirements here, since the folder is used without it.
-    """
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise Refused.one(directory, "--target names a file, not a folder")
-    tags = data["tags"]
-    markers = data["markers"]
-    assert isinstance(markers, dict) and isinstance(tags, list)
-    interpreter = str(data["executable"])
-    return TargetInfo(
-        interpreter=interpreter,
-        prefix=directory,
-        python_version=str(data["version"]),
-        schemes=DIRECTORY_SCHEMES,
-        tags=tuple(tags),
-        markers=markers,
-        installed=_scan_unless_interrupted(directory, DIRECTORY_SCHEMES, interpreter, "directory")
-        if planning
-        else (),
-        layout="directory",
-    )
+    return schemes
 
 
 def _outside(folders: object, prefix: str, schemes: Mapping[str, str]) -> list[str]:
