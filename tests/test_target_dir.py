@@ -211,3 +211,22 @@ def test_without_python_a_target_directory_is_for_the_python3_on_path(tmp_path: 
     # An environment must still be found or named when there is no --target.
     (error,) = _errors(run_cli("plan", wheel, env=unset, cwd=tmp_path))
     assert error.startswith("error: --python: no target given")
+
+
+def test_what_the_python_has_installed_does_not_count_in_the_folder(
+    tmp_path: Path, target: Path
+) -> None:
+    # The folder is used without the interpreter's environment (a layer, a zipapp).
+    dep = build_wheel(WheelSpec(name="dep", files={"dep.py": b""}), tmp_path / "w")
+    app = build_wheel(WheelSpec(name="app", requires=("dep",)), tmp_path / "w")
+    assert run_cli("install", dep, "--python", target).returncode == 0
+    in_env = run_cli("plan", app, "--python", target)
+    assert in_env.returncode == 0, in_env.stderr
+    assert "app requires dep, which is not installed or planned" not in in_env.stdout
+    layer = tmp_path / "layer"
+    in_folder = run_cli("plan", app, "--python", target, "-t", layer)
+    assert in_folder.returncode == 0, in_folder.stderr
+    assert "app requires dep, which is not installed or planned" in in_folder.stdout
+    assert run_cli("plan", app, "--python", target, "-t", layer, "--strict").returncode == 1, (
+        "--strict refuses it"
+    )
