@@ -93,6 +93,24 @@ def test_a_lock_with_path_and_file_url_wheels_installs(
     assert run.stdout == "alpha says hi\n"
 
 
+def test_a_lock_installs_into_a_target_directory(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli
+) -> None:
+    alpha = wheels / ALPHA.filename
+    lock = write_pylock(
+        tmp_path / "pylock.toml",
+        [LockPackage("alpha", wheels=(wheel_entry(alpha, path="wheels/" + alpha.name),))],
+    )
+    env = target.parent.parent
+    before = snapshot(env)
+    layer = tmp_path / "layer"
+    result = cli("install", "--lock", lock, "--python", target, "--target", layer, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert (layer / "alpha" / "__init__.py").is_file()
+    assert (layer / "bin" / "alpha-cli").is_file()
+    assert snapshot(env) == before
+
+
 def test_url_wheels_are_downloaded_over_http_into_the_user_cache(
     tmp_path: Path, target: Path, wheels: Path, cli: Cli
 ) -> None:
