@@ -39,7 +39,8 @@ EXIT_USAGE = 2
 _PYTHON_HELP = (
     "the target environment's interpreter or folder (default: $VIRTUAL_ENV, else an"
     " activated conda environment other than base, else the .venv in this folder or its"
-    " nearest parent); with --target, the Python the folder is for"
+    " nearest parent); with --target, the Python the folder is for (default: as above,"
+    " else the python3 on PATH)"
 )
 _TARGET_HELP = (
     "a plain folder instead of an environment, as pip's and uv's --target (made when"
