@@ -152,6 +152,11 @@ def test_show_refuses_an_edited_plan(tmp_path: Path, target: Path, cli: Cli) -> 
         pytest.param(("plan", "x.whl", "--no-such-option"), id="unknown-option"),
         pytest.param(("show",), id="show-without-plan"),
         pytest.param(("plan", "x.whl", "--max-entries", "many"), id="bad-number"),
+        # An unset shell variable would otherwise mean the current folder.
+        pytest.param(("plan", "x.whl", "--target", ""), id="empty-target"),
+        pytest.param(("apply", "plan.json", "--root", ""), id="empty-root"),
+        pytest.param(("apply", "plan.json", "--wheel-dir", ""), id="empty-wheel-dir"),
+        pytest.param(("verify", "--root", ""), id="empty-verify-root"),
     ],
 )
 def test_usage_errors_exit_2(args: tuple[str, ...], cli: Cli) -> None:

@@ -48,8 +48,15 @@ _TARGET_HELP = (
 )
 
 
+def _folder(text: str) -> str:
+    """A folder argument; an empty one (an unset shell variable) would mean this folder."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a folder, got ''")
+    return text
+
+
 def _target_argument(parser: argparse.ArgumentParser, what: str = _TARGET_HELP) -> None:
-    parser.add_argument("-t", "--target", metavar="DIR", help=what)
+    parser.add_argument("-t", "--target", type=_folder, metavar="DIR", help=what)
 
 
 def _plan_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +81,7 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--wheel-dir",
+        type=_folder,
         metavar="DIR",
         help="with --lock: download wheels here (default: the user cache)",
     )
@@ -177,7 +185,9 @@ def _apply_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fsync", action="store_true", help="flush files and folders to disk before the commit"
     )
-    parser.add_argument("--root", help="install under this staging folder instead of /")
+    parser.add_argument(
+        "--root", type=_folder, help="install under this staging folder instead of /"
+    )
 
 
 def _cache_arguments(parser: argparse.ArgumentParser, *, link_mode: bool) -> None:
@@ -239,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="print the plan JSON")
     apply = commands.add_parser("apply", help="apply a saved plan")
     apply.add_argument("plan", metavar="PLAN.json")
-    apply.add_argument("--wheel-dir", help="find the plan's wheels in this folder, by file name")
+    apply.add_argument(
+        "--wheel-dir", type=_folder, help="find the plan's wheels in this folder, by file name"
+    )
     _target_argument(apply, "the target directory the plan was made for (plan --target DIR)")
     _apply_arguments(apply)
     _cache_arguments(apply, link_mode=True)
@@ -274,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("verify", help="check an installed environment against its RECORDs")
     check.add_argument("--python", help=_PYTHON_HELP)
     _target_argument(check, "check this folder (made by --target DIR)")
-    check.add_argument("--root", help="check the tree staged under this folder")
+    check.add_argument("--root", type=_folder, help="check the tree staged under this folder")
     check.add_argument(
         "--jobs",
         type=_jobs,
@@ -285,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     recover = commands.add_parser("recover", help="undo an interrupted apply")
     recover.add_argument("--python", help=_PYTHON_HELP)
     _target_argument(recover, "the target directory the apply wrote to")
-    recover.add_argument("--root", help="the staging folder the apply used")
+    recover.add_argument("--root", type=_folder, help="the staging folder the apply used")
     cache = commands.add_parser("cache", help="show or clean the cache")
     actions = cache.add_subparsers(dest="cache_command", required=True)
     for action, what in (
