@@ -108,7 +108,9 @@ def start_preflight(
         and options.root is None
         and interpreter_problem(target.interpreter) is None
     ):
-        confirming = BackgroundProbe(target.interpreter, planning=False)
+        # A target directory is described as `plan --target` described it.
+        directory = target.prefix if target.layout == "directory" else None
+        confirming = BackgroundProbe(target.interpreter, planning=False, directory=directory)
     return Preflight(
         target,
         tuple(distributions),
@@ -186,22 +188,20 @@ def _confirm_target(plan: Plan, actual: TargetInfo, subject: str) -> None:
 
     A plan with its digest recomputed could name any folder as its prefix; the paths
     in it are checked against that prefix, so the prefix itself must be the real one.
-    A target directory's prefix and schemes are not the interpreter's: see
-    `_confirm_directory` and `validate`.
+    (A target directory's own prefix is confirmed by the user: `_confirm_directory`.)
     """
     claimed = plan.target
-    environment = claimed.layout == "environment"
     problems = [
         f"{what} is {mine!r} here but {theirs!r} for {claimed.interpreter}"
         for what, mine, theirs in (
             ("the prefix", claimed.prefix, actual.prefix),
             ("the scheme paths", dict(claimed.schemes), dict(actual.schemes)),
         )
-        if environment and mine != theirs
+        if mine != theirs
     ]
     if claimed.tags_fingerprint != actual.tags_fingerprint:
         problems.append(f"{claimed.interpreter} supports other wheel tags than planned for")
-    if environment and actual.externally_managed is not None and not claimed.externally_managed:
+    if actual.externally_managed is not None and not claimed.externally_managed:
         problems.append(
             f"{claimed.interpreter} is externally managed (PEP 668, see"
             f" {actual.externally_managed.marker}) but was planned without"
