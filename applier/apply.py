@@ -42,7 +42,7 @@ class Options:
     cache_dir: str | None = None
     link_mode: str = "auto"
     # `apply --target DIR`: the folder a plan for a target directory must name.
-    target: str | None = None
+    target_directory: str | None = None
     # Run the plan's interpreter and check it reports the plan's prefix, scheme paths
     # and tags. Off for `install`, whose plan was made from that very answer, and for
     # tests that describe a target by hand.
@@ -320,7 +320,7 @@ def apply_plan(
         preflight = start_preflight(plan.target, plan.distributions, options)
     validate(plan, subject)
     if options.confirm_target:
-        _confirm_directory(plan, options.target, subject)
+        _confirm_directory(plan, options.target_directory, subject)
     base = base_of(plan.target.prefix, options.root)
     wheel_paths = _wheel_paths(plan, preflight)
     if preflight.confirming is not None:

@@ -381,7 +381,7 @@ def _options(args: argparse.Namespace) -> Options:
         wheel_dir=args.wheel_dir if args.command == "apply" else None,
         cache_dir=_cache_dir(args),
         link_mode=args.link_mode,
-        target=args.target if args.command == "apply" else None,
+        target_directory=args.target if args.command == "apply" else None,
         # `install` planned from what the interpreter told this process a moment ago.
         confirm_target=args.command == "apply",
     )
