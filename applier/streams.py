@@ -33,7 +33,7 @@ OUTPUT = 1024 * 1024
 SMALL = 4 * 1024 * 1024
 # Deflated members at least this big are hashed by a second thread (see `_ReadBack`).
 # Measured on the bench sets: the nvidia set's 58 MiB libnvrtc.so is 0.03 s faster with
-# it (the other worker is soon idle); 24-29 MiB members in busy units were not.
+# it (the other worker is soon idle); 24-29 MiB members in busy units were no faster.
 READ_BACK = 32 * 1024 * 1024
 # A guess at a local header's extra field, read along with a small member so that one
 # `pread` usually gets everything; a longer one costs a second read.
