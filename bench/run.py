@@ -1,4 +1,4 @@
-"""Benchmark wheelplan against uv, pip, pypa/installer and a bare-extraction floor.
+"""Benchmark wheelplan against uv, pip, pypa/installer and two floors (extracting, linking).
 
 `make bench` runs this; options go through BENCH_ARGS, e.g.
 
