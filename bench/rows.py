@@ -319,7 +319,8 @@ class FloorRow(Row):
         out = work / "out"
         out.mkdir()
         command = [str(ctx.target_python), str(BENCH_DIR / "floor.py")]
-        if self.unpacked is not None:
+        if self.warm:
+            assert self.unpacked is not None, "prepare() unpacks the wheels first"
             command += ["--link", str(self.unpacked), str(out)]
         else:
             command += [str(out), *map(str, ctx.wheels)]
