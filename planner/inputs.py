@@ -53,10 +53,10 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
     return list(unique.values())
 
 
-def best_builds(wheels: Sequence[Wheel], inputs: Iterable[str], tags: Sequence[str]) -> list[Wheel]:
+def best_builds(wheels: Sequence[Wheel], inputs: Sequence[str], tags: Sequence[str]) -> list[Wheel]:
     """`wheels` without the builds a folder holds of a release besides the one that fits
     the target best (see `_best_fit`); wheel files named in `inputs` are all kept."""
-    folders = [item for item in inputs if os.path.isdir(item)]
+    folders = {item for item in inputs if os.path.isdir(item)}
     if not folders:
         return list(wheels)
     named = {os.path.realpath(item) for item in inputs if item not in folders}
@@ -65,12 +65,12 @@ def best_builds(wheels: Sequence[Wheel], inputs: Iterable[str], tags: Sequence[s
     for wheel in wheels:
         if os.path.realpath(wheel.path) not in named:
             releases.setdefault((wheel.name, wheel.version), []).append(wheel)
-    dropped: list[Wheel] = []
+    dropped: set[int] = set()  # by identity: comparing wheels would compare every member
     for builds in releases.values():
         best = _best_fit(builds, rank)
         if best is not None:
-            dropped += [wheel for wheel in builds if wheel is not best]
-    return [wheel for wheel in wheels if not any(wheel is other for other in dropped)]
+            dropped.update(id(wheel) for wheel in builds if wheel is not best)
+    return [wheel for wheel in wheels if id(wheel) not in dropped]
 
 
 def _best_fit(builds: Sequence[Wheel], rank: Mapping[str, int]) -> Wheel | None:
