@@ -271,21 +271,20 @@ def _files_of(
 ) -> tuple[dict[str, str], str | None, list[Problem]]:
     """A distribution's files, from its RECORD or legacy list; why they are not known to
     be all of its own (None when they are); and the RECORD rows refused."""
-    record = dist_info.endswith(_DIST_INFO)
-    if _leads_outside(directory, prefix):
-        # Removing its metadata would remove files outside (the applier refuses it too).
-        # Its RECORD still says what it owns; a legacy folder is not walked out there.
-        files, problems = _record_files(listing, dist_info, prefix) if record else ({}, [])
-        return (
-            files,
-            "its metadata folder is a symlink that leads outside the environment",
-            problems,
-        )
-    if record:
+    outside = _leads_outside(directory, prefix)
+    problems: list[Problem] = []
+    if dist_info.endswith(_DIST_INFO):
         files, problems = _record_files(listing, dist_info, prefix)
-        return files, None if listing is not None else "it has no RECORD", problems
-    files, unlisted = _legacy_files(listing, dist_info, prefix)
-    return files, unlisted, []
+        unlisted = None if listing is not None else "it has no RECORD"
+    elif outside:
+        files, unlisted = {}, None  # a legacy folder is not walked out there
+    else:
+        files, unlisted = _legacy_files(listing, dist_info, prefix)
+    if outside:
+        # Removing its metadata would remove files outside (the applier refuses it too);
+        # its RECORD still says what it owns.
+        unlisted = "its metadata folder is a symlink that leads outside the environment"
+    return files, unlisted, problems
 
 
 def _leads_outside(folder: str, prefix: str) -> bool:
