@@ -18,7 +18,7 @@ import attrs
 from applier import bytecode, cache, faults, journal, wheelindex, workers
 from applier.environment import base_of
 from applier.lock import target_lock
-from applier.records import record_files
+from applier.records import record_files, write_record
 from applier.streams import StreamError
 from applier.validate import interpreter_problem, validate
 from planner.errors import Problem, Refused
@@ -468,16 +468,8 @@ def _transaction(
         for record_path, data in record_files(
             plan.distributions, plan.files, written, compiled
         ).items():
-            full = os.path.join(base, record_path)
             faults.checkpoint("record")
-            with open(full, "xb") as stream:
-                stream.write(data)
-                # Flushed first: a buffered write at close would move the mtime again.
-                stream.flush()
-                if mtime is not None:
-                    os.utime(stream.fileno(), (mtime, mtime))
-                if options.fsync:
-                    os.fsync(stream.fileno())
+            write_record(os.path.join(base, record_path), data, options.fsync, mtime)
             # Counted in the summary like every other file this apply wrote.
             written[record_path] = (record_hash(data), len(data))
         if mtime is not None:

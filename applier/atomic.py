@@ -10,6 +10,8 @@ import contextlib
 import os
 import re
 
+from planner.errors import name_the_file
+
 # "<name>.<pid>.<8 hex digits>.tmp": which file it was for, and which process wrote it.
 _TEMPORARY = re.compile(r"(.+)\.([0-9]+)\.[0-9a-f]{8}\.tmp")
 
@@ -18,6 +20,9 @@ def fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
+    except OSError as error:
+        name_the_file(error, path)
+        raise
     finally:
         os.close(fd)
 
@@ -25,7 +30,8 @@ def fsync_dir(path: str) -> None:
 def write_atomic(path: str, data: bytes, *, fsync: bool = False) -> None:
     """Write `data` to a unique temporary name beside `path`, then rename it over `path`.
 
-    With `fsync` the bytes and the rename are flushed to disk before this returns.
+    With `fsync` the bytes and the rename are flushed to disk before this returns. An
+    `OSError` that names no file (a failed write says only why) names `path`.
     """
     temporary = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     try:
@@ -35,6 +41,9 @@ def write_atomic(path: str, data: bytes, *, fsync: bool = False) -> None:
                 stream.flush()
                 os.fsync(stream.fileno())
         os.replace(temporary, path)
+    except OSError as error:
+        name_the_file(error, path)
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 
 from applier import faults
+from planner.errors import name_the_file
 
 # The pyc layout of PEP 552, as py_compile writes it: magic, flags, then either the
 # source's mtime and size or its hash, then the marshalled code object.
@@ -120,15 +121,19 @@ def write_pycs(base: str, compiled: Compiled, fsync: bool, mtime: int | None = N
     for pyc in sorted(compiled.data):
         full = os.path.join(base, pyc)
         source_mode = os.stat(os.path.join(base, compiled.pycs[pyc])).st_mode
-        faults.checkpoint("pyc")
-        fd = os.open(full, _OPEN_FLAGS, (source_mode | 0o200) & 0o666)
         try:
-            view = memoryview(compiled.data[pyc])
-            while view:
-                view = view[os.write(fd, view) :]
-            if mtime is not None:
-                os.utime(fd, (mtime, mtime))
-            if fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+            faults.checkpoint("pyc")
+            fd = os.open(full, _OPEN_FLAGS, (source_mode | 0o200) & 0o666)
+            try:
+                view = memoryview(compiled.data[pyc])
+                while view:
+                    view = view[os.write(fd, view) :]
+                if mtime is not None:
+                    os.utime(fd, (mtime, mtime))
+                if fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as error:
+            name_the_file(error, full)
+            raise

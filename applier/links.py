@@ -18,6 +18,7 @@ import fcntl
 import os
 
 from applier import faults
+from planner.errors import name_the_file
 
 MODES = ("reflink", "hardlink", "copy")
 AUTO = "auto"
@@ -75,28 +76,37 @@ class Linker:
     def place(
         self, cached: str, destination: str, mode: int, size: int, fsync: bool, mtime: int | None
     ) -> str:
-        """Create `destination` (absent) with the bytes of `cached`; return the mode used."""
-        faults.checkpoint("create")
-        while True:
-            if not self.modes:
-                refused = "; ".join(f"{how}: {why}" for how, why in self.refused.items())
-                raise OSError(errno.EOPNOTSUPP, f"no link mode works here ({refused})", destination)
-            how = self.modes[0]
-            try:
-                self._place(how, cached, destination, mode, size, fsync, mtime)
-            except OSError as error:
-                if how == "hardlink" and error.errno == errno.EMLINK:
-                    # This one inode has too many links; hardlinks still work for the rest.
-                    how = "copy"
+        """Create `destination` (absent) with the bytes of `cached`; return the mode used.
+
+        An `OSError` that names no file names `destination`.
+        """
+        try:
+            faults.checkpoint("create")
+            while True:
+                if not self.modes:
+                    refused = "; ".join(f"{how}: {why}" for how, why in self.refused.items())
+                    raise OSError(
+                        errno.EOPNOTSUPP, f"no link mode works here ({refused})", destination
+                    )
+                how = self.modes[0]
+                try:
                     self._place(how, cached, destination, mode, size, fsync, mtime)
-                elif how != "copy" and error.errno in _UNSUPPORTED:
-                    self.refused[how] = error.strerror or str(error)
-                    self.modes.remove(how)
-                    continue
-                else:
-                    raise
-            self.used[how] = self.used.get(how, 0) + 1
-            return how
+                except OSError as error:
+                    if how == "hardlink" and error.errno == errno.EMLINK:
+                        # This one inode has too many links; hardlinks still work for the rest.
+                        how = "copy"
+                        self._place(how, cached, destination, mode, size, fsync, mtime)
+                    elif how != "copy" and error.errno in _UNSUPPORTED:
+                        self.refused[how] = error.strerror or str(error)
+                        self.modes.remove(how)
+                        continue
+                    else:
+                        raise
+                self.used[how] = self.used.get(how, 0) + 1
+                return how
+        except OSError as error:
+            name_the_file(error, destination)
+            raise
 
     @staticmethod
     def _place(

@@ -10,10 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import operator
+import os
 import posixpath
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
+from planner.errors import name_the_file
 from planner.plan import Distribution, FileEntry
 
 INSTALLED_ACTIONS = frozenset({"install", "upgrade", "downgrade", "reinstall"})
@@ -61,6 +63,23 @@ def record_files(
         rows.sort(key=operator.itemgetter(0))
         result[record_path] = _csv(rows)
     return result
+
+
+def write_record(path: str, data: bytes, fsync: bool, mtime: int | None) -> None:
+    """Create the RECORD at `path` (it must not exist); an `OSError` that names no file
+    (a failed write says only why) names `path`."""
+    try:
+        with open(path, "xb") as stream:
+            stream.write(data)
+            # Flushed first: a buffered write at close would move the mtime again.
+            stream.flush()
+            if mtime is not None:
+                os.utime(stream.fileno(), (mtime, mtime))
+            if fsync:
+                os.fsync(stream.fileno())
+    except OSError as error:
+        name_the_file(error, path)
+        raise
 
 
 def _relative(path: str, base: str) -> str:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from applier import faults, inflate
+from planner.errors import name_the_file
 from planner.hashing import encode_hash
 from planner.localheader import LOCAL_HEADER, LOCAL_LENGTHS, LOCAL_LENGTHS_AT, LOCAL_SIGNATURE
 from planner.plan import Source
@@ -337,7 +338,10 @@ def write_file(
     fsync: bool = False,
     mtime: int | None = None,
 ) -> tuple[str, int]:
-    """Create `destination` (which must not exist) and return its sha256 RECORD hash and size."""
+    """Create `destination` (which must not exist) and return its sha256 RECORD hash and size.
+
+    An `OSError` that names no file (a failed `write` says only why) names `destination`.
+    """
     try:
         if source.kind == "inline":
             assert source.content is not None
@@ -352,6 +356,9 @@ def write_file(
         return _write_whole(destination, source, data, shebang, fsync, mtime)
     except StreamError as error:
         error.wheel = error.wheel or source.wheel
+        raise
+    except OSError as error:
+        name_the_file(error, destination)
         raise
 
 

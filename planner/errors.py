@@ -63,3 +63,10 @@ def not_an_input(kind: InputKind, subject: str, why: str) -> Refused:
     """The refusal of a file that is no `kind` at all, with a hint when its name says
     what it is (see `looks_like`)."""
     return Refused.one(subject, f"not a {kind} file ({why})" + looks_like(subject, kind))
+
+
+def name_the_file(error: OSError, path: str) -> None:
+    """Let `error` name `path` when it names no file (a failed `write` says only why),
+    so that its one error line says which file could not be written."""
+    if error.filename is None and error.errno is not None:
+        error.filename = path

@@ -7,6 +7,7 @@ every worker and rolls back whatever was written.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -21,13 +22,18 @@ import pytest
 from applier import apply as apply_module
 from applier import wheelindex
 from applier.apply import Options, apply_plan, start_preflight
+from applier.atomic import fsync_dir, write_atomic
+from applier.bytecode import Compiled, write_pycs
+from applier.links import Linker
+from applier.records import write_record
+from applier.streams import write_file
 from applier.validate import validate
 from planner.errors import Refused
-from planner.plan import Distribution, Target, digest_of, dumps, loads
+from planner.plan import Distribution, Source, Target, digest_of, dumps, loads
 from planner.target import BackgroundProbe
 from tests.applytools import SCHEMES, plan_for, with_units, writes_of
 from tests.conftest import snapshot
-from tests.wheelfactory import Member, WheelSpec, build_wheel
+from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 WRONG_HASH = "sha256=" + "A" * 43
@@ -268,3 +274,62 @@ def test_a_probe_answers_the_same_however_often_asked(tmp_path: Path, target: Pa
     for _ in range(2):
         with pytest.raises(Refused, match="does not exist"):
             missing.result()
+
+
+def _write_inline(target: Path, scratch: Path) -> None:
+    content = "print('hello')\n"
+    source = Source("inline", record_hash(content.encode()), len(content), 0o644, content=content)
+    write_file(str(target), source, None, b"#!python", fsync=True)
+
+
+def _write_atomically(target: Path, scratch: Path) -> None:
+    write_atomic(str(target), b"marker", fsync=True)
+
+
+def _copy_from_cache(target: Path, scratch: Path) -> None:
+    cached = scratch / "cached"
+    cached.write_bytes(b"cached bytes")
+    Linker(("copy",)).place(str(cached), str(target), 0o644, 12, True, None)
+
+
+def _write_bytecode(target: Path, scratch: Path) -> None:
+    (target.parent / "module.py").write_text("")
+    compiled = Compiled({target.name: "module.py"}, (), {target.name: b"bytecode"})
+    write_pycs(str(target.parent), compiled, fsync=True)
+
+
+def _write_a_record(target: Path, scratch: Path) -> None:
+    write_record(str(target), b"pkg/__init__.py,,\n", fsync=True, mtime=None)
+
+
+def _flush_a_folder(target: Path, scratch: Path) -> None:
+    target.mkdir()
+    fsync_dir(str(target))
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        _write_inline,
+        _write_atomically,
+        _copy_from_cache,
+        _write_bytecode,
+        _write_a_record,
+        _flush_a_folder,
+    ],
+)
+def test_a_failed_write_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write: Callable[[Path, Path], None]
+) -> None:
+    """A write that fails says only why (EIO, ENOSPC); the error line must say where."""
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    target = tmp_path / "env" / "file.bin"
+    target.parent.mkdir()
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError) as caught:
+        write(target, tmp_path)
+    assert caught.value.filename == str(target)
+    assert str(caught.value) == f"[Errno 5] Input/output error: '{target}'"

@@ -840,6 +840,8 @@ def test_a_full_disk_rolls_the_apply_back(tmp_path: Path, real_wheels, method: s
             env["WHEELPLAN_FAULT"] = f"enospc:{third_create}"
         result = refused("apply", plan, "--compile-bytecode", env=env)
         assert "No space left on device" in result.stderr
+        # The line names the file that could not be written, not only the environment.
+        assert f": '{env_dir}/" in result.stderr
         assert "rolled back" in result.stderr or "nothing changed" in result.stderr
         assert result.stderr.count("\n") == 1
         assert not has_journal(env_dir)
