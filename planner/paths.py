@@ -74,7 +74,9 @@ def join(base: str, path: str) -> str:
 def is_within(path: str, root: str) -> bool:
     """Whether relative `path` lies at or below relative `root` ('' is the prefix); as
     well for two resolved absolute paths (is a symlink's target inside the base?)."""
-    return root == "" or path == root or path.startswith(root + "/")
+    # "/" already ends in the separator that marks a folder's inside.
+    inside = root if root.endswith("/") else root + "/"
+    return root == "" or path == root or path.startswith(inside)
 
 
 def parents(path: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""`path_problem`'s one-match fast path must accept exactly what its checks accept."""
+"""Path helpers: `path_problem`'s fast path accepts exactly what its checks accept, and
+`is_within` compares whole components (the root "/" included)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,19 @@ parts = st.one_of(
 @example("é" * 128)
 def test_the_fast_path_agrees_with_the_checks(path: str) -> None:
     assert paths.path_problem(path) == paths._problem(path)
+
+
+segments = st.lists(st.sampled_from(["a", "b", "ab", "a.b"]), max_size=4)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(segments, segments, st.booleans())
+@example([], ["a"], True)  # every absolute path lies within "/"
+@example(["a"], ["ab"], True)  # a sibling that shares a prefix does not
+def test_is_within_compares_whole_components(
+    root: list[str], path: list[str], absolute: bool
+) -> None:
+    lead = "/" if absolute else ""
+    root_text, path_text = lead + "/".join(root), lead + "/".join(path)
+    expected = path[: len(root)] == root
+    assert paths.is_within(path_text, root_text) == expected
