@@ -28,7 +28,14 @@ from planner.listing import Listing, left_below
 from planner.paths import is_within, parents
 from planner.plan import Distribution, Plan, Target
 from planner.shebang import shebang
-from planner.target import BackgroundProbe, TargetInfo, recover_command
+from planner.target import (
+    FOLDER_OPTIONS,
+    BackgroundProbe,
+    Place,
+    TargetInfo,
+    place_of,
+    recover_command,
+)
 
 
 @attrs.frozen
@@ -41,8 +48,8 @@ class Options:
     # The unpacked-wheel cache (applier/cache.py); None: no cache, no wheel index.
     cache_dir: str | None = None
     link_mode: str = "auto"
-    # `apply --target DIR`: the folder a plan for a target directory must name.
-    target_directory: str | None = None
+    # `apply --target DIR` or `--prefix DIR`: the folder a plan for a folder must name.
+    place: Place | None = None
     # Run the plan's interpreter and check it reports the plan's prefix, scheme paths
     # and tags. Off for `install`, whose plan was made from that very answer, and for
     # tests that describe a target by hand.
@@ -108,9 +115,9 @@ def start_preflight(
         and options.root is None
         and interpreter_problem(target.interpreter) is None
     ):
-        # A target directory is described as `plan --target` described it.
-        directory = target.prefix if target.layout == "directory" else None
-        confirming = BackgroundProbe(target.interpreter, planning=False, directory=directory)
+        # A folder is described as `plan --target` or `--prefix` described it.
+        place = place_of(target.layout, target.prefix)
+        confirming = BackgroundProbe(target.interpreter, planning=False, place=place)
     return Preflight(
         target,
         tuple(distributions),
@@ -153,34 +160,30 @@ def _recover_command(plan: Plan) -> str:
     return recover_command(plan.target.interpreter, plan.target.prefix, plan.target.layout)
 
 
-def _confirm_directory(plan: Plan, directory: str | None, subject: str) -> None:
-    """Refuse a plan for a target directory unless `apply --target` names that folder,
-    and a plan for an environment when it names one.
+def _confirm_place(plan: Plan, given: Place | None, subject: str) -> None:
+    """Refuse a plan for a folder (`--target`, `--prefix`) unless `apply` names that
+    folder the same way, and a plan for an environment when it names a folder.
 
     An environment's prefix is vouched for by its interpreter (`_confirm_target`); a
     folder's is not, and a plan with its digest recomputed could name any folder.
     """
-    claimed = plan.target
-    if claimed.layout == "environment":
-        if directory is not None:
-            raise Refused.one(
-                subject,
-                f"planned for the environment of {claimed.interpreter}, not for a target"
-                " directory; apply it without --target, or plan again with --target",
-            )
+    claimed = place_of(plan.target.layout, plan.target.prefix)
+    if claimed == given:
         return
-    if directory is None:
+    if claimed is None:
+        assert given is not None
+        option = FOLDER_OPTIONS[given.layout]
         raise Refused.one(
             subject,
-            f"planned for the target directory {claimed.prefix}; apply it with"
-            f" --target {claimed.prefix}",
+            f"planned for the environment of {plan.target.interpreter}, not for"
+            f" {given.described}; apply it without {option}, or plan again with {option}",
         )
-    if os.path.abspath(directory) != claimed.prefix:
+    if given is None:
         raise Refused.one(
-            subject,
-            f"planned for the target directory {claimed.prefix}, not"
-            f" {os.path.abspath(directory)}; plan again",
+            subject, f"planned for {claimed.described}; apply it with {claimed.option}"
         )
+    other = given.folder if given.layout == claimed.layout else given.described
+    raise Refused.one(subject, f"planned for {claimed.described}, not {other}; plan again")
 
 
 def _confirm_target(plan: Plan, actual: TargetInfo, subject: str) -> None:
@@ -188,14 +191,14 @@ def _confirm_target(plan: Plan, actual: TargetInfo, subject: str) -> None:
 
     A plan with its digest recomputed could name any folder as its prefix; the paths
     in it are checked against that prefix, so the prefix itself must be the real one.
-    (A target directory's own prefix is confirmed by the user: `_confirm_directory`.)
+    (A folder given as --target or --prefix is confirmed by the user: `_confirm_place`.)
     """
     claimed = plan.target
     problems = [
-        f"{what} is {mine!r} here but {theirs!r} for {claimed.interpreter}"
+        f"{what} {mine!r} here but {theirs!r} for {claimed.interpreter}"
         for what, mine, theirs in (
-            ("the prefix", claimed.prefix, actual.prefix),
-            ("the scheme paths", dict(claimed.schemes), dict(actual.schemes)),
+            ("the prefix is", claimed.prefix, actual.prefix),
+            ("the scheme paths are", dict(claimed.schemes), dict(actual.schemes)),
         )
         if mine != theirs
     ]
@@ -320,15 +323,16 @@ def apply_plan(
         preflight = start_preflight(plan.target, plan.distributions, options)
     validate(plan, subject)
     if options.confirm_target:
-        _confirm_directory(plan, options.target_directory, subject)
+        _confirm_place(plan, options.place, subject)
     base = base_of(plan.target.prefix, options.root)
     wheel_paths = _wheel_paths(plan, preflight)
     if preflight.confirming is not None:
         _confirm_target(plan, preflight.confirming.result(), subject)
     if preflight.index is not None:
         preflight.index.save()
-    # A staging folder, or a target directory, is made when missing (as pip makes them).
-    creates = options.root is not None or plan.target.layout == "directory"
+    # A staging folder, a target directory or a prefix is made when missing (as pip
+    # makes them).
+    creates = options.root is not None or plan.target.layout != "environment"
     staged = _missing_folders(base) if creates else []
     if staged:
         os.makedirs(base)

@@ -20,16 +20,17 @@ import attrs
 
 from planner.errors import Refused, not_an_input
 
-# 2: Target.externally_managed. 3: Target.layout.
-FORMAT = 3
+# 2: Target.externally_managed. 3: Target.layout. 4: the "prefix" layout.
+FORMAT = 4
 
 FileAction = Literal["write", "replace", "remove"]
 SourceKind = Literal["member", "inline", "record"]
 DistAction = Literal["install", "upgrade", "downgrade", "reinstall", "remove", "unchanged"]
 ConflictKind = Literal["identical", "different"]
 # "environment": an interpreter's own prefix and schemes; "directory": a plain folder
-# (`--target DIR`) laid out by `planner.target.DIRECTORY_SCHEMES`.
-TargetLayout = Literal["environment", "directory"]
+# (`--target DIR`) laid out by `planner.target.DIRECTORY_SCHEMES`; "prefix": another
+# folder laid out as the interpreter would lay out a venv there (`--prefix DIR`).
+TargetLayout = Literal["environment", "directory", "prefix"]
 
 
 @attrs.frozen

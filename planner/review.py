@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 
 from planner.paths import parents
 from planner.plan import Distribution, Plan
+from planner.target import place_of
 
 LIST_LIMIT = 10
 _KIND_NOTE = {
@@ -92,10 +93,9 @@ def render(plan: Plan) -> str:
             else:
                 files_of[owner] += 1
                 bytes_of[owner] += entry.source.size if entry.source else 0
-    where = "the target directory " if target.layout == "directory" else ""
-    lines = [
-        f"Plan for {where}{target.prefix} (Python {target.python_version}, {target.interpreter})"
-    ]
+    place = place_of(target.layout, target.prefix)
+    where = target.prefix if place is None else place.described
+    lines = [f"Plan for {where} (Python {target.python_version}, {target.interpreter})"]
     if plan.lock is not None:
         lines.append(f"From lock file {plan.lock.path} (sha256 {plan.lock.sha256[:16]}...)")
     if target.externally_managed:

@@ -34,6 +34,43 @@ DIRECTORY_SCHEMES: Mapping[str, str] = {
     "data": "",
 }
 
+# The option that names each folder the user gives instead of an environment, and
+# what the messages call it.
+FOLDER_OPTIONS: Mapping[TargetLayout, str] = {"directory": "--target", "prefix": "--prefix"}
+FOLDER_NAMES: Mapping[TargetLayout, str] = {
+    "directory": "the target directory",
+    "prefix": "the prefix",
+}
+
+
+def _absolute(path: str) -> str:
+    return os.path.abspath(path)
+
+
+@attrs.frozen
+class Place:
+    """A folder the user names for the files instead of the interpreter's environment:
+    `--target` (a plain folder on sys.path) or `--prefix` (laid out as a venv there, as
+    uv lays it out). Only the user vouches for it, so `apply` asks for it again."""
+
+    layout: TargetLayout
+    folder: str = attrs.field(converter=_absolute)
+
+    @property
+    def option(self) -> str:
+        """The argument that names this folder, as the user would type it again."""
+        return f"{FOLDER_OPTIONS[self.layout]} {self.folder}"
+
+    @property
+    def described(self) -> str:
+        return f"{FOLDER_NAMES[self.layout]} {self.folder}"
+
+
+def place_of(layout: TargetLayout, prefix: str) -> Place | None:
+    """The folder a planned target was given as, or None for an environment."""
+    return None if layout == "environment" else Place(layout, prefix)
+
+
 # The oldest Python the probe can run in: it imports our `packaging`, which needs 3.10
 # (as pip 26, which re-runs itself in the interpreter `--python` names, does).
 MIN_TARGET_PYTHON = (3, 10)
@@ -53,7 +90,7 @@ if sys.version_info < MINIMUM:
              % (sys.version_info[:2] + MINIMUM))
 sys.path.insert(0, sys.argv[1])
 from packaging.tags import sys_tags
-if sys.argv[2:] == ["markers"]:
+if sys.argv[2] == "markers":
     from packaging.markers import default_environment
 else:
     default_environment = dict
@@ -85,7 +122,12 @@ def externally_managed():
         message = None
     return {"marker": marker, "message": message}
 
-paths = sysconfig.get_paths()
+if sys.argv[3]:  # --prefix: where a venv there would put each scheme
+    scheme = "venv" if "venv" in sysconfig.get_scheme_names() else "posix_prefix"
+    bases = ("base", "platbase", "installed_base", "installed_platbase")
+    paths = sysconfig.get_paths(scheme, vars=dict.fromkeys(bases, sys.argv[3]))
+else:
+    paths = sysconfig.get_paths()
 json.dump({
     "executable": sys.executable,
     "prefix": sys.prefix,
@@ -139,8 +181,8 @@ def resolve_interpreter(python: str | None, *, system: bool = False) -> str:
     """`--python` as uv takes it: an interpreter or a venv folder; without one, the
     active environment, else the `.venv` of the current folder or its nearest parent.
 
-    `system`: else the `python3` on PATH, as uv takes it for `--target`, whose files
-    go to a folder of their own and not into that Python's environment.
+    `system`: else the `python3` on PATH, as uv takes it for `--target` and `--prefix`,
+    whose files go to a folder of their own and not into that Python's environment.
     """
     if python is None:
         python = _active_environment() or _nearest_dot_venv(os.getcwd())
@@ -185,19 +227,21 @@ def _nearest_dot_venv(folder: str) -> str | None:
 
 def recover_command(interpreter: str, prefix: str, layout: TargetLayout) -> str:
     """The command that recovers this target, for the messages that send the user there."""
-    if layout == "directory":
-        return f"wheelplan recover --target {prefix}"
+    place = place_of(layout, prefix)
+    if place is not None:
+        return f"wheelplan recover {place.option}"
     return f"wheelplan recover --python {interpreter}"
 
 
-def probe(python: str | None, *, planning: bool = True, directory: str | None = None) -> TargetInfo:
+def probe(python: str | None, *, planning: bool = True, place: Place | None = None) -> TargetInfo:
     """What the target is; with `planning`, also what is installed in it and its markers.
 
     Confirming, verifying and recovering need only where the environment is and what
     it runs, and skip the rest (a confirming apply waits for this answer). With
-    `directory`, the target is that folder (`--target`), for the interpreter `python`.
+    `place`, the target is that folder (`--target`, `--prefix`), for the interpreter
+    `python`.
     """
-    return BackgroundProbe(python, planning=planning, directory=directory).result()
+    return BackgroundProbe(python, planning=planning, place=place).result()
 
 
 class BackgroundProbe:
@@ -209,23 +253,26 @@ class BackgroundProbe:
     """
 
     def __init__(
-        self, python: str | None, *, planning: bool = True, directory: str | None = None
+        self, python: str | None, *, planning: bool = True, place: Place | None = None
     ) -> None:
         self._planning = planning
-        self._directory = None if directory is None else os.path.abspath(directory)
+        self._place = place
         self._failure: Refused | None = None
         self._answer: TargetInfo | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._interpreter = python or ""
         try:
-            self._interpreter = resolve_interpreter(python, system=directory is not None)
+            self._interpreter = resolve_interpreter(python, system=place is not None)
             # Where our `packaging` is, found without importing it (only the target does).
             spec = importlib.util.find_spec("packaging")
             assert spec is not None and spec.origin is not None
             library = os.path.dirname(os.path.dirname(os.path.abspath(spec.origin)))
             self._process = subprocess.Popen(
-                [self._interpreter, "-I", "-c", _PROBE, library]
-                + (["markers"] if planning else []),
+                [
+                    *(self._interpreter, "-I", "-c", _PROBE, library),
+                    "markers" if planning else "",
+                    place.folder if place is not None and place.layout == "prefix" else "",
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -267,7 +314,7 @@ class BackgroundProbe:
         except ValueError:
             last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
             raise Refused.one(interpreter, f"not a usable Python interpreter ({last[0]})") from None
-        return _target_from_probe(data, self._planning, self._directory)
+        return _target_from_probe(data, self._planning, self._place)
 
 
 def _relative(path: str, prefix: str, what: str) -> str:
@@ -280,14 +327,14 @@ def _relative(path: str, prefix: str, what: str) -> str:
 
 
 def _target_from_probe(
-    data: dict[str, object], planning: bool, directory: str | None = None
+    data: dict[str, object], planning: bool, place: Place | None = None
 ) -> TargetInfo:
     """The target the interpreter's answer `data` describes: its environment, or the
-    folder `directory` (`--target`) for it.
+    folder `place` for it.
 
     A folder is not the interpreter's environment: no PEP 668 marker applies to it
-    (pip skips the check for --target too), and what that environment has installed
-    does not meet requirements there, since the folder is used without it.
+    (pip skips the check for --target and --prefix too), and what that environment has
+    installed does not meet requirements there, since the folder is used without it.
     """
     interpreter = str(data["executable"])
     version = str(data["version"])
@@ -295,14 +342,18 @@ def _target_from_probe(
     tags = data["tags"]
     assert isinstance(markers, dict) and isinstance(tags, list)
     schemes: Mapping[str, str]
-    if directory is None:
+    layout: TargetLayout = "environment"
+    if place is None:
         prefix = str(data["prefix"])
-        schemes = _schemes_of(data, prefix, version)
-        layout: TargetLayout = "environment"
+        schemes = _schemes_of(data, prefix, version, venv=bool(data["in_venv"]))
     else:
-        if os.path.exists(directory) and not os.path.isdir(directory):
-            raise Refused.one(directory, "--target names a file, not a folder")
-        prefix, schemes, layout = directory, DIRECTORY_SCHEMES, "directory"
+        prefix, layout = place.folder, place.layout
+        if os.path.exists(prefix) and not os.path.isdir(prefix):
+            raise Refused.one(prefix, f"{FOLDER_OPTIONS[layout]} names a file, not a folder")
+        if layout == "directory":
+            schemes = DIRECTORY_SCHEMES
+        else:  # the probe answered with a venv's scheme paths under the prefix
+            schemes = _schemes_of(data, prefix, version, venv=True)
     environment = layout == "environment"
     return TargetInfo(
         interpreter=interpreter,
@@ -322,14 +373,16 @@ def _target_from_probe(
     )
 
 
-def _schemes_of(data: dict[str, object], prefix: str, version: str) -> dict[str, str]:
-    """The interpreter's scheme paths, relative to its prefix."""
+def _schemes_of(
+    data: dict[str, object], prefix: str, version: str, *, venv: bool
+) -> dict[str, str]:
+    """The scheme paths the probe answered, relative to `prefix`."""
     paths = data["paths"]
     assert isinstance(paths, dict)
     schemes = {
         key: _relative(paths[key], prefix, key) for key in ("purelib", "platlib", "scripts", "data")
     }
-    if data["in_venv"]:
+    if venv:
         schemes["headers"] = f"include/site/python{version}"
     else:
         schemes["headers"] = _relative(paths["include"], prefix, "include")

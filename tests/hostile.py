@@ -753,6 +753,11 @@ PLAN_CASES: tuple[PlanCase, ...] = (
         lambda d: d["target"].update(layout="directory", schemes=dict(DIRECTORY_SCHEMES)),
         "planned for the target directory",
     ),
+    PlanCase(
+        "layout-prefix-unconfirmed",
+        lambda d: d["target"].update(layout="prefix"),
+        "planned for the prefix",
+    ),
 )
 
 

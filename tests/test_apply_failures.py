@@ -237,8 +237,8 @@ def test_the_preflight_runs_only_an_interpreter_validation_accepts(
     target = attrs.evolve(plan.target, interpreter=interpreter)
     asked: list[str | None] = []
 
-    def probe(python: str | None, planning: bool, directory: str | None) -> object:
-        assert directory is None  # an environment's plan
+    def probe(python: str | None, planning: bool, place: object) -> object:
+        assert place is None  # an environment's plan
         asked.append(python)
         return object()
 

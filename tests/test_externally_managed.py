@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import sysconfig
 from pathlib import Path
 
@@ -151,21 +152,27 @@ def test_install_into_a_staging_root_needs_no_flag_as_with_pip(
     assert only_error(planned).startswith(f"error: {marker}: ")
 
 
-def test_a_target_directory_needs_no_flag_as_with_pip(tmp_path: Path, system_python: Path) -> None:
-    """pip skips the check for --target too: the folder is not the Python's own."""
+@pytest.mark.parametrize(
+    ("option", "library"),
+    [("--target", "."), ("--prefix", "lib/python{}.{}/site-packages".format(*sys.version_info))],
+)
+def test_a_folder_of_its_own_needs_no_flag_as_with_pip(
+    tmp_path: Path, system_python: Path, option: str, library: str
+) -> None:
+    """pip skips the check for --target and --prefix too: the folder is not the Python's own."""
     marker = mark(system_python)
     home = system_python.parent.parent
     before = snapshot(home)
-    layer = tmp_path / "layer"
+    folder = tmp_path / "folder"
     plan = tmp_path / "plan.json"
-    args = ("--python", system_python, "--no-cache", "--target", layer)
+    args = ("--python", system_python, "--no-cache", option, folder)
     planned = run_cli("plan", wheel(tmp_path), *args, "-o", plan)
     assert planned.returncode == 0, planned.stderr
     assert "PEP 668" not in planned.stdout
     # Apply runs the marked Python again, and still does not ask for the flag.
-    applied = run_cli("apply", plan, "--no-cache", "--target", layer, "--quiet")
+    applied = run_cli("apply", plan, "--no-cache", option, folder, "--quiet")
     assert applied.returncode == 0, applied.stderr
-    assert (layer / "tool" / "__init__.py").read_bytes() == b"VERSION = 1\n"
+    assert (folder / library / "tool" / "__init__.py").read_bytes() == b"VERSION = 1\n"
     assert snapshot(home) == before
     assert marker.is_file()
 

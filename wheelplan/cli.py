@@ -25,7 +25,7 @@ from planner.errors import Refused, not_an_input
 from planner.limits import Limits
 from planner.plan import Distribution, Plan, Target, dumps, loads
 from planner.review import human_size, plural
-from planner.target import BackgroundProbe, probe
+from planner.target import BackgroundProbe, Place, probe
 
 if TYPE_CHECKING:
     from applier.apply import Options, Preflight, Summary
@@ -39,12 +39,16 @@ EXIT_USAGE = 2
 _PYTHON_HELP = (
     "the target environment's interpreter or folder (default: $VIRTUAL_ENV, else an"
     " activated conda environment other than base, else the .venv in this folder or its"
-    " nearest parent); with --target, the Python the folder is for (default: as above,"
-    " else the python3 on PATH)"
+    " nearest parent); with --target or --prefix, the Python the folder is for (default:"
+    " as above, else the python3 on PATH)"
 )
 _TARGET_HELP = (
     "a plain folder instead of an environment, as pip's and uv's --target (made when"
     " missing): modules at its top, scripts in DIR/bin"
+)
+_PREFIX_HELP = (
+    "a folder laid out as a venv there would be, as pip's and uv's --prefix (made when"
+    " missing): modules in DIR/lib/pythonX.Y/site-packages, scripts in DIR/bin"
 )
 
 
@@ -55,8 +59,22 @@ def _folder(text: str) -> str:
     return text
 
 
-def _target_argument(parser: argparse.ArgumentParser, what: str = _TARGET_HELP) -> None:
-    parser.add_argument("-t", "--target", type=_folder, metavar="DIR", help=what)
+def _folder_arguments(
+    parser: argparse.ArgumentParser, target: str = _TARGET_HELP, prefix: str = _PREFIX_HELP
+) -> None:
+    """`--target` and `--prefix`: a folder instead of the interpreter's environment."""
+    either = parser.add_mutually_exclusive_group()
+    either.add_argument("-t", "--target", type=_folder, metavar="DIR", help=target)
+    either.add_argument("--prefix", type=_folder, metavar="DIR", help=prefix)
+
+
+def _place(args: argparse.Namespace) -> Place | None:
+    """The folder `--target` or `--prefix` names, if either does."""
+    if args.target is not None:
+        return Place("directory", args.target)
+    if args.prefix is not None:
+        return Place("prefix", args.prefix)
+    return None
 
 
 def _plan_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,7 +104,7 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --lock: download wheels here (default: the user cache)",
     )
     parser.add_argument("--python", help=_PYTHON_HELP)
-    _target_argument(parser)
+    _folder_arguments(parser)
     parser.add_argument(
         "--prefer",
         action="append",
@@ -252,7 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "--wheel-dir", type=_folder, help="find the plan's wheels in this folder, by file name"
     )
-    _target_argument(apply, "the target directory the plan was made for (plan --target DIR)")
+    _folder_arguments(
+        apply,
+        "the target directory the plan was made for (plan --target DIR)",
+        "the prefix the plan was made for (plan --prefix DIR)",
+    )
     _apply_arguments(apply)
     _cache_arguments(apply, link_mode=True)
     install = commands.add_parser("install", help="plan and apply in one step")
@@ -270,7 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     uninstall.add_argument("remove", nargs="+", metavar="NAME", help="a distribution to remove")
     uninstall.add_argument("--python", help=_PYTHON_HELP)
-    _target_argument(uninstall, "remove from this folder (made by --target DIR)")
+    _folder_arguments(
+        uninstall,
+        "remove from this folder (made by --target DIR)",
+        "remove from this prefix (made by --prefix DIR)",
+    )
     uninstall.add_argument(
         "--break-system-packages",
         action="store_true",
@@ -285,7 +311,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check = commands.add_parser("verify", help="check an installed environment against its RECORDs")
     check.add_argument("--python", help=_PYTHON_HELP)
-    _target_argument(check, "check this folder (made by --target DIR)")
+    _folder_arguments(
+        check,
+        "check this folder (made by --target DIR)",
+        "check this prefix (made by --prefix DIR)",
+    )
     check.add_argument("--root", type=_folder, help="check the tree staged under this folder")
     check.add_argument(
         "--jobs",
@@ -296,7 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     recover = commands.add_parser("recover", help="undo an interrupted apply")
     recover.add_argument("--python", help=_PYTHON_HELP)
-    _target_argument(recover, "the target directory the apply wrote to")
+    _folder_arguments(
+        recover, "the target directory the apply wrote to", "the prefix the apply wrote to"
+    )
     recover.add_argument("--root", type=_folder, help="the staging folder the apply used")
     cache = commands.add_parser("cache", help="show or clean the cache")
     actions = cache.add_subparsers(dest="cache_command", required=True)
@@ -381,7 +413,7 @@ def _options(args: argparse.Namespace) -> Options:
         wheel_dir=args.wheel_dir if args.command == "apply" else None,
         cache_dir=_cache_dir(args),
         link_mode=args.link_mode,
-        target_directory=args.target if args.command == "apply" else None,
+        place=_place(args) if args.command == "apply" else None,
         # `install` planned from what the interpreter told this process a moment ago.
         confirm_target=args.command == "apply",
     )
@@ -435,7 +467,7 @@ def _verify(args: argparse.Namespace) -> int:
     from applier.environment import base_of
     from planner import verify
 
-    target = probe(args.python, planning=False, directory=args.target)
+    target = probe(args.python, planning=False, place=_place(args))
     base = base_of(target.prefix, args.root)
     if not os.path.isdir(base):
         raise Refused.one(base, "the environment does not exist")
@@ -453,7 +485,8 @@ def _verify(args: argparse.Namespace) -> int:
 def _plan_command(args: argparse.Namespace) -> int:
     """`plan`, and `install`, which applies the plan at once."""
     # The target's interpreter starts first, and answers while the planner is imported.
-    probing = BackgroundProbe(args.python, directory=args.target) if args.lock is None else None
+    place = _place(args)
+    probing = BackgroundProbe(args.python, place=place) if args.lock is None else None
     from applier.manifests import Manifests
     from wheelplan import planning
 
@@ -469,7 +502,7 @@ def _plan_command(args: argparse.Namespace) -> int:
                 plan = planning.plan_lock(
                     request,
                     args.python,
-                    args.target,
+                    place,
                     args.lock,
                     args.extra,
                     args.group,
@@ -530,7 +563,7 @@ def _recover_command(args: argparse.Namespace) -> int:
     from applier.environment import recover_target
 
     # The journal's own half-written files must not stop the recovery they ask for.
-    target = probe(args.python, planning=False, directory=args.target)
+    target = probe(args.python, planning=False, place=_place(args))
     outcome = recover_target(target.prefix, args.root)
     print(f"{target.prefix}: {outcome}")
     return EXIT_OK

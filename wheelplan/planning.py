@@ -18,7 +18,7 @@ from planner.digests import ForkedDigests
 from planner.errors import Refused
 from planner.inputs import expand_inputs
 from planner.plan import Plan
-from planner.target import BackgroundProbe, probe
+from planner.target import BackgroundProbe, Place, probe
 from planner.wheels import ManifestCache, Wheel
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def plan_wheels(
 def plan_lock(
     request: Request,
     python: str | None,
-    directory: str | None,
+    place: Place | None,
     lock: str,
     extras: Collection[str],
     groups: Collection[str] | None,
@@ -70,7 +70,7 @@ def plan_lock(
     from planner import lockfile
     from wheelplan import fetch
 
-    target = probe(python, directory=directory)
+    target = probe(python, place=place)
     check_externally_managed(target, request)  # before downloading anything for it
     selection = lockfile.read(lock, target.markers, target.tags, extras, groups)
     fetched = fetch.fetch(selection.wheels, wheel_dir, cache_dir=cache_dir, progress=progress)

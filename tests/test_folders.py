@@ -1,0 +1,327 @@
+"""`--target DIR` and `--prefix DIR`: a folder of its own instead of the interpreter's
+environment, as pip and uv make one.
+
+`--target` is a plain folder put on sys.path (a Lambda layer, a zipapp, a vendored
+tree); `--prefix` is laid out as a venv there would be (an image build's stage that is
+copied over /usr/local). The checks, for both: the files land where pip puts them and
+run from there, upgrades and removals see only what the folder holds, and a saved plan
+is applied only to the folder the user names again, in the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import subprocess
+import sys
+from pathlib import Path
+
+import attrs
+import pytest
+
+from planner.plan import digest_of
+from planner.target import DIRECTORY_SCHEMES
+from tests.conftest import run_cli, snapshot
+from tests.recordcheck import read_records, verify_records
+from tests.wheelfactory import Member, WheelSpec, build_wheel
+
+VERSION = "{}.{}".format(*sys.version_info)
+SITE = f"lib/python{VERSION}/site-packages"
+
+
+@attrs.frozen
+class Folder:
+    option: str
+    named: str  # what the messages call it
+    library: str  # where modules go, relative to the folder ("" is the folder)
+    headers: str  # where a distribution's headers folder goes
+
+
+TARGET = Folder("--target", "the target directory", "", "include")
+PREFIX = Folder("--prefix", "the prefix", SITE, f"include/site/python{VERSION}")
+FOLDERS = pytest.mark.parametrize("folder", [TARGET, PREFIX], ids=["target", "prefix"])
+
+DATA = "layered-1.0.data"
+LAYERED = WheelSpec(
+    name="layered",
+    files={
+        "layered/__init__.py": b"VALUE = 1\n\n\ndef main():\n    print('layered', VALUE)\n",
+        "layered/table.json": b'{"rows": 3}\n',
+        f"{DATA}/purelib/layered_extra.py": b"EXTRA = 2\n",
+        f"{DATA}/scripts/layered-tool": Member(
+            f"{DATA}/scripts/layered-tool", b"#!python\nprint('tool runs')\n", 0o755
+        ),
+        f"{DATA}/data/share/layered/notes.txt": b"notes\n",
+    },
+    entry_points="[console_scripts]\nlayered = layered:main\n",
+)
+# Files whose bytes every installer writes its own way: not compared with pip's.
+GENERATED = {"INSTALLER", "RECORD", "direct_url.json", "REQUESTED"}
+
+
+def _errors(result: subprocess.CompletedProcess[str]) -> list[str]:
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines and all(line.startswith("error: ") for line in lines), lines
+    return lines
+
+
+def _installed_files(tree: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
+    """Files (not folders) by path; generated ones by mode alone, wrappers by name."""
+    files = {}
+    for path, (digest, mode) in tree.items():
+        if digest == "dir":
+            continue
+        generated = path.rsplit("/", 1)[-1] in GENERATED or path == "bin/layered"
+        files[path] = ("generated" if generated else digest, mode & 0o111)
+    return files
+
+
+@FOLDERS
+def test_the_folder_is_laid_out_as_pip_lays_it_out(tmp_path: Path, folder: Folder) -> None:
+    # For the Python that runs pip, as pip's --target and --prefix are: the same
+    # `#!python` rewrites.
+    python = sys.executable
+    wheel = build_wheel(LAYERED, tmp_path / "wheels")
+    by_pip = tmp_path / "by-pip"
+    subprocess.run(
+        [
+            *(python, "-m", "pip", "install", "--no-deps", "--no-index", "--no-compile"),
+            *("--disable-pip-version-check", "--quiet", folder.option, by_pip, wheel),
+        ],
+        check=True,
+        env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
+    )
+    ours = tmp_path / "ours"
+    result = run_cli("install", wheel, "--python", python, folder.option, ours)
+    assert result.returncode == 0, result.stderr
+    assert f"to {ours}:" in result.stdout
+    files = _installed_files(snapshot(ours))
+    assert files == _installed_files(snapshot(by_pip))
+    library = folder.library
+    assert posixpath.join(library, "layered/__init__.py") in files
+    assert posixpath.join(library, "layered_extra.py") in files
+    assert "bin/layered-tool" in files and "share/layered/notes.txt" in files
+    # RECORD rows are relative to the library folder; each holds, and lists every file.
+    records = read_records(ours)
+    rows = records[posixpath.join(library, "layered-1.0.dist-info/RECORD")]
+    assert {posixpath.normpath(posixpath.join(library, row[0])) for row in rows} == set(files)
+    verify_records(ours, records, before=())
+    # On sys.path (as a layer, or as after copying the prefix over the Python's own).
+    env = {**os.environ, "PYTHONPATH": str(ours / library)}
+    script = subprocess.run([ours / "bin" / "layered"], capture_output=True, text=True, env=env)
+    assert script.stdout == "layered 1\n", script.stderr
+    assert (ours / "bin" / "layered").read_text().startswith(f"#!{python}\n")
+    tool = subprocess.run([ours / "bin" / "layered-tool"], capture_output=True, text=True)
+    assert tool.stdout == "tool runs\n"
+
+
+@FOLDERS
+def test_headers_go_where_uv_puts_them(tmp_path: Path, target: Path, folder: Folder) -> None:
+    # pip puts them in include/site/pythonX.Y/NAME under --target, include/pythonX.Y/NAME
+    # under --prefix.
+    spec = WheelSpec(name="with-headers", files={"with_headers-1.0.data/headers/api.h": b"/**/\n"})
+    ours = tmp_path / "ours"
+    wheel = build_wheel(spec, tmp_path / "w")
+    result = run_cli("install", wheel, "--python", target, folder.option, ours)
+    assert result.returncode == 0, result.stderr
+    assert (ours / folder.headers / "with-headers" / "api.h").read_bytes() == b"/**/\n"
+
+
+@FOLDERS
+def test_a_saved_plan_applies_only_to_the_folder_named_again(
+    tmp_path: Path, target: Path, folder: Folder
+) -> None:
+    wheel = build_wheel(LAYERED, tmp_path / "wheels")
+    ours = tmp_path / "ours"
+    plan = tmp_path / "plan.json"
+    planned = run_cli("plan", wheel, "--python", target, folder.option, ours, "-o", plan)
+    assert planned.returncode == 0, planned.stderr
+    assert planned.stdout.startswith(f"Plan for {folder.named} {ours} ")
+    data = json.loads(plan.read_text())
+    assert (
+        data["target"]["layout"] == {"--target": "directory", "--prefix": "prefix"}[folder.option]
+    )
+    assert data["target"]["prefix"] == str(ours)
+    assert data["target"]["schemes"]["purelib"] == folder.library
+    before = snapshot(tmp_path)
+    # The plan names the folder; nothing vouches for it but the user.
+    assert _errors(run_cli("apply", plan)) == [
+        f"error: {plan}: planned for {folder.named} {ours}; apply it with {folder.option} {ours}"
+    ]
+    elsewhere = tmp_path / "elsewhere"
+    assert _errors(run_cli("apply", plan, folder.option, elsewhere)) == [
+        f"error: {plan}: planned for {folder.named} {ours}, not {elsewhere}; plan again"
+    ]
+    other = PREFIX if folder == TARGET else TARGET
+    assert _errors(run_cli("apply", plan, other.option, ours)) == [
+        f"error: {plan}: planned for {folder.named} {ours}, not {other.named} {ours}; plan again"
+    ]
+    assert snapshot(tmp_path) == before
+    applied = run_cli("apply", plan, folder.option, ours, "--quiet")
+    assert applied.returncode == 0, applied.stderr
+    assert (ours / folder.library / "layered" / "__init__.py").is_file()
+    # A relative folder names the same one.
+    again = run_cli(
+        "plan", wheel, "--python", target, folder.option, "ours", "--reinstall", cwd=tmp_path
+    )
+    assert again.returncode == 0, again.stderr
+    assert f"Plan for {folder.named} {ours} " in again.stdout
+
+
+def test_a_target_directory_has_the_layout_target_makes(tmp_path: Path, target: Path) -> None:
+    plan = tmp_path / "plan.json"
+    wheel = build_wheel(LAYERED, tmp_path / "w")
+    planned = run_cli("plan", wheel, "--python", target, "--target", tmp_path / "layer", "-o", plan)
+    assert planned.returncode == 0, planned.stderr
+    assert json.loads(plan.read_text())["target"]["schemes"] == dict(DIRECTORY_SCHEMES)
+
+
+def test_a_prefix_has_the_scheme_paths_its_interpreter_gives(tmp_path: Path, target: Path) -> None:
+    prefix = tmp_path / "prefix"
+    plan = tmp_path / "plan.json"
+    wheel = build_wheel(LAYERED, tmp_path / "w")
+    planned = run_cli("plan", wheel, "--python", target, "--prefix", prefix, "-o", plan)
+    assert planned.returncode == 0, planned.stderr
+    # A plan whose scheme paths were moved (its digest recomputed) is not what the
+    # interpreter lays out in that prefix.
+    data = json.loads(plan.read_text())
+    data["target"]["schemes"]["scripts"] = SITE
+    data["digest"] = digest_of(data)
+    moved = tmp_path / "moved.json"
+    moved.write_text(json.dumps(data))
+    before = snapshot(tmp_path)
+    (error,) = _errors(run_cli("apply", moved, "--prefix", prefix))
+    assert error.startswith(
+        f"error: {moved}: not the environment it was planned for: the scheme paths are"
+    )
+    assert snapshot(tmp_path) == before
+
+
+@FOLDERS
+def test_an_environment_plan_is_not_applied_to_a_folder(
+    tmp_path: Path, target: Path, folder: Folder
+) -> None:
+    plan = tmp_path / "plan.json"
+    planned = run_cli("plan", build_wheel(LAYERED, tmp_path / "w"), "--python", target, "-o", plan)
+    assert planned.returncode == 0, planned.stderr
+    env = target.parent.parent
+    before = snapshot(env)
+    ours = tmp_path / "ours"
+    (error,) = _errors(run_cli("apply", plan, folder.option, ours))
+    assert f"not for {folder.named} {ours}; apply it without {folder.option}" in error
+    assert snapshot(env) == before
+    assert not ours.exists()
+
+
+@FOLDERS
+def test_upgrade_verify_and_uninstall_see_only_the_folder(
+    tmp_path: Path, target: Path, folder: Folder
+) -> None:
+    old = build_wheel(
+        WheelSpec(name="layered", files={"layered/old.py": b"", "layered/a.py": b""}),
+        tmp_path / "w",
+    )
+    new = build_wheel(
+        WheelSpec(name="layered", version="2.0", files={"layered/a.py": b"A = 2\n"}),
+        tmp_path / "w",
+    )
+    # The interpreter's environment holds its own copy, which the folder never sees.
+    assert run_cli("install", old, "--python", target).returncode == 0
+    env = target.parent.parent
+    before = snapshot(env)
+    ours = tmp_path / "ours"
+    library = ours / folder.library
+    base = ("--python", target, folder.option, ours)
+    first = run_cli("install", old, *base)
+    assert first.returncode == 0, first.stderr
+    assert "install    layered 1.0" in first.stdout
+    upgraded = run_cli("install", new, *base)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "upgrade    layered 1.0 -> 2.0" in upgraded.stdout
+    assert not (library / "layered" / "old.py").exists()
+    assert not (library / "layered-1.0.dist-info").exists()
+    assert (library / "layered" / "a.py").read_bytes() == b"A = 2\n"
+    verified = run_cli("verify", *base)
+    assert verified.returncode == 0, verified.stderr
+    listed = len(read_records(library)["layered-2.0.dist-info/RECORD"])
+    assert verified.stdout == f"verified {ours}: 1 distribution, {listed} files; no problems\n"
+    (library / "layered" / "a.py").write_bytes(b"changed\n")
+    (changed,) = _errors(run_cli("verify", *base))
+    assert changed.startswith(f"error: {library / 'layered' / 'a.py'}: changed since it was")
+    removed = run_cli("uninstall", "layered", *base)
+    assert removed.returncode == 0, removed.stderr
+    assert not (library / "layered").exists()
+    assert not list(library.glob("layered-*"))
+    assert snapshot(env) == before
+
+
+@FOLDERS
+def test_a_file_is_not_a_folder(tmp_path: Path, target: Path, folder: Folder) -> None:
+    file = tmp_path / "ours"
+    file.write_text("not a folder\n")
+    wheel = build_wheel(LAYERED, tmp_path / "w")
+    (error,) = _errors(run_cli("plan", wheel, "--python", target, folder.option, file))
+    assert error == f"error: {file}: {folder.option} names a file, not a folder"
+
+
+def test_target_and_prefix_are_not_taken_together(tmp_path: Path, target: Path) -> None:
+    wheel = build_wheel(LAYERED, tmp_path / "w")
+    both = run_cli("plan", wheel, "--python", target, "--prefix", "a", "--target", "b")
+    assert both.returncode == 2
+    assert "argument -t/--target: not allowed with argument --prefix" in both.stderr
+
+
+@FOLDERS
+def test_an_interrupted_apply_sends_the_user_to_recover_the_folder(
+    tmp_path: Path, target: Path, folder: Folder
+) -> None:
+    ours = tmp_path / "ours"
+    (ours / ".wheelplan-journal").mkdir(parents=True)
+    wheel = build_wheel(LAYERED, tmp_path / "w")
+    (error,) = _errors(run_cli("plan", wheel, "--python", target, folder.option, ours))
+    assert f"run 'wheelplan recover {folder.option} {ours}' first" in error
+    recovered = run_cli("recover", "--python", target, folder.option, ours)
+    assert recovered.returncode == 0, recovered.stderr
+    assert recovered.stdout == f"{ours}: clean\n"
+    assert not (ours / ".wheelplan-journal").exists()
+
+
+@FOLDERS
+def test_without_python_a_folder_is_for_the_python3_on_path(tmp_path: Path, folder: Folder) -> None:
+    # No environment is active and none is near: as uv does for --target and --prefix,
+    # the python3 on PATH (the folder is its own; that Python's environment is not changed).
+    path = tmp_path / "path"
+    path.mkdir()
+    (path / "python3").symlink_to(sys.executable)
+    wheel = build_wheel(LAYERED, tmp_path / "w")
+    plan = tmp_path / "plan.json"
+    unset = {"VIRTUAL_ENV": "", "CONDA_PREFIX": "", "PATH": f"{path}:{os.environ['PATH']}"}
+    result = run_cli("plan", wheel, folder.option, "ours", "-o", plan, env=unset, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(plan.read_text())["target"]["interpreter"] == str(path / "python3")
+    # An environment must still be found or named when no folder is given.
+    (error,) = _errors(run_cli("plan", wheel, env=unset, cwd=tmp_path))
+    assert error.startswith("error: --python: no target given")
+
+
+@FOLDERS
+def test_what_the_python_has_installed_does_not_count_in_the_folder(
+    tmp_path: Path, target: Path, folder: Folder
+) -> None:
+    # The folder is used without the interpreter's environment.
+    dep = build_wheel(WheelSpec(name="dep", files={"dep.py": b""}), tmp_path / "w")
+    app = build_wheel(WheelSpec(name="app", requires=("dep",)), tmp_path / "w")
+    assert run_cli("install", dep, "--python", target).returncode == 0
+    in_env = run_cli("plan", app, "--python", target)
+    assert in_env.returncode == 0, in_env.stderr
+    assert "app requires dep, which is not installed or planned" not in in_env.stdout
+    ours = tmp_path / "ours"
+    in_folder = run_cli("plan", app, "--python", target, folder.option, ours)
+    assert in_folder.returncode == 0, in_folder.stderr
+    assert "app requires dep, which is not installed or planned" in in_folder.stdout
+    assert (
+        run_cli("plan", app, "--python", target, folder.option, ours, "--strict").returncode == 1
+    ), "--strict refuses it"
