@@ -280,11 +280,12 @@ def _check_target(plan: Plan, base: str) -> None:
         raise Refused(problems)
 
 
-def _touched_dirs(base: str, paths: Iterable[str], folders: Iterable[str]) -> list[str]:
-    """Every folder whose entries this apply changed, for --fsync to flush."""
+def _parents_of(paths: Iterable[str], folders: Iterable[str]) -> set[str]:
+    """Every folder whose entries change when `paths` are written, moved or removed and
+    `folders` made or removed ("" is the prefix)."""
     changed = {posixpath.dirname(path) for path in paths}
     changed.update(posixpath.dirname(folder) for folder in folders)
-    return [os.path.join(base, folder) for folder in sorted(changed)]
+    return changed
 
 
 def _emptied_dirs(plan: Plan, keep: Iterable[str]) -> list[str]:
@@ -403,9 +404,22 @@ def _transaction(
     )
     new_files = [entry.path for entry in plan.files if entry.action != "remove"] + predicted_pycs
     mtime = _source_date_epoch()
+    emptied = _emptied_dirs(plan, pyc_dirs)
+    # The folders whose times a rollback sets back: every one there now whose entries
+    # may change (an emptied one is the parent of what was moved out of it), and the
+    # prefix, which holds the journal.
+    changing = _parents_of([*new_files, *moved], [*created_dirs, *emptied])
+    changing.add("")
+    changing.difference_update(created_dirs)
 
     tx = journal.Journal(base, options.fsync)
-    intent = journal.Intent(tuple(created_dirs), tuple(new_files), tuple(moved), options.fsync)
+    intent = journal.Intent(
+        tuple(created_dirs),
+        tuple(new_files),
+        tuple(moved),
+        options.fsync,
+        journal.folder_times(base, changing),
+    )
     try:
         tx.begin(intent)
     except OSError as error:
@@ -418,7 +432,7 @@ def _transaction(
     try:
         tx.move_aside(moved)
         removed_dirs = []
-        for directory in _emptied_dirs(plan, pyc_dirs):
+        for directory in emptied:
             full = os.path.join(base, directory)
             if os.path.isdir(full) and not os.listdir(full):
                 tx.remove_dir(directory)
@@ -482,11 +496,11 @@ def _transaction(
             ):
                 os.utime(os.path.join(base, directory), (mtime, mtime))
         touched = (
-            _touched_dirs(base, [*new_files, *moved], [*created_dirs, *removed_dirs])
+            _parents_of([*new_files, *moved], [*created_dirs, *removed_dirs])
             if options.fsync
-            else []
+            else set()
         )
-        tx.commit(touched)
+        tx.commit(os.path.join(base, folder) for folder in sorted(touched))
     except BaseException as error:
         # Stop every worker before anything is put back: none may write after the rollback.
         abort.requested = True

@@ -9,10 +9,12 @@ Layout, under the environment prefix (documented in the README):
 
 `intent.json` is written atomically before the first change, and lists every path
 the apply may create, so a crash between creating a file and anything else leaves
-nothing untracked. The commit point is the atomic creation of `committed`. Recovery
-is idempotent (a crash during recovery is recovered by running it again): before the
-commit point it rolls back to the exact prior state; after it, it rolls forward,
-which only means deleting the backups.
+nothing untracked. It also holds the times of every existing folder whose entries the
+apply may change, which a rollback sets back last (the prefix's own after the journal
+is gone), so that folders read as they did before to the nanosecond. The commit point
+is the atomic creation of `committed`. Recovery is idempotent (a crash during recovery
+is recovered by running it again): before the commit point it rolls back to the exact
+prior state; after it, it rolls forward, which only means deleting the backups.
 
 The journal itself is removed in an order that keeps every intermediate state
 readable: `intent.json` goes first, so a journal without it means "nothing left to
@@ -25,6 +27,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -46,6 +49,10 @@ CHECKPOINTS_AFTER_COMMIT = 2
 Outcome = Literal["clean", "rolled back", "rolled forward"]
 
 
+# A folder's access and modification times, in nanoseconds ("" is the prefix itself).
+FolderTimes = tuple[str, int, int]
+
+
 @attrs.frozen
 class Intent:
     """Everything recovery needs: what may be new, what was moved aside, in order."""
@@ -54,6 +61,29 @@ class Intent:
     new_files: tuple[str, ...]
     moved: tuple[str, ...]
     fsync: bool = False
+    folder_times: tuple[FolderTimes, ...] = ()
+
+
+def folder_times(base: str, folders: Iterable[str]) -> tuple[FolderTimes, ...]:
+    """The times of those of `folders` that are real folders now, for `Intent`."""
+    times = []
+    for folder in sorted(folders):
+        with contextlib.suppress(OSError):
+            info = os.lstat(os.path.join(base, folder))
+            if stat.S_ISDIR(info.st_mode):
+                times.append((folder, info.st_atime_ns, info.st_mtime_ns))
+    return tuple(times)
+
+
+def _set_times(base: str, times: Iterable[FolderTimes]) -> None:
+    """Set folders' times back where we may: a folder gone, turned into a file or owned
+    by someone else (only its owner may set its times) is left as it is, and the
+    rollback goes on."""
+    for folder, atime, mtime in times:
+        full = os.path.join(base, folder)
+        if _real_dir(full):
+            with contextlib.suppress(OSError):
+                os.utime(full, ns=(atime, mtime))
 
 
 def fsync_dirs(paths: Iterable[str]) -> None:
@@ -87,6 +117,7 @@ class Journal:
             write_atomic(os.path.join(self.root, INTENT), data, fsync=self.fsync)
         except BaseException:
             shutil.rmtree(self.root, ignore_errors=True)
+            _set_times(self.base, [times for times in intent.folder_times if times[0] == ""])
             raise
 
     def move_aside(self, moved: Iterable[str]) -> None:
@@ -159,11 +190,27 @@ def _read_intent(root: str) -> Intent | None:
     for key in fields:
         for path in data[key]:
             _check_path(root, path)
+    times = data.get("folder_times", [])
+    if not isinstance(times, list) or not all(_is_times(entry) for entry in times):
+        raise _damaged(root, f"{INTENT} has folder times that are not [path, atime, mtime]")
+    for path, _, _ in times:
+        if path:  # "" is the prefix
+            _check_path(root, path)
     return Intent(
         created_dirs=tuple(data["created_dirs"]),
         new_files=tuple(data["new_files"]),
         moved=tuple(data["moved"]),
         fsync=data.get("fsync") is True,
+        folder_times=tuple((path, atime, mtime) for path, atime, mtime in times),
+    )
+
+
+def _is_times(entry: object) -> bool:
+    return (
+        isinstance(entry, list)
+        and len(entry) == 3
+        and isinstance(entry[0], str)
+        and all(isinstance(number, int) for number in entry[1:])
     )
 
 
@@ -217,7 +264,12 @@ def recover(base: str) -> Outcome:
     removed_dirs = _removed_dirs(root)
     outside = [
         path
-        for path in (*intent.new_files, *intent.moved, *(e["path"] for e in removed_dirs))
+        for path in (
+            *intent.new_files,
+            *intent.moved,
+            *(e["path"] for e in removed_dirs),
+            *(path for path, _, _ in intent.folder_times if path),
+        )
         if not _inside(base, path)
     ]
     if outside:
@@ -268,7 +320,11 @@ def recover(base: str) -> Outcome:
                 os.unlink(destination)
             os.rename(saved, destination)
             touched.add(os.path.dirname(destination))
+    # 5. Set back the times of every folder changed above (a removed one was recreated
+    # in 2); the prefix's, which dropping the journal changes, after that.
+    _set_times(base, [entry for entry in intent.folder_times if entry[0]])
     if intent.fsync:
         fsync_dirs(touched)
     _drop(root)
+    _set_times(base, [entry for entry in intent.folder_times if not entry[0]])
     return "rolled back"

@@ -36,6 +36,7 @@ from tests.txsupport import (
     Tree,
     checkpoints,
     diff,
+    folder_mtimes,
     fresh_tree,
     has_journal,
     install,
@@ -166,6 +167,7 @@ def test_an_error_at_any_file_operation_rolls_the_apply_back(
 ) -> None:
     n = data.draw(_fault_numbers(case), label="n")
     case.reset()
+    times = folder_mtimes(case.env_dir)
     result = case.apply(f"error:{n}")
     assert not has_journal(case.env_dir)
     if case.rolls_back(n):
@@ -178,6 +180,8 @@ def test_an_error_at_any_file_operation_rolls_the_apply_back(
             result.stderr,
         ), result.stderr
         assert diff(snapshot(case.env_dir), case.before) == []
+        # Every folder's time too: a rolled-back apply leaves no trace.
+        assert folder_mtimes(case.env_dir) == times
     else:
         assert result.returncode == 0, result.stderr
         assert diff(snapshot(case.env_dir), case.after) == []
@@ -191,6 +195,7 @@ def test_a_kill_at_any_file_operation_is_recovered_exactly(case: Case, data: st.
     # (if it has that many) and run again.
     m = data.draw(st.integers(0, 3 * case.total), label="m")
     case.reset()
+    times = folder_mtimes(case.env_dir)
     killed = case.apply(f"kill:{n}")
     assert killed.returncode == -signal.SIGKILL
     assert has_journal(case.env_dir)
@@ -217,6 +222,13 @@ def test_a_kill_at_any_file_operation_is_recovered_exactly(case: Case, data: st.
         )
     assert not has_journal(case.env_dir)
     assert diff(snapshot(case.env_dir), expected) == []
+    if case.rolls_back(n) and n > case.kinds.count("journal"):
+        # Folders' times are set back too; the prefix's own only when the recovery that
+        # set them back was not killed after it removed the journal's intent.
+        del times[""]
+        after = folder_mtimes(case.env_dir)
+        del after[""]
+        assert after == times
 
 
 def test_recovery_has_a_checkpoint_before_every_change(case: Case) -> None:

@@ -7,6 +7,7 @@ removal or a sync must leave nothing behind and miss nothing.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from applier import journal
 from tests.conftest import REPO, run_cli, snapshot
 from tests.hostile import recompute_digest
 from tests.realwheels import JWT_VERSIONS, NVIDIA
@@ -30,6 +32,7 @@ from tests.txsupport import (
     REPRODUCIBLE,
     checkpoints,
     diff,
+    folder_mtimes,
     fresh_tree,
     has_journal,
     install,
@@ -787,6 +790,58 @@ def test_read_only_files_are_replaced_and_restored_with_their_mode(upgrade) -> N
     ok("apply", plan, "--quiet")
     expected = {**after, f"{SITE}/jwt": ("dir", 0o700)}
     assert diff(snapshot(env_dir), expected) == []
+
+
+def test_a_rolled_back_apply_sets_every_folders_time_back(tmp_path: Path) -> None:
+    """Also a folder only a removed subfolder changed: `shared` keeps `b.py` of another
+    distribution, while the upgrade empties and removes `shared/a_sub`."""
+    wheels = tmp_path / "wheels"
+    old = build_wheel(WheelSpec("a", files={"shared/a_sub/x.py": b"X = 1\n"}), wheels)
+    new = build_wheel(WheelSpec("a", version="2.0", files={"a2.py": b""}), wheels)
+    other = build_wheel(WheelSpec("b", files={"shared/b.py": b""}), wheels)
+    env_dir, plan = tmp_path / "env", tmp_path / "upgrade.json"
+    python = rebuild_env(env_dir)
+    install(python, [old, other])
+    save_plan(python, plan, [new])
+    kinds = checkpoints(env_dir, plan, "--no-cache")
+    assert "rmdir" in kinds
+    before, times = snapshot(env_dir), folder_mtimes(env_dir)
+    time.sleep(0.01)  # so that a folder changed now has another time, even on coarse clocks
+    commit = kinds.index("commit") + 1
+    refused("apply", plan, "--no-cache", env={"WHEELPLAN_FAULT": f"error:{commit}"})
+    assert snapshot(env_dir) == before
+    assert folder_mtimes(env_dir) == times
+
+
+def test_a_folder_whose_time_cannot_be_set_back_does_not_stop_the_rollback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a folder's owner may set its times; a group-writable folder of another user's
+    is changed by the apply but keeps its new time, and the rollback goes on."""
+    base = tmp_path / "env"
+    (base / "theirs").mkdir(parents=True)
+    (base / "mine").mkdir()
+    new_files = ("theirs/new.py", "mine/new.py")
+    changing = journal.folder_times(str(base), ["", "theirs", "mine"])
+    intent = journal.Intent((), new_files, (), fsync=False, folder_times=changing)
+    times = folder_mtimes(base)
+    time.sleep(0.01)
+    journal.Journal(str(base), fsync=False).begin(intent)
+    for path in intent.new_files:
+        (base / path).write_bytes(b"")
+    real_utime = os.utime
+
+    def utime(path: str, *args: Any, **kwargs: Any) -> None:
+        if path.endswith("theirs"):
+            raise PermissionError(errno.EPERM, "Operation not permitted", path)
+        real_utime(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "utime", utime)
+    assert journal.recover(str(base)) == "rolled back"
+    assert sorted(p.name for p in base.rglob("*")) == ["mine", "theirs"]
+    after = folder_mtimes(base)
+    assert after["theirs"] != times["theirs"]
+    assert {**after, "theirs": times["theirs"]} == times
 
 
 # --- a full disk ----------------------------------------------------------------------

@@ -102,6 +102,19 @@ def trace(stderr: str) -> list[str]:
     raise AssertionError(f"no trace in {stderr!r}")
 
 
+def folder_mtimes(root: Path) -> dict[str, int]:
+    """Every real folder's modification time in nanoseconds, by path ("" is `root`).
+
+    Apart from `snapshot`, which compares installs made at different times."""
+    times = {"": root.lstat().st_mtime_ns}
+    for folder, names, _ in os.walk(root):
+        for name in names:
+            path = Path(folder, name)
+            if not path.is_symlink():
+                times[path.relative_to(root).as_posix()] = path.lstat().st_mtime_ns
+    return times
+
+
 def diff(left: Tree, right: Tree) -> list[str]:
     """A readable difference between two trees (empty when they are equal)."""
     lines = [f"only left: {path}" for path in sorted(left.keys() - right.keys())]
