@@ -283,8 +283,9 @@ def _check_target(plan: Plan, base: str) -> None:
 def _parents_of(paths: Iterable[str], folders: Iterable[str]) -> set[str]:
     """Every folder whose entries change when `paths` are written, moved or removed and
     `folders` made or removed ("" is the prefix)."""
-    changed = {posixpath.dirname(path) for path in paths}
-    changed.update(posixpath.dirname(folder) for folder in folders)
+    # Validated paths have no empty component: `rpartition` is their `dirname`, faster.
+    changed = {path.rpartition("/")[0] for path in paths}
+    changed.update(folder.rpartition("/")[0] for folder in folders)
     return changed
 
 
