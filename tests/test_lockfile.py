@@ -93,8 +93,12 @@ def test_a_lock_with_path_and_file_url_wheels_installs(
     assert run.stdout == "alpha says hi\n"
 
 
-def test_a_lock_installs_into_a_target_directory(
-    tmp_path: Path, target: Path, wheels: Path, cli: Cli
+@pytest.mark.parametrize(
+    ("option", "library"),
+    [("--target", "."), ("--prefix", "lib/python{}.{}/site-packages".format(*sys.version_info))],
+)
+def test_a_lock_installs_into_a_folder_of_its_own(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, option: str, library: str
 ) -> None:
     alpha = wheels / ALPHA.filename
     lock = write_pylock(
@@ -103,11 +107,11 @@ def test_a_lock_installs_into_a_target_directory(
     )
     env = target.parent.parent
     before = snapshot(env)
-    layer = tmp_path / "layer"
-    result = cli("install", "--lock", lock, "--python", target, "--target", layer, "--quiet")
+    folder = tmp_path / "folder"
+    result = cli("install", "--lock", lock, "--python", target, option, folder, "--quiet")
     assert result.returncode == 0, result.stderr
-    assert (layer / "alpha" / "__init__.py").is_file()
-    assert (layer / "bin" / "alpha-cli").is_file()
+    assert (folder / library / "alpha" / "__init__.py").is_file()
+    assert (folder / "bin" / "alpha-cli").is_file()
     assert snapshot(env) == before
 
 
