@@ -35,7 +35,7 @@ import attrs
 
 from applier import faults
 from applier.atomic import fsync_dir, write_atomic
-from planner.errors import Refused
+from planner.errors import Refused, name_the_file
 from planner.paths import is_within, path_problem
 from planner.target import JOURNAL_DIR
 
@@ -135,11 +135,16 @@ class Journal:
             "uid": info.st_uid,
             "gid": info.st_gid,
         }
-        with open(os.path.join(self.root, REMOVED_DIRS), "a", encoding="utf-8") as log:
-            log.write(json.dumps(entry, sort_keys=True) + "\n")
-            if self.fsync:
-                log.flush()
-                os.fsync(log.fileno())
+        log_path = os.path.join(self.root, REMOVED_DIRS)
+        try:
+            with open(log_path, "a", encoding="utf-8") as log:
+                log.write(json.dumps(entry, sort_keys=True) + "\n")
+                if self.fsync:
+                    log.flush()
+                    os.fsync(log.fileno())
+        except OSError as error:
+            name_the_file(error, log_path)
+            raise
         faults.checkpoint("rmdir")
         os.rmdir(full)
 

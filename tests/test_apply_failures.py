@@ -20,7 +20,7 @@ import attrs
 import pytest
 
 from applier import apply as apply_module
-from applier import wheelindex
+from applier import journal, wheelindex
 from applier.apply import Options, apply_plan, start_preflight
 from applier.atomic import fsync_dir, write_atomic
 from applier.bytecode import Compiled, write_pycs
@@ -333,3 +333,23 @@ def test_a_failed_write_names_the_file(
         write(target, tmp_path)
     assert caught.value.filename == str(target)
     assert str(caught.value) == f"[Errno 5] Input/output error: '{target}'"
+
+
+def test_a_failed_log_of_a_removed_folder_names_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal's log of removed folders is written as the other files are."""
+    base = tmp_path / "env"
+    (base / "emptied").mkdir(parents=True)
+    transaction = journal.Journal(str(base), fsync=True)
+    transaction.begin(journal.Intent((), (), ()))
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError) as caught:
+        transaction.remove_dir("emptied")
+    log = base / ".wheelplan-journal" / journal.REMOVED_DIRS
+    assert str(caught.value) == f"[Errno 5] Input/output error: '{log}'"
+    assert (base / "emptied").is_dir()
