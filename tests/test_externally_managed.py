@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import sysconfig
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import make_env, make_system_python, run_cli, snapshot
+from tests.foldertools import FOLDERS, Folder
 from tests.wheelfactory import WheelSpec, build_wheel
 
 MESSAGE = "Install packages with the\n distro tool, or make a venv."
@@ -152,27 +152,24 @@ def test_install_into_a_staging_root_needs_no_flag_as_with_pip(
     assert only_error(planned).startswith(f"error: {marker}: ")
 
 
-@pytest.mark.parametrize(
-    ("option", "library"),
-    [("--target", "."), ("--prefix", "lib/python{}.{}/site-packages".format(*sys.version_info))],
-)
+@FOLDERS
 def test_a_folder_of_its_own_needs_no_flag_as_with_pip(
-    tmp_path: Path, system_python: Path, option: str, library: str
+    tmp_path: Path, system_python: Path, folder: Folder
 ) -> None:
     """pip skips the check for --target and --prefix too: the folder is not the Python's own."""
     marker = mark(system_python)
     home = system_python.parent.parent
     before = snapshot(home)
-    folder = tmp_path / "folder"
+    ours = tmp_path / "ours"
     plan = tmp_path / "plan.json"
-    args = ("--python", system_python, "--no-cache", option, folder)
+    args = ("--python", system_python, "--no-cache", folder.option, ours)
     planned = run_cli("plan", wheel(tmp_path), *args, "-o", plan)
     assert planned.returncode == 0, planned.stderr
     assert "PEP 668" not in planned.stdout
     # Apply runs the marked Python again, and still does not ask for the flag.
-    applied = run_cli("apply", plan, "--no-cache", option, folder, "--quiet")
+    applied = run_cli("apply", plan, "--no-cache", folder.option, ours, "--quiet")
     assert applied.returncode == 0, applied.stderr
-    assert (folder / library / "tool" / "__init__.py").read_bytes() == b"VERSION = 1\n"
+    assert (ours / folder.library / "tool" / "__init__.py").read_bytes() == b"VERSION = 1\n"
     assert snapshot(home) == before
     assert marker.is_file()
 

@@ -17,30 +17,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import attrs
-import pytest
-
 from planner.plan import digest_of
 from planner.target import DIRECTORY_SCHEMES
 from tests.conftest import run_cli, snapshot
+from tests.foldertools import FOLDERS, PREFIX, SITE, TARGET, Folder
 from tests.recordcheck import read_records, verify_records
 from tests.wheelfactory import Member, WheelSpec, build_wheel
-
-VERSION = "{}.{}".format(*sys.version_info)
-SITE = f"lib/python{VERSION}/site-packages"
-
-
-@attrs.frozen
-class Folder:
-    option: str
-    named: str  # what the messages call it
-    library: str  # where modules go, relative to the folder ("" is the folder)
-    headers: str  # where a distribution's headers folder goes
-
-
-TARGET = Folder("--target", "the target directory", "", "include")
-PREFIX = Folder("--prefix", "the prefix", SITE, f"include/site/python{VERSION}")
-FOLDERS = pytest.mark.parametrize("folder", [TARGET, PREFIX], ids=["target", "prefix"])
 
 DATA = "layered-1.0.data"
 LAYERED = WheelSpec(

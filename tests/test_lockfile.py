@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from planner.errors import Refused
 from planner.lockfile import LockedWheel
 from tests.conftest import snapshot
+from tests.foldertools import FOLDERS, Folder
 from tests.imagetools import LockPackage, serve, sha256_of, wheel_entry, write_pylock
 from tests.wheelfactory import WheelSpec, build_wheel
 from wheelplan import fetch
@@ -93,12 +94,9 @@ def test_a_lock_with_path_and_file_url_wheels_installs(
     assert run.stdout == "alpha says hi\n"
 
 
-@pytest.mark.parametrize(
-    ("option", "library"),
-    [("--target", "."), ("--prefix", "lib/python{}.{}/site-packages".format(*sys.version_info))],
-)
+@FOLDERS
 def test_a_lock_installs_into_a_folder_of_its_own(
-    tmp_path: Path, target: Path, wheels: Path, cli: Cli, option: str, library: str
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, folder: Folder
 ) -> None:
     alpha = wheels / ALPHA.filename
     lock = write_pylock(
@@ -107,11 +105,11 @@ def test_a_lock_installs_into_a_folder_of_its_own(
     )
     env = target.parent.parent
     before = snapshot(env)
-    folder = tmp_path / "folder"
-    result = cli("install", "--lock", lock, "--python", target, option, folder, "--quiet")
+    ours = tmp_path / "ours"
+    result = cli("install", "--lock", lock, "--python", target, folder.option, ours, "--quiet")
     assert result.returncode == 0, result.stderr
-    assert (folder / library / "alpha" / "__init__.py").is_file()
-    assert (folder / "bin" / "alpha-cli").is_file()
+    assert (ours / folder.library / "alpha" / "__init__.py").is_file()
+    assert (ours / "bin" / "alpha-cli").is_file()
     assert snapshot(env) == before
 
 
