@@ -746,7 +746,9 @@ def test_long_lists_in_the_review_are_summarised(wheels: Path, fake: TargetInfo)
 
 
 def _objects(data: dict[str, Any], where: str) -> list[dict[str, Any]]:
-    """Every object of one class in plan data: "target", "files", "source", ..."""
+    """Every object of one class in plan data: "plan", "target", "files", "source", ..."""
+    if where == "plan":
+        return [data]
     if where == "target":
         return [data["target"]]
     if where == "source":
@@ -754,21 +756,43 @@ def _objects(data: dict[str, Any], where: str) -> list[dict[str, Any]]:
     return list(data[where])
 
 
-def test_the_fast_loader_accepts_exactly_what_the_descriptive_one_does(
-    wheels: Path, fake: TargetInfo
-) -> None:
-    # `loads` converts with functions made per class and names a bad field only through
-    # `_build`: the two must agree on every edit, or a malformed plan gets through.
+def _laid_out(data: dict[str, Any]) -> str:
+    """Plan data with a fresh digest, laid out as `dumps` lays out a plan, written with
+    the standard library: text the fast way in is meant to take."""
+    data = {**data, "digest": plan_module.digest_of(data)}
+
+    def text(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    members = []
+    for key in sorted(data):
+        value = data[key]
+        body = "[\n" + ",\n".join(map(text, value)) + "]" if value and type(value) is list else None
+        members.append(f"{text(key)}:{body or text(value)}")
+    return "{" + ",\n".join(members) + "}\n"
+
+
+def _tools_plan(wheels: Path, fake: TargetInfo) -> Plan:
     spec = WheelSpec(
         name="tools",
         files={"tools.py": b"def main(): pass\n"},
         entry_points="[console_scripts]\ntool = tools:main\n",
     )
-    original = json.loads(plan_module.dumps(plan_specs([spec], wheels, fake)))
+    return plan_specs([spec], wheels, fake)
+
+
+def test_the_fast_way_in_takes_only_what_the_careful_one_does(
+    wheels: Path, fake: TargetInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `loads` reads a plan laid out as `dumps` writes it in one msgspec pass, and any
+    # other text through `_build`, which names a bad field: an edit the careful way
+    # refuses must never get through the fast one.
+    original = json.loads(plan_module.dumps(_tools_plan(wheels, fake)))
     del original["digest"]
-    wrong: list[Any] = [None, 0, -1, True, 1.5, "", "write", [], ["x"], ["x", 1], {}]
-    edits = 0
-    for where in ("target", "distributions", "files", "source", "units"):
+    assert plan_module._canonical_plan(_laid_out(original)) is not None
+    wrong: list[Any] = [None, 0, -1, 3, True, 1.5, "", "write", [], ["x"], ["x", 1], {}]
+    edited: list[tuple[str, str, Any, str]] = []
+    for where in ("plan", "target", "distributions", "files", "source", "units"):
         for key in _objects(original, where)[0]:
             for value in [*wrong, "(missing)", "(unknown)"]:
                 data = json.loads(json.dumps(original))
@@ -779,15 +803,36 @@ def test_the_fast_loader_accepts_exactly_what_the_descriptive_one_does(
                         item["surplus"] = 1
                     else:
                         item[key] = value
-                outcomes: list[Plan | None] = []
-                for convert in (
-                    plan_module._converter(Plan),
-                    lambda data: plan_module._build(Plan, data, "plan"),
-                ):
-                    try:
-                        outcomes.append(convert(json.loads(json.dumps(data))))
-                    except plan_module._Invalid:
-                        outcomes.append(None)
-                assert outcomes[0] == outcomes[1], (where, key, value)
-                edits += 1
-    assert edits > 300
+                edited.append((where, key, value, _laid_out(data)))
+    fast = [plan_module._canonical_plan(text) for *_, text in edited]
+    monkeypatch.setattr(plan_module, "_canonical_plan", lambda text: None)
+    taken = 0
+    for (where, key, value, text), quick in zip(edited, fast, strict=True):
+        try:
+            careful: Plan | None = plan_module.loads(text, "plan.json")
+        except Refused:
+            careful = None
+        assert quick is None or quick == careful, (where, key, value)
+        taken += quick is not None
+    assert len(edited) > 300
+    # Edits to another valid value (a name, a size, an empty list) still go the fast way.
+    assert taken > 20
+
+
+def test_a_plan_as_dumps_wrote_it_is_read_in_one_pass(
+    wheels: Path, fake: TargetInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = _tools_plan(wheels, fake)
+    text = plan_module.dumps(plan)
+    indented = json.dumps(json.loads(text), indent=2)
+
+    def careful(*args: Any) -> Any:
+        raise AssertionError("read the careful way")
+
+    monkeypatch.setattr(plan_module, "_build", careful)
+    assert plan_module.loads(text, "plan.json") == plan
+    with pytest.raises(AssertionError, match="careful way"):
+        plan_module.loads(indented, "plan.json")
+    monkeypatch.undo()
+    # Re-indented by hand, the same plan still loads, only more slowly.
+    assert plan_module.loads(indented, "plan.json") == plan

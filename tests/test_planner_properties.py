@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import json
 import tempfile
+import types
+import typing
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from planner import plan as plan_module
 from planner import units
 from planner.build import Request, make_plan
 from planner.errors import Refused
-from planner.plan import FileEntry, Plan, Source, dumps
+from planner.plan import FORMAT, FileEntry, Plan, Source, digest_of, dumps, loads
 from planner.target import TargetInfo
 from tests.plannertools import SCHEMES, build_all, fake_target
 from tests.wheelfactory import WheelSpec
@@ -246,3 +251,43 @@ def test_units_partition_the_writes_in_balanced_pieces(files: list[tuple[int, in
         assert load < limit + heaviest
         if number < len(parts) - 1:
             assert load >= limit
+
+
+def _every_field(cls: type) -> st.SearchStrategy[Any]:
+    """Instances of a plan class with every field drawn, the defaulted ones too."""
+    hints = typing.get_type_hints(cls)
+    fields = {field.name: _values(hints[field.name]) for field in attrs.fields(cls)}
+    if cls is Plan:
+        fields["format"] = st.just(FORMAT)
+    return st.builds(cls, **fields)
+
+
+def _values(kind: Any) -> st.SearchStrategy[Any]:
+    origin = typing.get_origin(kind)
+    if attrs.has(kind):
+        return _every_field(kind)
+    if origin is tuple:
+        return st.lists(_values(typing.get_args(kind)[0]), max_size=3).map(tuple)
+    if origin in (typing.Union, types.UnionType):
+        return st.one_of(*map(_values, typing.get_args(kind)))
+    if origin is Mapping:  # the planner's mappings are dicts
+        return st.dictionaries(st.text(), st.text(), max_size=3)
+    # Text is any characters but lone surrogates, which no UTF-8 plan can hold.
+    return st.from_type(kind)
+
+
+@PROPERTY
+@given(_every_field(Plan))
+def test_any_plan_is_written_as_canonical_json_and_read_back_unchanged(plan: Plan) -> None:
+    text = dumps(plan)
+    data = json.loads(text)
+    # msgspec writes the text; the standard library's canonical JSON defines it.
+    assert text.replace("\n", "") == json.dumps(
+        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    assert data["digest"] == digest_of(data)
+    # One line a member, and one more for each element of a top-level list.
+    lines = sum(1 + len(value) if type(value) is list and value else 1 for value in data.values())
+    assert text.count("\n") == lines
+    assert plan_module._canonical_plan(text) == plan
+    assert loads(text, "plan.json") == plan
