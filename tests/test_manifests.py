@@ -161,16 +161,21 @@ def test_a_hit_neither_reads_the_archive_nor_hashes_it(
 
 
 def test_the_manifest_holds_every_field_of_the_wheel(tmp_path: Path) -> None:
-    """A field added to Wheel, Member or EntryScript must reach the manifest (and the
-    reader's version be bumped): each is written in its attrs order."""
+    """Every field of Wheel, Member and EntryScript is in the manifest, by its name: one
+    added later reaches it, and a manifest without it is a miss."""
     wheel = read_wheel(str(build_wheel(demo_spec(), tmp_path)))
-    data = json.loads(dump(wheel, Limits()))
-    assert set(data) - {"reader", "limits"} == {field.name for field in attrs.fields(Wheel)}
-    assert data["members"][0] == list(attrs.astuple(wheel.members[0]))
-    assert data["entry_points"][0] == list(attrs.astuple(wheel.entry_points[0]))
-    assert [field.name for field in attrs.fields(Member)][-1] == "hash"
-    assert len(attrs.fields(EntryScript)) == 4
-    assert parse(data, wheel.path, wheel.sha256, wheel.size, Limits()) == wheel
+    text = dump(wheel, Limits())
+    data = json.loads(text)
+    assert set(data) == {"reader", "limits", "wheel"}
+    assert set(data["wheel"]) == {field.name for field in attrs.fields(Wheel)}
+    assert set(data["wheel"]["members"][0]) == {field.name for field in attrs.fields(Member)}
+    scripts = data["wheel"]["entry_points"]
+    assert set(scripts[0]) == {field.name for field in attrs.fields(EntryScript)}
+    assert parse(text, wheel.path, wheel.sha256, wheel.size, Limits()) == wheel
+    # The same wheel is always written as the same bytes: its tags, a set, sorted.
+    tags = [f"py3{minor}-none-any" for minor in range(10)]
+    many = json.loads(dump(attrs.evolve(wheel, tags=frozenset(tags)), Limits()))
+    assert many["wheel"]["tags"] == sorted(tags)
 
 
 # Member paths under the wheel's package, or under its .data folder by scheme.
@@ -234,6 +239,19 @@ def test_generated_wheels_plan_the_same_uncached_read_and_remembered(
 
 
 def _edit(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    """A damage that changes the manifest's wheel (the object under "wheel")."""
+
+    def damage(manifest: Path) -> None:
+        data = json.loads(manifest.read_bytes())
+        change(data["wheel"])
+        manifest.write_text(json.dumps(data))
+
+    return damage
+
+
+def _stamp(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    """A damage that changes what the manifest says it was read by and under."""
+
     def damage(manifest: Path) -> None:
         data = json.loads(manifest.read_bytes())
         change(data)
@@ -248,20 +266,25 @@ DAMAGE: dict[str, Callable[[Path], None]] = {
     "not utf-8": lambda manifest: manifest.write_bytes(b"\xff\xfe{"),
     "deeply nested": lambda manifest: manifest.write_bytes(b"[" * 100_000),
     "a list": lambda manifest: manifest.write_text("[]"),
-    "other reader": _edit(lambda data: data["reader"].__setitem__(0, data["reader"][0] + 1)),
-    "other interpreter": _edit(lambda data: data["reader"].__setitem__(1, "2.7")),
-    "field missing": _edit(lambda data: data.pop("warnings")),
-    "size is a string": _edit(lambda data: data.__setitem__("size", str(data["size"]))),
-    "purelib is a number": _edit(lambda data: data.__setitem__("root_is_purelib", 1)),
-    "offset is a string": _edit(lambda data: data["members"][0].__setitem__(1, "30")),
-    "offset is a boolean": _edit(lambda data: data["members"][0].__setitem__(1, True)),
-    "row too short": _edit(lambda data: data["members"][0].pop()),
-    "row is a string": _edit(lambda data: data["members"].__setitem__(0, "abcdefg")),
-    "script row too long": _edit(lambda data: data["entry_points"][0].append("x")),
-    "a warning is a number": _edit(lambda data: data["warnings"].append(1)),
-    "tags is a string": _edit(lambda data: data.__setitem__("tags", "py3-none-any")),
-    "other sha256": _edit(lambda data: data.__setitem__("sha256", "0" * 64)),
-    "other path": _edit(lambda data: data.__setitem__("path", data["path"] + "x")),
+    "other reader": _stamp(lambda data: data["reader"].__setitem__(0, data["reader"][0] + 1)),
+    "other interpreter": _stamp(lambda data: data["reader"].__setitem__(1, "2.7")),
+    "reader too short": _stamp(lambda data: data["reader"].pop()),
+    "limits missing": _stamp(lambda data: data.pop("limits")),
+    "wheel missing": _stamp(lambda data: data.pop("wheel")),
+    "field missing": _edit(lambda wheel: wheel.pop("warnings")),
+    "size is a string": _edit(lambda wheel: wheel.__setitem__("size", str(wheel["size"]))),
+    "purelib is a number": _edit(lambda wheel: wheel.__setitem__("root_is_purelib", 1)),
+    "offset is a string": _edit(lambda wheel: wheel["members"][0].__setitem__("offset", "30")),
+    "offset is a boolean": _edit(lambda wheel: wheel["members"][0].__setitem__("offset", True)),
+    "member field missing": _edit(lambda wheel: wheel["members"][0].pop("hash")),
+    "member is a string": _edit(lambda wheel: wheel["members"].__setitem__(0, "abcdefg")),
+    "script field missing": _edit(lambda wheel: wheel["entry_points"][0].pop("section")),
+    "a warning is a number": _edit(lambda wheel: wheel["warnings"].append(1)),
+    "tags is a string": _edit(lambda wheel: wheel.__setitem__("tags", "py3-none-any")),
+    "other sha256": _edit(lambda wheel: wheel.__setitem__("sha256", "0" * 64)),
+    "other path": _edit(lambda wheel: wheel.__setitem__("path", wheel["path"] + "x")),
+    "other file name": _edit(lambda wheel: wheel.__setitem__("filename", "x.whl")),
+    "other size": _edit(lambda wheel: wheel.__setitem__("size", wheel["size"] + 1)),
 }
 
 
