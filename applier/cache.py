@@ -36,13 +36,13 @@ apply from that entry then sees the new mtime.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import stat
 from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
+import msgspec
 
 from applier.atomic import write_atomic
 from applier.cachedir import ENTRIES, STAGING, WHEEL_SHA256, staging_name, stale_staging
@@ -87,6 +87,22 @@ class Staging:
 # A file to link: its path in the entry, and the size, mtime (ns) and mode its marker
 # records, which the worker checks (one `lstat`) before it links it.
 CachedFile = tuple[str, int, int, int]
+# What a marker records of a member: its RECORD hash, and the size, mtime (ns) and mode
+# of the cached file.
+CachedMember = tuple[str, int, int, int]
+
+
+@attrs.frozen
+class _Marker:
+    """An entry's marker file: msgspec writes it and reads it back, types checked."""
+
+    format: int
+    wheel_sha256: str
+    files: dict[str, CachedMember]
+
+
+_MARKER_ENCODER = msgspec.json.Encoder()
+_MARKER_DECODER = msgspec.json.Decoder(_Marker)
 
 
 @attrs.define
@@ -110,22 +126,16 @@ class Cache:
     def entry(self, sha256: str) -> str:
         return os.path.join(self.directory, ENTRIES, sha256[:2], sha256)
 
-    def marker(self, sha256: str) -> dict[str, list[object]] | None:
+    def marker(self, sha256: str) -> Mapping[str, CachedMember] | None:
         """The files an entry holds, from its marker; None for no entry (or a broken one)."""
         try:
-            with open(os.path.join(self.entry(sha256), MARKER), encoding="utf-8") as stream:
-                data = json.load(stream)
-        except (OSError, ValueError):
+            with open(os.path.join(self.entry(sha256), MARKER), "rb") as stream:
+                marker = _MARKER_DECODER.decode(stream.read())
+        except (OSError, msgspec.MsgspecError):
             return None
-        if (
-            not isinstance(data, dict)
-            or data.get("format") != FORMAT
-            or data.get("wheel_sha256") != sha256
-            or not isinstance(data.get("files"), dict)
-        ):
+        if marker.format != FORMAT or marker.wheel_sha256 != sha256:
             return None
-        files: dict[str, list[object]] = data["files"]
-        return files
+        return marker.files
 
     def _sweep(self) -> None:
         """Remove temporary entries left by applies that were killed."""
@@ -175,7 +185,7 @@ class Cache:
     def _check(
         self,
         sha256: str,
-        marker: Mapping[str, list[object]],
+        marker: Mapping[str, CachedMember],
         planned: Sequence[tuple[str, Source]],
         umask: int,
     ) -> dict[str, CachedFile] | None:
@@ -192,15 +202,8 @@ class Cache:
             row = marker.get(member)
             if row is None or member.startswith("/") or ".." in member:
                 continue  # not in this entry (or a name no entry may hold): written fresh
-            if not isinstance(row, list) or len(row) != 4:
-                return None
             hash_text, size, mtime_ns, mode = row
-            if (
-                hash_text != source.hash
-                or size != source.size
-                or not isinstance(mtime_ns, int)
-                or not isinstance(mode, int)
-            ):
+            if hash_text != source.hash or size != source.size:
                 return None
             if mode == source.mode & ~umask:
                 linked[path] = (root + member, source.size, mtime_ns, mode)
@@ -257,15 +260,15 @@ class Cache:
 
     def _publish(self, staging: Staging, stamps: Mapping[str, tuple[int, int, int]]) -> None:
         root = os.path.join(staging.directory, FILES)
-        files: dict[str, list[object]] = {}
+        files: dict[str, CachedMember] = {}
         for member, hash_text, path in staging.members:
             stamp = stamps.get(path)
             if stamp is None:
                 info = os.lstat(os.path.join(root, member))
                 stamp = (info.st_size, info.st_mtime_ns, stat.S_IMODE(info.st_mode))
-            files[member] = [hash_text, *stamp]
-        marker = {"format": FORMAT, "wheel_sha256": staging.sha256, "files": files}
-        write_atomic(os.path.join(staging.directory, MARKER), json.dumps(marker).encode())
+            files[member] = (hash_text, *stamp)
+        marker = _MARKER_ENCODER.encode(_Marker(FORMAT, staging.sha256, files))
+        write_atomic(os.path.join(staging.directory, MARKER), marker)
         os.makedirs(os.path.dirname(staging.entry), exist_ok=True)
         if staging.replaces:
             trash = f"{staging.directory}-old"

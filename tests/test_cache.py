@@ -285,7 +285,20 @@ def test_a_miss_populates_an_entry_and_a_hit_reuses_it(tmp_path: Path) -> None:
     assert (site(second) / "demo" / "stored.txt").stat().st_nlink == 3
 
 
-@pytest.mark.parametrize("damage", ["content", "same-size", "missing", "marker"])
+# Ways a marker can be damaged while staying JSON: each makes the entry a miss.
+MARKER_DAMAGE: dict[str, Callable[[dict[str, Any]], None]] = {
+    "marker-row-short": lambda marker: marker["files"]["demo/big.bin"].pop(),
+    "marker-size-text": lambda marker: marker["files"]["demo/big.bin"].__setitem__(1, "4"),
+    "marker-mtime-bool": lambda marker: marker["files"]["demo/big.bin"].__setitem__(2, True),
+    "marker-files-list": lambda marker: marker.__setitem__("files", []),
+    "marker-other-size": lambda marker: marker["files"]["demo/big.bin"].__setitem__(1, 4),
+    "marker-other-hash": lambda marker: marker["files"]["demo/big.bin"].__setitem__(0, "x"),
+    "marker-other-wheel": lambda marker: marker.__setitem__("wheel_sha256", "0" * 64),
+    "marker-other-format": lambda marker: marker.__setitem__("format", 0),
+}
+
+
+@pytest.mark.parametrize("damage", ["content", "same-size", "missing", "marker", *MARKER_DAMAGE])
 def test_a_corrupted_entry_is_detected_and_re_extracted(tmp_path: Path, damage: str) -> None:
     wheel = demo_wheel(tmp_path / "wheels")
     expected = reference(tmp_path, "second", wheel)
@@ -299,13 +312,28 @@ def test_a_corrupted_entry_is_detected_and_re_extracted(tmp_path: Path, damage: 
         cached.write_bytes(b"\0" * len(BIG))  # same size, but a new mtime
     elif damage == "missing":
         cached.unlink()
-    else:
+    elif damage == "marker":
         (entry / cache.MARKER).write_text("{not json")
+    else:
+        marker = json.loads((entry / cache.MARKER).read_text())
+        MARKER_DAMAGE[damage](marker)
+        (entry / cache.MARKER).write_text(json.dumps(marker))
     second, _ = apply_fresh(tmp_path, "second", wheel, cache_dir=str(store), link_mode="copy")
     assert snapshot(second) == expected
     assert cached.read_bytes() == BIG
+    # Extracted again: a marker written afresh.
     marker = json.loads((entry / cache.MARKER).read_text())
-    assert marker["files"]["demo/big.bin"][1:3] == [len(BIG), cached.stat().st_mtime_ns]
+    assert (marker["format"], marker["wheel_sha256"]) == (cache.FORMAT, entry.name)
+    (record_hash,) = {
+        entry.source.hash
+        for entry in plan.files
+        if entry.source is not None and entry.source.member == "demo/big.bin"
+    }
+    assert marker["files"]["demo/big.bin"][:3] == [
+        record_hash,
+        len(BIG),
+        cached.stat().st_mtime_ns,
+    ]
     assert os.listdir(store / cache.STAGING) == []
 
 
