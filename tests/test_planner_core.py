@@ -19,7 +19,7 @@ from planner.build import Request, make_plan
 from planner.errors import Refused
 from planner.installed import Installed
 from planner.layout import record_hash
-from planner.plan import FileEntry, Plan
+from planner.plan import Distribution, FileEntry, Plan, Target
 from planner.target import JOURNAL_DIR, TargetInfo
 from tests.conftest import snapshot
 from tests.plannertools import INTERPRETER, SCHEMES, build_all, fake_target, plan_specs, read
@@ -817,6 +817,38 @@ def test_the_fast_way_in_takes_only_what_the_careful_one_does(
     assert len(edited) > 300
     # Edits to another valid value (a name, a size, an empty list) still go the fast way.
     assert taken > 20
+
+
+def test_the_target_and_distributions_are_handed_over_before_the_files_are_decoded(
+    wheels: Path, fake: TargetInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = _tools_plan(wheels, fake)
+    text = plan_module.dumps(plan)
+    events: list[str] = []
+    decode = plan_module._canonical_plan
+
+    def decoding(text: str) -> Plan | None:
+        events.append("files")
+        return decode(text)
+
+    def header(target: Target, distributions: tuple[Distribution, ...]) -> None:
+        assert (target, distributions) == (plan.target, plan.distributions)
+        events.append("header")
+
+    monkeypatch.setattr(plan_module, "_canonical_plan", decoding)
+    assert plan_module.loads(text, "plan.json", header) == plan
+    assert events == ["header", "files"]
+    # Laid out otherwise, the plan hands them over once, when it is read.
+    events.clear()
+    assert plan_module.loads(json.dumps(json.loads(text), indent=2), "plan.json", header) == plan
+    assert events == ["files", "header"]
+    # A malformed target is never handed over, early or late.
+    events.clear()
+    broken = text.replace('"layout":"environment"', '"layout":"elsewhere"')
+    assert broken != text
+    with pytest.raises(Refused):
+        plan_module.loads(broken, "plan.json", header)
+    assert "header" not in events
 
 
 def test_a_plan_as_dumps_wrote_it_is_read_in_one_pass(
