@@ -300,9 +300,10 @@ def _header_of(text: str) -> tuple[Target, tuple[Distribution, ...]] | None:
 
 
 def _member_text(text: str, name: str, following: str) -> str:
-    start = text.index(f'\n"{name}":') + len(name) + 4
-    end = text.index(f',\n"{following}":', start)
-    return text[start:end]
+    """The value of top-level member `name`, up to the line of the key `following`."""
+    key = f'\n"{name}":'
+    start = text.index(key) + len(key)
+    return text[start : text.index(f',\n"{following}":', start)]
 
 
 def loads(
@@ -320,7 +321,7 @@ def loads(
     """
     if header_read is not None and (header := _header_of(text)) is not None:
         header_read(*header)
-        header_read = None
+        header_read = None  # handed over
     plan = _canonical_plan(text)
     if plan is not None:
         if header_read is not None:
