@@ -151,12 +151,13 @@ def digest_of(data: Mapping[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(_ENCODER.encode(body).encode()).hexdigest()
 
 
-def _members(plan: Plan) -> list[tuple[str, bytes]]:
-    """Each field of the plan as (name, its member's text), sorted by name.
+def _members(plan: Plan) -> list[tuple[str, list[bytes]]]:
+    """Each field of the plan as (name, its member's text in pieces), sorted by name.
 
-    A line break goes after each element of a top-level list (and, in `dumps`, after
+    A line break goes after each element of a top-level list (and, in `encode`, after
     each member), so a plan reads and diffs one file per line. A JSON string cannot
     hold a raw line break, so removing every line break gives the canonical text.
+    The pieces stay apart: joining them would copy the 9 MB of files again.
     """
     members = []
     for name in sorted(field.name for field in attrs.fields(Plan)):
@@ -165,10 +166,31 @@ def _members(plan: Plan) -> list[tuple[str, bytes]]:
         if type(value) is tuple and value:
             # encode_lines ends each element with the only raw line breaks it writes.
             lines = _FAST_ENCODER.encode_lines(value)[:-1]
-            members.append((name, key + b"[\n" + lines.replace(b"\n", b",\n") + b"]"))
+            members.append((name, [key + b"[\n", lines.replace(b"\n", b",\n"), b"]"]))
         else:
-            members.append((name, key + _FAST_ENCODER.encode(value)))
+            members.append((name, [key + _FAST_ENCODER.encode(value)]))
     return members
+
+
+def encode(plan: Plan) -> list[bytes]:
+    """The plan file's bytes, in pieces to write one after another (see `dumps`)."""
+    members = _members(plan)
+    # The canonical body is "{" + ",".join(members without line breaks) + "}": hashed
+    # piece by piece, without joining a second copy of the whole text.
+    hasher = hashlib.sha256(b"{")
+    for index, (_, pieces) in enumerate(members):
+        hasher.update(b"," if index else b"")
+        for piece in pieces:
+            hasher.update(piece.replace(b"\n", b""))
+    hasher.update(b"}")
+    digest = "sha256:" + hasher.hexdigest()
+    members.append(("digest", [b'"digest":' + _FAST_ENCODER.encode(digest)]))
+    members.sort()
+    out = [b"{"]
+    for index, (_, pieces) in enumerate(members):
+        out += [b",\n", *pieces] if index else pieces
+    out.append(b"}\n")
+    return out
 
 
 def dumps(plan: Plan) -> str:
@@ -177,18 +199,7 @@ def dumps(plan: Plan) -> str:
     The text is the canonical compact form with line breaks between entries (see
     `_members`): `loads` takes a plan the fast way only when it is this very text.
     """
-    members = _members(plan)
-    # The canonical body is "{" + ",".join(members without line breaks) + "}": hashed
-    # member by member, without joining a second copy of the whole text.
-    hasher = hashlib.sha256(b"{")
-    for index, (_, text) in enumerate(members):
-        hasher.update(b"," if index else b"")
-        hasher.update(text.replace(b"\n", b""))
-    hasher.update(b"}")
-    digest = "sha256:" + hasher.hexdigest()
-    members.append(("digest", b'"digest":' + _FAST_ENCODER.encode(digest)))
-    members.sort()
-    return (b"{" + b",\n".join(text for _, text in members) + b"}\n").decode()
+    return b"".join(encode(plan)).decode()
 
 
 class _Invalid(ValueError):
@@ -264,26 +275,34 @@ def _build(cls: type[T], value: Any, where: str) -> T:
     return cls(**arguments)
 
 
-def _canonical_plan(text: str) -> Plan | None:
-    """The plan in `text` if `text` is exactly what `dumps` writes for it, else None.
+def _canonical_plan(data: bytes) -> Plan | None:
+    """The plan in `data` if `data` is exactly what `encode` writes for it, else None.
 
     The fast way in: msgspec decodes and type-checks the whole plan in one pass (as
     `_build` would, into the same classes), and the plan written back must be the very
-    text, which proves the digest and that no field is unknown, repeated or left out.
+    bytes, which proves the digest and that no field is unknown, repeated or left out.
     Anything else goes the careful way, which names what is wrong.
     """
     try:
-        plan = _FAST_DECODER.decode(text)
-    except msgspec.MsgspecError:
+        plan = _FAST_DECODER.decode(data)
+    except (msgspec.MsgspecError, UnicodeDecodeError):
         return None
-    return plan if plan.format == FORMAT and dumps(plan) == text else None
+    if plan.format != FORMAT:
+        return None
+    offset = 0
+    for piece in encode(plan):
+        # Compared in place: the written-back plan is never joined into one copy.
+        if not data.startswith(piece, offset):
+            return None
+        offset += len(piece)
+    return plan if offset == len(data) else None
 
 
 _TARGET_DECODER = msgspec.json.Decoder(Target)
 _DISTRIBUTIONS_DECODER = msgspec.json.Decoder(tuple[Distribution, ...])
 
 
-def _header_of(text: str) -> tuple[Target, tuple[Distribution, ...]] | None:
+def _header_of(data: bytes) -> tuple[Target, tuple[Distribution, ...]] | None:
     """A plan's target and distributions, types checked, read from their own lines
     before the files are decoded; None unless the text is laid out as `dumps` lays it.
 
@@ -292,22 +311,22 @@ def _header_of(text: str) -> tuple[Target, tuple[Distribution, ...]] | None:
     that follows it, "files" after "distributions", "units" after "target".
     """
     try:
-        target = _TARGET_DECODER.decode(_member_text(text, "target", "units"))
-        distributions = _DISTRIBUTIONS_DECODER.decode(_member_text(text, "distributions", "files"))
+        target = _TARGET_DECODER.decode(_member_text(data, "target", "units"))
+        distributions = _DISTRIBUTIONS_DECODER.decode(_member_text(data, "distributions", "files"))
     except (ValueError, msgspec.MsgspecError):  # a key not found, or a value not valid
         return None
     return target, distributions
 
 
-def _member_text(text: str, name: str, following: str) -> str:
+def _member_text(data: bytes, name: str, following: str) -> bytes:
     """The value of top-level member `name`, up to the line of the key `following`."""
-    key = f'\n"{name}":'
-    start = text.index(key) + len(key)
-    return text[start : text.index(f',\n"{following}":', start)]
+    key = f'\n"{name}":'.encode()
+    start = data.index(key) + len(key)
+    return data[start : data.index(f',\n"{following}":'.encode(), start)]
 
 
 def loads(
-    text: str,
+    text: str | bytes,
     subject: str,
     header_read: Callable[[Target, tuple[Distribution, ...]], None] | None = None,
 ) -> Plan:
@@ -317,18 +336,21 @@ def loads(
     known, types checked, before the 17,000 files are decoded and the digest checked:
     the applier starts hashing the wheels and asking the target's interpreter there
     (and starts again if the plan it gets says otherwise). Not called when either is
-    malformed.
+    malformed. The file's bytes are best: as text it was decoded, and re-encoded here.
     """
-    if header_read is not None and (header := _header_of(text)) is not None:
+    raw = text.encode() if isinstance(text, str) else text
+    if header_read is not None and (header := _header_of(raw)) is not None:
         header_read(*header)
         header_read = None  # handed over
-    plan = _canonical_plan(text)
+    plan = _canonical_plan(raw)
     if plan is not None:
         if header_read is not None:
             header_read(plan.target, plan.distributions)
         return plan
     try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise not_an_input("plan", subject, "not UTF-8 text") from None
     except ValueError as error:
         raise not_an_input("plan", subject, f"invalid JSON: {error}") from None
     if not isinstance(data, dict) or "format" not in data:

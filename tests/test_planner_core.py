@@ -789,7 +789,7 @@ def test_the_fast_way_in_takes_only_what_the_careful_one_does(
     # refuses must never get through the fast one.
     original = json.loads(plan_module.dumps(_tools_plan(wheels, fake)))
     del original["digest"]
-    assert plan_module._canonical_plan(_laid_out(original)) is not None
+    assert plan_module._canonical_plan(_laid_out(original).encode()) is not None
     wrong: list[Any] = [None, 0, -1, 3, True, 1.5, "", "write", [], ["x"], ["x", 1], {}]
     edited: list[tuple[str, str, Any, str]] = []
     for where in ("plan", "target", "distributions", "files", "source", "units"):
@@ -804,7 +804,7 @@ def test_the_fast_way_in_takes_only_what_the_careful_one_does(
                     else:
                         item[key] = value
                 edited.append((where, key, value, _laid_out(data)))
-    fast = [plan_module._canonical_plan(text) for *_, text in edited]
+    fast = [plan_module._canonical_plan(text.encode()) for *_, text in edited]
     monkeypatch.setattr(plan_module, "_canonical_plan", lambda text: None)
     taken = 0
     for (where, key, value, text), quick in zip(edited, fast, strict=True):
@@ -827,9 +827,9 @@ def test_the_target_and_distributions_are_handed_over_before_the_files_are_decod
     events: list[str] = []
     decode = plan_module._canonical_plan
 
-    def decoding(text: str) -> Plan | None:
+    def decoding(data: bytes) -> Plan | None:
         events.append("files")
-        return decode(text)
+        return decode(data)
 
     def header(target: Target, distributions: tuple[Distribution, ...]) -> None:
         assert (target, distributions) == (plan.target, plan.distributions)
@@ -866,5 +866,9 @@ def test_a_plan_as_dumps_wrote_it_is_read_in_one_pass(
     with pytest.raises(AssertionError, match="careful way"):
         plan_module.loads(indented, "plan.json")
     monkeypatch.undo()
-    # Re-indented by hand, the same plan still loads, only more slowly.
+    # Re-indented by hand, or saved with Windows line ends, the same plan still loads,
+    # only more slowly; bytes that are not UTF-8 are named as such.
     assert plan_module.loads(indented, "plan.json") == plan
+    assert plan_module.loads(text.replace("\n", "\r\n").encode(), "plan.json") == plan
+    with pytest.raises(Refused, match=r"not a plan file \(not UTF-8 text\)"):
+        plan_module.loads(text.encode().replace(b'"tools"', b'"tools\xff"'), "plan.json")
