@@ -42,7 +42,7 @@ import attrs
 from applier.links import Linker
 from applier.streams import write_file
 from planner.plan import FileEntry, Unit
-from planner.units import PER_FILE_COST
+from planner.units import LINK_NS, weight
 
 
 @attrs.define
@@ -91,12 +91,22 @@ class WriteContext:
     link_modes: tuple[str, ...] = ()
 
 
-def _weight(unit: Unit) -> int:
-    return unit.bytes + PER_FILE_COST * len(unit.paths)
+def unit_cost(unit: Unit, context: WriteContext) -> int:
+    """What writing `unit` will cost a worker in this apply, in nanoseconds (estimated):
+    a file linked from the cache costs a link, any other what the plan's weight says
+    (and a link more when it is extracted into a new cache entry first)."""
+    files, linked, staged = context.files, context.linked, context.staged
+    cost = 0
+    for path in unit.paths:
+        if path in linked:
+            cost += LINK_NS
+        else:
+            cost += weight(files[path]) + (LINK_NS if path in staged else 0)
+    return cost
 
 
-def assign(units: Sequence[Unit], jobs: int) -> list[list[Unit]]:
-    """Heaviest unit first, each to the least loaded worker (by bytes plus a cost per file).
+def assign(units: Sequence[Unit], jobs: int, costs: Sequence[int]) -> list[list[Unit]]:
+    """Costliest unit first (`costs[i]` is `units[i]`'s), each to the least loaded worker.
 
     One unit holding a huge member then gets a worker of its own while the others
     share the rest, instead of a round-robin that stacks more units behind it.
@@ -104,10 +114,10 @@ def assign(units: Sequence[Unit], jobs: int) -> list[list[Unit]]:
     count = max(1, min(jobs, len(units)))
     assigned: list[list[Unit]] = [[] for _ in range(count)]
     loads = [0] * count
-    for unit in sorted(units, key=lambda unit: (-_weight(unit), unit.index)):
+    for position in sorted(range(len(units)), key=lambda i: (-costs[i], units[i].index)):
         lightest = loads.index(min(loads))
-        assigned[lightest].append(unit)
-        loads[lightest] += _weight(unit)
+        assigned[lightest].append(units[position])
+        loads[lightest] += costs[position]
     for units_of_one in assigned:
         units_of_one.sort(key=lambda unit: unit.index)  # archive order within a worker
     return assigned
@@ -417,7 +427,7 @@ def start(
     driver does, when it fails itself, before it rolls back).
     """
     abort = abort if abort is not None else Abort()
-    assignments = assign(units, jobs)
+    assignments = assign(units, jobs, [unit_cost(unit, context) for unit in units])
     slots = [Slot() for _ in assignments]
     if len(assignments) > 1 and _use_processes():
         return _start_processes(context, assignments, slots, abort), slots

@@ -21,14 +21,17 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from applier import workers
 from applier.apply import Options, apply_plan
 from applier.streams import write_file
+from planner import units
 from planner.errors import Refused
-from planner.plan import Plan
+from planner.plan import Plan, Unit
 from tests.applytools import SCHEMES, plan_for, with_units, writes_of
 from tests.conftest import REPO, snapshot
 from tests.recordcheck import record_digest
@@ -262,6 +265,68 @@ def test_planned_units_partition_every_write_but_the_records(tmp_path: Path) -> 
     # The shared file is one write, owned by both.
     (shared,) = (entry for entry in plan.files if entry.path.endswith("common/__init__.py"))
     assert shared.owners == ("one", "two") and shared.path in in_units
+
+
+@given(st.lists(st.integers(0, 10**9), max_size=80), st.integers(1, 8))
+def test_units_go_to_workers_so_none_carries_more_than_its_share_and_one_unit(
+    costs: list[int], jobs: int
+) -> None:
+    units = [Unit(index, 0, (f"f{index}",)) for index in range(len(costs))]
+    assigned = workers.assign(units, jobs, costs)
+    assert len(assigned) == max(1, min(jobs, len(units)))
+    given_out = [unit for one in assigned for unit in one]
+    assert sorted(unit.index for unit in given_out) == list(range(len(units)))
+    # Each worker writes its units in the plan's (archive) order.
+    assert all(
+        [unit.index for unit in one] == sorted(unit.index for unit in one) for one in assigned
+    )
+    # Costliest first to the least loaded: no worker ends more than one unit past an even share.
+    loads = [sum(costs[unit.index] for unit in one) for one in assigned]
+    assert max(loads) <= sum(costs) / len(assigned) + max(costs, default=0)
+
+
+def test_the_costliest_unit_is_given_out_first() -> None:
+    # In plan order the big last unit would land on a worker already holding two small
+    # ones (6 against 2); given out first, it gets a worker of its own (4 against 4).
+    units_in_order = [Unit(index, 0, (f"f{index}",)) for index in range(5)]
+    assigned = workers.assign(units_in_order, 2, [1, 1, 1, 1, 4])
+    assert sorted([unit.index for unit in one] for one in assigned) == [[0, 1, 2, 3], [4]]
+
+
+def test_a_unit_costs_what_its_files_cost_to_write_or_to_link(tmp_path: Path) -> None:
+    prefix = tmp_path / "env"
+    prefix.mkdir()
+    plan = plan_for(_two_wheels(tmp_path / "wheels"), prefix)
+    files = plan.file_map()
+    paths = [path for unit in plan.units for path in unit.paths]
+    linked, staged, written = paths[0], paths[1], paths[2:]
+    context = workers.WriteContext(
+        base=str(prefix),
+        files=files,
+        wheel_paths={},
+        shebang=b"#!python",
+        linked={linked: ("cached", 0, 0, 0o644)},
+        staged={staged: "staging"},
+    )
+    whole = Unit(0, 0, tuple(paths))
+    expected = (
+        units.LINK_NS
+        + units.weight(files[staged])
+        + units.LINK_NS
+        + sum(units.weight(files[path]) for path in written)
+    )
+    assert workers.unit_cost(whole, context) == expected
+    # A file costs more with more bytes, and more again with bytes to inflate.
+    source = files[written[0]].source
+    assert source is not None
+    stored = attrs.evolve(source, compression=0, compressed_size=source.size)
+    bigger = attrs.evolve(stored, size=stored.size + 1000, compressed_size=stored.size + 1000)
+    deflated = attrs.evolve(bigger, compression=8, compressed_size=500)
+    costs = [
+        units.weight(attrs.evolve(files[written[0]], source=one))
+        for one in (stored, bigger, deflated)
+    ]
+    assert costs == sorted(set(costs))
 
 
 @pytest.mark.parametrize("damage", ["overlap", "missing", "stranger"])
