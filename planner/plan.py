@@ -336,7 +336,8 @@ def loads(
     known, types checked, before the 17,000 files are decoded and the digest checked:
     the applier starts hashing the wheels and asking the target's interpreter there
     (and starts again if the plan it gets says otherwise). Not called when either is
-    malformed. The file's bytes are best: as text it was decoded, and re-encoded here.
+    malformed. `text` may be the file's bytes, which spares decoding them: a str is
+    encoded again here.
     """
     raw = text.encode() if isinstance(text, str) else text
     if header_read is not None and (header := _header_of(raw)) is not None:
