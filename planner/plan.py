@@ -206,6 +206,26 @@ class _Invalid(ValueError):
     pass
 
 
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different.
+
+    JSON parsers keep the last of a repeated key, so a plan holding one twice would
+    show a reviewer the first value and have the applier act on the second.
+    """
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return data
+
+
 T = TypeVar("T")
 
 
@@ -349,9 +369,13 @@ def loads(
             header_read(plan.target, plan.distributions)
         return plan
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
     except UnicodeDecodeError:
         raise not_an_input("plan", subject, "not UTF-8 text") from None
+    except _RepeatedKey as repeated:
+        raise Refused.one(
+            subject, f"malformed plan: key {repeated.args[0]!r} appears twice in one object"
+        ) from None
     except ValueError as error:
         raise not_an_input("plan", subject, f"invalid JSON: {error}") from None
     if not isinstance(data, dict) or "format" not in data:

@@ -94,6 +94,7 @@ def test_a_target_changed_after_planning_is_refused(tmp_path: Path, target: Path
         ("../escaped.py", "'..'"),
         ("/etc/escaped.py", "absolute"),
         (".wheelplan-journal/escaped.py", "outside the environment"),
+        ("repeated", "key 'files' appears twice"),
     ],
 )
 def test_a_plan_that_is_not_the_planners_is_refused(
@@ -107,6 +108,8 @@ def test_a_plan_that_is_not_the_planners_is_refused(
         data["format"] = 99
     elif damage == "digest":
         data["files"][0]["owners"] = ["someone-else"]
+    elif damage == "repeated":
+        pass  # the text below shows a reviewer no files, and a parser every file
     else:
         # A destination moved out of the environment, digest and units kept consistent.
         entry = next(e for e in data["files"] if e["path"].endswith("plain/__init__.py"))
@@ -115,7 +118,10 @@ def test_a_plan_that_is_not_the_planners_is_refused(
         for unit in data["units"]:
             unit["paths"] = [damage if path == moved else path for path in unit["paths"]]
         data["digest"] = digest_of(data)
-    plan.write_text(json.dumps(data))
+    text = json.dumps(data)
+    if damage == "repeated":
+        text = text.replace('"files": [', '"files": [], "files": [', 1)
+    plan.write_text(text)
     env = target.parent.parent
     before = snapshot(env)
     assert_refused(cli("apply", plan), message, str(plan))

@@ -872,3 +872,20 @@ def test_a_plan_as_dumps_wrote_it_is_read_in_one_pass(
     assert plan_module.loads(text.replace("\n", "\r\n").encode(), "plan.json") == plan
     with pytest.raises(Refused, match=r"not a plan file \(not UTF-8 text\)"):
         plan_module.loads(text.encode().replace(b'"tools"', b'"tools\xff"'), "plan.json")
+
+
+def test_a_plan_with_a_key_twice_in_one_object_is_refused(wheels: Path, fake: TargetInfo) -> None:
+    # A parser keeps a repeated key's last value, where a reviewer reads the first.
+    data = json.loads(plan_module.dumps(_tools_plan(wheels, fake)))
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    sources = [entry["source"] for entry in data["files"]]
+    member_hash = next(source["hash"] for source in sources if source["kind"] == "member")
+    repeated = {
+        "files": text.replace('"files":[', '"files":[],"files":[', 1),
+        "hash": text.replace(f'"hash":"{member_hash}"', f'"hash":"x","hash":"{member_hash}"', 1),
+    }
+    for key, edited in repeated.items():
+        # As a parser reads it, the same plan, digest and all: only the repetition is wrong.
+        assert edited != text and json.loads(edited) == data
+        with pytest.raises(Refused, match=rf"malformed plan: key '{key}' appears twice"):
+            plan_module.loads(edited, "plan.json")
