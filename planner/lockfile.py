@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 from collections.abc import Collection, Mapping, Sequence
 from typing import cast
@@ -51,7 +52,7 @@ class LockedWheel:
     path: str | None
     url: str | None
     size: int | None
-    # Algorithm -> lower-case hex digest, as the lock gives them.
+    # Algorithm -> lower-case hex digest, for each hash wheelplan checks (`_checked_hashes`).
     hashes: Mapping[str, str]
 
 
@@ -92,6 +93,7 @@ def _reference(
     filename: str,
     source: PackageWheel | PackageArchive,
     lock_dir: str,
+    hashes: Mapping[str, str],
 ) -> LockedWheel:
     path = None
     if source.path is not None:
@@ -103,14 +105,30 @@ def _reference(
         path=path,
         url=None if path is not None else source.url,
         size=source.size,
-        hashes={name.lower(): value.lower() for name, value in source.hashes.items()},
+        hashes=hashes,
     )
 
 
-def _hash_problem(hashes: Mapping[str, str]) -> str | None:
-    known = [name for name in hashes if name in hashlib.algorithms_available]
-    if not known:
-        return f"no hash algorithm wheelplan can check (given: {', '.join(sorted(hashes))})"
+def _checked_hashes(hashes: Mapping[str, str]) -> dict[str, str]:
+    """The hashes of a lock's wheel that wheelplan checks, names and digests lower-cased:
+    those of algorithms hashlib has with a fixed size (a shake digest's length would be
+    the lock's to choose)."""
+    lowered = {name.lower(): value.lower() for name, value in hashes.items()}
+    return {
+        name: value
+        for name, value in lowered.items()
+        if name in hashlib.algorithms_available and hashlib.new(name).digest_size
+    }
+
+
+def _hash_problem(given: Mapping[str, str], checked: Mapping[str, str]) -> str | None:
+    if not checked:
+        return f"no hash algorithm wheelplan can check (given: {', '.join(sorted(given))})"
+    for name, value in sorted(checked.items()):
+        # A digest also names the download's folder: nothing but hex digits may reach it.
+        digits = 2 * hashlib.new(name).digest_size
+        if not re.fullmatch(f"[0-9a-f]{{{digits}}}", value):
+            return f"{name} hash {value!r} is not {digits} hexadecimal digits"
     return None
 
 
@@ -189,10 +207,11 @@ def select(
                     Problem(path, f"{name}{version}: URL scheme {scheme!r} is not supported")
                 )
                 continue
-        if problem := _hash_problem(source.hashes):
+        hashes = _checked_hashes(source.hashes)
+        if problem := _hash_problem(source.hashes, hashes):
             problems.append(Problem(path, f"{name}{version}: {problem}"))
             continue
-        wheels.append(_reference(name, filename, source, lock_dir))
+        wheels.append(_reference(name, filename, source, lock_dir, hashes))
     if problems:
         raise Refused(problems)
     sha256 = hashlib.sha256(data).hexdigest()

@@ -209,6 +209,44 @@ def test_a_wrong_hash_or_size_is_refused_with_nothing_written(
     assert not downloads.exists() or not any(downloads.iterdir())
 
 
+@pytest.mark.parametrize(
+    ("hashes", "message"),
+    [
+        # A digest also names the download's folder in the cache.
+        ({"sha256": "../../escaped"}, "sha256 hash '../../escaped' is not 64 hexadecimal digits"),
+        ({"sha256": "abc"}, "sha256 hash 'abc' is not 64 hexadecimal digits"),
+        # A shake digest's length would be the lock's to choose.
+        ({"shake_128": "ab" * 16}, "no hash algorithm wheelplan can check (given: shake_128)"),
+    ],
+)
+def test_a_lock_hash_that_cannot_be_checked_is_refused_before_anything_is_fetched(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, hashes: dict[str, str], message: str
+) -> None:
+    beta = wheels / BETA.filename
+    entry = {**wheel_entry(beta, url=beta.as_uri()), "hashes": hashes}
+    lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("beta", "2.0", wheels=(entry,))])
+    cache = tmp_path / "cache"
+    result = cli("plan", "--lock", lock, "--python", target, "--cache-dir", cache)
+    assert result.returncode == 1
+    (line,) = errors(result)
+    assert line == f"error: {lock}: beta 2.0: {message}"
+    assert not (tmp_path / "escaped").exists()
+    assert not (cache / "downloads").exists()
+
+
+def test_a_lock_hash_of_a_kind_wheelplan_does_not_check_is_passed_over(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli
+) -> None:
+    beta = wheels / BETA.filename
+    entry = wheel_entry(beta, path=str(beta))
+    entry["hashes"] |= {"shake_256": "00" * 32, "blake3": "not-hex"}
+    lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("beta", "2.0", wheels=(entry,))])
+    result = cli("plan", "--lock", lock, "--python", target, "--json")
+    assert result.returncode == 0, result.stderr
+    (dist,) = json.loads(result.stdout)["distributions"]
+    assert dist["wheel_sha256"] == sha256_of(beta)
+
+
 def test_a_missing_wheel_is_refused(tmp_path: Path, target: Path, wheels: Path, cli: Cli) -> None:
     beta = wheels / BETA.filename
     entry = wheel_entry(beta, path="elsewhere/" + beta.name)

@@ -60,17 +60,16 @@ def _cache_key(wheel: LockedWheel) -> str:
     """A folder per content hash, so two wheels with one file name never collide."""
     if "sha256" in wheel.hashes:
         return wheel.hashes["sha256"]
-    name = sorted(name for name in wheel.hashes if name in hashlib.algorithms_available)[0]
+    name = min(wheel.hashes)
     return f"{name}-{wheel.hashes[name]}"
 
 
 class _Checker:
-    """Every hash the lock gives (that hashlib knows), plus sha256 for the plan."""
+    """Every hash wheelplan checks of those the lock gives, plus sha256 for the plan."""
 
     def __init__(self, wheel: LockedWheel) -> None:
         self.wheel = wheel
-        names = {name for name in wheel.hashes if name in hashlib.algorithms_available}
-        self.digests = {name: hashlib.new(name) for name in names | {"sha256"}}
+        self.digests = {name: hashlib.new(name) for name in {*wheel.hashes, "sha256"}}
         self.size = 0
         self.limit = wheel.size if wheel.size is not None else MAX_DOWNLOAD
 
@@ -91,7 +90,7 @@ class _Checker:
                 f"{self.wheel.filename} has {self.size} bytes, the lock says {self.wheel.size}"
             )
         for name, expected in sorted(self.wheel.hashes.items()):
-            if name in self.digests and self.digests[name].hexdigest() != expected:
+            if self.digests[name].hexdigest() != expected:
                 raise _Mismatch(
                     f"{self.wheel.filename} has {name} {self.digests[name].hexdigest()},"
                     f" the lock says {expected}"
