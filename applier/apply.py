@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -317,6 +318,7 @@ def apply_plan(
     begun for another target, other distributions or options is not used.
     """
     started = time.monotonic()
+    mtime = _source_date_epoch()
     if preflight is None or (preflight.target, preflight.distributions, preflight.options) != (
         plan.target,
         plan.distributions,
@@ -341,13 +343,12 @@ def apply_plan(
     try:
         with target_lock(base):
             _check_target(plan, base)
-            summary = _transaction(plan, base, wheel_paths, options, progress, started)
+            summary = _transaction(plan, base, wheel_paths, options, progress, started, mtime)
     except Refused:
         for folder in reversed(staged):  # a refused staging apply leaves no folders behind
             with contextlib.suppress(OSError):
                 os.rmdir(folder)
         raise
-    mtime = _source_date_epoch()
     if mtime is not None:
         # After the commit: removing the journal touched `base`; `staged` are ours too.
         for folder in [*staged, base]:
@@ -365,10 +366,25 @@ def _missing_folders(base: str) -> list[str]:
     return missing[::-1]
 
 
+# SOURCE_DATE_EPOCH as `date +%s` prints it, within what a file's mtime can hold (time_t).
+_EPOCH = re.compile(r"-?[0-9]{1,19}")
+_MAX_EPOCH = 2**63 - 1
+
+
 def _source_date_epoch() -> int | None:
-    """SOURCE_DATE_EPOCH, the reproducible-builds convention: every mtime we set."""
+    """SOURCE_DATE_EPOCH, the reproducible-builds convention: every mtime we set.
+
+    Its spec asks a build to stop on a malformed value rather than go on without it,
+    so such a value is refused before anything is written.
+    """
     text = os.environ.get("SOURCE_DATE_EPOCH")
-    return int(text) if text and text.isdigit() else None
+    if not text:
+        return None
+    if not _EPOCH.fullmatch(text) or abs(int(text)) > _MAX_EPOCH:
+        raise Refused.one(
+            "SOURCE_DATE_EPOCH", f"{text!r} is not a whole number of seconds since 1970"
+        )
+    return int(text)
 
 
 def _transaction(
@@ -378,6 +394,7 @@ def _transaction(
     options: Options,
     progress: Progress | None,
     started: float,
+    mtime: int | None,
 ) -> Summary:
     files = plan.file_map()
     new_sources = [
@@ -404,7 +421,6 @@ def _transaction(
         {d for d in (*plan.directories, *pyc_dirs) if not os.path.isdir(os.path.join(base, d))}
     )
     new_files = [entry.path for entry in plan.files if entry.action != "remove"] + predicted_pycs
-    mtime = _source_date_epoch()
     emptied = _emptied_dirs(plan, pyc_dirs)
     # The folders whose times a rollback sets back: every one there now whose entries
     # may change (an emptied one is the parent of what was moved out of it), and the

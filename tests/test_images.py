@@ -266,6 +266,22 @@ def test_hash_based_bytecode_under_source_date_epoch(
     assert any("__pycache__" in row for row in record)
 
 
+@pytest.mark.parametrize("value", ["yesterday", "1.6e9", "1600000000 ", "9" * 20])
+def test_a_malformed_source_date_epoch_is_refused_before_anything_is_written(
+    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli, value: str
+) -> None:
+    # The reproducible-builds spec asks a build to stop on one, not to go on without it.
+    plan = tmp_path / "plan.json"
+    plan_into(cli, wheels, target, plan)
+    before = snapshot(env)
+    result = cli("apply", plan, env={"SOURCE_DATE_EPOCH": value})
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: SOURCE_DATE_EPOCH: {value!r} is not a whole number of seconds since 1970\n"
+    )
+    assert snapshot(env) == before
+
+
 # The venv's own entries, which `venv` (not the apply) makes, differ between two venvs.
 VENV_OWN = frozenset(
     {
