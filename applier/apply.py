@@ -488,7 +488,13 @@ def _transaction(
         warnings: tuple[str, ...] = ()
         if tag:
             result = bytecode.compile_sources(
-                plan.target.interpreter, base, plan.target.prefix, new_sources, options.jobs, tag
+                plan.target.interpreter,
+                base,
+                plan.target.prefix,
+                new_sources,
+                options.jobs,
+                tag,
+                checked_hash=mtime is not None,
             )
             compiled = result.pycs
             warnings = tuple(f"not compiled: {failure}" for failure in result.failures)

@@ -76,13 +76,21 @@ def pyc_path(source: str, tag: str) -> str:
 
 
 def compile_sources(
-    interpreter: str, base: str, prefix: str, sources: Sequence[str], jobs: int, tag: str
+    interpreter: str,
+    base: str,
+    prefix: str,
+    sources: Sequence[str],
+    jobs: int,
+    tag: str,
+    checked_hash: bool,
 ) -> Compiled:
-    """Compile `sources` (relative paths) found under `base`, naming them by `prefix`.
+    """Compile `sources` (relative paths) found under `base`, naming them by `prefix`;
+    `checked_hash` (under SOURCE_DATE_EPOCH, as py_compile decides) embeds each source's
+    hash rather than its mtime.
 
     Nothing is written: the result carries each .pyc's bytes for `write_pycs`.
     """
-    mode = "CHECKED_HASH" if os.environ.get("SOURCE_DATE_EPOCH") else "TIMESTAMP"
+    mode = "CHECKED_HASH" if checked_hash else "TIMESTAMP"
     batches = [list(sources[index::jobs]) for index in range(max(1, jobs))]
     processes = []
     for batch in batches:

@@ -109,16 +109,22 @@ def _reference(
     )
 
 
+def _digest_size(name: str) -> int:
+    """Bytes in a digest of algorithm `name`; 0 when wheelplan cannot check it: hashlib
+    lacks it or refuses it here (md5 under FIPS), or its length is the lock's to choose
+    (shake)."""
+    if name not in hashlib.algorithms_available:
+        return 0
+    try:
+        return hashlib.new(name).digest_size
+    except ValueError:
+        return 0
+
+
 def _checked_hashes(hashes: Mapping[str, str]) -> dict[str, str]:
-    """The hashes of a lock's wheel that wheelplan checks, names and digests lower-cased:
-    those of algorithms hashlib has with a fixed size (a shake digest's length would be
-    the lock's to choose)."""
+    """The hashes of a lock's wheel that wheelplan checks, names and digests lower-cased."""
     lowered = {name.lower(): value.lower() for name, value in hashes.items()}
-    return {
-        name: value
-        for name, value in lowered.items()
-        if name in hashlib.algorithms_available and hashlib.new(name).digest_size
-    }
+    return {name: value for name, value in lowered.items() if _digest_size(name)}
 
 
 def _hash_problem(given: Mapping[str, str], checked: Mapping[str, str]) -> str | None:
@@ -126,7 +132,7 @@ def _hash_problem(given: Mapping[str, str], checked: Mapping[str, str]) -> str |
         return f"no hash algorithm wheelplan can check (given: {', '.join(sorted(given))})"
     for name, value in sorted(checked.items()):
         # A digest also names the download's folder: nothing but hex digits may reach it.
-        digits = 2 * hashlib.new(name).digest_size
+        digits = 2 * _digest_size(name)
         if not re.fullmatch(f"[0-9a-f]{{{digits}}}", value):
             return f"{name} hash {value!r} is not {digits} hexadecimal digits"
     return None

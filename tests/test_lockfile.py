@@ -10,11 +10,15 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from packaging.markers import default_environment
+from packaging.tags import sys_tags
 
+from planner import lockfile
 from planner.errors import Refused
 from planner.lockfile import LockedWheel
 from tests.conftest import snapshot
@@ -245,6 +249,37 @@ def test_a_lock_hash_of_a_kind_wheelplan_does_not_check_is_passed_over(
     assert result.returncode == 0, result.stderr
     (dist,) = json.loads(result.stdout)["distributions"]
     assert dist["wheel_sha256"] == sha256_of(beta)
+
+
+def test_a_lock_hash_that_hashlib_refuses_here_is_passed_over(
+    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under FIPS, hashlib lists md5 among its algorithms but will not make one.
+    make = hashlib.new
+
+    def fips(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "md5":
+            raise ValueError("[digital envelope routines] unsupported")
+        return make(name, *args, **kwargs)
+
+    monkeypatch.setattr(hashlib, "new", fips)
+    beta = wheels / BETA.filename
+    markers = dict(default_environment())
+    tags = [str(tag) for tag in sys_tags()]
+    for hashes, kept in (
+        ({"md5": "0" * 32, "sha256": sha256_of(beta)}, {"sha256": sha256_of(beta)}),
+        ({"md5": "0" * 32}, None),
+    ):
+        entry = {**wheel_entry(beta, path=str(beta)), "hashes": hashes}
+        lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("beta", "2.0", wheels=(entry,))])
+        if kept is None:
+            with pytest.raises(
+                Refused, match=r"no hash algorithm wheelplan can check \(given: md5\)"
+            ):
+                lockfile.select(lock.read_bytes(), str(lock), markers, tags)
+        else:
+            (locked,) = lockfile.select(lock.read_bytes(), str(lock), markers, tags).wheels
+            assert locked.hashes == kept
 
 
 def test_a_missing_wheel_is_refused(tmp_path: Path, target: Path, wheels: Path, cli: Cli) -> None:
