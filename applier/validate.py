@@ -18,6 +18,8 @@ from planner.target import DIRECTORY_SCHEMES, JOURNAL_DIR
 
 SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
 INSTALLED = frozenset({"install", "upgrade", "downgrade", "reinstall"})
+# The largest offset or size a file can have (off_t): `pread` takes no larger one.
+MAX_FILE_OFFSET = 2**63 - 1
 
 
 def interpreter_problem(interpreter: str) -> str | None:
@@ -116,8 +118,11 @@ def validate(plan: Plan, subject: str) -> None:
                 bad(f"destination {entry.path!r} names no wheel member of this plan")
             elif source.compression not in (0, 8) or source.compressed_size is None:
                 bad(f"destination {entry.path!r} has an unsupported compression")
-            elif source.size < 0 or source.offset < 0 or source.compressed_size < 0:
-                bad(f"destination {entry.path!r} has a negative size or offset")
+            elif not all(
+                0 <= number <= MAX_FILE_OFFSET
+                for number in (source.size, source.offset, source.compressed_size)
+            ):
+                bad(f"destination {entry.path!r} has a size or offset no file can have")
         elif source.kind == "inline" and (
             source.content is None or record_hash(source.content.encode()) != source.hash
         ):

@@ -734,6 +734,8 @@ PLAN_CASES: tuple[PlanCase, ...] = (
     PlanCase("directory-escapes", _add_directory, "directory '../../outside'"),
     PlanCase("mode-setuid", _set_source(mode=0o4755), "mode 0o4755"),
     PlanCase("hash-md5", _set_source(hash="md5=abc"), "hash 'md5' is not accepted"),
+    PlanCase("size-negative", _set_source(size=-1), "a size or offset no file can have"),
+    PlanCase("offset-past-off-t", _set_source(offset=2**64), "a size or offset no file can have"),
     PlanCase("units-incomplete", _drop_unit_path, "work units do not partition"),
     PlanCase("inline-edited", _inline_content, "inline content does not match its hash"),
     PlanCase("interpreter-newline", _interpreter, "without control characters"),
