@@ -59,7 +59,9 @@ def validate(plan: Plan, subject: str) -> None:
         if root and (problem := path_problem(root)):
             bad(f"scheme {name} {root!r} {problem}")
     roots = [root for root in target.schemes.values()]
-    wheels = {dist.wheel for dist in plan.distributions if dist.wheel}
+    # Only the wheels of distributions being installed are read: an unchanged or
+    # removed one's wheel is no source.
+    wheels = {dist.wheel for dist in plan.distributions if dist.wheel and dist.action in INSTALLED}
     for dist in plan.distributions:
         if dist.action not in ("remove", "unchanged") and not (dist.wheel and dist.wheel_sha256):
             bad(f"distribution {dist.name} has no wheel to install from")
@@ -90,6 +92,8 @@ def validate(plan: Plan, subject: str) -> None:
     writes: set[str] = set()
     refused: set[str] = set()  # reported once here, not again as a partition mismatch
     records: dict[str, list[str]] = {}
+    # Wheel -> the destinations that name it, where no distribution installs from it.
+    from_elsewhere: dict[str, list[str]] = {}
     for entry in plan.files:
         if not check_path(entry.path, "destination"):
             refused.add(entry.path)
@@ -114,8 +118,10 @@ def validate(plan: Plan, subject: str) -> None:
                     f"destination {entry.path!r}: hash {algorithm!r} is not accepted"
                     " (sha256 or stronger required)"
                 )
-            if source.wheel not in wheels or source.member is None or source.offset is None:
-                bad(f"destination {entry.path!r} names no wheel member of this plan")
+            if source.wheel is None or source.member is None or source.offset is None:
+                bad(f"destination {entry.path!r} names no wheel member")
+            elif source.wheel not in wheels:
+                from_elsewhere.setdefault(source.wheel, []).append(entry.path)
             elif source.compression not in (0, 8) or source.compressed_size is None:
                 bad(f"destination {entry.path!r} has an unsupported compression")
             elif not all(
@@ -132,6 +138,10 @@ def validate(plan: Plan, subject: str) -> None:
                 records.setdefault(owner, []).append(entry.path)
         else:
             writes.add(entry.path)
+    for wheel, named_by in sorted(from_elsewhere.items()):
+        named = f"destination {named_by[0]!r}"
+        named += f" and {len(named_by) - 1} more come" if len(named_by) > 1 else " comes"
+        bad(f"{named} from wheel {wheel!r}, but this plan installs no distribution from it")
     for dist in plan.distributions:
         if dist.action in INSTALLED and records.get(dist.name) != [f"{dist.dist_info}/RECORD"]:
             bad(

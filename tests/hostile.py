@@ -693,6 +693,8 @@ class PlanCase:
     fix_digest: bool = True
 
 
+_NO_WHEEL = "but this plan installs no distribution from it"
+
 PLAN_CASES: tuple[PlanCase, ...] = (
     PlanCase(
         "format-version",
@@ -734,6 +736,12 @@ PLAN_CASES: tuple[PlanCase, ...] = (
     PlanCase("directory-escapes", _add_directory, "directory '../../outside'"),
     PlanCase("mode-setuid", _set_source(mode=0o4755), "mode 0o4755"),
     PlanCase("hash-md5", _set_source(hash="md5=abc"), "hash 'md5' is not accepted"),
+    PlanCase("source-unknown-wheel", _set_source(wheel="other-1.0-py3-none-any.whl"), _NO_WHEEL),
+    PlanCase(
+        "source-unchanged-wheel",
+        lambda d: d["distributions"][0].update(action="unchanged"),
+        _NO_WHEEL,
+    ),
     PlanCase("size-negative", _set_source(size=-1), "a size or offset no file can have"),
     PlanCase("offset-past-off-t", _set_source(offset=2**64), "a size or offset no file can have"),
     PlanCase("units-incomplete", _drop_unit_path, "work units do not partition"),
