@@ -129,6 +129,9 @@ def validate(plan: Plan, subject: str) -> None:
                 for number in (source.size, source.offset, source.compressed_size)
             ):
                 bad(f"destination {entry.path!r} has a size or offset no file can have")
+        elif (source.wheel, source.member, source.offset) != (None, None, None):
+            # The workers read any wheel a source names, whatever its kind.
+            bad(f"destination {entry.path!r}: its {source.kind} source names a wheel member")
         elif source.kind == "inline" and (
             source.content is None or record_hash(source.content.encode()) != source.hash
         ):

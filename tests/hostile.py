@@ -679,6 +679,14 @@ def _inline_content(data: dict[str, Any]) -> None:
     entry["source"]["content"] = "import os; os.system('echo owned')\n"
 
 
+def _inline_source(**fields: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        entry = next(e for e in data["files"] if (e["source"] or {}).get("kind") == "inline")
+        entry["source"].update(fields)
+
+    return edit
+
+
 def _drop_record(data: dict[str, Any]) -> None:
     data["files"] = [e for e in data["files"] if (e["source"] or {}).get("kind") != "record"]
 
@@ -741,6 +749,11 @@ PLAN_CASES: tuple[PlanCase, ...] = (
         "source-unchanged-wheel",
         lambda d: d["distributions"][0].update(action="unchanged"),
         _NO_WHEEL,
+    ),
+    PlanCase(
+        "inline-names-a-wheel",
+        _inline_source(wheel="demo-1.0-py3-none-any.whl"),
+        "its inline source names a wheel member",
     ),
     PlanCase("size-negative", _set_source(size=-1), "a size or offset no file can have"),
     PlanCase("offset-past-off-t", _set_source(offset=2**64), "a size or offset no file can have"),
