@@ -687,6 +687,14 @@ def _inline_source(**fields: Any) -> Callable[[dict[str, Any]], None]:
     return edit
 
 
+def _from_unchanged_wheel(data: dict[str, Any]) -> None:
+    """One file read from the wheel of a distribution the plan leaves as it is."""
+    kept = {**data["distributions"][0], "name": "kept", "action": "unchanged"}
+    kept["wheel"] = "kept-1.0-py3-none-any.whl"
+    data["distributions"].append(kept)
+    _first_write(data)["source"]["wheel"] = kept["wheel"]
+
+
 def _drop_record(data: dict[str, Any]) -> None:
     data["files"] = [e for e in data["files"] if (e["source"] or {}).get("kind") != "record"]
 
@@ -745,11 +753,7 @@ PLAN_CASES: tuple[PlanCase, ...] = (
     PlanCase("mode-setuid", _set_source(mode=0o4755), "mode 0o4755"),
     PlanCase("hash-md5", _set_source(hash="md5=abc"), "hash 'md5' is not accepted"),
     PlanCase("source-unknown-wheel", _set_source(wheel="other-1.0-py3-none-any.whl"), _NO_WHEEL),
-    PlanCase(
-        "source-unchanged-wheel",
-        lambda d: d["distributions"][0].update(action="unchanged"),
-        _NO_WHEEL,
-    ),
+    PlanCase("source-unchanged-wheel", _from_unchanged_wheel, _NO_WHEEL),
     PlanCase(
         "inline-names-a-wheel",
         _inline_source(wheel="demo-1.0-py3-none-any.whl"),

@@ -9,6 +9,7 @@ environment. The control wheel and the sanitised wheels must install.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import operator
 import os
@@ -16,12 +17,13 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from packaging.markers import default_environment
 
@@ -222,6 +224,86 @@ def test_a_recomputed_digest_does_not_make_an_escape_acceptable(
     refusal(cli("apply", edited), str(edited), "'../../escaped.py' contains a '..' component")
     assert snapshot(tmp_path) == before
     assert not (tmp_path.parent / "escaped.py").exists()
+
+
+# What a random edit may put anywhere in a plan: other types, numbers no file has,
+# unsafe paths, other kinds and actions.
+EDIT_VALUES = (
+    None, -1, 0, 1, 2**63, 2**64, 1.5, True, "", "x", "../x", "/x", "a\x00b", "a\nb",
+    "sha256=", "md5=00", "write", "replace", "remove", "unchanged", "install", "member",
+    "inline", "record", "bin/x", [], ["x"], {}, {"x": 1},
+)  # fmt: skip
+
+
+def _places(node: Any, at: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
+    """Every value inside a plan's JSON an edit can replace (not the digest)."""
+    if at:
+        yield at
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key != "digest":
+                yield from _places(value, (*at, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _places(value, (*at, index))
+
+
+def _outside(env: Path) -> set[Path]:
+    """Everything near the environment that an apply must not touch."""
+    work = env.parent
+    return {path for path in work.rglob("*") if env not in path.parents and path != env} | set(
+        work.parent.iterdir()
+    )
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_any_edit_to_a_plan_is_applied_whole_or_refused_in_error_lines(
+    planned: tuple[Path, Path], tmp_path: Path, cli: Cli, data: st.DataObject
+) -> None:
+    """With the digest recomputed, as an attacker would: never a traceback, never a
+    write outside the environment, and a refused plan changes nothing in it.
+
+    An applied one leaves an environment `verify` accepts, unless an owner list was
+    edited: owners are the plan's word (they say which RECORDs list a file), and a
+    made-up one leaves a file that no RECORD lists, which `verify` reports.
+    """
+    plan, env = planned
+    pristine = tmp_path / "pristine"
+    if not pristine.exists():
+        shutil.copytree(env, pristine, symlinks=True)
+    shutil.rmtree(env)
+    shutil.copytree(pristine, env, symlinks=True)
+    edited = json.loads(plan.read_text())
+    # A field is chosen by name first, so the few distribution fields are edited as
+    # often as the many file fields.
+    by_name: dict[str, list[tuple[str | int, ...]]] = {}
+    for place in _places(edited):
+        by_name.setdefault(str(place[-1]), []).append(place)
+    chosen = st.sampled_from(sorted(by_name)).flatmap(lambda name: st.sampled_from(by_name[name]))
+    places = data.draw(st.lists(chosen, min_size=1, max_size=3))
+    for place in places:
+        value = data.draw(st.sampled_from(EDIT_VALUES))
+        holder = edited
+        with contextlib.suppress(KeyError, IndexError, TypeError):  # an earlier edit moved it
+            for step in place[:-1]:
+                holder = holder[step]
+            holder[place[-1]] = value
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(recompute_digest(edited)))
+    before, outside = snapshot(env), _outside(env)
+    result = cli("apply", path, "--no-cache")
+    assert result.returncode in (0, 1), result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert all(line.startswith(("error: ", "warning: ")) for line in result.stderr.splitlines())
+    assert _outside(env) == outside
+    if result.returncode == 1:
+        assert snapshot(env) == before
+    elif not any("owners" in place for place in places):
+        verified = cli("verify", "--python", env / "bin" / "python")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 # --- the environment --------------------------------------------------------------
