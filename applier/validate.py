@@ -124,9 +124,10 @@ def validate(plan: Plan, subject: str) -> None:
                 from_elsewhere.setdefault(source.wheel, []).append(entry.path)
             elif source.compression not in (0, 8) or source.compressed_size is None:
                 bad(f"destination {entry.path!r} has an unsupported compression")
-            elif not all(
-                0 <= number <= MAX_FILE_OFFSET
-                for number in (source.size, source.offset, source.compressed_size)
+            elif not (
+                0 <= source.size <= MAX_FILE_OFFSET
+                and 0 <= source.offset <= MAX_FILE_OFFSET
+                and 0 <= source.compressed_size <= MAX_FILE_OFFSET
             ):
                 bad(f"destination {entry.path!r} has a size or offset no file can have")
         elif (source.wheel, source.member, source.offset) != (None, None, None):
