@@ -26,8 +26,8 @@ from planner.errors import Problem, Refused
 from planner.hashing import record_hash
 from planner.installed import installed_fingerprint_at
 from planner.listing import Listing, left_below
-from planner.paths import is_within, parents
-from planner.plan import Distribution, Plan, Target
+from planner.paths import has_control, is_within, parents
+from planner.plan import INSTALLING, Distribution, Plan, Target
 from planner.shebang import shebang
 from planner.target import (
     FOLDER_OPTIONS,
@@ -77,7 +77,7 @@ def _wanted(distributions: Sequence[Distribution], wheel_dir: str | None) -> dic
         if wheel_dir
         else (dist.wheel_path or dist.wheel)
         for dist in distributions
-        if dist.action not in ("remove", "unchanged") and dist.wheel is not None
+        if dist.action in INSTALLING and dist.wheel is not None
     }
 
 
@@ -107,7 +107,12 @@ def start_preflight(
     """Hash (or find in the wheel index) every wheel `distributions` install from, and
     run `target`'s interpreter when the target is to be confirmed."""
     index = wheelindex.WheelIndex(options.cache_dir) if options.cache_dir is not None else None
-    paths = sorted(set(_wanted(distributions, options.wheel_dir).values()))
+    # A path with a control character is refused by `validate`, before any result is used.
+    paths = sorted(
+        path
+        for path in set(_wanted(distributions, options.wheel_dir).values())
+        if not has_control(path)
+    )
     # With --root every file stays under the staging folder, whose interpreter may not
     # exist yet; otherwise the interpreter must agree with the plan.
     confirming = None
@@ -139,7 +144,7 @@ def _wheel_paths(plan: Plan, preflight: Preflight) -> dict[str, str]:
     wanted = _wanted(plan.distributions, preflight.options.wheel_dir)
     digests = preflight.digests.result()
     for dist in plan.distributions:
-        if dist.action in ("remove", "unchanged") or dist.wheel is None:
+        if dist.action not in INSTALLING or dist.wheel is None:
             continue
         path = wanted[dist.wheel]
         actual = digests[path]

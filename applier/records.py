@@ -16,9 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 from planner.errors import name_the_file
-from planner.plan import Distribution, FileEntry
-
-INSTALLED_ACTIONS = frozenset({"install", "upgrade", "downgrade", "reinstall"})
+from planner.plan import INSTALLING, Distribution, FileEntry
 
 
 def record_files(
@@ -49,7 +47,7 @@ def record_files(
                 owned[owner].append(pyc)
     result: dict[str, bytes] = {}
     for dist in distributions:
-        if dist.action not in INSTALLED_ACTIONS:
+        if dist.action not in INSTALLING:
             continue
         record_path = record_paths[dist.name]
         base = posixpath.dirname(dist.dist_info)

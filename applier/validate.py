@@ -13,11 +13,10 @@ from collections import Counter
 from planner.errors import Problem, Refused
 from planner.hashing import ACCEPTED_HASHES, record_hash
 from planner.paths import has_control, is_within, path_problem
-from planner.plan import Plan
+from planner.plan import INSTALLING, Plan
 from planner.target import DIRECTORY_SCHEMES, JOURNAL_DIR
 
 SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
-INSTALLED = frozenset({"install", "upgrade", "downgrade", "reinstall"})
 # The largest offset or size a file can have (off_t): `pread` takes no larger one.
 MAX_FILE_OFFSET = 2**63 - 1
 
@@ -61,10 +60,12 @@ def validate(plan: Plan, subject: str) -> None:
     roots = [root for root in target.schemes.values()]
     # Only the wheels of distributions being installed are read: an unchanged or
     # removed one's wheel is no source.
-    wheels = {dist.wheel for dist in plan.distributions if dist.wheel and dist.action in INSTALLED}
+    wheels = {dist.wheel for dist in plan.distributions if dist.wheel and dist.action in INSTALLING}
     for dist in plan.distributions:
-        if dist.action not in ("remove", "unchanged") and not (dist.wheel and dist.wheel_sha256):
+        if dist.action in INSTALLING and not (dist.wheel and dist.wheel_sha256):
             bad(f"distribution {dist.name} has no wheel to install from")
+        if dist.wheel_path is not None and has_control(dist.wheel_path):
+            bad(f"distribution {dist.name}: wheel path {dist.wheel_path!r} has a control character")
         if dist.wheel is not None and ("/" in dist.wheel or path_problem(dist.wheel)):
             bad(f"distribution {dist.name}: wheel {dist.wheel!r} is not a plain file name")
 
@@ -147,7 +148,7 @@ def validate(plan: Plan, subject: str) -> None:
         named += f" and {len(named_by) - 1} more come" if len(named_by) > 1 else " comes"
         bad(f"{named} from wheel {wheel!r}, but this plan installs no distribution from it")
     for dist in plan.distributions:
-        if dist.action in INSTALLED and records.get(dist.name) != [f"{dist.dist_info}/RECORD"]:
+        if dist.action in INSTALLING and records.get(dist.name) != [f"{dist.dist_info}/RECORD"]:
             bad(
                 f"distribution {dist.name} has no RECORD entry at {dist.dist_info + '/RECORD'!r}"
                 " (or more than one)"

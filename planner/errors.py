@@ -9,6 +9,8 @@ from typing import Literal
 
 import attrs
 
+from planner.paths import printable
+
 
 @attrs.frozen
 class Problem:
@@ -18,7 +20,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.subject}: {self.message}"
+        return f"{printable(self.subject)}: {printable(self.message)}"
 
 
 class Refused(Exception):

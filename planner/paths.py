@@ -27,6 +27,12 @@ def has_control(text: str) -> bool:
     return _CONTROL.search(text) is not None
 
 
+def printable(text: str) -> str:
+    """`text` with each control character escaped as `repr` writes it, so that a file
+    name holding a line break still makes one line of output."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
+
+
 def path_problem(path: str) -> str | None:
     """Why `path` is not a safe relative POSIX path, or None when it is.
 

@@ -26,6 +26,9 @@ FORMAT = 4
 FileAction = Literal["write", "replace", "remove"]
 SourceKind = Literal["member", "inline", "record"]
 DistAction = Literal["install", "upgrade", "downgrade", "reinstall", "remove", "unchanged"]
+# The actions that install a distribution from its wheel: only these read a wheel and
+# get a RECORD.
+INSTALLING: frozenset[DistAction] = frozenset({"install", "upgrade", "downgrade", "reinstall"})
 ConflictKind = Literal["identical", "different"]
 # "environment": an interpreter's own prefix and schemes; "directory": a plain folder
 # (`--target DIR`) laid out by `planner.target.DIRECTORY_SCHEMES`; "prefix": another

@@ -759,6 +759,16 @@ PLAN_CASES: tuple[PlanCase, ...] = (
         _inline_source(wheel="demo-1.0-py3-none-any.whl"),
         "its inline source names a wheel member",
     ),
+    PlanCase(
+        "wheel-path-line-break",
+        lambda d: d["distributions"][0].update(wheel_path="/tmp/x\nerror: forged.whl"),
+        "has a control character",
+    ),
+    PlanCase(
+        "wheel-path-nul",
+        lambda d: d["distributions"][0].update(wheel_path="/tmp/x\x00.whl"),
+        "has a control character",
+    ),
     PlanCase("size-negative", _set_source(size=-1), "a size or offset no file can have"),
     PlanCase("offset-past-off-t", _set_source(offset=2**64), "a size or offset no file can have"),
     PlanCase("units-incomplete", _drop_unit_path, "work units do not partition"),

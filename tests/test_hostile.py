@@ -306,6 +306,15 @@ def test_any_edit_to_a_plan_is_applied_whole_or_refused_in_error_lines(
         assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
+def test_a_file_name_with_a_line_break_still_makes_one_error_line(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    # Unescaped, the name would start a second line that reads as an error of its own.
+    wheel = tmp_path / "demo-1.0-py3-none-any.whl\nerror: forged"
+    escaped = f"{tmp_path}/demo-1.0-py3-none-any.whl\\nerror: forged"
+    refusal(cli("plan", wheel, "--python", target), escaped, "wheel file does not exist")
+
+
 # --- the environment --------------------------------------------------------------
 
 

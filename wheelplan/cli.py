@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from applier import cachedir, links, wheelindex
 from planner import review
-from planner.errors import Refused
+from planner.errors import Problem, Refused
 from planner.limits import Limits
 from planner.plan import Distribution, Plan, Target, dumps, encode, loads
 from planner.review import human_size, plural
@@ -638,7 +638,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return EXIT_REFUSED
     except OSError as error:
-        print(f"error: {error.filename or 'wheelplan'}: {error.strerror or error}", file=sys.stderr)
+        print(
+            f"error: {Problem(str(error.filename or 'wheelplan'), str(error.strerror or error))}",
+            file=sys.stderr,
+        )
         return EXIT_REFUSED
     finally:
         if collecting:
