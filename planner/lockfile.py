@@ -22,7 +22,7 @@ from typing import cast
 from urllib.parse import unquote, urlparse
 
 import attrs
-from packaging.markers import Environment
+from packaging.markers import Environment, UndefinedComparison, UndefinedEnvironmentName
 from packaging.pylock import (
     PackageArchive,
     PackageWheel,
@@ -181,6 +181,15 @@ def select(
         )
     except (PylockSelectError, PylockValidationError) as error:
         raise Refused.one(path, str(error)) from None
+    # Markers are only parsed when the lock is read; these surface when one is evaluated.
+    except UndefinedEnvironmentName as error:
+        raise Refused.one(
+            path, f"invalid lock file: a marker uses {error.args[0]!r}, which has no value there"
+        ) from None
+    except UndefinedComparison as error:
+        raise Refused.one(
+            path, f"invalid lock file: a marker cannot be evaluated: {error}"
+        ) from None
     for package, source in selected:
         name = str(package.name)
         version = f" {package.version}" if package.version else ""

@@ -385,6 +385,26 @@ def test_markers_extras_and_tags_are_the_targets(
             ' hashes = { sha256 = "00" } }]\n',
             "No wheel found matching the provided tags",
         ),
+        # A package marker sees `extras` (a set); `extra` has no value in a lock file.
+        (
+            'lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname = "only"\n'
+            "marker = \"extra == 'tools'\"\n"
+            'wheels = [{ name = "only-1.0-py3-none-any.whl", path = "x.whl",'
+            ' hashes = { sha256 = "00" } }]\n',
+            "invalid lock file: a marker uses 'extra', which has no value there",
+        ),
+        (
+            'lock-version = "1.0"\ncreated-by = "x"\n'
+            "environments = [\"'tools' in extras\"]\npackages = []\n",
+            "invalid lock file: a marker uses 'extras', which has no value there",
+        ),
+        (
+            'lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname = "only"\n'
+            "marker = \"extras == 'tools'\"\n"
+            'wheels = [{ name = "only-1.0-py3-none-any.whl", path = "x.whl",'
+            ' hashes = { sha256 = "00" } }]\n',
+            "invalid lock file: a marker cannot be evaluated: Set-valued marker 'extras'",
+        ),
     ],
 )
 def test_a_lock_the_target_cannot_use_is_refused(
