@@ -43,6 +43,8 @@ INTENT = "intent.json"
 BACKUP = "backup"
 REMOVED_DIRS = "removed-dirs"
 COMMITTED = "committed"
+# The largest uid or gid: uid_t is 32 bits, and its all-ones value means "leave it".
+_MAX_ID = 2**32 - 2
 # Checkpoints after the commit point: a fault there rolls forward, not back.
 CHECKPOINTS_AFTER_COMMIT = 2
 
@@ -240,8 +242,23 @@ def _removed_dirs(root: str) -> list[dict[str, Any]]:
         if not isinstance(entry, dict) or not isinstance(entry.get("mode"), int):
             raise _damaged(root, f"{REMOVED_DIRS} has a line without a path and mode")
         _check_path(root, entry.get("path"))
+        if not _folder_attributes(entry):
+            raise _damaged(root, f"{REMOVED_DIRS} has a mode, uid or gid no folder can have")
         entries.append(entry)
     return entries
+
+
+def _folder_attributes(entry: dict[str, Any]) -> bool:
+    """Whether a logged folder's mode, uid and gid are what `remove_dir` writes: checked
+    before anything is restored, since chmod and chown refuse such values only midway."""
+    ids = [entry.get(key) for key in ("uid", "gid")]
+    return _whole(entry["mode"], 0o7777) and all(
+        value is None or _whole(value, _MAX_ID) for value in ids
+    )
+
+
+def _whole(value: object, largest: int) -> bool:
+    return type(value) is int and 0 <= value <= largest
 
 
 def _inside(base: str, path: str) -> bool:

@@ -359,3 +359,49 @@ def test_a_failed_log_of_a_removed_folder_names_the_log(
     log = base / ".wheelplan-journal" / journal.REMOVED_DIRS
     assert str(caught.value) == f"[Errno 5] Input/output error: '{log}'"
     assert (base / "emptied").is_dir()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"mode": 2**64},
+        {"mode": -1},
+        {"mode": True},
+        {"mode": 0o40755},
+        {"uid": 2**64},
+        {"gid": -5},
+        {"uid": "0"},
+    ],
+)
+def test_a_logged_folder_no_folder_can_be_is_refused_before_recovery_changes_anything(
+    tmp_path: Path, values: dict[str, Any]
+) -> None:
+    """Each value once stopped a recovery midway with a traceback, in chmod or chown."""
+    base = tmp_path / "env"
+    (base / "made").mkdir(parents=True)
+    (base / "made" / "new.txt").write_text("written by the apply")
+    root = base / ".wheelplan-journal"
+    (root / "backup").mkdir(parents=True)
+    intent = {"created_dirs": ["made"], "new_files": ["made/new.txt"], "moved": []}
+    (root / "intent.json").write_text(json.dumps(intent))
+    entry = {"path": "gone", "mode": 0o755, "uid": os.getuid(), "gid": os.getgid(), **values}
+    (root / journal.REMOVED_DIRS).write_text(json.dumps(entry) + "\n")
+    before = snapshot(base)
+    with pytest.raises(Refused) as caught:
+        journal.recover(str(base))
+    (problem,) = caught.value.problems
+    assert "has a mode, uid or gid no folder can have" in problem.message
+    assert snapshot(base) == before
+
+
+def test_a_logged_folder_is_recreated_with_its_mode(tmp_path: Path) -> None:
+    """The check above passes what `remove_dir` writes."""
+    base = tmp_path / "env"
+    (base / "gone").mkdir(parents=True)
+    os.chmod(base / "gone", 0o750)
+    transaction = journal.Journal(str(base), fsync=False)
+    transaction.begin(journal.Intent((), (), ()))
+    transaction.remove_dir("gone")
+    assert not (base / "gone").exists()
+    assert journal.recover(str(base)) == "rolled back"
+    assert (base / "gone").stat().st_mode & 0o7777 == 0o750
