@@ -25,7 +25,7 @@ from applier.validate import interpreter_problem, validate
 from planner.errors import Problem, Refused
 from planner.hashing import record_hash
 from planner.installed import installed_fingerprint_at
-from planner.listing import Listing, left_below
+from planner.listing import Listing, is_real_dir, left_below
 from planner.paths import has_control, is_within, parents
 from planner.plan import INSTALLING, Distribution, Plan, Target
 from planner.shebang import shebang
@@ -267,6 +267,11 @@ def _check_target(plan: Plan, base: str) -> None:
                 Problem(
                     entry.path, "is missing from the target but the plan expected it; plan again"
                 )
+            )
+        elif entry.action in ("replace", "remove") and is_real_dir(os.path.join(base, entry.path)):
+            # Moved aside whole, it would take whatever the folder holds with it.
+            problems.append(
+                Problem(entry.path, "is a directory in the target; a plan moves only files")
             )
     for folder in sorted(moved_from):
         if not is_within(os.path.realpath(os.path.join(base, folder)), real_base):

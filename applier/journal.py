@@ -36,6 +36,7 @@ import attrs
 from applier import faults
 from applier.atomic import fsync_dir, write_atomic
 from planner.errors import Refused, name_the_file
+from planner.listing import is_real_dir
 from planner.paths import is_within, path_problem
 from planner.target import JOURNAL_DIR
 
@@ -83,7 +84,7 @@ def _set_times(base: str, times: Iterable[FolderTimes]) -> None:
     rollback goes on."""
     for folder, atime, mtime in times:
         full = os.path.join(base, folder)
-        if _real_dir(full):
+        if is_real_dir(full):
             with contextlib.suppress(OSError):
                 os.utime(full, ns=(atime, mtime))
 
@@ -267,10 +268,6 @@ def _inside(base: str, path: str) -> bool:
     return is_within(parent, os.path.realpath(base))
 
 
-def _real_dir(path: str) -> bool:
-    return os.path.isdir(path) and not os.path.islink(path)
-
-
 def recover(base: str) -> Outcome:
     """Put the environment back into one of its two consistent states and drop the journal."""
     root = os.path.join(base, JOURNAL_DIR)
@@ -306,7 +303,7 @@ def recover(base: str) -> Outcome:
         if index is None or os.path.lexists(os.path.join(backup, str(index))):
             full = os.path.join(base, path)
             # A folder there is the one this file was to replace, not yet removed.
-            if os.path.lexists(full) and not _real_dir(full):
+            if os.path.lexists(full) and not is_real_dir(full):
                 faults.checkpoint("restore")
                 os.unlink(full)
                 touched.add(os.path.dirname(full))
@@ -327,7 +324,7 @@ def recover(base: str) -> Outcome:
     # files return: a file the apply turned into a folder returns where that folder was.
     for directory in sorted(intent.created_dirs, reverse=True):
         full = os.path.join(base, directory)
-        if _real_dir(full):
+        if is_real_dir(full):
             faults.checkpoint("restore")
             with contextlib.suppress(FileNotFoundError, OSError):
                 os.rmdir(full)

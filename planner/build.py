@@ -20,7 +20,7 @@ from planner.inputs import best_builds, expand_inputs
 from planner.installed import Installed, installed_twice
 from planner.layout import claims_for, dist_info_path
 from planner.limits import Limits
-from planner.listing import Listing, left_below
+from planner.listing import Listing, is_real_dir, left_below
 from planner.overlaps import describe_owners, settle
 from planner.paths import is_within
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
@@ -475,6 +475,10 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         if path in written or path in kept_owner_of:
             continue
         if not disk.lexists(path):
+            continue
+        if is_real_dir(os.path.join(target.prefix, path)):
+            # A RECORD lists files: what a folder it names holds may be anyone's (a
+            # damaged row naming `lib` would take the whole tree).
             continue
         reason = "; ".join(gone[name] for name in sorted(owners))
         removals[path] = FileEntry(

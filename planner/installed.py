@@ -19,6 +19,7 @@ import attrs
 
 from planner.errors import Problem, Refused
 from planner.hashing import canonical_hash, open_regular
+from planner.listing import is_real_dir
 from planner.paths import is_within, path_problem
 
 
@@ -317,7 +318,7 @@ def _legacy_files(
         if problem is not None:
             return {}, f"its {_LEGACY_LIST} row {row!r} {problem}"
         full = os.path.join(prefix, relative)
-        if os.path.islink(full) or not os.path.isdir(full):
+        if not is_real_dir(full):
             files[relative] = ""
     for path in files_below(prefix, egg_info):
         files[path] = ""

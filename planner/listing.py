@@ -68,6 +68,12 @@ class Listing:
         return found
 
 
+def is_real_dir(path: str) -> bool:
+    """Whether `path` is a folder and not a symlink to one: a symlink is an entry that
+    is removed or moved as itself, a folder is everything it holds."""
+    return os.path.isdir(path) and not os.path.islink(path)
+
+
 def left_below(prefix: str, directory: str, removed: Set[str]) -> str | None:
     """What would still be at `directory` in the target once the paths in `removed`
     are gone and every folder they leave empty with them; None: nothing.
@@ -79,7 +85,7 @@ def left_below(prefix: str, directory: str, removed: Set[str]) -> str | None:
     symlink to a folder included). Symlinks inside are entries, never followed.
     """
     top = os.path.join(prefix, directory)
-    if not os.path.isdir(top) or os.path.islink(top):
+    if not is_real_dir(top):
         return directory
     holding = {parent for path in removed for parent in parents(path)}
     for folder, dirs, names in os.walk(top):

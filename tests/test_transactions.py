@@ -175,6 +175,62 @@ def test_removal_needs_a_record_and_records_stay_inside(tmp_path: Path, real_whe
     assert snapshot(env_dir) == before
 
 
+@pytest.mark.parametrize(
+    "row", ["other", "other/", ".", "", "../../../lib", "../../../bin", "../../..//lib"]
+)
+def test_a_record_row_naming_a_folder_removes_nothing_in_it(tmp_path: Path, row: str) -> None:
+    """A RECORD lists files; a row naming a folder (damaged, or hostile) once took the
+    whole folder with the distribution: another's package, site-packages, `lib`, `bin`."""
+    wheels = tmp_path / "wheels"
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b"MINE = 1\n"}), wheels)
+    other = build_wheel(WheelSpec("other", files={"other/__init__.py": b"OTHER = 1\n"}), wheels)
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [other])
+    only_other = snapshot(env_dir)
+    install(python, [mine])
+    record = env_dir / SITE / "mine-1.0.dist-info" / "RECORD"
+    record.write_text(record.read_text() + f"{row},,\n")
+
+    plan = tmp_path / "remove.json"
+    save_plan(python, plan, [], "--remove", "mine")
+    removed = {entry["path"] for entry in plan_data(plan)["files"]}
+    assert removed == {
+        f"{SITE}/mine/__init__.py",
+        *(f"{SITE}/mine-1.0.dist-info/{name}" for name in ("INSTALLER", "METADATA", "RECORD")),
+        *(f"{SITE}/mine-1.0.dist-info/{name}" for name in ("REQUESTED", "WHEEL")),
+        f"{SITE}/mine-1.0.dist-info/direct_url.json",
+    }
+    ok("apply", plan, "--quiet")
+    assert diff(snapshot(env_dir), only_other) == []
+    assert pip_list(python) == {"other": "1.0"}
+
+
+def test_a_plan_that_removes_a_folder_is_refused(tmp_path: Path) -> None:
+    """The applier checks it too: a plan edited to remove `other/` would move the folder
+    aside whole and delete it at the commit."""
+    wheels = tmp_path / "wheels"
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b"MINE = 1\n"}), wheels)
+    other = build_wheel(WheelSpec("other", files={"other/__init__.py": b"OTHER = 1\n"}), wheels)
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [other, mine])
+    plan = tmp_path / "remove.json"
+    save_plan(python, plan, [], "--remove", "mine")
+    data = plan_data(plan)
+    data["files"].append(
+        {"action": "remove", "owners": ["mine"], "path": f"{SITE}/other", "reason": "edited"}
+    )
+    data["files"].sort(key=lambda entry: entry["path"])
+    plan.write_text(json.dumps(recompute_digest(data)))
+    before = snapshot(env_dir)
+    result = refused("apply", plan)
+    assert result.stderr == (
+        f"error: {SITE}/other: is a directory in the target; a plan moves only files\n"
+    )
+    assert snapshot(env_dir) == before
+
+
 @pytest.mark.parametrize("metadata", ["egg-info folder", "egg-info file", "dist-info, RECORD lost"])
 def test_a_distribution_without_a_record_is_neither_replaced_nor_removed(
     tmp_path: Path, metadata: str
