@@ -30,6 +30,7 @@ from packaging.markers import default_environment
 from applier.apply import Options, apply_plan
 from planner.build import Request, make_plan
 from planner.errors import Refused
+from planner.installed import scan_installed
 from planner.limits import Limits
 from planner.paths import path_problem
 from planner.target import TargetInfo
@@ -448,23 +449,25 @@ names = st.builds(
 )
 
 
-def _fake_target(prefix: Path) -> TargetInfo:
-    """A target described by hand: no interpreter run per example."""
+def _fake_target(prefix: Path, scan: bool = False) -> TargetInfo:
+    """A target described by hand: no interpreter run per example; `scan` reads what
+    is installed there."""
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    schemes = {
+        "purelib": PURELIB,
+        "platlib": PURELIB,
+        "scripts": "bin",
+        "data": "",
+        "headers": f"include/site/python{version}",
+    }
     return TargetInfo(
         interpreter=sys.executable,
         prefix=str(prefix),
         python_version=version,
-        schemes={
-            "purelib": PURELIB,
-            "platlib": PURELIB,
-            "scripts": "bin",
-            "data": "",
-            "headers": f"include/site/python{version}",
-        },
+        schemes=schemes,
         tags=("py3-none-any",),
         markers=default_environment(),
-        installed=(),
+        installed=scan_installed(str(prefix), schemes) if scan else (),
     )
 
 
@@ -551,3 +554,47 @@ def test_a_damaged_wheel_is_refused_or_installs_intact_and_never_crashes(
     site = prefix / PURELIB / "demo"
     assert (site / "__init__.py").read_bytes() == CONTROL.files["demo/__init__.py"]
     assert (site / "helper.py").read_bytes() == CONTROL.files["demo/helper.py"]
+
+
+# What a damaged or hostile RECORD row is made of: climbs, dots, empty parts, the other
+# distribution's folder and module, the scheme folders.
+_ROW_PARTS = ("..", ".", "", "other", "other.py", "mine", "lib", "bin", "site-packages", "x")
+_MINE = WheelSpec("mine", files={"mine/__init__.py": b"MINE = 1\n"})
+_OTHER = WheelSpec("other", files={"other/__init__.py": b"OTHER = 1\n", "other.py": b"TOP = 1\n"})
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(st.sampled_from(_ROW_PARTS), min_size=1, max_size=6).map("/".join),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_removing_a_distribution_never_takes_what_another_owns(
+    rows: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Whatever rows its RECORD gains, removing `mine` is refused (nothing changed) or
+    leaves every file `other` owns, and everything outside the environment, as it was."""
+    root = tmp_path_factory.mktemp("rows")
+    prefix = root / "env"
+    prefix.mkdir()
+    (root / "outside.txt").write_text("keep")
+    wheels = [build_wheel(spec, root / "wheels") for spec in (_OTHER, _MINE)]
+    plan = make_plan(Request(wheels=tuple(map(str, wheels))), _fake_target(prefix))
+    apply_plan(plan, "plan", Options(confirm_target=False, jobs=2))
+    (other,) = [item for item in _fake_target(prefix, scan=True).installed if item.name == "other"]
+    others = {path: (prefix / path).read_bytes() for path in other.files}
+    record = prefix / PURELIB / "mine-1.0.dist-info" / "RECORD"
+    record.write_text(record.read_text() + "".join(f"{row},,\n" for row in rows))
+    before = snapshot(root)
+    try:
+        removal = make_plan(Request(remove=frozenset({"mine"})), _fake_target(prefix, scan=True))
+        apply_plan(removal, "plan", Options(confirm_target=False, jobs=2))
+    except Refused:
+        assert snapshot(root) == before
+        return
+    assert len(others) == 8  # two modules, six files of its .dist-info
+    assert {path: (prefix / path).read_bytes() for path in others} == others
+    assert (root / "outside.txt").read_text() == "keep"
+    assert not (prefix / PURELIB / "mine").exists()
