@@ -20,7 +20,7 @@ from planner.inputs import best_builds, expand_inputs
 from planner.installed import Installed, installed_twice
 from planner.layout import claims_for, dist_info_path
 from planner.limits import Limits
-from planner.listing import Listing, is_real_dir, left_below
+from planner.listing import Listing, RealPaths, is_real_dir, left_below
 from planner.overlaps import describe_owners, settle
 from planner.paths import is_within
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
@@ -471,6 +471,10 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             )
         files.append(FileEntry(path, "replace" if exists else "write", all_owners, source))
     removals: dict[str, FileEntry] = {}
+    # Where each path really leads: a row may name a file by another path (`lib64/` is
+    # `lib/` in a venv), which must not take a file that stays or that goes already.
+    real = RealPaths(target.prefix)
+    settled = {real.of(path) for path in (*written, *kept_owner_of)} if gone_owner_of else set()
     for path, owners in sorted(gone_owner_of.items()):
         if path in written or path in kept_owner_of:
             continue
@@ -480,6 +484,11 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             # A RECORD lists files: what a folder it names holds may be anyone's (a
             # damaged row naming `lib` would take the whole tree).
             continue
+        really = real.of(path)
+        if really is not None:
+            if really in settled:
+                continue
+            settled.add(really)  # removed once, by its first name
         reason = "; ".join(gone[name] for name in sorted(owners))
         removals[path] = FileEntry(
             path=path, action="remove", owners=tuple(sorted(owners)), reason=reason

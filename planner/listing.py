@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Set
 
-from planner.paths import parents
+from planner.paths import is_within, parents
 
 
 class Listing:
@@ -66,6 +66,40 @@ class Listing:
                 if path.rpartition("/")[0] in unreadable and self.lexists(path)
             )
         return found
+
+
+class RealPaths:
+    """Where relative paths under `prefix` really lead, through the symlinked folders on
+    the way: in a venv `lib64` links to `lib`, so `lib64/x` and `lib/x` are one file.
+
+    Each folder is resolved once (one `lstat`, and a `realpath` for a link); None is a
+    path that leads outside `prefix`.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self.real_prefix = os.path.realpath(prefix)
+        self.folders: dict[str, str | None] = {"": ""}
+
+    def of(self, path: str) -> str | None:
+        folder, _, name = path.rpartition("/")
+        real = self.folder(folder)
+        if real is None:
+            return None
+        return f"{real}/{name}" if real else name
+
+    def folder(self, folder: str) -> str | None:
+        if folder in self.folders:
+            return self.folders[folder]
+        real = self.of(folder)
+        if real is not None:
+            full = os.path.join(self.real_prefix, real)
+            if os.path.islink(full):
+                resolved = os.path.realpath(full)
+                inside = is_within(resolved, self.real_prefix)
+                real = os.path.relpath(resolved, self.real_prefix) if inside else None
+                real = "" if real == "." else real
+        self.folders[folder] = real
+        return real
 
 
 def is_real_dir(path: str) -> bool:

@@ -557,8 +557,18 @@ def test_a_damaged_wheel_is_refused_or_installs_intact_and_never_crashes(
 
 
 # What a damaged or hostile RECORD row is made of: climbs, dots, empty parts, the other
-# distribution's folder and module, the scheme folders.
-_ROW_PARTS = ("..", ".", "", "other", "other.py", "mine", "lib", "bin", "site-packages", "x")
+# distribution's folder and module, the scheme folders, site-packages by another path.
+_ALIAS = "../../../alias" + PURELIB.removeprefix("lib")  # `alias` links to `lib`, as lib64 does
+_ROW_PARTS = ("..", ".", "", "other", "other.py", "mine", "lib", "bin", "site-packages", _ALIAS)
+# Rows each of which once took what it must not, one of them among the drawn ones.
+_TAKING_ROWS = (
+    ".",
+    "",
+    "other",
+    "../../../lib",
+    f"{_ALIAS}/other.py",
+    f"{_ALIAS}/other/__init__.py",
+)
 _MINE = WheelSpec("mine", files={"mine/__init__.py": b"MINE = 1\n"})
 _OTHER = WheelSpec("other", files={"other/__init__.py": b"OTHER = 1\n", "other.py": b"TOP = 1\n"})
 
@@ -567,25 +577,29 @@ _OTHER = WheelSpec("other", files={"other/__init__.py": b"OTHER = 1\n", "other.p
 @given(
     rows=st.lists(
         st.lists(st.sampled_from(_ROW_PARTS), min_size=1, max_size=6).map("/".join),
-        min_size=1,
         max_size=4,
-    )
+    ),
+    taking=st.sampled_from(_TAKING_ROWS),
+    at=st.integers(0, 4),
 )
 def test_removing_a_distribution_never_takes_what_another_owns(
-    rows: list[str], tmp_path_factory: pytest.TempPathFactory
+    rows: list[str], taking: str, at: int, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """Whatever rows its RECORD gains, removing `mine` is refused (nothing changed) or
-    leaves every file `other` owns, and everything outside the environment, as it was."""
+    leaves every file `other` owns, and everything outside the environment, as it was.
+    It once took a folder a row named, or `other`'s file by its path through `alias`."""
     root = tmp_path_factory.mktemp("rows")
     prefix = root / "env"
     prefix.mkdir()
     (root / "outside.txt").write_text("keep")
+    (prefix / "alias").symlink_to("lib")
     wheels = [build_wheel(spec, root / "wheels") for spec in (_OTHER, _MINE)]
     plan = make_plan(Request(wheels=tuple(map(str, wheels))), _fake_target(prefix))
     apply_plan(plan, "plan", Options(confirm_target=False, jobs=2))
     (other,) = [item for item in _fake_target(prefix, scan=True).installed if item.name == "other"]
     others = {path: (prefix / path).read_bytes() for path in other.files}
     record = prefix / PURELIB / "mine-1.0.dist-info" / "RECORD"
+    rows.insert(at, taking)
     record.write_text(record.read_text() + "".join(f"{row},,\n" for row in rows))
     before = snapshot(root)
     try:

@@ -206,6 +206,33 @@ def test_a_record_row_naming_a_folder_removes_nothing_in_it(tmp_path: Path, row:
     assert pip_list(python) == {"other": "1.0"}
 
 
+def test_a_record_row_naming_anothers_file_by_another_path_does_not_remove_it(
+    tmp_path: Path,
+) -> None:
+    """In a venv `lib64` links to `lib`: a row reaching `other`'s file through such a
+    link names a file that stays, and once took it with `mine`."""
+    wheels = tmp_path / "wheels"
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b"MINE = 1\n"}), wheels)
+    other = build_wheel(WheelSpec("other", files={"other/__init__.py": b"OTHER = 1\n"}), wheels)
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    (env_dir / "alias").symlink_to("lib")
+    install(python, [other])
+    only_other = snapshot(env_dir)
+    install(python, [mine])
+    record = env_dir / SITE / "mine-1.0.dist-info" / "RECORD"
+    aliased = f"alias{SITE.removeprefix('lib')}/other/__init__.py"
+    record.write_text(record.read_text() + f"../../../{aliased},,\n")
+
+    plan = tmp_path / "remove.json"
+    save_plan(python, plan, [], "--remove", "mine")
+    removed = {entry["path"] for entry in plan_data(plan)["files"]}
+    assert f"{SITE}/mine/__init__.py" in removed
+    assert not any("other" in path for path in removed)
+    ok("apply", plan, "--quiet")
+    assert diff(snapshot(env_dir), only_other) == []
+
+
 def test_a_plan_that_removes_a_folder_is_refused(tmp_path: Path) -> None:
     """The applier checks it too: a plan edited to remove `other/` would move the folder
     aside whole and delete it at the commit."""
