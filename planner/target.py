@@ -386,6 +386,19 @@ def _schemes_of(
         schemes["headers"] = f"include/site/python{version}"
     else:
         schemes["headers"] = _relative(paths["include"], prefix, "include")
+    return one_library_name(prefix, schemes)
+
+
+def one_library_name(prefix: str, schemes: dict[str, str]) -> dict[str, str]:
+    """`schemes` with platlib named as purelib when both are one folder.
+
+    Fedora's platlib is under `lib64`, which a venv links to `lib`: planned under two
+    names, a pure and a platform wheel's shared `ns/__init__.py` would not be merged,
+    and both would create `ns/`. Installed distributions are read by purelib's name too.
+    """
+    pure, plat = (os.path.join(prefix, schemes[key]) for key in ("purelib", "platlib"))
+    if pure != plat and os.path.realpath(pure) == os.path.realpath(plat):
+        return {**schemes, "platlib": schemes["purelib"]}
     return schemes
 
 

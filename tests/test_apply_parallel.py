@@ -30,9 +30,11 @@ from applier import workers
 from applier.apply import Options, apply_plan
 from applier.streams import write_file
 from planner import units
+from planner.build import Request, make_plan
 from planner.errors import Refused
 from planner.plan import Plan, Unit
-from tests.applytools import SCHEMES, plan_for, with_units, writes_of
+from planner.target import one_library_name
+from tests.applytools import SCHEMES, fake_target, plan_for, with_units, writes_of
 from tests.conftest import REPO, snapshot
 from tests.recordcheck import record_digest
 from tests.wheelfactory import Member, WheelSpec, build_wheel
@@ -464,3 +466,34 @@ def test_memory_stays_flat_while_a_large_member_streams(tmp_path: Path) -> None:
         assert result == (entry.source.hash, size)
         assert peak < 8 * 1024 * 1024, f"{name}: {peak} bytes at the peak"
         assert (destination / name).read_bytes() == data
+
+
+def test_one_library_folder_by_two_names_is_planned_by_one(tmp_path: Path) -> None:
+    """Fedora's platlib is under `lib64`, which a venv links to `lib`. Planned by both
+    names, a pure and a platform wheel sharing `ns/` both created it: the apply failed
+    with "File exists" and rolled back."""
+    prefix = tmp_path / "env"
+    (prefix / SCHEMES["purelib"]).mkdir(parents=True)
+    (prefix / "lib64").symlink_to("lib")
+    schemes = one_library_name(str(prefix), dict(SCHEMES))
+    assert schemes == {**SCHEMES, "platlib": SCHEMES["purelib"]}
+    shared = {"ns/__init__.py": b"# ns\n"}
+    pure = WheelSpec("pure", files={**shared, "ns/pure.py": b"P = 1\n"})
+    plat = WheelSpec("plat", files={**shared, "ns/plat.py": b"Q = 1\n"}, root_is_purelib=False)
+    wheels = [build_wheel(spec, tmp_path / "wheels") for spec in (pure, plat)]
+    target = attrs.evolve(fake_target(prefix), schemes=schemes)
+    plan = make_plan(Request(wheels=tuple(map(str, wheels))), target)
+    owners = {entry.path: entry.owners for entry in plan.files}
+    assert owners[f"{SCHEMES['purelib']}/ns/__init__.py"] == ("plat", "pure")
+    apply_plan(plan, "plan", Options(confirm_target=False, jobs=2))
+    site = prefix / SCHEMES["purelib"] / "ns"
+    assert sorted(path.name for path in site.iterdir()) == ["__init__.py", "plat.py", "pure.py"]
+
+
+def test_two_library_folders_keep_their_names(tmp_path: Path) -> None:
+    """Only one folder by two names is renamed: a real `lib64`, or none, is left as given."""
+    prefix = tmp_path / "env"
+    assert one_library_name(str(prefix), dict(SCHEMES)) == SCHEMES
+    (prefix / "lib64").mkdir(parents=True)
+    (prefix / "lib").mkdir()
+    assert one_library_name(str(prefix), dict(SCHEMES)) == SCHEMES
