@@ -32,6 +32,7 @@ from applier.streams import write_file
 from planner import units
 from planner.build import Request, make_plan
 from planner.errors import Refused
+from planner.installed import scan_installed
 from planner.plan import Plan, Unit
 from planner.target import one_library_name
 from tests.applytools import SCHEMES, fake_target, plan_for, with_units, writes_of
@@ -488,6 +489,30 @@ def test_one_library_folder_by_two_names_is_planned_by_one(tmp_path: Path) -> No
     apply_plan(plan, "plan", Options(confirm_target=False, jobs=2))
     site = prefix / SCHEMES["purelib"] / "ns"
     assert sorted(path.name for path in site.iterdir()) == ["__init__.py", "plat.py", "pure.py"]
+
+
+def test_a_platform_wheel_upgrades_where_its_library_has_two_names(tmp_path: Path) -> None:
+    """Installed distributions are read by purelib's name: with platlib planned by the
+    other, the upgrade met its own old files as "belongs to no distribution"."""
+    prefix = tmp_path / "env"
+    (prefix / SCHEMES["purelib"]).mkdir(parents=True)
+    (prefix / "lib64").symlink_to("lib")
+    schemes = one_library_name(str(prefix), dict(SCHEMES))
+
+    def install(version: str, files: dict[str, bytes]) -> None:
+        spec = WheelSpec("plat", version, files=files, root_is_purelib=False)
+        wheel = build_wheel(spec, tmp_path / "wheels")
+        installed = scan_installed(str(prefix), schemes)
+        target = attrs.evolve(fake_target(prefix), schemes=schemes, installed=installed)
+        plan = make_plan(Request(wheels=(str(wheel),)), target)
+        apply_plan(plan, "plan", Options(confirm_target=False, jobs=2))
+
+    install("1.0", {"plat/__init__.py": b"V = 1\n", "plat/old.py": b""})
+    install("2.0", {"plat/__init__.py": b"V = 2\n"})
+    site = prefix / SCHEMES["purelib"]
+    assert (site / "plat" / "__init__.py").read_bytes() == b"V = 2\n"
+    assert not (site / "plat" / "old.py").exists()
+    assert sorted(path.name for path in site.glob("*.dist-info")) == ["plat-2.0.dist-info"]
 
 
 def test_two_library_folders_keep_their_names(tmp_path: Path) -> None:
