@@ -474,7 +474,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     # Where each path really leads: a row may name a file by another path (`lib64/` is
     # `lib/` in a venv), which must not take a file that stays or that goes already.
     real = RealPaths(target.prefix)
-    settled = {real.of(path) for path in (*written, *kept_owner_of)} if gone_owner_of else set()
+    settled = real.aliases([*written, *kept_owner_of]) if gone_owner_of else set()
     for path, owners in sorted(gone_owner_of.items()):
         if path in written or path in kept_owner_of:
             continue
@@ -486,7 +486,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             continue
         really = real.of(path)
         if really is not None:
-            if really in settled:
+            if really in settled or really in written or really in kept_owner_of:
                 continue
             settled.add(really)  # removed once, by its first name
         reason = "; ".join(gone[name] for name in sorted(owners))

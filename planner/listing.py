@@ -8,6 +8,7 @@ from its parent's listing answers it for everything below, without a system call
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Set
 
 from planner.paths import is_within, parents
@@ -72,13 +73,14 @@ class RealPaths:
     """Where relative paths under `prefix` really lead, through the symlinked folders on
     the way: in a venv `lib64` links to `lib`, so `lib64/x` and `lib/x` are one file.
 
-    Each folder is resolved once (one `lstat`, and a `realpath` for a link); None is a
-    path that leads outside `prefix`.
+    Each folder is resolved once: one `lstat` where its parent exists, and a `realpath`
+    for a link. None is a path that leads outside `prefix`.
     """
 
     def __init__(self, prefix: str) -> None:
         self.real_prefix = os.path.realpath(prefix)
         self.folders: dict[str, str | None] = {"": ""}
+        self.absent: set[str] = set()
 
     def of(self, path: str) -> str | None:
         folder, _, name = path.rpartition("/")
@@ -87,17 +89,39 @@ class RealPaths:
             return None
         return f"{real}/{name}" if real else name
 
+    def aliases(self, paths: Iterable[str]) -> set[str]:
+        """The real paths of those of `paths` that lead through a symlinked folder inside
+        `prefix` (usually none: each folder is looked at once, and only paths in a
+        linked one are looked at again)."""
+        folders = {path.rpartition("/")[0] for path in paths}
+        moved = {folder for folder in folders if self.folder(folder) not in (folder, None)}
+        if not moved:
+            return set()
+        return {
+            real for path in paths if path.rpartition("/")[0] in moved and (real := self.of(path))
+        }
+
     def folder(self, folder: str) -> str | None:
         if folder in self.folders:
             return self.folders[folder]
-        real = self.of(folder)
+        parent, _, name = folder.rpartition("/")
+        real = self.folder(parent)
         if real is not None:
-            full = os.path.join(self.real_prefix, real)
-            if os.path.islink(full):
-                resolved = os.path.realpath(full)
-                inside = is_within(resolved, self.real_prefix)
-                real = os.path.relpath(resolved, self.real_prefix) if inside else None
-                real = "" if real == "." else real
+            real = f"{real}/{name}" if real else name
+            if parent in self.absent:  # nothing below a missing folder is a link
+                self.absent.add(folder)
+            else:
+                full = os.path.join(self.real_prefix, real)
+                try:
+                    link = stat.S_ISLNK(os.lstat(full).st_mode)
+                except OSError:
+                    self.absent.add(folder)
+                    link = False
+                if link:
+                    resolved = os.path.realpath(full)
+                    inside = is_within(resolved, self.real_prefix)
+                    real = os.path.relpath(resolved, self.real_prefix) if inside else None
+                    real = "" if real == "." else real
         self.folders[folder] = real
         return real
 

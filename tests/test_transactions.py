@@ -206,23 +206,29 @@ def test_a_record_row_naming_a_folder_removes_nothing_in_it(tmp_path: Path, row:
     assert pip_list(python) == {"other": "1.0"}
 
 
+@pytest.mark.parametrize("by_alias", ["mine", "other"])
 def test_a_record_row_naming_anothers_file_by_another_path_does_not_remove_it(
-    tmp_path: Path,
+    tmp_path: Path, by_alias: str
 ) -> None:
-    """In a venv `lib64` links to `lib`: a row reaching `other`'s file through such a
-    link names a file that stays, and once took it with `mine`."""
+    """In a venv `lib64` links to `lib`: `mine`'s row for `other`'s file, with either
+    RECORD naming it through such a link, names a file that stays; it once went with
+    `mine`."""
     wheels = tmp_path / "wheels"
     mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b"MINE = 1\n"}), wheels)
     other = build_wheel(WheelSpec("other", files={"other/__init__.py": b"OTHER = 1\n"}), wheels)
     env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
     (env_dir / "alias").symlink_to("lib")
+    aliased = f"../../../alias{SITE.removeprefix('lib')}/other/__init__.py"
     install(python, [other])
+    if by_alias == "other":
+        record = env_dir / SITE / "other-1.0.dist-info" / "RECORD"
+        record.write_text(record.read_text().replace("other/__init__.py,", f"{aliased},"))
     only_other = snapshot(env_dir)
     install(python, [mine])
     record = env_dir / SITE / "mine-1.0.dist-info" / "RECORD"
-    aliased = f"alias{SITE.removeprefix('lib')}/other/__init__.py"
-    record.write_text(record.read_text() + f"../../../{aliased},,\n")
+    row = aliased if by_alias == "mine" else "other/__init__.py"
+    record.write_text(record.read_text() + f"{row},,\n")
 
     plan = tmp_path / "remove.json"
     save_plan(python, plan, [], "--remove", "mine")
