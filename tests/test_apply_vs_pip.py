@@ -25,10 +25,13 @@ from types import CodeType
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import make_env, run_cli, snapshot
 from tests.realwheels import NVIDIA, PIP_DIFFERENTIAL, download
 from tests.recordcheck import read_records, verify_records
+from tests.wheelfactory import Member, WheelSpec, build_wheel
 
 SITE = "lib/python{}.{}/site-packages".format(*sys.version_info[:2])
 HEADERS = "include/site/python{}.{}".format(*sys.version_info[:2])
@@ -259,3 +262,74 @@ def test_bytecode_matches_pips(tmp_path: Path) -> None:
 
 def _source_of(pyc: str) -> str:
     return posixpath.basename(pyc).split(".", 1)[0] + ".py"
+
+
+# First bytes of a `.data/scripts` file: only an exact `#!python` is rewritten, as pip does.
+_SCRIPT_STARTS = (
+    b"#!python\n",
+    b"#!python3\n",
+    b"#!pythonw\n",
+    b"#!python -u\n",
+    b"#!python\r\n",
+    b"#! python\n",
+    b"#!/usr/bin/env python\n",
+    b"",
+    b"\x7fELF\x02\x01",
+)
+_PLACES = ("module", "package", "purelib", "platlib", "headers", "scripts", "data")
+_STEMS = ("f", "d e", "\u00e9t\u00e9", "x.y")
+_ENTRY_POINTS = (
+    None,
+    "[console_scripts]\nlayout-cli = layout:main\n",
+    "[gui_scripts]\nlayout-gui = layout:main\n",
+)
+
+
+@st.composite
+def layouts(draw: st.DrawFn) -> WheelSpec:
+    """One wheel putting files in any of the places a wheel can put them."""
+    data = "layout-1.0.data"
+    files: dict[str, bytes | Member] = {}
+    places = draw(st.lists(st.sampled_from(_PLACES), min_size=1, max_size=6))
+    for index, place in enumerate(places):
+        stem = f"{draw(st.sampled_from(_STEMS))}{index}"
+        body = draw(st.binary(max_size=40))
+        path = {
+            "module": f"layout_{index}.py",
+            "package": f"layout/{stem}.txt",
+            "purelib": f"{data}/purelib/layout_p/{stem}.py",
+            "platlib": f"{data}/platlib/layout_q/{stem}.py",
+            "headers": f"{data}/headers/{stem}.h",
+            "scripts": f"{data}/scripts/{stem.replace(' ', '_')}",
+            "data": f"{data}/data/share/layout/{stem}",
+        }[place]
+        if place == "scripts":
+            start = draw(st.sampled_from(_SCRIPT_STARTS))
+            mode = draw(st.sampled_from((0o644, 0o755)))
+            files[path] = Member(path, start + body, mode=mode)
+        else:
+            files[path] = body
+    return WheelSpec(
+        "layout",
+        files=files,
+        entry_points=draw(st.sampled_from(_ENTRY_POINTS)),
+        root_is_purelib=draw(st.booleans()),
+    )
+
+
+@settings(max_examples=12, deadline=None)
+@given(spec=layouts())
+def test_any_wheel_layout_installs_as_pip_installs_it(
+    spec: WheelSpec, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The same files, bytes and modes as pip's install, whatever a wheel holds where,
+    but for what wheelplan writes differently on purpose."""
+    root = tmp_path_factory.mktemp("layout")
+    both = compare(root / "env", [build_wheel(spec, root / "wheels")], compile_bytecode=False)
+    assert set(both.pip.tree) == set(both.ours.tree)
+    for path, (digest, mode) in both.pip.tree.items():
+        ours = both.ours.tree[path]
+        if ours == (digest, mode) or _on_purpose(path, both.wrappers):
+            continue
+        # Also on purpose (see the README): every `.data/scripts` file is made executable.
+        assert path.startswith("bin/") and ours == (digest, 0o755), (path, (digest, mode), ours)
