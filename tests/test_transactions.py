@@ -1040,6 +1040,44 @@ def test_a_users_session(tmp_path: Path, real_wheels) -> None:
     assert ok("recover", "--python", python).strip() == f"{env_dir}: clean"
 
 
+def test_a_journal_path_under_a_symlink_that_leads_outside_is_not_followed(
+    tmp_path: Path,
+) -> None:
+    """A path the journal names may be safe as text and still lead out through a link."""
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep me")
+    (env_dir / SITE / "escape").symlink_to(outside)
+    journal = env_dir / ".wheelplan-journal"
+    (journal / "backup").mkdir(parents=True)
+    intent = {"created_dirs": [], "new_files": [f"{SITE}/escape/keep.txt"], "moved": []}
+    (journal / "intent.json").write_text(json.dumps(intent))
+    before = snapshot(env_dir)
+    result = refused("recover", "--python", python)
+    assert "leads outside the environment through a symlink" in result.stderr
+    assert (outside / "keep.txt").read_text() == "keep me"
+    assert snapshot(env_dir) == before
+
+
+def test_a_planned_folder_that_became_a_symlink_out_is_refused(tmp_path: Path) -> None:
+    """A folder the plan writes into, linked elsewhere after planning: nothing written."""
+    wheel = build_wheel(WheelSpec("demo", files={"demo/__init__.py": b""}), tmp_path / "wheels")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    plan = tmp_path / "plan.json"
+    save_plan(python, plan, [wheel])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (env_dir / SITE / "demo").symlink_to(outside)
+    before = snapshot(env_dir)
+    result = refused("apply", plan)
+    assert f"error: {SITE}/demo: leads outside the environment (a symlink)" in result.stderr
+    assert list(outside.iterdir()) == []
+    assert snapshot(env_dir) == before
+
+
 def test_a_journal_that_leads_outside_is_not_followed(tmp_path: Path, real_wheels) -> None:
     """The journal is a file in the target like any other: recovery checks it first."""
     (six,) = real_wheels(("six==1.16.0",))
