@@ -25,8 +25,8 @@ from applier.validate import interpreter_problem, validate
 from planner.errors import Problem, Refused
 from planner.hashing import record_hash
 from planner.installed import installed_fingerprint_at
-from planner.listing import Listing, is_real_dir, left_below
-from planner.paths import has_control, is_within, parents
+from planner.listing import Listing, RealPaths, is_real_dir, left_below
+from planner.paths import has_control, parents
 from planner.plan import INSTALLING, Distribution, Plan, Target
 from planner.shebang import shebang
 from planner.target import (
@@ -241,7 +241,7 @@ def _check_target(plan: Plan, base: str) -> None:
             "the target changed since the plan was made (installed distributions differ);"
             " plan again",
         )
-    real_base = os.path.realpath(base)
+    real = RealPaths(base)  # None: a folder a symlink leads out of the environment
     disk = Listing(base)  # one listdir per folder, not one lstat per planned file
     # Folders the apply renames files out of: a symlinked one would move files outside.
     moved_from: set[str] = set()
@@ -274,7 +274,7 @@ def _check_target(plan: Plan, base: str) -> None:
                 Problem(entry.path, "is a directory in the target; a plan moves only files")
             )
     for folder in sorted(moved_from):
-        if not is_within(os.path.realpath(os.path.join(base, folder)), real_base):
+        if real.folder(folder) is None:
             problems.append(Problem(folder, "leads outside the environment (a symlink)"))
     for folder in sorted(changed):
         full = os.path.join(base, folder)
@@ -283,7 +283,7 @@ def _check_target(plan: Plan, base: str) -> None:
     for directory in plan.directories:
         full = os.path.join(base, directory)
         if disk.lexists(directory):
-            if not is_within(os.path.realpath(full), real_base):
+            if real.folder(directory) is None:
                 problems.append(Problem(directory, "leads outside the environment (a symlink)"))
             elif not os.path.isdir(full) and directory not in removed:
                 problems.append(Problem(directory, "is not a directory in the target"))

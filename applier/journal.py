@@ -36,8 +36,8 @@ import attrs
 from applier import faults
 from applier.atomic import fsync_dir, write_atomic
 from planner.errors import Refused, name_the_file
-from planner.listing import is_real_dir
-from planner.paths import is_within, path_problem
+from planner.listing import RealPaths, is_real_dir
+from planner.paths import path_problem
 from planner.target import JOURNAL_DIR
 
 INTENT = "intent.json"
@@ -262,12 +262,6 @@ def _whole(value: object, largest: int) -> bool:
     return type(value) is int and 0 <= value <= largest
 
 
-def _inside(base: str, path: str) -> bool:
-    """Whether `path`'s folder really lies in `base` (no symlinked parent leads out)."""
-    parent = os.path.realpath(os.path.dirname(os.path.join(base, path)))
-    return is_within(parent, os.path.realpath(base))
-
-
 def recover(base: str) -> Outcome:
     """Put the environment back into one of its two consistent states and drop the journal."""
     root = os.path.join(base, JOURNAL_DIR)
@@ -281,6 +275,7 @@ def recover(base: str) -> Outcome:
         shutil.rmtree(root)  # before the first change, or after the rollback was complete
         return "clean"
     removed_dirs = _removed_dirs(root)
+    real = RealPaths(base)  # a path's folder must really lie in `base`: no link leads out
     outside = [
         path
         for path in (
@@ -289,7 +284,7 @@ def recover(base: str) -> Outcome:
             *(e["path"] for e in removed_dirs),
             *(path for path, _, _ in intent.folder_times if path),
         )
-        if not _inside(base, path)
+        if real.folder(path.rpartition("/")[0]) is None
     ]
     if outside:
         raise _damaged(root, f"{outside[0]!r} leads outside the environment through a symlink")
