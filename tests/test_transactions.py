@@ -1078,6 +1078,29 @@ def test_a_planned_folder_that_became_a_symlink_out_is_refused(tmp_path: Path) -
     assert snapshot(env_dir) == before
 
 
+def test_a_folder_files_are_removed_from_that_became_a_symlink_out_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A removal-only folder is no planned directory: the files it would move aside, found
+    through the link with the names the plan expects, are outside and must stay."""
+    files = {"demo/__init__.py": b"", "demo/core.py": b"x = 1\n"}
+    wheel = build_wheel(WheelSpec("demo", files=files), tmp_path / "wheels")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [wheel])
+    plan = tmp_path / "plan.json"
+    ok("plan", "--remove", "demo", "--python", python, "-o", plan)
+    assert set(removals_of(plan_data(plan))) >= {f"{SITE}/{name}" for name in files}
+    outside = tmp_path / "outside"
+    shutil.move(env_dir / SITE / "demo", outside)
+    (env_dir / SITE / "demo").symlink_to(outside)
+    before, kept = snapshot(env_dir), snapshot(outside)
+    result = refused("apply", plan)
+    assert result.stderr == f"error: {SITE}/demo: leads outside the environment (a symlink)\n"
+    assert snapshot(outside) == kept
+    assert snapshot(env_dir) == before
+
+
 def test_a_journal_that_leads_outside_is_not_followed(tmp_path: Path, real_wheels) -> None:
     """The journal is a file in the target like any other: recovery checks it first."""
     (six,) = real_wheels(("six==1.16.0",))
