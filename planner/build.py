@@ -214,6 +214,74 @@ def _file_and_directory(
     )
 
 
+def _through_links(
+    files: Sequence[FileEntry],
+    directories: Sequence[str],
+    real: RealPaths,
+    wheel_of: Mapping[str, str],
+) -> list[Problem]:
+    """Planned paths that a symlinked folder in the target turns into other paths.
+
+    One that leads outside is refused here, as `apply` would refuse it. One that leads
+    to a path the plan also writes, by its own name or through another link, is refused
+    too: applied, the second `mkdir` or create would find the first one's. A link that
+    only renames where files go is followed, as pip and uv follow it. `directories`
+    holds every planned folder with its ancestors.
+    """
+    problems: list[Problem] = []
+    moved: dict[str, str] = {}
+    for directory in directories:
+        really = real.folder(directory)
+        if really is None:
+            if real.folder(directory.rpartition("/")[0]) is not None:  # the link itself
+                problems.append(Problem(directory, "leads outside the environment (a symlink)"))
+        elif really != directory:
+            moved[directory] = really
+    if not moved:
+        return problems
+    planned = {entry.path for entry in files}.union(directories)
+    named: dict[str, str] = {}  # a real path taken by a moved name -> that name
+    clashing: set[str] = set()
+    for path in sorted(planned):
+        folder, _, name = path.rpartition("/")
+        if folder in clashing:
+            clashing.add(path)  # below a clash already reported
+            continue
+        if path in moved:
+            really = moved[path]
+            if path not in real.absent:  # there by both names: only what it holds is made
+                continue
+        elif folder in moved:
+            really = f"{moved[folder]}/{name}" if moved[folder] else name
+        else:
+            continue
+        other = really if really in planned else named.setdefault(really, path)
+        if other != path:
+            clashing.add(path)
+            by_path, by_other = (_owners_at(each, files, wheel_of) for each in (path, other))
+            also = f" as {other}" if other != really else ""
+            problems.append(
+                Problem(
+                    path,
+                    f"is {really} in the target (through a symlinked folder), which"
+                    f" {by_other} also writes{also}; planned by {by_path}",
+                )
+            )
+    return problems
+
+
+def _owners_at(path: str, files: Sequence[FileEntry], wheel_of: Mapping[str, str]) -> str:
+    """Who plans `path`, or files below it."""
+    below = path + "/"
+    owners = {
+        owner
+        for entry in files
+        if entry.path == path or entry.path.startswith(below)
+        for owner in entry.owners
+    }
+    return describe_owners(sorted(owners), wheel_of)
+
+
 def _with_ancestors(folders: Iterable[str]) -> set[str]:
     """`folders` and every folder above them, without the prefix ("").
 
@@ -471,9 +539,9 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             )
         files.append(FileEntry(path, "replace" if exists else "write", all_owners, source))
     removals: dict[str, FileEntry] = {}
+    real = RealPaths(target.prefix)
     # Where each path really leads: a row may name a file by another path (`lib64/` is
     # `lib/` in a venv), which must not take a file that stays or that goes already.
-    real = RealPaths(target.prefix)
     settled = real.aliases([*written, *kept_owner_of]) if gone_owner_of else set()
     for path, owners in sorted(gone_owner_of.items()):
         if path in written or path in kept_owner_of:
@@ -533,6 +601,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             )
 
     directories = sorted(_with_ancestors(folders))
+    problems += _through_links([*settlement.files, *rewrites], directories, real, wheel_of)
     for directory in sorted(written.intersection(directories)):
         problems.append(_file_and_directory(directory, settlement.files, wheel_of))
     for directory in directories:

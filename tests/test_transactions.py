@@ -1101,6 +1101,72 @@ def test_a_folder_files_are_removed_from_that_became_a_symlink_out_is_refused(
     assert snapshot(env_dir) == before
 
 
+def test_a_folder_a_wheel_writes_into_that_links_outside_is_refused_when_planned(
+    tmp_path: Path,
+) -> None:
+    """The plan sees the link, so a dry run already says what `apply` would refuse."""
+    wheel = build_wheel(WheelSpec("demo", files={"demo/__init__.py": b""}), tmp_path / "wheels")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (env_dir / SITE / "demo").symlink_to(outside)
+    before = snapshot(env_dir)
+    result = refused("plan", wheel, "--python", python)
+    assert result.stderr == f"error: {SITE}/demo: leads outside the environment (a symlink)\n"
+    assert list(outside.iterdir()) == []
+    assert snapshot(env_dir) == before
+
+
+# `alias` links to `lib`, so data files under `alias/` land in site-packages; `pkg` is
+# a folder already there that `pkg-alias` links to. The first wheel of each case installs
+# alone; with the second, one path has two planned names, which applied would collide.
+_THROUGH_ALIAS = {
+    "made-folder": (
+        {
+            "first/__init__.py": b"",
+            f"first-1.0.data/data/alias{SITE.removeprefix('lib')}/shared/x.py": b"x = 1\n",
+        },
+        {"shared/x.py": b"x = 1\n"},
+        f"alias{SITE.removeprefix('lib')}/shared",
+        f"{SITE}/shared",
+    ),
+    "file": (
+        {"first/__init__.py": b"", "pkg-alias/x.py": b"x = 1\n"},
+        {"pkg/y.py": b"", "pkg/x.py": b"x = 2\n"},
+        f"{SITE}/pkg-alias/x.py",
+        f"{SITE}/pkg/x.py",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_THROUGH_ALIAS))
+def test_one_path_planned_by_two_names_through_a_symlink_is_refused(
+    tmp_path: Path, case: str
+) -> None:
+    """A link inside the environment is followed, as pip follows it; two names for one
+    path are refused when planned, where applied they failed and rolled back."""
+    first_files, second_files, by_link, by_name = _THROUGH_ALIAS[case]
+    wheels = tmp_path / "wheels"
+    first = build_wheel(WheelSpec("first", files=first_files), wheels)
+    second = build_wheel(WheelSpec("second", files=second_files), wheels)
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    (env_dir / "alias").symlink_to("lib")
+    (env_dir / SITE / "pkg").mkdir()
+    (env_dir / SITE / "pkg-alias").symlink_to("pkg")
+    before = snapshot(env_dir)
+    result = refused("plan", first, second, "--python", python)
+    assert result.stderr == (
+        f"error: {by_link}: is {by_name} in the target (through a symlinked folder),"
+        f" which second ({second.name}) also writes; planned by first ({first.name})\n"
+    )
+    assert snapshot(env_dir) == before
+    install(python, [first])
+    landing = by_name if by_name.endswith(".py") else f"{by_name}/x.py"
+    assert (env_dir / landing).read_bytes() == b"x = 1\n"
+
+
 def test_a_journal_that_leads_outside_is_not_followed(tmp_path: Path, real_wheels) -> None:
     """The journal is a file in the target like any other: recovery checks it first."""
     (six,) = real_wheels(("six==1.16.0",))
