@@ -612,3 +612,64 @@ def test_removing_a_distribution_never_takes_what_another_owns(
     assert {path: (prefix / path).read_bytes() for path in others} == others
     assert (root / "outside.txt").read_text() == "keep"
     assert not (prefix / PURELIB / "mine").exists()
+
+
+# Where a planned file may go: a package folder by its own name; through `pkg-alias`
+# (a link to `pkg`); through `out` (a link outside the environment); or as data, by
+# site-packages' own path or through `alias` (a link to `lib`, as lib64 is).
+_WRITE_FOLDERS = (
+    "pkg",
+    "pkg-alias",
+    "out",
+    f"{{data}}/data/{PURELIB}/pkg",
+    f"{{data}}/data/{_ALIAS.removeprefix('../../../')}/pkg",
+)
+_WRITTEN_FILES = st.dictionaries(
+    st.tuples(st.sampled_from(_WRITE_FOLDERS), st.sampled_from(("x.py", "y.py"))),
+    st.sampled_from((b"1\n", b"2\n")),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(first=_WRITTEN_FILES, second=_WRITTEN_FILES)
+def test_a_plan_that_writes_through_links_applies_every_file_or_is_refused(
+    first: dict[tuple[str, str], bytes],
+    second: dict[tuple[str, str], bytes],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Two wheels writing by names that links make one: the plan is refused (nothing
+    changed), or it applies and every file each wheel planned holds that wheel's bytes,
+    with nothing written outside. Two names for one path once failed when applied."""
+    root = tmp_path_factory.mktemp("links")
+    prefix = root / "env"
+    (prefix / PURELIB / "pkg").mkdir(parents=True)
+    (root / "outside").mkdir()
+    (prefix / "alias").symlink_to("lib")
+    (prefix / PURELIB / "pkg-alias").symlink_to("pkg")
+    (prefix / PURELIB / "out").symlink_to(root / "outside")
+    specs = [
+        WheelSpec(
+            name,
+            files={
+                f"{folder.format(data=f'{name}-1.0.data')}/{file}": data
+                for (folder, file), data in files.items()
+            },
+        )
+        for name, files in (("first", first), ("second", second))
+    ]
+    wheels = [build_wheel(spec, root / "wheels") for spec in specs]
+    before = snapshot(root)
+    try:
+        plan = make_plan(Request(wheels=tuple(map(str, wheels))), _fake_target(prefix))
+    except Refused:
+        assert snapshot(root) == before
+        return
+    apply_plan(plan, "plan", Options(confirm_target=False, jobs=2))
+    assert list((root / "outside").iterdir()) == []
+    for spec in specs:
+        for member, data in spec.files.items():
+            _, _, in_data = member.partition(".data/data/")
+            where = prefix / in_data if in_data else prefix / PURELIB / member
+            assert where.read_bytes() == data, (spec.name, member)
