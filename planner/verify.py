@@ -7,7 +7,8 @@ Reads only, like the rest of the planner. Four kinds of problem:
   device in its place is reported without being read);
 - overlap: several RECORDs list one path with different hashes (shared files with
   the same hash, like `nvidia/__init__.py`, are fine);
-- unowned: a file under the scheme folders that no RECORD lists.
+- unowned: a file under the scheme folders that no RECORD lists, by its name or by
+  a name leading to it through a symlinked folder.
 
 What "unowned" covers: in a virtual environment (a `pyvenv.cfg` in the prefix) the
 whole prefix, because every scheme folder lives there and the data scheme *is* the
@@ -39,6 +40,7 @@ from installer.records import Hash
 from planner.errors import Problem
 from planner.hashing import encode_hash, file_digest, open_regular
 from planner.installed import Installed, files_below, installed_twice, scan_installed
+from planner.listing import RealPaths
 from planner.target import JOURNAL_DIR
 
 
@@ -197,13 +199,17 @@ def verify(
             verdict = "changed since it was installed (its RECORD hash differs)"
         problems.append(Problem(os.path.join(base, path), f"{verdict} (listed in {lists(every)})"))
     roots = [""] if venv else sorted({schemes["purelib"], schemes["platlib"]})
+    # A file a RECORD names through a symlinked folder (a venv's `lib64` is `lib`) is
+    # owned under the name the walk finds it by too.
+    reached = RealPaths(base).aliases(listed)
+    owned: set[str] | Mapping[str, object] = {*listed, *reached} if reached else listed
     seen: set[str] = set()
     for root in roots:
         for path in files_below(base, root, prune=(JOURNAL_DIR,)):
-            if path in seen or path in listed:
+            if path in seen or path in owned:
                 continue
             seen.add(path)
-            if not not_distribution_file(path, listed, schemes, venv):
+            if not not_distribution_file(path, owned, schemes, venv):
                 problems.append(
                     Problem(os.path.join(base, path), "unowned: not listed in any RECORD")
                 )

@@ -1167,6 +1167,27 @@ def test_one_path_planned_by_two_names_through_a_symlink_is_refused(
     assert (env_dir / landing).read_bytes() == b"x = 1\n"
 
 
+def test_verify_owns_a_file_its_record_names_through_a_symlinked_folder(tmp_path: Path) -> None:
+    """A venv's `lib64` links to `lib`: the file a RECORD lists as `lib64/...` is the one
+    the walk finds as `lib/...`, once reported as unowned."""
+    through_lib64 = f"lib64{SITE.removeprefix('lib')}/shared/x.py"
+    files = {"demo/__init__.py": b"", f"demo-1.0.data/data/{through_lib64}": b"x = 1\n"}
+    wheel = build_wheel(WheelSpec("demo", files=files), tmp_path / "wheels")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    assert (env_dir / "lib64").resolve() == (env_dir / "lib").resolve()
+    install(python, [wheel], "--compile-bytecode")
+    record = (env_dir / SITE / "demo-1.0.dist-info" / "RECORD").read_text()
+    assert f"../../../{through_lib64}," in record
+    assert (env_dir / SITE / "shared" / "x.py").read_bytes() == b"x = 1\n"
+    assert ok("verify", "--python", python).endswith("; no problems\n")
+    (env_dir / SITE / "shared" / "stray.py").write_text("")
+    result = refused("verify", "--python", python)
+    assert result.stderr == (
+        f"error: {env_dir / SITE / 'shared' / 'stray.py'}: unowned: not listed in any RECORD\n"
+    )
+
+
 def test_a_journal_that_leads_outside_is_not_followed(tmp_path: Path, real_wheels) -> None:
     """The journal is a file in the target like any other: recovery checks it first."""
     (six,) = real_wheels(("six==1.16.0",))
