@@ -25,7 +25,7 @@ from applier.validate import interpreter_problem, validate
 from planner.errors import Problem, Refused
 from planner.hashing import record_hash
 from planner.installed import installed_fingerprint_at
-from planner.listing import Listing, RealPaths, is_real_dir, left_below
+from planner.listing import LEADS_OUT, Listing, RealPaths, is_real_dir, left_below
 from planner.paths import has_control, parents
 from planner.plan import INSTALLING, Distribution, Plan, Target
 from planner.shebang import shebang
@@ -273,9 +273,7 @@ def _check_target(plan: Plan, base: str) -> None:
             problems.append(
                 Problem(entry.path, "is a directory in the target; a plan moves only files")
             )
-    for folder in sorted(moved_from):
-        if real.folder(folder) is None:
-            problems.append(Problem(folder, "leads outside the environment (a symlink)"))
+    links_out = {real.link_out(folder) for folder in moved_from}
     for folder in sorted(changed):
         full = os.path.join(base, folder)
         if disk.names(folder) is not None and os.path.isdir(full) and not os.access(full, os.W_OK):
@@ -284,9 +282,10 @@ def _check_target(plan: Plan, base: str) -> None:
         full = os.path.join(base, directory)
         if disk.lexists(directory):
             if real.folder(directory) is None:
-                problems.append(Problem(directory, "leads outside the environment (a symlink)"))
+                links_out.add(real.link_out(directory))
             elif not os.path.isdir(full) and directory not in removed:
                 problems.append(Problem(directory, "is not a directory in the target"))
+    problems += [Problem(link, LEADS_OUT) for link in sorted(filter(None, links_out))]
     if problems:
         raise Refused(problems)
 

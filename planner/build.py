@@ -20,7 +20,7 @@ from planner.inputs import best_builds, expand_inputs
 from planner.installed import Installed, installed_twice
 from planner.layout import claims_for, dist_info_path
 from planner.limits import Limits
-from planner.listing import Listing, RealPaths, is_real_dir, left_below
+from planner.listing import LEADS_OUT, Listing, RealPaths, is_real_dir, left_below
 from planner.overlaps import describe_owners, settle
 from planner.paths import is_within
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
@@ -228,14 +228,12 @@ def _through_links(
     only renames where files go is followed, as pip and uv follow it. `directories`
     holds every planned folder with its ancestors.
     """
-    problems: list[Problem] = []
+    links_out = {link for folder in directories if (link := real.link_out(folder)) is not None}
+    problems = [Problem(link, LEADS_OUT) for link in sorted(links_out)]
     moved: dict[str, str] = {}
     for directory in directories:
         really = real.folder(directory)
-        if really is None:
-            if real.folder(directory.rpartition("/")[0]) is not None:  # the link itself
-                problems.append(Problem(directory, "leads outside the environment (a symlink)"))
-        elif really != directory:
+        if really is not None and really != directory:
             moved[directory] = really
     if not moved:
         return problems

@@ -69,6 +69,10 @@ class Listing:
         return found
 
 
+# Why a planned folder is refused where a symlinked folder on the way leads out.
+LEADS_OUT = "leads outside the environment (a symlink)"
+
+
 class RealPaths:
     """Where relative paths under `prefix` really lead, through the symlinked folders on
     the way: in a venv `lib64` links to `lib`, so `lib64/x` and `lib/x` are one file.
@@ -100,6 +104,15 @@ class RealPaths:
         return {
             real for path in paths if path.rpartition("/")[0] in moved and (real := self.of(path))
         }
+
+    def link_out(self, folder: str) -> str | None:
+        """The folder on the way to `folder` (itself included) whose symlink leads
+        outside `prefix`, the one to name in a refusal; None when it leads nowhere out."""
+        if self.folder(folder) is not None:
+            return None
+        while self.folder(parent := folder.rpartition("/")[0]) is None:
+            folder = parent
+        return folder
 
     def folder(self, folder: str) -> str | None:
         if folder in self.folders:

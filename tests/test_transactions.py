@@ -1062,19 +1062,21 @@ def test_a_journal_path_under_a_symlink_that_leads_outside_is_not_followed(
 
 
 def test_a_planned_folder_that_became_a_symlink_out_is_refused(tmp_path: Path) -> None:
-    """A folder the plan writes into, linked elsewhere after planning: nothing written."""
-    wheel = build_wheel(WheelSpec("demo", files={"demo/__init__.py": b""}), tmp_path / "wheels")
+    """A folder the plan writes into, linked elsewhere after planning: nothing written.
+    The link is named, not every planned folder found below it."""
+    files = {"demo/__init__.py": b"", "demo/sub/x.py": b""}
+    wheel = build_wheel(WheelSpec("demo", files=files), tmp_path / "wheels")
     env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
     plan = tmp_path / "plan.json"
     save_plan(python, plan, [wheel])
     outside = tmp_path / "outside"
-    outside.mkdir()
+    (outside / "sub").mkdir(parents=True)
     (env_dir / SITE / "demo").symlink_to(outside)
-    before = snapshot(env_dir)
+    before, kept = snapshot(env_dir), snapshot(outside)
     result = refused("apply", plan)
-    assert f"error: {SITE}/demo: leads outside the environment (a symlink)" in result.stderr
-    assert list(outside.iterdir()) == []
+    assert result.stderr == f"error: {SITE}/demo: leads outside the environment (a symlink)\n"
+    assert snapshot(outside) == kept
     assert snapshot(env_dir) == before
 
 
@@ -1105,16 +1107,17 @@ def test_a_folder_a_wheel_writes_into_that_links_outside_is_refused_when_planned
     tmp_path: Path,
 ) -> None:
     """The plan sees the link, so a dry run already says what `apply` would refuse."""
-    wheel = build_wheel(WheelSpec("demo", files={"demo/__init__.py": b""}), tmp_path / "wheels")
+    files = {"demo/__init__.py": b"", "demo/sub/x.py": b""}
+    wheel = build_wheel(WheelSpec("demo", files=files), tmp_path / "wheels")
     env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
     outside = tmp_path / "outside"
-    outside.mkdir()
+    (outside / "sub").mkdir(parents=True)
     (env_dir / SITE / "demo").symlink_to(outside)
-    before = snapshot(env_dir)
+    before, kept = snapshot(env_dir), snapshot(outside)
     result = refused("plan", wheel, "--python", python)
     assert result.stderr == f"error: {SITE}/demo: leads outside the environment (a symlink)\n"
-    assert list(outside.iterdir()) == []
+    assert snapshot(outside) == kept
     assert snapshot(env_dir) == before
 
 
