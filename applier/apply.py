@@ -223,7 +223,7 @@ def _confirm_target(plan: Plan, actual: TargetInfo, subject: str) -> None:
         )
 
 
-def _check_target(plan: Plan, base: str) -> None:
+def _check_target(plan: Plan, base: str, compiling: bool) -> None:
     problems: list[Problem] = []
     if not os.path.isdir(base):
         raise Refused.one(base, "the target environment does not exist")
@@ -243,9 +243,8 @@ def _check_target(plan: Plan, base: str) -> None:
         )
     real = RealPaths(base)  # None: a folder a symlink leads out of the environment
     disk = Listing(base)  # one listdir per folder, not one lstat per planned file
-    # Folders the apply renames files out of: a symlinked one would move files outside.
-    moved_from: set[str] = set()
-    # Folders whose entries change: a read-only one is refused now, not rolled back later.
+    # Folders whose entries change: a read-only one is refused now, not rolled back later,
+    # and a symlinked one leading out would take writes, or files moved aside, outside.
     # (Validated paths have no empty component: `rpartition` is their `dirname`.)
     changed = {directory.rpartition("/")[0] for directory in plan.directories}
     removed = frozenset(entry.path for entry in plan.files if entry.action == "remove")
@@ -253,8 +252,6 @@ def _check_target(plan: Plan, base: str) -> None:
         exists = disk.lexists(entry.path)
         folder = entry.path.rpartition("/")[0]
         changed.add(folder)
-        if entry.action != "write":
-            moved_from.add(folder)
         # A folder this plan's removals empty (and so remove) may become this file.
         if entry.action == "write" and exists and left_below(base, entry.path, removed) is not None:
             problems.append(
@@ -273,19 +270,25 @@ def _check_target(plan: Plan, base: str) -> None:
             problems.append(
                 Problem(entry.path, "is a directory in the target; a plan moves only files")
             )
-    links_out = {real.link_out(folder) for folder in moved_from}
     for folder in sorted(changed):
         full = os.path.join(base, folder)
         if disk.names(folder) is not None and os.path.isdir(full) and not os.access(full, os.W_OK):
             problems.append(Problem(folder or base, "is read-only; the apply must change it"))
     for directory in plan.directories:
-        full = os.path.join(base, directory)
-        if disk.lexists(directory):
-            if real.folder(directory) is None:
-                links_out.add(real.link_out(directory))
-            elif not os.path.isdir(full) and directory not in removed:
-                problems.append(Problem(directory, "is not a directory in the target"))
-    problems += [Problem(link, LEADS_OUT) for link in sorted(filter(None, links_out))]
+        if (
+            disk.lexists(directory)
+            and real.folder(directory) is not None  # a link out is named below
+            and not os.path.isdir(os.path.join(base, directory))
+            and directory not in removed
+        ):
+            problems.append(Problem(directory, "is not a directory in the target"))
+    # Every folder a file is written into, moved out of or made in (a plan need not
+    # list a file's folder among its directories to have it written there), and the
+    # `__pycache__` that each source's bytecode goes in.
+    sources = [entry.path for entry in plan.files if entry.action != "remove"] if compiling else []
+    bytecode_dirs = {bytecode.pycache_of(path) for path in sources if path.endswith(".py")}
+    folders = [*changed, *plan.directories, *bytecode_dirs]
+    problems += [Problem(link, LEADS_OUT) for link in real.links_out(folders)]
     if problems:
         raise Refused(problems)
 
@@ -351,7 +354,7 @@ def apply_plan(
         os.makedirs(base)
     try:
         with target_lock(base):
-            _check_target(plan, base)
+            _check_target(plan, base, options.compile_bytecode)
             summary = _transaction(plan, base, wheel_paths, options, progress, started, mtime)
     except Refused:
         for folder in reversed(staged):  # a refused staging apply leaves no folders behind

@@ -70,9 +70,14 @@ def cache_tag(interpreter: str) -> str:
     return completed.stdout.strip()
 
 
+def pycache_of(source: str) -> str:
+    """The folder a source's bytecode goes in (PEP 3147), whatever the interpreter."""
+    return os.path.join(os.path.dirname(source), "__pycache__")
+
+
 def pyc_path(source: str, tag: str) -> str:
-    folder, name = os.path.split(source)
-    return os.path.join(folder, "__pycache__", f"{name[:-3]}.{tag}.pyc")
+    name = os.path.basename(source)
+    return os.path.join(pycache_of(source), f"{name[:-3]}.{tag}.pyc")
 
 
 def compile_sources(

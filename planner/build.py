@@ -228,8 +228,7 @@ def _through_links(
     only renames where files go is followed, as pip and uv follow it. `directories`
     holds every planned folder with its ancestors.
     """
-    links_out = {link for folder in directories if (link := real.link_out(folder)) is not None}
-    problems = [Problem(link, LEADS_OUT) for link in sorted(links_out)]
+    problems = [Problem(link, LEADS_OUT) for link in real.links_out(directories)]
     moved: dict[str, str] = {}
     for directory in directories:
         really = real.folder(directory)

@@ -105,14 +105,16 @@ class RealPaths:
             real for path in paths if path.rpartition("/")[0] in moved and (real := self.of(path))
         }
 
-    def link_out(self, folder: str) -> str | None:
-        """The folder on the way to `folder` (itself included) whose symlink leads
-        outside `prefix`, the one to name in a refusal; None when it leads nowhere out."""
-        if self.folder(folder) is not None:
-            return None
-        while self.folder(parent := folder.rpartition("/")[0]) is None:
-            folder = parent
-        return folder
+    def links_out(self, folders: Iterable[str]) -> list[str]:
+        """The symlinked folders on the way to any of `folders` (themselves included)
+        that lead outside `prefix`, each once: the ones to name in a refusal."""
+        found: set[str] = set()
+        for folder in folders:
+            if self.folder(folder) is None:
+                while self.folder(parent := folder.rpartition("/")[0]) is None:
+                    folder = parent
+                found.add(folder)
+        return sorted(found)
 
     def folder(self, folder: str) -> str | None:
         if folder in self.folders:

@@ -1080,6 +1080,51 @@ def test_a_planned_folder_that_became_a_symlink_out_is_refused(tmp_path: Path) -
     assert snapshot(env_dir) == before
 
 
+def test_a_plan_that_leaves_a_linked_folder_out_of_its_directories_writes_nothing_outside(
+    tmp_path: Path,
+) -> None:
+    """An edited plan (digest recomputed) may omit the folder it writes into from its
+    directories; the apply still finds the link out on the way, where it once wrote
+    through it."""
+    wheel = build_wheel(WheelSpec("demo", files={"demo/__init__.py": b""}), tmp_path / "wheels")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    plan = tmp_path / "plan.json"
+    save_plan(python, plan, [wheel])
+    data = plan_data(plan)
+    data["directories"].remove(f"{SITE}/demo")
+    plan.write_text(json.dumps(recompute_digest(data)))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (env_dir / SITE / "demo").symlink_to(outside)
+    before = snapshot(env_dir)
+    result = refused("apply", plan)
+    assert result.stderr == f"error: {SITE}/demo: leads outside the environment (a symlink)\n"
+    assert list(outside.iterdir()) == []
+    assert snapshot(env_dir) == before
+
+
+def test_bytecode_is_not_written_through_a_pycache_that_links_outside(tmp_path: Path) -> None:
+    """Where bytecode goes is known only to an apply that compiles: it refuses a
+    `__pycache__` linked outside, where it once wrote the `.pyc`; one that does not
+    compile writes nothing there and installs."""
+    wheel = build_wheel(WheelSpec("demo", files={"demo/__init__.py": b""}), tmp_path / "wheels")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (env_dir / SITE / "demo").mkdir()
+    (env_dir / SITE / "demo" / "__pycache__").symlink_to(outside)
+    before = snapshot(env_dir)
+    result = refused("install", wheel, "--python", python, "--compile-bytecode")
+    assert result.stderr == (
+        f"error: {SITE}/demo/__pycache__: leads outside the environment (a symlink)\n"
+    )
+    assert snapshot(env_dir) == before
+    install(python, [wheel])
+    assert list(outside.iterdir()) == []
+
+
 def test_a_folder_files_are_removed_from_that_became_a_symlink_out_is_refused(
     tmp_path: Path,
 ) -> None:
