@@ -274,7 +274,10 @@ def _check_target(plan: Plan, base: str, compiling: bool) -> None:
         full = os.path.join(base, folder)
         if disk.names(folder) is not None and os.path.isdir(full) and not os.access(full, os.W_OK):
             problems.append(Problem(folder or base, "is read-only; the apply must change it"))
-    for directory in plan.directories:
+    # The `__pycache__` that each source's bytecode goes in, made when missing.
+    sources = [entry.path for entry in plan.files if entry.action != "remove"] if compiling else []
+    bytecode_dirs = {bytecode.pycache_of(path) for path in sources if path.endswith(".py")}
+    for directory in sorted({*plan.directories, *bytecode_dirs}):
         if (
             disk.lexists(directory)
             and real.folder(directory) is not None  # a link out is named below
@@ -282,11 +285,8 @@ def _check_target(plan: Plan, base: str, compiling: bool) -> None:
             and directory not in removed
         ):
             problems.append(Problem(directory, "is not a directory in the target"))
-    # Every folder a file is written into, moved out of or made in (a plan need not
-    # list a file's folder among its directories to have it written there), and the
-    # `__pycache__` that each source's bytecode goes in.
-    sources = [entry.path for entry in plan.files if entry.action != "remove"] if compiling else []
-    bytecode_dirs = {bytecode.pycache_of(path) for path in sources if path.endswith(".py")}
+    # Every folder a file is written into, moved out of or made in: a plan need not
+    # list a file's folder among its directories to have it written there.
     folders = [*changed, *plan.directories, *bytecode_dirs]
     problems += [Problem(link, LEADS_OUT) for link in real.links_out(folders)]
     if problems:

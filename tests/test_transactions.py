@@ -1125,6 +1125,22 @@ def test_bytecode_is_not_written_through_a_pycache_that_links_outside(tmp_path: 
     assert list(outside.iterdir()) == []
 
 
+def test_a_pycache_that_is_no_folder_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    """A dangling `__pycache__` link: the apply's mkdir found it after the files were
+    written, and rolled back."""
+    wheel = build_wheel(WheelSpec("demo", files={"demo/__init__.py": b""}), tmp_path / "wheels")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    (env_dir / SITE / "demo").mkdir()
+    (env_dir / SITE / "demo" / "__pycache__").symlink_to("missing")
+    before = snapshot(env_dir)
+    result = refused("install", wheel, "--python", python, "--compile-bytecode")
+    assert result.stderr == f"error: {SITE}/demo/__pycache__: is not a directory in the target\n"
+    assert snapshot(env_dir) == before
+
+
 def test_a_folder_files_are_removed_from_that_became_a_symlink_out_is_refused(
     tmp_path: Path,
 ) -> None:
