@@ -32,7 +32,7 @@ from planner.build import Request, make_plan
 from planner.errors import Refused
 from planner.installed import scan_installed
 from planner.limits import Limits
-from planner.paths import path_problem
+from planner.paths import is_within, path_problem
 from planner.target import TargetInfo
 from tests.conftest import snapshot
 from tests.hostile import (
@@ -673,3 +673,58 @@ def test_a_plan_that_writes_through_links_applies_every_file_or_is_refused(
             _, _, in_data = member.partition(".data/data/")
             where = prefix / in_data if in_data else prefix / PURELIB / member
             assert where.read_bytes() == data, (spec.name, member)
+
+
+# Links made after planning: where (a folder a file goes in, or a `__pycache__`) and to
+# what (outside, nothing in the prefix, the prefix's own `lib`).
+_LINK_PLACES = ("pkg", "pkg/sub", "pkg/__pycache__", "pkg/sub/__pycache__", "share", "share/d")
+_LINK_TARGETS = ("outside", "missing", "lib")
+_LINKED_FILES = {"pkg/x.py": b"X = 1\n", "pkg/sub/y.py": b"Y = 1\n", "{data}/data/share/d/f": b"F"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    links=st.dictionaries(
+        st.sampled_from(_LINK_PLACES), st.sampled_from(_LINK_TARGETS), min_size=1, max_size=2
+    ),
+    compiling=st.booleans(),
+    unlisted=st.booleans(),
+)
+def test_links_made_between_plan_and_apply_never_take_a_write_outside(
+    links: dict[str, str],
+    compiling: bool,
+    unlisted: bool,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Whatever links appear after planning, the apply writes every planned file where
+    it belongs or is refused with nothing changed, and never writes outside (once it
+    wrote through a folder its plan did not list, and bytecode into a linked
+    `__pycache__`)."""
+    root = tmp_path_factory.mktemp("between")
+    prefix = root / "env"
+    (prefix / PURELIB).mkdir(parents=True)
+    (root / "outside").mkdir()
+    files = {name.format(data="demo-1.0.data"): data for name, data in _LINKED_FILES.items()}
+    wheel = build_wheel(WheelSpec("demo", files=files), root / "wheels")
+    plan = make_plan(Request(wheels=(str(wheel),)), _fake_target(prefix))
+    linked = [f"{'' if place.startswith('share') else PURELIB + '/'}{place}" for place in links]
+    if unlisted:  # a plan need not list the folders it writes into: `apply` must not rely on it
+        kept = [path for path in plan.directories if not any(is_within(path, at) for at in linked)]
+        plan = attrs.evolve(plan, directories=tuple(kept))
+    for place, to in sorted(zip(linked, links.values(), strict=True)):
+        where = prefix / place
+        with contextlib.suppress(OSError):  # its folder may be a link made just before
+            where.parent.mkdir(parents=True, exist_ok=True)
+            where.symlink_to(
+                {"outside": root / "outside", "missing": prefix / "missing"}.get(to, prefix / "lib")
+            )
+    before = snapshot(root)
+    try:
+        apply_plan(plan, "plan", Options(confirm_target=False, jobs=2, compile_bytecode=compiling))
+    except Refused:
+        assert snapshot(root) == before
+        return
+    assert list((root / "outside").iterdir()) == []
+    for member, data in files.items():
+        _, _, in_data = member.partition(".data/data/")
+        assert (prefix / in_data if in_data else prefix / PURELIB / member).read_bytes() == data
