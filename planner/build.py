@@ -217,18 +217,20 @@ def _file_and_directory(
 def _through_links(
     files: Sequence[FileEntry],
     directories: Sequence[str],
+    removed: Iterable[str],
     real: RealPaths,
     wheel_of: Mapping[str, str],
 ) -> list[Problem]:
     """Planned paths that a symlinked folder in the target turns into other paths.
 
-    One that leads outside is refused here, as `apply` would refuse it. One that leads
-    to a path the plan also writes, by its own name or through another link, is refused
-    too: applied, the second `mkdir` or create would find the first one's. A link that
-    only renames where files go is followed, as pip and uv follow it. `directories`
-    holds every planned folder with its ancestors.
+    One that leads outside, written or `removed`, is refused here, as `apply` would
+    refuse it. One that leads to a path the plan also writes, by its own name or
+    through another link, is refused too: applied, the second `mkdir` or create would
+    find the first one's. A link that only renames where files go is followed, as pip
+    and uv follow it. `directories` holds every planned folder with its ancestors.
     """
-    problems = [Problem(link, LEADS_OUT) for link in real.links_out(directories)]
+    removed_from = {path.rpartition("/")[0] for path in removed}
+    problems = [Problem(link, LEADS_OUT) for link in real.links_out([*directories, *removed_from])]
     moved: dict[str, str] = {}
     for directory in directories:
         really = real.folder(directory)
@@ -598,7 +600,9 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             )
 
     directories = sorted(_with_ancestors(folders))
-    problems += _through_links([*settlement.files, *rewrites], directories, real, wheel_of)
+    problems += _through_links(
+        [*settlement.files, *rewrites], directories, removals, real, wheel_of
+    )
     for directory in sorted(written.intersection(directories)):
         problems.append(_file_and_directory(directory, settlement.files, wheel_of))
     for directory in directories:
