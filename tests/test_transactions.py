@@ -1141,42 +1141,29 @@ def test_a_pycache_that_is_no_folder_is_refused_before_anything_is_written(
     assert snapshot(env_dir) == before
 
 
-def test_removing_files_through_a_symlink_out_is_refused_when_planned(tmp_path: Path) -> None:
-    """A package folder linked elsewhere (a checkout, say): the removal's dry run already
-    says what `apply` would refuse, rather than approving it."""
-    files = {"demo/__init__.py": b"", "demo/core.py": b"x = 1\n"}
-    wheel = build_wheel(WheelSpec("demo", files=files), tmp_path / "wheels")
-    env_dir = tmp_path / "env"
-    python = rebuild_env(env_dir)
-    install(python, [wheel])
-    outside = tmp_path / "outside"
-    shutil.move(env_dir / SITE / "demo", outside)
-    (env_dir / SITE / "demo").symlink_to(outside)
-    before, kept = snapshot(env_dir), snapshot(outside)
-    result = refused("uninstall", "demo", "--python", python, "--dry-run")
-    assert result.stderr == f"error: {SITE}/demo: leads outside the environment (a symlink)\n"
-    assert snapshot(outside) == kept
-    assert snapshot(env_dir) == before
-
-
-def test_a_folder_files_are_removed_from_that_became_a_symlink_out_is_refused(
-    tmp_path: Path,
-) -> None:
-    """A removal-only folder is no planned directory: the files it would move aside, found
-    through the link with the names the plan expects, are outside and must stay."""
+@pytest.mark.parametrize("linked", ["before planning", "after planning"])
+def test_removing_files_through_a_symlink_out_is_refused(tmp_path: Path, linked: str) -> None:
+    """A package folder linked elsewhere (a checkout, say). Before planning, the dry run
+    already refuses what `apply` would. After, the apply finds the files through the
+    link by the names its plan expects: they are outside and must stay (a folder files
+    are only removed from is no planned directory)."""
     files = {"demo/__init__.py": b"", "demo/core.py": b"x = 1\n"}
     wheel = build_wheel(WheelSpec("demo", files=files), tmp_path / "wheels")
     env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
     install(python, [wheel])
     plan = tmp_path / "plan.json"
-    ok("plan", "--remove", "demo", "--python", python, "-o", plan)
-    assert set(removals_of(plan_data(plan))) >= {f"{SITE}/{name}" for name in files}
+    if linked == "after planning":
+        ok("plan", "--remove", "demo", "--python", python, "-o", plan)
+        assert set(removals_of(plan_data(plan))) >= {f"{SITE}/{name}" for name in files}
     outside = tmp_path / "outside"
     shutil.move(env_dir / SITE / "demo", outside)
     (env_dir / SITE / "demo").symlink_to(outside)
     before, kept = snapshot(env_dir), snapshot(outside)
-    result = refused("apply", plan)
+    if linked == "after planning":
+        result = refused("apply", plan)
+    else:
+        result = refused("uninstall", "demo", "--python", python, "--dry-run")
     assert result.stderr == f"error: {SITE}/demo: leads outside the environment (a symlink)\n"
     assert snapshot(outside) == kept
     assert snapshot(env_dir) == before
