@@ -7,7 +7,6 @@ written is made here, and every problem is reported together.
 from __future__ import annotations
 
 import os
-import posixpath
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import attrs
@@ -22,7 +21,7 @@ from planner.layout import claims_for, dist_info_path
 from planner.limits import Limits
 from planner.listing import LEADS_OUT, Listing, RealPaths, is_real_dir, left_below
 from planner.overlaps import describe_owners, settle
-from planner.paths import is_within
+from planner.paths import is_within, join
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
 from planner.target import JOURNAL_DIR, TargetInfo, recover_command
 from planner.wheels import DigestCache, ManifestCache, Wheel, read_wheel
@@ -160,7 +159,7 @@ def _unchanged(wheel: Wheel, old: Installed, target: TargetInfo) -> bool:
     for member in wheel.members:
         if member.name.startswith(wheel.data_dir + "/"):
             continue
-        if old.files.get(posixpath.join(root, member.name) if root else member.name) != member.hash:
+        if old.files.get(join(root, member.name)) != member.hash:
             return False
     return True
 
@@ -231,11 +230,7 @@ def _through_links(
     """
     removed_from = {path.rpartition("/")[0] for path in removed}
     problems = [Problem(link, LEADS_OUT) for link in real.links_out([*directories, *removed_from])]
-    moved: dict[str, str] = {}
-    for directory in directories:
-        really = real.folder(directory)
-        if really is not None and really != directory:
-            moved[directory] = really
+    moved = real.renamed(directories)
     if not moved:
         return problems
     planned = {entry.path for entry in files}.union(directories)
@@ -251,7 +246,7 @@ def _through_links(
             if path not in real.absent:  # there by both names: only what it holds is made
                 continue
         elif folder in moved:
-            really = f"{moved[folder]}/{name}" if moved[folder] else name
+            really = join(moved[folder], name)
         else:
             continue
         other = really if really in planned else named.setdefault(really, path)

@@ -11,7 +11,7 @@ import os
 import stat
 from collections.abc import Iterable, Set
 
-from planner.paths import is_within, parents
+from planner.paths import is_within, join, parents
 
 
 class Listing:
@@ -89,20 +89,26 @@ class RealPaths:
     def of(self, path: str) -> str | None:
         folder, _, name = path.rpartition("/")
         real = self.folder(folder)
-        if real is None:
-            return None
-        return f"{real}/{name}" if real else name
+        return None if real is None else join(real, name)
 
     def aliases(self, paths: Iterable[str]) -> set[str]:
         """The real paths of those of `paths` that lead through a symlinked folder inside
         `prefix` (usually none: each folder is looked at once, and only paths in a
         linked one are looked at again)."""
-        folders = {path.rpartition("/")[0] for path in paths}
-        moved = {folder for folder in folders if self.folder(folder) not in (folder, None)}
+        moved = self.renamed({path.rpartition("/")[0] for path in paths})
         if not moved:
             return set()
         return {
             real for path in paths if path.rpartition("/")[0] in moved and (real := self.of(path))
+        }
+
+    def renamed(self, folders: Iterable[str]) -> dict[str, str]:
+        """Those of `folders` that a symlinked folder on the way leads to another folder
+        inside `prefix`, each with that folder."""
+        return {
+            folder: real
+            for folder in folders
+            if (real := self.folder(folder)) is not None and real != folder
         }
 
     def links_out(self, folders: Iterable[str]) -> list[str]:
@@ -122,7 +128,7 @@ class RealPaths:
         parent, _, name = folder.rpartition("/")
         real = self.folder(parent)
         if real is not None:
-            real = f"{real}/{name}" if real else name
+            real = join(real, name)
             if parent in self.absent:  # nothing below a missing folder is a link
                 self.absent.add(folder)
             else:
