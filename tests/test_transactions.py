@@ -1061,23 +1061,37 @@ def test_a_journal_path_under_a_symlink_that_leads_outside_is_not_followed(
     assert snapshot(env_dir) == before
 
 
-def test_a_planned_folder_that_became_a_symlink_out_is_refused(tmp_path: Path) -> None:
-    """A folder the plan writes into, linked elsewhere after planning: nothing written.
-    The link is named, not every planned folder found below it."""
+def refused_leading_out(
+    link: str, env_dir: Path, outside: Path, *args: str | os.PathLike[str]
+) -> None:
+    """Run the CLI: it must refuse with the one line naming `link`, the symlinked folder
+    leading out, and change neither the environment nor the folder outside."""
+    before, kept = snapshot(env_dir), snapshot(outside)
+    result = refused(*args)
+    assert result.stderr == f"error: {link}: leads outside the environment (a symlink)\n"
+    assert snapshot(outside) == kept
+    assert snapshot(env_dir) == before
+
+
+@pytest.mark.parametrize("linked", ["before planning", "after planning"])
+def test_a_folder_a_wheel_writes_into_that_links_outside_is_refused(
+    tmp_path: Path, linked: str
+) -> None:
+    """Before planning, the plan sees the link, so a dry run already says what `apply`
+    would refuse. After, the apply refuses it with nothing written. Either names the
+    link, not every planned folder found below it."""
     files = {"demo/__init__.py": b"", "demo/sub/x.py": b""}
     wheel = build_wheel(WheelSpec("demo", files=files), tmp_path / "wheels")
     env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
     plan = tmp_path / "plan.json"
-    save_plan(python, plan, [wheel])
+    if linked == "after planning":
+        save_plan(python, plan, [wheel])
     outside = tmp_path / "outside"
     (outside / "sub").mkdir(parents=True)
     (env_dir / SITE / "demo").symlink_to(outside)
-    before, kept = snapshot(env_dir), snapshot(outside)
-    result = refused("apply", plan)
-    assert result.stderr == f"error: {SITE}/demo: leads outside the environment (a symlink)\n"
-    assert snapshot(outside) == kept
-    assert snapshot(env_dir) == before
+    command = ("apply", plan) if linked == "after planning" else ("plan", wheel, "--python", python)
+    refused_leading_out(f"{SITE}/demo", env_dir, outside, *command)
 
 
 def test_a_plan_that_leaves_a_linked_folder_out_of_its_directories_writes_nothing_outside(
@@ -1097,11 +1111,7 @@ def test_a_plan_that_leaves_a_linked_folder_out_of_its_directories_writes_nothin
     outside = tmp_path / "outside"
     outside.mkdir()
     (env_dir / SITE / "demo").symlink_to(outside)
-    before = snapshot(env_dir)
-    result = refused("apply", plan)
-    assert result.stderr == f"error: {SITE}/demo: leads outside the environment (a symlink)\n"
-    assert list(outside.iterdir()) == []
-    assert snapshot(env_dir) == before
+    refused_leading_out(f"{SITE}/demo", env_dir, outside, "apply", plan)
 
 
 def test_bytecode_is_not_written_through_a_pycache_that_links_outside(tmp_path: Path) -> None:
@@ -1115,12 +1125,8 @@ def test_bytecode_is_not_written_through_a_pycache_that_links_outside(tmp_path: 
     outside.mkdir()
     (env_dir / SITE / "demo").mkdir()
     (env_dir / SITE / "demo" / "__pycache__").symlink_to(outside)
-    before = snapshot(env_dir)
-    result = refused("install", wheel, "--python", python, "--compile-bytecode")
-    assert result.stderr == (
-        f"error: {SITE}/demo/__pycache__: leads outside the environment (a symlink)\n"
-    )
-    assert snapshot(env_dir) == before
+    compiling = ("install", wheel, "--python", python, "--compile-bytecode")
+    refused_leading_out(f"{SITE}/demo/__pycache__", env_dir, outside, *compiling)
     install(python, [wheel])
     assert list(outside.iterdir()) == []
 
@@ -1159,32 +1165,9 @@ def test_removing_files_through_a_symlink_out_is_refused(tmp_path: Path, linked:
     outside = tmp_path / "outside"
     shutil.move(env_dir / SITE / "demo", outside)
     (env_dir / SITE / "demo").symlink_to(outside)
-    before, kept = snapshot(env_dir), snapshot(outside)
-    if linked == "after planning":
-        result = refused("apply", plan)
-    else:
-        result = refused("uninstall", "demo", "--python", python, "--dry-run")
-    assert result.stderr == f"error: {SITE}/demo: leads outside the environment (a symlink)\n"
-    assert snapshot(outside) == kept
-    assert snapshot(env_dir) == before
-
-
-def test_a_folder_a_wheel_writes_into_that_links_outside_is_refused_when_planned(
-    tmp_path: Path,
-) -> None:
-    """The plan sees the link, so a dry run already says what `apply` would refuse."""
-    files = {"demo/__init__.py": b"", "demo/sub/x.py": b""}
-    wheel = build_wheel(WheelSpec("demo", files=files), tmp_path / "wheels")
-    env_dir = tmp_path / "env"
-    python = rebuild_env(env_dir)
-    outside = tmp_path / "outside"
-    (outside / "sub").mkdir(parents=True)
-    (env_dir / SITE / "demo").symlink_to(outside)
-    before, kept = snapshot(env_dir), snapshot(outside)
-    result = refused("plan", wheel, "--python", python)
-    assert result.stderr == f"error: {SITE}/demo: leads outside the environment (a symlink)\n"
-    assert snapshot(outside) == kept
-    assert snapshot(env_dir) == before
+    dry_run = ("uninstall", "demo", "--python", python, "--dry-run")
+    command = ("apply", plan) if linked == "after planning" else dry_run
+    refused_leading_out(f"{SITE}/demo", env_dir, outside, *command)
 
 
 # `alias` links to `lib`, so data files under `alias/` land in site-packages; `pkg` is
