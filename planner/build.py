@@ -604,6 +604,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         # A file the plan removes may become a folder: the applier moves it aside first.
         if (
             disk.lexists(directory)
+            and real.folder(directory) is not None  # a link out is named above
             and not os.path.isdir(os.path.join(target.prefix, directory))
             and directory not in removals
         ):

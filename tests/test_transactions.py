@@ -1073,13 +1073,15 @@ def refused_leading_out(
     assert snapshot(env_dir) == before
 
 
+@pytest.mark.parametrize("to", ["a folder", "nothing"])
 @pytest.mark.parametrize("linked", ["before planning", "after planning"])
 def test_a_folder_a_wheel_writes_into_that_links_outside_is_refused(
-    tmp_path: Path, linked: str
+    tmp_path: Path, linked: str, to: str
 ) -> None:
     """Before planning, the plan sees the link, so a dry run already says what `apply`
     would refuse. After, the apply refuses it with nothing written. Either names the
-    link, not every planned folder found below it."""
+    link once, not every planned folder found below it, nor a dangling link again as a
+    file where a folder is planned."""
     files = {"demo/__init__.py": b"", "demo/sub/x.py": b""}
     wheel = build_wheel(WheelSpec("demo", files=files), tmp_path / "wheels")
     env_dir = tmp_path / "env"
@@ -1088,7 +1090,8 @@ def test_a_folder_a_wheel_writes_into_that_links_outside_is_refused(
     if linked == "after planning":
         save_plan(python, plan, [wheel])
     outside = tmp_path / "outside"
-    (outside / "sub").mkdir(parents=True)
+    if to == "a folder":
+        (outside / "sub").mkdir(parents=True)
     (env_dir / SITE / "demo").symlink_to(outside)
     command = ("apply", plan) if linked == "after planning" else ("plan", wheel, "--python", python)
     refused_leading_out(f"{SITE}/demo", env_dir, outside, *command)
