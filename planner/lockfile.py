@@ -34,6 +34,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from planner.errors import Problem, Refused, not_an_input
+from planner.inputfiles import MAX_LOCK_BYTES, read_at_most
 from planner.plan import LockSource
 
 if sys.version_info >= (3, 11):
@@ -242,8 +243,7 @@ def read(
 ) -> LockSelection:
     """Read the lock file at `path` and select from it (see `select`)."""
     try:
-        with open(path, "rb") as stream:
-            data = stream.read()
+        data = read_at_most(path, MAX_LOCK_BYTES)
     except OSError as error:
         raise Refused.one(path, f"cannot read lock file: {error.strerror}") from None
     return select(data, path, markers, tags, extras, groups)

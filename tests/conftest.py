@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -65,8 +66,18 @@ def run_cli(
     *args: str | os.PathLike[str],
     env: dict[str, str] | None = None,
     cwd: Path = REPO,
+    memory: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `wheelplan` as a user would, in its own process (from `cwd`, default the repo)."""
+    """Run `wheelplan` as a user would, in its own process (from `cwd`, default the repo).
+
+    `memory` caps the process's address space in bytes, so that a test of a read that
+    must stop fails (MemoryError) rather than taking the machine's memory when it does not.
+    """
+
+    def cap() -> None:
+        assert memory is not None
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
     return subprocess.run(
         [sys.executable, "-m", "wheelplan", *map(str, args)],
         capture_output=True,
@@ -74,6 +85,7 @@ def run_cli(
         check=False,
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        preexec_fn=None if memory is None else cap,
     )
 
 

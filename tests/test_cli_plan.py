@@ -21,6 +21,7 @@ from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
 
+from planner.inputfiles import MAX_LOCK_BYTES, MAX_PLAN_BYTES
 from planner.plan import Plan, digest_of, dumps, loads
 from tests.conftest import REPO, make_system_python, run_cli, snapshot
 from tests.wheelfactory import Member, WheelSpec, build_wheel
@@ -334,6 +335,27 @@ def test_an_input_given_where_another_kind_goes_says_where_it_goes(
     assert snapshot(venv_of(target)) == before
     (line,) = errors(cli("apply", tmp_path / "notes.txt"))
     assert "looks like" not in line
+
+
+def test_a_plan_or_lock_past_its_ceiling_is_refused_in_one_line(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """`/dev/zero` given as a plan or a lock file is read up to the ceiling and refused;
+    read whole, it filled the memory and ended in a MemoryError traceback. A file one
+    byte past the ceiling is refused the same way."""
+    plan_too_big = "cannot read plan: it is larger than 256 MiB"
+    lock_too_big = "cannot read lock file: it is larger than 64 MiB"
+    before = snapshot(venv_of(target))
+    assert errors(cli("show", "/dev/zero", memory=2 * 1024**3)) == [f"/dev/zero: {plan_too_big}"]
+    lock_args = ("plan", "--lock", "/dev/zero", "--python", target)
+    assert errors(cli(*lock_args, memory=2 * 1024**3)) == [f"/dev/zero: {lock_too_big}"]
+    plan, lock = tmp_path / "plan.json", tmp_path / "pylock.toml"
+    for path, size in ((plan, MAX_PLAN_BYTES), (lock, MAX_LOCK_BYTES)):
+        with path.open("wb") as stream:
+            stream.truncate(size + 1)  # sparse
+    assert errors(cli("apply", plan)) == [f"{plan}: {plan_too_big}"]
+    assert errors(cli("plan", "--lock", lock, "--python", target)) == [f"{lock}: {lock_too_big}"]
+    assert snapshot(venv_of(target)) == before
 
 
 # --- what the review reports ------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NoReturn
 from applier import cachedir, links, wheelindex
 from planner import review
 from planner.errors import Problem, Refused
+from planner.inputfiles import MAX_PLAN_BYTES, read_at_most
 from planner.limits import Limits
 from planner.plan import Distribution, Plan, Target, dumps, encode, loads
 from planner.review import human_size, plural
@@ -379,8 +380,7 @@ def _read_plan(
 ) -> Plan:
     # Bytes: read as text, 9 MB of plan would take 10 ms more (decoding, newlines).
     try:
-        with open(path, "rb") as stream:
-            data = stream.read()
+        data = read_at_most(path, MAX_PLAN_BYTES)
     except OSError as error:
         raise Refused.one(path, f"cannot read plan: {error.strerror}") from None
     return loads(data, path, header_read)
