@@ -36,11 +36,14 @@ import attrs
 from applier import faults
 from applier.atomic import fsync_dir, write_atomic
 from planner.errors import Refused, name_the_file
+from planner.inputfiles import MAX_PLAN_BYTES, read_at_most
 from planner.listing import RealPaths, is_real_dir
 from planner.paths import path_problem
 from planner.target import JOURNAL_DIR
 
 INTENT = "intent.json"
+# What a journal lists (the files and folders an apply writes) its plan lists too.
+MAX_JOURNAL_BYTES = MAX_PLAN_BYTES
 BACKUP = "backup"
 REMOVED_DIRS = "removed-dirs"
 COMMITTED = "committed"
@@ -184,13 +187,23 @@ def _damaged(root: str, why: str) -> Refused:
     )
 
 
+def _read(root: str, name: str) -> bytes:
+    """One of the journal's files, which apply writes as regular files: anything else
+    there (a FIFO, a link to a device) is damage, refused before it is read."""
+    try:
+        return read_at_most(os.path.join(root, name), MAX_JOURNAL_BYTES, regular=True)
+    except FileNotFoundError:
+        raise  # no such file: each caller says what that means
+    except OSError as error:
+        raise _damaged(root, f"{name} cannot be read: {error.strerror}") from None
+
+
 def _read_intent(root: str) -> Intent | None:
     try:
-        with open(os.path.join(root, INTENT), encoding="utf-8") as stream:
-            data: Any = json.load(stream)
+        data: Any = json.loads(_read(root, INTENT))
     except FileNotFoundError:
         return None
-    except (ValueError, UnicodeDecodeError) as error:
+    except ValueError as error:  # UnicodeDecodeError too
         raise _damaged(root, f"{INTENT} is not valid JSON: {error}") from None
     fields = ("created_dirs", "new_files", "moved")
     if not isinstance(data, dict) or not all(isinstance(data.get(key), list) for key in fields):
@@ -230,10 +243,12 @@ def _check_path(root: str, path: object) -> None:
 
 def _removed_dirs(root: str) -> list[dict[str, Any]]:
     try:
-        with open(os.path.join(root, REMOVED_DIRS), encoding="utf-8") as log:
-            lines = [line for line in log if line.endswith("\n")]  # a torn last line: not done
+        text = _read(root, REMOVED_DIRS).decode()
     except FileNotFoundError:
         return []
+    except UnicodeDecodeError:
+        raise _damaged(root, f"{REMOVED_DIRS} is not UTF-8 text") from None
+    lines = text.split("\n")[:-1]  # a torn last line (no newline yet): not done
     entries = []
     for line in lines:
         try:

@@ -12,6 +12,8 @@ import os
 import stat
 from typing import BinaryIO
 
+from planner.hashing import open_regular
+
 # A plan for the 17,000 files of the 101-wheel bench set is 9 MB: room for 25 times that.
 MAX_PLAN_BYTES = 256 * 1024**2
 # A lock for 5 packages is 4 KB: room for tens of thousands.
@@ -20,14 +22,15 @@ MAX_LOCK_BYTES = 64 * 1024**2
 _CHUNK = 1024**2
 
 
-def read_at_most(path: str, limit: int) -> bytes:
+def read_at_most(path: str, limit: int, *, regular: bool = False) -> bytes:
     """The bytes at `path`; OSError (EFBIG) when there are more than `limit`.
 
     A regular file is read in one call when its size allows (a 9 MB plan is read on
     every apply) and refused unread when it does not; anything else is read in chunks,
-    up to one byte past the limit.
+    up to one byte past the limit. With `regular`, anything else is refused unread
+    instead (OSError, as `open_regular` refuses it): for files only wheelplan writes.
     """
-    with open(path, "rb") as stream:
+    with open(open_regular(path), "rb") if regular else open(path, "rb") as stream:
         info = os.fstat(stream.fileno())
         if not stat.S_ISREG(info.st_mode):
             data = _read_stream(stream, limit)

@@ -30,10 +30,18 @@ def _through_a_pipe(data: bytes) -> tuple[str, int]:
     limit=st.integers(0, 64),
     chunk=st.integers(1, 9),
     piped=st.booleans(),
+    regular=st.booleans(),
 )
 def test_a_file_or_pipe_is_read_whole_exactly_when_it_fits(
-    tmp_path_factory: pytest.TempPathFactory, data: bytes, limit: int, chunk: int, piped: bool
+    tmp_path_factory: pytest.TempPathFactory,
+    data: bytes,
+    limit: int,
+    chunk: int,
+    piped: bool,
+    regular: bool,
 ) -> None:
+    """Whole when it fits, refused (EFBIG) when it does not; and with `regular`, a pipe
+    is refused whatever it holds."""
     descriptor = None
     if piped:
         path, descriptor = _through_a_pipe(data)
@@ -42,11 +50,15 @@ def test_a_file_or_pipe_is_read_whole_exactly_when_it_fits(
         Path(path).write_bytes(data)
     try:
         with mock.patch.object(inputfiles, "_CHUNK", chunk):
-            if len(data) <= limit:
-                assert read_at_most(path, limit) == data
+            if piped and regular:
+                with pytest.raises(OSError) as raised:
+                    read_at_most(path, limit, regular=True)
+                assert raised.value.strerror == "it is a named pipe (FIFO), not a file"
+            elif len(data) <= limit:
+                assert read_at_most(path, limit, regular=regular) == data
             else:
                 with pytest.raises(OSError) as raised:
-                    read_at_most(path, limit)
+                    read_at_most(path, limit, regular=regular)
                 assert raised.value.errno == errno.EFBIG
                 assert raised.value.strerror == f"it is larger than {limit} bytes"
     finally:

@@ -1260,3 +1260,50 @@ def test_a_journal_that_leads_outside_is_not_followed(tmp_path: Path, real_wheel
     assert "the journal is damaged" in result.stderr and "'../outside.txt'" in result.stderr
     assert bait.read_text() == "keep me"
     assert snapshot(env_dir) == before
+
+
+_FIFO = "it is a named pipe (FIFO), not a file"
+_DEVICE = "it is a device or socket, not a regular file"
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "problem"),
+    [
+        ("intent.json", "fifo", f"intent.json cannot be read: {_FIFO}"),
+        ("intent.json", "device", f"intent.json cannot be read: {_DEVICE}"),
+        ("removed-dirs", "fifo", f"removed-dirs cannot be read: {_FIFO}"),
+        ("removed-dirs", "device", f"removed-dirs cannot be read: {_DEVICE}"),
+        ("removed-dirs", "not UTF-8", "removed-dirs is not UTF-8 text"),
+    ],
+)
+def test_a_journal_file_that_is_no_file_is_damage_not_a_hang(
+    tmp_path: Path, name: str, kind: str, problem: str
+) -> None:
+    """A FIFO in the journal hung `recover`, a link to /dev/zero filled its memory (a
+    MemoryError traceback), and removed-dirs in another encoding ended in a traceback.
+    Apply writes only regular UTF-8 files there: each is the damaged-journal line now."""
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    journal_dir = env_dir / ".wheelplan-journal"
+    (journal_dir / "backup").mkdir(parents=True)
+    intent = {"created_dirs": [], "new_files": [], "moved": [], "fsync": False}
+    (journal_dir / "intent.json").write_text(json.dumps(intent))
+    damaged = journal_dir / name
+    damaged.unlink(missing_ok=True)
+    if kind == "fifo":
+        os.mkfifo(damaged)
+    elif kind == "device":
+        damaged.symlink_to("/dev/zero")
+    else:
+        damaged.write_bytes(b"\xff\xfe\n")
+    before = snapshot(env_dir / SITE)  # not the journal's FIFO, which a read would block on
+    result = run_cli("recover", "--python", python, memory=2 * 1024**3)
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"error: {journal_dir}: the journal is damaged ({problem}); wheelplan will not"
+        " guess how to undo it. Inspect it and restore the files in backup/ by hand\n",
+    )
+    assert snapshot(env_dir / SITE) == before
+    assert sorted(path.name for path in journal_dir.iterdir()) == sorted(
+        {"backup", "intent.json", name}
+    )
