@@ -45,7 +45,14 @@ import attrs
 import msgspec
 
 from applier.atomic import write_atomic
-from applier.cachedir import ENTRIES, STAGING, WHEEL_SHA256, staging_name, stale_staging
+from applier.cachedir import (
+    ENTRIES,
+    STAGING,
+    WHEEL_SHA256,
+    read_own,
+    staging_name,
+    stale_staging,
+)
 from applier.links import modes_for
 from planner.paths import parents, path_problem
 from planner.plan import FileEntry, Plan, Source, Unit
@@ -129,8 +136,7 @@ class Cache:
     def marker(self, sha256: str) -> Mapping[str, CachedMember] | None:
         """The files an entry holds, from its marker; None for no entry (or a broken one)."""
         try:
-            with open(os.path.join(self.entry(sha256), MARKER), "rb") as stream:
-                marker = _MARKER_DECODER.decode(stream.read())
+            marker = _MARKER_DECODER.decode(read_own(os.path.join(self.entry(sha256), MARKER)))
         except (OSError, msgspec.MsgspecError):
             return None
         if marker.format != FORMAT or marker.wheel_sha256 != sha256:

@@ -26,7 +26,7 @@ import msgspec
 import packaging
 
 from applier.atomic import write_atomic
-from applier.cachedir import MANIFESTS, WHEEL_SHA256
+from applier.cachedir import MANIFESTS, WHEEL_SHA256, read_own
 from applier.wheelindex import WheelIndex
 from planner.limits import Limits
 from planner.wheels import READER_VERSION, Wheel
@@ -72,8 +72,7 @@ class Manifests:
         if not WHEEL_SHA256.fullmatch(sha256):
             return None
         try:
-            with open(self.path_of(sha256), "rb") as stream:
-                text = stream.read()
+            text = read_own(self.path_of(sha256))
         except OSError:  # absent or unreadable
             return None
         return parse(text, path, sha256, size, limits)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from applier.atomic import write_atomic
-from applier.cachedir import INDEX
+from applier.cachedir import INDEX, read_own
 from planner.hashing import file_sha256, file_stamp
 
 FORMAT = 1
@@ -43,8 +43,7 @@ class WheelIndex:
         self.entries: dict[str, list[int | str]] = {}
         self.changed = False
         try:
-            with open(self.path, encoding="utf-8") as stream:
-                data = json.load(stream)
+            data = json.loads(read_own(self.path))
             if data.get("format") == FORMAT and isinstance(data.get("wheels"), dict):
                 self.entries = data["wheels"]
         except (OSError, ValueError, AttributeError):

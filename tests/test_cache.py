@@ -14,6 +14,8 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +26,7 @@ import pytest
 
 from applier import cache, links, streams, wheelindex, workers
 from applier.apply import Options, apply_plan
+from applier.cachedir import INDEX, MANIFESTS
 from applier.streams import StreamError
 from planner.build import Request, make_plan
 from planner.errors import Refused
@@ -593,6 +596,45 @@ def test_cli_cache_location_and_no_cache(tmp_path: Path, target: Path, cli: Cli)
     )
     assert done.returncode == 0, done.stderr
     assert any((moved / cache.ENTRIES).rglob(cache.MARKER))
+
+
+@pytest.fixture(scope="module")
+def settled_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo wheel, old enough (by its ctime) for the index and manifests to keep."""
+    wheel = demo_wheel(tmp_path_factory.mktemp("wheels"))
+    time.sleep(wheelindex._SETTLED_NS / 1e9 + 0.1)
+    return wheel
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+@pytest.mark.parametrize("part", ["index", "manifest", "marker"])
+def test_a_cache_file_that_is_no_file_is_a_miss_and_is_replaced(
+    tmp_path: Path, cli: Cli, settled_wheel: Path, part: str, kind: str
+) -> None:
+    """A FIFO at the wheel index, a manifest or an entry's marker hung every command that
+    read it, and a link there to /dev/zero filled its memory. wheelplan writes regular
+    files there: anything else is a miss, as a damaged file is, and is replaced."""
+    cache_dir = tmp_path / "cache"
+    first = make_env(tmp_path / "first")
+    args = ("install", settled_wheel, "--quiet", "--cache-dir", cache_dir)
+    done = cli(*args, "--python", first)
+    assert done.returncode == 0, done.stderr
+    (path,) = {
+        "index": [cache_dir / INDEX],
+        "manifest": list((cache_dir / MANIFESTS).rglob("*.json")),
+        "marker": list((cache_dir / cache.ENTRIES).rglob(cache.MARKER)),
+    }[part]
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    second = make_env(tmp_path / "second")
+    done = cli(*args, "--python", second, memory=2 * 1024**3)
+    assert (done.returncode, done.stderr) == (0, "")
+    package = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages/demo"
+    assert snapshot(second.parent.parent / package) == snapshot(first.parent.parent / package)
+    assert stat.S_ISREG(path.lstat().st_mode)
 
 
 def test_an_entry_removed_while_applying_falls_back_to_the_wheel(
