@@ -45,15 +45,9 @@ import attrs
 import msgspec
 
 from applier.atomic import write_atomic
-from applier.cachedir import (
-    ENTRIES,
-    STAGING,
-    WHEEL_SHA256,
-    read_own,
-    staging_name,
-    stale_staging,
-)
+from applier.cachedir import ENTRIES, STAGING, WHEEL_SHA256, staging_name, stale_staging
 from applier.links import modes_for
+from planner.inputfiles import read_own
 from planner.paths import parents, path_problem
 from planner.plan import FileEntry, Plan, Source, Unit
 

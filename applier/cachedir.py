@@ -19,28 +19,18 @@ import stat
 import attrs
 
 from applier.atomic import temporary_for
-from planner.inputfiles import MAX_PLAN_BYTES, read_at_most
 
 ENTRIES = "wheels-v1"
 STAGING = "tmp"
 INDEX = "index-v1.json"
 MANIFESTS = "manifests-v1"
 DOWNLOADS = "downloads"
-# The index, a manifest and an entry's marker each list no more than a plan does.
-MAX_FILE_BYTES = MAX_PLAN_BYTES
 # What entries and manifests are named by: a wheel's sha256, in lowercase hex.
 WHEEL_SHA256 = re.compile(r"[0-9a-f]{64}")
 # A temporary entry: "<wheel sha256>-<pid>-<nonce>", and "-old" for one being replaced.
 _STAGING_NAME = re.compile(WHEEL_SHA256.pattern + r"-([0-9]+)-[0-9a-f]{8}(?:-old)?")
 # A download folder: the lock's sha256, else "<algorithm>-<hex digest>".
 _DOWNLOAD_KEY = re.compile(WHEEL_SHA256.pattern + r"|[a-z0-9_]+-[0-9a-f]{32,128}")
-
-
-def read_own(path: str) -> bytes:
-    """One of the files wheelplan writes in the cache, which are regular files: anything
-    else there (a FIFO would hang the read, a link to /dev/zero fill the memory) raises
-    OSError, which each reader takes as a miss, as it takes a damaged file."""
-    return read_at_most(path, MAX_FILE_BYTES, regular=True)
 
 
 def default_dir() -> str:

@@ -36,14 +36,12 @@ import attrs
 from applier import faults
 from applier.atomic import fsync_dir, write_atomic
 from planner.errors import Refused, name_the_file
-from planner.inputfiles import MAX_PLAN_BYTES, read_at_most
+from planner.inputfiles import read_own
 from planner.listing import RealPaths, is_real_dir
 from planner.paths import path_problem
 from planner.target import JOURNAL_DIR
 
 INTENT = "intent.json"
-# What a journal lists (the files and folders an apply writes) its plan lists too.
-MAX_JOURNAL_BYTES = MAX_PLAN_BYTES
 BACKUP = "backup"
 REMOVED_DIRS = "removed-dirs"
 COMMITTED = "committed"
@@ -188,10 +186,10 @@ def _damaged(root: str, why: str) -> Refused:
 
 
 def _read(root: str, name: str) -> bytes:
-    """One of the journal's files, which apply writes as regular files: anything else
-    there (a FIFO, a link to a device) is damage, refused before it is read."""
+    """One of the journal's files: anything but what apply writes there (a FIFO, a link
+    to a device) is damage, refused before it is read."""
     try:
-        return read_at_most(os.path.join(root, name), MAX_JOURNAL_BYTES, regular=True)
+        return read_own(os.path.join(root, name))
     except FileNotFoundError:
         raise  # no such file: each caller says what that means
     except OSError as error:

@@ -26,8 +26,9 @@ import msgspec
 import packaging
 
 from applier.atomic import write_atomic
-from applier.cachedir import MANIFESTS, WHEEL_SHA256, read_own
+from applier.cachedir import MANIFESTS, WHEEL_SHA256
 from applier.wheelindex import WheelIndex
+from planner.inputfiles import read_own
 from planner.limits import Limits
 from planner.wheels import READER_VERSION, Wheel
 

@@ -19,8 +19,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from applier.atomic import write_atomic
-from applier.cachedir import INDEX, read_own
+from applier.cachedir import INDEX
 from planner.hashing import file_sha256, file_stamp
+from planner.inputfiles import read_own
 
 FORMAT = 1
 # Wheels modified this recently are hashed but not indexed (see the module docstring).

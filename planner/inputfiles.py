@@ -1,8 +1,11 @@
-"""The whole files a user names for wheelplan to read: a plan, a lock file.
+"""Whole files read in one piece: a plan or lock file a user names, and the files
+wheelplan writes for itself (its journal, its cache's index, manifests and markers).
 
-Read under a ceiling, because either may be something that never ends: `/dev/zero`,
-or a pipe whose writer keeps writing. Not refused for being a pipe, unlike a wheel
-(`hashing.open_regular`): `wheelplan apply <(...)` hands the plan over as one.
+Read under a ceiling, because any of them may be something that never ends:
+`/dev/zero`, or a pipe whose writer keeps writing. A plan or lock is not refused for
+being a pipe, unlike a wheel (`hashing.open_regular`): `wheelplan apply <(...)` hands
+the plan over as one. wheelplan's own files are regular files, so anything else there
+is refused unread (`read_own`).
 """
 
 from __future__ import annotations
@@ -58,3 +61,10 @@ def _read_stream(stream: BinaryIO, limit: int) -> bytes:
         parts.append(chunk)
         total += len(chunk)
     return b"".join(parts)
+
+
+def read_own(path: str) -> bytes:
+    """A file wheelplan wrote for itself; OSError for anything but a regular file (a
+    FIFO would hang the read), refused unread, and past the plan's ceiling, since none
+    of them lists more than a plan does."""
+    return read_at_most(path, MAX_PLAN_BYTES, regular=True)
