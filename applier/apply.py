@@ -25,7 +25,14 @@ from applier.validate import interpreter_problem, validate
 from planner.errors import Problem, Refused
 from planner.hashing import record_hash
 from planner.installed import installed_fingerprint_at
-from planner.listing import LEADS_OUT, Listing, RealPaths, is_real_dir, left_below
+from planner.listing import (
+    LEADS_OUT,
+    Listing,
+    RealPaths,
+    is_real_dir,
+    left_below,
+    not_folders,
+)
 from planner.paths import has_control, parents
 from planner.plan import INSTALLING, Distribution, Plan, Target
 from planner.shebang import shebang
@@ -277,14 +284,12 @@ def _check_target(plan: Plan, base: str, compiling: bool) -> None:
     # The `__pycache__` that each source's bytecode goes in, made when missing.
     sources = [entry.path for entry in plan.files if entry.action != "remove"] if compiling else []
     bytecode_dirs = {bytecode.pycache_of(path) for path in sources if path.endswith(".py")}
-    for directory in sorted({*plan.directories, *bytecode_dirs}):
-        if (
-            disk.lexists(directory)
-            and real.folder(directory) is not None  # a link out is named below
-            and not os.path.isdir(os.path.join(base, directory))
-            and directory not in removed
-        ):
-            problems.append(Problem(directory, "is not a directory in the target"))
+    problems += [
+        Problem(directory, "is not a directory in the target")
+        for directory in not_folders(
+            base, sorted({*plan.directories, *bytecode_dirs}), disk, real, removed
+        )
+    ]
     # Every folder a file is written into, moved out of or made in: a plan need not
     # list a file's folder among its directories to have it written there.
     folders = [*changed, *plan.directories, *bytecode_dirs]

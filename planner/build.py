@@ -19,7 +19,7 @@ from planner.inputs import best_builds, expand_inputs
 from planner.installed import Installed, installed_twice
 from planner.layout import claims_for, dist_info_path
 from planner.limits import Limits
-from planner.listing import LEADS_OUT, Listing, RealPaths, is_real_dir, left_below
+from planner.listing import LEADS_OUT, Listing, RealPaths, is_real_dir, left_below, not_folders
 from planner.overlaps import describe_owners, settle
 from planner.paths import is_within, join
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
@@ -600,17 +600,10 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     )
     for directory in sorted(written.intersection(directories)):
         problems.append(_file_and_directory(directory, settlement.files, wheel_of))
-    for directory in directories:
-        # A file the plan removes may become a folder: the applier moves it aside first.
-        if (
-            disk.lexists(directory)
-            and real.folder(directory) is not None  # a link out is named above
-            and not os.path.isdir(os.path.join(target.prefix, directory))
-            and directory not in removals
-        ):
-            problems.append(
-                Problem(directory, "is a file in the target, but a directory is planned there")
-            )
+    problems += [
+        Problem(directory, "is a file in the target, but a directory is planned there")
+        for directory in not_folders(target.prefix, directories, disk, real, removals)
+    ]
 
     unmet = _unmet(wheels, active, kept, gone.keys(), target)
     if request.strict:

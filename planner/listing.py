@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Set
+from collections.abc import Iterable, Mapping, Set
 
 from planner.paths import is_within, join, parents
 
@@ -145,6 +145,30 @@ class RealPaths:
                     real = "" if real == "." else real
         self.folders[folder] = real
         return real
+
+
+def not_folders(
+    prefix: str,
+    directories: Iterable[str],
+    disk: Listing,
+    real: RealPaths,
+    removed: Set[str] | Mapping[str, object],
+) -> list[str]:
+    """Those of the planned `directories` that something other than a folder holds in
+    the target, for the planner and the applier alike.
+
+    Not one the plan removes (the applier moves that file aside first, and the folder
+    takes its place), nor one a symlinked folder on the way leads out of the environment
+    through (`RealPaths.links_out` names that link instead).
+    """
+    return [
+        directory
+        for directory in directories
+        if disk.lexists(directory)
+        and real.folder(directory) is not None
+        and not os.path.isdir(os.path.join(prefix, directory))
+        and directory not in removed
+    ]
 
 
 def is_real_dir(path: str) -> bool:
