@@ -1,11 +1,12 @@
-"""Whole files read in one piece: a plan or lock file a user names, and the files
-wheelplan writes for itself (its journal, its cache's index, manifests and markers).
+"""Whole files read in one piece: a plan or lock file a user names, the metadata of
+what is installed in the target, and the files wheelplan writes for itself (its
+journal, its cache's index, manifests and markers).
 
 Read under a ceiling, because any of them may be something that never ends:
 `/dev/zero`, or a pipe whose writer keeps writing. A plan or lock is not refused for
 being a pipe, unlike a wheel (`hashing.open_regular`): `wheelplan apply <(...)` hands
-the plan over as one. wheelplan's own files are regular files, so anything else there
-is refused unread (`read_own`).
+the plan over as one. wheelplan's own files and installed metadata are regular files,
+so anything else there is refused unread (`read_own`, `regular=True`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from planner.hashing import open_regular
 MAX_PLAN_BYTES = 256 * 1024**2
 # A lock for 5 packages is 4 KB: room for tens of thousands.
 MAX_LOCK_BYTES = 64 * 1024**2
+# An installed distribution's METADATA, RECORD or INSTALLER: torch's RECORD, for its
+# 12,000 files, is 1.3 MB.
+MAX_METADATA_BYTES = 64 * 1024**2
 
 _CHUNK = 1024**2
 

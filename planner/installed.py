@@ -18,7 +18,8 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 import attrs
 
 from planner.errors import Problem, Refused
-from planner.hashing import canonical_hash, open_regular
+from planner.hashing import canonical_hash
+from planner.inputfiles import MAX_METADATA_BYTES, read_at_most
 from planner.listing import is_real_dir
 from planner.paths import is_within, path_problem
 
@@ -82,13 +83,14 @@ _LEGACY_LIST = "installed-files.txt"
 
 
 def _read_optional(path: str) -> str | None:
-    """A metadata file's text; None when it is missing, unreadable or not a regular file
-    (a FIFO named like one must not hang the scan)."""
+    """A metadata file's text; None when it is missing, unreadable, not a regular file (a
+    FIFO named like one must not hang the scan) or larger than any real one (a sparse
+    file would otherwise be read whole). Line ends are read as text mode reads them."""
     try:
-        with open(open_regular(path), encoding="utf-8") as stream:
-            return stream.read()
+        text = read_at_most(path, MAX_METADATA_BYTES, regular=True).decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _listing_of(path: str) -> str | None:

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from planner.errors import Refused
 from planner.hashing import record_hash
+from planner.inputfiles import MAX_METADATA_BYTES
 from planner.inputs import best_builds
 from planner.installed import (
     _record_files,
@@ -295,6 +296,47 @@ def test_legacy_metadata_counts_as_installed_without_a_record(tmp_path: Path) ->
     assert fingerprint == installed_fingerprint(installed)
     (site / "plain-1.5.egg-info").unlink()
     assert installed_fingerprint_at(str(tmp_path), SCHEMES) != fingerprint
+
+
+def test_installed_metadata_past_the_ceiling_is_not_read(tmp_path: Path) -> None:
+    """A METADATA or RECORD larger than any real one (here sparse, one byte past the
+    ceiling) is passed over unread, as an unreadable one is, rather than read whole."""
+    site = tmp_path / SCHEMES["purelib"]
+    folder = site / "huge-1.0.dist-info"
+    folder.mkdir(parents=True)
+    for name in ("METADATA", "RECORD"):
+        with open(folder / name, "wb") as stream:
+            stream.truncate(MAX_METADATA_BYTES + 1)
+
+    (item,) = scan_installed(str(tmp_path), SCHEMES)
+    assert (item.name, item.version, item.listing, item.files) == ("huge", "1.0", None, {})
+    assert installed_fingerprint_at(str(tmp_path), SCHEMES) == installed_fingerprint((item,))
+
+
+def test_installed_metadata_is_read_with_any_line_ends(tmp_path: Path) -> None:
+    """Metadata written on Windows (CRLF) or old Macs (CR) reads as it does with LF."""
+    scans = []
+    for end in ("\n", "\r\n", "\r"):
+        prefix = tmp_path / repr(end)
+        folder = prefix / SCHEMES["purelib"] / "ends-1.0.dist-info"
+        folder.mkdir(parents=True)
+        lines = {
+            "METADATA": ["Metadata-Version: 2.1", "Name: Ends", "Version: 1.0", "Requires-Dist: b"],
+            "RECORD": ["ends.py,sha256=x,1", "ends-1.0.dist-info/RECORD,,"],
+            "INSTALLER": ["pip"],
+        }
+        for name, rows in lines.items():
+            (folder / name).write_bytes(end.join([*rows, ""]).encode())
+        (item,) = scan_installed(str(prefix), SCHEMES)
+        scans.append(item)
+        assert installed_fingerprint_at(str(prefix), SCHEMES) == installed_fingerprint((item,))
+    assert scans[0].listing == "ends.py,sha256=x,1\nends-1.0.dist-info/RECORD,,\n"
+    assert (scans[0].display_name, scans[0].requires_dist, scans[0].installer) == (
+        "Ends",
+        ("b",),
+        "pip",
+    )
+    assert scans[1] == scans[2] == scans[0]
 
 
 def test_a_legacy_list_gives_the_files_pip_would_remove(tmp_path: Path) -> None:
