@@ -147,9 +147,11 @@ def _run(
     """Write `units` in order; results and progress go to `slot`, errors propagate."""
     handles: dict[str, int] = {}
     files = context.files
-    base = context.base
+    # Planned paths are relative to `base`: one concatenation, not os.path.join's checks.
+    inside = os.path.join(context.base, "")
     linked, staged = context.linked, context.staged
     linker = Linker(context.link_modes)
+    written = slot.written
     try:
         for unit in units:
             for path in unit.paths:
@@ -163,7 +165,7 @@ def _run(
                         try:
                             linker.place(
                                 cached[0],
-                                os.path.join(base, path),
+                                inside + path,
                                 source.mode,
                                 source.size,
                                 context.fsync,
@@ -172,7 +174,7 @@ def _run(
                         except FileNotFoundError:
                             pass  # the entry went away (another apply replaced it): from the wheel
                         else:
-                            slot.written[path] = (source.hash, source.size)
+                            written[path] = (source.hash, source.size)
                             slot.bytes_done += source.size
                             continue
                     else:
@@ -188,10 +190,10 @@ def _run(
                             context.wheel_paths[source.wheel], os.O_RDONLY | os.O_CLOEXEC
                         )
                         handles[source.wheel] = wheel_fd
-                destination = os.path.join(base, path)
+                destination = inside + path
                 staging = staged.get(path)
                 if staging is not None:
-                    slot.written[path] = write_file(staging, source, wheel_fd, context.shebang)
+                    written[path] = write_file(staging, source, wheel_fd, context.shebang)
                     linker.place(
                         staging,
                         destination,
@@ -203,7 +205,7 @@ def _run(
                     info = os.lstat(staging)
                     slot.stamps[path] = (info.st_size, info.st_mtime_ns, stat.S_IMODE(info.st_mode))
                 else:
-                    slot.written[path] = write_file(
+                    written[path] = write_file(
                         destination,
                         source,
                         wheel_fd,
