@@ -19,6 +19,7 @@ import attrs
 from applier import bytecode, cache, faults, journal, wheelindex, workers
 from applier.environment import base_of
 from applier.lock import target_lock
+from applier.modes import current_umask
 from applier.records import record_files, write_record
 from applier.streams import StreamError
 from applier.validate import interpreter_problem, validate
@@ -413,6 +414,8 @@ def _transaction(
     started: float,
     mtime: int | None,
 ) -> Summary:
+    # Read while no other thread runs: the preflight's were waited for.
+    umask = current_umask()
     files = plan.file_map()
     new_sources = [
         entry.path
@@ -476,13 +479,14 @@ def _transaction(
                 faults.checkpoint("mkdir")
                 os.mkdir(os.path.join(base, directory))
         wheel_cache, placement, link_modes = cache.placement_for(
-            options.cache_dir, plan, files, options.link_mode, mtime
+            options.cache_dir, plan, files, options.link_mode, mtime, umask
         )
         context = workers.WriteContext(
             base=base,
             files=files,
             wheel_paths=wheel_paths,
             shebang=shebang(plan.target.interpreter),
+            umask=umask,
             fsync=options.fsync,
             mtime=mtime,
             linked=placement.linked,
@@ -564,7 +568,7 @@ def _transaction(
     if wheel_cache is not None and damaged:
         # Cache entries a worker found a changed file in; the install no longer depends
         # on them, and `repair` never fails it.
-        wheel_cache.repair(placement, damaged, wheel_paths)
+        wheel_cache.repair(placement, damaged, wheel_paths, umask)
     removed = sum(1 for entry in plan.files if entry.action == "remove")
     return Summary(
         distributions=sum(1 for dist in plan.distributions if dist.action not in ("unchanged",)),

@@ -47,6 +47,7 @@ import msgspec
 from applier.atomic import write_atomic
 from applier.cachedir import ENTRIES, STAGING, WHEEL_SHA256, staging_name, stale_staging
 from applier.links import modes_for
+from applier.modes import file_mode
 from planner.inputfiles import read_own
 from planner.paths import parents, path_problem
 from planner.plan import FileEntry, Plan, Source, Unit
@@ -205,7 +206,7 @@ class Cache:
             hash_text, size, mtime_ns, mode = row
             if hash_text != source.hash or size != source.size:
                 return None
-            if mode == source.mode & ~umask:
+            if mode == file_mode(source.mode, umask):
                 linked[path] = (root + member, source.size, mtime_ns, mode)
         return linked
 
@@ -284,7 +285,11 @@ class Cache:
             shutil.rmtree(staging.directory, ignore_errors=True)
 
     def repair(
-        self, placement: Placement, damaged: Iterable[str], wheel_paths: Mapping[str, str]
+        self,
+        placement: Placement,
+        damaged: Iterable[str],
+        wheel_paths: Mapping[str, str],
+        umask: int,
     ) -> None:
         """Extract again each entry a worker found a changed file in (`damaged` names
         wheels), as a miss would, and put it in place of the old one.
@@ -308,7 +313,7 @@ class Cache:
                 wheel_fd = os.open(wheel_paths[wheel], os.O_RDONLY | os.O_CLOEXEC)
                 try:
                     for path, staged in again.staged.items():
-                        write_file(staged, sources[path], wheel_fd, b"")
+                        write_file(staged, sources[path], wheel_fd, b"", umask=umask)
                 finally:
                     os.close(wheel_fd)
                 self.finish(again)
@@ -324,6 +329,7 @@ def placement_for(
     files: Mapping[str, FileEntry],
     link_mode: str,
     mtime: int | None,
+    umask: int,
 ) -> tuple[Cache | None, Placement, tuple[str, ...]]:
     """The cache (None when disabled), its placement of this plan's writes, the link modes.
 
@@ -337,8 +343,6 @@ def placement_for(
     if directory is None or not modes:
         return None, Placement(), ()
     cache = Cache(directory)
-    umask = os.umask(0)
-    os.umask(umask)
     shas = {
         dist.wheel: dist.wheel_sha256
         for dist in plan.distributions

@@ -18,6 +18,7 @@ import fcntl
 import os
 
 from applier import faults
+from applier.modes import create
 from planner.errors import name_the_file
 
 MODES = ("reflink", "hardlink", "copy")
@@ -68,8 +69,9 @@ def _copy(source_fd: int, destination_fd: int, size: int) -> None:
 class Linker:
     """One worker's way of placing cached files, narrowed as modes are refused."""
 
-    def __init__(self, modes: tuple[str, ...]) -> None:
+    def __init__(self, modes: tuple[str, ...], umask: int) -> None:
         self.modes = list(modes)
+        self.umask = umask
         self.refused: dict[str, str] = {}
         self.used: dict[str, int] = {}
 
@@ -78,6 +80,8 @@ class Linker:
     ) -> str:
         """Create `destination` (absent) with the bytes of `cached`; return the mode used.
 
+        `mode` is the planned one: a reflink or a copy gets its `modes.file_mode` under
+        the umask, and a hardlink shares the cached file's (which the cache made so).
         An `OSError` that names no file names `destination`.
         """
         try:
@@ -90,12 +94,12 @@ class Linker:
                     )
                 how = self.modes[0]
                 try:
-                    self._place(how, cached, destination, mode, size, fsync, mtime)
+                    self._place(how, cached, destination, mode, size, fsync, mtime, self.umask)
                 except OSError as error:
                     if how == "hardlink" and error.errno == errno.EMLINK:
                         # This one inode has too many links; hardlinks still work for the rest.
                         how = "copy"
-                        self._place(how, cached, destination, mode, size, fsync, mtime)
+                        self._place(how, cached, destination, mode, size, fsync, mtime, self.umask)
                     elif how != "copy" and error.errno in _UNSUPPORTED:
                         self.refused[how] = error.strerror or str(error)
                         self.modes.remove(how)
@@ -117,6 +121,7 @@ class Linker:
         size: int,
         fsync: bool,
         mtime: int | None,
+        umask: int,
     ) -> None:
         if how == "hardlink":
             os.link(cached, destination)
@@ -129,7 +134,7 @@ class Linker:
             return
         source_fd = os.open(cached, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            destination_fd = os.open(destination, _OPEN_FLAGS, mode)
+            destination_fd = create(destination, _OPEN_FLAGS, mode, umask)
             try:
                 if how == "reflink":
                     try:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from applier import faults, inflate
+from applier.modes import create
 from planner.errors import name_the_file
 from planner.hashing import encode_hash
 from planner.localheader import LOCAL_HEADER, LOCAL_LENGTHS, LOCAL_LENGTHS_AT, LOCAL_SIGNATURE
@@ -189,6 +190,7 @@ def _write_whole(
     source: Source,
     data: bytes | memoryview,
     shebang: bytes,
+    umask: int,
     fsync: bool,
     mtime: int | None,
 ) -> tuple[str, int]:
@@ -200,7 +202,7 @@ def _write_whole(
         raise _mismatch(source, destination)
     output = _rewrite(data, shebang) if source.rewrite_shebang else data
     faults.checkpoint("create")
-    fd = os.open(destination, _OPEN_FLAGS, source.mode)
+    fd = create(destination, _OPEN_FLAGS, source.mode, umask)
     try:
         if output:
             _write_all(fd, output)
@@ -217,6 +219,7 @@ def _write_streamed(
     source: Source,
     wheel_fd: int,
     shebang: bytes,
+    umask: int,
     fsync: bool,
     mtime: int | None,
 ) -> tuple[str, int]:
@@ -229,7 +232,7 @@ def _write_streamed(
     output_size = 0
     blocks = _chunks(wheel_fd, source)
     faults.checkpoint("create")
-    fd = os.open(destination, _OPEN_FLAGS, source.mode)
+    fd = create(destination, _OPEN_FLAGS, source.mode, umask)
     try:
         for block in blocks:
             if not block:
@@ -301,13 +304,13 @@ class _ReadBack:
 
 
 def _write_read_back(
-    destination: str, source: Source, wheel_fd: int, fsync: bool, mtime: int | None
+    destination: str, source: Source, wheel_fd: int, umask: int, fsync: bool, mtime: int | None
 ) -> tuple[str, int]:
     """A huge sha256 member: inflated and written here, hashed by `_ReadBack` meanwhile."""
     size = 0
     blocks = _chunks(wheel_fd, source)
     faults.checkpoint("create")
-    fd = os.open(destination, _READ_BACK_FLAGS, source.mode)
+    fd = create(destination, _READ_BACK_FLAGS, source.mode, umask)
     hashing = _ReadBack(fd)
     try:
         try:
@@ -335,12 +338,14 @@ def write_file(
     wheel_fd: int | None,
     shebang: bytes,
     *,
+    umask: int,
     fsync: bool = False,
     mtime: int | None = None,
 ) -> tuple[str, int]:
     """Create `destination` (which must not exist) and return its sha256 RECORD hash and size.
 
-    An `OSError` that names no file (a failed `write` says only why) names `destination`.
+    Its mode is `modes.file_mode` under `umask`. An `OSError` that names no file (a
+    failed `write` says only why) names `destination`.
     """
     try:
         if source.kind == "inline":
@@ -349,11 +354,11 @@ def write_file(
         else:
             assert wheel_fd is not None
             if source.size >= READ_BACK and source.compression != 0 and _plain_sha256(source):
-                return _write_read_back(destination, source, wheel_fd, fsync, mtime)
+                return _write_read_back(destination, source, wheel_fd, umask, fsync, mtime)
             if (source.compressed_size or 0) > SMALL or source.size > SMALL:
-                return _write_streamed(destination, source, wheel_fd, shebang, fsync, mtime)
+                return _write_streamed(destination, source, wheel_fd, shebang, umask, fsync, mtime)
             data = _small_member(wheel_fd, source)
-        return _write_whole(destination, source, data, shebang, fsync, mtime)
+        return _write_whole(destination, source, data, shebang, umask, fsync, mtime)
     except StreamError as error:
         error.wheel = error.wheel or source.wheel
         raise

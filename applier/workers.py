@@ -80,6 +80,8 @@ class WriteContext:
     files: Mapping[str, FileEntry]
     wheel_paths: Mapping[str, str]
     shebang: bytes
+    # The apply's umask, read once: the mode of every file created (`modes.file_mode`).
+    umask: int
     fsync: bool = False
     mtime: int | None = None
     # From the unpacked-wheel cache (see applier/cache.py): planned path -> cached file to
@@ -150,7 +152,7 @@ def _run(
     # Planned paths are relative to `base`: one concatenation, not os.path.join's checks.
     inside = os.path.join(context.base, "")
     linked, staged = context.linked, context.staged
-    linker = Linker(context.link_modes)
+    linker = Linker(context.link_modes, context.umask)
     written = slot.written
     try:
         for unit in units:
@@ -193,7 +195,9 @@ def _run(
                 destination = inside + path
                 staging = staged.get(path)
                 if staging is not None:
-                    written[path] = write_file(staging, source, wheel_fd, context.shebang)
+                    written[path] = write_file(
+                        staging, source, wheel_fd, context.shebang, umask=context.umask
+                    )
                     linker.place(
                         staging,
                         destination,
@@ -210,6 +214,7 @@ def _run(
                         source,
                         wheel_fd,
                         context.shebang,
+                        umask=context.umask,
                         fsync=context.fsync,
                         mtime=context.mtime,
                     )

@@ -285,7 +285,7 @@ def test_a_probe_answers_the_same_however_often_asked(tmp_path: Path, target: Pa
 def _write_inline(target: Path, scratch: Path) -> None:
     content = "print('hello')\n"
     source = Source("inline", record_hash(content.encode()), len(content), 0o644, content=content)
-    write_file(str(target), source, None, b"#!python", fsync=True)
+    write_file(str(target), source, None, b"#!python", umask=0o022, fsync=True)
 
 
 def _write_atomically(target: Path, scratch: Path) -> None:
@@ -295,7 +295,7 @@ def _write_atomically(target: Path, scratch: Path) -> None:
 def _copy_from_cache(target: Path, scratch: Path) -> None:
     cached = scratch / "cached"
     cached.write_bytes(b"cached bytes")
-    Linker(("copy",)).place(str(cached), str(target), 0o644, 12, True, None)
+    Linker(("copy",), 0o022).place(str(cached), str(target), 0o644, 12, True, None)
 
 
 def _write_bytecode(target: Path, scratch: Path) -> None:

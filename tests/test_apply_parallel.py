@@ -78,7 +78,9 @@ def reference(plan: Plan, wheels: Mapping[str, Path]) -> dict[str, object]:
                 rest = content.split(b"\n", 1)[1] if b"\n" in content else b""
                 content = b"#!" + interpreter.encode() + b"\n" + rest
         data[entry.path] = content
-        tree[entry.path] = (hashlib.sha256(content).hexdigest(), source.mode & ~mask)
+        # pip's modes: 0o666 less the umask, and every execute bit for an executable.
+        mode = 0o777 & ~mask | 0o111 if source.mode & 0o111 else 0o666 & ~mask
+        tree[entry.path] = (hashlib.sha256(content).hexdigest(), mode)
     for entry in plan.files:
         if entry.source is None or entry.source.kind != "record":
             continue
@@ -308,6 +310,7 @@ def test_a_unit_costs_what_its_files_cost_to_write_or_to_link(tmp_path: Path) ->
         files=files,
         wheel_paths={},
         shebang=b"#!python",
+        umask=0o022,
         linked={linked: ("cached", 0, 0, 0o644)},
         staged={staged: "staging"},
     )
@@ -459,7 +462,7 @@ def test_memory_stays_flat_while_a_large_member_streams(tmp_path: Path) -> None:
         fd = os.open(wheel, os.O_RDONLY)
         tracemalloc.start()
         try:
-            result = write_file(str(destination / name), entry.source, fd, b"")
+            result = write_file(str(destination / name), entry.source, fd, b"", umask=0o022)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()

@@ -333,3 +333,78 @@ def test_any_wheel_layout_installs_as_pip_installs_it(
             continue
         # Also on purpose (see the README): every `.data/scripts` file is made executable.
         assert path.startswith("bin/") and ours == (digest, 0o755), (path, (digest, mode), ours)
+
+
+def _modes(prefix: Path) -> dict[str, int]:
+    return {path: mode for path, (_, mode) in snapshot(prefix).items()}
+
+
+@pytest.mark.parametrize("umask", [0o002, 0o027, 0o077])
+def test_modes_follow_the_umask_as_pips_do(umask: int, tmp_path: Path) -> None:
+    """pip creates a file as `open` does (0o666 less the umask) and gives an executable
+    every execute bit (`0o777 & ~umask | 0o111`). wheelplan's modes are pip's under any
+    umask, whether a file is written from the wheel, into a new cache entry, or linked
+    or copied from one; only the entry-point wrappers differ, which pip's script maker
+    makes 0o755 whatever the umask, and which follow the rule here as uv's do."""
+    spec = WheelSpec(
+        "modes",
+        files={
+            "modes/__init__.py": b"def main():\n    print('modes')\n",
+            "modes/native.so": Member("modes/native.so", b"\x7fELF", 0o755),
+            "modes-1.0.data/scripts/modes-tool": Member(
+                "modes-1.0.data/scripts/modes-tool", b"#!python\nprint(1)\n", 0o755
+            ),
+            "modes-1.0.data/data/share/modes/notes.txt": b"notes\n",
+        },
+        entry_points="[console_scripts]\nmodes-cli = modes:main\n",
+    )
+    wheel = build_wheel(spec, tmp_path / "wheels")
+    prefix = tmp_path / "env"
+    cache = tmp_path / "cache"
+    module = prefix / SITE / "modes" / "__init__.py"
+    previous = os.umask(umask)
+    try:
+        _pip_install(make_env(prefix), [wheel], compile_bytecode=False)
+        pips = _modes(prefix)
+        installs = []
+        for link_mode in ("auto", "auto", "copy"):
+            shutil.rmtree(prefix)
+            interpreter = make_env(prefix)
+            completed = run_cli(
+                "install",
+                "--python",
+                interpreter,
+                "--cache-dir",
+                cache,
+                "--link-mode",
+                link_mode,
+                wheel,
+            )
+            assert completed.returncode == 0, completed.stderr
+            installs.append((_modes(prefix), module.stat().st_nlink))
+    finally:
+        os.umask(previous)
+    executable = 0o777 & ~umask | 0o111
+    assert pips[f"{SITE}/modes/__init__.py"] == 0o666 & ~umask
+    assert pips[f"{SITE}/modes/native.so"] == pips["bin/modes-tool"] == executable
+    (first, written), (warm, linked), (copied, copies) = installs
+    assert first == warm == copied
+    assert {path: mode for path, mode in first.items() if path != "bin/modes-cli"} == {
+        path: mode for path, mode in pips.items() if path != "bin/modes-cli"
+    }
+    assert first["bin/modes-cli"] == executable
+    # The first install filled the cache and linked its files from the new entry, the
+    # second linked them from it (each install's environment is gone before the next),
+    # and the third copied them from it.
+    assert (written, linked, copies) == (2, 2, 1)
+    # Under the usual umask the entry's modes are wrong: its files are written afresh.
+    shutil.rmtree(prefix)
+    previous = os.umask(0o022)
+    try:
+        interpreter = make_env(prefix)
+        completed = run_cli("install", "--python", interpreter, "--cache-dir", cache, wheel)
+    finally:
+        os.umask(previous)
+    assert completed.returncode == 0, completed.stderr
+    assert (module.stat().st_mode & 0o777, module.stat().st_nlink) == (0o666 & ~0o022, 1)
+    assert (prefix / SITE / "modes" / "native.so").stat().st_mode & 0o777 == 0o755

@@ -105,9 +105,11 @@ def spy_repairs(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     repairs: list[list[str]] = []
     real = cache.Cache.repair
 
-    def spying(self: cache.Cache, placement: cache.Placement, damaged: Any, paths: Any) -> None:
+    def spying(
+        self: cache.Cache, placement: cache.Placement, damaged: Any, paths: Any, umask: int
+    ) -> None:
         repairs.append(sorted(damaged))
-        real(self, placement, damaged, paths)
+        real(self, placement, damaged, paths, umask)
 
     monkeypatch.setattr(cache.Cache, "repair", spying)
     return repairs
