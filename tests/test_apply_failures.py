@@ -19,12 +19,14 @@ from typing import Any
 import attrs
 import pytest
 
-from applier import apply as apply_module
 from applier import journal, wheelindex
-from applier.apply import Options, apply_plan, start_preflight
+from applier import preflight as preflight_module
+from applier.apply import apply_plan
 from applier.atomic import fsync_dir, write_atomic
 from applier.bytecode import Compiled, write_pycs
 from applier.links import Linker
+from applier.options import Options
+from applier.preflight import start_preflight
 from applier.records import write_record
 from applier.streams import write_file
 from applier.validate import validate
@@ -248,7 +250,7 @@ def test_the_preflight_runs_only_an_interpreter_validation_accepts(
         asked.append(python)
         return object()
 
-    monkeypatch.setattr(apply_module, "BackgroundProbe", probe)
+    monkeypatch.setattr(preflight_module, "BackgroundProbe", probe)
     options = Options(confirm_target=confirm, root=root)
     preflight = start_preflight(target, plan.distributions, options)
     assert asked == ([interpreter] if runs else [])

@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from applier import workers
-from applier.apply import Options, apply_plan
+from applier.apply import apply_plan
+from applier.options import Options
 from applier.streams import write_file
 from planner import units
 from planner.build import Request, make_plan

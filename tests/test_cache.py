@@ -25,8 +25,9 @@ import attrs
 import pytest
 
 from applier import cache, links, streams, wheelindex, workers
-from applier.apply import Options, apply_plan
+from applier.apply import apply_plan
 from applier.cachedir import INDEX, MANIFESTS
+from applier.options import Options
 from applier.streams import StreamError
 from planner.build import Request, make_plan
 from planner.errors import Refused

@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from packaging.markers import default_environment
 
-from applier.apply import Options, apply_plan
+from applier.apply import apply_plan
+from applier.options import Options
 from planner.build import Request, make_plan
 from planner.errors import Refused
 from planner.installed import scan_installed

@@ -41,6 +41,7 @@ APPLYING_ONLY = {
     "applier.inflate",
     "applier.journal",
     "applier.lock",
+    "applier.preflight",
     "applier.records",
     "applier.streams",
     "applier.validate",

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from applier import inflate, streams
-from applier.apply import Options, apply_plan
+from applier.apply import apply_plan
+from applier.options import Options
 from planner.errors import Refused
 from tests.applytools import SCHEMES, plan_for
 from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash

@@ -29,7 +29,9 @@ from planner.review import human_size, plural
 from planner.target import BackgroundProbe, Place, probe
 
 if TYPE_CHECKING:
-    from applier.apply import Options, Preflight, Summary
+    from applier.apply import Summary
+    from applier.options import Options
+    from applier.preflight import Preflight
     from planner.build import Request
 
 EXIT_OK = 0
@@ -401,7 +403,7 @@ class _Bar:
 
 
 def _options(args: argparse.Namespace) -> Options:
-    from applier.apply import Options
+    from applier.options import Options
 
     return Options(
         jobs=max(1, args.jobs),
@@ -545,7 +547,7 @@ def _plan_command(args: argparse.Namespace) -> int:
 
 
 def _apply_command(args: argparse.Namespace) -> int:
-    from applier.apply import start_preflight
+    from applier.preflight import start_preflight
 
     # The wheels are hashed and the target's interpreter asked while the rest loads.
     started: list[Preflight] = []
