@@ -94,12 +94,12 @@ class Linker:
                     )
                 how = self.modes[0]
                 try:
-                    self._place(how, cached, destination, mode, size, fsync, mtime, self.umask)
+                    self._place(how, cached, destination, mode, size, fsync, mtime)
                 except OSError as error:
                     if how == "hardlink" and error.errno == errno.EMLINK:
                         # This one inode has too many links; hardlinks still work for the rest.
                         how = "copy"
-                        self._place(how, cached, destination, mode, size, fsync, mtime, self.umask)
+                        self._place(how, cached, destination, mode, size, fsync, mtime)
                     elif how != "copy" and error.errno in _UNSUPPORTED:
                         self.refused[how] = error.strerror or str(error)
                         self.modes.remove(how)
@@ -112,8 +112,8 @@ class Linker:
             name_the_file(error, destination)
             raise
 
-    @staticmethod
     def _place(
+        self,
         how: str,
         cached: str,
         destination: str,
@@ -121,7 +121,6 @@ class Linker:
         size: int,
         fsync: bool,
         mtime: int | None,
-        umask: int,
     ) -> None:
         if how == "hardlink":
             os.link(cached, destination)
@@ -134,7 +133,7 @@ class Linker:
             return
         source_fd = os.open(cached, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            destination_fd = create(destination, _OPEN_FLAGS, mode, umask)
+            destination_fd = create(destination, _OPEN_FLAGS, mode, self.umask)
             try:
                 if how == "reflink":
                     try:
