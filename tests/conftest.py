@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import resource
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import sysconfig
 import venv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,22 @@ def _private_wheel_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """The CLI caches unpacked wheels under $XDG_CACHE_HOME: one for this test session,
     so tests neither fill nor read the user's cache (and its hardlinks)."""
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
+@contextlib.contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """Run the block, and the processes it starts, under the umask `mask`."""
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def pips_mode(executable: bool, mask: int) -> int:
+    """The mode pip gives a file it installs under the umask `mask`: as `open` makes it,
+    and for an executable its chmod to `0o777 & ~umask | 0o111`."""
+    return 0o777 & ~mask | 0o111 if executable else 0o666 & ~mask
 
 
 def make_env(path: Path) -> Path:

@@ -37,7 +37,7 @@ from planner.installed import scan_installed
 from planner.plan import Plan, Unit
 from planner.target import one_library_name
 from tests.applytools import SCHEMES, fake_target, plan_for, with_units, writes_of
-from tests.conftest import REPO, snapshot
+from tests.conftest import REPO, pips_mode, snapshot
 from tests.recordcheck import record_digest
 from tests.wheelfactory import Member, WheelSpec, build_wheel
 
@@ -79,9 +79,10 @@ def reference(plan: Plan, wheels: Mapping[str, Path]) -> dict[str, object]:
                 rest = content.split(b"\n", 1)[1] if b"\n" in content else b""
                 content = b"#!" + interpreter.encode() + b"\n" + rest
         data[entry.path] = content
-        # pip's modes: 0o666 less the umask, and every execute bit for an executable.
-        mode = 0o777 & ~mask | 0o111 if source.mode & 0o111 else 0o666 & ~mask
-        tree[entry.path] = (hashlib.sha256(content).hexdigest(), mode)
+        tree[entry.path] = (
+            hashlib.sha256(content).hexdigest(),
+            pips_mode(bool(source.mode & 0o111), mask),
+        )
     for entry in plan.files:
         if entry.source is None or entry.source.kind != "record":
             continue

@@ -28,7 +28,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import make_env, run_cli, snapshot
+from tests import conftest
+from tests.conftest import make_env, pips_mode, run_cli, snapshot
 from tests.realwheels import NVIDIA, PIP_DIFFERENTIAL, download
 from tests.recordcheck import read_records, verify_records
 from tests.wheelfactory import Member, WheelSpec, build_wheel
@@ -362,8 +363,7 @@ def test_modes_follow_the_umask_as_pips_do(umask: int, tmp_path: Path) -> None:
     prefix = tmp_path / "env"
     cache = tmp_path / "cache"
     module = prefix / SITE / "modes" / "__init__.py"
-    previous = os.umask(umask)
-    try:
+    with conftest.umask(umask):
         _pip_install(make_env(prefix), [wheel], compile_bytecode=False)
         pips = _modes(prefix)
         installs = []
@@ -382,10 +382,8 @@ def test_modes_follow_the_umask_as_pips_do(umask: int, tmp_path: Path) -> None:
             )
             assert completed.returncode == 0, completed.stderr
             installs.append((_modes(prefix), module.stat().st_nlink))
-    finally:
-        os.umask(previous)
-    executable = 0o777 & ~umask | 0o111
-    assert pips[f"{SITE}/modes/__init__.py"] == 0o666 & ~umask
+    executable = pips_mode(True, umask)
+    assert pips[f"{SITE}/modes/__init__.py"] == pips_mode(False, umask)
     assert pips[f"{SITE}/modes/native.so"] == pips["bin/modes-tool"] == executable
     (first, written), (warm, linked), (copied, copies) = installs
     assert first == warm == copied
@@ -399,12 +397,9 @@ def test_modes_follow_the_umask_as_pips_do(umask: int, tmp_path: Path) -> None:
     assert (written, linked, copies) == (2, 2, 1)
     # Under the usual umask the entry's modes are wrong: its files are written afresh.
     shutil.rmtree(prefix)
-    previous = os.umask(0o022)
-    try:
+    with conftest.umask(0o022):
         interpreter = make_env(prefix)
         completed = run_cli("install", "--python", interpreter, "--cache-dir", cache, wheel)
-    finally:
-        os.umask(previous)
     assert completed.returncode == 0, completed.stderr
-    assert (module.stat().st_mode & 0o777, module.stat().st_nlink) == (0o666 & ~0o022, 1)
+    assert (module.stat().st_mode & 0o777, module.stat().st_nlink) == (0o644, 1)
     assert (prefix / SITE / "modes" / "native.so").stat().st_mode & 0o777 == 0o755

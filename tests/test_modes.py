@@ -1,5 +1,4 @@
-"""A created file's mode is pip's under any umask: 0o666 less the umask, and every
-execute bit on top for an executable (`0o777 & ~umask | 0o111`, pip's chmod)."""
+"""A created file's mode is pip's under any umask (`tests.conftest.pips_mode`)."""
 
 from __future__ import annotations
 
@@ -12,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from applier.modes import create, current_umask
+from tests import conftest
+from tests.conftest import pips_mode
 
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
@@ -22,14 +23,10 @@ def test_a_created_file_has_pips_mode_under_any_umask(
     tmp_path_factory: pytest.TempPathFactory, umask: int, executable: bool
 ) -> None:
     path = tmp_path_factory.mktemp("modes") / "file"
-    previous = os.umask(umask)
-    try:
+    with conftest.umask(umask):
         assert current_umask() == umask
         os.close(create(str(path), _FLAGS, 0o755 if executable else 0o644, umask))
-    finally:
-        os.umask(previous)
-    pips = 0o777 & ~umask | 0o111 if executable else 0o666 & ~umask
-    assert stat.S_IMODE(path.stat().st_mode) == pips
+    assert stat.S_IMODE(path.stat().st_mode) == pips_mode(executable, umask)
 
 
 def test_a_file_that_exists_is_not_touched(tmp_path: Path) -> None:
