@@ -18,19 +18,21 @@ files wheelplan generates or rewrites (RECORD, INSTALLER, REQUESTED, direct_url.
 entry-point wrappers, `#!python` scripts) are never cached, and always written fresh.
 
 On a warm hit the apply reads each entry's marker, and links a planned file from the
-entry when the marker has its member with the RECORD hash and size the plan expects
-and the mode the file will get. The worker that links a file first checks it with one
-`lstat`: a regular file with the marker's size, mtime and mode. Any difference (a
-file edited, truncated, replaced or missing) makes that worker write the file
-straight from the wheel instead and report the entry as damaged; once the install is
-complete, each damaged entry is extracted again from its wheel and replaces the old
-one (a failure there leaves the entry as it was, and never fails the install). An
-entry whose marker is broken, or disagrees with the plan, is extracted again during
-the apply, like a missing one. Not checked on a hit: the bytes themselves (that is
-what would make a hit cost as much as a miss), so an edit that keeps the size and
-restores the mtime goes unnoticed. With hardlinks the installed files share their
-inode with the cache: editing one in place edits the other, as with uv; the next
-apply from that entry then sees the new mtime.
+entry when the marker has its member with the RECORD hash and size the plan expects. A
+file cached with another mode than the one it gets (an entry made under another umask)
+is reflinked or copied, never hardlinked, so that it gets its own inode and mode;
+under `--link-mode hardlink` it is written from the wheel. The worker that links a
+file first checks it with one `lstat`: a regular file with the marker's size, mtime
+and mode. Any difference (a file edited, truncated, replaced or missing) makes that
+worker write the file straight from the wheel instead and report the entry as damaged;
+once the install is complete, each damaged entry is extracted again from its wheel and
+replaces the old one (a failure there leaves the entry as it was, and never fails the
+install). An entry whose marker is broken, or disagrees with the plan, is extracted
+again during the apply, like a missing one. Not checked on a hit: the bytes themselves
+(that is what would make a hit cost as much as a miss), so an edit that keeps the size
+and restores the mtime goes unnoticed. With hardlinks the installed files share their
+inode with the cache: editing one in place edits the other, as with uv; the next apply
+from that entry then sees the new mtime.
 """
 
 from __future__ import annotations
@@ -152,9 +154,14 @@ class Cache:
         units: Iterable[Unit],
         wheel_sha256: Mapping[str, str],
         umask: int,
+        copying: bool,
     ) -> Placement:
         """Decide, for each planned write, whether it is linked, extracted to a new entry
-        (then linked), or written straight from the wheel as without a cache."""
+        (then linked), or written straight from the wheel as without a cache.
+
+        `copying`: the link modes include one that gives a file an inode of its own
+        (reflink or copy), so a cached file of another mode may still be placed.
+        """
         by_wheel: dict[str, list[tuple[str, Source]]] = {}
         for unit in units:
             for path in unit.paths:
@@ -170,7 +177,7 @@ class Cache:
                 continue
             marker = self.marker(sha256)
             if marker is not None:
-                linked = self._check(sha256, marker, planned, umask)
+                linked = self._check(sha256, marker, planned, umask, copying)
                 if linked is not None:
                     placement.linked.update(linked)
                     placement.hits[wheel] = (sha256, planned)
@@ -189,10 +196,13 @@ class Cache:
         marker: Mapping[str, CachedMember],
         planned: Sequence[tuple[str, Source]],
         umask: int,
+        copying: bool,
     ) -> dict[str, CachedFile] | None:
         """Planned path -> cached file to link, from the marker alone; None if the marker
         disagrees with the plan (another RECORD hash or size: a damaged marker).
 
+        A file cached with another mode than this apply gives it (an entry made under
+        another umask) is placed only when `copying`: a hardlink would share that mode.
         Nothing else is read here: the worker that links a file checks it first.
         """
         root = os.path.join(self.entry(sha256), FILES) + os.sep
@@ -206,7 +216,7 @@ class Cache:
             hash_text, size, mtime_ns, mode = row
             if hash_text != source.hash or size != source.size:
                 return None
-            if mode == file_mode(source.mode, umask):
+            if copying or mode == file_mode(source.mode, umask):
                 linked[path] = (root + member, source.size, mtime_ns, mode)
         return linked
 
@@ -343,12 +353,13 @@ def placement_for(
     if directory is None or not modes:
         return None, Placement(), ()
     cache = Cache(directory)
+    copying = any(mode != "hardlink" for mode in modes)
     shas = {
         dist.wheel: dist.wheel_sha256
         for dist in plan.distributions
         if dist.wheel is not None and dist.wheel_sha256 is not None
     }
-    return cache, cache.prepare(files, plan.units, shas, umask), modes
+    return cache, cache.prepare(files, plan.units, shas, umask, copying), modes
 
 
 __all__ = ["Cache", "Placement", "linkable", "placement_for"]

@@ -18,7 +18,7 @@ import fcntl
 import os
 
 from applier import faults
-from applier.modes import create
+from applier.modes import create, file_mode
 from planner.errors import name_the_file
 
 MODES = ("reflink", "hardlink", "copy")
@@ -69,37 +69,44 @@ def _copy(source_fd: int, destination_fd: int, size: int) -> None:
 class Linker:
     """One worker's way of placing cached files, narrowed as modes are refused."""
 
-    def __init__(self, modes: tuple[str, ...], umask: int) -> None:
+    def __init__(
+        self, modes: tuple[str, ...], umask: int, fsync: bool = False, mtime: int | None = None
+    ) -> None:
         self.modes = list(modes)
         self.umask = umask
+        self.fsync = fsync
+        self.mtime = mtime
         self.refused: dict[str, str] = {}
         self.used: dict[str, int] = {}
 
     def place(
-        self, cached: str, destination: str, mode: int, size: int, fsync: bool, mtime: int | None
+        self, cached: str, destination: str, mode: int, size: int, cached_mode: int | None = None
     ) -> str:
         """Create `destination` (absent) with the bytes of `cached`; return the mode used.
 
         `mode` is the planned one: a reflink or a copy gets its `modes.file_mode` under
-        the umask, and a hardlink shares the cached file's (which the cache made so).
+        the umask. A hardlink shares the cached file's mode, `cached_mode` (None: the
+        cache made it so), and is passed over for this file when that is another mode.
         An `OSError` that names no file names `destination`.
         """
+        shared = cached_mode is None or cached_mode == file_mode(mode, self.umask)
         try:
             faults.checkpoint("create")
             while True:
-                if not self.modes:
+                usable = self.modes if shared else [m for m in self.modes if m != "hardlink"]
+                if not usable:
                     refused = "; ".join(f"{how}: {why}" for how, why in self.refused.items())
                     raise OSError(
                         errno.EOPNOTSUPP, f"no link mode works here ({refused})", destination
                     )
-                how = self.modes[0]
+                how = usable[0]
                 try:
-                    self._place(how, cached, destination, mode, size, fsync, mtime)
+                    self._place(how, cached, destination, mode, size)
                 except OSError as error:
                     if how == "hardlink" and error.errno == errno.EMLINK:
                         # This one inode has too many links; hardlinks still work for the rest.
                         how = "copy"
-                        self._place(how, cached, destination, mode, size, fsync, mtime)
+                        self._place(how, cached, destination, mode, size)
                     elif how != "copy" and error.errno in _UNSUPPORTED:
                         self.refused[how] = error.strerror or str(error)
                         self.modes.remove(how)
@@ -112,19 +119,10 @@ class Linker:
             name_the_file(error, destination)
             raise
 
-    def _place(
-        self,
-        how: str,
-        cached: str,
-        destination: str,
-        mode: int,
-        size: int,
-        fsync: bool,
-        mtime: int | None,
-    ) -> None:
+    def _place(self, how: str, cached: str, destination: str, mode: int, size: int) -> None:
         if how == "hardlink":
             os.link(cached, destination)
-            if fsync:
+            if self.fsync:
                 fd = os.open(destination, os.O_RDONLY | os.O_CLOEXEC)
                 try:
                     os.fsync(fd)
@@ -145,9 +143,9 @@ class Linker:
                         raise
                 else:
                     _copy(source_fd, destination_fd, size)
-                if mtime is not None:
-                    os.utime(destination_fd, (mtime, mtime))
-                if fsync:
+                if self.mtime is not None:
+                    os.utime(destination_fd, (self.mtime, self.mtime))
+                if self.fsync:
                     os.fsync(destination_fd)
             finally:
                 if destination_fd >= 0:

@@ -152,7 +152,7 @@ def _run(
     # Planned paths are relative to `base`: one concatenation, not os.path.join's checks.
     inside = os.path.join(context.base, "")
     linked, staged = context.linked, context.staged
-    linker = Linker(context.link_modes, context.umask)
+    linker = Linker(context.link_modes, context.umask, context.fsync, context.mtime)
     written = slot.written
     try:
         for unit in units:
@@ -166,12 +166,7 @@ def _run(
                     if _intact(cached):
                         try:
                             linker.place(
-                                cached[0],
-                                inside + path,
-                                source.mode,
-                                source.size,
-                                context.fsync,
-                                context.mtime,
+                                cached[0], inside + path, source.mode, source.size, cached[3]
                             )
                         except FileNotFoundError:
                             pass  # the entry went away (another apply replaced it): from the wheel
@@ -198,14 +193,7 @@ def _run(
                     written[path] = write_file(
                         staging, source, wheel_fd, context.shebang, umask=context.umask
                     )
-                    linker.place(
-                        staging,
-                        destination,
-                        source.mode,
-                        source.size,
-                        context.fsync,
-                        context.mtime,
-                    )
+                    linker.place(staging, destination, source.mode, source.size)
                     info = os.lstat(staging)
                     slot.stamps[path] = (info.st_size, info.st_mtime_ns, stat.S_IMODE(info.st_mode))
                 else:

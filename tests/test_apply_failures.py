@@ -297,7 +297,7 @@ def _write_atomically(target: Path, scratch: Path) -> None:
 def _copy_from_cache(target: Path, scratch: Path) -> None:
     cached = scratch / "cached"
     cached.write_bytes(b"cached bytes")
-    Linker(("copy",), 0o022).place(str(cached), str(target), 0o644, 12, True, None)
+    Linker(("copy",), 0o022, fsync=True).place(str(cached), str(target), 0o644, 12)
 
 
 def _write_bytecode(target: Path, scratch: Path) -> None:

@@ -395,7 +395,8 @@ def test_modes_follow_the_umask_as_pips_do(umask: int, tmp_path: Path) -> None:
     # second linked them from it (each install's environment is gone before the next),
     # and the third copied them from it.
     assert (written, linked, copies) == (2, 2, 1)
-    # Under the usual umask the entry's modes are wrong: its files are written afresh.
+    # Under the usual umask the entry's modes are not the ones wanted: its files are
+    # copied from it, never hardlinked (test_cache shows they are not written from the wheel).
     shutil.rmtree(prefix)
     with conftest.umask(0o022):
         interpreter = make_env(prefix)

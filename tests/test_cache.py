@@ -32,6 +32,7 @@ from applier.streams import StreamError
 from planner.build import Request, make_plan
 from planner.errors import Refused
 from planner.plan import Plan
+from tests import conftest
 from tests.applytools import SCHEMES, fake_target, plan_for, with_units, writes_of
 from tests.conftest import make_env, snapshot
 from tests.wheelfactory import Member, WheelSpec, build_wheel
@@ -193,6 +194,59 @@ def test_copy_gives_files_of_their_own(tmp_path: Path) -> None:
     installed = site(second) / "demo" / "big.bin"
     assert installed.stat().st_ino != cached.stat().st_ino
     assert cached.stat().st_nlink == 1
+
+
+# The demo wheel's members that its cache entry holds (the `#!python` script is rewritten).
+ENTRY_FILES = ("__init__.py", "big.bin", "stored.txt", "tool.sh")
+
+
+@pytest.mark.parametrize("link_mode", ["auto", "copy", "hardlink"])
+def test_an_entry_made_under_another_umask_is_copied_from_never_hardlinked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, link_mode: str
+) -> None:
+    """A hardlink would give the file the mode its entry was made with; a copy gets its
+    own inode and this apply's mode, at the cost of a copy rather than an inflate. With
+    only hardlinks allowed, such files are written from the wheel."""
+    wheel = demo_wheel(tmp_path / "wheels")
+    store = tmp_path / "cache"
+    with conftest.umask(0o077):
+        _, plan = apply_fresh(tmp_path, "first", wheel, cache_dir=str(store), link_mode=link_mode)
+    files = entry_of(store, plan) / cache.FILES / "demo"
+    entry_modes = {name: stat.S_IMODE((files / name).stat().st_mode) for name in ENTRY_FILES}
+    assert entry_modes == {
+        "__init__.py": 0o600,
+        "big.bin": 0o600,
+        "stored.txt": 0o600,
+        "tool.sh": 0o711,
+    }
+    use_workers(monkeypatch, "threads")  # so the spy below sees every worker's writes
+    from_wheel: list[str] = []
+    real_write = workers.write_file
+
+    def spying(destination: str, *args: Any, **kwargs: Any) -> Any:
+        from_wheel.append(os.path.basename(destination))
+        return real_write(destination, *args, **kwargs)
+
+    monkeypatch.setattr(workers, "write_file", spying)
+    repairs = spy_repairs(monkeypatch)
+    with conftest.umask(0o022):
+        expected = reference(tmp_path, "second", wheel)
+        from_wheel.clear()
+        second, _ = apply_fresh(
+            tmp_path, "second", wheel, cache_dir=str(store), link_mode=link_mode
+        )
+    assert snapshot(second) == expected
+    for name in ENTRY_FILES:
+        installed = (site(second) / "demo" / name).stat()
+        assert installed.st_nlink == 1
+        assert installed.st_ino != (files / name).stat().st_ino
+    copied = [name for name in ENTRY_FILES if name not in from_wheel]
+    assert copied == ([] if link_mode == "hardlink" else list(ENTRY_FILES))
+    # The entry stays as it was made: neither damaged nor replaced.
+    assert {
+        name: stat.S_IMODE((files / name).stat().st_mode) for name in ENTRY_FILES
+    } == entry_modes
+    assert repairs == []
 
 
 def test_reflink_where_the_filesystem_clones(tmp_path: Path) -> None:
