@@ -72,11 +72,19 @@ class Preflight:
 
 
 def start_preflight(
-    target: Target, distributions: Sequence[Distribution], options: Options
+    target: Target,
+    distributions: Sequence[Distribution],
+    options: Options,
+    index: wheelindex.WheelIndex | None = None,
 ) -> Preflight:
     """Hash (or find in the wheel index) every wheel `distributions` install from, and
-    run `target`'s interpreter when the target is to be confirmed."""
-    index = wheelindex.WheelIndex(options.cache_dir) if options.cache_dir is not None else None
+    run `target`'s interpreter when the target is to be confirmed.
+
+    `index` is the one the plan was made with in this process (`install`), else the
+    cache's is read.
+    """
+    if index is None and options.cache_dir is not None:
+        index = wheelindex.WheelIndex(options.cache_dir)
     # A path with a control character is refused by `validate`, before any result is used.
     paths = sorted(
         path

@@ -37,12 +37,18 @@ def _sha256_of(entry: object) -> str | None:
 
 
 class WheelIndex:
-    """sha256 of wheels by path, trusted while the file's stat is unchanged."""
+    """sha256 of wheels by path, trusted while the file's stat is unchanged.
 
-    def __init__(self, directory: str) -> None:
-        self.path = os.path.join(directory, INDEX)
+    With no `directory` (--no-cache) it is held in memory only: one process that plans
+    and applies (`install`) then hashes each wheel once, as it does with a cache.
+    """
+
+    def __init__(self, directory: str | None) -> None:
+        self.path = os.path.join(directory, INDEX) if directory is not None else None
         self.entries: dict[str, list[int | str]] = {}
         self.changed = False
+        if self.path is None:
+            return
         try:
             data = json.loads(read_own(self.path))
             if data.get("format") == FORMAT and isinstance(data.get("wheels"), dict):
@@ -81,7 +87,7 @@ class WheelIndex:
 
     def save(self) -> None:
         """Write the index if it changed; the cache is an optimisation, so errors are ignored."""
-        if not self.changed:
+        if not self.changed or self.path is None:
             return
         entries = dict(list(self.entries.items())[-_MAX_INDEX:])
         data = json.dumps({"format": FORMAT, "wheels": entries}, sort_keys=True).encode()

@@ -629,6 +629,55 @@ def test_apply_uses_the_index_and_still_refuses_a_replaced_wheel(
     assert os.listdir(prefix) == []
 
 
+@pytest.mark.parametrize("replaced", [False, True])
+def test_install_without_a_cache_hashes_each_wheel_once(
+    tmp_path: Path,
+    target: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    replaced: bool,
+) -> None:
+    """`install --no-cache` applies with the hashes its plan took a moment ago, kept in
+    memory by their stat stamps as the wheel index keeps them; a wheel replaced between
+    the plan and the apply has another stamp, so it is hashed again, and refused."""
+    from applier import preflight
+    from planner import wheels as wheels_module
+    from wheelplan import cli as command_line
+
+    monkeypatch.setattr(wheelindex, "_SETTLED_NS", 0)
+    hashed: list[str] = []
+    for module, name in ((wheels_module, "mapped_sha256"), (wheelindex, "file_sha256")):
+        real = getattr(module, name)
+
+        def counting(source: Any, real: Any = real, name: str = name) -> str:
+            hashed.append(name)
+            return str(real(source))
+
+        monkeypatch.setattr(module, name, counting)
+    wheel = demo_wheel(tmp_path / "wheels")
+    other = build_wheel(WheelSpec("demo", files={"demo/__init__.py": b"X = 2\n"}), tmp_path / "w2")
+    real_start = preflight.start_preflight
+
+    def starting(*args: Any) -> preflight.Preflight:
+        if replaced:
+            os.replace(other, wheel)  # same path, another file, once the plan is made
+        return real_start(*args)
+
+    monkeypatch.setattr(preflight, "start_preflight", starting)
+    env = target.parent.parent
+    before = snapshot(env)
+    code = command_line.main(["install", "--python", str(target), "-q", "--no-cache", str(wheel)])
+    if replaced:
+        assert code == command_line.EXIT_REFUSED
+        assert "wheel changed since the plan was made" in capsys.readouterr().err
+        assert snapshot(env) == before
+        assert hashed == ["mapped_sha256", "file_sha256"]
+    else:
+        assert code == 0
+        assert (site(env) / "demo" / "big.bin").read_bytes() == BIG
+        assert hashed == ["mapped_sha256"]  # by the plan; the apply found it in memory
+
+
 # --- the command line ---------------------------------------------------------------
 
 

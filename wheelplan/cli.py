@@ -370,10 +370,10 @@ def _request(args: argparse.Namespace, index: wheelindex.WheelIndex | None = Non
     )
 
 
-def _index(args: argparse.Namespace) -> wheelindex.WheelIndex | None:
-    """The wheel index of the cache in use (the caller saves it), or None under --no-cache."""
-    directory = _cache_dir(args)
-    return wheelindex.WheelIndex(directory) if directory is not None else None
+def _index(args: argparse.Namespace) -> wheelindex.WheelIndex:
+    """The wheel index of the cache in use (the caller saves it); under --no-cache, one
+    held in memory, for `install` to apply with the hashes its plan took."""
+    return wheelindex.WheelIndex(_cache_dir(args))
 
 
 def _read_plan(
@@ -520,15 +520,18 @@ def _plan_command(args: argparse.Namespace) -> int:
             assert probing is not None
             plan = planning.plan_wheels(request, probing, manifests)
     finally:
-        if index is not None:
-            if manifests is not None:
-                manifests.save(index)
-            index.save()
+        if manifests is not None:
+            manifests.save(index)
+        index.save()
     if args.command == "install" and not args.dry_run:
         # No review is printed, so its warnings (unmet requirements, ...) are printed here.
         for warning in plan.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        _apply(plan, "install", args, _options(args))
+        from applier.preflight import start_preflight
+
+        options = _options(args)
+        preflight = start_preflight(plan.target, plan.distributions, options, index)
+        _apply(plan, "install", args, options, preflight)
         return EXIT_OK
     if args.output:
         with open(args.output, "wb") as stream:
