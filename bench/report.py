@@ -58,6 +58,13 @@ class RowResult:
             "median_s": self.median(),
             "min_s": min((s.seconds for s in self.samples), default=None),
             "samples_s": [round(s.seconds, 4) for s in self.samples],
+            # Each run's split between processes (`plan`, `apply`), to tell which one a
+            # slow round slowed.
+            "samples_parts_s": [
+                {p: round(seconds, 4) for p, seconds in s.parts.items()} for s in self.samples
+            ]
+            if len(parts) > 1
+            else None,
             "parts_median_s": {
                 p: statistics.median(s.parts[p] for s in self.samples if p in s.parts)
                 for p in parts
