@@ -114,7 +114,7 @@ def apply_plan(
         os.makedirs(base)
     try:
         with target_lock(base):
-            check_target(plan, base, options.compile_bytecode)
+            check_target(plan, base, options.compile_bytecode, options.root is not None)
             summary = _transaction(plan, base, wheel_paths, options, progress, started, mtime)
     except Refused:
         for folder in reversed(staged):  # a refused staging apply leaves no folders behind

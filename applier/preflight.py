@@ -202,10 +202,10 @@ def confirm_target(plan: Plan, actual: TargetInfo, subject: str) -> None:
         )
 
 
-def check_target(plan: Plan, base: str, compiling: bool) -> None:
+def check_target(plan: Plan, base: str, compiling: bool, staged: bool = False) -> None:
     """Refuse a target that changed since the plan was made, or where something stands
     in the way of what the plan writes, moves or removes (`compiling`: or of the
-    `__pycache__` folders its bytecode goes in)."""
+    `__pycache__` folders its bytecode goes in). `staged`: `base` is under --root."""
     problems: list[Problem] = []
     if not os.path.isdir(base):
         raise Refused.one(base, "the target environment does not exist")
@@ -218,6 +218,14 @@ def check_target(plan: Plan, base: str, compiling: bool) -> None:
         )
     fingerprint = installed_fingerprint_at(base, plan.target.schemes)
     if fingerprint != plan.target.installed_fingerprint:
+        if staged:
+            # Not a change: the staged prefix never held what the planned environment did.
+            raise Refused.one(
+                base,
+                "the staged prefix holds other distributions than the environment the plan"
+                " was made for; stage a plan made for an environment with nothing installed,"
+                " or into a folder that holds what that environment holds",
+            )
         raise Refused.one(
             base,
             "the target changed since the plan was made (installed distributions differ);"

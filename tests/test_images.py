@@ -181,6 +181,27 @@ def test_a_refused_staging_apply_leaves_no_folders(
     assert not root.exists()
 
 
+def test_staging_a_plan_for_an_environment_with_distributions_says_why(
+    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+) -> None:
+    """A staged prefix holds only what was staged into it. A plan made where something
+    is installed expects that too: the target did not change, and the error says what
+    differs instead of asking to plan again."""
+    installed = cli("install", "--python", target, "--quiet", wheels / "gamma-1.0-py3-none-any.whl")
+    assert installed.returncode == 0, installed.stderr
+    before = snapshot(env)
+    root = tmp_path / "root"
+    result = cli(
+        "install", "--python", target, "--root", root, wheels / "beta-1.0-py3-none-any.whl"
+    )
+    assert result.returncode == 1
+    (line,) = errors(result)
+    assert line.startswith(f"error: {staged(root, env)}: the staged prefix holds other")
+    assert "plan again" not in line
+    assert not root.exists()
+    assert snapshot(env) == before
+
+
 # portable plans ------------------------------------------------------------------
 
 
