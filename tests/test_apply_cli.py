@@ -169,7 +169,9 @@ def test_uninstall_is_install_remove_with_pip_s_and_uv_s_name(
     plan = tmp_path / "plan.json"
     assert cli("plan", "--python", target, "-o", plan, "--remove", "beta").returncode == 0
     by_remove = json.loads(plan.read_text())
-    assert cli("uninstall", "beta", "--python", target, "-q").returncode == 0
+    # The apply options the README lists for it, cache ones included (as uv takes them).
+    done = cli("uninstall", "beta", "--python", target, "-q", "--no-cache", "--jobs", "1")
+    assert done.returncode == 0, done.stderr
     gone = {entry["path"] for entry in by_remove["files"] if entry["action"] == "remove"}
     assert gone and not any((env / path).exists() for path in gone)
 

@@ -309,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-y", "--yes", action="store_true", help="accepted as pip takes it: wheelplan never asks"
     )
     _apply_arguments(uninstall)
+    # Taken as install takes them (uv's --no-cache is a flag of every command), though a
+    # removal reads no wheel.
+    _cache_arguments(uninstall, link_mode=True)
     uninstall.add_argument(
         "--dry-run", action="store_true", help="print the review and write nothing"
     )
