@@ -688,7 +688,8 @@ def test_cli_cache_location_and_no_cache(tmp_path: Path, target: Path, cli: Cli)
     plan_file = tmp_path / "plan.json"
     done = cli("plan", wheel, "--python", target, "-o", plan_file, "--no-cache", env=env)
     assert done.returncode == 0, done.stderr
-    done = cli("apply", plan_file, "--quiet", "--no-cache", env=env)
+    # pip's spelling, which Dockerfiles carry over, means the same.
+    done = cli("apply", plan_file, "--quiet", "--no-cache-dir", env=env)
     assert done.returncode == 0, done.stderr
     assert not xdg.exists()
     python = make_env(tmp_path / "other-env")

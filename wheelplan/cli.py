@@ -218,7 +218,12 @@ def _cache_arguments(parser: argparse.ArgumentParser, *, link_mode: bool) -> Non
         help="the unpacked-wheel cache and wheel index"
         " (default: $XDG_CACHE_HOME/wheelplan or ~/.cache/wheelplan)",
     )
-    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    parser.add_argument(
+        "--no-cache",
+        "--no-cache-dir",
+        action="store_true",
+        help="neither read nor write the cache (pip's --no-cache-dir is taken too)",
+    )
     if link_mode:
         parser.add_argument(
             "--link-mode",
