@@ -48,7 +48,7 @@ import msgspec
 
 from applier.atomic import write_atomic
 from applier.cachedir import ENTRIES, STAGING, WHEEL_SHA256, staging_name, stale_staging
-from applier.links import modes_for
+from applier.links import modes_for, own_inode
 from applier.modes import file_mode
 from planner.inputfiles import read_own
 from planner.paths import parents, path_problem
@@ -349,11 +349,11 @@ def placement_for(
     """
     modes = modes_for(link_mode)
     if mtime is not None:
-        modes = tuple(mode for mode in modes if mode != "hardlink")
+        modes = own_inode(modes)
     if directory is None or not modes:
         return None, Placement(), ()
     cache = Cache(directory)
-    copying = any(mode != "hardlink" for mode in modes)
+    copying = bool(own_inode(modes))
     shas = {
         dist.wheel: dist.wheel_sha256
         for dist in plan.distributions

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+from collections.abc import Sequence
 
 from applier import faults
 from applier.modes import create, file_mode
@@ -32,6 +33,12 @@ _UNSUPPORTED = frozenset(
 )
 # copy_file_range refusing a pair of files: fall back to reading and writing.
 _NO_COPY_RANGE = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL})
+
+
+def own_inode(modes: Sequence[str]) -> tuple[str, ...]:
+    """Those of `modes` that give the placed file an inode of its own (all but a
+    hardlink), so that its mode and mtime are not the cached file's."""
+    return tuple(mode for mode in modes if mode != "hardlink")
 
 
 def modes_for(choice: str) -> tuple[str, ...]:
@@ -93,7 +100,7 @@ class Linker:
         try:
             faults.checkpoint("create")
             while True:
-                usable = self.modes if shared else [m for m in self.modes if m != "hardlink"]
+                usable = self.modes if shared else own_inode(self.modes)
                 if not usable:
                     refused = "; ".join(f"{how}: {why}" for how, why in self.refused.items())
                     raise OSError(
@@ -154,4 +161,4 @@ class Linker:
             os.close(source_fd)
 
 
-__all__ = ["AUTO", "MODES", "Linker", "modes_for"]
+__all__ = ["AUTO", "MODES", "Linker", "modes_for", "own_inode"]
