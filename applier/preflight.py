@@ -4,7 +4,7 @@ the plan writes.
 
 The wheels' hashes and the target's interpreter are started (`start_preflight`) as
 soon as the plan's target and distributions are read, and their answers collected
-once the plan is loaded and validated (`wheel_paths`, `confirm_target`). Nothing here
+once the plan is loaded and validated (`planned_wheels`, `confirm_target`). Nothing here
 writes: a refusal leaves the target as it was.
 """
 
