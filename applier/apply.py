@@ -311,6 +311,13 @@ def _transaction(
             raise Refused.one(
                 error.wheel, f"{error}; the apply was rolled back, nothing was changed"
             ) from None
+        if isinstance(error, OSError) and error.filename in wheel_paths.values():
+            # Hashed before the first write, the wheel could not be opened afterwards.
+            raise Refused.one(
+                str(error.filename),
+                f"cannot read wheel: {error.strerror}; the apply was rolled back,"
+                " nothing was changed",
+            ) from None
         if isinstance(error, StreamError | OSError):
             raise Refused.one(base, f"apply failed and was rolled back: {error}") from None
         raise

@@ -50,6 +50,7 @@ from applier.atomic import write_atomic
 from applier.cachedir import ENTRIES, STAGING, WHEEL_SHA256, staging_name, stale_staging
 from applier.links import modes_for, own_inode
 from applier.modes import file_mode
+from planner.hashing import open_regular
 from planner.inputfiles import read_own
 from planner.paths import parents, path_problem
 from planner.plan import FileEntry, Plan, Source, Unit
@@ -320,7 +321,7 @@ class Cache:
                 continue
             sources = dict(planned)
             try:
-                wheel_fd = os.open(wheel_paths[wheel], os.O_RDONLY | os.O_CLOEXEC)
+                wheel_fd = open_regular(wheel_paths[wheel])
                 try:
                     for path, staged in again.staged.items():
                         write_file(staged, sources[path], wheel_fd, b"", umask=umask)

@@ -41,6 +41,7 @@ import attrs
 
 from applier.links import Linker
 from applier.streams import write_file
+from planner.hashing import open_regular
 from planner.plan import FileEntry, Unit
 from planner.units import LINK_NS, weight
 
@@ -183,9 +184,8 @@ def _run(
                 if source.wheel is not None:
                     wheel_fd = handles.get(source.wheel)
                     if wheel_fd is None:
-                        wheel_fd = os.open(
-                            context.wheel_paths[source.wheel], os.O_RDONLY | os.O_CLOEXEC
-                        )
+                        # Checked again: the wheel was hashed earlier, by its path.
+                        wheel_fd = open_regular(context.wheel_paths[source.wheel])
                         handles[source.wheel] = wheel_fd
                 destination = inside + path
                 staging = staged.get(path)

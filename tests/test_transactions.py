@@ -798,6 +798,44 @@ def test_two_applies_at_once_one_wins(upgrade) -> None:
     assert diff(snapshot(env_dir), after) == []
 
 
+def test_a_wheel_swapped_for_a_named_pipe_mid_apply_is_refused_not_waited_on(
+    tmp_path: Path,
+) -> None:
+    """The apply hashes each wheel before it writes, and its workers open the wheels
+    later: one swapped for a named pipe in between must be refused when a worker opens
+    it (and the apply rolled back), not leave the worker waiting for a pipe's writer."""
+    wheels = [
+        build_wheel(WheelSpec(name, files={f"{name}/__init__.py": b"X = 1\n"}), tmp_path / "w")
+        for name in ("first", "second")
+    ]
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    plan = tmp_path / "plan.json"
+    save_plan(python, plan, wheels)
+    options = ("--no-cache", "--jobs", "1")
+    # Stopped before its first file is created: no worker has opened both wheels yet.
+    first_create = checkpoints(env_dir, plan, *options).index("create") + 1
+    before = snapshot(env_dir)
+    apply = _stopped_apply(plan, first_create, *options)
+    for wheel in wheels:
+        wheel.unlink()
+        os.mkfifo(wheel)
+    apply.send_signal(signal.SIGCONT)
+    try:
+        err = apply.communicate(timeout=60)[1]
+    except subprocess.TimeoutExpired:
+        apply.kill()
+        apply.communicate()
+        raise AssertionError("the apply waited on a named pipe given as a wheel") from None
+    assert apply.returncode == 1, err
+    assert err.startswith(f"error: {wheels[0]}: cannot read wheel: ") or err.startswith(
+        f"error: {wheels[1]}: cannot read wheel: "
+    ), err
+    assert err.count("\n") == 1 and "named pipe" in err and "rolled back" in err, err
+    assert not has_journal(env_dir)
+    assert snapshot(env_dir) == before
+
+
 # --- read-only parts of the target -------------------------------------------------
 
 
