@@ -184,7 +184,8 @@ def _run(
                 if source.wheel is not None:
                     wheel_fd = handles.get(source.wheel)
                     if wheel_fd is None:
-                        # Checked again: the wheel was hashed earlier, by its path.
+                        # A FIFO swapped in since the wheel was checked is refused, not
+                        # waited on.
                         wheel_fd = open_regular(context.wheel_paths[source.wheel])
                         handles[source.wheel] = wheel_fd
                 destination = inside + path
