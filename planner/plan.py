@@ -308,12 +308,13 @@ def _canonical_plan(data: bytes) -> Plan | None:
     """
     try:
         plan = _FAST_DECODER.decode(data)
-    except (msgspec.MsgspecError, UnicodeDecodeError):
-        return None
-    if plan.format != FORMAT:
+        pieces = encode(plan) if plan.format == FORMAT else None
+    except (msgspec.MsgspecError, UnicodeError, RecursionError):
+        return None  # the careful way names what is wrong
+    if pieces is None:
         return None
     offset = 0
-    for piece in encode(plan):
+    for piece in pieces:
         # Compared in place: the written-back plan is never joined into one copy.
         if not data.startswith(piece, offset):
             return None
@@ -336,7 +337,8 @@ def _header_of(data: bytes) -> tuple[Target, tuple[Distribution, ...]] | None:
     try:
         target = _TARGET_DECODER.decode(_member_text(data, "target", "units"))
         distributions = _DISTRIBUTIONS_DECODER.decode(_member_text(data, "distributions", "files"))
-    except (ValueError, msgspec.MsgspecError):  # a key not found, or a value not valid
+    # A key not found, or a value not valid (or nested past the decoder's depth).
+    except (ValueError, msgspec.MsgspecError, RecursionError):
         return None
     return target, distributions
 
@@ -381,6 +383,8 @@ def loads(
         ) from None
     except ValueError as error:
         raise not_an_input("plan", subject, f"invalid JSON: {error}") from None
+    except RecursionError:
+        raise not_an_input("plan", subject, "invalid JSON: nested too deeply") from None
     if not isinstance(data, dict) or "format" not in data:
         raise not_an_input("plan", subject, "no 'format' field")
     if data["format"] != FORMAT:
@@ -389,7 +393,13 @@ def loads(
             f"plan format {data['format']!r} is not supported"
             f" (this wheelplan reads format {FORMAT}); plan again",
         )
-    if data.get("digest") != digest_of(data):
+    try:
+        digest = digest_of(data)
+    except UnicodeEncodeError:  # "\ud800": JSON can escape what no UTF-8 text holds
+        raise Refused.one(
+            subject, "malformed plan: a string holds a lone surrogate, which is no character"
+        ) from None
+    if data.get("digest") != digest:
         raise Refused.one(
             subject, "plan digest does not match its contents (the file was edited or damaged)"
         )

@@ -186,6 +186,42 @@ def test_a_tampered_plan_is_refused(
     assert cli("apply", plan, "--quiet").returncode == 0
 
 
+_DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (lambda text: _DEEP, "not a plan file (invalid JSON: nested too deeply)"),
+        (
+            lambda text: text.replace('"conflicts":', f'"nested":{_DEEP},"conflicts":', 1),
+            "not a plan file (invalid JSON: nested too deeply)",
+        ),
+        # Valid JSON, but "\ud800" escapes half a UTF-16 pair: no character at all.
+        (
+            lambda text: text.replace('"display_name":"', '"display_name":"\\ud800', 1),
+            "malformed plan: a string holds a lone surrogate, which is no character",
+        ),
+    ],
+    ids=["nested-array", "nested-in-a-plan", "lone-surrogate"],
+)
+def test_a_plan_json_cannot_represent_is_refused(
+    edit: Callable[[str], str],
+    problem: str,
+    planned: tuple[Path, Path],
+    tmp_path: Path,
+    cli: Cli,
+) -> None:
+    plan, env = planned
+    edited = tmp_path / "edited.json"
+    edited.write_text(edit(plan.read_text()))
+    assert edited.read_text() != plan.read_text()
+    before = snapshot(env)
+    for command in ("show", "apply"):
+        refusal(cli(command, edited), str(edited), problem)
+    assert snapshot(env) == before
+
+
 def test_a_plan_for_a_wheel_that_changed_is_refused(
     planned: tuple[Path, Path], tmp_path: Path, cli: Cli
 ) -> None:
