@@ -12,13 +12,14 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 
 import attrs
 
 from applier import faults
-from planner.errors import name_the_file
+from planner.errors import Refused, name_the_file
 
 # The pyc layout of PEP 552, as py_compile writes it: magic, flags, then either the
 # source's mtime and size or its hash, then the marshalled code object.
@@ -48,6 +49,8 @@ for source, final in json.load(sys.stdin):
 json.dump(results, sys.stdout)
 """
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+# What `sys.implementation.cache_tag` looks like: `cpython-311`, `pypy311`.
+_TAG = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 @attrs.frozen
@@ -61,13 +64,26 @@ class Compiled:
 
 
 def cache_tag(interpreter: str) -> str:
-    completed = subprocess.run(
-        [interpreter, "-I", "-c", "import sys; print(sys.implementation.cache_tag)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return completed.stdout.strip()
+    """The interpreter's bytecode tag (`cpython-311`), which names every .pyc.
+
+    Refused when it gives none, or one that is no plain name: with --root the plan's
+    interpreter is not confirmed, and a tag holding a `/` would place a .pyc elsewhere.
+    """
+    try:
+        completed = subprocess.run(
+            [interpreter, "-I", "-c", "import sys; print(sys.implementation.cache_tag)"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError as error:
+        raise Refused.one(interpreter, f"cannot compile bytecode: {error.strerror}") from None
+    tag = completed.stdout.strip()
+    if completed.returncode != 0 or tag == "None" or not _TAG.fullmatch(tag):
+        raise Refused.one(
+            interpreter, "cannot compile bytecode: the interpreter gave no bytecode cache tag"
+        )
+    return tag
 
 
 def pycache_of(source: str) -> str:
@@ -96,7 +112,8 @@ def compile_sources(
     Nothing is written: the result carries each .pyc's bytes for `write_pycs`.
     """
     mode = "CHECKED_HASH" if checked_hash else "TIMESTAMP"
-    batches = [list(sources[index::jobs]) for index in range(max(1, jobs))]
+    jobs = max(1, min(jobs, len(sources)))  # one process per source at most
+    batches = [list(sources[index::jobs]) for index in range(jobs)]
     processes = []
     for batch in batches:
         if not batch:

@@ -328,6 +328,19 @@ def test_compile_bytecode_is_checked_hash_under_source_date_epoch(
     assert shown.stdout == f"42 {pyc}\n"
 
 
+def test_more_compile_jobs_than_sources_start_one_compiler_per_source(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """--jobs is a ceiling: a huge one once made a batch per job, and ran out of memory
+    in the middle of the transaction."""
+    wheel = build_wheel(WheelSpec("few", files={"few/__init__.py": b"X = 1\n"}), tmp_path / "w")
+    args = ("--python", target, "--compile-bytecode", "--jobs", str(10**12), wheel)
+    completed = cli("install", *args, memory=2 * 1024**3)
+    assert completed.returncode == 0, completed.stderr
+    site = next(target.parent.parent.glob("lib/python*/site-packages"))
+    assert (site / "few" / "__pycache__" / f"__init__.{sys.implementation.cache_tag}.pyc").is_file()
+
+
 def test_jobs_must_be_a_positive_number(tmp_path: Path, target: Path, cli: Cli) -> None:
     wheel = build_wheel(WheelSpec("solo", files={"solo.py": b""}), tmp_path / "w")
     env = target.parent.parent

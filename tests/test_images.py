@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from planner import verify
 from planner.hashing import encode_hash
 from planner.target import probe
 from tests.conftest import make_env, snapshot
+from tests.hostile import recompute_digest
 from tests.imagetools import tree_digest
 from tests.plannertools import SCHEMES
 from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
@@ -119,6 +121,27 @@ def test_root_stages_files_that_name_the_real_prefix(
     assert run.stdout == "alpha says hi\n"
     result = cli("verify", "--python", target)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("interpreter", ["/bin/false", "/bin/true", "/nonexistent/bin/python"])
+def test_root_refuses_bytecode_when_the_interpreter_gives_no_cache_tag(
+    interpreter: str, tmp_path: Path, target: Path, wheels: Path, cli: Cli
+) -> None:
+    """With --root the plan's interpreter is not confirmed: bytecode needs its cache tag,
+    and one that gives none (or cannot run) is refused before anything is staged."""
+    plan = tmp_path / "plan.json"
+    plan_into(cli, wheels, target, plan)
+    data = json.loads(plan.read_text())
+    data["target"]["interpreter"] = interpreter
+    recompute_digest(data)
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(data, sort_keys=True, indent=1) + "\n")
+    root = tmp_path / "root"
+    result = cli("apply", edited, "--root", root, "--compile-bytecode")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(f"error: {interpreter}: cannot compile bytecode: ")
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert not root.exists()
 
 
 def test_root_keeps_the_journal_and_lock_under_the_staged_prefix(
