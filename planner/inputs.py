@@ -45,12 +45,27 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
             paths.append(item)
         else:
             problems.append(Problem(item, _missing_input(item)))
+    problems += [
+        Problem(path, "the path is not valid UTF-8, and a plan holds paths as text")
+        for path in paths
+        if not _is_text(os.path.abspath(path))
+    ]
     if problems:
         raise Refused(problems)
     unique: dict[str, str] = {}
     for path in paths:
         unique.setdefault(os.path.realpath(path), path)
     return list(unique.values())
+
+
+def _is_text(path: str) -> bool:
+    """Whether `path` is UTF-8: a name that is not comes through `os` with surrogates
+    in it, which no JSON file can hold."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def best_builds(wheels: Sequence[Wheel], inputs: Sequence[str], tags: Sequence[str]) -> list[Wheel]:

@@ -222,6 +222,23 @@ def test_a_plan_json_cannot_represent_is_refused(
     assert snapshot(env) == before
 
 
+def test_a_wheel_path_that_is_not_utf8_is_refused_before_any_plan_is_written(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """A folder named in Latin-1 reaches Python with a surrogate in its name, which no
+    plan (JSON) can hold: the wheel is refused, and a plan file already there is kept."""
+    folder = tmp_path / os.fsdecode(b"caf\xe9")
+    wheel = build_wheel(CONTROL, folder)
+    shown = str(wheel).replace("\udce9", "\\udce9")
+    plan = tmp_path / "plan.json"
+    plan.write_text("an earlier plan\n")
+    for named in (wheel, folder):
+        for cache in ("--no-cache", f"--cache-dir={tmp_path / 'cache'}"):
+            result = cli("plan", named, "--python", target, "-o", plan, cache)
+            refusal(result, shown, "the path is not valid UTF-8, and a plan holds paths as text")
+            assert plan.read_text() == "an earlier plan\n"
+
+
 def test_a_plan_for_a_wheel_that_changed_is_refused(
     planned: tuple[Path, Path], tmp_path: Path, cli: Cli
 ) -> None:

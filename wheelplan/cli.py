@@ -542,8 +542,9 @@ def _plan_command(args: argparse.Namespace) -> int:
         _apply(plan, "install", args, options, preflight)
         return EXIT_OK
     if args.output:
+        pieces = encode(plan)  # before the file is opened: a failure leaves it as it was
         with open(args.output, "wb") as stream:
-            stream.writelines(encode(plan))
+            stream.writelines(pieces)
     if args.json:
         sys.stdout.write(dumps(plan))
     else:
