@@ -3,12 +3,15 @@ against the lock before planning, and a refusal that writes nothing otherwise.""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
+import socket
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -299,6 +302,49 @@ def test_a_missing_wheel_is_refused(tmp_path: Path, target: Path, wheels: Path, 
     assert len(lines) == 2
     assert any(str(tmp_path / "elsewhere" / beta.name) in line for line in lines)
     assert any((gone / ALPHA.filename).as_uri() in line for line in lines)
+    assert snapshot(target.parent.parent) == before
+
+
+@contextlib.contextmanager
+def _no_http_server() -> Iterator[str]:
+    """A server on 127.0.0.1 that answers every request with a line that is not HTTP."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                with connection:
+                    connection.recv(65536)
+                    connection.sendall(b"GARBAGE\r\n\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize(
+    ("where", "problem"),
+    [("garbage", "download failed: BadStatusLine: "), ("space", "download failed: InvalidURL: ")],
+)
+def test_a_url_http_cannot_fetch_is_refused_not_a_traceback(
+    where: str, problem: str, tmp_path: Path, target: Path, wheels: Path, cli: Cli
+) -> None:
+    beta = wheels / BETA.filename
+    with _no_http_server() as base:
+        url = f"{base}/{beta.name}" if where == "garbage" else f"http://a b/{beta.name}"
+        lock = write_pylock(
+            tmp_path / "pylock.toml",
+            [LockPackage("beta", "2.0", wheels=(wheel_entry(beta, url=url),))],
+        )
+        before = snapshot(target.parent.parent)
+        result = cli("plan", "--lock", lock, "--python", target, "--wheel-dir", tmp_path / "dl")
+    assert result.returncode == 1, result.stderr
+    (line,) = errors(result)
+    assert line.startswith(f"error: {url}: {problem}"), line
     assert snapshot(target.parent.parent) == before
 
 

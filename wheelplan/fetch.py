@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import os
 import tempfile
 import time
@@ -151,6 +152,10 @@ def _fetch_one(wheel: LockedWheel, folder: str, flat: bool, slot: _Slot) -> Fetc
         ) from None
     except urllib.error.URLError as error:
         raise Refused.one(wheel.url or wheel.filename, f"download failed: {error.reason}") from None
+    except http.client.HTTPException as error:  # a URL http.client refuses, or no HTTP answer
+        raise Refused.one(
+            wheel.url or wheel.filename, f"download failed: {type(error).__name__}: {error}"
+        ) from None
     except (OSError, ValueError) as error:
         subject = wheel.path or wheel.url or wheel.filename
         raise Refused.one(subject, f"cannot fetch wheel: {error}") from None
