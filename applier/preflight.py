@@ -125,7 +125,10 @@ def planned_wheels(plan: Plan, preflight: Preflight) -> dict[str, str]:
         if dist.action not in INSTALLING or dist.wheel is None:
             continue
         path = wanted[dist.wheel]
-        actual = digests[path]
+        actual = digests.get(path)
+        if actual is None:  # not hashed: `--wheel-dir` gave it a control character
+            problems.append(Problem(path, "the path has a control character"))
+            continue
         if isinstance(actual, OSError):
             problems.append(Problem(path, f"cannot read wheel: {actual.strerror}"))
             continue

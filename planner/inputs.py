@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 
 from planner.errors import Problem, Refused
+from planner.paths import has_control
 from planner.wheels import Wheel
 
 
@@ -45,11 +46,15 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
             paths.append(item)
         else:
             problems.append(Problem(item, _missing_input(item)))
-    problems += [
-        Problem(path, "the path is not valid UTF-8, and a plan holds paths as text")
-        for path in paths
-        if not _is_text(os.path.abspath(path))
-    ]
+    for path in paths:
+        absolute = os.path.abspath(path)
+        if not _is_text(absolute):
+            problems.append(
+                Problem(path, "the path is not valid UTF-8, and a plan holds paths as text")
+            )
+        elif has_control(absolute):
+            # The applier refuses a plan with such a wheel path (applier/validate.py).
+            problems.append(Problem(path, "the path has a control character"))
     if problems:
         raise Refused(problems)
     unique: dict[str, str] = {}

@@ -239,6 +239,23 @@ def test_a_wheel_path_that_is_not_utf8_is_refused_before_any_plan_is_written(
             assert plan.read_text() == "an earlier plan\n"
 
 
+def test_a_wheel_path_with_a_control_character_is_refused_by_plan_and_apply(
+    planned: tuple[Path, Path], tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """The applier refuses a plan whose wheel path has one, so the planner does not make
+    such a plan, and `apply --wheel-dir` cannot give a wheel one either."""
+    plan, env = planned
+    folder = tmp_path / "odd\ndir"
+    wheel = build_wheel(CONTROL, folder)
+    shown = str(wheel).replace("\n", "\\n")
+    before = snapshot(env)
+    for named in (wheel, folder):
+        result = cli("plan", named, "--python", target)
+        refusal(result, shown, "the path has a control character")
+    refusal(cli("apply", plan, "--wheel-dir", folder), shown, "the path has a control character")
+    assert snapshot(env) == before
+
+
 def test_a_plan_for_a_wheel_that_changed_is_refused(
     planned: tuple[Path, Path], tmp_path: Path, cli: Cli
 ) -> None:
