@@ -16,8 +16,9 @@ from installer.scripts import Script
 
 from planner.errors import Problem, Refused
 from planner.hashing import record_hash
-from planner.paths import join, path_problem
+from planner.paths import is_within, join, path_problem
 from planner.plan import FileEntry, Source
+from planner.target import JOURNAL_DIR
 from planner.wheels import EntryScript, Wheel
 
 INSTALLER_NAME = "wheelplan"
@@ -122,6 +123,11 @@ def claims_for(
             checked = name if root_is_safe else path
         if path_problem(checked) and (problem := path_problem(path)):
             problems.append(Problem(wheel.filename, f"destination {path!r} {problem}"))
+        elif path.startswith(JOURNAL_DIR) and is_within(path, JOURNAL_DIR):
+            # The applier refuses it too (applier/validate.py): the journal is ours alone.
+            problems.append(
+                Problem(wheel.filename, f"destination {path!r} is in wheelplan's journal folder")
+            )
         # Positional, in Source's field order: keywords cost a third more, 17,000 times.
         source = Source(
             "member",
