@@ -1,14 +1,16 @@
 """The human review of a plan: what will change, every overlap, every warning.
 
 Short enough for one screen on a handful of wheels; long lists are cut to a count
-and the full detail stays in the plan JSON.
+and the full detail stays in the plan JSON. Every line is `printable`: a name, warning
+or path from a wheel or a hand-edited plan cannot break a line, or send the terminal
+a control sequence, and so cannot forge lines of the review.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from planner.paths import parents
+from planner.paths import parents, printable
 from planner.plan import Distribution, Plan
 from planner.target import place_of
 
@@ -70,7 +72,7 @@ def _change(dist: Distribution) -> str:
 def changes(plan: Plan) -> list[str]:
     """What an applied plan changed, one line per distribution, as the review names it
     (pip and uv list what they installed; `install` prints no review)."""
-    return [_change(dist) for dist in plan.distributions if dist.action != "unchanged"]
+    return [printable(_change(dist)) for dist in plan.distributions if dist.action != "unchanged"]
 
 
 def render(plan: Plan) -> str:
@@ -152,4 +154,4 @@ def render(plan: Plan) -> str:
         lines += ["", "Swapped (the removals make room first):", *_limited(swaps, "swaps")]
     if plan.warnings:
         lines += ["", "Warnings:", *_limited([f"  {w}" for w in plan.warnings], "warnings")]
-    return "\n".join(lines) + "\n"
+    return "".join(printable(line) + "\n" for line in lines)

@@ -13,6 +13,7 @@ import contextlib
 import json
 import operator
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -254,6 +255,33 @@ def test_a_wheel_path_with_a_control_character_is_refused_by_plan_and_apply(
         refusal(result, shown, "the path has a control character")
     refusal(cli("apply", plan, "--wheel-dir", folder), shown, "the path has a control character")
     assert snapshot(env) == before
+
+
+def test_a_plan_cannot_forge_lines_of_its_review_or_of_the_apply(
+    planned: tuple[Path, Path], tmp_path: Path, cli: Cli
+) -> None:
+    """Names and warnings in a plan are shown with their control characters escaped,
+    so an edited plan cannot add lines to what its reviewer reads, or hide some."""
+    plan, _ = planned
+    data = json.loads(plan.read_text())
+    data["distributions"][0]["display_name"] += "\n\nFiles: 0 new\x1b[8m"
+    data["warnings"] = ["\x1b[2K\rall is well"]
+    recompute_digest(data)
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(data, sort_keys=True, indent=1) + "\n")
+    raw = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")  # any control character but "\n"
+    shown = cli("show", edited)
+    assert shown.returncode == 0, shown.stderr
+    assert not raw.search(shown.stdout), shown.stdout
+    assert [line for line in shown.stdout.splitlines() if line.startswith("Files:")] == [
+        line for line in cli("show", plan).stdout.splitlines() if line.startswith("Files:")
+    ]
+    assert "\\n\\nFiles: 0 new\\x1b[8m" in shown.stdout
+    assert "  \\x1b[2K\\rall is well\n" in shown.stdout
+    applied = cli("apply", edited)
+    assert applied.returncode == 0, applied.stderr
+    assert not raw.search(applied.stdout + applied.stderr), applied.stdout + applied.stderr
+    assert "\\n\\nFiles: 0 new\\x1b[8m" in applied.stdout
 
 
 def test_a_plan_for_a_wheel_that_changed_is_refused(

@@ -24,6 +24,7 @@ from planner import review
 from planner.errors import Problem, Refused
 from planner.inputfiles import MAX_PLAN_BYTES, read_at_most
 from planner.limits import Limits
+from planner.paths import printable
 from planner.plan import Distribution, Plan, Target, dumps, encode, loads
 from planner.review import human_size, plural
 from planner.target import BackgroundProbe, Place, probe
@@ -445,7 +446,7 @@ def _apply(
         if bar is not None:
             bar.close()
     for warning in summary.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {printable(warning)}", file=sys.stderr)
     if not args.quiet:
         # uv names the environment it used; `install` may have found it on its own.
         where = base_of(plan.target.prefix, options.root)
@@ -534,7 +535,7 @@ def _plan_command(args: argparse.Namespace) -> int:
     if args.command == "install" and not args.dry_run:
         # No review is printed, so its warnings (unmet requirements, ...) are printed here.
         for warning in plan.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+            print(f"warning: {printable(warning)}", file=sys.stderr)
         from applier.preflight import start_preflight
 
         options = _options(args)
