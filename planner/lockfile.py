@@ -83,9 +83,23 @@ def _filename_problem(filename: str) -> str | None:
     return None
 
 
+def _file_name(path: str) -> str:
+    """The last part of a lock's `path`, written with POSIX or Windows separators."""
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _other_file(filename: str, path: str | None) -> str | None:
+    """Why a wheel's `path` does not fit its `filename`: the planner installs the file's
+    own project and version, and `packaging` checks only `filename` against the lock's
+    package."""
+    if path is not None and _file_name(path) != filename:
+        return f"its path {path!r} names another file than {filename}"
+    return None
+
+
 def _archive_filename(archive: PackageArchive) -> str:
     if archive.path:
-        return archive.path.replace("\\", "/").rsplit("/", 1)[-1]
+        return _file_name(archive.path)
     return unquote(urlparse(archive.url or "").path.rsplit("/", 1)[-1])
 
 
@@ -213,7 +227,7 @@ def select(
                 )
             )
             continue
-        if problem := _filename_problem(filename):
+        if problem := _filename_problem(filename) or _other_file(filename, source.path):
             problems.append(Problem(path, f"{name}{version}: {problem}"))
             continue
         if source.url is not None and source.path is None:

@@ -348,6 +348,24 @@ def test_a_url_http_cannot_fetch_is_refused_not_a_traceback(
     assert snapshot(target.parent.parent) == before
 
 
+def test_a_lock_entry_whose_path_is_another_wheel_is_refused(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli
+) -> None:
+    """What is installed is the wheel file's own project and version: a lock entry whose
+    name is alpha's wheel but whose path is beta's would install what it does not say.
+    (A name of another project or version is refused by `packaging` itself.)"""
+    alpha, beta = wheels / ALPHA.filename, wheels / BETA.filename
+    entry = {**wheel_entry(beta, path="wheels/" + beta.name), "name": alpha.name}
+    lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("alpha", wheels=(entry,))])
+    before = snapshot(target.parent.parent)
+    result = cli("plan", "--lock", lock, "--python", target, "--wheel-dir", tmp_path / "dl")
+    assert result.returncode == 1, result.stdout
+    (line,) = errors(result)
+    problem = f"its path 'wheels/{beta.name}' names another file than {alpha.name}"
+    assert line == f"error: {lock}: alpha 1.0: {problem}", line
+    assert snapshot(target.parent.parent) == before
+
+
 def test_an_sdist_only_package_is_refused(
     tmp_path: Path, target: Path, wheels: Path, cli: Cli
 ) -> None:
