@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -364,6 +365,29 @@ def test_a_lock_entry_whose_path_is_another_wheel_is_refused(
     problem = f"its path 'wheels/{beta.name}' names another file than {alpha.name}"
     assert line == f"error: {lock}: alpha 1.0: {problem}", line
     assert snapshot(target.parent.parent) == before
+
+
+@pytest.mark.parametrize(
+    ("kind", "problem"),
+    [
+        ("folder", "cannot read wheel: it is a folder, not a file"),
+        ("fifo", "cannot read wheel: it is a named pipe (FIFO), not a file"),
+    ],
+)
+def test_a_lock_path_that_is_no_file_is_refused_for_what_it_is(
+    kind: str, problem: str, tmp_path: Path, target: Path, wheels: Path, cli: Cli
+) -> None:
+    beta = wheels / BETA.filename
+    held = tmp_path / "held" / beta.name
+    held.parent.mkdir()
+    if kind == "folder":
+        held.mkdir()
+    else:
+        os.mkfifo(held)  # read without a writer, it would never end
+    entry = wheel_entry(beta, path=f"held/{beta.name}")
+    lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("beta", "2.0", wheels=(entry,))])
+    result = cli("plan", "--lock", lock, "--python", target, "--wheel-dir", tmp_path / "dl")
+    assert errors(result) == [f"error: {held}: {problem}"]
 
 
 def test_an_sdist_only_package_is_refused(

@@ -26,6 +26,7 @@ import attrs
 
 from applier.cachedir import DOWNLOADS, default_dir
 from planner.errors import Problem, Refused
+from planner.hashing import open_regular
 from planner.lockfile import LockedWheel
 from planner.plan import Plan
 
@@ -101,7 +102,7 @@ class _Checker:
 
 def _check_file(path: str, wheel: LockedWheel) -> str:
     checker = _Checker(wheel)
-    with open(path, "rb", buffering=0) as stream:
+    with open(open_regular(path), "rb", buffering=0) as stream:
         for block in iter(lambda: stream.read(CHUNK), b""):
             checker.update(block)
     return checker.finish()
@@ -134,9 +135,14 @@ def _download(wheel: LockedWheel, destination: str, slot: _Slot) -> str:
 def _fetch_one(wheel: LockedWheel, folder: str, flat: bool, slot: _Slot) -> Fetched:
     try:
         if wheel.path is not None:
-            if not os.path.isfile(wheel.path):
-                raise Refused.one(wheel.path, "wheel file named by the lock does not exist")
-            return Fetched(wheel, wheel.path, _check_file(wheel.path, wheel))
+            try:
+                return Fetched(wheel, wheel.path, _check_file(wheel.path, wheel))
+            except FileNotFoundError:
+                raise Refused.one(
+                    wheel.path, "wheel file named by the lock does not exist"
+                ) from None
+            except OSError as error:  # a folder, a FIFO: refused unread (open_regular)
+                raise Refused.one(wheel.path, f"cannot read wheel: {error.strerror}") from None
         destination = os.path.join(
             folder, wheel.filename if flat else os.path.join(_cache_key(wheel), wheel.filename)
         )
