@@ -345,10 +345,12 @@ def _record_files(
         return {}, [Problem(f"{dist_info}/RECORD", "is not valid CSV")]
     for path, hash_text, _ in rows:
         relative = _prefix_relative(base, path, prefix)
-        if relative.startswith("../") or relative == ".." or path_problem(relative):
-            problems.append(
-                Problem(f"{dist_info}/RECORD", f"row {path!r} points outside the environment")
-            )
+        if relative.startswith("../") or relative == "..":
+            problem: str | None = "points outside the environment"
+        else:
+            problem = path_problem(relative)
+        if problem:
+            problems.append(Problem(f"{dist_info}/RECORD", f"row {path!r} {problem}"))
             continue
         if hash_text:
             # Hex, as installer before 0.6 wrote it, or padded: compared as the digest.

@@ -258,13 +258,24 @@ def test_installed_rows_are_relative_to_the_prefix_as_relpath_makes_them(
     for path in paths:
         joined = os.path.normpath(os.path.join(_PREFIX, os.path.dirname(dist_info), path))
         relative = os.path.relpath(joined, _PREFIX)
-        if relative.startswith("../") or relative == ".." or path_problem(relative):
-            refused.append(path)
+        if relative.startswith("../") or relative == "..":
+            refused.append(f"row {path!r} points outside the environment")
+        elif problem := path_problem(relative):
+            refused.append(f"row {path!r} {problem}")
         else:
             expected[relative] = "sha256=x"
     assert files == expected
+    assert [problem.message for problem in problems] == refused
+
+
+def test_an_installed_row_is_refused_for_what_is_wrong_with_it() -> None:
+    """A row inside the prefix with a control character is not said to leave it."""
+    record = "d/evil\x1b[31mred,,\nd/ok.py,,\n/elsewhere/x.py,,\n"
+    files, problems = _record_files(record, "lib/site/d-1.dist-info", _PREFIX)
+    assert files == {"lib/site/d/ok.py": ""}
     assert [problem.message for problem in problems] == [
-        f"row {path!r} points outside the environment" for path in refused
+        "row 'd/evil\\x1b[31mred' contains a NUL or control character",
+        "row '/elsewhere/x.py' points outside the environment",
     ]
 
 
