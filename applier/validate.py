@@ -61,6 +61,9 @@ def validate(plan: Plan, subject: str) -> None:
     # Only the wheels of distributions being installed are read: an unchanged or
     # removed one's wheel is no source.
     wheels = {dist.wheel for dist in plan.distributions if dist.wheel and dist.action in INSTALLING}
+    names = Counter(dist.name for dist in plan.distributions)
+    for name in sorted(name for name, count in names.items() if count > 1):
+        bad(f"distribution {name} is listed {names[name]} times")
     for dist in plan.distributions:
         if dist.action in INSTALLING and not (dist.wheel and dist.wheel_sha256):
             bad(f"distribution {dist.name} has no wheel to install from")

@@ -755,6 +755,11 @@ PLAN_CASES: tuple[PlanCase, ...] = (
     PlanCase("scheme-escapes", _scheme("purelib", "../../../etc"), "scheme purelib"),
     PlanCase("scheme-absolute", _scheme("purelib", "/etc"), "scheme purelib"),
     PlanCase("directory-escapes", _add_directory, "directory '../../outside'"),
+    PlanCase(
+        "distribution-twice",
+        lambda d: d["distributions"].append(dict(d["distributions"][0])),
+        f"distribution {NAME} is listed 2 times",
+    ),
     PlanCase("mode-setuid", _set_source(mode=0o4755), "mode 0o4755"),
     PlanCase("hash-md5", _set_source(hash="md5=abc"), "hash 'md5' is not accepted"),
     PlanCase("source-unknown-wheel", _set_source(wheel="other-1.0-py3-none-any.whl"), _NO_WHEEL),
