@@ -230,6 +230,9 @@ def select(
         if problem := _filename_problem(filename) or _other_file(filename, source.path):
             problems.append(Problem(path, f"{name}{version}: {problem}"))
             continue
+        if source.size is not None and source.size < 0:
+            problems.append(Problem(path, f"{name}{version}: size {source.size} is negative"))
+            continue
         if source.url is not None and source.path is None:
             scheme = urlparse(source.url).scheme
             if scheme not in ("https", "http", "file"):

@@ -367,6 +367,16 @@ def test_a_lock_entry_whose_path_is_another_wheel_is_refused(
     assert snapshot(target.parent.parent) == before
 
 
+def test_a_lock_size_below_zero_is_refused_as_the_lock_s_mistake(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli
+) -> None:
+    alpha = wheels / ALPHA.filename
+    entry = wheel_entry(alpha, path="wheels/" + alpha.name, size=-5)
+    lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("alpha", wheels=(entry,))])
+    result = cli("plan", "--lock", lock, "--python", target, "--wheel-dir", tmp_path / "dl")
+    assert errors(result) == [f"error: {lock}: alpha 1.0: size -5 is negative"]
+
+
 @pytest.mark.parametrize(
     ("kind", "problem"),
     [
