@@ -158,6 +158,10 @@ def test_show_refuses_an_edited_plan(tmp_path: Path, target: Path, cli: Cli) -> 
         pytest.param(("apply", "plan.json", "--root", ""), id="empty-root"),
         pytest.param(("apply", "plan.json", "--wheel-dir", ""), id="empty-wheel-dir"),
         pytest.param(("verify", "--root", ""), id="empty-verify-root"),
+        pytest.param(("plan", "x.whl", "--python", ""), id="empty-python"),
+        pytest.param(("plan", "x.whl", "-o", ""), id="empty-output"),
+        pytest.param(("plan", "x.whl", "--cache-dir", ""), id="empty-cache-dir"),
+        pytest.param(("cache", "clean", "--cache-dir", ""), id="empty-cache-clean-dir"),
     ],
 )
 def test_usage_errors_exit_2(args: tuple[str, ...], cli: Cli) -> None:

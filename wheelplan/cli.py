@@ -63,6 +63,13 @@ def _folder(text: str) -> str:
     return text
 
 
+def _path(text: str) -> str:
+    """A file argument; an empty one (an unset shell variable) would mean none was given."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got ''")
+    return text
+
+
 def _folder_arguments(
     parser: argparse.ArgumentParser, target: str = _TARGET_HELP, prefix: str = _PREFIX_HELP
 ) -> None:
@@ -107,7 +114,7 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="with --lock: download wheels here (default: the user cache)",
     )
-    parser.add_argument("--python", help=_PYTHON_HELP)
+    parser.add_argument("--python", type=_path, help=_PYTHON_HELP)
     _folder_arguments(parser)
     parser.add_argument(
         "--prefer",
@@ -215,6 +222,7 @@ def _apply_arguments(parser: argparse.ArgumentParser) -> None:
 def _cache_arguments(parser: argparse.ArgumentParser, *, link_mode: bool) -> None:
     parser.add_argument(
         "--cache-dir",
+        type=_folder,
         metavar="DIR",
         help="the unpacked-wheel cache and wheel index"
         " (default: $XDG_CACHE_HOME/wheelplan or ~/.cache/wheelplan)",
@@ -267,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="plan an install; a dry run unless -o is given")
     _plan_arguments(plan)
     _cache_arguments(plan, link_mode=False)
-    plan.add_argument("-o", "--output", metavar="PLAN.json", help="write the plan here")
+    plan.add_argument("-o", "--output", type=_path, metavar="PLAN.json", help="write the plan here")
     plan.add_argument(
         "--json", action="store_true", help="print the plan JSON instead of the review"
     )
@@ -300,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         "uninstall", help="remove installed distributions (install --remove NAME, no wheels)"
     )
     uninstall.add_argument("remove", nargs="+", metavar="NAME", help="a distribution to remove")
-    uninstall.add_argument("--python", help=_PYTHON_HELP)
+    uninstall.add_argument("--python", type=_path, help=_PYTHON_HELP)
     _folder_arguments(
         uninstall,
         "remove from this folder (made by --target DIR)",
@@ -322,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the review and write nothing"
     )
     check = commands.add_parser("verify", help="check an installed environment against its RECORDs")
-    check.add_argument("--python", help=_PYTHON_HELP)
+    check.add_argument("--python", type=_path, help=_PYTHON_HELP)
     _folder_arguments(
         check,
         "check this folder (made by --target DIR)",
@@ -337,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes hashing files (default: CPU count)",
     )
     recover = commands.add_parser("recover", help="undo an interrupted apply")
-    recover.add_argument("--python", help=_PYTHON_HELP)
+    recover.add_argument("--python", type=_path, help=_PYTHON_HELP)
     _folder_arguments(
         recover, "the target directory the apply wrote to", "the prefix the apply wrote to"
     )
@@ -349,7 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("clean", "remove everything wheelplan keeps in the cache"),
     ):
         actions.add_parser(action, help=what).add_argument(
-            "--cache-dir", metavar="DIR", help="the cache directory (default: as for plan)"
+            "--cache-dir",
+            type=_folder,
+            metavar="DIR",
+            help="the cache directory (default: as for plan)",
         )
     return parser
 
