@@ -280,6 +280,8 @@ def recover(base: str) -> Outcome:
     root = os.path.join(base, JOURNAL_DIR)
     if not os.path.lexists(root):
         return "clean"
+    if not is_real_dir(root):  # a symlink would lead every step below out of `base`
+        raise _damaged(root, "it is not a folder but a symlink or a file")
     if os.path.exists(os.path.join(root, COMMITTED)):
         _drop(root)
         return "rolled forward"
@@ -302,6 +304,13 @@ def recover(base: str) -> Outcome:
     if outside:
         raise _damaged(root, f"{outside[0]!r} leads outside the environment through a symlink")
     backup = os.path.join(root, BACKUP)
+    if os.path.lexists(backup) and not is_real_dir(backup):
+        raise _damaged(root, f"{BACKUP} is not a folder but a symlink or a file")
+    # A folder the apply removed is recreated, or given back its mode and owner: a
+    # symlink in its place would pass those to whatever it points to.
+    linked = [e["path"] for e in removed_dirs if os.path.islink(os.path.join(base, e["path"]))]
+    if linked:
+        raise _damaged(root, f"{linked[0]!r}, a folder the apply removed, is now a symlink")
     moved_index = {path: index for index, path in enumerate(intent.moved)}
     touched: set[str] = {backup}
     # 1. Delete what the apply created. A moved path whose backup is gone holds the

@@ -1300,6 +1300,50 @@ def test_a_journal_that_leads_outside_is_not_followed(tmp_path: Path, real_wheel
     assert snapshot(env_dir) == before
 
 
+@pytest.mark.parametrize("case", ["journal", "committed", "backup", "removed-dir"])
+def test_a_journal_whose_folders_are_symlinks_is_refused_before_anything_changes(
+    tmp_path: Path, case: str
+) -> None:
+    """recover follows no link out of the environment: not the journal folder itself,
+    not its backup/, and not a removed folder (whose mode and owner it would set)."""
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    outside = tmp_path / "outside"
+    (outside / "backup").mkdir(parents=True)
+    (outside / "backup" / "0").write_text("not the environment's\n")
+    outside.chmod(0o700)
+    intent = {"created_dirs": [], "new_files": [], "moved": ["stolen.txt"]}
+    (outside / "intent.json").write_text(json.dumps(intent))
+    journal_dir = env_dir / ".wheelplan-journal"
+    if case in ("journal", "committed"):
+        journal_dir.symlink_to(outside)
+        if case == "committed":
+            (outside / "committed").write_text("")
+        problem = "it is not a folder but a symlink or a file"
+    else:
+        journal_dir.mkdir()
+        (journal_dir / "intent.json").write_text(json.dumps(intent))
+        if case == "backup":
+            (journal_dir / "backup").symlink_to(outside / "backup")
+            problem = "backup is not a folder but a symlink or a file"
+        else:
+            (journal_dir / "backup").mkdir()
+            (env_dir / "gone").symlink_to(outside)
+            removed = {"path": "gone", "mode": 0o777, "uid": 65534, "gid": 65534}
+            (journal_dir / "removed-dirs").write_text(json.dumps(removed) + "\n")
+            problem = "'gone', a folder the apply removed, is now a symlink"
+    before, outside_before = snapshot(env_dir), snapshot(outside)
+    mode = outside.stat().st_mode
+    result = run_cli("recover", "--python", python)
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"error: {journal_dir}: the journal is damaged ({problem}); wheelplan will not"
+        " guess how to undo it. Inspect it and restore the files in backup/ by hand\n",
+    )
+    assert snapshot(env_dir) == before
+    assert snapshot(outside) == outside_before and outside.stat().st_mode == mode
+
+
 _FIFO = "it is a named pipe (FIFO), not a file"
 _DEVICE = "it is a device or socket, not a regular file"
 
