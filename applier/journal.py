@@ -203,6 +203,8 @@ def _read_intent(root: str) -> Intent | None:
         return None
     except ValueError as error:  # UnicodeDecodeError too
         raise _damaged(root, f"{INTENT} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise _damaged(root, f"{INTENT} is not valid JSON: nested too deeply") from None
     fields = ("created_dirs", "new_files", "moved")
     if not isinstance(data, dict) or not all(isinstance(data.get(key), list) for key in fields):
         raise _damaged(root, f"{INTENT} does not have the expected fields")
@@ -251,7 +253,7 @@ def _removed_dirs(root: str) -> list[dict[str, Any]]:
     for line in lines:
         try:
             entry = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise _damaged(root, f"{REMOVED_DIRS} has a line that is not JSON") from None
         if not isinstance(entry, dict) or not isinstance(entry.get("mode"), int):
             raise _damaged(root, f"{REMOVED_DIRS} has a line without a path and mode")

@@ -53,7 +53,7 @@ class WheelIndex:
             data = json.loads(read_own(self.path))
             if data.get("format") == FORMAT and isinstance(data.get("wheels"), dict):
                 self.entries = data["wheels"]
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, RecursionError):
             pass  # no index yet, or a damaged one: start afresh
 
     def known(self, path: str, info: os.stat_result) -> str | None:

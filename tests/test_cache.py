@@ -713,14 +713,15 @@ def settled_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return wheel
 
 
-@pytest.mark.parametrize("kind", ["fifo", "device"])
+@pytest.mark.parametrize("kind", ["fifo", "device", "nested"])
 @pytest.mark.parametrize("part", ["index", "manifest", "marker"])
 def test_a_cache_file_that_is_no_file_is_a_miss_and_is_replaced(
     tmp_path: Path, cli: Cli, settled_wheel: Path, part: str, kind: str
 ) -> None:
     """A FIFO at the wheel index, a manifest or an entry's marker hung every command that
-    read it, and a link there to /dev/zero filled its memory. wheelplan writes regular
-    files there: anything else is a miss, as a damaged file is, and is replaced."""
+    read it, and a link there to /dev/zero filled its memory; JSON nested past Python's
+    recursion limit was a traceback. wheelplan writes regular files of flat JSON there:
+    anything else is a miss, as a damaged file is, and is replaced."""
     cache_dir = tmp_path / "cache"
     first = make_env(tmp_path / "first")
     args = ("install", settled_wheel, "--quiet", "--cache-dir", cache_dir)
@@ -734,8 +735,10 @@ def test_a_cache_file_that_is_no_file_is_a_miss_and_is_replaced(
     path.unlink()
     if kind == "fifo":
         os.mkfifo(path)
-    else:
+    elif kind == "device":
         path.symlink_to("/dev/zero")
+    else:
+        path.write_text("[" * 200_000 + "]" * 200_000)
     second = make_env(tmp_path / "second")
     done = cli(*args, "--python", second, memory=2 * 1024**3)
     assert (done.returncode, done.stderr) == (0, "")

@@ -1356,6 +1356,8 @@ _DEVICE = "it is a device or socket, not a regular file"
         ("removed-dirs", "fifo", f"removed-dirs cannot be read: {_FIFO}"),
         ("removed-dirs", "device", f"removed-dirs cannot be read: {_DEVICE}"),
         ("removed-dirs", "not UTF-8", "removed-dirs is not UTF-8 text"),
+        ("intent.json", "nested", "intent.json is not valid JSON: nested too deeply"),
+        ("removed-dirs", "nested", "removed-dirs has a line that is not JSON"),
     ],
 )
 def test_a_journal_file_that_is_no_file_is_damage_not_a_hang(
@@ -1376,6 +1378,8 @@ def test_a_journal_file_that_is_no_file_is_damage_not_a_hang(
         os.mkfifo(damaged)
     elif kind == "device":
         damaged.symlink_to("/dev/zero")
+    elif kind == "nested":  # past Python's recursion limit
+        damaged.write_text("[" * 200_000 + "]" * 200_000 + "\n")
     else:
         damaged.write_bytes(b"\xff\xfe\n")
     before = snapshot(env_dir / SITE)  # not the journal's FIFO, which a read would block on
