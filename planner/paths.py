@@ -14,6 +14,9 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # The longest file name (one component, in bytes) Linux filesystems accept.
 NAME_MAX = 255
+# The most components a path may have: real wheels nest a few dozen folders, and the
+# folder checks walk a path one component at a time, recursively.
+MAX_DEPTH = 256
 # A path every check below accepts: relative, no drive, no control character or
 # backslash, no empty, '.' or '..' component, and components short enough (at most
 # NAME_MAX / 4 characters, each at most 4 UTF-8 bytes) that no byte count is needed.
@@ -39,7 +42,7 @@ def path_problem(path: str) -> str | None:
     One match accepts nearly every real path; only the rest take the checks that
     name a reason (this runs for each of a plan's 17,000 members and destinations).
     """
-    if _SAFE.fullmatch(path):
+    if _SAFE.fullmatch(path) and path.count("/") < MAX_DEPTH:
         return None
     return _problem(path)
 
@@ -61,6 +64,8 @@ def _problem(path: str) -> str | None:
         return "contains a '..' component"
     if "" in parts or "." in parts:
         return "has an empty or '.' component"
+    if len(parts) > MAX_DEPTH:
+        return f"has more than {MAX_DEPTH} components"
     if len(path.encode("utf-8", "surrogateescape")) > NAME_MAX and any(
         len(part.encode("utf-8", "surrogateescape")) > NAME_MAX for part in parts
     ):

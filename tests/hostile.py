@@ -351,6 +351,11 @@ WHEEL_CASES: tuple[Case, ...] = (
         "'demo/evil\\x1b[2J.py': path contains a NUL or control character",
     ),
     Case(
+        "deep-member",
+        _builder(_with_files(Member("demo/" + "d/" * 1200 + "f.py", b"x"))),
+        "has more than 256 components",
+    ),
+    Case(
         "journal-member",
         _builder(_with_files(Member(f"{DATA}/data/.wheelplan-journal/intent.json", b"{}"))),
         "destination '.wheelplan-journal/intent.json' is in wheelplan's journal folder",

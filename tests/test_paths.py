@@ -28,8 +28,19 @@ parts = st.one_of(
 @example("x" * 255 + "/y")
 @example("x" * 256)
 @example("é" * 128)
+@example("a/" * (paths.MAX_DEPTH - 1) + "b")
+@example("a/" * paths.MAX_DEPTH + "b")
 def test_the_fast_path_agrees_with_the_checks(path: str) -> None:
     assert paths.path_problem(path) == paths._problem(path)
+
+
+def test_a_path_deeper_than_any_wheel_nests_is_refused() -> None:
+    """The folder checks walk a path one component at a time, recursively: 1,200
+    components ran past Python's recursion limit (a traceback) where 256 are refused."""
+    assert paths.path_problem("a/" * (paths.MAX_DEPTH - 1) + "b") is None
+    for depth in (paths.MAX_DEPTH, 1200):
+        problem = f"has more than {paths.MAX_DEPTH} components"
+        assert paths.path_problem("a/" * depth + "b") == problem
 
 
 segments = st.lists(st.sampled_from(["a", "b", "ab", "a.b"]), max_size=4)
