@@ -123,6 +123,29 @@ def test_root_stages_files_that_name_the_real_prefix(
     assert result.returncode == 0, result.stderr
 
 
+def test_root_refuses_a_symlink_that_leads_out_of_the_staging_folder(
+    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+) -> None:
+    """ROOT/tmp -> /tmp would stage a plan for /tmp/.../env into that very environment."""
+    plan = tmp_path / "plan.json"
+    plan_into(cli, wheels, target, plan)
+    before = snapshot(env)
+    root = tmp_path / "root"
+    root.mkdir()
+    top = str(env).lstrip("/").split("/")[0]
+    (root / top).symlink_to("/" + top)
+    staged_env = root / str(env).lstrip("/")
+    expected = f"error: {staged_env}: leads out of the staging folder {root} through a symlink\n"
+    for command in (
+        ("apply", plan, "--root", root),
+        ("recover", "--python", target, "--root", root),
+        ("verify", "--python", target, "--root", root),
+    ):
+        result = cli(*command)
+        assert (result.returncode, result.stderr) == (1, expected), command
+    assert snapshot(env) == before
+
+
 @pytest.mark.parametrize("interpreter", ["/bin/false", "/bin/true", "/nonexistent/bin/python"])
 def test_root_refuses_bytecode_when_the_interpreter_gives_no_cache_tag(
     interpreter: str, tmp_path: Path, target: Path, wheels: Path, cli: Cli
