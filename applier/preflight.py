@@ -86,11 +86,14 @@ def start_preflight(
     if index is None and options.cache_dir is not None:
         index = wheelindex.WheelIndex(options.cache_dir)
     # A path with a control character is refused by `validate`, before any result is used.
-    paths = sorted(
-        path
-        for path in set(_wanted(distributions, options.wheel_dir).values())
-        if not has_control(path)
-    )
+    wanted = _wanted(distributions, options.wheel_dir)
+    paths = sorted(path for path in set(wanted.values()) if not has_control(path))
+    # A wheel of another size is not the planned one, and is not read to find that out.
+    sizes = {
+        wanted[dist.wheel]: dist.wheel_size
+        for dist in distributions
+        if dist.wheel is not None and dist.wheel in wanted
+    }
     # With --root every file stays under the staging folder, whose interpreter may not
     # exist yet; otherwise the interpreter must agree with the plan.
     confirming = None
@@ -107,7 +110,7 @@ def start_preflight(
         tuple(distributions),
         options,
         index,
-        wheelindex.Digests(paths, index),
+        wheelindex.Digests(paths, index, sizes),
         confirming,
     )
 
@@ -131,6 +134,11 @@ def planned_wheels(plan: Plan, preflight: Preflight) -> dict[str, str]:
             continue
         if isinstance(actual, OSError):
             problems.append(Problem(path, f"cannot read wheel: {actual.strerror}"))
+            continue
+        if actual == wheelindex.SIZE_DIFFERS:
+            problems.append(
+                Problem(path, "wheel changed since the plan was made (size differs); plan again")
+            )
             continue
         if actual != dist.wheel_sha256:
             problems.append(

@@ -16,7 +16,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from applier.atomic import write_atomic
 from applier.cachedir import INDEX
@@ -97,6 +97,10 @@ class WheelIndex:
         self.changed = False
 
 
+# What `Digests` gives for a wheel whose size is not the one expected (no sha256 is).
+SIZE_DIFFERS = "size differs"
+
+
 class Digests:
     """The sha256 of each wheel (or why it cannot be read), started now, collected later.
 
@@ -105,7 +109,12 @@ class Digests:
     and the caller can go on (validating the plan) meanwhile.
     """
 
-    def __init__(self, paths: Sequence[str], index: WheelIndex | None) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str],
+        index: WheelIndex | None,
+        sizes: Mapping[str, int | None] | None = None,
+    ) -> None:
         self.index = index
         self.results: dict[str, str | OSError] = {}
         missing: list[tuple[str, os.stat_result]] = []
@@ -114,6 +123,10 @@ class Digests:
                 info = os.stat(path)
             except OSError as error:
                 self.results[path] = error
+                continue
+            expected = sizes.get(path) if sizes is not None else None
+            if expected is not None and info.st_size != expected:
+                self.results[path] = SIZE_DIFFERS  # not read: it may be a huge sparse file
                 continue
             known = index.known(path, info) if index is not None else None
             if known is not None:

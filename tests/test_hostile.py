@@ -36,7 +36,7 @@ from planner.installed import scan_installed
 from planner.limits import Limits
 from planner.paths import is_within, path_problem
 from planner.target import TargetInfo
-from tests.conftest import snapshot
+from tests.conftest import REPO, snapshot
 from tests.hostile import (
     CONTROL,
     PLAN_CASES,
@@ -293,6 +293,28 @@ def test_a_plan_for_a_wheel_that_changed_is_refused(
     build_wheel(changed, wheel.parent)
     before = snapshot(env)
     refusal(cli("apply", plan), str(wheel), "wheel changed since the plan was made")
+    assert snapshot(env) == before
+
+
+def test_a_wheel_replaced_by_a_huge_sparse_file_is_refused_unread(
+    planned: tuple[Path, Path], tmp_path: Path, cli: Cli
+) -> None:
+    """A planned wheel of another size is not the planned one: the apply says so without
+    hashing it (1 TiB of holes would take minutes to read), with or without a cache."""
+    plan, env = planned
+    wheel = Path(json.loads(plan.read_text())["distributions"][0]["wheel_path"])
+    with wheel.open("r+b") as stream:
+        stream.truncate(1024**4)
+    before = snapshot(env)
+    for cache in ("--no-cache", f"--cache-dir={tmp_path / 'cache'}"):
+        result = subprocess.run(
+            [sys.executable, "-m", "wheelplan", "apply", str(plan), cache],
+            capture_output=True,
+            text=True,
+            timeout=60,  # a bound against reading the whole file, not a timing
+            cwd=REPO,
+        )
+        refusal(result, str(wheel), "wheel changed since the plan was made (size differs)")
     assert snapshot(env) == before
 
 
