@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -125,7 +126,8 @@ class Digests:
                 self.results[path] = error
                 continue
             expected = sizes.get(path) if sizes is not None else None
-            if expected is not None and info.st_size != expected:
+            # (Not a FIFO or a device, whose size says nothing: reading refuses those.)
+            if expected is not None and stat.S_ISREG(info.st_mode) and info.st_size != expected:
                 self.results[path] = SIZE_DIFFERS  # not read: it may be a huge sparse file
                 continue
             known = index.known(path, info) if index is not None else None

@@ -639,7 +639,8 @@ def test_install_without_a_cache_hashes_each_wheel_once(
 ) -> None:
     """`install --no-cache` applies with the hashes its plan took a moment ago, kept in
     memory by their stat stamps as the wheel index keeps them; a wheel replaced between
-    the plan and the apply has another stamp, so it is hashed again, and refused."""
+    the plan and the apply has another stamp, so it is hashed again, and refused. (By
+    a file of the same size: one of another size is refused unread.)"""
     from applier import preflight
     from planner import wheels as wheels_module
     from wheelplan import cli as command_line
@@ -655,7 +656,11 @@ def test_install_without_a_cache_hashes_each_wheel_once(
 
         monkeypatch.setattr(module, name, counting)
     wheel = demo_wheel(tmp_path / "wheels")
-    other = build_wheel(WheelSpec("demo", files={"demo/__init__.py": b"X = 2\n"}), tmp_path / "w2")
+    other = tmp_path / "w2" / wheel.name
+    other.parent.mkdir()
+    changed = bytearray(wheel.read_bytes())
+    changed[len(changed) // 2] ^= 0xFF
+    other.write_bytes(changed)
     real_start = preflight.start_preflight
 
     def starting(*args: Any) -> preflight.Preflight:
