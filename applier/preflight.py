@@ -128,10 +128,10 @@ def planned_wheels(plan: Plan, preflight: Preflight) -> dict[str, str]:
         if dist.action not in INSTALLING or dist.wheel is None:
             continue
         path = wanted[dist.wheel]
-        actual = digests.get(path)
-        if actual is None:  # not hashed: `--wheel-dir` gave it a control character
+        if has_control(path):  # not hashed (start_preflight): `--wheel-dir` gave it one
             problems.append(Problem(path, "the path has a control character"))
             continue
+        actual = digests[path]
         if isinstance(actual, OSError):
             problems.append(Problem(path, f"cannot read wheel: {actual.strerror}"))
             continue

@@ -123,7 +123,7 @@ def claims_for(
             checked = name if root_is_safe else path
         if path_problem(checked) and (problem := path_problem(path)):
             problems.append(Problem(wheel.filename, f"destination {path!r} {problem}"))
-        elif path.startswith(JOURNAL_DIR) and is_within(path, JOURNAL_DIR):
+        elif is_within(path, JOURNAL_DIR):
             # The applier refuses it too (applier/validate.py): the journal is ours alone.
             problems.append(
                 Problem(wheel.filename, f"destination {path!r} is in wheelplan's journal folder")

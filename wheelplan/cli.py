@@ -56,18 +56,20 @@ _PREFIX_HELP = (
 )
 
 
-def _folder(text: str) -> str:
-    """A folder argument; an empty one (an unset shell variable) would mean this folder."""
-    if not text:
-        raise argparse.ArgumentTypeError("expected a folder, got ''")
-    return text
+def _given(kind: str) -> Callable[[str], str]:
+    """A path argument of `kind` that is not empty: an empty one (an unset shell
+    variable) would mean this folder, or that none was given."""
+
+    def check(text: str) -> str:
+        if not text:
+            raise argparse.ArgumentTypeError(f"expected a {kind}, got ''")
+        return text
+
+    return check
 
 
-def _path(text: str) -> str:
-    """A file argument; an empty one (an unset shell variable) would mean none was given."""
-    if not text:
-        raise argparse.ArgumentTypeError("expected a path, got ''")
-    return text
+_folder = _given("folder")
+_path = _given("path")
 
 
 def _folder_arguments(
