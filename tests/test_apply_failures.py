@@ -199,9 +199,9 @@ def test_the_wheels_are_hashed_once_from_when_the_plan_names_them(
     started: list[Sequence[str]] = []
     real = wheelindex.Digests
 
-    def counting(paths: Sequence[str], index: wheelindex.WheelIndex | None) -> Any:
+    def counting(paths: Sequence[str], index: wheelindex.WheelIndex | None, *rest: Any) -> Any:
         started.append(paths)
-        return real(paths, index)
+        return real(paths, index, *rest)
 
     monkeypatch.setattr(wheelindex, "Digests", counting)
     apply_plan(plan, "plan", options, preflight=start_preflight(*handed[0], options))
