@@ -76,6 +76,14 @@ def staged(root: Path, prefix: Path) -> Path:
 
 
 @pytest.fixture
+def plan(tmp_path: Path, target: Path, wheels: Path, cli: Cli) -> Path:
+    """The example wheels planned for the fresh venv, as `tmp_path/plan.json`."""
+    path = tmp_path / "plan.json"
+    plan_into(cli, wheels, target, path)
+    return path
+
+
+@pytest.fixture
 def env(target: Path) -> Path:
     """The target's prefix (the fresh venv folder)."""
     return target.parent.parent
@@ -90,10 +98,8 @@ def site(prefix: Path) -> Path:
 
 
 def test_root_stages_files_that_name_the_real_prefix(
-    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+    plan: Path, tmp_path: Path, target: Path, env: Path, cli: Cli
 ) -> None:
-    plan = tmp_path / "plan.json"
-    plan_into(cli, wheels, target, plan)
     before = snapshot(env)
     root = tmp_path / "root"
     result = cli("apply", plan, "--root", root, "--compile-bytecode")
@@ -124,11 +130,9 @@ def test_root_stages_files_that_name_the_real_prefix(
 
 
 def test_root_refuses_a_symlink_that_leads_out_of_the_staging_folder(
-    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+    plan: Path, tmp_path: Path, target: Path, env: Path, cli: Cli
 ) -> None:
     """ROOT/tmp -> /tmp would stage a plan for /tmp/.../env into that very environment."""
-    plan = tmp_path / "plan.json"
-    plan_into(cli, wheels, target, plan)
     before = snapshot(env)
     root = tmp_path / "root"
     root.mkdir()
@@ -148,12 +152,10 @@ def test_root_refuses_a_symlink_that_leads_out_of_the_staging_folder(
 
 @pytest.mark.parametrize("interpreter", ["/bin/false", "/bin/true", "/nonexistent/bin/python"])
 def test_root_refuses_bytecode_when_the_interpreter_gives_no_cache_tag(
-    interpreter: str, tmp_path: Path, target: Path, wheels: Path, cli: Cli
+    interpreter: str, plan: Path, tmp_path: Path, cli: Cli
 ) -> None:
     """With --root the plan's interpreter is not confirmed: bytecode needs its cache tag,
     and one that gives none (or cannot run) is refused before anything is staged."""
-    plan = tmp_path / "plan.json"
-    plan_into(cli, wheels, target, plan)
     data = json.loads(plan.read_text())
     data["target"]["interpreter"] = interpreter
     recompute_digest(data)
@@ -168,10 +170,8 @@ def test_root_refuses_bytecode_when_the_interpreter_gives_no_cache_tag(
 
 
 def test_root_keeps_the_journal_and_lock_under_the_staged_prefix(
-    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+    plan: Path, tmp_path: Path, target: Path, env: Path, cli: Cli
 ) -> None:
-    plan = tmp_path / "plan.json"
-    plan_into(cli, wheels, target, plan)
     root = tmp_path / "root"
     base = staged(root, env)
     before = snapshot(env)
@@ -205,10 +205,8 @@ def test_root_keeps_the_journal_and_lock_under_the_staged_prefix(
 
 
 def test_a_refused_staging_apply_leaves_no_folders(
-    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+    plan: Path, tmp_path: Path, env: Path, wheels: Path, cli: Cli
 ) -> None:
-    plan = tmp_path / "plan.json"
-    plan_into(cli, wheels, target, plan)
     # A staged root that does not match the plan (a file where a new one goes) is refused.
     root = tmp_path / "root"
     base = staged(root, env)
@@ -252,10 +250,8 @@ def test_staging_a_plan_for_an_environment_with_distributions_says_why(
 
 
 def test_apply_wheel_dir_finds_wheels_by_name_and_sha256(
-    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+    plan: Path, tmp_path: Path, env: Path, wheels: Path, cli: Cli
 ) -> None:
-    plan = tmp_path / "plan.json"
-    plan_into(cli, wheels, target, plan)
     elsewhere = tmp_path / "elsewhere"
     os.rename(wheels, elsewhere)
     before = snapshot(env)
@@ -301,10 +297,8 @@ def _apply_digest(
 
 @pytest.mark.parametrize("compile_bytecode", [False, True])
 def test_two_staged_applies_are_byte_identical(
-    tmp_path: Path, target: Path, wheels: Path, cli: Cli, compile_bytecode: bool
+    plan: Path, tmp_path: Path, cli: Cli, compile_bytecode: bool
 ) -> None:
-    plan = tmp_path / "plan.json"
-    plan_into(cli, wheels, target, plan)
     root = tmp_path / "root"
     # One after another into the same path, the first removed; different job counts.
     first = _apply_digest(cli, plan, root, "1", compile_bytecode)
@@ -316,11 +310,7 @@ def test_two_staged_applies_are_byte_identical(
     assert any(path.endswith(".pyc") for path in first) == compile_bytecode
 
 
-def test_hash_based_bytecode_under_source_date_epoch(
-    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
-) -> None:
-    plan = tmp_path / "plan.json"
-    plan_into(cli, wheels, target, plan)
+def test_hash_based_bytecode_under_source_date_epoch(plan: Path, env: Path, cli: Cli) -> None:
     result = cli("apply", plan, "--compile-bytecode", env={"SOURCE_DATE_EPOCH": EPOCH})
     assert result.returncode == 0, result.stderr
     pycs = sorted(site(env).rglob("*.pyc"))
@@ -335,11 +325,9 @@ def test_hash_based_bytecode_under_source_date_epoch(
 
 @pytest.mark.parametrize("value", ["yesterday", "1.6e9", "1600000000 ", "9" * 20])
 def test_a_malformed_source_date_epoch_is_refused_before_anything_is_written(
-    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli, value: str
+    plan: Path, env: Path, cli: Cli, value: str
 ) -> None:
     # The reproducible-builds spec asks a build to stop on one, not to go on without it.
-    plan = tmp_path / "plan.json"
-    plan_into(cli, wheels, target, plan)
     before = snapshot(env)
     result = cli("apply", plan, env={"SOURCE_DATE_EPOCH": value})
     assert result.returncode == 1
@@ -457,14 +445,12 @@ def test_verify_reports_an_overlap_and_ignores_shared_identical_files(
 
 
 def test_verify_of_a_fresh_venv_and_a_staged_root(
-    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+    plan: Path, tmp_path: Path, target: Path, env: Path, cli: Cli
 ) -> None:
     # A venv's own files (interpreter links, activate scripts, pyvenv.cfg) are not unowned.
     venv.create(tmp_path / "with-pip-free", with_pip=False, symlinks=True)
     result = cli("verify", "--python", tmp_path / "with-pip-free")
     assert result.returncode == 0, result.stderr
-    plan = tmp_path / "plan.json"
-    plan_into(cli, wheels, target, plan)
     root = tmp_path / "root"
     assert cli("apply", plan, "--root", root, "--quiet").returncode == 0
     result = cli("verify", "--python", target, "--root", root)
