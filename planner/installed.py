@@ -297,6 +297,13 @@ def _leads_outside(folder: str, prefix: str) -> bool:
     return not is_within(os.path.realpath(folder), os.path.realpath(prefix))
 
 
+def _row_problem(relative: str) -> str | None:
+    """Why a listed file, made relative to the prefix, is not one of the environment's."""
+    if relative.startswith("../") or relative == "..":
+        return "points outside the environment"
+    return path_problem(relative)
+
+
 def _legacy_files(
     listing: str | None, egg_info: str, prefix: str
 ) -> tuple[dict[str, str], str | None]:
@@ -315,9 +322,7 @@ def _legacy_files(
         if not row:
             continue
         relative = _prefix_relative(egg_info, row, prefix)
-        outside = relative.startswith("../") or relative == ".."
-        problem = "points outside the environment" if outside else path_problem(relative)
-        if problem is not None:
+        if problem := _row_problem(relative):
             return {}, f"its {_LEGACY_LIST} row {row!r} {problem}"
         full = os.path.join(prefix, relative)
         if not is_real_dir(full):
@@ -345,11 +350,7 @@ def _record_files(
         return {}, [Problem(f"{dist_info}/RECORD", "is not valid CSV")]
     for path, hash_text, _ in rows:
         relative = _prefix_relative(base, path, prefix)
-        if relative.startswith("../") or relative == "..":
-            problem: str | None = "points outside the environment"
-        else:
-            problem = path_problem(relative)
-        if problem:
+        if problem := _row_problem(relative):
             problems.append(Problem(f"{dist_info}/RECORD", f"row {path!r} {problem}"))
             continue
         if hash_text:
