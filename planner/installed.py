@@ -44,6 +44,8 @@ class Installed:
     # Why `files` are not known to be all of its own (so it is never replaced or
     # removed); None when they are.
     unlisted: str | None = None
+    # Path -> the size its RECORD row gives, where it gives one.
+    sizes: Mapping[str, int] = attrs.field(factory=dict)
 
     @property
     def legacy(self) -> bool:
@@ -174,7 +176,7 @@ def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, 
         text, fallback_name, fallback_version = _metadata_of(directory)
         metadata = parse_metadata_file(text or "")
         listing = _listing_of(directory)
-        files, unlisted, row_problems = _files_of(dist_info, directory, listing, prefix)
+        files, sizes, unlisted, row_problems = _files_of(dist_info, directory, listing, prefix)
         problems += row_problems
         display_name = str(metadata.get("Name") or fallback_name)
         installed.append(
@@ -188,6 +190,7 @@ def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, 
                 files=files,
                 requires_dist=tuple(str(r) for r in metadata.get_all("Requires-Dist") or ()),
                 unlisted=unlisted,
+                sizes=sizes,
             )
         )
     if problems:
@@ -271,13 +274,15 @@ def files_below(base: str, root: str, prune: Collection[str] = ()) -> list[str]:
 
 def _files_of(
     dist_info: str, directory: str, listing: str | None, prefix: str
-) -> tuple[dict[str, str], str | None, list[Problem]]:
-    """A distribution's files, from its RECORD or legacy list; why they are not known to
-    be all of its own (None when they are); and the RECORD rows refused."""
+) -> tuple[dict[str, str], dict[str, int], str | None, list[Problem]]:
+    """A distribution's files, from its RECORD or legacy list, and their RECORD sizes;
+    why they are not known to be all of its own (None when they are); and the RECORD
+    rows refused."""
     outside = _leads_outside(directory, prefix)
     problems: list[Problem] = []
+    sizes: dict[str, int] = {}
     if dist_info.endswith(_DIST_INFO):
-        files, problems = _record_files(listing, dist_info, prefix)
+        files, sizes, problems = _record_files(listing, dist_info, prefix)
         unlisted = None if listing is not None else "it has no RECORD"
     elif outside:
         files, unlisted = {}, None  # a legacy folder is not walked out there
@@ -287,7 +292,7 @@ def _files_of(
         # Removing its metadata would remove files outside (the applier refuses it too);
         # its RECORD still says what it owns.
         unlisted = "its metadata folder is a symlink that leads outside the environment"
-    return files, unlisted, problems
+    return files, sizes, unlisted, problems
 
 
 def _leads_outside(folder: str, prefix: str) -> bool:
@@ -334,21 +339,22 @@ def _legacy_files(
 
 def _record_files(
     record: str | None, dist_info: str, prefix: str
-) -> tuple[dict[str, str], list[Problem]]:
+) -> tuple[dict[str, str], dict[str, int], list[Problem]]:
     """An installed RECORD's paths made relative to the prefix, with their hashes as the
-    spec spells them; rows leaving the prefix are refused."""
+    spec spells them and the sizes it gives; rows leaving the prefix are refused."""
     from installer.records import parse_record_file  # see scan_installed
 
     if record is None:
-        return {}, []
+        return {}, {}, []
     base = os.path.dirname(dist_info)
     files: dict[str, str] = {}
+    sizes: dict[str, int] = {}
     problems = []
     try:
         rows = list(parse_record_file(record.splitlines()))
     except Exception:  # the csv module raises several kinds
-        return {}, [Problem(f"{dist_info}/RECORD", "is not valid CSV")]
-    for path, hash_text, _ in rows:
+        return {}, {}, [Problem(f"{dist_info}/RECORD", "is not valid CSV")]
+    for path, hash_text, size in rows:
         relative = _prefix_relative(base, path, prefix)
         if problem := _row_problem(relative):
             problems.append(Problem(f"{dist_info}/RECORD", f"row {path!r} {problem}"))
@@ -357,4 +363,6 @@ def _record_files(
             # Hex, as installer before 0.6 wrote it, or padded: compared as the digest.
             hash_text = canonical_hash(hash_text) or hash_text
         files[relative] = hash_text
-    return files, problems
+        if size.isascii() and size.isdigit():
+            sizes[relative] = int(size)
+    return files, sizes, problems

@@ -88,8 +88,12 @@ def not_distribution_file(
     return not venv and name == "README.txt" and folder in (schemes["purelib"], schemes["platlib"])
 
 
-def _matches(full: str, hashes: set[str]) -> str | None:
-    """None when the file has one of `hashes`, else what is wrong with it."""
+def _matches(full: str, hashes: set[str], size: int | None) -> str | None:
+    """None when the file has one of `hashes`, else what is wrong with it.
+
+    A file of another size than its RECORD gives has changed, and is not read: a
+    sparse file of a terabyte in its place would take minutes to hash.
+    """
     if not os.path.lexists(full):
         return "missing"
     if os.path.isdir(full):
@@ -101,6 +105,8 @@ def _matches(full: str, hashes: set[str]) -> str | None:
     except OSError as error:
         return f"cannot read: {error.strerror}"
     try:
+        if size is not None and os.fstat(fd).st_size != size:
+            return "changed"
         digests: dict[str, bytes] = {}
         for text in sorted(hashes):
             expected = Hash.parse(text)
@@ -122,8 +128,14 @@ def _matches(full: str, hashes: set[str]) -> str | None:
 _BATCH = 64
 
 
-def _check(batch: Sequence[tuple[str, Sequence[str]]]) -> list[str | None]:
-    return [_matches(full, set(hashes)) for full, hashes in batch]
+def _check(batch: Sequence[tuple[str, Sequence[str], int | None]]) -> list[str | None]:
+    return [_matches(full, set(hashes), size) for full, hashes, size in batch]
+
+
+def _size(path: str, listed: Mapping[str, Mapping[str, list[Installed]]]) -> int | None:
+    """The size the RECORDs listing `path` give it, when they give one and agree."""
+    sizes = {item.sizes.get(path) for items in listed[path].values() for item in items}
+    return sizes.pop() if len(sizes) == 1 else None
 
 
 def _pool(jobs: int) -> Executor:
@@ -184,7 +196,10 @@ def verify(
                 )
             )
     paths = sorted(listed)
-    checks = [(os.path.join(base, path), [text for text in listed[path] if text]) for path in paths]
+    checks = [
+        (os.path.join(base, path), [text for text in listed[path] if text], _size(path, listed))
+        for path in paths
+    ]
     batches = [checks[start : start + _BATCH] for start in range(0, len(checks), _BATCH)]
     try:
         with _pool(max(1, min(jobs, len(batches)))) as pool:

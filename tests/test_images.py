@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import venv
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from planner import verify
 from planner.hashing import encode_hash
 from planner.target import probe
-from tests.conftest import make_env, snapshot
+from tests.conftest import REPO, make_env, snapshot
 from tests.hostile import recompute_digest
 from tests.imagetools import tree_digest
 from tests.plannertools import SCHEMES
@@ -414,6 +415,30 @@ def test_verify_finds_missing_changed_unowned_and_overlapping_files(
             " any RECORD",
             f"error: {env / 'bin' / 'tool'}: unowned: not listed in any RECORD",
         ]
+    )
+
+
+def test_verify_reports_a_file_of_another_size_without_reading_it(
+    target: Path, env: Path, wheels: Path, cli: Cli
+) -> None:
+    """A file grown to a sparse terabyte would take minutes to hash: its RECORD size
+    already says it changed."""
+    result = cli("install", wheels, "--python", target, "--quiet")
+    assert result.returncode == 0, result.stderr
+    grown = site(env) / "beta" / "__init__.py"
+    with grown.open("r+b") as stream:
+        stream.truncate(1024**4)
+    result = subprocess.run(
+        [sys.executable, "-m", "wheelplan", "verify", "--python", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=60,  # a bound against reading the whole file, not a timing
+        cwd=REPO,
+    )
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"error: {grown}: changed since it was installed (its RECORD hash differs)"
+        " (listed in the RECORD of beta 1.0)\n",
     )
 
 

@@ -252,7 +252,7 @@ def test_installed_rows_are_relative_to_the_prefix_as_relpath_makes_them(
 ) -> None:
     paths = [start + "/".join(parts) for start, parts in rows]
     record = "".join(f"{path},sha256=x,1\n" for path in paths)
-    files, problems = _record_files(record, dist_info, _PREFIX)
+    files, sizes, problems = _record_files(record, dist_info, _PREFIX)
     expected: dict[str, str] = {}
     refused = []
     for path in paths:
@@ -265,14 +265,17 @@ def test_installed_rows_are_relative_to_the_prefix_as_relpath_makes_them(
         else:
             expected[relative] = "sha256=x"
     assert files == expected
+    assert sizes == dict.fromkeys(expected, 1)
     assert [problem.message for problem in problems] == refused
 
 
 def test_an_installed_row_is_refused_for_what_is_wrong_with_it() -> None:
-    """A row inside the prefix with a control character is not said to leave it."""
-    record = "d/evil\x1b[31mred,,\nd/ok.py,,\n/elsewhere/x.py,,\n"
-    files, problems = _record_files(record, "lib/site/d-1.dist-info", _PREFIX)
-    assert files == {"lib/site/d/ok.py": ""}
+    """A row inside the prefix with a control character is not said to leave it; a
+    row's size is kept when it is written in ASCII digits."""
+    record = "d/evil\x1b[31mred,,\nd/ok.py,,\n/elsewhere/x.py,,\nd/sized.py,,12\nd/odd.py,,\u0664\n"
+    files, sizes, problems = _record_files(record, "lib/site/d-1.dist-info", _PREFIX)
+    assert files == {"lib/site/d/ok.py": "", "lib/site/d/sized.py": "", "lib/site/d/odd.py": ""}
+    assert sizes == {"lib/site/d/sized.py": 12}  # a size in other digits is none
     assert [problem.message for problem in problems] == [
         "row 'd/evil\\x1b[31mred' contains a NUL or control character",
         "row '/elsewhere/x.py' points outside the environment",
