@@ -86,6 +86,9 @@ class WheelIndex:
         self.remember(path, info, sha256)
         return sha256
 
+    def abandon(self, path: str) -> None:
+        """Nothing to stop: `compute` is the caller's, and the caller stops it."""
+
     def save(self) -> None:
         """Write the index if it changed; the cache is an optimisation, so errors are ignored."""
         if not self.changed or self.path is None:

@@ -79,12 +79,27 @@ class ForkedDigests:
             return ahead(fd)
         return self.inner.digest_fd(path, fd, ahead)
 
+    def abandon(self, path: str) -> None:
+        """Stop the child if it has yet to report `path`, which the reader refused: it
+        would hash that file to the end (a sparse terabyte, say) before any other.
+
+        Called from the reading thread while a hashing thread may wait in `_wait_for`,
+        which then reads the end of the pipe; the child is reaped by `close` alone, so
+        the pid signalled here is still the child's.
+        """
+        if self.pid and path in self.hashed_ahead and path not in self.found:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+        if self.inner is not None:
+            self.inner.abandon(path)
+
     def _wait_for(self, path: str) -> tuple[list[int], str] | None:
         """The child's report on `path`, reading reports until it comes (or never will)."""
         while path not in self.found and self.fd >= 0 and path in self.hashed_ahead:
             chunk = os.read(self.fd, 65536)
             if not chunk:
-                self.close()
+                os.close(self.fd)  # the child is gone: every other wheel is hashed here
+                self.fd = -1
                 break
             self.pending += chunk
             *lines, self.pending = self.pending.split(b"\n")

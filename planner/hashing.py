@@ -13,6 +13,7 @@ import mmap
 import os
 import re
 import stat
+import threading
 
 # Hash names RECORD may use: sha256 or stronger (the spec forbids md5 and sha1).
 ACCEPTED_HASHES = frozenset(
@@ -101,7 +102,7 @@ def file_stamp(info: os.stat_result) -> list[int]:
 _HASH_SLICE = 64 * 1024 * 1024
 
 
-def mapped_sha256(fd: int) -> str:
+def mapped_sha256(fd: int, stop: threading.Event | None = None) -> str:
     """The sha256 of an open file, a large one hashed from a mapping in a few large calls.
 
     A thread hashing in 1 MiB reads would wait for the interpreter lock after every
@@ -110,18 +111,23 @@ def mapped_sha256(fd: int) -> str:
     two hashing threads over 101 wheels, beside a busy main thread: 0.16 s with reads,
     0.12 s mapped.)
     """
-    return file_digest(fd, "sha256").hex()
+    return file_digest(fd, "sha256", stop).hex()
 
 
 # Files up to this size are read in one call: mapping one costs three system calls.
 _READ_WHOLE = 1024 * 1024
 
 
-def file_digest(fd: int, algorithm: str) -> bytes:
+class Abandoned(Exception):
+    """A hash given up part way: whoever wanted it no longer does."""
+
+
+def file_digest(fd: int, algorithm: str, stop: threading.Event | None = None) -> bytes:
     """The `algorithm` digest of an open regular file, from its first byte wherever the
     descriptor stands (see `mapped_sha256`).
 
-    Raises ValueError for an algorithm hashlib does not have.
+    Raises ValueError for an algorithm hashlib does not have, and Abandoned once `stop`
+    is set (checked between slices: a file given as a wheel may be a sparse terabyte).
     """
     digest = hashlib.new(algorithm)
     size = os.fstat(fd).st_size
@@ -133,6 +139,8 @@ def file_digest(fd: int, algorithm: str) -> bytes:
     else:
         with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as view, memoryview(view) as data:
             for start in range(0, size, _HASH_SLICE):
+                if stop is not None and stop.is_set():
+                    raise Abandoned
                 digest.update(data[start : start + _HASH_SLICE])
                 if hasattr(mmap, "MADV_DONTNEED"):
                     view.madvise(mmap.MADV_DONTNEED, start, min(_HASH_SLICE, size - start))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import csv
+import functools
 import itertools
 import mmap
 import os
@@ -446,11 +447,17 @@ def _checked_members(entries: list[Entry], limits: Limits, errors: _Collector) -
 
 
 class DigestCache(Protocol):
-    """Remembers wheel hashes (applier.wheelindex.WheelIndex); `compute` hashes on a miss."""
+    """Remembers wheel hashes (applier.wheelindex.WheelIndex); `compute` hashes on a miss.
+
+    The reading thread calls `abandon` when it refuses a wheel that `digest_fd` may
+    still be hashing in another thread (planner.digests.ForkedDigests waits for a child).
+    """
 
     def digest_fd(self, path: str, fd: int, compute: Callable[[int], str]) -> str: ...
 
     def known(self, path: str, info: os.stat_result) -> str | None: ...
+
+    def abandon(self, path: str) -> None: ...
 
 
 class ManifestCache(Protocol):
@@ -500,29 +507,28 @@ def read_wheel(
         raise Refused.one(path, f"cannot read wheel: {error.strerror}") from None
     # One descriptor for the hash and the archive, so the bytes checked are the bytes read.
     hashing: _Hashing | None = None
+    wheel: Wheel | None = None
     try:
         size = os.fstat(fd).st_size
-        hashing = _Hashing(
-            (lambda: digests.digest_fd(absolute, fd, mapped_sha256))
-            if digests
-            else (lambda: mapped_sha256(fd)),
-            background=size >= _BACKGROUND_HASH,
-        )
+        hashing = _Hashing(absolute, fd, digests, background=size >= _BACKGROUND_HASH)
         with _map(fd) as data:
             entries, central_start = read_entries(data)
             members = _checked_members(entries, limits, errors)
             verified = _check_local_headers(data, members, central_start, errors)
             archive = _Archive(data, entries, members, verified)
             # The hash is waited for last: it is being taken meanwhile.
-            return _read_dist_info(
+            wheel = _read_dist_info(
                 archive, errors, absolute, name, version, tags, size, hashing.result
             )
+            return wheel
     except OSError as error:
         raise Refused.one(path, f"cannot read wheel: {error.strerror or error}") from None
     except Unreadable as error:
         errors.error(str(error))
     finally:
         if hashing is not None:
+            if wheel is None:
+                hashing.abandon()
             hashing.join()  # no thread may read the descriptor once it is closed
         os.close(fd)
     errors.raise_if_any()
@@ -545,22 +551,41 @@ _BACKGROUND_HASH = 8 * 1024 * 1024
 class _Hashing:
     """A wheel's sha256: computed at once for a small wheel, else by a thread while the
     archive is parsed (hashlib releases the interpreter lock on large buffers, so one
-    core hashes the file while the other parses the central directory)."""
+    core hashes the file while the other parses the central directory).
 
-    def __init__(self, compute: Callable[[], str], *, background: bool) -> None:
+    A wheel the parsing refuses is not hashed to the end: any file can be given as a
+    wheel, a sparse terabyte too.
+    """
+
+    def __init__(
+        self, path: str, fd: int, digests: DigestCache | None, *, background: bool
+    ) -> None:
+        self._path = path
+        self._digests = digests
+        self._stop = threading.Event()
         self._outcome: list[str | BaseException] = []
         self._thread: threading.Thread | None = None
         if background:
-            self._thread = threading.Thread(target=self._run, args=(compute,), daemon=True)
+            self._thread = threading.Thread(target=self._run, args=(fd,), daemon=True)
             self._thread.start()
         else:
-            self._run(compute)
+            self._run(fd)
 
-    def _run(self, compute: Callable[[], str]) -> None:
+    def _run(self, fd: int) -> None:
         try:
-            self._outcome.append(compute())
+            if self._digests is None:
+                self._outcome.append(mapped_sha256(fd, self._stop))
+            else:
+                compute = functools.partial(mapped_sha256, stop=self._stop)
+                self._outcome.append(self._digests.digest_fd(self._path, fd, compute))
         except BaseException as error:  # raised again by `result`, in the reading thread
             self._outcome.append(error)
+
+    def abandon(self) -> None:
+        """Stop the hash wherever it is: the wheel is refused, and `result` is not asked."""
+        self._stop.set()
+        if self._digests is not None:
+            self._digests.abandon(self._path)
 
     def join(self) -> None:
         if self._thread is not None:

@@ -318,6 +318,29 @@ def test_a_wheel_replaced_by_a_huge_sparse_file_is_refused_unread(
     assert snapshot(env) == before
 
 
+def test_a_huge_file_given_as_a_wheel_is_refused_without_being_hashed_whole(
+    tmp_path: Path, target: Path
+) -> None:
+    """A sparse terabyte that is no zip archive: its hash, begun beside the parsing
+    (by the forked child and by a thread), is dropped once the parsing has refused it,
+    with or without a cache, and the wheel given after it is still read."""
+    control = build_wheel(CONTROL, tmp_path / "wheels")
+    huge = tmp_path / "wheels" / "huge-1.0-py3-none-any.whl"
+    with huge.open("wb") as stream:
+        stream.truncate(1024**4)
+    plan = ["plan", str(huge), str(control), "--python", str(target), "-o", str(tmp_path / "p")]
+    for cache in ("--no-cache", f"--cache-dir={tmp_path / 'cache'}"):
+        result = subprocess.run(
+            [sys.executable, "-m", "wheelplan", *plan, cache],
+            capture_output=True,
+            text=True,
+            timeout=60,  # a bound against reading the whole file, not a timing
+            cwd=REPO,
+        )
+        refusal(result, huge.name, "not a zip archive")
+        assert not (tmp_path / "p").exists()
+
+
 def test_a_plan_for_a_target_that_changed_is_refused(
     planned: tuple[Path, Path], tmp_path: Path, cli: Cli
 ) -> None:
