@@ -227,7 +227,11 @@ def _read_text(archive: _Archive, name: str, errors: _Collector) -> str | None:
         )
     else:
         try:
-            return _inflate(archive.data, entry).decode("utf-8")
+            text = _inflate(archive.data, entry).decode("utf-8")
+            if not text.startswith("\ufeff"):
+                return text
+            # Readers of these files (email, csv, configparser) take it as text.
+            errors.error(f"{name} starts with a byte-order mark; it must be UTF-8 without one")
         except UnicodeDecodeError:
             errors.error(f"{name} is not UTF-8 text")
         except (zlib.error, ValueError) as error:
@@ -325,7 +329,7 @@ def _row_problem(hash_text: str, size_text: str) -> str | None:
         return " has no hash"
     if algorithm not in ACCEPTED_HASHES or not value:
         return f": hash {algorithm!r} is not accepted (sha256 or stronger required)"
-    if not size_text.isdigit():
+    if not (size_text.isascii() and size_text.isdigit()):
         return f": size {size_text!r} is not a whole number of bytes"
     return None
 
@@ -362,6 +366,10 @@ def _entry_scripts(text: str, errors: _Collector) -> list[EntryScript]:
     return scripts
 
 
+# Two whole numbers in ASCII digits (int() would take "-1", "+1" and other scripts' digits).
+_WHEEL_VERSION = re.compile(r"[0-9]+\.[0-9]+")
+
+
 def _check_wheel_file(text: str | None, errors: _Collector) -> bool:
     """Validate WHEEL and return Root-Is-Purelib."""
     if text is None:
@@ -369,12 +377,11 @@ def _check_wheel_file(text: str | None, errors: _Collector) -> bool:
         return True
     fields = parse_metadata_file(text)
     version = fields.get("Wheel-Version")
-    try:
-        major, minor = (int(part) for part in str(version).split("."))
-    except ValueError:
+    if not _WHEEL_VERSION.fullmatch(str(version)):
         found = "none" if version is None else repr(version)
         errors.error(f"WHEEL has no valid Wheel-Version (found {found}; expected e.g. 1.0)")
         return True
+    major, minor = (int(part) for part in str(version).split("."))
     if major > SUPPORTED_WHEEL_MAJOR:
         errors.error(f"Wheel-Version {version} is newer than this installer supports (1.x)")
     elif major == SUPPORTED_WHEEL_MAJOR and minor > SUPPORTED_WHEEL_MINOR:
@@ -475,7 +482,7 @@ class ManifestCache(Protocol):
 # The version of what read_wheel returns, as cached manifests (applier/manifests.py) hold
 # it: bump it whenever read_wheel's output or its checks change (a field, a warning's or
 # a hash's wording, a check added or dropped), so no manifest an older reader wrote is used.
-READER_VERSION = 3
+READER_VERSION = 4
 
 
 def read_wheel(

@@ -319,6 +319,18 @@ WHEEL_CASES: tuple[Case, ...] = (
         ),
         "Wheel-Version 2.0 is newer than this installer supports",
     ),
+    Case(
+        "wheel-version-negative",
+        _builder(
+            _spec(wheel_text="Wheel-Version: -1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        ),
+        "WHEEL has no valid Wheel-Version (found '-1.0'",
+    ),
+    Case(
+        "metadata-bom",
+        _builder(_spec(metadata_text="\ufeffMetadata-Version: 2.1\nName: demo\nVersion: 1.0\n")),
+        "METADATA starts with a byte-order mark",
+    ),
     # Member paths and kinds.
     Case(
         "absolute-path",
@@ -461,6 +473,19 @@ WHEEL_CASES: tuple[Case, ...] = (
             )
         ),
         "size 'big' is not a whole number of bytes",
+    ),
+    Case(
+        "record-size-other-digits",
+        _builder(
+            _with_files(
+                Member(
+                    "demo/helper.py",
+                    HELPER,
+                    record_row=f"demo/helper.py,{record_hash(HELPER)},\u0662\u0662\u0660",
+                )
+            )
+        ),
+        "size '\u0662\u0662\u0660' is not a whole number of bytes",
     ),
     Case(
         "member-not-in-record",
