@@ -116,8 +116,10 @@ def apply_plan(
         with target_lock(base):
             check_target(plan, base, options.compile_bytecode, options.root is not None)
             summary = _transaction(plan, base, wheel_paths, options, progress, started, mtime)
-    except Refused:
-        for folder in reversed(staged):  # a refused staging apply leaves no folders behind
+    except BaseException:
+        # A refused, rolled back or interrupted apply leaves no folders behind; one that
+        # left a journal for `recover` keeps the folders that hold it (not empty).
+        for folder in reversed(staged):
             with contextlib.suppress(OSError):
                 os.rmdir(folder)
         raise

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import venv
@@ -24,6 +25,7 @@ from tests.conftest import REPO, make_env, snapshot
 from tests.hostile import recompute_digest
 from tests.imagetools import tree_digest
 from tests.plannertools import SCHEMES
+from tests.txsupport import stopped_apply
 from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -167,6 +169,27 @@ def test_root_refuses_bytecode_when_the_interpreter_gives_no_cache_tag(
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith(f"error: {interpreter}: cannot compile bytecode: ")
     assert result.stderr.count("\n") == 1, result.stderr
+    assert not root.exists()
+
+
+def test_a_staged_apply_rolled_back_leaves_no_folders_behind(
+    plan: Path, tmp_path: Path, cli: Cli
+) -> None:
+    """As a refused one leaves none: a failed write or an interrupt rolls the apply
+    back, and the staging folders it made, empty again, go too."""
+    root = tmp_path / "root"
+    failed = cli("apply", plan, "--root", root, env={"WHEELPLAN_FAULT": "error:6"})
+    assert failed.returncode == 1, failed.stderr
+    assert "rolled back" in failed.stderr, failed.stderr
+    assert not root.exists()
+
+    apply = stopped_apply(plan, 6, "--root", str(root), "--jobs", "1")
+    try:
+        apply.send_signal(signal.SIGTERM)  # delivered once it runs again
+    finally:
+        apply.send_signal(signal.SIGCONT)
+        err = apply.communicate()[1]
+    assert (apply.returncode, err) == (1, "error: interrupted\n")
     assert not root.exists()
 
 

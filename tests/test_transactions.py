@@ -43,6 +43,7 @@ from tests.txsupport import (
     rebuild_env,
     refused,
     save_plan,
+    stopped_apply,
     swap_wheels,
     upgrade_planned,
 )
@@ -657,32 +658,6 @@ def test_a_shared_file_goes_with_its_last_owner(tmp_path: Path, real_wheels) -> 
 # --- one apply at a time ---------------------------------------------------------
 
 
-def _stopped_apply(plan: Path, at: int, *options: str) -> subprocess.Popen[str]:
-    """`wheelplan apply plan`, stopped (SIGSTOP) at its `at`-th file operation."""
-    apply = subprocess.Popen(
-        [sys.executable, "-m", "wheelplan", "apply", str(plan), "--quiet", *options],
-        cwd=REPO,
-        env={**os.environ, "WHEELPLAN_FAULT": f"stop:{at}"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _wait_until_stopped(apply)
-    return apply
-
-
-def _wait_until_stopped(process: subprocess.Popen[str]) -> None:
-    """Block until `process` has stopped itself (state T); fail if it exits instead."""
-    stat = Path(f"/proc/{process.pid}/stat")
-    for _ in range(60_000):  # a bound against a hang, not a timing assumption
-        if process.poll() is not None:
-            raise AssertionError(f"the apply exited ({process.returncode}) instead of stopping")
-        if stat.read_text().rpartition(")")[2].split()[0] == "T":
-            return
-        time.sleep(0.005)
-    raise AssertionError("the apply never reached its stop point")
-
-
 @pytest.fixture
 def upgrade(tmp_path: Path, real_wheels) -> Iterator[tuple[Path, Path, Path, dict]]:
     """An environment with PyJWT 2.8.0, a saved upgrade plan, and the fresh 2.15.1 tree."""
@@ -697,7 +672,7 @@ def test_a_second_apply_is_refused_while_one_runs(upgrade) -> None:
     moves = len(removals_of(plan_data(plan))) + sum(
         1 for entry in plan_data(plan)["files"] if entry["action"] == "replace"
     )
-    first = _stopped_apply(plan, moves // 2, "--jobs", "2")
+    first = stopped_apply(plan, moves // 2, "--jobs", "2")
     try:
         assert snapshot(env_dir) != before  # really mid-transaction
         for command in (["apply", plan], ["recover", "--python", python]):
@@ -729,7 +704,7 @@ def test_uv_and_an_apply_exclude_each_other_by_uvs_lock_file(upgrade) -> None:
     )
     assert snapshot(env_dir) == before
     moves = sum(1 for entry in plan_data(plan)["files"] if entry["action"] != "write")
-    apply = _stopped_apply(plan, moves // 2)
+    apply = stopped_apply(plan, moves // 2)
     try:
         with open(uv_lock, "rb") as probe, pytest.raises(BlockingIOError):
             fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # uv would wait here
@@ -756,7 +731,7 @@ def test_sigterm_rolls_an_apply_back_as_ctrl_c_does(upgrade) -> None:
     env_dir, _, plan, _ = upgrade
     before = snapshot(env_dir)
     moves = sum(1 for entry in plan_data(plan)["files"] if entry["action"] != "write")
-    apply = _stopped_apply(plan, moves // 2)
+    apply = stopped_apply(plan, moves // 2)
     try:
         assert has_journal(env_dir)
         apply.send_signal(signal.SIGTERM)  # delivered once it runs again
@@ -816,7 +791,7 @@ def test_a_wheel_swapped_for_a_named_pipe_mid_apply_is_refused_not_waited_on(
     # Stopped before its first file is created: no worker has opened both wheels yet.
     first_create = checkpoints(env_dir, plan, *options).index("create") + 1
     before = snapshot(env_dir)
-    apply = _stopped_apply(plan, first_create, *options)
+    apply = stopped_apply(plan, first_create, *options)
     for wheel in wheels:
         wheel.unlink()
         os.mkfifo(wheel)

@@ -12,12 +12,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from applier.faults import TRACE_PREFIX
 from planner.target import JOURNAL_DIR
-from tests.conftest import make_env, run_cli, snapshot
+from tests.conftest import REPO, make_env, run_cli, snapshot
 from tests.wheelfactory import WheelSpec, build_wheel
 
 # Hash-checked bytecode, so a compiled tree does not depend on when it was written.
@@ -234,3 +235,29 @@ def prefer_wheels(folder: Path) -> tuple[Path, Path, Path]:
     )
     rival = WheelSpec("rival", files={"rival.py": b"", "shared/x.py": b"X = 'rival'\n"})
     return build_wheel(old, folder), build_wheel(new, folder), build_wheel(rival, folder)
+
+
+def stopped_apply(plan: Path, at: int, *options: str) -> subprocess.Popen[str]:
+    """`wheelplan apply plan`, stopped (SIGSTOP) at its `at`-th file operation."""
+    apply = subprocess.Popen(
+        [sys.executable, "-m", "wheelplan", "apply", str(plan), "--quiet", *options],
+        cwd=REPO,
+        env={**os.environ, "WHEELPLAN_FAULT": f"stop:{at}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_until_stopped(apply)
+    return apply
+
+
+def wait_until_stopped(process: subprocess.Popen[str]) -> None:
+    """Block until `process` has stopped itself (state T); fail if it exits instead."""
+    stat = Path(f"/proc/{process.pid}/stat")
+    for _ in range(60_000):  # a bound against a hang, not a timing assumption
+        if process.poll() is not None:
+            raise AssertionError(f"the apply exited ({process.returncode}) instead of stopping")
+        if stat.read_text().rpartition(")")[2].split()[0] == "T":
+            return
+        time.sleep(0.005)
+    raise AssertionError("the apply never reached its stop point")
