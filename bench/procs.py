@@ -20,11 +20,15 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Timed:
-    """Wall time, exit code and peak RSS (KiB) of one command and the children it waited for."""
+    """Wall time, exit code, peak RSS (KiB) and KiB read from storage of one command and the
+    children it waited for."""
 
     seconds: float
     returncode: int
     max_rss_kb: int
+    # ru_inblock, in KiB: what had to come from the disk rather than the page cache (the
+    # program's own files or the wheels, paged out since their last use).
+    read_kb: int = 0
 
 
 def run_timed(
@@ -64,7 +68,7 @@ def run_timed(
                 killer.cancel()
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; tell Popen
-    return Timed(seconds, proc.returncode, usage.ru_maxrss)
+    return Timed(seconds, proc.returncode, usage.ru_maxrss, usage.ru_inblock // 2)
 
 
 def log_tail(log: Path, lines: int = 12, width: int = 240) -> list[str]:

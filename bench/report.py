@@ -70,6 +70,9 @@ class RowResult:
                 for p in parts
             },
             "peak_rss_mib": {p: self.peak_rss_mb(p) for p in parts},
+            # KiB each run read from storage: a slow round that paged programs or wheels
+            # back in from the disk shows here.
+            "samples_read_kb": [s.read_kb for s in self.samples],
             "ratios": ratios,
             "error": self.error,
         }
@@ -125,7 +128,23 @@ def machine_info(target: Path, target_python_version: str) -> dict[str, Any]:
         "python": target_python_version,
         "target_dir": str(target),
         "target_fs": filesystem_type(target),
+        "proactive_reclaim": proactive_reclaim(),
     }
+
+
+def proactive_reclaim() -> str:
+    """Whether the kernel pages out memory it finds idle (DAMON), and which pages: on such a
+    machine the programs and wheels a round uses may have to come from the disk again."""
+    actions = []
+    for kdamond in sorted(Path("/sys/kernel/mm/damon/admin/kdamonds").glob("[0-9]*")):
+        try:
+            if (kdamond / "state").read_text().strip() != "on":
+                continue
+            for scheme in sorted(kdamond.glob("contexts/*/schemes/[0-9]*")):
+                actions.append((scheme / "action").read_text().strip())
+        except OSError:
+            continue
+    return f"DAMON: {', '.join(actions)}" if actions else "none found"
 
 
 def filesystem_type(path: Path) -> str:
@@ -184,7 +203,7 @@ def format_set(result: SetResult) -> str:
         f"{stats.bytes / MB:.1f} MB installed ==",
         *[f"   note: {note}" for note in result.notes],
         f"{'row':<{_NAME}}{'median s':>10}{'min s':>9}{'runs':>6}"
-        f"{'x uv cold':>11}{'x uv warm':>11}{'x pip':>8}{'peak RSS MiB':>14}",
+        f"{'x uv cold':>11}{'x uv warm':>11}{'x pip':>8}{'peak RSS MiB':>14}{'read MB':>9}",
     ]
     for name, row in result.rows.items():
         if row.error:
@@ -196,6 +215,7 @@ def format_set(result: SetResult) -> str:
             f"{_fmt(min((s.seconds for s in row.samples), default=None), '.3f'):>9}"
             f"{len(row.samples):>6}{ratios[0]:>11}{ratios[1]:>11}{ratios[2]:>8}"
             f"{_fmt(row.peak_rss_mb(), '.0f'):>14}"
+            f"{_fmt(max((s.read_kb for s in row.samples), default=0) * 1024 / MB, '.1f'):>9}"
         )
     for goal in result.goals():
         verdict = {True: "met", False: "NOT met", None: "n/a"}[goal["met"]]

@@ -14,7 +14,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from procs import TreeCount, count_tree, log_tail, make_venv, read_all, remove_tree, run_timed
+from procs import (
+    Timed,
+    TreeCount,
+    count_tree,
+    log_tail,
+    make_venv,
+    read_all,
+    remove_tree,
+    run_timed,
+)
 from wheelsets import SetStats
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -29,11 +38,23 @@ class RowError(Exception):
 
 @dataclass(frozen=True)
 class Sample:
-    """One timed run: total wall seconds, per-process seconds, per-process peak RSS in KiB."""
+    """One timed run: total wall seconds, per-process seconds and peak RSS in KiB, and the
+    KiB its processes read from storage."""
 
     seconds: float
     parts: dict[str, float]
     max_rss_kb: dict[str, int]
+    read_kb: int = 0
+
+    @classmethod
+    def of(cls, processes: Mapping[str, Timed]) -> "Sample":
+        """The run of these processes, one after another, by name."""
+        return cls(
+            sum(timed.seconds for timed in processes.values()),
+            {name: timed.seconds for name, timed in processes.items()},
+            {name: timed.max_rss_kb for name, timed in processes.items()},
+            sum(timed.read_kb for timed in processes.values()),
+        )
 
 
 @dataclass(frozen=True)
@@ -200,11 +221,7 @@ class WheelplanRow(Row):
         apply_cmd = [*wp.command, "apply", str(plan_json), *self._flags(wp.apply_flags, cache)]
         applied = run_timed(apply_cmd, log, timeout=ctx.timeout)
         checked(applied.returncode, "wheelplan apply", log)
-        return Sample(
-            plan.seconds + applied.seconds,
-            {"plan": plan.seconds, "apply": applied.seconds},
-            {"plan": plan.max_rss_kb, "apply": applied.max_rss_kb},
-        )
+        return Sample.of({"plan": plan, "apply": applied})
 
     def _flags(self, flags: frozenset[str], cache: Path) -> list[str]:
         """Cache flags for this row, plus --quiet (as pip gets) so no progress bar is timed."""
@@ -232,7 +249,7 @@ class WheelplanInstallRow(WheelplanRow):
         command += self._flags(wp.plan_flags | wp.apply_flags, cache)
         timed = run_timed(command, log, timeout=ctx.timeout)
         checked(timed.returncode, "wheelplan install", log)
-        return Sample(timed.seconds, {"install": timed.seconds}, {"install": timed.max_rss_kb})
+        return Sample.of({"install": timed})
 
 
 class UvRow(Row):
@@ -262,7 +279,7 @@ class UvRow(Row):
         env = clean_env(["UV_"], {"UV_CACHE_DIR": str(cache), "UV_NO_PROGRESS": "1"})
         timed = run_timed(command, log, env=env, timeout=ctx.timeout)
         checked(timed.returncode, "uv pip install", log)
-        return Sample(timed.seconds, {"uv": timed.seconds}, {"uv": timed.max_rss_kb})
+        return Sample.of({"uv": timed})
 
 
 class PipRow(Row):
@@ -280,7 +297,7 @@ class PipRow(Row):
         env = clean_env(["PIP_"], {"PIP_CONFIG_FILE": os.devnull})
         timed = run_timed(command, log, env=env, timeout=ctx.timeout)
         checked(timed.returncode, "pip install", log)
-        return Sample(timed.seconds, {"pip": timed.seconds}, {"pip": timed.max_rss_kb})
+        return Sample.of({"pip": timed})
 
 
 class InstallerRow(Row):
@@ -295,7 +312,7 @@ class InstallerRow(Row):
         env = clean_env(["PYTHONPATH"], {"PYTHONPATH": str(ctx.tools.installer_path)})
         timed = run_timed(command, log, env=env, timeout=ctx.timeout)
         checked(timed.returncode, "installer driver", log)
-        return Sample(timed.seconds, {"installer": timed.seconds}, {"installer": timed.max_rss_kb})
+        return Sample.of({"installer": timed})
 
 
 class FloorRow(Row):
@@ -333,7 +350,7 @@ class FloorRow(Row):
             command += [str(out), *map(str, ctx.wheels)]
         timed = run_timed(command, log, timeout=ctx.timeout)
         checked(timed.returncode, self.name, log)
-        return Sample(timed.seconds, {self.name: timed.seconds}, {self.name: timed.max_rss_kb})
+        return Sample.of({self.name: timed})
 
 
 def all_rows() -> list[Row]:
