@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import deeptrees
 from tests.realwheels import download
 
 REPO = Path(__file__).resolve().parent.parent
@@ -129,6 +130,14 @@ def snapshot(root: Path) -> dict[str, tuple[str, int]]:
                     info.st_mode & 0o7777,
                 )
     return state
+
+
+@pytest.fixture
+def deep_tree(tmp_path: Path) -> Iterator[deeptrees.DeepTree]:
+    """`deeptrees.deep_tree`, and `tmp_path` removed afterwards with `rm -rf`: pytest's
+    clean-up of old test folders would stop at the first tree too deep for it."""
+    yield deeptrees.deep_tree
+    deeptrees.remove(tmp_path)
 
 
 @pytest.fixture(scope="session")
