@@ -22,6 +22,7 @@ from planner.hashing import canonical_hash
 from planner.inputfiles import MAX_METADATA_BYTES, read_at_most
 from planner.listing import is_real_dir
 from planner.paths import is_within, path_problem
+from planner.trees import walk
 
 
 @attrs.frozen
@@ -260,15 +261,15 @@ def files_below(base: str, root: str, prune: Collection[str] = ()) -> list[str]:
     top = os.path.join(base, root) if root else base
     if not os.path.isdir(top):
         return found
-    for folder, dirs, files in os.walk(top):
-        relative = os.path.relpath(folder, base).replace(os.sep, "/")
-        relative = "" if relative == "." else relative
-        if folder == top:
-            dirs[:] = [name for name in dirs if name not in prune]
-        links = [name for name in dirs if os.path.islink(os.path.join(folder, name))]
-        dirs[:] = sorted(name for name in dirs if name not in links)
-        for name in [*files, *links]:
-            found.append(posixpath.join(relative, name) if relative else name)
+    start = os.path.relpath(top, base).replace(os.sep, "/")
+    start = "" if start == "." else start
+    for folder in walk(top):
+        relative = posixpath.join(start, folder.path) if folder.path else start
+        if not folder.path:
+            folder.folders[:] = [name for name in folder.folders if name not in prune]
+        folder.folders.sort()
+        inside = f"{relative}/" if relative else ""
+        found += [inside + name for name in folder.others]
     return found
 
 
@@ -333,6 +334,9 @@ def _legacy_files(
         if not is_real_dir(full):
             files[relative] = ""
     for path in files_below(prefix, egg_info):
+        # Checked as a row is: one over MAX_DEPTH deep is no path a plan may remove.
+        if problem := _row_problem(path):
+            return {}, f"its folder holds {path!r}, which {problem}"
         files[path] = ""
     return files, None
 

@@ -12,6 +12,7 @@ import stat
 from collections.abc import Iterable, Mapping, Set
 
 from planner.paths import is_within, join, parents
+from planner.trees import walk
 
 
 class Listing:
@@ -191,13 +192,12 @@ def left_below(prefix: str, directory: str, removed: Set[str]) -> str | None:
     if not is_real_dir(top):
         return directory
     holding = {parent for path in removed for parent in parents(path)}
-    for folder, dirs, names in os.walk(top):
-        relative = os.path.relpath(folder, prefix).replace(os.sep, "/")
+    for folder in walk(top, follow=False):
+        relative = f"{directory}/{folder.path}" if folder.path else directory
         if relative not in holding:
             return relative
-        links = {name for name in dirs if os.path.islink(os.path.join(folder, name))}
-        dirs[:] = sorted(set(dirs) - links)
-        for name in sorted([*names, *links]):
+        folder.folders.sort()
+        for name in sorted(folder.others):
             if f"{relative}/{name}" not in removed:
                 return f"{relative}/{name}"
     return None

@@ -22,6 +22,7 @@ from planner import verify
 from planner.hashing import encode_hash
 from planner.target import probe
 from tests.conftest import REPO, make_env, snapshot
+from tests.deeptrees import DEPTH, LONG, LONG_DEPTH, DeepTree
 from tests.hostile import recompute_digest
 from tests.imagetools import tree_digest
 from tests.plannertools import SCHEMES
@@ -439,6 +440,22 @@ def test_verify_finds_missing_changed_unowned_and_overlapping_files(
             f"error: {env / 'bin' / 'tool'}: unowned: not listed in any RECORD",
         ]
     )
+
+
+@pytest.mark.parametrize(
+    ("depth", "name"), [(DEPTH, "d"), (LONG_DEPTH, LONG)], ids=["deep", "past-path-max"]
+)
+def test_verify_finds_an_unowned_file_however_deep_or_long_its_path(
+    target: Path, env: Path, deep_tree: DeepTree, cli: Cli, depth: int, name: str
+) -> None:
+    """A tree deeper than a recursive walk goes once raised RecursionError (a traceback);
+    one whose paths pass PATH_MAX was skipped, and its file went unreported."""
+    stray = deep_tree(site(env) / "stray", depth, name)
+    result = cli("verify", "--python", target)
+    assert result.returncode == 1
+    assert errors(result) == [
+        f"error: {site(env) / 'stray' / stray}: unowned: not listed in any RECORD"
+    ]
 
 
 def test_verify_reports_a_file_of_another_size_without_reading_it(

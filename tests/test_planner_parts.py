@@ -29,12 +29,13 @@ from planner.installed import (
     scan_installed,
 )
 from planner.layout import claims_for, dist_info_path
-from planner.listing import Listing
+from planner.listing import Listing, left_below
 from planner.overlaps import settle
-from planner.paths import join, path_problem
+from planner.paths import MAX_DEPTH, join, path_problem
 from planner.plan import Conflict, FileEntry, Source
 from planner.requirements import python_excluded
 from planner.wheels import Member, Wheel
+from tests.deeptrees import DEPTH, LONG, LONG_DEPTH, DeepTree
 from tests.plannertools import INTERPRETER, SCHEMES
 
 PROPERTY = settings(max_examples=200, deadline=None)
@@ -386,6 +387,55 @@ def test_a_legacy_list_gives_the_files_pip_would_remove(tmp_path: Path) -> None:
         {},
         "its installed-files.txt row '../listed/b\\x01.py' contains a NUL or control character",
     )
+
+
+@pytest.mark.parametrize(
+    ("depth", "name"), [(DEPTH, "d"), (LONG_DEPTH, LONG)], ids=["deep", "past-path-max"]
+)
+def test_what_removals_leave_in_a_folder_is_seen_however_deep(
+    tmp_path: Path, deep_tree: DeepTree, depth: int, name: str
+) -> None:
+    """Whether a plan's removals empty a folder (which a file may then replace) is
+    answered at any depth: a recursive walk raised RecursionError a thousand folders
+    down, and one by paths skipped those past PATH_MAX, missing what was left there."""
+    removed = deep_tree(tmp_path / "tree", depth, name)
+    assert left_below(str(tmp_path), "tree", {f"tree/{removed}"}) is None
+    kept = deep_tree(tmp_path / "tree", depth, name, leaf="kept.txt")
+    assert left_below(str(tmp_path), "tree", {f"tree/{removed}"}) == f"tree/{kept}"
+
+
+def test_a_legacy_folder_deeper_than_a_plan_may_go_makes_its_files_unknown(
+    tmp_path: Path, deep_tree: DeepTree
+) -> None:
+    """Its files are all in the folder, however deep (a recursive walk raised
+    RecursionError there); one deeper than a plan may name is none a plan can remove."""
+    egg_info = f"{SCHEMES['purelib']}/deep-1.0-py3.11.egg-info"
+    (tmp_path / egg_info).mkdir(parents=True)
+    (tmp_path / egg_info / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: deep\n")
+    (tmp_path / egg_info / "installed-files.txt").write_text("PKG-INFO\n")
+    stray = deep_tree(tmp_path / egg_info, DEPTH)
+    (item,) = scan_installed(str(tmp_path), SCHEMES)
+    assert (item.files, item.unlisted) == (
+        {},
+        f"its folder holds '{egg_info}/{stray}', which has more than {MAX_DEPTH} components",
+    )
+
+
+def test_a_legacy_folder_gives_its_files_past_path_max(tmp_path: Path, deep_tree: DeepTree) -> None:
+    """A file whose path passes PATH_MAX is in the folder all the same (a walk by paths
+    skipped it, so removing the distribution would have left it)."""
+    egg_info = f"{SCHEMES['purelib']}/long-1.0-py3.11.egg-info"
+    (tmp_path / egg_info).mkdir(parents=True)
+    (tmp_path / egg_info / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: long\n")
+    (tmp_path / egg_info / "installed-files.txt").write_text("PKG-INFO\n")
+    far = deep_tree(tmp_path / egg_info, LONG_DEPTH, LONG)
+    (item,) = scan_installed(str(tmp_path), SCHEMES)
+    assert item.unlisted is None
+    assert set(item.files) == {
+        f"{egg_info}/PKG-INFO",
+        f"{egg_info}/installed-files.txt",
+        f"{egg_info}/{far}",
+    }
 
 
 @pytest.mark.parametrize(
