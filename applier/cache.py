@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import stat
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -50,6 +49,7 @@ from applier.atomic import write_atomic
 from applier.cachedir import ENTRIES, STAGING, WHEEL_SHA256, staging_name, stale_staging
 from applier.links import modes_for, own_inode
 from applier.modes import file_mode
+from applier.removal import remove_tree
 from planner.hashing import open_regular
 from planner.inputfiles import read_own
 from planner.paths import parents, path_problem
@@ -147,7 +147,7 @@ class Cache:
         with contextlib.suppress(OSError):
             for name in os.listdir(staging):
                 if stale_staging(name):
-                    shutil.rmtree(os.path.join(staging, name), ignore_errors=True)
+                    remove_tree(os.path.join(staging, name), ignore_errors=True)
 
     def prepare(
         self,
@@ -244,7 +244,7 @@ class Cache:
             for folder in sorted(folders):
                 os.mkdir(f"{root}/{folder}")
         except OSError:
-            shutil.rmtree(directory, ignore_errors=True)
+            remove_tree(directory, ignore_errors=True)
             return  # no cache today: these files are written straight from the wheel
         members = []
         for path, source in planned:
@@ -268,7 +268,7 @@ class Cache:
             except OSError:
                 pass  # the install itself is done; this entry is simply not cached
             finally:
-                shutil.rmtree(staging.directory, ignore_errors=True)
+                remove_tree(staging.directory, ignore_errors=True)
 
     def _publish(self, staging: Staging, stamps: Mapping[str, tuple[int, int, int]]) -> None:
         root = os.path.join(staging.directory, FILES)
@@ -286,14 +286,14 @@ class Cache:
             trash = f"{staging.directory}-old"
             with contextlib.suppress(FileNotFoundError):
                 os.rename(staging.entry, trash)
-            shutil.rmtree(trash, ignore_errors=True)
+            remove_tree(trash, ignore_errors=True)
         with contextlib.suppress(OSError):  # another apply populated it first: keep theirs
             os.rename(staging.directory, staging.entry)
 
     def discard(self, placement: Placement) -> None:
         """Drop the temporary entries of an apply that failed."""
         for staging in placement.stagings:
-            shutil.rmtree(staging.directory, ignore_errors=True)
+            remove_tree(staging.directory, ignore_errors=True)
 
     def repair(
         self,

@@ -12,6 +12,7 @@ folder named by its hash.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
@@ -19,6 +20,7 @@ import stat
 import attrs
 
 from applier.atomic import temporary_for
+from applier.removal import remove_tree
 
 ENTRIES = "wheels-v1"
 STAGING = "tmp"
@@ -91,6 +93,8 @@ class Cleaned:
 # Removals of one folder before `clean` gives up on it: an apply may publish an entry
 # into it between two passes, and a pass of its own takes that entry too.
 _PASSES = 3
+# What `rmdir` of a folder that is not empty fails with (POSIX allows either).
+_NOT_EMPTY = (errno.ENOTEMPTY, errno.EEXIST)
 
 
 def _remove_tree(path: str, cleaned: Cleaned) -> None:
@@ -99,25 +103,18 @@ def _remove_tree(path: str, cleaned: Cleaned) -> None:
     Applies may run meanwhile: a name gone before it is removed is no error, and a
     folder that gained an entry while it was emptied is emptied again.
     """
-    for _ in range(_PASSES):
+    for attempt in range(_PASSES):
         try:
             if not stat.S_ISDIR(os.lstat(path).st_mode):
                 return  # not ours
         except FileNotFoundError:
             return
-        for folder, dirs, names in os.walk(path, topdown=False):
-            for name in names + dirs:  # a symlink to a folder is among `dirs`
-                entry = os.path.join(folder, name)
-                with contextlib.suppress(FileNotFoundError):
-                    info = os.lstat(entry)
-                    if not stat.S_ISDIR(info.st_mode):
-                        os.unlink(entry)
-                        cleaned.count(info)
-            with contextlib.suppress(OSError):
-                os.rmdir(folder)
-    with contextlib.suppress(FileNotFoundError):
-        if stat.S_ISDIR(os.lstat(path).st_mode):
-            os.rmdir(path)  # raises what stops it
+        try:
+            remove_tree(path, removed=cleaned.count)
+            return
+        except OSError as error:
+            if error.errno not in _NOT_EMPTY or attempt == _PASSES - 1:
+                raise  # what stops it
 
 
 def _remove_file(path: str, cleaned: Cleaned) -> None:

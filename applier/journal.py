@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import stat
 from collections.abc import Iterable
 from typing import Any, Literal
@@ -35,6 +34,7 @@ import attrs
 
 from applier import faults
 from applier.atomic import fsync_dir, write_atomic
+from applier.removal import remove_tree
 from planner.errors import Refused, name_the_file
 from planner.inputfiles import read_own
 from planner.listing import RealPaths, is_real_dir
@@ -120,7 +120,7 @@ class Journal:
             data = json.dumps(attrs.asdict(intent, recurse=False), sort_keys=True).encode()
             write_atomic(os.path.join(self.root, INTENT), data, fsync=self.fsync)
         except BaseException:
-            shutil.rmtree(self.root, ignore_errors=True)
+            remove_tree(self.root, ignore_errors=True)
             _set_times(self.base, [times for times in intent.folder_times if times[0] == ""])
             raise
 
@@ -174,7 +174,7 @@ def _drop(root: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(root, INTENT))
     faults.checkpoint("cleanup")
-    shutil.rmtree(root)
+    remove_tree(root)
 
 
 def _damaged(root: str, why: str) -> Refused:
@@ -289,7 +289,7 @@ def recover(base: str) -> Outcome:
         return "rolled forward"
     intent = _read_intent(root)
     if intent is None:
-        shutil.rmtree(root)  # before the first change, or after the rollback was complete
+        remove_tree(root)  # before the first change, or after the rollback was complete
         return "clean"
     removed_dirs = _removed_dirs(root)
     real = RealPaths(base)  # a path's folder must really lie in `base`: no link leads out

@@ -74,6 +74,13 @@ def make_system_python(path: Path) -> Path:
     return interpreter
 
 
+def dead_pid() -> int:
+    """The pid of a child that has exited and been reaped."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
 @pytest.fixture
 def target(tmp_path: Path) -> Path:
     """The interpreter of a fresh venv for one test."""

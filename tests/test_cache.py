@@ -35,6 +35,7 @@ from planner.plan import Plan
 from tests import conftest
 from tests.applytools import SCHEMES, fake_target, plan_for, with_units, writes_of
 from tests.conftest import make_env, snapshot
+from tests.deeptrees import DEPTH, DeepTree
 from tests.wheelfactory import Member, WheelSpec, build_wheel
 
 BIG = bytes(range(256)) * 64  # 16 KiB, deflated
@@ -394,6 +395,40 @@ def test_a_corrupted_entry_is_detected_and_re_extracted(tmp_path: Path, damage: 
         len(BIG),
         cached.stat().st_mtime_ns,
     ]
+    assert os.listdir(store / cache.STAGING) == []
+
+
+def test_a_damaged_entry_is_replaced_whole_however_deep_a_tree_in_it(
+    tmp_path: Path, deep_tree: DeepTree
+) -> None:
+    """The old entry goes whatever someone left in it: a tree deeper than a recursive
+    removal goes once raised RecursionError after every file was written, and the
+    install was rolled back."""
+    wheel = demo_wheel(tmp_path / "wheels")
+    expected = reference(tmp_path, "second", wheel)
+    store = tmp_path / "cache"
+    _, plan = apply_fresh(tmp_path, "first", wheel, cache_dir=str(store), link_mode="copy")
+    entry = entry_of(store, plan)
+    (entry / cache.MARKER).write_text("{not json")
+    deep_tree(entry / cache.FILES / "left", DEPTH)
+    second, _ = apply_fresh(tmp_path, "second", wheel, cache_dir=str(store), link_mode="copy")
+    assert snapshot(second) == expected
+    assert sorted(os.listdir(entry / cache.FILES)) == ["demo", "demo-1.0.dist-info"]
+    assert json.loads((entry / cache.MARKER).read_text())["wheel_sha256"] == entry.name
+    assert os.listdir(store / cache.STAGING) == []
+
+
+def test_a_killed_applys_temporary_entry_is_swept_however_deep(
+    tmp_path: Path, deep_tree: DeepTree
+) -> None:
+    """A miss sweeps what killed applies left, whatever it holds: a tree deeper than a
+    recursive removal goes once made every apply with a miss stop with a traceback."""
+    wheel = demo_wheel(tmp_path / "wheels")
+    expected = reference(tmp_path, "env", wheel)
+    store = tmp_path / "cache"
+    deep_tree(store / cache.STAGING / f"{'ab' * 32}-{conftest.dead_pid()}-0123abcd", DEPTH)
+    prefix, _ = apply_fresh(tmp_path, "env", wheel, cache_dir=str(store))
+    assert snapshot(prefix) == expected
     assert os.listdir(store / cache.STAGING) == []
 
 

@@ -20,18 +20,12 @@ from applier import cache, cachedir, wheelindex
 from applier.manifests import DIRECTORY, Manifests
 from planner.build import read_wheels
 from planner.limits import Limits
-from tests.conftest import make_env, snapshot
+from tests.conftest import dead_pid, make_env, snapshot
+from tests.deeptrees import DEPTH, LONG, LONG_DEPTH, DeepTree
 from tests.test_cache import demo_wheel
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 SHA = "ab" * 32
-
-
-def dead_pid() -> int:
-    """The pid of a child that has exited and been reaped."""
-    child = subprocess.Popen(["true"])
-    child.wait()
-    return child.pid
 
 
 def files_under(root: Path) -> set[str]:
@@ -128,6 +122,26 @@ def test_clean_empties_and_removes_a_cache_of_its_own(tmp_path: Path, cli: Cli) 
     assert os.listdir(tmp_path / "xdg") == []
     done = cli("cache", "clean", env=xdg)
     assert done.stdout == f"nothing to remove in {tmp_path / 'xdg' / 'wheelplan'}\n"
+
+
+@pytest.mark.parametrize(
+    ("depth", "name"), [(DEPTH, "d"), (LONG_DEPTH, LONG)], ids=["deep", "past-path-max"]
+)
+def test_clean_removes_a_tree_however_deep_or_long(
+    tmp_path: Path, cli: Cli, deep_tree: DeepTree, depth: int, name: str
+) -> None:
+    """A tree deeper than a recursive walk goes once stopped `clean` with a traceback;
+    one whose paths pass PATH_MAX, with an error and everything else left."""
+    store = tmp_path / "cache"
+    deep_tree(store / cachedir.ENTRIES / "ab" / SHA / "files", depth, name)
+    deep_tree(store / cachedir.STAGING / f"{SHA}-{dead_pid()}-0123abcd", depth, name)
+    done = cli("cache", "clean", "--cache-dir", store)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0,
+        f"removed 2 files (0 B) from {store}\n",
+        "",
+    )
+    assert not store.exists()
 
 
 def test_clean_removes_an_index_its_writer_was_killed_writing(tmp_path: Path, cli: Cli) -> None:

@@ -24,7 +24,9 @@ from typing import Any
 import pytest
 
 from applier import journal
+from planner.target import JOURNAL_DIR
 from tests.conftest import REPO, run_cli, snapshot
+from tests.deeptrees import DEPTH, DeepTree
 from tests.hostile import recompute_digest
 from tests.realwheels import JWT_VERSIONS, NVIDIA
 from tests.txsupport import (
@@ -944,6 +946,26 @@ def test_a_folder_whose_time_cannot_be_set_back_does_not_stop_the_rollback(
     after = folder_mtimes(base)
     assert after["theirs"] != times["theirs"]
     assert {**after, "theirs": times["theirs"]} == times
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["committed", "without-intent"])
+def test_a_journal_is_dropped_however_deep_a_tree_in_it(
+    tmp_path: Path, deep_tree: DeepTree, committed: bool
+) -> None:
+    """Recovery removes the journal whole, whatever its backup holds: a tree deeper
+    than a recursive removal goes raised RecursionError there, at every `recover`, and
+    the journal left behind refused every apply."""
+    base = tmp_path / "env"
+    base.mkdir()
+    tx = journal.Journal(str(base), fsync=False)
+    tx.begin(journal.Intent((), (), ()))
+    if committed:
+        tx.commit([])
+    else:
+        os.unlink(base / JOURNAL_DIR / journal.INTENT)
+    deep_tree(base / JOURNAL_DIR / journal.BACKUP / "0", DEPTH)
+    assert journal.recover(str(base)) == ("rolled forward" if committed else "clean")
+    assert os.listdir(base) == []
 
 
 # --- a full disk ----------------------------------------------------------------------
