@@ -579,11 +579,11 @@ class _Hashing:
             self._run(fd)
 
     def _run(self, fd: int) -> None:
+        compute = functools.partial(mapped_sha256, stop=self._stop)
         try:
             if self._digests is None:
-                self._outcome.append(mapped_sha256(fd, self._stop))
+                self._outcome.append(compute(fd))
             else:
-                compute = functools.partial(mapped_sha256, stop=self._stop)
                 self._outcome.append(self._digests.digest_fd(self._path, fd, compute))
         except BaseException as error:  # raised again by `result`, in the reading thread
             self._outcome.append(error)

@@ -603,9 +603,9 @@ def test_the_index_spares_rehashing_an_unchanged_wheel(
 
     real = wheels_module.mapped_sha256
 
-    def counting(fd: int) -> str:
+    def counting(fd: int, **options: Any) -> str:
         hashed.append(fd)
-        return real(fd)
+        return real(fd, **options)
 
     monkeypatch.setattr(wheels_module, "mapped_sha256", counting)
 
@@ -685,9 +685,9 @@ def test_install_without_a_cache_hashes_each_wheel_once(
     for module, name in ((wheels_module, "mapped_sha256"), (wheelindex, "file_sha256")):
         real = getattr(module, name)
 
-        def counting(source: Any, real: Any = real, name: str = name) -> str:
+        def counting(source: Any, real: Any = real, name: str = name, **options: Any) -> str:
             hashed.append(name)
-            return str(real(source))
+            return str(real(source, **options))
 
         monkeypatch.setattr(module, name, counting)
     wheel = demo_wheel(tmp_path / "wheels")
