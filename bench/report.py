@@ -129,7 +129,27 @@ def machine_info(target: Path, target_python_version: str) -> dict[str, Any]:
         "target_dir": str(target),
         "target_fs": filesystem_type(target),
         "proactive_reclaim": proactive_reclaim(),
+        "free_page_reporting": free_page_reporting(),
     }
+
+
+# The virtio device id of a memory balloon, and its feature bit for free page reporting.
+_BALLOON, _REPORTING = "0x0005", 5
+
+
+def free_page_reporting() -> bool:
+    """Whether a virtio balloon hands the memory this machine frees back to its host: then a
+    page touched again costs far more, which `procs.warm_memory` keeps out of the runs."""
+    for device in Path("/sys/bus/virtio/devices").glob("*"):
+        try:
+            if (device / "device").read_text().strip() != _BALLOON:
+                continue
+            features = (device / "features").read_text().strip()
+        except OSError:
+            continue
+        if len(features) > _REPORTING and features[_REPORTING] == "1":
+            return True
+    return False
 
 
 def proactive_reclaim() -> str:

@@ -23,6 +23,7 @@ from procs import (
     read_all,
     remove_tree,
     run_timed,
+    warm_memory,
 )
 from wheelsets import SetStats
 
@@ -30,6 +31,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 # Installs rewrite RECORD and script shebangs, so bytes may differ a little; files may only grow
 # (INSTALLER, REQUESTED, entry-point scripts), never shrink.
 MIN_BYTES_FRACTION = 0.95
+# Memory a run needs besides its installed files and a cache of them: plan files, processes.
+RUN_MEMORY = 1 << 30
 
 
 class RowError(Exception):
@@ -121,7 +124,9 @@ def measure(row: Row, ctx: SetContext, label: str) -> Sample:
     The wheels are read into the page cache again before each run (untimed): a machine
     that reclaims idle pages drops some of them between runs (here, minutes after a read,
     100 MB of the 183 MB torch wheel were resident with 18 GB free), and a run would
-    otherwise pay for disk reads according to what ran before it.
+    otherwise pay for disk reads according to what ran before it. Then memory enough for
+    the install, a cache beside it and the processes is touched and freed (untimed, see
+    `warm_memory`), so no run pays for memory the machine had handed back.
     """
     work = ctx.scratch / label
     fresh_cache = ctx.cache_root / f"{label}-cache"
@@ -133,6 +138,7 @@ def measure(row: Row, ctx: SetContext, label: str) -> Sample:
         if row.needs_venv:
             make_venv(ctx.target_python, work / "venv")
         read_all(ctx.wheels)
+        warm_memory(2 * ctx.stats.bytes + RUN_MEMORY)
         sample = row.run(ctx, work, fresh_cache, log)
         verify(row, ctx, work, log)
         return sample
