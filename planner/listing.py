@@ -11,6 +11,7 @@ import os
 import stat
 from collections.abc import Iterable, Mapping, Set
 
+from planner.errors import Refused
 from planner.paths import is_within, join, parents
 from planner.trees import walk
 
@@ -42,10 +43,20 @@ class Listing:
         return names
 
     def lexists(self, path: str) -> bool:
+        """Whether `path` exists; raise Refused when that cannot be told (a path longer
+        than the system takes, a folder that cannot be searched): a plan built on the
+        guess `os.path.lexists` makes would leave such a file behind, or write over it."""
         folder, _, name = path.rpartition("/")
         names = self.names(folder)
         if names is self.UNREADABLE:
-            return os.path.lexists(os.path.join(self.prefix, path))
+            try:
+                os.lstat(os.path.join(self.prefix, path))
+            except (FileNotFoundError, NotADirectoryError):
+                return False
+            except OSError as error:
+                problem = f"cannot tell whether it exists: {error.strerror or error}"
+                raise Refused.one(path, problem) from None
+            return True
         return names is not None and name in names
 
     def existing(self, paths: Set[str], folders: Iterable[str]) -> set[str]:

@@ -24,7 +24,8 @@ from installer.sources import WheelFile
 from planner.inputfiles import MAX_LOCK_BYTES, MAX_PLAN_BYTES
 from planner.plan import Plan, digest_of, dumps, loads
 from tests.conftest import REPO, make_system_python, run_cli, snapshot
-from tests.wheelfactory import Member, WheelSpec, build_wheel
+from tests.deeptrees import LONG, LONG_DEPTH, DeepTree
+from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 SHARED = b"# shared namespace\n"
@@ -608,3 +609,22 @@ def test_the_same_wheel_already_installed_is_unchanged(
     assert forced.distributions == again.distributions
     purelib = "lib/python{}.{}/site-packages".format(*sys.version_info[:2])
     assert again.file_map()[f"{purelib}/app/__init__.py"].action == "replace"
+
+
+def test_a_listed_file_past_path_max_is_refused_not_left_behind(
+    tmp_path: Path, target: Path, deep_tree: DeepTree
+) -> None:
+    """A RECORD row whose path is longer than the system takes cannot be looked up: it
+    was taken as absent, and a plan removing its distribution left that file behind."""
+    wheel = build_wheel(WheelSpec("olddata", files={"olddata/a.py": b"A = 1\n"}), tmp_path)
+    assert run_cli("install", wheel, "--python", target, "--quiet").returncode == 0
+    (site,) = (target.parent.parent / "lib").glob("python3.*/site-packages")
+    far = "olddata/" + deep_tree(site / "olddata", LONG_DEPTH, LONG)
+    with (site / "olddata-1.0.dist-info" / "RECORD").open("a") as record:
+        record.write(f"{far},{record_hash(b'')},0\n")
+    result = run_cli("plan", "--remove", "olddata", "--python", target, "-o", tmp_path / "p")
+    relative = f"{site.relative_to(target.parent.parent)}/{far}"
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    assert result.stderr.startswith(f"error: {relative}: cannot tell whether it exists: ")
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert not (tmp_path / "p").exists()
