@@ -203,6 +203,17 @@ def test_a_newer_wheel_minor_version_is_a_warning(wheels: Path, fake: TargetInfo
     )
 
 
+def test_a_wheel_version_is_read_without_its_surrounding_blanks(
+    wheels: Path, fake: TargetInfo
+) -> None:
+    """As pip reads it (it strips the value first), and as `int()` read it here before
+    the value had to be two whole numbers in ASCII digits."""
+    spec = WheelSpec(name="blank", wheel_text="Wheel-Version: 1.0 \t\nRoot-Is-Purelib: true\n")
+    plan = plan_specs([spec], wheels, fake)
+    assert [dist.name for dist in plan.distributions] == ["blank"]
+    assert plan.warnings == ()
+
+
 def test_a_wheels_own_installer_files_are_replaced(wheels: Path, fake: TargetInfo) -> None:
     info = "own-1.0.dist-info"
     spec = WheelSpec(name="own", files={f"{info}/INSTALLER": b"pip\n", f"{info}/REQUESTED": b""})
