@@ -7,6 +7,7 @@ from its parent's listing answers it for everything below, without a system call
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterable, Mapping, Set
@@ -45,7 +46,8 @@ class Listing:
     def lexists(self, path: str) -> bool:
         """Whether `path` exists; raise Refused when that cannot be told (a path longer
         than the system takes, a folder that cannot be searched): a plan built on the
-        guess `os.path.lexists` makes would leave such a file behind, or write over it."""
+        guess `os.path.lexists` makes would leave such a file behind, or write over it.
+        A path through a symlink loop leads to no file: it is absent."""
         folder, _, name = path.rpartition("/")
         names = self.names(folder)
         if names is self.UNREADABLE:
@@ -54,6 +56,8 @@ class Listing:
             except (FileNotFoundError, NotADirectoryError):
                 return False
             except OSError as error:
+                if error.errno == errno.ELOOP:
+                    return False
                 problem = f"cannot tell whether it exists: {error.strerror or error}"
                 raise Refused.one(path, problem) from None
             return True

@@ -197,6 +197,7 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (prefix / path).write_text("")
     (prefix / "lib" / "broken").symlink_to(prefix / "nowhere")
     (prefix / "lib" / "dirlink").symlink_to(prefix / "lib" / "sub")
+    (prefix / "lib" / "loop").symlink_to(prefix / "lib" / "loop")
     listdir = os.listdir
 
     def refusing(path: str) -> list[str]:
@@ -217,6 +218,7 @@ ASKED = {
     "lib/broken",
     "lib/dirlink",
     "lib/plain/inside.py",
+    "lib/loop/inside.py",  # through a symlink loop: no file can be there
     "missing/deep/w.py",
     "locked/z.py",
     "locked/q.py",
