@@ -22,7 +22,7 @@ from planner.hashing import canonical_hash
 from planner.inputfiles import MAX_METADATA_BYTES, read_at_most
 from planner.listing import is_real_dir
 from planner.paths import is_within, path_problem
-from planner.trees import walk
+from planner.trees import OnError, walk
 
 
 @attrs.frozen
@@ -252,10 +252,13 @@ def record_without(item: Installed, prefix: str, dropped: Collection[str]) -> st
     return out.getvalue()
 
 
-def files_below(base: str, root: str, prune: Collection[str] = ()) -> list[str]:
+def files_below(
+    base: str, root: str, prune: Collection[str] = (), onerror: OnError | None = None
+) -> list[str]:
     """Every non-folder entry below `base/root`, relative to `base`; links are entries.
 
-    The folders named in `prune` are left out where they are `root`'s own.
+    The folders named in `prune` are left out where they are `root`'s own. A folder
+    that cannot be listed is left out too, and given to `onerror` if there is one.
     """
     found: list[str] = []
     top = os.path.join(base, root) if root else base
@@ -263,7 +266,7 @@ def files_below(base: str, root: str, prune: Collection[str] = ()) -> list[str]:
         return found
     start = os.path.relpath(top, base).replace(os.sep, "/")
     start = "" if start == "." else start
-    for folder in walk(top):
+    for folder in walk(top, onerror=onerror):
         relative = posixpath.join(start, folder.path) if folder.path else start
         if not folder.path:
             folder.folders[:] = [name for name in folder.folders if name not in prune]

@@ -155,4 +155,4 @@ def _report(error: OSError, top: str, path: str, onerror: OnError | None) -> Non
         onerror(error)
 
 
-__all__ = ["Folder", "walk"]
+__all__ = ["Folder", "OnError", "walk"]

@@ -219,8 +219,17 @@ def verify(
     reached = RealPaths(base).aliases(listed)
     owned: set[str] | Mapping[str, object] = {*listed, *reached} if reached else listed
     seen: set[str] = set()
+
+    def unreadable(error: OSError) -> None:
+        problems.append(
+            Problem(
+                str(error.filename),
+                f"cannot read this folder ({error.strerror or error}); its files are not checked",
+            )
+        )
+
     for root in roots:
-        for path in files_below(base, root, prune=(JOURNAL_DIR,)):
+        for path in files_below(base, root, prune=(JOURNAL_DIR,), onerror=unreadable):
             if path in seen or path in owned:
                 continue
             seen.add(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -13,6 +14,7 @@ import sys
 import venv
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -455,6 +457,30 @@ def test_verify_finds_an_unowned_file_however_deep_or_long_its_path(
     assert result.returncode == 1
     assert errors(result) == [
         f"error: {site(env) / 'stray' / stray}: unowned: not listed in any RECORD"
+    ]
+
+
+def test_verify_reports_a_folder_it_cannot_read_instead_of_passing_over_it(
+    target: Path, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its files cannot be checked for an owner: an environment whose folder cannot be
+    listed (here as if unreadable: the tests run as root) was reported as verified."""
+    locked = site(env) / "locked"
+    locked.mkdir()
+    (locked / "stray.py").write_bytes(b"")
+    inode = locked.stat().st_ino
+    listing = os.scandir
+
+    def refusing(fd: Any) -> Any:
+        if isinstance(fd, int) and os.fstat(fd).st_ino == inode:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return listing(fd)
+
+    monkeypatch.setattr(os, "scandir", refusing)
+    info = probe(str(target))
+    report = verify.verify(info.prefix, info.prefix, info.schemes, venv=True, jobs=1)
+    assert [(problem.subject, problem.message) for problem in report.problems] == [
+        (str(locked), "cannot read this folder (Permission denied); its files are not checked")
     ]
 
 
