@@ -336,11 +336,16 @@ def _legacy_files(
         full = os.path.join(prefix, relative)
         if not is_real_dir(full):
             files[relative] = ""
-    for path in files_below(prefix, egg_info):
+    unreadable: list[OSError] = []
+    for path in files_below(prefix, egg_info, onerror=unreadable.append):
         # Checked as a row is: one over MAX_DEPTH deep is no path a plan may remove.
         if problem := _row_problem(path):
             return {}, f"its folder holds {path!r}, which {problem}"
         files[path] = ""
+    if unreadable:
+        # Its files are all in the folder: one that cannot be listed hides some.
+        error = unreadable[0]
+        return {}, f"{error.filename} cannot be read ({error.strerror or error})"
     return files, None
 
 

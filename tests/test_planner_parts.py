@@ -10,9 +10,11 @@ path, `relpath` of each joined row).
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
@@ -420,6 +422,32 @@ def test_a_legacy_folder_deeper_than_a_plan_may_go_makes_its_files_unknown(
     assert (item.files, item.unlisted) == (
         {},
         f"its folder holds '{egg_info}/{stray}', which has more than {MAX_DEPTH} components",
+    )
+
+
+def test_a_legacy_folder_that_cannot_be_read_makes_its_files_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every file in the folder is the distribution's: one that cannot be listed (as if
+    unreadable: the tests run as root) hides some, which removing it would leave."""
+    egg_info = f"{SCHEMES['purelib']}/shut-1.0-py3.11.egg-info"
+    (tmp_path / egg_info / "data").mkdir(parents=True)
+    (tmp_path / egg_info / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: shut\n")
+    (tmp_path / egg_info / "installed-files.txt").write_text("PKG-INFO\n")
+    (tmp_path / egg_info / "data" / "hidden.txt").write_text("")
+    inode = (tmp_path / egg_info / "data").stat().st_ino
+    listing = os.scandir
+
+    def refusing(fd: Any) -> Any:
+        if isinstance(fd, int) and os.fstat(fd).st_ino == inode:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return listing(fd)
+
+    monkeypatch.setattr(os, "scandir", refusing)
+    (item,) = scan_installed(str(tmp_path), SCHEMES)
+    assert (item.files, item.unlisted) == (
+        {},
+        f"{tmp_path / egg_info / 'data'} cannot be read (Permission denied)",
     )
 
 
