@@ -1,4 +1,5 @@
-"""Folder trees too deep for a recursive walk, or too long for a path, made fast.
+"""Folder trees too deep for a recursive walk, or too long for a path, made fast; and
+a folder a walk cannot list.
 
 Each folder is made relative to its parent's descriptor, so a tree of any depth takes
 milliseconds and no path is ever too long; `rm -rf` removes what a test leaves, where
@@ -8,11 +9,15 @@ pytest's own clean-up (`shutil.rmtree`) would stop with RecursionError.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 # Deeper than a recursive walk can go, from any test's stack.
 DEPTH = sys.getrecursionlimit() + 500
@@ -46,3 +51,17 @@ def deep_tree(folder: Path, depth: int = DEPTH, name: str = "d", leaf: str = "st
 def remove(path: Path) -> None:
     """Remove a tree of any depth, as `rm` does, whatever the code under test did."""
     subprocess.run(["rm", "-rf", "--", str(path)], check=True)
+
+
+def refuse_listing(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Make listing `folder` by its descriptor fail as an unreadable folder does: the
+    tests run as root, whom no mode keeps out."""
+    inode = folder.stat().st_ino
+    listing = os.scandir
+
+    def refusing(fd: Any) -> Any:
+        if isinstance(fd, int) and os.fstat(fd).st_ino == inode:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return listing(fd)
+
+    monkeypatch.setattr(os, "scandir", refusing)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import json
@@ -14,7 +13,6 @@ import sys
 import venv
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,7 +22,7 @@ from planner import verify
 from planner.hashing import encode_hash
 from planner.target import probe
 from tests.conftest import REPO, make_env, snapshot
-from tests.deeptrees import DEPTH, LONG, LONG_DEPTH, DeepTree
+from tests.deeptrees import DEPTH, LONG, LONG_DEPTH, DeepTree, refuse_listing
 from tests.hostile import recompute_digest
 from tests.imagetools import tree_digest
 from tests.plannertools import SCHEMES
@@ -468,15 +466,7 @@ def test_verify_reports_a_folder_it_cannot_read_instead_of_passing_over_it(
     locked = site(env) / "locked"
     locked.mkdir()
     (locked / "stray.py").write_bytes(b"")
-    inode = locked.stat().st_ino
-    listing = os.scandir
-
-    def refusing(fd: Any) -> Any:
-        if isinstance(fd, int) and os.fstat(fd).st_ino == inode:
-            raise PermissionError(errno.EACCES, "Permission denied")
-        return listing(fd)
-
-    monkeypatch.setattr(os, "scandir", refusing)
+    refuse_listing(monkeypatch, locked)
     info = probe(str(target))
     report = verify.verify(info.prefix, info.prefix, info.schemes, venv=True, jobs=1)
     assert [(problem.subject, problem.message) for problem in report.problems] == [

@@ -10,11 +10,9 @@ path, `relpath` of each joined row).
 
 from __future__ import annotations
 
-import errno
 import os
 import random
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
@@ -37,7 +35,7 @@ from planner.paths import MAX_DEPTH, join, path_problem
 from planner.plan import Conflict, FileEntry, Source
 from planner.requirements import python_excluded
 from planner.wheels import Member, Wheel
-from tests.deeptrees import DEPTH, LONG, LONG_DEPTH, DeepTree
+from tests.deeptrees import DEPTH, LONG, LONG_DEPTH, DeepTree, refuse_listing
 from tests.plannertools import INTERPRETER, SCHEMES
 
 PROPERTY = settings(max_examples=200, deadline=None)
@@ -435,15 +433,7 @@ def test_a_legacy_folder_that_cannot_be_read_makes_its_files_unknown(
     (tmp_path / egg_info / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: shut\n")
     (tmp_path / egg_info / "installed-files.txt").write_text("PKG-INFO\n")
     (tmp_path / egg_info / "data" / "hidden.txt").write_text("")
-    inode = (tmp_path / egg_info / "data").stat().st_ino
-    listing = os.scandir
-
-    def refusing(fd: Any) -> Any:
-        if isinstance(fd, int) and os.fstat(fd).st_ino == inode:
-            raise PermissionError(errno.EACCES, "Permission denied")
-        return listing(fd)
-
-    monkeypatch.setattr(os, "scandir", refusing)
+    refuse_listing(monkeypatch, tmp_path / egg_info / "data")
     (item,) = scan_installed(str(tmp_path), SCHEMES)
     assert (item.files, item.unlisted) == (
         {},
