@@ -201,13 +201,17 @@ def left_below(prefix: str, directory: str, removed: Set[str]) -> str | None:
     `pkg/data`) replaces it only when this plan empties it. The applier removes the
     folders its removals empty (and only those), so a folder holding no removed path,
     even an empty one, stays; so does anything but a folder (`directory` itself, a
-    symlink to a folder included). Symlinks inside are entries, never followed.
+    symlink to a folder included). Symlinks inside are entries, never followed, and a
+    folder that cannot be listed stays: it may hold anything.
     """
     top = os.path.join(prefix, directory)
     if not is_real_dir(top):
         return directory
     holding = {parent for path in removed for parent in parents(path)}
-    for folder in walk(top, follow=False):
+    unreadable: list[OSError] = []
+    for folder in walk(top, follow=False, onerror=unreadable.append):
+        if unreadable:
+            break
         relative = f"{directory}/{folder.path}" if folder.path else directory
         if relative not in holding:
             return relative
@@ -215,4 +219,6 @@ def left_below(prefix: str, directory: str, removed: Set[str]) -> str | None:
         for name in sorted(folder.others):
             if f"{relative}/{name}" not in removed:
                 return f"{relative}/{name}"
+    if unreadable:
+        return directory + str(unreadable[0].filename)[len(top) :]
     return None

@@ -406,6 +406,22 @@ def test_what_removals_leave_in_a_folder_is_seen_however_deep(
     assert left_below(str(tmp_path), "tree", {f"tree/{removed}"}) == f"tree/{kept}"
 
 
+def test_a_folder_that_cannot_be_listed_is_left_by_removals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It may hold anything (here as if unreadable: the tests run as root): it was
+    passed over, and a plan could replace the folder it is in with a file."""
+    (tmp_path / "tree" / "shut").mkdir(parents=True)
+    (tmp_path / "tree" / "shut" / "x.py").write_text("")
+    (tmp_path / "tree" / "a.py").write_text("")
+    removed = {"tree/a.py", "tree/shut/x.py"}
+    assert left_below(str(tmp_path), "tree", removed) is None
+    refuse_listing(monkeypatch, tmp_path / "tree" / "shut")
+    assert left_below(str(tmp_path), "tree", removed) == "tree/shut"
+    refuse_listing(monkeypatch, tmp_path / "tree")
+    assert left_below(str(tmp_path), "tree", removed) == "tree"
+
+
 def test_a_legacy_folder_deeper_than_a_plan_may_go_makes_its_files_unknown(
     tmp_path: Path, deep_tree: DeepTree
 ) -> None:
