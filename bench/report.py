@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from procs import meminfo_bytes
 from rows import Sample
 from wheelsets import SetStats
 
@@ -196,13 +197,8 @@ def _cpu_model() -> str:
 
 
 def _memory_gib() -> float | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
-    return None
+    total = meminfo_bytes("MemTotal")
+    return None if total is None else round(total / 1024**3, 1)
 
 
 def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
