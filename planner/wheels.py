@@ -378,16 +378,16 @@ def _check_wheel_file(text: str | None, errors: _Collector) -> bool:
     fields = parse_metadata_file(text)
     version = fields.get("Wheel-Version")
     # pip strips the value before reading it; blanks after it are no error there.
-    text = str(version).strip(" \t")
-    if not _WHEEL_VERSION.fullmatch(text):
+    number = str(version).strip(" \t")
+    if not _WHEEL_VERSION.fullmatch(number):
         found = "none" if version is None else repr(version)
         errors.error(f"WHEEL has no valid Wheel-Version (found {found}; expected e.g. 1.0)")
         return True
-    major, minor = (int(part) for part in text.split("."))
+    major, minor = (int(part) for part in number.split("."))
     if major > SUPPORTED_WHEEL_MAJOR:
-        errors.error(f"Wheel-Version {text} is newer than this installer supports (1.x)")
+        errors.error(f"Wheel-Version {number} is newer than this installer supports (1.x)")
     elif major == SUPPORTED_WHEEL_MAJOR and minor > SUPPORTED_WHEEL_MINOR:
-        errors.warn(f"Wheel-Version {text} is newer than 1.0; installing anyway")
+        errors.warn(f"Wheel-Version {number} is newer than 1.0; installing anyway")
     purelib = str(fields.get("Root-Is-Purelib", "")).strip().lower()
     if purelib not in ("true", "false"):
         errors.error(f"WHEEL has no valid Root-Is-Purelib (got {purelib!r})")
