@@ -12,13 +12,12 @@ from collections import Counter
 
 from planner.errors import Problem, Refused
 from planner.hashing import ACCEPTED_HASHES, record_hash
+from planner.limits import MAX_FILE_OFFSET
 from planner.paths import has_control, is_within, path_problem
 from planner.plan import INSTALLING, Plan
 from planner.target import DIRECTORY_SCHEMES, JOURNAL_DIR
 
 SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
-# The largest offset or size a file can have (off_t): `pread` takes no larger one.
-MAX_FILE_OFFSET = 2**63 - 1
 
 
 def interpreter_problem(interpreter: str) -> str | None:

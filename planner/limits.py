@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import attrs
 
+# The largest offset or size a file can have (off_t): `pread` takes no larger one.
+MAX_FILE_OFFSET = 2**63 - 1
+
 
 @attrs.frozen
 class Limits:
