@@ -8,7 +8,9 @@ the Limits. A plan takes a wheel from its manifest instead of reading the archiv
 when the wheel's sha256 came from the wheel index without hashing (its stat stamp is
 unchanged) and the manifest names that sha256 and size, this reader, these limits and
 the same path (warnings name the file). Anything else is a miss, a damaged or
-mistyped file included: the wheel is read and a fresh manifest written. Planned
+mistyped file included, and one holding what the reader never gives (a negative
+offset, an entry point that is not an import; `planner.wheels.is_as_read`): the
+wheel is read and a fresh manifest written. Planned
 members are still checked against their RECORD hashes whenever they are extracted.
 
 Only `plan` uses manifests: importing this module loads the wheel reader.
@@ -30,7 +32,7 @@ from applier.cachedir import MANIFESTS, WHEEL_SHA256
 from applier.wheelindex import WheelIndex
 from planner.inputfiles import read_own
 from planner.limits import Limits
-from planner.wheels import READER_VERSION, Wheel
+from planner.wheels import READER_VERSION, Wheel, is_as_read
 
 DIRECTORY = MANIFESTS
 # A manifest is trusted only from the reader that wrote it: the wheel reader's own
@@ -112,7 +114,8 @@ def dump(wheel: Wheel, limits: Limits) -> bytes:
 
 def parse(text: bytes, path: str, sha256: str, size: int, limits: Limits) -> Wheel | None:
     """The Wheel in a manifest's text, if it is one for this path, sha256, size and these
-    limits from this reader, with every field of the right type; else None."""
+    limits from this reader, with every field of the right type and range, and as the
+    reader would give it (`is_as_read`); else None."""
     try:
         manifest = _DECODER.decode(text)
     except msgspec.MsgspecError:  # not JSON, or a field missing or of another type
@@ -123,6 +126,7 @@ def parse(text: bytes, path: str, sha256: str, size: int, limits: Limits) -> Whe
         and manifest.limits == _limits(limits)
         and (wheel.path, wheel.filename) == (path, os.path.basename(path))
         and (wheel.sha256, wheel.size) == (sha256, size)
+        and is_as_read(wheel)
     ):
         return wheel
     return None

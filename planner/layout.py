@@ -76,7 +76,7 @@ def _is_wrapper(name: str, wrappers: frozenset[str]) -> bool:
 
 def _wrapper(script: EntryScript, interpreter: str) -> str:
     """The console or GUI script installer writes for an entry point."""
-    _, data = Script(script.name, script.module, script.attr, script.section).generate(  # type: ignore[arg-type]
+    _, data = Script(script.name, script.module, script.attr, script.section).generate(
         interpreter, "posix"
     )
     return data.decode()

@@ -19,9 +19,10 @@ import threading
 import zlib
 from collections.abc import Callable, Collection
 from email.message import Message
-from typing import Protocol
+from typing import Annotated, Literal, Protocol, cast
 
 import attrs
+import msgspec
 from installer.utils import SCHEME_NAMES, parse_metadata_file
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
@@ -34,7 +35,7 @@ from packaging.version import InvalidVersion, Version
 from planner.centraldir import NOT_A_ZIP, Buffer, Entry, Unreadable, read_entries
 from planner.errors import Problem, Refused, looks_like
 from planner.hashing import ACCEPTED_HASHES, canonical_hash, mapped_sha256, open_regular
-from planner.limits import Limits
+from planner.limits import MAX_FILE_OFFSET, Limits
 from planner.localheader import LOCAL_HEADER, LOCAL_LENGTHS, LOCAL_LENGTHS_AT, LOCAL_SIGNATURE
 from planner.paths import path_problem
 
@@ -59,27 +60,39 @@ _STORED, _DEFLATED = 0, 8
 _STREAMABLE = (_STORED, _DEFLATED)
 # installer's entry point syntax: "module:attr [extras]"; the module and attr end up in
 # generated Python source, so nothing else may pass.
-_ENTRY_POINT = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attrs>[\w.]+))\s*(?P<extras>\[.*\])?\s*$")
-_SCRIPT_SECTIONS = {"console_scripts": "console", "gui_scripts": "gui"}
+_DOTTED = r"[\w.]+"
+_ENTRY_POINT = re.compile(
+    rf"(?P<module>{_DOTTED})\s*(:\s*(?P<attrs>{_DOTTED}))\s*(?P<extras>\[.*\])?\s*$"
+)
+ScriptSection = Literal["console", "gui"]
+_SCRIPT_SECTIONS: dict[str, ScriptSection] = {"console_scripts": "console", "gui_scripts": "gui"}
+
+# The values the reader gives, as types msgspec checks while it reads a manifest
+# (applier/manifests.py): a damaged one is a miss there, at no cost per member.
+FileMode = Literal[0o644, 0o755]
+Compression = Literal[0, 8]
+FileNumber = Annotated[int, msgspec.Meta(ge=0, le=MAX_FILE_OFFSET)]
+# The module and callable an entry point script imports, written into its source.
+DottedName = Annotated[str, msgspec.Meta(pattern=rf"^{_DOTTED}\Z")]
 
 
 @attrs.frozen
 class Member:
     name: str
-    offset: int
-    compression: int
-    compressed_size: int
-    size: int
-    mode: int
+    offset: FileNumber
+    compression: Compression
+    compressed_size: FileNumber
+    size: FileNumber
+    mode: FileMode
     hash: str
 
 
 @attrs.frozen
 class EntryScript:
     name: str
-    module: str
-    attr: str
-    section: str
+    module: DottedName
+    attr: DottedName
+    section: ScriptSection
 
 
 @attrs.frozen
@@ -183,7 +196,7 @@ def _check_local_headers(
     return verified
 
 
-def _member_mode(entry: Entry, errors: _Collector) -> int | None:
+def _member_mode(entry: Entry, errors: _Collector) -> FileMode | None:
     """0o755 or 0o644 from the stored unix mode; None for a member that must be refused."""
     kind = stat.S_IFMT(entry.unix_mode)
     if kind == stat.S_IFLNK:
@@ -358,12 +371,17 @@ def _entry_scripts(text: str, errors: _Collector) -> list[EntryScript]:
                 errors.error(
                     f"entry point {f'{name} = {value}'!r} in [{section}] is not 'module:callable'"
                 )
-            elif "/" in name or name in (".", "..") or path_problem(name):
+            elif not _is_plain_name(name):
                 errors.error(f"entry point script name {name!r} is not a plain file name")
             else:
                 attr = str(match.group("attrs")).strip()
                 scripts.append(EntryScript(name, str(match.group("module")), attr, kind))
     return scripts
+
+
+def _is_plain_name(name: str) -> bool:
+    """Whether a script may be named `name`: a file name, not a path."""
+    return "/" not in name and name not in (".", "..") and path_problem(name) is None
 
 
 # Two whole numbers in ASCII digits (int() would take "-1", "+1" and other scripts' digits).
@@ -702,7 +720,7 @@ def _read_dist_info(
             Member(
                 member,
                 entry.offset,
-                entry.method,
+                cast(Compression, entry.method),  # _checked_members kept only these
                 entry.compressed_size,
                 entry.size,
                 mode,
@@ -732,6 +750,53 @@ def _read_dist_info(
         requires_python=requires_python,
         warnings=tuple(errors.warnings),
     )
+
+
+def is_as_read(wheel: Wheel) -> bool:
+    """Whether `wheel`'s names and folders agree with its file name, and its scripts and
+    .data members are ones read_wheel keeps, as in every Wheel read_wheel returns.
+
+    For a Wheel from elsewhere (a manifest), whose fields' types and ranges were checked
+    as it was decoded: the planner takes a Wheel at its word, so a name it would refuse,
+    a script that is not an import, or a member in no scheme must not reach it.
+    """
+    try:
+        name, version, _, tags = parse_wheel_filename(wheel.filename)
+    except InvalidWheelFilename:
+        return False
+    stem = wheel.dist_info.removesuffix(".dist-info")
+    info_name, _, info_version = stem.rpartition("-")
+    if (
+        (wheel.name, wheel.version) != (name, str(version))
+        or wheel.tags != {str(tag) for tag in tags}
+        or canonicalize_name(wheel.display_name) != name
+        or (stem + ".dist-info", wheel.data_dir) != (wheel.dist_info, f"{stem}.data")
+        or "/" in stem
+        or canonicalize_name(info_name) != name
+        or not _same_version(info_version, version)
+        or not all(_is_plain_name(script.name) for script in wheel.entry_points)
+    ):
+        return False
+    if wheel.requires_python is not None:
+        try:
+            SpecifierSet(wheel.requires_python)
+        except InvalidSpecifier:
+            return False
+    in_dist_info = f"{wheel.dist_info}/"
+    for member in wheel.members:
+        path, record_hash = member.name, member.hash
+        # Nearly every member: sha256, and a name outside the dist-info and .data folders.
+        if not record_hash.startswith("sha256=") and (
+            record_hash.partition("=")[0] not in ACCEPTED_HASHES
+        ):
+            return False
+        if not path.startswith(stem):
+            continue
+        if path.startswith(in_dist_info) and path[len(in_dist_info) :] in GENERATED_DIST_INFO:
+            return False
+        if path.partition("/")[0] == wheel.data_dir and _data_problem(path, wheel.data_dir):
+            return False
+    return True
 
 
 def _data_problem(member: str, data_dir: str) -> str | None:

@@ -260,6 +260,16 @@ def _stamp(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
     return damage
 
 
+def _member(change: Callable[[dict[str, Any]], None], within: str = "") -> Callable[[Path], None]:
+    """A damage that changes the first member whose name holds `within`."""
+    return _edit(lambda wheel: change(next(m for m in wheel["members"] if within in m["name"])))
+
+
+def _script(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    """A damage that changes the first entry point script."""
+    return _edit(lambda wheel: change(wheel["entry_points"][0]))
+
+
 DAMAGE: dict[str, Callable[[Path], None]] = {
     "truncated": lambda manifest: manifest.write_bytes(manifest.read_bytes()[:-40]),
     "empty": lambda manifest: manifest.write_bytes(b""),
@@ -285,6 +295,42 @@ DAMAGE: dict[str, Callable[[Path], None]] = {
     "other path": _edit(lambda wheel: wheel.__setitem__("path", wheel["path"] + "x")),
     "other file name": _edit(lambda wheel: wheel.__setitem__("filename", "x.whl")),
     "other size": _edit(lambda wheel: wheel.__setitem__("size", wheel["size"] + 1)),
+    # Values the reader never gives: each is a miss, not a plan that apply refuses (or,
+    # for names and scripts, not one it could not tell from a good one).
+    "offset is negative": _member(lambda member: member.__setitem__("offset", -1)),
+    "size is negative": _member(lambda member: member.__setitem__("size", -1)),
+    "compressed size past any file": _member(
+        lambda member: member.__setitem__("compressed_size", 2**63)
+    ),
+    "compression is bzip2": _member(lambda member: member.__setitem__("compression", 12)),
+    "mode is setuid": _member(lambda member: member.__setitem__("mode", 0o4755)),
+    "hash is md5": _member(lambda member: member.__setitem__("hash", "md5=AAAA")),
+    "a .data key no scheme has": _member(
+        lambda member: member.__setitem__("name", "demo-1.0.data/bogus/x"), ".data/"
+    ),
+    "a file in place of the .data folder": _member(
+        lambda member: member.__setitem__("name", "demo-1.0.data"), ".data/"
+    ),
+    "a file in place of a .data scheme": _member(
+        lambda member: member.__setitem__("name", "demo-1.0.data/scripts"), ".data/"
+    ),
+    "script module is code": _script(
+        lambda script: script.__setitem__("module", "os; os.system('id'); import demo")
+    ),
+    "script attr is code": _script(lambda script: script.__setitem__("attr", "main(); id()")),
+    "script section is unknown": _script(lambda script: script.__setitem__("section", "daemon")),
+    "script name is a path": _script(lambda script: script.__setitem__("name", "sub/demo-cli")),
+    "script name is dot-dot": _script(lambda script: script.__setitem__("name", "..")),
+    "another name": _edit(lambda wheel: wheel.__setitem__("name", "other")),
+    "another version": _edit(lambda wheel: wheel.__setitem__("version", "2.0")),
+    "other tags": _edit(lambda wheel: wheel.__setitem__("tags", ["cp27-cp27m-win32"])),
+    "dist-info elsewhere": _edit(
+        lambda wheel: wheel.__setitem__("dist_info", "../demo-1.0.dist-info")
+    ),
+    "dist-info of another": _edit(
+        lambda wheel: wheel.__setitem__("dist_info", "other-1.0.dist-info")
+    ),
+    "data folder elsewhere": _edit(lambda wheel: wheel.__setitem__("data_dir", "other-1.0.data")),
 }
 
 
