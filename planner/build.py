@@ -165,14 +165,14 @@ def _unchanged(wheel: Wheel, old: Installed, target: TargetInfo) -> bool:
 
 
 def _action(wheel: Wheel, old: Installed | None) -> str:
-    from packaging.version import InvalidVersion, Version
+    from packaging.version import Version
 
     if old is None:
         return "install"
     try:
         newer = Version(wheel.version) > Version(old.version)
         same = Version(wheel.version) == Version(old.version)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a number past int()'s 4,300 digits
         newer, same = True, False
     if same:
         return "reinstall"

@@ -9,7 +9,7 @@ from collections.abc import Collection, Iterable, Mapping
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 
 def unmet(
@@ -33,7 +33,11 @@ def unmet(
                 lines.append(f"{owner}: cannot parse requirement {text!r}")
                 continue
             environment = {**markers, "extra": ""}
-            if requirement.marker and not requirement.marker.evaluate(environment):
+            try:
+                if requirement.marker and not requirement.marker.evaluate(environment):
+                    continue
+            except ValueError:  # UndefinedComparison: `python_version ~= "3"`
+                lines.append(f"{owner}: cannot evaluate the marker of requirement {text!r}")
                 continue
             name = canonicalize_name(requirement.name)
             if only is not None and name not in only:
@@ -44,7 +48,7 @@ def unmet(
                 continue
             try:
                 ok = requirement.specifier.contains(Version(have), prereleases=True)
-            except InvalidVersion:
+            except ValueError:  # InvalidVersion, or a number past int()'s 4,300 digits
                 ok = False
             if not ok:
                 lines.append(f"{owner} requires {text}, but {name} {have} is planned or installed")

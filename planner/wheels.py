@@ -24,13 +24,13 @@ from typing import Annotated, Literal, Protocol, cast
 import attrs
 import msgspec
 from installer.utils import SCHEME_NAMES, parse_metadata_file
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.specifiers import SpecifierSet
 from packaging.utils import (
     InvalidWheelFilename,
     canonicalize_name,
     parse_wheel_filename,
 )
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from planner.centraldir import NOT_A_ZIP, Buffer, Entry, Unreadable, read_entries
 from planner.errors import Problem, Refused, looks_like
@@ -777,11 +777,8 @@ def is_as_read(wheel: Wheel) -> bool:
         or not all(_is_plain_name(script.name) for script in wheel.entry_points)
     ):
         return False
-    if wheel.requires_python is not None:
-        try:
-            SpecifierSet(wheel.requires_python)
-        except InvalidSpecifier:
-            return False
+    if wheel.requires_python is not None and not _is_specifier_set(wheel.requires_python):
+        return False
     in_dist_info = f"{wheel.dist_info}/"
     for member in wheel.members:
         path, record_hash = member.name, member.hash
@@ -846,16 +843,26 @@ def _requires_python(value: object, errors: _Collector) -> str | None:
     if value is None:
         return None
     text = " ".join(str(value).split())
-    try:
-        SpecifierSet(text)
-    except InvalidSpecifier:
+    if not _is_specifier_set(text):
         errors.warn(f"METADATA Requires-Python {text!r} is not a valid specifier; not checked")
         return None
     return text or None
 
 
+def _is_specifier_set(text: str) -> bool:
+    """Whether `text` is a version specifier set that a version can be compared with:
+    packaging reads a specifier's numbers only when it compares, and int() takes at most
+    4,300 digits."""
+    try:
+        for specifier in SpecifierSet(text):
+            specifier.contains("0", prereleases=True)
+    except ValueError:  # InvalidSpecifier is one
+        return False
+    return True
+
+
 def _same_version(text: str, version: Version | str) -> bool:
     try:
         return Version(text) == Version(str(version))
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a number past int()'s 4,300 digits
         return False

@@ -85,6 +85,9 @@ def _row(path: str, data: bytes) -> str:
 
 # --- byte-level surgery on a built archive -----------------------------------------
 
+# A version number of more digits than int() converts.
+_HUGE = "1" * 5000
+
 _LOCAL = struct.Struct("<4s5H3L2H")  # signature .. extra length, 30 bytes
 _CENTRAL_SIZES = 20  # offset of compressed size, then uncompressed size, in a central entry
 _LOCAL_SIZES = 18
@@ -301,6 +304,13 @@ WHEEL_CASES: tuple[Case, ...] = (
         "metadata-version",
         _builder(_spec(metadata_text="Metadata-Version: 2.1\nName: demo\nVersion: 9.9\n")),
         "METADATA Version '9.9' does not match the file name",
+    ),
+    Case(
+        # More digits than int() takes: packaging's Version raises ValueError, not
+        # InvalidVersion.
+        "metadata-version-huge",
+        _builder(_spec(metadata_text=f"Metadata-Version: 2.1\nName: demo\nVersion: {_HUGE}\n")),
+        f"METADATA Version '{_HUGE}' does not match the file name",
     ),
     Case(
         "wheel-missing",

@@ -458,6 +458,8 @@ def test_requires_python_is_checked_against_the_target(
         WheelSpec(name="older", requires_python=f"<{major}.{minor}"),
         WheelSpec(name="fits", requires_python=f">={major}.{minor}, !={major}.{minor - 1}.*"),
         WheelSpec(name="garbled", requires_python=">=3.x!!"),
+        # A valid spelling, but more digits than a version comparison can read.
+        WheelSpec(name="huge", requires_python="==" + "1" * 5000),
     )
     before = snapshot(venv_of(target))
     assert errors(cli("plan", *wheels, "--python", target, "--no-cache")) == [
@@ -470,8 +472,13 @@ def test_requires_python_is_checked_against_the_target(
     result = cli("plan", *wheels[2:], "--python", target, "--no-cache", "--json")
     assert "install    " not in result.stdout  # --json: the plan itself
     plan = planned(result)
-    assert [dist.name for dist in plan.distributions] == ["fits", "garbled"]
-    assert [warning[: len(garbled)] for warning in plan.warnings] == [garbled]
+    assert [dist.name for dist in plan.distributions] == ["fits", "garbled", "huge"]
+    huge = f"huge-1.0-py3-none-any.whl: METADATA Requires-Python '=={'1' * 5000}' is not a valid"
+    assert len(plan.warnings) == 2
+    assert [
+        warning[: len(expected)]
+        for warning, expected in zip(plan.warnings, [garbled, huge], strict=True)
+    ] == [garbled, huge]
     result = cli("install", *wheels, "--python", target, "--no-cache", "--ignore-requires-python")
     assert result.returncode == 0, result.stderr
     assert (

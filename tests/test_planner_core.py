@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from planner import plan as plan_module
@@ -595,6 +596,20 @@ def test_an_upgrade_turns_a_file_into_a_folder_and_a_folder_it_empties_into_a_fi
     assert snapshot(prefix) == before
 
 
+def test_an_installed_version_of_more_digits_than_int_reads_is_upgraded(
+    wheels: Path, prefix: Path
+) -> None:
+    """Such a METADATA Version is no version packaging can compare: it is replaced, as
+    one that is not a version at all is."""
+    huge = "1" * 5000
+    old = attrs.evolve(_installed(prefix, "big", {f"{PURE}/big.py": b"old\n"}), version=huge)
+    new = WheelSpec(name="big", files={"big.py": b"new\n"})
+    plan = plan_specs([new], wheels, fake_target(prefix, [old]))
+    assert [(d.name, d.action, d.previous_version) for d in plan.distributions] == [
+        ("big", "upgrade", huge)
+    ]
+
+
 def test_an_upgrade_replaces_its_own_files_and_removes_the_rest(wheels: Path, prefix: Path) -> None:
     old = _installed(
         prefix,
@@ -642,6 +657,8 @@ def test_unmet_requirements_under_the_target_markers_are_warnings(
                 "present>=1",
                 "elsewhere; sys_platform == 'no-such-platform'",
                 "optional; extra == 'speed'",
+                "odd; python_version ~= '3'",
+                "present==" + "1" * 5000,
             ),
         ),
         WheelSpec(name="lib", version="1.5"),
@@ -651,6 +668,8 @@ def test_unmet_requirements_under_the_target_markers_are_warnings(
     assert plan.warnings == (
         "app requires absent, which is not installed or planned",
         "app requires lib>=2, but lib 1.5 is planned or installed",
+        f"app requires present=={'1' * 5000}, but present 1.2 is planned or installed",
+        "app: cannot evaluate the marker of requirement \"odd; python_version ~= '3'\"",
     )
     problems = refusal(specs, wheels, fake, strict=True)
     assert sorted(problems) == [f"--strict: {warning}" for warning in plan.warnings]
