@@ -126,6 +126,7 @@ def parse(text: bytes, path: str, sha256: str, size: int, limits: Limits) -> Whe
         and manifest.limits == _limits(limits)
         and (wheel.path, wheel.filename) == (path, os.path.basename(path))
         and (wheel.sha256, wheel.size) == (sha256, size)
+        and len(wheel.members) <= limits.max_entries
         and is_as_read(wheel)
     ):
         return wheel

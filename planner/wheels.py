@@ -67,6 +67,8 @@ _ENTRY_POINT = re.compile(
 ScriptSection = Literal["console", "gui"]
 _SCRIPT_SECTIONS: dict[str, ScriptSection] = {"console_scripts": "console", "gui_scripts": "gui"}
 
+# "sha256=" and 32 bytes in unpadded base64: nearly every RECORD hash.
+_SHA256_LENGTH = 50
 # The values the reader gives, as types msgspec checks while it reads a manifest
 # (applier/manifests.py): a damaged one is a miss there, at no cost per member.
 FileMode = Literal[0o644, 0o755]
@@ -753,8 +755,9 @@ def _read_dist_info(
 
 
 def is_as_read(wheel: Wheel) -> bool:
-    """Whether `wheel`'s names and folders agree with its file name, and its scripts and
-    .data members are ones read_wheel keeps, as in every Wheel read_wheel returns.
+    """Whether `wheel`'s names and folders agree with its file name, its dist-info folder
+    holds METADATA and WHEEL, and its scripts, .data members and RECORD hashes are ones
+    read_wheel keeps, as in every Wheel read_wheel returns.
 
     For a Wheel from elsewhere (a manifest), whose fields' types and ranges were checked
     as it was decoded: the planner takes a Wheel at its word, so a name it would refuse,
@@ -779,21 +782,22 @@ def is_as_read(wheel: Wheel) -> bool:
         return False
     if wheel.requires_python is not None and not _is_specifier_set(wheel.requires_python):
         return False
-    in_dist_info = f"{wheel.dist_info}/"
+    dist_info_files = set()
     for member in wheel.members:
         path, record_hash = member.name, member.hash
-        # Nearly every member: sha256, and a name outside the dist-info and .data folders.
-        if not record_hash.startswith("sha256=") and (
+        if not (len(record_hash) == _SHA256_LENGTH and record_hash.startswith("sha256=")) and (
             record_hash.partition("=")[0] not in ACCEPTED_HASHES
+            or canonical_hash(record_hash) != record_hash
         ):
-            return False
+            return False  # not a hash in RECORD's spelling by a name apply accepts
         if not path.startswith(stem):
-            continue
-        if path.startswith(in_dist_info) and path[len(in_dist_info) :] in GENERATED_DIST_INFO:
+            continue  # nearly every member
+        top, _, rest = path.partition("/")
+        if top == wheel.dist_info:
+            dist_info_files.add(rest)
+        elif top == wheel.data_dir and _data_problem(path, wheel.data_dir):
             return False
-        if path.partition("/")[0] == wheel.data_dir and _data_problem(path, wheel.data_dir):
-            return False
-    return True
+    return {"METADATA", "WHEEL"} <= dist_info_files and not dist_info_files & GENERATED_DIST_INFO
 
 
 def _data_problem(member: str, data_dir: str) -> str | None:

@@ -305,6 +305,8 @@ DAMAGE: dict[str, Callable[[Path], None]] = {
     "compression is bzip2": _member(lambda member: member.__setitem__("compression", 12)),
     "mode is setuid": _member(lambda member: member.__setitem__("mode", 0o4755)),
     "hash is md5": _member(lambda member: member.__setitem__("hash", "md5=AAAA")),
+    "hash is empty": _member(lambda member: member.__setitem__("hash", "sha256=")),
+    "hash is padded": _member(lambda member: member.__setitem__("hash", member["hash"] + "=")),
     "a .data key no scheme has": _member(
         lambda member: member.__setitem__("name", "demo-1.0.data/bogus/x"), ".data/"
     ),
@@ -330,6 +332,14 @@ DAMAGE: dict[str, Callable[[Path], None]] = {
     "dist-info of another": _edit(
         lambda wheel: wheel.__setitem__("dist_info", "other-1.0.dist-info")
     ),
+    "dist-info respelled": _edit(
+        lambda wheel: wheel.update(dist_info="Demo-1.0.0.dist-info", data_dir="Demo-1.0.0.data")
+    ),
+    "dist-info version past int": _edit(
+        lambda wheel: wheel.update(
+            dist_info=f"demo-{'1' * 5000}.dist-info", data_dir=f"demo-{'1' * 5000}.data"
+        )
+    ),
     "data folder elsewhere": _edit(lambda wheel: wheel.__setitem__("data_dir", "other-1.0.data")),
 }
 
@@ -349,6 +359,20 @@ def test_a_damaged_manifest_is_a_miss_and_is_replaced(
     reads.clear()
     assert cached_read(paths, cache) == expected  # the fresh manifest is used
     assert reads == []
+
+
+def test_a_manifest_of_more_members_than_max_entries_is_a_miss(
+    tmp_path: Path, reads: Reads
+) -> None:
+    paths = [str(build_wheel(demo_spec(), tmp_path / "wheels"))]
+    cache = tmp_path / "cache"
+    limits = Limits(max_entries=15)
+    expected = cached_read(paths, cache, limits)
+    (manifest,) = manifest_files(cache)
+    _edit(lambda wheel: wheel["members"].extend(wheel["members"]))(manifest)
+    reads.clear()
+    assert cached_read(paths, cache, limits) == expected
+    assert reads == paths
 
 
 def test_other_limits_are_a_miss(tmp_path: Path, reads: Reads) -> None:
