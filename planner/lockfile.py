@@ -185,11 +185,12 @@ def select(
     problems: list[Problem] = []
     wheels: list[LockedWheel] = []
     lock_dir = os.path.dirname(lock_path)
+    target_tags = [_tag(tag) for tag in tags]
     try:
         selected = list(
             pylock.select(
                 environment=cast(Environment, dict(markers)),
-                tags=[_tag(tag) for tag in tags],
+                tags=target_tags,
                 extras=extras,
                 dependency_groups=groups,
             )
@@ -204,6 +205,11 @@ def select(
     except UndefinedComparison as error:
         raise Refused.one(
             path, f"invalid lock file: a marker cannot be evaluated: {error}"
+        ) from None
+    except ValueError:  # int() reads at most 4,300 digits of a version's number
+        raise Refused.one(
+            path,
+            "invalid lock file: a marker or requires-python compares a version too long to read",
         ) from None
     for package, source in selected:
         name = str(package.name)

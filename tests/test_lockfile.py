@@ -503,6 +503,19 @@ def test_markers_extras_and_tags_are_the_targets(
             ' hashes = { sha256 = "00" } }]\n',
             "invalid lock file: a marker cannot be evaluated: Set-valued marker 'extras'",
         ),
+        # packaging reads a version's numbers only to compare them, with int().
+        (
+            'lock-version = "1.0"\ncreated-by = "x"\n'
+            f'requires-python = "=={"1" * 5000}"\npackages = []\n',
+            "invalid lock file: a marker or requires-python compares a version too long",
+        ),
+        (
+            'lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname = "only"\n'
+            f"marker = \"python_version > '{'1' * 5000}'\"\n"
+            'wheels = [{ name = "only-1.0-py3-none-any.whl", path = "x.whl",'
+            ' hashes = { sha256 = "00" } }]\n',
+            "invalid lock file: a marker or requires-python compares a version too long",
+        ),
     ],
 )
 def test_a_lock_the_target_cannot_use_is_refused(
