@@ -7,6 +7,8 @@ import attrs
 
 # The largest offset or size a file can have (off_t): `pread` takes no larger one.
 MAX_FILE_OFFSET = 2**63 - 1
+# Its digits: a size written longer is no file's (and int() reads at most 4,300 digits).
+MAX_SIZE_DIGITS = len(str(MAX_FILE_OFFSET))
 
 
 @attrs.frozen

@@ -330,6 +330,15 @@ WHEEL_CASES: tuple[Case, ...] = (
         "Wheel-Version 2.0 is newer than this installer supports",
     ),
     Case(
+        "wheel-version-huge",
+        _builder(
+            _spec(
+                wheel_text=f"Wheel-Version: {_HUGE}.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+            )
+        ),
+        f"Wheel-Version {_HUGE}.0 is newer than this installer supports",
+    ),
+    Case(
         "wheel-version-negative",
         _builder(
             _spec(wheel_text="Wheel-Version: -1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
@@ -460,6 +469,19 @@ WHEEL_CASES: tuple[Case, ...] = (
             )
         ),
         "hash 'sha1' is not accepted",
+    ),
+    Case(
+        "record-size-huge",
+        _builder(
+            _with_files(
+                Member(
+                    "demo/helper.py",
+                    HELPER,
+                    record_row=f"demo/helper.py,{record_hash(HELPER)},{_HUGE}",
+                )
+            )
+        ),
+        "size 111111111111111111111111... (5000 digits) is larger than any file",
     ),
     Case(
         "record-unknown-hash",

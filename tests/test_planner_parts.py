@@ -274,11 +274,20 @@ def test_installed_rows_are_relative_to_the_prefix_as_relpath_makes_them(
 
 def test_an_installed_row_is_refused_for_what_is_wrong_with_it() -> None:
     """A row inside the prefix with a control character is not said to leave it; a
-    row's size is kept when it is written in ASCII digits."""
-    record = "d/evil\x1b[31mred,,\nd/ok.py,,\n/elsewhere/x.py,,\nd/sized.py,,12\nd/odd.py,,\u0664\n"
+    row's size is kept when it is written in ASCII digits, as few as a file's size
+    needs (int() reads at most 4,300)."""
+    record = (
+        "d/evil\x1b[31mred,,\nd/ok.py,,\n/elsewhere/x.py,,\nd/sized.py,,12\nd/odd.py,,\u0664\n"
+        f"d/huge.py,,{'1' * 5000}\n"
+    )
     files, sizes, problems = _record_files(record, "lib/site/d-1.dist-info", _PREFIX)
-    assert files == {"lib/site/d/ok.py": "", "lib/site/d/sized.py": "", "lib/site/d/odd.py": ""}
-    assert sizes == {"lib/site/d/sized.py": 12}  # a size in other digits is none
+    assert files == {
+        "lib/site/d/ok.py": "",
+        "lib/site/d/sized.py": "",
+        "lib/site/d/odd.py": "",
+        "lib/site/d/huge.py": "",
+    }
+    assert sizes == {"lib/site/d/sized.py": 12}  # a size in other digits, or huge, is none
     assert [problem.message for problem in problems] == [
         "row 'd/evil\\x1b[31mred' contains a NUL or control character",
         "row '/elsewhere/x.py' points outside the environment",
