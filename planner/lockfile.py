@@ -161,6 +161,10 @@ def parse(data: bytes, subject: str) -> Pylock:
         raise not_an_input("lock", subject, "not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
         raise not_an_input("lock", subject, f"invalid TOML: {error}") from None
+    except ValueError:  # tomllib's int() of a number past 4,300 digits
+        raise not_an_input(
+            "lock", subject, "invalid TOML: a number has more digits than can be read"
+        ) from None
     try:
         return Pylock.from_dict(document)
     except PylockValidationError as error:

@@ -472,6 +472,10 @@ def test_markers_extras_and_tags_are_the_targets(
     ("lock_text", "message"),
     [
         ('lock-version = "1.0"\ncreated-by = "x"\npackages = [\n', "invalid TOML"),
+        (
+            f'lock-version = "1.0"\ncreated-by = "x"\npackages = []\nsize = {"1" * 5000}\n',
+            "invalid TOML: a number has more digits than can be read",
+        ),
         ('lock-version = "2.0"\ncreated-by = "x"\npackages = []\n', "not supported"),
         (
             'lock-version = "1.0"\ncreated-by = "x"\nrequires-python = "<3"\npackages = []\n',
