@@ -32,7 +32,7 @@ from applier.apply import apply_plan
 from applier.options import Options
 from planner.build import Request, make_plan
 from planner.errors import Refused
-from planner.installed import scan_installed
+from planner.installed import Installed, scan_installed
 from planner.limits import Limits
 from planner.paths import is_within, path_problem
 from planner.target import TargetInfo
@@ -698,6 +698,80 @@ def test_a_damaged_wheel_is_refused_or_installs_intact_and_never_crashes(
     site = prefix / PURELIB / "demo"
     assert (site / "__init__.py").read_bytes() == CONTROL.files["demo/__init__.py"]
     assert (site / "helper.py").read_bytes() == CONTROL.files["demo/helper.py"]
+
+
+# What METADATA, WHEEL and the installed distributions' versions are made of here: the
+# values that have broken packaging's parsers (numbers past int()'s 4,300 digits,
+# comparisons it cannot make, other scripts' digits) among ordinary ones.
+_VERSIONS = st.sampled_from(["1.0", "0", "2!1.0.post1+cpu", "1" * 5000, "\u0661", "3.*", "x", ""])
+_OPERATORS = st.sampled_from(["", "==", ">=", "~=", "===", "!=", "<", "=", " "])
+_SPECIFIERS = st.builds(operator.add, _OPERATORS, _VERSIONS)
+_MARKERS = st.builds(
+    "{} {} '{}'".format,
+    st.sampled_from(["python_version", "python_full_version", "extra", "extras", "os_name"]),
+    st.sampled_from(["==", "~=", "<", "in", "==="]),
+    _VERSIONS,
+)
+_REQUIREMENTS = st.builds(
+    lambda name, specifier, marker: f"{name}{specifier}" + (f"; {marker}" if marker else ""),
+    st.sampled_from(["dep", "demo", "Dep_Two"]),
+    _SPECIFIERS,
+    st.one_of(st.none(), _MARKERS),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    # Mostly the file name's version and a valid Wheel-Version, so that the rest is read.
+    version=st.one_of(st.just(CONTROL.version), _VERSIONS),
+    requires_python=st.one_of(st.none(), _SPECIFIERS),
+    requires=st.lists(_REQUIREMENTS, max_size=3),
+    wheel_version=st.one_of(st.just("1.0"), st.builds("{}.{}".format, _VERSIONS, _VERSIONS)),
+    installed_version=_VERSIONS,
+)
+def test_any_metadata_is_planned_or_refused_and_never_crashes(
+    version: str,
+    requires_python: str | None,
+    requires: list[str],
+    wheel_version: str,
+    installed_version: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Whatever METADATA and WHEEL say, and whatever version an installed distribution
+    has, the planner plans (with warnings) or refuses with problems naming the wheel."""
+    root = tmp_path_factory.mktemp("metadata")
+    prefix = root / "env"
+    prefix.mkdir()
+    lines = [f"Metadata-Version: 2.1\nName: demo\nVersion: {version}\n"]
+    lines += [f"Requires-Python: {requires_python}\n"] if requires_python is not None else []
+    lines += [f"Requires-Dist: {requirement}\n" for requirement in requires]
+    spec = attrs.evolve(
+        CONTROL,
+        metadata_text="".join(lines),
+        wheel_text=f"Wheel-Version: {wheel_version}\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    )
+    wheel = build_wheel(spec, root / "wheels")
+    installed = [
+        Installed(
+            name=name,
+            display_name=name,
+            version=installed_version,
+            dist_info=f"{PURELIB}/{name}-{installed_version[:8] or '0'}.dist-info",
+            installer="pip",
+            listing="",
+            files={},
+            requires_dist=tuple(requires),
+        )
+        for name in ("demo", "dep")
+    ]
+    target = attrs.evolve(_fake_target(prefix), installed=tuple(installed))
+    try:
+        plan = make_plan(Request(wheels=(str(wheel),)), target)
+    except Refused as refused:
+        assert refused.problems
+        assert all(problem.subject == wheel.name for problem in refused.problems)
+        return
+    assert [dist.name for dist in plan.distributions] == ["demo"]
 
 
 # What a damaged or hostile RECORD row is made of: climbs, dots, empty parts, the other
