@@ -20,7 +20,7 @@ import attrs
 from planner.errors import Problem, Refused
 from planner.hashing import canonical_hash
 from planner.inputfiles import MAX_METADATA_BYTES, read_at_most
-from planner.limits import MAX_SIZE_DIGITS
+from planner.limits import MAX_FILE_OFFSET, whole_number
 from planner.listing import is_real_dir
 from planner.paths import is_within, path_problem
 from planner.trees import OnError, walk
@@ -376,6 +376,6 @@ def _record_files(
             # Hex, as installer before 0.6 wrote it, or padded: compared as the digest.
             hash_text = canonical_hash(hash_text) or hash_text
         files[relative] = hash_text
-        if size.isascii() and size.isdigit() and len(size) <= MAX_SIZE_DIGITS:
-            sizes[relative] = int(size)
+        if size.isascii() and size.isdigit() and (value := whole_number(size)) <= MAX_FILE_OFFSET:
+            sizes[relative] = value
     return files, sizes, problems

@@ -11,6 +11,13 @@ MAX_FILE_OFFSET = 2**63 - 1
 MAX_SIZE_DIGITS = len(str(MAX_FILE_OFFSET))
 
 
+def whole_number(digits: str) -> int:
+    """ASCII digits as a number, where int() may refuse them for their length (4,300
+    digits, leading zeros counted): a number longer than any file size is 10**19."""
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) <= MAX_SIZE_DIGITS else 10**MAX_SIZE_DIGITS
+
+
 @attrs.frozen
 class Limits:
     """Ceilings against archive bombs; generous enough for the largest real wheels."""

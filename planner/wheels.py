@@ -35,7 +35,7 @@ from packaging.version import Version
 from planner.centraldir import NOT_A_ZIP, Buffer, Entry, Unreadable, read_entries
 from planner.errors import Problem, Refused, looks_like
 from planner.hashing import ACCEPTED_HASHES, canonical_hash, mapped_sha256, open_regular
-from planner.limits import MAX_FILE_OFFSET, MAX_SIZE_DIGITS, Limits
+from planner.limits import MAX_FILE_OFFSET, MAX_SIZE_DIGITS, Limits, whole_number
 from planner.localheader import LOCAL_HEADER, LOCAL_LENGTHS, LOCAL_LENGTHS_AT, LOCAL_SIGNATURE
 from planner.paths import path_problem
 
@@ -325,7 +325,9 @@ def _parse_record(
                 continue
             if canonical != hash_text:
                 respelled += 1
-            rows[path] = (canonical, int(size_text))
+            # int() is the fast way, for all but sizes written with many leading zeros.
+            size = int(size_text) if len(size_text) <= MAX_SIZE_DIGITS else whole_number(size_text)
+            rows[path] = (canonical, size)
     except csv.Error as error:
         errors.error(f"RECORD row {reader.line_num} is not valid CSV ({error})")
         return rows, True
@@ -346,8 +348,11 @@ def _row_problem(hash_text: str, size_text: str) -> str | None:
         return f": hash {algorithm!r} is not accepted (sha256 or stronger required)"
     if not (size_text.isascii() and size_text.isdigit()):
         return f": size {size_text!r} is not a whole number of bytes"
-    if len(size_text) > MAX_SIZE_DIGITS:
-        return f": size {size_text[:24]}... ({len(size_text)} digits) is larger than any file"
+    if len(size_text) >= MAX_SIZE_DIGITS and whole_number(size_text) > MAX_FILE_OFFSET:
+        shown = (
+            size_text if len(size_text) <= 24 else f"{size_text[:24]}... ({len(size_text)} digits)"
+        )
+        return f": size {shown} is larger than any file"
     return None
 
 
@@ -392,13 +397,6 @@ def _is_plain_name(name: str) -> bool:
 _WHEEL_VERSION = re.compile(r"[0-9]+\.[0-9]+")
 
 
-def _whole(digits: str) -> int:
-    """ASCII digits as a number, one of more digits than int() reads (4,300) as 10**18:
-    enough to compare with a supported version."""
-    digits = digits.lstrip("0") or "0"
-    return int(digits) if len(digits) <= 18 else 10**18
-
-
 def _check_wheel_file(text: str | None, errors: _Collector) -> bool:
     """Validate WHEEL and return Root-Is-Purelib."""
     if text is None:
@@ -412,7 +410,7 @@ def _check_wheel_file(text: str | None, errors: _Collector) -> bool:
         found = "none" if version is None else repr(version)
         errors.error(f"WHEEL has no valid Wheel-Version (found {found}; expected e.g. 1.0)")
         return True
-    major, minor = (_whole(part) for part in number.split("."))
+    major, minor = (whole_number(part) for part in number.split("."))
     if major > SUPPORTED_WHEEL_MAJOR:
         errors.error(f"Wheel-Version {number} is newer than this installer supports (1.x)")
     elif major == SUPPORTED_WHEEL_MAJOR and minor > SUPPORTED_WHEEL_MINOR:

@@ -120,6 +120,21 @@ BAD_WHEELS = [
         id="size-mismatch",
     ),
     pytest.param(
+        # Leading zeros are read past int()'s 4,300 digits, and the size compared.
+        {
+            "files": {
+                "a.py": Member("a.py", b"x", record_row=f"a.py,{record_hash(b'x')},{'0' * 5000}5")
+            }
+        },
+        "RECORD says 5 bytes, the archive holds 1",
+        id="size-mismatch-zero-padded",
+    ),
+    pytest.param(
+        {"files": {"a.py": Member("a.py", b"x", record_row=f"a.py,{record_hash(b'x')},{2**63}")}},
+        f"size {2**63} is larger than any file",
+        id="size-past-any-file",
+    ),
+    pytest.param(
         {"metadata_text": "Metadata-Version: 2.1\nName: other\nVersion: 1.0\n"},
         "METADATA Name 'other' does not match the file name (bad)",
         id="metadata-name",

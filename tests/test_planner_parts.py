@@ -278,7 +278,7 @@ def test_an_installed_row_is_refused_for_what_is_wrong_with_it() -> None:
     needs (int() reads at most 4,300)."""
     record = (
         "d/evil\x1b[31mred,,\nd/ok.py,,\n/elsewhere/x.py,,\nd/sized.py,,12\nd/odd.py,,\u0664\n"
-        f"d/huge.py,,{'1' * 5000}\n"
+        f"d/huge.py,,{'1' * 5000}\nd/padded.py,,{'0' * 5000}12\n"
     )
     files, sizes, problems = _record_files(record, "lib/site/d-1.dist-info", _PREFIX)
     assert files == {
@@ -286,8 +286,10 @@ def test_an_installed_row_is_refused_for_what_is_wrong_with_it() -> None:
         "lib/site/d/sized.py": "",
         "lib/site/d/odd.py": "",
         "lib/site/d/huge.py": "",
+        "lib/site/d/padded.py": "",
     }
-    assert sizes == {"lib/site/d/sized.py": 12}  # a size in other digits, or huge, is none
+    # A size in other digits, or larger than any file, is none; leading zeros are no size.
+    assert sizes == {"lib/site/d/sized.py": 12, "lib/site/d/padded.py": 12}
     assert [problem.message for problem in problems] == [
         "row 'd/evil\\x1b[31mred' contains a NUL or control character",
         "row '/elsewhere/x.py' points outside the environment",
