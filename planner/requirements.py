@@ -30,7 +30,11 @@ def unmet(
             try:
                 requirement = Requirement(text)
             except InvalidRequirement:
-                lines.append(f"{owner}: cannot parse requirement {text!r}")
+                if only is None:  # else it was there before, whatever the plan changes
+                    lines.append(f"{owner}: cannot parse requirement {text!r}")
+                continue
+            name = canonicalize_name(requirement.name)
+            if only is not None and name not in only:
                 continue
             environment = {**markers, "extra": ""}
             try:
@@ -38,9 +42,6 @@ def unmet(
                     continue
             except ValueError:  # UndefinedComparison: `python_version ~= "3"`
                 lines.append(f"{owner}: cannot evaluate the marker of requirement {text!r}")
-                continue
-            name = canonicalize_name(requirement.name)
-            if only is not None and name not in only:
                 continue
             have = final_versions.get(name)
             if have is None:

@@ -674,6 +674,7 @@ def test_unmet_requirements_under_the_target_markers_are_warnings(
                 "optional; extra == 'speed'",
                 "odd; python_version ~= '3'",
                 "present==" + "1" * 5000,
+                "lib >= >= 1",
             ),
         ),
         WheelSpec(name="lib", version="1.5"),
@@ -685,6 +686,7 @@ def test_unmet_requirements_under_the_target_markers_are_warnings(
         "app requires lib>=2, but lib 1.5 is planned or installed",
         f"app requires present=={'1' * 5000}, but present 1.2 is planned or installed",
         "app: cannot evaluate the marker of requirement \"odd; python_version ~= '3'\"",
+        "app: cannot parse requirement 'lib >= >= 1'",
     )
     problems = refusal(specs, wheels, fake, strict=True)
     assert sorted(problems) == [f"--strict: {warning}" for warning in plan.warnings]
@@ -709,7 +711,11 @@ def test_an_installed_dependent_left_unmet_is_a_warning(wheels: Path, prefix: Pa
     )
     # Pre-existing trouble that the plan does not touch is not this plan's to report.
     lonely = _installed(prefix, "lonely", {f"{PURE}/lonely.py": b""}, requires="absent")
-    untouched = fake_target(prefix, [core, plugin, lonely])
+    odd = _installed(
+        prefix, "odd", {f"{PURE}/odd.py": b""}, requires="absent; python_version ~= '3'"
+    )
+    broken = _installed(prefix, "broken", {f"{PURE}/broken.py": b""}, requires="core >= >= 1")
+    untouched = fake_target(prefix, [core, plugin, lonely, odd, broken])
     assert plan_specs([WheelSpec(name="other")], wheels, untouched, strict=True).warnings == ()
 
 
