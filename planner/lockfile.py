@@ -80,6 +80,8 @@ def _filename_problem(filename: str) -> str | None:
         parse_wheel_filename(filename)
     except InvalidWheelFilename as error:
         return str(error)
+    except ValueError:  # a version number past int()'s 4,300 digits
+        return f"wheel file name {filename[:40]!r}... has a version too long to read"
     return None
 
 
@@ -165,6 +167,8 @@ def parse(data: bytes, subject: str) -> Pylock:
         raise not_an_input(
             "lock", subject, "invalid TOML: a number has more digits than can be read"
         ) from None
+    except RecursionError:  # tomllib reads nested arrays and tables recursively
+        raise not_an_input("lock", subject, "invalid TOML: nested too deeply") from None
     try:
         return Pylock.from_dict(document)
     except PylockValidationError as error:

@@ -476,6 +476,19 @@ def test_markers_extras_and_tags_are_the_targets(
             f'lock-version = "1.0"\ncreated-by = "x"\npackages = []\nsize = {"1" * 5000}\n',
             "invalid TOML: a number has more digits than can be read",
         ),
+        (
+            'lock-version = "1.0"\ncreated-by = "x"\npackages = []\nx = '
+            + "[" * 50_000
+            + "]" * 50_000
+            + "\n",
+            "invalid TOML: nested too deeply",
+        ),
+        (
+            'lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname = "only"\n'
+            f'archive = {{ path = "only-{"1" * 5000}-py3-none-any.whl",'
+            ' hashes = { sha256 = "00" } }\n',
+            "has a version too long to read",
+        ),
         ('lock-version = "2.0"\ncreated-by = "x"\npackages = []\n', "not supported"),
         (
             'lock-version = "1.0"\ncreated-by = "x"\nrequires-python = "<3"\npackages = []\n',
