@@ -49,9 +49,11 @@ def staging_name(sha256: str, nonce: str) -> str:
 
 
 def _running(pid: int) -> bool:
+    if pid <= 0:  # os.kill would signal a process group, not ask after a writer
+        return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: no pid is that large
         return False
     except PermissionError:
         return True

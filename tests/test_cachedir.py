@@ -167,6 +167,20 @@ def test_clean_removes_an_index_its_writer_was_killed_writing(tmp_path: Path, cl
     assert os.listdir(store) == ["notes.txt"]
 
 
+@pytest.mark.parametrize("pid", ["0", "9" * 30])
+def test_clean_removes_what_no_process_can_be_writing(tmp_path: Path, cli: Cli, pid: str) -> None:
+    """Names of temporary files with a pid no process has: 0 (os.kill would ask after
+    a process group, which is always there) or one larger than any pid."""
+    store = tmp_path / "cache"
+    (store / "tmp").mkdir(parents=True)
+    (store / f"{cachedir.INDEX}.{pid}.0123abcd.tmp").write_text("{}")
+    (store / "tmp" / f"{'ab' * 32}-{pid}-0123abcd").mkdir()
+    done = cli("cache", "clean", "--cache-dir", store)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert not (store / f"{cachedir.INDEX}.{pid}.0123abcd.tmp").exists()
+    assert not (store / "tmp" / f"{'ab' * 32}-{pid}-0123abcd").exists()
+
+
 def test_clean_takes_an_entry_published_while_it_empties_the_entries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
