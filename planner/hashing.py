@@ -130,6 +130,8 @@ def file_digest(fd: int, algorithm: str, stop: threading.Event | None = None) ->
     is set (checked between slices: a file given as a wheel may be a sparse terabyte).
     """
     digest = hashlib.new(algorithm)
+    if not digest.digest_size:  # shake_128 and shake_256 want a length; no RECORD gives one
+        raise ValueError(f"{algorithm} has no digest size")
     size = os.fstat(fd).st_size
     if size <= _READ_WHOLE:
         offset = 0

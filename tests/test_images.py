@@ -474,6 +474,26 @@ def test_verify_reports_a_folder_it_cannot_read_instead_of_passing_over_it(
     ]
 
 
+@pytest.mark.parametrize("algorithm", ["shake_128", "shake_256"])
+def test_verify_reports_a_record_hash_it_cannot_check(
+    target: Path, env: Path, wheels: Path, cli: Cli, algorithm: str
+) -> None:
+    """hashlib has shake_128 and shake_256, but their digest needs a length."""
+    result = cli("install", wheels, "--python", target, "--quiet")
+    assert result.returncode == 0, result.stderr
+    (record,) = site(env).glob("beta-*.dist-info/RECORD")
+    lines = record.read_text().splitlines()
+    row = next(index for index, line in enumerate(lines) if line.startswith("beta/__init__.py,"))
+    lines[row] = f"beta/__init__.py,{algorithm}=abcd,"
+    record.write_text("\n".join(lines) + "\n")
+    result = cli("verify", "--python", target)
+    assert result.returncode == 1
+    assert errors(result) == [
+        f"error: {site(env) / 'beta' / '__init__.py'}: RECORD gives a hash wheelplan cannot"
+        f" check ({algorithm}=abcd) (listed in the RECORD of beta 1.0)"
+    ]
+
+
 def test_verify_reports_a_file_of_another_size_without_reading_it(
     target: Path, env: Path, wheels: Path, cli: Cli
 ) -> None:
