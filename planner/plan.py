@@ -232,6 +232,11 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 T = TypeVar("T")
 
 
+# The integers a plan may hold: a signed or an unsigned 64-bit one. Sizes past them
+# are no file's, and overflow where a float or a C integer is made of them.
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
 def _convert(value: Any, kind: Any, where: str) -> Any:
     origin = typing.get_origin(kind)
     if origin is Literal:
@@ -259,6 +264,10 @@ def _convert(value: Any, kind: Any, where: str) -> Any:
     if kind is int:
         if type(value) is not int:
             raise _Invalid(f"{where}: expected an integer")
+        if not _INT_MIN <= value <= _INT_MAX:  # as msgspec reads the plan
+            raise _Invalid(
+                f"{where}: a number of {len(str(abs(value)))} digits is past what 64 bits hold"
+            )
         return value
     if kind is bool or kind is str:
         if type(value) is not kind:

@@ -779,6 +779,9 @@ class PlanCase:
 _NO_WHEEL = "but this plan installs no distribution from it"
 
 PLAN_CASES: tuple[PlanCase, ...] = (
+    # `show` printed their sizes, and `apply` weighed them, as floats: OverflowError.
+    PlanCase("inline-size-huge", _inline_source(size=10**400), "is past what 64 bits hold"),
+    PlanCase("member-size-huge", _set_source(size=10**400), "is past what 64 bits hold"),
     PlanCase(
         "format-version",
         lambda d: d.update(format=FORMAT + 1),
@@ -842,7 +845,7 @@ PLAN_CASES: tuple[PlanCase, ...] = (
         "has a control character",
     ),
     PlanCase("size-negative", _set_source(size=-1), "a size or offset no file can have"),
-    PlanCase("offset-past-off-t", _set_source(offset=2**64), "a size or offset no file can have"),
+    PlanCase("offset-past-off-t", _set_source(offset=2**63), "a size or offset no file can have"),
     PlanCase("units-incomplete", _drop_unit_path, "work units do not partition"),
     PlanCase("inline-edited", _inline_content, "inline content does not match its hash"),
     PlanCase("interpreter-newline", _interpreter, "without control characters"),

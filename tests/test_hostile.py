@@ -183,6 +183,8 @@ def test_a_tampered_plan_is_refused(
     outside = snapshot(tmp_path)
     refusal(cli("apply", edited), str(edited), case.problem)
     assert snapshot(tmp_path) == outside
+    shown = cli("show", edited)
+    assert shown.returncode in (0, 1) and "Traceback" not in shown.stderr, shown.stderr
     # The untouched plan still applies: the refusal was about the edit alone.
     assert cli("apply", plan, "--quiet").returncode == 0
 
