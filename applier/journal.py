@@ -213,7 +213,9 @@ def _read_intent(root: str) -> Intent | None:
             _check_path(root, path)
     times = data.get("folder_times", [])
     if not isinstance(times, list) or not all(_is_times(entry) for entry in times):
-        raise _damaged(root, f"{INTENT} has folder times that are not [path, atime, mtime]")
+        raise _damaged(
+            root, f"{INTENT} has folder times that are not [path, atime, mtime] in nanoseconds"
+        )
     for path, _, _ in times:
         if path:  # "" is the prefix
             _check_path(root, path)
@@ -227,11 +229,12 @@ def _read_intent(root: str) -> Intent | None:
 
 
 def _is_times(entry: object) -> bool:
+    """[path, atime, mtime], as `folder_times` takes them: os.utime takes 64-bit times."""
     return (
         isinstance(entry, list)
         and len(entry) == 3
         and isinstance(entry[0], str)
-        and all(isinstance(number, int) for number in entry[1:])
+        and all(type(number) is int and -(2**63) <= number < 2**63 for number in entry[1:])
     )
 
 

@@ -1355,6 +1355,12 @@ _DEVICE = "it is a device or socket, not a regular file"
         ("removed-dirs", "not UTF-8", "removed-dirs is not UTF-8 text"),
         ("intent.json", "nested", "intent.json is not valid JSON: nested too deeply"),
         ("removed-dirs", "nested", "removed-dirs has a line that is not JSON"),
+        # os.utime raised OverflowError after the files were restored, at every retry.
+        (
+            "intent.json",
+            "times",
+            "intent.json has folder times that are not [path, atime, mtime] in nanoseconds",
+        ),
     ],
 )
 def test_a_journal_file_that_is_no_file_is_damage_not_a_hang(
@@ -1377,6 +1383,8 @@ def test_a_journal_file_that_is_no_file_is_damage_not_a_hang(
         damaged.symlink_to("/dev/zero")
     elif kind == "nested":  # past Python's recursion limit
         damaged.write_text("[" * 200_000 + "]" * 200_000 + "\n")
+    elif kind == "times":
+        damaged.write_text(json.dumps({**intent, "folder_times": [["", 1, 10**30]]}))
     else:
         damaged.write_bytes(b"\xff\xfe\n")
     before = snapshot(env_dir / SITE)  # not the journal's FIFO, which a read would block on
