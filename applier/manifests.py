@@ -7,11 +7,11 @@ under: the reader's version, the interpreter's and the wheel libraries' versions
 the Limits. A plan takes a wheel from its manifest instead of reading the archive only
 when the wheel's sha256 came from the wheel index without hashing (its stat stamp is
 unchanged) and the manifest names that sha256 and size, this reader, these limits and
-the same path (warnings name the file). Anything else is a miss, a damaged or
-mistyped file included, and one holding what the reader never gives (a negative
-offset, an entry point that is not an import; `planner.wheels.is_as_read`): the
-wheel is read and a fresh manifest written. Planned
-members are still checked against their RECORD hashes whenever they are extracted.
+the same path (warnings name the file). Anything else is a miss, a damaged file (its
+CRC-32 differs) or a mistyped one included, and one holding what the reader never
+gives (a negative offset, an entry point that is not an import;
+`planner.wheels.is_as_read`): the wheel is read and a fresh manifest written. Planned
+members are checked against the manifest's RECORD hashes whenever they are extracted.
 
 Only `plan` uses manifests: importing this module loads the wheel reader.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import zlib
 
 import attrs
 import installer
@@ -108,16 +109,32 @@ class Manifests:
 
 def dump(wheel: Wheel, limits: Limits) -> bytes:
     """A wheel's manifest: the wheel as its attrs classes have it, stamped with the reader
-    and the limits it was read by."""
-    return _ENCODER.encode(_Manifest(READER, _limits(limits), wheel))
+    and the limits it was read by, and framed with its CRC-32 (see `framed`)."""
+    return framed(_ENCODER.encode(_Manifest(READER, _limits(limits), wheel)))
+
+
+# `{"crc32":"<8 hex digits>","manifest":<the manifest>}`: still JSON, and the manifest's
+# bytes are found without parsing it.
+_HEAD = b'{"crc32":"%08x","manifest":'
+_HEAD_SIZE = len(_HEAD % 0)
+
+
+def framed(manifest: bytes) -> bytes:
+    """A manifest with the CRC-32 of its bytes: damage that leaves it well-formed (a
+    digit changed in an offset or a hash) is a miss too. 0.5 ms for the 101 bench
+    wheels' 3.4 MB, where a sha256 takes 1.6 ms; an edit is not what it guards against."""
+    return _HEAD % zlib.crc32(manifest) + manifest + b"}"
 
 
 def parse(text: bytes, path: str, sha256: str, size: int, limits: Limits) -> Wheel | None:
     """The Wheel in a manifest's text, if it is one for this path, sha256, size and these
-    limits from this reader, with every field of the right type and range, and as the
-    reader would give it (`is_as_read`); else None."""
+    limits from this reader, undamaged, with every field of the right type and range,
+    and as the reader would give it (`is_as_read`); else None."""
+    body = text[_HEAD_SIZE:-1]
+    if text[:_HEAD_SIZE] != _HEAD % zlib.crc32(body) or not text.endswith(b"}"):
+        return None
     try:
-        manifest = _DECODER.decode(text)
+        manifest = _DECODER.decode(body)
     except msgspec.MsgspecError:  # not JSON, or a field missing or of another type
         return None
     wheel = manifest.wheel

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from applier import manifests as manifests_module
 from applier import wheelindex
-from applier.manifests import DIRECTORY, Manifests, dump, parse
+from applier.manifests import DIRECTORY, Manifests, dump, framed, parse
 from planner import build, hashing, wheels
 from planner.build import Request, make_plan, read_wheels
 from planner.errors import Refused
@@ -165,7 +165,9 @@ def test_the_manifest_holds_every_field_of_the_wheel(tmp_path: Path) -> None:
     added later reaches it, and a manifest without it is a miss."""
     wheel = read_wheel(str(build_wheel(demo_spec(), tmp_path)))
     text = dump(wheel, Limits())
-    data = json.loads(text)
+    framing = json.loads(text)
+    assert set(framing) == {"crc32", "manifest"}
+    data = framing["manifest"]
     assert set(data) == {"reader", "limits", "wheel"}
     assert set(data["wheel"]) == {field.name for field in attrs.fields(Wheel)}
     assert set(data["wheel"]["members"][0]) == {field.name for field in attrs.fields(Member)}
@@ -175,7 +177,7 @@ def test_the_manifest_holds_every_field_of_the_wheel(tmp_path: Path) -> None:
     # The same wheel is always written as the same bytes: its tags, a set, sorted.
     tags = [f"py3{minor}-none-any" for minor in range(10)]
     many = json.loads(dump(attrs.evolve(wheel, tags=frozenset(tags)), Limits()))
-    assert many["wheel"]["tags"] == sorted(tags)
+    assert many["manifest"]["wheel"]["tags"] == sorted(tags)
 
 
 # Member paths under the wheel's package, or under its .data folder by scheme.
@@ -238,24 +240,28 @@ def test_generated_wheels_plan_the_same_uncached_read_and_remembered(
 # --- misses -------------------------------------------------------------------------
 
 
-def _edit(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
-    """A damage that changes the manifest's wheel (the object under "wheel")."""
+def _stamp(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    """An edit to what the manifest says, framed with its new CRC-32 as an editor who
+    read manifests.py would frame it: only the other checks can find it."""
 
     def damage(manifest: Path) -> None:
-        data = json.loads(manifest.read_bytes())
-        change(data["wheel"])
-        manifest.write_text(json.dumps(data))
+        data = json.loads(manifest.read_bytes())["manifest"]
+        change(data)
+        manifest.write_bytes(framed(json.dumps(data).encode()))
 
     return damage
 
 
-def _stamp(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
-    """A damage that changes what the manifest says it was read by and under."""
+def _edit(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    """An edit (see `_stamp`) to the manifest's wheel (the object under "wheel")."""
+    return _stamp(lambda data: change(data["wheel"]))
+
+
+def _unframed(change: Callable[[bytes], bytes]) -> Callable[[Path], None]:
+    """A change to the manifest's bytes, under the CRC-32 of the old ones: damage."""
 
     def damage(manifest: Path) -> None:
-        data = json.loads(manifest.read_bytes())
-        change(data)
-        manifest.write_text(json.dumps(data))
+        manifest.write_bytes(change(manifest.read_bytes()))
 
     return damage
 
@@ -276,6 +282,10 @@ DAMAGE: dict[str, Callable[[Path], None]] = {
     "not utf-8": lambda manifest: manifest.write_bytes(b"\xff\xfe{"),
     "deeply nested": lambda manifest: manifest.write_bytes(b"[" * 100_000),
     "a list": lambda manifest: manifest.write_text("[]"),
+    "a digit changed": _unframed(lambda text: text.replace(b'"offset":0,', b'"offset":1,', 1)),
+    "unframed": _unframed(lambda text: text[text.index(b'"manifest":') + 11 : -1]),
+    "framed twice": _unframed(framed),
+    "a list framed": _unframed(lambda text: framed(b"[]")),
     "other reader": _stamp(lambda data: data["reader"].__setitem__(0, data["reader"][0] + 1)),
     "other interpreter": _stamp(lambda data: data["reader"].__setitem__(1, "2.7")),
     "reader too short": _stamp(lambda data: data["reader"].pop()),
