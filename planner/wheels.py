@@ -796,7 +796,8 @@ def is_as_read(wheel: Wheel) -> bool:
             record_hash.partition("=")[0] not in ACCEPTED_HASHES
             or canonical_hash(record_hash) != record_hash
         ):
-            return False  # not a hash in RECORD's spelling by a name apply accepts
+            # Not by a name apply accepts, or not in RECORD's spelling (sha256 by length).
+            return False
         if not path.startswith(stem):
             continue  # nearly every member
         top, _, rest = path.partition("/")
