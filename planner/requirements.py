@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping
 
+from packaging.markers import UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
@@ -40,7 +41,9 @@ def unmet(
             try:
                 if requirement.marker and not requirement.marker.evaluate(environment):
                     continue
-            except ValueError:  # UndefinedComparison: `python_version ~= "3"`
+            # `python_version ~= "3"` (UndefinedComparison, a ValueError); `extras`, a
+            # name only lock files define (UndefinedEnvironmentName, a KeyError).
+            except (ValueError, UndefinedEnvironmentName):
                 lines.append(f"{owner}: cannot evaluate the marker of requirement {text!r}")
                 continue
             have = final_versions.get(name)

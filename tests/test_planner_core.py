@@ -675,6 +675,7 @@ def test_unmet_requirements_under_the_target_markers_are_warnings(
                 "odd; python_version ~= '3'",
                 "present==" + "1" * 5000,
                 "lib >= >= 1",
+                "locked; extras == 'x'",
             ),
         ),
         WheelSpec(name="lib", version="1.5"),
@@ -685,6 +686,7 @@ def test_unmet_requirements_under_the_target_markers_are_warnings(
         "app requires absent, which is not installed or planned",
         "app requires lib>=2, but lib 1.5 is planned or installed",
         f"app requires present=={'1' * 5000}, but present 1.2 is planned or installed",
+        "app: cannot evaluate the marker of requirement \"locked; extras == 'x'\"",
         "app: cannot evaluate the marker of requirement \"odd; python_version ~= '3'\"",
         "app: cannot parse requirement 'lib >= >= 1'",
     )
