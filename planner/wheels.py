@@ -780,8 +780,9 @@ def is_as_read(wheel: Wheel) -> bool:
         (wheel.name, wheel.version) != (name, str(version))
         or wheel.tags != {str(tag) for tag in tags}
         or canonicalize_name(wheel.display_name) != name
-        or (stem + ".dist-info", wheel.data_dir) != (wheel.dist_info, f"{stem}.data")
+        or not wheel.dist_info.endswith(".dist-info")
         or "/" in stem
+        or wheel.data_dir != f"{stem}.data"
         or canonicalize_name(info_name) != name
         or not _same_version(info_version, version)
         or not all(_is_plain_name(script.name) for script in wheel.entry_points)
