@@ -68,5 +68,8 @@ def python_excluded(requires_python: str, python_full_version: str) -> bool:
     release = re.match(r"\d+(?:\.\d+)*", python_full_version)
     if release is None:
         return False
-    python = Version(release.group())
+    try:
+        python = Version(release.group())
+    except ValueError:  # a number past int()'s 4,300 digits: nothing to compare either
+        return False
     return not SpecifierSet(requires_python).contains(python, prereleases=True)

@@ -494,6 +494,7 @@ def test_a_legacy_folder_gives_its_files_past_path_max(tmp_path: Path, deep_tree
         (">=3.13", "3.13.0rc1", False),  # a release candidate counts as its release, as in pip
         ("~=3.10, !=3.11.*", "3.11.2", True),
         (">=3", "unknown", False),  # nothing to compare: not refused
+        (">=3", "3." + "1" * 5000, False),  # a release int() cannot read: the same
     ],
 )
 def test_requires_python_is_compared_with_the_release_as_pip_compares_it(
