@@ -645,3 +645,82 @@ def test_pip_lock_output_plans_and_applies(
         check=True,
     )
     assert imported.stdout == "2\n"
+
+
+# What a lock's fields are made of here: values that have broken a parser (numbers past
+# int()'s 4,300 digits, comparisons packaging cannot make, names that are paths) among
+# ordinary ones, each field ordinary half the time so that most locks get past the
+# first refusal. A string is written quoted, a number as it is.
+def _ordinary_or(ordinary: str, *odd: str) -> st.SearchStrategy[str]:
+    return st.one_of(st.just(ordinary), st.sampled_from(odd))
+
+
+_LOCK_NAMES = _ordinary_or("pkg", "pkg-two", "Pkg_Two", "a/b", "")
+_LOCK_VERSIONS = _ordinary_or("1.0", "0.1.post2", "1" * 5000, "\u0661", "x", "")
+_LOCK_MARKERS = _ordinary_or(
+    "python_version >= '3'",
+    "python_version ~= '3'",
+    f"python_version > '{'1' * 5000}'",
+    "extra == 'x'",
+    "'x' in extras",
+    "'dev' in dependency_groups",
+    "os_name == 'nt'",
+    "no_such_name == '1'",
+)
+_LOCK_SPECIFIERS = _ordinary_or(">=3", "~=3", f"=={'1' * 5000}", "<3", "nonsense")
+_LOCK_SIZES = _ordinary_or("12", "0", "-1", str(10**30), "1" * 5000, "1.5", '"12"')
+
+
+@st.composite
+def _lock_texts(draw: st.DrawFn) -> str:
+    lines = ['lock-version = "1.0"', 'created-by = "x"']
+    if draw(st.booleans()):
+        lines.append(f"requires-python = {json.dumps(draw(_LOCK_SPECIFIERS))}")
+    if draw(st.booleans()):
+        lines.append(f"environments = {json.dumps([draw(_LOCK_MARKERS)])}")
+    if draw(st.booleans()):
+        lines += ['extras = ["x"]', 'dependency-groups = ["dev"]', 'default-groups = ["dev"]']
+    for _ in range(draw(st.integers(0, 2))):
+        name, version = draw(_LOCK_NAMES), draw(_LOCK_VERSIONS)
+        filename = draw(
+            _ordinary_or(f"{name}-{version}-py3-none-any.whl", "x.whl", "..", f"{name}.tar.gz")
+        )
+        lines += ["[[packages]]", f"name = {json.dumps(name)}"]
+        if draw(st.booleans()):
+            lines.append(f"version = {json.dumps(version)}")
+        if draw(st.booleans()):
+            lines.append(f"marker = {json.dumps(draw(_LOCK_MARKERS))}")
+        if draw(st.booleans()):
+            lines.append(f"requires-python = {json.dumps(draw(_LOCK_SPECIFIERS))}")
+        where = draw(st.sampled_from(["path", "url"]))
+        place = filename if where == "path" else f"https://example.invalid/{filename}"
+        source = f"{where} = {json.dumps(place)}, hashes = {{ sha256 = {json.dumps('0' * 64)} }}"
+        if draw(st.booleans()):
+            source += f", size = {draw(_LOCK_SIZES)}"
+        if draw(st.booleans()):
+            lines.append(f"wheels = [{{ name = {json.dumps(filename)}, {source} }}]")
+        else:
+            lines.append(f"archive = {{ {source} }}")
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    text=_lock_texts(),
+    extras=st.sampled_from([(), ("x",)]),
+    groups=st.sampled_from([None, ("dev",)]),
+)
+def test_any_lock_selects_or_is_refused_and_never_crashes(
+    text: str, extras: tuple[str, ...], groups: tuple[str, ...] | None
+) -> None:
+    """Whatever a lock holds, selecting from it gives wheels or a refusal naming the lock."""
+    lock = "/locks/pylock.toml"
+    try:
+        selection = lockfile.select(
+            text.encode(), lock, default_environment(), ["py3-none-any"], extras, groups
+        )
+    except Refused as refused:
+        assert refused.problems
+        assert all(problem.subject == lock for problem in refused.problems)
+        return
+    assert all(wheel.filename.endswith(".whl") for wheel in selection.wheels)
