@@ -35,7 +35,7 @@ import attrs
 from applier import faults
 from applier.atomic import fsync_dir, write_atomic
 from applier.removal import remove_tree
-from planner.errors import Refused, name_the_file
+from planner.errors import Refused, name_the_file, plain
 from planner.inputfiles import read_own
 from planner.listing import RealPaths, is_real_dir
 from planner.paths import path_problem
@@ -202,7 +202,7 @@ def _read_intent(root: str) -> Intent | None:
     except FileNotFoundError:
         return None
     except ValueError as error:  # UnicodeDecodeError too
-        raise _damaged(root, f"{INTENT} is not valid JSON: {error}") from None
+        raise _damaged(root, f"{INTENT} is not valid JSON: {plain(str(error))}") from None
     except RecursionError:
         raise _damaged(root, f"{INTENT} is not valid JSON: nested too deeply") from None
     fields = ("created_dirs", "new_files", "moved")

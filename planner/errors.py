@@ -35,6 +35,19 @@ class Refused(Exception):
         return cls([Problem(subject, message)])
 
 
+# Python's words when int() is given more digits than it converts, with advice for a
+# programmer: a refusal says what they mean for the input instead.
+_TOO_MANY_DIGITS = re.compile(
+    r"Exceeds the limit \(\d+ digits\) for integer string conversion: value has (\d+)"
+    r" digits; use sys\.set_int_max_str_digits\(\) to increase the limit"
+)
+
+
+def plain(message: str) -> str:
+    """An exception's `message` for a refusal, where a library passes Python's own on."""
+    return _TOO_MANY_DIGITS.sub(r"a number of \1 digits, too long to read", message)
+
+
 InputKind = Literal["wheel", "lock", "plan"]
 _WHERE_IT_GOES: dict[InputKind, str] = {
     "wheel": "a wheel: give it to `wheelplan plan` or `wheelplan install`",

@@ -33,7 +33,7 @@ from packaging.pylock import (
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from planner.errors import Problem, Refused, not_an_input
+from planner.errors import Problem, Refused, not_an_input, plain
 from planner.inputfiles import MAX_LOCK_BYTES, read_at_most
 from planner.plan import LockSource
 
@@ -172,7 +172,7 @@ def parse(data: bytes, subject: str) -> Pylock:
     try:
         return Pylock.from_dict(document)
     except PylockValidationError as error:
-        raise Refused.one(subject, f"invalid lock file: {error}") from None
+        raise Refused.one(subject, f"invalid lock file: {plain(str(error))}") from None
 
 
 def select(

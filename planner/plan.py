@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar, Union
 import attrs
 import msgspec
 
-from planner.errors import Refused, not_an_input
+from planner.errors import Refused, not_an_input, plain
 
 # 2: Target.externally_managed. 3: Target.layout. 4: the "prefix" layout.
 FORMAT = 4
@@ -391,7 +391,7 @@ def loads(
             subject, f"malformed plan: key {repeated.args[0]!r} appears twice in one object"
         ) from None
     except ValueError as error:
-        raise not_an_input("plan", subject, f"invalid JSON: {error}") from None
+        raise not_an_input("plan", subject, f"invalid JSON: {plain(str(error))}") from None
     except RecursionError:
         raise not_an_input("plan", subject, "invalid JSON: nested too deeply") from None
     if not isinstance(data, dict) or "format" not in data:

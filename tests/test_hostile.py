@@ -205,8 +205,13 @@ _DEEP = "[" * 100_000 + "]" * 100_000
             lambda text: text.replace('"display_name":"', '"display_name":"\\ud800', 1),
             "malformed plan: a string holds a lone surrogate, which is no character",
         ),
+        # More digits than int() converts: Python's advice to programmers is not passed on.
+        (
+            lambda text: text.replace('"conflicts":', f'"n":{"1" * 5000},"conflicts":', 1),
+            "not a plan file (invalid JSON: a number of 5000 digits, too long to read)",
+        ),
     ],
-    ids=["nested-array", "nested-in-a-plan", "lone-surrogate"],
+    ids=["nested-array", "nested-in-a-plan", "lone-surrogate", "number-too-long"],
 )
 def test_a_plan_json_cannot_represent_is_refused(
     edit: Callable[[str], str],

@@ -485,6 +485,11 @@ def test_markers_extras_and_tags_are_the_targets(
         ),
         (
             'lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname = "only"\n'
+            f'version = "{"1" * 5000}"\n',
+            "invalid lock file: a number of 5000 digits, too long to read",
+        ),
+        (
+            'lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname = "only"\n'
             f'archive = {{ path = "only-{"1" * 5000}-py3-none-any.whl",'
             ' hashes = { sha256 = "00" } }\n',
             "has a version too long to read",

@@ -1361,6 +1361,11 @@ _DEVICE = "it is a device or socket, not a regular file"
             "times",
             "intent.json has folder times that are not [path, atime, mtime] in nanoseconds",
         ),
+        (
+            "intent.json",
+            "long number",
+            "intent.json is not valid JSON: a number of 5000 digits, too long to read",
+        ),
     ],
 )
 def test_a_journal_file_that_is_no_file_is_damage_not_a_hang(
@@ -1385,6 +1390,8 @@ def test_a_journal_file_that_is_no_file_is_damage_not_a_hang(
         damaged.write_text("[" * 200_000 + "]" * 200_000 + "\n")
     elif kind == "times":
         damaged.write_text(json.dumps({**intent, "folder_times": [["", 1, 10**30]]}))
+    elif kind == "long number":
+        damaged.write_text(json.dumps(intent)[:-1] + f', "fsync": {"1" * 5000}}}')
     else:
         damaged.write_bytes(b"\xff\xfe\n")
     before = snapshot(env_dir / SITE)  # not the journal's FIFO, which a read would block on
