@@ -38,7 +38,7 @@ from applier.removal import remove_tree
 from planner.errors import Refused, name_the_file, plain
 from planner.inputfiles import read_own
 from planner.listing import RealPaths, is_real_dir
-from planner.paths import path_problem
+from planner.paths import is_within, path_problem
 from planner.target import JOURNAL_DIR
 
 INTENT = "intent.json"
@@ -239,8 +239,9 @@ def _is_times(entry: object) -> bool:
 
 
 def _check_path(root: str, path: object) -> None:
-    """A journal is a file in the target like any other: never follow it outside."""
-    if not isinstance(path, str) or path_problem(path) is not None:
+    """A journal is a file in the target like any other: never follow it outside, nor
+    into the journal itself, whose backups a rollback needs (no apply writes there)."""
+    if not isinstance(path, str) or path_problem(path) is not None or is_within(path, JOURNAL_DIR):
         raise _damaged(root, f"it names the unsafe path {path!r}")
 
 

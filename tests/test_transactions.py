@@ -1278,8 +1278,15 @@ def test_verify_owns_a_file_its_record_names_through_a_symlinked_folder(tmp_path
     )
 
 
-def test_a_journal_that_leads_outside_is_not_followed(tmp_path: Path, real_wheels) -> None:
-    """The journal is a file in the target like any other: recovery checks it first."""
+@pytest.mark.parametrize(
+    "named", ["../outside.txt", ".wheelplan-journal/backup/0", ".wheelplan-journal"]
+)
+def test_a_journal_that_leads_outside_is_not_followed(
+    tmp_path: Path, real_wheels, named: str
+) -> None:
+    """The journal is a file in the target like any other: recovery checks it first. One
+    naming its own backup as a new file removed that backup, and then restored nothing
+    from it."""
     (six,) = real_wheels(("six==1.16.0",))
     env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
@@ -1288,11 +1295,12 @@ def test_a_journal_that_leads_outside_is_not_followed(tmp_path: Path, real_wheel
     bait.write_text("keep me")
     journal = env_dir / ".wheelplan-journal"
     (journal / "backup").mkdir(parents=True)
-    intent = {"created_dirs": [], "new_files": ["../outside.txt"], "moved": [], "fsync": False}
+    (journal / "backup" / "0").write_text("a file moved aside")
+    intent = {"created_dirs": [], "new_files": [named], "moved": [], "fsync": False}
     (journal / "intent.json").write_text(json.dumps(intent))
     before = snapshot(env_dir)
     result = refused("recover", "--python", python)
-    assert "the journal is damaged" in result.stderr and "'../outside.txt'" in result.stderr
+    assert "the journal is damaged" in result.stderr and f"{named!r}" in result.stderr
     assert bait.read_text() == "keep me"
     assert snapshot(env_dir) == before
 
