@@ -12,7 +12,7 @@ import hashlib
 import json
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal, TypeVar, Union
 
 import attrs
@@ -177,7 +177,10 @@ def _members(plan: Plan) -> list[tuple[str, list[bytes]]]:
 
 def encode(plan: Plan) -> list[bytes]:
     """The plan file's bytes, in pieces to write one after another (see `dumps`)."""
-    members = _members(plan)
+    try:
+        members = _members(plan)
+    except UnicodeEncodeError:
+        raise _not_utf8(plan) from None
     # The canonical body is "{" + ",".join(members without line breaks) + "}": hashed
     # piece by piece, without joining a second copy of the whole text.
     hasher = hashlib.sha256(b"{")
@@ -194,6 +197,39 @@ def encode(plan: Plan) -> list[bytes]:
         out += [b",\n", *pieces] if index else pieces
     out.append(b"}\n")
     return out
+
+
+def _not_utf8(plan: Plan) -> Refused:
+    """The refusal of a plan naming a path that UTF-8 cannot spell: a name on disk may be
+    any bytes (read as surrogates), and a plan file is UTF-8 JSON."""
+    for text in _strings(plan):
+        if not text.isascii():
+            try:
+                text.encode()
+            except UnicodeEncodeError:
+                where = text if text.startswith("/") else f"{plan.target.prefix}/{text}"
+                return Refused.one(
+                    where,
+                    "the name is not valid UTF-8, which a plan file cannot hold"
+                    " (`wheelplan install` and `uninstall` need no plan file)",
+                )
+    raise AssertionError("a plan that fails to encode holds such a name")  # pragma: no cover
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a plan's value, keys of mappings included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif attrs.has(type(value)):
+        for field in attrs.fields(type(value)):
+            yield from _strings(getattr(value, field.name))
 
 
 def dumps(plan: Plan) -> str:

@@ -9,6 +9,7 @@ byte-identical.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -635,3 +636,38 @@ def test_a_listed_file_past_path_max_is_refused_not_left_behind(
     assert result.stderr.startswith(f"error: {relative}: cannot tell whether it exists: ")
     assert result.stderr.count("\n") == 1, result.stderr
     assert not (tmp_path / "p").exists()
+
+
+def test_a_name_utf8_cannot_spell_is_refused_in_a_plan_file_and_installs_without_one(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """A name on disk may be any bytes; a plan file is UTF-8 JSON. Writing a plan that
+    named one ended in a UnicodeEncodeError traceback (-o and --json alike)."""
+    site = next(venv_of(target).glob("lib/python*/site-packages"))
+    egg_info = site / "odd-1.0.egg-info"
+    egg_info.mkdir()
+    (egg_info / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: odd\nVersion: 1.0\n")
+    (egg_info / "installed-files.txt").write_text("")
+    odd = os.fsencode(egg_info) + b"/\xff\xfe.txt"
+    with open(odd, "wb"):
+        pass
+    before = snapshot(venv_of(target))
+    plan = tmp_path / "plan.json"
+    shown = f"{os.fsdecode(odd)!r}"[1:-1]  # as the error line escapes it
+    for output in (["-o", plan], ["--json"]):
+        result = cli("plan", "--remove", "odd", "--python", target, *output)
+        assert errors(result) == [
+            f"{shown}: the name is not valid UTF-8, which a plan file cannot hold"
+            " (`wheelplan install` and `uninstall` need no plan file)"
+        ]
+    assert not plan.exists()
+    assert snapshot(venv_of(target)) == before
+    result = cli("uninstall", "odd", "--python", target, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert not os.path.lexists(odd) and not egg_info.exists()
+    # A target folder of such a name, likewise.
+    (wheel,) = built(tmp_path, APP)
+    folder = os.fsdecode(os.fsencode(tmp_path) + b"/t\xff")
+    result = cli("plan", wheel, "--target", folder, "-o", plan)
+    assert len(errors(result)) == 1 and "is not valid UTF-8" in result.stderr
+    assert not plan.exists()
