@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Mapping
 
 import attrs
+import msgspec
 
 from planner.errors import Refused
 from planner.installed import Installed, installed_fingerprint, scan_elsewhere, scan_installed
@@ -141,6 +142,36 @@ json.dump({
 }, sys.stdout)
 """
 _PROBE = _probe_source(MIN_TARGET_PYTHON)
+
+
+# The shape of the probe's answer, checked before any of it is used: the interpreter
+# given may be any program, and print any JSON.
+@attrs.frozen
+class _Managed:
+    marker: str
+    message: str | None
+
+
+@attrs.frozen
+class _Paths:
+    purelib: str
+    platlib: str
+    scripts: str
+    data: str
+    include: str
+
+
+@attrs.frozen
+class _Answer:
+    executable: str
+    prefix: str
+    in_venv: bool
+    externally_managed: _Managed | None
+    version: str
+    paths: _Paths
+    site: list[str]
+    tags: list[str]
+    markers: dict[str, str]
 
 
 @attrs.frozen
@@ -314,6 +345,12 @@ class BackgroundProbe:
         except ValueError:
             last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
             raise Refused.one(interpreter, f"not a usable Python interpreter ({last[0]})") from None
+        try:
+            msgspec.convert(data, _Answer)
+        except msgspec.ValidationError as error:
+            raise Refused.one(
+                interpreter, f"not a usable Python interpreter (its answer is not ours: {error})"
+            ) from None
         return _target_from_probe(data, self._planning, self._place)
 
 

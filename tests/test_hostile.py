@@ -503,6 +503,38 @@ def test_a_python_that_is_not_a_python_is_refused(kind: str, tmp_path: Path, cli
     assert all(line.startswith("error: ") for line in result.stderr.splitlines())
 
 
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        ("{}", "Object missing required field `executable`"),
+        ("[]", "Expected `object`, got `array`"),
+        ('{"executable": 1}', "Expected `str`, got `int` - at `$.executable`"),
+    ],
+    ids=["empty", "a-list", "a-number"],
+)
+def test_a_python_whose_answer_has_another_shape_is_refused(
+    tmp_path: Path, target: Path, cli: Cli, answer: str, problem: str
+) -> None:
+    """Any program can be given as --python, and print any JSON: a KeyError or TypeError
+    traceback ended plan, apply, verify, recover and uninstall."""
+    wheel = build_wheel(CONTROL, tmp_path / "wheels")
+    plan = tmp_path / "plan.json"
+    assert cli("plan", wheel, "--python", target, "-o", plan).returncode == 0
+    python = tmp_path / "python"
+    python.write_text(f"#!/bin/sh\necho '{answer}'\n")
+    python.chmod(0o755)
+    expected = f"not a usable Python interpreter (its answer is not ours: {problem})"
+    for command in (["plan", wheel], ["verify"], ["recover"], ["uninstall", "demo"]):
+        refusal(cli(*command, "--python", python), str(python), expected)
+    # apply runs the plan's interpreter again, to confirm the target.
+    site = next(target.parent.parent.glob("lib/python*/site-packages"))
+    before = snapshot(site)
+    target.unlink()
+    shutil.copy(python, target)
+    refusal(cli("apply", plan), str(target), expected)
+    assert snapshot(site) == before
+
+
 def test_a_python_older_than_the_probe_can_run_in_is_refused_by_its_version(
     tmp_path: Path, cli: Cli
 ) -> None:
