@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from applier.atomic import write_atomic
-from applier.cachedir import INDEX
+from applier.cachedir import INDEX, WHEEL_SHA256
 from planner.hashing import file_sha256, file_stamp
 from planner.inputfiles import read_own
 
@@ -31,8 +31,14 @@ _MAX_INDEX = 10_000
 
 
 def _sha256_of(entry: object) -> str | None:
-    """The sha256 of a well-formed index entry (its stamp's five numbers, then the hash)."""
-    if isinstance(entry, list) and len(entry) == 6 and isinstance(entry[5], str):
+    """The sha256 of a well-formed index entry (its stamp's five numbers, then the hash
+    as 64 hex digits: it goes into plans, cache paths and direct_url.json)."""
+    if (
+        isinstance(entry, list)
+        and len(entry) == 6
+        and isinstance(entry[5], str)
+        and WHEEL_SHA256.fullmatch(entry[5])
+    ):
         return entry[5]
     return None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -625,6 +626,25 @@ def test_the_index_spares_rehashing_an_unchanged_wheel(
     os.utime(wheel, ns=(0, 1_000_000_000))
     plan_once()
     assert len(hashed) == 2
+
+
+@pytest.mark.parametrize("sha256", ["../../x", "a\nb", "A" * 64, ""])
+def test_an_index_entry_whose_hash_is_no_sha256_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sha256: str
+) -> None:
+    """Its stamp matched the wheel, and the hash went into the plan and the installed
+    direct_url.json as it was."""
+    monkeypatch.setattr(wheelindex, "_SETTLED_NS", 0)
+    wheel = demo_wheel(tmp_path / "wheels")
+    store = tmp_path / "cache"
+    index = wheelindex.WheelIndex(str(store))
+    index.remember(str(wheel), os.stat(wheel), sha256)
+    index.save()
+    prefix = tmp_path / "env"
+    prefix.mkdir()
+    request = Request(wheels=(str(wheel),), digests=wheelindex.WheelIndex(str(store)))
+    (dist,) = make_plan(request, fake_target(prefix)).distributions
+    assert dist.wheel_sha256 == hashlib.sha256(wheel.read_bytes()).hexdigest()
 
 
 def test_a_fresh_wheel_is_hashed_but_not_indexed(tmp_path: Path) -> None:
