@@ -54,6 +54,9 @@ def test_clean_of_a_missing_folder_or_a_file_changes_nothing(tmp_path: Path, cli
     done = cli("cache", "clean", "--cache-dir", tmp_path / "file")
     assert (done.returncode, done.stderr) == (0, "")
     assert (tmp_path / "file").read_bytes() == b"not a folder"
+    # A folder named with a line break is still named on one line.
+    done = cli("cache", "clean", "--cache-dir", tmp_path / "a\nb")
+    assert done.stdout == f"nothing to remove in {tmp_path}/a\\nb\n"
 
 
 def test_clean_removes_what_installs_left_and_keeps_the_rest(

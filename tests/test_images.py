@@ -552,6 +552,10 @@ def test_verify_of_a_fresh_venv_and_a_staged_root(
     venv.create(tmp_path / "with-pip-free", with_pip=False, symlinks=True)
     result = cli("verify", "--python", tmp_path / "with-pip-free")
     assert result.returncode == 0, result.stderr
+    # A folder named with a line break is still named on one line.
+    (tmp_path / "a\nb").mkdir()
+    result = cli("verify", "--target", tmp_path / "a\nb")
+    assert result.stdout == f"verified {tmp_path}/a\\nb: 0 distributions, 0 files; no problems\n"
     root = tmp_path / "root"
     assert cli("apply", plan, "--root", root, "--quiet").returncode == 0
     result = cli("verify", "--python", target, "--root", root)

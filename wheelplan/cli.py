@@ -465,13 +465,13 @@ def _apply(
         where = base_of(plan.target.prefix, options.root)
         if summary.distributions or summary.files or summary.removed:
             print(
-                f"applied {plural(summary.distributions, 'distribution')} to {where}:"
+                f"applied {plural(summary.distributions, 'distribution')} to {printable(where)}:"
                 f" {plural(summary.files, 'file')} written ({human_size(summary.bytes)}),"
                 f" {summary.removed} removed, in {summary.seconds:.2f} s"
             )
         else:  # as pip's "Requirement already satisfied", uv's "Audited"
             planned = plural(len(plan.distributions), "distribution")
-            print(f"nothing to change in {where}: {planned} already installed")
+            print(f"nothing to change in {printable(where)}: {planned} already installed")
         for line in review.changes(plan):
             print(line)
     return summary
@@ -501,7 +501,7 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
     outcome = plural(len(report.problems), "problem") if report.problems else "no problems"
     counted = f"{plural(report.distributions, 'distribution')}, {plural(report.files, 'file')}"
-    print(f"verified {base}: {counted}; {outcome}")
+    print(f"verified {printable(base)}: {counted}; {outcome}")
     return EXIT_REFUSED if report.problems else EXIT_OK
 
 
@@ -564,7 +564,8 @@ def _plan_command(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(review.render(plan))
         if args.output:
-            print(f"\nplan written to {args.output}; apply it with: wheelplan apply {args.output}")
+            written = printable(str(args.output))
+            print(f"\nplan written to {written}; apply it with: wheelplan apply {written}")
         elif args.command == "install":
             print("\ndry run: nothing written (without --dry-run, this plan is applied)")
         else:
@@ -592,21 +593,21 @@ def _recover_command(args: argparse.Namespace) -> int:
     # The journal's own half-written files must not stop the recovery they ask for.
     target = probe(args.python, planning=False, place=_place(args))
     outcome = recover_target(target.prefix, args.root)
-    print(f"{target.prefix}: {outcome}")
+    print(f"{printable(target.prefix)}: {outcome}")
     return EXIT_OK
 
 
 def _cache_command(args: argparse.Namespace) -> int:
     directory = os.path.abspath(args.cache_dir or cachedir.default_dir())
     if args.cache_command == "dir":
-        print(directory)
+        print(directory)  # data for scripts, as `uv cache dir` prints it
         return EXIT_OK
     cleaned = cachedir.clean(directory)
     if cleaned.files:
         removed = plural(cleaned.files, "file")
-        print(f"removed {removed} ({human_size(cleaned.bytes)}) from {directory}")
+        print(f"removed {removed} ({human_size(cleaned.bytes)}) from {printable(directory)}")
     else:
-        print(f"nothing to remove in {directory}")
+        print(f"nothing to remove in {printable(directory)}")
     if cleaned.kept:
         kept = plural(cleaned.kept, "temporary entry", "temporary entries")
         print(f"kept {kept} still in use")
