@@ -144,14 +144,17 @@ json.dump({
 _PROBE = _probe_source(MIN_TARGET_PYTHON)
 
 
-# The shape of the probe's answer, checked before any of it is used: the interpreter
-# given may be any program, and print any JSON.
 @attrs.frozen
-class _Managed:
+class ExternallyManaged:
+    """A Python that another package manager owns (PEP 668), as its marker file says."""
+
     marker: str
+    # The marker's message for the user, or None when it gives none.
     message: str | None
 
 
+# The probe's answer, as the probe prints it; its shape is checked before any of it is
+# used, since the interpreter given may be any program, and print any JSON.
 @attrs.frozen
 class _Paths:
     purelib: str
@@ -166,21 +169,12 @@ class _Answer:
     executable: str
     prefix: str
     in_venv: bool
-    externally_managed: _Managed | None
+    externally_managed: ExternallyManaged | None
     version: str
     paths: _Paths
     site: list[str]
     tags: list[str]
     markers: dict[str, str]
-
-
-@attrs.frozen
-class ExternallyManaged:
-    """A Python that another package manager owns (PEP 668), as its marker file says."""
-
-    marker: str
-    # The marker's message for the user, or None when it gives none.
-    message: str | None
 
 
 @attrs.frozen
@@ -346,12 +340,12 @@ class BackgroundProbe:
             last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
             raise Refused.one(interpreter, f"not a usable Python interpreter ({last[0]})") from None
         try:
-            msgspec.convert(data, _Answer)
+            answer = msgspec.convert(data, _Answer)
         except msgspec.ValidationError as error:
             raise Refused.one(
                 interpreter, f"not a usable Python interpreter (its answer is not ours: {error})"
             ) from None
-        return _target_from_probe(data, self._planning, self._place)
+        return _target_from_probe(answer, self._planning, self._place)
 
 
 def _relative(path: str, prefix: str, what: str) -> str:
@@ -363,26 +357,20 @@ def _relative(path: str, prefix: str, what: str) -> str:
     return relative.replace(os.sep, "/")
 
 
-def _target_from_probe(
-    data: dict[str, object], planning: bool, place: Place | None = None
-) -> TargetInfo:
-    """The target the interpreter's answer `data` describes: its environment, or the
-    folder `place` for it.
+def _target_from_probe(answer: _Answer, planning: bool, place: Place | None = None) -> TargetInfo:
+    """The target the interpreter's `answer` describes: its environment, or the folder
+    `place` for it.
 
     A folder is not the interpreter's environment: no PEP 668 marker applies to it
     (pip skips the check for --target and --prefix too), and what that environment has
     installed does not meet requirements there, since the folder is used without it.
     """
-    interpreter = str(data["executable"])
-    version = str(data["version"])
-    markers = data["markers"]
-    tags = data["tags"]
-    assert isinstance(markers, dict) and isinstance(tags, list)
+    interpreter, version = answer.executable, answer.version
     schemes: Mapping[str, str]
     layout: TargetLayout = "environment"
     if place is None:
-        prefix = str(data["prefix"])
-        schemes = _schemes_of(data, prefix, version, venv=bool(data["in_venv"]))
+        prefix = answer.prefix
+        schemes = _schemes_of(answer.paths, prefix, version, venv=answer.in_venv)
     else:
         prefix, layout = place.folder, place.layout
         if os.path.exists(prefix) and not os.path.isdir(prefix):
@@ -390,39 +378,36 @@ def _target_from_probe(
         if layout == "directory":
             schemes = DIRECTORY_SCHEMES
         else:  # the probe answered with a venv's scheme paths under the prefix
-            schemes = _schemes_of(data, prefix, version, venv=True)
+            schemes = _schemes_of(answer.paths, prefix, version, venv=True)
     environment = layout == "environment"
     return TargetInfo(
         interpreter=interpreter,
         prefix=prefix,
         python_version=version,
         schemes=schemes,
-        tags=tuple(tags),
-        markers=markers,
+        tags=tuple(answer.tags),
+        markers=answer.markers,
         installed=_scan_unless_interrupted(prefix, schemes, interpreter, layout)
         if planning
         else (),
-        externally_managed=_externally_managed(data["externally_managed"]) if environment else None,
-        elsewhere=scan_elsewhere(_outside(data["site"], prefix, schemes))
+        externally_managed=answer.externally_managed if environment else None,
+        elsewhere=scan_elsewhere(_outside(answer.site, prefix, schemes))
         if planning and environment
         else {},
         layout=layout,
     )
 
 
-def _schemes_of(
-    data: dict[str, object], prefix: str, version: str, *, venv: bool
-) -> dict[str, str]:
+def _schemes_of(paths: _Paths, prefix: str, version: str, *, venv: bool) -> dict[str, str]:
     """The scheme paths the probe answered, relative to `prefix`."""
-    paths = data["paths"]
-    assert isinstance(paths, dict)
     schemes = {
-        key: _relative(paths[key], prefix, key) for key in ("purelib", "platlib", "scripts", "data")
+        key: _relative(getattr(paths, key), prefix, key)
+        for key in ("purelib", "platlib", "scripts", "data")
     }
     if venv:
         schemes["headers"] = f"include/site/python{version}"
     else:
-        schemes["headers"] = _relative(paths["include"], prefix, "include")
+        schemes["headers"] = _relative(paths.include, prefix, "include")
     return one_library_name(prefix, schemes)
 
 
@@ -439,18 +424,10 @@ def one_library_name(prefix: str, schemes: dict[str, str]) -> dict[str, str]:
     return schemes
 
 
-def _outside(folders: object, prefix: str, schemes: Mapping[str, str]) -> list[str]:
+def _outside(folders: list[str], prefix: str, schemes: Mapping[str, str]) -> list[str]:
     """The site folders on the target's path that are not its own library folders."""
-    assert isinstance(folders, list)
     own = {os.path.realpath(os.path.join(prefix, schemes[key])) for key in ("purelib", "platlib")}
-    return [str(folder) for folder in folders if os.path.realpath(str(folder)) not in own]
-
-
-def _externally_managed(answer: object) -> ExternallyManaged | None:
-    if not isinstance(answer, dict):
-        return None
-    message = answer["message"]
-    return ExternallyManaged(str(answer["marker"]), None if message is None else str(message))
+    return [folder for folder in folders if os.path.realpath(folder) not in own]
 
 
 def _scan_unless_interrupted(
