@@ -16,7 +16,7 @@ from planner.disowning import Losses, listed_bytecode, preferred
 from planner.errors import Problem, Refused
 from planner.hashing import open_regular
 from planner.inputs import best_builds, expand_inputs
-from planner.installed import Installed, installed_twice
+from planner.installed import Installed, installed_twice, unlisted_metadata
 from planner.layout import claims_for, dist_info_path
 from planner.limits import Limits
 from planner.listing import LEADS_OUT, Listing, RealPaths, is_real_dir, left_below, not_folders
@@ -473,7 +473,9 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             kept_owner_of.setdefault(path, []).append(item)
     gone_owner_of: dict[str, list[str]] = {}
     for name in gone:
-        for path in installed[name].files:
+        metadata, unreadable = unlisted_metadata(installed[name], target.prefix)
+        problems += unreadable
+        for path in (*installed[name].files, *metadata):
             gone_owner_of.setdefault(path, []).append(name)
 
     files: list[FileEntry] = []

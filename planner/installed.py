@@ -277,6 +277,33 @@ def files_below(
     return found
 
 
+def unlisted_metadata(item: Installed, prefix: str) -> tuple[list[str], list[Problem]]:
+    """The files in `item`'s .dist-info that its RECORD leaves out, which go with it all
+    the same, and why some cannot.
+
+    The folder is the distribution's metadata whatever its RECORD lists: left behind,
+    it still names a distribution that is gone, and an upgrade leaves two versions of
+    it side by side (pip and uv leave it so).
+    """
+    if item.legacy:
+        return [], []  # everything in an .egg-info folder is among its files already
+    unreadable: list[OSError] = []
+    found: list[str] = []
+    problems: list[Problem] = []
+    for path in files_below(prefix, item.dist_info, onerror=unreadable.append):
+        if path in item.files:
+            continue
+        if problem := _row_problem(path):
+            problems.append(Problem(item.dist_info, f"holds {path!r}, which {problem}"))
+        else:
+            found.append(path)
+    problems += [
+        Problem(item.dist_info, f"{error.filename} cannot be read ({error.strerror or error})")
+        for error in unreadable
+    ]
+    return found, problems
+
+
 def _files_of(
     dist_info: str, directory: str, listing: str | None, prefix: str
 ) -> tuple[dict[str, str], dict[str, int], str | None, list[Problem]]:

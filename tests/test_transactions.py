@@ -209,6 +209,40 @@ def test_a_record_row_naming_a_folder_removes_nothing_in_it(tmp_path: Path, row:
     assert pip_list(python) == {"other": "1.0"}
 
 
+@pytest.mark.parametrize("how", ["remove", "upgrade", "reinstall"])
+def test_metadata_its_record_does_not_list_goes_with_the_distribution(
+    tmp_path: Path, how: str
+) -> None:
+    """A RECORD that leaves out rows of its own .dist-info (another installer's, or
+    edited) once left that folder behind: an uninstall reported the distribution gone
+    while importlib.metadata still found it, and an upgrade left two versions of it."""
+    wheels = tmp_path / "wheels"
+    old = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b"OLD = 1\n"}), wheels)
+    new = build_wheel(
+        WheelSpec("mine", version="2.0", files={"mine/__init__.py": b"NEW = 1\n"}), wheels
+    )
+    env_dir = tmp_path / "env"
+    expected = fresh_tree(env_dir, {"remove": [], "upgrade": [new], "reinstall": [old]}[how])
+    python = rebuild_env(env_dir)
+    install(python, [old])
+    dist_info = env_dir / SITE / "mine-1.0.dist-info"
+    record = dist_info / "RECORD"
+    rows = record.read_text().splitlines(keepends=True)
+    record.write_text("".join(row for row in rows if not row.startswith("mine-1.0.dist-info/M")))
+    (dist_info / "extra").mkdir()
+    (dist_info / "extra" / "notes.txt").write_text("left by another tool\n")
+
+    if how == "remove":
+        ok("install", "--remove", "mine", "--python", python, "--quiet")
+    else:
+        install(python, [{"upgrade": new, "reinstall": old}[how]], "--reinstall")
+    assert diff(snapshot(env_dir), expected) == []
+    assert installed_by_metadata(python) == (
+        {} if how == "remove" else {"mine": "2.0" if how == "upgrade" else "1.0"}
+    )
+    ok("verify", "--python", python)
+
+
 @pytest.mark.parametrize("by_alias", ["mine", "other"])
 def test_a_record_row_naming_anothers_file_by_another_path_does_not_remove_it(
     tmp_path: Path, by_alias: str
