@@ -17,7 +17,6 @@ import attrs
 
 from applier import bytecode, journal, wheelindex
 from applier.options import Options
-from applier.validate import interpreter_problem
 from planner.errors import Problem, Refused
 from planner.installed import installed_fingerprint_at
 from planner.listing import (
@@ -35,6 +34,7 @@ from planner.target import (
     BackgroundProbe,
     Place,
     TargetInfo,
+    interpreter_problem,
     place_of,
     recover_command,
 )

@@ -7,7 +7,6 @@ the writes exactly, and every source is complete.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 
 from planner.errors import Problem, Refused
@@ -15,24 +14,9 @@ from planner.hashing import ACCEPTED_HASHES, record_hash
 from planner.limits import MAX_FILE_OFFSET
 from planner.paths import has_control, is_within, path_problem
 from planner.plan import INSTALLING, Plan
-from planner.target import DIRECTORY_SCHEMES, JOURNAL_DIR
+from planner.target import DIRECTORY_SCHEMES, JOURNAL_DIR, interpreter_problem, prefix_problem
 
 SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
-
-
-def interpreter_problem(interpreter: str) -> str | None:
-    """Why the plan's interpreter may not be run, if it may not.
-
-    It is run (to confirm the target, to compile bytecode) and written into every
-    script's shebang line, where a line break would smuggle in a command. An apply
-    checks this before it runs the interpreter, which it does before the rest of the
-    plan is validated.
-    """
-    if not os.path.isabs(interpreter) or has_control(interpreter):
-        return (
-            f"target interpreter {interpreter!r} is not an absolute path without control characters"
-        )
-    return None
 
 
 def validate(plan: Plan, subject: str) -> None:
@@ -42,12 +26,9 @@ def validate(plan: Plan, subject: str) -> None:
         problems.append(Problem(subject, message))
 
     target = plan.target
-    if not os.path.isabs(target.prefix) or os.path.normpath(target.prefix) != target.prefix:
-        bad(f"target prefix {target.prefix!r} is not a plain absolute path")
-    elif has_control(target.prefix):
-        bad(f"target prefix {target.prefix!r} contains a NUL or control character")
-    if problem := interpreter_problem(target.interpreter):
-        bad(problem)
+    for problem in (prefix_problem(target.prefix), interpreter_problem(target.interpreter)):
+        if problem is not None:
+            bad(problem)
     if sorted(target.schemes) != sorted(SCHEMES):
         bad(f"target schemes must be exactly {list(SCHEMES)}")
     elif target.layout == "directory" and dict(target.schemes) != DIRECTORY_SCHEMES:

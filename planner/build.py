@@ -23,7 +23,13 @@ from planner.listing import LEADS_OUT, Listing, RealPaths, is_real_dir, left_bel
 from planner.overlaps import describe_owners, settle
 from planner.paths import is_within, join
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
-from planner.target import JOURNAL_DIR, TargetInfo, recover_command
+from planner.target import (
+    JOURNAL_DIR,
+    TargetInfo,
+    interpreter_problem,
+    prefix_problem,
+    recover_command,
+)
 from planner.wheels import DigestCache, ManifestCache, Wheel, read_wheel
 
 
@@ -428,6 +434,14 @@ def _unmet(
 
 def make_plan(request: Request, target: TargetInfo) -> Plan:
     """Plan `request` against `target`; raise Refused with every problem found."""
+    # A plan no apply would take is not written (a line break in a folder's name).
+    problems = [
+        Problem(target.interpreter, problem)
+        for problem in (interpreter_problem(target.interpreter), prefix_problem(target.prefix))
+        if problem is not None
+    ]
+    if problems:
+        raise Refused(problems)
     check_externally_managed(target, request)
     if os.path.lexists(os.path.join(target.prefix, JOURNAL_DIR)):
         raise Refused.one(

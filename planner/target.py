@@ -20,6 +20,7 @@ import msgspec
 
 from planner.errors import Refused
 from planner.installed import Installed, installed_fingerprint, scan_elsewhere, scan_installed
+from planner.paths import has_control
 from planner.plan import TargetLayout
 
 JOURNAL_DIR = ".wheelplan-journal"
@@ -65,6 +66,31 @@ class Place:
     @property
     def described(self) -> str:
         return f"{FOLDER_NAMES[self.layout]} {self.folder}"
+
+
+def interpreter_problem(interpreter: str) -> str | None:
+    """Why a target's interpreter may not be run, if it may not.
+
+    It is run (to confirm the target, to compile bytecode) and written into every
+    script's shebang line, where a line break would smuggle in a command. An apply
+    checks this before it runs the interpreter, which it does before the rest of the
+    plan is validated; `plan` checks it before it writes a plan no apply would take.
+    """
+    if not os.path.isabs(interpreter) or has_control(interpreter):
+        return (
+            f"target interpreter {interpreter!r} is not an absolute path without control characters"
+        )
+    return None
+
+
+def prefix_problem(prefix: str) -> str | None:
+    """Why a target's prefix is no folder a plan may name, if it is not: every path of
+    the plan is joined to it, and it is printed in the commands a user is told to run."""
+    if not os.path.isabs(prefix) or os.path.normpath(prefix) != prefix:
+        return f"target prefix {prefix!r} is not a plain absolute path"
+    if has_control(prefix):
+        return f"target prefix {prefix!r} contains a NUL or control character"
+    return None
 
 
 def place_of(layout: TargetLayout, prefix: str) -> Place | None:

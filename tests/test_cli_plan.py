@@ -671,3 +671,30 @@ def test_a_name_utf8_cannot_spell_is_refused_in_a_plan_file_and_installs_without
     result = cli("plan", wheel, "--target", folder, "-o", plan)
     assert len(errors(result)) == 1 and "is not valid UTF-8" in result.stderr
     assert not plan.exists()
+
+
+def test_a_target_whose_path_holds_a_line_break_is_refused_before_a_plan_is_written(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """Every apply refuses such a plan (a line break in a shebang runs a command): `plan`
+    wrote it all the same, and only `apply` said no."""
+    (wheel,) = built(tmp_path, APP)
+    env = tmp_path / "e\nv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", env], check=True)
+    before = snapshot(env)
+    plan = tmp_path / "plan.json"
+    interpreter = env / "bin" / "python"
+    result = cli("plan", wheel, "--python", interpreter, "-o", plan)
+    shown = repr(str(interpreter))
+    assert errors(result) == [
+        f"{shown[1:-1]}: target interpreter {shown} is not an absolute path without"
+        " control characters",
+        f"{shown[1:-1]}: target prefix {str(env)!r} contains a NUL or control character",
+    ]
+    assert not plan.exists()
+    folder = tmp_path / "t\rt"
+    result = cli("install", wheel, "--target", folder)
+    assert len(errors(result)) == 1 and "contains a NUL or control character" in result.stderr
+    assert not folder.exists()
+    assert snapshot(env) == before
+    assert cli("verify", "--python", interpreter).returncode == 0
