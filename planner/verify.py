@@ -20,7 +20,8 @@ virtualenv make them: `pyvenv.cfg`, the `lib64` link, `.gitignore` (`venv` since
 Python 3.13) and `CACHEDIR.TAG` at the top, `<scripts>/python*`, `activate*` and
 `deactivate*` (any case) and uv's `pydoc.bat`; the `README.txt` CPython puts in a
 system site-packages. Folders are
-not files: an empty one is never reported.
+not files: an empty one is never reported, nor a symlink to a folder where a scheme
+folder, or a folder above one, is (a site-packages moved and linked back).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from planner.errors import Problem
 from planner.hashing import encode_hash, file_digest, open_regular
 from planner.installed import Installed, files_below, installed_twice, scan_installed
 from planner.listing import RealPaths
+from planner.paths import parents
 from planner.target import JOURNAL_DIR
 
 
@@ -228,9 +230,13 @@ def verify(
             )
         )
 
+    # A symlink where a scheme folder (or one above it) is leads to the files: layout.
+    layout = {folder for root in schemes.values() if root for folder in (*parents(root), root)}
     for root in roots:
         for path in files_below(base, root, prune=(JOURNAL_DIR,), onerror=unreadable):
             if path in seen or path in owned:
+                continue
+            if path in layout and os.path.isdir(os.path.join(base, path)):
                 continue
             seen.add(path)
             if not not_distribution_file(path, owned, schemes, venv):

@@ -1312,6 +1312,33 @@ def test_verify_owns_a_file_its_record_names_through_a_symlinked_folder(tmp_path
     )
 
 
+def test_verify_takes_a_site_packages_linked_to_a_folder_in_the_venv_as_its_layout(
+    tmp_path: Path,
+) -> None:
+    """A site-packages moved elsewhere in the venv and linked back (as image builds
+    do) was reported as an unowned file itself."""
+    wheel = build_wheel(WheelSpec("demo", files={"demo/__init__.py": b""}), tmp_path / "w")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    (env_dir / SITE).rename(env_dir / "moved")
+    (env_dir / SITE).symlink_to(os.path.relpath(env_dir / "moved", (env_dir / SITE).parent))
+    install(python, [wheel])
+    assert (env_dir / "moved" / "demo" / "__init__.py").exists()
+    assert ok("verify", "--python", python).endswith("; no problems\n")
+    (env_dir / "moved" / "stray.py").write_text("")
+    result = refused("verify", "--python", python)
+    assert (
+        result.stderr
+        == f"error: {env_dir / 'moved' / 'stray.py'}: unowned: not listed in any RECORD\n"
+    )
+    # A file in a scheme folder's place is no layout.
+    (env_dir / "moved" / "stray.py").unlink()
+    (env_dir / SITE).unlink()
+    (env_dir / SITE).write_text("")
+    result = refused("verify", "--python", python)
+    assert f"error: {env_dir / SITE}: unowned: not listed in any RECORD\n" in result.stderr
+
+
 @pytest.mark.parametrize(
     "named", ["../outside.txt", ".wheelplan-journal/backup/0", ".wheelplan-journal"]
 )
