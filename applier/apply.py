@@ -35,6 +35,7 @@ from applier.streams import StreamError
 from applier.validate import validate
 from planner.errors import Refused
 from planner.hashing import record_hash
+from planner.listing import is_real_dir
 from planner.paths import parents
 from planner.plan import Plan
 from planner.shebang import shebang
@@ -227,7 +228,8 @@ def _transaction(
         removed_dirs = []
         for directory in emptied:
             full = os.path.join(base, directory)
-            if os.path.isdir(full) and not os.listdir(full):
+            # A symlink to a folder is no folder this apply emptied: rmdir would fail.
+            if is_real_dir(full) and not os.listdir(full):
                 tx.remove_dir(directory)
                 removed_dirs.append(directory)
         for directory in created_dirs:

@@ -285,8 +285,15 @@ def unlisted_metadata(item: Installed, prefix: str) -> tuple[list[str], list[Pro
     it still names a distribution that is gone, and an upgrade leaves two versions of
     it side by side (pip and uv leave it so).
     """
-    if item.legacy:
-        return [], []  # everything in an .egg-info folder is among its files already
+    if item.legacy or item.unlisted is not None:
+        return [], []  # the files of an .egg-info folder are all listed; see `unlisted`
+    if os.path.islink(os.path.join(prefix, item.dist_info)):
+        # Its files would go through the link, and the link stay behind (naming a
+        # distribution that is gone), or go first and leave them.
+        why = "its metadata folder is a symlink; remove it by hand"
+        return [], [
+            Problem(item.dist_info, f"cannot remove {item.display_name} {item.version}: {why}")
+        ]
     unreadable: list[OSError] = []
     found: list[str] = []
     problems: list[Problem] = []

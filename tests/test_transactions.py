@@ -243,6 +243,37 @@ def test_metadata_its_record_does_not_list_goes_with_the_distribution(
     ok("verify", "--python", python)
 
 
+def test_a_metadata_folder_linked_inside_the_environment_is_never_rmdir_ed(
+    tmp_path: Path,
+) -> None:
+    """Removing a distribution whose .dist-info is a symlink to a folder in the venv
+    took its files through the link, then the apply's `rmdir` of the link failed, and
+    so did the rollback, leaving a journal. A plan is refused now; a plan made before
+    the folder became a link applies, and the link stays."""
+    wheels = tmp_path / "wheels"
+    old = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b"OLD = 1\n"}), wheels)
+    new = build_wheel(WheelSpec("mine", version="2.0", files={"mine/__init__.py": b""}), wheels)
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [old])
+    dist_info = env_dir / SITE / "mine-1.0.dist-info"
+    plan = tmp_path / "remove.json"
+    save_plan(python, plan, [], "--remove", "mine")
+    dist_info.rename(env_dir / "meta")
+    dist_info.symlink_to(os.path.relpath(env_dir / "meta", dist_info.parent))
+    before = snapshot(env_dir)
+    why = "cannot remove mine 1.0: its metadata folder is a symlink; remove it by hand"
+    for args in (["--remove", "mine"], [str(new)]):
+        result = refused("install", *args, "--python", python)
+        assert result.stderr == f"error: {SITE}/mine-1.0.dist-info: {why}\n"
+    assert snapshot(env_dir) == before
+
+    ok("apply", plan, "--quiet")
+    assert not has_journal(env_dir)
+    assert not (env_dir / SITE / "mine").exists()
+    assert dist_info.is_symlink() and list((env_dir / "meta").iterdir()) == []
+
+
 @pytest.mark.parametrize("by_alias", ["mine", "other"])
 def test_a_record_row_naming_anothers_file_by_another_path_does_not_remove_it(
     tmp_path: Path, by_alias: str
