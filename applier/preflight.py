@@ -25,6 +25,7 @@ from planner.listing import (
     RealPaths,
     is_real_dir,
     left_below,
+    metadata_left,
     not_folders,
 )
 from planner.paths import has_control
@@ -271,6 +272,11 @@ def check_target(plan: Plan, base: str, compiling: bool, staged: bool = False) -
             problems.append(
                 Problem(entry.path, "is a directory in the target; a plan moves only files")
             )
+    if removed:
+        problems += [
+            Problem(folder, f"{left} is in the target but the plan expected it absent; plan again")
+            for folder, left in metadata_left(base, removed, set(plan.directories))
+        ]
     for folder in sorted(changed):
         full = os.path.join(base, folder)
         if disk.names(folder) is not None and os.path.isdir(full) and not os.access(full, os.W_OK):

@@ -19,7 +19,15 @@ from planner.inputs import best_builds, expand_inputs
 from planner.installed import Installed, installed_twice, unlisted_metadata
 from planner.layout import claims_for, dist_info_path
 from planner.limits import Limits
-from planner.listing import LEADS_OUT, Listing, RealPaths, is_real_dir, left_below, not_folders
+from planner.listing import (
+    LEADS_OUT,
+    Listing,
+    RealPaths,
+    is_real_dir,
+    left_below,
+    metadata_left,
+    not_folders,
+)
 from planner.overlaps import describe_owners, settle
 from planner.paths import is_within, join
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
@@ -436,8 +444,11 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     """Plan `request` against `target`; raise Refused with every problem found."""
     # A plan no apply would take is not written (a line break in a folder's name).
     problems = [
-        Problem(target.interpreter, problem)
-        for problem in (interpreter_problem(target.interpreter), prefix_problem(target.prefix))
+        Problem(subject, problem)
+        for subject, problem in (
+            (target.interpreter, interpreter_problem(target.interpreter)),
+            (target.prefix, prefix_problem(target.prefix)),
+        )
         if problem is not None
     ]
     if problems:
@@ -611,6 +622,16 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             )
 
     directories = sorted(_with_ancestors(folders))
+    if removals:
+        problems += [
+            Problem(
+                folder,
+                f"{left} would stay in this metadata folder, which would then still name a"
+                " distribution that is gone; remove that by hand",
+            )
+            for folder, left in metadata_left(target.prefix, removals.keys(), set(directories))
+            if left != folder  # a folder that is a symlink: unlisted_metadata refused it
+        ]
     problems += _through_links(
         [*settlement.files, *rewrites], directories, removals, real, wheel_of
     )

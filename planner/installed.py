@@ -22,7 +22,7 @@ from planner.hashing import canonical_hash
 from planner.inputfiles import MAX_METADATA_BYTES, read_at_most
 from planner.limits import MAX_FILE_OFFSET, whole_number
 from planner.listing import is_real_dir
-from planner.paths import is_within, path_problem
+from planner.paths import is_within, parents, path_problem
 from planner.trees import OnError, walk
 
 
@@ -297,11 +297,16 @@ def unlisted_metadata(item: Installed, prefix: str) -> tuple[list[str], list[Pro
     unreadable: list[OSError] = []
     found: list[str] = []
     problems: list[Problem] = []
+    # A symlink that listed files are reached through stays: moved aside first, it
+    # would take them along (the plan then refuses the folder it leaves).
+    reached_through = {folder for path in item.files for folder in parents(path)}
     for path in files_below(prefix, item.dist_info, onerror=unreadable.append):
-        if path in item.files:
+        if path in item.files or path in reached_through:
             continue
         if problem := _row_problem(path):
-            problems.append(Problem(item.dist_info, f"holds {path!r}, which {problem}"))
+            problems.append(
+                Problem(item.dist_info, f"holds {path!r}, which {problem}; remove it by hand")
+            )
         else:
             found.append(path)
     problems += [

@@ -193,6 +193,30 @@ def is_real_dir(path: str) -> bool:
     return os.path.isdir(path) and not os.path.islink(path)
 
 
+def metadata_left(
+    prefix: str, removed: Set[str], written_folders: Set[str]
+) -> list[tuple[str, str]]:
+    """Each `.dist-info` folder that `removed` paths leave and nothing is written into,
+    with what would still be in it: (folder, path left).
+
+    Such a folder goes only when its removals empty it. One left holding anything (an
+    empty subfolder, a file another RECORD lists, a file added since the plan was
+    made) still names the distribution that is gone, and blocks its next install.
+    """
+    going = {
+        folder
+        for path in removed
+        for folder in parents(path)
+        if folder.endswith(".dist-info") and folder not in written_folders
+    }
+    found = []
+    for folder in sorted(going):
+        left = left_below(prefix, folder, removed)
+        if left is not None:
+            found.append((folder, left))
+    return found
+
+
 def left_below(prefix: str, directory: str, removed: Set[str]) -> str | None:
     """What would still be at `directory` in the target once the paths in `removed`
     are gone and every folder they leave empty with them; None: nothing.

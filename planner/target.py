@@ -80,7 +80,18 @@ def interpreter_problem(interpreter: str) -> str | None:
         return (
             f"target interpreter {interpreter!r} is not an absolute path without control characters"
         )
+    if not interpreter.isascii() and not _is_utf8(interpreter):
+        return f"target interpreter {interpreter!r} is not valid UTF-8, as a shebang line must be"
     return None
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether a name read from the disk (undecodable bytes escaped) is UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def prefix_problem(prefix: str) -> str | None:

@@ -689,7 +689,7 @@ def test_a_target_whose_path_holds_a_line_break_is_refused_before_a_plan_is_writ
     assert errors(result) == [
         f"{shown[1:-1]}: target interpreter {shown} is not an absolute path without"
         " control characters",
-        f"{shown[1:-1]}: target prefix {str(env)!r} contains a NUL or control character",
+        f"{str(env)!r}"[1:-1] + f": target prefix {str(env)!r} contains a NUL or control character",
     ]
     assert not plan.exists()
     folder = tmp_path / "t\rt"
@@ -698,3 +698,21 @@ def test_a_target_whose_path_holds_a_line_break_is_refused_before_a_plan_is_writ
     assert not folder.exists()
     assert snapshot(env) == before
     assert cli("verify", "--python", interpreter).returncode == 0
+
+
+def test_an_interpreter_path_utf8_cannot_spell_is_refused_in_one_line(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """A shebang line holds the interpreter's path as UTF-8 (pip refuses one that is
+    not); writing the scripts of such a target ended `install` in a traceback."""
+    (wheel,) = built(tmp_path, APP)
+    moved = os.fsencode(tmp_path) + b"/bad\xffenv"
+    subprocess.run(["cp", "-a", os.fsencode(venv_of(target)), moved], check=True)
+    interpreter = os.fsdecode(moved) + "/bin/python"
+    before = snapshot(Path(os.fsdecode(moved)))
+    result = cli("install", wheel, "--python", interpreter)
+    assert errors(result) == [
+        f"{interpreter!r}"[1:-1] + f": target interpreter {interpreter!r} is not valid UTF-8,"
+        " as a shebang line must be"
+    ]
+    assert snapshot(Path(os.fsdecode(moved))) == before

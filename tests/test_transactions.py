@@ -243,13 +243,13 @@ def test_metadata_its_record_does_not_list_goes_with_the_distribution(
     ok("verify", "--python", python)
 
 
-def test_a_metadata_folder_linked_inside_the_environment_is_never_rmdir_ed(
+def test_a_metadata_folder_linked_inside_the_environment_is_not_removed_through_the_link(
     tmp_path: Path,
 ) -> None:
     """Removing a distribution whose .dist-info is a symlink to a folder in the venv
     took its files through the link, then the apply's `rmdir` of the link failed, and
-    so did the rollback, leaving a journal. A plan is refused now; a plan made before
-    the folder became a link applies, and the link stays."""
+    so did the rollback, leaving a journal. A plan is refused now, and so is one made
+    before the folder became a link."""
     wheels = tmp_path / "wheels"
     old = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b"OLD = 1\n"}), wheels)
     new = build_wheel(WheelSpec("mine", version="2.0", files={"mine/__init__.py": b""}), wheels)
@@ -266,12 +266,73 @@ def test_a_metadata_folder_linked_inside_the_environment_is_never_rmdir_ed(
     for args in (["--remove", "mine"], [str(new)]):
         result = refused("install", *args, "--python", python)
         assert result.stderr == f"error: {SITE}/mine-1.0.dist-info: {why}\n"
+    result = refused("apply", plan)
+    assert result.stderr == (
+        f"error: {SITE}/mine-1.0.dist-info: {SITE}/mine-1.0.dist-info is in the target but"
+        " the plan expected it absent; plan again\n"
+    )
     assert snapshot(env_dir) == before
 
+
+def test_an_emptied_folder_that_became_a_link_is_left_and_the_apply_completes(
+    tmp_path: Path,
+) -> None:
+    """The apply removes the folders its removals empty; one that a symlink replaced
+    since the plan was made failed `rmdir`, and its rollback with it."""
+    wheels = tmp_path / "wheels"
+    mine = build_wheel(WheelSpec("mine", files={"mine/sub/__init__.py": b""}), wheels)
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [mine])
+    plan = tmp_path / "remove.json"
+    save_plan(python, plan, [], "--remove", "mine")
+    package = env_dir / SITE / "mine"
+    package.rename(env_dir / "real")
+    package.symlink_to(os.path.relpath(env_dir / "real", package.parent))
     ok("apply", plan, "--quiet")
     assert not has_journal(env_dir)
-    assert not (env_dir / SITE / "mine").exists()
-    assert dist_info.is_symlink() and list((env_dir / "meta").iterdir()) == []
+    assert package.is_symlink() and list((env_dir / "real").iterdir()) == []
+    assert not (env_dir / SITE / "mine-1.0.dist-info").exists()
+
+
+@pytest.mark.parametrize("what", ["empty folder", "linked folder", "added file"])
+def test_a_metadata_folder_that_would_stay_behind_is_refused(tmp_path: Path, what: str) -> None:
+    """What the removals do not empty keeps a .dist-info, which then still names the
+    distribution removed: an empty folder in it, a symlinked folder that listed files
+    are reached through, a file added after the plan was made."""
+    wheels = tmp_path / "wheels"
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), wheels)
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [mine])
+    dist_info = env_dir / SITE / "mine-1.0.dist-info"
+    plan = tmp_path / "remove.json"
+    if what == "added file":
+        save_plan(python, plan, [], "--remove", "mine")
+        (dist_info / "notes").write_text("")
+        left, remedy = dist_info / "notes", "is in the target but the plan expected it absent"
+        result = refused("apply", plan)
+    else:
+        left = dist_info / "licenses"
+        remedy = (
+            "would stay in this metadata folder, which would then still name a distribution"
+            " that is gone"
+        )
+        if what == "empty folder":
+            left.mkdir()
+        else:
+            (env_dir / "lic").mkdir()
+            (env_dir / "lic" / "LICENSE").write_text("MIT\n")
+            left.symlink_to(os.path.relpath(env_dir / "lic", dist_info))
+            with (dist_info / "RECORD").open("a") as record:
+                record.write("mine-1.0.dist-info/licenses/LICENSE,,\n")
+        before = snapshot(env_dir)
+        result = refused("uninstall", "mine", "--python", python)
+        assert snapshot(env_dir) == before
+    folder = f"{SITE}/mine-1.0.dist-info"
+    assert result.stderr.startswith(f"error: {folder}: {left.relative_to(env_dir)} {remedy}")
+    assert result.stderr.count("\n") == 1
+    assert pip_list(python) == {"mine": "1.0"}
 
 
 @pytest.mark.parametrize("by_alias", ["mine", "other"])
