@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
@@ -177,19 +178,26 @@ def _members(plan: Plan) -> list[tuple[str, list[bytes]]]:
 
 def encode(plan: Plan) -> list[bytes]:
     """The plan file's bytes, in pieces to write one after another (see `dumps`)."""
+    return _encode(plan, None)
+
+
+def _encode(plan: Plan, digest: str | None) -> list[bytes]:
+    """`encode`, with the digest given when it is known already: read from a file
+    whose body `_signed_as_written` hashed, which the pieces are then compared with."""
     try:
         members = _members(plan)
     except UnicodeEncodeError:
         raise _not_utf8(plan) from None
-    # The canonical body is "{" + ",".join(members without line breaks) + "}": hashed
-    # piece by piece, without joining a second copy of the whole text.
-    hasher = hashlib.sha256(b"{")
-    for index, (_, pieces) in enumerate(members):
-        hasher.update(b"," if index else b"")
-        for piece in pieces:
-            hasher.update(piece.replace(b"\n", b""))
-    hasher.update(b"}")
-    digest = "sha256:" + hasher.hexdigest()
+    if digest is None:
+        # The canonical body is "{" + ",".join(members without line breaks) + "}":
+        # hashed piece by piece, without joining a second copy of the whole text.
+        hasher = hashlib.sha256(b"{")
+        for index, (_, pieces) in enumerate(members):
+            hasher.update(b"," if index else b"")
+            for piece in pieces:
+                hasher.update(piece.replace(b"\n", b""))
+        hasher.update(b"}")
+        digest = "sha256:" + hasher.hexdigest()
     members.append(("digest", [b'"digest":' + _FAST_ENCODER.encode(digest)]))
     members.sort()
     out = [b"{"]
@@ -343,17 +351,18 @@ def _build(cls: type[T], value: Any, where: str) -> T:
     return cls(**arguments)
 
 
-def _canonical_plan(data: bytes) -> Plan | None:
+def _canonical_plan(data: bytes, digest: str | None) -> Plan | None:
     """The plan in `data` if `data` is exactly what `encode` writes for it, else None.
 
     The fast way in: msgspec decodes and type-checks the whole plan in one pass (as
     `_build` would, into the same classes), and the plan written back must be the very
     bytes, which proves the digest and that no field is unknown, repeated or left out.
+    `digest`: what `_signed_as_written(data)` found, so it is not computed again.
     Anything else goes the careful way, which names what is wrong.
     """
     try:
         plan = _FAST_DECODER.decode(data)
-        pieces = encode(plan) if plan.format == FORMAT else None
+        pieces = _encode(plan, digest) if plan.format == FORMAT else None
     except (msgspec.MsgspecError, UnicodeError, RecursionError):
         return None  # the careful way names what is wrong
     if pieces is None:
@@ -395,6 +404,30 @@ def _member_text(data: bytes, name: str, following: str) -> bytes:
     return data[start : data.index(f',\n"{following}":'.encode(), start)]
 
 
+_DIGEST_KEY = b',\n"digest":"sha256:'
+_DIGEST_HEX = re.compile(rb"[0-9a-f]{64}")
+
+
+def _signed_as_written(data: bytes) -> str | None:
+    """The digest a plan laid out as `encode` writes it carries, if it is its body's.
+
+    The body is the file without its digest member and line breaks: hashing it costs a
+    few milliseconds, and proves the target and distributions are what `show` reviews
+    before anything they name (the interpreter, the wheels) is run or read.
+    """
+    start = data.find(_DIGEST_KEY)
+    hex_start = start + len(_DIGEST_KEY)
+    end = hex_start + 64 + 1  # the closing quote
+    if start < 0 or not _DIGEST_HEX.fullmatch(data, hex_start, end - 1):
+        return None
+    if data[end - 1 : end + 2] != b'",\n':
+        return None
+    hasher = hashlib.sha256(data[:start].replace(b"\n", b""))
+    hasher.update(data[end:].replace(b"\n", b""))
+    written = data[hex_start : end - 1].decode()
+    return "sha256:" + written if hasher.hexdigest() == written else None
+
+
 def loads(
     text: str | bytes,
     subject: str,
@@ -403,17 +436,18 @@ def loads(
     """Parse and type-check a plan; `subject` names the file in any refusal.
 
     `header_read` is given the plan's target and distributions as soon as they are
-    known, types checked, before the 17,000 files are decoded and the digest checked:
+    known, types checked and the digest checked, before the 17,000 files are decoded:
     the applier starts hashing the wheels and asking the target's interpreter there
     (and starts again if the plan it gets says otherwise). Not called when either is
     malformed. `text` may be the file's bytes, which spares decoding them: a str is
     encoded again here.
     """
     raw = text.encode() if isinstance(text, str) else text
-    if header_read is not None and (header := _header_of(raw)) is not None:
+    signed = _signed_as_written(raw)
+    if header_read is not None and signed is not None and (header := _header_of(raw)) is not None:
         header_read(*header)
         header_read = None  # handed over
-    plan = _canonical_plan(raw)
+    plan = _canonical_plan(raw, signed)
     if plan is not None:
         if header_read is not None:
             header_read(plan.target, plan.distributions)

@@ -19,6 +19,7 @@ import attrs
 import pytest
 
 from planner import target as target_module
+from planner.plan import digest_of
 from tests.conftest import REPO, snapshot
 from tests.recordcheck import read_records, respelled, verify_records
 from tests.wheelfactory import WheelSpec, build_wheel
@@ -250,6 +251,35 @@ def test_install_asks_the_interpreter_once_and_apply_asks_it_again(
     assert cli.main(["plan", "--python", str(target), "-o", str(plan), str(wheels[0])]) == 0
     assert cli.main(["apply", "--quiet", str(plan)]) == 0
     assert asked == [True, True, False]
+
+
+@pytest.mark.parametrize("resign", [False, True], ids=["edited", "re-signed"])
+def test_an_edited_plans_interpreter_is_run_only_once_its_digest_holds(
+    tmp_path: Path, target: Path, cli: Cli, resign: bool
+) -> None:
+    """`apply` starts the plan's interpreter while the files load; it once did so for a
+    plan whose digest it then refused, which `show` refuses to review."""
+    (wheel,) = demo_wheels(tmp_path / "wheels")[1:]
+    plan = tmp_path / "plan.json"
+    assert cli("plan", wheel, "--python", target, "-o", plan).returncode == 0
+    ran = tmp_path / "ran"
+    impostor = tmp_path / "impostor"
+    impostor.write_text(f'#!/bin/sh\ntouch {ran}\nexec {target} "$@"\n')
+    impostor.chmod(0o755)
+    # Edited in place, the file keeps the layout `plan` wrote.
+    text = plan.read_text().replace(json.dumps(str(target)), json.dumps(str(impostor)))
+    if resign:
+        old = json.loads(plan.read_text())["digest"]
+        text = text.replace(old, digest_of(json.loads(text)))
+    plan.write_text(text)
+    result = cli("apply", plan)
+    assert "Traceback" not in result.stderr
+    if resign:  # what `show` reviews is what runs
+        assert cli("show", plan).returncode == 0
+        assert ran.exists()
+    else:
+        assert result.returncode == 1 and "plan digest does not match" in result.stderr
+        assert not ran.exists()
 
 
 def test_file_names_that_csv_must_quote_are_installed_listed_and_removed(
