@@ -143,7 +143,7 @@ def _chunks(wheel_fd: int, source: Source) -> Iterator[bytes | memoryview]:
         view = memoryview(block)
         for at in range(0, len(view), FEED):
             pending: bytes | memoryview = view[at : at + FEED]
-            while pending:
+            while True:
                 try:
                     out = inflater.decompress(pending, OUTPUT)
                 except inflate.ERRORS as error:
@@ -155,6 +155,9 @@ def _chunks(wheel_fd: int, source: Source) -> Iterator[bytes | memoryview]:
                     yield out
                 if inflater.eof:
                     return
+                # A full output may leave more held inside with all input taken: ask again.
+                if not pending and len(out) < OUTPUT:
+                    break
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:

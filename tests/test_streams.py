@@ -71,6 +71,19 @@ def test_a_huge_member_is_hashed_while_it_is_written(tmp_path: Path, jobs: int) 
     assert (prefix / SCHEMES["purelib"] / "huge" / "blob.txt").read_bytes() == HUGE
 
 
+@pytest.mark.parametrize("size", [5 * 2**20 + 22, 5 * 2**20 + 1, 3 * 2**20])
+def test_a_member_that_deflates_far_is_inflated_whole(tmp_path: Path, size: int) -> None:
+    """A call that fills the output just as the input runs out leaves bytes inside the
+    inflater: they were dropped, and a valid wheel refused as corrupt (5 MiB + 22
+    bytes of zeros, with either backend)."""
+    zeros = Member("zeros/blob.bin", b"\0" * size, compress_type=zipfile.ZIP_DEFLATED)
+    wheel = build_wheel(WheelSpec("zeros", files={"zeros/blob.bin": zeros}), tmp_path / "w")
+    prefix = tmp_path / "env"
+    prefix.mkdir()
+    apply_plan(plan_for([wheel], prefix), "plan", Options(confirm_target=False, jobs=1))
+    assert (prefix / SCHEMES["purelib"] / "zeros" / "blob.bin").read_bytes() == b"\0" * size
+
+
 def test_a_huge_member_that_does_not_match_record_is_refused(tmp_path: Path) -> None:
     tampered = HUGE.replace(b"00000007 a line", b"0000000X a line")
     prefix = tmp_path / "env"
