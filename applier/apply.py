@@ -35,7 +35,7 @@ from applier.streams import StreamError
 from applier.validate import validate
 from planner.errors import Refused
 from planner.hashing import record_hash
-from planner.listing import is_real_dir
+from planner.listing import RealPaths, is_real_dir
 from planner.paths import parents
 from planner.plan import Plan
 from planner.shebang import shebang
@@ -63,11 +63,13 @@ def _parents_of(paths: Iterable[str], folders: Iterable[str]) -> set[str]:
     return changed
 
 
-def _emptied_dirs(plan: Plan, keep: Iterable[str]) -> list[str]:
+def _emptied_dirs(plan: Plan, keep: Iterable[str], base: str) -> list[str]:
     """Folders that the removals may leave empty, deepest first.
 
     Never a scheme root or its parents, nor a folder this apply writes into (`keep`
-    adds the bytecode folders), so no folder is both removed and created.
+    adds the bytecode folders), so no folder is both removed and created; compared by
+    where they really are, since a removal may name its file through a symlinked
+    folder (`lib64/...` in a venv) and so its folders too.
     """
     protected = {"", *plan.target.schemes.values(), *plan.directories, *keep}
     for root in plan.target.schemes.values():
@@ -75,7 +77,17 @@ def _emptied_dirs(plan: Plan, keep: Iterable[str]) -> list[str]:
     candidates = {
         parent for entry in plan.files if entry.action == "remove" for parent in parents(entry.path)
     }
-    return sorted(candidates - protected, key=lambda path: (-path.count("/"), path))
+    candidates -= protected
+    if candidates:
+        real = RealPaths(base)
+        kept = {real.folder(folder) for folder in protected}
+        candidates = {
+            folder
+            for folder in candidates
+            # None leads outside, which the preflight refuses: never removed all the same.
+            if (really := real.folder(folder)) is not None and really not in kept
+        }
+    return sorted(candidates, key=lambda path: (-path.count("/"), path))
 
 
 def apply_plan(
@@ -198,7 +210,7 @@ def _transaction(
         {d for d in (*plan.directories, *pyc_dirs) if not os.path.isdir(os.path.join(base, d))}
     )
     new_files = [entry.path for entry in plan.files if entry.action != "remove"] + predicted_pycs
-    emptied = _emptied_dirs(plan, pyc_dirs)
+    emptied = _emptied_dirs(plan, pyc_dirs, base)
     # The folders whose times a rollback sets back: every one there now whose entries
     # may change (an emptied one is the parent of what was moved out of it), and the
     # prefix, which holds the journal.

@@ -44,6 +44,11 @@ def validate(plan: Plan, subject: str) -> None:
     names = Counter(dist.name for dist in plan.distributions)
     for name in sorted(name for name, count in names.items() if count > 1):
         bad(f"distribution {name} is listed {names[name]} times")
+    installing = {dist.name: dist for dist in plan.distributions if dist.action in INSTALLING}
+    folders = Counter(dist.dist_info for dist in installing.values())  # a name twice: above
+    for folder in sorted(folder for folder, count in folders.items() if count > 1):
+        # Each writes its own RECORD there: the last would list the others' files.
+        bad(f"metadata folder {folder!r} belongs to {folders[folder]} distributions")
     for dist in plan.distributions:
         if dist.action in INSTALLING and not (dist.wheel and dist.wheel_sha256):
             bad(f"distribution {dist.name} has no wheel to install from")
@@ -82,6 +87,8 @@ def validate(plan: Plan, subject: str) -> None:
         if not check_path(entry.path, "destination"):
             refused.add(entry.path)
             continue
+        if len(entry.owners) > 1 and len(set(entry.owners)) != len(entry.owners):
+            bad(f"destination {entry.path!r} names an owner more than once")
         source = entry.source
         if entry.action == "remove":
             if source is not None:

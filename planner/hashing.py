@@ -134,8 +134,10 @@ def file_digest(fd: int, algorithm: str, stop: threading.Event | None = None) ->
         raise ValueError(f"{algorithm} has no digest size")
     size = os.fstat(fd).st_size
     if size <= _READ_WHOLE:
+        # Never past one byte more than its size: a file that says it is empty and reads
+        # on (/proc/self/pagemap, 256 GiB) is hashed as what it says, and so refused.
         offset = 0
-        while chunk := os.pread(fd, _READ_WHOLE, offset):
+        while offset <= size and (chunk := os.pread(fd, size + 1 - offset, offset)):
             digest.update(chunk)
             offset += len(chunk)
     else:

@@ -766,6 +766,19 @@ def _drop_record(data: dict[str, Any]) -> None:
     data["files"] = [e for e in data["files"] if (e["source"] or {}).get("kind") != "record"]
 
 
+def _share_metadata_folder(data: dict[str, Any]) -> None:
+    """A second distribution installed into the first one's .dist-info, listed as an
+    owner of its RECORD: each RECORD was written to one path, the last over the first."""
+    data["distributions"].append(dict(data["distributions"][0], name="other"))
+    record = next(e for e in data["files"] if (e["source"] or {}).get("kind") == "record")
+    record["owners"] = sorted([*record["owners"], "other"])
+
+
+def _owner_twice(data: dict[str, Any]) -> None:
+    """RECORD listed the file twice."""
+    _first_write(data)["owners"] = [NAME, NAME]
+
+
 @attrs.frozen
 class PlanCase:
     """An edit to a valid plan; `digest` says whether the editor fixed the digest after."""
@@ -855,6 +868,12 @@ PLAN_CASES: tuple[PlanCase, ...] = (
         "scheme-moved-inside", _scheme("purelib", "bin"), "not the environment it was planned for"
     ),
     PlanCase("plan-record-missing", _drop_record, "has no RECORD entry"),
+    PlanCase(
+        "metadata-folder-shared",
+        _share_metadata_folder,
+        f"{DIST_INFO}' belongs to 2 distributions",
+    ),
+    PlanCase("owner-twice", _owner_twice, "names an owner more than once"),
     PlanCase(
         "layout-directory-schemes",
         lambda d: d["target"].update(layout="directory"),

@@ -18,7 +18,7 @@ from applier import wheelindex
 from planner import digests, hashing
 from planner.build import read_wheels
 from planner.digests import ForkedDigests
-from planner.hashing import file_sha256
+from planner.hashing import file_digest, file_sha256
 from planner.limits import Limits
 from tests.wheelfactory import WheelSpec, build_wheel
 
@@ -143,3 +143,14 @@ def test_a_record_hash_is_read_as_the_digest_it_spells(
     assert hashing.canonical_hash(f"{algorithm}={spelled.rstrip('=')[:-cut]}") is None
     assert hashing.canonical_hash(f"{algorithm}={spelled}!") is None
     assert hashing.canonical_hash(f"md5={spelled}") is None
+
+
+def test_a_file_is_hashed_no_further_than_one_byte_past_its_size() -> None:
+    """A pseudo-file says it is empty and reads on (/proc/self/pagemap for 256 GiB):
+    hashed to its end, it never ended."""
+    fd = os.open("/proc/self/status", os.O_RDONLY)
+    try:
+        assert os.fstat(fd).st_size == 0 and len(os.pread(fd, 4096, 0)) > 1
+        assert file_digest(fd, "sha256") == hashlib.sha256(os.pread(fd, 1, 0)).digest()
+    finally:
+        os.close(fd)

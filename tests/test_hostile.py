@@ -50,6 +50,7 @@ from tests.hostile import (
 )
 from tests.realwheels import LARGE
 from tests.wheelfactory import Member, WheelSpec, build_wheel
+from wheelplan import cli as cli_module
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 PURELIB = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
@@ -187,6 +188,69 @@ def test_a_tampered_plan_is_refused(
     assert shown.returncode in (0, 1) and "Traceback" not in shown.stderr, shown.stderr
     # The untouched plan still applies: the refusal was about the edit alone.
     assert cli("apply", plan, "--quiet").returncode == 0
+
+
+@pytest.mark.parametrize("size", [0, None])
+def test_a_wheel_path_that_reads_past_its_size_is_refused_not_read_forever(
+    planned: tuple[Path, Path], tmp_path: Path, cli: Cli, size: int | None
+) -> None:
+    """/proc/self/pagemap says it is empty and reads on for 256 GiB: an edited plan
+    naming it as a wheel of size 0 had `apply` hash it for ever."""
+    plan, _ = planned
+    case = PlanCase(
+        "wheel-reads-past-its-size",
+        lambda d: d["distributions"][0].update(wheel_path="/proc/self/pagemap", wheel_size=size),
+        "",
+    )
+    edited = tmp_path / "edited.json"
+    edited.write_text(tamper(plan.read_text(), case))
+    outside = snapshot(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "wheelplan", "apply", str(edited)],
+        capture_output=True,
+        text=True,
+        timeout=120,  # a guard against the hang, not a measure of speed
+        check=False,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    refusal(result, "/proc/self/pagemap", "cannot read wheel")
+    assert snapshot(tmp_path) == outside
+
+
+def test_a_removal_named_through_lib64_never_removes_a_scheme_folder(
+    planned: tuple[Path, Path], tmp_path: Path, cli: Cli
+) -> None:
+    """Scheme folders were kept by their spelling alone: a removal named through a
+    venv's `lib64` link emptied `lib64/.../site-packages`, and the apply removed it,
+    which is `lib/.../site-packages`."""
+    plan, env = planned
+    assert (env / "lib64").is_symlink()
+    (env / PURELIB / "only.pth").write_text("x\n")
+    aliased = "lib64" + PURELIB.removeprefix("lib") + "/only.pth"
+
+    def remove_through_lib64(data: dict[str, Any]) -> None:
+        data["files"].append({"action": "remove", "owners": [], "path": aliased})
+
+    edited = tmp_path / "edited.json"
+    edited.write_text(tamper(plan.read_text(), PlanCase("lib64", remove_through_lib64, "")))
+    result = cli("apply", edited, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert (env / PURELIB / "demo" / "__init__.py").exists()
+    assert cli("verify", "--python", env / "bin" / "python").returncode == 0
+
+
+def test_the_progress_bar_keeps_its_width_whatever_totals_a_plan_gives(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A unit's bytes come from the plan: an edited total of 1 grew the bar by one
+    character per byte written (1.2 GB per redraw of a 40 MB member)."""
+    bar = cli_module._Bar()
+    for done, total in ((40_000_000, 1), (-5, 10), (5, 0), (5, -1), (3, 6)):
+        bar(done, total)
+    drawn = re.findall(r"\[([#.]*)\]", capsys.readouterr().err)
+    assert [len(part) for part in drawn] == [30] * 5
+    assert drawn[-1] == "#" * 15 + "." * 15
 
 
 _DEEP = "[" * 100_000 + "]" * 100_000

@@ -415,7 +415,8 @@ class _Bar:
 
     def __call__(self, done: int, total: int) -> None:
         width = 30
-        filled = width * done // total if total else width
+        # Totals come from the plan: one that understates them must not grow the bar.
+        filled = min(width, max(0, width * done // total)) if total > 0 else width
         bar = "#" * filled + "." * (width - filled)
         sys.stderr.write(f"\r[{bar}] {human_size(done):>9} / {human_size(total)} ")
         sys.stderr.flush()
