@@ -842,7 +842,7 @@ def test_the_fast_way_in_takes_only_what_the_careful_one_does(
     # refuses must never get through the fast one.
     original = json.loads(plan_module.dumps(_tools_plan(wheels, fake)))
     del original["digest"]
-    assert plan_module._canonical_plan(_laid_out(original).encode()) is not None
+    assert plan_module._canonical_plan(_laid_out(original).encode(), None) is not None
     wrong: list[Any] = [None, 0, -1, 3, True, 1.5, "", "write", [], ["x"], ["x", 1], {}]
     edited: list[tuple[str, str, Any, str]] = []
     for where in ("plan", "target", "distributions", "files", "source", "units"):
@@ -857,8 +857,13 @@ def test_the_fast_way_in_takes_only_what_the_careful_one_does(
                     else:
                         item[key] = value
                 edited.append((where, key, value, _laid_out(data)))
-    fast = [plan_module._canonical_plan(text.encode()) for *_, text in edited]
-    monkeypatch.setattr(plan_module, "_canonical_plan", lambda text: None)
+    # As `loads` calls it: with the digest the file carries, where it is its body's.
+    fast = [
+        plan_module._canonical_plan(raw, plan_module._signed_as_written(raw))
+        for *_, text in edited
+        for raw in (text.encode(),)
+    ]
+    monkeypatch.setattr(plan_module, "_canonical_plan", lambda text, digest: None)
     taken = 0
     for (where, key, value, text), quick in zip(edited, fast, strict=True):
         try:
@@ -880,9 +885,9 @@ def test_the_target_and_distributions_are_handed_over_before_the_files_are_decod
     events: list[str] = []
     decode = plan_module._canonical_plan
 
-    def decoding(data: bytes) -> Plan | None:
+    def decoding(data: bytes, digest: str | None) -> Plan | None:
         events.append("files")
-        return decode(data)
+        return decode(data, digest)
 
     def header(target: Target, distributions: tuple[Distribution, ...]) -> None:
         assert (target, distributions) == (plan.target, plan.distributions)
@@ -901,6 +906,13 @@ def test_the_target_and_distributions_are_handed_over_before_the_files_are_decod
     assert broken != text
     with pytest.raises(Refused):
         plan_module.loads(broken, "plan.json", header)
+    assert "header" not in events
+    # Nor is one whose digest does not hold, which `show` would not review.
+    events.clear()
+    edited = text.replace(str(plan.target.interpreter), "/bin/true")
+    assert edited != text
+    with pytest.raises(Refused, match="plan digest does not match"):
+        plan_module.loads(edited, "plan.json", header)
     assert "header" not in events
 
 
