@@ -288,8 +288,10 @@ _ENTRY_POINTS = (
 
 @st.composite
 def layouts(draw: st.DrawFn) -> WheelSpec:
-    """One wheel putting files in any of the places a wheel can put them."""
-    data = "layout-1.0.data"
+    """One wheel putting files in any of the places a wheel can put them, under a name
+    spelled any way METADATA may spell it (headers go in a folder named after it)."""
+    name = draw(st.sampled_from(("layout", "Lay.Out", "lay_out", "LAY-out")))
+    data = f"{WheelSpec(name).distribution}-1.0.data"
     files: dict[str, bytes | Member] = {}
     places = draw(st.lists(st.sampled_from(_PLACES), min_size=1, max_size=6))
     for index, place in enumerate(places):
@@ -311,7 +313,7 @@ def layouts(draw: st.DrawFn) -> WheelSpec:
         else:
             files[path] = body
     return WheelSpec(
-        "layout",
+        name,
         files=files,
         entry_points=draw(st.sampled_from(_ENTRY_POINTS)),
         root_is_purelib=draw(st.booleans()),
