@@ -59,8 +59,10 @@ _UNREADABLE_FLAGS = {
 _STORED, _DEFLATED = 0, 8
 _STREAMABLE = (_STORED, _DEFLATED)
 # installer's entry point syntax: "module:attr [extras]"; the module and attr end up in
-# generated Python source, so nothing else may pass.
-_DOTTED = r"[\w.]+"
+# generated Python source, so nothing else may pass: dotted names whose parts do not
+# start with a digit (installer's `[\w.]+` let `.mod`, `mod:.f` and `mod:1f` through,
+# which wrote a wrapper that is a syntax error or a relative import).
+_DOTTED = r"(?!\d)\w+(?:\.(?!\d)\w+)*"
 _ENTRY_POINT = re.compile(
     rf"(?P<module>{_DOTTED})\s*(:\s*(?P<attrs>{_DOTTED}))\s*(?P<extras>\[.*\])?\s*$"
 )

@@ -615,6 +615,16 @@ WHEEL_CASES: tuple[Case, ...] = (
         _builder(_spec(entry_points="[console_scripts]\ndemo = demo\n")),
         "entry point 'demo = demo' in [console_scripts] is not 'module:callable'",
     ),
+    *(
+        Case(
+            f"script-reference-{index}",
+            _builder(_spec(entry_points=f"[console_scripts]\ndemo = {reference}\n")),
+            f"entry point 'demo = {reference}' in [console_scripts] is not 'module:callable'",
+        )
+        for index, reference in enumerate(
+            (".demo:main", "demo:.main", "demo..x:main", "demo:1main", "demo:main.")
+        )
+    ),
     Case(
         "entry-points-unparsable",
         _builder(_spec(entry_points="console_scripts]\ndemo = demo:main\n")),
