@@ -39,13 +39,6 @@ class Claim:
         return (self.source.hash, self.source.size, self.source.mode, self.source.rewrite_shebang)
 
 
-def headers_folder(wheel: Wheel) -> str:
-    """The folder of a wheel's headers under the headers scheme, named as pip names it:
-    the file name's project name, `_` read as `-` (`zope_proxy-1.0-...whl`, whose
-    METADATA says `zope.proxy`, puts `zope-proxy/proxy.h`)."""
-    return wheel.filename.partition("-")[0].replace("_", "-")
-
-
 def inline(text: str, mode: int = 0o644) -> Source:
     data = text.encode("utf-8")
     return Source(kind="inline", hash=record_hash(data), size=len(data), mode=mode, content=text)
@@ -118,7 +111,8 @@ def claims_for(
             _, key, rest = name.split("/", 2)
             base = schemes[key]
             if key == "headers":
-                base = join(base, headers_folder(wheel))
+                # Named as pip and uv name it: `zope.proxy`'s go in `zope-proxy`.
+                base = join(base, wheel.name)
             if key == "scripts" and _is_wrapper(posixpath.basename(rest), wrappers):
                 continue
             if key == "scripts":
