@@ -18,7 +18,7 @@ import attrs
 from applier import bytecode, journal, wheelindex
 from applier.options import Options
 from planner.errors import Problem, Refused
-from planner.installed import installed_fingerprint_at
+from planner.installed import bytecode_source, installed_fingerprint_at, listed_paths
 from planner.listing import (
     LEADS_OUT,
     Listing,
@@ -28,7 +28,7 @@ from planner.listing import (
     metadata_left,
     not_folders,
 )
-from planner.paths import has_control
+from planner.paths import has_control, parents
 from planner.plan import INSTALLING, Distribution, Plan, Target
 from planner.target import (
     FOLDER_OPTIONS,
@@ -214,6 +214,31 @@ def confirm_target(plan: Plan, actual: TargetInfo, subject: str) -> None:
         )
 
 
+def _unlisted_changes(plan: Plan, base: str) -> list[Problem]:
+    """The paths a plan replaces or removes that no installed distribution lists, nor
+    holds in its metadata folder, and that are no bytecode of a source the plan
+    changes: the planner changes nothing else, and a plan edited to remove
+    `pyvenv.cfg` shows only a count of removals when it is reviewed."""
+    changing = [entry.path for entry in plan.files if entry.action in ("replace", "remove")]
+    if not changing:
+        return []
+    listed, folders = listed_paths(base, plan.target.schemes)
+    planned = {entry.path for entry in plan.files}
+    problems = []
+    for path in changing:
+        if path in listed or any(folder in folders for folder in (*parents(path), path)):
+            continue
+        source = bytecode_source(path)
+        if source is None or source not in planned:
+            problems.append(
+                Problem(
+                    path,
+                    "no installed distribution lists it, and a plan changes only what one lists",
+                )
+            )
+    return problems
+
+
 def check_target(plan: Plan, base: str, compiling: bool, staged: bool = False) -> None:
     """Refuse a target that changed since the plan was made, or where something stands
     in the way of what the plan writes, moves or removes (`compiling`: or of the
@@ -243,6 +268,7 @@ def check_target(plan: Plan, base: str, compiling: bool, staged: bool = False) -
             "the target changed since the plan was made (installed distributions differ);"
             " plan again",
         )
+    problems += _unlisted_changes(plan, base)
     real = RealPaths(base)  # None: a folder a symlink leads out of the environment
     disk = Listing(base)  # one listdir per folder, not one lstat per planned file
     # Folders whose entries change: a read-only one is refused now, not rolled back later,

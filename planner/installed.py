@@ -72,6 +72,31 @@ def installed_fingerprint_at(prefix: str, schemes: Mapping[str, str]) -> str:
     )
 
 
+def listed_paths(prefix: str, schemes: Mapping[str, str]) -> tuple[set[str], set[str]]:
+    """Every path an installed distribution lists (its RECORD, or a legacy list and
+    folder) and every metadata folder: what a plan may replace or remove, and where.
+
+    Parses no METADATA, so it imports no packaging: the applier checks a plan's
+    removals by it.
+    """
+    listed: set[str] = set()
+    folders: set[str] = set()
+    for dist_info, directory in _dist_info_folders(prefix, schemes):
+        files, _, _, _ = _files_of(dist_info, directory, _listing_of(directory), prefix)
+        listed.update(files)
+        folders.add(dist_info)
+    return listed, folders
+
+
+def bytecode_source(path: str) -> str | None:
+    """`pkg/mod.py` for `pkg/__pycache__/mod.cpython-311[.opt-1].pyc`, else None: the
+    source whose bytecode goes with it, listed or not."""
+    folder, name = posixpath.split(path)
+    if posixpath.basename(folder) != "__pycache__" or not name.endswith(".pyc"):
+        return None
+    return posixpath.join(posixpath.dirname(folder), name.split(".", 1)[0] + ".py")
+
+
 def _fingerprint(records: Iterable[tuple[str, str | None]]) -> str:
     state = sorted((dist_info, record or "") for dist_info, record in records)
     return "sha256:" + hashlib.sha256(json.dumps(state).encode()).hexdigest()

@@ -40,7 +40,13 @@ from installer.records import Hash
 
 from planner.errors import Problem
 from planner.hashing import encode_hash, file_digest, open_regular
-from planner.installed import Installed, files_below, installed_twice, scan_installed
+from planner.installed import (
+    Installed,
+    bytecode_source,
+    files_below,
+    installed_twice,
+    scan_installed,
+)
 from planner.listing import RealPaths
 from planner.paths import parents
 from planner.target import JOURNAL_DIR
@@ -62,19 +68,11 @@ def is_venv(prefix: str) -> bool:
     return os.path.isfile(os.path.join(prefix, "pyvenv.cfg"))
 
 
-def _bytecode_source(path: str) -> str | None:
-    """`pkg/mod.py` for `pkg/__pycache__/mod.cpython-311[.opt-1].pyc`, else None."""
-    folder, name = posixpath.split(path)
-    if posixpath.basename(folder) != "__pycache__" or not name.endswith(".pyc"):
-        return None
-    return posixpath.join(posixpath.dirname(folder), name.split(".", 1)[0] + ".py")
-
-
 def not_distribution_file(
     path: str, owned: Iterable[str] | Mapping[str, object], schemes: Mapping[str, str], venv: bool
 ) -> bool:
     """Whether `path` (relative to the prefix) is exempt from the unowned check."""
-    source = _bytecode_source(path)
+    source = bytecode_source(path)
     if source is not None and source in owned:
         return True
     folder, name = posixpath.split(path)

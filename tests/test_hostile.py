@@ -218,26 +218,37 @@ def test_a_wheel_path_that_reads_past_its_size_is_refused_not_read_forever(
     assert snapshot(tmp_path) == outside
 
 
-def test_a_removal_named_through_lib64_never_removes_a_scheme_folder(
-    planned: tuple[Path, Path], tmp_path: Path, cli: Cli
+@pytest.mark.parametrize("action", ["remove", "replace"])
+def test_a_plan_changes_only_files_an_installed_distribution_lists(
+    planned: tuple[Path, Path], tmp_path: Path, cli: Cli, action: str
 ) -> None:
-    """Scheme folders were kept by their spelling alone: a removal named through a
-    venv's `lib64` link emptied `lib64/.../site-packages`, and the apply removed it,
-    which is `lib/.../site-packages`."""
+    """A plan edited to remove (or overwrite) the venv's own `pyvenv.cfg` and
+    `bin/python` was applied: its review shows a count of removals, not their paths."""
     plan, env = planned
-    assert (env / "lib64").is_symlink()
-    (env / PURELIB / "only.pth").write_text("x\n")
-    aliased = "lib64" + PURELIB.removeprefix("lib") + "/only.pth"
 
-    def remove_through_lib64(data: dict[str, Any]) -> None:
-        data["files"].append({"action": "remove", "owners": [], "path": aliased})
+    def edit(data: dict[str, Any]) -> None:
+        source = (
+            next(e for e in data["files"] if (e["source"] or {}).get("kind") == "member")["source"]
+            if action == "replace"
+            else None
+        )
+        for path in ("bin/python", "pyvenv.cfg"):
+            data["files"].append({"action": action, "owners": [], "path": path, "source": source})
+            if source is not None:
+                data["units"][0]["paths"].append(path)
+        data["files"].sort(key=lambda entry: entry["path"])
 
     edited = tmp_path / "edited.json"
-    edited.write_text(tamper(plan.read_text(), PlanCase("lib64", remove_through_lib64, "")))
-    result = cli("apply", edited, "--quiet")
-    assert result.returncode == 0, result.stderr
-    assert (env / PURELIB / "demo" / "__init__.py").exists()
-    assert cli("verify", "--python", env / "bin" / "python").returncode == 0
+    edited.write_text(tamper(plan.read_text(), PlanCase("unlisted", edit, "")))
+    before = snapshot(env)
+    result = cli("apply", edited)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    why = "no installed distribution lists it, and a plan changes only what one lists"
+    assert result.stderr.splitlines() == [
+        f"error: bin/python: {why}",
+        f"error: pyvenv.cfg: {why}",
+    ]
+    assert snapshot(env) == before
 
 
 def test_the_progress_bar_keeps_its_width_whatever_totals_a_plan_gives(

@@ -388,6 +388,8 @@ def test_a_plan_that_removes_a_folder_is_refused(tmp_path: Path) -> None:
     before = snapshot(env_dir)
     result = refused("apply", plan)
     assert result.stderr == (
+        f"error: {SITE}/other: no installed distribution lists it, and a plan changes only"
+        " what one lists\n"
         f"error: {SITE}/other: is a directory in the target; a plan moves only files\n"
     )
     assert snapshot(env_dir) == before
@@ -1402,6 +1404,23 @@ def test_verify_owns_a_file_its_record_names_through_a_symlinked_folder(tmp_path
     assert result.stderr == (
         f"error: {env_dir / SITE / 'shared' / 'stray.py'}: unowned: not listed in any RECORD\n"
     )
+
+
+def test_a_removal_named_through_lib64_never_removes_a_scheme_folder(tmp_path: Path) -> None:
+    """Scheme folders were kept by their spelling alone: uninstalling a distribution
+    whose one file its RECORD names through a venv's `lib64` link emptied
+    `lib64/.../site-packages`, and the apply removed that folder, which is `lib`'s."""
+    through_lib64 = f"lib64{SITE.removeprefix('lib')}/only.pth"
+    files = {f"aliased-1.0.data/data/{through_lib64}": b"import os\n"}
+    wheel = build_wheel(WheelSpec("aliased", files=files), tmp_path / "wheels")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    assert (env_dir / "lib64").is_symlink()
+    install(python, [wheel])
+    assert (env_dir / SITE / "only.pth").exists()
+    ok("uninstall", "aliased", "--python", python, "--quiet")
+    assert sorted(os.listdir(env_dir / SITE)) == []
+    ok("verify", "--python", python)
 
 
 def test_verify_takes_a_site_packages_linked_to_a_folder_in_the_venv_as_its_layout(
