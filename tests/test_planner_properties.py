@@ -291,5 +291,21 @@ def test_any_plan_is_written_as_canonical_json_and_read_back_unchanged(plan: Pla
     # One line a member, and one more for each element of a top-level list.
     lines = sum(1 + len(value) if type(value) is list and value else 1 for value in data.values())
     assert text.count("\n") == lines
-    assert plan_module._canonical_plan(written) == plan
+    # Read the fast way, whether its digest was checked first or is checked there.
+    signed = plan_module._signed_as_written(written)
+    assert signed == data["digest"]
+    assert plan_module._canonical_plan(written, signed) == plan
+    assert plan_module._canonical_plan(written, None) == plan
     assert loads(written, "plan.json") == loads(text, "plan.json") == plan
+
+
+@PROPERTY
+@given(_every_field(Plan), st.data())
+def test_any_one_byte_edit_of_a_plan_breaks_its_digest(plan: Plan, data: st.DataObject) -> None:
+    """The digest is checked before anything a plan names is run or read: no byte of a
+    written plan can change, line breaks included, and still pass that check."""
+    written = b"".join(plan_module.encode(plan))
+    at = data.draw(st.integers(0, len(written) - 1))
+    byte = data.draw(st.integers(0, 255).filter(lambda value: value != written[at]))
+    edited = written[:at] + bytes([byte]) + written[at + 1 :]
+    assert plan_module._signed_as_written(edited) is None
