@@ -222,7 +222,7 @@ def _unlisted_changes(plan: Plan, base: str) -> list[Problem]:
     changing = [entry.path for entry in plan.files if entry.action in ("replace", "remove")]
     if not changing:
         return []
-    listed, folders = listed_paths(base, plan.target.schemes)
+    listed, folders = listed_paths(base, plan.target.schemes, plan.target.prefix)
     planned = {entry.path for entry in plan.files}
     problems = []
     for path in changing:

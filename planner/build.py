@@ -522,7 +522,8 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         winner = preferred(entry.owners, request.prefer)
         for item in kept_owner_of.get(path, ()):
             if item.files[path] == source.hash and not source.rewrite_shebang:
-                all_owners = tuple(sorted((*all_owners, item.name)))
+                # A set: each copy of a distribution installed twice lists it too.
+                all_owners = tuple(sorted({*all_owners, item.name}))
             elif item.legacy:
                 # No hash to compare, and no RECORD that --prefer could rewrite.
                 problems.append(

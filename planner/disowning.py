@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Sequence
 
 import attrs
 
-from planner.installed import Installed, record_without
+from planner.installed import Installed, bytecode_source, record_without
 from planner.layout import inline
 from planner.paths import is_within
 from planner.plan import Conflict, FileEntry
@@ -81,10 +81,13 @@ def preferred(owners: Iterable[str], prefer: Collection[str]) -> str | None:
 
 
 def listed_bytecode(files: Iterable[str], source: str) -> list[str]:
-    """The `__pycache__` files of `source` (a .py path) among `files`."""
+    """The `__pycache__` files of `source` (a .py path) among `files`: not those of
+    `foo.bar.py`, which `foo.py`'s name also begins."""
     folder, _, name = source.rpartition("/")
     stem = (f"{folder}/__pycache__/" if folder else "__pycache__/") + name[: -len(".py")] + "."
-    return sorted(path for path in files if path.startswith(stem) and path.endswith(".pyc"))
+    return sorted(
+        path for path in files if path.startswith(stem) and bytecode_source(path) == source
+    )
 
 
 __all__ = ["Losses", "listed_bytecode", "preferred"]

@@ -72,17 +72,28 @@ def installed_fingerprint_at(prefix: str, schemes: Mapping[str, str]) -> str:
     )
 
 
-def listed_paths(prefix: str, schemes: Mapping[str, str]) -> tuple[set[str], set[str]]:
+def listed_paths(
+    base: str, schemes: Mapping[str, str], prefix: str | None = None
+) -> tuple[set[str], set[str]]:
     """Every path an installed distribution lists (its RECORD, or a legacy list and
     folder) and every metadata folder: what a plan may replace or remove, and where.
 
-    Parses no METADATA, so it imports no packaging: the applier checks a plan's
+    `base` is where the files are (the prefix, or the staged one under --root); rows
+    are read against `prefix`, as the planner read them, where an absolute one names
+    it. Parses no METADATA, so it imports no packaging: the applier checks a plan's
     removals by it.
     """
     listed: set[str] = set()
     folders: set[str] = set()
-    for dist_info, directory in _dist_info_folders(prefix, schemes):
-        files, _, _, _ = _files_of(dist_info, directory, _listing_of(directory), prefix)
+    for dist_info, directory in _dist_info_folders(base, schemes):
+        listing = _listing_of(directory)
+        files: Mapping[str, str]
+        if dist_info.endswith(_DIST_INFO):
+            files = _record_files(listing, dist_info, prefix or base)[0]
+        elif _leads_outside(directory, base):
+            files = {}  # not walked out there, as the planner does not walk it
+        else:
+            files = _legacy_files(listing, dist_info, base)[0]
         listed.update(files)
         folders.add(dist_info)
     return listed, folders
@@ -90,11 +101,15 @@ def listed_paths(prefix: str, schemes: Mapping[str, str]) -> tuple[set[str], set
 
 def bytecode_source(path: str) -> str | None:
     """`pkg/mod.py` for `pkg/__pycache__/mod.cpython-311[.opt-1].pyc`, else None: the
-    source whose bytecode goes with it, listed or not."""
+    source whose bytecode goes with it, listed or not. A source's name may hold dots
+    (`conf.d.py`); the cache tag and the optimisation level hold none."""
     folder, name = posixpath.split(path)
     if posixpath.basename(folder) != "__pycache__" or not name.endswith(".pyc"):
         return None
-    return posixpath.join(posixpath.dirname(folder), name.split(".", 1)[0] + ".py")
+    stem, _, level = name[: -len(".pyc")].rpartition(".")
+    if level.startswith("opt-"):
+        stem = stem.rpartition(".")[0]
+    return posixpath.join(posixpath.dirname(folder), stem + ".py") if stem else None
 
 
 def _fingerprint(records: Iterable[tuple[str, str | None]]) -> str:

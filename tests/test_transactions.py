@@ -1423,6 +1423,92 @@ def test_a_removal_named_through_lib64_never_removes_a_scheme_folder(tmp_path: P
     ok("verify", "--python", python)
 
 
+def test_a_shared_file_of_a_distribution_installed_twice_is_owned_once_per_name(
+    tmp_path: Path,
+) -> None:
+    """Both copies of a distribution installed twice list the shared file: it was
+    given the name twice among its owners, which the apply refuses."""
+    wheels = tmp_path / "wheels"
+    shared = {"nv/__init__.py": b"# namespace\n"}
+    nv_a = build_wheel(WheelSpec("nv_a", files={**shared, "nv/a.py": b""}), wheels)
+    nv_b = build_wheel(WheelSpec("nv_b", files={**shared, "nv/b.py": b""}), wheels)
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [nv_a])
+    first = env_dir / SITE / "nv_a-1.0.dist-info"
+    second = env_dir / SITE / "nv_a-1.1.dist-info"
+    shutil.copytree(first, second)
+    (second / "METADATA").write_text((first / "METADATA").read_text().replace("1.0", "1.1"))
+    record = second / "RECORD"
+    record.write_text(record.read_text().replace("nv_a-1.0.dist-info", "nv_a-1.1.dist-info"))
+    install(python, [nv_b])
+    assert sorted(path.name for path in (env_dir / SITE).glob("nv_*.dist-info")) == [
+        "nv_a-1.0.dist-info",
+        "nv_a-1.1.dist-info",
+        "nv_b-1.0.dist-info",
+    ]
+    assert (env_dir / SITE / "nv" / "b.py").exists()
+
+
+def test_bytecode_goes_with_its_own_source_however_many_dots_its_name_holds(
+    tmp_path: Path,
+) -> None:
+    """`conf.d.py` caches as `conf.d.cpython-311.pyc`: read as the bytecode of
+    `conf.py`, its removal was refused; and `foo.py`'s removal took `foo.bar.py`'s."""
+    wheels = tmp_path / "wheels"
+    dotty = build_wheel(
+        WheelSpec("dotty", files={"shared/conf.d.py": b"", "shared/foo.py": b""}), wheels
+    )
+    other = build_wheel(WheelSpec("other", files={"shared/foo.bar.py": b""}), wheels)
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [dotty, other])
+    subprocess.run([str(python), "-m", "compileall", "-q", str(env_dir / SITE)], check=True)
+    cache = env_dir / SITE / "shared" / "__pycache__"
+    assert len(list(cache.iterdir())) == 3
+    ok("uninstall", "dotty", "--python", python, "--quiet")
+    assert [path.name for path in cache.iterdir()] == [
+        f"foo.bar.{sys.implementation.cache_tag}.pyc"
+    ]
+    assert pip_list(python) == {"other": "1.0"}
+
+
+def test_root_stages_an_upgrade_over_a_record_with_absolute_rows(tmp_path: Path) -> None:
+    """Rows naming the prefix absolutely (older installers wrote them) were read
+    against the staging folder under --root, and the upgrade refused as changing
+    files no distribution lists."""
+    wheels = tmp_path / "wheels"
+    entry = "[console_scripts]\nmine-cli = mine:main\n"
+    old = build_wheel(
+        WheelSpec("mine", files={"mine/__init__.py": b"def main(): pass\n"}, entry_points=entry),
+        wheels,
+    )
+    new = build_wheel(
+        WheelSpec(
+            "mine",
+            version="2.0",
+            files={"mine/__init__.py": b"def main(): pass\n"},
+            entry_points=entry,
+        ),
+        wheels,
+    )
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [old])
+    record = env_dir / SITE / "mine-1.0.dist-info" / "RECORD"
+    record.write_text(record.read_text().replace("../../../bin/", f"{env_dir}/bin/"))
+    assert f"{env_dir}/bin/mine-cli," in record.read_text()
+    ok("verify", "--python", python)
+    root = tmp_path / "root"
+    staged = root / str(env_dir).lstrip("/")
+    shutil.copytree(env_dir, staged, symlinks=True)
+    plan = tmp_path / "upgrade.json"
+    save_plan(python, plan, [new])
+    ok("apply", plan, "--root", root, "--quiet")
+    assert (staged / SITE / "mine-2.0.dist-info").exists()
+    assert not (staged / SITE / "mine-1.0.dist-info").exists()
+
+
 def test_verify_takes_a_site_packages_linked_to_a_folder_in_the_venv_as_its_layout(
     tmp_path: Path,
 ) -> None:
