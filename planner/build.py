@@ -16,8 +16,8 @@ from planner.disowning import Losses, listed_bytecode, preferred
 from planner.errors import Problem, Refused
 from planner.hashing import open_regular
 from planner.inputs import best_builds, expand_inputs
-from planner.installed import Installed, installed_twice, unlisted_metadata
-from planner.layout import claims_for, dist_info_path
+from planner.installed import Installed, bytecode_source, installed_twice, unlisted_metadata
+from planner.layout import claims_for, dist_info_path, member_destinations
 from planner.limits import Limits
 from planner.listing import (
     LEADS_OUT,
@@ -166,16 +166,28 @@ def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Reque
 
 
 def _unchanged(wheel: Wheel, old: Installed, target: TargetInfo) -> bool:
-    """Same version and the installed RECORD already holds this wheel's files, byte for byte."""
+    """Same version, and the installed RECORD lists the files this wheel writes, byte
+    for byte where the bytes are the wheel's own, and no others.
+
+    What an installer generates is only looked for (its bytes depend on the installer
+    and the interpreter): entry-point wrappers and `#!python` scripts. Its own metadata
+    files (INSTALLER, REQUESTED, direct_url.json, RECORD) and bytecode are not.
+    """
     if old.version != wheel.version or old.legacy or old.unlisted is not None:
         return False
-    root = target.schemes["purelib" if wheel.root_is_purelib else "platlib"]
-    for member in wheel.members:
-        if member.name.startswith(wheel.data_dir + "/"):
-            continue
-        if old.files.get(join(root, member.name)) != member.hash:
+    written = {join(target.schemes["scripts"], script.name) for script in wheel.entry_points}
+    if not written.issubset(old.files):
+        return False
+    for member, path, _, rewritten in member_destinations(wheel, target.schemes):
+        listed = old.files.get(path)
+        if listed is None or (listed != member.hash and not rewritten):
             return False
-    return True
+        written.add(path)
+    # A rebuilt wheel of the same version without a file the installed one has.
+    return all(
+        path in written or is_within(path, old.dist_info) or bytecode_source(path) is not None
+        for path in old.files
+    )
 
 
 def _action(wheel: Wheel, old: Installed | None) -> str:

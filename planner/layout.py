@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import pathlib
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import attrs
 from installer.scripts import Script
@@ -19,7 +19,7 @@ from planner.hashing import record_hash
 from planner.paths import is_within, join, path_problem
 from planner.plan import FileEntry, Source
 from planner.target import JOURNAL_DIR
-from planner.wheels import EntryScript, Wheel
+from planner.wheels import EntryScript, FileMode, Member, Wheel
 
 INSTALLER_NAME = "wheelplan"
 
@@ -82,6 +82,31 @@ def _wrapper(script: EntryScript, interpreter: str) -> str:
     return data.decode()
 
 
+def member_destinations(
+    wheel: Wheel, schemes: Mapping[str, str]
+) -> Iterator[tuple[Member, str, FileMode, bool]]:
+    """Each member the wheel installs, with where it goes, its mode, and whether its
+    `#!python` line is rewritten; a `.data/scripts` file an entry point also makes is
+    left out (the wrapper is written instead, as pip writes it)."""
+    wrappers = frozenset(script.name for script in wheel.entry_points)
+    root = schemes[root_scheme(wheel)]
+    in_data = wheel.data_dir + "/"
+    for member in wheel.members:
+        name = member.name
+        if not name.startswith(in_data):
+            yield member, join(root, name), member.mode, False
+            continue
+        _, key, rest = name.split("/", 2)
+        base = schemes[key]
+        if key == "headers":
+            # Named as pip and uv name it: `zope.proxy`'s go in `zope-proxy`.
+            base = join(base, wheel.name)
+        if key != "scripts":
+            yield member, join(base, rest), member.mode, False
+        elif not _is_wrapper(posixpath.basename(rest), wrappers):
+            yield member, join(base, rest), 0o755, True
+
+
 def claims_for(
     wheel: Wheel,
     schemes: Mapping[str, str],
@@ -98,30 +123,14 @@ def claims_for(
     owners = (wheel.name,)
     files: list[FileEntry] = []
     problems: list[Problem] = []
-    wrappers = frozenset(script.name for script in wheel.entry_points)
-    root = schemes[root_scheme(wheel)]
     # A safe folder and a safe name in it join to a safe path, so under a safe root a
     # member's name is checked rather than its longer destination (a match costs per
     # character); only a name that fails is checked whole, for the reason.
-    root_is_safe = path_problem(root) is None
+    root_is_safe = path_problem(schemes[root_scheme(wheel)]) is None
     in_data = wheel.data_dir + "/"
-    for member in wheel.members:
-        name, mode, rewrite_shebang = member.name, member.mode, False
-        if name.startswith(in_data):
-            _, key, rest = name.split("/", 2)
-            base = schemes[key]
-            if key == "headers":
-                # Named as pip and uv name it: `zope.proxy`'s go in `zope-proxy`.
-                base = join(base, wheel.name)
-            if key == "scripts" and _is_wrapper(posixpath.basename(rest), wrappers):
-                continue
-            if key == "scripts":
-                mode, rewrite_shebang = 0o755, True
-            path = join(base, rest)
-            checked = path
-        else:
-            path = join(root, name)
-            checked = name if root_is_safe else path
+    for member, path, mode, rewrite_shebang in member_destinations(wheel, schemes):
+        name = member.name
+        checked = name if root_is_safe and not name.startswith(in_data) else path
         if path_problem(checked) and (problem := path_problem(path)):
             problems.append(Problem(wheel.filename, f"destination {path!r} {problem}"))
         elif is_within(path, JOURNAL_DIR):

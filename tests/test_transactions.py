@@ -136,6 +136,38 @@ def test_same_version_is_unchanged_unless_reinstalled(tmp_path: Path, real_wheel
     assert diff(snapshot(env_dir), before) == []
 
 
+@pytest.mark.parametrize("rebuilt", ["fewer files", "other data", "new wrapper"])
+def test_a_rebuilt_wheel_of_the_installed_version_is_reinstalled_not_unchanged(
+    tmp_path: Path, rebuilt: str
+) -> None:
+    """Only members outside `.data` were compared with the installed RECORD: a wheel of
+    the same version without a file, or with other `.data` bytes or entry points, was
+    "unchanged", and the environment kept what a fresh install would not have."""
+    files = {"rb/__init__.py": b"", "rb/extra.py": b"", "rb-1.0.data/data/share/rb.txt": b"one"}
+    first = build_wheel(WheelSpec("rb", files=files), tmp_path / "first")
+    if rebuilt == "fewer files":
+        spec = WheelSpec(
+            "rb", files={"rb/__init__.py": b"", "rb-1.0.data/data/share/rb.txt": b"one"}
+        )
+    elif rebuilt == "other data":
+        spec = WheelSpec("rb", files={**files, "rb-1.0.data/data/share/rb.txt": b"two"})
+    else:
+        spec = WheelSpec("rb", files=files, entry_points="[console_scripts]\nrb = rb:main\n")
+    second = build_wheel(spec, tmp_path / "second")
+    env_dir = tmp_path / "env"
+    expected = fresh_tree(env_dir, [second])
+    python = rebuild_env(env_dir)
+    install(python, [first])
+    plan = tmp_path / "plan.json"
+    save_plan(python, plan, [second])
+    assert actions_of(plan_data(plan)) == {"rb": "reinstall"}
+    ok("apply", plan, "--quiet")
+    assert diff(snapshot(env_dir), expected) == []
+    # The very same wheel again is unchanged, and so is a rebuild with the same files.
+    save_plan(python, plan, [second])
+    assert actions_of(plan_data(plan)) == {"rb": "unchanged"}
+
+
 def test_remove_and_sync(tmp_path: Path, real_wheels) -> None:
     six, idna, jwt = real_wheels(("six==1.16.0", "idna==3.7", JWT_VERSIONS[1]))
     env_dir = tmp_path / "env"
