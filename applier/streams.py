@@ -24,6 +24,7 @@ from planner.errors import name_the_file
 from planner.hashing import encode_hash
 from planner.localheader import LOCAL_HEADER, LOCAL_LENGTHS, LOCAL_LENGTHS_AT, LOCAL_SIGNATURE
 from planner.plan import Source
+from planner.shebang import rewritten
 
 # Compressed bytes read per `pread` when streaming, and fed to the inflater per call:
 # 64 KiB of input keeps the inflater's window and output in the CPU cache.
@@ -42,7 +43,6 @@ READ_BACK = 32 * 1024 * 1024
 _EXTRA_GUESS = 64
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _READ_BACK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-_SHEBANG = b"#!python"
 
 
 class StreamError(Exception):
@@ -167,15 +167,6 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[written:]
 
 
-def _rewrite(data: bytes | memoryview, shebang: bytes) -> bytes | memoryview:
-    """`#!python` scripts get the target's interpreter; anything else stays as it is."""
-    if bytes(data[: len(_SHEBANG)]) != _SHEBANG:
-        return data
-    text = bytes(data)
-    newline = text.find(b"\n")
-    return shebang + b"\n" + (text[newline + 1 :] if newline >= 0 else b"")
-
-
 def _plain_sha256(source: Source) -> bool:
     """A member whose RECORD hash is sha256 and whose bytes are written as they are."""
     return source.hash.startswith("sha256=") and not source.rewrite_shebang
@@ -203,7 +194,7 @@ def _write_whole(
         raise _mismatch(source, destination)
     if encode_hash(algorithm, _hasher(algorithm)(data).digest()) != source.hash:
         raise _mismatch(source, destination)
-    output = _rewrite(data, shebang) if source.rewrite_shebang else data
+    output = rewritten(data, shebang) if source.rewrite_shebang else data
     faults.checkpoint("create")
     fd = create(destination, _OPEN_FLAGS, source.mode, umask)
     try:
@@ -244,7 +235,7 @@ def _write_streamed(
             size += len(block)
             if size > source.size:
                 raise StreamError(f"{source.member or destination!r} is larger than RECORD says")
-            out = _rewrite(block, shebang) if source.rewrite_shebang and not output_size else block
+            out = rewritten(block, shebang) if source.rewrite_shebang and not output_size else block
             if output is not None:
                 output.update(out)
             output_size += len(out)

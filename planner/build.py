@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Literal
 
 import attrs
 
 from planner import requirements, units
 from planner.disowning import Losses, listed_bytecode, preferred
 from planner.errors import Problem, Refused
-from planner.hashing import open_regular
+from planner.hashing import open_regular, record_hash
 from planner.inputs import best_builds, expand_inputs
 from planner.installed import Installed, bytecode_source, installed_twice, unlisted_metadata
 from planner.layout import claims_for, dist_info_path, member_destinations
@@ -31,6 +32,7 @@ from planner.listing import (
 from planner.overlaps import describe_owners, settle
 from planner.paths import is_within, join
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
+from planner.shebang import rewritten, shebang
 from planner.target import (
     JOURNAL_DIR,
     TargetInfo,
@@ -38,7 +40,7 @@ from planner.target import (
     prefix_problem,
     recover_command,
 )
-from planner.wheels import DigestCache, ManifestCache, Wheel, read_wheel
+from planner.wheels import DigestCache, ManifestCache, Wheel, member_bytes, read_wheel
 
 
 @attrs.frozen
@@ -178,9 +180,9 @@ def _unchanged(wheel: Wheel, old: Installed, target: TargetInfo) -> bool:
     written = {join(target.schemes["scripts"], script.name) for script in wheel.entry_points}
     if not written.issubset(old.files):
         return False
-    for member, path, _, rewritten in member_destinations(wheel, target.schemes):
+    for member, path, _, rewrite in member_destinations(wheel, target.schemes):
         listed = old.files.get(path)
-        if listed is None or (listed != member.hash and not rewritten):
+        if listed is None or (listed != member.hash and not rewrite):
             return False
         written.add(path)
     # A rebuilt wheel of the same version without a file the installed one has.
@@ -188,6 +190,35 @@ def _unchanged(wheel: Wheel, old: Installed, target: TargetInfo) -> bool:
         path in written or is_within(path, old.dist_info) or bytecode_source(path) is not None
         for path in old.files
     )
+
+
+def _as_installed(
+    path: str, listed: str, source: Source, target: TargetInfo, wheels: Mapping[str, Wheel]
+) -> Literal["same", "mode", "different"]:
+    """How a planned member compares with the file a kept distribution lists at `path`
+    (`listed`: the RECORD hash): the same, the same bytes with the other file mode,
+    or different. Joint or one after the other, two wheels then share it or not alike.
+
+    A `#!python` script is compared as it is installed, its first line rewritten for
+    the target (so its bytes are read back: only where another distribution has it);
+    every script is made executable, so its mode is not compared.
+    """
+    if source.rewrite_shebang:
+        assert source.wheel is not None and source.member is not None  # a member source
+        wheel = wheels[source.wheel]
+        member = next(member for member in wheel.members if member.name == source.member)
+        content = member_bytes(wheel.path, member)
+        if content is None:
+            return "different"
+        line = shebang(target.interpreter)
+        return "same" if record_hash(bytes(rewritten(content, line))) == listed else "different"
+    if listed != source.hash:
+        return "different"
+    try:
+        executable = bool(os.stat(os.path.join(target.prefix, path)).st_mode & 0o111)
+    except OSError:
+        return "same"
+    return "same" if executable == (source.mode == 0o755) else "mode"
 
 
 def _action(wheel: Wheel, old: Installed | None) -> str:
@@ -498,6 +529,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             direct_url=request.direct_url,
         )
     wheel_of = {wheel.name: wheel.filename for wheel in wheels}
+    wheel_named = {wheel.filename: wheel for wheel in wheels}
     settlement = settle(claims, request.prefer, wheel_of)
     problems += settlement.problems
     warnings = list(settlement.warnings) + python_warnings
@@ -533,7 +565,8 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         all_owners = entry.owners  # sorted, and so they stay unless an installed one joins
         winner = preferred(entry.owners, request.prefer)
         for item in kept_owner_of.get(path, ()):
-            if item.files[path] == source.hash and not source.rewrite_shebang:
+            alike = _as_installed(path, item.files[path], source, target, wheel_named)
+            if alike == "same":
                 # A set: each copy of a distribution installed twice lists it too.
                 all_owners = tuple(sorted({*all_owners, item.name}))
             elif item.legacy:
@@ -551,12 +584,14 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                     if is_within(path, item.dist_info)
                     else f"upgrade or remove {item.name} too, or --prefer {entry.owners[0]}"
                 )
+                others = describe_owners(entry.owners, wheel_of)
+                differs = (
+                    f"different content than {others}"
+                    if alike == "different"
+                    else f"the same bytes as {others} with another file mode"
+                )
                 problems.append(
-                    Problem(
-                        path,
-                        f"{item.name} {item.version} (installed) has different content than"
-                        f" {describe_owners(entry.owners, wheel_of)}; {remedy}",
-                    )
+                    Problem(path, f"{item.name} {item.version} (installed) has {differs}; {remedy}")
                 )
         exists = path in on_disk
         if exists and os.path.isdir(os.path.join(target.prefix, path)):

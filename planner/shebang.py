@@ -23,3 +23,17 @@ def shebang(interpreter: str) -> bytes:
         return b"#!" + path
     quoted = shlex.quote(interpreter).encode("utf-8")
     return b"#!/bin/sh\n'''exec' " + quoted + b' "$0" "$@"\n' + b"' '''"
+
+
+_PLACEHOLDER = b"#!python"
+
+
+def rewritten(data: bytes | memoryview, line: bytes) -> bytes | memoryview:
+    """A `.data/scripts` file as installed: a first line of `#!python...` becomes `line`
+    (a `shebang`), anything else stays as it is. The planner hashes a script so, to
+    compare it with one installed; the applier writes it so."""
+    if bytes(data[: len(_PLACEHOLDER)]) != _PLACEHOLDER:
+        return data
+    text = bytes(data)
+    newline = text.find(b"\n")
+    return line + b"\n" + (text[newline + 1 :] if newline >= 0 else b"")

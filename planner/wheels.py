@@ -10,6 +10,7 @@ from __future__ import annotations
 import configparser
 import csv
 import functools
+import hashlib
 import itertools
 import mmap
 import os
@@ -34,7 +35,13 @@ from packaging.version import Version
 
 from planner.centraldir import NOT_A_ZIP, Buffer, Entry, Unreadable, read_entries
 from planner.errors import Problem, Refused, looks_like
-from planner.hashing import ACCEPTED_HASHES, canonical_hash, mapped_sha256, open_regular
+from planner.hashing import (
+    ACCEPTED_HASHES,
+    canonical_hash,
+    encode_hash,
+    mapped_sha256,
+    open_regular,
+)
 from planner.limits import MAX_FILE_OFFSET, MAX_SIZE_DIGITS, Limits, whole_number
 from planner.localheader import LOCAL_HEADER, LOCAL_LENGTHS, LOCAL_LENGTHS_AT, LOCAL_SIGNATURE
 from planner.paths import path_problem
@@ -255,6 +262,42 @@ def _read_text(archive: _Archive, name: str, errors: _Collector) -> str | None:
             errors.error(f"cannot read {name} ({error})")
     errors.raise_if_any()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+# The largest member read back whole to compare it with an installed file (a script).
+MAX_READ_BACK = 16 * 1024 * 1024
+
+
+def member_bytes(wheel_path: str, member: Member) -> bytes | None:
+    """A member's bytes read again from its wheel, when they are what its RECORD hash
+    says and no larger than MAX_READ_BACK; None otherwise (no reason is needed: the
+    caller then takes them for other bytes, and the applier checks what it writes).
+    """
+    if member.size > MAX_READ_BACK or member.compressed_size > MAX_READ_BACK:
+        return None
+    algorithm = member.hash.partition("=")[0]
+    try:
+        fd = open_regular(wheel_path)
+        try:
+            header = os.pread(fd, LOCAL_HEADER.size, member.offset)
+            if len(header) < LOCAL_HEADER.size or header[:4] != LOCAL_SIGNATURE:
+                return None
+            name_length, extra_length = LOCAL_LENGTHS.unpack_from(header, LOCAL_LENGTHS_AT)
+            start = member.offset + LOCAL_HEADER.size + name_length + extra_length
+            stored = os.pread(fd, member.compressed_size, start)
+        finally:
+            os.close(fd)
+        content = (
+            stored
+            if member.compression == _STORED
+            else zlib.decompressobj(-zlib.MAX_WBITS).decompress(stored, member.size + 1)
+        )
+        digest = hashlib.new(algorithm, content).digest()
+    except (OSError, zlib.error, ValueError):
+        return None
+    if len(content) != member.size or encode_hash(algorithm, digest) != member.hash:
+        return None
+    return content
 
 
 def _inflate(data: Buffer, entry: Entry) -> bytes:

@@ -49,7 +49,7 @@ from tests.txsupport import (
     swap_wheels,
     upgrade_planned,
 )
-from tests.wheelfactory import WheelSpec, build_wheel
+from tests.wheelfactory import Member, WheelSpec, build_wheel
 
 SITE = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
 
@@ -166,6 +166,70 @@ def test_a_rebuilt_wheel_of_the_installed_version_is_reinstalled_not_unchanged(
     # The very same wheel again is unchanged, and so is a rebuild with the same files.
     save_plan(python, plan, [second])
     assert actions_of(plan_data(plan)) == {"rb": "unchanged"}
+
+
+def test_a_script_two_wheels_ship_is_shared_one_install_after_the_other(
+    tmp_path: Path,
+) -> None:
+    """A `#!python` script is installed with its first line rewritten, so its RECORD
+    hash is not the wheel's: installed together, two wheels shipping it shared it;
+    one after the other, the second was refused as different content."""
+    wheels = tmp_path / "wheels"
+    alpha, eps = (
+        build_wheel(
+            WheelSpec(
+                name,
+                files={
+                    f"{name}/__init__.py": b"",
+                    f"{name}-1.0.data/scripts/run": b"#!python\nprint('run')\n",
+                },
+            ),
+            wheels,
+        )
+        for name in ("alpha", "eps")
+    )
+    env_dir = tmp_path / "env"
+    together = fresh_tree(env_dir, [alpha, eps])
+    python = rebuild_env(env_dir)
+    install(python, [alpha])
+    install(python, [eps])
+    assert diff(snapshot(env_dir), together) == []
+    install(python, [eps], "--reinstall")
+    assert diff(snapshot(env_dir), together) == []
+    ok("uninstall", "alpha", "--python", python, "--quiet")
+    assert (env_dir / "bin" / "run").read_bytes().startswith(b"#!" + bytes(python))
+    ok("verify", "--python", python)
+
+
+def test_the_same_bytes_with_another_mode_are_refused_one_install_after_the_other(
+    tmp_path: Path,
+) -> None:
+    """Installed together, two wheels whose file differs by its mode alone are refused;
+    one after the other, the second changed the first's file to its own mode, and
+    removing it left that mode behind."""
+    wheels = tmp_path / "wheels"
+    mx, my = (
+        build_wheel(
+            WheelSpec(name, files={"shared/s.sh": Member("shared/s.sh", b"echo\n", mode=mode)}),
+            wheels,
+        )
+        for name, mode in (("mx", 0o644), ("my", 0o755))
+    )
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    assert (
+        "the same bytes with different file modes"
+        in refused("install", mx, my, "--python", python).stderr
+    )
+    install(python, [mx])
+    before = snapshot(env_dir)
+    result = refused("install", my, "--python", python)
+    assert result.stderr == (
+        f"error: {SITE}/shared/s.sh: mx 1.0 (installed) has the same bytes as my"
+        " (my-1.0-py3-none-any.whl) with another file mode; upgrade or remove mx too, or"
+        " --prefer my\n"
+    )
+    assert snapshot(env_dir) == before
 
 
 def test_remove_and_sync(tmp_path: Path, real_wheels) -> None:
