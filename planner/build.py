@@ -159,7 +159,8 @@ def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Reque
             problems.append(Problem(wheel.filename, f"{wheel.name} is both installed and removed"))
     installed = {item.name for item in target.installed}
     for name in sorted(request.remove - installed):
-        problems.append(Problem(name, "cannot remove: it is not installed in the target"))
+        # Skipped, as pip and uv skip it: the rest of an uninstall still happens.
+        warnings.append(f"{name}: not installed in the target; nothing to remove")
     for name in sorted(request.prefer - set(seen)):
         problems.append(Problem(name, "--prefer names a distribution that is not being installed"))
     if problems:
@@ -432,7 +433,7 @@ def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _
                 requested=True,
             )
         )
-    removing = set(request.remove)
+    removing = set(request.remove).intersection(installed)
     if request.sync:
         removing |= set(installed) - planned_names
     problems += installed_twice(target.installed, planned_names | removing)
