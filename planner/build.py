@@ -7,7 +7,7 @@ written is made here, and every problem is reported together.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Literal
 
 import attrs
@@ -18,7 +18,7 @@ from planner.errors import Problem, Refused
 from planner.hashing import open_regular, record_hash
 from planner.inputs import best_builds, expand_inputs
 from planner.installed import Installed, bytecode_source, installed_twice, unlisted_metadata
-from planner.layout import claims_for, dist_info_path, member_destinations
+from planner.layout import claims_for, dist_info_path, member_destinations, root_scheme
 from planner.limits import Limits
 from planner.listing import (
     LEADS_OUT,
@@ -40,7 +40,15 @@ from planner.target import (
     prefix_problem,
     recover_command,
 )
-from planner.wheels import DigestCache, ManifestCache, Wheel, member_bytes, read_wheel
+from planner.wheels import (
+    MAX_READ_BACK,
+    DigestCache,
+    ManifestCache,
+    Member,
+    Wheel,
+    member_bytes,
+    read_wheel,
+)
 
 
 @attrs.frozen
@@ -168,13 +176,32 @@ def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Reque
     return warnings
 
 
-def _unchanged(wheel: Wheel, old: Installed, target: TargetInfo) -> bool:
-    """Same version, and the installed RECORD lists the files this wheel writes, byte
-    for byte where the bytes are the wheel's own, and no others.
+def _installed_hashes(
+    wheel: Wheel, member: Member, rewrite: bool, interpreter: str
+) -> frozenset[str] | None:
+    """The RECORD hashes a member may have once installed: its own, and for a script
+    (`rewrite`), that of its bytes as written, a `#!python` first line rewritten for
+    the target (read back from the wheel, so only where it must be compared); None
+    when it cannot be read back (larger than MAX_READ_BACK, or the wheel changed)."""
+    if not rewrite:
+        return frozenset((member.hash,))
+    content = member_bytes(wheel.path, member)
+    if content is None:
+        return None
+    return frozenset((member.hash, record_hash(bytes(rewritten(content, shebang(interpreter))))))
 
-    What an installer generates is only looked for (its bytes depend on the installer
-    and the interpreter): entry-point wrappers and `#!python` scripts. Its own metadata
-    files (INSTALLER, REQUESTED, direct_url.json, RECORD) and bytecode are not.
+
+def _unchanged(
+    wheel: Wheel, old: Installed, target: TargetInfo, listed_elsewhere: Callable[[str], bool]
+) -> bool:
+    """Same version, and the installed RECORD lists the files this wheel writes, with
+    the bytes they have once installed, and no others.
+
+    Entry-point wrappers are only looked for (their bytes depend on the installer); so
+    are an installer's own metadata files (INSTALLER, REQUESTED, direct_url.json,
+    RECORD) and bytecode. A file its RECORD lost to a `--prefer` winner, which
+    another distribution lists, is not looked for; nor are rows for the wheel's own
+    `.data` paths (pip lists a `.data/scripts` file it skipped for a wrapper so).
     """
     if old.version != wheel.version or old.legacy or old.unlisted is not None:
         return False
@@ -182,39 +209,48 @@ def _unchanged(wheel: Wheel, old: Installed, target: TargetInfo) -> bool:
     if not written.issubset(old.files):
         return False
     for member, path, _, rewrite in member_destinations(wheel, target.schemes):
-        listed = old.files.get(path)
-        if listed is None or (listed != member.hash and not rewrite):
-            return False
         written.add(path)
+        listed = old.files.get(path)
+        if listed is None:
+            if listed_elsewhere(path):
+                continue
+            return False
+        if listed != member.hash:
+            hashes = _installed_hashes(wheel, member, rewrite, target.interpreter)
+            if hashes is None or listed not in hashes:
+                return False
+    skipped = join(target.schemes[root_scheme(wheel)], wheel.data_dir)
     # A rebuilt wheel of the same version without a file the installed one has.
     return all(
-        path in written or is_within(path, old.dist_info) or bytecode_source(path) is not None
+        path in written
+        or is_within(path, old.dist_info)
+        or is_within(path, skipped)
+        or bytecode_source(path) is not None
         for path in old.files
     )
 
 
 def _as_installed(
     path: str, listed: str, source: Source, target: TargetInfo, wheels: Mapping[str, Wheel]
-) -> Literal["same", "mode", "different"]:
+) -> Literal["same", "mode", "different", "unreadable"]:
     """How a planned member compares with the file a kept distribution lists at `path`
     (`listed`: the RECORD hash): the same, the same bytes with the other file mode,
-    or different. Joint or one after the other, two wheels then share it or not alike.
-
-    A `#!python` script is compared as it is installed, its first line rewritten for
-    the target (so its bytes are read back: only where another distribution has it);
-    every script is made executable, so its mode is not compared.
+    different, or not to be told (see `_installed_hashes`). Joint or one after the
+    other, two wheels then share it or not alike. A script is made executable
+    whatever its mode in the wheel, so its mode is not compared.
     """
-    if source.rewrite_shebang:
+    if source.rewrite_shebang and listed != source.hash:
         assert source.wheel is not None and source.member is not None  # a member source
         wheel = wheels[source.wheel]
         member = next(member for member in wheel.members if member.name == source.member)
-        content = member_bytes(wheel.path, member)
-        if content is None:
-            return "different"
-        line = shebang(target.interpreter)
-        return "same" if record_hash(bytes(rewritten(content, line))) == listed else "different"
+        hashes = _installed_hashes(wheel, member, True, target.interpreter)
+        if hashes is None:
+            return "unreadable"
+        return "same" if listed in hashes else "different"
     if listed != source.hash:
         return "different"
+    if source.rewrite_shebang:
+        return "same"
     try:
         executable = bool(os.stat(os.path.join(target.prefix, path)).st_mode & 0o111)
     except OSError:
@@ -389,6 +425,14 @@ def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _
     distributions: list[Distribution] = []
     active: list[Wheel] = []
     problems: list[Problem] = []
+    every_listed: set[str] = set()
+
+    def listed_elsewhere(path: str) -> bool:
+        """Whether an installed distribution lists `path` (gathered on first asking)."""
+        if not every_listed:
+            every_listed.update(path for item in target.installed for path in item.files)
+        return path in every_listed
+
     for wheel in wheels:
         old = installed.get(wheel.name)
         if old is not None and old.unlisted is not None:
@@ -407,7 +451,7 @@ def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _
             old is not None
             and action == "reinstall"
             and not request.reinstall
-            and _unchanged(wheel, old, target)
+            and _unchanged(wheel, old, target, listed_elsewhere)
         ):
             action = "unchanged"
         else:
@@ -586,13 +630,15 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                     else f"upgrade or remove {item.name} too, or --prefer {entry.owners[0]}"
                 )
                 others = describe_owners(entry.owners, wheel_of)
-                differs = (
-                    f"different content than {others}"
-                    if alike == "different"
-                    else f"the same bytes as {others} with another file mode"
-                )
+                differs = {
+                    "different": f"has different content than {others}",
+                    "mode": f"has the same bytes as {others} with another file mode",
+                    "unreadable": f"lists it, and {source.member!r} of {source.wheel} cannot"
+                    f" be read back to compare (larger than {MAX_READ_BACK // 2**20} MiB,"
+                    " or the wheel changed)",
+                }[alike]
                 problems.append(
-                    Problem(path, f"{item.name} {item.version} (installed) has {differs}; {remedy}")
+                    Problem(path, f"{item.name} {item.version} (installed) {differs}; {remedy}")
                 )
         exists = path in on_disk
         if exists and os.path.isdir(os.path.join(target.prefix, path)):

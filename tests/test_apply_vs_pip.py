@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import configparser
 import importlib.util
+import json
 import marshal
 import os
 import posixpath
@@ -406,3 +407,28 @@ def test_modes_follow_the_umask_as_pips_do(umask: int, tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr
     assert (module.stat().st_mode & 0o777, module.stat().st_nlink) == (0o644, 1)
     assert (prefix / SITE / "modes" / "native.so").stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize("compile_bytecode", [False, True], ids=["sources", "bytecode"])
+def test_a_wheel_pip_installed_is_unchanged_when_planned_again(
+    tmp_path: Path, compile_bytecode: bool
+) -> None:
+    """pip lists a `.data/scripts` file it skipped for an entry point's wrapper under
+    its `.data` path, where nothing is: the same wheel again was a reinstall."""
+    spec = WheelSpec(
+        "Alpha.Pkg",
+        files={
+            "alpha_pkg/__init__.py": b"def main():\n    return 0\n",
+            "Alpha_Pkg-1.0.data/scripts/alpha-cli": b"#!python\nprint('setuptools wrapper')\n",
+            "Alpha_Pkg-1.0.data/scripts/plain": b"#!/bin/sh\necho plain\n",
+            "Alpha_Pkg-1.0.data/scripts/tool": b"#!python\nprint('tool')\n",
+            "Alpha_Pkg-1.0.data/data/share/alpha.txt": b"data\n",
+        },
+        entry_points="[console_scripts]\nalpha-cli = alpha_pkg:main\n",
+    )
+    wheel = build_wheel(spec, tmp_path / "wheels")
+    interpreter = make_env(tmp_path / "env")
+    _pip_install(interpreter, [wheel], compile_bytecode=compile_bytecode)
+    result = run_cli("plan", wheel, "--python", interpreter, "--json")
+    assert result.returncode == 0, result.stderr
+    assert [dist["action"] for dist in json.loads(result.stdout)["distributions"]] == ["unchanged"]

@@ -11,6 +11,7 @@ import errno
 import fcntl
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -136,21 +137,26 @@ def test_same_version_is_unchanged_unless_reinstalled(tmp_path: Path, real_wheel
     assert diff(snapshot(env_dir), before) == []
 
 
-@pytest.mark.parametrize("rebuilt", ["fewer files", "other data", "new wrapper"])
+@pytest.mark.parametrize("rebuilt", ["fewer files", "other data", "new wrapper", "other script"])
 def test_a_rebuilt_wheel_of_the_installed_version_is_reinstalled_not_unchanged(
     tmp_path: Path, rebuilt: str
 ) -> None:
     """Only members outside `.data` were compared with the installed RECORD: a wheel of
     the same version without a file, or with other `.data` bytes or entry points, was
     "unchanged", and the environment kept what a fresh install would not have."""
-    files = {"rb/__init__.py": b"", "rb/extra.py": b"", "rb-1.0.data/data/share/rb.txt": b"one"}
+    files = {
+        "rb/__init__.py": b"",
+        "rb/extra.py": b"",
+        "rb-1.0.data/data/share/rb.txt": b"one",
+        "rb-1.0.data/scripts/plain": b"#!/bin/sh\necho one\n",
+    }
     first = build_wheel(WheelSpec("rb", files=files), tmp_path / "first")
     if rebuilt == "fewer files":
-        spec = WheelSpec(
-            "rb", files={"rb/__init__.py": b"", "rb-1.0.data/data/share/rb.txt": b"one"}
-        )
+        spec = WheelSpec("rb", files={k: v for k, v in files.items() if k != "rb/extra.py"})
     elif rebuilt == "other data":
         spec = WheelSpec("rb", files={**files, "rb-1.0.data/data/share/rb.txt": b"two"})
+    elif rebuilt == "other script":  # copied as it is: no `#!python` line to rewrite
+        spec = WheelSpec("rb", files={**files, "rb-1.0.data/scripts/plain": b"#!/bin/sh\necho 2\n"})
     else:
         spec = WheelSpec("rb", files=files, entry_points="[console_scripts]\nrb = rb:main\n")
     second = build_wheel(spec, tmp_path / "second")
@@ -198,6 +204,56 @@ def test_a_script_two_wheels_ship_is_shared_one_install_after_the_other(
     assert diff(snapshot(env_dir), together) == []
     ok("uninstall", "alpha", "--python", python, "--quiet")
     assert (env_dir / "bin" / "run").read_bytes().startswith(b"#!" + bytes(python))
+    ok("verify", "--python", python)
+
+
+def test_the_same_prefer_install_again_changes_nothing(tmp_path: Path) -> None:
+    """A --prefer loser's RECORD no longer lists the file it lost: its wheel then never
+    counted as unchanged, and the same command again was refused."""
+    wheels = tmp_path / "wheels"
+    both = [
+        build_wheel(
+            WheelSpec(
+                name,
+                files={
+                    f"{name}/__init__.py": b"",
+                    f"{name}-1.0.data/data/share/common.txt": name.encode(),
+                },
+            ),
+            wheels,
+        )
+        for name in ("aa", "bb")
+    ]
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, both, "--prefer", "aa")
+    plan = tmp_path / "again.json"
+    save_plan(python, plan, both, "--prefer", "aa")
+    assert actions_of(plan_data(plan)) == {"aa": "unchanged", "bb": "unchanged"}
+    assert (env_dir / "share" / "common.txt").read_bytes() == b"aa"
+
+
+def test_a_script_too_large_to_read_back_is_refused_naming_it(tmp_path: Path) -> None:
+    """A `#!python` script is read back to compare it with one installed; past 16 MiB it
+    is not, and the refusal says so rather than calling the bytes different."""
+    body = b"#!python\n" + random.Random(0).randbytes(16 * 2**20)
+    wheels = tmp_path / "wheels"
+    one, two = (
+        build_wheel(WheelSpec(name, files={f"{name}-1.0.data/scripts/big-tool": body}), wheels)
+        for name in ("bigone", "bigtwo")
+    )
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [one])
+    before = snapshot(env_dir)
+    result = refused("install", two, "--python", python)
+    assert result.stderr == (
+        "error: bin/big-tool: bigone 1.0 (installed) lists it, and 'bigtwo-1.0.data/scripts/"
+        "big-tool' of bigtwo-1.0-py3-none-any.whl cannot be read back to compare (larger"
+        " than 16 MiB, or the wheel changed); upgrade or remove bigone too, or --prefer bigtwo\n"
+    )
+    assert snapshot(env_dir) == before
+    install(python, [two], "--prefer", "bigtwo")
     ok("verify", "--python", python)
 
 
