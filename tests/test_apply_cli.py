@@ -185,6 +185,8 @@ def test_uninstall_is_install_remove_with_pip_s_and_uv_s_name(
         "warning: gamma: not installed in the target; nothing to remove\n",
     )
     assert not (env / "bin" / "alpha").exists()
+    nothing = cli("uninstall", "gamma", "--python", target)
+    assert (nothing.returncode, nothing.stdout) == (0, f"nothing to change in {env}\n")
 
 
 def test_a_terminal_shows_a_progress_bar_unless_quiet(

@@ -470,9 +470,11 @@ def _apply(
                 f" {plural(summary.files, 'file')} written ({human_size(summary.bytes)}),"
                 f" {summary.removed} removed, in {summary.seconds:.2f} s"
             )
-        else:  # as pip's "Requirement already satisfied", uv's "Audited"
+        elif plan.distributions:  # as pip's "Requirement already satisfied", uv's "Audited"
             planned = plural(len(plan.distributions), "distribution")
             print(f"nothing to change in {printable(where)}: {planned} already installed")
+        else:  # only names that are not installed were to be removed
+            print(f"nothing to change in {printable(where)}")
         for line in review.changes(plan):
             print(line)
     return summary
