@@ -14,6 +14,7 @@ installs wheels only, so selecting one is a refusal that names the package.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import sys
@@ -24,6 +25,7 @@ from urllib.parse import unquote, urlparse
 import attrs
 from packaging.markers import Environment, UndefinedComparison, UndefinedEnvironmentName
 from packaging.pylock import (
+    Package,
     PackageArchive,
     PackageWheel,
     Pylock,
@@ -31,7 +33,7 @@ from packaging.pylock import (
     PylockValidationError,
 )
 from packaging.tags import Tag
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from planner.errors import Problem, Refused, not_an_input, plain
 from planner.inputfiles import MAX_LOCK_BYTES, read_at_most
@@ -61,6 +63,8 @@ class LockedWheel:
 class LockSelection:
     lock: LockSource
     wheels: tuple[LockedWheel, ...]
+    # What packaging warns of while it reads the lock (a newer minor lock-version).
+    warnings: tuple[str, ...] = ()
 
 
 def _tag(text: str) -> Tag:
@@ -82,6 +86,17 @@ def _filename_problem(filename: str) -> str | None:
         return str(error)
     except ValueError:  # a version number past int()'s 4,300 digits
         return f"wheel file name {filename[:40]!r}... has a version too long to read"
+    return None
+
+
+def _archive_problem(filename: str, package: Package) -> str | None:
+    """Why an `archive` wheel is not the package's: packaging checks a `wheels` entry's
+    file name against the package, not an archive's (uv refuses such a lock too)."""
+    name, version = parse_wheel_filename(filename)[:2]
+    if canonicalize_name(name) != canonicalize_name(package.name):
+        return f"its archive {filename} is a wheel of {name}, not of {package.name}"
+    if package.version is not None and version != package.version:
+        return f"its archive {filename} is version {version}, not {package.version}"
     return None
 
 
@@ -175,6 +190,32 @@ def parse(data: bytes, subject: str) -> Pylock:
         raise Refused.one(subject, f"invalid lock file: {plain(str(error))}") from None
 
 
+class _Warnings(logging.Handler):
+    """What packaging logs while it reads a lock, kept to become the plan's warnings
+    (logged, it reached stderr as a bare line naming no file)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _parsed(data: bytes, subject: str) -> tuple[Pylock, list[str]]:
+    """`parse`, with what packaging warned of while it read the lock."""
+    logger = logging.getLogger("packaging.pylock")
+    collected = _Warnings()
+    propagate = logger.propagate
+    logger.addHandler(collected)
+    logger.propagate = False
+    try:
+        return parse(data, subject), [f"{subject}: {message}" for message in collected.messages]
+    finally:
+        logger.removeHandler(collected)
+        logger.propagate = propagate
+
+
 def select(
     data: bytes,
     path: str,
@@ -189,7 +230,7 @@ def select(
     default groups, as the spec says.
     """
     lock_path = os.path.abspath(path)
-    pylock = parse(data, path)
+    pylock, warnings = _parsed(data, path)
     problems: list[Problem] = []
     wheels: list[LockedWheel] = []
     lock_dir = os.path.dirname(lock_path)
@@ -244,6 +285,9 @@ def select(
         if problem := _filename_problem(filename) or _other_file(filename, source.path):
             problems.append(Problem(path, f"{name}{version}: {problem}"))
             continue
+        if isinstance(source, PackageArchive) and (problem := _archive_problem(filename, package)):
+            problems.append(Problem(path, f"{name}{version}: {problem}"))
+            continue
         if source.size is not None and source.size < 0:
             problems.append(Problem(path, f"{name}{version}: size {source.size} is negative"))
             continue
@@ -262,7 +306,7 @@ def select(
     if problems:
         raise Refused(problems)
     sha256 = hashlib.sha256(data).hexdigest()
-    return LockSelection(LockSource(lock_path, sha256), tuple(wheels))
+    return LockSelection(LockSource(lock_path, sha256), tuple(wheels), tuple(warnings))
 
 
 def read(

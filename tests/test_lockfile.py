@@ -367,6 +367,47 @@ def test_a_lock_entry_whose_path_is_another_wheel_is_refused(
     assert snapshot(target.parent.parent) == before
 
 
+@pytest.mark.parametrize(
+    ("name", "version", "problem"),
+    [
+        ("beta", "2.0", "is a wheel of alpha, not of beta"),
+        ("alpha", "9.9", "is version 1.0, not 9.9"),
+    ],
+)
+def test_an_archive_wheel_of_another_project_or_version_is_refused(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, name: str, version: str, problem: str
+) -> None:
+    """packaging checks a `wheels` entry's file name against its package, not an
+    `archive`'s: a lock naming beta 2.0 installed alpha 1.0 (uv refuses it)."""
+    alpha = wheels / ALPHA.filename
+    lock = tmp_path / "pylock.toml"
+    lock.write_text(
+        'lock-version = "1.0"\ncreated-by = "hand"\n\n[[packages]]\n'
+        f'name = "{name}"\nversion = "{version}"\n'
+        f'archive = {{ path = "wheels/{alpha.name}", size = {alpha.stat().st_size},'
+        f' hashes = {{ sha256 = "{sha256_of(alpha)}" }} }}\n'
+    )
+    before = snapshot(target.parent.parent)
+    result = cli("install", "--lock", lock, "--python", target)
+    assert errors(result) == [
+        f"error: {lock}: {name} {version}: its archive {alpha.name} {problem}"
+    ]
+    assert snapshot(target.parent.parent) == before
+
+
+def test_a_newer_minor_lock_version_is_a_warning_of_the_plan(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli
+) -> None:
+    """packaging logs it: it reached stderr as a bare line naming no file."""
+    alpha = wheels / ALPHA.filename
+    entry = wheel_entry(alpha, path="wheels/" + alpha.name)
+    lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("alpha", wheels=(entry,))])
+    lock.write_text(lock.read_text().replace('lock-version = "1.0"', 'lock-version = "1.5"'))
+    result = cli("plan", "--lock", lock, "--python", target)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert f"Warnings:\n  {lock}: pylock minor version 1.5 is not supported\n" in result.stdout
+
+
 def test_a_lock_size_below_zero_is_refused_as_the_lock_s_mistake(
     tmp_path: Path, target: Path, wheels: Path, cli: Cli
 ) -> None:

@@ -87,4 +87,6 @@ def plan_lock(
             read = tuple(read_wheels(request.wheels, request.limits, request.digests, manifests))
     plan = make_plan(attrs.evolve(request, read=read), target)
     fetch.confirm(plan, fetched)
+    if selection.warnings:
+        plan = attrs.evolve(plan, warnings=(*selection.warnings, *plan.warnings))
     return plan
