@@ -183,6 +183,10 @@ def _transaction(
     started: float,
     mtime: int | None,
 ) -> Summary:
+    if not plan.files and not plan.directories:
+        # Nothing to write, move or remove: no journal either, so the target's own
+        # folder is left as it was (its time included), as pip and uv leave it.
+        return Summary(0, 0, 0, 0, time.monotonic() - started)
     # Read while no other thread runs: the preflight's were waited for.
     umask = current_umask()
     files = plan.file_map()

@@ -185,8 +185,15 @@ def test_uninstall_is_install_remove_with_pip_s_and_uv_s_name(
         "warning: gamma: not installed in the target; nothing to remove\n",
     )
     assert not (env / "bin" / "alpha").exists()
+    wheels = demo_wheels(tmp_path / "again")
+    assert cli("install", "--python", target, "--quiet", *wheels).returncode == 0
+    times = os.stat(env).st_mtime_ns
     nothing = cli("uninstall", "gamma", "--python", target)
     assert (nothing.returncode, nothing.stdout) == (0, f"nothing to change in {env}\n")
+    # Nor is the environment's folder touched (a journal was made and removed there).
+    again = cli("install", "--python", target, *wheels)
+    assert again.stdout.startswith(f"nothing to change in {env}: 2 distributions"), again.stdout
+    assert os.stat(env).st_mtime_ns == times
 
 
 def test_a_terminal_shows_a_progress_bar_unless_quiet(
