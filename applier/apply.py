@@ -11,8 +11,11 @@ import contextlib
 import os
 import posixpath
 import re
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import attrs
 
@@ -127,8 +130,14 @@ def apply_plan(
         os.makedirs(base)
     try:
         with target_lock(base):
-            check_target(plan, base, options.compile_bytecode, options.root is not None)
-            summary = _transaction(plan, base, wheel_paths, options, progress, started, mtime)
+            check_target(plan, base, options.compile_bytecode, options.root)
+            quiet = _Interrupts()
+            try:
+                summary = _transaction(
+                    plan, base, wheel_paths, options, progress, started, mtime, quiet
+                )
+            finally:
+                quiet.restore()
     except BaseException:
         # A refused, rolled back or interrupted apply leaves no folders behind; one that
         # left a journal for `recover` keeps the folders that hold it (not empty).
@@ -174,6 +183,26 @@ def _source_date_epoch() -> int | None:
     return int(text)
 
 
+class _Interrupts:
+    """Past the commit point the apply finishes: Ctrl-C and SIGTERM are ignored from
+    just before it until the apply returns. Raised there, they ended a complete apply
+    with exit code 1, which says nothing changed, and left its journal for `recover`."""
+
+    def __init__(self) -> None:
+        self.previous: dict[int, Any] = {}
+
+    def ignore_interrupts(self) -> None:
+        # Only the main thread may set handlers, and only it gets KeyboardInterrupt.
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self.previous[number] = signal.signal(number, signal.SIG_IGN)
+
+    def restore(self) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+        self.previous.clear()
+
+
 def _transaction(
     plan: Plan,
     base: str,
@@ -182,6 +211,7 @@ def _transaction(
     progress: Progress | None,
     started: float,
     mtime: int | None,
+    quiet: _Interrupts,
 ) -> Summary:
     if not plan.files and not plan.directories:
         # Nothing to write, move or remove: no journal either, so the target's own
@@ -318,6 +348,7 @@ def _transaction(
             if options.fsync
             else set()
         )
+        quiet.ignore_interrupts()
         tx.commit(os.path.join(base, folder) for folder in sorted(touched))
     except BaseException as error:
         # Stop every worker before anything is put back: none may write after the rollback.
@@ -326,7 +357,7 @@ def _transaction(
             thread.join()
         if wheel_cache is not None:
             wheel_cache.discard(placement)
-        _recover(base, plan, f"apply failed ({error}) and so did its rollback")
+        _recover(base, plan, f"apply failed ({error}) and so did its rollback", options.root)
         if isinstance(error, StreamError) and error.wheel:
             raise Refused.one(
                 error.wheel, f"{error}; the apply was rolled back, nothing was changed"
@@ -345,7 +376,9 @@ def _transaction(
         tx.finish()
     except OSError:
         # Past the commit point every planned file is in place: recovery rolls forward.
-        _recover(base, plan, "the apply is complete but its journal could not be removed")
+        _recover(
+            base, plan, "the apply is complete but its journal could not be removed", options.root
+        )
     if wheel_cache is not None and damaged:
         # Cache entries a worker found a changed file in; the install no longer depends
         # on them, and `repair` never fails it.
@@ -361,12 +394,12 @@ def _transaction(
     )
 
 
-def _recover(base: str, plan: Plan, what: str) -> None:
+def _recover(base: str, plan: Plan, what: str, root: str | None) -> None:
     """Recover now; if even that fails, tell the user how to finish it by hand."""
     try:
         journal.recover(base)
     except (OSError, Refused) as failure:
         raise Refused.one(
             base,
-            f"{what} ({failure}); fix that and run '{recover_hint(plan)}'",
+            f"{what} ({failure}); fix that and run '{recover_hint(plan, root)}'",
         ) from None

@@ -152,9 +152,11 @@ def planned_wheels(plan: Plan, preflight: Preflight) -> dict[str, str]:
     return paths
 
 
-def recover_hint(plan: Plan) -> str:
-    """The command that finishes an interrupted apply of `plan`, for a message."""
-    return recover_command(plan.target.interpreter, plan.target.prefix, plan.target.layout)
+def recover_hint(plan: Plan, root: str | None = None) -> str:
+    """The command that finishes an interrupted apply of `plan` (staged under `root`,
+    if one is given), for a message."""
+    command = recover_command(plan.target.interpreter, plan.target.prefix, plan.target.layout)
+    return f"{command} --root {root}" if root is not None else command
 
 
 def confirm_place(plan: Plan, given: Place | None, subject: str) -> None:
@@ -239,10 +241,10 @@ def _unlisted_changes(plan: Plan, base: str) -> list[Problem]:
     return problems
 
 
-def check_target(plan: Plan, base: str, compiling: bool, staged: bool = False) -> None:
+def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None) -> None:
     """Refuse a target that changed since the plan was made, or where something stands
     in the way of what the plan writes, moves or removes (`compiling`: or of the
-    `__pycache__` folders its bytecode goes in). `staged`: `base` is under --root."""
+    `__pycache__` folders its bytecode goes in). `root`: `base` is staged under that --root."""
     problems: list[Problem] = []
     if not os.path.isdir(base):
         raise Refused.one(base, "the target environment does not exist")
@@ -251,11 +253,11 @@ def check_target(plan: Plan, base: str, compiling: bool, staged: bool = False) -
     if journal.has_journal(base):
         raise Refused.one(
             base,
-            f"an interrupted apply left a journal here; run '{recover_hint(plan)}' first",
+            f"an interrupted apply left a journal here; run '{recover_hint(plan, root)}' first",
         )
     fingerprint = installed_fingerprint_at(base, plan.target.schemes)
     if fingerprint != plan.target.installed_fingerprint:
-        if staged:
+        if root is not None:
             # Not a change: the staged prefix never held what the planned environment did.
             raise Refused.one(
                 base,

@@ -355,7 +355,11 @@ class Child:
             return
         while not self.finished:
             self.read(block=True)
-        _, status = os.waitpid(self.pid, 0)
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:  # reaped by a wait an interrupt cut short after it
+            self.reaped = True
+            return
         self.reaped = True
         # Killed because another worker (or the driver) failed: that error is the one.
         if not self.reported and not self.abort.requested:
@@ -382,6 +386,9 @@ class Child:
         self.reap()
 
 
+_INTERRUPTS = frozenset((signal.SIGINT, signal.SIGTERM))
+
+
 def _start_processes(
     context: WriteContext, assignments: list[list[Unit]], slots: list[Slot], abort: Abort
 ) -> list[Worker]:
@@ -391,14 +398,21 @@ def _start_processes(
     try:
         for assigned, slot in zip(assignments, slots, strict=True):
             read_fd, write_fd = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - the child's coverage is not collected
-                os.close(read_fd)
-                _child(context, assigned, write_fd, parent)
-            os.close(write_fd)
-            child = Child(pid, read_fd, slot, assigned, context, abort)
-            started.append(child)
-            children.append(child)
+            # Ctrl-C or SIGTERM between the fork and the child's being known would leave a
+            # worker writing through the rollback: they wait until it is known.
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+            try:
+                pid = os.fork()
+                if pid == 0:  # pragma: no cover - the child's coverage is not collected
+                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                    os.close(read_fd)
+                    _child(context, assigned, write_fd, parent)
+                os.close(write_fd)
+                child = Child(pid, read_fd, slot, assigned, context, abort)
+                started.append(child)
+                children.append(child)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     except BaseException:
         abort.requested = True
         for child in started:

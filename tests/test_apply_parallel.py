@@ -15,6 +15,7 @@ import os
 import posixpath
 import random
 import shutil
+import signal
 import tempfile
 import tracemalloc
 import zipfile
@@ -527,3 +528,63 @@ def test_two_library_folders_keep_their_names(tmp_path: Path) -> None:
     (prefix / "lib64").mkdir(parents=True)
     (prefix / "lib").mkdir()
     assert one_library_name(str(prefix), dict(SCHEMES)) == SCHEMES
+
+
+def _two_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: Mapping[str, bytes]
+) -> tuple[Plan, Path]:
+    """A plan of one wheel of `files` in two units, applied by two worker processes."""
+    wheel = build_wheel(WheelSpec("demo", files=dict(files)), tmp_path / "wheels")
+    prefix = tmp_path / "env"
+    prefix.mkdir()
+    plan = plan_for([wheel], prefix)
+    paths = writes_of(plan)
+    monkeypatch.delenv("WHEELPLAN_WORKERS", raising=False)
+    monkeypatch.delenv("WHEELPLAN_FAULT", raising=False)
+    return with_units(plan, [paths[::2], paths[1::2]]), prefix
+
+
+def test_an_interrupt_as_a_worker_is_forked_stops_that_worker_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or SIGTERM, which wheelplan reads as it) landing between a worker's fork
+    and its being known left that worker writing through the rollback, unreaped."""
+    files = {f"demo/m{index}.py": f"X = {index}\n".encode() * 2000 for index in range(40)}
+    plan, prefix = _two_workers(tmp_path, monkeypatch, files)
+    before = snapshot(prefix)
+    known = workers.Child.__init__
+
+    def interrupted(self: workers.Child, *args: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # as the child is made known
+        known(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(workers.Child, "__init__", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        apply_plan(plan, "plan", Options(confirm_target=False, jobs=2))
+    with pytest.raises(ChildProcessError):  # every worker was stopped and reaped
+        os.waitpid(-1, os.WNOHANG)
+    assert snapshot(prefix) == before
+
+
+def test_an_interrupt_as_a_worker_is_reaped_still_rolls_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupt after `waitpid` returned but before the worker was marked reaped
+    made the rollback's own wait fail (No child processes), so no rollback ran."""
+    files = {f"demo/m{index}.py": f"X = {index}\n".encode() for index in range(20)}
+    plan, prefix = _two_workers(tmp_path, monkeypatch, files)
+    before = snapshot(prefix)
+    waited: list[int] = []
+    wait = os.waitpid
+
+    def cut_short(pid: int, options: int) -> tuple[int, int]:
+        result = wait(pid, options)
+        if not waited:
+            waited.append(pid)
+            raise KeyboardInterrupt
+        return result
+
+    monkeypatch.setattr(os, "waitpid", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        apply_plan(plan, "plan", Options(confirm_target=False, jobs=2))
+    assert waited and snapshot(prefix) == before

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import venv
@@ -26,7 +25,7 @@ from tests.deeptrees import DEPTH, LONG, LONG_DEPTH, DeepTree, refuse_listing
 from tests.hostile import recompute_digest
 from tests.imagetools import tree_digest
 from tests.plannertools import SCHEMES
-from tests.txsupport import stopped_apply
+from tests.txsupport import sigterm_at
 from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -184,13 +183,7 @@ def test_a_staged_apply_rolled_back_leaves_no_folders_behind(
     assert "rolled back" in failed.stderr, failed.stderr
     assert not root.exists()
 
-    apply = stopped_apply(plan, 6, "--root", str(root), "--jobs", "1")
-    try:
-        apply.send_signal(signal.SIGTERM)  # delivered once it runs again
-    finally:
-        apply.send_signal(signal.SIGCONT)
-        err = apply.communicate()[1]
-    assert (apply.returncode, err) == (1, "error: interrupted\n")
+    assert sigterm_at(plan, 6, "--root", str(root), "--jobs", "1") == (1, "error: interrupted\n")
     assert not root.exists()
 
 

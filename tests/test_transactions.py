@@ -46,6 +46,7 @@ from tests.txsupport import (
     rebuild_env,
     refused,
     save_plan,
+    sigterm_at,
     stopped_apply,
     swap_wheels,
     upgrade_planned,
@@ -1015,16 +1016,21 @@ def test_sigterm_rolls_an_apply_back_as_ctrl_c_does(upgrade) -> None:
     env_dir, _, plan, _ = upgrade
     before = snapshot(env_dir)
     moves = sum(1 for entry in plan_data(plan)["files"] if entry["action"] != "write")
-    apply = stopped_apply(plan, moves // 2)
-    try:
-        assert has_journal(env_dir)
-        apply.send_signal(signal.SIGTERM)  # delivered once it runs again
-    finally:
-        apply.send_signal(signal.SIGCONT)
-        err = apply.communicate()[1]
-    assert (apply.returncode, err) == (1, "error: interrupted\n")
+    assert sigterm_at(plan, moves // 2) == (1, "error: interrupted\n")
     assert not has_journal(env_dir)
     assert snapshot(env_dir) == before
+
+
+@pytest.mark.parametrize("kind", ["commit", "cleanup"])
+def test_an_interrupt_at_or_past_the_commit_point_lets_the_apply_finish(upgrade, kind: str) -> None:
+    """Past the commit point the apply is done but for dropping its journal: a SIGTERM
+    there ended it with exit code 1, which says nothing changed, and left the journal
+    for `recover` to roll forward."""
+    env_dir, _, plan, after = upgrade
+    kinds = checkpoints(env_dir, plan)
+    assert sigterm_at(plan, kinds.index(kind) + 1) == (0, "")
+    assert not has_journal(env_dir)
+    assert diff(snapshot(env_dir), after) == []
 
 
 def plan_wheel(plan: Path) -> str:

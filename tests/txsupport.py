@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -249,6 +250,18 @@ def stopped_apply(plan: Path, at: int, *options: str) -> subprocess.Popen[str]:
     )
     wait_until_stopped(apply)
     return apply
+
+
+def sigterm_at(plan: Path, at: int, *options: str) -> tuple[int, str]:
+    """`wheelplan apply plan` sent SIGTERM at its `at`-th file operation (delivered once
+    it runs again): its exit code and stderr."""
+    apply = stopped_apply(plan, at, *options)
+    try:
+        apply.send_signal(signal.SIGTERM)
+    finally:
+        apply.send_signal(signal.SIGCONT)
+        err = apply.communicate()[1]
+    return apply.returncode, err
 
 
 def wait_until_stopped(process: subprocess.Popen[str]) -> None:

@@ -694,6 +694,9 @@ def script() -> NoReturn:
     """
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     code = main()
+    # The work is done: an interrupt now would only print a traceback.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     atexit._run_exitfuncs()
     with contextlib.suppress(BrokenPipeError):
         sys.stdout.flush()
