@@ -217,27 +217,44 @@ def confirm_target(plan: Plan, actual: TargetInfo, subject: str) -> None:
 
 
 def _unlisted_changes(plan: Plan, base: str) -> list[Problem]:
-    """The paths a plan replaces or removes that no installed distribution lists, nor
-    holds in its metadata folder, and that are no bytecode of a source the plan
-    changes: the planner changes nothing else, and a plan edited to remove
-    `pyvenv.cfg` shows only a count of removals when it is reviewed."""
-    changing = [entry.path for entry in plan.files if entry.action in ("replace", "remove")]
+    """The paths a plan replaces or removes that no installed distribution lists, that
+    are in no metadata folder whose RECORD the plan changes too, and that are no
+    bytecode of a source the plan changes: the planner changes nothing else, and a plan
+    edited to remove `pyvenv.cfg` shows only a count of removals when it is reviewed."""
+    changing = [entry for entry in plan.files if entry.action in ("replace", "remove")]
     if not changing:
         return []
     listed, folders = listed_paths(base, plan.target.schemes, plan.target.prefix)
     planned = {entry.path for entry in plan.files}
+    # A metadata folder whose RECORD (a legacy one's installed-files.txt) the plan
+    # removes or rewrites: its distribution goes, or is rewritten, and what the folder
+    # holds beyond its list goes with it.
+    going = {
+        folder
+        for folder in folders
+        if f"{folder}/RECORD" in planned or f"{folder}/installed-files.txt" in planned
+    }
     problems = []
-    for path in changing:
-        if path in listed or any(folder in folders for folder in (*parents(path), path)):
+    for entry in changing:
+        path = entry.path
+        # A file is removed only with a distribution that lists it; one a distribution
+        # that stays lists too is replaced (shared, or taken by --prefer) or left.
+        owners = listed.get(path, ())
+        if (
+            any(folder in going for folder in owners)
+            or (owners and entry.action == "replace")
+            or any(folder in going for folder in parents(path))
+        ):
             continue
         source = bytecode_source(path)
         if source is None or source not in planned:
-            problems.append(
-                Problem(
-                    path,
-                    "no installed distribution lists it, and a plan changes only what one lists",
-                )
+            why = (
+                "only distributions the plan keeps list it, and a plan removes a file only"
+                " with a distribution that lists it"
+                if owners
+                else "no installed distribution lists it, and a plan changes only what one lists"
             )
+            problems.append(Problem(path, why))
     return problems
 
 

@@ -74,16 +74,17 @@ def installed_fingerprint_at(prefix: str, schemes: Mapping[str, str]) -> str:
 
 def listed_paths(
     base: str, schemes: Mapping[str, str], prefix: str | None = None
-) -> tuple[set[str], set[str]]:
+) -> tuple[dict[str, list[str]], set[str]]:
     """Every path an installed distribution lists (its RECORD, or a legacy list and
-    folder) and every metadata folder: what a plan may replace or remove, and where.
+    folder), with the metadata folders that list it, and every metadata folder: what a
+    plan may replace or remove, and whose it is.
 
     `base` is where the files are (the prefix, or the staged one under --root); rows
     are read against `prefix`, as the planner read them, where an absolute one names
     it. Parses no METADATA, so it imports no packaging: the applier checks a plan's
     removals by it.
     """
-    listed: set[str] = set()
+    listed: dict[str, list[str]] = {}
     folders: set[str] = set()
     for dist_info, directory in _dist_info_folders(base, schemes):
         listing = _listing_of(directory)
@@ -94,7 +95,8 @@ def listed_paths(
             files = {}  # not walked out there, as the planner does not walk it
         else:
             files = _legacy_files(listing, dist_info, base)[0]
-        listed.update(files)
+        for path in files:
+            listed.setdefault(path, []).append(dist_info)
         folders.add(dist_info)
     return listed, folders
 

@@ -251,6 +251,35 @@ def test_a_plan_changes_only_files_an_installed_distribution_lists(
     assert snapshot(env) == before
 
 
+def test_a_plan_removes_a_file_only_with_a_distribution_that_lists_it(
+    planned: tuple[Path, Path], tmp_path: Path, cli: Cli
+) -> None:
+    """An installed distribution's own files, listed in its RECORD, were removed by a
+    plan edited to remove them while the plan installs something else."""
+    plan, env = planned
+    other = build_wheel(WheelSpec("other", files={"other/__init__.py": b""}), tmp_path / "o")
+    assert cli("install", other, "--python", env / "bin" / "python", "--quiet").returncode == 0
+    kept = f"{PURELIB}/other/__init__.py"
+
+    def edit(data: dict[str, Any]) -> None:
+        data["files"].append({"action": "remove", "owners": ["other"], "path": kept})
+        data["files"].sort(key=lambda entry: entry["path"])
+
+    edited = tmp_path / "edited.json"
+    fresh = cli(
+        "plan", build_wheel(CONTROL, tmp_path / "w"), "--python", env / "bin" / "python", "-o", plan
+    )
+    assert fresh.returncode == 0, fresh.stderr
+    edited.write_text(tamper(plan.read_text(), PlanCase("kept", edit, "")))
+    before = snapshot(env)
+    result = cli("apply", edited)
+    assert result.stderr == (
+        f"error: {kept}: only distributions the plan keeps list it, and a plan removes a"
+        " file only with a distribution that lists it\n"
+    )
+    assert snapshot(env) == before
+
+
 def test_the_progress_bar_keeps_its_width_whatever_totals_a_plan_gives(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
