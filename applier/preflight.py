@@ -18,7 +18,13 @@ import attrs
 from applier import bytecode, journal, wheelindex
 from applier.options import Options
 from planner.errors import Problem, Refused
-from planner.installed import bytecode_source, installed_fingerprint_at, listed_paths
+from planner.installed import (
+    FileList,
+    bytecode_source,
+    file_lists,
+    installed_fingerprint_at,
+    listed_paths,
+)
 from planner.listing import (
     LEADS_OUT,
     Listing,
@@ -216,7 +222,7 @@ def confirm_target(plan: Plan, actual: TargetInfo, subject: str) -> None:
         )
 
 
-def _unlisted_changes(plan: Plan, base: str) -> list[Problem]:
+def _unlisted_changes(plan: Plan, base: str, lists: Sequence[FileList]) -> list[Problem]:
     """The paths a plan replaces or removes that no installed distribution lists, that
     are in no metadata folder whose RECORD the plan changes too, and that are no
     bytecode of a source the plan changes: the planner changes nothing else, and a plan
@@ -224,7 +230,7 @@ def _unlisted_changes(plan: Plan, base: str) -> list[Problem]:
     changing = [entry for entry in plan.files if entry.action in ("replace", "remove")]
     if not changing:
         return []
-    listed, folders = listed_paths(base, plan.target.schemes, plan.target.prefix)
+    listed, folders = listed_paths(base, lists, plan.target.prefix)
     planned = {entry.path for entry in plan.files}
     # A metadata folder whose RECORD (a legacy one's installed-files.txt) the plan
     # removes or rewrites: its distribution goes, or is rewritten, and what the folder
@@ -272,7 +278,8 @@ def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None
             base,
             f"an interrupted apply left a journal here; run '{recover_hint(plan, root)}' first",
         )
-    fingerprint = installed_fingerprint_at(base, plan.target.schemes)
+    lists = file_lists(base, plan.target.schemes)
+    fingerprint = installed_fingerprint_at(base, plan.target.schemes, lists)
     if fingerprint != plan.target.installed_fingerprint:
         if root is not None:
             # Not a change: the staged prefix never held what the planned environment did.
@@ -287,7 +294,7 @@ def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None
             "the target changed since the plan was made (installed distributions differ);"
             " plan again",
         )
-    problems += _unlisted_changes(plan, base)
+    problems += _unlisted_changes(plan, base, lists)
     real = RealPaths(base)  # None: a folder a symlink leads out of the environment
     disk = Listing(base)  # one listdir per folder, not one lstat per planned file
     # Folders whose entries change: a read-only one is refused now, not rolled back later,

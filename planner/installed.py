@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import posixpath
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
 import attrs
 
@@ -60,34 +60,48 @@ def installed_fingerprint(installed: tuple[Installed, ...]) -> str:
     return _fingerprint((item.dist_info, item.listing) for item in installed)
 
 
-def installed_fingerprint_at(prefix: str, schemes: Mapping[str, str]) -> str:
-    """`installed_fingerprint(scan_installed(prefix, schemes))`, from the file lists alone.
+# A metadata folder as the applier reads it: its path relative to the prefix, the path
+# itself, and its file list's text (RECORD, or a legacy installed-files.txt; None: none).
+FileList = tuple[str, str, str | None]
+
+
+def file_lists(prefix: str, schemes: Mapping[str, str]) -> list[FileList]:
+    """Each metadata folder's file list, read once for what the applier checks by them
+    (`installed_fingerprint_at`, `listed_paths`)."""
+    return [
+        (dist_info, folder, _listing_of(folder))
+        for dist_info, folder in _dist_info_folders(prefix, schemes)
+    ]
+
+
+def installed_fingerprint_at(
+    prefix: str, schemes: Mapping[str, str], lists: Sequence[FileList] | None = None
+) -> str:
+    """`installed_fingerprint(scan_installed(prefix, schemes))`, from the file lists alone
+    (`lists`, when they were read already).
 
     What an apply checks the target against: it parses no METADATA or RECORD, so it
     imports neither installer nor packaging, however much is installed.
     """
-    return _fingerprint(
-        (dist_info, _listing_of(folder))
-        for dist_info, folder in _dist_info_folders(prefix, schemes)
-    )
+    found = file_lists(prefix, schemes) if lists is None else lists
+    return _fingerprint((dist_info, listing) for dist_info, _, listing in found)
 
 
 def listed_paths(
-    base: str, schemes: Mapping[str, str], prefix: str | None = None
+    base: str, lists: Sequence[FileList], prefix: str | None = None
 ) -> tuple[dict[str, list[str]], set[str]]:
     """Every path an installed distribution lists (its RECORD, or a legacy list and
     folder), with the metadata folders that list it, and every metadata folder: what a
     plan may replace or remove, and whose it is.
 
-    `base` is where the files are (the prefix, or the staged one under --root); rows
-    are read against `prefix`, as the planner read them, where an absolute one names
-    it. Parses no METADATA, so it imports no packaging: the applier checks a plan's
-    removals by it.
+    `base` is where the files are (the prefix, or the staged one under --root), and
+    `lists` its `file_lists`; rows are read against `prefix`, as the planner read them,
+    where an absolute one names it. Parses no METADATA, so it imports no packaging:
+    the applier checks a plan's removals by it.
     """
     listed: dict[str, list[str]] = {}
     folders: set[str] = set()
-    for dist_info, directory in _dist_info_folders(base, schemes):
-        listing = _listing_of(directory)
+    for dist_info, directory, listing in lists:
         files: Mapping[str, str]
         if dist_info.endswith(_DIST_INFO):
             files = _record_files(listing, dist_info, prefix or base)[0]
