@@ -22,7 +22,13 @@ from applier import faults, inflate
 from applier.modes import create
 from planner.errors import name_the_file
 from planner.hashing import encode_hash
-from planner.localheader import LOCAL_HEADER, LOCAL_LENGTHS, LOCAL_LENGTHS_AT, LOCAL_SIGNATURE
+from planner.localheader import (
+    LOCAL_HEADER,
+    LOCAL_LENGTHS,
+    LOCAL_LENGTHS_AT,
+    LOCAL_SIGNATURE,
+    data_start,
+)
 from planner.plan import Source
 from planner.shebang import rewritten
 
@@ -85,12 +91,12 @@ def _no_header(source: Source) -> StreamError:
 
 def _data_start(wheel_fd: int, source: Source) -> int:
     assert source.offset is not None and source.member is not None
-    header = os.pread(wheel_fd, LOCAL_HEADER.size, source.offset)
-    if len(header) != LOCAL_HEADER.size or header[:4] != LOCAL_SIGNATURE:
+    found = data_start(wheel_fd, source.offset)
+    if found is None:
         raise _no_header(source)
-    name_length, extra_length = LOCAL_LENGTHS.unpack_from(header, LOCAL_LENGTHS_AT)
-    _check_name(os.pread(wheel_fd, name_length, source.offset + LOCAL_HEADER.size), source)
-    return source.offset + LOCAL_HEADER.size + int(name_length) + int(extra_length)
+    start, name = found
+    _check_name(name, source)
+    return start
 
 
 def _small_member(wheel_fd: int, source: Source) -> bytes | memoryview:

@@ -43,7 +43,13 @@ from planner.hashing import (
     open_regular,
 )
 from planner.limits import MAX_FILE_OFFSET, MAX_SIZE_DIGITS, Limits, whole_number
-from planner.localheader import LOCAL_HEADER, LOCAL_LENGTHS, LOCAL_LENGTHS_AT, LOCAL_SIGNATURE
+from planner.localheader import (
+    LOCAL_HEADER,
+    LOCAL_LENGTHS,
+    LOCAL_LENGTHS_AT,
+    LOCAL_SIGNATURE,
+    data_start,
+)
 from planner.paths import path_problem
 
 # Files in .dist-info that wheelplan writes itself, so a wheel's own copies are not installed.
@@ -279,12 +285,10 @@ def member_bytes(wheel_path: str, member: Member) -> bytes | None:
     try:
         fd = open_regular(wheel_path)
         try:
-            header = os.pread(fd, LOCAL_HEADER.size, member.offset)
-            if len(header) < LOCAL_HEADER.size or header[:4] != LOCAL_SIGNATURE:
+            found = data_start(fd, member.offset)
+            if found is None:
                 return None
-            name_length, extra_length = LOCAL_LENGTHS.unpack_from(header, LOCAL_LENGTHS_AT)
-            start = member.offset + LOCAL_HEADER.size + name_length + extra_length
-            stored = os.pread(fd, member.compressed_size, start)
+            stored = os.pread(fd, member.compressed_size, found[0])
         finally:
             os.close(fd)
         content = (
