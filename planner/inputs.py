@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 
 from planner.errors import Problem, Refused
-from planner.paths import has_control
+from planner.paths import has_control, is_utf8
 from planner.wheels import Wheel
 
 
@@ -48,7 +48,7 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
             problems.append(Problem(item, _missing_input(item)))
     for path in paths:
         absolute = os.path.abspath(path)
-        if not _is_text(absolute):
+        if not is_utf8(absolute):
             problems.append(
                 Problem(path, "the path is not valid UTF-8, and a plan holds paths as text")
             )
@@ -61,16 +61,6 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
     for path in paths:
         unique.setdefault(os.path.realpath(path), path)
     return list(unique.values())
-
-
-def _is_text(path: str) -> bool:
-    """Whether `path` is UTF-8: a name that is not comes through `os` with surrogates
-    in it, which no JSON file can hold."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def best_builds(wheels: Sequence[Wheel], inputs: Sequence[str], tags: Sequence[str]) -> list[Wheel]:

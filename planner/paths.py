@@ -30,6 +30,16 @@ def has_control(text: str) -> bool:
     return _CONTROL.search(text) is not None
 
 
+def is_utf8(text: str) -> bool:
+    """Whether a name read through `os` is UTF-8: one that is not comes with surrogates
+    in it, which no JSON file (a plan) and no shebang line can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def printable(text: str) -> str:
     """`text` with each control character escaped as `repr` writes it, so that a file
     name holding a line break still makes one line of output."""

@@ -20,6 +20,7 @@ import attrs
 import msgspec
 
 from planner.errors import Refused, not_an_input, plain
+from planner.paths import is_utf8
 
 # 2: Target.externally_managed. 3: Target.layout. 4: the "prefix" layout.
 FORMAT = 4
@@ -211,16 +212,13 @@ def _not_utf8(plan: Plan) -> Refused:
     """The refusal of a plan naming a path that UTF-8 cannot spell: a name on disk may be
     any bytes (read as surrogates), and a plan file is UTF-8 JSON."""
     for text in _strings(plan):
-        if not text.isascii():
-            try:
-                text.encode()
-            except UnicodeEncodeError:
-                where = text if text.startswith("/") else f"{plan.target.prefix}/{text}"
-                return Refused.one(
-                    where,
-                    "the name is not valid UTF-8, which a plan file cannot hold"
-                    " (`wheelplan install` and `uninstall` need no plan file)",
-                )
+        if not text.isascii() and not is_utf8(text):
+            where = text if text.startswith("/") else f"{plan.target.prefix}/{text}"
+            return Refused.one(
+                where,
+                "the name is not valid UTF-8, which a plan file cannot hold"
+                " (`wheelplan install` and `uninstall` need no plan file)",
+            )
     raise AssertionError("a plan that fails to encode holds such a name")  # pragma: no cover
 
 

@@ -20,7 +20,7 @@ import msgspec
 
 from planner.errors import Refused
 from planner.installed import Installed, installed_fingerprint, scan_elsewhere, scan_installed
-from planner.paths import has_control
+from planner.paths import has_control, is_utf8
 from planner.plan import TargetLayout
 
 JOURNAL_DIR = ".wheelplan-journal"
@@ -80,18 +80,9 @@ def interpreter_problem(interpreter: str) -> str | None:
         return (
             f"target interpreter {interpreter!r} is not an absolute path without control characters"
         )
-    if not interpreter.isascii() and not _is_utf8(interpreter):
+    if not interpreter.isascii() and not is_utf8(interpreter):
         return f"target interpreter {interpreter!r} is not valid UTF-8, as a shebang line must be"
     return None
-
-
-def _is_utf8(text: str) -> bool:
-    """Whether a name read from the disk (undecodable bytes escaped) is UTF-8."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def prefix_problem(prefix: str) -> str | None:
