@@ -11,6 +11,7 @@ headers) stay in `planner.wheels`.
 from __future__ import annotations
 
 import mmap
+import stat
 import struct
 from typing import NamedTuple
 
@@ -64,7 +65,7 @@ class Entry(NamedTuple):
     size: int
     # Where the member's local header starts.
     offset: int
-    # The stored st_mode; 0 when the archive was not made on unix.
+    # The stored st_mode; 0 when none was stored.
     unix_mode: int
 
 
@@ -109,7 +110,11 @@ def read_entries(data: Buffer) -> tuple[list[Entry], int]:
                 extra = central[position : position + extra_length]
                 length, compressed, offset = _zip64_values(extra, length, compressed, offset)
             position += extra_length + comment_length
-            mode = attributes >> 16 if system == _UNIX else 0
+            mode = attributes >> 16
+            if system != _UNIX and not stat.S_ISREG(mode):
+                # Another system's attributes; a regular file's mode there is a unix
+                # one (as Info-ZIP and 7-Zip write it), which pip and installer keep.
+                mode = 0
             entries.append(
                 Entry(name, raw_name, flags, method, crc, compressed, length, offset + shift, mode)
             )

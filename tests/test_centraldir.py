@@ -7,6 +7,7 @@ refuses while opening must be refused with zipfile's words.
 from __future__ import annotations
 
 import io
+import stat
 import zipfile
 from pathlib import Path
 
@@ -17,6 +18,11 @@ from hypothesis import strategies as st
 from planner.centraldir import NOT_A_ZIP, Entry, Unreadable, read_entries
 from tests.hostile import CONTROL
 from tests.wheelfactory import build_wheel
+
+
+def _unix_mode(info: zipfile.ZipInfo) -> int:
+    mode = info.external_attr >> 16
+    return mode if info.create_system == 3 or stat.S_ISREG(mode) else 0
 
 
 def _expected(data: bytes) -> tuple[list[Entry], int]:
@@ -31,7 +37,7 @@ def _expected(data: bytes) -> tuple[list[Entry], int]:
                 info.compress_size,
                 info.file_size,
                 info.header_offset,
-                info.external_attr >> 16 if info.create_system == 3 else 0,
+                _unix_mode(info),
             )
             for info in archive.infolist()
         ]

@@ -182,6 +182,19 @@ BAD_WHEELS = [
 ]
 
 
+def test_a_zip_made_elsewhere_keeps_a_regular_files_exec_bit(wheels: Path) -> None:
+    """Tools on other systems store a unix mode too; pip and installer read it."""
+    files = {
+        "run.sh": Member("run.sh", b"#!/bin/sh\n", mode=0o755, create_system=0),
+        "plain.txt": Member("plain.txt", b"", mode=0o644, create_system=0),
+        # Not a unix mode there: neither a symlink to refuse nor an exec bit.
+        "odd.txt": Member("odd.txt", b"", mode=0o120777, create_system=0),
+    }
+    wheel = read(WheelSpec(name="elsewhere", files=files), wheels)
+    modes = {member.name: member.mode for member in wheel.members if "/" not in member.name}
+    assert modes == {"run.sh": 0o755, "plain.txt": 0o644, "odd.txt": 0o644}
+
+
 @pytest.mark.parametrize(("fields", "message"), BAD_WHEELS)
 def test_a_broken_wheel_is_refused_naming_the_wheel(
     fields: dict[str, Any], message: str, wheels: Path, fake: TargetInfo

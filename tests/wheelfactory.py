@@ -43,6 +43,8 @@ class Member:
     in_record: bool = True
     record_row: str | None = None
     compress_type: int = zipfile.ZIP_DEFLATED
+    # The zip's "version made by" system: 3 is unix, 0 MS-DOS.
+    create_system: int = 3
 
 
 @attrs.frozen
@@ -144,6 +146,7 @@ def build_wheel(spec: WheelSpec, directory: Path, filename: str | None = None) -
             kind = member.mode & 0o170000 or 0o100000
             info.external_attr = (kind | member.mode) << 16
             info.compress_type = member.compress_type
+            info.create_system = member.create_system
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "Duplicate name" is on purpose
                 archive.writestr(info, member.data)
