@@ -19,6 +19,7 @@ import os
 import re
 import sys
 from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
 from typing import cast
 from urllib.parse import unquote, urlparse
 
@@ -31,6 +32,7 @@ from packaging.pylock import (
     Pylock,
     PylockSelectError,
     PylockValidationError,
+    is_valid_pylock_path,
 )
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
@@ -231,6 +233,12 @@ def select(
     """
     lock_path = os.path.abspath(path)
     pylock, warnings = _parsed(data, path)
+    if not is_valid_pylock_path(Path(path)):
+        # The spec's names, as uv holds to them; checked once the file reads as a lock,
+        # so that a wheel or a plan given here is still called what it is.
+        raise Refused.one(
+            path, "not a lock file name: PEP 751 names one pylock.toml or pylock.NAME.toml"
+        )
     problems: list[Problem] = []
     wheels: list[LockedWheel] = []
     lock_dir = os.path.dirname(lock_path)

@@ -593,6 +593,30 @@ def test_a_lock_the_target_cannot_use_is_refused(
     assert message in line
 
 
+@pytest.mark.parametrize(
+    "name", ["lock.toml", "pylock.a.b.toml", "pylock..toml", "pylock.toml.bak"]
+)
+def test_a_lock_named_outside_the_spec_is_refused(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, name: str
+) -> None:
+    entry = wheel_entry(wheels / ALPHA.filename, path=str(wheels / ALPHA.filename))
+    lock = write_pylock(tmp_path / name, [LockPackage("alpha", wheels=(entry,))])
+    result = cli("plan", "--lock", lock, "--python", target)
+    assert result.returncode == 1
+    assert errors(result) == [
+        f"error: {lock}: not a lock file name: PEP 751 names one pylock.toml or pylock.NAME.toml"
+    ]
+
+
+def test_a_lock_named_for_its_purpose_is_read(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli
+) -> None:
+    entry = wheel_entry(wheels / ALPHA.filename, path=str(wheels / ALPHA.filename))
+    lock = write_pylock(tmp_path / "pylock.dev-1.toml", [LockPackage("alpha", wheels=(entry,))])
+    result = cli("plan", "--lock", lock, "--python", target)
+    assert result.returncode == 0, result.stderr
+
+
 def test_wheels_and_a_lock_together_are_a_usage_error(
     tmp_path: Path, wheels: Path, cli: Cli
 ) -> None:
