@@ -184,10 +184,11 @@ def test_url_wheels_follow_cache_dir(
     assert not (xdg / "wheelplan" / "downloads").exists()
 
 
+@pytest.mark.parametrize("into", ["--wheel-dir", "--cache-dir"])
 @pytest.mark.parametrize("how", ["path", "url"])
 @pytest.mark.parametrize("wrong", ["hash", "size"])
 def test_a_wrong_hash_or_size_is_refused_with_nothing_written(
-    tmp_path: Path, target: Path, wheels: Path, cli: Cli, how: str, wrong: str
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, how: str, wrong: str, into: str
 ) -> None:
     beta = wheels / BETA.filename
     location = {"path": str(beta)} if how == "path" else {"url": beta.as_uri()}
@@ -204,16 +205,17 @@ def test_a_wrong_hash_or_size_is_refused_with_nothing_written(
     )
     env = target.parent.parent
     before = snapshot(env)
-    downloads = tmp_path / "downloads"
+    folder = tmp_path / "downloads"
     plan_file = tmp_path / "plan.json"
-    result = cli("install", "--lock", lock, "--python", target, "--wheel-dir", downloads)
+    result = cli("install", "--lock", lock, "--python", target, into, folder)
     assert result.returncode == 1
     (line,) = errors(result)
     assert beta.name in line
     assert ("sha256" in line) if wrong == "hash" else ("bytes" in line)
     assert snapshot(env) == before
     assert not plan_file.exists()
-    # A download that fails its check is not kept.
+    # A download that fails its check is not kept, nor the cache's folder made for it.
+    downloads = folder if into == "--wheel-dir" else folder / "downloads"
     assert not downloads.exists() or not any(downloads.iterdir())
 
 

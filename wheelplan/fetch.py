@@ -112,8 +112,13 @@ def _download(wheel: LockedWheel, destination: str, slot: _Slot) -> str:
     """Download to a temporary name beside `destination`, check, then rename."""
     assert wheel.url is not None
     folder = os.path.dirname(destination)
+    made = not os.path.isdir(folder)
     os.makedirs(folder, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{wheel.filename}.", suffix=".part")
+    try:
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{wheel.filename}.", suffix=".part")
+    except BaseException:
+        _remove_if_made(folder, made)
+        raise
     try:
         checker = _Checker(wheel)
         request = urllib.request.Request(wheel.url, headers={"User-Agent": USER_AGENT})
@@ -129,7 +134,15 @@ def _download(wheel: LockedWheel, destination: str, slot: _Slot) -> str:
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+        _remove_if_made(folder, made)
         raise
+
+
+def _remove_if_made(folder: str, made: bool) -> None:
+    """A refused download leaves no folder it made (one still in use stays)."""
+    if made:
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
 
 
 def _fetch_one(wheel: LockedWheel, folder: str, flat: bool, slot: _Slot) -> Fetched:
