@@ -108,11 +108,15 @@ def _check_file(path: str, wheel: LockedWheel) -> str:
     return checker.finish()
 
 
-def _download(wheel: LockedWheel, destination: str, slot: _Slot) -> str:
-    """Download to a temporary name beside `destination`, check, then rename."""
+def _download(wheel: LockedWheel, destination: str, slot: _Slot, own_folder: bool) -> str:
+    """Download to a temporary name beside `destination`, check, then rename.
+
+    `own_folder`: the folder is this wheel's alone (the cache's per-hash folder, not
+    the user's `--wheel-dir`), so a refused download removes it if it made it.
+    """
     assert wheel.url is not None
     folder = os.path.dirname(destination)
-    made = not os.path.isdir(folder)
+    made = own_folder and not os.path.isdir(folder)
     os.makedirs(folder, exist_ok=True)
     try:
         fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{wheel.filename}.", suffix=".part")
@@ -139,7 +143,7 @@ def _download(wheel: LockedWheel, destination: str, slot: _Slot) -> str:
 
 
 def _remove_if_made(folder: str, made: bool) -> None:
-    """A refused download leaves no folder it made (one still in use stays)."""
+    """A refused download leaves no folder it made (one in use by now stays)."""
     if made:
         with contextlib.suppress(OSError):
             os.rmdir(folder)
@@ -162,7 +166,7 @@ def _fetch_one(wheel: LockedWheel, folder: str, flat: bool, slot: _Slot) -> Fetc
         if os.path.isfile(destination):
             with contextlib.suppress(_Mismatch):
                 return Fetched(wheel, destination, _check_file(destination, wheel))
-        return Fetched(wheel, destination, _download(wheel, destination, slot))
+        return Fetched(wheel, destination, _download(wheel, destination, slot, not flat))
     except _Mismatch as error:
         raise Refused.one(wheel.path or wheel.url or wheel.filename, str(error)) from None
     except urllib.error.HTTPError as error:
