@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 
 from applier import faults
+from planner import running
 from planner.errors import Refused, name_the_file
 
 # The pyc layout of PEP 552, as py_compile writes it: magic, flags, then either the
@@ -71,7 +72,7 @@ def cache_tag(interpreter: str) -> str:
     """
     try:
         completed = subprocess.run(
-            [interpreter, "-I", "-c", "import sys; print(sys.implementation.cache_tag)"],
+            [interpreter, *running.FLAGS, "-c", "import sys; print(sys.implementation.cache_tag)"],
             capture_output=True,
             text=True,
             check=False,
@@ -119,7 +120,7 @@ def compile_sources(
         if not batch:
             continue
         process = subprocess.Popen(
-            [interpreter, "-I", "-c", _COMPILER, mode],
+            [interpreter, *running.FLAGS, "-c", _COMPILER, mode],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 import attrs
 import msgspec
 
+from planner import running
 from planner.errors import Refused
 from planner.installed import Installed, installed_fingerprint, scan_elsewhere, scan_installed
 from planner.paths import has_control, is_utf8
@@ -170,6 +171,8 @@ json.dump({
 }, sys.stdout)
 """
 _PROBE = _probe_source(MIN_TARGET_PYTHON)
+# The probe's answer is a few kilobytes; an interpreter saying far more is not one.
+_MAX_ANSWER = 16 << 20
 
 
 @attrs.frozen
@@ -322,7 +325,7 @@ class BackgroundProbe:
             library = os.path.dirname(os.path.dirname(os.path.abspath(spec.origin)))
             self._process = subprocess.Popen(
                 [
-                    *(self._interpreter, "-I", "-c", _PROBE, library),
+                    *(self._interpreter, *running.FLAGS, "-c", _PROBE, library),
                     "markers" if planning else "",
                     place.folder if place is not None and place.layout == "prefix" else "",
                 ],
@@ -353,12 +356,15 @@ class BackgroundProbe:
         assert self._process is not None
         interpreter = self._interpreter
         try:
-            stdout, stderr = self._process.communicate(timeout=120)
+            stdout, stderr = running.communicate(self._process, _MAX_ANSWER, timeout=120)
         except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.communicate()
             raise Refused.one(
                 interpreter, "the target interpreter did not answer in 120 s"
+            ) from None
+        except running.TooMuchOutput:
+            raise Refused.one(
+                interpreter,
+                f"not a usable Python interpreter (it said more than {_MAX_ANSWER >> 20} MiB)",
             ) from None
         try:
             if self._process.returncode != 0:

@@ -93,6 +93,25 @@ def test_plan_without_output_is_a_dry_run_that_writes_nothing(tmp_path: Path, ta
     assert snapshot(tmp_path) == before
 
 
+def test_a_pth_file_importing_a_module_leaves_no_bytecode_behind(
+    tmp_path: Path, target: Path
+) -> None:
+    """A .pth file runs whenever the target's interpreter starts (setuptools' imports
+    `_distutils_hack`); planning, applying and compiling must not write its .pyc."""
+    site = next(venv_of(target).glob("lib/python*/site-packages"))
+    (site / "hook.pth").write_text("import hooked\n")
+    (site / "hooked.py").write_text("VALUE = 1\n")
+    wheels = built(tmp_path, APP)
+    before = snapshot(venv_of(target))
+    result = run_cli("plan", *wheels, "--python", target)
+    assert result.returncode == 0, result.stderr
+    assert snapshot(venv_of(target)) == before
+    result = run_cli("install", *wheels, "--python", target, "--compile-bytecode")
+    assert result.returncode == 0, result.stderr
+    assert not (site / "__pycache__").exists()
+    assert (site / "app" / "__pycache__").is_dir()
+
+
 def test_output_is_canonical_json_with_a_digest(tmp_path: Path, target: Path) -> None:
     wheels = built(tmp_path, APP, PLUGIN)
     env_before = snapshot(venv_of(target))

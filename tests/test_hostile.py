@@ -607,6 +607,19 @@ def test_a_python_that_is_not_a_python_is_refused(kind: str, tmp_path: Path, cli
     assert all(line.startswith("error: ") for line in result.stderr.splitlines())
 
 
+def test_a_python_that_answers_without_end_is_refused(tmp_path: Path, cli: Cli) -> None:
+    """Its answer was read whole: memory grew by the gigabyte until the timeout."""
+    wheel = build_wheel(CONTROL, tmp_path / "wheels")
+    python = tmp_path / "python"
+    python.write_text("#!/bin/sh\nexec yes\n")
+    python.chmod(0o755)
+    refusal(
+        cli("plan", wheel, "--python", python),
+        str(python),
+        "not a usable Python interpreter (it said more than 16 MiB)",
+    )
+
+
 @pytest.mark.parametrize(
     ("answer", "problem"),
     [
