@@ -614,7 +614,7 @@ def test_a_python_that_answers_without_end_is_refused(tmp_path: Path, cli: Cli) 
     python.write_text("#!/bin/sh\nexec yes\n")
     python.chmod(0o755)
     refusal(
-        cli("plan", wheel, "--python", python),
+        cli("plan", wheel, "--python", python, memory=1 << 30),
         str(python),
         "not a usable Python interpreter (it said more than 16 MiB)",
     )
