@@ -28,6 +28,7 @@ from planner.paths import printable
 from planner.plan import Distribution, Plan, Target, dumps, encode, loads
 from planner.review import human_size, plural
 from planner.target import BackgroundProbe, Place, probe
+from wheelplan import output
 
 if TYPE_CHECKING:
     from applier.apply import Summary
@@ -645,6 +646,22 @@ def run(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)  # pragma: no cover
 
 
+def _heard(args: argparse.Namespace, code: int) -> int:
+    """`code`, unless the output it made was lost: a command whose output is its result
+    failed; one that changed the target did not, and says the output is gone."""
+    error = output.lost()
+    if error is None or code != EXIT_OK:
+        return code
+    problem = Problem("standard output", str(error.strerror or error))
+    if args.command in ("apply", "install", "uninstall", "recover") and not getattr(
+        args, "dry_run", False
+    ):
+        print(f"warning: {problem} (the output is lost; the work is done)", file=sys.stderr)
+        return code
+    print(f"error: {problem}", file=sys.stderr)
+    return EXIT_REFUSED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -661,7 +678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return run(args)
+        return _heard(args, run(args))
     except Refused as refused:
         for problem in refused.problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -686,19 +703,20 @@ def script() -> NoReturn:
     A plan is some 100,000 objects; freeing them one by one at exit cost each command
     10-15 ms of wall time. Everything `main` opened is closed by then, threads are joined
     and children reaped, so what is left is what was registered to run at exit (the
-    fault-injection trace) and flushing the standard streams. A reader that went away
-    early (`wheelplan plan ... | head`) is not an error of ours.
+    fault-injection trace) and flushing the standard streams; standard output is
+    `output`'s, whose failures `_heard` judges.
 
     SIGTERM (`docker stop`, a cancelled CI job) interrupts as Ctrl-C does: an apply
     rolls back before it exits instead of leaving its journal for `recover`.
     """
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    output.guard()
     code = main()
     # The work is done: an interrupt now would only print a traceback.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     atexit._run_exitfuncs()
-    with contextlib.suppress(BrokenPipeError):
-        sys.stdout.flush()
+    sys.stdout.flush()
+    with contextlib.suppress(OSError):
         sys.stderr.flush()
     os._exit(code)

@@ -1,0 +1,101 @@
+"""What wheelplan does when its standard output fails or cannot spell a path.
+
+The exit code keeps its meaning: 1 says the target is unchanged, so a command that
+changed it does not exit 1 because a print failed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO, snapshot
+from tests.wheelfactory import WheelSpec, build_wheel
+
+APP = WheelSpec(name="app", files={"app/__init__.py": b"VALUE = 1\n"})
+
+
+def _wheelplan(*args: str | os.PathLike[str], **popen: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "wheelplan", *map(str, args)],
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
+        **popen,  # type: ignore[call-overload]
+    )
+
+
+def _site(target: Path) -> Path:
+    return next(target.parent.parent.glob("lib/python*/site-packages"))
+
+
+def test_a_full_disk_under_the_output_fails_a_plan_but_not_a_done_install(
+    tmp_path: Path, target: Path
+) -> None:
+    wheel = build_wheel(APP, tmp_path / "wheels")
+    with open("/dev/full", "wb") as full:
+        planning = _wheelplan("plan", wheel, "--python", target, stdout=full)
+        assert planning.wait() == 1
+        assert planning.stderr is not None
+        assert planning.stderr.read() == b"error: standard output: No space left on device\n"
+        installing = _wheelplan("install", wheel, "--python", target, stdout=full)
+        assert installing.wait() == 0
+    assert installing.stderr is not None
+    assert installing.stderr.read() == (
+        b"warning: standard output: No space left on device"
+        b" (the output is lost; the work is done)\n"
+    )
+    assert (_site(target) / "app" / "__init__.py").read_bytes() == b"VALUE = 1\n"
+
+
+def test_a_reader_that_went_away_is_no_failure(tmp_path: Path, target: Path) -> None:
+    wheels = [
+        build_wheel(WheelSpec(name=f"many{index}"), tmp_path / "wheels") for index in range(60)
+    ]
+    for command in ("plan", "install"):
+        process = _wheelplan(command, *wheels, "--python", target, stdout=subprocess.PIPE)
+        assert process.stdout is not None
+        process.stdout.close()
+        assert process.wait() == 0
+        assert process.stderr is not None
+        assert process.stderr.read() == b""
+    assert len(list(_site(target).glob("many*.dist-info"))) == 60
+
+
+def test_a_closed_output_fails_a_plan_and_leaves_the_target(tmp_path: Path, target: Path) -> None:
+    wheel = build_wheel(APP, tmp_path / "wheels")
+    before = snapshot(target.parent.parent)
+    process = _wheelplan(
+        "plan", wheel, "--python", target, stdout=subprocess.DEVNULL, preexec_fn=lambda: os.close(1)
+    )
+    assert process.wait() == 1
+    assert process.stderr is not None
+    assert process.stderr.read() == b"error: standard output: standard output is closed\n"
+    assert snapshot(target.parent.parent) == before
+
+
+def _strict(*args: str | bytes | os.PathLike[str]) -> subprocess.CompletedProcess[bytes]:
+    """wheelplan with a UTF-8 standard output that refuses what UTF-8 cannot spell."""
+    return subprocess.run(
+        [sys.executable, "-m", "wheelplan", *args],
+        capture_output=True,
+        check=False,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONIOENCODING": "utf-8:strict"},
+    )
+
+
+def test_a_path_utf8_cannot_spell_is_printed_as_its_bytes(tmp_path: Path, target: Path) -> None:
+    """Under a UTF-8 locale every line naming such a folder ended in a
+    UnicodeEncodeError traceback, after the install was done."""
+    wheel = build_wheel(APP, tmp_path / "wheels")
+    folder = os.fsencode(tmp_path) + b"/t\xffrget"
+    result = _strict("install", wheel, "--python", target, "-t", folder)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b""
+    assert result.stdout.startswith(b"applied 1 distribution to " + folder + b": ")
+    assert os.path.isfile(folder + b"/app/__init__.py")
+    listed = _strict("cache", "dir", "--cache-dir", folder)
+    assert (listed.returncode, listed.stdout) == (0, folder + b"\n")

@@ -1,0 +1,86 @@
+"""Standard output that cannot end a command.
+
+A print fails when the reader went away (`wheelplan install ... | head`), the disk
+is full (`> /dev/full`) or stdout was closed. Raised from a print, that failure
+ended an `install` that had already committed with exit code 1, which says the
+target is unchanged, or with a traceback. Here the first failure is kept for the
+command to judge, and what follows it is dropped.
+
+Paths are written as the bytes they are (surrogateescape): one that is not UTF-8
+crashed every line naming it under a UTF-8 locale.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import sys
+
+import attrs
+
+
+@attrs.define
+class _Lost:
+    error: OSError | None = None
+
+
+class _Guarded(io.RawIOBase):
+    """File descriptor 1, or nothing when it was closed at start-up (another file may
+    have taken that number since)."""
+
+    def __init__(self, descriptor: int | None, lost: _Lost) -> None:
+        super().__init__()
+        self._descriptor = descriptor
+        self._lost = lost
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self._descriptor is not None and os.isatty(self._descriptor)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._lost.error is None:
+            try:
+                if self._descriptor is None:
+                    raise OSError(errno.EBADF, "standard output is closed")
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._descriptor, view) :]
+            except OSError as error:
+                self._lost.error = error
+        return len(data)
+
+
+_lost = _Lost()
+
+
+def guard() -> None:
+    """Put the guarded stream in place of sys.stdout, for the rest of the process."""
+    original = sys.stdout
+    descriptor = None
+    if original is not None:
+        original.flush()
+        descriptor = original.fileno()
+    raw = _Guarded(descriptor, _lost)
+    sys.stdout = io.TextIOWrapper(
+        io.BufferedWriter(raw),
+        encoding=original.encoding if original is not None else "utf-8",
+        errors="surrogateescape",
+        line_buffering=raw.isatty(),
+    )
+
+
+def lost() -> OSError | None:
+    """Why output was lost, after flushing what is pending; None when none was (or
+    no guard is in place), and None for a reader that went away: its choice, not a
+    failure of the command."""
+    sys.stdout.flush()
+    error = _lost.error
+    if error is None or isinstance(error, BrokenPipeError):
+        return None
+    return error
+
+
+__all__ = ["guard", "lost"]
