@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Sequence
 
 from planner.errors import name_the_file
 
@@ -27,8 +28,9 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def write_atomic(path: str, data: bytes, *, fsync: bool = False) -> None:
-    """Write `data` to a unique temporary name beside `path`, then rename it over `path`.
+def write_atomic(path: str, data: bytes | Sequence[bytes], *, fsync: bool = False) -> None:
+    """Write `data` (or its pieces, one after another) to a unique temporary name beside
+    `path`, then rename it over `path`.
 
     With `fsync` the bytes and the rename are flushed to disk before this returns. An
     `OSError` that names no file (a failed write says only why) names `path`.
@@ -36,7 +38,7 @@ def write_atomic(path: str, data: bytes, *, fsync: bool = False) -> None:
     temporary = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     try:
         with open(temporary, "wb") as stream:
-            stream.write(data)
+            stream.writelines([data] if isinstance(data, bytes) else data)
             if fsync:
                 stream.flush()
                 os.fsync(stream.fileno())

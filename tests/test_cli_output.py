@@ -7,6 +7,7 @@ changed it does not exit 1 because a print failed afterwards.
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,38 @@ def test_a_path_utf8_cannot_spell_is_printed_as_its_bytes(tmp_path: Path, target
     assert os.path.isfile(folder + b"/app/__init__.py")
     listed = _strict("cache", "dir", "--cache-dir", folder)
     assert (listed.returncode, listed.stdout) == (0, folder + b"\n")
+
+
+def test_a_plan_file_that_cannot_be_written_whole_leaves_the_old_one(
+    tmp_path: Path, target: Path
+) -> None:
+    """It was opened for writing and truncated first: a file size limit left half a
+    plan, and the error line named no file."""
+    wheel = build_wheel(APP, tmp_path / "wheels")
+    saved = tmp_path / "plan.json"
+    saved.write_bytes(b"the plan reviewed yesterday")
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (500, 500))
+
+    process = _wheelplan("plan", wheel, "--python", target, "-o", saved, preexec_fn=small_files)
+    assert process.wait() == 1
+    assert process.stderr is not None
+    assert process.stderr.read() == f"error: {saved}: File too large\n".encode()
+    assert saved.read_bytes() == b"the plan reviewed yesterday"
+    # No temporary file is left beside it.
+    assert set(os.listdir(tmp_path)) == {"plan.json", "wheels", "env"}
+
+
+def test_a_plan_file_on_a_device_is_written_in_place_or_named(tmp_path: Path, target: Path) -> None:
+    wheel = build_wheel(APP, tmp_path / "wheels")
+    process = _wheelplan("plan", wheel, "--python", target, "-o", "/dev/full")
+    assert process.wait() == 1
+    assert process.stderr is not None
+    assert process.stderr.read() == b"error: /dev/full: No space left on device\n"
+    process = _wheelplan(
+        "plan", wheel, "--python", target, "-o", "/dev/stdout", stdout=subprocess.PIPE
+    )
+    out, err = process.communicate()
+    assert (process.returncode, err) == (0, b"")
+    assert out.startswith(b'{"conflicts":[],\n"digest":"sha256:')

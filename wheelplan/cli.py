@@ -20,8 +20,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from applier import cachedir, links, wheelindex
+from applier.atomic import write_atomic
 from planner import review
-from planner.errors import Problem, Refused
+from planner.errors import Problem, Refused, name_the_file
 from planner.inputfiles import MAX_PLAN_BYTES, read_at_most
 from planner.limits import Limits
 from planner.paths import printable
@@ -509,6 +510,21 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_REFUSED if report.problems else EXIT_OK
 
 
+def _save(path: str, pieces: list[bytes]) -> None:
+    """The plan file, whole or not at all: a write that fails (a full disk, a file size
+    limit, Ctrl-C) leaves the file that was there. A device or a pipe
+    (`-o /dev/stdout`) cannot be replaced, and is written in place."""
+    if os.path.exists(path) and not os.path.isfile(path):
+        try:
+            with open(path, "wb") as stream:
+                stream.writelines(pieces)
+        except OSError as error:
+            name_the_file(error, path)
+            raise
+    else:
+        write_atomic(os.path.realpath(path), pieces)
+
+
 def _plan_command(args: argparse.Namespace) -> int:
     """`plan`, and `install`, which applies the plan at once."""
     # The target's interpreter starts first, and answers while the planner is imported.
@@ -560,9 +576,7 @@ def _plan_command(args: argparse.Namespace) -> int:
         _apply(plan, "install", args, options, preflight)
         return EXIT_OK
     if args.output:
-        pieces = encode(plan)  # before the file is opened: a failure leaves it as it was
-        with open(args.output, "wb") as stream:
-            stream.writelines(pieces)
+        _save(args.output, encode(plan))
     if args.json:
         sys.stdout.write(dumps(plan))
     else:
