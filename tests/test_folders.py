@@ -142,7 +142,10 @@ def test_a_saved_plan_applies_only_to_the_folder_named_again(
         f"error: {plan}: planned for {folder.named} {ours}, not {other.named} {ours}; plan again"
     ]
     assert snapshot(tmp_path) == before
-    applied = run_cli("apply", plan, folder.option, ours, "--quiet")
+    # The command the plan's review gives is that one, and it applies the plan.
+    hint = planned.stdout.rsplit("apply it with: wheelplan ", 1)[1].split()
+    assert hint == ["apply", str(plan), folder.option, str(ours)]
+    applied = run_cli(*hint, "--quiet")
     assert applied.returncode == 0, applied.stderr
     assert (ours / folder.library / "layered" / "__init__.py").is_file()
     # A relative folder names the same one.

@@ -28,7 +28,7 @@ from planner.limits import Limits
 from planner.paths import printable
 from planner.plan import Distribution, Plan, Target, dumps, encode, loads
 from planner.review import human_size, plural
-from planner.target import BackgroundProbe, Place, probe
+from planner.target import BackgroundProbe, Place, place_of, probe
 from wheelplan import output
 
 if TYPE_CHECKING:
@@ -583,7 +583,9 @@ def _plan_command(args: argparse.Namespace) -> int:
         sys.stdout.write(review.render(plan))
         if args.output:
             written = printable(str(args.output))
-            print(f"\nplan written to {written}; apply it with: wheelplan apply {written}")
+            place = place_of(plan.target.layout, plan.target.prefix)
+            again = f" {printable(place.option)}" if place is not None else ""
+            print(f"\nplan written to {written}; apply it with: wheelplan apply {written}{again}")
         elif args.command == "install":
             print("\ndry run: nothing written (without --dry-run, this plan is applied)")
         else:
