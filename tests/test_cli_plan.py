@@ -192,6 +192,28 @@ def test_usage_errors_exit_2(args: tuple[str, ...], cli: Cli) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # pip's uninstall takes a requirement; normalized, it named nobody and was skipped.
+        (("uninstall", "app==1.0"), "argument NAME: 'app==1.0' is not a distribution name"),
+        (("uninstall", "app", ""), "argument NAME: expected a distribution name, got ''"),
+        (("plan", "--remove", "app b"), "argument --remove: 'app b' is not a distribution"),
+        (("plan", "x.whl", "--prefer", "_app"), "argument --prefer: '_app' is not a"),
+    ],
+    ids=["requirement", "empty", "space", "underscore"],
+)
+def test_a_name_that_is_no_distribution_name_is_a_usage_error(
+    args: tuple[str, ...], message: str, tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    before = snapshot(venv_of(target))
+    result = cli(*args, "--python", target)
+    assert result.returncode == 2
+    assert f"error: {message}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(venv_of(target)) == before
+
+
 @pytest.mark.parametrize("flag", ["--version", "-V"])
 def test_version_is_the_installed_distribution_s(flag: str, cli: Cli) -> None:
     """As `pip --version` and `uv --version`: the version pyproject.toml gives."""

@@ -74,6 +74,23 @@ _folder = _given("folder")
 _path = _given("path")
 
 
+def _name(text: str) -> str:
+    """A distribution's name, normalized; a requirement (`pkg==1.0`, which pip's
+    uninstall takes) or a typo was normalized into a name nobody has, and skipped as
+    not installed."""
+    from packaging.utils import InvalidName, canonicalize_name
+
+    try:
+        return canonicalize_name(text, validate=True)
+    except InvalidName:
+        raise argparse.ArgumentTypeError(
+            f"{printable(text)!r} is not a distribution name (give the name alone,"
+            " without a version)"
+            if text
+            else "expected a distribution name, got ''"
+        ) from None
+
+
 def _folder_arguments(
     parser: argparse.ArgumentParser, target: str = _TARGET_HELP, prefix: str = _PREFIX_HELP
 ) -> None:
@@ -124,6 +141,7 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
         "--prefer",
         action="append",
         default=[],
+        type=_name,
         metavar="NAME",
         help="this distribution wins every overlap with different content it is part of",
     )
@@ -131,6 +149,7 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
         "--remove",
         action="append",
         default=[],
+        type=_name,
         metavar="NAME",
         help="remove this installed distribution",
     )
@@ -311,7 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     uninstall = commands.add_parser(
         "uninstall", help="remove installed distributions (install --remove NAME, no wheels)"
     )
-    uninstall.add_argument("remove", nargs="+", metavar="NAME", help="a distribution to remove")
+    uninstall.add_argument(
+        "remove", nargs="+", type=_name, metavar="NAME", help="a distribution to remove"
+    )
     uninstall.add_argument("--python", type=_path, help=_PYTHON_HELP)
     _folder_arguments(
         uninstall,
@@ -370,15 +391,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _request(args: argparse.Namespace, index: wheelindex.WheelIndex | None = None) -> Request:
-    from packaging.utils import canonicalize_name
-
     from planner.build import Request
 
     return Request(
         digests=index,
         wheels=tuple(args.wheels),
-        prefer=frozenset(canonicalize_name(name) for name in args.prefer),
-        remove=frozenset(canonicalize_name(name) for name in args.remove),
+        prefer=frozenset(args.prefer),
+        remove=frozenset(args.remove),
         sync=args.sync,
         reinstall=args.reinstall,
         strict=args.strict,
