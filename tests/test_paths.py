@@ -57,3 +57,19 @@ def test_is_within_compares_whole_components(
     root_text, path_text = lead + "/".join(root), lead + "/".join(path)
     expected = path[: len(root)] == root
     assert paths.is_within(path_text, root_text) == expected
+
+
+_UNSEEN = "\u061c\u200b\u200e\u200f\u2028\u2029\u202a\u202e\u2066\u2069\ufeff"
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(_UNSEEN)))
+@example("evil\u202etxt.py")
+@example("one\u2028two")
+def test_printable_text_is_one_line_that_shows_every_character(text: str) -> None:
+    """A review line names what the plan does: a name must not break it into two
+    lines, nor show itself as another name."""
+    shown = paths.printable(text)
+    assert len(shown.splitlines()) <= 1
+    assert not any(ch in _UNSEEN or ch < " " or "\x7f" <= ch <= "\x9f" for ch in shown)
+    if not any(ch in _UNSEEN or not ch.isprintable() for ch in text):
+        assert shown == text
