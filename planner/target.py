@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -250,11 +251,21 @@ def resolve_interpreter(python: str | None, *, system: bool = False) -> str:
                 "no target given, no virtual or conda environment is active and no .venv is"
                 " in this folder or its parents",
             )
+    if os.sep not in python and not os.path.lexists(python):
+        # A command name (`python3`) or a version (`3.12`), found on PATH as uv finds it.
+        python = shutil.which(f"python{python}" if _VERSION.fullmatch(python) else python) or python
     if os.path.isdir(python):
         python = os.path.join(python, "bin", "python")
-    if not os.path.exists(python):
-        raise Refused.one(python, "the target interpreter does not exist")
+    try:
+        os.stat(python)
+    except FileNotFoundError:
+        raise Refused.one(python, "the target interpreter does not exist") from None
+    except OSError as error:
+        raise Refused.one(python, f"cannot run the target interpreter: {error.strerror}") from None
     return os.path.abspath(python)
+
+
+_VERSION = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def _active_environment() -> str | None:

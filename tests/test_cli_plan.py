@@ -351,6 +351,34 @@ def test_python_defaults_to_the_active_virtual_environment(
     ]
 
 
+def test_python_may_be_a_command_or_a_version_on_path(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """As uv takes `--python python3` and `--python 3.12`: both were "does not exist"."""
+    wheels = built(tmp_path, APP)
+    commands = tmp_path / "commands"
+    commands.mkdir()
+    for name in ("python3.99", "mypython"):
+        (commands / name).write_text(f'#!/bin/sh\nexec "{target}" "$@"\n')
+        (commands / name).chmod(0o755)
+    path = {"PATH": f"{commands}{os.pathsep}{os.environ['PATH']}"}
+    for given in ("3.99", "mypython"):
+        result = cli("plan", *wheels, "--python", given, env=path, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith(f"Plan for {venv_of(target)} ")
+    # A file of that name in the current folder is taken first, as a path.
+    (tmp_path / "mypython").write_text("not a program\n")
+    assert errors(cli("plan", *wheels, "--python", "mypython", env=path, cwd=tmp_path)) == [
+        f"{tmp_path / 'mypython'}: cannot run the target interpreter: Permission denied"
+    ]
+    assert errors(cli("plan", *wheels, "--python", "3.98", env=path, cwd=tmp_path)) == [
+        "3.98: the target interpreter does not exist"
+    ]
+    assert errors(cli("plan", *wheels, "--python", "/etc/hostname/python")) == [
+        "/etc/hostname/python: cannot run the target interpreter: Not a directory"
+    ]
+
+
 def test_an_input_given_where_another_kind_goes_says_where_it_goes(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:
