@@ -659,9 +659,11 @@ def test_a_python_older_than_the_probe_can_run_in_is_refused_by_its_version(
     named as such, not as a SyntaxError from inside packaging."""
     wheel = build_wheel(CONTROL, tmp_path / "wheels")
     python = tmp_path / "python3.9"
-    # This Python, reporting itself as 3.9: the probe is `-I -c CODE ARGS...`.
+    # This Python, reporting itself as 3.9: the probe is `-I -B -c CODE ARGS...`.
     pretend = "import sys; sys.version_info = (3, 9, 18, 'final', 0); exec(sys.argv.pop(1))"
-    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$1" "$2" "{pretend}" "$3" "$4" "$5"\n')
+    python.write_text(
+        f'#!/bin/sh\nexec {sys.executable} "$1" "$2" "$3" "{pretend}" "$4" "$5" "$6" "$7"\n'
+    )
     python.chmod(0o755)
     refusal(
         cli("plan", wheel, "--python", python),
