@@ -614,6 +614,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             if alike == "same":
                 # A set: each copy of a distribution installed twice lists it too.
                 all_owners = tuple(sorted({*all_owners, item.name}))
+                losses.keeps_rewritten(item, path)
             elif item.legacy:
                 # No hash to compare, and no RECORD that --prefer could rewrite.
                 problems.append(
@@ -677,7 +678,8 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         removals[path] = FileEntry(
             path=path, action="remove", owners=tuple(sorted(owners)), reason=reason
         )
-    # A loser's bytecode of a source it lost goes too, unless another kept owner lists it.
+    # A loser's bytecode of a source it lost goes too, unless another kept owner lists
+    # it; so does a kept owner's of a source written again (stale with the new mtime).
     for cached, names in losses.add_bytecode().items():
         still = [item for item in kept_owner_of.get(cached, ()) if item.name not in names]
         if still:

@@ -5,6 +5,13 @@ wheels; it settles one with a distribution already installed the same way: NAME'
 bytes are written, and the installed one's RECORD is rewritten without the file (and
 without the bytecode of it that RECORD lists), so only the winner's RECORD lists it
 and uninstalling the loser later leaves it in place.
+
+An installed distribution that keeps a source the plan writes again with the same
+bytes (`nvidia/__init__.py`, which every `nvidia-*-cu12` wheel ships) gives up the
+bytecode of it that its RECORD lists, the same way: the file gets a new mtime, which
+makes a timestamp `.pyc` of the old one stale. The apply removes that `.pyc` or
+compiles it anew, and only the RECORDs it writes can hold the new one's hash, so the
+kept RECORD would otherwise claim bytes that are no longer there.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ class Losses:
 
     by_dist_info: dict[str, tuple[Installed, set[str]]] = attrs.field(factory=dict)
     by_path: dict[str, tuple[str, list[str]]] = attrs.field(factory=dict)
+    # Sources a distribution keeps while the plan writes them again.
+    rewritten: list[tuple[Installed, str]] = attrs.field(factory=list)
 
     def may_lose(self, item: Installed, path: str, winner: str | None) -> bool:
         """Record that `item` loses `path` to `winner`, if it can: never a file of its
@@ -36,15 +45,27 @@ class Losses:
         self.by_path.setdefault(path, (winner, []))[1].append(item.name)
         return True
 
+    def keeps_rewritten(self, item: Installed, path: str) -> None:
+        """Record that `item` keeps listing `path`, which the plan writes again: the
+        bytecode its RECORD lists for a source goes stale with it."""
+        if path.endswith(".py") and not item.legacy:
+            self.rewritten.append((item, path))
+
     def add_bytecode(self) -> dict[str, list[str]]:
         """Each loser also gives up the bytecode of a source it lost, as its RECORD lists
-        it: bytecode path -> the names that no longer own it."""
+        it, and each distribution that keeps a rewritten source the bytecode of that:
+        bytecode path -> the names that no longer own it."""
+        sources = [
+            (item, path)
+            for item, paths in self.by_dist_info.values()
+            for path in sorted(paths)
+            if path.endswith(".py")
+        ]
         given_up: dict[str, list[str]] = {}
-        for item, paths in self.by_dist_info.values():
-            for source in sorted(path for path in paths if path.endswith(".py")):
-                for cached in listed_bytecode(item.files, source):
-                    paths.add(cached)
-                    given_up.setdefault(cached, []).append(item.name)
+        for item, source in [*sources, *self.rewritten]:
+            for cached in listed_bytecode(item.files, source):
+                self.by_dist_info.setdefault(item.dist_info, (item, set()))[1].add(cached)
+                given_up.setdefault(cached, []).append(item.name)
         return given_up
 
     def record_rewrites(self, prefix: str) -> list[FileEntry]:
