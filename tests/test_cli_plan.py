@@ -214,6 +214,19 @@ def test_a_name_that_is_no_distribution_name_is_a_usage_error(
     assert snapshot(venv_of(target)) == before
 
 
+def test_pip_s_spellings_are_taken_or_answered(tmp_path: Path, target: Path, cli: Cli) -> None:
+    """`--no-deps` and `-U` are what wheelplan does anyway; `-r` gets the way to do it
+    rather than a bare 'unrecognized arguments'."""
+    wheels = built(tmp_path, APP)
+    plain = cli("install", *wheels, "--python", target, "--dry-run")
+    spelled = cli("install", "--no-deps", "-U", *wheels, "--python", target, "--dry-run")
+    assert (spelled.returncode, spelled.stdout) == (0, plain.stdout)
+    result = cli("install", "-r", "requirements.txt", "--python", target)
+    assert result.returncode == 2
+    assert "error: -r: wheelplan installs wheel files and lock files" in result.stderr
+    assert "`pip lock -r FILE`" in result.stderr
+
+
 @pytest.mark.parametrize("flag", ["--version", "-V"])
 def test_version_is_the_installed_distribution_s(flag: str, cli: Cli) -> None:
     """As `pip --version` and `uv --version`: the version pyproject.toml gives."""

@@ -109,6 +109,31 @@ def _place(args: argparse.Namespace) -> Place | None:
     return None
 
 
+class _Requirements(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        parser.error(
+            "-r: wheelplan installs wheel files and lock files, and resolves no requirements;"
+            " `pip lock -r FILE` or `uv pip compile FILE --format pylock.toml` writes a lock"
+            " that `install --lock` takes"
+        )
+
+
+def _pip_spellings(parser: argparse.ArgumentParser) -> None:
+    """What pip users type out of habit: taken where wheelplan does it anyway (it
+    installs the wheels given and nothing else, replacing an installed version), and
+    answered with the way to do it where it does not."""
+    parser.add_argument(
+        "--no-deps", action="store_true", help="accepted as pip takes it: no dependency is added"
+    )
+    parser.add_argument(
+        "-U",
+        "--upgrade",
+        action="store_true",
+        help="accepted as pip takes it: a wheel given replaces the version installed",
+    )
+    parser.add_argument("-r", "--requirement", action=_Requirements, help=argparse.SUPPRESS)
+
+
 def _plan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "wheels", nargs="*", metavar="WHEEL_OR_DIR", help="wheel files or folders of wheels"
@@ -327,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the review and write nothing, as `plan` without -o does",
     )
     install.set_defaults(output=None, json=False)
+    _pip_spellings(install)
     uninstall = commands.add_parser(
         "uninstall", help="remove installed distributions (install --remove NAME, no wheels)"
     )
