@@ -283,7 +283,7 @@ def _transaction(
                 faults.checkpoint("mkdir")
                 os.mkdir(os.path.join(base, directory))
         wheel_cache, placement, link_modes = cache.placement_for(
-            options.cache_dir, plan, files, options.link_mode, mtime, umask
+            options.cache_dir, plan, files, wheel_paths, options.link_mode, mtime, umask
         )
         context = workers.WriteContext(
             base=base,

@@ -53,7 +53,7 @@ from applier.removal import remove_tree
 from planner.hashing import open_regular
 from planner.inputfiles import read_own
 from planner.paths import parents, path_problem
-from planner.plan import FileEntry, Plan, Source, Unit
+from planner.plan import INSTALLING, FileEntry, Plan, Source, Unit
 
 MARKER = "entry.json"
 FILES = "files"
@@ -338,11 +338,17 @@ def placement_for(
     directory: str | None,
     plan: Plan,
     files: Mapping[str, FileEntry],
+    wheel_paths: Mapping[str, str],
     link_mode: str,
     mtime: int | None,
     umask: int,
 ) -> tuple[Cache | None, Placement, tuple[str, ...]]:
     """The cache (None when disabled), its placement of this plan's writes, the link modes.
+
+    Entries are chosen by the sha256 of each wheel in `wheel_paths`, which
+    `preflight.planned_wheels` proved against the file: an unchanged or removed
+    distribution's sha256 is never checked, so an edited plan could name another
+    wheel's entry with it.
 
     With SOURCE_DATE_EPOCH every file's mtime is set, which would reach the cached copy
     through a hardlink: then files are reflinked or copied, or (`--link-mode hardlink`)
@@ -358,7 +364,10 @@ def placement_for(
     shas = {
         dist.wheel: dist.wheel_sha256
         for dist in plan.distributions
-        if dist.wheel is not None and dist.wheel_sha256 is not None
+        if dist.action in INSTALLING
+        and dist.wheel is not None
+        and dist.wheel in wheel_paths
+        and dist.wheel_sha256 is not None
     }
     return cache, cache.prepare(files, plan.units, shas, umask, copying), modes
 

@@ -43,7 +43,7 @@ BIG = bytes(range(256)) * 64  # 16 KiB, deflated
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def demo_wheel(directory: Path, version: str = "1.0") -> Path:
+def demo_wheel(directory: Path, version: str = "1.0", big: bytes = BIG) -> Path:
     data = f"demo-{version}.data/scripts"
     return build_wheel(
         WheelSpec(
@@ -51,7 +51,7 @@ def demo_wheel(directory: Path, version: str = "1.0") -> Path:
             version=version,
             files={
                 "demo/__init__.py": b"VALUE = 1\n",
-                "demo/big.bin": BIG,
+                "demo/big.bin": big,
                 "demo/stored.txt": Member(
                     "demo/stored.txt", b"stored bytes\n", compress_type=zipfile.ZIP_STORED
                 ),
@@ -518,6 +518,50 @@ def test_a_failed_re_extraction_never_fails_the_install(
     assert snapshot(third) == expected["third"]
     assert cached.read_bytes() == BIG
     assert os.listdir(store / cache.STAGING) == []
+
+
+def test_only_the_sha256_proven_against_the_wheel_chooses_its_entry(tmp_path: Path) -> None:
+    """An edited plan added an unchanged distribution naming the installed wheel's file
+    with another wheel's sha256 (never checked: only installed wheels are read), and
+    gave a member that wheel's RECORD hash: a warm apply linked the other wheel's
+    bytes, where without the cache the member does not match its hash."""
+    wheel = demo_wheel(tmp_path / "wheels")
+    other = demo_wheel(tmp_path / "other", big=BIG[::-1])  # the same file name
+    assert other.name == wheel.name
+    store = tmp_path / "cache"
+    _, populated = apply_fresh(tmp_path, "first", other, cache_dir=str(store), link_mode="copy")
+    (foreign,) = populated.distributions
+    (foreign_hash,) = {
+        entry.source.hash
+        for entry in populated.files
+        if entry.source is not None and entry.source.member == "demo/big.bin"
+    }
+    prefix = tmp_path / "env"
+    prefix.mkdir()
+    plan = plan_for([wheel], prefix)
+    (dist,) = plan.distributions
+    kept = attrs.evolve(foreign, name="kept", action="unchanged", wheel_size=dist.wheel_size)
+    edited = attrs.evolve(
+        plan,
+        distributions=(dist, kept),
+        files=tuple(
+            attrs.evolve(entry, source=attrs.evolve(entry.source, hash=foreign_hash))
+            if entry.source is not None and entry.source.member == "demo/big.bin"
+            else entry
+            for entry in plan.files
+        ),
+    )
+    refusals = []
+    for cache_dir in (None, str(store)):
+        with pytest.raises(Refused) as refused:
+            apply_plan(
+                edited,
+                "plan",
+                Options(confirm_target=False, jobs=2, cache_dir=cache_dir, link_mode="copy"),
+            )
+        refusals.append(str(refused.value))
+        assert os.listdir(prefix) == []
+    assert refusals[0] == refusals[1]
 
 
 def test_a_failed_apply_repairs_no_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
