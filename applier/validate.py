@@ -49,6 +49,18 @@ def validate(plan: Plan, subject: str) -> None:
     for folder in sorted(folder for folder, count in folders.items() if count > 1):
         # Each writes its own RECORD there: the last would list the others' files.
         bad(f"metadata folder {folder!r} belongs to {folders[folder]} distributions")
+    # One file has one sha256 and size; only an installed distribution's are checked
+    # against it, so another naming the file must agree (the cache picks by sha256).
+    claims: dict[str, list[tuple[str | None, int | None]]] = {}
+    for dist in plan.distributions:
+        if dist.wheel is not None:
+            claims.setdefault(dist.wheel, []).append((dist.wheel_sha256, dist.wheel_size))
+    for wheel, facts in sorted(claims.items()):
+        if len(set(facts)) > 1:
+            bad(
+                f"wheel {wheel!r} is named by {len(facts)} distributions"
+                " with different sha256s or sizes"
+            )
     for dist in plan.distributions:
         if dist.action in INSTALLING and not (dist.wheel and dist.wheel_sha256):
             bad(f"distribution {dist.name} has no wheel to install from")

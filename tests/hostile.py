@@ -772,6 +772,14 @@ def _from_unchanged_wheel(data: dict[str, Any]) -> None:
     _first_write(data)["source"]["wheel"] = kept["wheel"]
 
 
+def _wheel_named_twice(data: dict[str, Any]) -> None:
+    """An unchanged distribution naming the installed wheel's file with another sha256,
+    which nothing checks (only installed wheels are read)."""
+    kept = {**data["distributions"][0], "name": "kept", "action": "unchanged"}
+    kept["wheel_sha256"] = "0" * 64
+    data["distributions"].append(kept)
+
+
 def _drop_record(data: dict[str, Any]) -> None:
     data["files"] = [e for e in data["files"] if (e["source"] or {}).get("kind") != "record"]
 
@@ -852,6 +860,11 @@ PLAN_CASES: tuple[PlanCase, ...] = (
     PlanCase("hash-md5", _set_source(hash="md5=abc"), "hash 'md5' is not accepted"),
     PlanCase("source-unknown-wheel", _set_source(wheel="other-1.0-py3-none-any.whl"), _NO_WHEEL),
     PlanCase("source-unchanged-wheel", _from_unchanged_wheel, _NO_WHEEL),
+    PlanCase(
+        "wheel-two-sha256s",
+        _wheel_named_twice,
+        f"wheel {FILENAME!r} is named by 2 distributions with different sha256s or sizes",
+    ),
     PlanCase(
         "inline-names-a-wheel",
         _inline_source(wheel="demo-1.0-py3-none-any.whl"),
