@@ -247,8 +247,14 @@ class Cache:
             remove_tree(directory, ignore_errors=True)
             return  # no cache today: these files are written straight from the wheel
         members = []
+        staged: set[str] = set()
         for path, source in planned:
             assert source.member is not None
+            if source.member in staged:
+                # An edited plan may write a member twice: staged once, since it has one
+                # name in the entry; the other destination is written from the wheel.
+                continue
+            staged.add(source.member)
             placement.staged[path] = f"{root}/{source.member}"
             members.append((source.member, source.hash, path))
         placement.stagings.append(

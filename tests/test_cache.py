@@ -564,6 +564,33 @@ def test_only_the_sha256_proven_against_the_wheel_chooses_its_entry(tmp_path: Pa
     assert refusals[0] == refusals[1]
 
 
+def test_one_member_at_two_destinations_installs_as_without_the_cache(tmp_path: Path) -> None:
+    """A hand-edited plan may write one member at two paths, as an apply without the
+    cache does; a cold cache staged both at the member's one name in its entry, and
+    the second failed with EEXIST."""
+    wheel = demo_wheel(tmp_path / "wheels")
+    store = tmp_path / "cache"
+
+    def apply_doubled(name: str, cache_dir: str | None) -> Path:
+        prefix = tmp_path / name
+        prefix.mkdir()
+        plan = plan_for([wheel], prefix)
+        (big,) = [entry for entry in plan.files if entry.path.endswith("/demo/big.bin")]
+        copy = attrs.evolve(big, path=big.path.replace("big.bin", "copy.bin"))
+        plan = attrs.evolve(plan, files=(*plan.files, copy))
+        plan = with_units(plan, [[path] for path in writes_of(plan)])
+        apply_plan(plan, "plan", Options(confirm_target=False, jobs=2, cache_dir=cache_dir))
+        return prefix
+
+    for name in ("cold", "warm"):
+        expected = snapshot(apply_doubled(name, None))
+        shutil.rmtree(tmp_path / name)
+        prefix = apply_doubled(name, str(store))
+        assert snapshot(prefix) == expected
+        assert (site(prefix) / "demo" / "copy.bin").read_bytes() == BIG
+    assert os.listdir(store / cache.STAGING) == []
+
+
 def test_a_failed_apply_repairs_no_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Rolled back: the damaged entry is left for the next apply, and tmp stays empty."""
     wheel = demo_wheel(tmp_path / "wheels")
