@@ -308,7 +308,8 @@ def _transaction(
         damaged.update(wheel for slot in slots for wheel in slot.damaged)
         if wheel_cache is not None:
             stamps = {path: stamp for slot in slots for path, stamp in slot.stamps.items()}
-            wheel_cache.finish(placement, stamps)
+            dropped = {wheel for slot in slots for wheel in slot.dropped}
+            wheel_cache.finish(placement, stamps, dropped)
         compiled: dict[str, str] = {}
         warnings: tuple[str, ...] = ()
         if tag:

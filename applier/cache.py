@@ -13,9 +13,12 @@ Layout, under the cache directory (`$XDG_CACHE_HOME/wheelplan`, default
 Populating is atomic: an apply that installs a wheel with no entry has its workers
 write each member into a temporary entry (checking its RECORD hash as always) and
 link it from there; once every worker has succeeded the marker is written and the
-temporary folder renamed into place. An entry holds the members that apply wrote:
-files wheelplan generates or rewrites (RECORD, INSTALLER, REQUESTED, direct_url.json,
-entry-point wrappers, `#!python` scripts) are never cached, and always written fresh.
+temporary folder renamed into place. A write into a temporary entry that fails (the
+cache's filesystem full, its folder deleted) drops that entry, and its files are
+written from the wheel (`workers._through_cache`). An entry holds the members that
+apply wrote: files wheelplan generates or rewrites (RECORD, INSTALLER, REQUESTED,
+direct_url.json, entry-point wrappers, `#!python` scripts) are never cached, and
+always written fresh.
 
 On a warm hit the apply reads each entry's marker, and links a planned file from the
 entry when the marker has its member with the RECORD hash and size the plan expects. A
@@ -40,7 +43,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import attrs
 import msgspec
@@ -82,6 +85,7 @@ def linkable(source: Source) -> bool:
 class Staging:
     """An entry being populated: where it is, where it goes, what it will hold."""
 
+    wheel: str
     sha256: str
     directory: str
     entry: str
@@ -188,7 +192,7 @@ class Cache:
             if not swept:
                 self._sweep()
                 swept = True
-            self._stage(sha256, planned, damaged, placement)
+            self._stage(wheel, sha256, planned, damaged, placement)
         return placement
 
     def _check(
@@ -223,6 +227,7 @@ class Cache:
 
     def _stage(
         self,
+        wheel: str,
         sha256: str,
         planned: Sequence[tuple[str, Source]],
         replaces: bool,
@@ -258,19 +263,25 @@ class Cache:
             placement.staged[path] = f"{root}/{source.member}"
             members.append((source.member, source.hash, path))
         placement.stagings.append(
-            Staging(sha256, directory, self.entry(sha256), tuple(members), replaces)
+            Staging(wheel, sha256, directory, self.entry(sha256), tuple(members), replaces)
         )
 
     def finish(
-        self, placement: Placement, stamps: Mapping[str, tuple[int, int, int]] | None = None
+        self,
+        placement: Placement,
+        stamps: Mapping[str, tuple[int, int, int]] | None = None,
+        dropped: Collection[str] = (),
     ) -> None:
         """Mark and move each populated entry into place, once every worker has succeeded.
 
         `stamps` are the workers' (see `workers.Slot`); a file they lack is stat'ed here.
+        `dropped` names wheels whose entry a worker could not write a file into: those
+        files came from the wheel, and the entry, incomplete, is removed.
         """
         for staging in placement.stagings:
             try:
-                self._publish(staging, stamps or {})
+                if staging.wheel not in dropped:
+                    self._publish(staging, stamps or {})
             except OSError:
                 pass  # the install itself is done; this entry is simply not cached
             finally:
@@ -322,7 +333,7 @@ class Cache:
                 continue
             sha256, planned = placement.hits[wheel]
             again = Placement()
-            self._stage(sha256, planned, True, again)
+            self._stage(wheel, sha256, planned, True, again)
             if not again.stagings:
                 continue
             sources = dict(planned)

@@ -53,6 +53,8 @@ class Slot:
     written: dict[str, tuple[str, int]] = attrs.field(factory=dict)
     # Wheels whose cache entry had a changed file (written from the wheel instead).
     damaged: set[str] = attrs.field(factory=set)
+    # Wheels whose new cache entry could not take a file: not published, this time.
+    dropped: set[str] = attrs.field(factory=set)
     # Planned path -> size, mtime (ns) and mode of the copy extracted into a new cache
     # entry for it: that entry's marker, stat'ed here in parallel, not by the driver.
     stamps: dict[str, tuple[int, int, int]] = attrs.field(factory=dict)
@@ -190,13 +192,13 @@ def _run(
                         handles[source.wheel] = wheel_fd
                 destination = inside + path
                 staging = staged.get(path)
-                if staging is not None:
-                    written[path] = write_file(
-                        staging, source, wheel_fd, context.shebang, umask=context.umask
+                result = None
+                if staging is not None and source.wheel not in slot.dropped:
+                    result = _through_cache(
+                        staging, path, destination, wheel_fd, context, linker, slot
                     )
-                    linker.place(staging, destination, source.mode, source.size)
-                    info = os.lstat(staging)
-                    slot.stamps[path] = (info.st_size, info.st_mtime_ns, stat.S_IMODE(info.st_mode))
+                if result is not None:
+                    written[path] = result
                 else:
                     written[path] = write_file(
                         destination,
@@ -213,6 +215,46 @@ def _run(
     finally:
         for fd in handles.values():
             os.close(fd)
+
+
+def _through_cache(
+    staging: str,
+    path: str,
+    destination: str,
+    wheel_fd: int | None,
+    context: WriteContext,
+    linker: Linker,
+    slot: Slot,
+) -> tuple[str, int] | None:
+    """Write a planned file into its new cache entry, then place it from there: its
+    RECORD hash and size, or None when it is still to be written from the wheel.
+
+    A failure on the cache's side (its filesystem full, its folder deleted, which the
+    README calls safe) drops the entry (`slot.dropped`) and never fails the apply: the
+    install must not depend on the cache. The target's own failures are raised, and so
+    is a member that does not match its RECORD hash (the wheel's fault, not the cache's).
+    """
+    source = context.files[path].source
+    assert source is not None and source.wheel is not None
+    try:
+        written = write_file(staging, source, wheel_fd, context.shebang, umask=context.umask)
+    except OSError:
+        slot.dropped.add(source.wheel)
+        return None
+    try:
+        linker.place(staging, destination, source.mode, source.size)
+    except FileNotFoundError:
+        # The copy went with the cache folder, before anything was made in the target;
+        # a folder missing in the target fails the write from the wheel as well.
+        slot.dropped.add(source.wheel)
+        return None
+    try:
+        info = os.lstat(staging)
+    except OSError:
+        slot.dropped.add(source.wheel)  # placed all the same
+    else:
+        slot.stamps[path] = (info.st_size, info.st_mtime_ns, stat.S_IMODE(info.st_mode))
+    return written
 
 
 # --- threads -----------------------------------------------------------------------
@@ -272,7 +314,8 @@ def _child(context: WriteContext, units: list[Unit], fd: int, parent: int) -> No
             assert source is not None
             if result != (source.hash, source.size):
                 differing[path] = result
-        _send(fd, (_RESULTS, (differing, sorted(slot.damaged), slot.stamps)))
+        results = (differing, sorted(slot.damaged), sorted(slot.dropped), slot.stamps)
+        _send(fd, (_RESULTS, results))
     except BaseException as error:
         code = 1
         try:
@@ -332,8 +375,9 @@ class Child:
             self.slot.error = pickle.loads(value)
             self.abort.requested = True
         elif kind == _RESULTS:
-            differing, damaged, stamps = value
+            differing, damaged, dropped, stamps = value
             self.slot.damaged.update(damaged)
+            self.slot.dropped.update(dropped)
             self.slot.stamps.update(stamps)
             written = self.slot.written
             files = self.context.files

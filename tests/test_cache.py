@@ -635,6 +635,17 @@ def test_editing_a_hardlinked_file_is_seen_by_the_next_apply(tmp_path: Path) -> 
     assert edited.read_bytes() == b"VALUE = 2\n"
 
 
+def refused_leaving_nothing(plan: Plan, store: Path) -> str:
+    """Why an apply of `plan` with the cache at `store` was refused; it must leave the
+    target empty and no entry in the cache, complete or temporary."""
+    with pytest.raises(Refused) as refused:
+        apply_plan(plan, "plan", Options(confirm_target=False, jobs=2, cache_dir=str(store)))
+    assert os.listdir(plan.target.prefix) == []
+    assert not list((store / cache.ENTRIES).rglob(cache.MARKER))
+    assert os.listdir(store / cache.STAGING) == []
+    return str(refused.value)
+
+
 def test_a_failed_apply_leaves_no_entry_behind(tmp_path: Path) -> None:
     wheel = demo_wheel(tmp_path / "wheels")
     prefix = tmp_path / "env"
@@ -647,17 +658,75 @@ def test_a_failed_apply_leaves_no_entry_behind(tmp_path: Path) -> None:
         else entry
         for entry in plan.files
     )
+    refusal = refused_leaving_nothing(attrs.evolve(plan, files=files), tmp_path / "cache")
+    assert "does not match its RECORD hash" in refusal
+
+
+# --- the cache failing -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["processes", "threads"])
+@pytest.mark.parametrize("failure", ["full", "deleted"])
+def test_a_cache_that_fails_mid_apply_leaves_the_install_as_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, failure: str
+) -> None:
+    """A write into a temporary entry that fails (the cache's filesystem full, or the
+    cache folder deleted, which the README calls safe) rolled the whole install back,
+    where --no-cache installs it. Now that entry is dropped, its files written from the
+    wheel, and the next apply extracts it again."""
+    wheel = demo_wheel(tmp_path / "wheels")
+    expected = {name: reference(tmp_path, name, wheel) for name in ("second", "third")}
     store = tmp_path / "cache"
-    with pytest.raises(Refused) as refused:
-        apply_plan(
-            attrs.evolve(plan, files=files),
-            "plan",
-            Options(confirm_target=False, jobs=2, cache_dir=str(store)),
-        )
-    assert "does not match its RECORD hash" in str(refused.value)
-    assert os.listdir(prefix) == []
-    assert not list((store / cache.ENTRIES).rglob(cache.MARKER))
-    assert os.listdir(store / cache.STAGING) == []
+    if failure == "full":
+        real_write = workers.write_file
+
+        def full(destination: str, *args: Any, **kwargs: Any) -> Any:
+            if destination.endswith("/demo/big.bin") and destination.startswith(str(store)):
+                Path(destination).write_bytes(BIG[:100])  # as far as it got
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_write(destination, *args, **kwargs)
+
+        monkeypatch.setattr(workers, "write_file", full)
+    else:
+        real_prepare = cache.Cache.prepare
+
+        def prepare_then_delete(self: cache.Cache, *args: Any) -> cache.Placement:
+            placement = real_prepare(self, *args)
+            assert placement.staged
+            shutil.rmtree(store)
+            return placement
+
+        monkeypatch.setattr(cache.Cache, "prepare", prepare_then_delete)
+    started = use_workers(monkeypatch, kind)
+    second, plan = apply_split(tmp_path, "second", wheel, cache_dir=str(store))
+    assert started == [kind]
+    assert snapshot(second) == expected["second"]
+    entry = entry_of(store, plan)
+    assert not entry.exists()
+    assert not (store / cache.STAGING).exists() or os.listdir(store / cache.STAGING) == []
+    monkeypatch.undo()
+    third, _ = apply_split(tmp_path, "third", wheel, cache_dir=str(store))
+    assert snapshot(third) == expected["third"]
+    assert (entry / cache.FILES / "demo" / "big.bin").read_bytes() == BIG
+
+
+def test_a_failed_write_into_the_target_still_rolls_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the cache's side may fail without failing the apply."""
+    wheel = demo_wheel(tmp_path / "wheels")
+    real_place = links.Linker.place
+
+    def full_target(self: links.Linker, cached: str, destination: str, *args: Any) -> str:
+        if destination.endswith("/demo/big.bin"):
+            raise OSError(errno.ENOSPC, "No space left on device", destination)
+        return real_place(self, cached, destination, *args)
+
+    monkeypatch.setattr(links.Linker, "place", full_target)
+    prefix = tmp_path / "env"
+    prefix.mkdir()
+    refusal = refused_leaving_nothing(plan_for([wheel], prefix), tmp_path / "cache")
+    assert "No space left on device" in refusal
 
 
 # --- the wheel index ----------------------------------------------------------------
