@@ -8,7 +8,8 @@ Layout, under the cache directory (`$XDG_CACHE_HOME/wheelplan`, default
         files/<member>                the wheel's members, unpacked and verified
         entry.json                    marker, written last: member -> RECORD hash, size,
                                       mtime (ns) and mode of the cached file
-    tmp/<sha>-<pid>-<nonce>/          an entry being populated
+    tmp/<sha>-<ns>-<pid>-<nonce>/     an entry being populated, by `pid` in PID namespace
+                                      `ns` (applier/cachedir.py)
 
 Populating is atomic: an apply that installs a wheel with no entry has its workers
 write each member into a temporary entry (checking its RECORD hash as always) and
@@ -150,7 +151,7 @@ class Cache:
         staging = os.path.join(self.directory, STAGING)
         with contextlib.suppress(OSError):
             for name in os.listdir(staging):
-                if stale_staging(name):
+                if stale_staging(staging, name):
                     remove_tree(os.path.join(staging, name), ignore_errors=True)
 
     def prepare(

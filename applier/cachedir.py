@@ -7,15 +7,22 @@ wheel manifests (applier/manifests.py) and the downloads of lock files
 may name any folder: a temporary entry (or index) only by its exact name and only once
 the process that made it is gone, a download only as a wheel (or a partial one) in a
 folder named by its hash.
+
+A cache may be shared between containers (a BuildKit cache mount) or machines, whose
+pids are not this process's: a temporary entry names the PID namespace its pid is in,
+and one of another namespace is taken for abandoned only once it is a day old.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
+import hashlib
 import os
 import re
 import stat
+import time
 
 import attrs
 
@@ -29,8 +36,14 @@ MANIFESTS = "manifests-v1"
 DOWNLOADS = "downloads"
 # What entries and manifests are named by: a wheel's sha256, in lowercase hex.
 WHEEL_SHA256 = re.compile(r"[0-9a-f]{64}")
-# A temporary entry: "<wheel sha256>-<pid>-<nonce>", and "-old" for one being replaced.
-_STAGING_NAME = re.compile(WHEEL_SHA256.pattern + r"-([0-9]+)-[0-9a-f]{8}(?:-old)?")
+# A temporary entry: "<wheel sha256>-<namespace>-<pid>-<nonce>", and "-old" for one
+# being replaced; without "<namespace>-" when it is unknown (or wheelplan predates it).
+_STAGING_NAME = re.compile(
+    WHEEL_SHA256.pattern + r"-(?:([0-9a-f]{16})-)?([0-9]+)-[0-9a-f]{8}(?:-old)?"
+)
+# How long a temporary entry of another PID namespace must be left untouched before it
+# is taken for abandoned: far longer than any apply.
+FOREIGN_AGE_S = 24 * 3600
 # A download folder: the lock's sha256, else "<algorithm>-<hex digest>".
 _DOWNLOAD_KEY = re.compile(WHEEL_SHA256.pattern + r"|[a-z0-9_]+-[0-9a-f]{32,128}")
 
@@ -43,9 +56,25 @@ def default_dir() -> str:
     return os.path.join(base, "wheelplan")
 
 
+@functools.cache
+def pid_namespace() -> str | None:
+    """Where this process's pid means something, as 16 hex digits: its PID namespace
+    (the inode of /proc/self/ns/pid) on this boot of this machine (the boot id, since
+    every host's own namespace has one inode number). None when /proc cannot tell."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", "rb") as stream:
+            boot = stream.read(64).strip()
+        inode = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+    return hashlib.sha256(boot + b"\0" + str(inode).encode()).hexdigest()[:16]
+
+
 def staging_name(sha256: str, nonce: str) -> str:
     """The name of this process's temporary entry for a wheel (`nonce`: 8 hex digits)."""
-    return f"{sha256}-{os.getpid()}-{nonce}"
+    namespace = pid_namespace()
+    where = f"{namespace}-" if namespace is not None else ""
+    return f"{sha256}-{where}{os.getpid()}-{nonce}"
 
 
 def _running(pid: int) -> bool:
@@ -60,12 +89,22 @@ def _running(pid: int) -> bool:
     return True
 
 
-def stale_staging(name: str) -> bool | None:
-    """None for a name no apply makes in `tmp/`; else whether the apply that made it is gone."""
+def stale_staging(folder: str, name: str) -> bool | None:
+    """None for a name no apply makes in `tmp/`; else whether the apply that made
+    `folder/name` is gone: its pid is, if it ran in this PID namespace; otherwise
+    (another container or machine, or a namespace unknown) the pid says nothing here,
+    and the entry must have been untouched for FOREIGN_AGE_S."""
     match = _STAGING_NAME.fullmatch(name)
     if match is None:
         return None
-    return not _running(int(match.group(1)))
+    namespace, pid = match.group(1), int(match.group(2))
+    if namespace is not None and namespace == pid_namespace():
+        return not _running(pid)
+    try:
+        touched = os.lstat(os.path.join(folder, name)).st_mtime
+    except FileNotFoundError:
+        return True  # gone already
+    return time.time() - touched > FOREIGN_AGE_S
 
 
 def _listdir(folder: str) -> list[str]:
@@ -151,7 +190,7 @@ def clean(directory: str) -> Cleaned:
             _remove_file(os.path.join(directory, name), cleaned)  # its writer was killed
     staging = os.path.join(directory, STAGING)
     for name in _listdir(staging):
-        stale = stale_staging(name)
+        stale = stale_staging(staging, name)
         if stale:
             _remove_tree(os.path.join(staging, name), cleaned)
         elif stale is not None:
@@ -181,6 +220,7 @@ __all__ = [
     "Cleaned",
     "clean",
     "default_dir",
+    "pid_namespace",
     "staging_name",
     "stale_staging",
 ]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from applier import cachedir
 from tests import deeptrees
 from tests.realwheels import download
 
@@ -79,6 +80,11 @@ def dead_pid() -> int:
     child = subprocess.Popen(["true"])
     child.wait()
     return child.pid
+
+
+def temporary_entry(pid: int, suffix: str = "") -> str:
+    """The name of a temporary cache entry that `pid` in this PID namespace made."""
+    return f"{'ab' * 32}-{cachedir.pid_namespace()}-{pid}-0123abcd{suffix}"
 
 
 @pytest.fixture

@@ -427,7 +427,7 @@ def test_a_killed_applys_temporary_entry_is_swept_however_deep(
     wheel = demo_wheel(tmp_path / "wheels")
     expected = reference(tmp_path, "env", wheel)
     store = tmp_path / "cache"
-    deep_tree(store / cache.STAGING / f"{'ab' * 32}-{conftest.dead_pid()}-0123abcd", DEPTH)
+    deep_tree(store / cache.STAGING / conftest.temporary_entry(conftest.dead_pid()), DEPTH)
     prefix, _ = apply_fresh(tmp_path, "env", wheel, cache_dir=str(store))
     assert snapshot(prefix) == expected
     assert os.listdir(store / cache.STAGING) == []

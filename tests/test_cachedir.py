@@ -6,9 +6,12 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,9 +23,9 @@ from applier import cache, cachedir, wheelindex
 from applier.manifests import DIRECTORY, Manifests
 from planner.build import read_wheels
 from planner.limits import Limits
-from tests.conftest import dead_pid, make_env, snapshot
+from tests.conftest import dead_pid, make_env, snapshot, temporary_entry
 from tests.deeptrees import DEPTH, LONG, LONG_DEPTH, DeepTree
-from tests.test_cache import demo_wheel
+from tests.test_cache import apply_fresh, demo_wheel
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 SHA = "ab" * 32
@@ -82,7 +85,7 @@ def test_clean_removes_what_installs_left_and_keeps_the_rest(
     assert any(name.startswith(DIRECTORY) for name in removable)
     assert wheelindex.INDEX in removable
     # What `clean` must leave: the user's files, look-alikes, a running apply's entry.
-    running = f"{SHA}-{os.getpid()}-0123abcd"
+    running = temporary_entry(os.getpid())
     kept = {
         "notes.txt",
         f"{cachedir.STAGING}/{running}/files/x.py",
@@ -91,8 +94,8 @@ def test_clean_removes_what_installs_left_and_keeps_the_rest(
         f"{cachedir.DOWNLOADS}/{SHA}/keep.txt",
     }
     stale = {
-        f"{cachedir.STAGING}/{SHA}-{dead_pid()}-0123abcd/files/x.py",
-        f"{cachedir.STAGING}/{SHA}-{dead_pid()}-0123abcd-old/files/x.py",
+        f"{cachedir.STAGING}/{temporary_entry(dead_pid())}/files/x.py",
+        f"{cachedir.STAGING}/{temporary_entry(dead_pid(), '-old')}/files/x.py",
         f"{cachedir.DOWNLOADS}/{SHA}/demo-1.0-py3-none-any.whl",
         f"{cachedir.DOWNLOADS}/sha384-{'cd' * 48}/.demo.whl.x1y2.part",
     }
@@ -102,7 +105,7 @@ def test_clean_removes_what_installs_left_and_keeps_the_rest(
     removed = len(removable) + len(stale)
     done = cli("cache", "clean", "--cache-dir", store)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[1:] == ["kept 1 temporary entry still in use"]
+    assert done.stdout.splitlines()[1:] == ["kept 1 temporary entry that may still be in use"]
     assert done.stdout.startswith(f"removed {removed} files (")
     assert files_under(store) == kept
     # A clean cache is a cold one: the next install extracts the wheel again.
@@ -137,7 +140,7 @@ def test_clean_removes_a_tree_however_deep_or_long(
     one whose paths pass PATH_MAX, with an error and everything else left."""
     store = tmp_path / "cache"
     deep_tree(store / cachedir.ENTRIES / "ab" / SHA / "files", depth, name)
-    deep_tree(store / cachedir.STAGING / f"{SHA}-{dead_pid()}-0123abcd", depth, name)
+    deep_tree(store / cachedir.STAGING / temporary_entry(dead_pid()), depth, name)
     done = cli("cache", "clean", "--cache-dir", store)
     assert (done.returncode, done.stdout, done.stderr) == (
         0,
@@ -177,11 +180,12 @@ def test_clean_removes_what_no_process_can_be_writing(tmp_path: Path, cli: Cli, 
     store = tmp_path / "cache"
     (store / "tmp").mkdir(parents=True)
     (store / f"{cachedir.INDEX}.{pid}.0123abcd.tmp").write_text("{}")
-    (store / "tmp" / f"{'ab' * 32}-{pid}-0123abcd").mkdir()
+    entry = store / "tmp" / f"{SHA}-{cachedir.pid_namespace()}-{pid}-0123abcd"
+    entry.mkdir()
     done = cli("cache", "clean", "--cache-dir", store)
     assert (done.returncode, done.stderr) == (0, "")
     assert not (store / f"{cachedir.INDEX}.{pid}.0123abcd.tmp").exists()
-    assert not (store / "tmp" / f"{'ab' * 32}-{pid}-0123abcd").exists()
+    assert not entry.exists()
 
 
 def test_clean_takes_an_entry_published_while_it_empties_the_entries(
@@ -209,6 +213,70 @@ def test_clean_takes_an_entry_published_while_it_empties_the_entries(
     assert not store.exists()
 
 
+# --- temporary entries of other PID namespaces ----------------------------------------
+
+OURS, THEIRS = "1" * 16, "2" * 16
+
+
+def entry_named_in(
+    store: Path, monkeypatch: pytest.MonkeyPatch, namespace: str | None, pid: int
+) -> Path:
+    """A temporary entry, named as an apply with `pid` in PID namespace `namespace`
+    names it (None: one that cannot tell its namespace)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(cachedir, "pid_namespace", lambda: namespace, raising=False)
+        patch.setattr(os, "getpid", lambda: pid)
+        path = store / cachedir.STAGING / cachedir.staging_name(SHA, os.urandom(4).hex())
+    (path / "files").mkdir(parents=True)
+    (path / "files" / "x.py").write_bytes(b"12345")
+    return path
+
+
+@pytest.mark.parametrize("sweeper", ["clean", "apply"])
+def test_a_temporary_entry_of_another_pid_namespace_goes_only_when_a_day_old(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sweeper: str
+) -> None:
+    """A cache shared between containers (the README's BuildKit cache mount) holds the
+    temporary entries of applies in other PID namespaces, whose pids mean nothing here:
+    one whose pid no process here has was swept while its apply ran, which then failed.
+    Such an entry (or one whose namespace is unknown) now goes once untouched for a
+    day; one of this namespace, as soon as its pid is gone."""
+    store = tmp_path / "cache"
+    dead = dead_pid()
+    theirs = entry_named_in(store, monkeypatch, THEIRS, dead)
+    unknown = entry_named_in(store, monkeypatch, None, dead)
+    ours_dead = entry_named_in(store, monkeypatch, OURS, dead)
+    ours_running = entry_named_in(store, monkeypatch, OURS, os.getpid())
+    monkeypatch.setattr(cachedir, "pid_namespace", lambda: OURS, raising=False)
+
+    def sweep() -> None:
+        if sweeper == "clean":
+            cachedir.clean(str(store))
+        else:
+            wheel = demo_wheel(tmp_path / "wheels")
+            shutil.rmtree(store / cachedir.ENTRIES, ignore_errors=True)  # a miss sweeps
+            shutil.rmtree(tmp_path / "env", ignore_errors=True)
+            apply_fresh(tmp_path, "env", wheel, cache_dir=str(store))
+
+    sweep()
+    assert (theirs.exists(), unknown.exists(), ours_dead.exists()) == (True, True, False)
+    assert ours_running.exists()
+    day_ago = time.time() - 24 * 3600 - 60
+    for path in (theirs, unknown):
+        os.utime(path, (day_ago, day_ago))
+    sweep()
+    assert (theirs.exists(), unknown.exists(), ours_running.exists()) == (False, False, True)
+
+
+def test_the_pid_namespace_is_named_by_boot_and_namespace() -> None:
+    """Two containers on one machine differ by their PID namespace; two machines sharing
+    a folder, by their boot id (both host namespaces have one inode number)."""
+    namespace = cachedir.pid_namespace()
+    assert namespace is not None and re.fullmatch("[0-9a-f]{16}", namespace)
+    name = cachedir.staging_name(SHA, "0123abcd")
+    assert name == f"{SHA}-{namespace}-{os.getpid()}-0123abcd"
+
+
 # --- nothing but wheelplan's own ----------------------------------------------------
 
 ALIVE = os.getpid()
@@ -221,10 +289,12 @@ NAMES = [
     cachedir.DOWNLOADS,
     SHA,
     f"sha512-{'ef' * 64}",
-    f"{SHA}-{DEAD}-0123abcd",
-    f"{SHA}-{DEAD}-0123abcd-old",
-    f"{SHA}-{ALIVE}-0123abcd",
-    f"{SHA}-{DEAD}-0123abcd-new",
+    temporary_entry(DEAD),
+    temporary_entry(DEAD, "-old"),
+    temporary_entry(ALIVE),
+    temporary_entry(DEAD, "-new"),
+    f"{SHA}-{THEIRS}-{DEAD}-0123abcd",  # another namespace's: kept until a day old
+    f"{SHA}-{DEAD}-0123abcd",  # of a namespace unknown: the same
     f"{cachedir.INDEX}.{DEAD}.0123abcd.tmp",
     f"{cachedir.INDEX}.{ALIVE}.0123abcd.tmp",
     f"{cachedir.INDEX}.{DEAD}.xyz.tmp",
@@ -246,7 +316,7 @@ def _removed(parts: tuple[str, ...], kind: str) -> bool:
     if top in (cachedir.INDEX, f"{cachedir.INDEX}.{DEAD}.0123abcd.tmp"):
         return len(parts) == 1 and kind == "file"
     if top == cachedir.STAGING:
-        stale = (f"{SHA}-{DEAD}-0123abcd", f"{SHA}-{DEAD}-0123abcd-old")
+        stale = (temporary_entry(DEAD), temporary_entry(DEAD, "-old"))
         return len(parts) > 2 and parts[1] in stale
     if top == cachedir.DOWNLOADS and len(parts) == 3 and kind == "file":
         key, name = parts[1], parts[2]
@@ -271,7 +341,7 @@ def test_clean_removes_only_wheelplans_own_names(
     with tempfile.TemporaryDirectory() as scratch:
         root, outside = Path(scratch) / "cache", Path(scratch) / "outside"
         # What a symlink to it would expose: names `clean` removes inside the cache.
-        for name in ("deep", SHA, f"{SHA}-{DEAD}-0123abcd"):
+        for name in ("deep", SHA, temporary_entry(DEAD)):
             (outside / name).mkdir(parents=True)
             (outside / name / "x.whl").write_bytes(b"outside")
         (outside / "x.whl").write_bytes(b"outside")

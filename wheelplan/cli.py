@@ -675,7 +675,7 @@ def _cache_command(args: argparse.Namespace) -> int:
         print(f"nothing to remove in {printable(directory)}")
     if cleaned.kept:
         kept = plural(cleaned.kept, "temporary entry", "temporary entries")
-        print(f"kept {kept} still in use")
+        print(f"kept {kept} that may still be in use")
     return EXIT_OK
 
 
