@@ -5,8 +5,9 @@ Reads only, like the rest of the planner. Four kinds of problem:
 - missing: a path some RECORD lists is not there;
 - changed: its bytes no longer have the hash a RECORD gives (a folder, FIFO or
   device in its place is reported without being read);
-- overlap: several RECORDs list one path with different hashes (shared files with
-  the same hash, like `nvidia/__init__.py`, are fine);
+- overlap: several RECORDs list one path with hashes that cannot all match it (a
+  shared file with the same bytes, like `nvidia/__init__.py`, is fine, whichever
+  algorithm each RECORD hashes it with);
 - unowned: a file under the scheme folders that no RECORD lists, by its name or by
   a name leading to it through a symlinked folder.
 
@@ -88,39 +89,43 @@ def not_distribution_file(
     return not venv and name == "README.txt" and folder in (schemes["purelib"], schemes["platlib"])
 
 
-def _matches(full: str, hashes: set[str], size: int | None) -> str | None:
-    """None when the file has one of `hashes`, else what is wrong with it.
+def _unmatched(full: str, hashes: set[str], size: int | None) -> str | list[str]:
+    """Which of `hashes` the file does not have, or why that cannot be told.
 
-    A file of another size than its RECORD gives has changed, and is not read: a
-    sparse file of a terabyte in its place would take minutes to hash.
+    Each is checked: pip and uv keep a wheel's own hash algorithm, so one file may be
+    listed as sha256 by one RECORD and sha512 by another. A file of another size than
+    its RECORDs give has changed, and is not read: a sparse file of a terabyte in its
+    place would take minutes to hash.
     """
     if not os.path.lexists(full):
         return "missing"
     if os.path.isdir(full):
         return "is a directory"
     if not hashes:
-        return None
+        return []
     try:
         fd = open_regular(full)
     except OSError as error:
         return f"cannot read: {error.strerror}"
+    unmatched = sorted(hashes)
     try:
         if size is not None and os.fstat(fd).st_size != size:
-            return "changed"
+            return unmatched
         digests: dict[str, bytes] = {}
         for text in sorted(hashes):
-            expected = Hash.parse(text)
-            if expected.name not in digests:
-                digests[expected.name] = file_digest(fd, expected.name)
+            try:
+                expected = Hash.parse(text)
+                if expected.name not in digests:
+                    digests[expected.name] = file_digest(fd, expected.name)
+            except ValueError:
+                return f"RECORD gives a hash wheelplan cannot check ({text})"
             if encode_hash(expected.name, digests[expected.name]) == text:
-                return None
-    except ValueError:
-        return f"RECORD gives a hash wheelplan cannot check ({sorted(hashes)[0]})"
+                unmatched.remove(text)
     except OSError as error:
         return f"cannot read: {error.strerror}"
     finally:
         os.close(fd)
-    return "changed"
+    return unmatched
 
 
 # Paths one worker checks at a time: a task per file would cost more than hashing
@@ -128,8 +133,14 @@ def _matches(full: str, hashes: set[str], size: int | None) -> str | None:
 _BATCH = 64
 
 
-def _check(batch: Sequence[tuple[str, Sequence[str], int | None]]) -> list[str | None]:
-    return [_matches(full, set(hashes), size) for full, hashes, size in batch]
+def _check(batch: Sequence[tuple[str, Sequence[str], int | None]]) -> list[str | list[str]]:
+    return [_unmatched(full, set(hashes), size) for full, hashes, size in batch]
+
+
+def _disagree(hashes: Iterable[str]) -> bool:
+    """Whether no file can have all of `hashes`: two digests of one algorithm."""
+    names = [text.partition("=")[0] for text in hashes]
+    return len(set(names)) < len(names)
 
 
 def _size(path: str, listed: Mapping[str, Mapping[str, list[Installed]]]) -> int | None:
@@ -185,16 +196,6 @@ def verify(
             parts.append(f"the installed-files.txt of {owners(legacy)}")
         return " and ".join(parts)
 
-    for path, by_hash in sorted(listed.items()):
-        distinct = sorted(text for text in by_hash if text)
-        if len(distinct) > 1:
-            problems.append(
-                Problem(
-                    os.path.join(base, path),
-                    "overlap: listed with different hashes by the RECORDs of"
-                    f" {owners(item for text in distinct for item in by_hash[text])}",
-                )
-            )
     paths = sorted(listed)
     checks = [
         (os.path.join(base, path), [text for text in listed[path] if text], _size(path, listed))
@@ -206,13 +207,20 @@ def verify(
             verdicts = [verdict for batch in pool.map(_check, batches) for verdict in batch]
     except BrokenProcessPool:  # a worker was killed: check here instead
         verdicts = [verdict for batch in batches for verdict in _check(batch)]
-    for path, verdict in zip(paths, verdicts, strict=True):
-        if verdict is None:
+    for path, (full, hashes, _), verdict in zip(paths, checks, verdicts, strict=True):
+        unmatched = [] if isinstance(verdict, str) else verdict
+        # An overlap: a file whose owners' hashes cannot all match it, whatever it has.
+        if _disagree(hashes) or 0 < len(unmatched) < len(hashes):
+            everyone = owners(item for text in hashes for item in listed[path][text])
+            problems.append(
+                Problem(full, f"overlap: listed with different hashes by the RECORDs of {everyone}")
+            )
+        if hashes and len(unmatched) == len(hashes):
+            verdict = "changed since it was installed (its RECORD hash differs)"
+        elif not isinstance(verdict, str):
             continue
         every = [item for items in listed[path].values() for item in items]
-        if verdict == "changed":
-            verdict = "changed since it was installed (its RECORD hash differs)"
-        problems.append(Problem(os.path.join(base, path), f"{verdict} (listed in {lists(every)})"))
+        problems.append(Problem(full, f"{verdict} (listed in {lists(every)})"))
     roots = [""] if venv else sorted({schemes["purelib"], schemes["platlib"]})
     # A file a RECORD names through a symlinked folder (a venv's `lib64` is `lib`) is
     # owned under the name the walk finds it by too.

@@ -538,6 +538,43 @@ def test_verify_reports_an_overlap_and_ignores_shared_identical_files(
     ]
 
 
+def _relist(record: Path, path: str, hash_text: str) -> None:
+    """`record` with `path`'s row giving `hash_text`, and no size."""
+    rows = record.read_text().splitlines()
+    rows = [f"{path},{hash_text}," if row.startswith(f"{path},") else row for row in rows]
+    record.write_text("\n".join(rows) + "\n")
+
+
+def test_verify_compares_what_owners_hashes_mean_not_how_they_are_written(
+    target: Path, env: Path, wheels: Path, cli: Cli
+) -> None:
+    """pip and uv keep a wheel's own hash algorithm: one file may be listed as sha256 by
+    one RECORD and sha512 (here in hex) by another. It overlaps only when the hashes
+    cannot all match it."""
+    result = cli("install", wheels, "--python", target, "--quiet")
+    assert result.returncode == 0, result.stderr
+    lib = site(env)
+    shared = lib / "shared" / "__init__.py"
+    gamma = lib / "gamma-1.0.dist-info" / "RECORD"
+    _relist(gamma, "shared/__init__.py", "sha512=" + hashlib.sha512(b"# shared\n").hexdigest())
+    result = cli("verify", "--python", target)
+    assert (result.returncode, result.stderr) == (0, "")
+    # Changed since: each hash differs, which says nothing about the owners disagreeing.
+    shared.write_bytes(b"# changed\n")
+    assert errors(cli("verify", "--python", target)) == [
+        f"error: {shared}: changed since it was installed (its RECORD hash differs) (listed"
+        " in the RECORD of beta 1.0, gamma 1.0)"
+    ]
+    # It has gamma's bytes, not beta's: the owners' hashes cannot all match it.
+    _relist(
+        gamma, "shared/__init__.py", encode_hash("sha512", hashlib.sha512(b"# changed\n").digest())
+    )
+    assert errors(cli("verify", "--python", target)) == [
+        f"error: {shared}: overlap: listed with different hashes by the RECORDs of beta 1.0,"
+        " gamma 1.0"
+    ]
+
+
 def test_verify_of_a_fresh_venv_and_a_staged_root(
     plan: Path, tmp_path: Path, target: Path, env: Path, cli: Cli
 ) -> None:
