@@ -19,8 +19,9 @@ These are not distribution files and are never unowned: the `__pycache__/*.pyc`
 of a `.py` file some RECORD lists; the environment's own files, as `venv`, uv and
 virtualenv make them: `pyvenv.cfg`, the `lib64` link, `.gitignore` (`venv` since
 Python 3.13) and `CACHEDIR.TAG` at the top, `<scripts>/python*`, `activate*` and
-`deactivate*` (any case) and uv's `pydoc.bat`; the `README.txt` CPython puts in a
-system site-packages. Folders are
+`deactivate*` (any case) and uv's `pydoc.bat`; the `.lock` uv leaves at the top of a
+venv and of a --target folder (the only layouts whose top is walked); the
+`README.txt` CPython puts in a system site-packages. Folders are
 not files: an empty one is never reported, nor a symlink to a folder where a scheme
 folder, or a folder above one, is (a site-packages moved and linked back).
 """
@@ -61,7 +62,9 @@ class Report:
 
 
 # A virtual environment's own files at its top (see the module docstring).
-_VENV_FILES = frozenset({"pyvenv.cfg", "lib64", ".gitignore", "CACHEDIR.TAG", ".lock"})
+_VENV_FILES = frozenset({"pyvenv.cfg", "lib64", ".gitignore", "CACHEDIR.TAG"})
+# What `uv pip` locks a venv, a --target or a --prefix folder with, at its top.
+_UV_LOCK = ".lock"
 
 
 def is_venv(prefix: str) -> bool:
@@ -74,7 +77,7 @@ def not_distribution_file(
 ) -> bool:
     """Whether `path` (relative to the prefix) is exempt from the unowned check."""
     source = bytecode_source(path)
-    if source is not None and source in owned:
+    if (source is not None and source in owned) or path == _UV_LOCK:
         return True
     folder, name = posixpath.split(path)
     if venv:

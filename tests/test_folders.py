@@ -244,6 +244,25 @@ def test_upgrade_verify_and_uninstall_see_only_the_folder(
 
 
 @FOLDERS
+def test_verify_takes_uv_s_lock_file_at_the_top_as_uv_s(
+    tmp_path: Path, target: Path, folder: Folder
+) -> None:
+    """`uv pip install --target` and `--prefix` leave the empty `.lock` they lock the
+    folder with at its top (uv 0.13.9), as in a venv; one anywhere else is a stray file."""
+    ours = tmp_path / "ours"
+    base = ("--python", target, folder.option, ours)
+    installed = run_cli("install", build_wheel(LAYERED, tmp_path / "w"), *base)
+    assert installed.returncode == 0, installed.stderr
+    (ours / ".lock").write_bytes(b"")
+    verified = run_cli("verify", *base)
+    assert (verified.returncode, verified.stderr) == (0, "")
+    (ours / folder.library / "layered" / ".lock").write_bytes(b"")
+    assert _errors(run_cli("verify", *base)) == [
+        f"error: {ours / folder.library / 'layered' / '.lock'}: unowned: not listed in any RECORD"
+    ]
+
+
+@FOLDERS
 def test_a_file_is_not_a_folder(tmp_path: Path, target: Path, folder: Folder) -> None:
     file = tmp_path / "ours"
     file.write_text("not a folder\n")
