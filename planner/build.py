@@ -17,7 +17,13 @@ from planner.disowning import Losses, listed_bytecode, preferred
 from planner.errors import Problem, Refused
 from planner.hashing import open_regular, record_hash
 from planner.inputs import best_builds, expand_inputs
-from planner.installed import Installed, bytecode_source, installed_twice, unlisted_metadata
+from planner.installed import (
+    Installed,
+    bytecode_source,
+    installed_twice,
+    left_outside,
+    unlisted_metadata,
+)
 from planner.layout import claims_for, dist_info_path, member_destinations, root_scheme
 from planner.limits import Limits
 from planner.listing import (
@@ -589,6 +595,8 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     for name in gone:
         metadata, unreadable = unlisted_metadata(installed[name], target.prefix)
         problems += unreadable
+        if left := left_outside(installed[name]):
+            warnings.append(left)
         for path in (*installed[name].files, *metadata):
             gone_owner_of.setdefault(path, []).append(name)
 

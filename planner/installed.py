@@ -48,11 +48,27 @@ class Installed:
     unlisted: str | None = None
     # Path -> the size its RECORD row gives, where it gives one.
     sizes: Mapping[str, int] = attrs.field(factory=dict)
+    # Its RECORD rows that lead outside the prefix, as written: not among `files`, so
+    # never checked, replaced or removed (pip --target writes its scripts' rows
+    # relative to the lib/python of a folder it then removes).
+    outside: tuple[str, ...] = ()
 
     @property
     def legacy(self) -> bool:
         """An .egg-info: its list has no hashes and is no RECORD to rewrite."""
         return self.dist_info.endswith(_EGG_INFO)
+
+
+def left_outside(item: Installed) -> str | None:
+    """Why a plan that removes `item` leaves files it lists, if it does: what a row
+    leading outside the environment names is never removed, however it got there."""
+    if not item.outside:
+        return None
+    rows = ", ".join(map(repr, item.outside))
+    return (
+        f"{item.display_name} {item.version}: its RECORD lists {rows} outside the"
+        " environment; left as it is"
+    )
 
 
 def installed_fingerprint(installed: tuple[Installed, ...]) -> str:
@@ -104,7 +120,7 @@ def listed_paths(
     for dist_info, directory, listing in lists:
         files: Mapping[str, str]
         if dist_info.endswith(_DIST_INFO):
-            files = _record_files(listing, dist_info, prefix or base)[0]
+            files = _record_files(listing, dist_info, prefix or base).files
         elif _leads_outside(directory, base):
             files = {}  # not walked out there, as the planner does not walk it
         else:
@@ -234,8 +250,8 @@ def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, 
         text, fallback_name, fallback_version = _metadata_of(directory)
         metadata = parse_metadata_file(text or "")
         listing = _listing_of(directory)
-        files, sizes, unlisted, row_problems = _files_of(dist_info, directory, listing, prefix)
-        problems += row_problems
+        rows, unlisted = _files_of(dist_info, directory, listing, prefix)
+        problems += rows.problems
         display_name = str(metadata.get("Name") or fallback_name)
         installed.append(
             Installed(
@@ -245,10 +261,11 @@ def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, 
                 dist_info=dist_info,
                 installer=(_read_optional(os.path.join(directory, "INSTALLER")) or "").strip(),
                 listing=listing,
-                files=files,
+                files=rows.files,
                 requires_dist=tuple(str(r) for r in metadata.get_all("Requires-Dist") or ()),
                 unlisted=unlisted,
-                sizes=sizes,
+                sizes=rows.sizes,
+                outside=rows.outside,
             )
         )
     if problems:
@@ -372,27 +389,37 @@ def unlisted_metadata(item: Installed, prefix: str) -> tuple[list[str], list[Pro
     return found, problems
 
 
+@attrs.frozen
+class _Rows:
+    """What a distribution's file list says, as far as it is taken (see `Installed`)."""
+
+    files: dict[str, str] = attrs.field(factory=dict)
+    sizes: dict[str, int] = attrs.field(factory=dict)
+    outside: tuple[str, ...] = ()
+    # Rows refused: the list cannot be read, or names a path no file may have.
+    problems: tuple[Problem, ...] = ()
+
+
 def _files_of(
     dist_info: str, directory: str, listing: str | None, prefix: str
-) -> tuple[dict[str, str], dict[str, int], str | None, list[Problem]]:
-    """A distribution's files, from its RECORD or legacy list, and their RECORD sizes;
-    why they are not known to be all of its own (None when they are); and the RECORD
-    rows refused."""
+) -> tuple[_Rows, str | None]:
+    """A distribution's files, from its RECORD or legacy list, and why they are not
+    known to be all of its own (None when they are)."""
     outside = _leads_outside(directory, prefix)
-    problems: list[Problem] = []
-    sizes: dict[str, int] = {}
+    rows = _Rows()
     if dist_info.endswith(_DIST_INFO):
-        files, sizes, problems = _record_files(listing, dist_info, prefix)
+        rows = _record_files(listing, dist_info, prefix)
         unlisted = None if listing is not None else "it has no RECORD"
     elif outside:
-        files, unlisted = {}, None  # a legacy folder is not walked out there
+        unlisted = None  # a legacy folder is not walked out there
     else:
         files, unlisted = _legacy_files(listing, dist_info, prefix)
+        rows = _Rows(files=files)
     if outside:
         # Removing its metadata would remove files outside (the applier refuses it too);
         # its RECORD still says what it owns.
         unlisted = "its metadata folder is a symlink that leads outside the environment"
-    return files, sizes, unlisted, problems
+    return rows, unlisted
 
 
 def _leads_outside(folder: str, prefix: str) -> bool:
@@ -402,9 +429,14 @@ def _leads_outside(folder: str, prefix: str) -> bool:
     return not is_within(os.path.realpath(folder), os.path.realpath(prefix))
 
 
+def _climbs(relative: str) -> bool:
+    """Whether a path made relative to the prefix leads outside it."""
+    return relative.startswith("../") or relative == ".."
+
+
 def _row_problem(relative: str) -> str | None:
     """Why a listed file, made relative to the prefix, is not one of the environment's."""
-    if relative.startswith("../") or relative == "..":
+    if _climbs(relative):
         return "points outside the environment"
     return path_problem(relative)
 
@@ -445,26 +477,32 @@ def _legacy_files(
     return files, None
 
 
-def _record_files(
-    record: str | None, dist_info: str, prefix: str
-) -> tuple[dict[str, str], dict[str, int], list[Problem]]:
+def _record_files(record: str | None, dist_info: str, prefix: str) -> _Rows:
     """An installed RECORD's paths made relative to the prefix, with their hashes as the
-    spec spells them and the sizes it gives; rows leaving the prefix are refused."""
+    spec spells them and the sizes it gives.
+
+    A row leading outside the prefix is set apart, not refused: pip --target writes
+    such rows for scripts, and a folder it made must not block every plan there.
+    """
     from installer.records import parse_record_file  # see scan_installed
 
     if record is None:
-        return {}, {}, []
+        return _Rows()
     base = os.path.dirname(dist_info)
     files: dict[str, str] = {}
     sizes: dict[str, int] = {}
+    outside: list[str] = []
     problems = []
     try:
         rows = list(parse_record_file(record.splitlines()))
     except Exception:  # the csv module raises several kinds
-        return {}, {}, [Problem(f"{dist_info}/RECORD", "is not valid CSV")]
+        return _Rows(problems=(Problem(f"{dist_info}/RECORD", "is not valid CSV"),))
     for path, hash_text, size in rows:
         relative = _prefix_relative(base, path, prefix)
-        if problem := _row_problem(relative):
+        if _climbs(relative):
+            outside.append(path)
+            continue
+        if problem := path_problem(relative):
             problems.append(Problem(f"{dist_info}/RECORD", f"row {path!r} {problem}"))
             continue
         if hash_text:
@@ -473,4 +511,4 @@ def _record_files(
         files[relative] = hash_text
         if size.isascii() and size.isdigit() and (value := whole_number(size)) <= MAX_FILE_OFFSET:
             sizes[relative] = value
-    return files, sizes, problems
+    return _Rows(files, sizes, tuple(outside), tuple(problems))

@@ -184,6 +184,14 @@ def verify(
                     " be verified",
                 )
             )
+        problems += [
+            Problem(
+                os.path.join(base, item.dist_info, "RECORD"),
+                f"{item.display_name} {item.version}: row {row!r} points outside the"
+                " environment; what it names is not checked",
+            )
+            for row in item.outside
+        ]
         for path, hash_text in item.files.items():
             listed[path][hash_text].append(item)
 

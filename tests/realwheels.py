@@ -46,6 +46,9 @@ PIP_DIFFERENTIAL = (
     "greenlet==3.0.3",
     "ruff==0.5.7",
 )
+# A console script: pip --target lists it in RECORD as '../../bin/normalizer',
+# relative to the lib/python of a folder it then removes.
+PIP_TARGET_SCRIPT = ("charset-normalizer==3.3.2",)
 # A large real wheel (40 MB, 1,500 members, 130 MB unpacked, cp311 manylinux x86_64):
 # the default archive-bomb limits must accept it, small members that expand 230x too.
 LARGE = ("scipy==1.14.1",)

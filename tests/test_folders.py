@@ -21,6 +21,7 @@ from planner.plan import digest_of
 from planner.target import DIRECTORY_SCHEMES
 from tests.conftest import run_cli, snapshot
 from tests.foldertools import FOLDERS, PREFIX, SITE, TARGET, Folder
+from tests.realwheels import PIP_TARGET_SCRIPT
 from tests.recordcheck import read_records, verify_records
 from tests.wheelfactory import Member, WheelSpec, build_wheel
 
@@ -50,6 +51,18 @@ def _errors(result: subprocess.CompletedProcess[str]) -> list[str]:
     return lines
 
 
+def _pip_install(wheel: Path, *options: str | os.PathLike[str]) -> None:
+    """`wheel` installed by pip, for the Python that runs it, offline."""
+    subprocess.run(
+        [
+            *(sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--no-compile"),
+            *("--disable-pip-version-check", "--quiet", *options, wheel),
+        ],
+        check=True,
+        env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
+    )
+
+
 def _installed_files(tree: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
     """Files (not folders) by path; generated ones by mode alone, wrappers by name."""
     files = {}
@@ -68,14 +81,7 @@ def test_the_folder_is_laid_out_as_pip_lays_it_out(tmp_path: Path, folder: Folde
     python = sys.executable
     wheel = build_wheel(LAYERED, tmp_path / "wheels")
     by_pip = tmp_path / "by-pip"
-    subprocess.run(
-        [
-            *(python, "-m", "pip", "install", "--no-deps", "--no-index", "--no-compile"),
-            *("--disable-pip-version-check", "--quiet", folder.option, by_pip, wheel),
-        ],
-        check=True,
-        env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
-    )
+    _pip_install(wheel, folder.option, by_pip)
     ours = tmp_path / "ours"
     result = run_cli("install", wheel, "--python", python, folder.option, ours)
     assert result.returncode == 0, result.stderr
@@ -260,6 +266,45 @@ def test_verify_takes_uv_s_lock_file_at_the_top_as_uv_s(
     assert _errors(run_cli("verify", *base)) == [
         f"error: {ours / folder.library / 'layered' / '.lock'}: unowned: not listed in any RECORD"
     ]
+
+
+def test_a_pip_target_folder_s_script_row_is_reported_and_never_followed(
+    tmp_path: Path, target: Path, real_wheels
+) -> None:
+    """pip --target lists a script as '../../bin/normalizer', where it is not. verify
+    reports that row and checks the rest; a plan there goes on, and a removal takes
+    nothing the row leads to (here a file of the same name, two folders up)."""
+    (wheel,) = real_wheels(PIP_TARGET_SCRIPT)
+    ours = tmp_path / "up" / "in" / "ours"
+    _pip_install(wheel, "--target", ours)
+    record = ours / "charset_normalizer-3.3.2.dist-info" / "RECORD"
+    assert "\n../../bin/normalizer," in f"\n{record.read_text()}"
+    there = tmp_path / "up" / "bin" / "normalizer"
+    there.parent.mkdir()
+    there.write_text("not charset-normalizer's\n")
+    (ours / "charset_normalizer" / "version.py").write_text("changed\n")
+    base = ("--python", target, "--target", ours)
+    assert _errors(run_cli("verify", *base)) == [
+        f"error: {ours / 'bin' / 'normalizer'}: unowned: not listed in any RECORD",
+        f"error: {record}: charset-normalizer 3.3.2: row '../../bin/normalizer' points"
+        " outside the environment; what it names is not checked",
+        f"error: {ours / 'charset_normalizer' / 'version.py'}: changed since it was installed"
+        " (its RECORD hash differs) (listed in the RECORD of charset-normalizer 3.3.2)",
+    ]
+    planned = run_cli("plan", build_wheel(LAYERED, tmp_path / "w"), *base)
+    assert planned.returncode == 0, planned.stderr
+    outside = {path: state for path, state in snapshot(tmp_path).items() if "ours" not in path}
+    removed = run_cli("uninstall", "charset-normalizer", *base)
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stderr == (
+        "warning: charset-normalizer 3.3.2: its RECORD lists '../../bin/normalizer'"
+        " outside the environment; left as it is\n"
+    )
+    assert {path: state for path, state in snapshot(tmp_path).items() if "ours" not in path} == (
+        outside
+    )
+    # What pip wrote there stays too: no RECORD lists it.
+    assert sorted(path.name for path in ours.iterdir()) == ["bin"]
 
 
 @FOLDERS

@@ -255,33 +255,35 @@ def test_installed_rows_are_relative_to_the_prefix_as_relpath_makes_them(
 ) -> None:
     paths = [start + "/".join(parts) for start, parts in rows]
     record = "".join(f"{path},sha256=x,1\n" for path in paths)
-    files, sizes, problems = _record_files(record, dist_info, _PREFIX)
+    rows = _record_files(record, dist_info, _PREFIX)
     expected: dict[str, str] = {}
+    outside = []
     refused = []
     for path in paths:
         joined = os.path.normpath(os.path.join(_PREFIX, os.path.dirname(dist_info), path))
         relative = os.path.relpath(joined, _PREFIX)
         if relative.startswith("../") or relative == "..":
-            refused.append(f"row {path!r} points outside the environment")
+            outside.append(path)
         elif problem := path_problem(relative):
             refused.append(f"row {path!r} {problem}")
         else:
             expected[relative] = "sha256=x"
-    assert files == expected
-    assert sizes == dict.fromkeys(expected, 1)
-    assert [problem.message for problem in problems] == refused
+    assert rows.files == expected
+    assert rows.sizes == dict.fromkeys(expected, 1)
+    assert list(rows.outside) == outside
+    assert [problem.message for problem in rows.problems] == refused
 
 
 def test_an_installed_row_is_refused_for_what_is_wrong_with_it() -> None:
-    """A row inside the prefix with a control character is not said to leave it; a
-    row's size is kept when it is written in ASCII digits, as few as a file's size
-    needs (int() reads at most 4,300)."""
+    """A row inside the prefix with a control character is refused, not said to leave
+    it, and one leading outside is set apart; a row's size is kept when it is written
+    in ASCII digits, as few as a file's size needs (int() reads at most 4,300)."""
     record = (
         "d/evil\x1b[31mred,,\nd/ok.py,,\n/elsewhere/x.py,,\nd/sized.py,,12\nd/odd.py,,\u0664\n"
         f"d/huge.py,,{'1' * 5000}\nd/padded.py,,{'0' * 5000}12\n"
     )
-    files, sizes, problems = _record_files(record, "lib/site/d-1.dist-info", _PREFIX)
-    assert files == {
+    rows = _record_files(record, "lib/site/d-1.dist-info", _PREFIX)
+    assert rows.files == {
         "lib/site/d/ok.py": "",
         "lib/site/d/sized.py": "",
         "lib/site/d/odd.py": "",
@@ -289,11 +291,11 @@ def test_an_installed_row_is_refused_for_what_is_wrong_with_it() -> None:
         "lib/site/d/padded.py": "",
     }
     # A size in other digits, or larger than any file, is none; leading zeros are no size.
-    assert sizes == {"lib/site/d/sized.py": 12, "lib/site/d/padded.py": 12}
-    assert [problem.message for problem in problems] == [
-        "row 'd/evil\\x1b[31mred' contains a NUL or control character",
-        "row '/elsewhere/x.py' points outside the environment",
+    assert rows.sizes == {"lib/site/d/sized.py": 12, "lib/site/d/padded.py": 12}
+    assert [problem.message for problem in rows.problems] == [
+        "row 'd/evil\\x1b[31mred' contains a NUL or control character"
     ]
+    assert rows.outside == ("/elsewhere/x.py",)
 
 
 def test_legacy_metadata_counts_as_installed_without_a_record(tmp_path: Path) -> None:

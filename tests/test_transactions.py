@@ -314,22 +314,38 @@ def test_remove_and_sync(tmp_path: Path, real_wheels) -> None:
     assert "Warnings:\n  six: not installed in the target; nothing to remove\n" in result.stdout
 
 
-def test_removal_needs_a_record_and_records_stay_inside(tmp_path: Path, real_wheels) -> None:
+def test_removal_needs_a_record_and_leaves_what_its_rows_name_outside(
+    tmp_path: Path, real_wheels
+) -> None:
+    """A RECORD row leading outside the environment (relative, or absolute) names no
+    file of it: a reinstall and a removal leave that file, and say so."""
     (six,) = real_wheels(("six==1.16.0",))
     env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
     install(python, [six])
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep")
     record = env_dir / SITE / "six-1.16.0.dist-info" / "RECORD"
-    text = record.read_text()
-    before = snapshot(env_dir)
+    rows = ["../../../../outside.txt", str(outside)]
+    extra = "".join(f"{row},,\n" for row in rows)
+    record.write_text(record.read_text() + extra)
+    left = (
+        "six 1.16.0: its RECORD lists '../../../../outside.txt', "
+        f"{str(outside)!r} outside the environment; left as it is"
+    )
+    for change in (("install", six, "--reinstall"), ("uninstall", "six")):
+        changed = run_cli(*change, "--python", python, "--quiet")
+        assert (changed.returncode, changed.stderr) == (0, f"warning: {left}\n")
+        assert outside.read_text() == "keep"
+        if change[0] == "install":  # its new RECORD lists the rows no more: again
+            record.write_text(record.read_text() + extra)
+    assert not list((env_dir / SITE).iterdir())
 
-    record.write_text(text + "../../../../../etc/passwd,,\n")
-    result = refused("plan", "--remove", "six", "--python", python)
-    assert "points outside the environment" in result.stderr
+    install(python, [six])
     record.unlink()
+    before = snapshot(env_dir)
     result = refused("plan", "--remove", "six", "--python", python)
     assert "cannot remove: it has no RECORD" in result.stderr
-    record.write_text(text)
     assert snapshot(env_dir) == before
 
 
