@@ -653,12 +653,13 @@ def _apply_command(args: argparse.Namespace) -> int:
 
 
 def _recover_command(args: argparse.Namespace) -> int:
-    from applier.environment import recover_target
+    from applier.environment import base_of, recover_target
 
     # The journal's own half-written files must not stop the recovery they ask for.
     target = probe(args.python, planning=False, place=_place(args))
     outcome = recover_target(target.prefix, args.root)
-    print(f"{printable(target.prefix)}: {outcome}")
+    # Under --root, the staged tree is the one recovered, and named.
+    print(f"{printable(base_of(target.prefix, args.root))}: {outcome}")
     return EXIT_OK
 
 
