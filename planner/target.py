@@ -382,8 +382,9 @@ class BackgroundProbe:
                 raise ValueError
             data = json.loads(stdout)
         except ValueError:
-            last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            raise Refused.one(interpreter, f"not a usable Python interpreter ({last[0]})") from None
+            raise Refused.one(
+                interpreter, f"not a usable Python interpreter ({_why(stderr)})"
+            ) from None
         try:
             answer = msgspec.convert(data, _Answer)
         except msgspec.ValidationError as error:
@@ -391,6 +392,16 @@ class BackgroundProbe:
                 interpreter, f"not a usable Python interpreter (its answer is not ours: {error})"
             ) from None
         return _target_from_probe(answer, self._planning, self._place)
+
+
+def _why(stderr: bytes) -> str:
+    """The line of a failed probe's stderr that says why: the last (a traceback's
+    exception), unless that only points at `-h` after a refused option, as Python 2
+    ends "Unknown option: -I"."""
+    lines = stderr.decode(errors="replace").strip().splitlines() or ["no output"]
+    if lines[-1].startswith("Try `python -h'") and len(lines) > 1:
+        return f"{lines[0]}: Python 2 has no -I; wheelplan installs into Python 3.10 or newer"
+    return lines[-1]
 
 
 def _relative(path: str, prefix: str, what: str) -> str:

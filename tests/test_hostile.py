@@ -673,6 +673,25 @@ def test_a_python_older_than_the_probe_can_run_in_is_refused_by_its_version(
     )
 
 
+def test_a_python_2_is_refused_saying_so(tmp_path: Path, cli: Cli) -> None:
+    """Python 2 refuses -I with a usage text ending in a pointer to `-h`, which was all
+    the error line gave."""
+    wheel = build_wheel(CONTROL, tmp_path / "wheels")
+    usage = tmp_path / "usage.txt"
+    usage.write_text(
+        "Unknown option: -I\nusage: python2.7 [option] ...\nTry `python -h' for more information.\n"
+    )
+    python = tmp_path / "python2.7"
+    python.write_text(f"#!/bin/sh\ncat '{usage}' >&2\nexit 2\n")
+    python.chmod(0o755)
+    refusal(
+        cli("plan", wheel, "--python", python),
+        str(python),
+        "not a usable Python interpreter (Unknown option: -I: Python 2 has no -I;"
+        " wheelplan installs into Python 3.10 or newer)",
+    )
+
+
 def test_a_wheel_that_does_not_exist_is_refused(tmp_path: Path, target: Path, cli: Cli) -> None:
     missing = tmp_path / "demo-1.0-py3-none-any.whl"
     refusal(cli("plan", missing, "--python", target), str(missing), "does not exist")
