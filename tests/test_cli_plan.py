@@ -181,6 +181,7 @@ def test_show_refuses_an_edited_plan(tmp_path: Path, target: Path, cli: Cli) -> 
         pytest.param(("verify", "--root", ""), id="empty-verify-root"),
         pytest.param(("plan", "x.whl", "--python", ""), id="empty-python"),
         pytest.param(("plan", "x.whl", "-o", ""), id="empty-output"),
+        pytest.param(("plan", "x.whl", ""), id="empty-wheel"),
         pytest.param(("plan", "x.whl", "--cache-dir", ""), id="empty-cache-dir"),
         pytest.param(("cache", "clean", "--cache-dir", ""), id="empty-cache-clean-dir"),
     ],

@@ -136,7 +136,11 @@ def _pip_spellings(parser: argparse.ArgumentParser) -> None:
 
 def _plan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "wheels", nargs="*", metavar="WHEEL_OR_DIR", help="wheel files or folders of wheels"
+        "wheels",
+        nargs="*",
+        type=_given("wheel file or folder"),
+        metavar="WHEEL_OR_DIR",
+        help="wheel files or folders of wheels",
     )
     parser.add_argument(
         "--lock", metavar="PYLOCK.toml", help="install what this lock file selects for the target"
