@@ -28,6 +28,18 @@ def _missing_input(item: str) -> str:
     return "wheel file does not exist"
 
 
+def _unreachable(item: str) -> str | None:
+    """Why a wheel argument cannot be looked at, or None: `os.path.exists` says False
+    for a file in a folder it may not search too, which is no missing file."""
+    try:
+        os.stat(item)
+    except FileNotFoundError:
+        return _missing_input(item)
+    except OSError as error:
+        return f"cannot read wheel: {error.strerror}"
+    return None
+
+
 def expand_inputs(inputs: Iterable[str]) -> list[str]:
     """Wheel files, with each directory replaced by the wheels directly in it; a file
     given twice (by name, or also through its directory) counts once, as pip and uv
@@ -42,10 +54,10 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
             if not found:
                 problems.append(Problem(item, "directory holds no .whl files"))
             paths += found
-        elif os.path.exists(item):
-            paths.append(item)
+        elif problem := _unreachable(item):
+            problems.append(Problem(item, problem))
         else:
-            problems.append(Problem(item, _missing_input(item)))
+            paths.append(item)
     for path in paths:
         absolute = os.path.abspath(path)
         if not is_utf8(absolute):

@@ -697,6 +697,23 @@ def test_a_wheel_that_does_not_exist_is_refused(tmp_path: Path, target: Path, cl
     refusal(cli("plan", missing, "--python", target), str(missing), "does not exist")
 
 
+def test_a_wheel_that_cannot_be_looked_at_is_not_called_missing(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """As root every folder may be searched; a file in place of a folder, or a name too
+    long, stands for the folder a user may not search, which was 'does not exist'."""
+    wheel = build_wheel(CONTROL, tmp_path / "wheels")
+    refusal(
+        cli("plan", f"{wheel}/{wheel.name}", "--python", target),
+        f"{wheel}/{wheel.name}",
+        "cannot read wheel: Not a directory",
+    )
+    long = tmp_path / ("x" * 300 + ".whl")
+    refusal(
+        cli("plan", long, "--python", target), str(long), "cannot read wheel: File name too long"
+    )
+
+
 def test_a_fifo_given_as_a_wheel_is_refused_without_reading_it(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:
