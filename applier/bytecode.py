@@ -64,6 +64,10 @@ class Compiled:
     data: Mapping[str, bytes] = attrs.field(factory=dict)
 
 
+# `sys.implementation.cache_tag` and a line break.
+_MAX_TAG_ANSWER = 4096
+
+
 def cache_tag(interpreter: str) -> str:
     """The interpreter's bytecode tag (`cpython-311`), which names every .pyc.
 
@@ -71,16 +75,19 @@ def cache_tag(interpreter: str) -> str:
     interpreter is not confirmed, and a tag holding a `/` would place a .pyc elsewhere.
     """
     try:
-        completed = subprocess.run(
+        process = subprocess.Popen(
             [interpreter, *running.FLAGS, "-c", "import sys; print(sys.implementation.cache_tag)"],
-            capture_output=True,
-            text=True,
-            check=False,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
+        out, _ = running.communicate(process, _MAX_TAG_ANSWER, timeout=120)
     except OSError as error:
         raise Refused.one(interpreter, f"cannot compile bytecode: {error.strerror}") from None
-    tag = completed.stdout.strip()
-    if completed.returncode != 0 or tag == "None" or not _TAG.fullmatch(tag):
+    except (running.TooMuchOutput, subprocess.TimeoutExpired):
+        out = b""  # no answer a Python gives
+    tag = out.decode(errors="replace").strip()
+    if process.returncode != 0 or tag == "None" or not _TAG.fullmatch(tag):
         raise Refused.one(
             interpreter, "cannot compile bytecode: the interpreter gave no bytecode cache tag"
         )
@@ -126,12 +133,19 @@ def compile_sources(
             stderr=subprocess.PIPE,
         )
         pairs = [(os.path.join(base, path), os.path.join(prefix, path)) for path in batch]
-        processes.append((process, json.dumps(pairs).encode()))
+        # Its answer is each .pyc in base64, no larger than a few times its source:
+        # read no further (the target's interpreter may run anything at start-up).
+        sizes = sum(os.path.getsize(os.path.join(base, path)) for path in batch)
+        limit = 4 * sizes + len(pairs) * 4096 + (1 << 20)
+        processes.append((process, json.dumps(pairs).encode(), limit))
     pycs: dict[str, str] = {}
     data: dict[str, bytes] = {}
     failures: list[str] = []
-    for process, payload in processes:
-        out, err = process.communicate(payload)
+    for process, payload, limit in processes:
+        try:
+            out, err = running.communicate(process, limit, given=payload)
+        except running.TooMuchOutput:
+            raise OSError(f"bytecode compiler failed: it said more than {limit} bytes") from None
         if process.returncode != 0:
             raise OSError(
                 f"bytecode compiler failed: {err.decode(errors='replace').strip()[-200:]}"

@@ -621,6 +621,31 @@ def test_a_python_that_answers_without_end_is_refused(tmp_path: Path, cli: Cli) 
 
 
 @pytest.mark.parametrize(
+    ("when", "problem"),
+    [
+        ("True", "cannot compile bytecode: the interpreter gave no bytecode cache tag"),
+        ("sys.argv[1:] == ['TIMESTAMP']", "bytecode compiler failed: it said more than"),
+    ],
+    ids=["cache-tag", "compiler"],
+)
+def test_a_python_that_answers_without_end_at_compile_time_is_refused(
+    tmp_path: Path, target: Path, cli: Cli, when: str, problem: str
+) -> None:
+    """`apply --root` runs the plan's interpreter without the probe's ceiling: a .pth file
+    of the target answering without end took the machine's memory."""
+    wheel = build_wheel(CONTROL, tmp_path / "wheels")
+    plan = tmp_path / "plan.json"
+    assert cli("plan", wheel, "--python", target, "-o", plan).returncode == 0
+    site = next(target.parent.parent.glob("lib/python*/site-packages"))
+    (site / "endless.pth").write_text(f"import os, sys; {when} and os.execvp('yes', ['yes'])\n")
+    root = tmp_path / "root"
+    result = cli("apply", plan, "--root", root, "--compile-bytecode", memory=1 << 30)
+    subject = str(target) if when == "True" else str(root / str(target.parent.parent).lstrip("/"))
+    refusal(result, subject, problem)
+    assert not any(path.is_file() for path in root.rglob("*"))
+
+
+@pytest.mark.parametrize(
     ("answer", "problem"),
     [
         ("{}", "Object missing required field `executable`"),
