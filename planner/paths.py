@@ -12,11 +12,6 @@ import re
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # C0 controls, DEL and C1 controls: nothing a file name needs, and a terminal obeys them.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-# What a terminal does not show as itself: control characters, line and paragraph
-# separators (splitlines breaks at them), and the invisible format characters
-# (bidirectional overrides and isolates, zero-width ones) that make a name read as
-# another (U+202E turns "txt.exe" around).
-_UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 # The longest file name (one component, in bytes) Linux filesystems accept.
 NAME_MAX = 255
 # The most components a path may have: real wheels nest a few dozen folders, and the
@@ -46,10 +41,14 @@ def is_utf8(text: str) -> bool:
 
 
 def printable(text: str) -> str:
-    """`text` with each control or invisible format character escaped as `repr` writes
-    it, so that a file name holding a line break still makes one line of output, and
-    one holding a bidirectional override reads as what it is."""
-    return _UNSEEN.sub(lambda match: repr(match.group())[1:-1], text)
+    """`text` with each character a terminal does not show as itself escaped as `repr`
+    escapes it: control characters and line separators (a file name holding a line
+    break still makes one line of output), invisible format characters (a U+202E
+    override turns "txt.exe" around), and the surrogates of a name that is not UTF-8
+    (whose raw bytes may be C1 controls)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def path_problem(path: str) -> str | None:

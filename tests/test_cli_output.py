@@ -88,7 +88,7 @@ def _strict(*args: str | bytes | os.PathLike[str]) -> subprocess.CompletedProces
     )
 
 
-def test_a_path_utf8_cannot_spell_is_printed_as_its_bytes(tmp_path: Path, target: Path) -> None:
+def test_a_path_the_locale_cannot_spell_ends_no_command(tmp_path: Path, target: Path) -> None:
     """Under a UTF-8 locale every line naming such a folder ended in a
     UnicodeEncodeError traceback, after the install was done."""
     wheel = build_wheel(APP, tmp_path / "wheels")
@@ -96,10 +96,26 @@ def test_a_path_utf8_cannot_spell_is_printed_as_its_bytes(tmp_path: Path, target
     result = _strict("install", wheel, "--python", target, "-t", folder)
     assert result.returncode == 0, result.stderr
     assert result.stderr == b""
-    assert result.stdout.startswith(b"applied 1 distribution to " + folder + b": ")
+    # Named escaped, as every unprintable character (its raw byte may be a C1 control).
+    shown = os.fsencode(tmp_path) + b"/t\\udcffrget"
+    assert result.stdout.startswith(b"applied 1 distribution to " + shown + b": ")
     assert os.path.isfile(folder + b"/app/__init__.py")
+    # For scripts, as the bytes they are.
     listed = _strict("cache", "dir", "--cache-dir", folder)
     assert (listed.returncode, listed.stdout) == (0, folder + b"\n")
+    ascii_only = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONIOENCODING": "ascii"}
+    accented = tmp_path / "tgé"
+    result = subprocess.run(
+        [sys.executable, "-m", "wheelplan", "install", wheel, "--python", target, "-t", accented],
+        capture_output=True,
+        check=False,
+        cwd=REPO,
+        env=ascii_only,
+    )
+    assert (result.returncode, result.stderr) == (0, b"")
+    # Under an ASCII locale, an accented name is escaped, as Python escapes it on stderr.
+    named = os.fsencode(tmp_path) + b"/tg\\xe9: "
+    assert result.stdout.startswith(b"applied 1 distribution to " + named)
 
 
 def test_a_plan_file_that_cannot_be_written_whole_leaves_the_old_one(

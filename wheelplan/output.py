@@ -6,12 +6,15 @@ ended an `install` that had already committed with exit code 1, which says the
 target is unchanged, or with a traceback. Here the first failure is kept for the
 command to judge, and what follows it is dropped.
 
-Paths are written as the bytes they are (surrogateescape): one that is not UTF-8
-crashed every line naming it under a UTF-8 locale.
+A character the locale's encoding cannot spell no longer ends the command either: a
+path that is not UTF-8 (its raw bytes come back, as `cache dir` prints it for
+scripts) crashed every line naming it under a UTF-8 locale, and any accented name
+under an ASCII one; the rest is written as Python writes it to stderr, escaped.
 """
 
 from __future__ import annotations
 
+import codecs
 import errno
 import io
 import os
@@ -54,6 +57,19 @@ class _Guarded(io.RawIOBase):
 
 
 _lost = _Lost()
+_SURROGATEESCAPE = codecs.lookup_error("surrogateescape")
+
+
+def _unspellable(error: UnicodeError) -> tuple[str | bytes, int]:
+    """A name's undecodable bytes as they were read (surrogateescape); anything else
+    escaped (backslashreplace)."""
+    try:
+        return _SURROGATEESCAPE(error)
+    except UnicodeEncodeError:
+        return codecs.backslashreplace_errors(error)
+
+
+codecs.register_error("wheelplan.output", _unspellable)
 
 
 def guard() -> None:
@@ -67,7 +83,7 @@ def guard() -> None:
     sys.stdout = io.TextIOWrapper(
         io.BufferedWriter(raw),
         encoding=original.encoding if original is not None else "utf-8",
-        errors="surrogateescape",
+        errors="wheelplan.output",
         line_buffering=raw.isatty(),
     )
 
