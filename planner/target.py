@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -62,8 +63,9 @@ class Place:
 
     @property
     def option(self) -> str:
-        """The argument that names this folder, as the user would type it again."""
-        return f"{FOLDER_OPTIONS[self.layout]} {self.folder}"
+        """The argument that names this folder, as the user would type it again (quoted
+        for a shell where it must be)."""
+        return f"{FOLDER_OPTIONS[self.layout]} {shlex.quote(self.folder)}"
 
     @property
     def described(self) -> str:
@@ -297,7 +299,7 @@ def recover_command(interpreter: str, prefix: str, layout: TargetLayout) -> str:
     place = place_of(layout, prefix)
     if place is not None:
         return f"wheelplan recover {place.option}"
-    return f"wheelplan recover --python {interpreter}"
+    return f"wheelplan recover --python {shlex.quote(interpreter)}"
 
 
 def probe(python: str | None, *, planning: bool = True, place: Place | None = None) -> TargetInfo:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -119,6 +120,22 @@ def test_headers_go_where_uv_puts_them(tmp_path: Path, target: Path, folder: Fol
 
 
 @FOLDERS
+def test_the_apply_command_a_review_gives_runs_as_pasted(
+    tmp_path: Path, target: Path, folder: Folder
+) -> None:
+    """A folder plan applies only where named again: the command must name it, quoted."""
+    wheel = build_wheel(LAYERED, tmp_path / "wheels")
+    ours = tmp_path / "my folder"
+    plan = tmp_path / "the plan.json"
+    planned = run_cli("plan", wheel, "--python", target, folder.option, ours, "-o", plan)
+    assert planned.returncode == 0, planned.stderr
+    hint = shlex.split(planned.stdout.rsplit("apply it with: wheelplan ", 1)[1])
+    assert hint == ["apply", str(plan), folder.option, str(ours)]
+    applied = run_cli(*hint, "--quiet")
+    assert applied.returncode == 0, applied.stderr
+
+
+@FOLDERS
 def test_a_saved_plan_applies_only_to_the_folder_named_again(
     tmp_path: Path, target: Path, folder: Folder
 ) -> None:
@@ -148,10 +165,7 @@ def test_a_saved_plan_applies_only_to_the_folder_named_again(
         f"error: {plan}: planned for {folder.named} {ours}, not {other.named} {ours}; plan again"
     ]
     assert snapshot(tmp_path) == before
-    # The command the plan's review gives is that one, and it applies the plan.
-    hint = planned.stdout.rsplit("apply it with: wheelplan ", 1)[1].split()
-    assert hint == ["apply", str(plan), folder.option, str(ours)]
-    applied = run_cli(*hint, "--quiet")
+    applied = run_cli("apply", plan, folder.option, ours, "--quiet")
     assert applied.returncode == 0, applied.stderr
     assert (ours / folder.library / "layered" / "__init__.py").is_file()
     # A relative folder names the same one.

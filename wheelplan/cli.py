@@ -14,6 +14,7 @@ import atexit
 import contextlib
 import gc
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -84,8 +85,7 @@ def _name(text: str) -> str:
         return canonicalize_name(text, validate=True)
     except InvalidName:
         raise argparse.ArgumentTypeError(
-            f"{printable(text)!r} is not a distribution name (give the name alone,"
-            " without a version)"
+            f"{text!r} is not a distribution name (give the name alone, without a version)"
             if text
             else "expected a distribution name, got ''"
         ) from None
@@ -631,7 +631,7 @@ def _plan_command(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(review.render(plan))
         if args.output:
-            written = printable(str(args.output))
+            written = printable(shlex.quote(str(args.output)))
             place = place_of(plan.target.layout, plan.target.prefix)
             again = f" {printable(place.option)}" if place is not None else ""
             print(f"\nplan written to {written}; apply it with: wheelplan apply {written}{again}")
