@@ -19,9 +19,9 @@ APP = WheelSpec(name="app", files={"app/__init__.py": b"VALUE = 1\n"})
 
 
 def _wheelplan(*args: str | os.PathLike[str], **popen: object) -> subprocess.Popen[bytes]:
+    popen.setdefault("stderr", subprocess.PIPE)
     return subprocess.Popen(
         [sys.executable, "-m", "wheelplan", *map(str, args)],
-        stderr=subprocess.PIPE,
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
         **popen,  # type: ignore[call-overload]
@@ -49,6 +49,12 @@ def test_a_full_disk_under_the_output_fails_a_plan_but_not_a_done_install(
         b" (the output is lost; the work is done)\n"
     )
     assert (_site(target) / "app" / "__init__.py").read_bytes() == b"VALUE = 1\n"
+    # `> build.log 2>&1` on a full disk: the warning is lost too, the install done.
+    with open("/dev/full", "wb") as full:
+        again = _wheelplan(
+            "install", wheel, "--python", target, "--reinstall", stdout=full, stderr=full
+        )
+        assert again.wait() == 0
 
 
 def test_a_reader_that_went_away_is_no_failure(tmp_path: Path, target: Path) -> None:
@@ -151,3 +157,13 @@ def test_a_plan_file_on_a_device_is_written_in_place_or_named(tmp_path: Path, ta
     out, err = process.communicate()
     assert (process.returncode, err) == (0, b"")
     assert out.startswith(b'{"conflicts":[],\n"digest":"sha256:')
+    # A file behind the descriptor is written in place too: replaced, it lost the review.
+    with open(tmp_path / "out.txt", "wb") as stream:
+        process = _wheelplan("plan", wheel, "--python", target, "-o", "/dev/stdout", stdout=stream)
+        assert process.wait() == 0
+    assert b"plan written to /dev/stdout" in (tmp_path / "out.txt").read_bytes()
+    # A failure is named by the path given, not by a temporary file's.
+    process = _wheelplan("plan", wheel, "--python", target, "-o", "no/such/folder/plan.json")
+    assert process.wait() == 1
+    assert process.stderr is not None
+    assert process.stderr.read() == b"error: no/such/folder/plan.json: No such file or directory\n"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, NoReturn
 from applier import cachedir, links, wheelindex
 from applier.atomic import write_atomic
 from planner import review
-from planner.errors import Problem, Refused, name_the_file
+from planner.errors import Problem, Refused
 from planner.inputfiles import MAX_PLAN_BYTES, read_at_most
 from planner.limits import Limits
 from planner.paths import printable
@@ -559,19 +559,28 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_REFUSED if report.problems else EXIT_OK
 
 
+def _in_place(path: str) -> bool:
+    """Whether the plan file cannot be replaced: a device or pipe, or a file reached
+    through one of the process's descriptors (`-o /dev/stdout > plan.json`, whose
+    replacement the shell's descriptor would not see)."""
+    if os.path.exists(path) and not os.path.isfile(path):
+        return True
+    return os.path.abspath(path).startswith(("/dev/", "/proc/"))
+
+
 def _save(path: str, pieces: list[bytes]) -> None:
     """The plan file, whole or not at all: a write that fails (a full disk, a file size
     limit, Ctrl-C) leaves the file that was there. A device or a pipe
     (`-o /dev/stdout`) cannot be replaced, and is written in place."""
-    if os.path.exists(path) and not os.path.isfile(path):
-        try:
+    try:
+        if _in_place(path):
             with open(path, "wb") as stream:
                 stream.writelines(pieces)
-        except OSError as error:
-            name_the_file(error, path)
-            raise
-    else:
-        write_atomic(os.path.realpath(path), pieces)
+        else:
+            write_atomic(os.path.realpath(path), pieces)
+    except OSError as error:
+        error.filename = path  # not the temporary file's name
+        raise
 
 
 def _plan_command(args: argparse.Namespace) -> int:
@@ -722,7 +731,8 @@ def _heard(args: argparse.Namespace, code: int) -> int:
     if args.command in ("apply", "install", "uninstall", "recover") and not getattr(
         args, "dry_run", False
     ):
-        print(f"warning: {problem} (the output is lost; the work is done)", file=sys.stderr)
+        with contextlib.suppress(OSError):  # `> log 2>&1` on a full disk: done all the same
+            print(f"warning: {problem} (the output is lost; the work is done)", file=sys.stderr)
         return code
     print(f"error: {problem}", file=sys.stderr)
     return EXIT_REFUSED
