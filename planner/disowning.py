@@ -47,8 +47,10 @@ class Losses:
 
     def keeps_rewritten(self, item: Installed, path: str) -> None:
         """Record that `item` keeps listing `path`, which the plan writes again: the
-        bytecode its RECORD lists for a source goes stale with it."""
-        if path.endswith(".py") and not item.legacy:
+        bytecode its RECORD lists for a source goes stale with it. Not one whose RECORD
+        the plan cannot rewrite (its metadata folder leads outside the environment):
+        it keeps its rows, as pip and uv leave every owner's."""
+        if path.endswith(".py") and not item.legacy and item.unlisted is None:
             self.rewritten.append((item, path))
 
     def add_bytecode(self) -> dict[str, list[str]]:

@@ -111,3 +111,22 @@ def test_removing_the_first_owner_keeps_the_bytecode_the_second_compiled(
     assert (site / SHARED_PYC).is_file()
     assert SHARED_PYC in _rows(site / "second-1.0.dist-info" / "RECORD")
     _verified(python)
+
+
+def test_a_kept_owner_whose_metadata_lies_outside_keeps_its_rows(tmp_path: Path) -> None:
+    """Its RECORD cannot be rewritten (never through a link leading outside): the second
+    install is not refused for it, and nothing outside changes."""
+    first, second = _wheels(tmp_path / "wheels")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [first], "--compile-bytecode")
+    metadata = env_dir / SITE / "first-1.0.dist-info"
+    outside = tmp_path / "outside" / "first-1.0.dist-info"
+    outside.parent.mkdir()
+    metadata.rename(outside)
+    metadata.symlink_to(outside)
+    record = (outside / "RECORD").read_bytes()
+    _next_second()
+    install(python, [second], "--compile-bytecode")
+    assert (outside / "RECORD").read_bytes() == record
+    assert SHARED_PYC in _rows(env_dir / SITE / "second-1.0.dist-info" / "RECORD")
