@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from planner.paths import parents, printable
-from planner.plan import Distribution, Plan
+from planner.plan import INSTALLING, Distribution, Plan
 from planner.target import place_of
 
 LIST_LIMIT = 10
@@ -133,13 +133,27 @@ def render(plan: Plan) -> str:
         lines += ["", f"Overlaps: {len(plan.conflicts)}"]
         for kind in sorted(kinds):
             lines += [f" {kind} content {_KIND_NOTE[kind]}:", *_limited(kinds[kind], "overlaps")]
+    writing = {dist.name for dist in plan.distributions if dist.action in INSTALLING}
+    # A kept distribution's RECORD the plan rewrites: it lost files to --prefer, or
+    # gives up its rows for the bytecode of a source the plan writes again.
+    kept_records = {
+        entry.owners[0]
+        for entry in plan.files
+        if entry.action == "replace"
+        and entry.path.endswith("/RECORD")
+        and len(entry.owners) == 1
+        and entry.owners[0] not in writing
+    }
     losers = [
-        f"  {owner}: "
-        + ", ".join(
-            f"{plural(count, 'file')} lost to {names.get(winner, winner)}"
-            for winner, count in sorted(lost_to[owner].items())
+        f"  {names.get(owner, owner)}: "
+        + (
+            ", ".join(
+                f"{plural(count, 'file')} lost to {names.get(winner, winner)}"
+                for winner, count in sorted(lost_to[owner].items())
+            )
+            or "the bytecode of a source written again"
         )
-        for owner in sorted(set(lost_to) - set(names))
+        for owner in sorted(kept_records | (set(lost_to) - writing))
     ]
     if losers:
         lines += ["", "Installed distributions whose RECORD is rewritten without what they lose:"]

@@ -130,3 +130,14 @@ def test_a_kept_owner_whose_metadata_lies_outside_keeps_its_rows(tmp_path: Path)
     install(python, [second], "--compile-bytecode")
     assert (outside / "RECORD").read_bytes() == record
     assert SHARED_PYC in _rows(env_dir / SITE / "second-1.0.dist-info" / "RECORD")
+
+
+def test_the_review_names_the_kept_record_it_rewrites(tmp_path: Path) -> None:
+    first, second = _wheels(tmp_path / "wheels")
+    python = rebuild_env(tmp_path / "env")
+    install(python, [first], "--compile-bytecode")
+    review = ok("plan", second, "--python", python)
+    assert (
+        "Installed distributions whose RECORD is rewritten without what they lose:\n"
+        "  first: the bytecode of a source written again\n"
+    ) in review
