@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -217,6 +218,31 @@ def test_a_wrong_hash_or_size_is_refused_with_nothing_written(
     # A download that fails its check is not kept, nor the cache's folder made for it.
     downloads = folder if into == "--wheel-dir" else folder / "downloads"
     assert not any(downloads.iterdir()) if how == "url" else not downloads.exists()
+
+
+def test_a_download_folder_another_refused_fetch_removed_is_made_again(
+    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two fetches of one wheel share its folder in the cache; the one refused removes
+    the folder it made, empty, which may fall between the other's making it and its
+    first file there."""
+    beta = wheels / BETA.filename
+    wheel = LockedWheel(
+        "beta", beta.name, None, beta.as_uri(), beta.stat().st_size, {"sha256": sha256_of(beta)}
+    )
+    real = tempfile.mkstemp
+    raced: list[str] = []
+
+    def after_the_other_cleaned_up(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        if not raced:
+            raced.append(kwargs["dir"])
+            os.rmdir(kwargs["dir"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fetch.tempfile, "mkstemp", after_the_other_cleaned_up)
+    (fetched,) = fetch.fetch([wheel], cache_dir=str(tmp_path / "cache"))
+    assert raced
+    assert Path(fetched.path).read_bytes() == beta.read_bytes()
 
 
 @pytest.mark.parametrize(

@@ -117,9 +117,8 @@ def _download(wheel: LockedWheel, destination: str, slot: _Slot, own_folder: boo
     assert wheel.url is not None
     folder = os.path.dirname(destination)
     made = own_folder and not os.path.isdir(folder)
-    os.makedirs(folder, exist_ok=True)
     try:
-        fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{wheel.filename}.", suffix=".part")
+        fd, temporary = _part_file(folder, wheel.filename)
     except BaseException:
         _remove_if_made(folder, made)
         raise
@@ -140,6 +139,20 @@ def _download(wheel: LockedWheel, destination: str, slot: _Slot, own_folder: boo
             os.unlink(temporary)
         _remove_if_made(folder, made)
         raise
+
+
+def _part_file(folder: str, filename: str) -> tuple[int, str]:
+    """A new temporary file in `folder`, made if missing. Another fetch of the same
+    wheel whose download was refused may remove the folder, empty, between the two
+    steps: then it is made again."""
+    for attempt in range(3):
+        os.makedirs(folder, exist_ok=True)
+        try:
+            return tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _remove_if_made(folder: str, made: bool) -> None:
