@@ -265,12 +265,22 @@ def sigterm_at(plan: Path, at: int, *options: str) -> tuple[int, str]:
 
 
 def wait_until_stopped(process: subprocess.Popen[str]) -> None:
-    """Block until `process` has stopped itself (state T); fail if it exits instead."""
-    stat = Path(f"/proc/{process.pid}/stat")
+    """Block until `process` has stopped itself (state T) in every thread; fail if it
+    exits instead. The process's own state is its main thread's: a worker thread that
+    sent the SIGSTOP may still run on for a moment (under load, long enough to open the
+    wheels a test then swaps)."""
+    tasks = Path(f"/proc/{process.pid}/task")
     for _ in range(60_000):  # a bound against a hang, not a timing assumption
         if process.poll() is not None:
             raise AssertionError(f"the apply exited ({process.returncode}) instead of stopping")
-        if stat.read_text().rpartition(")")[2].split()[0] == "T":
+        if all(_state(task / "stat") == "T" for task in tasks.iterdir()):
             return
         time.sleep(0.005)
     raise AssertionError("the apply never reached its stop point")
+
+
+def _state(stat: Path) -> str:
+    try:
+        return stat.read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:  # a thread that ended meanwhile
+        return "T"
