@@ -1094,12 +1094,10 @@ def test_a_wheel_swapped_for_a_named_pipe_mid_apply_is_refused_not_waited_on(
     plan = tmp_path / "plan.json"
     save_plan(python, plan, wheels)
     options = ("--no-cache", "--jobs", "1")
-    # Stopped at its first folder, made before any worker starts: no wheel is open yet.
-    # (It stopped at its first file, an inline one, until a fresh-clone run saw that
-    # apply end with exit 0, once; the cause is not found, and this stop is surer.)
-    first_mkdir = checkpoints(env_dir, plan, *options).index("mkdir") + 1
+    # Stopped before its first file is created: no worker has opened both wheels yet.
+    first_create = checkpoints(env_dir, plan, *options).index("create") + 1
     before = snapshot(env_dir)
-    apply = stopped_apply(plan, first_mkdir, *options)
+    apply = stopped_apply(plan, first_create, *options)
     for wheel in wheels:
         wheel.unlink()
         os.mkfifo(wheel)
