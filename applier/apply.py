@@ -402,5 +402,5 @@ def _recover(base: str, plan: Plan, what: str, root: str | None) -> None:
     except (OSError, Refused) as failure:
         raise Refused.one(
             base,
-            f"{what} ({failure}); fix that and run '{recover_hint(plan, root)}'",
+            f"{what} ({failure}); fix that and run `{recover_hint(plan, root)}`",
         ) from None

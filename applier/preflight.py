@@ -11,6 +11,7 @@ writes: a refusal leaves the target as it was.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Sequence
 
 import attrs
@@ -162,7 +163,7 @@ def recover_hint(plan: Plan, root: str | None = None) -> str:
     """The command that finishes an interrupted apply of `plan` (staged under `root`,
     if one is given), for a message."""
     command = recover_command(plan.target.interpreter, plan.target.prefix, plan.target.layout)
-    return f"{command} --root {root}" if root is not None else command
+    return f"{command} --root {shlex.quote(root)}" if root is not None else command
 
 
 def confirm_place(plan: Plan, given: Place | None, subject: str) -> None:
@@ -276,7 +277,7 @@ def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None
     if journal.has_journal(base):
         raise Refused.one(
             base,
-            f"an interrupted apply left a journal here; run '{recover_hint(plan, root)}' first",
+            f"an interrupted apply left a journal here; run `{recover_hint(plan, root)}` first",
         )
     lists = file_lists(base, plan.target.schemes)
     fingerprint = installed_fingerprint_at(base, plan.target.schemes, lists)

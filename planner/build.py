@@ -552,7 +552,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         raise Refused.one(
             target.prefix,
             "an interrupted apply left a journal here; run"
-            f" '{recover_command(target.interpreter, target.prefix, target.layout)}' first",
+            f" `{recover_command(target.interpreter, target.prefix, target.layout)}` first",
         )
     wheels = (
         list(request.read)

@@ -501,6 +501,6 @@ def _scan_unless_interrupted(
         raise Refused.one(
             prefix,
             "an apply is running here or was interrupted (it left a journal); unless one"
-            f" is running, run '{recover_command(interpreter, prefix, layout)}' first",
+            f" is running, run `{recover_command(interpreter, prefix, layout)}` first",
         )
     return scan_installed(prefix, schemes)

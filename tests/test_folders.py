@@ -345,7 +345,7 @@ def test_an_interrupted_apply_sends_the_user_to_recover_the_folder(
     (ours / ".wheelplan-journal").mkdir(parents=True)
     wheel = build_wheel(LAYERED, tmp_path / "w")
     (error,) = _errors(run_cli("plan", wheel, "--python", target, folder.option, ours))
-    assert f"run 'wheelplan recover {folder.option} {ours}' first" in error
+    assert f"run `wheelplan recover {folder.option} {ours}` first" in error
     recovered = run_cli("recover", "--python", target, folder.option, ours)
     assert recovered.returncode == 0, recovered.stderr
     assert recovered.stdout == f"{ours}: clean\n"

@@ -6,6 +6,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -190,7 +191,7 @@ def test_a_staged_apply_rolled_back_leaves_no_folders_behind(
 def test_root_keeps_the_journal_and_lock_under_the_staged_prefix(
     plan: Path, tmp_path: Path, target: Path, env: Path, cli: Cli
 ) -> None:
-    root = tmp_path / "root"
+    root = tmp_path / "staged root"  # a space, for the hint the refusal gives
     base = staged(root, env)
     before = snapshot(env)
 
@@ -202,7 +203,10 @@ def test_root_keeps_the_journal_and_lock_under_the_staged_prefix(
     refused = cli("apply", plan, "--root", root)
     assert refused.returncode == 1
     assert "journal" in errors(refused)[0]
-    result = cli("recover", "--python", target, "--root", root)
+    # The command the refusal gives, pasted into a shell, is the one that recovers.
+    hint = shlex.split(errors(refused)[0].split("`")[1])
+    assert hint == ["wheelplan", "recover", "--python", str(target), "--root", str(root)]
+    result = cli(*hint[1:])
     assert result.returncode == 0, result.stderr
     # The staged prefix is the one recovered, and the one named.
     assert result.stdout.startswith(f"{base}: rolled back")
