@@ -6,6 +6,7 @@ changed it does not exit 1 because a print failed afterwards.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from tests.conftest import REPO, snapshot
 from tests.wheelfactory import WheelSpec, build_wheel
+from wheelplan import cli
 
 APP = WheelSpec(name="app", files={"app/__init__.py": b"VALUE = 1\n"})
 
@@ -55,6 +57,17 @@ def test_a_full_disk_under_the_output_fails_a_plan_but_not_a_done_install(
             "install", wheel, "--python", target, "--reinstall", stdout=full, stderr=full
         )
         assert again.wait() == 0
+
+
+def test_warnings_that_cannot_be_written_fail_no_install(tmp_path: Path, target: Path) -> None:
+    """`> log 2>&1` on a full disk: the plan's warning (an unmet requirement) raised
+    before the apply, and refused the install."""
+    needy = WheelSpec(name="needy", files={"needy.py": b""}, requires=("absent-dependency",))
+    wheel = build_wheel(needy, tmp_path / "wheels")
+    with open("/dev/full", "wb") as full:
+        process = _wheelplan("install", wheel, "--python", target, stdout=full, stderr=full)
+        assert process.wait() == 0
+    assert (_site(target) / "needy.py").is_file()
 
 
 def test_a_reader_that_went_away_is_no_failure(tmp_path: Path, target: Path) -> None:
@@ -157,13 +170,26 @@ def test_a_plan_file_on_a_device_is_written_in_place_or_named(tmp_path: Path, ta
     out, err = process.communicate()
     assert (process.returncode, err) == (0, b"")
     assert out.startswith(b'{"conflicts":[],\n"digest":"sha256:')
-    # A file behind the descriptor is written in place too: replaced, it lost the review.
+    # A file behind the descriptor gets the plan, then the review after it: replaced, it
+    # lost the review; opened again, the review overwrote the plan from offset 0.
     with open(tmp_path / "out.txt", "wb") as stream:
         process = _wheelplan("plan", wheel, "--python", target, "-o", "/dev/stdout", stdout=stream)
         assert process.wait() == 0
-    assert b"plan written to /dev/stdout" in (tmp_path / "out.txt").read_bytes()
+    plan, review = (tmp_path / "out.txt").read_bytes().split(b"Plan for ", 1)
+    assert json.loads(plan)["digest"].startswith("sha256:")
+    assert review.endswith(
+        b"plan written to /dev/stdout; apply it with: wheelplan apply /dev/stdout\n"
+    )
     # A failure is named by the path given, not by a temporary file's.
     process = _wheelplan("plan", wheel, "--python", target, "-o", "no/such/folder/plan.json")
     assert process.wait() == 1
     assert process.stderr is not None
     assert process.stderr.read() == b"error: no/such/folder/plan.json: No such file or directory\n"
+
+
+def test_only_a_descriptor_s_file_is_written_in_place() -> None:
+    """A plan file on tmpfs (/dev/shm) is a file like any other: replaced whole."""
+    assert not cli._in_place("/dev/shm/plans/plan.json")
+    assert cli._in_place("/dev/fd/3")
+    assert cli._in_place("/proc/self/fd/3")
+    assert cli._in_place("/dev/null")

@@ -511,7 +511,7 @@ def _apply(
         if bar is not None:
             bar.close()
     for warning in summary.warnings:
-        print(f"warning: {printable(warning)}", file=sys.stderr)
+        _warn(warning)
     if not args.quiet:
         # uv names the environment it used; `install` may have found it on its own.
         where = base_of(plan.target.prefix, options.root)
@@ -559,21 +559,35 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_REFUSED if report.problems else EXIT_OK
 
 
+def _is_stdout(path: str) -> bool:
+    """Whether `path` is this process's standard output (`-o /dev/stdout`)."""
+    try:
+        given, stdout = os.stat(path), os.fstat(1)
+    except (OSError, ValueError):
+        return False
+    return (given.st_dev, given.st_ino) == (stdout.st_dev, stdout.st_ino)
+
+
 def _in_place(path: str) -> bool:
     """Whether the plan file cannot be replaced: a device or pipe, or a file reached
-    through one of the process's descriptors (`-o /dev/stdout > plan.json`, whose
-    replacement the shell's descriptor would not see)."""
+    through a process's descriptor (`/dev/fd/3`), whose holder would not see a new one."""
     if os.path.exists(path) and not os.path.isfile(path):
         return True
-    return os.path.abspath(path).startswith(("/dev/", "/proc/"))
+    return os.path.abspath(path).startswith(("/dev/fd/", "/dev/std", "/proc/"))
 
 
 def _save(path: str, pieces: list[bytes]) -> None:
     """The plan file, whole or not at all: a write that fails (a full disk, a file size
-    limit, Ctrl-C) leaves the file that was there. A device or a pipe
-    (`-o /dev/stdout`) cannot be replaced, and is written in place."""
+    limit, Ctrl-C) leaves the file that was there. A device or a pipe cannot be
+    replaced, and is written in place; standard output (`-o /dev/stdout > plan.json`)
+    is written through its own stream, so that the review follows the plan instead of
+    overwriting it from offset 0."""
     try:
-        if _in_place(path):
+        if _is_stdout(path):
+            sys.stdout.flush()
+            sys.stdout.buffer.writelines(pieces)
+            sys.stdout.buffer.flush()
+        elif _in_place(path):
             with open(path, "wb") as stream:
                 stream.writelines(pieces)
         else:
@@ -581,6 +595,13 @@ def _save(path: str, pieces: list[bytes]) -> None:
     except OSError as error:
         error.filename = path  # not the temporary file's name
         raise
+
+
+def _warn(line: str) -> None:
+    """A warning on stderr; one that cannot be written (`2>/dev/full`) does not turn a
+    finished apply into a failed one."""
+    with contextlib.suppress(OSError):
+        print(f"warning: {printable(line)}", file=sys.stderr)
 
 
 def _plan_command(args: argparse.Namespace) -> int:
@@ -626,7 +647,7 @@ def _plan_command(args: argparse.Namespace) -> int:
     if args.command == "install" and not args.dry_run:
         # No review is printed, so its warnings (unmet requirements, ...) are printed here.
         for warning in plan.warnings:
-            print(f"warning: {printable(warning)}", file=sys.stderr)
+            _warn(warning)
         from applier.preflight import start_preflight
 
         options = _options(args)
@@ -731,8 +752,7 @@ def _heard(args: argparse.Namespace, code: int) -> int:
     if args.command in ("apply", "install", "uninstall", "recover") and not getattr(
         args, "dry_run", False
     ):
-        with contextlib.suppress(OSError):  # `> log 2>&1` on a full disk: done all the same
-            print(f"warning: {problem} (the output is lost; the work is done)", file=sys.stderr)
+        _warn(f"{problem} (the output is lost; the work is done)")
         return code
     print(f"error: {problem}", file=sys.stderr)
     return EXIT_REFUSED
