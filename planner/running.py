@@ -8,7 +8,6 @@ Running it must leave the target as it was, and its answer is read under a ceili
 from __future__ import annotations
 
 import os
-import select
 import selectors
 import subprocess
 import time
@@ -19,6 +18,9 @@ import time
 FLAGS = ("-I", "-B")
 
 _CHUNK = 1 << 16
+# What any answer of a Python to a question of ours is read up to: a few kilobytes,
+# with room for warnings a broken `.pth` file prints to stderr at every start.
+MAX_ANSWER = 16 << 20
 
 
 class TooMuchOutput(Exception):
@@ -26,13 +28,9 @@ class TooMuchOutput(Exception):
 
 
 def communicate(
-    process: subprocess.Popen[bytes],
-    limit: int,
-    timeout: float | None = None,
-    given: bytes = b"",
+    process: subprocess.Popen[bytes], limit: int, timeout: float | None = None
 ) -> tuple[bytes, bytes]:
-    """What `process` wrote to its stdout and stderr pipes once it ends, `given` having
-    been written to its stdin pipe (if it has one).
+    """What `process` wrote to its stdout and stderr pipes once it ends.
 
     Raises TooMuchOutput past `limit` bytes on either pipe and
     subprocess.TimeoutExpired after `timeout` seconds; either way the process is
@@ -42,24 +40,15 @@ def communicate(
     deadline = None if timeout is None else time.monotonic() + timeout
     out, err = process.stdout.fileno(), process.stderr.fileno()
     heard = {out: bytearray(), err: bytearray()}
-    unsent = memoryview(given)
     with selectors.DefaultSelector() as selector:
         for descriptor in heard:
             selector.register(descriptor, selectors.EVENT_READ)
-        if process.stdin is not None:
-            if unsent:
-                selector.register(process.stdin.fileno(), selectors.EVENT_WRITE)
-            else:
-                process.stdin.close()
         while selector.get_map():
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 _end(process)
                 raise subprocess.TimeoutExpired(process.args, timeout or 0.0)
             for key, _ in selector.select(remaining):
-                if key.events & selectors.EVENT_WRITE:
-                    unsent = _send(process, selector, key.fd, unsent)
-                    continue
                 chunk = os.read(key.fd, _CHUNK)
                 if not chunk:
                     selector.unregister(key.fd)
@@ -77,26 +66,6 @@ def communicate(
     return bytes(heard[out]), bytes(heard[err])
 
 
-def _send(
-    process: subprocess.Popen[bytes],
-    selector: selectors.BaseSelector,
-    descriptor: int,
-    unsent: memoryview,
-) -> memoryview:
-    """Write what a pipe takes without blocking (PIPE_BUF at a time, as subprocess
-    does); the rest is left for the next turn. A process that stopped reading gets
-    no more."""
-    assert process.stdin is not None
-    try:
-        unsent = unsent[os.write(descriptor, unsent[: select.PIPE_BUF]) :]
-    except BrokenPipeError:
-        unsent = unsent[:0]
-    if not unsent:
-        selector.unregister(descriptor)
-        process.stdin.close()
-    return unsent
-
-
 def _end(process: subprocess.Popen[bytes]) -> None:
     process.kill()
     process.wait()
@@ -104,9 +73,9 @@ def _end(process: subprocess.Popen[bytes]) -> None:
 
 
 def _close(process: subprocess.Popen[bytes]) -> None:
-    for stream in (process.stdin, process.stdout, process.stderr):
+    for stream in (process.stdout, process.stderr):
         if stream is not None:
             stream.close()
 
 
-__all__ = ["FLAGS", "TooMuchOutput", "communicate"]
+__all__ = ["FLAGS", "MAX_ANSWER", "TooMuchOutput", "communicate"]

@@ -174,8 +174,6 @@ json.dump({
 }, sys.stdout)
 """
 _PROBE = _probe_source(MIN_TARGET_PYTHON)
-# The probe's answer is a few kilobytes; an interpreter saying far more is not one.
-_MAX_ANSWER = 16 << 20
 
 
 @attrs.frozen
@@ -369,15 +367,15 @@ class BackgroundProbe:
         assert self._process is not None
         interpreter = self._interpreter
         try:
-            stdout, stderr = running.communicate(self._process, _MAX_ANSWER, timeout=120)
+            stdout, stderr = running.communicate(self._process, running.MAX_ANSWER, timeout=120)
         except subprocess.TimeoutExpired:
             raise Refused.one(
                 interpreter, "the target interpreter did not answer in 120 s"
             ) from None
         except running.TooMuchOutput:
+            ceiling = running.MAX_ANSWER >> 20
             raise Refused.one(
-                interpreter,
-                f"not a usable Python interpreter (it said more than {_MAX_ANSWER >> 20} MiB)",
+                interpreter, f"not a usable Python interpreter (it said more than {ceiling} MiB)"
             ) from None
         try:
             if self._process.returncode != 0:

@@ -1,0 +1,63 @@
+"""The bytecode step runs the target's interpreter: what it may say and how it runs.
+
+Its answers are read under a ceiling (the target's `.pth` files run at start-up), but
+no legitimate answer may hit it; and its compilers run side by side.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from applier import bytecode
+
+TAG = sys.implementation.cache_tag
+
+
+def test_a_python_warning_at_every_start_still_gives_its_tag(tmp_path: Path, target: Path) -> None:
+    """Seven `.pth` files naming modules long gone make 4-5 KiB of stderr at every start,
+    and Python goes on: a ceiling of 4 KiB on both pipes refused its tag."""
+    site = next(target.parent.parent.glob("lib/python*/site-packages"))
+    for number in range(20):
+        (site / f"gone{number}.pth").write_text(f"import removed_plugin_{number}\n")
+    assert bytecode.cache_tag(str(target)) == TAG
+
+
+def test_dense_code_compiles_though_its_bytecode_outgrows_its_source(tmp_path: Path) -> None:
+    """A .pyc of attribute-heavy code is four times its source (3.11's inline caches),
+    5.3 times in base64: a ceiling of four times the source refused it."""
+    source = tmp_path / "dense.py"
+    source.write_text("".join(f"r.v{i % 50}.w.x = s.t.u\n" for i in range(100_000)))
+    compiled = bytecode.compile_sources(
+        sys.executable, str(tmp_path), str(tmp_path), ["dense.py"], 1, TAG, False
+    )
+    (pyc,) = compiled.data.values()
+    assert len(pyc) > 3 * source.stat().st_size
+    assert compiled.failures == ()
+
+
+def test_the_compilers_run_side_by_side(tmp_path: Path) -> None:
+    """Each compiler must have its list before any has finished: one that waits for the
+    other to have read its own (up to 30 s) answers only if it did. Fed through pipes
+    one after another, the second got its list once the first had ended."""
+    started = tmp_path / "started"
+    started.mkdir()
+    compiler = tmp_path / "python"
+    compiler.write_text(
+        "#!/bin/sh\n"
+        "cat >/dev/null\n"  # its list first, as the real compiler reads it
+        f"touch '{started}'/$$\n"
+        "for i in $(seq 300); do\n"
+        f"  [ $(ls '{started}' | wc -l) -ge 2 ] && {{ echo '[]'; exit 0; }}\n"
+        "  sleep 0.1\n"
+        "done\n"
+        "exit 1\n"
+    )
+    compiler.chmod(0o755)
+    for name in ("a.py", "b.py"):
+        (tmp_path / name).write_text("")
+    compiled = bytecode.compile_sources(
+        str(compiler), str(tmp_path), str(tmp_path), ["a.py", "b.py"], 2, TAG, False
+    )
+    assert compiled.data == {}
+    assert len(list(started.iterdir())) == 2
