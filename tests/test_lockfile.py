@@ -220,15 +220,17 @@ def test_a_wrong_hash_or_size_is_refused_with_nothing_written(
     assert not any(downloads.iterdir()) if how == "url" else not downloads.exists()
 
 
+@pytest.mark.parametrize("good", [True, False], ids=["good", "refused"])
 def test_a_download_folder_another_refused_fetch_removed_is_made_again(
-    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch, good: bool
 ) -> None:
     """Two fetches of one wheel share its folder in the cache; the one refused removes
     the folder it made, empty, which may fall between the other's making it and its
-    first file there."""
+    first file there. Made again, it is this fetch's to remove if refused in turn."""
     beta = wheels / BETA.filename
+    sha256 = sha256_of(beta) if good else "0" * 64
     wheel = LockedWheel(
-        "beta", beta.name, None, beta.as_uri(), beta.stat().st_size, {"sha256": sha256_of(beta)}
+        "beta", beta.name, None, beta.as_uri(), beta.stat().st_size, {"sha256": sha256}
     )
     real = tempfile.mkstemp
     raced: list[str] = []
@@ -240,9 +242,15 @@ def test_a_download_folder_another_refused_fetch_removed_is_made_again(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(fetch.tempfile, "mkstemp", after_the_other_cleaned_up)
-    (fetched,) = fetch.fetch([wheel], cache_dir=str(tmp_path / "cache"))
+    (tmp_path / "cache" / "downloads" / sha256).mkdir(parents=True)  # the other fetch's
+    if good:
+        (fetched,) = fetch.fetch([wheel], cache_dir=str(tmp_path / "cache"))
+        assert Path(fetched.path).read_bytes() == beta.read_bytes()
+    else:
+        with pytest.raises(Refused):
+            fetch.fetch([wheel], cache_dir=str(tmp_path / "cache"))
+        assert not any((tmp_path / "cache" / "downloads").iterdir())
     assert raced
-    assert Path(fetched.path).read_bytes() == beta.read_bytes()
 
 
 @pytest.mark.parametrize(

@@ -116,12 +116,7 @@ def _download(wheel: LockedWheel, destination: str, slot: _Slot, own_folder: boo
     """
     assert wheel.url is not None
     folder = os.path.dirname(destination)
-    made = own_folder and not os.path.isdir(folder)
-    try:
-        fd, temporary = _part_file(folder, wheel.filename)
-    except BaseException:
-        _remove_if_made(folder, made)
-        raise
+    fd, temporary, made = _part_file(folder, wheel.filename, own_folder)
     try:
         checker = _Checker(wheel)
         request = urllib.request.Request(wheel.url, headers={"User-Agent": USER_AGENT})
@@ -141,17 +136,23 @@ def _download(wheel: LockedWheel, destination: str, slot: _Slot, own_folder: boo
         raise
 
 
-def _part_file(folder: str, filename: str) -> tuple[int, str]:
-    """A new temporary file in `folder`, made if missing. Another fetch of the same
-    wheel whose download was refused may remove the folder, empty, between the two
-    steps: then it is made again."""
+def _part_file(folder: str, filename: str, own_folder: bool) -> tuple[int, str, bool]:
+    """A new temporary file in `folder`, and whether the folder was made for it (and is
+    this wheel's own to remove). Another fetch of the same wheel whose download was
+    refused may remove the folder, empty, between the two steps: then it is made again."""
     for attempt in range(3):
+        made = own_folder and not os.path.isdir(folder)
         os.makedirs(folder, exist_ok=True)
         try:
-            return tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
+            fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
         except FileNotFoundError:
             if attempt == 2:
                 raise
+            continue
+        except BaseException:
+            _remove_if_made(folder, made)
+            raise
+        return fd, temporary, made
     raise AssertionError("unreachable")
 
 
