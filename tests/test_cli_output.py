@@ -193,3 +193,35 @@ def test_only_a_descriptor_s_file_is_written_in_place() -> None:
     assert cli._in_place("/dev/fd/3")
     assert cli._in_place("/proc/self/fd/3")
     assert cli._in_place("/dev/null")
+
+
+def test_a_descriptor_given_as_the_plan_file_is_written_once_as_its_holder_writes(
+    tmp_path: Path, target: Path
+) -> None:
+    """`--json -o /dev/stdout` wrote the plan twice; `-o /dev/stderr 2>>log`, opened
+    again by name, truncated the log."""
+    wheel = build_wheel(APP, tmp_path / "wheels")
+    saved = tmp_path / "plan.json"
+    with open(saved, "wb") as stream:
+        process = _wheelplan(
+            "plan", wheel, "--python", target, "--json", "-o", "/dev/stdout", stdout=stream
+        )
+        assert process.wait() == 0
+    assert json.loads(saved.read_bytes())["digest"].startswith("sha256:")
+    log = tmp_path / "log"
+    log.write_bytes(b"an earlier line\n")
+    with open(log, "ab") as stream:
+        process = _wheelplan(
+            "plan",
+            wheel,
+            "--python",
+            target,
+            "-o",
+            "/dev/stderr",
+            stdout=subprocess.DEVNULL,
+            stderr=stream,
+        )
+        assert process.wait() == 0
+    earlier, plan = log.read_bytes().split(b"\n", 1)
+    assert earlier == b"an earlier line"
+    assert json.loads(plan)["digest"] == json.loads(saved.read_bytes())["digest"]

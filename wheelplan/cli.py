@@ -14,6 +14,7 @@ import atexit
 import contextlib
 import gc
 import os
+import re
 import shlex
 import signal
 import sys
@@ -559,18 +560,32 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_REFUSED if report.problems else EXIT_OK
 
 
-def _is_stdout(path: str) -> bool:
-    """Whether `path` is this process's standard output (`-o /dev/stdout`)."""
+_DESCRIPTOR = re.compile(r"/(?:dev/fd|proc/self/fd)/([0-9]+)")
+_OWN_FD = f"/proc/{os.getpid()}/fd"
+_STANDARD = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+
+
+def _descriptor_of(path: str) -> int | None:
+    """The descriptor of ours that `path` is (`/dev/stdout`, `/dev/fd/3`, or the file
+    standard output goes to), or None. Opened again by name, such a file is truncated
+    and written from offset 0 under what the descriptor's holder writes (`2>>log`)."""
+    absolute = os.path.abspath(path)
+    named = _STANDARD.get(absolute)
+    if named is None and (match := _DESCRIPTOR.fullmatch(absolute.replace(_OWN_FD, "/dev/fd"))):
+        named = int(match.group(1))
     try:
-        given, stdout = os.stat(path), os.fstat(1)
+        given = os.stat(path)
+        held = os.fstat(1 if named is None else named)
     except (OSError, ValueError):
-        return False
-    return (given.st_dev, given.st_ino) == (stdout.st_dev, stdout.st_ino)
+        return None
+    if (given.st_dev, given.st_ino) != (held.st_dev, held.st_ino):
+        return None
+    return 1 if named is None else named
 
 
 def _in_place(path: str) -> bool:
     """Whether the plan file cannot be replaced: a device or pipe, or a file reached
-    through a process's descriptor (`/dev/fd/3`), whose holder would not see a new one."""
+    through another process's descriptor, whose holder would not see a new one."""
     if os.path.exists(path) and not os.path.isfile(path):
         return True
     return os.path.abspath(path).startswith(("/dev/fd/", "/dev/std", "/proc/"))
@@ -579,14 +594,20 @@ def _in_place(path: str) -> bool:
 def _save(path: str, pieces: list[bytes]) -> None:
     """The plan file, whole or not at all: a write that fails (a full disk, a file size
     limit, Ctrl-C) leaves the file that was there. A device or a pipe cannot be
-    replaced, and is written in place; standard output (`-o /dev/stdout > plan.json`)
-    is written through its own stream, so that the review follows the plan instead of
-    overwriting it from offset 0."""
+    replaced, and is written in place; a descriptor of ours is written through, as
+    its holder writes it (standard output through its stream, so that the review
+    follows the plan)."""
+    descriptor = _descriptor_of(path)
     try:
-        if _is_stdout(path):
+        if descriptor == 1:
             sys.stdout.flush()
             sys.stdout.buffer.writelines(pieces)
             sys.stdout.buffer.flush()
+        elif descriptor is not None:
+            for piece in pieces:
+                view = memoryview(piece)
+                while view:
+                    view = view[os.write(descriptor, view) :]
         elif _in_place(path):
             with open(path, "wb") as stream:
                 stream.writelines(pieces)
@@ -657,7 +678,8 @@ def _plan_command(args: argparse.Namespace) -> int:
     if args.output:
         _save(args.output, encode(plan))
     if args.json:
-        sys.stdout.write(dumps(plan))
+        if not (args.output and _descriptor_of(args.output) == 1):  # written there once
+            sys.stdout.write(dumps(plan))
     else:
         sys.stdout.write(review.render(plan))
         if args.output:
