@@ -14,7 +14,6 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 
 import attrs
@@ -124,34 +123,36 @@ def compile_sources(
         if not batch:
             continue
         pairs = [(os.path.join(base, path), os.path.join(prefix, path)) for path in batch]
-        # Each compiler reads its list from a file of its own, so that all of them
-        # start at once (fed through pipes one after another, they ran in turn).
-        with tempfile.TemporaryFile() as listing:
-            listing.write(json.dumps(pairs).encode())
-            listing.seek(0)
-            process = subprocess.Popen(
-                [interpreter, *running.FLAGS, "-c", _COMPILER, mode],
-                stdin=listing,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-        # Its answer is each .pyc in base64: a .pyc of dense code is four times its
-        # source (3.11's inline caches), 5.3 in base64. Read no further: the target's
-        # interpreter may run anything at start-up.
+        # Its answer is each .pyc in base64, which for the densest code seen (chained
+        # comparisons, nested lambdas) is 17 times its source; read no further, since
+        # the target's interpreter may run anything at start-up.
         sizes = sum(os.path.getsize(os.path.join(base, path)) for path in batch)
-        processes.append((process, 8 * sizes + len(pairs) * 4096 + running.MAX_ANSWER))
+        limit = _ANSWER_PER_SOURCE_BYTE * sizes + len(pairs) * 4096 + running.MAX_ANSWER
+        try:
+            processes.append((_start_compiler(interpreter, mode, pairs), limit))
+        except BaseException:
+            _end_all(processes)
+            raise
     pycs: dict[str, str] = {}
     data: dict[str, bytes] = {}
     failures: list[str] = []
-    for process, limit in processes:
-        try:
-            out, err = running.communicate(process, limit)
-        except running.TooMuchOutput:
-            raise OSError(f"bytecode compiler failed: it said more than {limit} bytes") from None
-        if process.returncode != 0:
-            raise OSError(
-                f"bytecode compiler failed: {err.decode(errors='replace').strip()[-200:]}"
-            )
+    answers = []
+    try:
+        for process, limit in processes:
+            try:
+                out, err = running.communicate(process, limit)
+            except running.TooMuchOutput:
+                raise OSError(
+                    f"bytecode compiler failed: it said more than {limit} bytes"
+                ) from None
+            if process.returncode != 0:
+                why = err.decode(errors="replace").strip()[-200:] or f"exit {process.returncode}"
+                raise OSError(f"bytecode compiler failed: {why}")
+            answers.append(out)
+    except BaseException:
+        _end_all(processes)  # none goes on compiling after the apply is rolled back
+        raise
+    for out in answers:
         for source, encoded, error in json.loads(out):
             relative = os.path.relpath(source, base)
             if encoded is None:
@@ -161,6 +162,42 @@ def compile_sources(
                 pycs[pyc] = relative
                 data[pyc] = base64.b64decode(encoded)
     return Compiled(pycs, tuple(sorted(failures)), data)
+
+
+# How many bytes a compiler may answer per byte of its sources (see compile_sources).
+_ANSWER_PER_SOURCE_BYTE = 32
+
+
+def _start_compiler(
+    interpreter: str, mode: str, pairs: list[tuple[str, str]]
+) -> subprocess.Popen[bytes]:
+    """A compiler with its whole list of sources to hand, so that all of them run at
+    once (fed through pipes one after another, each began when the one before ended).
+    The list is in memory (memfd), not a file under $TMPDIR, which may be full."""
+    listing = os.memfd_create("wheelplan-sources")
+    try:
+        payload = memoryview(json.dumps(pairs).encode())
+        while payload:
+            payload = payload[os.write(listing, payload) :]
+        os.lseek(listing, 0, os.SEEK_SET)
+        return subprocess.Popen(
+            [interpreter, *running.FLAGS, "-c", _COMPILER, mode],
+            stdin=listing,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    finally:
+        os.close(listing)
+
+
+def _end_all(processes: list[tuple[subprocess.Popen[bytes], int]]) -> None:
+    for process, _ in processes:
+        if process.returncode is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def write_pycs(base: str, compiled: Compiled, fsync: bool, mtime: int | None = None) -> None:

@@ -6,8 +6,12 @@ no legitimate answer may hit it; and its compilers run side by side.
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 from applier import bytecode
 
@@ -23,11 +27,19 @@ def test_a_python_warning_at_every_start_still_gives_its_tag(tmp_path: Path, tar
     assert bytecode.cache_tag(str(target)) == TAG
 
 
-def test_dense_code_compiles_though_its_bytecode_outgrows_its_source(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "line",
+    ["r.v{}.w.x = s.t.u\n", "a<a<a<a<a<a<a<a<a<a\n"],
+    ids=["attributes", "chained-comparisons"],
+)
+def test_dense_code_compiles_though_its_bytecode_outgrows_its_source(
+    tmp_path: Path, line: str
+) -> None:
     """A .pyc of attribute-heavy code is four times its source (3.11's inline caches),
-    5.3 times in base64: a ceiling of four times the source refused it."""
+    of chained comparisons thirteen, and more in base64: ceilings of four, then eight
+    times the source refused them, where pip compiles them."""
     source = tmp_path / "dense.py"
-    source.write_text("".join(f"r.v{i % 50}.w.x = s.t.u\n" for i in range(100_000)))
+    source.write_text("".join(line.format(i % 50) for i in range(100_000)))
     compiled = bytecode.compile_sources(
         sys.executable, str(tmp_path), str(tmp_path), ["dense.py"], 1, TAG, False
     )
@@ -36,7 +48,32 @@ def test_dense_code_compiles_though_its_bytecode_outgrows_its_source(tmp_path: P
     assert compiled.failures == ()
 
 
-def test_the_compilers_run_side_by_side(tmp_path: Path) -> None:
+def _children() -> list[str]:
+    tasks = Path(f"/proc/{os.getpid()}/task")
+    return [pid for task in tasks.iterdir() for pid in (task / "children").read_text().split()]
+
+
+def test_a_failed_compiler_takes_the_others_with_it(tmp_path: Path) -> None:
+    """Given their lists at once, the other compilers went on compiling after the apply
+    had failed and exited; they are stopped and reaped."""
+    compiler = tmp_path / "python"
+    compiler.write_text(
+        "#!/bin/sh\n"
+        "grep -q a.py && exit 1\n"  # the batch holding a.py fails at once
+        "exec sleep 60\n"
+    )
+    compiler.chmod(0o755)
+    for name in ("a.py", "b.py", "c.py"):
+        (tmp_path / name).write_text("")
+    assert _children() == []
+    with pytest.raises(OSError, match="bytecode compiler failed: exit 1"):
+        bytecode.compile_sources(
+            str(compiler), str(tmp_path), str(tmp_path), ["a.py", "b.py", "c.py"], 3, TAG, False
+        )
+    assert _children() == []
+
+
+def test_the_compilers_run_side_by_side(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each compiler must have its list before any has finished: one that waits for the
     other to have read its own (up to 30 s) answers only if it did. Fed through pipes
     one after another, the second got its list once the first had ended."""
@@ -56,6 +93,8 @@ def test_the_compilers_run_side_by_side(tmp_path: Path) -> None:
     compiler.chmod(0o755)
     for name in ("a.py", "b.py"):
         (tmp_path / name).write_text("")
+    # Their lists are not files in a temporary folder, which may be full or missing.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
     compiled = bytecode.compile_sources(
         str(compiler), str(tmp_path), str(tmp_path), ["a.py", "b.py"], 2, TAG, False
     )
