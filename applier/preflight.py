@@ -11,7 +11,6 @@ writes: a refusal leaves the target as it was.
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Sequence
 
 import attrs
@@ -162,8 +161,8 @@ def planned_wheels(plan: Plan, preflight: Preflight) -> dict[str, str]:
 def recover_hint(plan: Plan, root: str | None = None) -> str:
     """The command that finishes an interrupted apply of `plan` (staged under `root`,
     if one is given), for a message."""
-    command = recover_command(plan.target.interpreter, plan.target.prefix, plan.target.layout)
-    return f"{command} --root {shlex.quote(root)}" if root is not None else command
+    target = plan.target
+    return recover_command(target.interpreter, target.prefix, target.layout, root)
 
 
 def confirm_place(plan: Plan, given: Place | None, subject: str) -> None:

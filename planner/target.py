@@ -292,12 +292,15 @@ def _nearest_dot_venv(folder: str) -> str | None:
         folder = parent
 
 
-def recover_command(interpreter: str, prefix: str, layout: TargetLayout) -> str:
-    """The command that recovers this target, for the messages that send the user there."""
+def recover_command(
+    interpreter: str, prefix: str, layout: TargetLayout, root: str | None = None
+) -> str:
+    """The command that recovers this target (staged under `root`, if one is given),
+    for the messages that send the user there: quoted for a shell, every path whole."""
     place = place_of(layout, prefix)
-    if place is not None:
-        return f"wheelplan recover {place.option}"
-    return f"wheelplan recover --python {shlex.quote(interpreter)}"
+    named = place.option if place is not None else f"--python {shlex.quote(interpreter)}"
+    staged = f" --root {shlex.quote(os.path.abspath(root))}" if root is not None else ""
+    return f"wheelplan recover {named}{staged}"
 
 
 def probe(python: str | None, *, planning: bool = True, place: Place | None = None) -> TargetInfo:

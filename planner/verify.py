@@ -161,15 +161,22 @@ def _pool(jobs: int) -> Executor:
 
 
 def verify(
-    prefix: str, base: str, schemes: Mapping[str, str], *, venv: bool, jobs: int = 4
+    prefix: str,
+    base: str,
+    schemes: Mapping[str, str],
+    *,
+    venv: bool,
+    jobs: int = 4,
+    recover: str = "wheelplan recover",
 ) -> Report:
-    """Check the environment whose files are at `base` (`prefix`, or under --root)."""
+    """Check the environment whose files are at `base` (`prefix`, or under --root);
+    `recover` is the command that recovers it, for the message a journal gets."""
     problems: list[Problem] = []
     if os.path.lexists(os.path.join(base, JOURNAL_DIR)):
         problems.append(
             Problem(
                 os.path.join(base, JOURNAL_DIR),
-                "an interrupted apply left a journal; run 'wheelplan recover'",
+                f"an interrupted apply left a journal; run `{recover}`",
             )
         )
     installed: tuple[Installed, ...] = scan_installed(base, schemes)

@@ -200,12 +200,16 @@ def test_root_keeps_the_journal_and_lock_under_the_staged_prefix(
     assert killed.returncode != 0
     assert (base / ".wheelplan-journal").is_dir()
     assert snapshot(env) == before
-    refused = cli("apply", plan, "--root", root)
+    # The command the refusal gives (and verify's), pasted into a shell anywhere, is the
+    # one that recovers: the root given relative to the working folder is named whole.
+    relative = os.path.relpath(root, REPO)
+    refused = cli("apply", plan, "--root", relative)
     assert refused.returncode == 1
     assert "journal" in errors(refused)[0]
-    # The command the refusal gives, pasted into a shell, is the one that recovers.
     hint = shlex.split(errors(refused)[0].split("`")[1])
     assert hint == ["wheelplan", "recover", "--python", str(target), "--root", str(root)]
+    verified = cli("verify", "--python", target, "--root", relative)
+    assert errors(verified)[0].split("`")[1] == errors(refused)[0].split("`")[1]
     result = cli(*hint[1:])
     assert result.returncode == 0, result.stderr
     # The staged prefix is the one recovered, and the one named.

@@ -30,7 +30,7 @@ from planner.limits import Limits
 from planner.paths import printable
 from planner.plan import Distribution, Plan, Target, dumps, encode, loads
 from planner.review import human_size, plural
-from planner.target import BackgroundProbe, Place, place_of, probe
+from planner.target import BackgroundProbe, Place, place_of, probe, recover_command
 from wheelplan import output
 
 if TYPE_CHECKING:
@@ -550,7 +550,12 @@ def _verify(args: argparse.Namespace) -> int:
     if not os.path.isdir(base):
         raise Refused.one(base, "the environment does not exist")
     report = verify.verify(
-        target.prefix, base, target.schemes, venv=verify.is_venv(target.prefix), jobs=args.jobs
+        target.prefix,
+        base,
+        target.schemes,
+        venv=verify.is_venv(target.prefix),
+        jobs=args.jobs,
+        recover=recover_command(target.interpreter, target.prefix, target.layout, args.root),
     )
     for problem in report.problems:
         print(f"error: {problem}", file=sys.stderr)
