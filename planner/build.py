@@ -24,7 +24,13 @@ from planner.installed import (
     left_outside,
     unlisted_metadata,
 )
-from planner.layout import claims_for, dist_info_path, member_destinations, root_scheme
+from planner.layout import (
+    claims_for,
+    dist_info_path,
+    entry_scripts,
+    member_destinations,
+    root_scheme,
+)
 from planner.limits import Limits
 from planner.listing import (
     LEADS_OUT,
@@ -211,10 +217,13 @@ def _unchanged(
     """
     if old.version != wheel.version or old.legacy or old.unlisted is not None:
         return False
-    written = {join(target.schemes["scripts"], script.name) for script in wheel.entry_points}
+    scripts = entry_scripts(wheel, target.python_version)
+    written = {join(target.schemes["scripts"], script.name) for script in scripts}
     if not written.issubset(old.files):
         return False
-    for member, path, _, rewrite in member_destinations(wheel, target.schemes):
+    for member, path, _, rewrite in member_destinations(
+        wheel, target.schemes, target.python_version
+    ):
         written.add(path)
         listed = old.files.get(path)
         if listed is None:
@@ -576,6 +585,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             wheel,
             target.schemes,
             target.interpreter,
+            target.python_version,
             requested=True,
             direct_url=request.direct_url,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import pathlib
 import posixpath
+import re
 from collections.abc import Iterator, Mapping
 
 import attrs
@@ -74,6 +75,35 @@ def _is_wrapper(name: str, wrappers: frozenset[str]) -> bool:
     return name in wrappers
 
 
+# The versioned names of pip's and easy_install's own scripts, which pip installs
+# for the target's Python rather than the one the wheel was built with.
+_VERSIONED_SCRIPTS = {
+    "pip": re.compile(r"pip(?:[0-9]+(?:\.[0-9]+)?)?"),
+    "easy_install": re.compile(r"easy_install(?:-[0-9]+\.[0-9]+)?"),
+}
+
+
+def entry_scripts(wheel: Wheel, python_version: str) -> tuple[EntryScript, ...]:
+    """The wheel's console and GUI scripts as pip and uv install them: a `pip` console
+    script is also installed as `pip3` and `pip3.11` for a 3.11 target (`easy_install`
+    as `easy_install-3.11`), and the versioned ones the wheel names (pip 24.0 ships
+    `pip3.10`) are not, so upgrading pip keeps a venv's `pip3.11`."""
+    scripts = list(wheel.entry_points)
+    console = {script.name: script for script in scripts if script.section == "console"}
+    major = python_version.partition(".")[0]
+    versions = {
+        "pip": ("pip", f"pip{major}", f"pip{python_version}"),
+        "easy_install": ("easy_install", f"easy_install-{python_version}"),
+    }
+    for base, names in versions.items():
+        if base not in console:
+            continue
+        versioned = _VERSIONED_SCRIPTS[base]
+        scripts = [s for s in scripts if s.section != "console" or not versioned.fullmatch(s.name)]
+        scripts += [attrs.evolve(console[base], name=name) for name in names]
+    return tuple(scripts)
+
+
 def _wrapper(script: EntryScript, interpreter: str) -> str:
     """The console or GUI script installer writes for an entry point."""
     _, data = Script(script.name, script.module, script.attr, script.section).generate(
@@ -83,12 +113,12 @@ def _wrapper(script: EntryScript, interpreter: str) -> str:
 
 
 def member_destinations(
-    wheel: Wheel, schemes: Mapping[str, str]
+    wheel: Wheel, schemes: Mapping[str, str], python_version: str
 ) -> Iterator[tuple[Member, str, FileMode, bool]]:
     """Each member the wheel installs, with where it goes, its mode, and whether its
     `#!python` line is rewritten; a `.data/scripts` file an entry point also makes is
     left out (the wrapper is written instead, as pip writes it)."""
-    wrappers = frozenset(script.name for script in wheel.entry_points)
+    wrappers = frozenset(script.name for script in entry_scripts(wheel, python_version))
     root = schemes[root_scheme(wheel)]
     in_data = wheel.data_dir + "/"
     for member in wheel.members:
@@ -111,6 +141,7 @@ def claims_for(
     wheel: Wheel,
     schemes: Mapping[str, str],
     interpreter: str,
+    python_version: str,
     *,
     requested: bool,
     direct_url: bool,
@@ -128,7 +159,7 @@ def claims_for(
     # character); only a name that fails is checked whole, for the reason.
     root_is_safe = path_problem(schemes[root_scheme(wheel)]) is None
     in_data = wheel.data_dir + "/"
-    for member, path, mode, rewrite_shebang in member_destinations(wheel, schemes):
+    for member, path, mode, rewrite_shebang in member_destinations(wheel, schemes, python_version):
         name = member.name
         checked = name if root_is_safe and not name.startswith(in_data) else path
         if path_problem(checked) and (problem := path_problem(path)):
@@ -155,7 +186,7 @@ def claims_for(
         files.append(FileEntry(path, "write", owners, source))
     generated = [
         (join(schemes["scripts"], script.name), inline(_wrapper(script, interpreter), 0o755))
-        for script in wheel.entry_points
+        for script in entry_scripts(wheel, python_version)
     ]
     dist_info = dist_info_path(wheel, schemes)
     generated.append((f"{dist_info}/INSTALLER", inline(INSTALLER_NAME + "\n")))

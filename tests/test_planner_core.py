@@ -356,6 +356,35 @@ def test_entry_point_scripts_are_planned_as_inline_sources(wheels: Path, fake: T
         assert files[f"bin/{name}"].owners == ("tools",)
 
 
+def test_pip_s_own_scripts_are_named_for_the_target_s_python(
+    wheels: Path, fake: TargetInfo
+) -> None:
+    """As pip and uv install them: pip 24.0's wheel names `pip3.10`, for the Python it
+    was built with; a 3.11 venv has `pip3.11`, which upgrading pip removed."""
+    spec = WheelSpec(
+        name="pip",
+        files={"pip/__init__.py": b""},
+        entry_points=(
+            "[console_scripts]\npip = pip:main\npip3 = pip:main\npip3.10 = pip:main\n"
+            "easy_install = setuptools:main\neasy_install-3.10 = setuptools:main\n"
+            "other = pip:other\n"
+        ),
+    )
+    files = plan_specs([spec], wheels, fake).file_map()
+    scripts = sorted(path for path in files if path.startswith("bin/"))
+    assert scripts == [
+        "bin/easy_install",
+        "bin/easy_install-3.11",
+        "bin/other",
+        "bin/pip",
+        "bin/pip3",
+        "bin/pip3.11",
+    ]
+    pip311 = files["bin/pip3.11"].source
+    assert pip311 is not None and pip311.content is not None
+    assert "from pip import main\n" in pip311.content
+
+
 def test_wheelplan_writes_the_installer_files_of_every_distribution(
     wheels: Path, fake: TargetInfo
 ) -> None:

@@ -90,7 +90,7 @@ def test_a_destination_is_refused_exactly_when_its_whole_path_is_unsafe(
         if (problem := path_problem(path))
     ]
     try:
-        entries = claims_for(wheel, schemes, INTERPRETER, requested=False, direct_url=False)
+        entries = claims_for(wheel, schemes, INTERPRETER, "3.11", requested=False, direct_url=False)
     except Refused as refused:
         assert [problem.message for problem in refused.problems] == expected
         assert {problem.subject for problem in refused.problems} == {wheel.filename}
