@@ -84,12 +84,14 @@ _VERSIONED_SCRIPTS = {
 
 
 def entry_scripts(wheel: Wheel, python_version: str) -> tuple[EntryScript, ...]:
-    """The wheel's console and GUI scripts as pip and uv install them: a `pip` console
-    script is also installed as `pip3` and `pip3.11` for a 3.11 target (`easy_install`
-    as `easy_install-3.11`), and the versioned ones the wheel names (pip 24.0 ships
-    `pip3.10`) are not, so upgrading pip keeps a venv's `pip3.11`."""
+    """The wheel's console and GUI scripts as pip installs them: a `pip` console script
+    is also installed as `pip3` and `pip3.11` for a 3.11 target (`easy_install` as
+    `easy_install-3.11`), and the versioned ones the wheel names (pip 24.0 ships
+    `pip3.10`) are not, so upgrading pip keeps a venv's `pip3.11`. A GUI script of one
+    of those names wins, as pip writes the GUI scripts last."""
     scripts = list(wheel.entry_points)
     console = {script.name: script for script in scripts if script.section == "console"}
+    gui = {script.name for script in scripts if script.section == "gui"}
     major = python_version.partition(".")[0]
     versions = {
         "pip": ("pip", f"pip{major}", f"pip{python_version}"),
@@ -100,7 +102,7 @@ def entry_scripts(wheel: Wheel, python_version: str) -> tuple[EntryScript, ...]:
             continue
         versioned = _VERSIONED_SCRIPTS[base]
         scripts = [s for s in scripts if s.section != "console" or not versioned.fullmatch(s.name)]
-        scripts += [attrs.evolve(console[base], name=name) for name in names]
+        scripts += [attrs.evolve(console[base], name=name) for name in names if name not in gui]
     return tuple(scripts)
 
 
@@ -118,7 +120,11 @@ def member_destinations(
     """Each member the wheel installs, with where it goes, its mode, and whether its
     `#!python` line is rewritten; a `.data/scripts` file an entry point also makes is
     left out (the wrapper is written instead, as pip writes it)."""
-    wrappers = frozenset(script.name for script in entry_scripts(wheel, python_version))
+    # The wheel's own names too: pip skips setuptools' wrapper for an entry point it
+    # renames (`.data/scripts/pip3.10`).
+    wrappers = frozenset(
+        script.name for script in (*wheel.entry_points, *entry_scripts(wheel, python_version))
+    )
     root = schemes[root_scheme(wheel)]
     in_data = wheel.data_dir + "/"
     for member in wheel.members:

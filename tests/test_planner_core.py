@@ -385,6 +385,33 @@ def test_pip_s_own_scripts_are_named_for_the_target_s_python(
     assert "from pip import main\n" in pip311.content
 
 
+def test_pip_s_renamed_scripts_skip_their_wrappers_and_yield_to_gui_ones(
+    wheels: Path, fake: TargetInfo
+) -> None:
+    """pip skips setuptools' `.data/scripts` wrapper for a versioned name it drops, and
+    writes GUI scripts last: a GUI `pip3` is the `bin/pip3` it leaves."""
+    spec = WheelSpec(
+        name="fakepip",
+        files={
+            "fakepip.py": b"def main(): pass\n",
+            "fakepip-1.0.data/scripts/pip": b"#!python\n",
+            "fakepip-1.0.data/scripts/pip3.10": b"#!python\n",
+        },
+        entry_points=(
+            "[console_scripts]\npip = fakepip:main\npip3.10 = fakepip:main\n"
+            "[gui_scripts]\npip3 = fakepip:gui\n"
+        ),
+    )
+    files = plan_specs([spec], wheels, fake).file_map()
+    assert sorted(path for path in files if path.startswith("bin/")) == [
+        "bin/pip",
+        "bin/pip3",
+        "bin/pip3.11",
+    ]
+    gui = files["bin/pip3"].source
+    assert gui is not None and gui.content is not None and "from fakepip import gui" in gui.content
+
+
 def test_wheelplan_writes_the_installer_files_of_every_distribution(
     wheels: Path, fake: TargetInfo
 ) -> None:
