@@ -123,15 +123,15 @@ def compile_sources(
         if not batch:
             continue
         pairs = [(os.path.join(base, path), os.path.join(prefix, path)) for path in batch]
-        # Its answer is each .pyc in base64, which for the densest code seen (chained
-        # comparisons, nested lambdas) is 17 times its source; read no further, since
-        # the target's interpreter may run anything at start-up.
-        sizes = sum(os.path.getsize(os.path.join(base, path)) for path in batch)
-        limit = _ANSWER_PER_SOURCE_BYTE * sizes + len(pairs) * 4096 + running.MAX_ANSWER
         try:
+            # Its answer is each .pyc in base64, which for the densest code seen (chained
+            # comparisons, nested lambdas) is 17 times its source; read no further, since
+            # the target's interpreter may run anything at start-up.
+            sizes = sum(os.path.getsize(os.path.join(base, path)) for path in batch)
+            limit = _ANSWER_PER_SOURCE_BYTE * sizes + len(pairs) * 4096 + running.MAX_ANSWER
             processes.append((_start_compiler(interpreter, mode, pairs), limit))
         except BaseException:
-            _end_all(processes)
+            _end_all(processes)  # the compilers started already stop too
             raise
     pycs: dict[str, str] = {}
     data: dict[str, bytes] = {}

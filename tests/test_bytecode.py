@@ -100,3 +100,18 @@ def test_the_compilers_run_side_by_side(tmp_path: Path, monkeypatch: pytest.Monk
     )
     assert compiled.data == {}
     assert len(list(started.iterdir())) == 2
+
+
+def test_a_batch_that_fails_before_its_compiler_starts_stops_the_others(tmp_path: Path) -> None:
+    """A source gone before its batch's compiler started left the compilers already
+    started running, unreaped."""
+    compiler = tmp_path / "python"
+    compiler.write_text("#!/bin/sh\nexec sleep 60\n")
+    compiler.chmod(0o755)
+    (tmp_path / "a.py").write_text("")
+    assert _children() == []
+    with pytest.raises(FileNotFoundError):
+        bytecode.compile_sources(
+            str(compiler), str(tmp_path), str(tmp_path), ["a.py", "gone.py"], 2, TAG, False
+        )
+    assert _children() == []
