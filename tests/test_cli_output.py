@@ -195,6 +195,12 @@ def test_only_a_descriptor_s_file_is_written_in_place() -> None:
     assert cli._in_place("/dev/null")
 
 
+def _planned_into(output: str, wheel: Path, target: Path, **streams: object) -> None:
+    """`plan -o output`, with the standard streams given; it must succeed."""
+    process = _wheelplan("plan", wheel, "--python", target, "-o", output, **streams)
+    assert process.wait() == 0
+
+
 def test_a_descriptor_given_as_the_plan_file_is_written_once_as_its_holder_writes(
     tmp_path: Path, target: Path
 ) -> None:
@@ -211,17 +217,19 @@ def test_a_descriptor_given_as_the_plan_file_is_written_once_as_its_holder_write
     log = tmp_path / "log"
     log.write_bytes(b"an earlier line\n")
     with open(log, "ab") as stream:
-        process = _wheelplan(
-            "plan",
-            wheel,
-            "--python",
-            target,
-            "-o",
-            "/dev/stderr",
-            stdout=subprocess.DEVNULL,
-            stderr=stream,
-        )
-        assert process.wait() == 0
+        _planned_into("/dev/stderr", wheel, target, stdout=subprocess.DEVNULL, stderr=stream)
     earlier, plan = log.read_bytes().split(b"\n", 1)
     assert earlier == b"an earlier line"
     assert json.loads(plan)["digest"] == json.loads(saved.read_bytes())["digest"]
+
+
+def test_a_read_only_descriptor_given_as_the_plan_file_is_opened_by_name(
+    tmp_path: Path, target: Path
+) -> None:
+    """`-o /dev/stdin < file` wrote to a descriptor open for reading: Bad file descriptor."""
+    wheel = build_wheel(APP, tmp_path / "wheels")
+    given = tmp_path / "given.json"
+    given.write_bytes(b"")
+    with open(given, "rb") as stream:
+        _planned_into("/dev/stdin", wheel, target, stdin=stream, stdout=subprocess.DEVNULL)
+    assert json.loads(given.read_bytes())["digest"].startswith("sha256:")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import fcntl
 import gc
 import os
 import re
@@ -578,14 +579,15 @@ def _descriptor_of(path: str) -> int | None:
     named = _STANDARD.get(absolute)
     if named is None and (match := _DESCRIPTOR.fullmatch(absolute.replace(_OWN_FD, "/dev/fd"))):
         named = int(match.group(1))
+    descriptor = 1 if named is None else named
     try:
-        given = os.stat(path)
-        held = os.fstat(1 if named is None else named)
+        given, held = os.stat(path), os.fstat(descriptor)
+        access = fcntl.fcntl(descriptor, fcntl.F_GETFL) & os.O_ACCMODE
     except (OSError, ValueError):
         return None
-    if (given.st_dev, given.st_ino) != (held.st_dev, held.st_ino):
-        return None
-    return 1 if named is None else named
+    if (given.st_dev, given.st_ino) != (held.st_dev, held.st_ino) or access == os.O_RDONLY:
+        return None  # not ours, or not ours to write (`-o /dev/stdin`): opened by name
+    return descriptor
 
 
 def _in_place(path: str) -> bool:
