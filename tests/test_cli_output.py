@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.conftest import REPO, snapshot
 from tests.wheelfactory import WheelSpec, build_wheel
-from wheelplan import cli
+from wheelplan import planfile
 
 APP = WheelSpec(name="app", files={"app/__init__.py": b"VALUE = 1\n"})
 
@@ -189,10 +189,10 @@ def test_a_plan_file_on_a_device_is_written_in_place_or_named(tmp_path: Path, ta
 
 def test_only_a_descriptor_s_file_is_written_in_place() -> None:
     """A plan file on tmpfs (/dev/shm) is a file like any other: replaced whole."""
-    assert not cli._in_place("/dev/shm/plans/plan.json")
-    assert cli._in_place("/dev/fd/3")
-    assert cli._in_place("/proc/self/fd/3")
-    assert cli._in_place("/dev/null")
+    assert not planfile._in_place("/dev/shm/plans/plan.json")
+    assert planfile._in_place("/dev/fd/3")
+    assert planfile._in_place("/proc/self/fd/3")
+    assert planfile._in_place("/dev/null")
 
 
 def _planned_into(output: str, wheel: Path, target: Path, **streams: object) -> None:

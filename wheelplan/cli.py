@@ -12,10 +12,8 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
-import fcntl
 import gc
 import os
-import re
 import shlex
 import signal
 import sys
@@ -23,7 +21,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from applier import cachedir, links, wheelindex
-from applier.atomic import write_atomic
 from planner import review
 from planner.errors import Problem, Refused
 from planner.inputfiles import MAX_PLAN_BYTES, read_at_most
@@ -32,7 +29,7 @@ from planner.paths import printable
 from planner.plan import Distribution, Plan, Target, dumps, encode, loads
 from planner.review import human_size, plural
 from planner.target import BackgroundProbe, Place, place_of, probe, recover_command
-from wheelplan import output
+from wheelplan import output, planfile
 
 if TYPE_CHECKING:
     from applier.apply import Summary
@@ -566,65 +563,6 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_REFUSED if report.problems else EXIT_OK
 
 
-_DESCRIPTOR = re.compile(r"/(?:dev/fd|proc/self/fd)/([0-9]+)")
-_OWN_FD = f"/proc/{os.getpid()}/fd"
-_STANDARD = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
-
-
-def _descriptor_of(path: str) -> int | None:
-    """The descriptor of ours that `path` is (`/dev/stdout`, `/dev/fd/3`, or the file
-    standard output goes to), or None. Opened again by name, such a file is truncated
-    and written from offset 0 under what the descriptor's holder writes (`2>>log`)."""
-    absolute = os.path.abspath(path)
-    named = _STANDARD.get(absolute)
-    if named is None and (match := _DESCRIPTOR.fullmatch(absolute.replace(_OWN_FD, "/dev/fd"))):
-        named = int(match.group(1))
-    descriptor = 1 if named is None else named
-    try:
-        given, held = os.stat(path), os.fstat(descriptor)
-        access = fcntl.fcntl(descriptor, fcntl.F_GETFL) & os.O_ACCMODE
-    except (OSError, ValueError):
-        return None
-    if (given.st_dev, given.st_ino) != (held.st_dev, held.st_ino) or access == os.O_RDONLY:
-        return None  # not ours, or not ours to write (`-o /dev/stdin`): opened by name
-    return descriptor
-
-
-def _in_place(path: str) -> bool:
-    """Whether the plan file cannot be replaced: a device or pipe, or a file reached
-    through another process's descriptor, whose holder would not see a new one."""
-    if os.path.exists(path) and not os.path.isfile(path):
-        return True
-    return os.path.abspath(path).startswith(("/dev/fd/", "/dev/std", "/proc/"))
-
-
-def _save(path: str, pieces: list[bytes]) -> None:
-    """The plan file, whole or not at all: a write that fails (a full disk, a file size
-    limit, Ctrl-C) leaves the file that was there. A device or a pipe cannot be
-    replaced, and is written in place; a descriptor of ours is written through, as
-    its holder writes it (standard output through its stream, so that the review
-    follows the plan)."""
-    descriptor = _descriptor_of(path)
-    try:
-        if descriptor == 1:
-            sys.stdout.flush()
-            sys.stdout.buffer.writelines(pieces)
-            sys.stdout.buffer.flush()
-        elif descriptor is not None:
-            for piece in pieces:
-                view = memoryview(piece)
-                while view:
-                    view = view[os.write(descriptor, view) :]
-        elif _in_place(path):
-            with open(path, "wb") as stream:
-                stream.writelines(pieces)
-        else:
-            write_atomic(os.path.realpath(path), pieces)
-    except OSError as error:
-        error.filename = path  # not the temporary file's name
-        raise
-
-
 def _warn(line: str) -> None:
     """A warning on stderr; one that cannot be written (`2>/dev/full`) does not turn a
     finished apply into a failed one."""
@@ -682,10 +620,9 @@ def _plan_command(args: argparse.Namespace) -> int:
         preflight = start_preflight(plan.target, plan.distributions, options, index)
         _apply(plan, "install", args, options, preflight)
         return EXIT_OK
-    if args.output:
-        _save(args.output, encode(plan))
+    on_stdout = planfile.save(args.output, encode(plan)) if args.output else False
     if args.json:
-        if not (args.output and _descriptor_of(args.output) == 1):  # written there once
+        if not on_stdout:  # written there once
             sys.stdout.write(dumps(plan))
     else:
         sys.stdout.write(review.render(plan))

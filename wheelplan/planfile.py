@@ -1,0 +1,80 @@
+"""The plan file `plan -o` writes: whole or not at all, or through the descriptor it
+names.
+
+A plan a reviewer read must not be left half-written by a full disk or a file size
+limit, so an ordinary file is replaced whole (applier/atomic.py). A path that is one of
+this process's descriptors (`-o /dev/stdout > plan.json`, `-o /dev/stderr 2>>log`) is
+written through it, as its holder writes it: opened again by name it was truncated and
+overwritten from offset 0.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import sys
+
+from applier.atomic import write_atomic
+
+_DESCRIPTOR = re.compile(r"/(?:dev/fd|proc/self/fd)/([0-9]+)")
+_OWN_FD = f"/proc/{os.getpid()}/fd"
+_STANDARD = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+
+
+def _descriptor_of(path: str) -> int | None:
+    """The descriptor of ours that `path` is (`/dev/stdout`, `/dev/fd/3`, or the file
+    standard output goes to), or None. Opened again by name, such a file is truncated
+    and written from offset 0 under what the descriptor's holder writes (`2>>log`)."""
+    absolute = os.path.abspath(path)
+    named = _STANDARD.get(absolute)
+    if named is None and (match := _DESCRIPTOR.fullmatch(absolute.replace(_OWN_FD, "/dev/fd"))):
+        named = int(match.group(1))
+    descriptor = 1 if named is None else named
+    try:
+        given, held = os.stat(path), os.fstat(descriptor)
+        access = fcntl.fcntl(descriptor, fcntl.F_GETFL) & os.O_ACCMODE
+    except (OSError, ValueError):
+        return None
+    if (given.st_dev, given.st_ino) != (held.st_dev, held.st_ino) or access == os.O_RDONLY:
+        return None  # not ours, or not ours to write (`-o /dev/stdin`): opened by name
+    return descriptor
+
+
+def _in_place(path: str) -> bool:
+    """Whether the plan file cannot be replaced: a device or pipe, or a file reached
+    through another process's descriptor, whose holder would not see a new one."""
+    if os.path.exists(path) and not os.path.isfile(path):
+        return True
+    return os.path.abspath(path).startswith(("/dev/fd/", "/dev/std", "/proc/"))
+
+
+def save(path: str, pieces: list[bytes]) -> bool:
+    """The plan file, whole or not at all: a write that fails (a full disk, a file size
+    limit, Ctrl-C) leaves the file that was there. A device or a pipe cannot be
+    replaced, and is written in place; a descriptor of ours is written through, as
+    its holder writes it (standard output through its stream, so that the review
+    follows the plan). True when it went to standard output."""
+    descriptor = _descriptor_of(path)
+    try:
+        if descriptor == 1:
+            sys.stdout.flush()
+            sys.stdout.buffer.writelines(pieces)
+            sys.stdout.buffer.flush()
+        elif descriptor is not None:
+            for piece in pieces:
+                view = memoryview(piece)
+                while view:
+                    view = view[os.write(descriptor, view) :]
+        elif _in_place(path):
+            with open(path, "wb") as stream:
+                stream.writelines(pieces)
+        else:
+            write_atomic(os.path.realpath(path), pieces)
+    except OSError as error:
+        error.filename = path  # not the temporary file's name
+        raise
+    return descriptor == 1
+
+
+__all__ = ["save"]
