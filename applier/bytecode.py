@@ -192,12 +192,7 @@ def _start_compiler(
 
 def _end_all(processes: list[tuple[subprocess.Popen[bytes], int]]) -> None:
     for process, _ in processes:
-        if process.returncode is None:
-            process.kill()
-            process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+        running.end(process)
 
 
 def write_pycs(base: str, compiled: Compiled, fsync: bool, mtime: int | None = None) -> None:

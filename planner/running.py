@@ -46,7 +46,7 @@ def communicate(
         while selector.get_map():
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                _end(process)
+                end(process)
                 raise subprocess.TimeoutExpired(process.args, timeout or 0.0)
             for key, _ in selector.select(remaining):
                 chunk = os.read(key.fd, _CHUNK)
@@ -55,18 +55,19 @@ def communicate(
                     continue
                 heard[key.fd] += chunk
                 if len(heard[key.fd]) > limit:
-                    _end(process)
+                    end(process)
                     raise TooMuchOutput
     try:
         process.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
-        _end(process)
+        end(process)
         raise
     _close(process)
     return bytes(heard[out]), bytes(heard[err])
 
 
-def _end(process: subprocess.Popen[bytes]) -> None:
+def end(process: subprocess.Popen[bytes]) -> None:
+    """Kill and reap `process` (if it still runs) and close its pipes."""
     process.kill()
     process.wait()
     _close(process)
@@ -78,4 +79,4 @@ def _close(process: subprocess.Popen[bytes]) -> None:
             stream.close()
 
 
-__all__ = ["FLAGS", "MAX_ANSWER", "TooMuchOutput", "communicate"]
+__all__ = ["FLAGS", "MAX_ANSWER", "TooMuchOutput", "communicate", "end"]
