@@ -42,7 +42,7 @@ import attrs
 from applier.links import Linker
 from applier.streams import write_file
 from planner.hashing import open_regular
-from planner.plan import FileEntry, Unit
+from planner.plan import FileEntry, Source, Unit
 from planner.units import LINK_NS, weight
 
 
@@ -195,7 +195,7 @@ def _run(
                 result = None
                 if staging is not None and source.wheel not in slot.dropped:
                     result = _through_cache(
-                        staging, path, destination, wheel_fd, context, linker, slot
+                        staging, path, source, destination, wheel_fd, context, linker, slot
                     )
                 if result is not None:
                     written[path] = result
@@ -220,6 +220,7 @@ def _run(
 def _through_cache(
     staging: str,
     path: str,
+    source: Source,
     destination: str,
     wheel_fd: int | None,
     context: WriteContext,
@@ -234,8 +235,7 @@ def _through_cache(
     install must not depend on the cache. The target's own failures are raised, and so
     is a member that does not match its RECORD hash (the wheel's fault, not the cache's).
     """
-    source = context.files[path].source
-    assert source is not None and source.wheel is not None
+    assert source.wheel is not None
     try:
         written = write_file(staging, source, wheel_fd, context.shebang, umask=context.umask)
     except OSError:
