@@ -99,7 +99,8 @@ class Manifests:
             if sha256 not in indexed:
                 continue
             folder = os.path.dirname(self.path_of(sha256))
-            with contextlib.suppress(OSError):
+            # UnicodeEncodeError: a path that is not UTF-8, which JSON cannot hold.
+            with contextlib.suppress(OSError, UnicodeEncodeError):
                 if folder not in made:
                     os.makedirs(folder, exist_ok=True)
                     made.add(folder)

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 
 from planner.errors import Problem, Refused
-from planner.paths import has_control, is_utf8
+from planner.paths import plan_path_problem
 from planner.wheels import Wheel
 
 
@@ -59,14 +59,8 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
         else:
             paths.append(item)
     for path in paths:
-        absolute = os.path.abspath(path)
-        if not is_utf8(absolute):
-            problems.append(
-                Problem(path, "the path is not valid UTF-8, and a plan holds paths as text")
-            )
-        elif has_control(absolute):
-            # The applier refuses a plan with such a wheel path (applier/validate.py).
-            problems.append(Problem(path, "the path has a control character"))
+        if problem := plan_path_problem(os.path.abspath(path)):
+            problems.append(Problem(path, problem))
     if problems:
         raise Refused(problems)
     unique: dict[str, str] = {}

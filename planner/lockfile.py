@@ -39,6 +39,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from planner.errors import Problem, Refused, not_an_input, plain
 from planner.inputfiles import MAX_LOCK_BYTES, read_at_most
+from planner.paths import plan_path_problem
 from planner.plan import LockSource
 
 if sys.version_info >= (3, 11):
@@ -310,7 +311,11 @@ def select(
         if problem := _hash_problem(source.hashes, hashes):
             problems.append(Problem(path, f"{name}{version}: {problem}"))
             continue
-        wheels.append(_reference(name, filename, source, lock_dir, hashes))
+        wheel = _reference(name, filename, source, lock_dir, hashes)
+        if wheel.path is not None and (problem := plan_path_problem(wheel.path)):
+            problems.append(Problem(path, f"{name}{version}: wheel path {wheel.path!r}: {problem}"))
+            continue
+        wheels.append(wheel)
     if problems:
         raise Refused(problems)
     sha256 = hashlib.sha256(data).hexdigest()

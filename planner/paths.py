@@ -40,6 +40,18 @@ def is_utf8(text: str) -> bool:
     return True
 
 
+def plan_path_problem(path: str) -> str | None:
+    """Why a wheel's absolute path cannot stand in a plan, or None: every wheel path a
+    plan gets (named on the command line, or derived from a lock) is checked here
+    before the wheel is read, so none is refused only once the plan is written or
+    applied (the applier refuses a control character, applier/validate.py)."""
+    if not is_utf8(path):
+        return "the path is not valid UTF-8, and a plan holds paths as text"
+    if has_control(path):
+        return "the path has a control character"
+    return None
+
+
 def printable(text: str) -> str:
     """`text` with each character a terminal does not show as itself escaped as `repr`
     escapes it: control characters and line separators (a file name holding a line

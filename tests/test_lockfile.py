@@ -24,7 +24,7 @@ from packaging.markers import default_environment
 from packaging.tags import sys_tags
 
 from planner import lockfile
-from planner.errors import Refused
+from planner.errors import Problem, Refused
 from planner.lockfile import LockedWheel
 from tests.conftest import snapshot
 from tests.foldertools import FOLDERS, Folder
@@ -340,6 +340,46 @@ def test_a_missing_wheel_is_refused(tmp_path: Path, target: Path, wheels: Path, 
     assert any(str(tmp_path / "elsewhere" / beta.name) in line for line in lines)
     assert any((gone / ALPHA.filename).as_uri() in line for line in lines)
     assert snapshot(target.parent.parent) == before
+
+
+@pytest.mark.parametrize(
+    ("folder", "problem"),
+    [
+        (b"not-utf8-\xff", "the path is not valid UTF-8, and a plan holds paths as text"),
+        (b"c0-\x01", "the path has a control character"),
+        ("c1-\x85".encode(), "the path has a control character"),
+    ],
+)
+def test_a_lock_wheel_path_no_plan_can_hold_is_refused_naming_the_lock(
+    tmp_path: Path, target: Path, cli: Cli, folder: bytes, problem: str
+) -> None:
+    """A `path` resolved against the lock's folder gets the checks a wheel named on the
+    command line gets, before it is read: it was planned (the applier then refused the
+    plan) or a traceback."""
+    lock_dir = Path(os.fsdecode(os.fsencode(tmp_path) + b"/" + folder))
+    alpha = build_wheel(ALPHA, lock_dir)
+    entry = wheel_entry(alpha, path=alpha.name)
+    lock = write_pylock(lock_dir / "pylock.toml", [LockPackage("alpha", wheels=(entry,))])
+    before = snapshot(target.parent.parent)
+    result = cli("install", "--lock", lock, "--python", target, "--cache-dir", tmp_path / "c")
+    assert errors(result) == [
+        f"error: {Problem(str(lock), f'alpha 1.0: wheel path {str(alpha)!r}: {problem}')}"
+    ]
+    assert snapshot(target.parent.parent) == before
+
+
+def test_a_download_folder_no_plan_can_hold_is_refused_unwritten(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli
+) -> None:
+    beta = wheels / BETA.filename
+    folder = Path(os.fsdecode(os.fsencode(tmp_path) + b"/downloads-\xff"))
+    with serve(wheels) as base:
+        entry = wheel_entry(beta, url=f"{base}/{beta.name}")
+        lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("beta", "2.0", wheels=(entry,))])
+        result = cli("install", "--lock", lock, "--python", target, "--wheel-dir", folder)
+    problem = Problem(str(folder), "the path is not valid UTF-8, and a plan holds paths as text")
+    assert errors(result) == [f"error: {problem}"]
+    assert not folder.exists()
 
 
 @contextlib.contextmanager

@@ -475,6 +475,16 @@ def test_a_refused_wheel_leaves_no_manifest(tmp_path: Path) -> None:
     assert manifest_files(cache) == []
 
 
+def test_a_wheel_path_json_cannot_hold_gets_no_manifest(tmp_path: Path) -> None:
+    """A plan refuses a wheel path that is not UTF-8; saving the manifests of the wheels
+    read must not fail on one first (a traceback in place of that refusal)."""
+    folder = Path(os.fsdecode(os.fsencode(tmp_path) + b"/not-utf8-\xff"))
+    paths = [str(build_wheel(demo_spec(), folder))]
+    cache = tmp_path / "cache"
+    assert [wheel.path for wheel in cached_read(paths, cache)] == paths
+    assert manifest_files(cache) == []
+
+
 def test_an_unwritable_cache_is_no_error(tmp_path: Path) -> None:
     paths = [str(build_wheel(demo_spec(), tmp_path / "wheels"))]
     cache = tmp_path / "cache"

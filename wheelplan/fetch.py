@@ -28,6 +28,7 @@ from applier.cachedir import DOWNLOADS, default_dir
 from planner.errors import Problem, Refused
 from planner.hashing import open_regular
 from planner.lockfile import LockedWheel
+from planner.paths import plan_path_problem
 from planner.plan import Plan
 
 CHUNK = 1024 * 1024
@@ -220,6 +221,11 @@ def fetch(
         if wheel_dir
         else os.path.join(cache_dir or default_dir(), DOWNLOADS)
     )
+    # The plan will name the files there: a folder no plan can hold is refused unwritten.
+    if any(wheel.url is not None for wheel in wheels) and (
+        problem := plan_path_problem(os.path.abspath(folder))
+    ):
+        raise Refused.one(folder, problem)
     slots = [_Slot() for _ in wheels]
     total = sum(wheel.size or 0 for wheel in wheels if wheel.url is not None)
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(wheels) or 1))) as pool:
