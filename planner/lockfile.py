@@ -39,7 +39,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from planner.errors import Problem, Refused, not_an_input, plain
 from planner.inputfiles import MAX_LOCK_BYTES, read_at_most
-from planner.paths import plan_path_problem
+from planner.paths import has_control, plan_path_problem
 from planner.plan import LockSource
 
 if sys.version_info >= (3, 11):
@@ -79,7 +79,7 @@ def _filename_problem(filename: str) -> str | None:
     """The wheel file name becomes a file in a download folder: it must be a plain name."""
     if not filename or filename in (".", "..") or "/" in filename or "\\" in filename:
         return f"wheel file name {filename!r} is not a plain file name"
-    if any(ord(char) < 32 or ord(char) == 127 for char in filename):
+    if has_control(filename):
         return f"wheel file name {filename!r} contains a control character"
     if not filename.endswith(".whl"):
         return f"{filename!r} is not a wheel file name"

@@ -322,6 +322,22 @@ def test_a_lock_hash_that_hashlib_refuses_here_is_passed_over(
             assert locked.hashes == kept
 
 
+@pytest.mark.parametrize("char", ["\x01", "\x85", "\x9f"], ids=["C0", "NEL", "C1"])
+def test_a_wheel_name_with_a_control_character_is_refused_naming_the_lock(
+    tmp_path: Path, char: str
+) -> None:
+    """The applier refuses every control character paths.has_control knows, C1 ones
+    included: a lock that planned with one made a plan no apply took."""
+    name = f"alpha-1.0-1{char}x-py3-none-any.whl"
+    entry = {"name": name, "url": "https://example.invalid/a.whl", "hashes": {"sha256": "0" * 64}}
+    lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("alpha", wheels=(entry,))])
+    tags = [str(tag) for tag in sys_tags()]
+    with pytest.raises(Refused) as refused:
+        lockfile.select(lock.read_bytes(), str(lock), default_environment(), tags)
+    message = f"alpha 1.0: wheel file name {name!r} contains a control character"
+    assert refused.value.problems == (Problem(str(lock), message),)
+
+
 def test_a_missing_wheel_is_refused(tmp_path: Path, target: Path, wheels: Path, cli: Cli) -> None:
     beta = wheels / BETA.filename
     entry = wheel_entry(beta, path="elsewhere/" + beta.name)
