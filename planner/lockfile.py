@@ -157,12 +157,17 @@ def _digest_size(name: str) -> int:
 
 
 def _checked_hashes(hashes: Mapping[str, str]) -> dict[str, str]:
-    """The hashes of a lock's wheel that wheelplan checks, names and digests lower-cased."""
-    lowered = {name.lower(): value.lower() for name, value in hashes.items()}
-    return {name: value for name, value in lowered.items() if _digest_size(name)}
+    """The hashes of a lock's wheel that wheelplan checks, digests lower-cased (hex
+    digits read the same either way)."""
+    return {name: value.lower() for name, value in hashes.items() if _digest_size(name)}
 
 
 def _hash_problem(given: Mapping[str, str], checked: Mapping[str, str]) -> str | None:
+    # hashlib's names are lower-case, as the spec's and uv's are. Read another spelling
+    # as its algorithm, and {sha256 = BAD, SHA256 = GOOD} gives sha256 twice, the key
+    # order deciding which digest is checked.
+    if other := sorted(name for name in given if name != name.lower()):
+        return f"hash algorithm {other[0]!r} is not spelled in lower case, as hashlib names it"
     if not checked:
         return f"no hash algorithm wheelplan can check (given: {', '.join(sorted(given))})"
     for name, value in sorted(checked.items()):

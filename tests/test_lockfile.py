@@ -278,6 +278,26 @@ def test_a_lock_hash_that_cannot_be_checked_is_refused_before_anything_is_fetche
     assert not (cache / "downloads").exists()
 
 
+@pytest.mark.parametrize(
+    "names", [("sha256", "SHA256"), ("SHA256", "sha256"), ("Sha256",)], ids=str
+)
+def test_a_hash_algorithm_not_in_lower_case_is_refused(
+    tmp_path: Path, wheels: Path, names: tuple[str, ...]
+) -> None:
+    """Read case-blind, two spellings of sha256 were one algorithm given twice, and the
+    one last in the lock was checked: a wrong digest before a right one passed."""
+    beta = wheels / BETA.filename
+    digests = ["0" * 64, sha256_of(beta)][-len(names) :]
+    entry = {**wheel_entry(beta, path=str(beta)), "hashes": dict(zip(names, digests, strict=True))}
+    lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("beta", "2.0", wheels=(entry,))])
+    tags = [str(tag) for tag in sys_tags()]
+    with pytest.raises(Refused) as refused:
+        lockfile.select(lock.read_bytes(), str(lock), default_environment(), tags)
+    (other,) = (name for name in names if name != "sha256")
+    message = f"hash algorithm {other!r} is not spelled in lower case, as hashlib names it"
+    assert refused.value.problems == (Problem(str(lock), f"beta 2.0: {message}"),)
+
+
 def test_a_lock_hash_of_a_kind_wheelplan_does_not_check_is_passed_over(
     tmp_path: Path, target: Path, wheels: Path, cli: Cli
 ) -> None:
