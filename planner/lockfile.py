@@ -123,6 +123,33 @@ def _archive_filename(archive: PackageArchive) -> str:
     return unquote(urlparse(archive.url or "").path.rsplit("/", 1)[-1])
 
 
+def _url_problem(source: PackageWheel | PackageArchive) -> str | None:
+    """Why a wheel's `url` cannot be fetched (a `path`, when given, is used instead)."""
+    if source.url is None or source.path is not None:
+        return None
+    url = urlparse(source.url)
+    if url.scheme not in ("https", "http", "file"):
+        return f"URL scheme {url.scheme!r} is not supported"
+    if url.scheme == "file" and (
+        url.netloc not in ("", "localhost") or not url.path.startswith("/")
+    ):
+        return f"file URL {source.url!r} names no absolute path on this machine"
+    return None
+
+
+def _local_path(source: PackageWheel | PackageArchive) -> str | None:
+    """The path the lock gives the wheel at: its `path`, or what a `file:` URL names.
+
+    A file URL is a path: read in place, and opened as a `path` is (a FIFO or a device
+    is refused unread), not copied through urllib (which waits on a FIFO forever and
+    copies /dev/zero until the size limit)."""
+    if source.path is not None:
+        return source.path
+    url = urlparse(source.url or "")
+    # urllib.request's url2pathname is this on POSIX, and would load http.client here.
+    return unquote(url.path) if url.scheme == "file" else None
+
+
 def _reference(
     package: str,
     filename: str,
@@ -130,10 +157,10 @@ def _reference(
     lock_dir: str,
     hashes: Mapping[str, str],
 ) -> LockedWheel:
-    path = None
-    if source.path is not None:
+    path = _local_path(source)
+    if path is not None:
         # The spec: a relative path is relative to the lock file, POSIX separators allowed.
-        path = os.path.normpath(os.path.join(lock_dir, source.path.replace("/", os.sep)))
+        path = os.path.normpath(os.path.join(lock_dir, path.replace("/", os.sep)))
     return LockedWheel(
         package=package,
         filename=filename,
@@ -296,7 +323,11 @@ def select(
                 )
             )
             continue
-        if problem := _filename_problem(filename) or _other_file(filename, source.path):
+        if problem := (
+            _filename_problem(filename)
+            or _url_problem(source)
+            or _other_file(filename, _local_path(source))
+        ):
             problems.append(Problem(path, f"{name}{version}: {problem}"))
             continue
         if isinstance(source, PackageArchive) and (problem := _archive_problem(filename, package)):
@@ -305,13 +336,6 @@ def select(
         if source.size is not None and source.size < 0:
             problems.append(Problem(path, f"{name}{version}: size {source.size} is negative"))
             continue
-        if source.url is not None and source.path is None:
-            scheme = urlparse(source.url).scheme
-            if scheme not in ("https", "http", "file"):
-                problems.append(
-                    Problem(path, f"{name}{version}: URL scheme {scheme!r} is not supported")
-                )
-                continue
         hashes = _checked_hashes(source.hashes)
         if problem := _hash_problem(source.hashes, hashes):
             problems.append(Problem(path, f"{name}{version}: {problem}"))

@@ -85,11 +85,10 @@ def test_a_lock_with_path_and_file_url_wheels_installs(
     plan = json.loads(plan_file.read_text())
     assert plan["lock"] == {"path": str(lock), "sha256": sha256_of(lock)}
     by_name = {dist["name"]: dist for dist in plan["distributions"]}
-    # The path wheel is read where it is; the URL wheel was downloaded by file name.
+    # The path wheel and the file URL's are read where they are.
     assert by_name["alpha"]["wheel_path"] == str(alpha)
-    assert by_name["beta"]["wheel_path"] == str(downloads / beta.name)
-    assert (downloads / beta.name).read_bytes() == beta.read_bytes()
-    assert not (downloads / alpha.name).exists()
+    assert by_name["beta"]["wheel_path"] == str(beta)
+    assert not downloads.exists()
 
     result = cli("apply", plan_file)
     assert result.returncode == 0, result.stderr
@@ -163,22 +162,23 @@ def test_url_wheels_follow_cache_dir(
     they still need a home, since the plan points at them."""
     beta = wheels / BETA.filename
     moved = tmp_path / "moved"
-    lock = write_pylock(
-        tmp_path / "pylock.toml",
-        [LockPackage("beta", "2.0", wheels=(wheel_entry(beta, url=beta.as_uri()),))],
-    )
     xdg = tmp_path / "xdg"
-    result = cli(
-        "install",
-        "--lock",
-        lock,
-        "--python",
-        target,
-        "--cache-dir",
-        moved,
-        *no_cache,
-        env={"XDG_CACHE_HOME": str(xdg)},
-    )
+    with serve(wheels) as base:
+        lock = write_pylock(
+            tmp_path / "pylock.toml",
+            [LockPackage("beta", "2.0", wheels=(wheel_entry(beta, url=f"{base}/{beta.name}"),))],
+        )
+        result = cli(
+            "install",
+            "--lock",
+            lock,
+            "--python",
+            target,
+            "--cache-dir",
+            moved,
+            *no_cache,
+            env={"XDG_CACHE_HOME": str(xdg)},
+        )
     assert result.returncode == 0, result.stderr
     cached = moved / "downloads" / sha256_of(beta) / beta.name
     assert cached.read_bytes() == beta.read_bytes()
@@ -192,23 +192,26 @@ def test_a_wrong_hash_or_size_is_refused_with_nothing_written(
     tmp_path: Path, target: Path, wheels: Path, cli: Cli, how: str, wrong: str, into: str
 ) -> None:
     beta = wheels / BETA.filename
-    location = {"path": str(beta)} if how == "path" else {"url": beta.as_uri()}
     overrides = {"sha256": "0" * 64} if wrong == "hash" else {"size": beta.stat().st_size + 1}
-    lock = write_pylock(
-        tmp_path / "pylock.toml",
-        [
-            LockPackage(
-                "alpha",
-                wheels=(wheel_entry(wheels / ALPHA.filename, path=str(wheels / ALPHA.filename)),),
-            ),
-            LockPackage("beta", "2.0", wheels=(wheel_entry(beta, **location, **overrides),)),  # type: ignore[arg-type]
-        ],
-    )
     env = target.parent.parent
     before = snapshot(env)
     folder = tmp_path / "downloads"
     plan_file = tmp_path / "plan.json"
-    result = cli("install", "--lock", lock, "--python", target, into, folder)
+    with serve(wheels) as base:
+        location = {"path": str(beta)} if how == "path" else {"url": f"{base}/{beta.name}"}
+        lock = write_pylock(
+            tmp_path / "pylock.toml",
+            [
+                LockPackage(
+                    "alpha",
+                    wheels=(
+                        wheel_entry(wheels / ALPHA.filename, path=str(wheels / ALPHA.filename)),
+                    ),
+                ),
+                LockPackage("beta", "2.0", wheels=(wheel_entry(beta, **location, **overrides),)),  # type: ignore[arg-type]
+            ],
+        )
+        result = cli("install", "--lock", lock, "--python", target, into, folder)
     assert result.returncode == 1
     (line,) = errors(result)
     assert beta.name in line
@@ -374,7 +377,8 @@ def test_a_missing_wheel_is_refused(tmp_path: Path, target: Path, wheels: Path, 
     lines = errors(result)
     assert len(lines) == 2
     assert any(str(tmp_path / "elsewhere" / beta.name) in line for line in lines)
-    assert any((gone / ALPHA.filename).as_uri() in line for line in lines)
+    # A file URL names a path, refused as one.
+    assert f"error: {gone / ALPHA.filename}: wheel file named by the lock does not exist" in lines
     assert snapshot(target.parent.parent) == before
 
 
@@ -530,27 +534,48 @@ def test_a_lock_size_below_zero_is_refused_as_the_lock_s_mistake(
     assert errors(result) == [f"error: {lock}: alpha 1.0: size -5 is negative"]
 
 
+@pytest.mark.parametrize("how", ["path", "file URL"])
 @pytest.mark.parametrize(
     ("kind", "problem"),
     [
         ("folder", "cannot read wheel: it is a folder, not a file"),
         ("fifo", "cannot read wheel: it is a named pipe (FIFO), not a file"),
+        ("device", "cannot read wheel: it is a device or socket, not a regular file"),
     ],
 )
 def test_a_lock_path_that_is_no_file_is_refused_for_what_it_is(
-    kind: str, problem: str, tmp_path: Path, target: Path, wheels: Path, cli: Cli
+    kind: str, problem: str, how: str, tmp_path: Path, target: Path, wheels: Path, cli: Cli
 ) -> None:
+    """A file URL is read as the path it names is: through urllib, a FIFO was waited on
+    forever and /dev/zero copied into the download folder up to the size limit."""
     beta = wheels / BETA.filename
     held = tmp_path / "held" / beta.name
     held.parent.mkdir()
     if kind == "folder":
         held.mkdir()
-    else:
+    elif kind == "fifo":
         os.mkfifo(held)  # read without a writer, it would never end
-    entry = wheel_entry(beta, path=f"held/{beta.name}")
+    else:
+        held.symlink_to("/dev/zero")
+    where = {"path": f"held/{beta.name}"} if how == "path" else {"url": held.as_uri()}
+    entry = wheel_entry(beta, **where)  # type: ignore[arg-type]
     lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("beta", "2.0", wheels=(entry,))])
     result = cli("plan", "--lock", lock, "--python", target, "--wheel-dir", tmp_path / "dl")
     assert errors(result) == [f"error: {held}: {problem}"]
+
+
+@pytest.mark.parametrize("url", ["file://elsewhere/w/{}", "file:w/{}"])
+def test_a_file_url_of_no_local_absolute_path_is_refused_naming_the_lock(
+    tmp_path: Path, wheels: Path, url: str
+) -> None:
+    beta = wheels / BETA.filename
+    entry = wheel_entry(beta, url=url.format(beta.name))
+    lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("beta", "2.0", wheels=(entry,))])
+    tags = [str(tag) for tag in sys_tags()]
+    with pytest.raises(Refused) as refused:
+        lockfile.select(lock.read_bytes(), str(lock), default_environment(), tags)
+    message = f"beta 2.0: file URL {entry['url']!r} names no absolute path on this machine"
+    assert refused.value.problems == (Problem(str(lock), message),)
 
 
 def test_an_sdist_only_package_is_refused(
