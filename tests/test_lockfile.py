@@ -85,10 +85,10 @@ def test_a_lock_with_path_and_file_url_wheels_installs(
     plan = json.loads(plan_file.read_text())
     assert plan["lock"] == {"path": str(lock), "sha256": sha256_of(lock)}
     by_name = {dist["name"]: dist for dist in plan["distributions"]}
-    # The path wheel and the file URL's are read where they are.
-    assert by_name["alpha"]["wheel_path"] == str(alpha)
-    assert by_name["beta"]["wheel_path"] == str(beta)
-    assert not downloads.exists()
+    # --wheel-dir holds every wheel the plan needs, by file name.
+    for name, wheel in (("alpha", alpha), ("beta", beta)):
+        assert by_name[name]["wheel_path"] == str(downloads / wheel.name)
+        assert (downloads / wheel.name).read_bytes() == wheel.read_bytes()
 
     result = cli("apply", plan_file)
     assert result.returncode == 0, result.stderr
@@ -100,6 +100,43 @@ def test_a_lock_with_path_and_file_url_wheels_installs(
         assert not (site / dist_info / "direct_url.json").exists()
     run = subprocess.run([target.parent / "alpha-cli"], capture_output=True, text=True, check=True)
     assert run.stdout == "alpha says hi\n"
+
+
+@pytest.mark.parametrize("beside", [False, True], ids=["elsewhere", "wheel-dir-is-lock-dir"])
+def test_a_wheel_dir_holds_every_wheel_a_plan_shipped_with_it_needs(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, beside: bool
+) -> None:
+    """The README's promise: plan with `--lock L --wheel-dir DIR`, ship DIR and the plan,
+    `apply --wheel-dir`. A `path` wheel was read in place and never put in DIR, so the
+    shipped plan could not be applied; one already in DIR (a lock beside its wheels) is
+    checked there and left as it is."""
+    alpha, beta = wheels / ALPHA.filename, wheels / BETA.filename
+    lock_dir = wheels if beside else tmp_path
+    entries = {}
+    with serve(wheels) as base:
+        entries["alpha"] = wheel_entry(alpha, path=os.path.relpath(alpha, lock_dir))
+        entries["beta"] = wheel_entry(beta, url=f"{base}/{beta.name}")
+        lock = write_pylock(
+            lock_dir / "pylock.toml",
+            [
+                LockPackage("alpha", wheels=(entries["alpha"],)),
+                LockPackage("beta", "2.0", wheels=(entries["beta"],)),
+            ],
+        )
+        folder = wheels if beside else tmp_path / "ship"
+        plan = tmp_path / "plan.json"
+        result = cli("plan", "--lock", lock, "--python", target, "--wheel-dir", folder, "-o", plan)
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in folder.glob("*.whl")) == [alpha.name, beta.name]
+    assert sha256_of(folder / alpha.name) == entries["alpha"]["hashes"]["sha256"]
+    shipped = tmp_path / "elsewhere"
+    shutil.copytree(folder, shipped)
+    shutil.rmtree(folder)
+    if not beside:
+        shutil.rmtree(wheels)
+    result = cli("apply", plan, "--wheel-dir", shipped)
+    assert result.returncode == 0, result.stderr
+    assert (site_packages(target) / "alpha" / "__init__.py").is_file()
 
 
 @FOLDERS
@@ -218,9 +255,14 @@ def test_a_wrong_hash_or_size_is_refused_with_nothing_written(
     assert ("sha256" in line) if wrong == "hash" else ("bytes" in line)
     assert snapshot(env) == before
     assert not plan_file.exists()
-    # A download that fails its check is not kept, nor the cache's folder made for it.
-    downloads = folder if into == "--wheel-dir" else folder / "downloads"
-    assert not any(downloads.iterdir()) if how == "url" else not downloads.exists()
+    # A download or copy that fails its check is not kept, nor the cache's folder made
+    # for it; a path wheel is copied into --wheel-dir (alpha, checked), read in place
+    # otherwise.
+    if into == "--wheel-dir":
+        assert [path.name for path in folder.iterdir()] == [ALPHA.filename]
+    else:
+        downloads = folder / "downloads"
+        assert not any(downloads.iterdir()) if how == "url" else not downloads.exists()
 
 
 @pytest.mark.parametrize("good", [True, False], ids=["good", "refused"])

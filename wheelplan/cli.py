@@ -161,7 +161,9 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
         "--wheel-dir",
         type=_folder,
         metavar="DIR",
-        help="with --lock: download wheels here (default: the user cache)",
+        help="with --lock: put every wheel the plan needs here, by file name, for"
+        " `apply --wheel-dir` (default: downloads go to the user cache, `path` wheels"
+        " are read where they are)",
     )
     parser.add_argument("--python", type=_path, help=_PYTHON_HELP)
     _folder_arguments(parser)

@@ -1,12 +1,13 @@
 """Bring a lock's wheels to local files and prove they are the bytes the lock names.
 
 This is the only code that downloads. It is not planning (the planner reads local
-files only) and it never touches a target: wheels given by `path` are read where
-they are; wheels given by `url` go into a download folder (the user cache, or
-`--wheel-dir`), written under a temporary name and renamed into place only after
-their size and every hash the lock gives have been checked, so a bad download
-leaves nothing behind. A lock is never trusted: a file already in the folder is
-re-checked the same way before it is reused.
+files only) and it never touches a target: wheels given by `url` go into a download
+folder (the user cache, or `--wheel-dir`), and so do those given by `path` when there
+is a `--wheel-dir`, which must hold every wheel the plan needs (it is shipped with the
+plan); otherwise a `path` wheel is read where it is. A stored wheel is written under a
+temporary name and renamed into place only after its size and every hash the lock
+gives have been checked, so a bad one leaves nothing behind. A lock is never trusted:
+a file already in the folder is re-checked the same way before it is reused.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import BinaryIO
 
 import attrs
 
@@ -101,40 +103,60 @@ class _Checker:
         return self.digests["sha256"].hexdigest()
 
 
-def _check_file(path: str, wheel: LockedWheel) -> str:
+def _check_file(fd: int, wheel: LockedWheel) -> str:
     checker = _Checker(wheel)
-    with open(open_regular(path), "rb", buffering=0) as stream:
+    with open(fd, "rb", buffering=0) as stream:
         for block in iter(lambda: stream.read(CHUNK), b""):
             checker.update(block)
     return checker.finish()
 
 
-def _download(wheel: LockedWheel, destination: str, slot: _Slot, own_folder: bool) -> str:
-    """Download to a temporary name beside `destination`, check, then rename.
+def _open_local(path: str) -> int:
+    """A descriptor on a wheel the lock gives by path, or a refusal naming the path."""
+    try:
+        return open_regular(path)
+    except FileNotFoundError:
+        raise Refused.one(path, "wheel file named by the lock does not exist") from None
+    except OSError as error:  # a folder, a FIFO: refused unread (open_regular)
+        raise Refused.one(path, f"cannot read wheel: {error.strerror}") from None
+
+
+def _source(wheel: LockedWheel) -> BinaryIO:
+    """The wheel's bytes: the file a `path` names, or the `url`'s response."""
+    if wheel.path is not None:
+        return open(_open_local(wheel.path), "rb", buffering=0)
+    assert wheel.url is not None
+    request = urllib.request.Request(wheel.url, headers={"User-Agent": USER_AGENT})
+    response: BinaryIO = urllib.request.urlopen(request, timeout=TIMEOUT)
+    return response
+
+
+def _store(wheel: LockedWheel, destination: str, slot: _Slot, own_folder: bool) -> str:
+    """Download or copy to a temporary name beside `destination`, check, then rename.
 
     `own_folder`: the folder is this wheel's alone (the cache's per-hash folder, not
-    the user's `--wheel-dir`), so a refused download removes it if it made it.
+    the user's `--wheel-dir`), so a refused download removes it if it made it. The
+    source is opened first: one that cannot be had makes no file or folder.
     """
-    assert wheel.url is not None
     folder = os.path.dirname(destination)
-    fd, temporary, made = _part_file(folder, wheel.filename, own_folder)
-    try:
-        checker = _Checker(wheel)
-        request = urllib.request.Request(wheel.url, headers={"User-Agent": USER_AGENT})
-        with os.fdopen(fd, "wb") as output, urllib.request.urlopen(request, timeout=TIMEOUT) as r:
-            for block in iter(lambda: r.read(CHUNK), b""):
-                checker.update(block)
-                output.write(block)
-                slot.bytes_done += len(block)
-        sha256 = checker.finish()
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, destination)
-        return sha256
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        _remove_if_made(folder, made)
-        raise
+    with _source(wheel) as source:
+        fd, temporary, made = _part_file(folder, wheel.filename, own_folder)
+        try:
+            checker = _Checker(wheel)
+            with os.fdopen(fd, "wb") as output:
+                for block in iter(lambda: source.read(CHUNK), b""):
+                    checker.update(block)
+                    output.write(block)
+                    slot.bytes_done += len(block)
+            sha256 = checker.finish()
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, destination)
+            return sha256
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            _remove_if_made(folder, made)
+            raise
 
 
 def _part_file(folder: str, filename: str, own_folder: bool) -> tuple[int, str, bool]:
@@ -164,24 +186,24 @@ def _remove_if_made(folder: str, made: bool) -> None:
             os.rmdir(folder)
 
 
+def _stored(wheel: LockedWheel, flat: bool) -> bool:
+    """Whether the wheel is put in the folder: a download, or any wheel for a
+    `--wheel-dir` (`flat`), which is shipped with the plan and must hold them all."""
+    return wheel.path is None or flat
+
+
 def _fetch_one(wheel: LockedWheel, folder: str, flat: bool, slot: _Slot) -> Fetched:
     try:
-        if wheel.path is not None:
-            try:
-                return Fetched(wheel, wheel.path, _check_file(wheel.path, wheel))
-            except FileNotFoundError:
-                raise Refused.one(
-                    wheel.path, "wheel file named by the lock does not exist"
-                ) from None
-            except OSError as error:  # a folder, a FIFO: refused unread (open_regular)
-                raise Refused.one(wheel.path, f"cannot read wheel: {error.strerror}") from None
+        if wheel.path is not None and not flat:
+            return Fetched(wheel, wheel.path, _check_file(_open_local(wheel.path), wheel))
         destination = os.path.join(
             folder, wheel.filename if flat else os.path.join(_cache_key(wheel), wheel.filename)
         )
+        # The wheel a `path` names may be this very file (a lock beside its wheels).
         if os.path.isfile(destination):
             with contextlib.suppress(_Mismatch):
-                return Fetched(wheel, destination, _check_file(destination, wheel))
-        return Fetched(wheel, destination, _download(wheel, destination, slot, not flat))
+                return Fetched(wheel, destination, _check_file(open_regular(destination), wheel))
+        return Fetched(wheel, destination, _store(wheel, destination, slot, not flat))
     except _Mismatch as error:
         raise Refused.one(wheel.path or wheel.url or wheel.filename, str(error)) from None
     except urllib.error.HTTPError as error:
@@ -211,9 +233,9 @@ def fetch(
 ) -> tuple[Fetched, ...]:
     """Local, checked files for `wheels`; downloads run in parallel.
 
-    With `wheel_dir`, downloads land there by file name (a flat folder that
-    `apply --wheel-dir` can read); otherwise under `cache_dir` (default: the user cache
-    of applier/cachedir.py) in `downloads/`, one folder per hash.
+    With `wheel_dir`, every wheel is put there by file name (a flat folder that
+    `apply --wheel-dir` can read); otherwise downloads go under `cache_dir` (default: the
+    user cache of applier/cachedir.py) in `downloads/`, one folder per hash.
     Raises Refused with every problem once all downloads have finished.
     """
     folder = (
@@ -222,12 +244,12 @@ def fetch(
         else os.path.join(cache_dir or default_dir(), DOWNLOADS)
     )
     # The plan will name the files there: a folder no plan can hold is refused unwritten.
-    if any(wheel.url is not None for wheel in wheels) and (
+    if any(_stored(wheel, bool(wheel_dir)) for wheel in wheels) and (
         problem := plan_path_problem(os.path.abspath(folder))
     ):
         raise Refused.one(folder, problem)
     slots = [_Slot() for _ in wheels]
-    total = sum(wheel.size or 0 for wheel in wheels if wheel.url is not None)
+    total = sum(wheel.size or 0 for wheel in wheels if _stored(wheel, bool(wheel_dir)))
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(wheels) or 1))) as pool:
         futures: list[Future[Fetched]] = [
             pool.submit(_fetch_one, wheel, folder, bool(wheel_dir), slot)
