@@ -14,7 +14,7 @@ import http.server
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,13 +125,29 @@ def tree_digest(root: Path, skip: frozenset[str] = frozenset()) -> dict[str, tup
     return state
 
 
+# Answers a request itself (True), or leaves it to the file server (False).
+Answer = Callable[[http.server.SimpleHTTPRequestHandler], bool]
+
+
 @contextlib.contextmanager
-def serve(folder: Path) -> Iterator[str]:
-    """Serve `folder` over HTTP on 127.0.0.1 for the body of the `with`; yields the base URL."""
+def serve(
+    folder: Path, answer: Answer | None = None, seen: list[tuple[str, str | None]] | None = None
+) -> Iterator[str]:
+    """Serve `folder` over HTTP on 127.0.0.1 for the body of the `with`; yields the base URL.
+
+    `answer` may answer a request instead (a redirect, a slow body); `seen` gets each
+    request's path and Authorization header.
+    """
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
             pass
+
+        def do_GET(self) -> None:
+            if seen is not None:
+                seen.append((self.path, self.headers.get("Authorization")))
+            if answer is None or not answer(self):
+                super().do_GET()
 
     handler = functools.partial(Quiet, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

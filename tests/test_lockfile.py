@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.server
 import json
 import os
 import shutil
@@ -28,7 +29,7 @@ from planner.errors import Problem, Refused
 from planner.lockfile import LockedWheel
 from tests.conftest import snapshot
 from tests.foldertools import FOLDERS, Folder
-from tests.imagetools import LockPackage, serve, sha256_of, wheel_entry, write_pylock
+from tests.imagetools import Answer, LockPackage, serve, sha256_of, wheel_entry, write_pylock
 from tests.wheelfactory import WheelSpec, build_wheel
 from wheelplan import fetch
 
@@ -461,6 +462,58 @@ def test_a_download_folder_no_plan_can_hold_is_refused_unwritten(
         result = cli("install", "--lock", lock, "--python", target, "--wheel-dir", folder)
     problem = Problem(str(folder), "the path is not valid UTF-8, and a plan holds paths as text")
     assert errors(result) == [f"error: {problem}"]
+    assert not folder.exists()
+
+
+def _moved(location: str) -> Answer:
+    """A server's answer to /moved/NAME: a 302 to `location` (with `{name}` filled in)."""
+
+    def answer(handler: http.server.SimpleHTTPRequestHandler) -> bool:
+        if not handler.path.startswith("/moved/"):
+            return False
+        handler.send_response(302)
+        handler.send_header("Location", location.format(name=handler.path.rsplit("/", 1)[1]))
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+        return True
+
+    return answer
+
+
+def _locked(wheel: Path, url: str) -> LockedWheel:
+    return LockedWheel(
+        wheel.name.split("-")[0],
+        wheel.name,
+        None,
+        url,
+        wheel.stat().st_size,
+        {"sha256": sha256_of(wheel)},
+    )
+
+
+@pytest.mark.parametrize(
+    "location", ["ftp://127.0.0.1:1/{name}", "file:///etc/{name}", "data:,x", "/{name}"]
+)
+def test_a_redirect_is_followed_to_http_and_https_only(
+    tmp_path: Path, wheels: Path, location: str
+) -> None:
+    """urllib follows a redirect to ftp too: the lock's URL must be http or https, and
+    so must every one it leads to."""
+    beta = wheels / BETA.filename
+    folder = tmp_path / "dl"
+    with serve(wheels, _moved(location)) as base:
+        wheel = _locked(beta, f"{base}/moved/{beta.name}")
+        if location.startswith("/"):
+            (fetched,) = fetch.fetch([wheel], str(folder))
+            assert Path(fetched.path).read_bytes() == beta.read_bytes()
+            return
+        with pytest.raises(Refused) as refused:
+            fetch.fetch([wheel], str(folder))
+    target = location.format(name=beta.name)
+    problem = (
+        f"download failed: HTTP 302 redirect to {target!r} not followed: only http and https are"
+    )
+    assert refused.value.problems == (Problem(wheel.url or "", problem),)
     assert not folder.exists()
 
 

@@ -22,7 +22,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import BinaryIO
+from typing import IO, BinaryIO
+from urllib.parse import urljoin, urlsplit
 
 import attrs
 
@@ -121,13 +122,45 @@ def _open_local(path: str) -> int:
         raise Refused.one(path, f"cannot read wheel: {error.strerror}") from None
 
 
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """urllib's redirects, followed to http and https only, as a lock's URL must be
+    (lockfile): urllib would follow one to ftp too."""
+
+    def http_error_302(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+    ) -> BinaryIO | None:
+        location = headers.get("location") or headers.get("uri")
+        if location is not None:
+            target = urljoin(req.full_url, location)
+            if urlsplit(target).scheme not in ("http", "https"):
+                raise urllib.error.HTTPError(
+                    req.full_url,
+                    code,
+                    f"redirect to {target!r} not followed: only http and https are",
+                    headers,
+                    fp,
+                )
+        redirected: BinaryIO | None = super().http_error_302(req, fp, code, msg, headers)
+        return redirected
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+_OPENER = urllib.request.build_opener(_Redirects)
+
+
 def _source(wheel: LockedWheel) -> BinaryIO:
     """The wheel's bytes: the file a `path` names, or the `url`'s response."""
     if wheel.path is not None:
         return open(_open_local(wheel.path), "rb", buffering=0)
     assert wheel.url is not None
     request = urllib.request.Request(wheel.url, headers={"User-Agent": USER_AGENT})
-    response: BinaryIO = urllib.request.urlopen(request, timeout=TIMEOUT)
+    response: BinaryIO = _OPENER.open(request, timeout=TIMEOUT)
     return response
 
 
