@@ -123,6 +123,21 @@ def _archive_filename(archive: PackageArchive) -> str:
     return unquote(urlparse(archive.url or "").path.rsplit("/", 1)[-1])
 
 
+# A URL's scheme and user information: everything from `//` to the last `@` before the
+# host's end (urlsplit's reading of it).
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
+
+
+def redacted(url: str) -> str:
+    """`url` fit for a message: its password, or a user name given alone (a token, often),
+    shown as ****, as pip and uv show them."""
+    if not (found := _USERINFO.match(url)):
+        return url
+    user, colon, _ = found[2].partition(":")
+    shown = f"{user}:****" if colon else "****"
+    return f"{found[1]}{shown}@{url[found.end() :]}"
+
+
 def _url_problem(source: PackageWheel | PackageArchive) -> str | None:
     """Why a wheel's `url` cannot be fetched (a `path`, when given, is used instead)."""
     if source.url is None or source.path is not None:
@@ -133,7 +148,7 @@ def _url_problem(source: PackageWheel | PackageArchive) -> str | None:
     if url.scheme == "file" and (
         url.netloc not in ("", "localhost") or not url.path.startswith("/")
     ):
-        return f"file URL {source.url!r} names no absolute path on this machine"
+        return f"file URL {redacted(source.url)!r} names no absolute path on this machine"
     return None
 
 
@@ -366,4 +381,4 @@ def read(
     return select(data, path, markers, tags, extras, groups)
 
 
-__all__ = ["LockSelection", "LockedWheel", "parse", "read", "select"]
+__all__ = ["LockSelection", "LockedWheel", "parse", "read", "redacted", "select"]

@@ -3,6 +3,7 @@ against the lock before planning, and a refusal that writes nothing otherwise.""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import http.server
@@ -515,6 +516,89 @@ def test_a_redirect_is_followed_to_http_and_https_only(
     )
     assert refused.value.problems == (Problem(wheel.url or "", problem),)
     assert not folder.exists()
+
+
+_BASIC = "Basic " + base64.b64encode(b"user:s3 cret").decode()
+
+
+def _private(handler: http.server.SimpleHTTPRequestHandler) -> bool:
+    """/private/NAME serves NAME to user `user`, password `s3 cret`, only."""
+    if not handler.path.startswith("/private/"):
+        return False
+    if handler.headers.get("Authorization") != _BASIC:
+        handler.send_error(401)
+        return True
+    handler.path = handler.path.removeprefix("/private")
+    return False
+
+
+def _private_or_moved(location: str) -> Answer:
+    moved = _moved(location)
+    return lambda handler: _private(handler) or moved(handler)
+
+
+@pytest.mark.parametrize("to", ["same origin", "other origin"])
+def test_url_credentials_are_sent_as_basic_auth_to_their_origin_only(
+    tmp_path: Path, wheels: Path, to: str
+) -> None:
+    """urllib took `user:pass@host` for the host's name ("Name or service not known").
+    pip and uv send Basic auth; a redirect to another host must not get it."""
+    beta = wheels / BETA.filename
+    elsewhere: list[tuple[str, str | None]] = []
+    seen: list[tuple[str, str | None]] = []
+    with serve(wheels, seen=elsewhere) as other:
+        location = "/private/{name}" if to == "same origin" else f"{other}/{{name}}"
+        with serve(wheels, _private_or_moved(location), seen) as base:
+            where = base.replace("://", "://user:s3%20cret@")
+            for path in (f"/private/{beta.name}", f"/moved/{beta.name}"):
+                (fetched,) = fetch.fetch([_locked(beta, where + path)], str(tmp_path / "dl"))
+                assert Path(fetched.path).read_bytes() == beta.read_bytes()
+                Path(fetched.path).unlink()
+    assert seen[0] == (f"/private/{beta.name}", _BASIC)
+    assert seen[1] == (f"/moved/{beta.name}", _BASIC)
+    if to == "same origin":
+        assert seen[2:] == [(f"/private/{beta.name}", _BASIC)]
+    else:
+        assert (seen[2:], elsewhere) == ([], [(f"/{beta.name}", None)])
+
+
+@pytest.mark.parametrize(("userinfo", "shown"), [("user:s3cret", "user:****"), ("s3cret", "****")])
+def test_url_credentials_are_never_shown(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, userinfo: str, shown: str
+) -> None:
+    beta = wheels / BETA.filename
+    with serve(wheels, _moved("http://again:s3cret@127.0.0.1:1/{name}")) as base:
+        host = base.removeprefix("http://")
+        lock = write_pylock(
+            tmp_path / "pylock.toml",
+            [
+                LockPackage(
+                    name, version, wheels=(wheel_entry(wheel, url=f"http://{userinfo}@{where}"),)
+                )
+                for name, version, wheel, where in (
+                    ("alpha", "1.0", wheels / ALPHA.filename, f"{host}/gone/{ALPHA.filename}"),
+                    ("beta", "2.0", beta, f"{host}/moved/{beta.name}"),
+                )
+            ],
+        )
+        result = cli("plan", "--lock", lock, "--python", target, "--wheel-dir", tmp_path / "dl")
+    assert "s3cret" not in result.stdout + result.stderr
+    assert errors(result) == [
+        f"error: http://{shown}@{host}/gone/{ALPHA.filename}: download failed: HTTP 404"
+        " File not found",
+        f"error: http://{shown}@{host}/moved/{beta.name}: download failed: HTTP 302 redirect to"
+        f" 'http://again:****@127.0.0.1:1/{beta.name}' not followed: it carries credentials",
+    ]
+
+
+def test_a_file_url_s_credentials_are_not_shown(tmp_path: Path, wheels: Path) -> None:
+    beta = wheels / BETA.filename
+    entry = wheel_entry(beta, url=f"file://user:s3cret@elsewhere/{beta.name}")
+    lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("beta", "2.0", wheels=(entry,))])
+    tags = [str(tag) for tag in sys_tags()]
+    with pytest.raises(Refused, match=r"file://user:\*\*\*\*@elsewhere/") as refused:
+        lockfile.select(lock.read_bytes(), str(lock), default_environment(), tags)
+    assert "s3cret" not in str(refused.value)
 
 
 @contextlib.contextmanager

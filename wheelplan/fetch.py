@@ -12,6 +12,7 @@ a file already in the folder is re-checked the same way before it is reused.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import http.client
@@ -23,14 +24,14 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, BinaryIO
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import attrs
 
 from applier.cachedir import DOWNLOADS, default_dir
 from planner.errors import Problem, Refused
 from planner.hashing import open_regular
-from planner.lockfile import LockedWheel
+from planner.lockfile import LockedWheel, redacted
 from planner.paths import plan_path_problem
 from planner.plan import Plan
 
@@ -122,9 +123,34 @@ def _open_local(path: str) -> int:
         raise Refused.one(path, f"cannot read wheel: {error.strerror}") from None
 
 
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port or {"http": 80, "https": 443}[parts.scheme]
+
+
+def _request(url: str) -> urllib.request.Request:
+    """A GET of `url`. Credentials in it (`user:password@host`, which urllib would take
+    for part of the host's name) are sent as Basic auth, as pip and uv send them, in a
+    header urllib carries across no redirect (`_Redirects` restores it to the same
+    origin only)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    host = parts.netloc.rpartition("@")[2]
+    request = urllib.request.Request(
+        urlunsplit(parts._replace(netloc=host)), headers={"User-Agent": USER_AGENT}
+    )
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    request.add_unredirected_header("Authorization", f"Basic {token}")
+    return request
+
+
 class _Redirects(urllib.request.HTTPRedirectHandler):
     """urllib's redirects, followed to http and https only, as a lock's URL must be
-    (lockfile): urllib would follow one to ftp too."""
+    (lockfile): urllib would follow one to ftp too. Credentials go to the origin they
+    were given for only; a redirect that carries its own is not followed (urllib would
+    take them for the host's name, and its error would show the password)."""
 
     def http_error_302(
         self,
@@ -137,11 +163,19 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         location = headers.get("location") or headers.get("uri")
         if location is not None:
             target = urljoin(req.full_url, location)
-            if urlsplit(target).scheme not in ("http", "https"):
+            parts = urlsplit(target)
+            problem = (
+                "only http and https are"
+                if parts.scheme not in ("http", "https")
+                else "it carries credentials"
+                if "@" in parts.netloc
+                else None
+            )
+            if problem is not None:
                 raise urllib.error.HTTPError(
                     req.full_url,
                     code,
-                    f"redirect to {target!r} not followed: only http and https are",
+                    f"redirect to {redacted(target)!r} not followed: {problem}",
                     headers,
                     fp,
                 )
@@ -149,6 +183,21 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         return redirected
 
     http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        auth = req.unredirected_hdrs.get("Authorization")
+        if new is not None and auth is not None and _origin(newurl) == _origin(req.full_url):
+            new.add_unredirected_header("Authorization", auth)
+        return new
 
 
 _OPENER = urllib.request.build_opener(_Redirects)
@@ -159,8 +208,7 @@ def _source(wheel: LockedWheel) -> BinaryIO:
     if wheel.path is not None:
         return open(_open_local(wheel.path), "rb", buffering=0)
     assert wheel.url is not None
-    request = urllib.request.Request(wheel.url, headers={"User-Agent": USER_AGENT})
-    response: BinaryIO = _OPENER.open(request, timeout=TIMEOUT)
+    response: BinaryIO = _OPENER.open(_request(wheel.url), timeout=TIMEOUT)
     return response
 
 
@@ -219,6 +267,11 @@ def _remove_if_made(folder: str, made: bool) -> None:
             os.rmdir(folder)
 
 
+def _subject(wheel: LockedWheel) -> str:
+    """What a refusal of the wheel names: its path, or its URL without a password."""
+    return wheel.path or (redacted(wheel.url) if wheel.url else wheel.filename)
+
+
 def _stored(wheel: LockedWheel, flat: bool) -> bool:
     """Whether the wheel is put in the folder: a download, or any wheel for a
     `--wheel-dir` (`flat`), which is shipped with the plan and must hold them all."""
@@ -238,20 +291,19 @@ def _fetch_one(wheel: LockedWheel, folder: str, flat: bool, slot: _Slot) -> Fetc
                 return Fetched(wheel, destination, _check_file(open_regular(destination), wheel))
         return Fetched(wheel, destination, _store(wheel, destination, slot, not flat))
     except _Mismatch as error:
-        raise Refused.one(wheel.path or wheel.url or wheel.filename, str(error)) from None
+        raise Refused.one(_subject(wheel), str(error)) from None
     except urllib.error.HTTPError as error:
         raise Refused.one(
-            wheel.url or wheel.filename, f"download failed: HTTP {error.code} {error.reason}"
+            _subject(wheel), f"download failed: HTTP {error.code} {error.reason}"
         ) from None
     except urllib.error.URLError as error:
-        raise Refused.one(wheel.url or wheel.filename, f"download failed: {error.reason}") from None
+        raise Refused.one(_subject(wheel), f"download failed: {error.reason}") from None
     except http.client.HTTPException as error:  # a URL http.client refuses, or no HTTP answer
         raise Refused.one(
-            wheel.url or wheel.filename, f"download failed: {type(error).__name__}: {error}"
+            _subject(wheel), f"download failed: {type(error).__name__}: {error}"
         ) from None
     except (OSError, ValueError) as error:
-        subject = wheel.path or wheel.url or wheel.filename
-        raise Refused.one(subject, f"cannot fetch wheel: {error}") from None
+        raise Refused.one(_subject(wheel), f"cannot fetch wheel: {error}") from None
     finally:
         slot.done = True
 
