@@ -10,11 +10,13 @@ import http.server
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from packaging.tags import sys_tags
 from planner import lockfile
 from planner.errors import Problem, Refused
 from planner.lockfile import LockedWheel
-from tests.conftest import snapshot
+from tests.conftest import REPO, snapshot
 from tests.foldertools import FOLDERS, Folder
 from tests.imagetools import Answer, LockPackage, serve, sha256_of, wheel_entry, write_pylock
 from tests.wheelfactory import WheelSpec, build_wheel
@@ -599,6 +601,69 @@ def test_a_file_url_s_credentials_are_not_shown(tmp_path: Path, wheels: Path) ->
     with pytest.raises(Refused, match=r"file://user:\*\*\*\*@elsewhere/") as refused:
         lockfile.select(lock.read_bytes(), str(lock), default_environment(), tags)
     assert "s3cret" not in str(refused.value)
+
+
+@pytest.mark.parametrize("into", ["--cache-dir", "--wheel-dir"])
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_an_interrupted_download_leaves_no_part_file(
+    tmp_path: Path, target: Path, wheels: Path, into: str, stop: signal.Signals
+) -> None:
+    """Only the workers removed their part files, and the process ends on an interrupt
+    without waiting for them: a download stalled on a slow server was left behind, in
+    the cache (with its folder) or in --wheel-dir."""
+    beta = wheels / BETA.filename
+    started, release = threading.Event(), threading.Event()
+
+    def stall(handler: http.server.SimpleHTTPRequestHandler) -> bool:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(beta.stat().st_size))
+        handler.end_headers()
+        handler.wfile.write(beta.read_bytes()[:100])
+        handler.wfile.flush()
+        started.set()
+        release.wait(120)
+        return True
+
+    folder = tmp_path / "into"
+    downloads = folder / "downloads" if into == "--cache-dir" else folder
+    with serve(wheels, stall) as base:
+        entry = wheel_entry(beta, url=f"{base}/{beta.name}")
+        lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("beta", "2.0", wheels=(entry,))])
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "wheelplan",
+                "plan",
+                "--lock",
+                lock,
+                "--python",
+                target,
+                into,
+                folder,
+            ],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert started.wait(120)
+            for _ in range(60_000):  # a bound against a hang, not a timing assumption
+                if process.poll() is not None or list(downloads.rglob("*.part")):
+                    break
+                time.sleep(0.005)
+            assert list(downloads.rglob("*.part")), process.communicate()
+            process.send_signal(stop)
+            err = process.communicate(timeout=120)[1]
+        finally:
+            release.set()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert (process.returncode, err) == (1, "error: interrupted\n")
+    assert list(downloads.rglob("*")) == []
 
 
 @contextlib.contextmanager

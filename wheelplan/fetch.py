@@ -18,11 +18,12 @@ import hashlib
 import http.client
 import os
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import IO, BinaryIO
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
@@ -212,31 +213,84 @@ def _source(wheel: LockedWheel) -> BinaryIO:
     return response
 
 
-def _store(wheel: LockedWheel, destination: str, slot: _Slot, own_folder: bool) -> str:
+class _Stopped(Exception):
+    """The fetch was stopped (interrupted) while this wheel was being stored."""
+
+
+class _Parts:
+    """The part files being written, so that a stopped fetch leaves none behind.
+
+    Ctrl-C and SIGTERM reach the main thread only, and the process then ends without
+    waiting for the workers (one may wait a minute for a slow server's next byte): the
+    main thread removes what they are writing (`stop`), and from then on no worker
+    makes another or renames one into place. A worker removes its own on a refusal.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # Each part file: its folder, and whether that was made for it.
+        self._open: dict[str, tuple[str, bool]] = {}
+        self.stopped = False
+
+    def make(self, folder: str, filename: str, own_folder: bool) -> tuple[int, str]:
+        with self._lock:
+            if self.stopped:
+                raise _Stopped
+            fd, temporary, made = _part_file(folder, filename, own_folder)
+            self._open[temporary] = (folder, made)
+        return fd, temporary
+
+    def keep(self, temporary: str, destination: str) -> None:
+        with self._lock:
+            if self.stopped:
+                raise _Stopped
+            os.replace(temporary, destination)
+            del self._open[temporary]
+
+    def discard(self, temporary: str) -> None:
+        with self._lock:
+            self._remove(temporary)
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            for temporary in list(self._open):
+                self._remove(temporary)
+
+    def _remove(self, temporary: str) -> None:
+        """With the lock held: a part file gone, and the folder made for it if empty."""
+        if (entry := self._open.pop(temporary, None)) is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            _remove_if_made(*entry)
+
+
+def _store(
+    wheel: LockedWheel, destination: str, slot: _Slot, own_folder: bool, parts: _Parts
+) -> str:
     """Download or copy to a temporary name beside `destination`, check, then rename.
 
     `own_folder`: the folder is this wheel's alone (the cache's per-hash folder, not
     the user's `--wheel-dir`), so a refused download removes it if it made it. The
     source is opened first: one that cannot be had makes no file or folder.
     """
-    folder = os.path.dirname(destination)
     with _source(wheel) as source:
-        fd, temporary, made = _part_file(folder, wheel.filename, own_folder)
+        fd, temporary = parts.make(os.path.dirname(destination), wheel.filename, own_folder)
         try:
             checker = _Checker(wheel)
             with os.fdopen(fd, "wb") as output:
                 for block in iter(lambda: source.read(CHUNK), b""):
+                    if parts.stopped:  # its file is gone: stop reading into nothing
+                        raise _Stopped
                     checker.update(block)
                     output.write(block)
                     slot.bytes_done += len(block)
             sha256 = checker.finish()
             os.chmod(temporary, 0o644)
-            os.replace(temporary, destination)
+            parts.keep(temporary, destination)
             return sha256
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            _remove_if_made(folder, made)
+            parts.discard(temporary)
             raise
 
 
@@ -278,7 +332,7 @@ def _stored(wheel: LockedWheel, flat: bool) -> bool:
     return wheel.path is None or flat
 
 
-def _fetch_one(wheel: LockedWheel, folder: str, flat: bool, slot: _Slot) -> Fetched:
+def _fetch_one(wheel: LockedWheel, folder: str, flat: bool, slot: _Slot, parts: _Parts) -> Fetched:
     try:
         if wheel.path is not None and not flat:
             return Fetched(wheel, wheel.path, _check_file(_open_local(wheel.path), wheel))
@@ -289,7 +343,7 @@ def _fetch_one(wheel: LockedWheel, folder: str, flat: bool, slot: _Slot) -> Fetc
         if os.path.isfile(destination):
             with contextlib.suppress(_Mismatch):
                 return Fetched(wheel, destination, _check_file(open_regular(destination), wheel))
-        return Fetched(wheel, destination, _store(wheel, destination, slot, not flat))
+        return Fetched(wheel, destination, _store(wheel, destination, slot, not flat, parts))
     except _Mismatch as error:
         raise Refused.one(_subject(wheel), str(error)) from None
     except urllib.error.HTTPError as error:
@@ -306,6 +360,27 @@ def _fetch_one(wheel: LockedWheel, folder: str, flat: bool, slot: _Slot) -> Fetc
         raise Refused.one(_subject(wheel), f"cannot fetch wheel: {error}") from None
     finally:
         slot.done = True
+
+
+def _wait(
+    futures: Sequence[Future[Fetched]],
+    slots: Sequence[_Slot],
+    total: int,
+    progress: Progress | None,
+) -> None:
+    """Until every fetch has ended, showing `progress` if given."""
+    if progress is None:
+        wait(futures)
+        return
+    while not all(future.done() for future in futures):
+        progress(
+            sum(slot.done for slot in slots),
+            len(slots),
+            sum(slot.bytes_done for slot in slots),
+            total,
+        )
+        time.sleep(0.1)
+    progress(len(slots), len(slots), sum(slot.bytes_done for slot in slots), total)
 
 
 def fetch(
@@ -335,21 +410,19 @@ def fetch(
         raise Refused.one(folder, problem)
     slots = [_Slot() for _ in wheels]
     total = sum(wheel.size or 0 for wheel in wheels if _stored(wheel, bool(wheel_dir)))
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(wheels) or 1))) as pool:
+    parts = _Parts()
+    pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(wheels) or 1)))
+    try:
         futures: list[Future[Fetched]] = [
-            pool.submit(_fetch_one, wheel, folder, bool(wheel_dir), slot)
+            pool.submit(_fetch_one, wheel, folder, bool(wheel_dir), slot, parts)
             for wheel, slot in zip(wheels, slots, strict=True)
         ]
-        if progress is not None:
-            while not all(future.done() for future in futures):
-                progress(
-                    sum(slot.done for slot in slots),
-                    len(slots),
-                    sum(slot.bytes_done for slot in slots),
-                    total,
-                )
-                time.sleep(0.1)
-            progress(len(slots), len(slots), sum(slot.bytes_done for slot in slots), total)
+        _wait(futures, slots, total, progress)
+    except BaseException:  # interrupted: the workers are not waited for (see _Parts)
+        parts.stop()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     fetched: list[Fetched] = []
     problems: list[Problem] = []
     for future in futures:
