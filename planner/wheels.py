@@ -155,9 +155,14 @@ class _Collector:
 
 
 def _check_local_headers(
-    data: Buffer, entries: list[Entry], central_start: int, errors: _Collector
+    data: Buffer,
+    entries: list[Entry],
+    members: list[Entry],
+    central_start: int,
+    errors: _Collector,
 ) -> dict[str, Entry]:
-    """Check each local header against the central directory and the members' spans.
+    """Check each member's local header against the central directory, and how the
+    members' spans fill the archive.
 
     Returns the members whose local header agrees, by name: the plan carries each
     one's offset so the applier can read it without parsing the archive again.
@@ -166,7 +171,7 @@ def _check_local_headers(
     spans: list[tuple[int, int, str]] = []
     last_header = len(data) - LOCAL_HEADER.size
     unpack = LOCAL_HEADER.unpack_from
-    for entry in entries:
+    for entry in members:
         at = entry.offset
         if not 0 <= at < central_start:
             # Negative when the central directory lies about where the archive starts.
@@ -210,7 +215,67 @@ def _check_local_headers(
         errors.error(
             f"member {spans[-1][2]!r} runs into the central directory (the archive is damaged)"
         )
+    if not errors.problems:
+        # Every entry left out of `spans` is one the member checks passed over.
+        skipped = []
+        if len(verified) < len(entries):
+            skipped = [entry for entry in entries if entry.name not in verified]
+        _check_unaccounted(data, spans, skipped, central_start, errors)
     return verified
+
+
+# The widest gap between members, or between the last one and the central directory,
+# that is not refused: well past a data descriptor (at most 24 bytes, after a member
+# written to a stream), and little enough that 200,000 of them (see --max-entries) are
+# 0.8 GB, a tenth of what a wheel may unpack to.
+_MAX_GAP = 4096
+
+
+def _check_unaccounted(
+    data: Buffer,
+    spans: list[tuple[int, int, str]],
+    skipped: list[Entry],
+    central_start: int,
+    errors: _Collector,
+) -> None:
+    """Refuse bytes that no entry accounts for: any before the first member, and a gap
+    wider than `_MAX_GAP` after one. `spans` are the members' (start, end, name), in
+    order; `skipped`, the directory and __pycache__ entries.
+
+    zipfile reads an archive with bytes before it (a self-extracting one), but no wheel
+    has them; and no limit bounds bytes outside the members, while the wheel's hash
+    reads every one: a sparse terabyte with a small wheel after it would take an hour.
+    """
+    if skipped:
+        last_header = len(data) - LOCAL_HEADER.size
+        for entry in skipped:
+            at = entry.offset
+            if 0 <= at <= last_header:
+                name_length, extra_length = LOCAL_LENGTHS.unpack_from(data, at + LOCAL_LENGTHS_AT)
+                end = at + LOCAL_HEADER.size + name_length + extra_length + entry.compressed_size
+                spans.append((at, end, entry.name))
+        spans.sort()
+    if not spans:
+        return  # an archive of no members is refused for that
+    position, _, previous = spans[0]
+    if position > 0:
+        errors.error(
+            f"{position} bytes before the first member {previous!r}, which no wheel has"
+            " (they are not part of the archive)"
+        )
+    for at, end, name in spans:
+        if at - position > _MAX_GAP:
+            errors.error(
+                f"{at - position} bytes between members {previous!r} and {name!r}"
+                " that no member accounts for"
+            )
+        if end > position:
+            position, previous = end, name
+    if central_start - position > _MAX_GAP:
+        errors.error(
+            f"{central_start - position} bytes between member {previous!r} and the"
+            " central directory that no member accounts for"
+        )
 
 
 def _member_mode(entry: Entry, errors: _Collector) -> FileMode | None:
@@ -560,7 +625,7 @@ class ManifestCache(Protocol):
 # The version of what read_wheel returns, as cached manifests (applier/manifests.py) hold
 # it: bump it whenever read_wheel's output or its checks change (a field, a warning's or
 # a hash's wording, a check added or dropped), so no manifest an older reader wrote is used.
-READER_VERSION = 5
+READER_VERSION = 6
 
 
 def read_wheel(
@@ -599,7 +664,7 @@ def read_wheel(
         with _map(fd) as data:
             entries, central_start = read_entries(data)
             members = _checked_members(entries, limits, errors)
-            verified = _check_local_headers(data, members, central_start, errors)
+            verified = _check_local_headers(data, entries, members, central_start, errors)
             archive = _Archive(data, entries, members, verified)
             # The hash is waited for last: it is being taken meanwhile.
             wheel = _read_dist_info(

@@ -150,6 +150,52 @@ def _corrupt_stored(path: Path, data: bytearray) -> None:
     data[start] ^= 0x01
 
 
+def _unaccounted_at(at: Callable[[bytes], int], count: int) -> Callable[[Path, bytearray], None]:
+    """Insert `count` zero bytes where `at` says and move every offset past them to
+    match: an archive that is whole, with bytes in it that no member accounts for."""
+
+    def edit(path: Path, data: bytearray) -> None:
+        where = at(bytes(data))
+        end = data.rindex(b"PK\x05\x06")
+        (start,) = struct.unpack_from("<L", data, end + 16)
+        position = start
+        while data[position : position + 4] == b"PK\x01\x02":
+            (offset,) = struct.unpack_from("<L", data, position + 42)
+            if offset >= where:
+                struct.pack_into("<L", data, position + 42, offset + count)
+            name_length, extra_length, comment_length = struct.unpack_from(
+                "<3H", data, position + 28
+            )
+            position += 46 + name_length + extra_length + comment_length
+        struct.pack_into("<L", data, end + 16, start + count)
+        data[where:where] = bytes(count)
+
+    return edit
+
+
+def _local_header(name: str) -> Callable[[bytes], int]:
+    def at(data: bytes) -> int:
+        return struct.unpack_from("<L", data, _central_entry(data, name) + 42)[0]
+
+    return at
+
+
+def _central_directory(data: bytes) -> int:
+    return struct.unpack_from("<L", data, data.rindex(b"PK\x05\x06") + 16)[0]
+
+
+def _after_sparse_bytes(folder: Path) -> Path:
+    """The control wheel after 64 MiB of holes, as a sparse terabyte with a wheel
+    appended would be (zipfile reads such an archive; its hash would read the holes)."""
+    wheel = build_wheel(CONTROL, folder / "built")
+    path = folder / FILENAME
+    with path.open("wb") as stream:
+        stream.truncate(64 * 1024**2)
+        stream.seek(0, os.SEEK_END)
+        stream.write(wheel.read_bytes())
+    return path
+
+
 def _truncate(path: Path, data: bytearray) -> None:
     del data[len(data) // 2 :]
 
@@ -223,6 +269,26 @@ WHEEL_CASES: tuple[Case, ...] = (
     Case("not-a-zip", _not_a_zip, "not a zip archive"),
     Case("empty-file", _empty_file, "not a zip archive"),
     Case("truncated-zip", _surgery(CONTROL, _truncate), "not a zip archive"),
+    Case(
+        "bytes-before-the-archive",
+        _after_sparse_bytes,
+        "67108864 bytes before the first member 'demo/__init__.py', which no wheel has",
+    ),
+    Case(
+        "bytes-before-the-first-member",
+        _surgery(CONTROL, _unaccounted_at(lambda data: 0, 100)),
+        "100 bytes before the first member 'demo/__init__.py'",
+    ),
+    Case(
+        "bytes-between-members",
+        _surgery(CONTROL, _unaccounted_at(_local_header("demo/helper.py"), 8192)),
+        "8192 bytes between members 'demo/__init__.py' and 'demo/helper.py'",
+    ),
+    Case(
+        "bytes-before-the-central-directory",
+        _surgery(CONTROL, _unaccounted_at(_central_directory, 8192)),
+        f"8192 bytes between member '{DIST_INFO}/RECORD' and the central directory",
+    ),
     Case(
         "local-header-name",
         _surgery(CONTROL, _rename_in_local_header),

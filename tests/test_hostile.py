@@ -429,16 +429,26 @@ def test_a_wheel_replaced_by_a_huge_sparse_file_is_refused_unread(
     assert snapshot(env) == before
 
 
+@pytest.mark.parametrize(
+    ("appended", "problem"),
+    [(False, "not a zip archive"), (True, f"{1024**4} bytes before the first member")],
+    ids=["no-archive", "archive-appended"],
+)
 def test_a_huge_file_given_as_a_wheel_is_refused_without_being_hashed_whole(
-    tmp_path: Path, target: Path
+    tmp_path: Path, target: Path, appended: bool, problem: str
 ) -> None:
-    """A sparse terabyte that is no zip archive: its hash, begun beside the parsing
-    (by the forked child and by a thread), is dropped once the parsing has refused it,
-    with or without a cache, and the wheel given after it is still read."""
+    """A sparse terabyte, alone or with a wheel after it (which zipfile reads): its hash,
+    begun beside the parsing (by the forked child and by a thread), is dropped once the
+    parsing has refused it, with or without a cache, and the wheel given after it is
+    still read."""
     control = build_wheel(CONTROL, tmp_path / "wheels")
     huge = tmp_path / "wheels" / "huge-1.0-py3-none-any.whl"
+    inner = build_wheel(attrs.evolve(CONTROL, name="huge"), tmp_path / "inner")
     with huge.open("wb") as stream:
         stream.truncate(1024**4)
+        if appended:
+            stream.seek(0, os.SEEK_END)
+            stream.write(inner.read_bytes())
     plan = ["plan", str(huge), str(control), "--python", str(target), "-o", str(tmp_path / "p")]
     for cache in ("--no-cache", f"--cache-dir={tmp_path / 'cache'}"):
         result = subprocess.run(
@@ -448,7 +458,7 @@ def test_a_huge_file_given_as_a_wheel_is_refused_without_being_hashed_whole(
             timeout=60,  # a bound against reading the whole file, not a timing
             cwd=REPO,
         )
-        refusal(result, huge.name, "not a zip archive")
+        refusal(result, huge.name, problem)
         assert not (tmp_path / "p").exists()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import zipfile
 from pathlib import Path
 
@@ -90,3 +91,23 @@ def test_record_hashes_spelled_another_way_are_read_as_their_digests(tmp_path: P
     (problem,) = _problems(path)
     assert problem.startswith("RECORD row 2 ('demo/helper.py'): hash 'x")
     assert problem.endswith("' is not a sha256 digest")
+
+
+class _Unseekable(io.BytesIO):
+    """A stream zipfile cannot seek back in, so it follows each member with a data
+    descriptor (16 bytes here) instead of filling in the local header's sizes."""
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        raise OSError("not seekable")
+
+
+def test_data_descriptors_between_members_are_accounted_for(tmp_path: Path) -> None:
+    path = build_wheel(CONTROL, tmp_path)
+    stream = _Unseekable()
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(stream, "w") as streamed:
+        for info in source.infolist():
+            streamed.writestr(info, source.read(info))
+    path.write_bytes(stream.getvalue())
+    with zipfile.ZipFile(path) as archive:
+        assert all(info.flag_bits & 0x08 for info in archive.infolist())
+    assert read_wheel(str(path)).name == "demo"
