@@ -535,6 +535,14 @@ def _check_wheel_file(text: str | None, errors: _Collector) -> bool:
     return purelib != "false"
 
 
+def _most_compressed(size: int) -> int:
+    """The most bytes a member of `size` bytes takes in a wheel: deflate stores what it
+    cannot shrink (5 bytes for each 64 KiB block), an encoder that never stores spends at
+    most 9 bits on a byte, and 1 KiB more is ample for a tiny member. Bytes past that are
+    ones the member does not need, which the wheel's hash reads and no limit bounds."""
+    return size + size // 8 + 1024
+
+
 def _checked_members(entries: list[Entry], limits: Limits, errors: _Collector) -> list[Entry]:
     """Regular, safe file members; directory entries and __pycache__ are passed over."""
     if len(entries) > limits.max_entries:
@@ -574,6 +582,14 @@ def _checked_members(entries: list[Entry], limits: Limits, errors: _Collector) -
             continue
         size = entry.size
         total += size
+        if entry.compressed_size > _most_compressed(size):
+            errors.error(
+                f"member {name!r} takes {entry.compressed_size} bytes in the archive for"
+                f" {size} bytes, more than compression ever adds (the archive is damaged"
+                " or was tampered with)"
+            )
+            errors.refused.add(name)
+            continue
         if size > limits.ratio_floor and size > limits.max_ratio * max(entry.compressed_size, 1):
             errors.error(
                 f"member {name!r} expands {size // max(entry.compressed_size, 1)} times"
@@ -625,7 +641,7 @@ class ManifestCache(Protocol):
 # The version of what read_wheel returns, as cached manifests (applier/manifests.py) hold
 # it: bump it whenever read_wheel's output or its checks change (a field, a warning's or
 # a hash's wording, a check added or dropped), so no manifest an older reader wrote is used.
-READER_VERSION = 6
+READER_VERSION = 7
 
 
 def read_wheel(

@@ -196,6 +196,22 @@ def _after_sparse_bytes(folder: Path) -> Path:
     return path
 
 
+def _stretch_member(name: str, count: int) -> Callable[[Path, bytearray], None]:
+    """`count` zero bytes after a member's data, counted in its compressed size (in both
+    headers): bytes the archive accounts for that the member does not need."""
+
+    def edit(path: Path, data: bytearray) -> None:
+        info = _info(path, name)
+        name_length, extra_length = struct.unpack_from("<2H", data, info.header_offset + 26)
+        end = info.header_offset + _LOCAL.size + name_length + extra_length + info.compress_size
+        _unaccounted_at(lambda data: end, count)(path, data)
+        stretched = info.compress_size + count
+        struct.pack_into("<L", data, info.header_offset + _LOCAL_SIZES, stretched)
+        struct.pack_into("<L", data, _central_entry(bytes(data), name) + _CENTRAL_SIZES, stretched)
+
+    return edit
+
+
 def _truncate(path: Path, data: bytearray) -> None:
     del data[len(data) // 2 :]
 
@@ -288,6 +304,12 @@ WHEEL_CASES: tuple[Case, ...] = (
         "bytes-before-the-central-directory",
         _surgery(CONTROL, _unaccounted_at(_central_directory, 8192)),
         f"8192 bytes between member '{DIST_INFO}/RECORD' and the central directory",
+    ),
+    Case(
+        "member-stretched",
+        _surgery(CONTROL, _stretch_member("demo/helper.py", 8192)),
+        "'demo/helper.py' takes 8208 bytes in the archive for 220 bytes, more than"
+        " compression ever adds",
     ),
     Case(
         "local-header-name",
