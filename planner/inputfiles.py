@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from typing import BinaryIO
 
@@ -27,6 +28,21 @@ MAX_LOCK_BYTES = 64 * 1024**2
 MAX_METADATA_BYTES = 64 * 1024**2
 
 _CHUNK = 1024**2
+
+_DESCRIPTOR = re.compile(r"/(?:dev/fd|proc/self/fd)/([0-9]+)")
+_STANDARD = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+
+
+def named_descriptor(path: str) -> int | None:
+    """The descriptor number `path` names (`/dev/stdin`, `/dev/fd/3`, `/proc/self/fd/3`,
+    or this process's `/proc/PID/fd/3`: what `<(...)` and a pipe give), or None for a
+    path that names a file. Whether this process holds that descriptor is not asked."""
+    absolute = os.path.abspath(path)
+    named = _STANDARD.get(absolute)
+    own = f"/proc/{os.getpid()}/fd"
+    if named is None and (match := _DESCRIPTOR.fullmatch(absolute.replace(own, "/dev/fd"))):
+        named = int(match.group(1))
+    return named
 
 
 def read_at_most(path: str, limit: int, *, regular: bool = False) -> bytes:

@@ -38,7 +38,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from planner.errors import Problem, Refused, not_an_input, plain
-from planner.inputfiles import MAX_LOCK_BYTES, read_at_most
+from planner.inputfiles import MAX_LOCK_BYTES, named_descriptor, read_at_most
 from planner.paths import has_control, plan_path_problem
 from planner.plan import LockSource
 
@@ -281,9 +281,10 @@ def select(
     """
     lock_path = os.path.abspath(path)
     pylock, warnings = _parsed(data, path)
-    if not is_valid_pylock_path(Path(path)):
+    if named_descriptor(path) is None and not is_valid_pylock_path(Path(path)):
         # The spec's names, as uv holds to them; checked once the file reads as a lock,
-        # so that a wheel or a plan given here is still called what it is.
+        # so that a wheel or a plan given here is still called what it is. A pipe
+        # (`<(...)`, /dev/stdin) has no name the user chose, and is not held to them.
         raise Refused.one(
             path, "not a lock file name: PEP 751 names one pylock.toml or pylock.NAME.toml"
         )

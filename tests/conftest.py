@@ -98,11 +98,14 @@ def run_cli(
     env: dict[str, str] | None = None,
     cwd: Path = REPO,
     memory: int | None = None,
+    stdin: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run `wheelplan` as a user would, in its own process (from `cwd`, default the repo).
 
     `memory` caps the process's address space in bytes, so that a test of a read that
     must stop fails (MemoryError) rather than taking the machine's memory when it does not.
+    `stdin`, a descriptor, is the process's standard input and stays open in it under
+    its own number too, as `<(...)` leaves one.
     """
 
     def cap() -> None:
@@ -117,6 +120,8 @@ def run_cli(
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
         preexec_fn=None if memory is None else cap,
+        stdin=stdin,
+        pass_fds=() if stdin is None else (stdin,),
     )
 
 

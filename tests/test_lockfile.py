@@ -989,6 +989,26 @@ def test_a_lock_named_outside_the_spec_is_refused(
     ]
 
 
+@pytest.mark.parametrize("named", ["/dev/stdin", "/dev/fd/{}", "/proc/self/fd/{}"])
+def test_a_lock_through_a_pipe_is_read_whatever_the_pipe_is_called(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, named: str
+) -> None:
+    """`plan --lock <(cat pylock.toml)` and `cat pylock.toml | plan --lock /dev/stdin`,
+    as README promises: a pipe has no name the user chose, so PEP 751's are not asked
+    of it (a file is still held to them, above)."""
+    entry = wheel_entry(wheels / ALPHA.filename, path=str(wheels / ALPHA.filename))
+    lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("alpha", wheels=(entry,))])
+    read_end, write_end = os.pipe()
+    os.write(write_end, lock.read_bytes())  # far below a pipe's buffer: nothing blocks
+    os.close(write_end)
+    try:
+        result = cli("plan", "--lock", named.format(read_end), "--python", target, stdin=read_end)
+    finally:
+        os.close(read_end)
+    assert result.returncode == 0, result.stderr
+    assert "alpha 1.0" in result.stdout
+
+
 def test_a_lock_named_for_its_purpose_is_read(
     tmp_path: Path, target: Path, wheels: Path, cli: Cli
 ) -> None:

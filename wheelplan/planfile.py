@@ -12,24 +12,17 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import sys
 
 from applier.atomic import write_atomic
-
-_DESCRIPTOR = re.compile(r"/(?:dev/fd|proc/self/fd)/([0-9]+)")
-_OWN_FD = f"/proc/{os.getpid()}/fd"
-_STANDARD = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+from planner.inputfiles import named_descriptor
 
 
 def _descriptor_of(path: str) -> int | None:
     """The descriptor of ours that `path` is (`/dev/stdout`, `/dev/fd/3`, or the file
     standard output goes to), or None. Opened again by name, such a file is truncated
     and written from offset 0 under what the descriptor's holder writes (`2>>log`)."""
-    absolute = os.path.abspath(path)
-    named = _STANDARD.get(absolute)
-    if named is None and (match := _DESCRIPTOR.fullmatch(absolute.replace(_OWN_FD, "/dev/fd"))):
-        named = int(match.group(1))
+    named = named_descriptor(path)
     descriptor = 1 if named is None else named
     try:
         given, held = os.stat(path), os.fstat(descriptor)
