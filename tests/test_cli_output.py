@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from applier import cachedir
 from tests.conftest import REPO, snapshot
 from tests.wheelfactory import WheelSpec, build_wheel
 from wheelplan import planfile
@@ -57,6 +58,28 @@ def test_a_full_disk_under_the_output_fails_a_plan_but_not_a_done_install(
             "install", wheel, "--python", target, "--reinstall", stdout=full, stderr=full
         )
         assert again.wait() == 0
+
+
+def test_a_full_disk_under_the_output_fails_cache_dir_but_not_a_done_clean(
+    tmp_path: Path,
+) -> None:
+    """`cache clean > /dev/full` removed the files and exited 1, which says nothing
+    changed: it changed the cache, and warns as a done install does."""
+    store = tmp_path / "cache"
+    stale = store / cachedir.DOWNLOADS / ("ab" * 32) / "app-1.0-py3-none-any.whl"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"a download a killed fetch left")
+    with open("/dev/full", "wb") as full:
+        naming = _wheelplan("cache", "dir", "--cache-dir", store, stdout=full)
+        assert naming.wait() == 1
+        cleaning = _wheelplan("cache", "clean", "--cache-dir", store, stdout=full)
+        assert cleaning.wait() == 0
+    assert cleaning.stderr is not None
+    assert cleaning.stderr.read() == (
+        b"warning: standard output: No space left on device"
+        b" (the output is lost; the work is done)\n"
+    )
+    assert not stale.exists()
 
 
 def test_warnings_that_cannot_be_written_fail_no_install(tmp_path: Path, target: Path) -> None:

@@ -712,14 +712,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _heard(args: argparse.Namespace, code: int) -> int:
     """`code`, unless the output it made was lost: a command whose output is its result
-    failed; one that changed the target did not, and says the output is gone."""
+    failed; one that changed the target (or the cache: `cache clean`) did not, and says
+    the output is gone."""
     error = output.lost()
     if error is None or code != EXIT_OK:
         return code
     problem = Problem("standard output", str(error.strerror or error))
-    if args.command in ("apply", "install", "uninstall", "recover") and not getattr(
-        args, "dry_run", False
-    ):
+    changed = args.command in ("apply", "install", "uninstall", "recover") or (
+        args.command == "cache" and args.cache_command == "clean"
+    )
+    if changed and not getattr(args, "dry_run", False):
         _warn(f"{problem} (the output is lost; the work is done)")
         return code
     print(f"error: {problem}", file=sys.stderr)
