@@ -42,6 +42,7 @@ from planner.listing import RealPaths, is_real_dir
 from planner.paths import parents
 from planner.plan import Plan
 from planner.shebang import shebang
+from planner.target import above_schemes
 
 
 @attrs.frozen
@@ -75,8 +76,7 @@ def _emptied_dirs(plan: Plan, keep: Iterable[str], base: str) -> list[str]:
     folder (`lib64/...` in a venv) and so its folders too.
     """
     protected = {"", *plan.target.schemes.values(), *plan.directories, *keep}
-    for root in plan.target.schemes.values():
-        protected.update(parents(root))
+    protected.update(above_schemes(plan.target.schemes))
     candidates = {
         parent for entry in plan.files if entry.action == "remove" for parent in parents(entry.path)
     }

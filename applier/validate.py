@@ -14,7 +14,13 @@ from planner.hashing import ACCEPTED_HASHES, record_hash
 from planner.limits import MAX_FILE_OFFSET
 from planner.paths import has_control, is_within, path_problem
 from planner.plan import INSTALLING, Plan
-from planner.target import DIRECTORY_SCHEMES, JOURNAL_DIR, interpreter_problem, prefix_problem
+from planner.target import (
+    DIRECTORY_SCHEMES,
+    JOURNAL_DIR,
+    above_schemes,
+    interpreter_problem,
+    prefix_problem,
+)
 
 SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
 
@@ -74,12 +80,12 @@ def validate(plan: Plan, subject: str) -> None:
     exact = frozenset(roots)
     below = tuple(f"{root}/" for root in roots if root)
 
-    def check_path(path: str, what: str) -> bool:
+    def check_path(path: str, what: str, also: frozenset[str] = frozenset()) -> bool:
         problem = path_problem(path)
         if problem:
             bad(f"{what} {path!r} {problem}")
             return False
-        inside = anywhere or path in exact or path.startswith(below)
+        inside = anywhere or path in exact or path.startswith(below) or path in also
         if not inside or is_within(path, JOURNAL_DIR):
             bad(f"{what} {path!r} is outside the environment's scheme directories")
             return False
@@ -155,8 +161,10 @@ def validate(plan: Plan, subject: str) -> None:
                 f"distribution {dist.name} has no RECORD entry at {dist.dist_info + '/RECORD'!r}"
                 " (or more than one)"
             )
+    # A folder above a scheme folder is one the planner lists among those to make.
+    above = frozenset(above_schemes(target.schemes))
     for directory in plan.directories:
-        check_path(directory, "directory")
+        check_path(directory, "directory", above)
     in_units = [path for unit in plan.units for path in unit.paths if path not in refused]
     unit_paths = set(in_units)
     if len(unit_paths) != len(in_units):

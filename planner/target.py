@@ -23,7 +23,7 @@ import msgspec
 from planner import running
 from planner.errors import Refused
 from planner.installed import Installed, installed_fingerprint, scan_elsewhere, scan_installed
-from planner.paths import has_control, is_utf8
+from planner.paths import has_control, is_utf8, parents, path_problem
 from planner.plan import TargetLayout
 
 JOURNAL_DIR = ".wheelplan-journal"
@@ -38,6 +38,20 @@ DIRECTORY_SCHEMES: Mapping[str, str] = {
     "scripts": "bin",
     "data": "",
 }
+
+
+def above_schemes(schemes: Mapping[str, str]) -> set[str]:
+    """The folders inside the prefix above a scheme folder, which no file goes into
+    but an apply may have to make, and never removes: Debian's `/usr/bin/python3` has
+    its headers in `include/python3.11` under the prefix `/usr`, where `include` is in
+    no scheme. A scheme path that is no safe path has no folders above it here."""
+    return {
+        folder
+        for root in schemes.values()
+        if root and path_problem(root) is None
+        for folder in parents(root)
+    }
+
 
 # The option that names each folder the user gives instead of an environment, and
 # what the messages call it.

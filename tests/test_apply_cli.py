@@ -19,7 +19,7 @@ import attrs
 import pytest
 
 from planner import target as target_module
-from planner.plan import digest_of
+from planner.plan import Plan, digest_of
 from tests.conftest import REPO, snapshot
 from tests.recordcheck import read_records, respelled, verify_records
 from tests.wheelfactory import WheelSpec, build_wheel
@@ -266,6 +266,35 @@ def test_install_asks_the_interpreter_once_and_apply_asks_it_again(
     assert cli.main(["plan", "--python", str(target), "-o", str(plan), str(wheels[0])]) == 0
     assert cli.main(["apply", "--quiet", str(plan)]) == 0
     assert asked == [True, True, False]
+
+
+def test_install_names_the_environment_in_a_refusal_of_its_plan(
+    tmp_path: Path,
+    target: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`install` has no plan file: what the apply refuses in its plan is named by the
+    environment, as every other error of an apply is, not by the command's name."""
+    from planner.build import Request
+    from planner.target import TargetInfo
+    from wheelplan import planning
+
+    planned = planning.make_plan
+
+    def astray(request: Request, info: TargetInfo) -> Plan:
+        plan = planned(request, info)
+        return attrs.evolve(plan, directories=(*plan.directories, "../astray"))
+
+    monkeypatch.setattr(planning, "make_plan", astray)
+    env = target.parent.parent
+    before = snapshot(env)
+    wheels = demo_wheels(tmp_path / "wheels")
+    assert cli.main(["install", "--python", str(target), "--quiet", str(wheels[0])]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {env}: directory '../astray' contains a '..' component\n"
+    )
+    assert snapshot(env) == before
 
 
 @pytest.mark.parametrize("resign", [False, True], ids=["edited", "re-signed"])

@@ -18,9 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from applier.apply import apply_plan
+from applier.options import Options
 from planner import verify
+from planner.build import Request, make_plan
 from planner.hashing import encode_hash
-from planner.target import probe
+from planner.target import TargetInfo, probe
 from tests.conftest import REPO, make_env, snapshot
 from tests.deeptrees import DEPTH, LONG, LONG_DEPTH, DeepTree, refuse_listing
 from tests.hostile import recompute_digest
@@ -131,6 +134,39 @@ def test_root_stages_files_that_name_the_real_prefix(
     assert run.stdout == "alpha says hi\n"
     result = cli("verify", "--python", target)
     assert result.returncode == 0, result.stderr
+
+
+def test_headers_outside_the_data_folder_are_staged_with_the_folders_above_them(
+    tmp_path: Path,
+) -> None:
+    """Debian's /usr/bin/python3: prefix /usr, data `local`, headers `include/python3.11`.
+    `include` is in no scheme, yet the apply must make it: planner and applier agree."""
+    prefix = tmp_path / "usr"
+    prefix.mkdir()
+    library = "local/lib/python3.11/dist-packages"
+    target = TargetInfo(
+        interpreter="/usr/bin/python3",
+        prefix=str(prefix),
+        python_version="3.11",
+        schemes={
+            "purelib": library,
+            "platlib": library,
+            "scripts": "local/bin",
+            "data": "local",
+            "headers": "include/python3.11",
+        },
+        tags=("py3-none-any",),
+        markers={},
+        installed=(),
+    )
+    spec = WheelSpec("hdr", files={"hdr.py": b"x\n", "hdr-1.0.data/headers/h.h": b"int x;\n"})
+    plan = make_plan(Request(wheels=(str(build_wheel(spec, tmp_path / "wheels")),)), target)
+    assert "include" in plan.directories
+    root = tmp_path / "stage"
+    apply_plan(plan, "plan.json", Options(jobs=1, root=str(root), confirm_target=False))
+    base = staged(root, prefix)
+    assert (base / "include" / "python3.11" / "hdr" / "h.h").read_bytes() == b"int x;\n"
+    assert (base / library / "hdr.py").read_bytes() == b"x\n"
 
 
 def test_root_refuses_a_symlink_that_leads_out_of_the_staging_folder(

@@ -616,11 +616,14 @@ def _plan_command(args: argparse.Namespace) -> int:
         # No review is printed, so its warnings (unmet requirements, ...) are printed here.
         for warning in plan.warnings:
             _warn(warning)
+        from applier.environment import base_of
         from applier.preflight import start_preflight
 
         options = _options(args)
         preflight = start_preflight(plan.target, plan.distributions, options, index)
-        _apply(plan, "install", args, options, preflight)
+        # No plan file to name: what the apply refuses in the plan is named by the
+        # environment, as its other errors are.
+        _apply(plan, base_of(plan.target.prefix, options.root), args, options, preflight)
         return EXIT_OK
     on_stdout = planfile.save(args.output, encode(plan)) if args.output else False
     if args.json:
