@@ -12,6 +12,7 @@ from applier import journal
 from applier.lock import target_lock
 from planner.errors import Refused
 from planner.paths import is_within
+from planner.target import JOURNAL_DIR, Place, TargetInfo, absent_interpreter, probe
 
 
 def base_of(prefix: str, root: str | None) -> str:
@@ -35,6 +36,52 @@ def base_of(prefix: str, root: str | None) -> str:
     return base
 
 
+def recovered_prefix(python: str | None, place: Place | None, root: str | None) -> str:
+    """The prefix `recover` is asked to recover: the folder `--target` or `--prefix`
+    names, else the one the `--python` interpreter reports.
+
+    Recovering needs nothing else, so no interpreter is run for a folder. Under `--root`
+    the interpreter may not exist on this machine (`apply --root` does not run it
+    either): its prefix is then the nearest folder on its path whose staged copy holds
+    a journal.
+    """
+    if place is not None:
+        return place.folder
+    absent = absent_interpreter(python) if root is not None else None
+    if absent is None:
+        return probe(python, planning=False).prefix
+    assert root is not None
+    folder = absent
+    while not os.path.lexists(os.path.join(base_of(folder, root), JOURNAL_DIR)):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            raise Refused.one(
+                absent,
+                f"the target interpreter does not exist, and no interrupted apply staged"
+                f" for it under {root} was found on its path; name its prefix with --prefix DIR",
+            )
+        folder = parent
+    return folder
+
+
+def verified_target(python: str | None, place: Place | None, root: str | None) -> TargetInfo:
+    """The target `verify` checks, as its interpreter reports it.
+
+    Checking needs the scheme paths, which only an interpreter gives: one that does not
+    exist on this machine, as a plan staged with `--root` allows, is refused with the
+    way to check the staged tree without it.
+    """
+    absent = absent_interpreter(python) if root is not None and place is None else None
+    if absent is not None:
+        raise Refused.one(
+            absent,
+            "the target interpreter does not exist; to check a tree staged for it under"
+            f" {root}, name the staged prefix with --prefix DIR (and --python, a Python"
+            " of its version)",
+        )
+    return probe(python, planning=False, place=place)
+
+
 def recover_target(prefix: str, root: str | None = None) -> str:
     """Finish or undo an interrupted apply, under the environment's lock."""
     base = base_of(prefix, root)
@@ -42,4 +89,4 @@ def recover_target(prefix: str, root: str | None = None) -> str:
         return journal.recover(base)
 
 
-__all__ = ["base_of", "recover_target"]
+__all__ = ["base_of", "recover_target", "recovered_prefix", "verified_target"]

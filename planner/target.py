@@ -310,11 +310,26 @@ def recover_command(
     interpreter: str, prefix: str, layout: TargetLayout, root: str | None = None
 ) -> str:
     """The command that recovers this target (staged under `root`, if one is given),
-    for the messages that send the user there: quoted for a shell, every path whole."""
+    for the messages that send the user there: quoted for a shell, every path whole.
+
+    A staged environment is named by its prefix, as a folder is: the interpreter may
+    not exist on the machine that stages it, and recovering needs only the prefix.
+    """
     place = place_of(layout, prefix)
+    if place is None and root is not None:
+        place = Place("prefix", prefix)
     named = place.option if place is not None else f"--python {shlex.quote(interpreter)}"
     staged = f" --root {shlex.quote(os.path.abspath(root))}" if root is not None else ""
     return f"wheelplan recover {named}{staged}"
+
+
+def absent_interpreter(python: str | None) -> str | None:
+    """The absolute path `--python` gives when nothing is there on this machine (as a
+    plan's interpreter staged with `--root` need not be), else None: a command or a
+    version is looked for on PATH, and is not such a path."""
+    if python is None or os.sep not in python or os.path.lexists(python):
+        return None
+    return os.path.abspath(python)
 
 
 def probe(python: str | None, *, planning: bool = True, place: Place | None = None) -> TargetInfo:

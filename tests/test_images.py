@@ -24,7 +24,7 @@ from planner import verify
 from planner.build import Request, make_plan
 from planner.hashing import encode_hash
 from planner.target import TargetInfo, probe
-from tests.conftest import REPO, make_env, snapshot
+from tests.conftest import REPO, make_env, run_cli, snapshot
 from tests.deeptrees import DEPTH, LONG, LONG_DEPTH, DeepTree, refuse_listing
 from tests.hostile import recompute_digest
 from tests.imagetools import tree_digest
@@ -243,7 +243,7 @@ def test_root_keeps_the_journal_and_lock_under_the_staged_prefix(
     assert refused.returncode == 1
     assert "journal" in errors(refused)[0]
     hint = shlex.split(errors(refused)[0].split("`")[1])
-    assert hint == ["wheelplan", "recover", "--python", str(target), "--root", str(root)]
+    assert hint == ["wheelplan", "recover", "--prefix", str(env), "--root", str(root)]
     verified = cli("verify", "--python", target, "--root", relative)
     assert errors(verified)[0].split("`")[1] == errors(refused)[0].split("`")[1]
     result = cli(*hint[1:])
@@ -265,6 +265,54 @@ def test_root_keeps_the_journal_and_lock_under_the_staged_prefix(
         if expected:
             assert "another wheelplan apply" in errors(result)[0]
     assert snapshot(env) == before
+
+
+def test_a_killed_staging_apply_is_recovered_once_its_interpreter_is_gone(
+    tmp_path: Path, wheels: Path, cli: Cli
+) -> None:
+    """`apply --root` does not run the plan's interpreter, which need not exist on the
+    machine that stages: neither does the recovery it asks for."""
+    folder = tmp_path / "venv"
+    python = make_env(folder)
+    plan = tmp_path / "plan.json"
+    plan_into(cli, wheels, python, plan)
+    shutil.rmtree(folder)
+    root = tmp_path / "root"
+    base = staged(root, folder)
+    kill = {"WHEELPLAN_FAULT": "kill:6"}
+    assert cli("apply", plan, "--root", root, "--jobs", "1", env=kill).returncode != 0
+    refused = cli("apply", plan, "--root", root)
+    assert refused.returncode == 1
+    hint = shlex.split(errors(refused)[0].split("`")[1])
+    assert hint == ["wheelplan", "recover", "--prefix", str(folder), "--root", str(root)]
+    # No Python on PATH, none active, no .venv near: the folder is all it needs.
+    alone = run_cli(*hint[1:], env={"PATH": "", "VIRTUAL_ENV": ""}, cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    assert alone.stdout == f"{base}: rolled back\n"
+    assert not any(path.is_file() for path in base.rglob("*"))
+
+    # Named by the interpreter that is gone, the staged journal on its path says where.
+    assert cli("apply", plan, "--root", root, "--jobs", "1", env=kill).returncode != 0
+    recovered = cli("recover", "--python", python, "--root", root)
+    assert recovered.returncode == 0, recovered.stderr
+    assert recovered.stdout == f"{base}: rolled back\n"
+    stray = cli("recover", "--python", python, "--root", tmp_path / "elsewhere")
+    assert errors(stray) == [
+        f"error: {python}: the target interpreter does not exist, and no interrupted apply"
+        f" staged for it under {tmp_path / 'elsewhere'} was found on its path; name its"
+        " prefix with --prefix DIR"
+    ]
+    assert not (tmp_path / "elsewhere").exists()
+    # Verifying needs its scheme paths: the error says how to give them.
+    assert cli("apply", plan, "--root", root, "--quiet").returncode == 0
+    unchecked = cli("verify", "--python", folder, "--root", root)
+    assert errors(unchecked) == [
+        f"error: {folder}: the target interpreter does not exist; to check a tree staged"
+        f" for it under {root}, name the staged prefix with --prefix DIR (and --python, a"
+        " Python of its version)"
+    ]
+    checked = cli("verify", "--prefix", folder, "--python", sys.executable, "--root", root)
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_a_refused_staging_apply_leaves_no_folders(

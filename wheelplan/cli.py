@@ -28,7 +28,7 @@ from planner.limits import Limits
 from planner.paths import printable
 from planner.plan import Distribution, Plan, Target, dumps, encode, loads
 from planner.review import human_size, plural
-from planner.target import BackgroundProbe, Place, place_of, probe, recover_command
+from planner.target import BackgroundProbe, Place, place_of, recover_command
 from wheelplan import output, planfile
 
 if TYPE_CHECKING:
@@ -542,10 +542,10 @@ class _Downloads:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from applier.environment import base_of
+    from applier.environment import base_of, verified_target
     from planner import verify
 
-    target = probe(args.python, planning=False, place=_place(args))
+    target = verified_target(args.python, _place(args), args.root)
     base = base_of(target.prefix, args.root)
     if not os.path.isdir(base):
         raise Refused.one(base, "the environment does not exist")
@@ -658,13 +658,13 @@ def _apply_command(args: argparse.Namespace) -> int:
 
 
 def _recover_command(args: argparse.Namespace) -> int:
-    from applier.environment import base_of, recover_target
+    from applier.environment import base_of, recover_target, recovered_prefix
 
     # The journal's own half-written files must not stop the recovery they ask for.
-    target = probe(args.python, planning=False, place=_place(args))
-    outcome = recover_target(target.prefix, args.root)
+    prefix = recovered_prefix(args.python, _place(args), args.root)
+    outcome = recover_target(prefix, args.root)
     # Under --root, the staged tree is the one recovered, and named.
-    print(f"{printable(base_of(target.prefix, args.root))}: {outcome}")
+    print(f"{printable(base_of(prefix, args.root))}: {outcome}")
     return EXIT_OK
 
 
