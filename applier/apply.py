@@ -26,6 +26,7 @@ from applier.modes import current_umask
 from applier.options import Options
 from applier.preflight import (
     Preflight,
+    check_installed,
     check_target,
     confirm_place,
     confirm_target,
@@ -126,6 +127,11 @@ def apply_plan(
     # makes them).
     creates = options.root is not None or plan.target.layout != "environment"
     staged = _missing_folders(base) if creates else []
+    if staged and _changes_nothing(plan):
+        # Not for a plan that does nothing (`uninstall` of a name nobody installed, a
+        # mistyped -t DIR): it makes no folder, as it makes no journal.
+        check_installed(plan, base, options.root)
+        return Summary(0, 0, 0, 0, time.monotonic() - started)
     if staged:
         os.makedirs(base)
     try:
@@ -150,6 +156,11 @@ def apply_plan(
         for folder in [*staged, base]:
             os.utime(folder, (mtime, mtime))
     return summary
+
+
+def _changes_nothing(plan: Plan) -> bool:
+    """Whether `plan` has nothing to write, move or remove."""
+    return not plan.files and not plan.directories
 
 
 def _missing_folders(base: str) -> list[str]:
@@ -213,9 +224,9 @@ def _transaction(
     mtime: int | None,
     quiet: _Interrupts,
 ) -> Summary:
-    if not plan.files and not plan.directories:
-        # Nothing to write, move or remove: no journal either, so the target's own
-        # folder is left as it was (its time included), as pip and uv leave it.
+    if _changes_nothing(plan):
+        # No journal either, so the target's own folder is left as it was (its time
+        # included), as pip and uv leave it.
         return Summary(0, 0, 0, 0, time.monotonic() - started)
     # Read while no other thread runs: the preflight's were waited for.
     umask = current_umask()

@@ -264,20 +264,9 @@ def _unlisted_changes(plan: Plan, base: str, lists: Sequence[FileList]) -> list[
     return problems
 
 
-def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None) -> None:
-    """Refuse a target that changed since the plan was made, or where something stands
-    in the way of what the plan writes, moves or removes (`compiling`: or of the
-    `__pycache__` folders its bytecode goes in). `root`: `base` is staged under that --root."""
-    problems: list[Problem] = []
-    if not os.path.isdir(base):
-        raise Refused.one(base, "the target environment does not exist")
-    if not os.access(base, os.W_OK):
-        raise Refused.one(base, "the target environment is not writable")
-    if journal.has_journal(base):
-        raise Refused.one(
-            base,
-            f"an interrupted apply left a journal here; run `{recover_hint(plan, root)}` first",
-        )
+def check_installed(plan: Plan, base: str, root: str | None = None) -> list[FileList]:
+    """Refuse a target whose installed distributions are not the planned ones (a folder
+    that is not there has none); return their file lists."""
     lists = file_lists(base, plan.target.schemes)
     fingerprint = installed_fingerprint_at(base, plan.target.schemes, lists)
     if fingerprint != plan.target.installed_fingerprint:
@@ -294,6 +283,24 @@ def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None
             "the target changed since the plan was made (installed distributions differ);"
             " plan again",
         )
+    return lists
+
+
+def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None) -> None:
+    """Refuse a target that changed since the plan was made, or where something stands
+    in the way of what the plan writes, moves or removes (`compiling`: or of the
+    `__pycache__` folders its bytecode goes in). `root`: `base` is staged under that --root."""
+    problems: list[Problem] = []
+    if not os.path.isdir(base):
+        raise Refused.one(base, "the target environment does not exist")
+    if not os.access(base, os.W_OK):
+        raise Refused.one(base, "the target environment is not writable")
+    if journal.has_journal(base):
+        raise Refused.one(
+            base,
+            f"an interrupted apply left a journal here; run `{recover_hint(plan, root)}` first",
+        )
+    lists = check_installed(plan, base, root)
     problems += _unlisted_changes(plan, base, lists)
     real = RealPaths(base)  # None: a folder a symlink leads out of the environment
     disk = Listing(base)  # one listdir per folder, not one lstat per planned file
@@ -352,6 +359,7 @@ def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None
 
 __all__ = [
     "Preflight",
+    "check_installed",
     "check_target",
     "confirm_place",
     "confirm_target",

@@ -196,6 +196,31 @@ def test_uninstall_is_install_remove_with_pip_s_and_uv_s_name(
     assert os.stat(env).st_mtime_ns == times
 
 
+@pytest.mark.parametrize("where", ["--target", "--prefix", "--root"])
+def test_a_plan_that_does_nothing_makes_no_folder(
+    tmp_path: Path, target: Path, cli: Cli, where: str
+) -> None:
+    """A mistyped folder, or a staging folder for a name nobody installed, stays missing:
+    a plan with nothing to do makes no journal, and no folder either."""
+    env = target.parent.parent
+    before = snapshot(env)
+    typo = tmp_path / "typo" / "deeper"
+    nothing = cli("uninstall", "nosuch", "--python", target, where, typo)
+    assert nothing.returncode == 0, nothing.stderr
+    assert nothing.stderr == "warning: nosuch: not installed in the target; nothing to remove\n"
+    assert nothing.stdout.startswith(f"nothing to change in {typo}")
+    assert not (tmp_path / "typo").exists()
+    assert snapshot(env) == before
+    if where == "--root":
+        # A staged prefix must still hold what the planned environment holds.
+        wheels = demo_wheels(tmp_path / "wheels")
+        assert cli("install", "--python", target, "--quiet", wheels[0]).returncode == 0
+        refused = cli("uninstall", "nosuch", "--python", target, where, typo, "--quiet")
+        assert refused.returncode == 1
+        assert "the staged prefix holds other distributions" in refused.stderr
+        assert not (tmp_path / "typo").exists()
+
+
 def test_a_terminal_shows_a_progress_bar_unless_quiet(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:
