@@ -140,7 +140,7 @@ def apply_plan(
             quiet = _Interrupts()
             try:
                 summary = _transaction(
-                    plan, base, wheel_paths, options, progress, started, mtime, quiet
+                    plan, base, wheel_paths, options, progress, started, mtime, quiet, len(staged)
                 )
             finally:
                 quiet.restore()
@@ -223,6 +223,7 @@ def _transaction(
     started: float,
     mtime: int | None,
     quiet: _Interrupts,
+    made: int,
 ) -> Summary:
     if _changes_nothing(plan):
         # No journal either, so the target's own folder is left as it was (its time
@@ -270,6 +271,7 @@ def _transaction(
         tuple(moved),
         options.fsync,
         journal.folder_times(base, changing),
+        made,
     )
     try:
         tx.begin(intent)
@@ -409,7 +411,7 @@ def _transaction(
 def _recover(base: str, plan: Plan, what: str, root: str | None) -> None:
     """Recover now; if even that fails, tell the user how to finish it by hand."""
     try:
-        journal.recover(base)
+        journal.recover(base, root)
     except (OSError, Refused) as failure:
         raise Refused.one(
             base,

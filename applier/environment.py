@@ -86,7 +86,7 @@ def recover_target(prefix: str, root: str | None = None) -> str:
     """Finish or undo an interrupted apply, under the environment's lock."""
     base = base_of(prefix, root)
     with target_lock(base):
-        return journal.recover(base)
+        return journal.recover(base, root)
 
 
 __all__ = ["base_of", "recover_target", "recovered_prefix", "verified_target"]

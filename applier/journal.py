@@ -47,6 +47,8 @@ REMOVED_DIRS = "removed-dirs"
 COMMITTED = "committed"
 # The largest uid or gid: uid_t is 32 bits, and its all-ones value means "leave it".
 _MAX_ID = 2**32 - 2
+# The most folders a path names: one of PATH_MAX (4,096 bytes) holds at most 2,048.
+_MAX_MADE = 2048
 # Checkpoints after the commit point: a fault there rolls forward, not back.
 CHECKPOINTS_AFTER_COMMIT = 2
 
@@ -66,6 +68,10 @@ class Intent:
     moved: tuple[str, ...]
     fsync: bool = False
     folder_times: tuple[FolderTimes, ...] = ()
+    # How many folders the apply made for the prefix before the journal (which lives in
+    # it) could be written: the prefix folder and the missing ones above it (a missing
+    # --target or --prefix folder, a staging folder's path to the staged prefix).
+    made: int = 0
 
 
 def folder_times(base: str, folders: Iterable[str]) -> tuple[FolderTimes, ...]:
@@ -219,12 +225,16 @@ def _read_intent(root: str) -> Intent | None:
     for path, _, _ in times:
         if path:  # "" is the prefix
             _check_path(root, path)
+    made = data.get("made", 0)
+    if not _whole(made, _MAX_MADE):
+        raise _damaged(root, f"{INTENT} has a count of folders made that no path can have")
     return Intent(
         created_dirs=tuple(data["created_dirs"]),
         new_files=tuple(data["new_files"]),
         moved=tuple(data["moved"]),
         fsync=data.get("fsync") is True,
         folder_times=tuple((path, atime, mtime) for path, atime, mtime in times),
+        made=made,
     )
 
 
@@ -281,8 +291,12 @@ def _whole(value: object, largest: int) -> bool:
     return type(value) is int and 0 <= value <= largest
 
 
-def recover(base: str) -> Outcome:
-    """Put the environment back into one of its two consistent states and drop the journal."""
+def recover(base: str, staging: str | None = None) -> Outcome:
+    """Put the environment back into one of its two consistent states and drop the journal.
+
+    `staging`: the --root folder `base` is staged under, up to which the folders the
+    apply made for the prefix go with a rollback.
+    """
     root = os.path.join(base, JOURNAL_DIR)
     if not os.path.lexists(root):
         return "clean"
@@ -369,4 +383,22 @@ def recover(base: str) -> Outcome:
         fsync_dirs(touched)
     _drop(root)
     _set_times(base, [entry for entry in intent.folder_times if not entry[0]])
+    _remove_made(base, intent.made, staging)
     return "rolled back"
+
+
+def _remove_made(base: str, count: int, staging: str | None) -> None:
+    """Remove the `count` folders the apply made for the prefix (the prefix folder
+    first, then up), those left empty: the journal and whatever the apply put in them
+    are gone. Never above the staging folder, nor above the prefix folder without one,
+    whatever the journal says; a process killed here leaves them, as before."""
+    top = os.path.abspath(staging) if staging is not None else base
+    folder = base
+    for _ in range(count):
+        if not is_within(folder, top) or not is_real_dir(folder):
+            return
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty: something put there since is kept, and what holds it
+            return
+        folder = os.path.dirname(folder)

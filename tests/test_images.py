@@ -250,10 +250,11 @@ def test_root_keeps_the_journal_and_lock_under_the_staged_prefix(
     assert result.returncode == 0, result.stderr
     # The staged prefix is the one recovered, and the one named.
     assert result.stdout.startswith(f"{base}: rolled back")
-    assert not any(p.is_file() for p in base.rglob("*"))
+    assert not root.exists()  # the folders the apply made for the staged prefix went too
 
     # The one lock is on the staged prefix: held there, it stops the apply; held on
     # the real prefix, it does not.
+    base.mkdir(parents=True)
     for locked, expected in ((base, 1), (env, 0)):
         fd = os.open(locked, os.O_RDONLY | os.O_DIRECTORY)
         try:
@@ -313,6 +314,37 @@ def test_a_killed_staging_apply_is_recovered_once_its_interpreter_is_gone(
     ]
     checked = cli("verify", "--prefix", folder, "--python", sys.executable, "--root", root)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_recovering_a_killed_apply_removes_the_folders_it_made(
+    plan: Path, tmp_path: Path, target: Path, wheels: Path, cli: Cli
+) -> None:
+    """As a rolled back apply leaves none behind, so does the recovery of a killed one:
+    the folders it made for the prefix, and only those, left empty."""
+    kill = {"WHEELPLAN_FAULT": "kill:6"}
+    root = tmp_path / "root"
+    assert cli("apply", plan, "--root", root, "--jobs", "1", env=kill).returncode != 0
+    refused = cli("apply", plan, "--root", root)
+    recovered = cli(*shlex.split(errors(refused)[0].split("`")[1])[1:])
+    assert recovered.returncode == 0, recovered.stderr
+    assert not root.exists()
+    # A staging folder that was there stays, and so does what was put in it by hand.
+    (root / "keep").mkdir(parents=True)
+    (root / "keep" / "note").write_text("mine\n")
+    before = snapshot(root)
+    assert cli("apply", plan, "--root", root, "--jobs", "1", env=kill).returncode != 0
+    assert cli("recover", "--python", target, "--root", root).returncode == 0
+    assert snapshot(root) == before
+    # A --target folder the apply made goes too.
+    folder = tmp_path / "folder"
+    folder_plan = tmp_path / "folder.json"
+    planned = cli("plan", wheels, "--python", target, "-t", folder, "-o", folder_plan)
+    assert planned.returncode == 0, planned.stderr
+    killed = cli("apply", folder_plan, "-t", folder, "--jobs", "1", env=kill)
+    assert killed.returncode != 0
+    assert (folder / ".wheelplan-journal").is_dir()
+    assert cli("recover", "-t", folder).returncode == 0
+    assert not folder.exists()
 
 
 def test_a_refused_staging_apply_leaves_no_folders(

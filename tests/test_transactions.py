@@ -1252,6 +1252,22 @@ def test_a_folder_whose_time_cannot_be_set_back_does_not_stop_the_rollback(
     assert {**after, "theirs": times["theirs"]} == times
 
 
+@pytest.mark.parametrize("staging", [False, True], ids=["folder", "staged"])
+def test_a_rollback_removes_no_folder_above_those_it_may_have_made(
+    tmp_path: Path, staging: bool
+) -> None:
+    """A journal's count of the folders its apply made is believed only up to the
+    staging folder (without one, the prefix folder): an edited count of 100 removes no
+    empty folder above it."""
+    above = tmp_path / "above"
+    root = above / "root"
+    base = root / "staged" / "env" if staging else above / "env"
+    base.mkdir(parents=True)
+    journal.Journal(str(base), fsync=False).begin(journal.Intent((), (), (), made=100))
+    assert journal.recover(str(base), str(root) if staging else None) == "rolled back"
+    assert sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")) == ["above"]
+
+
 @pytest.mark.parametrize("committed", [True, False], ids=["committed", "without-intent"])
 def test_a_journal_is_dropped_however_deep_a_tree_in_it(
     tmp_path: Path, deep_tree: DeepTree, committed: bool
@@ -1803,6 +1819,7 @@ _DEVICE = "it is a device or socket, not a regular file"
             "times",
             "intent.json has folder times that are not [path, atime, mtime] in nanoseconds",
         ),
+        ("intent.json", "made", "intent.json has a count of folders made that no path can have"),
         (
             "intent.json",
             "long number",
@@ -1832,6 +1849,8 @@ def test_a_journal_file_that_is_no_file_is_damage_not_a_hang(
         damaged.write_text("[" * 200_000 + "]" * 200_000 + "\n")
     elif kind == "times":
         damaged.write_text(json.dumps({**intent, "folder_times": [["", 1, 10**30]]}))
+    elif kind == "made":
+        damaged.write_text(json.dumps({**intent, "made": -1}))
     elif kind == "long number":
         damaged.write_text(json.dumps(intent)[:-1] + f', "fsync": {"1" * 5000}}}')
     else:
