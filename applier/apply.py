@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-import re
 import signal
 import threading
 import time
@@ -23,7 +22,7 @@ from applier import bytecode, cache, faults, journal, workers
 from applier.environment import base_of
 from applier.lock import target_lock
 from applier.modes import current_umask
-from applier.options import Options
+from applier.options import Options, source_date_epoch
 from applier.preflight import (
     Preflight,
     check_installed,
@@ -107,7 +106,7 @@ def apply_plan(
     begun for another target, other distributions or options is not used.
     """
     started = time.monotonic()
-    mtime = _source_date_epoch()
+    mtime = source_date_epoch(options.link_mode)
     if preflight is None or (preflight.target, preflight.distributions, preflight.options) != (
         plan.target,
         plan.distributions,
@@ -171,27 +170,6 @@ def _missing_folders(base: str) -> list[str]:
         missing.append(folder)
         folder = os.path.dirname(folder)
     return missing[::-1]
-
-
-# SOURCE_DATE_EPOCH as `date +%s` prints it, within what a file's mtime can hold (time_t).
-_EPOCH = re.compile(r"-?[0-9]{1,19}")
-_MAX_EPOCH = 2**63 - 1
-
-
-def _source_date_epoch() -> int | None:
-    """SOURCE_DATE_EPOCH, the reproducible-builds convention: every mtime we set.
-
-    Its spec asks a build to stop on a malformed value rather than go on without it,
-    so such a value is refused before anything is written.
-    """
-    text = os.environ.get("SOURCE_DATE_EPOCH")
-    if not text:
-        return None
-    if not _EPOCH.fullmatch(text) or abs(int(text)) > _MAX_EPOCH:
-        raise Refused.one(
-            "SOURCE_DATE_EPOCH", f"{text!r} is not a whole number of seconds since 1970"
-        )
-    return int(text)
 
 
 class _Interrupts:

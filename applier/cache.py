@@ -369,8 +369,9 @@ def placement_for(
     wheel's entry with it.
 
     With SOURCE_DATE_EPOCH every file's mtime is set, which would reach the cached copy
-    through a hardlink: then files are reflinked or copied, or (`--link-mode hardlink`)
-    not taken from the cache at all.
+    through a hardlink: then files are reflinked or copied (`--link-mode hardlink` is
+    refused with it before the apply starts; called with it, no file is taken from the
+    cache).
     """
     modes = modes_for(link_mode)
     if mtime is not None:

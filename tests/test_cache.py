@@ -328,6 +328,45 @@ def test_source_date_epoch_never_hardlinks(tmp_path: Path, monkeypatch: pytest.M
     assert cached.stat().st_mtime != 1600000000
 
 
+HARDLINK_WITH_EPOCH = (
+    "error: --link-mode: hardlink cannot be used with SOURCE_DATE_EPOCH, which sets every"
+    " file's mtime: a hardlinked file is the cached one; use reflink, copy or auto (which"
+    " does not hardlink under SOURCE_DATE_EPOCH)\n"
+)
+
+
+def test_hardlink_named_with_source_date_epoch_is_refused_before_anything_is_written(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """Naming a link mode forces it, and under SOURCE_DATE_EPOCH a hardlink would set
+    the cached file's mtime: the two together were a silent copy, and are refused."""
+    wheel = demo_wheel(tmp_path / "wheels")
+    store = tmp_path / "cache"
+    assert cli("install", wheel, "--python", target, "-q", "--cache-dir", store).returncode == 0
+    cached = snapshot(store)
+    python = make_env(tmp_path / "second")
+    env = python.parent.parent
+    before = snapshot(env)
+    epoch = {"SOURCE_DATE_EPOCH": "0"}
+    hardlink = ("--cache-dir", store, "--link-mode", "hardlink")
+    installed = cli("install", wheel, "--python", python, "-q", *hardlink, env=epoch)
+    assert (installed.returncode, installed.stderr) == (1, HARDLINK_WITH_EPOCH)
+    assert snapshot(env) == before
+    assert snapshot(store) == cached
+    plan_file = tmp_path / "plan.json"
+    planned = cli("plan", wheel, "--python", python, "-o", plan_file, "--cache-dir", store)
+    assert planned.returncode == 0, planned.stderr
+    cached = snapshot(store)  # the plan wrote its wheel manifest there
+    applied = cli("apply", plan_file, "-q", *hardlink, env=epoch)
+    assert (applied.returncode, applied.stderr) == (1, HARDLINK_WITH_EPOCH)
+    assert snapshot(env) == before
+    assert snapshot(store) == cached
+    # auto, or no --link-mode, copies or reflinks under it.
+    done = cli("apply", plan_file, "-q", "--cache-dir", store, env=epoch)
+    assert done.returncode == 0, done.stderr
+    assert (site(env) / "demo" / "big.bin").stat().st_nlink == 1
+
+
 # --- hits, misses, corruption -------------------------------------------------------
 
 

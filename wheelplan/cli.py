@@ -574,6 +574,10 @@ def _warn(line: str) -> None:
 
 def _plan_command(args: argparse.Namespace) -> int:
     """`plan`, and `install`, which applies the plan at once."""
+    if args.command == "install" and not args.dry_run:
+        from applier.options import source_date_epoch
+
+        source_date_epoch(args.link_mode)  # what its apply would refuse: before the plan
     # The target's interpreter starts first, and answers while the planner is imported.
     place = _place(args)
     probing = BackgroundProbe(args.python, place=place) if args.lock is None else None
