@@ -25,6 +25,7 @@ import itertools
 import os
 import signal
 import sys
+import threading
 
 _SPEC = os.environ.get("WHEELPLAN_FAULT", "")
 _MODE, _, _WHEN = _SPEC.partition(":")
@@ -55,10 +56,12 @@ def checkpoint(kind: str = "create") -> None:
     if _TARGET < 0:
         return
     if next(_COUNTER) == _TARGET:
+        # Sent to this thread, not the process: the kernel may hand a process's signal to
+        # another thread, and this one then runs on (it opened two wheels past a stop).
         if _MODE == "kill":
-            os.kill(os.getpid(), signal.SIGKILL)
+            signal.pthread_kill(threading.get_ident(), signal.SIGKILL)
         if _MODE == "stop":
-            os.kill(os.getpid(), signal.SIGSTOP)
+            signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)
             return
         if _MODE == "enospc":
             raise InjectedFault(errno.ENOSPC, "No space left on device (injected)")
