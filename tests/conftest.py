@@ -99,13 +99,15 @@ def run_cli(
     cwd: Path = REPO,
     memory: int | None = None,
     stdin: int | None = None,
+    module: str = "wheelplan",
 ) -> subprocess.CompletedProcess[str]:
     """Run `wheelplan` as a user would, in its own process (from `cwd`, default the repo).
 
     `memory` caps the process's address space in bytes, so that a test of a read that
     must stop fails (MemoryError) rather than taking the machine's memory when it does not.
     `stdin`, a descriptor, is the process's standard input and stays open in it under
-    its own number too, as `<(...)` leaves one.
+    its own number too, as `<(...)` leaves one. `module` is what `python -m` runs:
+    `tests.clihooks` runs the command with its test seams.
     """
 
     def cap() -> None:
@@ -113,7 +115,7 @@ def run_cli(
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
     return subprocess.run(
-        [sys.executable, "-m", "wheelplan", *map(str, args)],
+        [sys.executable, "-m", module, *map(str, args)],
         capture_output=True,
         text=True,
         check=False,

@@ -8,8 +8,10 @@ reading members with zipfile, not with the applier's streams) would give.
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
 import io
+import json
 import os
 import posixpath
 import random
@@ -20,6 +22,7 @@ import tracemalloc
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -36,9 +39,9 @@ from planner.errors import Refused
 from planner.installed import scan_installed
 from planner.plan import Plan, Unit
 from planner.target import one_library_name
-from tests import lockscan
+from tests import clihooks, lockscan
 from tests.applytools import SCHEMES, fake_target, plan_for, with_units, writes_of
-from tests.conftest import pips_mode, snapshot
+from tests.conftest import pips_mode, run_cli, snapshot
 from tests.recordcheck import record_digest
 from tests.wheelfactory import Member, WheelSpec, build_wheel
 
@@ -449,6 +452,76 @@ def test_the_scan_finds_a_lock_written_into_the_parallel_phase(mutation: str) ->
         return source + "\n\n" + added if name == module else source
 
     assert (module, primitive) in lockscan.beyond(lockscan.findings(mutated), ALLOWED)
+
+
+# fcntl commands that take or test a record lock.
+LOCK_COMMANDS = {
+    getattr(fcntl, name)
+    for name in ("F_SETLK", "F_SETLKW", "F_GETLK", "F_OFD_SETLK", "F_OFD_SETLKW", "F_OFD_GETLK")
+    if hasattr(fcntl, name)
+}
+
+
+def _takes_a_lock(record: Mapping[str, Any]) -> bool:
+    """Whether a `tests.clihooks` record is a lock taken, tested, made or used."""
+    event = record["event"]
+    if event == "fcntl.fcntl":
+        return record["detail"] in LOCK_COMMANDS
+    return event in clihooks.LOCK_EVENTS or event.split(".")[0] in clihooks.WATCHED_MODULES
+
+
+@pytest.mark.parametrize("kind", ["processes", "threads"])
+def test_no_worker_takes_a_lock_while_the_units_are_written(
+    tmp_path: Path, target: Path, kind: str
+) -> None:
+    """The scan above reads the source; this watches real applies of several units by
+    two workers, forked or threads, from the start of the parallel phase to its end:
+    neither they nor the driver take a file or record lock or use a Python one, whether
+    the files come from the wheel, go through a new cache entry or are linked from one."""
+    rng = random.Random(5)
+    files = {f"demo/m{index:02}.bin": rng.randbytes(256 * 1024) for index in range(16)}
+    wheel = build_wheel(WheelSpec("demo", files=dict(files)), tmp_path / "wheels")
+    cache = str(tmp_path / "cache")
+    for run, options in enumerate(
+        [
+            ["--no-cache"],
+            ["--cache-dir", cache, "--reinstall"],
+            ["--cache-dir", cache, "--reinstall"],
+        ]
+    ):
+        folder = tmp_path / f"records-{run}"
+        folder.mkdir()
+        watch = {"WHEELPLAN_TEST_WATCH": str(folder), "WHEELPLAN_FAULT": ""}
+        watch["WHEELPLAN_WORKERS"] = "threads" if kind == "threads" else ""
+        completed = run_cli(
+            *("install", "--python", target, "--jobs", "2", *options, wheel),
+            env=watch,
+            module="tests.clihooks",
+        )
+        assert completed.returncode == 0, completed.stderr
+        records = [
+            json.loads(line) for path in folder.iterdir() for line in path.read_text().splitlines()
+        ]
+        (driver,) = {record["pid"] for record in records if record["event"] == clihooks.PHASE_START}
+        phase = [record for record in records if record["phase"]]
+        # The hooks work: they saw the environment's lock taken before the phase, and
+        # the planner make its hashing's stop flag.
+        before = [record for record in records if not record["phase"]]
+        assert any(record["event"] == "fcntl.flock" for record in before)
+        assert any(record["event"] == "threading.Event" for record in before)
+        # Two workers ran under them.
+        seen = {
+            (record["pid"], record["thread"])
+            for record in phase
+            if record["event"] == clihooks.FIRST_EVENT
+        }
+        if kind == "processes":
+            assert sum(record["event"] == "os.fork" for record in phase) == 2
+            assert len({pid for pid, _ in seen if pid != driver}) == 2
+        else:
+            assert not any(record["event"] == "os.fork" for record in phase)
+            assert len({name for _, name in seen if name.startswith("wheelplan-")}) == 2
+        assert [record for record in phase if _takes_a_lock(record)] == []
 
 
 def test_memory_stays_flat_while_a_large_member_streams(tmp_path: Path) -> None:
