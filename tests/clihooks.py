@@ -14,6 +14,10 @@ Set in its environment:
   return of `workers.finish`. What shows that the workers ran under the hooks is
   recorded too: the driver's `os.fork` in that phase, and the first file each process
   or thread opened or linked in it.
+- `WHEELPLAN_TEST_KILL=MEMBER` makes the worker process about to write the wheel
+  member `MEMBER` write its pid and how many files it wrote before to the file
+  `WHEELPLAN_TEST_KILLED` names, then SIGKILL itself, as the OOM killer would: it dies
+  before it reports. (No thread is killed: under threads the member is written.)
 
 The hooks are in place before anything first-party is imported, so a lock a module
 makes as it is imported (`from threading import Lock as _Mutex; _WRITER = _Mutex()`)
@@ -27,6 +31,7 @@ import json
 import multiprocessing
 import os
 import queue
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -195,6 +200,23 @@ def main() -> None:
                 _phase[0] = False
 
         workers.start, workers.finish = started, finished
+    member = os.environ.get("WHEELPLAN_TEST_KILL")
+    if member:
+        killed = os.environ["WHEELPLAN_TEST_KILLED"]
+        driver = os.getpid()
+        write_file = workers.write_file
+        written = [0]
+
+        def dying(destination: str, source: Any, *args: Any, **kwargs: Any) -> Any:
+            if source.member == member and os.getpid() != driver:
+                fd = os.open(killed, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+                os.write(fd, f"{os.getpid()} {written[0]}".encode())
+                os.close(fd)
+                os.kill(os.getpid(), signal.SIGKILL)
+            written[0] += 1
+            return write_file(destination, source, *args, **kwargs)
+
+        workers.write_file = dying
     from wheelplan.cli import script
 
     script()

@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import random
+import signal
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -162,6 +163,35 @@ def test_a_hash_mismatch_in_a_large_streamed_member_leaves_an_upgrade_undone(
     files = many_files("big") | {"big/payload.bin": corrupt("big/payload.bin", payload)}
     new = build_wheel(WheelSpec("big", version="2.0", files=files), tmp_path / "new")
     assert_refused(cli("install", "--python", target, new), "big/payload.bin", "rolled back")
+    assert snapshot(env) == before
+
+
+def test_a_worker_killed_before_it_reports_fails_the_apply_and_rolls_back(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """A worker process SIGKILLed mid-apply (the OOM killer) never reports: the apply
+    says which worker died, exits 1 and leaves the target as it was. Unnoticed, its
+    files went missing from the results, and the apply ended in a KeyError."""
+    rng = random.Random(13)
+    files = {f"demo/m{index:02}.bin": rng.randbytes(256 * 1024) for index in range(16)}
+    wheel = build_wheel(WheelSpec("demo", files=dict(files)), tmp_path / "w")
+    env = target.parent.parent
+    before = snapshot(env)
+    killed = tmp_path / "killed"
+    seams = {"WHEELPLAN_TEST_KILL": "demo/m15.bin", "WHEELPLAN_TEST_KILLED": str(killed)}
+    completed = cli(
+        *("install", "--python", target, "--jobs", "2", "--no-cache", wheel),
+        env={**seams, "WHEELPLAN_WORKERS": "", "WHEELPLAN_FAULT": ""},
+        module="tests.clihooks",
+    )
+    pid, written = map(int, killed.read_text().split())
+    assert written > 0  # it had written files of its own: the kill came mid-apply
+    assert_refused(
+        completed,
+        f"error: {env}: apply failed and was rolled back: ",
+        f"worker process {pid} died (signal {signal.SIGKILL.value}) before reporting",
+    )
+    assert len(completed.stderr.splitlines()) == 1
     assert snapshot(env) == before
 
 
