@@ -11,8 +11,11 @@ import errno
 import json
 import os
 import random
+import select
 import signal
 import subprocess
+import threading
+import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ from typing import Any
 import attrs
 import pytest
 
-from applier import journal, wheelindex
+from applier import journal, wheelindex, workers
 from applier import preflight as preflight_module
 from applier.apply import apply_plan
 from applier.atomic import fsync_dir, write_atomic
@@ -195,19 +198,85 @@ def test_a_worker_killed_before_it_reports_fails_the_apply_and_rolls_back(
     assert snapshot(env) == before
 
 
-def test_a_failing_worker_stops_the_others_and_nothing_remains(tmp_path: Path) -> None:
-    """Many units, many workers: the failure in one still rolls back every unit's files."""
+@pytest.mark.parametrize("kind", ["processes", "threads"])
+def test_a_failing_worker_stops_the_others_and_nothing_remains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Many units, many workers: the failure in one stops the others, which write no
+    file past the one they are on, and still rolls back every unit's files.
+
+    Each other worker, once it has written its first file, waits until it should have
+    been stopped: a forked one until the driver, having heard the error, reads its
+    pipes again (it kills them first), a thread until the failing one has returned
+    (having set the flag the others read before each file). Never stopped, it writes
+    the rest of its unit."""
     prefix = tmp_path / "env"
     prefix.mkdir()
     files = many_files("multi", 200) | {"multi/m000.py": corrupt("multi/m000.py", b"#\n")}
     wheel = build_wheel(WheelSpec("multi", files=files), tmp_path / "w")
     plan = plan_for([wheel], prefix)
     writes = sorted(writes_of(plan))
-    plan = with_units(plan, [writes[index::8] for index in range(8)])
-    with pytest.raises(Refused) as refused:
-        apply_plan(plan, "plan.json", Options(confirm_target=False, jobs=8))
+    (bad,) = (path for path in writes if path.endswith("multi/m000.py"))
+    writes.remove(bad)
+    groups = [writes[index::8] for index in range(8)]
+    groups[0].insert(0, bad)  # one unit a worker: this worker fails on its first file
+    plan = with_units(plan, groups)
+    if kind == "threads":
+        monkeypatch.setenv("WHEELPLAN_WORKERS", "threads")
+    else:
+        monkeypatch.delenv("WHEELPLAN_WORKERS", raising=False)
+        monkeypatch.delenv("WHEELPLAN_FAULT", raising=False)
+
+    tried = tmp_path / "tried"  # a file a worker: the files it began to write
+    tried.mkdir()
+    held: set[str] = set()
+    gate, opening = os.pipe()
+    write = workers.write_file
+
+    def writing(destination: str, *args: Any, **kwargs: Any) -> tuple[str, int]:
+        worker = tried / f"{os.getpid()}-{threading.get_ident()}"
+        with worker.open("a") as log:
+            log.write(destination.removeprefix(f"{prefix}/") + "\n")
+        result = write(destination, *args, **kwargs)
+        if worker.name not in held:
+            held.add(worker.name)
+            os.read(gate, 1)
+        return result
+
+    released: list[bool] = []
+
+    def release() -> None:
+        if not released:
+            released.append(True)
+            os.write(opening, b"." * len(groups))
+
+    def gathering(readers: list[Any], *rest: Any) -> Any:
+        if any(isinstance(child, workers.Child) and child.abort.requested for child in readers):
+            release()
+        return select.select(readers, *rest)
+
+    work = workers._thread_work
+
+    def working(context: Any, units: Any, slot: workers.Slot, abort: workers.Abort) -> None:
+        work(context, units, slot, abort)
+        if slot.error is not None:
+            release()
+
+    monkeypatch.setattr(workers, "write_file", writing)
+    monkeypatch.setattr(workers, "select", types.SimpleNamespace(select=gathering))
+    monkeypatch.setattr(workers, "_thread_work", working)
+    try:
+        with pytest.raises(Refused) as refused:
+            apply_plan(plan, "plan.json", Options(confirm_target=False, jobs=8))
+    finally:
+        os.close(gate)
+        os.close(opening)
     assert "multi/m000.py" in str(refused.value)
     assert os.listdir(prefix) == []
+    began = {log.name: log.read_text().splitlines() for log in tried.iterdir()}
+    assert [paths for paths in began.values() if bad in paths] == [[bad]]
+    # Each of the others stopped at its first file (or before), not at its 25th.
+    assert all(len(paths) == 1 for paths in began.values()), began
 
 
 def test_the_wheels_are_hashed_once_from_when_the_plan_names_them(
