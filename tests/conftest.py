@@ -7,6 +7,7 @@ import hashlib
 import os
 import resource
 import shutil
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -149,6 +150,30 @@ def snapshot(root: Path) -> dict[str, tuple[str, int]]:
                     hashlib.sha256(path.read_bytes()).hexdigest(),
                     info.st_mode & 0o7777,
                 )
+    return state
+
+
+# An entry's `snapshot` state, then its owner, group, inode and mtime in nanoseconds.
+ExactTree = dict[str, tuple[str, int, int, int, int, int]]
+
+
+def exact_snapshot(root: Path) -> ExactTree:
+    """`snapshot`, and what only an entry left alone keeps: every entry's owner and
+    group, and a file's or link's inode and modification time in nanoseconds.
+
+    For a target that must be exactly as it was (after a refusal or a rollback): a
+    rollback that put a file back by copying it, or touched it, or lost a folder's
+    owner, shows here while `snapshot` sees the same bytes. Not for comparing two
+    installs. A folder's inode and time are not here: a rollback recreates a removed
+    folder, and `txsupport.folder_mtimes` compares folders' times where they must hold.
+    """
+    state: ExactTree = {}
+    for relative, (kind, mode) in snapshot(root).items():
+        info = (root / relative).lstat()
+        if stat.S_ISDIR(info.st_mode):
+            state[relative] = (kind, mode, info.st_uid, info.st_gid, 0, 0)
+        else:
+            state[relative] = (kind, mode, info.st_uid, info.st_gid, info.st_ino, info.st_mtime_ns)
     return state
 
 

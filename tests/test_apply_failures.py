@@ -38,7 +38,7 @@ from planner.errors import Refused
 from planner.plan import Distribution, Source, Target, digest_of, dumps, loads
 from planner.target import BackgroundProbe
 from tests.applytools import SCHEMES, plan_for, with_units, writes_of
-from tests.conftest import snapshot
+from tests.conftest import exact_snapshot
 from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -69,15 +69,15 @@ def test_a_wheel_changed_after_planning_is_refused(tmp_path: Path, target: Path,
     plan = tmp_path / "plan.json"
     assert cli("plan", "--python", target, "-o", plan, wheel).returncode == 0
     env = target.parent.parent
-    before = snapshot(env)
+    before = exact_snapshot(env)
     build_wheel(
         WheelSpec("fresh", files={"fresh/__init__.py": b"VALUE = 2\n"}), tmp_path / "wheels"
     )
     assert_refused(cli("apply", plan), "changed since the plan was made", wheel.name)
-    assert snapshot(env) == before
+    assert exact_snapshot(env) == before
     wheel.unlink()
     assert_refused(cli("apply", plan), "cannot read wheel")
-    assert snapshot(env) == before
+    assert exact_snapshot(env) == before
 
 
 def test_a_target_changed_after_planning_is_refused(tmp_path: Path, target: Path, cli: Cli) -> None:
@@ -87,9 +87,9 @@ def test_a_target_changed_after_planning_is_refused(tmp_path: Path, target: Path
     assert cli("plan", "--python", target, "-o", plan, first).returncode == 0
     assert cli("install", "--python", target, other).returncode == 0
     env = target.parent.parent
-    before = snapshot(env)
+    before = exact_snapshot(env)
     assert_refused(cli("apply", plan), "target changed since the plan was made")
-    assert snapshot(env) == before
+    assert exact_snapshot(env) == before
 
 
 @pytest.mark.parametrize(
@@ -129,9 +129,9 @@ def test_a_plan_that_is_not_the_planners_is_refused(
         text = text.replace('"files": [', '"files": [], "files": [', 1)
     plan.write_text(text)
     env = target.parent.parent
-    before = snapshot(env)
+    before = exact_snapshot(env)
     assert_refused(cli("apply", plan), message, str(plan))
-    assert snapshot(env) == before
+    assert exact_snapshot(env) == before
     assert not (env.parent / "escaped.py").exists()
 
 
@@ -147,11 +147,11 @@ def test_a_hash_mismatch_mid_stream_leaves_a_fresh_target_as_it_was(
         tmp_path / "w",
     )
     env = target.parent.parent
-    before = snapshot(env)
+    before = exact_snapshot(env)
     completed = cli("install", "--python", target, "--jobs", "2", good, bad)
     assert_refused(completed, "broken/zz_last.py", "RECORD hash", "rolled back")
     assert len(completed.stderr.splitlines()) == 1
-    assert snapshot(env) == before
+    assert exact_snapshot(env) == before
 
 
 def test_a_hash_mismatch_in_a_large_streamed_member_leaves_an_upgrade_undone(
@@ -160,13 +160,13 @@ def test_a_hash_mismatch_in_a_large_streamed_member_leaves_an_upgrade_undone(
     old = build_wheel(WheelSpec("big", version="1.0", files=many_files("big")), tmp_path / "old")
     assert cli("install", "--python", target, old).returncode == 0
     env = target.parent.parent
-    before = snapshot(env)
+    before = exact_snapshot(env)
     # Found only after several 1 MiB chunks were written.
     payload = random.Random(3).randbytes(6 * 1024 * 1024)
     files = many_files("big") | {"big/payload.bin": corrupt("big/payload.bin", payload)}
     new = build_wheel(WheelSpec("big", version="2.0", files=files), tmp_path / "new")
     assert_refused(cli("install", "--python", target, new), "big/payload.bin", "rolled back")
-    assert snapshot(env) == before
+    assert exact_snapshot(env) == before
 
 
 def test_a_worker_killed_before_it_reports_fails_the_apply_and_rolls_back(
@@ -179,7 +179,7 @@ def test_a_worker_killed_before_it_reports_fails_the_apply_and_rolls_back(
     files = {f"demo/m{index:02}.bin": rng.randbytes(256 * 1024) for index in range(16)}
     wheel = build_wheel(WheelSpec("demo", files=dict(files)), tmp_path / "w")
     env = target.parent.parent
-    before = snapshot(env)
+    before = exact_snapshot(env)
     killed = tmp_path / "killed"
     seams = {"WHEELPLAN_TEST_KILL": "demo/m15.bin", "WHEELPLAN_TEST_KILLED": str(killed)}
     completed = cli(
@@ -195,7 +195,7 @@ def test_a_worker_killed_before_it_reports_fails_the_apply_and_rolls_back(
         f"worker process {pid} died (signal {signal.SIGKILL.value}) before reporting",
     )
     assert len(completed.stderr.splitlines()) == 1
-    assert snapshot(env) == before
+    assert exact_snapshot(env) == before
 
 
 @pytest.mark.parametrize("kind", ["processes", "threads"])
@@ -487,12 +487,12 @@ def test_a_logged_folder_no_folder_can_be_is_refused_before_recovery_changes_any
     (root / "intent.json").write_text(json.dumps(intent))
     entry = {"path": "gone", "mode": 0o755, "uid": os.getuid(), "gid": os.getgid(), **values}
     (root / journal.REMOVED_DIRS).write_text(json.dumps(entry) + "\n")
-    before = snapshot(base)
+    before = exact_snapshot(base)
     with pytest.raises(Refused) as caught:
         journal.recover(str(base))
     (problem,) = caught.value.problems
     assert "has a mode, uid or gid no folder can have" in problem.message
-    assert snapshot(base) == before
+    assert exact_snapshot(base) == before
 
 
 def test_a_logged_folder_is_recreated_with_its_mode(tmp_path: Path) -> None:

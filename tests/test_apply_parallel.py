@@ -41,7 +41,7 @@ from planner.plan import Plan, Unit
 from planner.target import one_library_name
 from tests import clihooks, lockscan
 from tests.applytools import SCHEMES, fake_target, plan_for, with_units, writes_of
-from tests.conftest import pips_mode, run_cli, snapshot
+from tests.conftest import exact_snapshot, pips_mode, run_cli, snapshot
 from tests.recordcheck import record_digest
 from tests.wheelfactory import Member, WheelSpec, build_wheel
 
@@ -632,7 +632,7 @@ def test_an_interrupt_as_a_worker_is_forked_stops_that_worker_too(
     and its being known left that worker writing through the rollback, unreaped."""
     files = {f"demo/m{index}.py": f"X = {index}\n".encode() * 2000 for index in range(40)}
     plan, prefix = _two_workers(tmp_path, monkeypatch, files)
-    before = snapshot(prefix)
+    before = exact_snapshot(prefix)
     known = workers.Child.__init__
 
     def interrupted(self: workers.Child, *args: object) -> None:
@@ -644,7 +644,7 @@ def test_an_interrupt_as_a_worker_is_forked_stops_that_worker_too(
         apply_plan(plan, "plan", Options(confirm_target=False, jobs=2))
     with pytest.raises(ChildProcessError):  # every worker was stopped and reaped
         os.waitpid(-1, os.WNOHANG)
-    assert snapshot(prefix) == before
+    assert exact_snapshot(prefix) == before
 
 
 def test_an_interrupt_as_a_worker_is_reaped_still_rolls_back(
@@ -654,7 +654,7 @@ def test_an_interrupt_as_a_worker_is_reaped_still_rolls_back(
     made the rollback's own wait fail (No child processes), so no rollback ran."""
     files = {f"demo/m{index}.py": f"X = {index}\n".encode() for index in range(20)}
     plan, prefix = _two_workers(tmp_path, monkeypatch, files)
-    before = snapshot(prefix)
+    before = exact_snapshot(prefix)
     waited: list[int] = []
     wait = os.waitpid
 
@@ -668,4 +668,4 @@ def test_an_interrupt_as_a_worker_is_reaped_still_rolls_back(
     monkeypatch.setattr(os, "waitpid", cut_short)
     with pytest.raises(KeyboardInterrupt):
         apply_plan(plan, "plan", Options(confirm_target=False, jobs=2))
-    assert waited and snapshot(prefix) == before
+    assert waited and exact_snapshot(prefix) == before

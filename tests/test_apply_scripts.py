@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_env, snapshot
+from tests.conftest import exact_snapshot, make_env
 from tests.wheelfactory import Member, WheelSpec, build_wheel
 
 CLI = b"""\
@@ -146,11 +146,11 @@ def test_a_script_name_that_is_not_a_file_name_is_refused(
         tmp_path / "wheels",
     )
     env = target.parent.parent
-    before = snapshot(env)
+    before = exact_snapshot(env)
     completed = cli("install", "--python", target, wheel)
     assert completed.returncode == 1
     lines = completed.stderr.splitlines()
     assert lines and all(line.startswith("error: ") for line in lines), completed.stderr
     assert any(name in line for line in lines)
     assert "Traceback" not in completed.stderr
-    assert snapshot(env) == before
+    assert exact_snapshot(env) == before

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from applier.journal import CHECKPOINTS_AFTER_COMMIT
-from tests.conftest import run_cli, snapshot
+from tests.conftest import exact_snapshot, run_cli, snapshot
 from tests.realwheels import JWT_VERSIONS
 from tests.txsupport import (
     RECOVER_HINT,
@@ -167,7 +167,7 @@ def test_an_error_at_any_file_operation_rolls_the_apply_back(
 ) -> None:
     n = data.draw(_fault_numbers(case), label="n")
     case.reset()
-    times = folder_mtimes(case.env_dir)
+    times, untouched = folder_mtimes(case.env_dir), exact_snapshot(case.env_dir)
     result = case.apply(f"error:{n}")
     assert not has_journal(case.env_dir)
     if case.rolls_back(n):
@@ -180,8 +180,10 @@ def test_an_error_at_any_file_operation_rolls_the_apply_back(
             result.stderr,
         ), result.stderr
         assert diff(snapshot(case.env_dir), case.before) == []
-        # Every folder's time too: a rolled-back apply leaves no trace.
+        # Every folder's time too, and each file's inode and time: a rolled-back apply
+        # leaves no trace, and puts back the very files it moved aside.
         assert folder_mtimes(case.env_dir) == times
+        assert diff(exact_snapshot(case.env_dir), untouched) == []
     else:
         assert result.returncode == 0, result.stderr
         assert diff(snapshot(case.env_dir), case.after) == []
@@ -195,7 +197,7 @@ def test_a_kill_at_any_file_operation_is_recovered_exactly(case: Case, data: st.
     # (if it has that many) and run again.
     m = data.draw(st.integers(0, 3 * case.total), label="m")
     case.reset()
-    times = folder_mtimes(case.env_dir)
+    times, untouched = folder_mtimes(case.env_dir), exact_snapshot(case.env_dir)
     killed = case.apply(f"kill:{n}")
     assert killed.returncode == -signal.SIGKILL
     assert has_journal(case.env_dir)
@@ -222,6 +224,8 @@ def test_a_kill_at_any_file_operation_is_recovered_exactly(case: Case, data: st.
         )
     assert not has_journal(case.env_dir)
     assert diff(snapshot(case.env_dir), expected) == []
+    if case.rolls_back(n):
+        assert diff(exact_snapshot(case.env_dir), untouched) == []
     if case.rolls_back(n) and n > case.kinds.count("journal"):
         # Folders' times are set back too; the prefix's own only when the recovery that
         # set them back was not killed after it removed the journal's intent.
@@ -234,6 +238,7 @@ def test_a_kill_at_any_file_operation_is_recovered_exactly(case: Case, data: st.
 def test_recovery_has_a_checkpoint_before_every_change(case: Case) -> None:
     """So that killing recovery at its m-th checkpoint sweeps all of it."""
     case.reset()
+    untouched = exact_snapshot(case.env_dir)
     moves = case.kinds.count("move")
     killed = case.apply(f"kill:{case.kinds.index('create') + 3}")  # moved, and created some
     assert killed.returncode == -signal.SIGKILL
@@ -244,3 +249,4 @@ def test_recovery_has_a_checkpoint_before_every_change(case: Case) -> None:
     # Three files created, every moved file put back, the removed folder recreated.
     assert kinds.count("restore") >= 3 + moves + 1
     assert diff(snapshot(case.env_dir), case.before) == []
+    assert diff(exact_snapshot(case.env_dir), untouched) == []

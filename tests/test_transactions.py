@@ -26,7 +26,7 @@ import pytest
 
 from applier import journal
 from planner.target import JOURNAL_DIR
-from tests.conftest import REPO, run_cli, snapshot
+from tests.conftest import REPO, exact_snapshot, run_cli, snapshot
 from tests.deeptrees import DEPTH, DeepTree
 from tests.hostile import recompute_digest
 from tests.realwheels import JWT_VERSIONS, NVIDIA
@@ -116,7 +116,7 @@ def test_same_version_is_unchanged_unless_reinstalled(tmp_path: Path, real_wheel
     env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
     install(python, [new], "--compile-bytecode", env=REPRODUCIBLE)
-    before = snapshot(env_dir)
+    before, untouched = snapshot(env_dir), exact_snapshot(env_dir)
 
     plan = tmp_path / "again.json"
     save_plan(python, plan, [new])
@@ -124,7 +124,7 @@ def test_same_version_is_unchanged_unless_reinstalled(tmp_path: Path, real_wheel
     assert actions_of(data) == {"pyjwt": "unchanged"}
     assert data["files"] == [] and data["units"] == []
     ok("apply", plan, "--quiet", "--compile-bytecode", env=REPRODUCIBLE)
-    assert diff(snapshot(env_dir), before) == []
+    assert diff(exact_snapshot(env_dir), untouched) == []
 
     save_plan(python, plan, [new], "--reinstall")
     data = plan_data(plan)
@@ -246,14 +246,14 @@ def test_a_script_too_large_to_read_back_is_refused_naming_it(tmp_path: Path) ->
     env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
     install(python, [one])
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     result = refused("install", two, "--python", python)
     assert result.stderr == (
         "error: bin/big-tool: bigone 1.0 (installed) lists it, and 'bigtwo-1.0.data/scripts/"
         "big-tool' of bigtwo-1.0-py3-none-any.whl cannot be read back to compare (larger"
         " than 16 MiB, or the wheel changed); upgrade or remove bigone too, or --prefer bigtwo\n"
     )
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
     install(python, [two], "--prefer", "bigtwo")
     ok("verify", "--python", python)
 
@@ -279,14 +279,14 @@ def test_the_same_bytes_with_another_mode_are_refused_one_install_after_the_othe
         in refused("install", mx, my, "--python", python).stderr
     )
     install(python, [mx])
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     result = refused("install", my, "--python", python)
     assert result.stderr == (
         f"error: {SITE}/shared/s.sh: mx 1.0 (installed) has the same bytes as my"
         " (my-1.0-py3-none-any.whl) with another file mode; upgrade or remove mx too, or"
         " --prefer my\n"
     )
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
 
 
 def test_remove_and_sync(tmp_path: Path, real_wheels) -> None:
@@ -343,10 +343,10 @@ def test_removal_needs_a_record_and_leaves_what_its_rows_name_outside(
 
     install(python, [six])
     record.unlink()
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     result = refused("plan", "--remove", "six", "--python", python)
     assert "cannot remove: it has no RECORD" in result.stderr
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
 
 
 @pytest.mark.parametrize(
@@ -432,7 +432,7 @@ def test_a_metadata_folder_linked_inside_the_environment_is_not_removed_through_
     save_plan(python, plan, [], "--remove", "mine")
     dist_info.rename(env_dir / "meta")
     dist_info.symlink_to(os.path.relpath(env_dir / "meta", dist_info.parent))
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     why = "cannot remove mine 1.0: its metadata folder is a symlink; remove it by hand"
     for args in (["--remove", "mine"], [str(new)]):
         result = refused("install", *args, "--python", python)
@@ -442,7 +442,7 @@ def test_a_metadata_folder_linked_inside_the_environment_is_not_removed_through_
         f"error: {SITE}/mine-1.0.dist-info: {SITE}/mine-1.0.dist-info is in the target but"
         " the plan expected it absent; plan again\n"
     )
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
 
 
 def test_an_emptied_folder_that_became_a_link_is_left_and_the_apply_completes(
@@ -497,9 +497,9 @@ def test_a_metadata_folder_that_would_stay_behind_is_refused(tmp_path: Path, wha
             left.symlink_to(os.path.relpath(env_dir / "lic", dist_info))
             with (dist_info / "RECORD").open("a") as record:
                 record.write("mine-1.0.dist-info/licenses/LICENSE,,\n")
-        before = snapshot(env_dir)
+        before = exact_snapshot(env_dir)
         result = refused("uninstall", "mine", "--python", python)
-        assert snapshot(env_dir) == before
+        assert exact_snapshot(env_dir) == before
     folder = f"{SITE}/mine-1.0.dist-info"
     assert result.stderr.startswith(f"error: {folder}: {left.relative_to(env_dir)} {remedy}")
     assert result.stderr.count("\n") == 1
@@ -556,14 +556,14 @@ def test_a_plan_that_removes_a_folder_is_refused(tmp_path: Path) -> None:
     )
     data["files"].sort(key=lambda entry: entry["path"])
     plan.write_text(json.dumps(recompute_digest(data)))
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     result = refused("apply", plan)
     assert result.stderr == (
         f"error: {SITE}/other: no installed distribution lists it, and a plan changes only"
         " what one lists\n"
         f"error: {SITE}/other: is a directory in the target; a plan moves only files\n"
     )
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
 
 
 @pytest.mark.parametrize("metadata", ["egg-info folder", "egg-info file", "dist-info, RECORD lost"])
@@ -595,7 +595,7 @@ def test_a_distribution_without_a_record_is_neither_replaced_nor_removed(
         else:
             (env_dir / where).write_text(pkg_info)
         (site / "legacy.py").write_text("OLD = 1\n")
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
 
     result = refused("plan", new, "--python", python)
     assert result.stderr.splitlines()[0] == (
@@ -608,7 +608,7 @@ def test_a_distribution_without_a_record_is_neither_replaced_nor_removed(
     # It counts as installed: it meets a requirement on it.
     needs = build_wheel(WheelSpec("needs", files={"needs.py": b""}, requires=("legacy",)), wheels)
     assert "legacy" not in ok("plan", needs, "--python", python)
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
 
 
 EGG_INFO = f"{SITE}/legacy-1.0-py{sys.version_info.major}.{sys.version_info.minor}.egg-info"
@@ -698,10 +698,10 @@ def test_a_legacy_egg_info_is_upgraded_to_a_wheel(tmp_path: Path) -> None:
     assert actions_of(plan_data(plan)) == {"legacy": "upgrade"}
     listing = env_dir / EGG_INFO / "installed-files.txt"
     listing.write_text(listing.read_text() + "SOURCES.txt\n")
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     result = refused("apply", plan)
     assert "the target changed since the plan was made" in result.stderr
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
 
     save_plan(python, plan, [new])
     ok("apply", plan, "--quiet")
@@ -735,13 +735,13 @@ def test_a_legacy_list_is_followed_only_inside_the_environment_and_never_to_a_fo
 
     python = rebuild_env(env_dir)
     legacy_install(env_dir, "../../../../../outside.txt")
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     removal_refused(
         python,
         EGG_INFO,
         "its installed-files.txt row '../../../../../outside.txt' points outside the environment",
     )
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
 
 
 @pytest.mark.parametrize("metadata", ["legacy-1.0.dist-info", "legacy-1.0.egg-info"])
@@ -759,13 +759,13 @@ def test_a_metadata_folder_linked_outside_is_refused_when_the_plan_is_made(
     env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
     (env_dir / SITE / metadata).symlink_to(outside)
-    before = snapshot(outside)
+    before = exact_snapshot(outside)
     removal_refused(
         python,
         f"{SITE}/{metadata}",
         "its metadata folder is a symlink that leads outside the environment",
     )
-    assert snapshot(outside) == before
+    assert exact_snapshot(outside) == before
 
 
 def test_verify_checks_that_a_legacy_list_s_files_are_there(tmp_path: Path) -> None:
@@ -811,7 +811,7 @@ def test_a_distribution_installed_twice_is_left_alone_and_keeps_its_files(
     (shared_row,) = [row for row in two_record.splitlines() if row.startswith("shared.py,")]
     record = (older / "RECORD").read_text().replace("one-1.0.dist-info", "one-0.9.dist-info")
     (older / "RECORD").write_text(record + shared_row + "\n")
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
 
     twice = (
         f"error: one: installed more than once ({SITE}/one-0.9.dist-info,"
@@ -821,7 +821,7 @@ def test_a_distribution_installed_twice_is_left_alone_and_keeps_its_files(
     for args in (["--remove", "one"], [newer], [two, "--sync"]):
         assert refused("plan", *args, "--python", python).stderr == twice
     assert twice in refused("verify", "--python", python).stderr
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
 
     # Removing `two` keeps shared.py: the older copy of `one` lists it too.
     plan = tmp_path / "plan.json"
@@ -905,13 +905,13 @@ def test_an_apply_swaps_a_file_and_a_folder_only_while_its_removals_empty_the_fo
 
     # A file put in the folder since the plan was made: it would stay, so the folder too.
     (tree / "deep" / "notes.txt").write_text("mine")
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     result = refused("apply", plan)
     assert result.stderr == (
         f"error: {SITE}/swap/tree: exists in the target but the plan expected it absent;"
         " plan again\n"
     )
-    assert snapshot(env_dir) == before and not has_journal(env_dir)
+    assert exact_snapshot(env_dir) == before and not has_journal(env_dir)
     (tree / "deep" / "notes.txt").unlink()
 
     # An edited plan that keeps the file a folder is to replace: the folder cannot be made.
@@ -919,10 +919,10 @@ def test_an_apply_swaps_a_file_and_a_folder_only_while_its_removals_empty_the_fo
     data["files"] = [entry for entry in data["files"] if entry["path"] != f"{SITE}/swap/data"]
     edited = tmp_path / "edited.json"
     edited.write_text(json.dumps(recompute_digest(data)))
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     result = refused("apply", edited)
     assert f"error: {SITE}/swap/data: is not a directory in the target" in result.stderr
-    assert snapshot(env_dir) == before and not has_journal(env_dir)
+    assert exact_snapshot(env_dir) == before and not has_journal(env_dir)
 
     ok("apply", plan, "--quiet")
     assert diff(snapshot(env_dir), after) == []
@@ -969,13 +969,13 @@ def upgrade(tmp_path: Path, real_wheels) -> Iterator[tuple[Path, Path, Path, dic
 
 def test_a_second_apply_is_refused_while_one_runs(upgrade) -> None:
     env_dir, python, plan, after = upgrade
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     moves = len(removals_of(plan_data(plan))) + sum(
         1 for entry in plan_data(plan)["files"] if entry["action"] == "replace"
     )
     first = stopped_apply(plan, moves // 2, "--jobs", "2")
     try:
-        assert snapshot(env_dir) != before  # really mid-transaction
+        assert exact_snapshot(env_dir) != before  # really mid-transaction
         for command in (["apply", plan], ["recover", "--python", python]):
             result = refused(*command)
             assert result.stderr.count("\n") == 1
@@ -995,7 +995,7 @@ def test_uv_and_an_apply_exclude_each_other_by_uvs_lock_file(upgrade) -> None:
     env_dir, _, plan, after = upgrade
     uv_lock = env_dir / ".lock"
     uv_lock.touch(mode=0o666)
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     with open(uv_lock, "rb") as held:  # as uv holds it while it installs
         fcntl.flock(held, fcntl.LOCK_EX)
         result = refused("apply", plan)
@@ -1003,7 +1003,7 @@ def test_uv_and_an_apply_exclude_each_other_by_uvs_lock_file(upgrade) -> None:
         f"error: {uv_lock}: locked by another installer (uv holds it while it changes the"
         " environment); try again when it is done\n"
     )
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
     moves = sum(1 for entry in plan_data(plan)["files"] if entry["action"] != "write")
     apply = stopped_apply(plan, moves // 2)
     try:
@@ -1013,7 +1013,7 @@ def test_uv_and_an_apply_exclude_each_other_by_uvs_lock_file(upgrade) -> None:
         apply.send_signal(signal.SIGCONT)
         err = apply.communicate()[1]
     assert apply.returncode == 0, err
-    assert diff(snapshot(env_dir), after | {".lock": before[".lock"]}) == []
+    assert diff(snapshot(env_dir), after | {".lock": before[".lock"][:2]}) == []
 
 
 def test_a_lock_file_that_is_a_link_is_not_followed(upgrade, tmp_path: Path) -> None:
@@ -1030,11 +1030,11 @@ def test_sigterm_rolls_an_apply_back_as_ctrl_c_does(upgrade) -> None:
     """`docker stop` and a cancelled CI job send SIGTERM: the environment is left as it
     was, not mid-transaction with a journal for `recover`."""
     env_dir, _, plan, _ = upgrade
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     moves = sum(1 for entry in plan_data(plan)["files"] if entry["action"] != "write")
     assert sigterm_at(plan, moves // 2) == (1, "error: interrupted\n")
     assert not has_journal(env_dir)
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
 
 
 @pytest.mark.parametrize("kind", ["commit", "cleanup"])
@@ -1096,7 +1096,7 @@ def test_a_wheel_swapped_for_a_named_pipe_mid_apply_is_refused_not_waited_on(
     options = ("--no-cache", "--jobs", "1")
     # Stopped before its first file is created: no worker has opened both wheels yet.
     first_create = checkpoints(env_dir, plan, *options).index("create") + 1
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     apply = stopped_apply(plan, first_create, *options)
     for wheel in wheels:
         wheel.unlink()
@@ -1114,7 +1114,7 @@ def test_a_wheel_swapped_for_a_named_pipe_mid_apply_is_refused_not_waited_on(
     ), err
     assert err.count("\n") == 1 and "named pipe" in err and "rolled back" in err, err
     assert not has_journal(env_dir)
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
 
 
 # --- read-only parts of the target -------------------------------------------------
@@ -1127,7 +1127,7 @@ def _mount(*args: str) -> bool:
 def test_a_read_only_folder_is_refused_before_any_change(upgrade) -> None:
     env_dir, _, plan, _ = upgrade
     folder = env_dir / SITE / "jwt"
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     if os.geteuid() == 0:
         # root writes through any mode: make the folder a read-only bind mount instead.
         assert _mount("--bind", str(folder), str(folder))
@@ -1137,7 +1137,7 @@ def test_a_read_only_folder_is_refused_before_any_change(upgrade) -> None:
     try:
         result = refused("apply", plan)
         assert f"{SITE}/jwt: is read-only" in result.stderr
-        assert snapshot(env_dir) == before
+        assert exact_snapshot(env_dir) == before
         assert not has_journal(env_dir)
     finally:
         if os.geteuid() == 0:
@@ -1160,7 +1160,7 @@ def test_a_file_that_cannot_be_moved_rolls_the_apply_back(upgrade) -> None:
     # The last file the apply moves aside: every move before it must be undone.
     last = max(entry["path"] for entry in files if entry["action"] != "write")
     stuck = env_dir / last
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     if shutil.which("chattr") is None or not _immutable(stuck, True):
         pytest.skip("this file system has no immutable attribute (chattr +i) to test with")
     try:
@@ -1170,7 +1170,7 @@ def test_a_file_that_cannot_be_moved_rolls_the_apply_back(upgrade) -> None:
         assert not has_journal(env_dir)
     finally:
         _immutable(stuck, False)
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
     ok("apply", plan, "--quiet")
     assert diff(snapshot(env_dir), after) == []
 
@@ -1187,14 +1187,14 @@ def test_read_only_files_are_replaced_and_restored_with_their_mode(upgrade) -> N
     for path in (replaced, removed):
         (env_dir / path).chmod(0o444)
     (env_dir / SITE / "jwt").chmod(0o700)  # a folder mode of the user's, kept as it is
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     assert before[replaced][1] == 0o444
     # Fail at the commit point, after every planned change was made.
     commit = checkpoints(env_dir, plan).index("commit") + 1
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
     result = refused("apply", plan, env={"WHEELPLAN_FAULT": f"error:{commit}"})
     assert f"injected fault at file operation {commit}" in result.stderr
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
     ok("apply", plan, "--quiet")
     expected = {**after, f"{SITE}/jwt": ("dir", 0o700)}
     assert diff(snapshot(env_dir), expected) == []
@@ -1213,11 +1213,11 @@ def test_a_rolled_back_apply_sets_every_folders_time_back(tmp_path: Path) -> Non
     save_plan(python, plan, [new])
     kinds = checkpoints(env_dir, plan, "--no-cache")
     assert "rmdir" in kinds
-    before, times = snapshot(env_dir), folder_mtimes(env_dir)
+    before, times = exact_snapshot(env_dir), folder_mtimes(env_dir)
     time.sleep(0.01)  # so that a folder changed now has another time, even on coarse clocks
     commit = kinds.index("commit") + 1
     refused("apply", plan, "--no-cache", env={"WHEELPLAN_FAULT": f"error:{commit}"})
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
     assert folder_mtimes(env_dir) == times
 
 
@@ -1329,7 +1329,7 @@ def test_a_full_disk_rolls_the_apply_back(tmp_path: Path, real_wheels, method: s
         install(python, [old], "--compile-bytecode", env=REPRODUCIBLE)
         plan = tmp_path / "upgrade.json"
         save_plan(python, plan, [new])
-        before = snapshot(env_dir)
+        before = exact_snapshot(env_dir)
         env = dict(REPRODUCIBLE)
         if method == "tmpfs":
             # Room for the journal, not for the new files next to the old ones.
@@ -1344,7 +1344,7 @@ def test_a_full_disk_rolls_the_apply_back(tmp_path: Path, real_wheels, method: s
         assert "rolled back" in result.stderr or "nothing changed" in result.stderr
         assert result.stderr.count("\n") == 1
         assert not has_journal(env_dir)
-        assert snapshot(env_dir) == before
+        assert exact_snapshot(env_dir) == before
         if method == "tmpfs":
             assert _mount("-o", "remount,size=16m", str(disk))
         ok("apply", plan, "--quiet", "--compile-bytecode", env=REPRODUCIBLE)
@@ -1376,7 +1376,7 @@ def test_a_users_session(tmp_path: Path, real_wheels) -> None:
     ok("install", "--remove", "idna", "--python", python, "--quiet")
     agree({"six": "1.16.0", "pyjwt": "2.15.1"})
 
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     plan = tmp_path / "down.json"
     save_plan(python, plan, [old, idna])
     halfway = len(plan_data(plan)["files"]) // 2
@@ -1388,7 +1388,7 @@ def test_a_users_session(tmp_path: Path, real_wheels) -> None:
     for command in (["plan", new, "--python", python], ["apply", plan]):
         assert RECOVER_HINT in refused(*command).stderr
     assert ok("recover", "--python", python).strip() == f"{env_dir}: rolled back"
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
     agree({"six": "1.16.0", "pyjwt": "2.15.1"})
     ok("apply", plan, "--quiet", "--compile-bytecode")
     agree({"six": "1.16.0", "idna": "3.7", "pyjwt": "2.8.0"})
@@ -1409,11 +1409,11 @@ def test_a_journal_path_under_a_symlink_that_leads_outside_is_not_followed(
     (journal / "backup").mkdir(parents=True)
     intent = {"created_dirs": [], "new_files": [f"{SITE}/escape/keep.txt"], "moved": []}
     (journal / "intent.json").write_text(json.dumps(intent))
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     result = refused("recover", "--python", python)
     assert "leads outside the environment through a symlink" in result.stderr
     assert (outside / "keep.txt").read_text() == "keep me"
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
 
 
 def refused_leading_out(
@@ -1421,11 +1421,11 @@ def refused_leading_out(
 ) -> None:
     """Run the CLI: it must refuse with the one line naming `link`, the symlinked folder
     leading out, and change neither the environment nor the folder outside."""
-    before, kept = snapshot(env_dir), snapshot(outside)
+    before, kept = exact_snapshot(env_dir), snapshot(outside)
     result = refused(*args)
     assert result.stderr == f"error: {link}: leads outside the environment (a symlink)\n"
     assert snapshot(outside) == kept
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
 
 
 @pytest.mark.parametrize("to", ["a folder", "nothing"])
@@ -1499,10 +1499,10 @@ def test_a_pycache_that_is_no_folder_is_refused_before_anything_is_written(
     python = rebuild_env(env_dir)
     (env_dir / SITE / "demo").mkdir()
     (env_dir / SITE / "demo" / "__pycache__").symlink_to("missing")
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     result = refused("install", wheel, "--python", python, "--compile-bytecode")
     assert result.stderr == f"error: {SITE}/demo/__pycache__: is not a directory in the target\n"
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
 
 
 @pytest.mark.parametrize("linked", ["before planning", "after planning"])
@@ -1565,13 +1565,13 @@ def test_one_path_planned_by_two_names_through_a_symlink_is_refused(
     (env_dir / "alias").symlink_to("lib")
     (env_dir / SITE / "pkg").mkdir()
     (env_dir / SITE / "pkg-alias").symlink_to("pkg")
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     result = refused("plan", first, second, "--python", python)
     assert result.stderr == (
         f"error: {by_link}: is {by_name} in the target (through a symlinked folder),"
         f" which second ({second.name}) also writes; planned by first ({first.name})\n"
     )
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
     install(python, [first])
     landing = by_name if by_name.endswith(".py") else f"{by_name}/x.py"
     assert (env_dir / landing).read_bytes() == b"x = 1\n"
@@ -1748,11 +1748,11 @@ def test_a_journal_that_leads_outside_is_not_followed(
     (journal / "backup" / "0").write_text("a file moved aside")
     intent = {"created_dirs": [], "new_files": [named], "moved": [], "fsync": False}
     (journal / "intent.json").write_text(json.dumps(intent))
-    before = snapshot(env_dir)
+    before = exact_snapshot(env_dir)
     result = refused("recover", "--python", python)
     assert "the journal is damaged" in result.stderr and f"{named!r}" in result.stderr
     assert bait.read_text() == "keep me"
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
 
 
 @pytest.mark.parametrize("case", ["journal", "committed", "backup", "removed-dir"])
@@ -1787,7 +1787,7 @@ def test_a_journal_whose_folders_are_symlinks_is_refused_before_anything_changes
             removed = {"path": "gone", "mode": 0o777, "uid": 65534, "gid": 65534}
             (journal_dir / "removed-dirs").write_text(json.dumps(removed) + "\n")
             problem = "'gone', a folder the apply removed, is now a symlink"
-    before, outside_before = snapshot(env_dir), snapshot(outside)
+    before, outside_before = exact_snapshot(env_dir), snapshot(outside)
     mode = outside.stat().st_mode
     result = run_cli("recover", "--python", python)
     assert (result.returncode, result.stderr) == (
@@ -1795,7 +1795,7 @@ def test_a_journal_whose_folders_are_symlinks_is_refused_before_anything_changes
         f"error: {journal_dir}: the journal is damaged ({problem}); wheelplan will not"
         " guess how to undo it. Inspect it and restore the files in backup/ by hand\n",
     )
-    assert snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
     assert snapshot(outside) == outside_before and outside.stat().st_mode == mode
 
 
@@ -1855,14 +1855,14 @@ def test_a_journal_file_that_is_no_file_is_damage_not_a_hang(
         damaged.write_text(json.dumps(intent)[:-1] + f', "fsync": {"1" * 5000}}}')
     else:
         damaged.write_bytes(b"\xff\xfe\n")
-    before = snapshot(env_dir / SITE)  # not the journal's FIFO, which a read would block on
+    before = exact_snapshot(env_dir / SITE)  # not the journal's FIFO, which a read would block on
     result = run_cli("recover", "--python", python, memory=2 * 1024**3)
     assert (result.returncode, result.stderr) == (
         1,
         f"error: {journal_dir}: the journal is damaged ({problem}); wheelplan will not"
         " guess how to undo it. Inspect it and restore the files in backup/ by hand\n",
     )
-    assert snapshot(env_dir / SITE) == before
+    assert exact_snapshot(env_dir / SITE) == before
     assert sorted(path.name for path in journal_dir.iterdir()) == sorted(
         {"backup", "intent.json", name}
     )

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from applier.faults import TRACE_PREFIX
@@ -117,7 +117,7 @@ def folder_mtimes(root: Path) -> dict[str, int]:
     return times
 
 
-def diff(left: Tree, right: Tree) -> list[str]:
+def diff(left: Mapping[str, object], right: Mapping[str, object]) -> list[str]:
     """A readable difference between two trees (empty when they are equal)."""
     lines = [f"only left: {path}" for path in sorted(left.keys() - right.keys())]
     lines += [f"only right: {path}" for path in sorted(right.keys() - left.keys())]
@@ -180,18 +180,21 @@ def pip_list(python: Path) -> dict[str, str]:
 def checkpoints(
     env_dir: Path, plan: Path, *options: str, env: dict[str, str] | None = None
 ) -> list[str]:
-    """The checkpoint kinds an apply of `plan` passes, learned on the real target and
-    then undone by putting back a copy of the environment (same path, same bytes)."""
+    """The checkpoint kinds an apply of `plan` passes, learned on a copy of the target at
+    its path; the environment itself is moved aside meanwhile and then put back, so its
+    files keep their inodes and times (`exact_snapshot` sees no change)."""
     aside = env_dir.with_name(env_dir.name + ".aside")
     if aside.exists():
         shutil.rmtree(aside)
-    shutil.copytree(env_dir, aside, symlinks=True)
+    env_dir.rename(aside)
     try:
+        shutil.copytree(aside, env_dir, symlinks=True)
         result = run_cli("apply", plan, *options, env={**(env or {}), "WHEELPLAN_FAULT": "trace"})
         assert result.returncode == 0, result.stderr
         return trace(result.stderr)
     finally:
-        shutil.rmtree(env_dir)
+        if env_dir.exists():
+            shutil.rmtree(env_dir)
         aside.rename(env_dir)
 
 
