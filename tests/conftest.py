@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import resource
@@ -175,6 +176,21 @@ def exact_snapshot(root: Path) -> ExactTree:
         else:
             state[relative] = (kind, mode, info.st_uid, info.st_gid, info.st_ino, info.st_mtime_ns)
     return state
+
+
+def give_to_another_user(path: Path) -> tuple[int, int]:
+    """Make `path` another user's, of another group: its new uid and gid. Only root (or
+    CAP_CHOWN) may, as CI runs; elsewhere the test is skipped, saying so, rather than
+    passing on a folder that was ours all along."""
+    uid, gid = os.getuid() + 4242, os.getgid() + 4343
+    try:
+        os.chown(path, uid, gid, follow_symlinks=False)
+    except OSError as error:
+        # EPERM: not root; EINVAL: root of a user namespace that maps no other ids.
+        if error.errno not in (errno.EPERM, errno.EINVAL):
+            raise
+        pytest.skip(f"cannot give a file another owner here (needs root or CAP_CHOWN): {error}")
+    return uid, gid
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ from planner.errors import Refused
 from planner.plan import Distribution, Source, Target, digest_of, dumps, loads
 from planner.target import BackgroundProbe
 from tests.applytools import SCHEMES, plan_for, with_units, writes_of
-from tests.conftest import exact_snapshot
+from tests.conftest import exact_snapshot, give_to_another_user
 from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -506,3 +506,18 @@ def test_a_logged_folder_is_recreated_with_its_mode(tmp_path: Path) -> None:
     assert not (base / "gone").exists()
     assert journal.recover(str(base)) == "rolled back"
     assert (base / "gone").stat().st_mode & 0o7777 == 0o750
+
+
+def test_a_logged_folder_is_recreated_with_its_owner(tmp_path: Path) -> None:
+    """A folder the apply removed comes back another user's when it was theirs."""
+    base = tmp_path / "env"
+    (base / "gone").mkdir(parents=True)
+    os.chmod(base / "gone", 0o750)
+    owner = give_to_another_user(base / "gone")
+    transaction = journal.Journal(str(base), fsync=False)
+    transaction.begin(journal.Intent((), (), ()))
+    transaction.remove_dir("gone")
+    assert not (base / "gone").exists()
+    assert journal.recover(str(base)) == "rolled back"
+    info = (base / "gone").lstat()
+    assert (info.st_uid, info.st_gid, info.st_mode & 0o7777) == (*owner, 0o750)

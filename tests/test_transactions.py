@@ -26,7 +26,7 @@ import pytest
 
 from applier import journal
 from planner.target import JOURNAL_DIR
-from tests.conftest import REPO, exact_snapshot, run_cli, snapshot
+from tests.conftest import REPO, exact_snapshot, give_to_another_user, run_cli, snapshot
 from tests.deeptrees import DEPTH, DeepTree
 from tests.hostile import recompute_digest
 from tests.realwheels import JWT_VERSIONS, NVIDIA
@@ -1219,6 +1219,29 @@ def test_a_rolled_back_apply_sets_every_folders_time_back(tmp_path: Path) -> Non
     refused("apply", plan, "--no-cache", env={"WHEELPLAN_FAULT": f"error:{commit}"})
     assert exact_snapshot(env_dir) == before
     assert folder_mtimes(env_dir) == times
+
+
+def test_a_rolled_back_apply_gives_a_removed_folder_back_to_its_owner(tmp_path: Path) -> None:
+    """The upgrade empties and removes `a/sub`, another user's folder with a mode of its
+    own; failing at the commit point, the rollback recreates it as it was."""
+    wheels = tmp_path / "wheels"
+    old = build_wheel(WheelSpec("a", files={"a/__init__.py": b"", "a/sub/x.py": b""}), wheels)
+    new = build_wheel(WheelSpec("a", version="2.0", files={"a/__init__.py": b"V = 2\n"}), wheels)
+    env_dir, plan = tmp_path / "env", tmp_path / "upgrade.json"
+    python = rebuild_env(env_dir)
+    install(python, [old])
+    removed = env_dir / SITE / "a" / "sub"
+    removed.chmod(0o750)
+    owner = give_to_another_user(removed)
+    save_plan(python, plan, [new])
+    kinds = checkpoints(env_dir, plan, "--no-cache")
+    assert "rmdir" in kinds
+    before = exact_snapshot(env_dir)
+    assert before[f"{SITE}/a/sub"] == ("dir", 0o750, *owner, 0, 0)
+    commit = kinds.index("commit") + 1
+    result = refused("apply", plan, "--no-cache", env={"WHEELPLAN_FAULT": f"error:{commit}"})
+    assert "rolled back" in result.stderr
+    assert exact_snapshot(env_dir) == before
 
 
 def test_a_folder_whose_time_cannot_be_set_back_does_not_stop_the_rollback(
