@@ -521,6 +521,34 @@ def test_same_bytes_with_another_mode_say_so(wheels: Path, fake: TargetInfo) -> 
     assert "plain (plain-1.0-py3-none-any.whl): 0o644" in problem
 
 
+@pytest.mark.parametrize("winner", ["script", "data"])
+def test_a_rewritten_script_and_a_data_file_of_its_bytes_are_different(
+    wheels: Path, fake: TargetInfo, winner: str
+) -> None:
+    """`.data/scripts/tool` is installed with its `#!python` line rewritten for the
+    target, `.data/data/bin/tool` as it is: the same bytes and mode in the wheels, other
+    bytes on disk, so neither shares the other's file."""
+    text = b"#!python\nprint('tool')\n"
+    specs = [
+        WheelSpec(name="script", files={"script-1.0.data/scripts/tool": text}),
+        WheelSpec(
+            name="data",
+            files={
+                "data-1.0.data/data/bin/tool": Member("data-1.0.data/data/bin/tool", text, 0o755)
+            },
+        ),
+    ]
+    assert refusal(specs, wheels, fake) == [
+        "bin/tool: different content from data (data-1.0-py3-none-any.whl),"
+        " script (script-1.0-py3-none-any.whl); choose one with --prefer NAME"
+    ]
+    plan = plan_specs(specs, wheels, fake, prefer=frozenset({winner}))
+    entry = plan.file_map()["bin/tool"]
+    assert entry.owners == (winner,)
+    assert entry.source is not None
+    assert (entry.source.mode, entry.source.rewrite_shebang) == (0o755, winner == "script")
+
+
 def test_a_destination_listed_twice_by_one_wheel_is_refused(wheels: Path, fake: TargetInfo) -> None:
     spec = WheelSpec(name="dup", files={"dup.py": b"a", "dup-1.0.data/purelib/dup.py": b"a"})
     assert refusal([spec], wheels, fake) == [
