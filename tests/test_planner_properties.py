@@ -1,9 +1,11 @@
 """Properties of the planner over random sets of generated wheels.
 
 Each example builds a few wheels whose files overlap at random destinations (some
-through `.data/purelib`, which lands on the same path as the root) with contents
-drawn from a tiny pool, so identical and different overlaps are both common. The
-expected outcome is computed from the drawn files alone, never from the planner.
+through `.data/purelib`, which lands on the same path as the root; `bin/tool` through
+`.data/scripts`, whose `#!python` line is rewritten, or `.data/data/bin` as it is) with
+contents drawn from a tiny pool and either file mode, so identical and different
+overlaps, the same bytes with another mode among them, are all common. The expected
+outcome is computed from the drawn files alone, never from the planner.
 """
 
 from __future__ import annotations
@@ -28,61 +30,122 @@ from planner.build import Request, make_plan
 from planner.errors import Refused
 from planner.plan import FORMAT, FileEntry, Plan, Source, digest_of, dumps, loads
 from planner.target import TargetInfo
-from tests.plannertools import SCHEMES, build_all, fake_target
-from tests.wheelfactory import WheelSpec
+from tests.plannertools import INTERPRETER, SCHEMES, build_all, fake_target
+from tests.wheelfactory import Member, WheelSpec
 
 PURE = SCHEMES["purelib"]
 NAMES = ("alpha", "beta", "gamma", "delta", "epsilon")
-# Leaves only: no destination is also another's folder.
-DESTINATIONS = ("pkg/__init__.py", "pkg/a.py", "pkg/sub/b.py", "pkg/sub/__init__.py", "top.py")
+# Leaves only: no destination is also another's folder. `bin/tool` is a script's place.
+DESTINATIONS = (
+    "pkg/__init__.py",
+    "pkg/a.py",
+    "pkg/sub/b.py",
+    "pkg/sub/__init__.py",
+    "top.py",
+    "bin/tool",
+)
 CONTENTS = (b"", b"one\n", b"two\n", b"three\n" * 100)
+# A `.data/scripts` file's `#!python` line is rewritten for the target's interpreter,
+# so a `.data/data/bin` file of the same bytes and mode is installed with other bytes.
+# One script, so that such overlaps are common; CONTENTS vary the bytes elsewhere.
+SCRIPTS = (b"#!python\nprint('tool')\n",)
 PROPERTY = settings(max_examples=30, deadline=None)
 
-# name -> destination -> (content, shipped under .data/purelib rather than the root)
-Drawn = dict[str, dict[str, tuple[bytes, bool]]]
+
+@attrs.frozen
+class DrawnFile:
+    """One wheel's file for a destination: its bytes and exec bit in the wheel, and the
+    way it gets there (the root or `.data/purelib` for a module, `.data/scripts` or
+    `.data/data` for `bin/tool`)."""
+
+    content: bytes
+    executable: bool
+    via: str
+
+    def member(self, name: str, dest: str) -> tuple[str, Member]:
+        data = f"{name}-1.0.data"
+        path = {
+            "root": dest,
+            "purelib": f"{data}/purelib/{dest}",
+            "scripts": f"{data}/scripts/{dest.removeprefix('bin/')}",
+            "data": f"{data}/data/{dest}",
+        }[self.via]
+        return path, Member(path, self.content, 0o755 if self.executable else 0o644)
+
+    @property
+    def installed(self) -> tuple[bytes, int]:
+        """The bytes and mode it is installed with, as pip installs it."""
+        if self.via == "scripts":
+            rest = self.content.removeprefix(b"#!python")
+            return b"#!" + INTERPRETER.encode() + rest, 0o755
+        return self.content, 0o755 if self.executable else 0o644
+
+
+def _variants(dest: str) -> list[DrawnFile]:
+    """Every file a wheel may have for `dest`."""
+    contents, ways = (
+        (SCRIPTS, ("scripts", "data"))
+        if dest.startswith("bin/")
+        else (
+            CONTENTS,
+            ("root", "purelib"),
+        )
+    )
+    return [
+        DrawnFile(content, executable, via)
+        for content in contents
+        for executable in (False, True)
+        for via in ways
+    ]
+
+
+# name -> destination -> that wheel's file there
+Drawn = dict[str, dict[str, DrawnFile]]
 
 
 @st.composite
 def wheel_sets(
     draw: st.DrawFn, *, identical: bool = False, pool: tuple[str, ...] = DESTINATIONS
 ) -> Drawn:
-    """2-5 wheels over the shared destinations; `identical`: one content per destination."""
+    """2-5 wheels over the shared destinations; `identical`: the files of a destination
+    are installed with the same bytes and mode (whichever way each wheel ships them)."""
     names = draw(st.lists(st.sampled_from(NAMES), min_size=2, max_size=5, unique=True))
-    common = {dest: draw(st.sampled_from(CONTENTS)) for dest in pool}
+    common = {dest: draw(st.sampled_from(_variants(dest))) for dest in pool}
     drawn: Drawn = {}
     for name in names:
         dests = draw(st.lists(st.sampled_from(pool), unique=True, max_size=5))
-        drawn[name] = {
-            dest: (
-                common[dest] if identical else draw(st.sampled_from(CONTENTS)),
-                draw(st.booleans()),
-            )
-            for dest in dests
-        }
+        drawn[name] = {}
+        for dest in dests:
+            variants = _variants(dest)
+            if identical:
+                variants = [v for v in variants if v.installed == common[dest].installed]
+            drawn[name][dest] = draw(st.sampled_from(variants))
     return drawn
 
 
 def specs_of(drawn: Drawn) -> list[WheelSpec]:
-    specs = []
-    for name, files in drawn.items():
-        members = {
-            (f"{name}-1.0.data/purelib/{dest}" if via_data else dest): content
-            for dest, (content, via_data) in files.items()
-        }
-        specs.append(WheelSpec(name=name, files=members))
-    return specs
+    return [
+        WheelSpec(name=name, files=dict(file.member(name, dest) for dest, file in files.items()))
+        for name, files in drawn.items()
+    ]
 
 
-def claimants(drawn: Drawn) -> dict[str, dict[str, bytes]]:
-    """Destination (relative to the prefix) -> owner -> content, from the drawn files."""
-    result: dict[str, dict[str, bytes]] = {}
+def destination(dest: str) -> str:
+    """Where `dest` lands, relative to the prefix."""
+    return dest if dest.startswith("bin/") else f"{PURE}/{dest}"
+
+
+def claimants(drawn: Drawn) -> dict[str, dict[str, tuple[bytes, int]]]:
+    """Destination (relative to the prefix) -> owner -> installed bytes and mode, from
+    the drawn files."""
+    result: dict[str, dict[str, tuple[bytes, int]]] = {}
     for name, files in drawn.items():
-        for dest, (content, _) in files.items():
-            result.setdefault(f"{PURE}/{dest}", {})[name] = content
+        for dest, file in files.items():
+            result.setdefault(destination(dest), {})[name] = file.installed
     return result
 
 
-def differing(claims: Mapping[str, Mapping[str, bytes]]) -> set[str]:
+def differing(claims: Mapping[str, Mapping[str, object]]) -> set[str]:
     return {path for path, by_owner in claims.items() if len(set(by_owner.values())) > 1}
 
 
