@@ -141,6 +141,38 @@ def test_output_is_canonical_json_with_a_digest(tmp_path: Path, target: Path) ->
     assert snapshot(venv_of(target)) == env_before
 
 
+def test_a_plan_is_the_same_bytes_whatever_the_hash_seed(tmp_path: Path, target: Path) -> None:
+    """Sets and dicts of strings iterate in an order PYTHONHASHSEED picks for each
+    process: the same inputs, planned in processes of other seeds, must still give the
+    same file byte for byte. An upgrade, for removals, folders made and folders emptied."""
+    old = WheelSpec(
+        "tree", files={f"tree/old{i}/leaf{j}.py": b"" for i in range(4) for j in range(2)}
+    )
+    new = WheelSpec(
+        "tree",
+        version="2.0",
+        files={
+            **{f"tree/new{i}/sub{j}/leaf.py": b"" for i in range(4) for j in range(3)},
+            "tree-2.0.data/data/share/tree/a/b.txt": b"",
+            "tree-2.0.data/scripts/tree-tool": b"#!python\n",
+        },
+        entry_points="[console_scripts]\ntree = tree:main\n",
+    )
+    old_wheel, new_wheel, *others = built(tmp_path, old, new, APP, PLUGIN)
+    assert run_cli("install", old_wheel, "--python", target, "--quiet").returncode == 0
+    plans = []
+    for seed in ("1", "2", "3"):
+        output = tmp_path / f"plan-{seed}.json"
+        command = ("plan", new_wheel, *others, "--python", target, "-o", output)
+        result = run_cli(*command, env={"PYTHONHASHSEED": seed})
+        assert result.returncode == 0, result.stderr
+        plans.append(output.read_bytes())
+    assert plans[1:] == plans[:1] * 2
+    data = json.loads(plans[0])
+    assert len(data["directories"]) > 12
+    assert {entry["action"] for entry in data["files"]} == {"write", "remove"}
+
+
 def test_json_prints_the_plan_and_show_reviews_it(tmp_path: Path, target: Path, cli: Cli) -> None:
     wheels = built(tmp_path, APP, PLUGIN)
     output = tmp_path / "plan.json"
