@@ -7,13 +7,19 @@ refused until one is preferred.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
 from planner.plan import Plan, loads
+from tests import realwheels
 from tests.conftest import snapshot
-from tests.realwheels import JWT_PAIR, NVIDIA
+from tests.realwheels import FILES, JWT_PAIR, NVIDIA, sha256_of
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 Download = Callable[..., list[Path]]
@@ -22,6 +28,30 @@ Download = Callable[..., list[Path]]
 def planned(result: subprocess.CompletedProcess[str]) -> Plan:
     assert result.returncode == 0, result.stderr
     return loads(result.stdout, "stdout")
+
+
+GROUPS = ("NVIDIA", "JWT_PAIR", "JWT_VERSIONS", "PIP_DIFFERENTIAL", "PIP_TARGET_SCRIPT", "LARGE")
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_real_wheel_is_pinned_by_its_file_and_sha256(group: str) -> None:
+    """A version alone lets a later upload, or another pip or platform, pick another
+    file: each pin names the one wheel of that name and version, and its sha256."""
+    for pin in getattr(realwheels, group):
+        filename, sha256 = FILES[pin]
+        requirement = Requirement(pin)
+        name, version, _, _ = parse_wheel_filename(filename)
+        assert (name, str(version)) == (
+            canonicalize_name(requirement.name),
+            str(requirement.specifier).removeprefix("=="),
+        )
+        assert re.fullmatch("[0-9a-f]{64}", sha256), pin
+
+
+def test_a_real_wheel_is_the_pinned_file(real_wheels: Download) -> None:
+    pins = (*NVIDIA, *JWT_PAIR)
+    for pin, path in zip(pins, real_wheels(pins), strict=True):
+        assert (path.name, sha256_of(path)) == FILES[pin]
 
 
 def test_the_nvidia_namespace_file_is_one_write_with_every_owner(
