@@ -197,10 +197,17 @@ def _installed_hashes(
     when it cannot be read back (larger than MAX_READ_BACK, or the wheel changed)."""
     if not rewrite:
         return frozenset((member.hash,))
+    written = _written_hash(wheel, member, interpreter)
+    return None if written is None else frozenset((member.hash, written))
+
+
+def _written_hash(wheel: Wheel, member: Member, interpreter: str) -> str | None:
+    """The RECORD hash of a script as it is written, its `#!python` line rewritten for
+    the target (None: see `_installed_hashes`)."""
     content = member_bytes(wheel.path, member)
     if content is None:
         return None
-    return frozenset((member.hash, record_hash(bytes(rewritten(content, shebang(interpreter))))))
+    return record_hash(bytes(rewritten(content, shebang(interpreter))))
 
 
 def _unchanged(
@@ -252,20 +259,20 @@ def _as_installed(
     (`listed`: the RECORD hash): the same, the same bytes with the other file mode,
     different, or not to be told (see `_installed_hashes`). Joint or one after the
     other, two wheels then share it or not alike. A script is made executable
-    whatever its mode in the wheel, so its mode is not compared.
+    whatever its mode in the wheel, so its mode is not compared; it is compared as it
+    is written, its `#!python` line rewritten: a kept file of its bytes in the wheel
+    (a `.data/data` file's) would be overwritten with other bytes.
     """
-    if source.rewrite_shebang and listed != source.hash:
+    if source.rewrite_shebang:
         assert source.wheel is not None and source.member is not None  # a member source
         wheel = wheels[source.wheel]
         member = next(member for member in wheel.members if member.name == source.member)
-        hashes = _installed_hashes(wheel, member, True, target.interpreter)
-        if hashes is None:
+        written = _written_hash(wheel, member, target.interpreter)
+        if written is None:
             return "unreadable"
-        return "same" if listed in hashes else "different"
+        return "same" if listed == written else "different"
     if listed != source.hash:
         return "different"
-    if source.rewrite_shebang:
-        return "same"
     try:
         executable = bool(os.stat(os.path.join(target.prefix, path)).st_mode & 0o111)
     except OSError:

@@ -289,6 +289,37 @@ def test_the_same_bytes_with_another_mode_are_refused_one_install_after_the_othe
     assert exact_snapshot(env_dir) == before
 
 
+@pytest.mark.parametrize("first", ["script", "data"])
+def test_a_rewritten_script_and_a_data_file_of_its_bytes_are_refused_one_after_the_other(
+    tmp_path: Path, first: str
+) -> None:
+    """A `.data/scripts` file is written with its `#!python` line rewritten, a
+    `.data/data/bin` file of the same bytes as it is. Installed together they are
+    refused; the script installed after the data file overwrote it, and `verify` then
+    found the two RECORDs listing `bin/tool` with different hashes."""
+    text = b"#!python\nprint('tool')\n"
+    data_member = Member("data-1.0.data/data/bin/tool", text, mode=0o755)
+    wheels = {
+        "script": WheelSpec("script", files={"script-1.0.data/scripts/tool": text}),
+        "data": WheelSpec("data", files={data_member.path: data_member}),
+    }
+    paths = {name: build_wheel(spec, tmp_path / "wheels") for name, spec in wheels.items()}
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    assert "different content" in refused("install", *paths.values(), "--python", python).stderr
+    (second,) = set(wheels) - {first}
+    install(python, [paths[first]])
+    before = exact_snapshot(env_dir)
+    result = refused("install", paths[second], "--python", python)
+    assert result.stderr == (
+        f"error: bin/tool: {first} 1.0 (installed) has different content than {second}"
+        f" ({second}-1.0-py3-none-any.whl); upgrade or remove {first} too,"
+        f" or --prefer {second}\n"
+    )
+    assert exact_snapshot(env_dir) == before
+    ok("verify", "--python", python)
+
+
 def test_remove_and_sync(tmp_path: Path, real_wheels) -> None:
     six, idna, jwt = real_wheels(("six==1.16.0", "idna==3.7", JWT_VERSIONS[1]))
     env_dir = tmp_path / "env"
