@@ -15,7 +15,7 @@ import tempfile
 import types
 import typing
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,13 @@ import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from applier.apply import apply_plan
+from applier.options import Options
 from planner import plan as plan_module
 from planner import units
 from planner.build import Request, make_plan
 from planner.errors import Refused
+from planner.installed import scan_installed
 from planner.plan import FORMAT, FileEntry, Plan, Source, digest_of, dumps, loads
 from planner.target import TargetInfo
 from tests.plannertools import INTERPRETER, SCHEMES, build_all, fake_target
@@ -105,15 +108,20 @@ Drawn = dict[str, dict[str, DrawnFile]]
 
 @st.composite
 def wheel_sets(
-    draw: st.DrawFn, *, identical: bool = False, pool: tuple[str, ...] = DESTINATIONS
+    draw: st.DrawFn,
+    *,
+    identical: bool = False,
+    pool: tuple[str, ...] = DESTINATIONS,
+    min_files: int = 0,
 ) -> Drawn:
-    """2-5 wheels over the shared destinations; `identical`: the files of a destination
-    are installed with the same bytes and mode (whichever way each wheel ships them)."""
+    """2-5 wheels over the shared destinations, each with at least `min_files` files;
+    `identical`: the files of a destination are installed with the same bytes and mode
+    (whichever way each wheel ships them)."""
     names = draw(st.lists(st.sampled_from(NAMES), min_size=2, max_size=5, unique=True))
     common = {dest: draw(st.sampled_from(_variants(dest))) for dest in pool}
     drawn: Drawn = {}
     for name in names:
-        dests = draw(st.lists(st.sampled_from(pool), unique=True, max_size=5))
+        dests = draw(st.lists(st.sampled_from(pool), unique=True, min_size=min_files, max_size=5))
         drawn[name] = {}
         for dest in dests:
             variants = _variants(dest)
@@ -156,6 +164,20 @@ def planned(drawn: Drawn) -> Iterator[tuple[list[str], TargetInfo]]:
         prefix = Path(folder) / "prefix"
         prefix.mkdir()
         yield build_all(specs_of(drawn), Path(folder) / "wheels"), fake_target(prefix)
+
+
+def plan_or_refusal(request: Request, target: TargetInfo, refused: Iterable[str]) -> Plan | None:
+    """The plan of `request` where no path is to be refused; otherwise None, once the
+    refusal is checked to name exactly the paths `refused`."""
+    expected = sorted(refused)
+    try:
+        plan = make_plan(request, target)
+    except Refused as refusal:
+        assert sorted(problem.subject for problem in refusal.problems) == expected
+        assert expected
+        return None
+    assert not expected
+    return plan
 
 
 def unit_counts(plan: Plan) -> Counter[str]:
@@ -205,6 +227,35 @@ def test_differing_content_is_always_reported(drawn: Drawn) -> None:
         assert "--prefer" in problem.message
 
 
+# Few places and more examples: a data file installed under a script is a rare draw.
+@settings(PROPERTY, max_examples=100)
+@given(wheel_sets(pool=("pkg/a.py", "bin/tool"), min_files=1))
+def test_an_installed_wheel_shares_or_refuses_its_files_as_planned_together(
+    drawn: Drawn,
+) -> None:
+    """The first wheel installed (by the applier, and scanned back as any installed
+    distribution is), the others planned over it: each overlap is shared where every
+    file there is installed with the same bytes and mode, and refused otherwise."""
+    claims = claimants(drawn)
+    first = min(drawn)
+    with planned(drawn) as (paths, target):
+        wheel = next(path for path in paths if Path(path).name.startswith(f"{first}-"))
+        apply_plan(
+            make_plan(Request(wheels=(wheel,)), target), "plan", Options(confirm_target=False)
+        )
+        scanned = fake_target(Path(target.prefix), scan_installed(target.prefix, SCHEMES))
+        assert [item.name for item in scanned.installed] == [first]
+        request = Request(wheels=tuple(p for p in paths if p != wheel))
+        plan = plan_or_refusal(request, scanned, differing(claims))
+    if plan is None:
+        return
+    files = plan.file_map()
+    for path, by_owner in claims.items():
+        if set(by_owner) != {first}:
+            assert files[path].owners == tuple(sorted(by_owner))
+            assert files[path].action == ("replace" if first in by_owner else "write")
+
+
 @PROPERTY
 @given(wheel_sets(), st.data())
 def test_prefer_settles_exactly_the_overlaps_it_is_part_of(
@@ -215,13 +266,9 @@ def test_prefer_settles_exactly_the_overlaps_it_is_part_of(
     unsettled = {path for path in differing(claims) if winner not in claims[path]}
     with planned(drawn) as (paths, target):
         request = Request(wheels=tuple(paths), prefer=frozenset({winner}))
-        try:
-            plan = make_plan(request, target)
-        except Refused as refused:
-            assert sorted(p.subject for p in refused.problems) == sorted(unsettled)
-            assert unsettled
-            return
-    assert not unsettled
+        plan = plan_or_refusal(request, target, unsettled)
+    if plan is None:
+        return
     files = plan.file_map()
     for path in differing(claims):
         content = claims[path][winner]
@@ -267,16 +314,10 @@ def test_permuting_the_input_never_changes_the_plan(
 def test_a_path_is_never_planned_as_both_a_file_and_a_directory(drawn: Drawn) -> None:
     claims = claimants(drawn)
     folders = {path[:cut] for path in claims for cut, char in enumerate(path) if char == "/"}
-    clashes = sorted(path for path in claims if path in folders)
+    clashes = {path for path in claims if path in folders}
     with planned(drawn) as (paths, target):
-        try:
-            plan = make_plan(Request(wheels=tuple(paths)), target)
-        except Refused as refused:
-            assert sorted(p.subject for p in refused.problems) == clashes
-            assert clashes
-            return
-    assert not clashes
-    assert not {entry.path for entry in plan.files} & set(plan.directories)
+        plan = plan_or_refusal(Request(wheels=tuple(paths)), target, clashes)
+    assert plan is None or not {entry.path for entry in plan.files} & set(plan.directories)
 
 
 def _entry(index: int, wheel: int, size: int) -> FileEntry:
