@@ -240,6 +240,10 @@ def _transaction(
     # prefix, which holds the journal.
     changing = _parents_of([*new_files, *moved], [*created_dirs, *emptied])
     changing.add("")
+    if mtime is not None:
+        # SOURCE_DATE_EPOCH: the time of every planned folder is set before the commit,
+        # `lib` above site-packages too, which nothing in it changes.
+        changing.update(plan.directories, pyc_dirs)
     changing.difference_update(created_dirs)
 
     tx = journal.Journal(base, options.fsync)

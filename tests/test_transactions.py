@@ -1231,9 +1231,14 @@ def test_read_only_files_are_replaced_and_restored_with_their_mode(upgrade) -> N
     assert diff(snapshot(env_dir), expected) == []
 
 
-def test_a_rolled_back_apply_sets_every_folders_time_back(tmp_path: Path) -> None:
+@pytest.mark.parametrize("epoch", [None, "1700000000"], ids=["now", "source-date-epoch"])
+def test_a_rolled_back_apply_sets_every_folders_time_back(
+    tmp_path: Path, epoch: str | None
+) -> None:
     """Also a folder only a removed subfolder changed: `shared` keeps `b.py` of another
-    distribution, while the upgrade empties and removes `shared/a_sub`."""
+    distribution, while the upgrade empties and removes `shared/a_sub`. Under
+    SOURCE_DATE_EPOCH the apply sets every planned folder's time just before its commit,
+    `lib` and `lib/python3.11` too, which nothing else in them changes."""
     wheels = tmp_path / "wheels"
     old = build_wheel(WheelSpec("a", files={"shared/a_sub/x.py": b"X = 1\n"}), wheels)
     new = build_wheel(WheelSpec("a", version="2.0", files={"a2.py": b""}), wheels)
@@ -1247,7 +1252,13 @@ def test_a_rolled_back_apply_sets_every_folders_time_back(tmp_path: Path) -> Non
     before, times = exact_snapshot(env_dir), folder_mtimes(env_dir)
     time.sleep(0.01)  # so that a folder changed now has another time, even on coarse clocks
     commit = kinds.index("commit") + 1
-    refused("apply", plan, "--no-cache", env={"WHEELPLAN_FAULT": f"error:{commit}"})
+    fault = {"WHEELPLAN_FAULT": f"error:{commit}"}
+    refused(
+        "apply",
+        plan,
+        "--no-cache",
+        env={**fault, **({"SOURCE_DATE_EPOCH": epoch} if epoch else {})},
+    )
     assert exact_snapshot(env_dir) == before
     assert folder_mtimes(env_dir) == times
 
