@@ -281,7 +281,8 @@ def select(
     """
     lock_path = os.path.abspath(path)
     pylock, warnings = _parsed(data, path)
-    if named_descriptor(path) is None and not is_valid_pylock_path(Path(path)):
+    piped = named_descriptor(path) is not None
+    if not piped and not is_valid_pylock_path(Path(path)):
         # The spec's names, as uv holds to them; checked once the file reads as a lock,
         # so that a wheel or a plan given here is still called what it is. A pipe
         # (`<(...)`, /dev/stdin) has no name the user chose, and is not held to them.
@@ -355,6 +356,16 @@ def select(
         hashes = _checked_hashes(source.hashes)
         if problem := _hash_problem(source.hashes, hashes):
             problems.append(Problem(path, f"{name}{version}: {problem}"))
+            continue
+        local = _local_path(source)
+        if piped and local is not None and not os.path.isabs(local):
+            problems.append(
+                Problem(
+                    path,
+                    f"{name}{version}: path {local!r} is relative to the lock's folder, and a"
+                    " lock read through a pipe has none; give the lock as a file",
+                )
+            )
             continue
         wheel = _reference(name, filename, source, lock_dir, hashes)
         if wheel.path is not None and (problem := plan_path_problem(wheel.path)):

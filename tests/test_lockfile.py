@@ -1009,6 +1009,29 @@ def test_a_lock_through_a_pipe_is_read_whatever_the_pipe_is_called(
     assert "alpha 1.0" in result.stdout
 
 
+def test_a_piped_lock_s_relative_path_is_refused_for_want_of_a_folder(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli
+) -> None:
+    """A relative `path` is relative to the lock's folder; read through a pipe, the
+    lock has none (/dev/fd is not where its wheels are), and the refusal says so."""
+    shutil.copy(wheels / ALPHA.filename, tmp_path / ALPHA.filename)
+    entry = wheel_entry(wheels / ALPHA.filename, path=ALPHA.filename)
+    lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("alpha", wheels=(entry,))])
+    assert cli("plan", "--lock", lock, "--python", target).returncode == 0  # as a file
+    read_end, write_end = os.pipe()
+    os.write(write_end, lock.read_bytes())
+    os.close(write_end)
+    try:
+        result = cli("plan", "--lock", "/dev/stdin", "--python", target, stdin=read_end)
+    finally:
+        os.close(read_end)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: /dev/stdin: alpha 1.0: path {ALPHA.filename!r} is relative to the lock's"
+        " folder, and a lock read through a pipe has none; give the lock as a file"
+    ]
+
+
 def test_a_lock_named_for_its_purpose_is_read(
     tmp_path: Path, target: Path, wheels: Path, cli: Cli
 ) -> None:
