@@ -169,10 +169,12 @@ def _reference(
     package: str,
     filename: str,
     source: PackageWheel | PackageArchive,
+    local: str | None,
     lock_dir: str,
     hashes: Mapping[str, str],
 ) -> LockedWheel:
-    path = _local_path(source)
+    """`local`: the wheel's path as the lock gives it (`_local_path`)."""
+    path = local
     if path is not None:
         # The spec: a relative path is relative to the lock file, POSIX separators allowed.
         path = os.path.normpath(os.path.join(lock_dir, path.replace("/", os.sep)))
@@ -340,10 +342,9 @@ def select(
                 )
             )
             continue
+        local = _local_path(source)
         if problem := (
-            _filename_problem(filename)
-            or _url_problem(source)
-            or _other_file(filename, _local_path(source))
+            _filename_problem(filename) or _url_problem(source) or _other_file(filename, local)
         ):
             problems.append(Problem(path, f"{name}{version}: {problem}"))
             continue
@@ -357,7 +358,6 @@ def select(
         if problem := _hash_problem(source.hashes, hashes):
             problems.append(Problem(path, f"{name}{version}: {problem}"))
             continue
-        local = _local_path(source)
         if piped and local is not None and not os.path.isabs(local):
             problems.append(
                 Problem(
@@ -367,7 +367,7 @@ def select(
                 )
             )
             continue
-        wheel = _reference(name, filename, source, lock_dir, hashes)
+        wheel = _reference(name, filename, source, local, lock_dir, hashes)
         if wheel.path is not None and (problem := plan_path_problem(wheel.path)):
             problems.append(Problem(path, f"{name}{version}: wheel path {wheel.path!r}: {problem}"))
             continue
