@@ -278,9 +278,6 @@ def test_a_download_folder_another_refused_fetch_removed_is_made_again(
     first file there. Made again, it is this fetch's to remove if refused in turn."""
     beta = wheels / BETA.filename
     sha256 = sha256_of(beta) if good else "0" * 64
-    wheel = LockedWheel(
-        "beta", beta.name, None, beta.as_uri(), beta.stat().st_size, {"sha256": sha256}
-    )
     real = tempfile.mkstemp
     raced: list[str] = []
 
@@ -292,13 +289,17 @@ def test_a_download_folder_another_refused_fetch_removed_is_made_again(
 
     monkeypatch.setattr(fetch.tempfile, "mkstemp", after_the_other_cleaned_up)
     (tmp_path / "cache" / "downloads" / sha256).mkdir(parents=True)  # the other fetch's
-    if good:
-        (fetched,) = fetch.fetch([wheel], cache_dir=str(tmp_path / "cache"))
-        assert Path(fetched.path).read_bytes() == beta.read_bytes()
-    else:
-        with pytest.raises(Refused):
-            fetch.fetch([wheel], cache_dir=str(tmp_path / "cache"))
-        assert not any((tmp_path / "cache" / "downloads").iterdir())
+    with serve(wheels) as base:
+        wheel = LockedWheel(
+            "beta", beta.name, None, f"{base}/{beta.name}", beta.stat().st_size, {"sha256": sha256}
+        )
+        if good:
+            (fetched,) = fetch.fetch([wheel], cache_dir=str(tmp_path / "cache"))
+            assert Path(fetched.path).read_bytes() == beta.read_bytes()
+        else:
+            with pytest.raises(Refused):
+                fetch.fetch([wheel], cache_dir=str(tmp_path / "cache"))
+            assert not any((tmp_path / "cache" / "downloads").iterdir())
     assert raced
 
 
@@ -518,6 +519,119 @@ def test_a_redirect_is_followed_to_http_and_https_only(
     )
     assert refused.value.problems == (Problem(wheel.url or "", problem),)
     assert not folder.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "scheme"),
+    [
+        ("file://{wheel}", "file"),
+        ("data:application/octet-stream;base64,{data}", "data"),
+        ("ftp://user:s3cret@127.0.0.1:1/{name}", "ftp"),
+    ],
+)
+def test_the_downloader_takes_http_and_https_urls_only(
+    tmp_path: Path, wheels: Path, url: str, scheme: str
+) -> None:
+    """Only planner/lockfile.py's URL checks kept these out: urllib's default opener
+    read a `file:` path, a `data:` URL's bytes and an `ftp:` server as readily."""
+    beta = wheels / BETA.filename
+    data = base64.b64encode(beta.read_bytes()).decode()
+    wheel = _locked(beta, url.format(wheel=beta, data=data, name=beta.name))
+    folder = tmp_path / "dl"
+    with pytest.raises(Refused) as refused:
+        fetch.fetch([wheel], str(folder))
+    problem = (
+        f"download failed: URL scheme {scheme!r} is not supported:"
+        " wheels are downloaded over http and https only"
+    )
+    assert refused.value.problems == (Problem(lockfile.redacted(wheel.url or ""), problem),)
+    assert "s3cret" not in str(refused.value)
+    assert not folder.exists()
+
+
+_PROXY_VARIABLES = ("http", "https", "ftp", "no", "all")
+
+
+@contextlib.contextmanager
+def _proxy(wheel: Path) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """An HTTP proxy on 127.0.0.1 that serves `wheel` for any GET and refuses to tunnel
+    (CONNECT, as for https); yields its URL and each request it got (method, target)."""
+    seen: list[tuple[str, str]] = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            seen.append(("GET", self.path))
+            body = wheel.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_CONNECT(self) -> None:
+            seen.append(("CONNECT", self.path))
+            self.send_error(502)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _proxy_environment(monkeypatch: pytest.MonkeyPatch, **proxies: str) -> None:
+    """Only `proxies` (`http="..."` for HTTP_PROXY) in the environment, and a downloader
+    that read them, as one started under them does."""
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(f"{name}_proxy", raising=False)
+        monkeypatch.delenv(f"{name.upper()}_PROXY", raising=False)
+    for name, value in proxies.items():
+        monkeypatch.setenv(f"{name.upper()}_PROXY", value)
+    monkeypatch.setattr(fetch, "_OPENER", fetch._opener())
+
+
+def test_a_proxy_for_another_scheme_lets_no_such_url_through(
+    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """urllib's proxy handler opens a URL of any scheme it has a proxy for through that
+    proxy: with ftp_proxy set, an `ftp:` URL was downloaded over http."""
+    beta = wheels / BETA.filename
+    with _proxy(beta) as (proxy, seen):
+        _proxy_environment(monkeypatch, ftp=proxy, file=proxy)
+        for url in (f"ftp://wheels.invalid/{beta.name}", beta.as_uri()):
+            with pytest.raises(Refused, match=r"URL scheme .* is not supported"):
+                fetch.fetch([_locked(beta, url)], str(tmp_path / "dl"))
+    assert seen == []
+
+
+@pytest.mark.parametrize("how", ["http proxy", "https proxy", "no proxy"])
+def test_proxies_from_the_environment_are_used(
+    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The downloader takes HTTP_PROXY, HTTPS_PROXY and NO_PROXY as urllib takes them."""
+    beta = wheels / BETA.filename
+    folder = tmp_path / "dl"
+    with _proxy(beta) as (proxy, seen), serve(wheels) as base:
+        port = base.rsplit(":", 1)[1]
+        if how == "https proxy":
+            _proxy_environment(monkeypatch, https=proxy)
+            url = f"https://127.0.0.1:{port}/{beta.name}"
+            with pytest.raises(Refused, match="download failed: Tunnel connection failed: 502"):
+                fetch.fetch([_locked(beta, url)], str(folder))
+            assert seen == [("CONNECT", f"127.0.0.1:{port}")]
+            return
+        bypass = {"no": "127.0.0.1"} if how == "no proxy" else {}
+        _proxy_environment(monkeypatch, http=proxy, **bypass)
+        url = f"{base}/{beta.name}"
+        (fetched,) = fetch.fetch([_locked(beta, url)], str(folder))
+    assert Path(fetched.path).read_bytes() == beta.read_bytes()
+    assert seen == ([] if how == "no proxy" else [("GET", url)])
 
 
 _BASIC = "Basic " + base64.b64encode(b"user:s3 cret").decode()
@@ -1081,11 +1195,12 @@ def test_the_lock_check_accepts_exactly_the_locked_bytes(
         else:
             actual += b"\0" * where
     wheel.write_bytes(bytes(actual))
+    # Copied into a --wheel-dir, as a download is stored: checked as it is written.
     locked = LockedWheel(
         package="pkg",
         filename=wheel.name,
-        path=None,
-        url=wheel.as_uri(),
+        path=str(wheel),
+        url=None,
         size=len(data) if give_size else None,
         hashes={"sha256": hashlib.sha256(data).hexdigest()},
     )

@@ -201,7 +201,42 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         return new
 
 
-_OPENER = urllib.request.build_opener(_Redirects)
+class _OnlyHttp(urllib.request.BaseHandler):
+    """What a URL of any other scheme meets: urllib's default opener reads `file:` paths,
+    `data:` URLs and `ftp:` servers too, which only lockfile's checks kept out."""
+
+    def unknown_open(self, req: urllib.request.Request) -> None:
+        raise urllib.error.URLError(
+            f"URL scheme {req.type!r} is not supported: wheels are downloaded over http"
+            " and https only"
+        )
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    """urllib's default opener less its `file:`, `ftp:` and `data:` handlers. Proxies are
+    the environment's (HTTP_PROXY, HTTPS_PROXY, NO_PROXY, as read when this is called),
+    for http and https alone: urllib's handler opens a URL of any scheme it has a proxy
+    for through it (ftp_proxy would fetch `ftp:` URLs over http)."""
+    proxies = {
+        scheme: url
+        for scheme, url in urllib.request.getproxies().items()
+        if scheme in ("http", "https")
+    }
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.ProxyHandler(proxies),
+        urllib.request.HTTPHandler(),
+        urllib.request.HTTPSHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        _Redirects(),
+        urllib.request.HTTPErrorProcessor(),
+        _OnlyHttp(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
+_OPENER = _opener()
 
 
 def _source(wheel: LockedWheel) -> BinaryIO:
