@@ -7,7 +7,6 @@ everything back through the same code that recovers a crashed apply.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import posixpath
 import signal
@@ -21,6 +20,7 @@ import attrs
 from applier import bytecode, cache, faults, journal, workers
 from applier.environment import base_of
 from applier.lock import target_lock
+from applier.madefolders import missing_folders, remove_empty
 from applier.modes import current_umask
 from applier.options import Options, source_date_epoch
 from applier.preflight import (
@@ -125,7 +125,7 @@ def apply_plan(
     # A staging folder, a target directory or a prefix is made when missing (as pip
     # makes them).
     creates = options.root is not None or plan.target.layout != "environment"
-    staged = _missing_folders(base) if creates else []
+    staged = missing_folders(base) if creates else []
     if staged and _changes_nothing(plan):
         # Not for a plan that does nothing (`uninstall` of a name nobody installed, a
         # mistyped -t DIR): it makes no folder, as it makes no journal.
@@ -146,9 +146,7 @@ def apply_plan(
     except BaseException:
         # A refused, rolled back or interrupted apply leaves no folders behind; one that
         # left a journal for `recover` keeps the folders that hold it (not empty).
-        for folder in reversed(staged):
-            with contextlib.suppress(OSError):
-                os.rmdir(folder)
+        remove_empty(staged)
         raise
     if mtime is not None:
         # After the commit: removing the journal touched `base`; `staged` are ours too.
@@ -160,16 +158,6 @@ def apply_plan(
 def _changes_nothing(plan: Plan) -> bool:
     """Whether `plan` has nothing to write, move or remove."""
     return not plan.files and not plan.directories
-
-
-def _missing_folders(base: str) -> list[str]:
-    """The folders `os.makedirs(base)` would create, shallowest first."""
-    missing = []
-    folder = base
-    while not os.path.isdir(folder) and folder != os.path.dirname(folder):
-        missing.append(folder)
-        folder = os.path.dirname(folder)
-    return missing[::-1]
 
 
 class _Interrupts:

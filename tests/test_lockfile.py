@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -259,14 +260,13 @@ def test_a_wrong_hash_or_size_is_refused_with_nothing_written(
     assert ("sha256" in line) if wrong == "hash" else ("bytes" in line)
     assert snapshot(env) == before
     assert not plan_file.exists()
-    # A download or copy that fails its check is not kept, nor the cache's folder made
-    # for it; a path wheel is copied into --wheel-dir (alpha, checked), read in place
-    # otherwise.
+    # A download or copy that fails its check is not kept, nor the folders made for it;
+    # a path wheel is copied into --wheel-dir (alpha, checked, which keeps the folder),
+    # read in place otherwise (so the cache folder made for the download goes too).
     if into == "--wheel-dir":
         assert [path.name for path in folder.iterdir()] == [ALPHA.filename]
     else:
-        downloads = folder / "downloads"
-        assert not any(downloads.iterdir()) if how == "url" else not downloads.exists()
+        assert not folder.exists()
 
 
 @pytest.mark.parametrize("good", [True, False], ids=["good", "refused"])
@@ -301,6 +301,57 @@ def test_a_download_folder_another_refused_fetch_removed_is_made_again(
                 fetch.fetch([wheel], cache_dir=str(tmp_path / "cache"))
             assert not any((tmp_path / "cache" / "downloads").iterdir())
     assert raced
+
+
+def _cut_short(handler: http.server.SimpleHTTPRequestHandler) -> bool:
+    """/short/NAME: a body that ends before the length its header gives."""
+    if not handler.path.startswith("/short/"):
+        return False
+    handler.send_response(200)
+    handler.send_header("Content-Length", "100000")
+    handler.end_headers()
+    handler.wfile.write(b"PK" * 10)
+    handler.close_connection = True
+    return True
+
+
+@pytest.mark.parametrize("failure", ["wrong hash", "cut short"])
+@pytest.mark.parametrize(
+    ("into", "there"),
+    [
+        ("--wheel-dir", ""),
+        ("--wheel-dir", "above"),
+        ("--wheel-dir", "above/dl"),
+        ("--cache-dir", ""),
+        ("--cache-dir", "above"),
+        ("--cache-dir", "above/cache"),
+        ("--cache-dir", "above/cache/downloads"),
+    ],
+    ids=lambda value: value or "none",
+)
+def test_a_failed_download_leaves_no_folder_it_made(
+    tmp_path: Path, wheels: Path, failure: str, into: str, there: str
+) -> None:
+    """A refused download removed its part file, and the cache's folder made for its
+    hash, but left the `downloads/` folder, the cache and the `--wheel-dir` it made,
+    empty. Those that were there before (`there`: how far down) stay as they were."""
+    beta = wheels / BETA.filename
+    folder = tmp_path / "above" / ("dl" if into == "--wheel-dir" else "cache")
+    if there:
+        (tmp_path / there).mkdir(parents=True)
+    before = snapshot(tmp_path)
+    with serve(wheels, _cut_short) as base:
+        wheel = _locked(beta, f"{base}/{beta.name}")
+        if failure == "wrong hash":
+            wheel = attrs.evolve(wheel, hashes={"sha256": "0" * 64})
+        else:
+            wheel = attrs.evolve(wheel, url=f"{base}/short/{beta.name}")
+        with pytest.raises(Refused):
+            if into == "--wheel-dir":
+                fetch.fetch([wheel], str(folder))
+            else:
+                fetch.fetch([wheel], cache_dir=str(folder))
+    assert snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize(
@@ -777,7 +828,9 @@ def test_an_interrupted_download_leaves_no_part_file(
                 process.kill()
                 process.wait()
     assert (process.returncode, err) == (1, "error: interrupted\n")
-    assert list(downloads.rglob("*")) == []
+    # Nor the folders made for it, which were not there before (downloads/ and the
+    # cache, or the --wheel-dir).
+    assert not folder.exists()
 
 
 @contextlib.contextmanager
@@ -1212,7 +1265,7 @@ def test_the_lock_check_accepts_exactly_the_locked_bytes(
     else:
         with pytest.raises(Refused):
             fetch.fetch([locked], str(downloads))
-        assert not any(downloads.iterdir())
+        assert not downloads.exists()
     shutil.rmtree(folder)
 
 

@@ -30,6 +30,7 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 import attrs
 
 from applier.cachedir import DOWNLOADS, default_dir
+from applier.madefolders import missing_folders, remove_empty
 from planner.errors import Problem, Refused
 from planner.hashing import open_regular
 from planner.lockfile import LockedWheel, redacted
@@ -445,6 +446,9 @@ def fetch(
         raise Refused.one(folder, problem)
     slots = [_Slot() for _ in wheels]
     total = sum(wheel.size or 0 for wheel in wheels if _stored(wheel, bool(wheel_dir)))
+    # A fetch that fails leaves no folder it made on the way (downloads/, the cache, a
+    # --wheel-dir) that holds nothing: a checked wheel stored meanwhile keeps its own.
+    made = missing_folders(folder)
     parts = _Parts()
     pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(wheels) or 1)))
     try:
@@ -454,8 +458,9 @@ def fetch(
         ]
         _wait(futures, slots, total, progress)
     except BaseException:  # interrupted: the workers are not waited for (see _Parts)
-        parts.stop()
+        parts.stop()  # from here on no worker makes a file or a folder
         pool.shutdown(wait=False, cancel_futures=True)
+        remove_empty(made)
         raise
     pool.shutdown()
     fetched: list[Fetched] = []
@@ -466,6 +471,7 @@ def fetch(
         except Refused as refused:
             problems += refused.problems
     if problems:
+        remove_empty(made)
         raise Refused(problems)
     return tuple(fetched)
 
