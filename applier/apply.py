@@ -68,7 +68,8 @@ def _parents_of(paths: Iterable[str], folders: Iterable[str]) -> set[str]:
 
 
 def _emptied_dirs(plan: Plan, keep: Iterable[str], base: str) -> list[str]:
-    """Folders that the removals may leave empty, deepest first.
+    """Folders that the removals may leave empty, and the empty ones the plan removes
+    with their metadata folder, deepest first.
 
     Never a scheme root or its parents, nor a folder this apply writes into (`keep`
     adds the bytecode folders), so no folder is both removed and created; compared by
@@ -80,6 +81,7 @@ def _emptied_dirs(plan: Plan, keep: Iterable[str], base: str) -> list[str]:
     candidates = {
         parent for entry in plan.files if entry.action == "remove" for parent in parents(entry.path)
     }
+    candidates.update(plan.removed_directories)
     candidates -= protected
     if candidates:
         real = RealPaths(base)
@@ -224,9 +226,11 @@ def _transaction(
     new_files = [entry.path for entry in plan.files if entry.action != "remove"] + predicted_pycs
     emptied = _emptied_dirs(plan, pyc_dirs, base)
     # The folders whose times a rollback sets back: every one there now whose entries
-    # may change (an emptied one is the parent of what was moved out of it), and the
-    # prefix, which holds the journal.
+    # may change (an emptied one is the parent of what was moved out of it), each one
+    # it may remove (an empty one the plan names is the parent of nothing moved), and
+    # the prefix, which holds the journal.
     changing = _parents_of([*new_files, *moved], [*created_dirs, *emptied])
+    changing.update(emptied)
     changing.add("")
     if mtime is not None:
         # SOURCE_DATE_EPOCH: the time of every planned folder is set before the commit,

@@ -331,10 +331,21 @@ def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None
             problems.append(
                 Problem(entry.path, "is a directory in the target; a plan moves only files")
             )
+    for directory in plan.removed_directories:
+        changed.add(directory.rpartition("/")[0])
+        if not disk.lexists(directory):
+            problems.append(
+                Problem(
+                    directory, "is missing from the target but the plan expected it; plan again"
+                )
+            )
     if removed:
+        # What is in a removed empty folder now, or where it was, is named here.
         problems += [
             Problem(folder, f"{left} is in the target but the plan expected it absent; plan again")
-            for folder, left in metadata_left(base, removed, set(plan.directories))
+            for folder, left in metadata_left(
+                base, removed, set(plan.directories), set(plan.removed_directories)
+            )
         ]
     for folder in sorted(changed):
         full = os.path.join(base, folder)

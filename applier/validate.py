@@ -8,11 +8,12 @@ the writes exactly, and every source is complete.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from planner.errors import Problem, Refused
 from planner.hashing import ACCEPTED_HASHES, record_hash
 from planner.limits import MAX_FILE_OFFSET
-from planner.paths import has_control, is_within, path_problem
+from planner.paths import has_control, is_within, parents, path_problem
 from planner.plan import INSTALLING, Plan
 from planner.target import (
     DIRECTORY_SCHEMES,
@@ -165,6 +166,7 @@ def validate(plan: Plan, subject: str) -> None:
     above = frozenset(above_schemes(target.schemes))
     for directory in plan.directories:
         check_path(directory, "directory", above)
+    _check_removed_directories(plan, check_path, bad)
     in_units = [path for unit in plan.units for path in unit.paths if path not in refused]
     unit_paths = set(in_units)
     if len(unit_paths) != len(in_units):
@@ -175,3 +177,26 @@ def validate(plan: Plan, subject: str) -> None:
         bad(f"work units do not partition the planned writes (first difference: {missing[0]!r})")
     if problems:
         raise Refused(problems)
+
+
+def _check_removed_directories(
+    plan: Plan, check_path: Callable[[str, str], bool], bad: Callable[[str], None]
+) -> None:
+    """A plan removes an empty folder only inside a `.dist-info` whose RECORD it removes:
+    one that goes whole, with its distribution (the preflight checks that the folder is
+    still there, and holds nothing now)."""
+    if not plan.removed_directories:
+        return
+    going = {
+        entry.path.removesuffix("/RECORD")
+        for entry in plan.files
+        if entry.action == "remove" and entry.path.endswith(".dist-info/RECORD")
+    }
+    for directory in plan.removed_directories:
+        if check_path(directory, "removed directory") and not going.intersection(
+            parents(directory)
+        ):
+            bad(
+                f"removed directory {directory!r} is in no metadata folder that the plan"
+                " removes whole"
+            )

@@ -36,13 +36,15 @@ from planner.listing import (
     LEADS_OUT,
     Listing,
     RealPaths,
+    empty_below,
+    going_metadata,
     is_real_dir,
     left_below,
     metadata_left,
     not_folders,
 )
 from planner.overlaps import describe_owners, settle
-from planner.paths import is_within, join
+from planner.paths import is_within, join, path_problem
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
 from planner.shebang import rewritten, shebang
 from planner.target import (
@@ -744,14 +746,25 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             )
 
     directories = sorted(_with_ancestors(folders))
+    emptied: list[str] = []
     if removals:
+        # A metadata folder that goes takes its empty folders along, as pip's does; one
+        # that no plan can name stays, and is refused below as what would stay.
+        emptied = [
+            folder
+            for metadata in going_metadata(removals.keys(), set(directories))
+            for folder in empty_below(target.prefix, metadata)
+            if path_problem(folder) is None
+        ]
         problems += [
             Problem(
                 folder,
                 f"{left} would stay in this metadata folder, which would then still name a"
                 " distribution that is gone; remove that by hand",
             )
-            for folder, left in metadata_left(target.prefix, removals.keys(), set(directories))
+            for folder, left in metadata_left(
+                target.prefix, removals.keys(), set(directories), set(emptied)
+            )
             if left != folder  # a folder that is a symlink: unlisted_metadata refused it
         ]
     problems += _through_links(
@@ -794,6 +807,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         units=units.partition(writes),
         warnings=tuple(sorted(set(warnings))),
         lock=request.lock,
+        removed_directories=tuple(emptied),
     )
 
 

@@ -193,51 +193,91 @@ def is_real_dir(path: str) -> bool:
     return os.path.isdir(path) and not os.path.islink(path)
 
 
+def going_metadata(removed: Set[str], written_folders: Set[str]) -> list[str]:
+    """The `.dist-info` folders that `removed` paths are in and nothing is written into:
+    each goes, whole, with its distribution."""
+    return sorted(
+        {
+            folder
+            for path in removed
+            for folder in parents(path)
+            if folder.endswith(".dist-info") and folder not in written_folders
+        }
+    )
+
+
 def metadata_left(
-    prefix: str, removed: Set[str], written_folders: Set[str]
+    prefix: str, removed: Set[str], written_folders: Set[str], emptied: Set[str] = frozenset()
 ) -> list[tuple[str, str]]:
     """Each `.dist-info` folder that `removed` paths leave and nothing is written into,
-    with what would still be in it: (folder, path left).
+    with what would still be in it: (folder, path left). `emptied`: the empty folders in
+    them that go too (`empty_below`).
 
-    Such a folder goes only when its removals empty it. One left holding anything (an
-    empty subfolder, a file another RECORD lists, a file added since the plan was
-    made) still names the distribution that is gone, and blocks its next install.
+    Such a folder goes only when its removals empty it. One left holding anything (a
+    file another RECORD lists, a file added since the plan was made, and so an empty
+    folder that holds one now) still names the distribution that is gone, and blocks
+    its next install.
     """
-    going = {
-        folder
-        for path in removed
-        for folder in parents(path)
-        if folder.endswith(".dist-info") and folder not in written_folders
-    }
     found = []
-    for folder in sorted(going):
-        left = left_below(prefix, folder, removed)
+    for folder in going_metadata(removed, written_folders):
+        left = left_below(prefix, folder, removed, emptied)
         if left is not None:
             found.append((folder, left))
     return found
 
 
-def left_below(prefix: str, directory: str, removed: Set[str]) -> str | None:
+def empty_below(prefix: str, directory: str) -> list[str]:
+    """The folders below `directory` that hold no file at any depth, shallowest first.
+
+    pip removes a `.dist-info` whole once every file in it goes, and such folders with
+    it; the applier removes only what a plan names, or the folders its removals empty.
+    A symlink is a file here, and a folder that cannot be listed is not empty (it may
+    hold anything: `left_below` names it).
+    """
+    top = os.path.join(prefix, directory)
+    if not is_real_dir(top):
+        return []
+    unreadable: list[OSError] = []
+    holding: set[str] = set()  # folders with a file somewhere below, or unreadable
+    walked: list[str] = []
+    for folder in walk(top, topdown=False, follow=False, onerror=unreadable.append):
+        relative = f"{directory}/{folder.path}" if folder.path else directory
+        walked.append(relative)
+        below = [f"{relative}/{name}" for name in folder.folders]
+        if folder.others or any(path in holding for path in below):
+            holding.add(relative)
+    for error in unreadable:
+        # One that cannot be listed may hold anything, and so may each folder above it.
+        inside = str(error.filename)[len(top) :]
+        holding.update(parents(directory + inside + "/"))
+    return sorted(path for path in walked if path != directory and path not in holding)
+
+
+def left_below(
+    prefix: str, directory: str, removed: Set[str], emptied: Set[str] = frozenset()
+) -> str | None:
     """What would still be at `directory` in the target once the paths in `removed`
-    are gone and every folder they leave empty with them; None: nothing.
+    and the folders in `emptied` are gone, and every folder they leave empty with them;
+    None: nothing.
 
     A file planned where a folder is now (an upgrade that turns `pkg/data/` into
     `pkg/data`) replaces it only when this plan empties it. The applier removes the
-    folders its removals empty (and only those), so a folder holding no removed path,
-    even an empty one, stays; so does anything but a folder (`directory` itself, a
-    symlink to a folder included). Symlinks inside are entries, never followed, and a
-    folder that cannot be listed stays: it may hold anything.
+    folders its removals empty (and only those, with the empty folders a plan names),
+    so a folder holding no removed path, even an empty one, stays; so does anything but
+    a folder (`directory` itself, a symlink to a folder included). Symlinks inside are
+    entries, never followed, and a folder that cannot be listed stays: it may hold
+    anything.
     """
     top = os.path.join(prefix, directory)
     if not is_real_dir(top):
         return directory
-    holding = {parent for path in removed for parent in parents(path)}
+    holding = {parent for path in (*removed, *emptied) for parent in parents(path)}
     unreadable: list[OSError] = []
     for folder in walk(top, follow=False, onerror=unreadable.append):
         if unreadable:
             break
         relative = f"{directory}/{folder.path}" if folder.path else directory
-        if relative not in holding:
+        if relative not in holding and relative not in emptied:
             return relative
         folder.folders.sort()
         for name in sorted(folder.others):

@@ -23,7 +23,8 @@ from planner.errors import Refused, not_an_input, plain
 from planner.paths import is_utf8
 
 # 2: Target.externally_managed. 3: Target.layout. 4: the "prefix" layout.
-FORMAT = 4
+# 5: Plan.removed_directories.
+FORMAT = 5
 
 FileAction = Literal["write", "replace", "remove"]
 SourceKind = Literal["member", "inline", "record"]
@@ -137,6 +138,9 @@ class Plan:
     units: tuple[Unit, ...]
     warnings: tuple[str, ...] = ()
     lock: LockSource | None = None
+    # Empty folders (holding no file at any depth) in a `.dist-info` that goes: no
+    # removal empties them, and the folder goes only whole, as pip removes it.
+    removed_directories: tuple[str, ...] = ()
 
     def file_map(self) -> dict[str, FileEntry]:
         return {entry.path: entry for entry in self.files}

@@ -117,10 +117,13 @@ def render(plan: Plan) -> str:
                 detail += f"; {plural(count, 'file')} lost to {names.get(winner, winner)}"
         lines.append(f"{_change(dist)}  ({detail})")
     actions = Counter(entry.action for entry in plan.files)
+    emptied = len(plan.removed_directories)
     lines += [
         "",
         f"Files: {actions['write']} new, {actions['replace']} replaced,"
-        f" {actions['remove']} removed; {plural(len(plan.units), 'work unit')};"
+        f" {actions['remove']} removed"
+        + (f" (and {plural(emptied, 'empty folder')})" if emptied else "")
+        + f"; {plural(len(plan.units), 'work unit')};"
         f" {plural(len(plan.directories), 'directory', 'directories')}",
     ]
     if plan.conflicts:
@@ -158,9 +161,12 @@ def render(plan: Plan) -> str:
     if losers:
         lines += ["", "Installed distributions whose RECORD is rewritten without what they lose:"]
         lines += _limited(losers, "distributions")
-    removals = [
-        f"  {entry.path}: {entry.reason}" for entry in plan.files if entry.action == "remove"
+    removed = [(entry.path, entry.reason) for entry in plan.files if entry.action == "remove"]
+    removed += [
+        (f"{folder}/", "an empty folder in the metadata folder that goes")
+        for folder in plan.removed_directories
     ]
+    removals = [f"  {path}: {reason}" for path, reason in sorted(removed, key=lambda r: r[0])]
     if removals:
         lines += ["", "Removals:", *_limited(removals, "removals")]
     swaps = _swaps(plan)

@@ -885,6 +885,15 @@ def _owner_twice(data: dict[str, Any]) -> None:
     _first_write(data)["owners"] = [NAME, NAME]
 
 
+def _remove_directory(where: Callable[[dict[str, Any]], str]) -> Callable[[dict[str, Any]], None]:
+    """The plan removes the empty folder `where` gives (from the plan)."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["removed_directories"] = [where(data)]
+
+    return edit
+
+
 @attrs.frozen
 class PlanCase:
     """An edit to a valid plan; `digest` says whether the editor fixed the digest after."""
@@ -943,6 +952,17 @@ PLAN_CASES: tuple[PlanCase, ...] = (
         "distribution-twice",
         lambda d: d["distributions"].append(dict(d["distributions"][0])),
         f"distribution {NAME} is listed 2 times",
+    ),
+    PlanCase(
+        "removed-directory-escapes",
+        _remove_directory(lambda d: "../../outside"),
+        "removed directory '../../outside' contains a '..' component",
+    ),
+    # A plan removes an empty folder only with the .dist-info it is in.
+    PlanCase(
+        "removed-directory-of-no-metadata",
+        _remove_directory(lambda d: d["target"]["schemes"]["purelib"] + "/demo"),
+        "is in no metadata folder that the plan removes whole",
     ),
     PlanCase("mode-setuid", _set_source(mode=0o4755), "mode 0o4755"),
     PlanCase("hash-md5", _set_source(hash="md5=abc"), "hash 'md5' is not accepted"),

@@ -29,7 +29,7 @@ from planner.installed import (
     scan_installed,
 )
 from planner.layout import claims_for, dist_info_path
-from planner.listing import Listing, left_below
+from planner.listing import Listing, empty_below, left_below
 from planner.overlaps import settle
 from planner.paths import MAX_DEPTH, join, path_problem
 from planner.plan import Conflict, FileEntry, Source
@@ -433,6 +433,45 @@ def test_a_folder_that_cannot_be_listed_is_left_by_removals(
     assert left_below(str(tmp_path), "tree", removed) == "tree/shut"
     refuse_listing(monkeypatch, tmp_path / "tree")
     assert left_below(str(tmp_path), "tree", removed) == "tree"
+
+
+def test_the_empty_folders_of_a_metadata_folder_hold_no_file_at_any_depth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They go with their .dist-info; a symlink is a file there (kept), and a folder
+    that cannot be listed may hold anything (here as if unreadable: the tests run as
+    root), and so may each one above it."""
+    meta = tmp_path / "m-1.0.dist-info"
+    for folder in ("empty/a/b", "empty/c", "licenses/sub", "linked", "outer/shut"):
+        (meta / folder).mkdir(parents=True)
+    (meta / "licenses" / "LICENSE").write_text("")
+    (meta / "linked" / "to").symlink_to("..")
+    found = ["empty", "empty/a", "empty/a/b", "empty/c", "licenses/sub", "outer", "outer/shut"]
+    assert empty_below(str(tmp_path), meta.name) == [f"{meta.name}/{path}" for path in found]
+    refuse_listing(monkeypatch, meta / "outer" / "shut")
+    assert empty_below(str(tmp_path), meta.name) == [f"{meta.name}/{path}" for path in found[:5]]
+    assert empty_below(str(tmp_path), f"{meta.name}/linked/to") == []  # a symlink
+
+
+@pytest.mark.parametrize(
+    ("depth", "name"), [(DEPTH, "d"), (LONG_DEPTH, LONG)], ids=["deep", "past-path-max"]
+)
+def test_empty_folders_are_found_however_deep(
+    tmp_path: Path, deep_tree: DeepTree, depth: int, name: str
+) -> None:
+    """As `left_below` walks: a recursive walk stops a thousand folders down, and one by
+    paths at PATH_MAX. Left empty, the chain goes whole; with a file at its end, none."""
+    deep_tree(tmp_path / "meta" / "empty", depth, name)
+    assert empty_below(str(tmp_path), "meta") == []
+    fd = os.open(tmp_path / "meta" / "empty", os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):  # by descriptors: the path may be too long for the system
+        child = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.unlink("stray.txt", dir_fd=fd)
+    os.close(fd)
+    chain = ["meta/empty", *(f"meta/empty/{name}" + f"/{name}" * level for level in range(depth))]
+    assert empty_below(str(tmp_path), "meta") == chain
 
 
 def test_a_legacy_folder_deeper_than_a_plan_may_go_makes_its_files_unknown(

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from applier import journal
+from planner.paths import printable
 from planner.target import JOURNAL_DIR
 from tests.conftest import REPO, exact_snapshot, give_to_another_user, run_cli, snapshot
 from tests.deeptrees import DEPTH, DeepTree
@@ -497,22 +498,37 @@ def test_an_emptied_folder_that_became_a_link_is_left_and_the_apply_completes(
     assert not (env_dir / SITE / "mine-1.0.dist-info").exists()
 
 
-@pytest.mark.parametrize("what", ["empty folder", "linked folder", "added file"])
+@pytest.mark.parametrize(
+    "what",
+    [
+        "another's file",
+        "unnamable folder",
+        "linked folder",
+        "added file",
+        "file in an empty folder",
+    ],
+)
 def test_a_metadata_folder_that_would_stay_behind_is_refused(tmp_path: Path, what: str) -> None:
     """What the removals do not empty keeps a .dist-info, which then still names the
-    distribution removed: an empty folder in it, a symlinked folder that listed files
-    are reached through, a file added after the plan was made."""
+    distribution removed: a file another RECORD lists in it, an empty folder no plan
+    can name, a symlinked folder that listed files are reached through, a file added
+    after the plan was made (into an empty folder the plan removes, too)."""
     wheels = tmp_path / "wheels"
     mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), wheels)
+    other = build_wheel(WheelSpec("other", files={"other/__init__.py": b""}), wheels)
     env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
-    install(python, [mine])
+    install(python, [mine, other])
     dist_info = env_dir / SITE / "mine-1.0.dist-info"
     plan = tmp_path / "remove.json"
-    if what == "added file":
+    if what in ("added file", "file in an empty folder"):
+        if what == "file in an empty folder":
+            (dist_info / "licenses" / "sub").mkdir(parents=True)
         save_plan(python, plan, [], "--remove", "mine")
-        (dist_info / "notes").write_text("")
-        left, remedy = dist_info / "notes", "is in the target but the plan expected it absent"
+        left = dist_info / ("notes" if what == "added file" else "licenses/sub/notes")
+        left.write_text("")
+        remedy = "is in the target but the plan expected it absent"
+        before = exact_snapshot(env_dir)
         result = refused("apply", plan)
     else:
         left = dist_info / "licenses"
@@ -520,8 +536,16 @@ def test_a_metadata_folder_that_would_stay_behind_is_refused(tmp_path: Path, wha
             "would stay in this metadata folder, which would then still name a distribution"
             " that is gone"
         )
-        if what == "empty folder":
-            left.mkdir()
+        if what == "unnamable folder":
+            left = left / "a\nb"
+            left.mkdir(parents=True)
+        elif what == "another's file":
+            (left / "sub").mkdir(parents=True)  # empty, it would go
+            left = left / "NOTICE"
+            left.write_text("")
+            record = env_dir / SITE / "other-1.0.dist-info" / "RECORD"
+            with record.open("a") as rows:
+                rows.write("mine-1.0.dist-info/licenses/NOTICE,,\n")
         else:
             (env_dir / "lic").mkdir()
             (env_dir / "lic" / "LICENSE").write_text("MIT\n")
@@ -530,11 +554,108 @@ def test_a_metadata_folder_that_would_stay_behind_is_refused(tmp_path: Path, wha
                 record.write("mine-1.0.dist-info/licenses/LICENSE,,\n")
         before = exact_snapshot(env_dir)
         result = refused("uninstall", "mine", "--python", python)
-        assert exact_snapshot(env_dir) == before
+    assert exact_snapshot(env_dir) == before
     folder = f"{SITE}/mine-1.0.dist-info"
-    assert result.stderr.startswith(f"error: {folder}: {left.relative_to(env_dir)} {remedy}")
+    shown = printable(str(left.relative_to(env_dir)))
+    assert result.stderr.startswith(f"error: {folder}: {shown} {remedy}")
     assert result.stderr.count("\n") == 1
-    assert pip_list(python) == {"mine": "1.0"}
+    assert pip_list(python) == {"mine": "1.0", "other": "1.0"}
+
+
+def _with_empty_folders(dist_info: Path) -> list[str]:
+    """Empty folders made in `dist_info`: one beside a listed file, and a chain holding
+    nothing at any depth; their paths as a review names them."""
+    (dist_info / "licenses" / "sub").mkdir(parents=True)
+    (dist_info / "empty" / "deeper").mkdir(parents=True)
+    made = ["empty", "empty/deeper", "licenses/sub"]
+    return [f"{SITE}/{dist_info.name}/{path}" for path in made]
+
+
+@pytest.mark.parametrize("how", ["remove", "upgrade"])
+def test_empty_folders_in_a_metadata_folder_go_with_it(tmp_path: Path, how: str) -> None:
+    """pip removes a .dist-info whole when every file in it goes, empty subfolders and
+    all; a plan was refused, naming the first such folder as one that would stay. The
+    review lists them among the removals."""
+    wheels = tmp_path / "wheels"
+    license_file = {"mine-1.0.dist-info/licenses/LICENSE": b"MIT\n"}
+    old = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b"", **license_file}), wheels)
+    new = build_wheel(
+        WheelSpec("mine", version="2.0", files={"mine/__init__.py": b"V = 2\n"}), wheels
+    )
+    env_dir = tmp_path / "env"
+    expected = fresh_tree(env_dir, [] if how == "remove" else [new])
+    python = rebuild_env(env_dir)
+    install(python, [old])
+    empty = _with_empty_folders(env_dir / SITE / "mine-1.0.dist-info")
+    plan = tmp_path / "plan.json"
+    save_plan(python, plan, *(([], "--remove", "mine") if how == "remove" else ([new],)))
+    review = ok("show", plan)
+    for path in empty:
+        assert f"\n  {path}/: an empty folder in the metadata folder that goes\n" in review
+    ok("apply", plan, "--quiet")
+    assert diff(snapshot(env_dir), expected) == []
+    assert installed_by_metadata(python) == ({} if how == "remove" else {"mine": "2.0"})
+    ok("verify", "--python", python)
+
+
+@pytest.mark.parametrize("now", ["gone", "a file"])
+def test_an_empty_folder_a_plan_removes_is_checked_before_the_apply(
+    tmp_path: Path, now: str
+) -> None:
+    """The folder must still be there, and a folder: what stands there now is named,
+    as a file the plan removes is."""
+    wheels = tmp_path / "wheels"
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), wheels)
+    env_dir, plan = tmp_path / "env", tmp_path / "remove.json"
+    python = rebuild_env(env_dir)
+    install(python, [mine])
+    dist_info = env_dir / SITE / "mine-1.0.dist-info"
+    _with_empty_folders(dist_info)
+    save_plan(python, plan, [], "--remove", "mine")
+    sub = dist_info / "licenses" / "sub"
+    sub.rmdir()
+    if now == "a file":
+        sub.write_text("")
+    before = exact_snapshot(env_dir)
+    result = refused("apply", plan)
+    path = f"{SITE}/mine-1.0.dist-info/licenses/sub"
+    assert result.stderr == (
+        f"error: {path}: is missing from the target but the plan expected it; plan again\n"
+        if now == "gone"
+        else f"error: {SITE}/mine-1.0.dist-info: {path} is in the target but the plan expected"
+        " it absent; plan again\n"
+    )
+    assert exact_snapshot(env_dir) == before
+
+
+def test_a_rollback_gives_back_the_empty_folders_of_a_metadata_folder(tmp_path: Path) -> None:
+    """Removed with its .dist-info, an empty folder is logged as a folder the apply
+    emptied is: failing at the commit point, the rollback makes it again with its mode,
+    owner and time."""
+    wheels = tmp_path / "wheels"
+    old = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), wheels)
+    new = build_wheel(
+        WheelSpec("mine", version="2.0", files={"mine/__init__.py": b"V = 2\n"}), wheels
+    )
+    env_dir, plan = tmp_path / "env", tmp_path / "upgrade.json"
+    python = rebuild_env(env_dir)
+    install(python, [old])
+    dist_info = env_dir / SITE / "mine-1.0.dist-info"
+    _with_empty_folders(dist_info)
+    (dist_info / "licenses" / "sub").chmod(0o750)
+    owner = give_to_another_user(dist_info / "licenses" / "sub")
+    save_plan(python, plan, [new])
+    kinds = checkpoints(env_dir, plan, "--no-cache")
+    assert kinds.count("rmdir") == 5  # the three, licenses/ and the .dist-info
+    before, times = exact_snapshot(env_dir), folder_mtimes(env_dir)
+    assert before[f"{SITE}/mine-1.0.dist-info/licenses/sub"] == ("dir", 0o750, *owner, 0, 0)
+    time.sleep(0.01)  # so that a folder made again now has another time, even on coarse clocks
+    commit = kinds.index("commit") + 1
+    result = refused("apply", plan, "--no-cache", env={"WHEELPLAN_FAULT": f"error:{commit}"})
+    assert "rolled back" in result.stderr
+    assert exact_snapshot(env_dir) == before
+    assert folder_mtimes(env_dir) == times
+    ok("verify", "--python", python)
 
 
 @pytest.mark.parametrize("by_alias", ["mine", "other"])
