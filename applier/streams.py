@@ -209,7 +209,7 @@ def _write_whole(
         _finish(fd, fsync, mtime)
     finally:
         os.close(fd)
-    if output is data and algorithm == "sha256":
+    if output is data:
         return source.hash, source.size
     return encode_hash("sha256", hashlib.sha256(output).digest()), len(output)
 
@@ -226,8 +226,9 @@ def _write_streamed(
     """Inflate, hash and write a large member chunk by chunk; check it at the end."""
     algorithm = source.hash.partition("=")[0]
     check = _hasher(algorithm)()
-    # Only a rewritten script or a non-sha256 RECORD needs a second hash of the output.
-    output = None if algorithm == "sha256" and not source.rewrite_shebang else hashlib.sha256()
+    # Only a rewritten script needs a second hash, of what is written.
+    output = hashlib.sha256() if source.rewrite_shebang else None
+    kept = True  # what is written is the member's bytes as they are
     size = 0
     output_size = 0
     blocks = _chunks(wheel_fd, source)
@@ -241,7 +242,10 @@ def _write_streamed(
             size += len(block)
             if size > source.size:
                 raise StreamError(f"{source.member or destination!r} is larger than RECORD says")
-            out = rewritten(block, shebang) if source.rewrite_shebang and not output_size else block
+            out = block
+            if source.rewrite_shebang and not output_size:
+                out = rewritten(block, shebang)
+                kept = out is block
             if output is not None:
                 output.update(out)
             output_size += len(out)
@@ -251,7 +255,7 @@ def _write_streamed(
         os.close(fd)
     if size != source.size or encode_hash(algorithm, check.digest()) != source.hash:
         raise _mismatch(source, destination)
-    if output is None:
+    if output is None or kept:
         return source.hash, source.size
     return encode_hash("sha256", output.digest()), output_size
 
@@ -342,7 +346,9 @@ def write_file(
     fsync: bool = False,
     mtime: int | None = None,
 ) -> tuple[str, int]:
-    """Create `destination` (which must not exist) and return its sha256 RECORD hash and size.
+    """Create `destination` (which must not exist) and return its RECORD hash and size:
+    the source's own, whatever its algorithm, as pip and uv keep a wheel's; the sha256 of
+    what is written for a script whose `#!python` line is rewritten.
 
     Its mode is `modes.file_mode` under `umask`. An `OSError` that names no file (a
     failed `write` says only why) names `destination`.

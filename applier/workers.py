@@ -10,7 +10,7 @@ the work per file is Python code, and threads would take turns on the interprete
 lock (zlib and hashlib release it only for the bytes). Each process inherits the
 plan, writes its own units and reports back over its own pipe: progress after each
 unit, then the few results that differ from what the plan already says (rewritten
-scripts, non-sha256 RECORD hashes) and the wheels whose cache entry it found a
+scripts) and the wheels whose cache entry it found a
 changed file in, or the error that stopped it. A failure stops the others: the
 driver kills them before it rolls back. A worker whose parent is gone stops at its
 next file, and until it has exited it still holds the environment's lock (an

@@ -22,9 +22,9 @@ import attrs
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 
 
-def record_hash(data: bytes) -> str:
-    digest = hashlib.sha256(data).digest()
-    return "sha256=" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+def record_hash(data: bytes, algorithm: str = "sha256") -> str:
+    digest = hashlib.new(algorithm, data).digest()
+    return f"{algorithm}=" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
 @attrs.frozen
@@ -62,6 +62,8 @@ class WheelSpec:
     metadata_text: str | None = None
     record_text: str | None = None
     extra_record_rows: tuple[str, ...] = ()
+    # The hash RECORD gives each member by (a row given in full keeps its own).
+    record_algorithm: str = "sha256"
     omit: frozenset[str] = frozenset()
     # Written after `files`, e.g. a second member with a name already used.
     extra_members: tuple[Member, ...] = ()
@@ -124,7 +126,8 @@ def record_for(members: Iterable[Member], spec: WheelSpec) -> str:
         if member.record_row is not None:
             rows.append(member.record_row)
         else:
-            rows.append(_csv_row(member.path, record_hash(member.data), str(len(member.data))))
+            hash_text = record_hash(member.data, spec.record_algorithm)
+            rows.append(_csv_row(member.path, hash_text, str(len(member.data))))
     rows.extend(spec.extra_record_rows)
     rows.append(f"{spec.dist_info}/RECORD,,")
     return "\n".join(rows) + "\n"
