@@ -6,6 +6,7 @@ written is made here, and every problem is reported together.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Literal
@@ -15,7 +16,7 @@ import attrs
 from planner import requirements, units
 from planner.disowning import Losses, listed_bytecode, preferred
 from planner.errors import Problem, Refused
-from planner.hashing import open_regular, record_hash
+from planner.hashing import ACCEPTED_HASHES, encode_hash, open_regular
 from planner.inputs import best_builds, expand_inputs
 from planner.installed import (
     Installed,
@@ -61,6 +62,7 @@ from planner.wheels import (
     Member,
     Wheel,
     member_bytes,
+    member_digest,
     read_wheel,
 )
 
@@ -190,26 +192,37 @@ def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Reque
     return warnings
 
 
-def _installed_hashes(
-    wheel: Wheel, member: Member, rewrite: bool, interpreter: str
-) -> frozenset[str] | None:
-    """The RECORD hashes a member may have once installed: its own, and for a script
-    (`rewrite`), that of its bytes as written, a `#!python` first line rewritten for
-    the target (read back from the wheel, so only where it must be compared); None
-    when it cannot be read back (larger than MAX_READ_BACK, or the wheel changed)."""
-    if not rewrite:
-        return frozenset((member.hash,))
-    written = _written_hash(wheel, member, interpreter)
-    return None if written is None else frozenset((member.hash, written))
+def _has_listed_bytes(
+    wheel: Wheel, member: Member, rewrite: bool, interpreter: str, listed: str
+) -> bool | None:
+    """Whether `member` as it is written (a script's `#!python` line rewritten for the
+    target, with `rewrite`) has the bytes that `listed`, a RECORD hash, names.
+
+    By whatever algorithm: pip and uv keep each wheel's own, so an installed RECORD may
+    hash with sha512 what the wheel hashes with sha256. The member is read back from
+    the wheel only where the texts cannot tell; None when it cannot be (a script
+    larger than MAX_READ_BACK, or the wheel changed).
+    """
+    algorithm = listed.partition("=")[0]
+    if algorithm not in ACCEPTED_HASHES:
+        return False  # a hash no wheel's bytes are known by
+    if rewrite:
+        written = _written_hash(wheel, member, interpreter, algorithm)
+        return None if written is None else listed == written
+    if listed == member.hash or algorithm == member.hash.partition("=")[0]:
+        return listed == member.hash
+    digest = member_digest(wheel.path, member, algorithm)
+    return None if digest is None else listed == digest
 
 
-def _written_hash(wheel: Wheel, member: Member, interpreter: str) -> str | None:
-    """The RECORD hash of a script as it is written, its `#!python` line rewritten for
-    the target (None: see `_installed_hashes`)."""
+def _written_hash(wheel: Wheel, member: Member, interpreter: str, algorithm: str) -> str | None:
+    """The RECORD hash by `algorithm` of a script as it is written, its `#!python` line
+    rewritten for the target (None: see `_has_listed_bytes`)."""
     content = member_bytes(wheel.path, member)
     if content is None:
         return None
-    return record_hash(bytes(rewritten(content, shebang(interpreter))))
+    data = bytes(rewritten(content, shebang(interpreter)))
+    return encode_hash(algorithm, hashlib.new(algorithm, data).digest())
 
 
 def _unchanged(
@@ -239,10 +252,10 @@ def _unchanged(
             if listed_elsewhere(path):
                 continue
             return False
-        if listed != member.hash:
-            hashes = _installed_hashes(wheel, member, rewrite, target.interpreter)
-            if hashes is None or listed not in hashes:
-                return False
+        if listed != member.hash and not _has_listed_bytes(
+            wheel, member, rewrite, target.interpreter, listed
+        ):
+            return False
     skipped = join(target.schemes[root_scheme(wheel)], wheel.data_dir)
     # A rebuilt wheel of the same version without a file the installed one has.
     return all(
@@ -259,21 +272,24 @@ def _as_installed(
 ) -> Literal["same", "mode", "different", "unreadable"]:
     """How a planned member compares with the file a kept distribution lists at `path`
     (`listed`: the RECORD hash): the same, the same bytes with the other file mode,
-    different, or not to be told (see `_installed_hashes`). Joint or one after the
+    different, or not to be told (see `_has_listed_bytes`). Joint or one after the
     other, two wheels then share it or not alike. A script is made executable
     whatever its mode in the wheel, so its mode is not compared; it is compared as it
     is written, its `#!python` line rewritten: a kept file of its bytes in the wheel
     (a `.data/data` file's) would be overwritten with other bytes.
     """
-    if source.rewrite_shebang:
+    if source.rewrite_shebang or (listed != source.hash and source.kind == "member"):
         assert source.wheel is not None and source.member is not None  # a member source
         wheel = wheels[source.wheel]
         member = next(member for member in wheel.members if member.name == source.member)
-        written = _written_hash(wheel, member, target.interpreter)
-        if written is None:
+        same = _has_listed_bytes(wheel, member, source.rewrite_shebang, target.interpreter, listed)
+        if same is None:
             return "unreadable"
-        return "same" if listed == written else "different"
-    if listed != source.hash:
+        if not same:
+            return "different"
+        if source.rewrite_shebang:
+            return "same"
+    elif listed != source.hash:
         return "different"
     try:
         executable = bool(os.stat(os.path.join(target.prefix, path)).st_mode & 0o111)
@@ -658,12 +674,17 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                     else f"upgrade or remove {item.name} too, or --prefer {entry.owners[0]}"
                 )
                 others = describe_owners(entry.owners, wheel_of)
+                # Only a script is read back whole; another member is hashed as it streams.
+                why = (
+                    f"larger than {MAX_READ_BACK // 2**20} MiB, or the wheel changed"
+                    if source.rewrite_shebang
+                    else "its bytes do not have its RECORD hash, or the wheel changed"
+                )
                 differs = {
                     "different": f"has different content than {others}",
                     "mode": f"has the same bytes as {others} with another file mode",
                     "unreadable": f"lists it, and {source.member!r} of {source.wheel} cannot"
-                    f" be read back to compare (larger than {MAX_READ_BACK // 2**20} MiB,"
-                    " or the wheel changed)",
+                    f" be read back to compare ({why})",
                 }[alike]
                 problems.append(
                     Problem(path, f"{item.name} {item.version} (installed) {differs}; {remedy}")

@@ -16,6 +16,7 @@ import json
 import marshal
 import os
 import posixpath
+import random
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from planner.wheels import MAX_READ_BACK
 from tests import conftest
 from tests.conftest import make_env, pips_mode, run_cli, snapshot
 from tests.realwheels import NVIDIA, PIP_DIFFERENTIAL, download
@@ -430,5 +432,35 @@ def test_a_wheel_pip_installed_is_unchanged_when_planned_again(
     interpreter = make_env(tmp_path / "env")
     _pip_install(interpreter, [wheel], compile_bytecode=compile_bytecode)
     result = run_cli("plan", wheel, "--python", interpreter, "--json")
+    assert result.returncode == 0, result.stderr
+    assert [dist["action"] for dist in json.loads(result.stdout)["distributions"]] == ["unchanged"]
+
+
+@pytest.mark.parametrize(("pips", "ours"), [("sha256", "sha512"), ("sha512", "sha256")])
+def test_the_same_files_pip_installed_under_another_hash_algorithm_are_unchanged(
+    tmp_path: Path, pips: str, ours: str
+) -> None:
+    """pip keeps each wheel's own RECORD algorithm: a rebuild of the installed version
+    with the same bytes, hashed with another algorithm, was a reinstall every time."""
+    spec = WheelSpec(
+        "algo",
+        files={
+            "algo/__init__.py": b"def main():\n    return 0\n",
+            # Past what is read back whole to compare a script: hashed as it streams.
+            "algo/large.txt": random.Random(0).randbytes(MAX_READ_BACK // 2 + 1).hex().encode(),
+            "algo-1.0.data/data/share/algo.txt": b"data\n",
+            "algo-1.0.data/scripts/tool": b"#!python\nprint('tool')\n",
+        },
+        entry_points="[console_scripts]\nalgo = algo:main\n",
+    )
+    installed, planned = (
+        build_wheel(attrs.evolve(spec, record_algorithm=algorithm), tmp_path / algorithm)
+        for algorithm in (pips, ours)
+    )
+    interpreter = make_env(tmp_path / "env")
+    _pip_install(interpreter, [installed], compile_bytecode=False)
+    record = (tmp_path / "env" / SITE / "algo-1.0.dist-info" / "RECORD").read_text()
+    assert f"algo/__init__.py,{pips}=" in record
+    result = run_cli("plan", planned, "--python", interpreter, "--json")
     assert result.returncode == 0, result.stderr
     assert [dist["action"] for dist in json.loads(result.stdout)["distributions"]] == ["unchanged"]

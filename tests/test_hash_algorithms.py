@@ -20,8 +20,8 @@ import pytest
 
 from applier import streams
 from tests.conftest import make_env
-from tests.txsupport import install, ok, save_plan
-from tests.wheelfactory import WheelSpec, build_wheel, record_hash
+from tests.txsupport import install, ok, refused, refused_unchanged, save_plan
+from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
 
 SITE = "lib/python{}.{}/site-packages".format(*sys.version_info[:2])
 ALGORITHMS = ("sha256", "sha512", "blake2b")
@@ -89,3 +89,79 @@ def test_a_wheel_planned_again_over_its_own_install_is_unchanged(
     data = planned(plan)
     assert [dist["action"] for dist in data["distributions"]] == ["unchanged"]
     assert data["files"] == []
+
+
+SHARED = b"# a namespace every wheel of the family ships\n"
+
+
+def sharing(name: str, algorithm: str, shared: bytes = SHARED) -> WheelSpec:
+    """A wheel of its own module, and `shared/` that others ship too."""
+    return WheelSpec(
+        name,
+        files={
+            f"{name}/__init__.py": b"",
+            "shared/__init__.py": shared,
+            "shared/large.txt": LARGE,
+        },
+        record_algorithm=algorithm,
+    )
+
+
+@pytest.mark.parametrize(("first", "second"), [("sha512", "sha256"), ("sha256", "blake2b")])
+def test_a_file_installed_under_another_algorithm_is_shared_by_its_bytes(
+    tmp_path: Path, first: str, second: str
+) -> None:
+    """A kept distribution's RECORD hashing a file with another algorithm than the
+    planned wheel's said "different content": the second wheel of a family was refused
+    where pip and uv install it."""
+    wheels = tmp_path / "wheels"
+    aa, bb = (
+        build_wheel(sharing(name, algorithm), wheels)
+        for name, algorithm in (("aa", first), ("bb", second))
+    )
+    cc = build_wheel(sharing("cc", second, b"# other bytes\n"), wheels)
+    env = tmp_path / "env"
+    python = make_env(env)
+    install(python, [aa])
+    install(python, [bb])
+    for name, algorithm in (("aa", first), ("bb", second)):
+        rows = record_rows(env, f"{name}-1.0.dist-info")
+        assert rows["shared/__init__.py"] == (record_hash(SHARED, algorithm), str(len(SHARED)))
+        assert rows["shared/large.txt"] == (record_hash(LARGE, algorithm), str(len(LARGE)))
+    ok("verify", "--python", python)
+
+    # Other bytes are still other bytes, whatever hashes them.
+    result = refused("install", cc, "--python", python)
+    assert result.stderr == (
+        f"error: {SITE}/shared/__init__.py: aa 1.0 (installed) has different content than"
+        " cc (cc-1.0-py3-none-any.whl); upgrade or remove aa too, or --prefer cc\n"
+        f"error: {SITE}/shared/__init__.py: bb 1.0 (installed) has different content than"
+        " cc (cc-1.0-py3-none-any.whl); upgrade or remove bb too, or --prefer cc\n"
+    )
+    install(python, [cc], "--prefer", "cc")
+    assert (env / SITE / "shared" / "__init__.py").read_bytes() == b"# other bytes\n"
+    ok("verify", "--python", python)
+
+
+def test_a_member_that_cannot_be_compared_is_refused_saying_why(tmp_path: Path) -> None:
+    """A member whose bytes do not have its own RECORD hash cannot be told the same as
+    a kept file hashed with another algorithm: refused, naming it, before anything is
+    written (the apply would refuse its bytes)."""
+    wheels = tmp_path / "wheels"
+    aa = build_wheel(sharing("aa", "sha256"), wheels)
+    lying = f"shared/__init__.py,{record_hash(b'# not these bytes', 'sha512')},{len(SHARED)}"
+    spec = sharing("bb", "sha512")
+    files = {
+        **spec.files,
+        "shared/__init__.py": Member("shared/__init__.py", SHARED, record_row=lying),
+    }
+    bb = build_wheel(attrs.evolve(spec, files=files), wheels)
+    env = tmp_path / "env"
+    python = make_env(env)
+    install(python, [aa])
+    assert refused_unchanged(env, "install", bb, "--python", python) == (
+        f"error: {SITE}/shared/__init__.py: aa 1.0 (installed) lists it, and"
+        " 'shared/__init__.py' of bb-1.0-py3-none-any.whl cannot be read back to compare"
+        " (its bytes do not have its RECORD hash, or the wheel changed); upgrade or remove"
+        " aa too, or --prefer bb\n"
+    )

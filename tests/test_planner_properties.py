@@ -131,9 +131,20 @@ def wheel_sets(
     return drawn
 
 
-def specs_of(drawn: Drawn) -> list[WheelSpec]:
+# What each wheel's RECORD hashes with: any algorithm the spec allows, the same bytes
+# hashed by any of them are the same file to pip and uv.
+ALGORITHMS = ("sha256", "sha512", "blake2b")
+# name -> the algorithm that wheel's RECORD hashes with (sha256 where not given)
+Algorithms = Mapping[str, str]
+
+
+def specs_of(drawn: Drawn, algorithms: Algorithms | None = None) -> list[WheelSpec]:
     return [
-        WheelSpec(name=name, files=dict(file.member(name, dest) for dest, file in files.items()))
+        WheelSpec(
+            name=name,
+            files=dict(file.member(name, dest) for dest, file in files.items()),
+            record_algorithm=(algorithms or {}).get(name, "sha256"),
+        )
         for name, files in drawn.items()
     ]
 
@@ -158,12 +169,14 @@ def differing(claims: Mapping[str, Mapping[str, object]]) -> set[str]:
 
 
 @contextmanager
-def planned(drawn: Drawn) -> Iterator[tuple[list[str], TargetInfo]]:
+def planned(
+    drawn: Drawn, algorithms: Algorithms | None = None
+) -> Iterator[tuple[list[str], TargetInfo]]:
     """The drawn wheels built into a fresh folder, and an empty target next to them."""
     with tempfile.TemporaryDirectory(prefix="wheelplan-prop-") as folder:
         prefix = Path(folder) / "prefix"
         prefix.mkdir()
-        yield build_all(specs_of(drawn), Path(folder) / "wheels"), fake_target(prefix)
+        yield build_all(specs_of(drawn, algorithms), Path(folder) / "wheels"), fake_target(prefix)
 
 
 def plan_or_refusal(request: Request, target: TargetInfo, refused: Iterable[str]) -> Plan | None:
@@ -229,16 +242,22 @@ def test_differing_content_is_always_reported(drawn: Drawn) -> None:
 
 # Few places and more examples: a data file installed under a script is a rare draw.
 @settings(PROPERTY, max_examples=100)
-@given(wheel_sets(pool=("pkg/a.py", "bin/tool"), min_files=1))
+@given(wheel_sets(pool=("pkg/a.py", "bin/tool"), min_files=1), st.data())
 def test_an_installed_wheel_shares_or_refuses_its_files_as_planned_together(
-    drawn: Drawn,
+    drawn: Drawn, data: st.DataObject
 ) -> None:
     """The first wheel installed (by the applier, and scanned back as any installed
     distribution is), the others planned over it: each overlap is shared where every
-    file there is installed with the same bytes and mode, and refused otherwise."""
+    file there is installed with the same bytes and mode, and refused otherwise,
+    whatever algorithm the installed RECORD and the planned wheels' hash with."""
     claims = claimants(drawn)
     first = min(drawn)
-    with planned(drawn) as (paths, target):
+    installed, others = (
+        data.draw(st.sampled_from(ALGORITHMS)),
+        data.draw(st.sampled_from(ALGORITHMS)),
+    )
+    algorithms = {name: installed if name == first else others for name in drawn}
+    with planned(drawn, algorithms) as (paths, target):
         wheel = next(path for path in paths if Path(path).name.startswith(f"{first}-"))
         apply_plan(
             make_plan(Request(wheels=(wheel,)), target), "plan", Options(confirm_target=False)

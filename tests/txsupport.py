@@ -19,7 +19,7 @@ from pathlib import Path
 
 from applier.faults import TRACE_PREFIX
 from planner.target import JOURNAL_DIR
-from tests.conftest import REPO, make_env, run_cli, snapshot
+from tests.conftest import REPO, exact_snapshot, make_env, run_cli, snapshot
 from tests.wheelfactory import WheelSpec, build_wheel
 
 # Hash-checked bytecode, so a compiled tree does not depend on when it was written.
@@ -54,6 +54,15 @@ def refused(
     assert lines, "a refusal must say why"
     assert all(line.startswith("error: ") for line in lines), result.stderr
     return result
+
+
+def refused_unchanged(env_dir: Path, *args: str | os.PathLike[str]) -> str:
+    """Run the CLI and insist that it refuses (see `refused`) and leaves `env_dir` as it
+    was, to each file's inode and time; returns what it printed on stderr."""
+    before = exact_snapshot(env_dir)
+    result = refused(*args)
+    assert exact_snapshot(env_dir) == before
+    return result.stderr
 
 
 def install(
