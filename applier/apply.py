@@ -23,6 +23,7 @@ from applier.lock import target_lock
 from applier.madefolders import missing_folders, remove_empty
 from applier.modes import current_umask
 from applier.options import Options, source_date_epoch
+from applier.ownerhashes import check_owner_hashes
 from applier.preflight import (
     Preflight,
     check_installed,
@@ -120,6 +121,7 @@ def apply_plan(
         confirm_place(plan, options.place, subject)
     base = base_of(plan.target.prefix, options.root)
     wheel_paths = planned_wheels(plan, preflight)
+    check_owner_hashes(plan, wheel_paths, subject)
     if preflight.confirming is not None:
         confirm_target(plan, preflight.confirming.result(), subject)
     if preflight.index is not None:
@@ -320,7 +322,7 @@ def _transaction(
             for pyc, data in result.data.items():
                 written[pyc] = (record_hash(data), len(data))
         for record_path, data in record_files(
-            plan.distributions, plan.files, written, compiled
+            plan.distributions, plan.files, written, compiled, plan.owner_hashes
         ).items():
             faults.checkpoint("record")
             write_record(os.path.join(base, record_path), data, options.fsync, mtime)

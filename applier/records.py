@@ -1,8 +1,11 @@
 """RECORD files for the distributions an apply installs, from what it actually wrote.
 
 Shared files appear in every owner's RECORD; a --prefer loser is not an owner, so
-its RECORD does not claim the file. Rows are written in installer's CSV dialect
-(`construct_record_file`), without its per-row objects: an apply writes 17,000 rows.
+its RECORD does not claim the file. A file written as its member holds it is listed
+with each owner's own hash of it, as pip and uv keep each wheel's (`Plan.owner_hashes`:
+one owner may hash with sha256 what another hashes with sha512). Rows are written in
+installer's CSV dialect (`construct_record_file`), without its per-row objects: an
+apply writes 17,000 rows.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 from planner.errors import name_the_file
-from planner.plan import INSTALLING, Distribution, FileEntry
+from planner.plan import INSTALLING, Distribution, FileEntry, OwnerHash
 
 
 def record_files(
@@ -24,6 +27,7 @@ def record_files(
     files: Iterable[FileEntry],
     written: Mapping[str, tuple[str, int]],
     compiled: Mapping[str, str],
+    owner_hashes: Iterable[OwnerHash] = (),
 ) -> dict[str, bytes]:
     """RECORD path -> contents for each installed distribution.
 
@@ -32,6 +36,8 @@ def record_files(
     """
     owned: dict[str, list[str]] = defaultdict(list)
     record_paths: dict[str, str] = {}
+    # (path, owner) -> that owner's own hash, for the few files owners hash unalike.
+    own_hashes = {(item.path, item.owner): item.hash for item in owner_hashes}
     for entry in files:
         if entry.action == "remove" or entry.source is None:
             continue
@@ -40,6 +46,10 @@ def record_files(
                 record_paths[owner] = entry.path
             else:
                 owned[owner].append(entry.path)
+        if own_hashes and written.get(entry.path) != (entry.source.hash, entry.source.size):
+            # A rewritten script: every owner lists the bytes as written.
+            for owner in entry.owners:
+                own_hashes.pop((entry.path, owner), None)
     if compiled:
         owners_of = {entry.path: entry.owners for entry in files}
         for pyc, source in compiled.items():
@@ -57,6 +67,10 @@ def record_files(
             for path in owned[dist.name]
             for hash_text, size in (written[path],)
         ]
+        if own_hashes:
+            for index, path in enumerate(owned[dist.name], start=1):
+                if (mine := own_hashes.get((path, dist.name))) is not None:
+                    rows[index] = (rows[index][0], mine, rows[index][2])
         # Sorted rows, as pip writes them, so a RECORD's bytes do not depend on the plan's order.
         rows.sort(key=operator.itemgetter(0))
         result[record_path] = _csv(rows)

@@ -16,7 +16,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 
 from applier import faults, inflate
 from applier.modes import create
@@ -336,6 +336,39 @@ def _write_read_back(
     return source.hash, source.size
 
 
+def source_digests(
+    wheel_fd: int | None, source: Source, algorithms: Collection[str]
+) -> dict[str, str] | None:
+    """A planned file's bytes as its source holds them (before a `#!python` line is
+    rewritten) hashed by each of `algorithms`, in RECORD's form; None unless they are
+    what its own RECORD hash and size say (writing it then refuses them, naming the
+    wheel). Read as the file is written: a small member at once, a large one in chunks.
+    """
+    own = source.hash.partition("=")[0]
+    hashers = {name: _hasher(name)() for name in {own, *algorithms}}
+    size = 0
+    try:
+        blocks: Iterable[bytes | memoryview]
+        if source.kind == "inline":
+            blocks = [(source.content or "").encode("utf-8")]
+        elif (source.compressed_size or 0) > SMALL or source.size > SMALL:
+            assert wheel_fd is not None
+            blocks = _chunks(wheel_fd, source)
+        else:
+            assert wheel_fd is not None
+            blocks = [_small_member(wheel_fd, source)]
+        for block in blocks:
+            size += len(block)
+            if size > source.size:
+                return None
+            for hasher in hashers.values():
+                hasher.update(block)
+    except StreamError:
+        return None
+    digests = {name: encode_hash(name, hasher.digest()) for name, hasher in hashers.items()}
+    return digests if size == source.size and digests[own] == source.hash else None
+
+
 def write_file(
     destination: str,
     source: Source,
@@ -373,4 +406,4 @@ def write_file(
         raise
 
 
-__all__ = ["StreamError", "write_file"]
+__all__ = ["StreamError", "source_digests", "write_file"]

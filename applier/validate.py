@@ -8,10 +8,10 @@ the writes exactly, and every source is complete.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from planner.errors import Problem, Refused
-from planner.hashing import ACCEPTED_HASHES, record_hash
+from planner.hashing import ACCEPTED_HASHES, canonical_hash, record_hash
 from planner.limits import MAX_FILE_OFFSET
 from planner.paths import has_control, is_within, parents, path_problem
 from planner.plan import INSTALLING, Plan
@@ -162,6 +162,7 @@ def validate(plan: Plan, subject: str) -> None:
                 f"distribution {dist.name} has no RECORD entry at {dist.dist_info + '/RECORD'!r}"
                 " (or more than one)"
             )
+    _check_owner_hashes(plan, set(installing), bad)
     # A folder above a scheme folder is one the planner lists among those to make.
     above = frozenset(above_schemes(target.schemes))
     for directory in plan.directories:
@@ -199,4 +200,35 @@ def _check_removed_directories(
             bad(
                 f"removed directory {directory!r} is in no metadata folder that the plan"
                 " removes whole"
+            )
+
+
+def _check_owner_hashes(
+    plan: Plan, installing: Collection[str], bad: Callable[[str], None]
+) -> None:
+    """Each owner hash names a file the plan writes, one of its owners whose RECORD the
+    apply writes, once, and a whole digest by an accepted algorithm in RECORD's
+    spelling. Whether the bytes have it is checked when they are read
+    (`applier.ownerhashes`)."""
+    if not plan.owner_hashes:
+        return
+    files = {entry.path: entry for entry in plan.files}
+    seen: set[tuple[str, str]] = set()
+    for item in plan.owner_hashes:
+        where = f"owner hash of {item.path!r} for {item.owner}"
+        entry = files.get(item.path)
+        if entry is None or entry.source is None or entry.source.kind == "record":
+            bad(f"{where}: the plan writes no such file")
+        elif item.owner not in entry.owners or item.owner not in installing:
+            bad(f"{where}: {item.owner} is not an owner of it that the plan installs")
+        if (item.path, item.owner) in seen:
+            bad(f"{where}: given twice")
+        seen.add((item.path, item.owner))
+        if (
+            item.hash.partition("=")[0] not in ACCEPTED_HASHES
+            or canonical_hash(item.hash) != item.hash
+        ):
+            bad(
+                f"{where}: {item.hash!r} is not a whole digest by an accepted algorithm"
+                " (sha256 or stronger) in RECORD's spelling"
             )

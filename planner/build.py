@@ -279,9 +279,7 @@ def _as_installed(
     (a `.data/data` file's) would be overwritten with other bytes.
     """
     if source.rewrite_shebang or (listed != source.hash and source.kind == "member"):
-        assert source.wheel is not None and source.member is not None  # a member source
-        wheel = wheels[source.wheel]
-        member = next(member for member in wheel.members if member.name == source.member)
+        wheel, member = _member_of(source, wheels)
         same = _has_listed_bytes(wheel, member, source.rewrite_shebang, target.interpreter, listed)
         if same is None:
             return "unreadable"
@@ -296,6 +294,23 @@ def _as_installed(
     except OSError:
         return "same"
     return "same" if executable == (source.mode == 0o755) else "mode"
+
+
+def _sha256_of(source: Source, wheels: Mapping[str, Wheel]) -> str | None:
+    """A member's sha256 in RECORD's form, read back from its wheel (None: see
+    `member_digest`), to compare it with a claim on its path that another algorithm
+    hashes. An inline source is hashed with sha256 already."""
+    if source.kind != "member":
+        return source.hash
+    wheel, member = _member_of(source, wheels)
+    return member_digest(wheel.path, member, "sha256")
+
+
+def _member_of(source: Source, wheels: Mapping[str, Wheel]) -> tuple[Wheel, Member]:
+    """The wheel and member a member source names (looked for only where one is read)."""
+    assert source.wheel is not None and source.member is not None  # a member source
+    wheel = wheels[source.wheel]
+    return wheel, next(member for member in wheel.members if member.name == source.member)
 
 
 def _action(wheel: Wheel, old: Installed | None) -> str:
@@ -616,7 +631,9 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         )
     wheel_of = {wheel.name: wheel.filename for wheel in wheels}
     wheel_named = {wheel.filename: wheel for wheel in wheels}
-    settlement = settle(claims, request.prefer, wheel_of)
+    settlement = settle(
+        claims, request.prefer, wheel_of, lambda source: _sha256_of(source, wheel_named)
+    )
     problems += settlement.problems
     warnings = list(settlement.warnings) + python_warnings
     for wheel in wheels:
@@ -826,6 +843,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         conflicts=losses.conflicts(settlement.conflicts, settlement.files),
         directories=tuple(directories),
         units=units.partition(writes),
+        owner_hashes=settlement.owner_hashes,
         warnings=tuple(sorted(set(warnings))),
         lock=request.lock,
         removed_directories=tuple(emptied),

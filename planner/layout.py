@@ -25,6 +25,11 @@ from planner.wheels import EntryScript, FileMode, Member, Wheel
 INSTALLER_NAME = "wheelplan"
 
 
+# What must agree for two claims to share one file: content (a RECORD hash), size,
+# mode, and whether a `#!python` line is rewritten.
+Identity = tuple[str, int, int, bool]
+
+
 @attrs.frozen
 class Claim:
     """One distribution's wish to have `path` hold `source`, where several distributions
@@ -35,8 +40,9 @@ class Claim:
     source: Source
 
     @property
-    def identity(self) -> tuple[str, int, int, bool]:
-        """What must agree for two claims to share one file."""
+    def identity(self) -> Identity:
+        """What must agree for two claims to share one file, where their RECORDs hash
+        by one algorithm (see `overlaps._identities`)."""
         return (self.source.hash, self.source.size, self.source.mode, self.source.rewrite_shebang)
 
 

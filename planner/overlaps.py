@@ -1,19 +1,23 @@
 """Settling paths that several distributions want to write.
 
 Identical bytes are one write shared by every owner; different bytes are refused
-unless the user named a winner with --prefer. Pure: claims in, decisions out.
+unless the user named a winner with --prefer. Pure: claims in, decisions out (the
+one question it asks back, a member's sha256, is for the caller to answer).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
 from planner.errors import Problem
-from planner.layout import Claim
-from planner.plan import Conflict, FileEntry
+from planner.layout import Claim, Identity
+from planner.plan import Conflict, FileEntry, OwnerHash, Source
+
+# A source's bytes' sha256 in RECORD's form, None when they cannot be had.
+Sha256Of = Callable[[Source], str | None]
 
 
 @attrs.frozen
@@ -25,6 +29,7 @@ class Settlement:
     conflicts: tuple[Conflict, ...]
     problems: tuple[Problem, ...]
     warnings: tuple[str, ...]
+    owner_hashes: tuple[OwnerHash, ...] = ()
 
 
 def describe_owners(owners: Iterable[str], wheel_of: Mapping[str, str]) -> str:
@@ -32,9 +37,15 @@ def describe_owners(owners: Iterable[str], wheel_of: Mapping[str, str]) -> str:
 
 
 def settle(
-    claims: Iterable[FileEntry], prefer: frozenset[str], wheel_of: Mapping[str, str]
+    claims: Iterable[FileEntry],
+    prefer: frozenset[str],
+    wheel_of: Mapping[str, str],
+    sha256_of: Sha256Of,
 ) -> Settlement:
-    """Settle `claims`, each one distribution's entry for a path (see `claims_for`)."""
+    """Settle `claims`, each one distribution's entry for a path (see `claims_for`).
+
+    `sha256_of` is asked only where the claims on one path hash with other algorithms.
+    """
     first: dict[str, FileEntry] = {}  # path -> its first claim, nearly always its only one
     overlaps: dict[str, list[Claim]] = {}  # path -> every claim on it, where there are several
     for entry in claims:
@@ -48,6 +59,7 @@ def settle(
     files: list[FileEntry] = []
     conflicts: list[Conflict] = []
     problems: list[Problem] = []
+    owner_hashes: list[OwnerHash] = []
     for path in sorted(first):
         if path not in overlaps:
             files.append(first[path])
@@ -60,25 +72,64 @@ def settle(
             twice = describe_owners(owners[:1], wheel_of)
             problems.append(Problem(path, f"two files of {twice} map to this path"))
             continue
-        if len({claim.identity for claim in group}) == 1:
+        identities = _identities(group, sha256_of)
+        if len(set(identities)) == 1:
             files.append(FileEntry(path, "write", owners, group[0].source))
             conflicts.append(Conflict(path, owners, "identical", "shared"))
+            owner_hashes += _other_hashes(group, group[0].source)
             continue
-        winners = [claim for claim in group if claim.owner in prefer]
+        winners = [index for index, claim in enumerate(group) if claim.owner in prefer]
         if len(winners) != 1:
             hint = (
-                f"several of them are preferred ({', '.join(c.owner for c in winners)})"
+                f"several of them are preferred ({', '.join(group[i].owner for i in winners)})"
                 if winners
                 else "choose one with --prefer NAME"
             )
-            problems.append(Problem(path, f"{_difference(group, wheel_of)}; {hint}"))
+            problems.append(Problem(path, f"{_difference(group, identities, wheel_of)}; {hint}"))
             conflicts.append(Conflict(path, owners, "different", "refused"))
             continue
-        winner = winners[0]
-        sharing = tuple(claim.owner for claim in group if claim.identity == winner.identity)
-        files.append(FileEntry(path, "write", sharing, winner.source))
+        winner = group[winners[0]]
+        alike = [
+            claim
+            for claim, identity in zip(group, identities, strict=True)
+            if identity == identities[winners[0]]
+        ]
+        files.append(FileEntry(path, "write", tuple(c.owner for c in alike), winner.source))
         conflicts.append(Conflict(path, owners, "different", f"prefer:{winner.owner}"))
-    return Settlement(tuple(files), tuple(conflicts), tuple(problems), tuple(case_warnings(first)))
+        owner_hashes += _other_hashes(alike, winner.source)
+    return Settlement(
+        tuple(files),
+        tuple(conflicts),
+        tuple(problems),
+        tuple(case_warnings(first)),
+        tuple(owner_hashes),
+    )
+
+
+def _identities(group: list[Claim], sha256_of: Sha256Of) -> list[Identity]:
+    """Each claim's identity, by content: where the claims hash with other algorithms
+    (pip and uv install the same bytes alike whatever RECORD hashes them by), a claim
+    not by sha256 is known by its bytes' sha256, asked only of a size another has."""
+    identities = [claim.identity for claim in group]
+    if len({claim.source.hash.partition("=")[0] for claim in group}) == 1:
+        return identities  # nearly always: the hashes tell
+    sizes = Counter(claim.source.size for claim in group)
+    for index, claim in enumerate(group):
+        source = claim.source
+        if not source.hash.startswith("sha256=") and sizes[source.size] > 1:
+            # Bytes that cannot be had keep their own hash: the same as no other.
+            identities[index] = (sha256_of(source) or source.hash, *identities[index][1:])
+    return identities
+
+
+def _other_hashes(alike: list[Claim], written: Source) -> list[OwnerHash]:
+    """The hash of each owner in `alike` whose RECORD gives the bytes `written` holds by
+    another algorithm: see `OwnerHash`."""
+    return [
+        OwnerHash(claim.path, claim.owner, claim.source.hash)
+        for claim in alike
+        if claim.source.hash != written.hash
+    ]
 
 
 def _claim(entry: FileEntry) -> Claim:
@@ -86,9 +137,9 @@ def _claim(entry: FileEntry) -> Claim:
     return Claim(entry.path, entry.owners[0], entry.source)
 
 
-def _difference(group: list[Claim], wheel_of: Mapping[str, str]) -> str:
+def _difference(group: list[Claim], identities: list[Identity], wheel_of: Mapping[str, str]) -> str:
     """What differs: a mode-only difference is named, since the bytes look the same."""
-    if len({(c.source.hash, c.source.size, c.source.rewrite_shebang) for c in group}) == 1:
+    if len({(content, size, rewrite) for content, size, _, rewrite in identities}) == 1:
         modes = ", ".join(
             f"{describe_owners([claim.owner], wheel_of)}: {claim.source.mode:#o}" for claim in group
         )

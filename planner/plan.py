@@ -23,8 +23,8 @@ from planner.errors import Refused, not_an_input, plain
 from planner.paths import is_utf8
 
 # 2: Target.externally_managed. 3: Target.layout. 4: the "prefix" layout.
-# 5: Plan.removed_directories.
-FORMAT = 5
+# 5: Plan.removed_directories. 6: Plan.owner_hashes.
+FORMAT = 6
 
 FileAction = Literal["write", "replace", "remove"]
 SourceKind = Literal["member", "inline", "record"]
@@ -122,6 +122,22 @@ class Unit:
 
 
 @attrs.frozen
+class OwnerHash:
+    """Another owner's own RECORD hash of a file written once for several owners, where
+    their RECORDs hash it with other algorithms (sha256 in one wheel, sha512 in another).
+
+    The source's bytes (before a `#!python` line is rewritten) must have it too: the
+    apply checks them before it writes anything, and lists it in that owner's RECORD
+    (as pip and uv keep each wheel's own) when the file is written as the member holds
+    it.
+    """
+
+    path: str
+    owner: str
+    hash: str
+
+
+@attrs.frozen
 class LockSource:
     path: str
     sha256: str
@@ -136,6 +152,8 @@ class Plan:
     conflicts: tuple[Conflict, ...]
     directories: tuple[str, ...]
     units: tuple[Unit, ...]
+    # By path, then owner; none where every owner's RECORD hashes alike (nearly always).
+    owner_hashes: tuple[OwnerHash, ...] = ()
     warnings: tuple[str, ...] = ()
     lock: LockSource | None = None
     # Empty folders (holding no file at any depth) in a `.dist-info` that goes: no

@@ -894,6 +894,27 @@ def _remove_directory(where: Callable[[dict[str, Any]], str]) -> Callable[[dict[
     return edit
 
 
+def _owner_hash(
+    owner: str = NAME, hash_text: str | None = None, path: str | None = None, times: int = 1
+) -> Callable[[dict[str, Any]], None]:
+    """Another owner's hash of the first written file, as the planner gives one where
+    owners hash with other algorithms: by default demo's own sha512 of its bytes."""
+
+    def edit(data: dict[str, Any]) -> None:
+        entry = _first_write(data)
+        digest = hash_text or record_hash(CONTROL_BYTES[entry["source"]["member"]], "sha512")
+        item = {"path": path or entry["path"], "owner": owner, "hash": digest}
+        data["owner_hashes"] += [item] * times
+
+    return edit
+
+
+# What each member of CONTROL holds.
+CONTROL_BYTES = {
+    path: data.data if isinstance(data, Member) else data for path, data in CONTROL.files.items()
+}
+
+
 @attrs.frozen
 class PlanCase:
     """An edit to a valid plan; `digest` says whether the editor fixed the digest after."""
@@ -1005,6 +1026,33 @@ PLAN_CASES: tuple[PlanCase, ...] = (
         f"{DIST_INFO}' belongs to 2 distributions",
     ),
     PlanCase("owner-twice", _owner_twice, "names an owner more than once"),
+    PlanCase(
+        "owner-hash-no-file",
+        _owner_hash(path="lib/python3.11/site-packages/demo/ghost.py"),
+        "owner hash of 'lib/python3.11/site-packages/demo/ghost.py' for demo: the plan"
+        " writes no such file",
+    ),
+    PlanCase(
+        "owner-hash-not-an-owner",
+        _owner_hash(owner="other"),
+        "for other: other is not an owner of it that the plan installs",
+    ),
+    PlanCase("owner-hash-twice", _owner_hash(times=2), "for demo: given twice"),
+    PlanCase(
+        "owner-hash-md5",
+        _owner_hash(hash_text="md5=" + "A" * 22),
+        "is not a whole digest by an accepted algorithm (sha256 or stronger)",
+    ),
+    PlanCase(
+        "owner-hash-cut",
+        _owner_hash(hash_text="sha512=" + "A" * 43),
+        "is not a whole digest by an accepted algorithm (sha256 or stronger)",
+    ),
+    PlanCase(
+        "owner-hash-other-bytes",
+        _owner_hash(hash_text=record_hash(b"other bytes\n", "sha512")),
+        "demo's RECORD hash sha512=",
+    ),
     PlanCase(
         "layout-directory-schemes",
         lambda d: d["target"].update(layout="directory"),

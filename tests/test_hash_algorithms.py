@@ -165,3 +165,101 @@ def test_a_member_that_cannot_be_compared_is_refused_saying_why(tmp_path: Path) 
         " (its bytes do not have its RECORD hash, or the wheel changed); upgrade or remove"
         " aa too, or --prefer bb\n"
     )
+
+
+def family(name: str, algorithm: str, shared: bytes = SHARED, mode: int = 0o644) -> WheelSpec:
+    """`sharing`, and a `#!python` script every wheel of the family ships too."""
+    spec = sharing(name, algorithm, shared)
+    files = {
+        **spec.files,
+        "shared/__init__.py": Member("shared/__init__.py", shared, mode=mode),
+        f"{name}-1.0.data/scripts/family-tool": SCRIPT,
+    }
+    return attrs.evolve(spec, files=files)
+
+
+def test_the_same_bytes_two_wheels_hash_with_other_algorithms_are_written_once(
+    tmp_path: Path,
+) -> None:
+    """Planned together, wheels shipping the same bytes under RECORD hashes of other
+    algorithms were refused as different content, where pip and uv install them."""
+    wheels = tmp_path / "wheels"
+    algorithms = {"aa": "sha512", "bb": "sha256", "cc": "blake2b"}
+    built = [build_wheel(family(name, algorithm), wheels) for name, algorithm in algorithms.items()]
+    env = tmp_path / "env"
+    python = make_env(env)
+    plan = tmp_path / "plan.json"
+    save_plan(python, plan, built)
+    data = planned(plan)
+    shared = [f"{SITE}/shared/__init__.py", f"{SITE}/shared/large.txt", "bin/family-tool"]
+    assert {c["path"]: (c["kind"], c["resolution"]) for c in data["conflicts"]} == {
+        path: ("identical", "shared") for path in shared
+    }
+    files = {entry["path"]: entry for entry in data["files"]}
+    units = [path for unit in data["units"] for path in unit["paths"]]
+    for path in shared:
+        # One write, from the first owner's member, listed by every owner.
+        assert files[path]["owners"] == ["aa", "bb", "cc"]
+        assert files[path]["source"]["wheel"] == "aa-1.0-py3-none-any.whl"
+        assert units.count(path) == 1
+    # Each other owner's own hash of those bytes, for the apply to check and list.
+    member = {path: data for path, data in zip(shared, (SHARED, LARGE, SCRIPT), strict=True)}
+    assert data["owner_hashes"] == [
+        {"path": path, "owner": owner, "hash": record_hash(member[path], algorithms[owner])}
+        for path in sorted(shared)
+        for owner in ("bb", "cc")
+    ]
+    # The review calls them what they are: one content, shared.
+    shown = ok("show", plan)
+    assert " identical content (written once, listed in every owner's RECORD):\n" in shown
+    for path in shared:
+        assert f"  {path}: aa, bb, cc -> shared\n" in shown
+    ok("apply", plan, "--quiet")
+    written = (env / "bin" / "family-tool").read_bytes()
+    for name, algorithm in algorithms.items():
+        rows = record_rows(env, f"{name}-1.0.dist-info")
+        assert rows["shared/__init__.py"] == (record_hash(SHARED, algorithm), str(len(SHARED)))
+        assert rows["shared/large.txt"] == (record_hash(LARGE, algorithm), str(len(LARGE)))
+        # A rewritten script is hashed as written, by every owner alike, as pip does.
+        assert rows["../../../bin/family-tool"] == (record_hash(written), str(len(written)))
+    ok("verify", "--python", python)
+    ok("uninstall", "aa", "--python", python, "--quiet")
+    assert (env / SITE / "shared" / "__init__.py").read_bytes() == SHARED
+    ok("verify", "--python", python)
+
+
+def test_other_bytes_under_other_algorithms_are_still_an_overlap(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    aa = build_wheel(family("aa", "sha256"), wheels)
+    bb = build_wheel(family("bb", "sha512", b"# other bytes\n"), wheels)
+    cc = build_wheel(family("cc", "blake2b"), wheels)
+    dd = build_wheel(family("dd", "sha512", mode=0o755), wheels)
+    env = tmp_path / "env"
+    python = make_env(env)
+    assert refused_unchanged(env, "install", aa, bb, cc, "--python", python) == (
+        f"error: {SITE}/shared/__init__.py: different content from aa"
+        " (aa-1.0-py3-none-any.whl), bb (bb-1.0-py3-none-any.whl), cc"
+        " (cc-1.0-py3-none-any.whl); choose one with --prefer NAME\n"
+    )
+    assert refused_unchanged(env, "install", aa, dd, "--python", python) == (
+        f"error: {SITE}/shared/__init__.py: the same bytes with different file modes"
+        " (aa (aa-1.0-py3-none-any.whl): 0o644, dd (dd-1.0-py3-none-any.whl): 0o755);"
+        " choose one with --prefer NAME\n"
+    )
+    # The winner's bytes, shared with the owner whose are the same by another algorithm.
+    plan = tmp_path / "plan.json"
+    save_plan(python, plan, [aa, bb, cc], "--prefer", "aa")
+    data = planned(plan)
+    (entry,) = (e for e in data["files"] if e["path"] == f"{SITE}/shared/__init__.py")
+    assert (entry["owners"], entry["source"]["wheel"]) == (["aa", "cc"], "aa-1.0-py3-none-any.whl")
+    assert {(h["path"], h["owner"]) for h in data["owner_hashes"]} == {
+        (f"{SITE}/shared/__init__.py", "cc"),
+        (f"{SITE}/shared/large.txt", "bb"),
+        (f"{SITE}/shared/large.txt", "cc"),
+        ("bin/family-tool", "bb"),
+        ("bin/family-tool", "cc"),
+    }
+    ok("apply", plan, "--quiet")
+    assert (env / SITE / "shared" / "__init__.py").read_bytes() == SHARED
+    assert "shared/__init__.py" not in record_rows(env, "bb-1.0.dist-info")
+    ok("verify", "--python", python)

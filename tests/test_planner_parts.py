@@ -10,16 +10,18 @@ path, `relpath` of each joined row).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from planner.errors import Refused
-from planner.hashing import record_hash
+from planner.hashing import encode_hash, record_hash
 from planner.inputfiles import MAX_METADATA_BYTES
 from planner.inputs import best_builds
 from planner.installed import (
@@ -32,7 +34,7 @@ from planner.layout import claims_for, dist_info_path
 from planner.listing import Listing, empty_below, left_below
 from planner.overlaps import settle
 from planner.paths import MAX_DEPTH, join, path_problem
-from planner.plan import Conflict, FileEntry, Source
+from planner.plan import Conflict, FileEntry, OwnerHash, Source
 from planner.requirements import python_excluded
 from planner.wheels import Member, Wheel
 from tests.deeptrees import DEPTH, LONG, LONG_DEPTH, DeepTree, refuse_listing
@@ -107,9 +109,13 @@ def _claim(path: str, owner: str, content: bytes = b"x", mode: int = 0o644) -> F
 WHEEL_OF = {name: f"{name}.whl" for name in ("a", "b", "c")}
 
 
+def _unasked(source: Source) -> str | None:
+    raise AssertionError(f"{source.member}: where every claim hashes alike, none is read")
+
+
 def test_a_path_claimed_once_is_passed_through_in_path_order() -> None:
     claims = [_claim("z", "a"), _claim("m/y", "b"), _claim("m/x", "a"), _claim("A", "c")]
-    settled = settle(claims, frozenset(), WHEEL_OF)
+    settled = settle(claims, frozenset(), WHEEL_OF, _unasked)
     assert [entry.path for entry in settled.files] == ["A", "m/x", "m/y", "z"]
     assert all(any(entry is claim for claim in claims) for entry in settled.files)
     assert (settled.conflicts, settled.problems, settled.warnings) == ((), (), ())
@@ -135,7 +141,7 @@ def _overlapping() -> list[FileEntry]:
 
 def test_overlaps_are_settled_among_paths_claimed_once() -> None:
     claims = _overlapping()
-    settled = settle(claims, frozenset({"a"}), WHEEL_OF)
+    settled = settle(claims, frozenset({"a"}), WHEEL_OF, _unasked)
     assert [(entry.path, entry.owners) for entry in settled.files] == [
         ("differ", ("a",)),
         ("mode", ("a",)),
@@ -161,7 +167,9 @@ def test_overlaps_are_settled_among_paths_claimed_once() -> None:
 
 
 def test_overlaps_without_one_preferred_winner_are_refused_in_path_order() -> None:
-    assert [str(problem) for problem in settle(_overlapping(), frozenset(), WHEEL_OF).problems] == [
+    assert [
+        str(problem) for problem in settle(_overlapping(), frozenset(), WHEEL_OF, _unasked).problems
+    ] == [
         "differ: different content from a (a.whl), b (b.whl); choose one with --prefer NAME",
         "mode: the same bytes with different file modes (a (a.whl): 0o644, c (c.whl): 0o755);"
         " choose one with --prefer NAME",
@@ -169,7 +177,7 @@ def test_overlaps_without_one_preferred_winner_are_refused_in_path_order() -> No
         "won: different content from a (a.whl), b (b.whl), c (c.whl); choose one with"
         " --prefer NAME",
     ]
-    both = settle(_overlapping(), frozenset({"a", "b"}), WHEEL_OF)
+    both = settle(_overlapping(), frozenset({"a", "b"}), WHEEL_OF, _unasked)
     assert [str(problem) for problem in both.problems] == [
         "differ: different content from a (a.whl), b (b.whl); several of them are preferred (a, b)",
         "twice: two files of a (a.whl) map to this path",
@@ -179,9 +187,66 @@ def test_overlaps_without_one_preferred_winner_are_refused_in_path_order() -> No
     assert [entry.path for entry in both.files] == ["mode", "one", "same"]
 
 
+def _hashed(path: str, owner: str, content: bytes, algorithm: str) -> FileEntry:
+    entry = _claim(path, owner, content)
+    assert entry.source is not None
+    digest = encode_hash(algorithm, hashlib.new(algorithm, content).digest())
+    return attrs.evolve(entry, source=attrs.evolve(entry.source, hash=digest))
+
+
+def test_claims_hashed_by_other_algorithms_are_compared_by_their_bytes() -> None:
+    """Only where a path's claims hash with other algorithms, and only a claim not by
+    sha256 of a size another has, is its sha256 asked for; bytes that cannot be had
+    are the same as no other's."""
+    contents = {"same": b"x", "other": b"y", "sized": b"yy", "unread": b"x"}
+    asked: list[tuple[str | None, str | None]] = []
+
+    def sha256_of(source: Source) -> str | None:
+        asked.append((source.wheel, source.member))
+        content = contents[source.member or ""]
+        return None if source.member == "unread" else record_hash(content)
+
+    claims = [
+        _hashed("same", "c", b"x", "blake2b"),
+        _hashed("same", "b", b"x", "sha512"),
+        _claim("same", "a", b"x"),
+        *(_claim(path, "a", b"x") for path in ("other", "sized", "unread")),
+        *(_hashed(path, "b", contents[path], "sha512") for path in ("other", "sized", "unread")),
+        _hashed("alike", "a", b"x", "sha512"),
+        _hashed("alike", "b", b"x", "sha512"),
+    ]
+    settled = settle(claims, frozenset(), WHEEL_OF, sha256_of)
+    assert sorted(asked) == [("b.whl", path) for path in ("other", "same", "unread")] + [
+        ("c.whl", "same")
+    ]
+    assert [(entry.path, entry.owners) for entry in settled.files] == [
+        ("alike", ("a", "b")),
+        ("same", ("a", "b", "c")),
+    ]
+    assert settled.files[1].source is claims[2].source  # the first owner's, by name
+    assert settled.owner_hashes == (
+        OwnerHash("same", "b", claims[1].source.hash),  # type: ignore[union-attr]
+        OwnerHash("same", "c", claims[0].source.hash),  # type: ignore[union-attr]
+    )
+    assert [problem.subject for problem in settled.problems] == ["other", "sized", "unread"]
+    # A winner shares with the owners of its bytes, and lists their own hashes.
+    won = settle(claims, frozenset({"b"}), WHEEL_OF, sha256_of)
+    assert [(entry.path, entry.owners) for entry in won.files] == [
+        ("alike", ("a", "b")),
+        ("other", ("b",)),
+        ("same", ("a", "b", "c")),
+        ("sized", ("b",)),
+        ("unread", ("b",)),
+    ]
+    assert [(item.path, item.owner) for item in won.owner_hashes] == [
+        ("same", "b"),
+        ("same", "c"),
+    ]
+
+
 def test_paths_differing_only_by_case_are_warned_about_once() -> None:
     claims = [_claim("pkg/Mod.py", "a"), _claim("pkg/mod.py", "b"), _claim("pkg/Mod.py", "b")]
-    assert settle(claims, frozenset(), WHEEL_OF).warnings == (
+    assert settle(claims, frozenset(), WHEEL_OF, _unasked).warnings == (
         "pkg/Mod.py and pkg/mod.py differ only by case and will collide on case-insensitive"
         " filesystems",
     )

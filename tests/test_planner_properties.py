@@ -31,10 +31,10 @@ from planner import units
 from planner.build import Request, make_plan
 from planner.errors import Refused
 from planner.installed import scan_installed
-from planner.plan import FORMAT, FileEntry, Plan, Source, digest_of, dumps, loads
+from planner.plan import FORMAT, FileEntry, OwnerHash, Plan, Source, digest_of, dumps, loads
 from planner.target import TargetInfo
 from tests.plannertools import INTERPRETER, SCHEMES, build_all, fake_target
-from tests.wheelfactory import Member, WheelSpec
+from tests.wheelfactory import Member, WheelSpec, record_hash
 
 PURE = SCHEMES["purelib"]
 NAMES = ("alpha", "beta", "gamma", "delta", "epsilon")
@@ -138,6 +138,10 @@ ALGORITHMS = ("sha256", "sha512", "blake2b")
 Algorithms = Mapping[str, str]
 
 
+def algorithms_for(drawn: Drawn) -> st.SearchStrategy[dict[str, str]]:
+    return st.fixed_dictionaries({name: st.sampled_from(ALGORITHMS) for name in drawn})
+
+
 def specs_of(drawn: Drawn, algorithms: Algorithms | None = None) -> list[WheelSpec]:
     return [
         WheelSpec(
@@ -202,10 +206,13 @@ def writes(plan: Plan) -> set[str]:
 
 
 @PROPERTY
-@given(wheel_sets(identical=True))
-def test_identical_content_is_always_merged_and_never_a_conflict(drawn: Drawn) -> None:
+@given(wheel_sets(identical=True), st.data())
+def test_identical_content_is_always_merged_and_never_a_conflict(
+    drawn: Drawn, data: st.DataObject
+) -> None:
+    """Whatever algorithm each wheel's RECORD hashes with."""
     claims = claimants(drawn)
-    with planned(drawn) as (paths, target):
+    with planned(drawn, data.draw(algorithms_for(drawn))) as (paths, target):
         plan = make_plan(Request(wheels=tuple(paths)), target)
     files = plan.file_map()
     assert len(files) == len(plan.files)
@@ -249,15 +256,10 @@ def test_an_installed_wheel_shares_or_refuses_its_files_as_planned_together(
     """The first wheel installed (by the applier, and scanned back as any installed
     distribution is), the others planned over it: each overlap is shared where every
     file there is installed with the same bytes and mode, and refused otherwise,
-    whatever algorithm the installed RECORD and the planned wheels' hash with."""
+    whatever algorithm each RECORD hashes with."""
     claims = claimants(drawn)
     first = min(drawn)
-    installed, others = (
-        data.draw(st.sampled_from(ALGORITHMS)),
-        data.draw(st.sampled_from(ALGORITHMS)),
-    )
-    algorithms = {name: installed if name == first else others for name in drawn}
-    with planned(drawn, algorithms) as (paths, target):
+    with planned(drawn, data.draw(algorithms_for(drawn))) as (paths, target):
         wheel = next(path for path in paths if Path(path).name.startswith(f"{first}-"))
         apply_plan(
             make_plan(Request(wheels=(wheel,)), target), "plan", Options(confirm_target=False)
@@ -300,6 +302,59 @@ def test_prefer_settles_exactly_the_overlaps_it_is_part_of(
         path: f"prefer:{winner}" for path in differing(claims)
     }
     assert unit_counts(plan) == Counter(writes(plan))
+
+
+def _unhashed(plan: Plan) -> list[FileEntry]:
+    """The plan's files with every source's hash left out."""
+    return [
+        attrs.evolve(entry, source=attrs.evolve(entry.source, hash=""))
+        if entry.source is not None
+        else entry
+        for entry in plan.files
+    ]
+
+
+@PROPERTY
+@given(wheel_sets(), st.data())
+def test_the_algorithms_wheels_hash_with_change_nothing_but_the_hashes(
+    drawn: Drawn, data: st.DataObject
+) -> None:
+    """The same wheels, their RECORDs hashing by sha256 or by any drawn algorithms: the
+    same refusal, or the same files, overlaps and units but for the hashes, where each
+    owner whose RECORD hashes a shared file unlike its writer's is given its own."""
+    algorithms = data.draw(algorithms_for(drawn))
+    prefer = frozenset(data.draw(st.sets(st.sampled_from(sorted(drawn)), max_size=1)))
+    outcomes: list[Plan | list[str]] = []
+    for chosen in ({}, algorithms):
+        with planned(drawn, chosen) as (paths, target):
+            request = Request(wheels=tuple(paths), prefer=prefer, direct_url=False)
+            try:
+                outcomes.append(make_plan(request, target))
+            except Refused as refused:
+                outcomes.append([str(problem) for problem in refused.problems])
+    alike, mixed = outcomes
+    if not isinstance(alike, Plan) or not isinstance(mixed, Plan):
+        assert alike == mixed
+        return
+    assert alike.owner_hashes == ()
+    assert _unhashed(alike) == _unhashed(mixed)
+    assert (alike.conflicts, alike.units) == (mixed.conflicts, mixed.units)
+    content = {
+        (destination(dest), name): file.content
+        for name, files in drawn.items()
+        for dest, file in files.items()
+    }
+    expected = []
+    for entry in mixed.files:
+        if entry.source is None or entry.source.wheel is None:
+            continue
+        writer = entry.source.wheel.split("-")[0]
+        expected += [
+            OwnerHash(entry.path, owner, record_hash(content[entry.path, owner], algorithm))
+            for owner in entry.owners
+            if (algorithm := algorithms[owner]) != algorithms[writer]
+        ]
+    assert mixed.owner_hashes == tuple(expected)
 
 
 @PROPERTY
