@@ -19,10 +19,8 @@ import json
 import re
 import shutil
 import signal
-import subprocess
 from pathlib import Path
 
-import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,9 +29,9 @@ from applier.journal import CHECKPOINTS_AFTER_COMMIT
 from tests.conftest import exact_snapshot, run_cli, snapshot
 from tests.realwheels import JWT_VERSIONS
 from tests.txsupport import (
+    FAULT_OPTIONS,
     RECOVER_HINT,
     REPRODUCIBLE,
-    Tree,
     checkpoints,
     diff,
     folder_mtimes,
@@ -46,43 +44,14 @@ from tests.txsupport import (
     swap_wheels,
     trace,
 )
+from tests.txsupport import FaultCase as Case
 
-OPTIONS = ("--compile-bytecode", "--jobs", "2", "--quiet")
 KINDS = {"journal", "move", "rmdir", "mkdir", "create", "pyc", "record", "commit", "cleanup"}
 SETTINGS = settings(
     max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-
-
-@attrs.frozen
-class Case:
-    env_dir: Path
-    python: Path
-    pristine: Path
-    plan: Path
-    before: Tree
-    after: Tree
-    kinds: tuple[str, ...]
-
-    @property
-    def total(self) -> int:
-        return len(self.kinds)
-
-    def rolls_back(self, n: int) -> bool:
-        """Whether a fault at checkpoint `n` comes before the commit point."""
-        return n <= self.total - CHECKPOINTS_AFTER_COMMIT
-
-    def reset(self) -> None:
-        """Put the environment back as it was before the upgrade (same path, same bytes)."""
-        if self.env_dir.exists():
-            shutil.rmtree(self.env_dir)
-        shutil.copytree(self.pristine, self.env_dir, symlinks=True)
-        assert snapshot(self.env_dir) == self.before
-
-    def apply(self, fault: str) -> subprocess.CompletedProcess[str]:
-        return run_cli("apply", self.plan, *OPTIONS, env={**REPRODUCIBLE, "WHEELPLAN_FAULT": fault})
 
 
 @pytest.fixture(scope="module", params=["pyjwt", "swap", "prefer"])
@@ -119,7 +88,7 @@ def case(
     save_plan(python, plan, [new], *preferring)
     pristine = folder / "pristine"
     shutil.copytree(env_dir, pristine, symlinks=True)
-    kinds = checkpoints(env_dir, plan, *OPTIONS, env=REPRODUCIBLE)
+    kinds = checkpoints(env_dir, plan, *FAULT_OPTIONS, env=REPRODUCIBLE)
     return Case(env_dir, python, pristine, plan, snapshot(env_dir), after, tuple(kinds))
 
 

@@ -17,16 +17,56 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+import attrs
+
 from applier.faults import TRACE_PREFIX
+from applier.journal import CHECKPOINTS_AFTER_COMMIT
 from planner.target import JOURNAL_DIR
 from tests.conftest import REPO, exact_snapshot, make_env, run_cli, snapshot
 from tests.wheelfactory import WheelSpec, build_wheel
 
 # Hash-checked bytecode, so a compiled tree does not depend on when it was written.
 REPRODUCIBLE = {"SOURCE_DATE_EPOCH": "1700000000"}
+# How the fault tests apply their upgrades.
+FAULT_OPTIONS = ("--compile-bytecode", "--jobs", "2", "--quiet")
 RECOVER_HINT = "wheelplan recover --python"
 
 Tree = dict[str, tuple[str, int]]
+
+
+@attrs.frozen
+class FaultCase:
+    """An upgrade that a fault test breaks at its file operations: `before` and
+    `after` are the trees it must leave, `pristine` a copy of the one before, and
+    `kinds` the checkpoints it passes."""
+
+    env_dir: Path
+    python: Path
+    pristine: Path
+    plan: Path
+    before: Tree
+    after: Tree
+    kinds: tuple[str, ...]
+
+    @property
+    def total(self) -> int:
+        return len(self.kinds)
+
+    def rolls_back(self, n: int) -> bool:
+        """Whether a fault at checkpoint `n` comes before the commit point."""
+        return n <= self.total - CHECKPOINTS_AFTER_COMMIT
+
+    def reset(self) -> None:
+        """Put the environment back as it was before the upgrade (same path, same bytes)."""
+        if self.env_dir.exists():
+            shutil.rmtree(self.env_dir)
+        shutil.copytree(self.pristine, self.env_dir, symlinks=True)
+        assert snapshot(self.env_dir) == self.before
+
+    def apply(self, fault: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(
+            "apply", self.plan, *FAULT_OPTIONS, env={**REPRODUCIBLE, "WHEELPLAN_FAULT": fault}
+        )
 
 
 def rebuild_env(path: Path) -> Path:
