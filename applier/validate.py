@@ -13,12 +13,12 @@ from collections.abc import Callable, Collection
 from planner.errors import Problem, Refused
 from planner.hashing import ACCEPTED_HASHES, canonical_hash, record_hash
 from planner.limits import MAX_FILE_OFFSET
-from planner.paths import has_control, is_within, parents, path_problem
+from planner.paths import has_control, parents, path_problem
 from planner.plan import INSTALLING, Plan
 from planner.target import (
     DIRECTORY_SCHEMES,
-    JOURNAL_DIR,
     above_schemes,
+    in_journal,
     interpreter_problem,
     prefix_problem,
 )
@@ -87,8 +87,11 @@ def validate(plan: Plan, subject: str) -> None:
             bad(f"{what} {path!r} {problem}")
             return False
         inside = anywhere or path in exact or path.startswith(below) or path in also
-        if not inside or is_within(path, JOURNAL_DIR):
+        if not inside:
             bad(f"{what} {path!r} is outside the environment's scheme directories")
+            return False
+        if in_journal(path):
+            bad(f"{what} {path!r} is in wheelplan's journal folder")
             return False
         return True
 

@@ -17,9 +17,9 @@ from installer.scripts import Script
 
 from planner.errors import Problem, Refused
 from planner.hashing import record_hash
-from planner.paths import is_within, join, path_problem
+from planner.paths import join, path_problem
 from planner.plan import FileEntry, Source
-from planner.target import JOURNAL_DIR
+from planner.target import in_journal
 from planner.wheels import EntryScript, FileMode, Member, Wheel
 
 INSTALLER_NAME = "wheelplan"
@@ -176,7 +176,7 @@ def claims_for(
         checked = name if root_is_safe and not name.startswith(in_data) else path
         if path_problem(checked) and (problem := path_problem(path)):
             problems.append(Problem(wheel.filename, f"destination {path!r} {problem}"))
-        elif is_within(path, JOURNAL_DIR):
+        elif in_journal(path):
             # The applier refuses it too (applier/validate.py): the journal is ours alone.
             problems.append(
                 Problem(wheel.filename, f"destination {path!r} is in wheelplan's journal folder")

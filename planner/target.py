@@ -23,10 +23,21 @@ import msgspec
 from planner import running
 from planner.errors import Refused
 from planner.installed import Installed, installed_fingerprint, scan_elsewhere, scan_installed
-from planner.paths import has_control, is_utf8, parents, path_problem
+from planner.paths import has_control, is_utf8, is_within, parents, path_problem
 from planner.plan import TargetLayout
 
 JOURNAL_DIR = ".wheelplan-journal"
+# The journal's folder at the top of each other mount inside the environment that
+# holds files an apply moves aside: a rename cannot leave its mount.
+BACKUP_DIR = ".wheelplan-backup"
+
+
+def in_journal(path: str) -> bool:
+    """Whether relative `path` is in the journal or in one of its backup folders, at
+    any depth (where a mount's top is depends on the machine): no plan writes there."""
+    # The name at all first: one search, where the exact test makes two strings.
+    return is_within(path, JOURNAL_DIR) or (BACKUP_DIR in path and f"/{BACKUP_DIR}/" in f"/{path}/")
+
 
 # `--target DIR` (pip's and uv's): a plain folder that goes on sys.path (a Lambda layer,
 # a zipapp, a vendored tree), laid out as uv lays it out: modules and data at the top,

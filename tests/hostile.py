@@ -480,6 +480,12 @@ WHEEL_CASES: tuple[Case, ...] = (
         "destination '.wheelplan-journal/intent.json' is in wheelplan's journal folder",
     ),
     Case(
+        # Where an apply backs up moved files at the top of another mount: any folder.
+        "backup-member",
+        _builder(_with_files(Member("demo/.wheelplan-backup/0", b"x"))),
+        "/demo/.wheelplan-backup/0' is in wheelplan's journal folder",
+    ),
+    Case(
         "symlink-member",
         _builder(_with_files(Member("demo/link", b"/etc/passwd", mode=0o120777))),
         "'demo/link' is a symlink",
@@ -963,7 +969,12 @@ PLAN_CASES: tuple[PlanCase, ...] = (
     PlanCase(
         "dest-journal",
         _redirect(lambda old: ".wheelplan-journal/intent.json"),
-        "is outside the environment's scheme directories",
+        "'.wheelplan-journal/intent.json' is in wheelplan's journal folder",
+    ),
+    PlanCase(
+        "dest-backup",
+        _redirect(lambda old: old.rpartition("/")[0] + "/.wheelplan-backup/0"),
+        "/.wheelplan-backup/0' is in wheelplan's journal folder",
     ),
     PlanCase("dest-nul", _redirect(lambda old: old + "\x00.pth"), "NUL or control character"),
     PlanCase("scheme-escapes", _scheme("purelib", "../../../etc"), "scheme purelib"),

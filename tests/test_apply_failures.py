@@ -99,7 +99,7 @@ def test_a_target_changed_after_planning_is_refused(tmp_path: Path, target: Path
         ("digest", "digest does not match"),
         ("../escaped.py", "'..'"),
         ("/etc/escaped.py", "absolute"),
-        (".wheelplan-journal/escaped.py", "outside the environment"),
+        (".wheelplan-journal/escaped.py", "is in wheelplan's journal folder"),
         ("repeated", "key 'files' appears twice"),
     ],
 )
