@@ -22,6 +22,7 @@ from applier.environment import base_of
 from applier.lock import target_lock
 from applier.madefolders import missing_folders, remove_empty
 from applier.modes import current_umask
+from applier.mounts import backup_homes
 from applier.options import Options, source_date_epoch
 from applier.ownerhashes import check_owner_hashes
 from applier.preflight import (
@@ -227,13 +228,17 @@ def _transaction(
     )
     new_files = [entry.path for entry in plan.files if entry.action != "remove"] + predicted_pycs
     emptied = _emptied_dirs(plan, pyc_dirs, base)
+    try:
+        mounts = backup_homes(base, moved)
+    except OSError as error:
+        raise _not_started(base, error) from None
     # The folders whose times a rollback sets back: every one there now whose entries
     # may change (an emptied one is the parent of what was moved out of it), each one
-    # it may remove (an empty one the plan names is the parent of nothing moved), and
-    # the prefix, which holds the journal.
+    # it may remove (an empty one the plan names is the parent of nothing moved), the
+    # prefix, which holds the journal, and the top of each other mount backed up in.
     changing = _parents_of([*new_files, *moved], [*created_dirs, *emptied])
     changing.update(emptied)
-    changing.add("")
+    changing.update(["", *(top for top, _ in mounts)])
     if mtime is not None:
         # SOURCE_DATE_EPOCH: the time of every planned folder is set before the commit,
         # `lib` above site-packages too, which nothing in it changes.
@@ -248,18 +253,19 @@ def _transaction(
         options.fsync,
         journal.folder_times(base, changing),
         made,
+        mounts,
     )
     try:
         tx.begin(intent)
     except OSError as error:
-        raise Refused.one(base, f"cannot start the transaction, nothing changed: {error}") from None
+        raise _not_started(base, error) from None
     abort = workers.Abort()
     wheel_cache: cache.Cache | None = None
     placement = cache.Placement()
     damaged: set[str] = set()
     threads: list[workers.Worker] = []
     try:
-        tx.move_aside(moved)
+        tx.move_aside()
         removed_dirs = []
         for directory in emptied:
             full = os.path.join(base, directory)
@@ -382,6 +388,10 @@ def _transaction(
         seconds=time.monotonic() - started,
         warnings=warnings,
     )
+
+
+def _not_started(base: str, error: OSError) -> Refused:
+    return Refused.one(base, f"cannot start the transaction, nothing changed: {error}")
 
 
 def _recover(base: str, plan: Plan, what: str, root: str | None) -> None:

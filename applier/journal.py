@@ -6,6 +6,14 @@ Layout, under the environment prefix (documented in the README):
     .wheelplan-journal/backup/<n>     the n-th moved file, renamed here (never copied)
     .wheelplan-journal/removed-dirs   one JSON line per directory the apply removed
     .wheelplan-journal/committed      present once every planned change is in place
+    MOUNT/.wheelplan-backup/<n>       the n-th moved file, where it is below MOUNT
+
+A rename cannot leave its mount, so a file below a folder mounted on its own inside
+the environment (`mounts.py`) is backed up at the top of that mount, MOUNT, and
+`intent.json` says which files are, before the first is moved. Those folders are
+made after `intent.json` is written, and removed before it goes, so no state leaves
+one that recovery does not know; making or removing one leaves its MOUNT's times as
+they were.
 
 `intent.json` is written atomically before the first change, and lists every path
 the apply may create, so a crash between creating a file and anything else leaves
@@ -24,22 +32,25 @@ undo" whether or not `committed` is still there.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, Literal
 
 import attrs
 
 from applier import faults
 from applier.atomic import fsync_dir, write_atomic
+from applier.mounts import Homes
 from applier.removal import remove_tree
 from planner.errors import Refused, name_the_file, plain
 from planner.inputfiles import read_own
 from planner.listing import RealPaths, is_real_dir
 from planner.paths import is_within, path_problem
-from planner.target import JOURNAL_DIR
+from planner.target import BACKUP_DIR, JOURNAL_DIR, in_journal
 
 INTENT = "intent.json"
 BACKUP = "backup"
@@ -49,7 +60,8 @@ COMMITTED = "committed"
 _MAX_ID = 2**32 - 2
 # The most folders a path names: one of PATH_MAX (4,096 bytes) holds at most 2,048.
 _MAX_MADE = 2048
-# Checkpoints after the commit point: a fault there rolls forward, not back.
+# Checkpoints after the commit point: a fault there rolls forward, not back. One more
+# for each backup folder on another mount.
 CHECKPOINTS_AFTER_COMMIT = 2
 
 Outcome = Literal["clean", "rolled back", "rolled forward"]
@@ -72,6 +84,35 @@ class Intent:
     # it) could be written: the prefix folder and the missing ones above it (a missing
     # --target or --prefix folder, a staging folder's path to the staged prefix).
     made: int = 0
+    # The tops of other mounts whose BACKUP_DIR holds the backups of these indices of
+    # `moved` (the rest are in the journal's backup/).
+    mounts: Homes = ()
+
+    def backups(self, base: str) -> list[str]:
+        """Where each moved file's backup is, by its index in `moved`."""
+        folders = [os.path.join(base, JOURNAL_DIR, BACKUP)] * len(self.moved)
+        for top, indices in self.mounts:
+            for index in indices:
+                folders[index] = backup_dir(base, top)
+        return [os.path.join(folder, str(index)) for index, folder in enumerate(folders)]
+
+
+def backup_dir(base: str, top: str) -> str:
+    """The backup folder at the top of another mount."""
+    return os.path.join(base, top, BACKUP_DIR)
+
+
+def _keeping_times(folder: str, change: Callable[[], object]) -> None:
+    """Make `change` in `folder` and set its times back where we may: a backup folder
+    comes and goes without a trace in the folder at the top of its mount."""
+    try:
+        info = os.stat(folder)
+    except OSError:
+        info = None
+    change()
+    if info is not None:
+        with contextlib.suppress(OSError):
+            os.utime(folder, ns=(info.st_atime_ns, info.st_mtime_ns))
 
 
 def folder_times(base: str, folders: Iterable[str]) -> tuple[FolderTimes, ...]:
@@ -110,6 +151,7 @@ class Journal:
         self.base = base
         self.root = os.path.join(base, JOURNAL_DIR)
         self.fsync = fsync
+        self.intent = Intent((), (), ())  # until `begin`
 
     @property
     def backup(self) -> str:
@@ -117,7 +159,12 @@ class Journal:
 
     def begin(self, intent: Intent) -> None:
         """Record the intent; if this fails, nothing has changed and no journal is left."""
+        for top, _ in intent.mounts:
+            # Someone else's: recovery would take it for ours, and remove it.
+            if os.path.lexists(folder := backup_dir(self.base, top)):
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), folder)
         os.mkdir(self.root, 0o700)
+        made = []
         try:
             faults.checkpoint("journal")
             os.mkdir(self.backup, 0o700)
@@ -125,15 +172,24 @@ class Journal:
             # Not recursing: the tuples of 17,000 paths go to the encoder as they are.
             data = json.dumps(attrs.asdict(intent, recurse=False), sort_keys=True).encode()
             write_atomic(os.path.join(self.root, INTENT), data, fsync=self.fsync)
+            for top, _ in intent.mounts:
+                faults.checkpoint("journal")
+                folder = backup_dir(self.base, top)
+                _keeping_times(os.path.dirname(folder), partial(os.mkdir, folder, 0o700))
+                made.append(folder)
         except BaseException:
+            for folder in made:
+                with contextlib.suppress(OSError):
+                    _keeping_times(os.path.dirname(folder), partial(os.rmdir, folder))
             remove_tree(self.root, ignore_errors=True)
             _set_times(self.base, [times for times in intent.folder_times if times[0] == ""])
             raise
+        self.intent = intent
 
-    def move_aside(self, moved: Iterable[str]) -> None:
-        for index, path in enumerate(moved):
+    def move_aside(self) -> None:
+        for path, saved in zip(self.intent.moved, self.intent.backups(self.base), strict=True):
             faults.checkpoint("move")
-            os.rename(os.path.join(self.base, path), os.path.join(self.backup, str(index)))
+            os.rename(os.path.join(self.base, path), saved)
 
     def remove_dir(self, path: str) -> None:
         """Remove an emptied directory, logging it first so a rollback can recreate it."""
@@ -161,21 +217,28 @@ class Journal:
     def commit(self, touched_dirs: Iterable[str]) -> None:
         """The commit point: flush (with --fsync), then create the `committed` marker."""
         if self.fsync:
-            fsync_dirs([*touched_dirs, self.backup, self.root])
+            mounts = [backup_dir(self.base, top) for top, _ in self.intent.mounts]
+            fsync_dirs([*touched_dirs, self.backup, self.root, *mounts])
         faults.checkpoint("commit")
         write_atomic(os.path.join(self.root, COMMITTED), b"", fsync=self.fsync)
 
     def finish(self) -> None:
         """Drop a committed journal (the backups are the old files, no longer needed)."""
-        _drop(self.root)
+        _drop(self.base, self.intent.mounts)
 
 
 def has_journal(base: str) -> bool:
     return os.path.lexists(os.path.join(base, JOURNAL_DIR))
 
 
-def _drop(root: str) -> None:
-    """Remove the journal, `intent.json` first (see the module docstring)."""
+def _drop(base: str, mounts: Homes) -> None:
+    """Remove the journal: the backup folders on other mounts, then `intent.json`,
+    which names them (see the module docstring)."""
+    root = os.path.join(base, JOURNAL_DIR)
+    for top, _ in mounts:
+        faults.checkpoint("cleanup")
+        folder = backup_dir(base, top)
+        _keeping_times(os.path.dirname(folder), partial(remove_tree, folder))
     faults.checkpoint("cleanup")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(root, INTENT))
@@ -235,7 +298,27 @@ def _read_intent(root: str) -> Intent | None:
         fsync=data.get("fsync") is True,
         folder_times=tuple((path, atime, mtime) for path, atime, mtime in times),
         made=made,
+        mounts=_read_mounts(root, data.get("mounts", []), len(data["moved"])),
     )
+
+
+def _read_mounts(root: str, mounts: object, moved: int) -> Homes:
+    """The intent's backup folders on other mounts: each a safe folder, backing up
+    moved files that no other backup folder does."""
+    if not isinstance(mounts, list) or not all(
+        isinstance(entry, list)
+        and len(entry) == 2
+        and isinstance(entry[1], list)
+        and all(_whole(index, moved - 1) for index in entry[1])
+        for entry in mounts
+    ):
+        raise _damaged(root, f"{INTENT} has mounts that are not [folder, [moved file's index]]")
+    for top, _ in mounts:
+        _check_path(root, top)
+    indices = [index for _, entry in mounts for index in entry]
+    if len(set(indices)) != len(indices) or len({top for top, _ in mounts}) != len(mounts):
+        raise _damaged(root, f"{INTENT} names a backup or a mount twice")
+    return tuple((top, tuple(entry)) for top, entry in mounts)
 
 
 def _is_times(entry: object) -> bool:
@@ -251,7 +334,7 @@ def _is_times(entry: object) -> bool:
 def _check_path(root: str, path: object) -> None:
     """A journal is a file in the target like any other: never follow it outside, nor
     into the journal itself, whose backups a rollback needs (no apply writes there)."""
-    if not isinstance(path, str) or path_problem(path) is not None or is_within(path, JOURNAL_DIR):
+    if not isinstance(path, str) or path_problem(path) is not None or in_journal(path):
         raise _damaged(root, f"it names the unsafe path {path!r}")
 
 
@@ -302,27 +385,28 @@ def recover(base: str, staging: str | None = None) -> Outcome:
         return "clean"
     if not is_real_dir(root):  # a symlink would lead every step below out of `base`
         raise _damaged(root, "it is not a folder but a symlink or a file")
-    if os.path.exists(os.path.join(root, COMMITTED)):
-        _drop(root)
-        return "rolled forward"
     intent = _read_intent(root)
+    if os.path.exists(os.path.join(root, COMMITTED)):
+        # Its intent names the backup folders on other mounts, to go with the journal.
+        mounts = intent.mounts if intent is not None else ()
+        _check_links(base, root, [], mounts)
+        _drop(base, mounts)
+        return "rolled forward"
     if intent is None:
         remove_tree(root)  # before the first change, or after the rollback was complete
         return "clean"
     removed_dirs = _removed_dirs(root)
-    real = RealPaths(base)  # a path's folder must really lie in `base`: no link leads out
-    outside = [
-        path
-        for path in (
+    _check_links(
+        base,
+        root,
+        [
             *intent.new_files,
             *intent.moved,
             *(e["path"] for e in removed_dirs),
             *(path for path, _, _ in intent.folder_times if path),
-        )
-        if real.folder(path.rpartition("/")[0]) is None
-    ]
-    if outside:
-        raise _damaged(root, f"{outside[0]!r} leads outside the environment through a symlink")
+        ],
+        intent.mounts,
+    )
     backup = os.path.join(root, BACKUP)
     if os.path.lexists(backup) and not is_real_dir(backup):
         raise _damaged(root, f"{BACKUP} is not a folder but a symlink or a file")
@@ -332,12 +416,13 @@ def recover(base: str, staging: str | None = None) -> Outcome:
     if linked:
         raise _damaged(root, f"{linked[0]!r}, a folder the apply removed, is now a symlink")
     moved_index = {path: index for index, path in enumerate(intent.moved)}
-    touched: set[str] = {backup}
+    saved_at = intent.backups(base)
+    touched: set[str] = {backup, *(backup_dir(base, top) for top, _ in intent.mounts)}
     # 1. Delete what the apply created. A moved path whose backup is gone holds the
     # original again (restored by an earlier, interrupted recovery): leave it alone.
     for path in intent.new_files:
         index = moved_index.get(path)
-        if index is None or os.path.lexists(os.path.join(backup, str(index))):
+        if index is None or os.path.lexists(saved_at[index]):
             full = os.path.join(base, path)
             # A folder there is the one this file was to replace, not yet removed.
             if os.path.lexists(full) and not is_real_dir(full):
@@ -368,7 +453,7 @@ def recover(base: str, staging: str | None = None) -> Outcome:
             touched.add(os.path.dirname(full))
     # 4. Put every moved file back.
     for path, index in moved_index.items():
-        saved = os.path.join(backup, str(index))
+        saved = saved_at[index]
         if os.path.lexists(saved):
             destination = os.path.join(base, path)
             faults.checkpoint("restore")
@@ -381,10 +466,24 @@ def recover(base: str, staging: str | None = None) -> Outcome:
     _set_times(base, [entry for entry in intent.folder_times if entry[0]])
     if intent.fsync:
         fsync_dirs(touched)
-    _drop(root)
+    _drop(base, intent.mounts)
     _set_times(base, [entry for entry in intent.folder_times if not entry[0]])
     _remove_made(base, intent.made, staging)
     return "rolled back"
+
+
+def _check_links(base: str, root: str, paths: Iterable[str], mounts: Homes) -> None:
+    """Refuse a journal whose `paths`, or backup folders, lead outside `base` through a
+    symlinked folder, or whose backup folders are not folders (a symlink would lead
+    their removal out)."""
+    real = RealPaths(base)
+    backups = [f"{top}/{BACKUP_DIR}" for top, _ in mounts]
+    outside = [path for path in (*paths, *backups) if real.folder(path.rpartition("/")[0]) is None]
+    if outside:
+        raise _damaged(root, f"{outside[0]!r} leads outside the environment through a symlink")
+    for backup in backups:
+        if os.path.lexists(folder := os.path.join(base, backup)) and not is_real_dir(folder):
+            raise _damaged(root, f"{backup!r} is not a folder but a symlink or a file")
 
 
 def _remove_made(base: str, count: int, staging: str | None) -> None:

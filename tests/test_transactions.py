@@ -1597,6 +1597,71 @@ def test_a_journal_path_under_a_symlink_that_leads_outside_is_not_followed(
     assert exact_snapshot(env_dir) == before
 
 
+@pytest.mark.parametrize("committed", [False, True], ids=["rollback", "roll-forward"])
+@pytest.mark.parametrize("link", ["folder", "backup"])
+def test_a_journal_backup_folder_under_a_symlink_that_leads_outside_is_not_followed(
+    tmp_path: Path, committed: bool, link: str
+) -> None:
+    """A backup folder on another mount is removed with the journal, also when rolling
+    forward: one that leads out through a link, on the way or its own, would be removed
+    out there."""
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    outside = tmp_path / "outside"
+    (outside / ".wheelplan-backup").mkdir(parents=True)
+    (outside / ".wheelplan-backup" / "0").write_text("keep me")
+    if link == "folder":
+        (env_dir / SITE / "escape").symlink_to(outside)
+        top = f"{SITE}/escape"
+        problem = f"'{top}/.wheelplan-backup' leads outside the environment through a symlink"
+    else:
+        (env_dir / SITE / ".wheelplan-backup").symlink_to(outside / ".wheelplan-backup")
+        top = SITE
+        problem = f"'{top}/.wheelplan-backup' is not a folder but a symlink or a file"
+    journal_dir = env_dir / JOURNAL_DIR
+    (journal_dir / "backup").mkdir(parents=True)
+    intent = {
+        "created_dirs": [],
+        "new_files": [],
+        "moved": [f"{SITE}/x.py"],
+        "mounts": [[top, [0]]],
+    }
+    (journal_dir / "intent.json").write_text(json.dumps(intent))
+    if committed:
+        (journal_dir / "committed").write_text("")
+    before, outside_before = exact_snapshot(env_dir), snapshot(outside)
+    result = refused("recover", "--python", python)
+    assert problem in result.stderr
+    assert exact_snapshot(env_dir) == before
+    assert snapshot(outside) == outside_before
+
+
+@pytest.mark.parametrize(
+    "mounts",
+    [
+        "not a list",
+        [[f"{SITE}", [1]]],  # no second moved file
+        [[f"{SITE}", [0]], [f"{SITE}/pkg", [0]]],  # one backup in two places
+        [[f"{SITE}", [True]]],
+        [["../outside", [0]]],
+        [[f"{SITE}/.wheelplan-backup", [0]]],
+    ],
+)
+def test_a_journal_whose_backup_folders_make_no_sense_is_refused(
+    tmp_path: Path, mounts: object
+) -> None:
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    journal_dir = env_dir / JOURNAL_DIR
+    (journal_dir / "backup").mkdir(parents=True)
+    intent = {"created_dirs": [], "new_files": [], "moved": [f"{SITE}/x.py"], "mounts": mounts}
+    (journal_dir / "intent.json").write_text(json.dumps(intent))
+    before = exact_snapshot(env_dir)
+    result = refused("recover", "--python", python)
+    assert "the journal is damaged" in result.stderr
+    assert exact_snapshot(env_dir) == before
+
+
 def refused_leading_out(
     link: str, env_dir: Path, outside: Path, *args: str | os.PathLike[str]
 ) -> None:

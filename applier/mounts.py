@@ -1,0 +1,97 @@
+"""Which mount each file the apply moves aside is on, so that its backup is on it too.
+
+A file is moved aside by a rename, which keeps its inode, owner and times, and is
+atomic, as a copy is not. A rename cannot leave its mount: not for another filesystem
+(a container's site-packages volume, a btrfs subvolume: another device number), nor
+for a bind mount of the same one (the same device number, which only the mount table
+tells). So a file below a folder mounted on its own inside the environment is backed
+up in a folder made at the top of that mount (`journal.py`), and only the others in
+the prefix's journal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+
+from planner.listing import RealPaths
+
+# Where the kernel lists the mounts this process sees (Linux; elsewhere the device
+# numbers alone tell the mounts apart).
+MOUNTINFO = "/proc/self/mountinfo"
+# A mount point's space, tab, newline and backslash are written as octal escapes.
+_ESCAPE = re.compile(rb"\\([0-7]{3})")
+
+# The folders backed up in, each with the indices (in the apply's moved files) of
+# the files whose backups are there; the prefix, where the rest go, is not among them.
+Homes = tuple[tuple[str, tuple[int, ...]], ...]
+
+
+def mount_points(real_prefix: str) -> frozenset[str]:
+    """The mount points below `real_prefix` that the mount table lists, relative to it."""
+    try:
+        with open(MOUNTINFO, "rb") as table:
+            lines = table.read().splitlines()
+    except OSError:
+        return frozenset()
+    inside = os.fsencode(os.path.join(real_prefix, ""))
+    points = set()
+    for line in lines:
+        fields = line.split(b" ")
+        if len(fields) > 4:  # the fifth is the mount point
+            point = _ESCAPE.sub(lambda match: bytes([int(match[1], 8)]), fields[4])
+            if point.startswith(inside) and len(point) > len(inside):
+                points.add(os.fsdecode(point[len(inside) :]).rstrip("/"))
+    return frozenset(points)
+
+
+class _Tops:
+    """The top of the mount each folder is on ("" is the prefix's), each found once."""
+
+    def __init__(self, base: str) -> None:
+        self.real = RealPaths(base)
+        self.points = mount_points(self.real.real_prefix)
+        self.devices: dict[str, int] = {}
+        self.tops: dict[str, str] = {"": ""}
+
+    def device(self, folder: str) -> int:
+        if folder not in self.devices:
+            self.devices[folder] = os.stat(os.path.join(self.real.real_prefix, folder)).st_dev
+        return self.devices[folder]
+
+    def of(self, folder: str) -> str:
+        """The top of the mount `folder` (a real, relative folder) is on."""
+        below = []  # the folders on the way up whose top is not known yet
+        while folder not in self.tops:
+            parent = folder.rpartition("/")[0]
+            if folder in self.points or self.device(folder) != self.device(parent):
+                self.tops[folder] = folder
+                break
+            below.append(folder)
+            folder = parent
+        top = self.tops[folder]
+        self.tops.update(dict.fromkeys(below, top))
+        return top
+
+
+def backup_homes(base: str, moved: Sequence[str]) -> Homes:
+    """Where on their own mounts the `moved` files (relative to `base`) are backed up:
+    the top of each mount inside the environment that holds some, with their indices.
+
+    Compared by where each file's folder really is: a venv's `lib64/...` is `lib/...`.
+    """
+    if not moved:
+        return ()
+    tops = _Tops(base)
+    homes: dict[str, list[int]] = {}
+    for index, path in enumerate(moved):
+        folder = tops.real.folder(path.rpartition("/")[0])
+        # None leads outside, which the preflight refused: never moved all the same.
+        top = tops.of(folder) if folder is not None else ""
+        if top:
+            homes.setdefault(top, []).append(index)
+    return tuple((top, tuple(indices)) for top, indices in sorted(homes.items()))
+
+
+__all__ = ["Homes", "backup_homes", "mount_points"]

@@ -1,0 +1,408 @@
+"""Replacing and removing files in a folder of the environment that is a filesystem of
+its own, as a container's site-packages volume is.
+
+A rename cannot cross filesystems, so a file moved aside into the prefix's journal
+failed there ("Invalid cross-device link") and every upgrade or uninstall rolled
+back. Each test mounts a tmpfs (or bind-mounts a folder of the same filesystem, which
+the device number does not tell apart) inside a venv made in tmp_path, and unmounts
+it at the end. A plain mount is enough: the apply and recover processes are children
+in this mount namespace. Where this run may not mount (not root, no CAP_SYS_ADMIN),
+the tests are skipped, saying why.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import attrs
+import pytest
+
+from tests.conftest import exact_snapshot, run_cli, snapshot
+from tests.txsupport import (
+    FAULT_OPTIONS,
+    REPRODUCIBLE,
+    FaultCase,
+    diff,
+    folder_mtimes,
+    install,
+    ok,
+    rebuild_env,
+    save_plan,
+    trace,
+)
+from tests.wheelfactory import WheelSpec, build_wheel
+
+SITE = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
+
+OLD = WheelSpec(
+    "pkg",
+    "1.0",
+    files={
+        "pkg/__init__.py": b"V = 1\n",
+        "pkg/mod.py": b"M = 1\n",
+        "pkg/gone/__init__.py": b"",
+        "pkg/gone/deep/leaf.txt": b"a folder the upgrade empties\n",
+        "pkg/data/table.txt": b"1 2\n",
+        "pkg/data/old.txt": b"only in 1.0\n",
+    },
+)
+NEW = WheelSpec(
+    "pkg",
+    "2.0",
+    files={
+        "pkg/__init__.py": b"V = 2\n",
+        "pkg/mod.py": b"M = 2\n",
+        "pkg/new.py": b"N = 2\n",
+        "pkg/data/table.txt": b"3 4\n",
+    },
+)
+
+# Where a filesystem of its own is mounted, below the venv: "tmpfs:" or "bind:" and
+# the folder. A bind mount of the venv's own filesystem has the venv's device number.
+LAYOUTS = {
+    "site-packages": ("tmpfs:" + SITE,),
+    "package": ("tmpfs:" + SITE + "/pkg",),
+    "nested": ("tmpfs:" + SITE, "tmpfs:" + SITE + "/pkg/data"),
+    "bind": ("bind:" + SITE,),
+}
+
+
+def _mount(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+
+
+class Mounts:
+    """The mounts one test made, unmounted (deepest first) by `unmount_all`."""
+
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        self.points: list[Path] = []
+
+    def mount(self, how: str, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        if how == "tmpfs":
+            result = _mount("-t", "tmpfs", "-o", "mode=0755", "tmpfs", str(folder))
+        else:
+            volume = self.scratch / f"volume-{len(self.points)}"
+            shutil.rmtree(volume, ignore_errors=True)
+            volume.mkdir(parents=True)
+            volume.chmod(0o755)
+            result = _mount("--bind", str(volume), str(folder))
+        assert result.returncode == 0, result.stderr
+        self.points.append(folder)
+
+    def unmount_all(self) -> None:
+        while self.points:
+            # Lazily: a test that failed may have left a process in it.
+            subprocess.run(["umount", "-l", str(self.points.pop())], check=True)
+
+
+def _mounts(scratch: Path) -> Mounts:
+    """A `Mounts`, or the test skipped with the reason this run cannot mount."""
+    if shutil.which("mount") is None or shutil.which("umount") is None:
+        pytest.skip("no mount and umount commands here")
+    probe = scratch / "probe"
+    probe.mkdir(parents=True)
+    result = _mount("-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe))
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {result.stderr}")
+    subprocess.run(["umount", str(probe)], check=True)
+    probe.rmdir()
+    return Mounts(scratch / "volumes")
+
+
+@pytest.fixture
+def mounts(tmp_path: Path) -> Iterator[Mounts]:
+    made = _mounts(tmp_path)
+    try:
+        yield made
+    finally:
+        made.unmount_all()
+
+
+def mounted_env(env_dir: Path, layout: Sequence[str], mounts: Mounts) -> Path:
+    """A new venv at `env_dir` with `layout` mounted in it; returns its interpreter."""
+    mounts.unmount_all()
+    python = rebuild_env(env_dir)
+    for spec in layout:
+        how, _, folder = spec.partition(":")
+        mounts.mount(how, env_dir / folder)
+    return python
+
+
+def journals(env_dir: Path) -> list[str]:
+    """Every folder of wheelplan's (its journal, a backup folder of it) anywhere in the
+    environment, mounts included."""
+    return sorted(
+        os.path.relpath(os.path.join(folder, name), env_dir)
+        for folder, names, _ in os.walk(env_dir)
+        for name in names
+        if name.startswith(".wheelplan-")
+    )
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(
+        os.path.relpath(os.path.join(where, name), folder)
+        for where, _, names in os.walk(folder)
+        for name in names
+    )
+
+
+def site_mtimes(env_dir: Path) -> dict[str, int]:
+    """The times of site-packages and every folder in it (the venv's others are made
+    when it is)."""
+    return {
+        path: mtime
+        for path, mtime in folder_mtimes(env_dir).items()
+        if path == SITE or path.startswith(SITE + "/")
+    }
+
+
+@pytest.fixture
+def wheels(tmp_path: Path) -> tuple[Path, Path]:
+    return build_wheel(OLD, tmp_path / "wheels"), build_wheel(NEW, tmp_path / "wheels")
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_an_upgrade_replaces_files_on_another_filesystem(
+    tmp_path: Path, mounts: Mounts, wheels: tuple[Path, Path], layout: str
+) -> None:
+    """The upgrade leaves the tree a fresh install leaves, and no journal anywhere; its
+    folders' times too (SOURCE_DATE_EPOCH), the tops of the mounts, where the backup
+    folders were, included."""
+    old, new = wheels
+    env_dir = tmp_path / "env"
+    python = mounted_env(env_dir, LAYOUTS[layout], mounts)
+    install(python, [new], "--compile-bytecode", env=REPRODUCIBLE)
+    after, times = snapshot(env_dir), site_mtimes(env_dir)
+    python = mounted_env(env_dir, LAYOUTS[layout], mounts)
+    install(python, [old], "--compile-bytecode", env=REPRODUCIBLE)
+    assert (env_dir / SITE / "pkg" / "gone" / "deep").is_dir()
+    install(python, [new], "--compile-bytecode", env=REPRODUCIBLE)
+    assert diff(snapshot(env_dir), after) == []
+    assert site_mtimes(env_dir) == times
+    assert journals(env_dir) == []
+    assert not (env_dir / SITE / "pkg" / "gone").exists()
+    ok("verify", "--python", python)
+
+
+def test_a_backup_folder_leaves_no_trace_in_the_top_of_its_mount(
+    tmp_path: Path, mounts: Mounts, wheels: tuple[Path, Path]
+) -> None:
+    """A reinstall changes no entry of site-packages, so its time stays, as it does
+    where site-packages is no mount: the backup folder made and removed there is not
+    seen in it."""
+    old, _ = wheels
+    env_dir = tmp_path / "env"
+    python = mounted_env(env_dir, LAYOUTS["site-packages"], mounts)
+    install(python, [old])
+    site = env_dir / SITE
+    os.utime(site, ns=(10**18, 10**18))
+    install(python, [old], "--reinstall")
+    assert site.stat().st_mtime_ns == 10**18
+    assert journals(env_dir) == []
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_an_uninstall_removes_files_and_emptied_folders_on_another_filesystem(
+    tmp_path: Path, mounts: Mounts, wheels: tuple[Path, Path], layout: str
+) -> None:
+    """Every file goes, and every folder it leaves empty but a mount point (which no
+    rmdir can take), and the folders that hold one."""
+    old, _ = wheels
+    env_dir = tmp_path / "env"
+    python = mounted_env(env_dir, LAYOUTS[layout], mounts)
+    site = env_dir / SITE
+    install(python, [old], "--compile-bytecode")
+    ok("uninstall", "pkg", "--python", python, "--quiet")
+    assert files_under(site) == []
+    points = {spec.partition(":")[2] for spec in LAYOUTS[layout]}
+    kept = {os.path.relpath(point, SITE) for point in points if point != SITE}
+    kept |= {os.path.dirname(folder) for folder in kept} - {""}
+    left = {os.path.relpath(folder, site) for folder, _, _ in os.walk(site)} - {"."}
+    assert left == kept
+    assert journals(env_dir) == []
+    ok("verify", "--python", python)
+
+
+def test_a_folder_in_the_way_of_a_backup_folder_is_refused_before_any_change(
+    tmp_path: Path, mounts: Mounts, wheels: tuple[Path, Path]
+) -> None:
+    """Not ours to use, nor (after a crash) to remove: the apply does not start."""
+    old, new = wheels
+    env_dir = tmp_path / "env"
+    python = mounted_env(env_dir, LAYOUTS["site-packages"], mounts)
+    install(python, [old])
+    in_the_way = env_dir / SITE / ".wheelplan-backup"
+    in_the_way.mkdir()
+    (in_the_way / "0").write_text("someone's\n")
+    before = exact_snapshot(env_dir)
+    # Killed where the backup folder would be made, the journal would name it for
+    # recovery to remove: refused before the journal is begun.
+    for fault in ("error:0", "kill:3"):
+        result = run_cli("install", new, "--python", python, "-q", env={"WHEELPLAN_FAULT": fault})
+        assert (result.returncode, result.stderr) == (
+            1,
+            f"error: {env_dir}: cannot start the transaction, nothing changed:"
+            f" [Errno 17] File exists: '{in_the_way}'\n",
+        )
+        assert exact_snapshot(env_dir) == before
+
+
+# --- faults ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Case(FaultCase):
+    """An upgrade over three homes for its backups: the prefix's journal (the old
+    dist-info), a tmpfs on the package folder, and another on its data folder."""
+
+    mounts: Mounts
+
+    LAYOUT = ("tmpfs:" + SITE + "/pkg", "tmpfs:" + SITE + "/pkg/data")
+
+    def faults(self) -> list[int]:
+        """The checkpoints to fail at: every one that makes or removes the journal's
+        folders, and of each run of other operations of a kind the first, the middle
+        and the last (the rest are more of the same, and each costs an apply)."""
+        chosen = set()
+        start = 0
+        for end in range(1, len(self.kinds) + 1):
+            if end == len(self.kinds) or self.kinds[end] != self.kinds[start]:
+                run = range(start + 1, end + 1)  # checkpoints count from 1
+                if self.kinds[start] in ("journal", "cleanup"):
+                    chosen.update(run)
+                else:
+                    chosen.update((run[0], run[len(run) // 2], run[-1]))
+                start = end
+        return sorted(chosen)
+
+    def rolls_back(self, n: int) -> bool:
+        """Whether a fault at checkpoint `n` comes before the commit point (each backup
+        folder is removed after it)."""
+        return n <= self.kinds.index("commit") + 1
+
+    def reset(self) -> None:
+        """The environment as before the upgrade: the same bytes, in new mounts."""
+        mounts = self.mounts
+        mounts.unmount_all()
+        shutil.rmtree(self.env_dir)
+        shutil.copytree(self.pristine, self.env_dir, symlinks=True)
+        for spec in self.LAYOUT:  # shallowest first: each one's copy is in the last
+            folder = self.env_dir / spec.partition(":")[2]
+            aside = folder.with_name(folder.name + ".aside")
+            folder.rename(aside)
+            mounts.mount("tmpfs", folder)
+            shutil.copytree(aside, folder, symlinks=True, dirs_exist_ok=True)
+            shutil.rmtree(aside)
+        assert snapshot(self.env_dir) == self.before
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Case]:
+    folder = tmp_path_factory.mktemp("mounted-faults")
+    mounts = _mounts(folder)
+    try:
+        old, new = build_wheel(OLD, folder / "wheels"), build_wheel(NEW, folder / "wheels")
+        env_dir = folder / "env"
+        python = mounted_env(env_dir, Case.LAYOUT, mounts)
+        install(python, [new], "--compile-bytecode", env=REPRODUCIBLE)
+        after = snapshot(env_dir)
+        python = mounted_env(env_dir, Case.LAYOUT, mounts)
+        install(python, [old], "--compile-bytecode", env=REPRODUCIBLE)
+        # Read-only files, whose modes must come back with them.
+        (env_dir / SITE / "pkg" / "mod.py").chmod(0o444)
+        (env_dir / SITE / "pkg" / "data" / "old.txt").chmod(0o444)
+        plan = folder / "upgrade.json"
+        save_plan(python, plan, [new])
+        pristine = folder / "pristine"
+        shutil.copytree(env_dir, pristine, symlinks=True)
+        before = snapshot(env_dir)
+        kinds = tuple(_trace(plan))
+        made = Case(env_dir, python, pristine, plan, before, after, kinds, mounts)
+        made.reset()
+        yield made
+    finally:
+        mounts.unmount_all()
+
+
+def _trace(plan: Path) -> list[str]:
+    """The checkpoint kinds the upgrade passes. Not `txsupport.checkpoints`, whose copy
+    of the environment would hold no mount: traced on the environment itself, which
+    the fixture then sets back."""
+    result = run_cli(
+        "apply", plan, *FAULT_OPTIONS, env={**REPRODUCIBLE, "WHEELPLAN_FAULT": "trace"}
+    )
+    assert result.returncode == 0, result.stderr
+    return trace(result.stderr)
+
+
+def test_the_case_backs_up_on_three_filesystems(case: Case) -> None:
+    """The upgrade passes every kind of operation, and ends as a fresh install."""
+    case.reset()
+    assert {"journal", "move", "rmdir", "mkdir", "create", "commit", "cleanup"} <= set(case.kinds)
+    # A backup folder made on each tmpfs after the journal's two, and removed first.
+    assert case.kinds.count("journal") == 4 and case.kinds[-4:] == ("cleanup",) * 4
+    result = case.apply("error:0")  # a fault that never fires
+    assert result.returncode == 0, result.stderr
+    assert diff(snapshot(case.env_dir), case.after) == []
+    assert journals(case.env_dir) == []
+
+
+def test_an_error_at_any_file_operation_rolls_back_every_filesystem(case: Case) -> None:
+    for n in case.faults():
+        case.reset()
+        times, untouched = folder_mtimes(case.env_dir), exact_snapshot(case.env_dir)
+        result = case.apply(f"error:{n}")
+        assert journals(case.env_dir) == [], n
+        if case.rolls_back(n):
+            assert result.returncode == 1, (n, result.stderr)
+            assert "rolled back" in result.stderr or "nothing changed" in result.stderr
+            assert diff(exact_snapshot(case.env_dir), untouched) == [], n
+            assert folder_mtimes(case.env_dir) == times, n
+        else:
+            assert result.returncode == 0, (n, result.stderr)
+            assert diff(snapshot(case.env_dir), case.after) == [], n
+
+
+def test_a_kill_at_any_file_operation_is_recovered_on_every_filesystem(case: Case) -> None:
+    for n in case.faults():
+        case.reset()
+        times, untouched = folder_mtimes(case.env_dir), exact_snapshot(case.env_dir)
+        killed = case.apply(f"kill:{n}")
+        assert killed.returncode == -signal.SIGKILL, (n, killed.stderr)
+        ok("recover", "--python", case.python)
+        assert journals(case.env_dir) == [], n
+        if case.rolls_back(n):
+            assert diff(exact_snapshot(case.env_dir), untouched) == [], n
+            # The prefix's own time is set back only where the intent was written.
+            assert {**folder_mtimes(case.env_dir), "": 0} == {**times, "": 0}, n
+        else:
+            assert diff(snapshot(case.env_dir), case.after) == [], n
+
+
+def test_a_recovery_killed_anywhere_is_run_again_on_every_filesystem(case: Case) -> None:
+    """Killed after every file was moved aside, then its recovery killed at each of its
+    own file operations: the next recovery puts back the exact tree."""
+    moved = max(i for i, kind in enumerate(case.kinds) if kind == "move") + 2
+    case.reset()
+    assert case.apply(f"kill:{moved}").returncode == -signal.SIGKILL
+    result = run_cli("recover", "--python", case.python, env={"WHEELPLAN_FAULT": "trace"})
+    assert result.returncode == 0, result.stderr
+    steps = len(trace(result.stderr))
+    for m in range(1, steps + 1):
+        case.reset()
+        untouched = exact_snapshot(case.env_dir)
+        assert case.apply(f"kill:{moved}").returncode == -signal.SIGKILL
+        first = run_cli("recover", "--python", case.python, env={"WHEELPLAN_FAULT": f"kill:{m}"})
+        assert first.returncode == -signal.SIGKILL, (m, first.stderr)
+        ok("recover", "--python", case.python)
+        assert journals(case.env_dir) == [], m
+        assert diff(exact_snapshot(case.env_dir), untouched) == [], m
