@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import posixpath
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
 import attrs
 
@@ -327,12 +327,16 @@ def record_without(item: Installed, prefix: str, dropped: Collection[str]) -> st
 
 
 def files_below(
-    base: str, root: str, prune: Collection[str] = (), onerror: OnError | None = None
+    base: str,
+    root: str,
+    prune: Callable[[str], bool] | None = None,
+    onerror: OnError | None = None,
 ) -> list[str]:
     """Every non-folder entry below `base/root`, relative to `base`; links are entries.
 
-    The folders named in `prune` are left out where they are `root`'s own. A folder
-    that cannot be listed is left out too, and given to `onerror` if there is one.
+    The folders `prune` is true of (given their paths relative to `base`) are left out.
+    A folder that cannot be listed is left out too, and given to `onerror` if there is
+    one.
     """
     found: list[str] = []
     top = os.path.join(base, root) if root else base
@@ -342,10 +346,10 @@ def files_below(
     start = "" if start == "." else start
     for folder in walk(top, onerror=onerror):
         relative = posixpath.join(start, folder.path) if folder.path else start
-        if not folder.path:
-            folder.folders[:] = [name for name in folder.folders if name not in prune]
-        folder.folders.sort()
         inside = f"{relative}/" if relative else ""
+        if prune is not None:
+            folder.folders[:] = [name for name in folder.folders if not prune(inside + name)]
+        folder.folders.sort()
         found += [inside + name for name in folder.others]
     return found
 

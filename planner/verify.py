@@ -29,6 +29,7 @@ folder, or a folder above one, is (a site-packages moved and linked back).
 from __future__ import annotations
 
 import fnmatch
+import functools
 import multiprocessing
 import os
 import posixpath
@@ -51,7 +52,7 @@ from planner.installed import (
 )
 from planner.listing import RealPaths
 from planner.paths import parents
-from planner.target import JOURNAL_DIR
+from planner.target import BACKUP_DIR, JOURNAL_DIR
 
 
 @attrs.frozen
@@ -256,8 +257,18 @@ def verify(
 
     # A symlink where a scheme folder (or one above it) is leads to the files: layout.
     layout = {folder for root in schemes.values() if root for folder in (*parents(root), root)}
+    backups: set[str] = set()
+
+    def journal(root: str, path: str) -> bool:
+        """The journal's folders hold what an apply moved aside: no one's files."""
+        if path.rpartition("/")[2] == BACKUP_DIR:
+            backups.add(path)
+            return True
+        return path == posixpath.join(root, JOURNAL_DIR)
+
     for root in roots:
-        for path in files_below(base, root, prune=(JOURNAL_DIR,), onerror=unreadable):
+        pruned = functools.partial(journal, root)
+        for path in files_below(base, root, prune=pruned, onerror=unreadable):
             if path in seen or path in owned:
                 continue
             if path in layout and os.path.isdir(os.path.join(base, path)):
@@ -267,6 +278,10 @@ def verify(
                 problems.append(
                     Problem(os.path.join(base, path), "unowned: not listed in any RECORD")
                 )
+    problems += [
+        Problem(os.path.join(base, path), f"an interrupted apply left a journal; run `{recover}`")
+        for path in sorted(backups)
+    ]
     return Report(
         distributions=len(installed), files=len(listed), problems=tuple(sorted(problems, key=str))
     )

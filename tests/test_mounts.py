@@ -406,3 +406,22 @@ def test_a_recovery_killed_anywhere_is_run_again_on_every_filesystem(case: Case)
         ok("recover", "--python", case.python)
         assert journals(case.env_dir) == [], m
         assert diff(exact_snapshot(case.env_dir), untouched) == [], m
+
+
+def test_verify_names_the_journals_a_killed_apply_left_and_no_file_in_them(case: Case) -> None:
+    """Backups on another filesystem are the journal's, not files no RECORD lists."""
+    moved = max(i for i, kind in enumerate(case.kinds) if kind == "move") + 2
+    case.reset()
+    assert case.apply(f"kill:{moved}").returncode == -signal.SIGKILL
+    left = journals(case.env_dir)
+    assert len(left) == 3, left  # the prefix's, and one on each tmpfs
+    result = run_cli("verify", "--python", case.python)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    journal_lines = [line for line in lines if "an interrupted apply left a journal" in line]
+    assert sorted(line.split(": ")[1] for line in journal_lines) == sorted(
+        str(case.env_dir / path) for path in left
+    )
+    assert not [line for line in lines if "unowned" in line], lines
+    ok("recover", "--python", case.python)
+    assert journals(case.env_dir) == []
