@@ -275,8 +275,9 @@ def test_a_failing_worker_stops_the_others_and_nothing_remains(
     assert os.listdir(prefix) == []
     began = {log.name: log.read_text().splitlines() for log in tried.iterdir()}
     assert [paths for paths in began.values() if bad in paths] == [[bad]]
-    # Each of the others stopped at its first file (or before), not at its 25th.
-    assert all(len(paths) == 1 for paths in began.values()), began
+    # Each of the others stopped at its first file (or before, killed while it logged
+    # that file: an empty log), not at its 25th.
+    assert all(len(paths) <= 1 for paths in began.values()), began
 
 
 def test_the_wheels_are_hashed_once_from_when_the_plan_names_them(
