@@ -12,38 +12,14 @@ the prefix's journal.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 
 from planner.listing import RealPaths
-
-# Where the kernel lists the mounts this process sees (Linux; elsewhere the device
-# numbers alone tell the mounts apart).
-MOUNTINFO = "/proc/self/mountinfo"
-# A mount point's space, tab, newline and backslash are written as octal escapes.
-_ESCAPE = re.compile(rb"\\([0-7]{3})")
+from planner.mounts import mount_points
 
 # The folders backed up in, each with the indices (in the apply's moved files) of
 # the files whose backups are there; the prefix, where the rest go, is not among them.
 Homes = tuple[tuple[str, tuple[int, ...]], ...]
-
-
-def mount_points(real_prefix: str) -> frozenset[str]:
-    """The mount points below `real_prefix` that the mount table lists, relative to it."""
-    try:
-        with open(MOUNTINFO, "rb") as table:
-            lines = table.read().splitlines()
-    except OSError:
-        return frozenset()
-    inside = os.fsencode(os.path.join(real_prefix, ""))
-    points = set()
-    for line in lines:
-        fields = line.split(b" ")
-        if len(fields) > 4:  # the fifth is the mount point
-            point = _ESCAPE.sub(lambda match: bytes([int(match[1], 8)]), fields[4])
-            if point.startswith(inside) and len(point) > len(inside):
-                points.add(os.fsdecode(point[len(inside) :]).rstrip("/"))
-    return frozenset(points)
 
 
 class _Tops:
@@ -94,4 +70,4 @@ def backup_homes(base: str, moved: Sequence[str]) -> Homes:
     return tuple((top, tuple(indices)) for top, indices in sorted(homes.items()))
 
 
-__all__ = ["Homes", "backup_homes", "mount_points"]
+__all__ = ["Homes", "backup_homes"]
