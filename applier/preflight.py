@@ -29,11 +29,13 @@ from planner.listing import (
     LEADS_OUT,
     Listing,
     RealPaths,
+    going_metadata,
     is_real_dir,
     left_below,
     metadata_left,
     not_folders,
 )
+from planner.mounts import MOUNT_STAYS, MountPoints
 from planner.paths import has_control, parents
 from planner.plan import INSTALLING, Distribution, Plan, Target
 from planner.target import (
@@ -331,6 +333,10 @@ def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None
             problems.append(
                 Problem(entry.path, "is a directory in the target; a plan moves only files")
             )
+    # A mount point made since the plan stays, as the planner would have refused it.
+    points = MountPoints(base)
+    mounted = points.of_folders(going_metadata(removed, set(plan.directories)))
+    problems += [Problem(folder, f"{point} {MOUNT_STAYS}") for folder, point in mounted.items()]
     for directory in plan.removed_directories:
         changed.add(directory.rpartition("/")[0])
         if not disk.lexists(directory):
@@ -339,6 +345,8 @@ def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None
                     directory, "is missing from the target but the plan expected it; plan again"
                 )
             )
+        elif not mounted.keys() & {*parents(directory)} and points.is_mount(directory):
+            problems.append(Problem(directory, "is a mount point, which no rmdir removes"))
     if removed:
         # What is in a removed empty folder now, or where it was, is named here.
         problems += [
@@ -346,6 +354,7 @@ def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None
             for folder, left in metadata_left(
                 base, removed, set(plan.directories), set(plan.removed_directories)
             )
+            if folder not in mounted
         ]
     for folder in sorted(changed):
         full = os.path.join(base, folder)

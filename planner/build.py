@@ -44,6 +44,7 @@ from planner.listing import (
     metadata_left,
     not_folders,
 )
+from planner.mounts import MOUNT_STAYS, MountPoints
 from planner.overlaps import describe_owners, settle
 from planner.paths import is_within, join, path_problem
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
@@ -786,11 +787,16 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     directories = sorted(_with_ancestors(folders))
     emptied: list[str] = []
     if removals:
+        going = going_metadata(removals.keys(), set(directories))
+        # A mount point stays (no rmdir takes one), and so does the folder holding it.
+        mounted = MountPoints(target.prefix).of_folders(going)
+        problems += [Problem(folder, f"{point} {MOUNT_STAYS}") for folder, point in mounted.items()]
         # A metadata folder that goes takes its empty folders along, as pip's does; one
         # that no plan can name stays, and is refused below as what would stay.
         emptied = [
             folder
-            for metadata in going_metadata(removals.keys(), set(directories))
+            for metadata in going
+            if metadata not in mounted
             for folder in empty_below(target.prefix, metadata)
             if path_problem(folder) is None
         ]
@@ -803,7 +809,8 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             for folder, left in metadata_left(
                 target.prefix, removals.keys(), set(directories), set(emptied)
             )
-            if left != folder  # a folder that is a symlink: unlisted_metadata refused it
+            # A folder that is a symlink: unlisted_metadata refused it.
+            if left != folder and folder not in mounted
         ]
     problems += _through_links(
         [*settlement.files, *rewrites], directories, removals, real, wheel_of

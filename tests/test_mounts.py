@@ -12,6 +12,7 @@ the tests are skipped, saying why.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -24,6 +25,7 @@ import attrs
 import pytest
 
 from tests.conftest import exact_snapshot, run_cli, snapshot
+from tests.hostile import recompute_digest
 from tests.txsupport import (
     FAULT_OPTIONS,
     REPRODUCIBLE,
@@ -33,6 +35,7 @@ from tests.txsupport import (
     install,
     ok,
     rebuild_env,
+    refused,
     save_plan,
     trace,
 )
@@ -254,6 +257,103 @@ def test_a_folder_in_the_way_of_a_backup_folder_is_refused_before_any_change(
             f" [Errno 17] File exists: '{in_the_way}'\n",
         )
         assert exact_snapshot(env_dir) == before
+
+
+# --- a metadata folder that is, or holds, a mount point ----------------------------
+
+LICENSED = WheelSpec(
+    "lic", files={"lic/__init__.py": b"", "lic-1.0.dist-info/licenses/LICENSE": b"MIT\n"}
+)
+LICENSED_NEW = WheelSpec("lic", "2.0", files={"lic/__init__.py": b"V = 2\n"})
+# A mount in the old .dist-info: how, and where in it ("" is the folder itself).
+METADATA_MOUNTS = {
+    "metadata folder": ("tmpfs", ""),
+    "licenses holding a file": ("tmpfs", "licenses"),
+    "empty folder": ("tmpfs", "extra"),
+    "empty bind mount": ("bind", "extra"),
+}
+STAYS = (
+    "would stay in this metadata folder (a mount point, which no rmdir removes), which"
+    " would then still name a distribution that is gone; unmount it first"
+)
+
+
+def mount_in_metadata(env_dir: Path, where: str, mounts: Mounts) -> str:
+    """Mount a folder in the installed `lic` 1.0's .dist-info (`METADATA_MOUNTS`), with
+    what was in it copied onto the mount; returns its path in the environment."""
+    how, inside = METADATA_MOUNTS[where]
+    folder = env_dir / SITE / LICENSED.dist_info / inside
+    kept = mounts.scratch.parent / "kept"
+    if folder.exists():
+        shutil.copytree(folder, kept, symlinks=True)
+    mounts.mount(how, folder)
+    if kept.exists():
+        shutil.copytree(kept, folder, symlinks=True, dirs_exist_ok=True)
+    return str(folder.relative_to(env_dir))
+
+
+@pytest.mark.parametrize("command", ["upgrade", "uninstall"])
+@pytest.mark.parametrize("where", sorted(METADATA_MOUNTS))
+def test_a_mount_point_in_a_metadata_folder_that_goes_is_refused(
+    tmp_path: Path, mounts: Mounts, where: str, command: str
+) -> None:
+    """No rmdir removes a mount point: the .dist-info that is or holds one would stay,
+    naming a distribution that is gone (an upgrade left two versions, which every later
+    plan refused; an empty one the plan removed failed the apply). Refused up front."""
+    old, new = (build_wheel(spec, tmp_path / "wheels") for spec in (LICENSED, LICENSED_NEW))
+    env_dir = tmp_path / "env"
+    python = mounted_env(env_dir, (), mounts)
+    install(python, [old])
+    point = mount_in_metadata(env_dir, where, mounts)
+    before = exact_snapshot(env_dir)
+    if command == "upgrade":
+        result = refused("install", new, "--python", python)
+    else:
+        result = refused("uninstall", "lic", "--python", python)
+    assert exact_snapshot(env_dir) == before
+    assert result.stderr == f"error: {SITE}/{LICENSED.dist_info}: {point} {STAYS}\n"
+
+
+@pytest.mark.parametrize("where", ["metadata folder", "empty folder", "empty bind mount"])
+def test_a_mount_point_made_in_a_metadata_folder_after_the_plan_is_refused_by_the_apply(
+    tmp_path: Path, mounts: Mounts, where: str
+) -> None:
+    """The preflight trusts no plan: the folder mounted since, or an empty folder the
+    plan removes that is now a mount point, is refused before anything changes."""
+    old = build_wheel(LICENSED, tmp_path / "wheels")
+    env_dir = tmp_path / "env"
+    python = mounted_env(env_dir, (), mounts)
+    install(python, [old])
+    (env_dir / SITE / LICENSED.dist_info / "extra").mkdir()  # a plan removes it
+    plan = tmp_path / "remove.json"
+    save_plan(python, plan, [], "--remove", "lic")
+    point = mount_in_metadata(env_dir, where, mounts)
+    before = exact_snapshot(env_dir)
+    result = refused("apply", plan)
+    assert exact_snapshot(env_dir) == before
+    assert result.stderr == f"error: {SITE}/{LICENSED.dist_info}: {point} {STAYS}\n"
+
+
+def test_an_empty_folder_a_plan_removes_that_is_a_mount_point_is_refused_by_the_apply(
+    tmp_path: Path, mounts: Mounts
+) -> None:
+    """Whatever folder the plan says it is in: one that names the .dist-info among its
+    directories (so it does not go whole) still may not remove a mount point."""
+    old = build_wheel(LICENSED, tmp_path / "wheels")
+    env_dir = tmp_path / "env"
+    python = mounted_env(env_dir, (), mounts)
+    install(python, [old])
+    (env_dir / SITE / LICENSED.dist_info / "extra").mkdir()
+    plan = tmp_path / "remove.json"
+    save_plan(python, plan, [], "--remove", "lic")
+    data = json.loads(plan.read_text())
+    data["directories"] = sorted({*data["directories"], f"{SITE}/{LICENSED.dist_info}"})
+    plan.write_text(json.dumps(recompute_digest(data)))
+    point = mount_in_metadata(env_dir, "empty folder", mounts)
+    before = exact_snapshot(env_dir)
+    result = refused("apply", plan)
+    assert exact_snapshot(env_dir) == before
+    assert result.stderr == f"error: {point}: is a mount point, which no rmdir removes\n"
 
 
 # --- faults ---------------------------------------------------------------------------
