@@ -27,16 +27,18 @@ from planner.paths import has_control, is_utf8, is_within, parents, path_problem
 from planner.plan import TargetLayout
 
 JOURNAL_DIR = ".wheelplan-journal"
-# The journal's folder at the top of each other mount inside the environment that
-# holds files an apply moves aside: a rename cannot leave its mount.
+# How the name of the journal's folder at the top of each other mount inside the
+# environment that holds files an apply moves aside begins (a rename cannot leave its
+# mount); each journal's are named `BACKUP_DIR-ID`, with an ID of its own.
 BACKUP_DIR = ".wheelplan-backup"
 
 
 def in_journal(path: str) -> bool:
-    """Whether relative `path` is in the journal or in one of its backup folders, at
-    any depth (where a mount's top is depends on the machine): no plan writes there."""
+    """Whether relative `path` is in the journal or in a folder whose name begins as its
+    backup folders' do, at any depth (where a mount's top is depends on the machine):
+    no plan writes there."""
     # The name at all first: one search, where the exact test makes two strings.
-    return is_within(path, JOURNAL_DIR) or (BACKUP_DIR in path and f"/{BACKUP_DIR}/" in f"/{path}/")
+    return is_within(path, JOURNAL_DIR) or (BACKUP_DIR in path and f"/{BACKUP_DIR}" in f"/{path}")
 
 
 # `--target DIR` (pip's and uv's): a plain folder that goes on sys.path (a Lambda layer,

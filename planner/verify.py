@@ -261,7 +261,7 @@ def verify(
 
     def journal(root: str, path: str) -> bool:
         """The journal's folders hold what an apply moved aside: no one's files."""
-        if path.rpartition("/")[2] == BACKUP_DIR:
+        if path.rpartition("/")[2].startswith(BACKUP_DIR):
             backups.add(path)
             return True
         return path == posixpath.join(root, JOURNAL_DIR)

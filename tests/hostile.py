@@ -486,6 +486,12 @@ WHEEL_CASES: tuple[Case, ...] = (
         "/demo/.wheelplan-backup/0' is in wheelplan's journal folder",
     ),
     Case(
+        # Each journal's backup folders there are named so, with an id of its own.
+        "backup-id-member",
+        _builder(_with_files(Member("demo/.wheelplan-backup-0123456789abcdef/0", b"x"))),
+        "/demo/.wheelplan-backup-0123456789abcdef/0' is in wheelplan's journal folder",
+    ),
+    Case(
         "symlink-member",
         _builder(_with_files(Member("demo/link", b"/etc/passwd", mode=0o120777))),
         "'demo/link' is a symlink",
@@ -975,6 +981,11 @@ PLAN_CASES: tuple[PlanCase, ...] = (
         "dest-backup",
         _redirect(lambda old: old.rpartition("/")[0] + "/.wheelplan-backup/0"),
         "/.wheelplan-backup/0' is in wheelplan's journal folder",
+    ),
+    PlanCase(
+        "dest-backup-id",
+        _redirect(lambda old: old.rpartition("/")[0] + "/.wheelplan-backup-0123456789abcdef/0"),
+        "/.wheelplan-backup-0123456789abcdef/0' is in wheelplan's journal folder",
     ),
     PlanCase("dest-nul", _redirect(lambda old: old + "\x00.pth"), "NUL or control character"),
     PlanCase("scheme-escapes", _scheme("purelib", "../../../etc"), "scheme purelib"),
