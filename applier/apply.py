@@ -254,6 +254,7 @@ def _transaction(
         journal.folder_times(base, changing),
         made,
         mounts,
+        journal.new_backup_id(),
     )
     try:
         tx.begin(intent)

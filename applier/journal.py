@@ -6,14 +6,18 @@ Layout, under the environment prefix (documented in the README):
     .wheelplan-journal/backup/<n>     the n-th moved file, renamed here (never copied)
     .wheelplan-journal/removed-dirs   one JSON line per directory the apply removed
     .wheelplan-journal/committed      present once every planned change is in place
-    MOUNT/.wheelplan-backup/<n>       the n-th moved file, where it is below MOUNT
+    MOUNT/.wheelplan-backup-ID/<n>    the n-th moved file, where it is below MOUNT
 
 A rename cannot leave its mount, so a file below a folder mounted on its own inside
 the environment (`mounts.py`) is backed up at the top of that mount, MOUNT, and
 `intent.json` says which files are, before the first is moved. Those folders are
 made after `intent.json` is written, and removed before it goes, so no state leaves
 one that recovery does not know; making or removing one leaves its MOUNT's times as
-they were.
+they were. Their name holds an ID random to each journal, in `intent.json`: a
+`.wheelplan-backup...` folder that appears at MOUNT while a killed apply's journal
+waits for recovery (another environment's, on a volume they share) is never taken for
+this journal's, since there is a window between writing `intent.json` and making the
+folder, and none blocks a later apply.
 
 `intent.json` is written atomically before the first change, and lists every path
 the apply may create, so a crash between creating a file and anything else leaves
@@ -32,9 +36,10 @@ undo" whether or not `committed` is still there.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
+import re
+import secrets
 import stat
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -60,6 +65,8 @@ COMMITTED = "committed"
 _MAX_ID = 2**32 - 2
 # The most folders a path names: one of PATH_MAX (4,096 bytes) holds at most 2,048.
 _MAX_MADE = 2048
+# A journal's backup id: the hex of 64 random bits, which no two journals share.
+_BACKUP_ID = re.compile(r"[0-9a-f]{16}")
 # Checkpoints after the commit point: a fault there rolls forward, not back. One more
 # for each backup folder on another mount.
 CHECKPOINTS_AFTER_COMMIT = 2
@@ -87,19 +94,25 @@ class Intent:
     # The tops of other mounts whose BACKUP_DIR holds the backups of these indices of
     # `moved` (the rest are in the journal's backup/).
     mounts: Homes = ()
+    # What names this journal's backup folders on other mounts (see the docstring).
+    backup_id: str = ""
+
+    def backup_dirs(self) -> list[str]:
+        """The backup folder at the top of each other mount (relative, as `mounts`)."""
+        return [f"{top}/{BACKUP_DIR}-{self.backup_id}" for top, _ in self.mounts]
 
     def backups(self, base: str) -> list[str]:
         """Where each moved file's backup is, by its index in `moved`."""
         folders = [os.path.join(base, JOURNAL_DIR, BACKUP)] * len(self.moved)
-        for top, indices in self.mounts:
+        for (_, indices), folder in zip(self.mounts, self.backup_dirs(), strict=True):
             for index in indices:
-                folders[index] = backup_dir(base, top)
+                folders[index] = os.path.join(base, folder)
         return [os.path.join(folder, str(index)) for index, folder in enumerate(folders)]
 
 
-def backup_dir(base: str, top: str) -> str:
-    """The backup folder at the top of another mount."""
-    return os.path.join(base, top, BACKUP_DIR)
+def new_backup_id() -> str:
+    """A new journal's backup id, for `Intent`."""
+    return secrets.token_hex(8)
 
 
 def _keeping_times(folder: str, change: Callable[[], object]) -> None:
@@ -159,10 +172,6 @@ class Journal:
 
     def begin(self, intent: Intent) -> None:
         """Record the intent; if this fails, nothing has changed and no journal is left."""
-        for top, _ in intent.mounts:
-            # Someone else's: recovery would take it for ours, and remove it.
-            if os.path.lexists(folder := backup_dir(self.base, top)):
-                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), folder)
         os.mkdir(self.root, 0o700)
         made = []
         try:
@@ -172,9 +181,9 @@ class Journal:
             # Not recursing: the tuples of 17,000 paths go to the encoder as they are.
             data = json.dumps(attrs.asdict(intent, recurse=False), sort_keys=True).encode()
             write_atomic(os.path.join(self.root, INTENT), data, fsync=self.fsync)
-            for top, _ in intent.mounts:
+            for relative in intent.backup_dirs():
                 faults.checkpoint("journal")
-                folder = backup_dir(self.base, top)
+                folder = os.path.join(self.base, relative)
                 _keeping_times(os.path.dirname(folder), partial(os.mkdir, folder, 0o700))
                 made.append(folder)
         except BaseException:
@@ -217,27 +226,27 @@ class Journal:
     def commit(self, touched_dirs: Iterable[str]) -> None:
         """The commit point: flush (with --fsync), then create the `committed` marker."""
         if self.fsync:
-            mounts = [backup_dir(self.base, top) for top, _ in self.intent.mounts]
+            mounts = [os.path.join(self.base, folder) for folder in self.intent.backup_dirs()]
             fsync_dirs([*touched_dirs, self.backup, self.root, *mounts])
         faults.checkpoint("commit")
         write_atomic(os.path.join(self.root, COMMITTED), b"", fsync=self.fsync)
 
     def finish(self) -> None:
         """Drop a committed journal (the backups are the old files, no longer needed)."""
-        _drop(self.base, self.intent.mounts)
+        _drop(self.base, self.intent)
 
 
 def has_journal(base: str) -> bool:
     return os.path.lexists(os.path.join(base, JOURNAL_DIR))
 
 
-def _drop(base: str, mounts: Homes) -> None:
+def _drop(base: str, intent: Intent | None) -> None:
     """Remove the journal: the backup folders on other mounts, then `intent.json`,
     which names them (see the module docstring)."""
     root = os.path.join(base, JOURNAL_DIR)
-    for top, _ in mounts:
+    for relative in intent.backup_dirs() if intent is not None else ():
         faults.checkpoint("cleanup")
-        folder = backup_dir(base, top)
+        folder = os.path.join(base, relative)
         _keeping_times(os.path.dirname(folder), partial(remove_tree, folder))
     faults.checkpoint("cleanup")
     with contextlib.suppress(FileNotFoundError):
@@ -246,11 +255,16 @@ def _drop(base: str, mounts: Homes) -> None:
     remove_tree(root)
 
 
-def _damaged(root: str, why: str) -> Refused:
+def _damaged(root: str, why: str, intent: Intent | None = None) -> Refused:
+    """`intent`, where it could be read: its backup folders on other mounts hold old
+    files too."""
+    base = os.path.dirname(root)
+    others = [os.path.join(base, folder, "") for folder in intent.backup_dirs()] if intent else []
+    where = " and in ".join(["backup/", ", ".join(others)] if others else ["backup/"])
     return Refused.one(
         root,
         f"the journal is damaged ({why}); wheelplan will not guess how to undo it."
-        " Inspect it and restore the files in backup/ by hand",
+        f" Inspect it and restore the files in {where} by hand",
     )
 
 
@@ -291,6 +305,11 @@ def _read_intent(root: str) -> Intent | None:
     made = data.get("made", 0)
     if not _whole(made, _MAX_MADE):
         raise _damaged(root, f"{INTENT} has a count of folders made that no path can have")
+    mounts = _read_mounts(root, data.get("mounts", []), len(data["moved"]))
+    backup_id = data.get("backup_id", "")
+    # Without its own id, another journal's backup folder could be taken for this one's.
+    if mounts and not (isinstance(backup_id, str) and _BACKUP_ID.fullmatch(backup_id)):
+        raise _damaged(root, f"{INTENT} has backup folders on other mounts but no backup id")
     return Intent(
         created_dirs=tuple(data["created_dirs"]),
         new_files=tuple(data["new_files"]),
@@ -298,7 +317,8 @@ def _read_intent(root: str) -> Intent | None:
         fsync=data.get("fsync") is True,
         folder_times=tuple((path, atime, mtime) for path, atime, mtime in times),
         made=made,
-        mounts=_read_mounts(root, data.get("mounts", []), len(data["moved"])),
+        mounts=mounts,
+        backup_id=backup_id if mounts else "",
     )
 
 
@@ -331,32 +351,34 @@ def _is_times(entry: object) -> bool:
     )
 
 
-def _check_path(root: str, path: object) -> None:
+def _check_path(root: str, path: object, intent: Intent | None = None) -> None:
     """A journal is a file in the target like any other: never follow it outside, nor
     into the journal itself, whose backups a rollback needs (no apply writes there)."""
     if not isinstance(path, str) or path_problem(path) is not None or in_journal(path):
-        raise _damaged(root, f"it names the unsafe path {path!r}")
+        raise _damaged(root, f"it names the unsafe path {path!r}", intent)
 
 
-def _removed_dirs(root: str) -> list[dict[str, Any]]:
+def _removed_dirs(root: str, intent: Intent) -> list[dict[str, Any]]:
     try:
         text = _read(root, REMOVED_DIRS).decode()
     except FileNotFoundError:
         return []
     except UnicodeDecodeError:
-        raise _damaged(root, f"{REMOVED_DIRS} is not UTF-8 text") from None
+        raise _damaged(root, f"{REMOVED_DIRS} is not UTF-8 text", intent) from None
     lines = text.split("\n")[:-1]  # a torn last line (no newline yet): not done
     entries = []
     for line in lines:
         try:
             entry = json.loads(line)
         except (ValueError, RecursionError):
-            raise _damaged(root, f"{REMOVED_DIRS} has a line that is not JSON") from None
+            raise _damaged(root, f"{REMOVED_DIRS} has a line that is not JSON", intent) from None
         if not isinstance(entry, dict) or not isinstance(entry.get("mode"), int):
-            raise _damaged(root, f"{REMOVED_DIRS} has a line without a path and mode")
-        _check_path(root, entry.get("path"))
+            raise _damaged(root, f"{REMOVED_DIRS} has a line without a path and mode", intent)
+        _check_path(root, entry.get("path"), intent)
         if not _folder_attributes(entry):
-            raise _damaged(root, f"{REMOVED_DIRS} has a mode, uid or gid no folder can have")
+            raise _damaged(
+                root, f"{REMOVED_DIRS} has a mode, uid or gid no folder can have", intent
+            )
         entries.append(entry)
     return entries
 
@@ -388,14 +410,14 @@ def recover(base: str, staging: str | None = None) -> Outcome:
     intent = _read_intent(root)
     if os.path.exists(os.path.join(root, COMMITTED)):
         # Its intent names the backup folders on other mounts, to go with the journal.
-        mounts = intent.mounts if intent is not None else ()
-        _check_links(base, root, [], mounts)
-        _drop(base, mounts)
+        if intent is not None:
+            _check_links(base, root, [], intent)
+        _drop(base, intent)
         return "rolled forward"
     if intent is None:
         remove_tree(root)  # before the first change, or after the rollback was complete
         return "clean"
-    removed_dirs = _removed_dirs(root)
+    removed_dirs = _removed_dirs(root, intent)
     _check_links(
         base,
         root,
@@ -405,19 +427,19 @@ def recover(base: str, staging: str | None = None) -> Outcome:
             *(e["path"] for e in removed_dirs),
             *(path for path, _, _ in intent.folder_times if path),
         ],
-        intent.mounts,
+        intent,
     )
     backup = os.path.join(root, BACKUP)
     if os.path.lexists(backup) and not is_real_dir(backup):
-        raise _damaged(root, f"{BACKUP} is not a folder but a symlink or a file")
+        raise _damaged(root, f"{BACKUP} is not a folder but a symlink or a file", intent)
     # A folder the apply removed is recreated, or given back its mode and owner: a
     # symlink in its place would pass those to whatever it points to.
     linked = [e["path"] for e in removed_dirs if os.path.islink(os.path.join(base, e["path"]))]
     if linked:
-        raise _damaged(root, f"{linked[0]!r}, a folder the apply removed, is now a symlink")
+        raise _damaged(root, f"{linked[0]!r}, a folder the apply removed, is now a symlink", intent)
     moved_index = {path: index for index, path in enumerate(intent.moved)}
     saved_at = intent.backups(base)
-    touched: set[str] = {backup, *(backup_dir(base, top) for top, _ in intent.mounts)}
+    touched = {backup, *(os.path.join(base, folder) for folder in intent.backup_dirs())}
     # 1. Delete what the apply created. A moved path whose backup is gone holds the
     # original again (restored by an earlier, interrupted recovery): leave it alone.
     for path in intent.new_files:
@@ -466,24 +488,25 @@ def recover(base: str, staging: str | None = None) -> Outcome:
     _set_times(base, [entry for entry in intent.folder_times if entry[0]])
     if intent.fsync:
         fsync_dirs(touched)
-    _drop(base, intent.mounts)
+    _drop(base, intent)
     _set_times(base, [entry for entry in intent.folder_times if not entry[0]])
     _remove_made(base, intent.made, staging)
     return "rolled back"
 
 
-def _check_links(base: str, root: str, paths: Iterable[str], mounts: Homes) -> None:
+def _check_links(base: str, root: str, paths: Iterable[str], intent: Intent) -> None:
     """Refuse a journal whose `paths`, or backup folders, lead outside `base` through a
     symlinked folder, or whose backup folders are not folders (a symlink would lead
     their removal out)."""
     real = RealPaths(base)
-    backups = [f"{top}/{BACKUP_DIR}" for top, _ in mounts]
+    backups = intent.backup_dirs()
     outside = [path for path in (*paths, *backups) if real.folder(path.rpartition("/")[0]) is None]
     if outside:
-        raise _damaged(root, f"{outside[0]!r} leads outside the environment through a symlink")
+        why = f"{outside[0]!r} leads outside the environment through a symlink"
+        raise _damaged(root, why, intent)
     for backup in backups:
         if os.path.lexists(folder := os.path.join(base, backup)) and not is_real_dir(folder):
-            raise _damaged(root, f"{backup!r} is not a folder but a symlink or a file")
+            raise _damaged(root, f"{backup!r} is not a folder but a symlink or a file", intent)
 
 
 def _remove_made(base: str, count: int, staging: str | None) -> None:

@@ -235,28 +235,66 @@ def test_an_uninstall_removes_files_and_emptied_folders_on_another_filesystem(
     ok("verify", "--python", python)
 
 
-def test_a_folder_in_the_way_of_a_backup_folder_is_refused_before_any_change(
+def _foreign_backup(folder: Path) -> Path:
+    """A `.wheelplan-backup` at the top of a mount that no journal of this environment
+    made (another environment's, on a volume they share), full of its own files."""
+    foreign = folder / ".wheelplan-backup"
+    foreign.mkdir()
+    for index in range(40):  # more than any moved file's index here
+        (foreign / str(index)).write_text("another environment's\n")
+    return foreign
+
+
+def test_a_backup_folder_another_journal_left_at_a_mount_top_is_left_alone(
     tmp_path: Path, mounts: Mounts, wheels: tuple[Path, Path]
 ) -> None:
-    """Not ours to use, nor (after a crash) to remove: the apply does not start."""
+    """Not this apply's to use, nor to remove: the upgrade backs up in a folder of its
+    own there, and works; one rolled back by an error there leaves the other as well."""
     old, new = wheels
     env_dir = tmp_path / "env"
     python = mounted_env(env_dir, LAYOUTS["site-packages"], mounts)
     install(python, [old])
-    in_the_way = env_dir / SITE / ".wheelplan-backup"
-    in_the_way.mkdir()
-    (in_the_way / "0").write_text("someone's\n")
-    before = exact_snapshot(env_dir)
-    # Killed where the backup folder would be made, the journal would name it for
-    # recovery to remove: refused before the journal is begun.
-    for fault in ("error:0", "kill:3"):
-        result = run_cli("install", new, "--python", python, "-q", env={"WHEELPLAN_FAULT": fault})
-        assert (result.returncode, result.stderr) == (
-            1,
-            f"error: {env_dir}: cannot start the transaction, nothing changed:"
-            f" [Errno 17] File exists: '{in_the_way}'\n",
-        )
-        assert exact_snapshot(env_dir) == before
+    foreign = _foreign_backup(env_dir / SITE)
+    theirs, before = exact_snapshot(foreign), exact_snapshot(env_dir)
+    # Checkpoint 3 makes the backup folder on the mount.
+    result = run_cli("install", new, "--python", python, "-q", env={"WHEELPLAN_FAULT": "error:3"})
+    assert result.returncode == 1, result.stderr
+    assert exact_snapshot(env_dir) == before
+    install(python, [new])
+    assert (env_dir / SITE / "pkg" / "__init__.py").read_bytes() == b"V = 2\n"
+    assert exact_snapshot(foreign) == theirs
+    assert journals(env_dir) == [f"{SITE}/.wheelplan-backup"]
+
+
+def test_recovery_neither_restores_from_nor_removes_a_backup_folder_it_did_not_make(
+    tmp_path: Path, mounts: Mounts, wheels: tuple[Path, Path]
+) -> None:
+    """Killed after the journal names the mount, before it makes its backup folder
+    there: a `.wheelplan-backup` that appears there since is not the journal's, and
+    recovery puts back the environment as it was, leaving that folder as it is; a
+    later apply is not stopped by it."""
+    old, _ = wheels
+    env_dir = tmp_path / "env"
+    python = mounted_env(env_dir, LAYOUTS["bind"], mounts)
+    install(python, [old], "--compile-bytecode")
+    untouched = exact_snapshot(env_dir)
+    # Checkpoint 3 comes just before the backup folder on the mount is made.
+    killed = run_cli("uninstall", "pkg", "--python", python, env={"WHEELPLAN_FAULT": "kill:3"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert journals(env_dir) == [".wheelplan-journal"]
+    foreign = _foreign_backup(env_dir / SITE)
+    theirs = exact_snapshot(foreign)
+    assert ok("recover", "--python", python).endswith(": rolled back\n")
+    assert exact_snapshot(foreign) == theirs
+    mine = {
+        path: entry
+        for path, entry in exact_snapshot(env_dir).items()
+        if not path.startswith(f"{SITE}/.wheelplan-backup")
+    }
+    assert mine == untouched
+    ok("uninstall", "pkg", "--python", python, "--quiet")
+    assert files_under(env_dir / SITE) == sorted(f".wheelplan-backup/{name}" for name in theirs)
+    assert exact_snapshot(foreign) == theirs
 
 
 # --- a metadata folder that is, or holds, a mount point ----------------------------

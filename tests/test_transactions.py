@@ -1597,6 +1597,30 @@ def test_a_journal_path_under_a_symlink_that_leads_outside_is_not_followed(
     assert exact_snapshot(env_dir) == before
 
 
+# The backup id of the journals made by hand below, and their backup folders' name.
+BACKUP_ID = "0123456789abcdef"
+BACKUP_NAME = f".wheelplan-backup-{BACKUP_ID}"
+
+
+def _journal_with_mounts(
+    env_dir: Path, mounts: object, committed: bool, new_files: list[str]
+) -> None:
+    """A killed apply's journal, made by hand, whose one moved file (`SITE/x.py`) is
+    backed up on the other mount `mounts` names."""
+    journal_dir = env_dir / JOURNAL_DIR
+    (journal_dir / "backup").mkdir(parents=True)
+    intent = {
+        "created_dirs": [],
+        "new_files": new_files,
+        "moved": [f"{SITE}/x.py"],
+        "mounts": mounts,
+        "backup_id": BACKUP_ID,
+    }
+    (journal_dir / "intent.json").write_text(json.dumps(intent))
+    if committed:
+        (journal_dir / "committed").write_text("")
+
+
 @pytest.mark.parametrize("committed", [False, True], ids=["rollback", "roll-forward"])
 @pytest.mark.parametrize("link", ["folder", "backup"])
 def test_a_journal_backup_folder_under_a_symlink_that_leads_outside_is_not_followed(
@@ -1608,27 +1632,17 @@ def test_a_journal_backup_folder_under_a_symlink_that_leads_outside_is_not_follo
     env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
     outside = tmp_path / "outside"
-    (outside / ".wheelplan-backup").mkdir(parents=True)
-    (outside / ".wheelplan-backup" / "0").write_text("keep me")
+    (outside / BACKUP_NAME).mkdir(parents=True)
+    (outside / BACKUP_NAME / "0").write_text("keep me")
     if link == "folder":
         (env_dir / SITE / "escape").symlink_to(outside)
         top = f"{SITE}/escape"
-        problem = f"'{top}/.wheelplan-backup' leads outside the environment through a symlink"
+        problem = f"'{top}/{BACKUP_NAME}' leads outside the environment through a symlink"
     else:
-        (env_dir / SITE / ".wheelplan-backup").symlink_to(outside / ".wheelplan-backup")
+        (env_dir / SITE / BACKUP_NAME).symlink_to(outside / BACKUP_NAME)
         top = SITE
-        problem = f"'{top}/.wheelplan-backup' is not a folder but a symlink or a file"
-    journal_dir = env_dir / JOURNAL_DIR
-    (journal_dir / "backup").mkdir(parents=True)
-    intent = {
-        "created_dirs": [],
-        "new_files": [],
-        "moved": [f"{SITE}/x.py"],
-        "mounts": [[top, [0]]],
-    }
-    (journal_dir / "intent.json").write_text(json.dumps(intent))
-    if committed:
-        (journal_dir / "committed").write_text("")
+        problem = f"'{top}/{BACKUP_NAME}' is not a folder but a symlink or a file"
+    _journal_with_mounts(env_dir, [[top, [0]]], committed, new_files=[])
     before, outside_before = exact_snapshot(env_dir), snapshot(outside)
     result = refused("recover", "--python", python)
     assert problem in result.stderr
@@ -1645,6 +1659,8 @@ def test_a_journal_backup_folder_under_a_symlink_that_leads_outside_is_not_follo
         [[f"{SITE}", [True]]],
         [["../outside", [0]]],
         [[f"{SITE}/.wheelplan-backup", [0]]],
+        [[f"{SITE}/{BACKUP_NAME}", [0]]],
+        [[f"{SITE}/.wheelplan-backup-other", [0]]],
     ],
 )
 def test_a_journal_whose_backup_folders_make_no_sense_is_refused(
@@ -1652,14 +1668,55 @@ def test_a_journal_whose_backup_folders_make_no_sense_is_refused(
 ) -> None:
     env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
-    journal_dir = env_dir / JOURNAL_DIR
-    (journal_dir / "backup").mkdir(parents=True)
-    intent = {"created_dirs": [], "new_files": [], "moved": [f"{SITE}/x.py"], "mounts": mounts}
-    (journal_dir / "intent.json").write_text(json.dumps(intent))
+    _journal_with_mounts(env_dir, mounts, committed=False, new_files=[])
     before = exact_snapshot(env_dir)
     result = refused("recover", "--python", python)
     assert "the journal is damaged" in result.stderr
     assert exact_snapshot(env_dir) == before
+
+
+def _journal_backed_up_in_site_packages(env_dir: Path, committed: bool) -> Path:
+    """A journal, as a killed apply leaves it, whose one moved file is backed up at the
+    top of site-packages, named a mount of its own; returns that backup."""
+    site = env_dir / SITE
+    (site / BACKUP_NAME).mkdir()
+    (site / BACKUP_NAME / "0").write_text("X = 1\n")
+    (site / "x.py").write_text("X = 2\n")
+    _journal_with_mounts(env_dir, [[SITE, [0]]], committed, new_files=[f"{SITE}/x.py"])
+    return site / BACKUP_NAME / "0"
+
+
+def test_a_damaged_journal_names_its_backup_folders_on_other_mounts(tmp_path: Path) -> None:
+    """Restoring by hand needs every backup, those on other mounts too."""
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    _journal_backed_up_in_site_packages(env_dir, committed=False)
+    (env_dir / JOURNAL_DIR / "removed-dirs").write_text("not json\n")
+    stderr = refused_unchanged(env_dir, "recover", "--python", python)
+    assert stderr == (
+        f"error: {env_dir / JOURNAL_DIR}: the journal is damaged (removed-dirs has a line"
+        " that is not JSON); wheelplan will not guess how to undo it. Inspect it and"
+        f" restore the files in backup/ and in {env_dir / SITE / BACKUP_NAME}/ by hand\n"
+    )
+
+
+@pytest.mark.parametrize("backup_id", [None, "", "../up", BACKUP_ID.upper(), BACKUP_ID + "0", 7])
+def test_a_journal_with_backup_folders_but_no_id_of_its_own_is_refused(
+    tmp_path: Path, backup_id: object
+) -> None:
+    """Its backup folders' name would be another journal's, or lead elsewhere."""
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    _journal_backed_up_in_site_packages(env_dir, committed=False)
+    intent_file = env_dir / JOURNAL_DIR / "intent.json"
+    intent = json.loads(intent_file.read_text())
+    if backup_id is None:
+        del intent["backup_id"]
+    else:
+        intent["backup_id"] = backup_id
+    intent_file.write_text(json.dumps(intent))
+    stderr = refused_unchanged(env_dir, "recover", "--python", python)
+    assert "intent.json has backup folders on other mounts but no backup id" in stderr
 
 
 def refused_leading_out(
