@@ -17,7 +17,9 @@ they were. Their name holds an ID random to each journal, in `intent.json`: a
 `.wheelplan-backup...` folder that appears at MOUNT while a killed apply's journal
 waits for recovery (another environment's, on a volume they share) is never taken for
 this journal's, since there is a window between writing `intent.json` and making the
-folder, and none blocks a later apply.
+folder, and none blocks a later apply. Recovery refuses, changing nothing, while a
+MOUNT is not mounted: its backups are not there, and the journal is the only record
+of where they are.
 
 `intent.json` is written atomically before the first change, and lists every path
 the apply may create, so a crash between creating a file and anything else leaves
@@ -49,7 +51,7 @@ import attrs
 
 from applier import faults
 from applier.atomic import fsync_dir, write_atomic
-from applier.mounts import Homes
+from applier.mounts import Homes, not_mounted
 from applier.removal import remove_tree
 from planner.errors import Refused, name_the_file, plain
 from planner.inputfiles import read_own
@@ -412,6 +414,7 @@ def recover(base: str, staging: str | None = None) -> Outcome:
         # Its intent names the backup folders on other mounts, to go with the journal.
         if intent is not None:
             _check_links(base, root, [], intent)
+            _check_mounted(base, intent)
         _drop(base, intent)
         return "rolled forward"
     if intent is None:
@@ -437,6 +440,7 @@ def recover(base: str, staging: str | None = None) -> Outcome:
     linked = [e["path"] for e in removed_dirs if os.path.islink(os.path.join(base, e["path"]))]
     if linked:
         raise _damaged(root, f"{linked[0]!r}, a folder the apply removed, is now a symlink", intent)
+    _check_mounted(base, intent)
     moved_index = {path: index for index, path in enumerate(intent.moved)}
     saved_at = intent.backups(base)
     touched = {backup, *(os.path.join(base, folder) for folder in intent.backup_dirs())}
@@ -507,6 +511,19 @@ def _check_links(base: str, root: str, paths: Iterable[str], intent: Intent) -> 
     for backup in backups:
         if os.path.lexists(folder := os.path.join(base, backup)) and not is_real_dir(folder):
             raise _damaged(root, f"{backup!r} is not a folder but a symlink or a file", intent)
+
+
+def _check_mounted(base: str, intent: Intent) -> None:
+    """Refuse, changing nothing, while a mount the apply backed up on is not mounted:
+    a rollback would find no backups (nor the files it wrote there), and dropping the
+    journal would lose the only record of where they are."""
+    missing = not_mounted(base, [top for top, _ in intent.mounts]) if intent.mounts else []
+    if missing:
+        raise Refused.one(
+            os.path.join(base, missing[0]),
+            "the interrupted apply backed up files at the top of the mount here, which is"
+            " not mounted now; mount it again, then run recover again",
+        )
 
 
 def _remove_made(base: str, count: int, staging: str | None) -> None:

@@ -12,7 +12,7 @@ the prefix's journal.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from planner.listing import RealPaths
 from planner.mounts import mount_points
@@ -70,4 +70,20 @@ def backup_homes(base: str, moved: Sequence[str]) -> Homes:
     return tuple((top, tuple(indices)) for top, indices in sorted(homes.items()))
 
 
-__all__ = ["Homes", "backup_homes"]
+def not_mounted(base: str, tops: Iterable[str]) -> list[str]:
+    """Those of `tops` (real folders relative to `base`) that are no mount of their own
+    now: a mount that `backup_homes` found there was unmounted since (or its folder is
+    gone), so the backups made on it are not there."""
+    found = _Tops(base)
+    missing = []
+    for top in tops:
+        try:
+            own = top in found.points or found.device(top) != found.device(top.rpartition("/")[0])
+        except OSError:
+            own = False
+        if not own:
+            missing.append(top)
+    return missing
+
+
+__all__ = ["Homes", "backup_homes", "not_mounted"]

@@ -86,6 +86,7 @@ class Mounts:
     def __init__(self, scratch: Path) -> None:
         self.scratch = scratch
         self.points: list[Path] = []
+        self.volumes: dict[Path, Path] = {}  # each bind mount's folder: its volume
 
     def mount(self, how: str, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -97,6 +98,19 @@ class Mounts:
             volume.mkdir(parents=True)
             volume.chmod(0o755)
             result = _mount("--bind", str(volume), str(folder))
+            self.volumes[folder] = volume
+        assert result.returncode == 0, result.stderr
+        self.points.append(folder)
+
+    def unmount_last(self) -> Path:
+        """Unmount the last mount made (its volume keeps its files); returns its folder."""
+        folder = self.points.pop()
+        subprocess.run(["umount", str(folder)], check=True)
+        return folder
+
+    def bind_again(self, folder: Path) -> None:
+        """Mount the volume that was bind-mounted on `folder` there again, as it was."""
+        result = _mount("--bind", str(self.volumes[folder]), str(folder))
         assert result.returncode == 0, result.stderr
         self.points.append(folder)
 
@@ -392,6 +406,60 @@ def test_an_empty_folder_a_plan_removes_that_is_a_mount_point_is_refused_by_the_
     result = refused("apply", plan)
     assert exact_snapshot(env_dir) == before
     assert result.stderr == f"error: {point}: is a mount point, which no rmdir removes\n"
+
+
+def _not_mounted(folder: Path) -> str:
+    return (
+        f"error: {folder}: the interrupted apply backed up files at the top of the mount"
+        " here, which is not mounted now; mount it again, then run recover again\n"
+    )
+
+
+@pytest.mark.parametrize("killed", ["before the commit", "after the commit"])
+def test_recovery_without_a_mount_changes_nothing_until_it_is_mounted_again(
+    tmp_path: Path, mounts: Mounts, wheels: tuple[Path, Path], killed: str
+) -> None:
+    """The backups on a mount are not there while it is unmounted, nor is anything the
+    apply wrote there: recovery would restore nothing and drop the journal, the only
+    record of where they are. It refuses, keeping the journal; once the mount is back,
+    it recovers."""
+    old, new = wheels
+    env_dir = tmp_path / "env"
+    plan = tmp_path / "upgrade.json"
+
+    def upgradable() -> Path:
+        python = mounted_env(env_dir, LAYOUTS["bind"], mounts)
+        install(python, [old], "--compile-bytecode", env=REPRODUCIBLE)
+        save_plan(python, plan, [new])
+        return python
+
+    upgradable()
+    kinds = _trace(plan)
+    python = upgradable()
+    untouched = exact_snapshot(env_dir)
+    if killed == "before the commit":  # once every file is moved aside
+        at = max(i for i, kind in enumerate(kinds) if kind == "move") + 2
+    else:  # before the backup folder on the mount goes
+        at = kinds.index("cleanup") + 1
+    result = run_cli(
+        "apply", plan, *FAULT_OPTIONS, env={**REPRODUCIBLE, "WHEELPLAN_FAULT": f"kill:{at}"}
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    site = mounts.unmount_last()
+    unmounted = exact_snapshot(env_dir)
+    for _ in range(2):
+        result = run_cli("recover", "--python", python)
+        assert (result.returncode, result.stderr) == (1, _not_mounted(site))
+        assert exact_snapshot(env_dir) == unmounted
+    mounts.bind_again(site)
+    outcome = "rolled back" if killed == "before the commit" else "rolled forward"
+    assert ok("recover", "--python", python).endswith(f": {outcome}\n")
+    assert journals(env_dir) == []
+    if killed == "before the commit":
+        assert exact_snapshot(env_dir) == untouched
+    else:
+        assert (env_dir / SITE / "pkg" / "__init__.py").read_bytes() == b"V = 2\n"
+    ok("verify", "--python", python)
 
 
 # --- faults ---------------------------------------------------------------------------

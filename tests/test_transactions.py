@@ -1686,6 +1686,23 @@ def _journal_backed_up_in_site_packages(env_dir: Path, committed: bool) -> Path:
     return site / BACKUP_NAME / "0"
 
 
+@pytest.mark.parametrize("committed", [False, True], ids=["rollback", "roll-forward"])
+def test_a_journal_that_backed_up_on_a_folder_no_longer_mounted_is_not_recovered(
+    tmp_path: Path, committed: bool
+) -> None:
+    """site-packages is no mount of its own here (as when its volume was unmounted
+    since): the backups the journal names are not the ones there, and dropping the
+    journal would lose the only record of where they are."""
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    _journal_backed_up_in_site_packages(env_dir, committed)
+    stderr = refused_unchanged(env_dir, "recover", "--python", python)
+    assert stderr == (
+        f"error: {env_dir / SITE}: the interrupted apply backed up files at the top of the"
+        " mount here, which is not mounted now; mount it again, then run recover again\n"
+    )
+
+
 def test_a_damaged_journal_names_its_backup_folders_on_other_mounts(tmp_path: Path) -> None:
     """Restoring by hand needs every backup, those on other mounts too."""
     env_dir = tmp_path / "env"
