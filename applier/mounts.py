@@ -36,16 +36,20 @@ class _Tops:
             self.devices[folder] = os.stat(os.path.join(self.real.real_prefix, folder)).st_dev
         return self.devices[folder]
 
+    def is_top(self, folder: str) -> bool:
+        """Whether `folder` (a real, relative folder) is a mount of its own."""
+        parent = folder.rpartition("/")[0]
+        return folder in self.points or self.device(folder) != self.device(parent)
+
     def of(self, folder: str) -> str:
         """The top of the mount `folder` (a real, relative folder) is on."""
         below = []  # the folders on the way up whose top is not known yet
         while folder not in self.tops:
-            parent = folder.rpartition("/")[0]
-            if folder in self.points or self.device(folder) != self.device(parent):
+            if self.is_top(folder):
                 self.tops[folder] = folder
                 break
             below.append(folder)
-            folder = parent
+            folder = folder.rpartition("/")[0]
         top = self.tops[folder]
         self.tops.update(dict.fromkeys(below, top))
         return top
@@ -78,7 +82,7 @@ def not_mounted(base: str, tops: Iterable[str]) -> list[str]:
     missing = []
     for top in tops:
         try:
-            own = top in found.points or found.device(top) != found.device(top.rpartition("/")[0])
+            own = found.is_top(top)
         except OSError:
             own = False
         if not own:
