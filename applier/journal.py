@@ -398,6 +398,24 @@ def _whole(value: object, largest: int) -> bool:
     return type(value) is int and 0 <= value <= largest
 
 
+def _check_backed_up(base: str, intent: Intent) -> None:
+    """Refuse, changing nothing, a rollback on another volume mounted where the apply
+    backed up: files are moved to a mount's backup folder only once it is made, and a
+    rollback puts them all back before it removes the folder, so where the folder is
+    missing every file backed up there is in its place, unless the mount is not the
+    one they were moved on."""
+    for (top, indices), folder in zip(intent.mounts, intent.backup_dirs(), strict=True):
+        if os.path.lexists(os.path.join(base, folder)):
+            continue
+        if not all(os.path.lexists(os.path.join(base, intent.moved[i])) for i in indices):
+            raise Refused.one(
+                os.path.join(base, top),
+                "the interrupted apply backed up files at the top of the mount here, and"
+                " what is mounted now holds neither them nor their backups; mount the"
+                " volume it used again, then run recover again",
+            )
+
+
 def recover(base: str, staging: str | None = None) -> Outcome:
     """Put the environment back into one of its two consistent states and drop the journal.
 
@@ -441,6 +459,7 @@ def recover(base: str, staging: str | None = None) -> Outcome:
     if linked:
         raise _damaged(root, f"{linked[0]!r}, a folder the apply removed, is now a symlink", intent)
     _check_mounted(base, intent)
+    _check_backed_up(base, intent)
     moved_index = {path: index for index, path in enumerate(intent.moved)}
     saved_at = intent.backups(base)
     touched = {backup, *(os.path.join(base, folder) for folder in intent.backup_dirs())}

@@ -24,7 +24,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from tests.conftest import exact_snapshot, run_cli, snapshot
+from tests.conftest import ExactTree, exact_snapshot, run_cli, snapshot
 from tests.hostile import recompute_digest
 from tests.txsupport import (
     FAULT_OPTIONS,
@@ -415,14 +415,13 @@ def _not_mounted(folder: Path) -> str:
     )
 
 
-@pytest.mark.parametrize("killed", ["before the commit", "after the commit"])
-def test_recovery_without_a_mount_changes_nothing_until_it_is_mounted_again(
+def _upgrade_killed_on_a_bind_mount(
     tmp_path: Path, mounts: Mounts, wheels: tuple[Path, Path], killed: str
-) -> None:
-    """The backups on a mount are not there while it is unmounted, nor is anything the
-    apply wrote there: recovery would restore nothing and drop the journal, the only
-    record of where they are. It refuses, keeping the journal; once the mount is back,
-    it recovers."""
+) -> tuple[Path, ExactTree]:
+    """Install the old wheel on a site-packages bind-mounted on its own, then kill the
+    upgrade once every file is moved aside ("before the commit") or before the backup
+    folder on the mount goes ("after the commit"): the environment's Python, and its
+    tree before the upgrade."""
     old, new = wheels
     env_dir = tmp_path / "env"
     plan = tmp_path / "upgrade.json"
@@ -437,14 +436,27 @@ def test_recovery_without_a_mount_changes_nothing_until_it_is_mounted_again(
     kinds = _trace(plan)
     python = upgradable()
     untouched = exact_snapshot(env_dir)
-    if killed == "before the commit":  # once every file is moved aside
+    if killed == "before the commit":
         at = max(i for i, kind in enumerate(kinds) if kind == "move") + 2
-    else:  # before the backup folder on the mount goes
+    else:
         at = kinds.index("cleanup") + 1
     result = run_cli(
         "apply", plan, *FAULT_OPTIONS, env={**REPRODUCIBLE, "WHEELPLAN_FAULT": f"kill:{at}"}
     )
     assert result.returncode == -signal.SIGKILL, result.stderr
+    return python, untouched
+
+
+@pytest.mark.parametrize("killed", ["before the commit", "after the commit"])
+def test_recovery_without_a_mount_changes_nothing_until_it_is_mounted_again(
+    tmp_path: Path, mounts: Mounts, wheels: tuple[Path, Path], killed: str
+) -> None:
+    """The backups on a mount are not there while it is unmounted, nor is anything the
+    apply wrote there: recovery would restore nothing and drop the journal, the only
+    record of where they are. It refuses, keeping the journal; once the mount is back,
+    it recovers."""
+    env_dir = tmp_path / "env"
+    python, untouched = _upgrade_killed_on_a_bind_mount(tmp_path, mounts, wheels, killed)
     site = mounts.unmount_last()
     unmounted = exact_snapshot(env_dir)
     for _ in range(2):
@@ -460,6 +472,38 @@ def test_recovery_without_a_mount_changes_nothing_until_it_is_mounted_again(
     else:
         assert (env_dir / SITE / "pkg" / "__init__.py").read_bytes() == b"V = 2\n"
     ok("verify", "--python", python)
+
+
+def test_recovery_on_another_volume_mounted_in_its_place_changes_nothing(
+    tmp_path: Path, mounts: Mounts, wheels: tuple[Path, Path]
+) -> None:
+    """Another volume mounted where the apply backed up is a mount of its own, but holds
+    neither the backups nor the files moved aside: restoring nothing and dropping the
+    journal would lose them (left in the real volume's backup folder, which nothing
+    would then recover). Recovery refuses, changing nothing, until the volume is back."""
+    env_dir = tmp_path / "env"
+    python, untouched = _upgrade_killed_on_a_bind_mount(
+        tmp_path, mounts, wheels, "before the commit"
+    )
+    site = mounts.unmount_last()
+    mounts.mount("tmpfs", site)  # an empty volume of its own
+    elsewhere = exact_snapshot(env_dir)
+    result = run_cli("recover", "--python", python)
+    assert (result.returncode, result.stderr) == (1, _another_volume(site))
+    assert exact_snapshot(env_dir) == elsewhere
+    mounts.unmount_last()
+    mounts.bind_again(site)
+    assert ok("recover", "--python", python).endswith(": rolled back\n")
+    assert journals(env_dir) == []
+    assert exact_snapshot(env_dir) == untouched
+
+
+def _another_volume(folder: Path) -> str:
+    return (
+        f"error: {folder}: the interrupted apply backed up files at the top of the mount"
+        " here, and what is mounted now holds neither them nor their backups; mount the"
+        " volume it used again, then run recover again\n"
+    )
 
 
 # --- faults ---------------------------------------------------------------------------
