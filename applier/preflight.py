@@ -35,7 +35,7 @@ from planner.listing import (
     metadata_left,
     not_folders,
 )
-from planner.mounts import MOUNT_STAYS, MountPoints
+from planner.mounts import MountPoints, mounts_staying
 from planner.paths import has_control, parents
 from planner.plan import INSTALLING, Distribution, Plan, Target
 from planner.target import (
@@ -336,7 +336,7 @@ def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None
     # A mount point made since the plan stays, as the planner would have refused it.
     points = MountPoints(base)
     mounted = points.of_folders(going_metadata(removed, set(plan.directories)))
-    problems += [Problem(folder, f"{point} {MOUNT_STAYS}") for folder, point in mounted.items()]
+    problems += mounts_staying(mounted)
     for directory in plan.removed_directories:
         changed.add(directory.rpartition("/")[0])
         if not disk.lexists(directory):

@@ -44,7 +44,7 @@ from planner.listing import (
     metadata_left,
     not_folders,
 )
-from planner.mounts import MOUNT_STAYS, MountPoints
+from planner.mounts import MountPoints, mounts_staying
 from planner.overlaps import describe_owners, settle
 from planner.paths import is_within, join, path_problem
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
@@ -790,7 +790,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         going = going_metadata(removals.keys(), set(directories))
         # A mount point stays (no rmdir takes one), and so does the folder holding it.
         mounted = MountPoints(target.prefix).of_folders(going)
-        problems += [Problem(folder, f"{point} {MOUNT_STAYS}") for folder, point in mounted.items()]
+        problems += mounts_staying(mounted)
         # A metadata folder that goes takes its empty folders along, as pip's does; one
         # that no plan can name stays, and is refused below as what would stay.
         emptied = [

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
+from planner.errors import Problem
 from planner.listing import is_real_dir
 from planner.trees import walk
 
@@ -22,10 +23,22 @@ MOUNTINFO = "/proc/self/mountinfo"
 # A mount point's space, tab, newline and backslash are written as octal escapes.
 _ESCAPE = re.compile(rb"\\([0-7]{3})")
 # Why a `.dist-info` that goes is refused where it is, or holds, a mount point.
-MOUNT_STAYS = (
-    "would stay in this metadata folder (a mount point, which no rmdir removes), which"
-    " would then still name a distribution that is gone; unmount it first"
-)
+_STAYS = "which would then still name a distribution that is gone; unmount it first"
+
+
+def mounts_staying(mounted: Mapping[str, str]) -> list[Problem]:
+    """One problem for each going `.dist-info` that is, or holds, a mount point (as
+    `MountPoints.of_folders` gives them), for the planner and the preflight alike."""
+    return [
+        Problem(
+            folder,
+            f"is a mount point, which no rmdir removes: it would stay, {_STAYS}"
+            if point == folder
+            else f"{point} would stay in this metadata folder (a mount point, which no"
+            f" rmdir removes), {_STAYS}",
+        )
+        for folder, point in mounted.items()
+    ]
 
 
 def mount_points(real_prefix: str) -> frozenset[str]:
@@ -96,4 +109,4 @@ class MountPoints:
         return self._is_mount(folder, device)
 
 
-__all__ = ["MOUNTINFO", "MOUNT_STAYS", "MountPoints", "mount_points"]
+__all__ = ["MOUNTINFO", "MountPoints", "mount_points", "mounts_staying"]
