@@ -9,6 +9,7 @@ each moved file on its own mount (`applier/mounts.py`). Nothing here writes.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -64,8 +65,13 @@ class MountPoints:
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
-        self.real_prefix = os.path.realpath(prefix)
         self.listed: frozenset[str] | None = None
+
+    @functools.cached_property
+    def real_prefix(self) -> str:
+        """Resolved only once a folder is looked up in the table: an apply with nothing
+        to remove asks nothing of the file system here."""
+        return os.path.realpath(self.prefix)
 
     def at_or_below(self, directory: str) -> list[str]:
         """The mount points at `directory` (relative) or at any depth in it, parents
