@@ -96,6 +96,8 @@ def test_apply_imports_no_wheel_reader_and_plan_no_applier(
     applying = imported_by(tmp_path, "apply", plan, "--quiet")
     assert "applier.workers" in applying
     assert applying & WHEEL_READING == set()
+    # The journal's backup id comes from os.urandom: `secrets` brings `random` and `hmac`.
+    assert "secrets" not in applying
     assert (env / "bin/tool-data").read_bytes() == f"#!{target}\nprint('data script')\n".encode()
     assert (env / "bin/tool").read_bytes().startswith(f"#!{target}\n".encode())
 
