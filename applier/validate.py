@@ -17,6 +17,7 @@ from planner.paths import has_control, parents, path_problem
 from planner.plan import INSTALLING, Plan
 from planner.target import (
     DIRECTORY_SCHEMES,
+    RESERVED_FOR_JOURNAL,
     above_schemes,
     in_journal,
     interpreter_problem,
@@ -91,7 +92,7 @@ def validate(plan: Plan, subject: str) -> None:
             bad(f"{what} {path!r} is outside the environment's scheme directories")
             return False
         if in_journal(path):
-            bad(f"{what} {path!r} is in wheelplan's journal folder")
+            bad(f"{what} {path!r} {RESERVED_FOR_JOURNAL}")
             return False
         return True
 

@@ -19,7 +19,7 @@ from planner.errors import Problem, Refused
 from planner.hashing import record_hash
 from planner.paths import join, path_problem
 from planner.plan import FileEntry, Source
-from planner.target import in_journal
+from planner.target import RESERVED_FOR_JOURNAL, in_journal
 from planner.wheels import EntryScript, FileMode, Member, Wheel
 
 INSTALLER_NAME = "wheelplan"
@@ -178,9 +178,7 @@ def claims_for(
             problems.append(Problem(wheel.filename, f"destination {path!r} {problem}"))
         elif in_journal(path):
             # The applier refuses it too (applier/validate.py): the journal is ours alone.
-            problems.append(
-                Problem(wheel.filename, f"destination {path!r} is in wheelplan's journal folder")
-            )
+            problems.append(Problem(wheel.filename, f"destination {path!r} {RESERVED_FOR_JOURNAL}"))
         # Positional, in Source's field order: keywords cost a third more, 17,000 times.
         source = Source(
             "member",

@@ -31,6 +31,11 @@ JOURNAL_DIR = ".wheelplan-journal"
 # environment that holds files an apply moves aside begins (a rename cannot leave its
 # mount); each journal's are named `BACKUP_DIR-ID`, with an ID of its own.
 BACKUP_DIR = ".wheelplan-backup"
+# Why a path `in_journal` is refused: worded for a file of such a name as well as for
+# what is below a folder of one.
+RESERVED_FOR_JOURNAL = (
+    f"uses a name wheelplan reserves for its journal ({JOURNAL_DIR}, or one beginning {BACKUP_DIR})"
+)
 
 
 def in_journal(path: str) -> bool:

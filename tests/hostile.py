@@ -26,6 +26,12 @@ from planner.plan import FORMAT, digest_of
 from planner.target import DIRECTORY_SCHEMES
 from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
 
+# What a path with a journal's name gets, file or folder, from `plan` and `apply` alike.
+RESERVED = (
+    "uses a name wheelplan reserves for its journal"
+    " (.wheelplan-journal, or one beginning .wheelplan-backup)"
+)
+
 NAME = "demo"
 VERSION = "1.0"
 DIST_INFO = f"{NAME}-{VERSION}.dist-info"
@@ -477,19 +483,25 @@ WHEEL_CASES: tuple[Case, ...] = (
     Case(
         "journal-member",
         _builder(_with_files(Member(f"{DATA}/data/.wheelplan-journal/intent.json", b"{}"))),
-        "destination '.wheelplan-journal/intent.json' is in wheelplan's journal folder",
+        f"destination '.wheelplan-journal/intent.json' {RESERVED}",
     ),
     Case(
         # Where an apply backs up moved files at the top of another mount: any folder.
         "backup-member",
         _builder(_with_files(Member("demo/.wheelplan-backup/0", b"x"))),
-        "/demo/.wheelplan-backup/0' is in wheelplan's journal folder",
+        f"/demo/.wheelplan-backup/0' {RESERVED}",
+    ),
+    Case(
+        # A file of that name is refused too, and its message must fit a file.
+        "backup-file-member",
+        _builder(_with_files(Member("demo/.wheelplan-backup", b"x"))),
+        f"/demo/.wheelplan-backup' {RESERVED}",
     ),
     Case(
         # Each journal's backup folders there are named so, with an id of its own.
         "backup-id-member",
         _builder(_with_files(Member("demo/.wheelplan-backup-0123456789abcdef/0", b"x"))),
-        "/demo/.wheelplan-backup-0123456789abcdef/0' is in wheelplan's journal folder",
+        f"/demo/.wheelplan-backup-0123456789abcdef/0' {RESERVED}",
     ),
     Case(
         "symlink-member",
@@ -975,17 +987,22 @@ PLAN_CASES: tuple[PlanCase, ...] = (
     PlanCase(
         "dest-journal",
         _redirect(lambda old: ".wheelplan-journal/intent.json"),
-        "'.wheelplan-journal/intent.json' is in wheelplan's journal folder",
+        f"'.wheelplan-journal/intent.json' {RESERVED}",
     ),
     PlanCase(
         "dest-backup",
         _redirect(lambda old: old.rpartition("/")[0] + "/.wheelplan-backup/0"),
-        "/.wheelplan-backup/0' is in wheelplan's journal folder",
+        f"/.wheelplan-backup/0' {RESERVED}",
+    ),
+    PlanCase(
+        "dest-backup-file",
+        _redirect(lambda old: old.rpartition("/")[0] + "/.wheelplan-backup"),
+        f"/.wheelplan-backup' {RESERVED}",
     ),
     PlanCase(
         "dest-backup-id",
         _redirect(lambda old: old.rpartition("/")[0] + "/.wheelplan-backup-0123456789abcdef/0"),
-        "/.wheelplan-backup-0123456789abcdef/0' is in wheelplan's journal folder",
+        f"/.wheelplan-backup-0123456789abcdef/0' {RESERVED}",
     ),
     PlanCase("dest-nul", _redirect(lambda old: old + "\x00.pth"), "NUL or control character"),
     PlanCase("scheme-escapes", _scheme("purelib", "../../../etc"), "scheme purelib"),

@@ -39,6 +39,7 @@ from planner.plan import Distribution, Source, Target, digest_of, dumps, loads
 from planner.target import BackgroundProbe
 from tests.applytools import SCHEMES, plan_for, with_units, writes_of
 from tests.conftest import exact_snapshot, give_to_another_user
+from tests.hostile import RESERVED
 from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -99,7 +100,7 @@ def test_a_target_changed_after_planning_is_refused(tmp_path: Path, target: Path
         ("digest", "digest does not match"),
         ("../escaped.py", "'..'"),
         ("/etc/escaped.py", "absolute"),
-        (".wheelplan-journal/escaped.py", "is in wheelplan's journal folder"),
+        (".wheelplan-journal/escaped.py", RESERVED),
         ("repeated", "key 'files' appears twice"),
     ],
 )
