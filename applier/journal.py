@@ -100,7 +100,7 @@ class Intent:
 
     def backup_dirs(self) -> list[str]:
         """The backup folder at the top of each other mount (relative, as `mounts`)."""
-        return [f"{top}/{BACKUP_DIR}-{self.backup_id}" for top, _ in self.mounts]
+        return [_backup_dir(top, self.backup_id) for top, _ in self.mounts]
 
     def backups(self, base: str) -> list[str]:
         """Where each moved file's backup is, by its index in `moved`."""
@@ -109,6 +109,10 @@ class Intent:
             for index in indices:
                 folders[index] = os.path.join(base, folder)
         return [os.path.join(folder, str(index)) for index, folder in enumerate(folders)]
+
+
+def _backup_dir(top: str, backup_id: str) -> str:
+    return f"{top}/{BACKUP_DIR}-{backup_id}"
 
 
 def new_backup_id() -> str:
@@ -257,12 +261,23 @@ def _drop(base: str, intent: Intent | None) -> None:
     remove_tree(root)
 
 
-def _damaged(root: str, why: str, intent: Intent | None = None) -> Refused:
-    """`intent`, where it could be read: its backup folders on other mounts hold old
-    files too."""
+# What a damaged journal is refused with knows of where its backups are: its `Intent`,
+# or else what `intent.json` holds, read as JSON, or nothing (None).
+Known = Intent | dict[str, Any] | None
+
+
+def _damaged(root: str, why: str, known: Known = None) -> Refused:
+    """Restoring by hand needs every old file: those in the backup folders on other
+    mounts too, which the message names as far as `known` tells them, and otherwise
+    says where such folders are made."""
     base = os.path.dirname(root)
-    others = [os.path.join(base, folder, "") for folder in intent.backup_dirs()] if intent else []
-    where = " and in ".join(["backup/", ", ".join(others)] if others else ["backup/"])
+    others = _backup_dirs_named(known)
+    if others is None:
+        where = f"backup/ and in any {BACKUP_DIR}-*/ folder at the top of a mount inside the"
+        where += " environment"
+    else:
+        named = [os.path.join(base, folder, "") for folder in others]
+        where = " and in ".join(["backup/", ", ".join(named)] if named else ["backup/"])
     return Refused.one(
         root,
         f"the journal is damaged ({why}); wheelplan will not guess how to undo it."
@@ -270,7 +285,27 @@ def _damaged(root: str, why: str, intent: Intent | None = None) -> Refused:
     )
 
 
-def _read(root: str, name: str) -> bytes:
+def _backup_dirs_named(known: Known) -> list[str] | None:
+    """The backup folders on other mounts that `known` names (an id that is not one a
+    journal has is any), or None where it cannot tell: a journal that was not read, or
+    mounts that are not [folder, ...] with safe folders (never named, as no apply
+    backs up there)."""
+    if isinstance(known, Intent):
+        return known.backup_dirs()
+    if not isinstance(known, dict):
+        return None
+    mounts = known.get("mounts", [])
+    if not isinstance(mounts, list) or not all(
+        isinstance(entry, list) and entry and _is_safe(entry[0]) for entry in mounts
+    ):
+        return None
+    backup_id = known.get("backup_id")
+    if not (isinstance(backup_id, str) and _BACKUP_ID.fullmatch(backup_id)):
+        backup_id = "*"
+    return [_backup_dir(top, backup_id) for top in dict.fromkeys(entry[0] for entry in mounts)]
+
+
+def _read(root: str, name: str, known: Known = None) -> bytes:
     """One of the journal's files: anything but what apply writes there (a FIFO, a link
     to a device) is damage, refused before it is read."""
     try:
@@ -278,7 +313,7 @@ def _read(root: str, name: str) -> bytes:
     except FileNotFoundError:
         raise  # no such file: each caller says what that means
     except OSError as error:
-        raise _damaged(root, f"{name} cannot be read: {error.strerror}") from None
+        raise _damaged(root, f"{name} cannot be read: {error.strerror}", known) from None
 
 
 def _read_intent(root: str) -> Intent | None:
@@ -292,26 +327,28 @@ def _read_intent(root: str) -> Intent | None:
         raise _damaged(root, f"{INTENT} is not valid JSON: nested too deeply") from None
     fields = ("created_dirs", "new_files", "moved")
     if not isinstance(data, dict) or not all(isinstance(data.get(key), list) for key in fields):
-        raise _damaged(root, f"{INTENT} does not have the expected fields")
+        raise _damaged(root, f"{INTENT} does not have the expected fields", data)
     for key in fields:
         for path in data[key]:
-            _check_path(root, path)
+            _check_path(root, path, data)
     times = data.get("folder_times", [])
     if not isinstance(times, list) or not all(_is_times(entry) for entry in times):
         raise _damaged(
-            root, f"{INTENT} has folder times that are not [path, atime, mtime] in nanoseconds"
+            root,
+            f"{INTENT} has folder times that are not [path, atime, mtime] in nanoseconds",
+            data,
         )
     for path, _, _ in times:
         if path:  # "" is the prefix
-            _check_path(root, path)
+            _check_path(root, path, data)
     made = data.get("made", 0)
     if not _whole(made, _MAX_MADE):
-        raise _damaged(root, f"{INTENT} has a count of folders made that no path can have")
-    mounts = _read_mounts(root, data.get("mounts", []), len(data["moved"]))
+        raise _damaged(root, f"{INTENT} has a count of folders made that no path can have", data)
+    mounts = _read_mounts(root, data)
     backup_id = data.get("backup_id", "")
     # Without its own id, another journal's backup folder could be taken for this one's.
     if mounts and not (isinstance(backup_id, str) and _BACKUP_ID.fullmatch(backup_id)):
-        raise _damaged(root, f"{INTENT} has backup folders on other mounts but no backup id")
+        raise _damaged(root, f"{INTENT} has backup folders on other mounts but no backup id", data)
     return Intent(
         created_dirs=tuple(data["created_dirs"]),
         new_files=tuple(data["new_files"]),
@@ -324,9 +361,10 @@ def _read_intent(root: str) -> Intent | None:
     )
 
 
-def _read_mounts(root: str, mounts: object, moved: int) -> Homes:
+def _read_mounts(root: str, data: dict[str, Any]) -> Homes:
     """The intent's backup folders on other mounts: each a safe folder, backing up
     moved files that no other backup folder does."""
+    mounts, moved = data.get("mounts", []), len(data["moved"])
     if not isinstance(mounts, list) or not all(
         isinstance(entry, list)
         and len(entry) == 2
@@ -334,12 +372,14 @@ def _read_mounts(root: str, mounts: object, moved: int) -> Homes:
         and all(_whole(index, moved - 1) for index in entry[1])
         for entry in mounts
     ):
-        raise _damaged(root, f"{INTENT} has mounts that are not [folder, [moved file's index]]")
+        raise _damaged(
+            root, f"{INTENT} has mounts that are not [folder, [moved file's index]]", data
+        )
     for top, _ in mounts:
-        _check_path(root, top)
+        _check_path(root, top, data)
     indices = [index for _, entry in mounts for index in entry]
     if len(set(indices)) != len(indices) or len({top for top, _ in mounts}) != len(mounts):
-        raise _damaged(root, f"{INTENT} names a backup or a mount twice")
+        raise _damaged(root, f"{INTENT} names a backup or a mount twice", data)
     return tuple((top, tuple(entry)) for top, entry in mounts)
 
 
@@ -353,16 +393,20 @@ def _is_times(entry: object) -> bool:
     )
 
 
-def _check_path(root: str, path: object, intent: Intent | None = None) -> None:
+def _check_path(root: str, path: object, known: Known) -> None:
     """A journal is a file in the target like any other: never follow it outside, nor
     into the journal itself, whose backups a rollback needs (no apply writes there)."""
-    if not isinstance(path, str) or path_problem(path) is not None or in_journal(path):
-        raise _damaged(root, f"it names the unsafe path {path!r}", intent)
+    if not _is_safe(path):
+        raise _damaged(root, f"it names the unsafe path {path!r}", known)
+
+
+def _is_safe(path: object) -> bool:
+    return isinstance(path, str) and path_problem(path) is None and not in_journal(path)
 
 
 def _removed_dirs(root: str, intent: Intent) -> list[dict[str, Any]]:
     try:
-        text = _read(root, REMOVED_DIRS).decode()
+        text = _read(root, REMOVED_DIRS, intent).decode()
     except FileNotFoundError:
         return []
     except UnicodeDecodeError:

@@ -508,6 +508,46 @@ def test_recovery_on_another_volume_mounted_in_its_place_changes_nothing(
     assert exact_snapshot(env_dir) == untouched
 
 
+@pytest.mark.parametrize("damage", ["made", "not JSON"])
+def test_a_damaged_journal_points_at_the_backups_on_the_mount(
+    tmp_path: Path, mounts: Mounts, wheels: tuple[Path, Path], damage: str
+) -> None:
+    """The old files of a killed upgrade are in the backup folder at the top of the
+    mount: a damaged intent.json that still names it says so, and one that cannot be
+    read says where to look. Recovery changes nothing, and once the journal is whole
+    again it rolls back."""
+    env_dir = tmp_path / "env"
+    python, untouched = _upgrade_killed_on_a_bind_mount(
+        tmp_path, mounts, wheels, "before the commit"
+    )
+    intent_file = env_dir / ".wheelplan-journal" / "intent.json"
+    whole = intent_file.read_bytes()
+    backup_id = json.loads(whole)["backup_id"]
+    if damage == "made":
+        intent_file.write_text(json.dumps({**json.loads(whole), "made": -1}))
+        problem = "intent.json has a count of folders made that no path can have"
+        where = f"{env_dir / SITE}/.wheelplan-backup-{backup_id}/"
+    else:
+        intent_file.write_text("{")
+        problem = (
+            "intent.json is not valid JSON: Expecting property name enclosed in double"
+            " quotes: line 1 column 2 (char 1)"
+        )
+        where = "any .wheelplan-backup-*/ folder at the top of a mount inside the environment"
+    damaged = exact_snapshot(env_dir)
+    result = run_cli("recover", "--python", python)
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"error: {env_dir / '.wheelplan-journal'}: the journal is damaged ({problem});"
+        " wheelplan will not guess how to undo it. Inspect it and restore the files in"
+        f" backup/ and in {where} by hand\n",
+    )
+    assert exact_snapshot(env_dir) == damaged
+    intent_file.write_bytes(whole)
+    assert ok("recover", "--python", python).endswith(": rolled back\n")
+    assert exact_snapshot(env_dir) == untouched
+
+
 def _another_volume(folder: Path) -> str:
     return (
         f"error: {folder}: the interrupted apply backed up files at the top of the mount"

@@ -1717,6 +1717,113 @@ def test_a_damaged_journal_names_its_backup_folders_on_other_mounts(tmp_path: Pa
     )
 
 
+def _restore_from(*folders: str) -> str:
+    """The end of a damaged journal's message: where the files to restore by hand are."""
+    return f" guess how to undo it. Inspect it and restore the files in {' and in '.join(folders)}"
+
+
+# Where a damaged journal's backups on other mounts may be when it cannot tell.
+ON_ANY_MOUNT = "any .wheelplan-backup-*/ folder at the top of a mount inside the environment"
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem", "backup_name"),
+    [
+        (
+            "not JSON",
+            "intent.json is not valid JSON: Expecting value: line 1 column 1 (char 0)",
+            None,
+        ),
+        ("FIFO", "intent.json cannot be read: it is a named pipe (FIFO), not a file", None),
+        ("not an object", "intent.json does not have the expected fields", None),
+        ("no moved", "intent.json does not have the expected fields", BACKUP_NAME),
+        ("unsafe new file", "it names the unsafe path '../x.py'", BACKUP_NAME),
+        (
+            "times",
+            "intent.json has folder times that are not [path, atime, mtime] in nanoseconds",
+            BACKUP_NAME,
+        ),
+        ("made", "intent.json has a count of folders made that no path can have", BACKUP_NAME),
+        (
+            "index",
+            "intent.json has mounts that are not [folder, [moved file's index]]",
+            BACKUP_NAME,
+        ),
+        (
+            "no id",
+            "intent.json has backup folders on other mounts but no backup id",
+            ".wheelplan-backup-*",
+        ),
+        ("unsafe mount", "it names the unsafe path '../outside'", None),
+    ],
+)
+def test_a_damaged_intent_names_every_place_its_backups_may_be(
+    tmp_path: Path, damage: str, problem: str, backup_name: str | None
+) -> None:
+    """Restoring by hand needs every backup: an intent.json read in part still names
+    its backup folders on other mounts, and one that names none that can be trusted
+    says where such folders are made, rather than only `backup/`."""
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    _journal_backed_up_in_site_packages(env_dir, committed=False)
+    journal_dir = env_dir / JOURNAL_DIR
+    intent_file = journal_dir / "intent.json"
+    intent = json.loads(intent_file.read_text())
+    if damage == "not JSON":
+        intent_file.write_text("not JSON")
+    elif damage == "FIFO":
+        intent_file.unlink()
+        os.mkfifo(intent_file)
+    elif damage == "not an object":
+        intent_file.write_text(json.dumps(list(intent.items())))
+    elif damage == "no moved":
+        del intent["moved"]
+    elif damage == "unsafe new file":
+        intent["new_files"] = ["../x.py"]
+    elif damage == "times":
+        intent["folder_times"] = [["", 1, 10**30]]
+    elif damage == "made":
+        intent["made"] = -1
+    elif damage == "index":
+        intent["mounts"] = [[SITE, [1]]]
+    elif damage == "no id":
+        del intent["backup_id"]
+    else:
+        intent["mounts"] = [["../outside", [0]]]
+    if damage not in ("not JSON", "FIFO", "not an object"):
+        intent_file.write_text(json.dumps(intent))
+    before = exact_snapshot(env_dir / SITE)  # not the journal's FIFO, which a read would block on
+    result = run_cli("recover", "--python", python)
+    where = [f"{env_dir / SITE / backup_name}/"] if backup_name else [ON_ANY_MOUNT]
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"error: {journal_dir}: the journal is damaged ({problem}); wheelplan will not"
+        + _restore_from("backup/", *where)
+        + " by hand\n",
+    )
+    assert exact_snapshot(env_dir / SITE) == before
+    assert sorted(path.name for path in journal_dir.iterdir()) == ["backup", "intent.json"]
+
+
+def test_a_removed_dirs_that_is_no_file_names_the_backup_folders_on_other_mounts(
+    tmp_path: Path,
+) -> None:
+    """removed-dirs is read after intent.json, which names them, whatever the damage."""
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    _journal_backed_up_in_site_packages(env_dir, committed=False)
+    os.mkfifo(env_dir / JOURNAL_DIR / "removed-dirs")
+    problem = "removed-dirs cannot be read: it is a named pipe (FIFO), not a file"
+    before = exact_snapshot(env_dir / SITE)
+    result = run_cli("recover", "--python", python)
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"error: {env_dir / JOURNAL_DIR}: the journal is damaged ({problem}); wheelplan will"
+        " not" + _restore_from("backup/", f"{env_dir / SITE / BACKUP_NAME}/") + " by hand\n",
+    )
+    assert exact_snapshot(env_dir / SITE) == before
+
+
 @pytest.mark.parametrize("backup_id", [None, "", "../up", BACKUP_ID.upper(), BACKUP_ID + "0", 7])
 def test_a_journal_with_backup_folders_but_no_id_of_its_own_is_refused(
     tmp_path: Path, backup_id: object
@@ -2107,13 +2214,16 @@ def test_a_journal_whose_folders_are_symlinks_is_refused_before_anything_changes
             removed = {"path": "gone", "mode": 0o777, "uid": 65534, "gid": 65534}
             (journal_dir / "removed-dirs").write_text(json.dumps(removed) + "\n")
             problem = "'gone', a folder the apply removed, is now a symlink"
+    # A journal that is a link is not read: it cannot tell where its backups are.
+    where = ["backup/", ON_ANY_MOUNT] if case in ("journal", "committed") else ["backup/"]
     before, outside_before = exact_snapshot(env_dir), snapshot(outside)
     mode = outside.stat().st_mode
     result = run_cli("recover", "--python", python)
     assert (result.returncode, result.stderr) == (
         1,
         f"error: {journal_dir}: the journal is damaged ({problem}); wheelplan will not"
-        " guess how to undo it. Inspect it and restore the files in backup/ by hand\n",
+        + _restore_from(*where)
+        + " by hand\n",
     )
     assert exact_snapshot(env_dir) == before
     assert snapshot(outside) == outside_before and outside.stat().st_mode == mode
@@ -2175,12 +2285,17 @@ def test_a_journal_file_that_is_no_file_is_damage_not_a_hang(
         damaged.write_text(json.dumps(intent)[:-1] + f', "fsync": {"1" * 5000}}}')
     else:
         damaged.write_bytes(b"\xff\xfe\n")
+    # An intent.json that cannot be read cannot tell where its backups are; one that
+    # can names no mounts here.
+    unread = name == "intent.json" and kind not in ("times", "made")
+    where = ["backup/", ON_ANY_MOUNT] if unread else ["backup/"]
     before = exact_snapshot(env_dir / SITE)  # not the journal's FIFO, which a read would block on
     result = run_cli("recover", "--python", python, memory=2 * 1024**3)
     assert (result.returncode, result.stderr) == (
         1,
         f"error: {journal_dir}: the journal is damaged ({problem}); wheelplan will not"
-        " guess how to undo it. Inspect it and restore the files in backup/ by hand\n",
+        + _restore_from(*where)
+        + " by hand\n",
     )
     assert exact_snapshot(env_dir / SITE) == before
     assert sorted(path.name for path in journal_dir.iterdir()) == sorted(
