@@ -29,6 +29,7 @@ from planner.listing import (
     LEADS_OUT,
     Listing,
     RealPaths,
+    emptied_left,
     going_metadata,
     is_real_dir,
     left_below,
@@ -335,7 +336,8 @@ def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None
             )
     # A mount point made since the plan stays, as the planner would have refused it.
     points = MountPoints(base)
-    mounted = points.of_folders(going_metadata(removed, set(plan.directories)))
+    going = going_metadata(removed, set(plan.directories))
+    mounted = points.of_folders(going)
     problems += mounts_staying(mounted)
     for directory in plan.removed_directories:
         changed.add(directory.rpartition("/")[0])
@@ -347,15 +349,17 @@ def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None
             )
         elif not mounted.keys() & {*parents(directory)} and points.is_mount(directory):
             problems.append(Problem(directory, "is a mount point, which no rmdir removes"))
+    emptied = set(plan.removed_directories)
+    # What is in a removed empty folder now, or where it was, is named here: with its
+    # .dist-info going, or in the one a reinstall writes again.
+    left = emptied_left(base, emptied, going)
     if removed:
-        # What is in a removed empty folder now, or where it was, is named here.
-        problems += [
-            Problem(folder, f"{left} is in the target but the plan expected it absent; plan again")
-            for folder, left in metadata_left(
-                base, removed, set(plan.directories), set(plan.removed_directories)
-            )
-            if folder not in mounted
-        ]
+        left += metadata_left(base, removed, set(plan.directories), emptied)
+    problems += [
+        Problem(folder, f"{path} is in the target but the plan expected it absent; plan again")
+        for folder, path in sorted(left)
+        if folder not in mounted
+    ]
     for folder in sorted(changed):
         full = os.path.join(base, folder)
         if disk.names(folder) is not None and os.path.isdir(full) and not os.access(full, os.W_OK):

@@ -187,23 +187,34 @@ def validate(plan: Plan, subject: str) -> None:
 def _check_removed_directories(
     plan: Plan, check_path: Callable[[str, str], bool], bad: Callable[[str], None]
 ) -> None:
-    """A plan removes an empty folder only inside a `.dist-info` whose RECORD it removes:
-    one that goes whole, with its distribution (the preflight checks that the folder is
-    still there, and holds nothing now)."""
+    """A plan removes an empty folder only inside a `.dist-info` whose RECORD it removes
+    (one that goes whole, with its distribution) or replaces with one the apply writes
+    (the same folder a reinstall writes again). The preflight checks that the folder is
+    still there, and holds nothing now."""
     if not plan.removed_directories:
         return
-    going = {
+    # A RECORD the apply writes over one there now is a reinstall's, in the folder it
+    # writes again (another version's folder is new; a --prefer loser's is inline).
+    metadata = {
         entry.path.removesuffix("/RECORD")
         for entry in plan.files
-        if entry.action == "remove" and entry.path.endswith(".dist-info/RECORD")
+        if entry.path.endswith(".dist-info/RECORD")
+        and (
+            entry.action == "remove"
+            or (
+                entry.action == "replace"
+                and entry.source is not None
+                and entry.source.kind == "record"
+            )
+        )
     }
     for directory in plan.removed_directories:
-        if check_path(directory, "removed directory") and not going.intersection(
+        if check_path(directory, "removed directory") and not metadata.intersection(
             parents(directory)
         ):
             bad(
                 f"removed directory {directory!r} is in no metadata folder that the plan"
-                " removes whole"
+                " removes whole or writes again from its wheel"
             )
 
 

@@ -226,6 +226,28 @@ def metadata_left(
     return found
 
 
+def emptied_left(prefix: str, emptied: Set[str], going: Iterable[str]) -> list[tuple[str, str]]:
+    """Each empty folder in `emptied` that is not in a `going` folder (`metadata_left`
+    looks there) and holds something now, with the `.dist-info` it is in: (folder, path
+    left). Such a folder is in one a reinstall writes again; a missing one is not here.
+
+    The plan removes it only while it is empty, as it was: a file in it now is no
+    file of that distribution's, and would keep it anyway.
+    """
+    skip = set(going)
+    found = []
+    for folder in sorted(emptied):
+        above = parents(folder)
+        if skip.intersection(above) or (above and above[-1] in emptied):
+            continue  # checked with its metadata folder, or with the folder holding it
+        if os.path.lexists(os.path.join(prefix, folder)):
+            left = left_below(prefix, folder, frozenset(), emptied)
+            if left is not None:
+                metadata = next((path for path in above if path.endswith(".dist-info")), folder)
+                found.append((metadata, left))
+    return found
+
+
 def empty_below(prefix: str, directory: str) -> list[str]:
     """The folders below `directory` that hold no file at any depth, shallowest first.
 

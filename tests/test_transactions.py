@@ -593,6 +593,39 @@ def test_empty_folders_in_a_metadata_folder_go_with_it(tmp_path: Path, how: str)
     ok("verify", "--python", python)
 
 
+@pytest.mark.parametrize("named", ["a folder holding a file", "a package folder", "kept metadata"])
+def test_a_reinstall_edited_to_remove_another_folder_is_refused(tmp_path: Path, named: str) -> None:
+    """A plan removes an empty folder only in a .dist-info it removes whole or writes
+    again from its wheel, and only while nothing is in it: not one the reinstalled
+    files are in, nor an empty one in a package or in a kept distribution's metadata."""
+    wheels = tmp_path / "wheels"
+    files = {"mine/__init__.py": b"", "mine-1.0.dist-info/licenses/LICENSE": b"MIT\n"}
+    mine = build_wheel(WheelSpec("mine", files=files), wheels)
+    other = build_wheel(WheelSpec("other", files={"other/__init__.py": b""}), wheels)
+    env_dir, plan = tmp_path / "env", tmp_path / "reinstall.json"
+    python = rebuild_env(env_dir)
+    install(python, [mine, other])
+    (env_dir / SITE / "mine" / "sub").mkdir()
+    (env_dir / SITE / "other-1.0.dist-info" / "empty").mkdir()
+    save_plan(python, plan, [mine], "--reinstall")
+    folder = {
+        "a folder holding a file": "mine-1.0.dist-info/licenses",
+        "a package folder": "mine/sub",
+        "kept metadata": "other-1.0.dist-info/empty",
+    }[named]
+    data = plan_data(plan)
+    data["removed_directories"] = [f"{SITE}/{folder}"]
+    plan.write_text(json.dumps(recompute_digest(data)))
+    assert refused_unchanged(env_dir, "apply", plan) == (
+        f"error: {SITE}/mine-1.0.dist-info: {SITE}/{folder}/LICENSE is in the target but the"
+        " plan expected it absent; plan again\n"
+        if named == "a folder holding a file"
+        else f"error: {plan}: removed directory '{SITE}/{folder}' is in no metadata folder that"
+        " the plan removes whole or writes again from its wheel\n"
+    )
+    assert pip_list(python) == {"mine": "1.0", "other": "1.0"}
+
+
 @pytest.mark.parametrize("now", ["gone", "a file"])
 def test_an_empty_folder_a_plan_removes_is_checked_before_the_apply(
     tmp_path: Path, now: str
