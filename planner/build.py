@@ -46,7 +46,7 @@ from planner.listing import (
 )
 from planner.mounts import MountPoints, mounts_staying
 from planner.overlaps import describe_owners, settle
-from planner.paths import is_within, join, path_problem
+from planner.paths import is_within, join, parents, path_problem
 from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
 from planner.shebang import rewritten, shebang
 from planner.target import (
@@ -439,6 +439,30 @@ def _with_ancestors(folders: Iterable[str]) -> set[str]:
     return found
 
 
+def _emptied_in_rewritten(
+    prefix: str, points: MountPoints, rewritten: Iterable[str], directories: Collection[str]
+) -> list[str]:
+    """The empty folders of each `.dist-info` that a reinstall writes again, but none of
+    its new files is in or below: pip's uninstall of the old copy takes the folder
+    whole (uv's leaves them). One that is, or holds, a mount point (no rmdir takes it),
+    or a folder whose name no plan can hold, stays, as everything did before.
+    """
+    found = [
+        folder
+        for metadata in rewritten
+        for folder in empty_below(prefix, metadata)
+        if folder not in directories
+    ]
+    staying = {
+        path
+        for folder in found
+        if path_problem(folder) is not None
+        for path in (folder, *parents(folder))
+    }
+    staying.update(points.of_folders(found))
+    return [folder for folder in found if folder not in staying]
+
+
 # PEP 668 asks for an installer's own message, suggesting a virtual environment, when
 # the marker gives none.
 _NO_MANAGER_MESSAGE = (
@@ -785,15 +809,27 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             )
 
     directories = sorted(_with_ancestors(folders))
-    emptied: list[str] = []
+    written_folders = set(directories)
+    points = MountPoints(target.prefix)
+    emptied = _emptied_in_rewritten(
+        target.prefix,
+        points,
+        [
+            old_folder
+            for name in sorted(gone)
+            if (old_folder := installed[name].dist_info) in written_folders
+            and old_folder.endswith(".dist-info")
+        ],
+        written_folders,
+    )
     if removals:
-        going = going_metadata(removals.keys(), set(directories))
+        going = going_metadata(removals.keys(), written_folders)
         # A mount point stays (no rmdir takes one), and so does the folder holding it.
-        mounted = MountPoints(target.prefix).of_folders(going)
+        mounted = points.of_folders(going)
         problems += mounts_staying(mounted)
         # A metadata folder that goes takes its empty folders along, as pip's does; one
         # that no plan can name stays, and is refused below as what would stay.
-        emptied = [
+        emptied += [
             folder
             for metadata in going
             if metadata not in mounted
@@ -807,7 +843,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                 " distribution that is gone; remove that by hand",
             )
             for folder, left in metadata_left(
-                target.prefix, removals.keys(), set(directories), set(emptied)
+                target.prefix, removals.keys(), written_folders, set(emptied)
             )
             # A folder that is a symlink: unlisted_metadata refused it.
             if left != folder and folder not in mounted
@@ -853,7 +889,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         owner_hashes=settlement.owner_hashes,
         warnings=tuple(sorted(set(warnings))),
         lock=request.lock,
-        removed_directories=tuple(emptied),
+        removed_directories=tuple(sorted(emptied)),
     )
 
 

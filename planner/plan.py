@@ -156,8 +156,9 @@ class Plan:
     owner_hashes: tuple[OwnerHash, ...] = ()
     warnings: tuple[str, ...] = ()
     lock: LockSource | None = None
-    # Empty folders (holding no file at any depth) in a `.dist-info` that goes: no
-    # removal empties them, and the folder goes only whole, as pip removes it.
+    # Empty folders (holding no file at any depth) in a `.dist-info` that goes, or that
+    # a reinstall writes again and none of its files need: no removal empties them, and
+    # pip removes the old folder whole.
     removed_directories: tuple[str, ...] = ()
 
     def file_map(self) -> dict[str, FileEntry]:

@@ -162,8 +162,14 @@ def render(plan: Plan) -> str:
         lines += ["", "Installed distributions whose RECORD is rewritten without what they lose:"]
         lines += _limited(losers, "distributions")
     removed = [(entry.path, entry.reason) for entry in plan.files if entry.action == "remove"]
+    reinstalled = {dist.dist_info for dist in plan.distributions if dist.action == "reinstall"}
     removed += [
-        (f"{folder}/", "an empty folder in the metadata folder that goes")
+        (
+            f"{folder}/",
+            "an empty folder in the old metadata folder of a reinstall"
+            if reinstalled.intersection(parents(folder))
+            else "an empty folder in the metadata folder that goes",
+        )
         for folder in plan.removed_directories
     ]
     removals = [f"  {path}: {reason}" for path, reason in sorted(removed, key=lambda r: r[0])]

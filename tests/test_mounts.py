@@ -418,6 +418,30 @@ def test_an_empty_folder_a_plan_removes_that_is_a_mount_point_is_refused_by_the_
     assert result.stderr == f"error: {point}: is a mount point, which no rmdir removes\n"
 
 
+@pytest.mark.parametrize("how", ["tmpfs", "bind"])
+def test_a_reinstall_leaves_an_empty_mount_point_in_its_metadata_folder(
+    tmp_path: Path, mounts: Mounts, how: str
+) -> None:
+    """A reinstall removes the old .dist-info's empty folders, but not one that is a
+    mount point (no rmdir takes it), nor the folder holding it; the .dist-info stays
+    whatever is left in it, so that is no refusal."""
+    old = build_wheel(LICENSED, tmp_path / "wheels")
+    env_dir = tmp_path / "env"
+    python = mounted_env(env_dir, (), mounts)
+    install(python, [old])
+    dist_info = env_dir / SITE / LICENSED.dist_info
+    (dist_info / "alone").mkdir()
+    mounts.mount(how, dist_info / "outer" / "point")
+    plan = tmp_path / "reinstall.json"
+    save_plan(python, plan, [old], "--reinstall")
+    assert json.loads(plan.read_text())["removed_directories"] == [
+        f"{SITE}/{LICENSED.dist_info}/alone"
+    ]
+    ok("apply", plan, "--quiet")
+    assert (dist_info / "outer" / "point").is_dir() and not (dist_info / "alone").exists()
+    ok("verify", "--python", python)
+
+
 def _not_mounted(folder: Path) -> str:
     return (
         f"error: {folder}: the interrupted apply backed up files at the top of the mount"

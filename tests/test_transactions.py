@@ -593,6 +593,98 @@ def test_empty_folders_in_a_metadata_folder_go_with_it(tmp_path: Path, how: str)
     ok("verify", "--python", python)
 
 
+@pytest.mark.parametrize("how", ["--reinstall", "rebuilt"])
+def test_empty_folders_in_a_reinstalled_metadata_folder_go_unless_it_needs_them(
+    tmp_path: Path, how: str
+) -> None:
+    """pip's uninstall of the old copy takes its .dist-info whole, empty subfolders and
+    all, before the same version is written into the same folder name; they stayed. A
+    folder the new files are written into, or below, is kept, as a fresh install has it."""
+    wheels = tmp_path / "wheels"
+    files = {"mine/__init__.py": b"", "mine-1.0.dist-info/licenses/LICENSE": b"MIT\n"}
+    old = build_wheel(WheelSpec("mine", files=files), wheels)
+    new = old
+    if how == "rebuilt":
+        files = {**files, "mine-1.0.dist-info/empty/deeper/more/NOTICE": b"N\n"}
+        new = build_wheel(WheelSpec("mine", files=files), tmp_path / "rebuilt")
+    env_dir = tmp_path / "env"
+    expected = fresh_tree(env_dir, [new])
+    python = rebuild_env(env_dir)
+    install(python, [old])
+    empty = _with_empty_folders(env_dir / SITE / "mine-1.0.dist-info")
+    going = empty if how == "--reinstall" else empty[2:]  # empty/deeper/more/ is written
+    plan = tmp_path / "plan.json"
+    save_plan(python, plan, [new], *([how] if how == "--reinstall" else []))
+    data = plan_data(plan)
+    assert actions_of(data) == {"mine": "reinstall"}
+    assert data["removed_directories"] == going
+    review = ok("show", plan)
+    for path in going:
+        assert f"\n  {path}/: an empty folder in the old metadata folder of a reinstall\n" in review
+    ok("apply", plan, "--quiet")
+    assert diff(snapshot(env_dir), expected) == []
+    assert installed_by_metadata(python) == {"mine": "1.0"}
+    ok("verify", "--python", python)
+
+
+def test_a_reinstall_keeps_an_empty_folder_holding_one_no_plan_can_name(tmp_path: Path) -> None:
+    """Named in the plan, a folder holding `a\\nb/` would be found holding it by the
+    apply's own check: the reinstall leaves both, as it left every such folder."""
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), tmp_path / "wheels")
+    env_dir, plan = tmp_path / "env", tmp_path / "plan.json"
+    python = rebuild_env(env_dir)
+    install(python, [mine])
+    dist_info = env_dir / SITE / "mine-1.0.dist-info"
+    (dist_info / "empty" / "a\nb").mkdir(parents=True)
+    (dist_info / "licenses" / "sub").mkdir(parents=True)
+    save_plan(python, plan, [mine], "--reinstall")
+    assert plan_data(plan)["removed_directories"] == [
+        f"{SITE}/mine-1.0.dist-info/licenses",
+        f"{SITE}/mine-1.0.dist-info/licenses/sub",
+    ]
+    ok("apply", plan, "--quiet")
+    assert (dist_info / "empty" / "a\nb").is_dir() and not (dist_info / "licenses").exists()
+    ok("verify", "--python", python)
+
+
+@pytest.mark.parametrize("now", ["gone", "a file", "holding a file"])
+@pytest.mark.parametrize("how", ["remove", "reinstall"])
+def test_an_empty_folder_a_plan_removes_is_checked_before_the_apply(
+    tmp_path: Path, how: str, now: str
+) -> None:
+    """The folder must still be there, a folder, and empty: what stands there now, or
+    is in it, is named, as a file the plan removes is; with its .dist-info going, or
+    written again by a reinstall."""
+    wheels = tmp_path / "wheels"
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), wheels)
+    env_dir, plan = tmp_path / "env", tmp_path / "plan.json"
+    python = rebuild_env(env_dir)
+    install(python, [mine])
+    dist_info = env_dir / SITE / "mine-1.0.dist-info"
+    _with_empty_folders(dist_info)
+    save_plan(
+        python, plan, *(([], "--remove", "mine") if how == "remove" else ([mine], "--reinstall"))
+    )
+    sub = dist_info / "licenses" / "sub"
+    path = f"{SITE}/mine-1.0.dist-info/licenses/sub"
+    if now == "holding a file":
+        (sub / "notes").write_text("")
+        path += "/notes"
+    else:
+        sub.rmdir()
+    if now == "a file":
+        sub.write_text("")
+    before = exact_snapshot(env_dir)
+    result = refused("apply", plan)
+    assert result.stderr == (
+        f"error: {path}: is missing from the target but the plan expected it; plan again\n"
+        if now == "gone"
+        else f"error: {SITE}/mine-1.0.dist-info: {path} is in the target but the plan expected"
+        " it absent; plan again\n"
+    )
+    assert exact_snapshot(env_dir) == before
+
+
 @pytest.mark.parametrize("named", ["a folder holding a file", "a package folder", "kept metadata"])
 def test_a_reinstall_edited_to_remove_another_folder_is_refused(tmp_path: Path, named: str) -> None:
     """A plan removes an empty folder only in a .dist-info it removes whole or writes
@@ -626,40 +718,13 @@ def test_a_reinstall_edited_to_remove_another_folder_is_refused(tmp_path: Path, 
     assert pip_list(python) == {"mine": "1.0", "other": "1.0"}
 
 
-@pytest.mark.parametrize("now", ["gone", "a file"])
-def test_an_empty_folder_a_plan_removes_is_checked_before_the_apply(
-    tmp_path: Path, now: str
+@pytest.mark.parametrize("how", ["upgrade", "reinstall"])
+def test_a_rollback_gives_back_the_empty_folders_of_a_metadata_folder(
+    tmp_path: Path, how: str
 ) -> None:
-    """The folder must still be there, and a folder: what stands there now is named,
-    as a file the plan removes is."""
-    wheels = tmp_path / "wheels"
-    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), wheels)
-    env_dir, plan = tmp_path / "env", tmp_path / "remove.json"
-    python = rebuild_env(env_dir)
-    install(python, [mine])
-    dist_info = env_dir / SITE / "mine-1.0.dist-info"
-    _with_empty_folders(dist_info)
-    save_plan(python, plan, [], "--remove", "mine")
-    sub = dist_info / "licenses" / "sub"
-    sub.rmdir()
-    if now == "a file":
-        sub.write_text("")
-    before = exact_snapshot(env_dir)
-    result = refused("apply", plan)
-    path = f"{SITE}/mine-1.0.dist-info/licenses/sub"
-    assert result.stderr == (
-        f"error: {path}: is missing from the target but the plan expected it; plan again\n"
-        if now == "gone"
-        else f"error: {SITE}/mine-1.0.dist-info: {path} is in the target but the plan expected"
-        " it absent; plan again\n"
-    )
-    assert exact_snapshot(env_dir) == before
-
-
-def test_a_rollback_gives_back_the_empty_folders_of_a_metadata_folder(tmp_path: Path) -> None:
-    """Removed with its .dist-info, an empty folder is logged as a folder the apply
-    emptied is: failing at the commit point, the rollback makes it again with its mode,
-    owner and time."""
+    """Removed with its .dist-info, or from the one a reinstall writes again, an empty
+    folder is logged as a folder the apply emptied is: failing at the commit point, the
+    rollback makes it again with its mode, owner and time."""
     wheels = tmp_path / "wheels"
     old = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), wheels)
     new = build_wheel(
@@ -672,9 +737,10 @@ def test_a_rollback_gives_back_the_empty_folders_of_a_metadata_folder(tmp_path: 
     _with_empty_folders(dist_info)
     (dist_info / "licenses" / "sub").chmod(0o750)
     owner = give_to_another_user(dist_info / "licenses" / "sub")
-    save_plan(python, plan, [new])
+    save_plan(python, plan, *(([new],) if how == "upgrade" else ([old], "--reinstall")))
     kinds = checkpoints(env_dir, plan, "--no-cache")
-    assert kinds.count("rmdir") == 5  # the three, licenses/ and the .dist-info
+    # The three, licenses/, and with an upgrade the .dist-info.
+    assert kinds.count("rmdir") == (5 if how == "upgrade" else 4)
     before, times = exact_snapshot(env_dir), folder_mtimes(env_dir)
     assert before[f"{SITE}/mine-1.0.dist-info/licenses/sub"] == ("dir", 0o750, *owner, 0, 0)
     time.sleep(0.01)  # so that a folder made again now has another time, even on coarse clocks
