@@ -433,7 +433,8 @@ class BackgroundProbe:
             data = json.loads(stdout)
         except ValueError:
             raise Refused.one(
-                interpreter, f"not a usable Python interpreter ({_why(stderr)})"
+                interpreter,
+                f"not a usable Python interpreter ({_why(self._process.returncode, stderr)})",
             ) from None
         try:
             answer = msgspec.convert(data, _Answer)
@@ -444,14 +445,29 @@ class BackgroundProbe:
         return _target_from_probe(answer, self._planning, self._place)
 
 
-def _why(stderr: bytes) -> str:
-    """The line of a failed probe's stderr that says why: the last (a traceback's
-    exception), unless that only points at `-h` after a refused option, as Python 2
-    ends "Unknown option: -I"."""
-    lines = stderr.decode(errors="replace").strip().splitlines() or ["no output"]
-    if lines[-1].startswith("Try `python -h'") and len(lines) > 1:
+def _why(returncode: int, stderr: bytes) -> str:
+    """Why a probe failed, for one error line: what the program said, and how it ended.
+
+    Of several lines the first is the message (a wrapper's, as pyenv's shim prints
+    several), unless a traceback ends in its exception; Python 2 refuses -I with a
+    usage text that says nothing of why."""
+    lines = [" ".join(line.split()) for line in stderr.decode(errors="replace").splitlines()]
+    lines = [line for line in lines if line]
+    if len(lines) > 1 and lines[-1].startswith("Try `python -h'"):
         return f"{lines[0]}: Python 2 has no -I; wheelplan installs into Python 3.10 or newer"
-    return lines[-1]
+    if returncode == 0:
+        return "its answer is not JSON"
+    said = lines[-1] if _TRACEBACK in lines else (lines[0] if lines else "no output")
+    if len(said) > _SAID_LIMIT:
+        said = said[: _SAID_LIMIT - 3] + "..."
+    if returncode < 0:
+        return f"{said}; killed by signal {-returncode}"
+    return f"{said}; exit status {returncode}"
+
+
+_TRACEBACK = "Traceback (most recent call last):"
+# What of a failed interpreter's message the error line quotes, at most.
+_SAID_LIMIT = 200
 
 
 def _relative(path: str, prefix: str, what: str) -> str:

@@ -704,8 +704,47 @@ def test_a_python_older_than_the_probe_can_run_in_is_refused_by_its_version(
         cli("plan", wheel, "--python", python),
         str(python),
         "not a usable Python interpreter (Python 3.9 is too old: wheelplan installs into"
-        " Python 3.10 or newer)",
+        " Python 3.10 or newer; exit status 1)",
     )
+
+
+@pytest.mark.parametrize(
+    ("said", "end", "expected"),
+    [
+        (
+            "pyenv: python3.12: command not found\n\nThe `python3.12' command exists in"
+            " these Python versions:\n  3.12.1\n\nNote: See 'pyenv help global' for tips"
+            " on allowing multiple\n      Python versions to be found at the same time.\n",
+            "exit 127",
+            "(pyenv: python3.12: command not found; exit status 127)",
+        ),
+        (
+            'Traceback (most recent call last):\n  File "<string>", line 1, in <module>\n'
+            "    import   json\nImportError: cannot   import name 'dump'\n",
+            "exit 1",
+            "(ImportError: cannot import name 'dump'; exit status 1)",
+        ),
+        ("", "exit 3", "(no output; exit status 3)"),
+        ("Killed\n", "kill -KILL $$", "(Killed; killed by signal 9)"),
+        ("x" * 500 + "\n", "exit 1", f"({'x' * 197}...; exit status 1)"),
+        ("", "echo hello", "(its answer is not JSON)"),
+    ],
+    ids=["a-wrapper's-message", "a-traceback", "nothing", "a-signal", "a-long-line", "no-json"],
+)
+def test_a_python_that_fails_is_refused_with_what_it_said_and_how_it_ended(
+    tmp_path: Path, cli: Cli, said: str, end: str, expected: str
+) -> None:
+    """A pyenv shim's several lines were quoted by their last, a tail fragment ("Python
+    versions to be found at the same time."), and without the exit status; a program
+    that exited 0 having printed no JSON was said to give "no output"."""
+    wheel = build_wheel(CONTROL, tmp_path / "wheels")
+    message = tmp_path / "said.txt"
+    message.write_text(said)
+    python = tmp_path / "python3.12"
+    python.write_text(f"#!/bin/sh\ncat '{message}' >&2\n{end}\n")
+    python.chmod(0o755)
+    line = refusal(cli("plan", wheel, "--python", python), str(python), expected)
+    assert line == f"error: {python}: not a usable Python interpreter {expected}"
 
 
 def test_a_python_2_is_refused_saying_so(tmp_path: Path, cli: Cli) -> None:
