@@ -47,7 +47,16 @@ from planner.listing import (
 from planner.mounts import MountPoints, mounts_staying
 from planner.overlaps import describe_owners, settle
 from planner.paths import is_within, join, parents, path_problem
-from planner.plan import FORMAT, Distribution, FileEntry, LockSource, Plan, Source, Target
+from planner.plan import (
+    FORMAT,
+    Distribution,
+    FileEntry,
+    LockSource,
+    Plan,
+    Source,
+    Target,
+    planned_anyway,
+)
 from planner.shebang import rewritten, shebang
 from planner.target import (
     JOURNAL_DIR,
@@ -175,7 +184,9 @@ def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Reque
         if wheel.requires_python and requirements.python_excluded(wheel.requires_python, python):
             needs = f"requires Python {wheel.requires_python}; the target is Python {python}"
             if request.ignore_requires_python:
-                warnings.append(f"{wheel.filename}: {needs} (planned: --ignore-requires-python)")
+                warnings.append(
+                    f"{wheel.filename}: {needs} {planned_anyway('--ignore-requires-python')}"
+                )
             else:
                 problems.append(
                     Problem(wheel.filename, f"{needs} (--ignore-requires-python plans it anyway)")

@@ -143,6 +143,20 @@ class LockSource:
     sha256: str
 
 
+def planned_anyway(flag: str) -> str:
+    """How a warning about what `flag` made the plan take anyway ends; the review never
+    cuts such a warning, since the user must see what their override let in."""
+    return f"(planned: {flag})"
+
+
+def overridden(warning: str) -> bool:
+    """Whether `warning` ends as `planned_anyway` ends one."""
+    return _PLANNED_ANYWAY.search(warning) is not None
+
+
+_PLANNED_ANYWAY = re.compile(r"\(planned: --[a-z-]+\)\Z")
+
+
 @attrs.frozen
 class Plan:
     format: int

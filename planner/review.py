@@ -1,7 +1,8 @@
 """The human review of a plan: what will change, every overlap, every warning.
 
-Short enough for one screen on a handful of wheels; long lists are cut to a count
-and the full detail stays in the plan JSON. Every line is `printable`: a name, warning
+Short enough for one screen on a handful of wheels; long lists are cut to a count,
+saying where they are whole (the caller knows: the plan file, or `--json`), and never
+cut a warning about what the user overrode. Every line is `printable`: a name, warning
 or path from a wheel or a hand-edited plan cannot break a line, or send the terminal
 a control sequence, and so cannot forge lines of the review.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from planner.paths import parents, printable
-from planner.plan import INSTALLING, Distribution, Plan
+from planner.plan import INSTALLING, Distribution, Plan, overridden
 from planner.target import place_of
 
 LIST_LIMIT = 10
@@ -35,12 +36,13 @@ def plural(count: int, one: str, many: str | None = None) -> str:
     return f"{count} {one if count == 1 else (many or one + 's')}"
 
 
-def _limited(lines: list[str], what: str) -> list[str]:
+def _limited(lines: list[str], what: str, whole: str) -> list[str]:
+    """The first of `lines`, and a count of the others of `what` (one, as "warning")."""
     if len(lines) <= LIST_LIMIT:
         return lines
     return [
         *lines[:LIST_LIMIT],
-        f"  ... and {len(lines) - LIST_LIMIT} more {what} (see the plan JSON)",
+        f"  ... and {plural(len(lines) - LIST_LIMIT, 'more ' + what)} ({whole})",
     ]
 
 
@@ -75,7 +77,8 @@ def changes(plan: Plan) -> list[str]:
     return [printable(_change(dist)) for dist in plan.distributions if dist.action != "unchanged"]
 
 
-def render(plan: Plan) -> str:
+def render(plan: Plan, *, whole: str) -> str:
+    """The review of `plan`; `whole` says where a cut list is given whole ("see FILE")."""
     target = plan.target
     names = {dist.name: dist.display_name for dist in plan.distributions}
     owners_of = {entry.path: entry.owners for entry in plan.files}
@@ -135,7 +138,10 @@ def render(plan: Plan) -> str:
             )
         lines += ["", f"Overlaps: {len(plan.conflicts)}"]
         for kind in sorted(kinds):
-            lines += [f" {kind} content {_KIND_NOTE[kind]}:", *_limited(kinds[kind], "overlaps")]
+            lines += [
+                f" {kind} content {_KIND_NOTE[kind]}:",
+                *_limited(kinds[kind], "overlap", whole),
+            ]
     writing = {dist.name for dist in plan.distributions if dist.action in INSTALLING}
     # A kept distribution's RECORD the plan rewrites: it lost files to --prefer, or
     # gives up its rows for the bytecode of a source the plan writes again.
@@ -160,7 +166,7 @@ def render(plan: Plan) -> str:
     ]
     if losers:
         lines += ["", "Installed distributions whose RECORD is rewritten without what they lose:"]
-        lines += _limited(losers, "distributions")
+        lines += _limited(losers, "distribution", whole)
     removed = [(entry.path, entry.reason) for entry in plan.files if entry.action == "remove"]
     reinstalled = {dist.dist_info for dist in plan.distributions if dist.action == "reinstall"}
     removed += [
@@ -174,10 +180,12 @@ def render(plan: Plan) -> str:
     ]
     removals = [f"  {path}: {reason}" for path, reason in sorted(removed, key=lambda r: r[0])]
     if removals:
-        lines += ["", "Removals:", *_limited(removals, "removals")]
+        lines += ["", "Removals:", *_limited(removals, "removal", whole)]
     swaps = _swaps(plan)
     if swaps:
-        lines += ["", "Swapped (the removals make room first):", *_limited(swaps, "swaps")]
+        lines += ["", "Swapped (the removals make room first):", *_limited(swaps, "swap", whole)]
     if plan.warnings:
-        lines += ["", "Warnings:", *_limited([f"  {w}" for w in plan.warnings], "warnings")]
+        # What the user overrode first, so that a cut never hides it.
+        warnings = sorted(plan.warnings, key=lambda warning: not overridden(warning))
+        lines += ["", "Warnings:", *_limited([f"  {w}" for w in warnings], "warning", whole)]
     return "".join(printable(line) + "\n" for line in lines)

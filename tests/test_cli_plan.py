@@ -506,6 +506,29 @@ def test_unmet_requirements_warn_and_strict_refuses(tmp_path: Path, target: Path
     assert result.stderr.splitlines() == [f"warning: {line.strip()}" for line in warnings]
 
 
+def test_a_cut_review_says_where_the_whole_list_is(tmp_path: Path, target: Path, cli: Cli) -> None:
+    """The review's cut lists pointed at "the plan JSON", which a dry run does not write."""
+    (wheel,) = built(
+        tmp_path, WheelSpec(name="app", requires=tuple(f"absent{n:02}>=1" for n in range(12)))
+    )
+    plan = tmp_path / "my plan.json"
+
+    def cut(*args: str | Path) -> str:
+        result = cli(*args, "--python", target, "--no-cache")
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split("\nWarnings:\n", 1)[1].splitlines()[10]
+
+    assert cut("plan", wheel) == "  ... and 2 more warnings (--json prints them all)"
+    assert cut("install", "--dry-run", wheel) == (
+        "  ... and 2 more warnings (`wheelplan plan` with --json prints them all)"
+    )
+    assert cut("plan", wheel, "-o", plan) == f"  ... and 2 more warnings (see '{plan}')"
+    shown = cli("show", plan)
+    assert shown.returncode == 0, shown.stderr
+    assert f"  ... and 2 more warnings (see '{plan}')\n" in shown.stdout
+    assert len(loads(plan.read_bytes(), str(plan)).warnings) == 12
+
+
 def test_what_a_venv_imports_from_its_system_site_packages_meets_requirements(
     tmp_path: Path, cli: Cli
 ) -> None:

@@ -685,7 +685,7 @@ def test_an_upgrade_turns_a_file_into_a_folder_and_a_folder_it_empties_into_a_fi
     }
     assert f"{PURE}/swap/data" in plan.directories
     assert (
-        review.render(plan)
+        review.render(plan, whole="see plan.json")
         .split("Swapped (the removals make room first):\n")[1]
         .startswith(
             f"  {PURE}/swap/data: a file becomes a folder\n"
@@ -865,7 +865,8 @@ def test_the_review_of_five_wheels_fits_on_one_screen(wheels: Path, fake: Target
         )
         for n in range(5)
     ]
-    text = review.render(plan_specs(specs, wheels, fake, prefer=frozenset({"part-2"})))
+    plan = plan_specs(specs, wheels, fake, prefer=frozenset({"part-2"}))
+    text = review.render(plan, whole="see plan.json")
     lines = text.splitlines()
     assert len(lines) <= 24, text
     for n in range(5):
@@ -886,10 +887,30 @@ def test_long_lists_in_the_review_are_summarised(wheels: Path, fake: TargetInfo)
     ]
     plan = plan_specs(specs, wheels, fake, prefer=frozenset({"left"}))
     assert len(plan.conflicts) == 31
-    lines = review.render(plan).splitlines()
-    assert "  ... and 20 more overlaps (see the plan JSON)" in lines
+    lines = review.render(plan, whole="see plan.json").splitlines()
+    assert "  ... and 20 more overlaps (see plan.json)" in lines
     assert sum(1 for line in lines if "-> left wins (--prefer)" in line) == 10
     assert len(lines) <= 30
+
+
+def test_a_cut_list_of_warnings_keeps_what_the_user_overrode(
+    wheels: Path, fake: TargetInfo
+) -> None:
+    """Sorted, the --ignore-requires-python warning of `app` came after its unmet
+    requirements and was the one cut; the count said "1 more warnings"."""
+    needs = tuple(f"absent{n:02}>=1" for n in range(10))
+    spec = WheelSpec(name="app", requires=needs, requires_python=">=99")
+    plan = plan_specs([spec], wheels, fake, ignore_requires_python=True)
+    overridden = "app-1.0-py3-none-any.whl: requires Python >=99; the target is Python"
+    assert len(plan.warnings) == 11 and plan.warnings[-1].startswith(overridden)
+    text = review.render(plan, whole="see plan.json")
+    shown = text.split("\nWarnings:\n", 1)[1].splitlines()
+    assert shown[0].startswith(f"  {overridden}"), text
+    assert shown[0].endswith("(planned: --ignore-requires-python)")
+    assert shown[1:10] == [
+        f"  app requires absent{n:02}>=1, which is not installed or planned" for n in range(9)
+    ]
+    assert shown[10:] == ["  ... and 1 more warning (see plan.json)"]
 
 
 # --- the plan file --------------------------------------------------------------------------

@@ -634,7 +634,7 @@ def _plan_command(args: argparse.Namespace) -> int:
         if not on_stdout:  # written there once
             sys.stdout.write(dumps(plan))
     else:
-        sys.stdout.write(review.render(plan))
+        sys.stdout.write(review.render(plan, whole=_whole(args, on_stdout)))
         if args.output:
             written = printable(shlex.quote(str(args.output)))
             place = place_of(plan.target.layout, plan.target.prefix)
@@ -645,6 +645,18 @@ def _plan_command(args: argparse.Namespace) -> int:
         else:
             print("\ndry run: nothing written (use -o PLAN.json to save the plan)")
     return EXIT_OK
+
+
+def _whole(args: argparse.Namespace, on_stdout: bool) -> str:
+    """Where the review's cut lists are whole: the plan file written, else the JSON
+    `plan --json` prints (a dry run writes no file)."""
+    if on_stdout:
+        return "see the plan above"
+    if args.output:
+        return f"see {shlex.quote(str(args.output))}"
+    if args.command == "install":
+        return "`wheelplan plan` with --json prints them all"
+    return "--json prints them all"
 
 
 def _apply_command(args: argparse.Namespace) -> int:
@@ -704,7 +716,8 @@ def run(args: argparse.Namespace) -> int:
         return _plan_command(args)
     if args.command == "show":
         plan = _read_plan(args.plan)
-        sys.stdout.write(dumps(plan) if args.json else review.render(plan))
+        whole = f"see {shlex.quote(args.plan)}"
+        sys.stdout.write(dumps(plan) if args.json else review.render(plan, whole=whole))
         return EXIT_OK
     if args.command == "apply":
         return _apply_command(args)
