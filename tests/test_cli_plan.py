@@ -228,6 +228,56 @@ def test_usage_errors_exit_2(args: tuple[str, ...], cli: Cli) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (("plan",), "give wheels, --lock PYLOCK.toml or --remove NAME"),
+        (("install",), "give wheels, --lock PYLOCK.toml or --remove NAME"),
+        (("plan", "x.whl", "--lock", "pylock.toml"), "give either wheels or --lock PYLOCK.toml"),
+        (("install", "x.whl", "--extra", "x"), "--extra, --group and --wheel-dir need --lock"),
+    ],
+    ids=["plan-nothing", "install-nothing", "wheels-and-lock", "extra-without-lock"],
+)
+def test_a_usage_error_of_a_command_gives_its_usage(
+    args: tuple[str, ...], message: str, cli: Cli
+) -> None:
+    """These were reported with the top-level usage (`wheelplan [-h] [-V] {plan,...}`),
+    which does not say what the command takes."""
+    result = cli(*args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"usage: wheelplan {args[0]} [-h]"), result.stderr
+    assert result.stderr.endswith(f"\nwheelplan {args[0]}: error: {message}\n"), result.stderr
+
+
+def _help(cli: Cli, command: str) -> str:
+    """`command --help`, its whitespace collapsed (argparse wraps it to the terminal)."""
+    result = cli(command, "--help")
+    assert result.returncode == 0, result.stderr
+    return " ".join(result.stdout.split())
+
+
+def test_uninstall_offers_no_option_that_a_removal_does_not_use(cli: Cli) -> None:
+    """It offered install's --compile-bytecode, --link-mode and --cache-dir, which a
+    removal never uses, and described --root as "install under this staging folder"."""
+    text = _help(cli, "uninstall")
+    for option in ("--compile-bytecode", "--link-mode", "--cache-dir", "install under"):
+        assert option not in text, option
+    assert "--root DIR remove from the tree staged under this folder" in text
+    assert "--no-cache, --no-cache-dir accepted as uv and pip take it" in text
+    for option in ("--jobs N", "-q, --quiet", "--fsync", "--dry-run", "-y, --yes"):
+        assert option in text, option
+
+
+def test_help_names_every_folder_dir(cli: Cli) -> None:
+    """`apply --help` said WHEEL_DIR and ROOT, where the README and other options say DIR."""
+    for command in ("apply", "install", "uninstall", "verify", "recover"):
+        text = _help(cli, command)
+        assert "WHEEL_DIR" not in text and "ROOT" not in text, (command, text)
+        assert "--root DIR" in text, command
+    assert "--wheel-dir DIR" in _help(cli, "apply")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
         # pip's uninstall takes a requirement; normalized, it named nobody and was skipped.
         (("uninstall", "app==1.0"), "argument NAME: 'app==1.0' is not a distribution name"),
         (("uninstall", "app", ""), "argument NAME: expected a distribution name, got ''"),

@@ -134,6 +134,9 @@ def _pip_spellings(parser: argparse.ArgumentParser) -> None:
 
 
 def _plan_arguments(parser: argparse.ArgumentParser) -> None:
+    # What the arguments together must be is checked after parsing: reported with the
+    # command's usage, not the top level's.
+    parser.set_defaults(command_error=parser.error)
     parser.add_argument(
         "wheels",
         nargs="*",
@@ -252,7 +255,14 @@ _limit = _positive("a positive whole number")
 _jobs = _positive("a positive number of workers")
 
 
-def _apply_arguments(parser: argparse.ArgumentParser) -> None:
+def _apply_arguments(
+    parser: argparse.ArgumentParser,
+    root: str = "install under this staging folder instead of /",
+    *,
+    installs: bool = True,
+) -> None:
+    """The options of an apply; one that `installs` no file (a removal) takes none that
+    only an installed file uses."""
     parser.add_argument(
         "--jobs",
         type=_jobs,
@@ -260,16 +270,15 @@ def _apply_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="parallel workers (default: CPU count)",
     )
-    parser.add_argument(
-        "--compile-bytecode", action="store_true", help="compile installed .py files"
-    )
+    if installs:
+        parser.add_argument(
+            "--compile-bytecode", action="store_true", help="compile installed .py files"
+        )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     parser.add_argument(
         "--fsync", action="store_true", help="flush files and folders to disk before the commit"
     )
-    parser.add_argument(
-        "--root", type=_folder, help="install under this staging folder instead of /"
-    )
+    parser.add_argument("--root", type=_folder, metavar="DIR", help=root)
 
 
 def _cache_arguments(parser: argparse.ArgumentParser, *, link_mode: bool) -> None:
@@ -338,7 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
     apply = commands.add_parser("apply", help="apply a saved plan")
     apply.add_argument("plan", metavar="PLAN.json")
     apply.add_argument(
-        "--wheel-dir", type=_folder, help="find the plan's wheels in this folder, by file name"
+        "--wheel-dir",
+        type=_folder,
+        metavar="DIR",
+        help="find the plan's wheels in this folder, by file name",
     )
     _folder_arguments(
         apply,
@@ -378,10 +390,20 @@ def build_parser() -> argparse.ArgumentParser:
     uninstall.add_argument(
         "-y", "--yes", action="store_true", help="accepted as pip takes it: wheelplan never asks"
     )
-    _apply_arguments(uninstall)
-    # Taken as install takes them (uv's --no-cache is a flag of every command), though a
-    # removal reads no wheel.
-    _cache_arguments(uninstall, link_mode=True)
+    _apply_arguments(
+        uninstall,
+        "remove from the tree staged under this folder (install --root DIR)",
+        installs=False,
+    )
+    # A removal reads no wheel, so it uses no cache; uv's --no-cache is a flag of every
+    # command, and pip's --no-cache-dir of every one of its commands.
+    uninstall.add_argument(
+        "--no-cache",
+        "--no-cache-dir",
+        action="store_true",
+        help="accepted as uv and pip take it: a removal uses no cache",
+    )
+    uninstall.set_defaults(no_cache=True)
     uninstall.add_argument(
         "--dry-run", action="store_true", help="print the review and write nothing"
     )
@@ -392,7 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
         "check this folder (made by --target DIR)",
         "check this prefix (made by --prefix DIR)",
     )
-    check.add_argument("--root", type=_folder, help="check the tree staged under this folder")
+    check.add_argument(
+        "--root", type=_folder, metavar="DIR", help="check the tree staged under this folder"
+    )
     check.add_argument(
         "--jobs",
         type=_jobs,
@@ -405,7 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     _folder_arguments(
         recover, "the target directory the apply wrote to", "the prefix the apply wrote to"
     )
-    recover.add_argument("--root", type=_folder, help="the staging folder the apply used")
+    recover.add_argument(
+        "--root", type=_folder, metavar="DIR", help="the staging folder the apply used"
+    )
     cache = commands.add_parser("cache", help="show or clean the cache")
     actions = cache.add_subparsers(dest="cache_command", required=True)
     for action, what in (
@@ -753,12 +779,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command in ("plan", "install"):
         if args.wheels and args.lock:
-            parser.error("give either wheels or --lock PYLOCK.toml")
+            args.command_error("give either wheels or --lock PYLOCK.toml")
         if not args.wheels and not args.lock and not args.remove:
             # `--remove NAME` alone is a plan of removals only.
-            parser.error("give wheels, --lock PYLOCK.toml or --remove NAME")
+            args.command_error("give wheels, --lock PYLOCK.toml or --remove NAME")
         if args.lock is None and (args.extra or args.group or args.wheel_dir):
-            parser.error("--extra, --group and --wheel-dir need --lock")
+            args.command_error("--extra, --group and --wheel-dir need --lock")
     # One command builds some 100,000 objects without cycles (plan entries, wheel
     # members): the cycle collector would only rescan them, several times over.
     collecting = gc.isenabled()
