@@ -76,6 +76,11 @@ from planner.wheels import (
     read_wheel,
 )
 
+# The tools that manage the environment: a sync that removed them would leave it unable
+# to install again (`uv pip sync` keeps its seed packages and uv, pip-sync keeps pip).
+# Only --sync spares them; --remove NAME removes one all the same.
+SYNC_KEEPS = frozenset({"pip", "setuptools", "wheel", "uv", "wheelplan"})
+
 
 @attrs.frozen
 class Request:
@@ -570,7 +575,7 @@ def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _
         )
     removing = set(request.remove).intersection(installed)
     if request.sync:
-        removing |= set(installed) - planned_names
+        removing |= set(installed) - planned_names - SYNC_KEEPS
     problems += installed_twice(target.installed, planned_names | removing)
     for name in sorted(removing):
         old = installed[name]

@@ -11,6 +11,7 @@ import random
 import re
 import subprocess
 import sys
+import venv
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from planner import target as target_module
 from planner.plan import Plan, digest_of
 from tests.conftest import REPO, snapshot
 from tests.recordcheck import read_records, respelled, verify_records
+from tests.txsupport import installed_by_metadata
 from tests.wheelfactory import WheelSpec, build_wheel
 from wheelplan import cli
 
@@ -132,6 +134,53 @@ def test_install_names_each_change_after_its_summary(
     assert again.returncode == 0, again.stderr
     env = target.parent.parent
     assert again.stdout == f"nothing to change in {env}: 2 distributions already installed\n"
+
+
+def test_sync_keeps_the_packaging_tools_it_is_not_given(tmp_path: Path, cli: Cli) -> None:
+    """`uv pip sync` keeps pip, setuptools, wheel and uv, and pip-sync never removes
+    pip: a venv made with pip still runs `python -m pip` after a sync."""
+    env = tmp_path / "env"
+    venv.create(env, with_pip=True, symlinks=True)
+    python = env / "bin" / "python"
+    wheels = tmp_path / "wheels"
+    tools = [build_wheel(WheelSpec(name), wheels) for name in ("wheel", "uv", "wheelplan")]
+    kept, gone = (build_wheel(WheelSpec(name), wheels) for name in ("kept", "gone"))
+    first = cli("install", "--python", python, "--no-cache", "-q", *tools, kept, gone)
+    assert first.returncode == 0, first.stderr
+    before = installed_by_metadata(python)
+    # ensurepip installs setuptools besides pip before Python 3.12.
+    tools_kept = {"pip", "wheel", "uv", "wheelplan"} | ({"setuptools"} & set(before))
+    review = cli("plan", "--python", python, "--no-cache", "--sync", kept)
+    assert review.returncode == 0, review.stderr
+    assert "gone 1.0 is removed (--sync)" in review.stdout
+    assert not [name for name in tools_kept if f"{name} {before[name]}" in review.stdout]
+    synced = cli("install", "--python", python, "--no-cache", "--sync", kept)
+    assert synced.returncode == 0, synced.stderr
+    assert synced.stdout.splitlines()[1:] == ["  remove     gone 1.0"]
+    assert set(installed_by_metadata(python)) == tools_kept | {"kept"}
+    works = subprocess.run([python, "-m", "pip", "--version"], capture_output=True, text=True)
+    assert works.returncode == 0, works.stderr
+
+
+def test_sync_removes_a_packaging_tool_named_with_remove(tmp_path: Path, cli: Cli) -> None:
+    """--remove is what the user asked for, not --sync's sweep: the named tool goes,
+    the others stay."""
+    env = tmp_path / "env"
+    venv.create(env, with_pip=True, symlinks=True)
+    python = env / "bin" / "python"
+    kept = build_wheel(WheelSpec("kept"), tmp_path / "wheels")
+    tool = build_wheel(WheelSpec("wheel"), tmp_path / "wheels")
+    first = cli("install", "--python", python, "--no-cache", "-q", kept, tool)
+    assert first.returncode == 0, first.stderr
+    before = installed_by_metadata(python)
+    removed = cli("install", "--python", python, "--no-cache", "--sync", "--remove", "pip", kept)
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.splitlines()[1:] == [f"  remove     pip {before['pip']}"]
+    gone = subprocess.run([python, "-m", "pip", "--version"], capture_output=True, text=True)
+    assert gone.returncode != 0 and "No module named pip" in gone.stderr
+    assert installed_by_metadata(python) == {
+        name: version for name, version in before.items() if name != "pip"
+    }
 
 
 def test_install_dry_run_prints_what_plan_prints_and_writes_nothing(

@@ -187,7 +187,10 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
         help="remove this installed distribution",
     )
     parser.add_argument(
-        "--sync", action="store_true", help="remove every installed distribution not given"
+        "--sync",
+        action="store_true",
+        help="remove every installed distribution not given, but for pip, setuptools,"
+        " wheel, uv and wheelplan",
     )
     parser.add_argument(
         "--reinstall",
