@@ -144,6 +144,55 @@ def test_a_wheel_dir_holds_every_wheel_a_plan_shipped_with_it_needs(
     assert (site_packages(target) / "alpha" / "__init__.py").is_file()
 
 
+@pytest.mark.parametrize("command", ["plan", "install"])
+def test_a_dry_run_writes_nothing_to_the_target_and_says_where_it_fetched_wheels(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, command: str
+) -> None:
+    """Planning a lock needs its wheels, so a dry run fetches them, as pip's and uv's
+    dry runs fill their caches: what it leaves alone is the target, and it says so."""
+    alpha, beta = wheels / ALPHA.filename, wheels / BETA.filename
+    alpha_entry = wheel_entry(alpha, path=f"wheels/{alpha.name}")
+    local = write_pylock(
+        tmp_path / "pylock.local.toml", [LockPackage("alpha", wheels=(alpha_entry,))]
+    )
+    env = target.parent.parent
+    before = snapshot(env)
+    dry, then = (
+        (["--dry-run"], "without --dry-run, this plan is applied")
+        if command == "install"
+        else ([], "use -o PLAN.json to save the plan")
+    )
+
+    def last_line(*args: str | Path) -> str:
+        result = cli(command, "--python", target, *dry, *args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.splitlines()[-1]
+
+    shipped, cache = tmp_path / "ship", tmp_path / "cache"
+    with serve(wheels) as base:
+        beta_entry = wheel_entry(beta, url=f"{base}/{beta.name}")
+        lock = write_pylock(
+            tmp_path / "pylock.toml",
+            [
+                LockPackage("alpha", wheels=(alpha_entry,)),
+                LockPackage("beta", "2.0", wheels=(beta_entry,)),
+            ],
+        )
+        # --wheel-dir holds every wheel: the `path` one is copied there too.
+        assert last_line("--lock", lock, "--wheel-dir", shipped) == (
+            f"dry run: nothing written to {env}; 2 wheels fetched into {shipped} ({then})"
+        )
+        # Otherwise only downloads are stored, in the cache; a `path` wheel is read in place.
+        assert last_line("--lock", lock, "--cache-dir", cache) == (
+            f"dry run: nothing written to {env}; 1 wheel fetched into {cache / 'downloads'}"
+            f" ({then})"
+        )
+    assert last_line("--lock", local, "--cache-dir", cache) == (
+        f"dry run: nothing written to {env} ({then})"
+    )
+    assert snapshot(env) == before
+
+
 @FOLDERS
 def test_a_lock_installs_into_a_folder_of_its_own(
     tmp_path: Path, target: Path, wheels: Path, cli: Cli, folder: Folder

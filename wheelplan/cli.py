@@ -670,9 +670,9 @@ def _plan_command(args: argparse.Namespace) -> int:
             again = f" {printable(place.option)}" if place is not None else ""
             print(f"\nplan written to {written}; apply it with: wheelplan apply {written}{again}")
         elif args.command == "install":
-            print("\ndry run: nothing written (without --dry-run, this plan is applied)")
+            print(f"\n{_dry_run(plan, args)} (without --dry-run, this plan is applied)")
         else:
-            print("\ndry run: nothing written (use -o PLAN.json to save the plan)")
+            print(f"\n{_dry_run(plan, args)} (use -o PLAN.json to save the plan)")
     return EXIT_OK
 
 
@@ -686,6 +686,22 @@ def _whole(args: argparse.Namespace, on_stdout: bool) -> str:
     if args.command == "install":
         return "`wheelplan plan` with --json prints them all"
     return "--json prints them all"
+
+
+def _dry_run(plan: Plan, args: argparse.Namespace) -> str:
+    """What a dry run wrote: nothing to the target, but a lock's wheels are fetched (to
+    plan them, as pip's and uv's dry runs fill their caches), and where they went is said."""
+    from applier.environment import base_of
+
+    where = printable(base_of(plan.target.prefix, getattr(args, "root", None)))
+    line = f"dry run: nothing written to {where}"
+    if args.lock is None:
+        return line
+    from wheelplan import fetch
+
+    folder = fetch.store_folder(args.wheel_dir, str(args.cache_dir) if args.cache_dir else None)
+    stored = fetch.stored_count(plan, folder)
+    return f"{line}; {plural(stored, 'wheel')} fetched into {printable(folder)}" if stored else line
 
 
 def _apply_command(args: argparse.Namespace) -> int:

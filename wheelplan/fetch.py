@@ -34,7 +34,7 @@ from applier.madefolders import missing_folders, remove_empty
 from planner.errors import Problem, Refused
 from planner.hashing import open_regular
 from planner.lockfile import LockedWheel, redacted
-from planner.paths import plan_path_problem
+from planner.paths import is_within, plan_path_problem
 from planner.plan import Plan
 
 CHUNK = 1024 * 1024
@@ -419,6 +419,25 @@ def _wait(
     progress(len(slots), len(slots), sum(slot.bytes_done for slot in slots), total)
 
 
+def store_folder(wheel_dir: str | None, cache_dir: str | None) -> str:
+    """Where `fetch` puts the wheels it stores; a dry run names it, since it is written."""
+    return (
+        os.path.abspath(wheel_dir)
+        if wheel_dir
+        else os.path.join(cache_dir or default_dir(), DOWNLOADS)
+    )
+
+
+def stored_count(plan: Plan, folder: str) -> int:
+    """How many of the plan's wheels `fetch` put (or found) in `folder`."""
+    inside = os.path.abspath(folder)
+    return sum(
+        1
+        for dist in plan.distributions
+        if dist.wheel_path is not None and is_within(os.path.abspath(dist.wheel_path), inside)
+    )
+
+
 def fetch(
     wheels: Sequence[LockedWheel],
     wheel_dir: str | None = None,
@@ -434,11 +453,7 @@ def fetch(
     user cache of applier/cachedir.py) in `downloads/`, one folder per hash.
     Raises Refused with every problem once all downloads have finished.
     """
-    folder = (
-        os.path.abspath(wheel_dir)
-        if wheel_dir
-        else os.path.join(cache_dir or default_dir(), DOWNLOADS)
-    )
+    folder = store_folder(wheel_dir, cache_dir)
     # The plan will name the files there: a folder no plan can hold is refused unwritten.
     if any(_stored(wheel, bool(wheel_dir)) for wheel in wheels) and (
         problem := plan_path_problem(os.path.abspath(folder))
