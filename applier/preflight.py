@@ -233,7 +233,8 @@ def _unlisted_changes(plan: Plan, base: str, lists: Sequence[FileList]) -> list[
     changing = [entry for entry in plan.files if entry.action in ("replace", "remove")]
     if not changing:
         return []
-    listed, folders = listed_paths(base, lists, plan.target.prefix)
+    directory = plan.target.layout == "directory"
+    listed, folders = listed_paths(base, lists, plan.target.prefix, directory=directory)
     planned = {entry.path for entry in plan.files}
     # A metadata folder whose RECORD (a legacy one's installed-files.txt) the plan
     # removes or rewrites: its distribution goes, or is rewritten, and what the folder

@@ -49,9 +49,11 @@ class Installed:
     # Path -> the size its RECORD row gives, where it gives one.
     sizes: Mapping[str, int] = attrs.field(factory=dict)
     # Its RECORD rows that lead outside the prefix, as written: not among `files`, so
-    # never checked, replaced or removed (pip --target writes its scripts' rows
-    # relative to the lib/python of a folder it then removes).
+    # never checked, replaced or removed.
     outside: tuple[str, ...] = ()
+    # Read in a --target folder, where a row two folders up names what pip's move put
+    # there (see `_moved_by_pip`); RECORD rewrites must read the rows so too.
+    directory: bool = False
 
     @property
     def legacy(self) -> bool:
@@ -104,7 +106,7 @@ def installed_fingerprint_at(
 
 
 def listed_paths(
-    base: str, lists: Sequence[FileList], prefix: str | None = None
+    base: str, lists: Sequence[FileList], prefix: str | None = None, *, directory: bool = False
 ) -> tuple[dict[str, list[str]], set[str]]:
     """Every path an installed distribution lists (its RECORD, or a legacy list and
     folder), with the metadata folders that list it, and every metadata folder: what a
@@ -112,16 +114,17 @@ def listed_paths(
 
     `base` is where the files are (the prefix, or the staged one under --root), and
     `lists` its `file_lists`; rows are read against `prefix`, as the planner read them,
-    where an absolute one names it. Parses no METADATA, so it imports no packaging:
-    the applier checks a plan's removals by it.
+    where an absolute one names it, and as in a --target folder with `directory`.
+    Parses no METADATA, so it imports no packaging: the applier checks a plan's
+    removals by it.
     """
     listed: dict[str, list[str]] = {}
     folders: set[str] = set()
-    for dist_info, directory, listing in lists:
+    for dist_info, folder, listing in lists:
         files: Mapping[str, str]
         if dist_info.endswith(_DIST_INFO):
-            files = _record_files(listing, dist_info, prefix or base).files
-        elif _leads_outside(directory, base):
+            files = _record_files(listing, dist_info, prefix or base, directory).files
+        elif _leads_outside(folder, base):
             files = {}  # not walked out there, as the planner does not walk it
         else:
             files = _legacy_files(listing, dist_info, base)[0]
@@ -234,8 +237,11 @@ def scan_elsewhere(folders: Iterable[str]) -> dict[str, str]:
     return found
 
 
-def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, ...]:
-    """Every distribution in the target, with its METADATA and file list parsed.
+def scan_installed(
+    prefix: str, schemes: Mapping[str, str], *, directory: bool = False
+) -> tuple[Installed, ...]:
+    """Every distribution in the target (a --target folder with `directory`), with its
+    METADATA and file list parsed.
 
     Its fingerprint is the one `installed_fingerprint_at` computes for the applier.
     """
@@ -246,11 +252,11 @@ def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, 
 
     problems: list[Problem] = []
     installed: list[Installed] = []
-    for dist_info, directory in _dist_info_folders(prefix, schemes):
-        text, fallback_name, fallback_version = _metadata_of(directory)
+    for dist_info, folder in _dist_info_folders(prefix, schemes):
+        text, fallback_name, fallback_version = _metadata_of(folder)
         metadata = parse_metadata_file(text or "")
-        listing = _listing_of(directory)
-        rows, unlisted = _files_of(dist_info, directory, listing, prefix)
+        listing = _listing_of(folder)
+        rows, unlisted = _files_of(dist_info, folder, listing, prefix, directory)
         problems += rows.problems
         display_name = str(metadata.get("Name") or fallback_name)
         installed.append(
@@ -259,13 +265,14 @@ def scan_installed(prefix: str, schemes: Mapping[str, str]) -> tuple[Installed, 
                 display_name=display_name,
                 version=str(metadata.get("Version") or fallback_version),
                 dist_info=dist_info,
-                installer=(_read_optional(os.path.join(directory, "INSTALLER")) or "").strip(),
+                installer=(_read_optional(os.path.join(folder, "INSTALLER")) or "").strip(),
                 listing=listing,
                 files=rows.files,
                 requires_dist=tuple(str(r) for r in metadata.get_all("Requires-Dist") or ()),
                 unlisted=unlisted,
                 sizes=rows.sizes,
                 outside=rows.outside,
+                directory=directory,
             )
         )
     if problems:
@@ -293,9 +300,10 @@ def installed_twice(
     ]
 
 
-def _prefix_relative(base: str, path: str, prefix: str) -> str:
+def _prefix_relative(base: str, path: str, prefix: str, directory: bool = False) -> str:
     """A RECORD row's path (relative to the folder holding the dist-info, or absolute)
-    made relative to the prefix, lexically as `os.path.relpath` would.
+    made relative to the prefix, lexically as `os.path.relpath` would; in a --target
+    folder (`directory`), a relative row as pip's move left it (`_moved_by_pip`).
 
     A row that stays below the prefix, joined to `base` alone, gives the same answer
     without the two `abspath` calls of `relpath`: a third of a re-plan's scan of
@@ -303,9 +311,31 @@ def _prefix_relative(base: str, path: str, prefix: str) -> str:
     """
     relative = os.path.normpath(os.path.join(base, path))
     if os.path.isabs(relative) or relative.startswith(os.pardir):
+        if directory and not os.path.isabs(relative):
+            return _moved_by_pip(relative.replace(os.sep, "/"))
         # Absolute, or climbing above the prefix (maybe back into it, by its name).
         relative = os.path.relpath(os.path.join(prefix, relative), prefix)
     return relative.replace(os.sep, "/")
+
+
+# pip --target installs into a temporary home scheme (its library `lib/python`, scripts
+# in `bin`, data at its top), then moves each entry at the top of the library, and of
+# the home but `lib`, into the folder (pip's `_handle_target_dir`). RECORD rows stay
+# relative to the library: `../../bin/x` is the folder's `bin/x`.
+_PIP_HOME_LIBRARY = "lib/python"
+
+
+def _moved_by_pip(relative: str) -> str:
+    """A climbing row, relative to a --target folder, as pip's move left it: REST for
+    `../../REST`, a path a file may have, unless pip moved no such entry; else as it is.
+
+    pip skips every entry of the home that the library's path begins with (`lib`, and
+    `l` or `li` too): what a row names there was never moved, so it names nothing here.
+    """
+    rest = relative.removeprefix("../../")
+    if rest == relative or path_problem(rest) is not None:
+        return relative
+    return relative if _PIP_HOME_LIBRARY.startswith(rest.partition("/")[0]) else rest
 
 
 def record_without(item: Installed, prefix: str, dropped: Collection[str]) -> str:
@@ -321,7 +351,7 @@ def record_without(item: Installed, prefix: str, dropped: Collection[str]) -> st
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for row in parse_record_file(item.listing.splitlines()):
-        if _prefix_relative(base, row[0], prefix) not in dropped:
+        if _prefix_relative(base, row[0], prefix, item.directory) not in dropped:
             writer.writerow(row)
     return out.getvalue()
 
@@ -405,14 +435,14 @@ class _Rows:
 
 
 def _files_of(
-    dist_info: str, directory: str, listing: str | None, prefix: str
+    dist_info: str, folder: str, listing: str | None, prefix: str, directory: bool
 ) -> tuple[_Rows, str | None]:
     """A distribution's files, from its RECORD or legacy list, and why they are not
     known to be all of its own (None when they are)."""
-    outside = _leads_outside(directory, prefix)
+    outside = _leads_outside(folder, prefix)
     rows = _Rows()
     if dist_info.endswith(_DIST_INFO):
-        rows = _record_files(listing, dist_info, prefix)
+        rows = _record_files(listing, dist_info, prefix, directory)
         unlisted = None if listing is not None else "it has no RECORD"
     elif outside:
         unlisted = None  # a legacy folder is not walked out there
@@ -481,12 +511,14 @@ def _legacy_files(
     return files, None
 
 
-def _record_files(record: str | None, dist_info: str, prefix: str) -> _Rows:
-    """An installed RECORD's paths made relative to the prefix, with their hashes as the
-    spec spells them and the sizes it gives.
+def _record_files(
+    record: str | None, dist_info: str, prefix: str, directory: bool = False
+) -> _Rows:
+    """An installed RECORD's paths made relative to the prefix (to a --target folder
+    with `directory`), with their hashes as the spec spells them and the sizes it gives.
 
-    A row leading outside the prefix is set apart, not refused: pip --target writes
-    such rows for scripts, and a folder it made must not block every plan there.
+    A row leading outside the prefix is set apart, not refused: an installer's own
+    reading of its rows must not block every plan there.
     """
     from installer.records import parse_record_file  # see scan_installed
 
@@ -502,7 +534,7 @@ def _record_files(record: str | None, dist_info: str, prefix: str) -> _Rows:
     except Exception:  # the csv module raises several kinds
         return _Rows(problems=(Problem(f"{dist_info}/RECORD", "is not valid CSV"),))
     for path, hash_text, size in rows:
-        relative = _prefix_relative(base, path, prefix)
+        relative = _prefix_relative(base, path, prefix, directory)
         if _climbs(relative):
             outside.append(path)
             continue

@@ -567,4 +567,4 @@ def _scan_unless_interrupted(
             "an apply is running here or was interrupted (it left a journal); unless one"
             f" is running, run `{recover_command(interpreter, prefix, layout)}` first",
         )
-    return scan_installed(prefix, schemes)
+    return scan_installed(prefix, schemes, directory=layout == "directory")

@@ -169,9 +169,11 @@ def verify(
     venv: bool,
     jobs: int = 4,
     recover: str = "wheelplan recover",
+    directory: bool = False,
 ) -> Report:
-    """Check the environment whose files are at `base` (`prefix`, or under --root);
-    `recover` is the command that recovers it, for the message a journal gets."""
+    """Check the environment whose files are at `base` (`prefix`, or under --root; a
+    --target folder with `directory`); `recover` is the command that recovers it, for
+    the message a journal gets."""
     problems: list[Problem] = []
     if os.path.lexists(os.path.join(base, JOURNAL_DIR)):
         problems.append(
@@ -180,7 +182,7 @@ def verify(
                 f"an interrupted apply left a journal; run `{recover}`",
             )
         )
-    installed: tuple[Installed, ...] = scan_installed(base, schemes)
+    installed: tuple[Installed, ...] = scan_installed(base, schemes, directory=directory)
     problems += installed_twice(installed)
     listed: dict[str, dict[str, list[Installed]]] = defaultdict(lambda: defaultdict(list))
     for item in installed:

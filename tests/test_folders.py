@@ -282,12 +282,12 @@ def test_verify_takes_uv_s_lock_file_at_the_top_as_uv_s(
     ]
 
 
-def test_a_pip_target_folder_s_script_row_is_reported_and_never_followed(
+def test_a_pip_target_folder_s_script_row_names_its_bin_and_nothing_above(
     tmp_path: Path, target: Path, real_wheels
 ) -> None:
-    """pip --target lists a script as '../../bin/normalizer', where it is not. verify
-    reports that row and checks the rest; a plan there goes on, and a removal takes
-    nothing the row leads to (here a file of the same name, two folders up)."""
+    """pip --target lists a script as '../../bin/normalizer', relative to the lib/python
+    of the folder it moved it from: the folder's bin/normalizer, which verify checks and
+    a removal takes, never the file of that name two folders up."""
     (wheel,) = real_wheels(PIP_TARGET_SCRIPT)
     ours = tmp_path / "up" / "in" / "ours"
     _pip_install(wheel, "--target", ours)
@@ -299,9 +299,6 @@ def test_a_pip_target_folder_s_script_row_is_reported_and_never_followed(
     (ours / "charset_normalizer" / "version.py").write_text("changed\n")
     base = ("--python", target, "--target", ours)
     assert _errors(run_cli("verify", *base)) == [
-        f"error: {ours / 'bin' / 'normalizer'}: unowned: not listed in any RECORD",
-        f"error: {record}: charset-normalizer 3.3.2: row '../../bin/normalizer' points"
-        " outside the environment; what it names is not checked",
         f"error: {ours / 'charset_normalizer' / 'version.py'}: changed since it was installed"
         " (its RECORD hash differs) (listed in the RECORD of charset-normalizer 3.3.2)",
     ]
@@ -309,16 +306,121 @@ def test_a_pip_target_folder_s_script_row_is_reported_and_never_followed(
     assert planned.returncode == 0, planned.stderr
     outside = {path: state for path, state in snapshot(tmp_path).items() if "ours" not in path}
     removed = run_cli("uninstall", "charset-normalizer", *base)
-    assert removed.returncode == 0, removed.stderr
-    assert removed.stderr == (
-        "warning: charset-normalizer 3.3.2: its RECORD lists '../../bin/normalizer'"
-        " outside the environment; left as it is\n"
-    )
+    assert (removed.returncode, removed.stderr) == (0, "")
     assert {path: state for path, state in snapshot(tmp_path).items() if "ours" not in path} == (
         outside
     )
-    # What pip wrote there stays too: no RECORD lists it.
-    assert sorted(path.name for path in ours.iterdir()) == ["bin"]
+    assert [path for path, (kind, _) in snapshot(ours).items() if kind != "dir"] == []
+
+
+def _pip_target(tmp_path: Path) -> tuple[Path, tuple[str | Path, ...]]:
+    """A folder `pip install --target` made with LAYERED, whose RECORD lists its scripts
+    and data two folders up, and the options that name it for the Python that ran pip
+    (so its `#!python` shebangs are the ones wheelplan writes)."""
+    ours = tmp_path / "ours"
+    _pip_install(build_wheel(LAYERED, tmp_path / "w"), "--target", ours)
+    rows = {row[0] for row in read_records(ours)["layered-1.0.dist-info/RECORD"]}
+    climbing = {"../../bin/layered", "../../bin/layered-tool", "../../share/layered/notes.txt"}
+    assert climbing <= rows
+    return ours, ("--python", sys.executable, "--target", ours)
+
+
+def _installed_alone(spec: WheelSpec, tmp_path: Path) -> dict[str, tuple[str, int]]:
+    """What wheelplan installs of `spec` into an empty --target folder."""
+    fresh = tmp_path / f"fresh-{spec.version}"
+    wheel = build_wheel(spec, tmp_path / "w")
+    result = run_cli("install", wheel, "--python", sys.executable, "--target", fresh)
+    assert result.returncode == 0, result.stderr
+    return _installed_files(snapshot(fresh))
+
+
+def test_verify_checks_what_pip_target_moved_out_of_its_library(tmp_path: Path) -> None:
+    ours, base = _pip_target(tmp_path)
+    verified = run_cli("verify", *base)
+    assert (verified.returncode, verified.stderr) == (0, "")
+    listed = len(read_records(ours)["layered-1.0.dist-info/RECORD"])
+    assert verified.stdout == f"verified {ours}: 1 distribution, {listed} files; no problems\n"
+    (ours / "share" / "layered" / "notes.txt").write_text("changed\n")
+    assert _errors(run_cli("verify", *base)) == [
+        f"error: {ours / 'share' / 'layered' / 'notes.txt'}: changed since it was installed"
+        " (its RECORD hash differs) (listed in the RECORD of layered 1.0)"
+    ]
+
+
+def test_a_pip_target_folder_is_unchanged_then_reinstalled(tmp_path: Path) -> None:
+    ours, base = _pip_target(tmp_path)
+    wheel = build_wheel(LAYERED, tmp_path / "w")
+    before = snapshot(ours)
+    same = run_cli("install", wheel, *base)
+    assert (same.returncode, same.stderr) == (0, "")
+    assert same.stdout == f"nothing to change in {ours}: 1 distribution already installed\n"
+    assert snapshot(ours) == before
+    again = run_cli("install", wheel, "--reinstall", *base)
+    assert (again.returncode, again.stderr) == (0, "")
+    assert _installed_files(snapshot(ours)) == _installed_alone(LAYERED, tmp_path)
+    verify_records(ours, read_records(ours), before=())
+
+
+def test_a_pip_target_folder_is_upgraded_without_its_old_scripts(tmp_path: Path) -> None:
+    ours, base = _pip_target(tmp_path)
+    new = WheelSpec(
+        name="layered",
+        version="2.0",
+        files={"layered/__init__.py": b"def main():\n    print('layered 2')\n"},
+        entry_points=LAYERED.entry_points,
+    )
+    upgraded = run_cli("install", build_wheel(new, tmp_path / "w"), *base)
+    assert (upgraded.returncode, upgraded.stderr) == (0, "")
+    assert "upgrade    layered 1.0 -> 2.0" in upgraded.stdout
+    assert not (ours / "bin" / "layered-tool").exists()
+    assert not (ours / "share").exists()
+    assert _installed_files(snapshot(ours)) == _installed_alone(new, tmp_path)
+    verify_records(ours, read_records(ours), before=())
+    env = {**os.environ, "PYTHONPATH": str(ours)}
+    script = subprocess.run([ours / "bin" / "layered"], capture_output=True, text=True, env=env)
+    assert script.stdout == "layered 2\n", script.stderr
+
+
+def test_a_pip_target_folder_is_uninstalled_with_its_scripts(tmp_path: Path) -> None:
+    ours, base = _pip_target(tmp_path)
+    removed = run_cli("uninstall", "layered", *base)
+    assert (removed.returncode, removed.stderr) == (0, "")
+    assert [path for path, (kind, _) in snapshot(ours).items() if kind != "dir"] == []
+
+
+def test_other_rows_climbing_out_of_a_pip_target_folder_name_nothing_in_it(
+    tmp_path: Path,
+) -> None:
+    """Only '../../REST' outside lib/ is what pip's move put in the folder; rows that
+    climb otherwise are reported and left, and so are the files a looser reading of
+    them would take."""
+    ours, base = _pip_target(tmp_path)
+    record = ours / "layered-1.0.dist-info" / "RECORD"
+    rows = ["../../lib/x", "../../../x", "../x"]
+    record.write_text(record.read_text() + "".join(f"{row},,\n" for row in rows))
+    for stray in (ours / "lib" / "x", ours / "x", tmp_path / "x"):
+        stray.parent.mkdir(exist_ok=True)
+        stray.write_text("no one's\n")
+    outside = "".join(f"{row!r}, " for row in rows)[: -len(", ")]
+    assert _errors(run_cli("verify", *base)) == sorted(
+        [
+            *(
+                f"error: {record}: layered 1.0: row {row!r} points outside the environment;"
+                " what it names is not checked"
+                for row in rows
+            ),
+            f"error: {ours / 'lib' / 'x'}: unowned: not listed in any RECORD",
+            f"error: {ours / 'x'}: unowned: not listed in any RECORD",
+        ]
+    )
+    removed = run_cli("uninstall", "layered", *base)
+    assert (removed.returncode, removed.stderr) == (
+        0,
+        f"warning: layered 1.0: its RECORD lists {outside} outside the environment;"
+        " left as it is\n",
+    )
+    assert sorted(p for p, (kind, _) in snapshot(ours).items() if kind != "dir") == ["lib/x", "x"]
+    assert (tmp_path / "x").read_text() == "no one's\n"
 
 
 @FOLDERS

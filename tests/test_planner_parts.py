@@ -25,9 +25,11 @@ from planner.hashing import encode_hash, record_hash
 from planner.inputfiles import MAX_METADATA_BYTES
 from planner.inputs import best_builds
 from planner.installed import (
+    Installed,
     _record_files,
     installed_fingerprint,
     installed_fingerprint_at,
+    record_without,
     scan_installed,
 )
 from planner.layout import claims_for, dist_info_path
@@ -361,6 +363,49 @@ def test_an_installed_row_is_refused_for_what_is_wrong_with_it() -> None:
         "row 'd/evil\\x1b[31mred' contains a NUL or control character"
     ]
     assert rows.outside == ("/elsewhere/x.py",)
+
+
+# pip --target's rows for what it moved out of its home's lib/python into the folder.
+_MOVED = {
+    "../../bin/x": "bin/x",
+    "../../bin/./y": "bin/y",
+    "../../share/a/b": "share/a/b",
+    "../../include/site/python3.11/p/h.h": "include/site/python3.11/p/h.h",
+    "../../libx/z": "libx/z",
+}
+# Rows that climb otherwise, or name what pip never moved (`lib`, and `l` and `li`,
+# which its test of what the library's path begins with skips too), or no path a
+# file may have, or by an absolute path the folder's grandparent's bin.
+_CLIMBING = (
+    "../../lib/x",
+    "../../lib",
+    "../../l/x",
+    "../../li",
+    "../../../x",
+    "../x",
+    "..",
+    "../../bin/../../x",
+    "../../bin/\x1b",
+    "/srv/bin/x",
+)
+
+
+def test_a_target_folder_reads_a_row_two_folders_up_as_pip_moved_its_file() -> None:
+    record = "".join(f"{row},sha256=x,1\n" for row in [*_MOVED, *_CLIMBING])
+    rows = _record_files(record, "d-1.dist-info", "/srv/env/ours", directory=True)
+    assert rows.files == dict.fromkeys(_MOVED.values(), "sha256=x")
+    assert (rows.outside, rows.problems) == (_CLIMBING, ())
+    # Anywhere else they all lead outside, as they do there.
+    elsewhere = _record_files(record, "d-1.dist-info", "/srv/env/ours")
+    assert (elsewhere.files, elsewhere.outside) == ({}, (*_MOVED, *_CLIMBING))
+
+
+def test_a_target_folder_s_record_loses_a_moved_file_by_its_row() -> None:
+    """A --prefer loser's RECORD, rewritten, drops the row of a script pip moved."""
+    record = "d/__init__.py,,\n../../bin/x,,\n../../lib/x,,\n"
+    item = Installed("d", "d", "1", "d-1.dist-info", "pip", record, {}, directory=True)
+    kept = record_without(item, "/srv/env/ours", {"bin/x", "lib/x"})
+    assert kept == "d/__init__.py,,\n../../lib/x,,\n"
 
 
 def test_legacy_metadata_counts_as_installed_without_a_record(tmp_path: Path) -> None:

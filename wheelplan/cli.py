@@ -585,6 +585,7 @@ def _verify(args: argparse.Namespace) -> int:
         venv=verify.is_venv(target.prefix),
         jobs=args.jobs,
         recover=recover_command(target.interpreter, target.prefix, target.layout, args.root),
+        directory=target.layout == "directory",
     )
     for problem in report.problems:
         print(f"error: {problem}", file=sys.stderr)
