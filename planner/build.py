@@ -757,7 +757,8 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                 Problem(
                     path,
                     f"exists in the target and belongs to no distribution; planned by"
-                    f" {describe_owners(entry.owners, wheel_of)}",
+                    f" {describe_owners(entry.owners, wheel_of)}; remove or move it if"
+                    " nothing needs it, then plan again",
                 )
             )
         files.append(FileEntry(path, "replace" if exists else "write", all_owners, source))

@@ -758,7 +758,8 @@ def test_installed_files_in_the_way_are_refused_and_the_target_kept(
         f"{purelib}/ns/__init__.py: plugin 1.0 (installed) has different content than"
         " rival (rival-1.0-py3-none-any.whl); upgrade or remove plugin too, or --prefer rival",
         f"{purelib}/stray.py: exists in the target and belongs to no distribution;"
-        " planned by rival (rival-1.0-py3-none-any.whl)",
+        " planned by rival (rival-1.0-py3-none-any.whl); remove or move it if nothing"
+        " needs it, then plan again",
     ]
     assert snapshot(venv_of(target)) == before
 

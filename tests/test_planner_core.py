@@ -649,7 +649,8 @@ def test_a_file_of_no_distribution_in_the_way_is_refused(wheels: Path, prefix: P
         f"{PURE}/folder.py: is a directory in the target, but a file is planned there",
         f"{PURE}/linked.py: is a directory in the target, but a file is planned there",
         f"{PURE}/stray.py: exists in the target and belongs to no distribution;"
-        " planned by new (new-1.0-py3-none-any.whl)",
+        " planned by new (new-1.0-py3-none-any.whl); remove or move it if nothing needs"
+        " it, then plan again",
     ]
     assert snapshot(prefix) == before
 
