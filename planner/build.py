@@ -58,6 +58,7 @@ from planner.plan import (
     planned_anyway,
 )
 from planner.shebang import rewritten, shebang
+from planner.synckeeps import sync_kept
 from planner.target import (
     JOURNAL_DIR,
     TargetInfo,
@@ -75,11 +76,6 @@ from planner.wheels import (
     member_digest,
     read_wheel,
 )
-
-# The tools that manage the environment: a sync that removed them would leave it unable
-# to install again (`uv pip sync` keeps its seed packages and uv, pip-sync keeps pip).
-# Only --sync spares them; --remove NAME removes one all the same.
-SYNC_KEEPS = frozenset({"pip", "setuptools", "wheel", "uv", "wheelplan"})
 
 
 @attrs.frozen
@@ -511,6 +507,8 @@ class _Changes:
     # Installed name -> why its files may go (replaced, reinstalled or removed).
     gone: dict[str, str]
     problems: list[Problem]
+    # What --sync kept though not given, one line each.
+    kept: list[str]
 
 
 def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _Changes:
@@ -574,8 +572,10 @@ def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _
             )
         )
     removing = set(request.remove).intersection(installed)
+    kept: dict[str, str] = {}
     if request.sync:
-        removing |= set(installed) - planned_names - SYNC_KEEPS
+        kept = sync_kept(installed, planned_names, request.remove, target.markers)
+        removing |= set(installed) - planned_names - kept.keys()
     problems += installed_twice(target.installed, planned_names | removing)
     for name in sorted(removing):
         old = installed[name]
@@ -594,7 +594,7 @@ def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _
                 dist_info=old.dist_info,
             )
         )
-    return _Changes(distributions, active, gone, problems)
+    return _Changes(distributions, active, gone, problems, list(kept.values()))
 
 
 def _unmet(
@@ -676,7 +676,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         claims, request.prefer, wheel_of, lambda source: _sha256_of(source, wheel_named)
     )
     problems += settlement.problems
-    warnings = list(settlement.warnings) + python_warnings
+    warnings = list(settlement.warnings) + python_warnings + changes.kept
     for wheel in wheels:
         warnings += wheel.warnings
 

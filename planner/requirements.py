@@ -12,6 +12,37 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+# A marker that cannot be evaluated: `python_version ~= "3"` (UndefinedComparison, a
+# ValueError); `extras`, a name only lock files define (UndefinedEnvironmentName).
+MARKER_ERRORS = (ValueError, UndefinedEnvironmentName)
+
+
+def applies(requirement: Requirement, markers: Mapping[str, str]) -> bool:
+    """Whether `requirement` holds on the target, no extra asked for (an installed
+    distribution's extras are not recorded). Raises one of MARKER_ERRORS."""
+    return not requirement.marker or requirement.marker.evaluate({**markers, "extra": ""})
+
+
+def required_names(texts: Iterable[str], markers: Mapping[str, str]) -> set[str]:
+    """The names that requirements `texts` ask for on the target.
+
+    One that cannot be parsed names nothing; one whose marker cannot be evaluated
+    counts, since what it names is needed on some reading of it.
+    """
+    names: set[str] = set()
+    for text in texts:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        try:
+            if not applies(requirement, markers):
+                continue
+        except MARKER_ERRORS:
+            pass
+        names.add(canonicalize_name(requirement.name))
+    return names
+
 
 def unmet(
     requirements: Mapping[str, Iterable[str]],
@@ -37,13 +68,10 @@ def unmet(
             name = canonicalize_name(requirement.name)
             if only is not None and name not in only:
                 continue
-            environment = {**markers, "extra": ""}
             try:
-                if requirement.marker and not requirement.marker.evaluate(environment):
+                if not applies(requirement, markers):
                     continue
-            # `python_version ~= "3"` (UndefinedComparison, a ValueError); `extras`, a
-            # name only lock files define (UndefinedEnvironmentName, a KeyError).
-            except (ValueError, UndefinedEnvironmentName):
+            except MARKER_ERRORS:
                 lines.append(f"{owner}: cannot evaluate the marker of requirement {text!r}")
                 continue
             have = final_versions.get(name)

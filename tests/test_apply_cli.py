@@ -153,7 +153,12 @@ def test_sync_keeps_the_packaging_tools_it_is_not_given(tmp_path: Path, cli: Cli
     review = cli("plan", "--python", python, "--no-cache", "--sync", kept)
     assert review.returncode == 0, review.stderr
     assert "gone 1.0 is removed (--sync)" in review.stdout
-    assert not [name for name in tools_kept if f"{name} {before[name]}" in review.stdout]
+    assert not [name for name in tools_kept if f"{name} {before[name]} is removed" in review.stdout]
+    # The review says what --sync kept, one warning each.
+    assert {
+        f"  {name} {before[name]}: kept by --sync, a packaging tool (--remove {name} removes it)"
+        for name in tools_kept
+    } <= set(review.stdout.splitlines())
     synced = cli("install", "--python", python, "--no-cache", "--sync", kept)
     assert synced.returncode == 0, synced.stderr
     assert synced.stdout.splitlines()[1:] == ["  remove     gone 1.0"]
@@ -181,6 +186,106 @@ def test_sync_removes_a_packaging_tool_named_with_remove(tmp_path: Path, cli: Cl
     assert installed_by_metadata(python) == {
         name: version for name, version in before.items() if name != "pip"
     }
+
+
+def _tool_with_needs(
+    tmp_path: Path, cli: Cli, requires: tuple[str, ...], *others: WheelSpec
+) -> tuple[Path, Path]:
+    """A venv (no pip) with a wheelplan 0.1 that `requires`, `others` and `kept`;
+    return its python and the `kept` wheel."""
+    env = tmp_path / "env"
+    venv.create(env, symlinks=True)
+    python = env / "bin" / "python"
+    wheels = tmp_path / "wheels"
+    tool = build_wheel(WheelSpec("wheelplan", "0.1", requires=requires), wheels)
+    kept = build_wheel(WheelSpec("kept"), wheels)
+    built = [build_wheel(spec, wheels) for spec in others]
+    first = cli("install", "--python", python, "--no-cache", "-q", tool, kept, *built)
+    assert first.returncode == 0, first.stderr
+    return python, kept
+
+
+def _removed(review: str) -> set[str]:
+    """The distributions a review's summary removes, as "NAME VERSION"."""
+    return set(re.findall(r"^  remove +(\S+ \S+)", review, re.MULTILINE))
+
+
+def test_sync_keeps_what_a_kept_tool_requires_transitively(tmp_path: Path, cli: Cli) -> None:
+    """A tool kept without what it imports cannot run: wheelplan needs attrs, wheel
+    needs packaging. What they need stays, and what that needs."""
+    python, kept = _tool_with_needs(
+        tmp_path,
+        cli,
+        ("needed>=1",),
+        WheelSpec("needed", "2.0", requires=("deeper",)),
+        WheelSpec("deeper"),
+        WheelSpec("gone"),
+    )
+    review = cli("plan", "--python", python, "--no-cache", "--sync", kept)
+    assert review.returncode == 0, review.stderr
+    assert _removed(review.stdout) == {"gone 1.0"}
+    lines = review.stdout.splitlines()
+    assert "  needed 2.0: kept by --sync, required by wheelplan" in lines
+    assert "  deeper 1.0: kept by --sync, required by needed" in lines
+    synced = cli("install", "--python", python, "--no-cache", "-q", "--sync", kept)
+    assert synced.returncode == 0, synced.stderr
+    assert installed_by_metadata(python) == {
+        "wheelplan": "0.1",
+        "needed": "2.0",
+        "deeper": "1.0",
+        "kept": "1.0",
+    }
+
+
+def test_sync_removes_a_tool_requirement_its_marker_leaves_out(tmp_path: Path, cli: Cli) -> None:
+    """Only what the tool needs on this target stays: a requirement for another Python
+    or for an extra (not asked for) does not keep a distribution."""
+    python, kept = _tool_with_needs(
+        tmp_path,
+        cli,
+        ("needed; python_version >= '3'", "old; python_version < '3'", "testing; extra == 'test'"),
+        WheelSpec("needed"),
+        WheelSpec("old"),
+        WheelSpec("testing"),
+    )
+    review = cli("plan", "--python", python, "--no-cache", "--sync", kept)
+    assert review.returncode == 0, review.stderr
+    assert _removed(review.stdout) == {"old 1.0", "testing 1.0"}
+    assert "  needed 1.0: kept by --sync, required by wheelplan" in review.stdout.splitlines()
+
+
+def test_sync_removes_a_tool_requirement_named_with_remove(tmp_path: Path, cli: Cli) -> None:
+    """--remove of what a tool needs is the user's call: it goes, with the usual
+    warning, and what only it needed is no longer kept."""
+    python, kept = _tool_with_needs(
+        tmp_path,
+        cli,
+        ("needed", "other"),
+        WheelSpec("needed", requires=("deeper",)),
+        WheelSpec("deeper"),
+        WheelSpec("other"),
+    )
+    review = cli("plan", "--python", python, "--no-cache", "--sync", "--remove", "needed", kept)
+    assert review.returncode == 0, review.stderr
+    assert _removed(review.stdout) == {"needed 1.0", "deeper 1.0"}
+    lines = review.stdout.splitlines()
+    assert "  wheelplan 0.1 (installed) requires needed, which is not installed or planned" in lines
+    assert [line for line in lines if "kept by --sync" in line] == [
+        "  other 1.0: kept by --sync, required by wheelplan",
+        "  wheelplan 0.1: kept by --sync, a packaging tool (--remove wheelplan removes it)",
+    ]
+
+
+def test_sync_does_not_keep_a_tool_requirement_the_plan_replaces(tmp_path: Path, cli: Cli) -> None:
+    """A requirement given in the sync is the plan's: replaced, not reported as kept."""
+    python, kept = _tool_with_needs(tmp_path, cli, ("needed",), WheelSpec("needed"))
+    newer = build_wheel(WheelSpec("needed", "2.0"), tmp_path / "newer")
+    review = cli("plan", "--python", python, "--no-cache", "--sync", kept, newer)
+    assert review.returncode == 0, review.stderr
+    assert "  upgrade    needed 1.0 -> 2.0" in review.stdout
+    assert [line for line in review.stdout.splitlines() if "kept by --sync" in line] == [
+        "  wheelplan 0.1: kept by --sync, a packaging tool (--remove wheelplan removes it)"
+    ]
 
 
 def test_install_dry_run_prints_what_plan_prints_and_writes_nothing(

@@ -190,7 +190,7 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
         "--sync",
         action="store_true",
         help="remove every installed distribution not given, but for pip, setuptools,"
-        " wheel, uv and wheelplan",
+        " wheel, uv, wheelplan and what they require",
     )
     parser.add_argument(
         "--reinstall",
