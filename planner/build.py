@@ -46,7 +46,7 @@ from planner.listing import (
 )
 from planner.mounts import MountPoints, mounts_staying
 from planner.overlaps import describe_owners, settle
-from planner.paths import is_within, join, parents, path_problem
+from planner.paths import is_within, join, parents
 from planner.plan import (
     FORMAT,
     Distribution,
@@ -63,6 +63,7 @@ from planner.target import (
     JOURNAL_DIR,
     TargetInfo,
     interpreter_problem,
+    plan_can_name,
     prefix_problem,
     recover_command,
 )
@@ -457,7 +458,8 @@ def _emptied_in_rewritten(
     """The empty folders of each `.dist-info` that a reinstall writes again, but none of
     its new files is in or below: pip's uninstall of the old copy takes the folder
     whole (uv's leaves them). One that is, or holds, a mount point (no rmdir takes it),
-    or a folder whose name no plan can hold, stays, as everything did before.
+    or a folder no plan can name (the apply would refuse the plan), stays, as
+    everything did before.
     """
     found = [
         folder
@@ -466,10 +468,7 @@ def _emptied_in_rewritten(
         if folder not in directories
     ]
     staying = {
-        path
-        for folder in found
-        if path_problem(folder) is not None
-        for path in (folder, *parents(folder))
+        path for folder in found if not plan_can_name(folder) for path in (folder, *parents(folder))
     }
     staying.update(points.of_folders(found))
     return [folder for folder in found if folder not in staying]
@@ -851,7 +850,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             for metadata in going
             if metadata not in mounted
             for folder in empty_below(target.prefix, metadata)
-            if path_problem(folder) is None
+            if plan_can_name(folder)
         ]
         problems += [
             Problem(

@@ -46,6 +46,12 @@ def in_journal(path: str) -> bool:
     return is_within(path, JOURNAL_DIR) or (BACKUP_DIR in path and f"/{BACKUP_DIR}" in f"/{path}")
 
 
+def plan_can_name(path: str) -> bool:
+    """Whether a plan may name relative `path`: the apply refuses one that is no safe
+    path, or is in the journal's names, so a plan naming it could never be applied."""
+    return path_problem(path) is None and not in_journal(path)
+
+
 # `--target DIR` (pip's and uv's): a plain folder that goes on sys.path (a Lambda layer,
 # a zipapp, a vendored tree), laid out as uv lays it out: modules and data at the top,
 # scripts in bin/, headers in include/NAME. Only what is in the folder counts as installed.

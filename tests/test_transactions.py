@@ -647,6 +647,55 @@ def test_a_reinstall_keeps_an_empty_folder_holding_one_no_plan_can_name(tmp_path
     ok("verify", "--python", python)
 
 
+RESERVED = ".wheelplan-backup-0123456789abcdef"
+
+
+def test_a_reinstall_keeps_an_empty_folder_with_a_name_wheelplan_reserves(tmp_path: Path) -> None:
+    """The apply refuses a plan naming a folder in the journal's backup names, so the
+    reinstall leaves it (and the folder holding it), as one no plan can name; the plan
+    was refused at every apply, with no way forward."""
+    files = {"mine/__init__.py": b"", "mine-1.0.dist-info/licenses/LICENSE": b"MIT\n"}
+    mine = build_wheel(WheelSpec("mine", files=files), tmp_path / "wheels")
+    env_dir, plan = tmp_path / "env", tmp_path / "plan.json"
+    python = rebuild_env(env_dir)
+    install(python, [mine])
+    dist_info = env_dir / SITE / "mine-1.0.dist-info"
+    (dist_info / RESERVED).mkdir()
+    (dist_info / "empty" / RESERVED).mkdir(parents=True)
+    (dist_info / "alone").mkdir()
+    save_plan(python, plan, [mine], "--reinstall")
+    assert plan_data(plan)["removed_directories"] == [f"{SITE}/mine-1.0.dist-info/alone"]
+    ok("apply", plan, "--quiet")
+    assert (dist_info / RESERVED).is_dir() and (dist_info / "empty" / RESERVED).is_dir()
+    assert not (dist_info / "alone").exists()
+    # verify names a folder of that name as an interrupted apply's backup; removed by
+    # hand, nothing else is wrong.
+    (dist_info / RESERVED).rmdir()
+    (dist_info / "empty" / RESERVED).rmdir()
+    ok("verify", "--python", python)
+
+
+def test_an_uninstall_leaving_an_empty_folder_with_a_reserved_name_is_refused_by_plan(
+    tmp_path: Path,
+) -> None:
+    """No plan can name it, so it would stay in the metadata folder that goes: `plan`
+    says so, where the apply refused the plan it made."""
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), tmp_path / "wheels")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [mine])
+    (env_dir / SITE / "mine-1.0.dist-info" / RESERVED).mkdir()
+    stderr = refused_unchanged(
+        env_dir, "plan", "--python", python, "-o", tmp_path / "plan.json", "--remove", "mine"
+    )
+    metadata = f"{SITE}/mine-1.0.dist-info"
+    assert stderr == (
+        f"error: {metadata}: {metadata}/{RESERVED} would stay in this metadata folder, which"
+        " would then still name a distribution that is gone; remove that by hand\n"
+    )
+    assert not (tmp_path / "plan.json").exists()
+
+
 @pytest.mark.parametrize("now", ["gone", "a file", "holding a file"])
 @pytest.mark.parametrize("how", ["remove", "reinstall"])
 def test_an_empty_folder_a_plan_removes_is_checked_before_the_apply(
