@@ -830,11 +830,14 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     emptied = _emptied_in_rewritten(
         target.prefix,
         points,
+        # A reinstall's own folder, written again under its name; not one another wheel
+        # writes into (through `.data`) while its distribution goes.
         [
-            old_folder
-            for name in sorted(gone)
-            if (old_folder := installed[name].dist_info) in written_folders
-            and old_folder.endswith(".dist-info")
+            dist.dist_info
+            for dist in distributions
+            if dist.action == "reinstall"
+            and dist.name in gone
+            and installed[dist.name].dist_info == dist.dist_info
         ],
         written_folders,
     )

@@ -696,6 +696,26 @@ def test_an_uninstall_leaving_an_empty_folder_with_a_reserved_name_is_refused_by
     assert not (tmp_path / "plan.json").exists()
 
 
+def test_a_wheel_writing_into_a_removed_metadata_folder_plans_no_empty_folder_removal(
+    tmp_path: Path,
+) -> None:
+    """Only a reinstall's .dist-info, written again under the same name, loses its empty
+    folders while it stays: one a hostile wheel writes into through `.data` is no
+    reinstall's, and the review called its folders ones of a metadata folder that goes."""
+    wheels = tmp_path / "wheels"
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), wheels)
+    evil = build_wheel(
+        WheelSpec("evil", files={"evil-1.0.data/purelib/mine-1.0.dist-info/evil": b"x"}), wheels
+    )
+    env_dir, plan = tmp_path / "env", tmp_path / "plan.json"
+    python = rebuild_env(env_dir)
+    install(python, [mine])
+    _with_empty_folders(env_dir / SITE / "mine-1.0.dist-info")
+    save_plan(python, plan, [evil], "--remove", "mine")
+    assert plan_data(plan)["removed_directories"] == []
+    assert "an empty folder" not in ok("show", plan)
+
+
 @pytest.mark.parametrize("now", ["gone", "a file", "holding a file"])
 @pytest.mark.parametrize("how", ["remove", "reinstall"])
 def test_an_empty_folder_a_plan_removes_is_checked_before_the_apply(
