@@ -357,7 +357,13 @@ def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None
     if removed:
         left += metadata_left(base, removed, set(plan.directories), emptied)
     problems += [
-        Problem(folder, f"{path} is in the target but the plan expected it absent; plan again")
+        Problem(
+            folder,
+            # One of those folders, now a file or a symlink, was expected: not absent.
+            f"{path} is no longer an empty folder; plan again"
+            if path in emptied
+            else f"{path} is in the target but the plan expected it absent; plan again",
+        )
         for folder, path in sorted(left)
         if folder not in mounted
     ]

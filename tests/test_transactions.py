@@ -716,7 +716,7 @@ def test_a_wheel_writing_into_a_removed_metadata_folder_plans_no_empty_folder_re
     assert "an empty folder" not in ok("show", plan)
 
 
-@pytest.mark.parametrize("now", ["gone", "a file", "holding a file"])
+@pytest.mark.parametrize("now", ["gone", "a file", "a symlink", "holding a file"])
 @pytest.mark.parametrize("how", ["remove", "reinstall"])
 def test_an_empty_folder_a_plan_removes_is_checked_before_the_apply(
     tmp_path: Path, how: str, now: str
@@ -743,14 +743,16 @@ def test_an_empty_folder_a_plan_removes_is_checked_before_the_apply(
         sub.rmdir()
     if now == "a file":
         sub.write_text("")
+    elif now == "a symlink":
+        sub.symlink_to(tempfile.gettempdir())
     before = exact_snapshot(env_dir)
     result = refused("apply", plan)
-    assert result.stderr == (
-        f"error: {path}: is missing from the target but the plan expected it; plan again\n"
-        if now == "gone"
-        else f"error: {SITE}/mine-1.0.dist-info: {path} is in the target but the plan expected"
-        " it absent; plan again\n"
-    )
+    metadata = f"{SITE}/mine-1.0.dist-info"
+    assert result.stderr == {
+        "gone": f"error: {path}: is missing from the target but the plan expected it; plan again\n",
+        "holding a file": f"error: {metadata}: {path} is in the target but the plan expected"
+        " it absent; plan again\n",
+    }.get(now, f"error: {metadata}: {path} is no longer an empty folder; plan again\n")
     assert exact_snapshot(env_dir) == before
 
 
