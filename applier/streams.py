@@ -44,6 +44,9 @@ SMALL = 4 * 1024 * 1024
 # Measured on the bench sets: the nvidia set's 58 MiB libnvrtc.so is 0.03 s faster with
 # it (the other worker is soon idle); 24-29 MiB members in busy units were no faster.
 READ_BACK = 32 * 1024 * 1024
+# What that thread reads back at most at once: when it lags behind the writer (on a
+# busy machine), this much more memory is in use for a moment.
+READ_BACK_BLOCK = 8 * CHUNK
 # A guess at a local header's extra field, read along with a small member so that one
 # `pread` usually gets everything; a longer one costs a second read.
 _EXTRA_GUESS = 64
@@ -286,7 +289,7 @@ class _ReadBack:
             while True:
                 written = self.written
                 if position < written:
-                    block = os.pread(self.fd, min(written - position, 8 * CHUNK), position)
+                    block = os.pread(self.fd, min(written - position, READ_BACK_BLOCK), position)
                     if not block:
                         raise OSError(errno.EIO, "the file being written got shorter")
                     self.digest.update(block)
