@@ -455,20 +455,35 @@ def _why(returncode: int, stderr: bytes) -> str:
     """Why a probe failed, for one error line: what the program said, and how it ended.
 
     Of several lines the first is the message (a wrapper's, as pyenv's shim prints
-    several), unless a traceback ends in its exception; Python 2 refuses -I with a
-    usage text that says nothing of why."""
-    lines = [" ".join(line.split()) for line in stderr.decode(errors="replace").splitlines()]
+    several), unless there is a traceback: then its exception's, which a wrapper may
+    follow with lines of its own; Python 2 refuses -I with a usage text that says
+    nothing of why."""
+    raw = stderr.decode(errors="replace").splitlines()
+    lines = [" ".join(line.split()) for line in raw]
     lines = [line for line in lines if line]
     if len(lines) > 1 and lines[-1].startswith("Try `python -h'"):
         return f"{lines[0]}: Python 2 has no -I; wheelplan installs into Python 3.10 or newer"
     if returncode == 0:
         return "its answer is not JSON"
-    said = lines[-1] if _TRACEBACK in lines else (lines[0] if lines else "no output")
+    said = _raised(raw) or (lines[0] if lines else "no output")
     if len(said) > _SAID_LIMIT:
         said = said[: _SAID_LIMIT - 3] + "..."
     if returncode < 0:
         return f"{said}; killed by signal {-returncode}"
     return f"{said}; exit status {returncode}"
+
+
+def _raised(lines: list[str]) -> str | None:
+    """The exception line of the last traceback in `lines` (a chained exception's comes
+    after the one it was raised in handling): the first line after the header that is
+    not indented, as the frames are; a wrapper may print more after it."""
+    headers = [at for at, line in enumerate(lines) if line.rstrip() == _TRACEBACK]
+    if not headers:
+        return None
+    for line in lines[headers[-1] + 1 :]:
+        if line.strip() and not line[0].isspace():
+            return " ".join(line.split())
+    return None
 
 
 _TRACEBACK = "Traceback (most recent call last):"

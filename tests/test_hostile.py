@@ -724,12 +724,35 @@ def test_a_python_older_than_the_probe_can_run_in_is_refused_by_its_version(
             "exit 1",
             "(ImportError: cannot import name 'dump'; exit status 1)",
         ),
+        (
+            'Traceback (most recent call last):\n  File "<string>", line 1, in <module>\n'
+            "ValueError: bad\nwrapper: python3.12 failed\n",
+            "exit 1",
+            "(ValueError: bad; exit status 1)",
+        ),
+        (
+            'Traceback (most recent call last):\n  File "<string>", line 1, in <module>\n'
+            "KeyError: 'x'\n\nDuring handling of the above exception, another exception"
+            ' occurred:\n\nTraceback (most recent call last):\n  File "<string>", line 3\n'
+            "    raise   ValueError\n    ^^^^^^\nValueError: bad\n\nwrapper: done\n",
+            "exit 1",
+            "(ValueError: bad; exit status 1)",
+        ),
         ("", "exit 3", "(no output; exit status 3)"),
         ("Killed\n", "kill -KILL $$", "(Killed; killed by signal 9)"),
         ("x" * 500 + "\n", "exit 1", f"({'x' * 197}...; exit status 1)"),
         ("", "echo hello", "(its answer is not JSON)"),
     ],
-    ids=["a-wrapper's-message", "a-traceback", "nothing", "a-signal", "a-long-line", "no-json"],
+    ids=[
+        "a-wrapper's-message",
+        "a-traceback",
+        "a-traceback-then-a-line",
+        "a-chained-traceback",
+        "nothing",
+        "a-signal",
+        "a-long-line",
+        "no-json",
+    ],
 )
 def test_a_python_that_fails_is_refused_with_what_it_said_and_how_it_ended(
     tmp_path: Path, cli: Cli, said: str, end: str, expected: str
