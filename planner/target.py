@@ -34,7 +34,8 @@ BACKUP_DIR = ".wheelplan-backup"
 # Why a path `in_journal` is refused: worded for a file of such a name as well as for
 # what is below a folder of one.
 RESERVED_FOR_JOURNAL = (
-    f"uses a name wheelplan reserves for its journal ({JOURNAL_DIR}, or one beginning {BACKUP_DIR})"
+    f"uses a name wheelplan reserves for its journal ({JOURNAL_DIR} at the top of the"
+    f" environment, or a name beginning {BACKUP_DIR})"
 )
 
 

@@ -29,7 +29,7 @@ from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
 # What a path with a journal's name gets, file or folder, from `plan` and `apply` alike.
 RESERVED = (
     "uses a name wheelplan reserves for its journal"
-    " (.wheelplan-journal, or one beginning .wheelplan-backup)"
+    " (.wheelplan-journal at the top of the environment, or a name beginning .wheelplan-backup)"
 )
 
 NAME = "demo"
