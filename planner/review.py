@@ -36,13 +36,14 @@ def plural(count: int, one: str, many: str | None = None) -> str:
     return f"{count} {one if count == 1 else (many or one + 's')}"
 
 
-def _limited(lines: list[str], what: str, whole: str) -> list[str]:
+def _limited(lines: list[str], what: str, whole: str, limit: int = LIST_LIMIT) -> list[str]:
     """The first of `lines`, and a count of the others of `what` (one, as "warning")."""
-    if len(lines) <= LIST_LIMIT:
+    limit = max(limit, 0)
+    if len(lines) <= limit:
         return lines
     return [
-        *lines[:LIST_LIMIT],
-        f"  ... and {plural(len(lines) - LIST_LIMIT, 'more ' + what)} ({whole})",
+        *lines[:limit],
+        f"  ... and {plural(len(lines) - limit, 'more ' + what)} ({whole})",
     ]
 
 
@@ -185,7 +186,9 @@ def render(plan: Plan, *, whole: str) -> str:
     if swaps:
         lines += ["", "Swapped (the removals make room first):", *_limited(swaps, "swap", whole)]
     if plan.warnings:
-        # What the user overrode first, so that a cut never hides it.
-        warnings = sorted(plan.warnings, key=lambda warning: not overridden(warning))
-        lines += ["", "Warnings:", *_limited([f"  {w}" for w in warnings], "warning", whole)]
+        # What the user overrode comes first and whole; the others fill the rest.
+        kept = [f"  {w}" for w in plan.warnings if overridden(w)]
+        others = [f"  {w}" for w in plan.warnings if not overridden(w)]
+        room = LIST_LIMIT - len(kept)
+        lines += ["", "Warnings:", *kept, *_limited(others, "warning", whole, room)]
     return "".join(printable(line) + "\n" for line in lines)

@@ -914,6 +914,20 @@ def test_a_cut_list_of_warnings_keeps_what_the_user_overrode(
     assert shown[10:] == ["  ... and 1 more warning (see plan.json)"]
 
 
+def test_a_review_never_cuts_what_the_user_overrode(wheels: Path, fake: TargetInfo) -> None:
+    """With more than 10 warnings of what --ignore-requires-python let in, the cut hid
+    two of them behind "... and 3 more warnings", though the README said they never are."""
+    specs = [WheelSpec(name=f"app{n:02}", requires_python=">=99") for n in range(12)]
+    specs[0] = WheelSpec(name="app00", requires=("absent>=1",), requires_python=">=99")
+    plan = plan_specs(specs, wheels, fake, ignore_requires_python=True)
+    shown = review.render(plan, whole="see plan.json").split("\nWarnings:\n", 1)[1].splitlines()
+    assert [line.split(":")[0] for line in shown[:12]] == [
+        f"  app{n:02}-1.0-py3-none-any.whl" for n in range(12)
+    ]
+    assert all(line.endswith("(planned: --ignore-requires-python)") for line in shown[:12])
+    assert shown[12:] == ["  ... and 1 more warning (see plan.json)"]
+
+
 # --- the plan file --------------------------------------------------------------------------
 
 
