@@ -247,6 +247,29 @@ def test_a_usage_error_of_a_command_gives_its_usage(
     assert result.stderr.endswith(f"\nwheelplan {args[0]}: error: {message}\n"), result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "command", "leftovers"),
+    [
+        (("uninstall", "--compile-bytecode", "six"), "uninstall", "--compile-bytecode"),
+        (("plan", "x.whl", "--bogus"), "plan", "--bogus"),
+        (("cache", "clean", "--bogus", "extra"), "cache clean", "--bogus extra"),
+    ],
+    ids=["uninstall-removed-option", "plan-unknown-option", "cache-clean-extras"],
+)
+def test_an_unrecognized_argument_gives_the_commands_usage(
+    args: tuple[str, ...], command: str, leftovers: str, cli: Cli
+) -> None:
+    """Arguments no command takes were reported with the top-level usage, also an
+    option uninstall no longer offers, so the usage did not show what it does take."""
+    result = cli(*args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"usage: wheelplan {command} [-h]"), result.stderr
+    assert result.stderr.endswith(
+        f"\nwheelplan {command}: error: unrecognized arguments: {leftovers}\n"
+    ), result.stderr
+
+
 def _help(cli: Cli, command: str) -> str:
     """`command --help`, its whitespace collapsed (argparse wraps it to the terminal)."""
     result = cli(command, "--help")

@@ -134,9 +134,6 @@ def _pip_spellings(parser: argparse.ArgumentParser) -> None:
 
 
 def _plan_arguments(parser: argparse.ArgumentParser) -> None:
-    # What the arguments together must be is checked after parsing: reported with the
-    # command's usage, not the top level's.
-    parser.set_defaults(command_error=parser.error)
     parser.add_argument(
         "wheels",
         nargs="*",
@@ -447,6 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="DIR",
             help="the cache directory (default: as for plan)",
         )
+    # What is checked after parsing (arguments left over, or what they must be together)
+    # is reported with the command's usage, not the top level's.
+    for command in (*commands.choices.values(), *actions.choices.values()):
+        command.set_defaults(command_error=command.error)
     return parser
 
 
@@ -796,7 +797,9 @@ def _heard(args: argparse.Namespace, code: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, leftovers = parser.parse_known_args(argv)
+    if leftovers:
+        args.command_error(f"unrecognized arguments: {' '.join(leftovers)}")
     if args.command in ("plan", "install"):
         if args.wheels and args.lock:
             args.command_error("give either wheels or --lock PYLOCK.toml")
