@@ -283,7 +283,13 @@ def test_uninstall_offers_no_option_that_a_removal_does_not_use(cli: Cli) -> Non
     text = _help(cli, "uninstall")
     for option in ("--compile-bytecode", "--link-mode", "--cache-dir", "install under"):
         assert option not in text, option
-    assert "--root DIR remove from the tree staged under this folder" in text
+    # It plans against the environment itself: the staged copy must match it, and is
+    # not a staged install to undo.
+    assert (
+        "--root DIR apply the removal to the environment's copy staged under this folder,"
+        " which must hold what the environment holds"
+    ) in text
+    assert "install --root" not in text
     assert "--no-cache, --no-cache-dir accepted as uv and pip take it" in text
     for option in ("--jobs N", "-q, --quiet", "--fsync", "--dry-run", "-y, --yes"):
         assert option in text, option

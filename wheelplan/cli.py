@@ -392,7 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _apply_arguments(
         uninstall,
-        "remove from the tree staged under this folder (install --root DIR)",
+        "apply the removal to the environment's copy staged under this folder,"
+        " which must hold what the environment holds",
         installs=False,
     )
     # A removal reads no wheel, so it uses no cache; uv's --no-cache is a flag of every
