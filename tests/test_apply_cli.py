@@ -300,7 +300,7 @@ def test_install_dry_run_prints_what_plan_prints_and_writes_nothing(
     review, _, last = dry.stdout.rstrip("\n").rpartition("\n")
     assert planned.stdout.startswith(review + "\n")
     assert "install    alpha 1.0" in review
-    assert last == f"dry run: nothing written to {env} (without --dry-run, this plan is applied)"
+    assert last == f"dry run: nothing applied to {env} (without --dry-run, this plan is applied)"
     assert snapshot(env) == before
 
 

@@ -87,7 +87,7 @@ def test_plan_without_output_is_a_dry_run_that_writes_nothing(tmp_path: Path, ta
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"Plan for {venv_of(target)} ")
     assert result.stdout.endswith(
-        f"\ndry run: nothing written to {venv_of(target)} (use -o PLAN.json to save the plan)\n"
+        f"\ndry run: nothing applied to {venv_of(target)} (use -o PLAN.json to save the plan)\n"
     )
     # Neither the target, the wheels' folder nor the working folder gained a byte.
     assert snapshot(tmp_path) == before

@@ -145,11 +145,13 @@ def test_a_wheel_dir_holds_every_wheel_a_plan_shipped_with_it_needs(
 
 
 @pytest.mark.parametrize("command", ["plan", "install"])
-def test_a_dry_run_writes_nothing_to_the_target_and_says_where_it_fetched_wheels(
+def test_a_dry_run_applies_nothing_to_the_target_and_says_where_the_wheels_are(
     tmp_path: Path, target: Path, wheels: Path, cli: Cli, command: str
 ) -> None:
     """Planning a lock needs its wheels, so a dry run fetches them, as pip's and uv's
-    dry runs fill their caches: what it leaves alone is the target, and it says so."""
+    dry runs fill their caches: what it leaves alone is the target, and it says so, and
+    where the wheels are. It said "2 wheels fetched" of wheels already there (a second
+    run, a `path` wheel in --wheel-dir), and named a relative --cache-dir as given."""
     alpha, beta = wheels / ALPHA.filename, wheels / BETA.filename
     alpha_entry = wheel_entry(alpha, path=f"wheels/{alpha.name}")
     local = write_pylock(
@@ -164,7 +166,7 @@ def test_a_dry_run_writes_nothing_to_the_target_and_says_where_it_fetched_wheels
     )
 
     def last_line(*args: str | Path) -> str:
-        result = cli(command, "--python", target, *dry, *args)
+        result = cli(command, "--python", target, *dry, *args, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         return result.stdout.splitlines()[-1]
 
@@ -178,17 +180,23 @@ def test_a_dry_run_writes_nothing_to_the_target_and_says_where_it_fetched_wheels
                 LockPackage("beta", "2.0", wheels=(beta_entry,)),
             ],
         )
-        # --wheel-dir holds every wheel: the `path` one is copied there too.
-        assert last_line("--lock", lock, "--wheel-dir", shipped) == (
-            f"dry run: nothing written to {env}; 2 wheels fetched into {shipped} ({then})"
-        )
+        # --wheel-dir holds every wheel: the `path` one is copied there too; a second
+        # run finds them there.
+        for _ in range(2):
+            assert last_line("--lock", lock, "--wheel-dir", "ship") == (
+                f"dry run: nothing applied to {env}; the lock's 2 wheels are in {shipped} ({then})"
+            )
         # Otherwise only downloads are stored, in the cache; a `path` wheel is read in place.
-        assert last_line("--lock", lock, "--cache-dir", cache) == (
-            f"dry run: nothing written to {env}; 1 wheel fetched into {cache / 'downloads'}"
-            f" ({then})"
+        assert last_line("--lock", lock, "--cache-dir", "cache") == (
+            f"dry run: nothing applied to {env}; 1 of the lock's 2 wheels is in"
+            f" {cache / 'downloads'} ({then})"
         )
+    # A `path` wheel already in --wheel-dir stays as it is.
+    assert last_line("--lock", local, "--wheel-dir", "wheels") == (
+        f"dry run: nothing applied to {env}; the lock's 1 wheel is in {wheels} ({then})"
+    )
     assert last_line("--lock", local, "--cache-dir", cache) == (
-        f"dry run: nothing written to {env} ({then})"
+        f"dry run: nothing applied to {env} ({then})"
     )
     assert snapshot(env) == before
 

@@ -692,19 +692,25 @@ def _whole(args: argparse.Namespace, on_stdout: bool) -> str:
 
 
 def _dry_run(plan: Plan, args: argparse.Namespace) -> str:
-    """What a dry run wrote: nothing to the target, but a lock's wheels are fetched (to
-    plan them, as pip's and uv's dry runs fill their caches), and where they went is said."""
+    """What a dry run did: applied nothing to the target, but a lock's wheels are fetched
+    (to plan them, as pip's and uv's dry runs fill their caches), so it says where they
+    are; whether this run copied them or found them there is not said."""
     from applier.environment import base_of
 
     where = printable(base_of(plan.target.prefix, getattr(args, "root", None)))
-    line = f"dry run: nothing written to {where}"
+    line = f"dry run: nothing applied to {where}"
     if args.lock is None:
         return line
     from wheelplan import fetch
 
     folder = fetch.store_folder(args.wheel_dir, str(args.cache_dir) if args.cache_dir else None)
     stored = fetch.stored_count(plan, folder)
-    return f"{line}; {plural(stored, 'wheel')} fetched into {printable(folder)}" if stored else line
+    if not stored:
+        return line
+    total = sum(1 for dist in plan.distributions if dist.wheel_path is not None)
+    which = "the lock's" if stored == total else f"{stored} of the lock's"
+    wheels = f"{which} {plural(total, 'wheel')} {'is' if stored == 1 else 'are'}"
+    return f"{line}; {wheels} in {printable(os.path.abspath(folder))}"
 
 
 def _apply_command(args: argparse.Namespace) -> int:
