@@ -57,6 +57,7 @@ from planner.plan import (
     Target,
     planned_anyway,
 )
+from planner.readback import MAX_READ_BACK, member_bytes, member_digest
 from planner.shebang import rewritten, shebang
 from planner.synckeeps import sync_kept
 from planner.target import (
@@ -68,13 +69,10 @@ from planner.target import (
     recover_command,
 )
 from planner.wheels import (
-    MAX_READ_BACK,
     DigestCache,
     ManifestCache,
     Member,
     Wheel,
-    member_bytes,
-    member_digest,
     read_wheel,
 )
 

@@ -35,6 +35,27 @@ class Refused(Exception):
         return cls([Problem(subject, message)])
 
 
+class Collector:
+    """Gathers every problem in one wheel so the user sees them together."""
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        self.problems: list[Problem] = []
+        self.warnings: list[str] = []
+        # Members already refused: their RECORD rows are not reported a second time.
+        self.refused: set[str] = set()
+
+    def error(self, message: str) -> None:
+        self.problems.append(Problem(self.subject, message))
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(f"{self.subject}: {message}")
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise Refused(self.problems)
+
+
 # Python's words when int() is given more digits than it converts, with advice for a
 # programmer: a refusal says what they mean for the input instead.
 _TOO_MANY_DIGITS = re.compile(

@@ -7,10 +7,7 @@ applier as it streams them, against the RECORD hashes kept here.
 
 from __future__ import annotations
 
-import configparser
-import csv
 import functools
-import hashlib
 import itertools
 import mmap
 import os
@@ -18,7 +15,7 @@ import re
 import stat
 import threading
 import zlib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable
 from email.message import Message
 from typing import Annotated, Literal, Protocol, cast
 
@@ -34,27 +31,26 @@ from packaging.utils import (
 from packaging.version import Version
 
 from planner.centraldir import NOT_A_ZIP, Buffer, Entry, Unreadable, read_entries
-from planner.errors import Problem, Refused, looks_like
+from planner.entrypoints import EntryScript, is_plain_name, parse_entry_scripts
+from planner.errors import Collector, Refused, looks_like
 from planner.hashing import (
     ACCEPTED_HASHES,
     canonical_hash,
-    encode_hash,
     mapped_sha256,
     open_regular,
 )
-from planner.limits import MAX_FILE_OFFSET, MAX_SIZE_DIGITS, Limits, whole_number
+from planner.limits import MAX_FILE_OFFSET, Limits, whole_number
 from planner.localheader import (
     LOCAL_HEADER,
     LOCAL_LENGTHS,
     LOCAL_LENGTHS_AT,
     LOCAL_SIGNATURE,
-    data_start,
 )
 from planner.paths import path_problem
+from planner.records import SIGNATURES, parse_record
 
 # Files in .dist-info that wheelplan writes itself, so a wheel's own copies are not installed.
 GENERATED_DIST_INFO = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
-SIGNATURES = frozenset({"RECORD.jws", "RECORD.p7s"})
 # A cheap first test, for str.endswith, before the exact one.
 _SIGNATURE_ENDINGS = tuple(SIGNATURES)
 SUPPORTED_WHEEL_MAJOR = 1
@@ -71,16 +67,6 @@ _UNREADABLE_FLAGS = {
 }
 _STORED, _DEFLATED = 0, 8
 _STREAMABLE = (_STORED, _DEFLATED)
-# installer's entry point syntax: "module:attr [extras]"; the module and attr end up in
-# generated Python source, so nothing else may pass: dotted names whose parts do not
-# start with a digit (installer's `[\w.]+` let `.mod`, `mod:.f` and `mod:1f` through,
-# which wrote a wrapper that is a syntax error or a relative import).
-_DOTTED = r"(?!\d)\w+(?:\.(?!\d)\w+)*"
-_ENTRY_POINT = re.compile(
-    rf"(?P<module>{_DOTTED})\s*(:\s*(?P<attrs>{_DOTTED}))\s*(?P<extras>\[.*\])?\s*$"
-)
-ScriptSection = Literal["console", "gui"]
-_SCRIPT_SECTIONS: dict[str, ScriptSection] = {"console_scripts": "console", "gui_scripts": "gui"}
 
 # "sha256=" and 32 bytes in unpadded base64: nearly every RECORD hash.
 _SHA256_LENGTH = 50
@@ -89,8 +75,6 @@ _SHA256_LENGTH = 50
 FileMode = Literal[0o644, 0o755]
 Compression = Literal[0, 8]
 FileNumber = Annotated[int, msgspec.Meta(ge=0, le=MAX_FILE_OFFSET)]
-# The module and callable an entry point script imports, written into its source.
-DottedName = Annotated[str, msgspec.Meta(pattern=rf"^{_DOTTED}\Z")]
 
 
 @attrs.frozen
@@ -102,14 +86,6 @@ class Member:
     size: FileNumber
     mode: FileMode
     hash: str
-
-
-@attrs.frozen
-class EntryScript:
-    name: str
-    module: DottedName
-    attr: DottedName
-    section: ScriptSection
 
 
 @attrs.frozen
@@ -133,33 +109,12 @@ class Wheel:
     warnings: tuple[str, ...]
 
 
-class _Collector:
-    """Gathers every problem in one wheel so the user sees them together."""
-
-    def __init__(self, subject: str) -> None:
-        self.subject = subject
-        self.problems: list[Problem] = []
-        self.warnings: list[str] = []
-        # Members already refused: their RECORD rows are not reported a second time.
-        self.refused: set[str] = set()
-
-    def error(self, message: str) -> None:
-        self.problems.append(Problem(self.subject, message))
-
-    def warn(self, message: str) -> None:
-        self.warnings.append(f"{self.subject}: {message}")
-
-    def raise_if_any(self) -> None:
-        if self.problems:
-            raise Refused(self.problems)
-
-
 def _check_local_headers(
     data: Buffer,
     entries: list[Entry],
     members: list[Entry],
     central_start: int,
-    errors: _Collector,
+    errors: Collector,
 ) -> dict[str, Entry]:
     """Check each member's local header against the central directory, and how the
     members' spans fill the archive.
@@ -236,7 +191,7 @@ def _check_unaccounted(
     spans: list[tuple[int, int, str]],
     skipped: list[Entry],
     central_start: int,
-    errors: _Collector,
+    errors: Collector,
 ) -> None:
     """Refuse bytes that no entry accounts for: any before the first member, and a gap
     wider than `_MAX_GAP` after one. `spans` are the members' (start, end, name), in
@@ -278,7 +233,7 @@ def _check_unaccounted(
         )
 
 
-def _member_mode(entry: Entry, errors: _Collector) -> FileMode | None:
+def _member_mode(entry: Entry, errors: Collector) -> FileMode | None:
     """0o755 or 0o644 from the stored unix mode; None for a member that must be refused."""
     kind = stat.S_IFMT(entry.unix_mode)
     if kind == stat.S_IFLNK:
@@ -304,7 +259,7 @@ class _Archive:
     verified: dict[str, Entry]
 
 
-def _read_text(archive: _Archive, name: str, errors: _Collector) -> str | None:
+def _read_text(archive: _Archive, name: str, errors: Collector) -> str | None:
     """A dist-info file's text, None when absent; unreadable or oversized stops the read.
 
     An entry that failed a check was refused already, and that refusal stands. These
@@ -335,84 +290,6 @@ def _read_text(archive: _Archive, name: str, errors: _Collector) -> str | None:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-# The largest member read back whole to compare it with an installed file (a script).
-MAX_READ_BACK = 16 * 1024 * 1024
-# Stored bytes read, and inflated bytes made, at a time when a member is read back.
-_READ_BACK_BLOCK = 1024 * 1024
-
-
-def member_bytes(wheel_path: str, member: Member) -> bytes | None:
-    """A member's bytes read again from its wheel, when they are what its RECORD hash
-    says and no larger than MAX_READ_BACK; None otherwise (no reason is needed: the
-    caller then takes them for other bytes, and the applier checks what it writes).
-    """
-    if member.size > MAX_READ_BACK or member.compressed_size > MAX_READ_BACK:
-        return None
-    blocks: list[bytes] = []
-    return b"".join(blocks) if _read_back(wheel_path, member, blocks.append) else None
-
-
-def member_digest(wheel_path: str, member: Member, algorithm: str) -> str | None:
-    """A member's hash by `algorithm` (one of ACCEPTED_HASHES), in RECORD's form, read
-    again from its wheel, of any size: to tell whether it is the file a RECORD hashing
-    with another algorithm lists (pip and uv keep each wheel's own). None when its
-    bytes are not what its own RECORD hash says, or cannot be read (see `member_bytes`).
-    """
-    digest = hashlib.new(algorithm)
-    return (
-        encode_hash(algorithm, digest.digest())
-        if _read_back(wheel_path, member, digest.update)
-        else None
-    )
-
-
-def _read_back(wheel_path: str, member: Member, sink: Callable[[bytes], object]) -> bool:
-    """Give `sink` a member's bytes, read again from its wheel in bounded blocks (a
-    member may be gigabytes); whether they were all of it, and what its RECORD hash
-    and size say."""
-    algorithm = member.hash.partition("=")[0]
-    size = 0
-    try:
-        check = hashlib.new(algorithm)
-        fd = open_regular(wheel_path)
-        try:
-            found = data_start(fd, member.offset)
-            if found is None:
-                return False
-            position, end = found[0], found[0] + member.compressed_size
-            inflater = None
-            if member.compression != _STORED:
-                inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-            while position < end:
-                stored = os.pread(fd, min(_READ_BACK_BLOCK, end - position), position)
-                if not stored:
-                    return False
-                position += len(stored)
-                for block in [stored] if inflater is None else _inflated(inflater, stored):
-                    size += len(block)
-                    if size > member.size:
-                        return False
-                    check.update(block)
-                    sink(block)
-        finally:
-            os.close(fd)
-    except (OSError, zlib.error, ValueError):
-        return False
-    return size == member.size and encode_hash(algorithm, check.digest()) == member.hash
-
-
-def _inflated(inflater: zlib._Decompress, stored: bytes) -> Iterator[bytes]:
-    """What `stored` inflates to, in blocks of at most _READ_BACK_BLOCK bytes."""
-    pending = stored
-    while True:
-        block = inflater.decompress(pending, _READ_BACK_BLOCK)
-        pending = inflater.unconsumed_tail
-        yield block
-        # A full block may leave more held inside with all input taken: ask again.
-        if not pending and len(block) < _READ_BACK_BLOCK:
-            return
-
-
 def _inflate(data: Buffer, entry: Entry) -> bytes:
     """A member's bytes, checked against the central directory's size and CRC-32;
     ValueError says why they cannot be had."""
@@ -431,131 +308,11 @@ def _inflate(data: Buffer, entry: Entry) -> bytes:
     return content
 
 
-def _parse_record(
-    text: str, record_path: str, members: Collection[str], errors: _Collector
-) -> tuple[dict[str, tuple[str, int | None]], bool]:
-    """RECORD's rows by path, and whether any row was unreadable.
-
-    Parsed row by row (not with installer's parser, which stops at the first bad row)
-    so every problem is reported with its row number. Backslashes become slashes,
-    as installer does; the path check then applies to the result, except to the
-    `members` whose path was checked already.
-    """
-    rows: dict[str, tuple[str, int | None]] = {}
-    damaged = False
-    respelled = 0
-    signatures_in = record_path.rpartition("/")[0] + "/"
-    reader = csv.reader(text.splitlines(), strict=True)
-    try:
-        for fields in reader:
-            number = reader.line_num
-            if not fields:
-                continue
-            if len(fields) != 3:
-                errors.error(
-                    f"RECORD row {number} has {len(fields)} fields; a row is path,hash,size"
-                )
-                damaged = True
-                continue
-            path, hash_text, size_text = fields
-            path = path.replace("\\", "/")
-            if path in errors.refused:
-                continue
-            problem = None if path in members else path_problem(path)
-            if problem:
-                errors.error(f"RECORD row {number} ({path!r}): path {problem}")
-                continue
-            if path in rows:
-                errors.error(f"RECORD row {number} ({path!r}): path listed twice")
-                continue
-            if path == record_path or (
-                path.startswith(signatures_in) and path.rpartition("/")[2] in SIGNATURES
-            ):
-                rows[path] = ("", None)
-                continue
-            problem = _row_problem(hash_text, size_text)
-            canonical = None if problem else canonical_hash(hash_text)
-            if canonical is None:
-                algorithm, _, value = hash_text.partition("=")
-                problem = problem or f": hash {value!r} is not a {algorithm} digest"
-                errors.error(f"RECORD row {number} ({path!r}){problem}")
-                errors.refused.add(path)
-                continue
-            if canonical != hash_text:
-                respelled += 1
-            # int() is the fast way, for all but sizes written with many leading zeros.
-            size = int(size_text) if len(size_text) <= MAX_SIZE_DIGITS else whole_number(size_text)
-            rows[path] = (canonical, size)
-    except csv.Error as error:
-        errors.error(f"RECORD row {reader.line_num} is not valid CSV ({error})")
-        return rows, True
-    if respelled:
-        errors.warn(
-            f"{respelled} RECORD hashes are not in unpadded urlsafe base64; read as the"
-            " digests they spell"
-        )
-    return rows, damaged
-
-
-def _row_problem(hash_text: str, size_text: str) -> str | None:
-    """What is wrong with a RECORD row's hash or size, or None."""
-    algorithm, _, value = hash_text.partition("=")
-    if not hash_text:
-        return " has no hash"
-    if algorithm not in ACCEPTED_HASHES or not value:
-        return f": hash {algorithm!r} is not accepted (sha256 or stronger required)"
-    if not (size_text.isascii() and size_text.isdigit()):
-        return f": size {size_text!r} is not a whole number of bytes"
-    if len(size_text) >= MAX_SIZE_DIGITS and whole_number(size_text) > MAX_FILE_OFFSET:
-        shown = (
-            size_text if len(size_text) <= 24 else f"{size_text[:24]}... ({len(size_text)} digits)"
-        )
-        return f": size {shown} is larger than any file"
-    return None
-
-
-def _entry_scripts(text: str, errors: _Collector) -> list[EntryScript]:
-    """Console and gui scripts, each checked for a safe file name and a callable.
-
-    Not installer's `parse_entrypoints`: it asserts on a malformed entry and reads `%`
-    as interpolation, where each problem here must become one error line.
-    """
-    parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
-    parser.optionxform = str  # type: ignore[assignment, method-assign]
-    try:
-        parser.read_string(text)
-    except configparser.Error as error:
-        first = str(error).splitlines()[0].rstrip(".")
-        errors.error(f"entry_points.txt is not valid ({first})")
-        return []
-    scripts = []
-    for section, kind in _SCRIPT_SECTIONS.items():
-        if not parser.has_section(section):
-            continue
-        for name, value in parser.items(section):
-            match = _ENTRY_POINT.match(value)
-            if match is None or not match.group("attrs"):
-                errors.error(
-                    f"entry point {f'{name} = {value}'!r} in [{section}] is not 'module:callable'"
-                )
-            elif not _is_plain_name(name):
-                errors.error(f"entry point script name {name!r} is not a plain file name")
-            else:
-                attr = str(match.group("attrs")).strip()
-                scripts.append(EntryScript(name, str(match.group("module")), attr, kind))
-    return scripts
-
-
-def _is_plain_name(name: str) -> bool:
-    """Whether a script may be named `name`: a file name, not a path."""
-    return "/" not in name and name not in (".", "..") and path_problem(name) is None
-
-
 # Two whole numbers in ASCII digits (int() would take "-1", "+1" and other scripts' digits).
 _WHEEL_VERSION = re.compile(r"[0-9]+\.[0-9]+")
 
 
-def _check_wheel_file(text: str | None, errors: _Collector) -> bool:
+def _check_wheel_file(text: str | None, errors: Collector) -> bool:
     """Validate WHEEL and return Root-Is-Purelib."""
     if text is None:
         errors.error("WHEEL file is missing from .dist-info")
@@ -587,7 +344,7 @@ def _most_compressed(size: int) -> int:
     return size + size // 8 + 1024
 
 
-def _checked_members(entries: list[Entry], limits: Limits, errors: _Collector) -> list[Entry]:
+def _checked_members(entries: list[Entry], limits: Limits, errors: Collector) -> list[Entry]:
     """Regular, safe file members; directory entries and __pycache__ are passed over."""
     if len(entries) > limits.max_entries:
         errors.error(
@@ -698,7 +455,7 @@ def read_wheel(
     limits = limits or Limits()
     absolute = os.path.abspath(path)
     filename = os.path.basename(absolute)
-    errors = _Collector(filename)
+    errors = Collector(filename)
     try:
         name, version, _, tags = parse_wheel_filename(filename)
     except InvalidWheelFilename as error:
@@ -811,7 +568,7 @@ class _Hashing:
 
 def _read_dist_info(
     archive: _Archive,
-    errors: _Collector,
+    errors: Collector,
     path: str,
     name: str,
     version: Version,
@@ -865,9 +622,9 @@ def _read_dist_info(
     if record_text is None:
         errors.error("RECORD is missing from .dist-info")
         errors.raise_if_any()
-    record, record_damaged = _parse_record(record_text or "", record_path, archive.verified, errors)
+    record, record_damaged = parse_record(record_text or "", record_path, archive.verified, errors)
     entry_text = _read_text(archive, f"{dist_info}/entry_points.txt", errors)
-    scripts = _entry_scripts(entry_text, errors) if entry_text else []
+    scripts = parse_entry_scripts(entry_text, errors) if entry_text else []
     data_dir = f"{stem}.data"
     in_data, in_dist_info = f"{data_dir}/", f"{dist_info}/"
     members = []
@@ -959,7 +716,7 @@ def is_as_read(wheel: Wheel) -> bool:
         or wheel.data_dir != f"{stem}.data"
         or canonicalize_name(info_name) != name
         or not _same_version(info_version, version)
-        or not all(_is_plain_name(script.name) for script in wheel.entry_points)
+        or not all(is_plain_name(script.name) for script in wheel.entry_points)
     ):
         return False
     if wheel.requires_python is not None and not _is_specifier_set(wheel.requires_python):
@@ -998,7 +755,7 @@ def _data_problem(member: str, data_dir: str) -> str | None:
     return None
 
 
-def _warn_case_collisions(members: list[Member], errors: _Collector) -> None:
+def _warn_case_collisions(members: list[Member], errors: Collector) -> None:
     """Paths that only differ by case install fine here but would collide on macOS/Windows."""
     if len({member.name.casefold() for member in members}) == len(members):
         return  # the usual case, found without grouping every name
@@ -1024,7 +781,7 @@ def _metadata_headers(text: str) -> Message:
     return parse_metadata_file(text if end < 0 else text[: end + 1])
 
 
-def _requires_python(value: object, errors: _Collector) -> str | None:
+def _requires_python(value: object, errors: Collector) -> str | None:
     """The Requires-Python to check the target against: pip warns about one that is not
     a valid specifier set and installs the wheel, and so does wheelplan."""
     if value is None:

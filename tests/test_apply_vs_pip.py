@@ -30,7 +30,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.wheels import MAX_READ_BACK
+from planner.readback import MAX_READ_BACK
 from tests import conftest
 from tests.conftest import make_env, pips_mode, run_cli, snapshot
 from tests.realwheels import NVIDIA, PIP_DIFFERENTIAL, download

@@ -23,11 +23,12 @@ from applier import wheelindex
 from applier.manifests import DIRECTORY, Manifests, dump, framed, parse
 from planner import build, hashing, wheels
 from planner.build import Request, make_plan, read_wheels
+from planner.entrypoints import EntryScript
 from planner.errors import Refused
 from planner.limits import Limits
 from planner.plan import dumps
 from planner.target import TargetInfo
-from planner.wheels import EntryScript, Member, Wheel, read_wheel
+from planner.wheels import Member, Wheel, read_wheel
 from tests.imagetools import LockPackage, wheel_entry, write_pylock
 from tests.plannertools import fake_target
 from tests.wheelfactory import Member as Zipped
