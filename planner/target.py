@@ -148,17 +148,21 @@ def place_of(layout: TargetLayout, prefix: str) -> Place | None:
 MIN_TARGET_PYTHON = (3, 10)
 
 
+# How the probe's own refusals begin, so that they are quoted as refusals, not crashes.
+_REFUSAL = "wheelplan probe: "
+
+
 def _probe_source(minimum: tuple[int, int]) -> str:
     """The probe, refusing an interpreter older than `minimum` before it imports anything
     that such a Python could not parse."""
-    return _PROBE_TEMPLATE.replace("MINIMUM", repr(minimum))
+    return _PROBE_TEMPLATE.replace("MINIMUM", repr(minimum)).replace("REFUSAL", repr(_REFUSAL))
 
 
 # Markers only when planning (argv[2]): importing packaging.markers is half the probe's time.
 _PROBE_TEMPLATE = r"""
 import json, os, site, sys, sysconfig
 if sys.version_info < MINIMUM:
-    sys.exit("Python %d.%d is too old: wheelplan installs into Python %d.%d or newer"
+    sys.exit(REFUSAL + "Python %d.%d is too old: wheelplan installs into Python %d.%d or newer"
              % (sys.version_info[:2] + MINIMUM))
 sys.path.insert(0, sys.argv[1])
 from packaging.tags import sys_tags
@@ -458,7 +462,8 @@ def _why(returncode: int, stderr: bytes) -> str:
     Of several lines the first is the message (a wrapper's, as pyenv's shim prints
     several), unless there is a traceback: then its exception's, which a wrapper may
     follow with lines of its own; Python 2 refuses -I with a usage text that says
-    nothing of why."""
+    nothing of why. The probe's own refusal (its last words, as `sys.exit` ends it)
+    is said as it is: its exit status would only make it read as a crash."""
     raw = stderr.decode(errors="replace").splitlines()
     lines = [" ".join(line.split()) for line in raw]
     lines = [line for line in lines if line]
@@ -466,12 +471,16 @@ def _why(returncode: int, stderr: bytes) -> str:
         return f"{lines[0]}: Python 2 has no -I; wheelplan installs into Python 3.10 or newer"
     if returncode == 0:
         return "its answer is not JSON"
-    said = _raised(raw) or (lines[0] if lines else "no output")
-    if len(said) > _SAID_LIMIT:
-        said = said[: _SAID_LIMIT - 3] + "..."
+    if returncode == 1 and lines and lines[-1].startswith(_REFUSAL):
+        return _cut(lines[-1].removeprefix(_REFUSAL))
+    said = _cut(_raised(raw) or (lines[0] if lines else "no output"))
     if returncode < 0:
         return f"{said}; killed by signal {-returncode}"
     return f"{said}; exit status {returncode}"
+
+
+def _cut(said: str) -> str:
+    return said if len(said) <= _SAID_LIMIT else said[: _SAID_LIMIT - 3] + "..."
 
 
 def _raised(lines: list[str]) -> str | None:

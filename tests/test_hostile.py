@@ -691,7 +691,8 @@ def test_a_python_older_than_the_probe_can_run_in_is_refused_by_its_version(
     tmp_path: Path, cli: Cli
 ) -> None:
     """packaging 26 needs Python 3.10, and so does the probe (pip 26 too): an older one is
-    named as such, not as a SyntaxError from inside packaging."""
+    named as such, not as a SyntaxError from inside packaging, and as a refusal: it
+    ended "; exit status 1", as a crash does."""
     wheel = build_wheel(CONTROL, tmp_path / "wheels")
     python = tmp_path / "python3.9"
     # This Python, reporting itself as 3.9: the probe is `-I -B -c CODE ARGS...`.
@@ -704,7 +705,7 @@ def test_a_python_older_than_the_probe_can_run_in_is_refused_by_its_version(
         cli("plan", wheel, "--python", python),
         str(python),
         "not a usable Python interpreter (Python 3.9 is too old: wheelplan installs into"
-        " Python 3.10 or newer; exit status 1)",
+        " Python 3.10 or newer)",
     )
 
 
@@ -738,6 +739,13 @@ def test_a_python_older_than_the_probe_can_run_in_is_refused_by_its_version(
             "exit 1",
             "(ValueError: bad; exit status 1)",
         ),
+        (
+            # As the probe refuses: its own name first, as a program's message begins.
+            "wheelplan probe: Python 3.9 is too old: wheelplan installs into Python 3.10"
+            " or newer\n",
+            "exit 1",
+            "(Python 3.9 is too old: wheelplan installs into Python 3.10 or newer)",
+        ),
         ("", "exit 3", "(no output; exit status 3)"),
         ("Killed\n", "kill -KILL $$", "(Killed; killed by signal 9)"),
         ("x" * 500 + "\n", "exit 1", f"({'x' * 197}...; exit status 1)"),
@@ -748,6 +756,7 @@ def test_a_python_older_than_the_probe_can_run_in_is_refused_by_its_version(
         "a-traceback",
         "a-traceback-then-a-line",
         "a-chained-traceback",
+        "the-probe's-refusal",
         "nothing",
         "a-signal",
         "a-long-line",
@@ -759,7 +768,8 @@ def test_a_python_that_fails_is_refused_with_what_it_said_and_how_it_ended(
 ) -> None:
     """A pyenv shim's several lines were quoted by their last, a tail fragment ("Python
     versions to be found at the same time."), and without the exit status; a program
-    that exited 0 having printed no JSON was said to give "no output"."""
+    that exited 0 having printed no JSON was said to give "no output". The probe's
+    own refusal ended "; exit status 1", as a crash does."""
     wheel = build_wheel(CONTROL, tmp_path / "wheels")
     message = tmp_path / "said.txt"
     message.write_text(said)
