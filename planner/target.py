@@ -486,17 +486,31 @@ def _cut(said: str) -> str:
 def _raised(lines: list[str]) -> str | None:
     """The exception line of the last traceback in `lines` (a chained exception's comes
     after the one it was raised in handling): the first line after the header that is
-    not indented, as the frames are; a wrapper may print more after it."""
-    headers = [at for at, line in enumerate(lines) if line.rstrip() == _TRACEBACK]
+    not indented, as the frames are; a wrapper may print more after it. An exception
+    group's traceback has each of its lines behind a margin (`  | `), and the group's
+    own exception line first, before those of the exceptions it holds."""
+    headers = [
+        (at, _TRACEBACKS[line.rstrip()])
+        for at, line in enumerate(lines)
+        if line.rstrip() in _TRACEBACKS
+    ]
     if not headers:
         return None
-    for line in lines[headers[-1] + 1 :]:
+    at, margin = headers[-1]
+    for line in lines[at + 1 :]:
+        if not line.startswith(margin):  # a held exception's, or the group's end
+            continue
+        line = line[len(margin) :]
         if line.strip() and not line[0].isspace():
             return " ".join(line.split())
     return None
 
 
-_TRACEBACK = "Traceback (most recent call last):"
+# Each header that begins a traceback, and the margin before its lines.
+_TRACEBACKS: Mapping[str, str] = {
+    "Traceback (most recent call last):": "",
+    "  + Exception Group Traceback (most recent call last):": "  | ",
+}
 # What of a failed interpreter's message the error line quotes, at most.
 _SAID_LIMIT = 200
 

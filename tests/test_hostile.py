@@ -740,6 +740,28 @@ def test_a_python_older_than_the_probe_can_run_in_is_refused_by_its_version(
             "(ValueError: bad; exit status 1)",
         ),
         (
+            # A real 3.11's, for `raise ExceptionGroup("boom", [ValueError("x")])`.
+            '  + Exception Group Traceback (most recent call last):\n  |   File "<string>",'
+            " line 1, in <module>\n  | ExceptionGroup: boom (1 sub-exception)\n"
+            "  +-+---------------- 1 ----------------\n    | ValueError: x\n"
+            "    +------------------------------------\n",
+            "exit 1",
+            "(ExceptionGroup: boom (1 sub-exception); exit status 1)",
+        ),
+        (
+            # A real 3.11's, for a group raised in handling a KeyError.
+            'Traceback (most recent call last):\n  File "<string>", line 3, in <module>\n'
+            "KeyError: 'k'\n\nDuring handling of the above exception, another exception"
+            " occurred:\n\n  + Exception Group Traceback (most recent call last):\n"
+            '  |   File "<string>", line 5, in <module>\n'
+            "  | ExceptionGroup: boom (2 sub-exceptions)\n"
+            "  +-+---------------- 1 ----------------\n    | ValueError: x\n"
+            "    +---------------- 2 ----------------\n    | TypeError: y\n"
+            "    +------------------------------------\n",
+            "exit 1",
+            "(ExceptionGroup: boom (2 sub-exceptions); exit status 1)",
+        ),
+        (
             # As the probe refuses: its own name first, as a program's message begins.
             "wheelplan probe: Python 3.9 is too old: wheelplan installs into Python 3.10"
             " or newer\n",
@@ -756,6 +778,8 @@ def test_a_python_older_than_the_probe_can_run_in_is_refused_by_its_version(
         "a-traceback",
         "a-traceback-then-a-line",
         "a-chained-traceback",
+        "an-exception-group",
+        "a-group-raised-in-handling",
         "the-probe's-refusal",
         "nothing",
         "a-signal",
@@ -768,8 +792,9 @@ def test_a_python_that_fails_is_refused_with_what_it_said_and_how_it_ended(
 ) -> None:
     """A pyenv shim's several lines were quoted by their last, a tail fragment ("Python
     versions to be found at the same time."), and without the exit status; a program
-    that exited 0 having printed no JSON was said to give "no output". The probe's
-    own refusal ended "; exit status 1", as a crash does."""
+    that exited 0 having printed no JSON was said to give "no output". An exception
+    group's traceback was quoted by its first line, or by the exception it was raised
+    in handling; the probe's own refusal ended "; exit status 1", as a crash does."""
     wheel = build_wheel(CONTROL, tmp_path / "wheels")
     message = tmp_path / "said.txt"
     message.write_text(said)
