@@ -150,8 +150,9 @@ def test_a_dry_run_applies_nothing_to_the_target_and_says_where_the_wheels_are(
 ) -> None:
     """Planning a lock needs its wheels, so a dry run fetches them, as pip's and uv's
     dry runs fill their caches: what it leaves alone is the target, and it says so, and
-    where the wheels are. It said "2 wheels fetched" of wheels already there (a second
-    run, a `path` wheel in --wheel-dir), and named a relative --cache-dir as given."""
+    where the wheels are, and how many of them this run fetched: it said "2 wheels
+    fetched" of wheels already there (a second run, a `path` wheel in --wheel-dir), then
+    no more than where they were, and named a relative --cache-dir as given."""
     alpha, beta = wheels / ALPHA.filename, wheels / BETA.filename
     alpha_entry = wheel_entry(alpha, path=f"wheels/{alpha.name}")
     local = write_pylock(
@@ -181,19 +182,23 @@ def test_a_dry_run_applies_nothing_to_the_target_and_says_where_the_wheels_are(
             ],
         )
         # --wheel-dir holds every wheel: the `path` one is copied there too; a second
-        # run finds them there.
-        for _ in range(2):
+        # run finds them there, and a third the one of them that is left.
+        for fetched in ("2", "none", "1"):
             assert last_line("--lock", lock, "--wheel-dir", "ship") == (
-                f"dry run: nothing applied to {env}; the lock's 2 wheels are in {shipped} ({then})"
+                f"dry run: nothing applied to {env}; the lock's 2 wheels are in {shipped},"
+                f" {fetched} fetched now ({then})"
             )
+            if fetched == "none":
+                (shipped / beta.name).unlink()
         # Otherwise only downloads are stored, in the cache; a `path` wheel is read in place.
         assert last_line("--lock", lock, "--cache-dir", "cache") == (
             f"dry run: nothing applied to {env}; 1 of the lock's 2 wheels is in"
-            f" {cache / 'downloads'} ({then})"
+            f" {cache / 'downloads'}, 1 fetched now ({then})"
         )
     # A `path` wheel already in --wheel-dir stays as it is.
     assert last_line("--lock", local, "--wheel-dir", "wheels") == (
-        f"dry run: nothing applied to {env}; the lock's 1 wheel is in {wheels} ({then})"
+        f"dry run: nothing applied to {env}; the lock's 1 wheel is in {wheels}, none fetched"
+        f" now ({then})"
     )
     assert last_line("--lock", local, "--cache-dir", cache) == (
         f"dry run: nothing applied to {env} ({then})"

@@ -620,12 +620,13 @@ def _plan_command(args: argparse.Namespace) -> int:
     directory = _cache_dir(args)
     # What the wheel reader made of wheels planned before (saved, like the index, at the end).
     manifests = Manifests(directory) if directory is not None else None
+    fetched_now = 0  # of a lock's wheels
     try:
         request = _request(args, index)
         if args.lock is not None:
             downloads = _Downloads() if sys.stderr.isatty() and not args.quiet else None
             try:
-                plan = planning.plan_lock(
+                locked = planning.plan_lock(
                     request,
                     args.python,
                     place,
@@ -641,6 +642,7 @@ def _plan_command(args: argparse.Namespace) -> int:
             finally:
                 if downloads is not None:
                     sys.stderr.write("\n")
+            plan, fetched_now = locked.plan, locked.fetched_now
         else:
             assert probing is not None
             plan = planning.plan_wheels(request, probing, manifests)
@@ -673,9 +675,11 @@ def _plan_command(args: argparse.Namespace) -> int:
             again = f" {printable(place.option)}" if place is not None else ""
             print(f"\nplan written to {written}; apply it with: wheelplan apply {written}{again}")
         elif args.command == "install":
-            print(f"\n{_dry_run(plan, args)} (without --dry-run, this plan is applied)")
+            print(
+                f"\n{_dry_run(plan, args, fetched_now)} (without --dry-run, this plan is applied)"
+            )
         else:
-            print(f"\n{_dry_run(plan, args)} (use -o PLAN.json to save the plan)")
+            print(f"\n{_dry_run(plan, args, fetched_now)} (use -o PLAN.json to save the plan)")
     return EXIT_OK
 
 
@@ -691,10 +695,10 @@ def _whole(args: argparse.Namespace, on_stdout: bool) -> str:
     return "--json prints them all"
 
 
-def _dry_run(plan: Plan, args: argparse.Namespace) -> str:
+def _dry_run(plan: Plan, args: argparse.Namespace, fetched_now: int) -> str:
     """What a dry run did: applied nothing to the target, but a lock's wheels are fetched
     (to plan them, as pip's and uv's dry runs fill their caches), so it says where they
-    are; whether this run copied them or found them there is not said."""
+    are, and how many of them this run put there (`fetched_now`) and did not find."""
     from applier.environment import base_of
 
     where = printable(base_of(plan.target.prefix, getattr(args, "root", None)))
@@ -710,7 +714,8 @@ def _dry_run(plan: Plan, args: argparse.Namespace) -> str:
     total = sum(1 for dist in plan.distributions if dist.wheel_path is not None)
     which = "the lock's" if stored == total else f"{stored} of the lock's"
     wheels = f"{which} {plural(total, 'wheel')} {'is' if stored == 1 else 'are'}"
-    return f"{line}; {wheels} in {printable(os.path.abspath(folder))}"
+    now = f"{fetched_now or 'none'} fetched now"
+    return f"{line}; {wheels} in {printable(os.path.abspath(folder))}, {now}"
 
 
 def _apply_command(args: argparse.Namespace) -> int:

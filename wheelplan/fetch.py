@@ -51,6 +51,8 @@ class Fetched:
     wheel: LockedWheel
     path: str
     sha256: str
+    # Whether this run put it at `path` (downloaded or copied), not found it there.
+    stored_now: bool = False
 
 
 @attrs.define
@@ -379,7 +381,8 @@ def _fetch_one(wheel: LockedWheel, folder: str, flat: bool, slot: _Slot, parts: 
         if os.path.isfile(destination):
             with contextlib.suppress(_Mismatch):
                 return Fetched(wheel, destination, _check_file(open_regular(destination), wheel))
-        return Fetched(wheel, destination, _store(wheel, destination, slot, not flat, parts))
+        sha256 = _store(wheel, destination, slot, not flat, parts)
+        return Fetched(wheel, destination, sha256, stored_now=True)
     except _Mismatch as error:
         raise Refused.one(_subject(wheel), str(error)) from None
     except urllib.error.HTTPError as error:

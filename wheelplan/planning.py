@@ -53,6 +53,15 @@ def plan_wheels(
     return make_plan(attrs.evolve(request, read=read), target)
 
 
+@attrs.frozen
+class LockPlan:
+    """A lock's plan, and how many of its wheels this run fetched (downloaded or copied
+    into the folder), which a dry run says: the rest were there already."""
+
+    plan: Plan
+    fetched_now: int
+
+
 def plan_lock(
     request: Request,
     python: str | None,
@@ -64,7 +73,7 @@ def plan_lock(
     progress: Progress | None = None,
     cache_dir: str | None = None,
     manifests: ManifestCache | None = None,
-) -> Plan:
+) -> LockPlan:
     """Select from the lock for the target, fetch and check every wheel, then plan them."""
     # Only lock installs need the TOML reader and the fetcher: keep them off start-up.
     from planner import lockfile
@@ -89,4 +98,4 @@ def plan_lock(
     fetch.confirm(plan, fetched)
     if selection.warnings:
         plan = attrs.evolve(plan, warnings=(*selection.warnings, *plan.warnings))
-    return plan
+    return LockPlan(plan, sum(item.stored_now for item in fetched))
