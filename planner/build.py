@@ -504,8 +504,8 @@ class _Changes:
     # Installed name -> why its files may go (replaced, reinstalled or removed).
     gone: dict[str, str]
     problems: list[Problem]
-    # What --sync kept though not given, one line each.
-    kept: list[str]
+    # What --sync kept though not given: name -> the line saying why.
+    kept: dict[str, str]
 
 
 def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _Changes:
@@ -591,7 +591,7 @@ def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _
                 dist_info=old.dist_info,
             )
         )
-    return _Changes(distributions, active, gone, problems, list(kept.values()))
+    return _Changes(distributions, active, gone, problems, kept)
 
 
 def _unmet(
@@ -599,10 +599,12 @@ def _unmet(
     active: Sequence[Wheel],
     kept: Mapping[str, Installed],
     gone: Collection[str],
+    sync_kept: Collection[str],
     target: TargetInfo,
 ) -> list[str]:
     """Requirements the final set leaves unmet: the planned wheels' own, and those of
-    the installed distributions the plan keeps, on what the plan changes."""
+    the installed distributions the plan keeps, on what the plan changes or --sync
+    chose to keep (kept so that a tool runs, so one that does not fit is the plan's to say)."""
     # The target's own distributions shadow those it imports from elsewhere.
     final_versions = {**target.elsewhere}
     final_versions.update({name: item.version for name, item in kept.items()})
@@ -611,7 +613,7 @@ def _unmet(
         {wheel.name: wheel.requires_dist for wheel in active}, final_versions, target.markers
     )
     # Installed distributions the plan keeps may lose what they need to a removal or downgrade.
-    changed = set(gone) | {wheel.name for wheel in active}
+    changed = set(gone) | {wheel.name for wheel in active} | set(sync_kept)
     unmet += requirements.unmet(
         {f"{item.name} {item.version} (installed)": item.requires_dist for item in kept.values()},
         final_versions,
@@ -673,7 +675,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         claims, request.prefer, wheel_of, lambda source: _sha256_of(source, wheel_named)
     )
     problems += settlement.problems
-    warnings = list(settlement.warnings) + python_warnings + changes.kept
+    warnings = list(settlement.warnings) + python_warnings + list(changes.kept.values())
     for wheel in wheels:
         warnings += wheel.warnings
 
@@ -875,7 +877,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         for directory in not_folders(target.prefix, directories, disk, real, removals)
     ]
 
-    unmet = _unmet(wheels, active, kept, gone.keys(), target)
+    unmet = _unmet(wheels, active, kept, gone.keys(), changes.kept.keys(), target)
     if request.strict:
         problems += [Problem("--strict", line) for line in unmet]
     else:

@@ -288,6 +288,31 @@ def test_sync_does_not_keep_a_tool_requirement_the_plan_replaces(tmp_path: Path,
     ]
 
 
+def _requires_lines(review: str) -> list[str]:
+    """The review's unmet-requirement warnings."""
+    return [line for line in review.splitlines() if " requires " in line]
+
+
+@pytest.mark.parametrize(
+    ("requires", "installed", "fits"), [("needed>=2", "1.0", False), ("needed>=1", "2.0", True)]
+)
+def test_sync_warns_when_a_kept_requirement_does_not_fit_the_tool(
+    tmp_path: Path, cli: Cli, requires: str, installed: str, fits: bool
+) -> None:
+    """--sync keeps what a tool requires so that the tool runs; a version the tool's
+    range leaves out is kept all the same, and the review says the tool's need is unmet."""
+    python, kept = _tool_with_needs(tmp_path, cli, (requires,), WheelSpec("needed", installed))
+    review = cli("plan", "--python", python, "--no-cache", "--sync", kept)
+    assert review.returncode == 0, review.stderr
+    assert f"  needed {installed}: kept by --sync, required by wheelplan" in review.stdout
+    unmet = f"  wheelplan 0.1 (installed) requires {requires}, but needed {installed} is planned"
+    assert _requires_lines(review.stdout) == ([] if fits else [f"{unmet} or installed"])
+    strict = cli("plan", "--python", python, "--no-cache", "--sync", "--strict", kept)
+    assert (strict.returncode, strict.stderr) == (
+        (0, "") if fits else (1, f"error: --strict: {unmet.strip()} or installed\n")
+    )
+
+
 def test_install_dry_run_prints_what_plan_prints_and_writes_nothing(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:
