@@ -313,6 +313,41 @@ def test_sync_warns_when_a_kept_requirement_does_not_fit_the_tool(
     )
 
 
+def test_sync_warns_when_the_plan_installs_what_a_kept_tool_cannot_use(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """A tool's requirement given in the sync is installed as given, even a version the
+    kept tool's range leaves out; the review says so, as for any distribution that stays."""
+    python, kept = _tool_with_needs(tmp_path, cli, ("needed>=2",), WheelSpec("needed", "2.0"))
+    older = build_wheel(WheelSpec("needed", "1.0"), tmp_path / "older")
+    review = cli("plan", "--python", python, "--no-cache", "--sync", kept, older)
+    assert review.returncode == 0, review.stderr
+    assert "  downgrade  needed 2.0 -> 1.0" in review.stdout
+    assert _requires_lines(review.stdout) == [
+        "  wheelplan 0.1 (installed) requires needed>=2, but needed 1.0 is planned or installed"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("version", "owner"), [("0.2", "wheelplan"), ("0.1", "wheelplan 0.1 (installed)")]
+)
+def test_sync_of_a_tool_keeps_nothing_for_it_and_warns_what_it_lacks(
+    tmp_path: Path, cli: Cli, version: str, owner: str
+) -> None:
+    """A tool given in the sync is the user's, like any wheel given: what it requires
+    stays only if given too, as `uv pip sync` keeps nothing it is not given but its
+    seed packages; the review says what the tool is left without."""
+    python, kept = _tool_with_needs(tmp_path, cli, ("needed",), WheelSpec("needed"))
+    tool = build_wheel(WheelSpec("wheelplan", version, requires=("needed",)), tmp_path / "tool")
+    review = cli("plan", "--python", python, "--no-cache", "--sync", kept, tool)
+    assert review.returncode == 0, review.stderr
+    assert _removed(review.stdout) == {"needed 1.0"}
+    assert "kept by --sync" not in review.stdout
+    assert _requires_lines(review.stdout) == [
+        f"  {owner} requires needed, which is not installed or planned"
+    ]
+
+
 def test_install_dry_run_prints_what_plan_prints_and_writes_nothing(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:
