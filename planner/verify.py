@@ -29,7 +29,6 @@ folder, or a folder above one, is (a site-packages moved and linked back).
 from __future__ import annotations
 
 import fnmatch
-import functools
 import multiprocessing
 import os
 import posixpath
@@ -51,6 +50,7 @@ from planner.installed import (
     scan_installed,
 )
 from planner.listing import RealPaths
+from planner.mounts import MountPoints
 from planner.paths import parents
 from planner.target import BACKUP_DIR, JOURNAL_DIR
 
@@ -260,17 +260,21 @@ def verify(
     # A symlink where a scheme folder (or one above it) is leads to the files: layout.
     layout = {folder for root in schemes.values() if root for folder in (*parents(root), root)}
     backups: set[str] = set()
+    points = MountPoints(base)
 
-    def journal(root: str, path: str) -> bool:
-        """The journal's folders hold what an apply moved aside: no one's files."""
-        if path.rpartition("/")[2].startswith(BACKUP_DIR):
+    def journal(path: str) -> bool:
+        """The journal's folders hold what an apply moved aside: no one's files. They
+        are only where an apply makes them (`applier/mounts.py`): the top one, and a
+        backup folder at the top of a mount inside the environment. A folder of such a
+        name elsewhere (one a reinstall leaves in a `.dist-info`) is anyone's."""
+        folder, _, name = path.rpartition("/")
+        if name.startswith(BACKUP_DIR) and folder and points.is_mount(folder):
             backups.add(path)
             return True
-        return path == posixpath.join(root, JOURNAL_DIR)
+        return path == JOURNAL_DIR
 
     for root in roots:
-        pruned = functools.partial(journal, root)
-        for path in files_below(base, root, prune=pruned, onerror=unreadable):
+        for path in files_below(base, root, prune=journal, onerror=unreadable):
             if path in seen or path in owned:
                 continue
             if path in layout and os.path.isdir(os.path.join(base, path)):

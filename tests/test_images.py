@@ -592,6 +592,21 @@ def test_verify_reports_a_folder_it_cannot_read_instead_of_passing_over_it(
     ]
 
 
+def test_verify_of_a_system_interpreter_reads_a_journal_name_in_site_packages_as_any(
+    tmp_path: Path,
+) -> None:
+    """Outside a venv the journal is at the top of the prefix, which is not walked: a
+    `.wheelplan-journal` in site-packages is an ordinary folder, whose files were
+    passed over as the journal's."""
+    stray = tmp_path / SCHEMES["purelib"] / ".wheelplan-journal" / "stray.py"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"")
+    report = verify.verify(str(tmp_path), str(tmp_path), SCHEMES, venv=False, jobs=1)
+    assert [(problem.subject, problem.message) for problem in report.problems] == [
+        (str(stray), "unowned: not listed in any RECORD")
+    ]
+
+
 @pytest.mark.parametrize("algorithm", ["shake_128", "shake_256"])
 def test_verify_reports_a_record_hash_it_cannot_check(
     target: Path, env: Path, wheels: Path, cli: Cli, algorithm: str

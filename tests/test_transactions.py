@@ -668,11 +668,35 @@ def test_a_reinstall_keeps_an_empty_folder_with_a_name_wheelplan_reserves(tmp_pa
     ok("apply", plan, "--quiet")
     assert (dist_info / RESERVED).is_dir() and (dist_info / "empty" / RESERVED).is_dir()
     assert not (dist_info / "alone").exists()
-    # verify names a folder of that name as an interrupted apply's backup; removed by
-    # hand, nothing else is wrong.
-    (dist_info / RESERVED).rmdir()
-    (dist_info / "empty" / RESERVED).rmdir()
+    # No journal is ever there (only at the top of a mount): an empty folder, which
+    # verify passes over, as any other, where it once said a journal was left.
     ok("verify", "--python", python)
+
+
+def test_verify_takes_a_backup_named_folder_for_a_journal_only_where_one_can_be(
+    tmp_path: Path,
+) -> None:
+    """A file in a `.wheelplan-backup-ID` folder that is not at the top of a mount is
+    one no RECORD lists; the journal a killed apply leaves is still named as one."""
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), tmp_path / "wheels")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [mine])
+    stray = env_dir / SITE / "mine" / RESERVED / "stray"
+    stray.parent.mkdir()
+    stray.write_text("")
+    result = refused("verify", "--python", python)
+    assert result.stderr == f"error: {stray}: unowned: not listed in any RECORD\n"
+    killed = run_cli(
+        "install", mine, "--reinstall", "--python", python, env={"WHEELPLAN_FAULT": "kill:3"}
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    result = refused("verify", "--python", python)
+    assert result.stderr == (
+        f"error: {env_dir / JOURNAL_DIR}: an interrupted apply left a journal; run"
+        f" `wheelplan recover --python {python}`\n"
+        f"error: {stray}: unowned: not listed in any RECORD\n"
+    )
 
 
 def test_an_uninstall_leaving_an_empty_folder_with_a_reserved_name_is_refused_by_plan(
