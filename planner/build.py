@@ -62,7 +62,9 @@ from planner.shebang import rewritten, shebang
 from planner.synckeeps import sync_kept
 from planner.target import (
     JOURNAL_DIR,
+    RESERVED_FOR_JOURNAL,
     TargetInfo,
+    in_journal,
     interpreter_problem,
     plan_can_name,
     prefix_problem,
@@ -781,6 +783,17 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                 continue
             settled.add(really)  # removed once, by its first name
         reason = "; ".join(gone[name] for name in sorted(owners))
+        if in_journal(path):
+            # A hand-made row, or a file in the metadata folder: the apply refuses any
+            # plan that names it, so it can only go by hand.
+            problems.append(
+                Problem(
+                    path,
+                    f"a file to remove ({reason}) {RESERVED_FOR_JOURNAL}, which no plan may"
+                    " name; remove it by hand",
+                )
+            )
+            continue
         removals[path] = FileEntry(
             path=path, action="remove", owners=tuple(sorted(owners)), reason=reason
         )

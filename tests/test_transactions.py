@@ -720,6 +720,38 @@ def test_an_uninstall_leaving_an_empty_folder_with_a_reserved_name_is_refused_by
     assert not (tmp_path / "plan.json").exists()
 
 
+@pytest.mark.parametrize("how", ["uninstall", "upgrade", "reinstall"])
+def test_a_record_row_with_a_name_wheelplan_reserves_is_refused_as_a_file_to_remove(
+    tmp_path: Path, how: str
+) -> None:
+    """The apply refuses any plan naming such a path: `plan` refuses the removal first,
+    as what it is, where the apply called a file to remove a destination."""
+    wheels = tmp_path / "wheels"
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), wheels)
+    new = build_wheel(WheelSpec("mine", "2.0", files={"mine/__init__.py": b"V = 2\n"}), wheels)
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [mine])
+    row = f"mine/{RESERVED}/x"
+    (env_dir / SITE / row).parent.mkdir()
+    (env_dir / SITE / row).write_text("")
+    record = env_dir / SITE / "mine-1.0.dist-info" / "RECORD"
+    record.write_text(record.read_text() + f"{row},,\n")
+    command, reason = {
+        "uninstall": (["uninstall", "mine"], "mine 1.0 is removed"),
+        "upgrade": (["install", new], "mine 1.0 is replaced by 2.0"),
+        "reinstall": (["install", mine, "--reinstall"], "mine 1.0 is reinstalled"),
+    }[how]
+    stderr = refused_unchanged(env_dir, *command, "--python", python)
+    assert stderr == (
+        f"error: {SITE}/{row}: a file to remove ({reason}) uses a name wheelplan reserves"
+        " for its journal (.wheelplan-journal at the top of the environment, or a name"
+        " beginning .wheelplan-backup), which no plan may name; remove it by hand\n"
+    )
+    (env_dir / SITE / row).unlink()
+    ok(*command, "--python", python, "--quiet")
+
+
 def test_a_wheel_writing_into_a_removed_metadata_folder_plans_no_empty_folder_removal(
     tmp_path: Path,
 ) -> None:
