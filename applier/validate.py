@@ -107,7 +107,7 @@ def validate(plan: Plan, subject: str) -> None:
     # Wheel -> the destinations that name it, where no distribution installs from it.
     from_elsewhere: dict[str, list[str]] = {}
     for entry in plan.files:
-        if not check_path(entry.path, "destination"):
+        if not check_path(entry.path, "removal of" if entry.action == "remove" else "destination"):
             refused.add(entry.path)
             continue
         if len(entry.owners) > 1 and len(set(entry.owners)) != len(entry.owners):

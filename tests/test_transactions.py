@@ -752,6 +752,28 @@ def test_a_record_row_with_a_name_wheelplan_reserves_is_refused_as_a_file_to_rem
     ok(*command, "--python", python, "--quiet")
 
 
+def test_a_plan_edited_to_remove_a_file_with_a_reserved_name_is_refused_as_a_removal(
+    tmp_path: Path,
+) -> None:
+    """The apply checks a removal's path as a write's, and says which it is."""
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), tmp_path / "wheels")
+    env_dir, plan = tmp_path / "env", tmp_path / "remove.json"
+    python = rebuild_env(env_dir)
+    install(python, [mine])
+    save_plan(python, plan, [], "--remove", "mine")
+    data = plan_data(plan)
+    path = f"{SITE}/mine/{RESERVED}"
+    data["files"].append({"action": "remove", "owners": ["mine"], "path": path, "reason": "edited"})
+    data["files"].sort(key=lambda entry: entry["path"])
+    plan.write_text(json.dumps(recompute_digest(data)))
+    stderr = refused_unchanged(env_dir, "apply", plan)
+    assert stderr == (
+        f"error: {plan}: removal of {path!r} uses a name wheelplan reserves for its journal"
+        " (.wheelplan-journal at the top of the environment, or a name beginning"
+        " .wheelplan-backup)\n"
+    )
+
+
 def test_a_wheel_writing_into_a_removed_metadata_folder_plans_no_empty_folder_removal(
     tmp_path: Path,
 ) -> None:
