@@ -55,6 +55,9 @@ class Summary:
     bytes: int
     seconds: float
     warnings: tuple[str, ...] = ()
+    # The plan's empty folders (of a `.dist-info` that goes or is written again) that
+    # went: counted apart from the files, as a user would not count them among them.
+    empty_folders: int = 0
 
 
 Progress = Callable[[int, int], None]
@@ -388,6 +391,7 @@ def _transaction(
         bytes=sum(size for _, size in written.values()),
         seconds=time.monotonic() - started,
         warnings=warnings,
+        empty_folders=len(set(plan.removed_directories).intersection(removed_dirs)),
     )
 
 

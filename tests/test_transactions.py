@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -591,6 +592,33 @@ def test_empty_folders_in_a_metadata_folder_go_with_it(tmp_path: Path, how: str)
     assert diff(snapshot(env_dir), expected) == []
     assert installed_by_metadata(python) == ({} if how == "remove" else {"mine": "2.0"})
     ok("verify", "--python", python)
+
+
+@pytest.mark.parametrize("how", ["reinstall", "uninstall", "none"])
+def test_the_summary_counts_the_empty_folders_taken_from_a_metadata_folder(
+    tmp_path: Path, how: str
+) -> None:
+    """A reinstall that took only empty folders said `0 removed`: they are counted
+    apart, as no file is one, and only when there are some."""
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), tmp_path / "wheels")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [mine])
+    if how != "none":
+        _with_empty_folders(env_dir / SITE / "mine-1.0.dist-info")
+    command = ["install", mine, "--reinstall"] if how == "reinstall" else ["uninstall", "mine"]
+    summary = ok(*command, "--python", python).splitlines()[0]
+    # empty, empty/deeper, licenses/sub and licenses, which holds only that.
+    written, removed = {
+        "reinstall": (7, "0 files and 4 empty folders removed"),
+        "uninstall": (0, "7 files and 4 empty folders removed"),
+        "none": (0, "7 removed"),
+    }[how]
+    assert re.fullmatch(
+        rf"applied 1 distribution to {re.escape(str(env_dir))}: {written} files written"
+        rf" \([\d.]+ [KMG]?B\), {removed}, in [\d.]+ s",
+        summary,
+    ), summary
 
 
 @pytest.mark.parametrize("how", ["--reinstall", "rebuilt"])

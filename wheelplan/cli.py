@@ -548,10 +548,16 @@ def _apply(
         # uv names the environment it used; `install` may have found it on its own.
         where = base_of(plan.target.prefix, options.root)
         if summary.distributions or summary.files or summary.removed:
+            removed = f"{summary.removed} removed"
+            if summary.empty_folders:  # "0 removed" said nothing of them
+                removed = (
+                    f"{plural(summary.removed, 'file')} and"
+                    f" {plural(summary.empty_folders, 'empty folder')} removed"
+                )
             print(
                 f"applied {plural(summary.distributions, 'distribution')} to {printable(where)}:"
                 f" {plural(summary.files, 'file')} written ({human_size(summary.bytes)}),"
-                f" {summary.removed} removed, in {summary.seconds:.2f} s"
+                f" {removed}, in {summary.seconds:.2f} s"
             )
         elif plan.distributions:  # as pip's "Requirement already satisfied", uv's "Audited"
             planned = plural(len(plan.distributions), "distribution")
