@@ -1,0 +1,422 @@
+"""The command line's arguments: every command's options, spelled as pip and uv users
+type them, and what the commands read back from them."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from applier import cachedir, links
+from planner.limits import Limits
+from planner.target import Place
+
+_PYTHON_HELP = (
+    "the target environment's interpreter or folder (default: $VIRTUAL_ENV, else an"
+    " activated conda environment other than base, else the .venv in this folder or its"
+    " nearest parent); with --target or --prefix, the Python the folder is for (default:"
+    " as above, else the python3 on PATH)"
+)
+_TARGET_HELP = (
+    "a plain folder instead of an environment, as pip's and uv's --target (made when"
+    " missing): modules at its top, scripts in DIR/bin"
+)
+_PREFIX_HELP = (
+    "a folder laid out as a venv there would be, as pip's and uv's --prefix (made when"
+    " missing): modules in DIR/lib/pythonX.Y/site-packages, scripts in DIR/bin"
+)
+
+
+def _given(kind: str) -> Callable[[str], str]:
+    """A path argument of `kind` that is not empty: an empty one (an unset shell
+    variable) would mean this folder, or that none was given."""
+
+    def check(text: str) -> str:
+        if not text:
+            raise argparse.ArgumentTypeError(f"expected a {kind}, got ''")
+        return text
+
+    return check
+
+
+_folder = _given("folder")
+_path = _given("path")
+
+
+def _name(text: str) -> str:
+    """A distribution's name, normalized; a requirement (`pkg==1.0`, which pip's
+    uninstall takes) or a typo was normalized into a name nobody has, and skipped as
+    not installed."""
+    from packaging.utils import InvalidName, canonicalize_name
+
+    try:
+        return canonicalize_name(text, validate=True)
+    except InvalidName:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a distribution name (give the name alone, without a version)"
+            if text
+            else "expected a distribution name, got ''"
+        ) from None
+
+
+def _folder_arguments(
+    parser: argparse.ArgumentParser, target: str = _TARGET_HELP, prefix: str = _PREFIX_HELP
+) -> None:
+    """`--target` and `--prefix`: a folder instead of the interpreter's environment."""
+    either = parser.add_mutually_exclusive_group()
+    either.add_argument("-t", "--target", type=_folder, metavar="DIR", help=target)
+    either.add_argument("--prefix", type=_folder, metavar="DIR", help=prefix)
+
+
+def given_place(args: argparse.Namespace) -> Place | None:
+    """The folder `--target` or `--prefix` names, if either does."""
+    if args.target is not None:
+        return Place("directory", args.target)
+    if args.prefix is not None:
+        return Place("prefix", args.prefix)
+    return None
+
+
+class _Requirements(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        parser.error(
+            "-r: wheelplan installs wheel files and lock files, and resolves no requirements;"
+            " `pip lock -r FILE` or `uv pip compile FILE --format pylock.toml` writes a lock"
+            " that `install --lock` takes"
+        )
+
+
+def _pip_spellings(parser: argparse.ArgumentParser) -> None:
+    """What pip users type out of habit: taken where wheelplan does it anyway (it
+    installs the wheels given and nothing else, replacing an installed version), and
+    answered with the way to do it where it does not."""
+    parser.add_argument(
+        "--no-deps", action="store_true", help="accepted as pip takes it: no dependency is added"
+    )
+    parser.add_argument(
+        "-U",
+        "--upgrade",
+        action="store_true",
+        help="accepted as pip takes it: a wheel given replaces the version installed",
+    )
+    parser.add_argument("-r", "--requirement", action=_Requirements, help=argparse.SUPPRESS)
+
+
+def _plan_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "wheels",
+        nargs="*",
+        type=_given("wheel file or folder"),
+        metavar="WHEEL_OR_DIR",
+        help="wheel files or folders of wheels",
+    )
+    parser.add_argument(
+        "--lock", metavar="PYLOCK.toml", help="install what this lock file selects for the target"
+    )
+    parser.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --lock: select this extra of the lock",
+    )
+    parser.add_argument(
+        "--group",
+        action="append",
+        metavar="NAME",
+        help="with --lock: select this dependency group (default: the lock's default groups)",
+    )
+    parser.add_argument(
+        "--wheel-dir",
+        type=_folder,
+        metavar="DIR",
+        help="with --lock: put every wheel the plan needs here, by file name, for"
+        " `apply --wheel-dir` (default: downloads go to the user cache, `path` wheels"
+        " are read where they are)",
+    )
+    parser.add_argument("--python", type=_path, help=_PYTHON_HELP)
+    _folder_arguments(parser)
+    parser.add_argument(
+        "--prefer",
+        action="append",
+        default=[],
+        type=_name,
+        metavar="NAME",
+        help="this distribution wins every overlap with different content it is part of",
+    )
+    parser.add_argument(
+        "--remove",
+        action="append",
+        default=[],
+        type=_name,
+        metavar="NAME",
+        help="remove this installed distribution",
+    )
+    parser.add_argument(
+        "--sync",
+        action="store_true",
+        help="remove every installed distribution not given, but for pip, setuptools,"
+        " wheel, uv, wheelplan and what they require",
+    )
+    parser.add_argument(
+        "--reinstall",
+        "--force-reinstall",
+        action="store_true",
+        help="reinstall distributions already installed at the same version (pip's"
+        " --force-reinstall, which uv also takes)",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="refuse the plan when a requirement is unmet"
+    )
+    parser.add_argument(
+        "--break-system-packages",
+        action="store_true",
+        help="plan for a Python that another package manager owns (PEP 668) anyway: risky",
+    )
+    parser.add_argument(
+        "--ignore-requires-python",
+        action="store_true",
+        help="plan wheels whose Requires-Python leaves out the target's Python",
+    )
+    limits = Limits()
+    parser.add_argument(
+        "--max-total-size",
+        type=_limit,
+        default=limits.max_total_size,
+        metavar="BYTES",
+        help=f"refuse a wheel larger than this uncompressed (default {limits.max_total_size})",
+    )
+    parser.add_argument(
+        "--max-entries",
+        type=_limit,
+        default=limits.max_entries,
+        metavar="N",
+        help=f"refuse a wheel with more members (default {limits.max_entries})",
+    )
+    parser.add_argument(
+        "--max-ratio",
+        type=_limit,
+        default=limits.max_ratio,
+        metavar="N",
+        help=(
+            f"refuse a member over {limits.ratio_floor // 1024**2} MiB that expands more than"
+            f" N times (default {limits.max_ratio})"
+        ),
+    )
+
+
+def _positive(expected: str) -> Callable[[str], int]:
+    """An argument type for a positive whole number, refused as a usage error otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
+_limit = _positive("a positive whole number")
+_jobs = _positive("a positive number of workers")
+
+
+def _apply_arguments(
+    parser: argparse.ArgumentParser,
+    root: str = "install under this staging folder instead of /",
+    *,
+    installs: bool = True,
+) -> None:
+    """The options of an apply; one that `installs` no file (a removal) takes none that
+    only an installed file uses."""
+    parser.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="parallel workers (default: CPU count)",
+    )
+    if installs:
+        parser.add_argument(
+            "--compile-bytecode", action="store_true", help="compile installed .py files"
+        )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
+    parser.add_argument(
+        "--fsync", action="store_true", help="flush files and folders to disk before the commit"
+    )
+    parser.add_argument("--root", type=_folder, metavar="DIR", help=root)
+
+
+def _cache_arguments(parser: argparse.ArgumentParser, *, link_mode: bool) -> None:
+    parser.add_argument(
+        "--cache-dir",
+        type=_folder,
+        metavar="DIR",
+        help="the unpacked-wheel cache and wheel index"
+        " (default: $XDG_CACHE_HOME/wheelplan or ~/.cache/wheelplan)",
+    )
+    parser.add_argument(
+        "--no-cache",
+        "--no-cache-dir",
+        action="store_true",
+        help="neither read nor write the cache (pip's --no-cache-dir is taken too)",
+    )
+    if link_mode:
+        parser.add_argument(
+            "--link-mode",
+            choices=("auto", *links.MODES),
+            default=links.AUTO,
+            help="how files come from the cache: auto tries reflink, then hardlink, then copy",
+        )
+
+
+def given_cache_dir(args: argparse.Namespace) -> str | None:
+    """The cache directory the command uses, or None under --no-cache."""
+    if args.no_cache:
+        return None
+    return str(args.cache_dir) if args.cache_dir else cachedir.default_dir()
+
+
+class _Version(argparse.Action):
+    """`--version`, as pip and uv have it; the version is looked up only when asked,
+    as importlib.metadata would cost every command's start."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **_: object) -> None:
+        super().__init__(
+            option_strings, argparse.SUPPRESS, nargs=0, help="print the version and exit"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        from importlib.metadata import version
+
+        print(f"wheelplan {version('wheelplan')}")
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wheelplan",
+        description="Plan wheels into one reviewed file map, then apply it in parallel.",
+    )
+    parser.add_argument("-V", "--version", action=_Version)
+    commands = parser.add_subparsers(dest="command", required=True)
+    plan = commands.add_parser("plan", help="plan an install; a dry run unless -o is given")
+    _plan_arguments(plan)
+    _cache_arguments(plan, link_mode=False)
+    plan.add_argument("-o", "--output", type=_path, metavar="PLAN.json", help="write the plan here")
+    plan.add_argument(
+        "--json", action="store_true", help="print the plan JSON instead of the review"
+    )
+    show = commands.add_parser("show", help="review a saved plan")
+    show.add_argument("plan", metavar="PLAN.json")
+    show.add_argument("--json", action="store_true", help="print the plan JSON")
+    apply = commands.add_parser("apply", help="apply a saved plan")
+    apply.add_argument("plan", metavar="PLAN.json")
+    apply.add_argument(
+        "--wheel-dir",
+        type=_folder,
+        metavar="DIR",
+        help="find the plan's wheels in this folder, by file name",
+    )
+    _folder_arguments(
+        apply,
+        "the target directory the plan was made for (plan --target DIR)",
+        "the prefix the plan was made for (plan --prefix DIR)",
+    )
+    _apply_arguments(apply)
+    _cache_arguments(apply, link_mode=True)
+    install = commands.add_parser("install", help="plan and apply in one step")
+    _plan_arguments(install)
+    _apply_arguments(install)
+    _cache_arguments(install, link_mode=True)
+    install.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the review and write nothing, as `plan` without -o does",
+    )
+    install.set_defaults(output=None, json=False)
+    _pip_spellings(install)
+    uninstall = commands.add_parser(
+        "uninstall", help="remove installed distributions (install --remove NAME, no wheels)"
+    )
+    uninstall.add_argument(
+        "remove", nargs="+", type=_name, metavar="NAME", help="a distribution to remove"
+    )
+    uninstall.add_argument("--python", type=_path, help=_PYTHON_HELP)
+    _folder_arguments(
+        uninstall,
+        "remove from this folder (made by --target DIR)",
+        "remove from this prefix (made by --prefix DIR)",
+    )
+    uninstall.add_argument(
+        "--break-system-packages",
+        action="store_true",
+        help="remove from a Python that another package manager owns (PEP 668) anyway: risky",
+    )
+    uninstall.add_argument(
+        "-y", "--yes", action="store_true", help="accepted as pip takes it: wheelplan never asks"
+    )
+    _apply_arguments(
+        uninstall,
+        "apply the removal to the environment's copy staged under this folder,"
+        " which must hold what the environment holds",
+        installs=False,
+    )
+    # A removal reads no wheel, so it uses no cache; uv's --no-cache is a flag of every
+    # command, and pip's --no-cache-dir of every one of its commands.
+    uninstall.add_argument(
+        "--no-cache",
+        "--no-cache-dir",
+        action="store_true",
+        help="accepted as uv and pip take it: a removal uses no cache",
+    )
+    uninstall.set_defaults(no_cache=True)
+    uninstall.add_argument(
+        "--dry-run", action="store_true", help="print the review and write nothing"
+    )
+    check = commands.add_parser("verify", help="check an installed environment against its RECORDs")
+    check.add_argument("--python", type=_path, help=_PYTHON_HELP)
+    _folder_arguments(
+        check,
+        "check this folder (made by --target DIR)",
+        "check this prefix (made by --prefix DIR)",
+    )
+    check.add_argument(
+        "--root", type=_folder, metavar="DIR", help="check the tree staged under this folder"
+    )
+    check.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="processes hashing files (default: CPU count)",
+    )
+    recover = commands.add_parser("recover", help="undo an interrupted apply")
+    recover.add_argument("--python", type=_path, help=_PYTHON_HELP)
+    _folder_arguments(
+        recover, "the target directory the apply wrote to", "the prefix the apply wrote to"
+    )
+    recover.add_argument(
+        "--root", type=_folder, metavar="DIR", help="the staging folder the apply used"
+    )
+    cache = commands.add_parser("cache", help="show or clean the cache")
+    actions = cache.add_subparsers(dest="cache_command", required=True)
+    for action, what in (
+        ("dir", "print the cache directory"),
+        ("clean", "remove everything wheelplan keeps in the cache"),
+    ):
+        actions.add_parser(action, help=what).add_argument(
+            "--cache-dir",
+            type=_folder,
+            metavar="DIR",
+            help="the cache directory (default: as for plan)",
+        )
+    # What is checked after parsing (arguments left over, or what they must be together)
+    # is reported with the command's usage, not the top level's.
+    for command in (*commands.choices.values(), *actions.choices.values()):
+        command.set_defaults(command_error=command.error)
+    return parser
