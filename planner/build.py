@@ -603,10 +603,11 @@ def _unmet(
     gone: Collection[str],
     sync_kept: Collection[str],
     target: TargetInfo,
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
     """Requirements the final set leaves unmet: the planned wheels' own, and those of
-    the installed distributions the plan keeps, on what the plan changes or --sync
-    chose to keep (kept so that a tool runs, so one that does not fit is the plan's to say)."""
+    the installed distributions the plan keeps, on what the plan changes; then, apart,
+    those on what --sync kept for a tool at a version that does not fit it. That trouble
+    was there before the plan, so it is said but, unlike the first, never refused."""
     # The target's own distributions shadow those it imports from elsewhere.
     final_versions = {**target.elsewhere}
     final_versions.update({name: item.version for name, item in kept.items()})
@@ -615,14 +616,15 @@ def _unmet(
         {wheel.name: wheel.requires_dist for wheel in active}, final_versions, target.markers
     )
     # Installed distributions the plan keeps may lose what they need to a removal or downgrade.
-    changed = set(gone) | {wheel.name for wheel in active} | set(sync_kept)
-    unmet += requirements.unmet(
-        {f"{item.name} {item.version} (installed)": item.requires_dist for item in kept.values()},
-        final_versions,
-        target.markers,
-        only=changed,
+    staying = {
+        f"{item.name} {item.version} (installed)": item.requires_dist for item in kept.values()
+    }
+    changed = set(gone) | {wheel.name for wheel in active}
+    unmet += requirements.unmet(staying, final_versions, target.markers, only=changed)
+    misfits = requirements.unmet(
+        staying, final_versions, target.markers, only=set(sync_kept).difference(changed)
     )
-    return unmet
+    return unmet, misfits
 
 
 def make_plan(request: Request, target: TargetInfo) -> Plan:
@@ -890,11 +892,12 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         for directory in not_folders(target.prefix, directories, disk, real, removals)
     ]
 
-    unmet = _unmet(wheels, active, kept, gone.keys(), changes.kept.keys(), target)
+    unmet, misfits = _unmet(wheels, active, kept, gone.keys(), changes.kept.keys(), target)
     if request.strict:
         problems += [Problem("--strict", line) for line in unmet]
     else:
         warnings += unmet
+    warnings += misfits
     if problems:
         raise Refused(problems)
 
