@@ -462,8 +462,8 @@ def _why(returncode: int, stderr: bytes) -> str:
     Of several lines the first is the message (a wrapper's, as pyenv's shim prints
     several), unless there is a traceback: then its exception's, which a wrapper may
     follow with lines of its own; Python 2 refuses -I with a usage text that says
-    nothing of why. The probe's own refusal (its last words, as `sys.exit` ends it)
-    is said as it is: its exit status would only make it read as a crash."""
+    nothing of why. The probe's own refusal (its last words, though a wrapper may add
+    its own after them) is said as it is: an exit status would make it read as a crash."""
     raw = stderr.decode(errors="replace").splitlines()
     lines = [" ".join(line.split()) for line in raw]
     lines = [line for line in lines if line]
@@ -471,8 +471,9 @@ def _why(returncode: int, stderr: bytes) -> str:
         return f"{lines[0]}: Python 2 has no -I; wheelplan installs into Python 3.10 or newer"
     if returncode == 0:
         return "its answer is not JSON"
-    if returncode == 1 and lines and lines[-1].startswith(_REFUSAL):
-        return _cut(lines[-1].removeprefix(_REFUSAL))
+    refusals = [line for line in lines if line.startswith(_REFUSAL)]
+    if refusals:  # a wrapper may add a line of its own, or its own exit status
+        return _cut(refusals[-1].removeprefix(_REFUSAL))
     said = _cut(_raised(raw) or (lines[0] if lines else "no output"))
     if returncode < 0:
         return f"{said}; killed by signal {-returncode}"
@@ -480,6 +481,7 @@ def _why(returncode: int, stderr: bytes) -> str:
 
 
 def _cut(said: str) -> str:
+    """`said`, cut to what one error line should quote of another program's words."""
     return said if len(said) <= _SAID_LIMIT else said[: _SAID_LIMIT - 3] + "..."
 
 

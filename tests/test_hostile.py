@@ -768,6 +768,13 @@ def test_a_python_older_than_the_probe_can_run_in_is_refused_by_its_version(
             "exit 1",
             "(Python 3.9 is too old: wheelplan installs into Python 3.10 or newer)",
         ),
+        (
+            # A wrapper that speaks after the probe, and passes on an exit status of its own.
+            "wheelplan probe: Python 3.9 is too old: wheelplan installs into Python 3.10"
+            " or newer\nwrapper: python3.9 exited\n",
+            "exit 2",
+            "(Python 3.9 is too old: wheelplan installs into Python 3.10 or newer)",
+        ),
         ("", "exit 3", "(no output; exit status 3)"),
         ("Killed\n", "kill -KILL $$", "(Killed; killed by signal 9)"),
         ("x" * 500 + "\n", "exit 1", f"({'x' * 197}...; exit status 1)"),
@@ -781,6 +788,7 @@ def test_a_python_older_than_the_probe_can_run_in_is_refused_by_its_version(
         "an-exception-group",
         "a-group-raised-in-handling",
         "the-probe's-refusal",
+        "the-probe's-refusal-then-a-wrapper's-line",
         "nothing",
         "a-signal",
         "a-long-line",
@@ -794,7 +802,8 @@ def test_a_python_that_fails_is_refused_with_what_it_said_and_how_it_ended(
     versions to be found at the same time."), and without the exit status; a program
     that exited 0 having printed no JSON was said to give "no output". An exception
     group's traceback was quoted by its first line, or by the exception it was raised
-    in handling; the probe's own refusal ended "; exit status 1", as a crash does."""
+    in handling; the probe's own refusal ended "; exit status 1", as a crash does, and
+    kept the marker it begins with when a wrapper spoke after it."""
     wheel = build_wheel(CONTROL, tmp_path / "wheels")
     message = tmp_path / "said.txt"
     message.write_text(said)
