@@ -770,6 +770,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     # Where each path really leads: a row may name a file by another path (`lib64/` is
     # `lib/` in a venv), which must not take a file that stays or that goes already.
     settled = real.aliases([*written, *kept_owner_of]) if gone_owner_of else set()
+    left_by_hand: list[str] = []  # removals no plan may name
     for path, owners in sorted(gone_owner_of.items()):
         if path in written or path in kept_owner_of:
             continue
@@ -788,6 +789,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         if in_journal(path):
             # A hand-made row, or a file in the metadata folder: the apply refuses any
             # plan that names it, so it can only go by hand.
+            left_by_hand.append(path)
             problems.append(
                 Problem(
                     path,
@@ -879,8 +881,11 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             for folder, left in metadata_left(
                 target.prefix, removals.keys(), written_folders, set(emptied)
             )
-            # A folder that is a symlink: unlisted_metadata refused it.
-            if left != folder and folder not in mounted
+            # A folder that is a symlink: unlisted_metadata refused it. A file refused
+            # above as one to remove by hand is said once, there.
+            if left != folder
+            and folder not in mounted
+            and not any(is_within(path, left) for path in left_by_hand)
         ]
     problems += _through_links(
         [*settlement.files, *rewrites], directories, removals, real, wheel_of

@@ -748,19 +748,21 @@ def test_an_uninstall_leaving_an_empty_folder_with_a_reserved_name_is_refused_by
     assert not (tmp_path / "plan.json").exists()
 
 
+@pytest.mark.parametrize("folder", ["mine", "mine-1.0.dist-info"])
 @pytest.mark.parametrize("how", ["uninstall", "upgrade", "reinstall"])
 def test_a_record_row_with_a_name_wheelplan_reserves_is_refused_as_a_file_to_remove(
-    tmp_path: Path, how: str
+    tmp_path: Path, how: str, folder: str
 ) -> None:
     """The apply refuses any plan naming such a path: `plan` refuses the removal first,
-    as what it is, where the apply called a file to remove a destination."""
+    as what it is, where the apply called a file to remove a destination. In a metadata
+    folder that goes, the folder it keeps there is not refused a second time."""
     wheels = tmp_path / "wheels"
     mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), wheels)
     new = build_wheel(WheelSpec("mine", "2.0", files={"mine/__init__.py": b"V = 2\n"}), wheels)
     env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
     install(python, [mine])
-    row = f"mine/{RESERVED}/x"
+    row = f"{folder}/{RESERVED}/x"
     (env_dir / SITE / row).parent.mkdir()
     (env_dir / SITE / row).write_text("")
     record = env_dir / SITE / "mine-1.0.dist-info" / "RECORD"
@@ -777,6 +779,7 @@ def test_a_record_row_with_a_name_wheelplan_reserves_is_refused_as_a_file_to_rem
         " beginning .wheelplan-backup), which no plan may name; remove it by hand\n"
     )
     (env_dir / SITE / row).unlink()
+    (env_dir / SITE / row).parent.rmdir()
     ok(*command, "--python", python, "--quiet")
 
 
