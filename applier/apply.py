@@ -56,7 +56,7 @@ class Summary:
     seconds: float
     warnings: tuple[str, ...] = ()
     # The plan's empty folders (of a `.dist-info` that goes or is written again) that
-    # went: counted apart from the files, as a user would not count them among them.
+    # went: counted apart, since a user counts files among what was removed.
     empty_folders: int = 0
 
 

@@ -140,11 +140,8 @@ def _apply(
         where = base_of(plan.target.prefix, options.root)
         if summary.distributions or summary.files or summary.removed:
             removed = f"{summary.removed} removed"
-            if summary.empty_folders:  # "0 removed" said nothing of them
-                removed = (
-                    f"{plural(summary.removed, 'file')} and"
-                    f" {plural(summary.empty_folders, 'empty folder')} removed"
-                )
+            if summary.empty_folders:  # "0 removed" said nothing of them; as the review says
+                removed += f" (and {plural(summary.empty_folders, 'empty folder')})"
             print(
                 f"applied {plural(summary.distributions, 'distribution')} to {printable(where)}:"
                 f" {plural(summary.files, 'file')} written ({human_size(summary.bytes)}),"
