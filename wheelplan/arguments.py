@@ -180,30 +180,30 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
         help="plan wheels whose Requires-Python leaves out the target's Python",
     )
     limits = Limits()
-    parser.add_argument(
-        "--max-total-size",
-        type=_limit,
-        default=limits.max_total_size,
-        metavar="BYTES",
-        help=f"refuse a wheel larger than this uncompressed (default {limits.max_total_size})",
-    )
-    parser.add_argument(
-        "--max-entries",
-        type=_limit,
-        default=limits.max_entries,
-        metavar="N",
-        help=f"refuse a wheel with more members (default {limits.max_entries})",
-    )
-    parser.add_argument(
-        "--max-ratio",
-        type=_limit,
-        default=limits.max_ratio,
-        metavar="N",
-        help=(
+    ceilings = (
+        (
+            "--max-total-size",
+            limits.max_total_size,
+            "BYTES",
+            "refuse a wheel larger than this uncompressed",
+        ),
+        ("--max-entries", limits.max_entries, "N", "refuse a wheel with more members"),
+        (
+            "--max-ratio",
+            limits.max_ratio,
+            "N",
             f"refuse a member over {limits.ratio_floor // 1024**2} MiB that expands more than"
-            f" N times (default {limits.max_ratio})"
+            " N times",
         ),
     )
+    for option, default, metavar, refuse in ceilings:
+        parser.add_argument(
+            option,
+            type=_limit,
+            default=default,
+            metavar=metavar,
+            help=f"{refuse} (default {default})",
+        )
 
 
 def _positive(expected: str) -> Callable[[str], int]:
