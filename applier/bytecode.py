@@ -146,7 +146,7 @@ def compile_sources(
                     f"bytecode compiler failed: it said more than {limit} bytes"
                 ) from None
             if process.returncode != 0:
-                why = err.decode(errors="replace").strip()[-200:] or f"exit {process.returncode}"
+                why = running.failure(process.returncode, err)
                 raise OSError(f"bytecode compiler failed: {why}")
             answers.append(out)
     except BaseException:

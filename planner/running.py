@@ -11,6 +11,7 @@ import os
 import selectors
 import subprocess
 import time
+from collections.abc import Mapping
 
 # Isolated from the user's environment (-I), and writing no bytecode (-B): a `.pth`
 # file that imports a module of the target would otherwise leave its .pyc behind
@@ -79,4 +80,72 @@ def _close(process: subprocess.Popen[bytes]) -> None:
             stream.close()
 
 
-__all__ = ["FLAGS", "MAX_ANSWER", "TooMuchOutput", "communicate", "end"]
+def failure(returncode: int, stderr: bytes) -> str:
+    """Why a program failed, for one error line: what it said, and how it ended.
+
+    Of several lines the first is the message (a wrapper's, as pyenv's shim prints
+    several), unless there is a traceback: then its exception's, which a wrapper may
+    follow with lines of its own."""
+    lines = lines_said(stderr)
+    said = quoted(
+        _raised(stderr.decode(errors="replace").splitlines())
+        or (lines[0] if lines else "no output")
+    )
+    if returncode < 0:
+        return f"{said}; killed by signal {-returncode}"
+    return f"{said}; exit status {returncode}"
+
+
+def lines_said(stderr: bytes) -> list[str]:
+    """A program's non-empty lines on `stderr`, each with its spaces made single."""
+    lines = [" ".join(line.split()) for line in stderr.decode(errors="replace").splitlines()]
+    return [line for line in lines if line]
+
+
+def quoted(said: str) -> str:
+    """`said`, cut to what one error line should quote of another program's words."""
+    return said if len(said) <= _SAID_LIMIT else said[: _SAID_LIMIT - 3] + "..."
+
+
+def _raised(lines: list[str]) -> str | None:
+    """The exception line of the last traceback in `lines` (a chained exception's comes
+    after the one it was raised in handling): the first line after the header that is
+    not indented, as the frames are; a wrapper may print more after it. An exception
+    group's traceback has each of its lines behind a margin (`  | `), and the group's
+    own exception line first, before those of the exceptions it holds."""
+    headers = [
+        (at, _TRACEBACKS[line.rstrip()])
+        for at, line in enumerate(lines)
+        if line.rstrip() in _TRACEBACKS
+    ]
+    if not headers:
+        return None
+    at, margin = headers[-1]
+    for line in lines[at + 1 :]:
+        if not line.startswith(margin):  # a held exception's, or the group's end
+            continue
+        line = line[len(margin) :]
+        if line.strip() and not line[0].isspace():
+            return " ".join(line.split())
+    return None
+
+
+# Each header that begins a traceback, and the margin before its lines.
+_TRACEBACKS: Mapping[str, str] = {
+    "Traceback (most recent call last):": "",
+    "  + Exception Group Traceback (most recent call last):": "  | ",
+}
+# What of a failed interpreter's message the error line quotes, at most.
+_SAID_LIMIT = 200
+
+
+__all__ = [
+    "FLAGS",
+    "MAX_ANSWER",
+    "TooMuchOutput",
+    "communicate",
+    "end",
+    "failure",
+    "lines_said",
+    "quoted",
+]

@@ -457,64 +457,19 @@ class BackgroundProbe:
 
 
 def _why(returncode: int, stderr: bytes) -> str:
-    """Why a probe failed, for one error line: what the program said, and how it ended.
-
-    Of several lines the first is the message (a wrapper's, as pyenv's shim prints
-    several), unless there is a traceback: then its exception's, which a wrapper may
-    follow with lines of its own; Python 2 refuses -I with a usage text that says
-    nothing of why. The probe's own refusal (its last words, though a wrapper may add
-    its own after them) is said as it is: an exit status would make it read as a crash."""
-    raw = stderr.decode(errors="replace").splitlines()
-    lines = [" ".join(line.split()) for line in raw]
-    lines = [line for line in lines if line]
+    """Why a probe failed, for one error line (see `running.failure`); Python 2 refuses
+    -I with a usage text that says nothing of why. The probe's own refusal (its last
+    words, though a wrapper may add its own after them) is said as it is: an exit status
+    would make it read as a crash."""
+    lines = running.lines_said(stderr)
     if len(lines) > 1 and lines[-1].startswith("Try `python -h'"):
         return f"{lines[0]}: Python 2 has no -I; wheelplan installs into Python 3.10 or newer"
     if returncode == 0:
         return "its answer is not JSON"
     refusals = [line for line in lines if line.startswith(_REFUSAL)]
     if refusals:  # a wrapper may add a line of its own, or its own exit status
-        return _cut(refusals[-1].removeprefix(_REFUSAL))
-    said = _cut(_raised(raw) or (lines[0] if lines else "no output"))
-    if returncode < 0:
-        return f"{said}; killed by signal {-returncode}"
-    return f"{said}; exit status {returncode}"
-
-
-def _cut(said: str) -> str:
-    """`said`, cut to what one error line should quote of another program's words."""
-    return said if len(said) <= _SAID_LIMIT else said[: _SAID_LIMIT - 3] + "..."
-
-
-def _raised(lines: list[str]) -> str | None:
-    """The exception line of the last traceback in `lines` (a chained exception's comes
-    after the one it was raised in handling): the first line after the header that is
-    not indented, as the frames are; a wrapper may print more after it. An exception
-    group's traceback has each of its lines behind a margin (`  | `), and the group's
-    own exception line first, before those of the exceptions it holds."""
-    headers = [
-        (at, _TRACEBACKS[line.rstrip()])
-        for at, line in enumerate(lines)
-        if line.rstrip() in _TRACEBACKS
-    ]
-    if not headers:
-        return None
-    at, margin = headers[-1]
-    for line in lines[at + 1 :]:
-        if not line.startswith(margin):  # a held exception's, or the group's end
-            continue
-        line = line[len(margin) :]
-        if line.strip() and not line[0].isspace():
-            return " ".join(line.split())
-    return None
-
-
-# Each header that begins a traceback, and the margin before its lines.
-_TRACEBACKS: Mapping[str, str] = {
-    "Traceback (most recent call last):": "",
-    "  + Exception Group Traceback (most recent call last):": "  | ",
-}
-# What of a failed interpreter's message the error line quotes, at most.
-_SAID_LIMIT = 200
+        return running.quoted(refusals[-1].removeprefix(_REFUSAL))
+    return running.failure(returncode, stderr)
 
 
 def _relative(path: str, prefix: str, what: str) -> str:

@@ -66,11 +66,32 @@ def test_a_failed_compiler_takes_the_others_with_it(tmp_path: Path) -> None:
     for name in ("a.py", "b.py", "c.py"):
         (tmp_path / name).write_text("")
     assert _children() == []
-    with pytest.raises(OSError, match="bytecode compiler failed: exit 1"):
+    with pytest.raises(OSError, match=r"^bytecode compiler failed: no output; exit status 1$"):
         bytecode.compile_sources(
             str(compiler), str(tmp_path), str(tmp_path), ["a.py", "b.py", "c.py"], 3, TAG, False
         )
     assert _children() == []
+
+
+def test_a_failed_compiler_is_quoted_by_its_exception_line(tmp_path: Path) -> None:
+    """A compiler that crashed was quoted by the last 200 characters of its stderr, the
+    traceback's frames and line breaks among them; it is quoted as the probe is."""
+    said = tmp_path / "said.txt"
+    said.write_text(
+        'Traceback (most recent call last):\n  File "<string>", line 1, in <module>\n'
+        "    import   marshal\nImportError: cannot import name 'dumps'\n"
+    )
+    compiler = tmp_path / "python"
+    compiler.write_text(f"#!/bin/sh\ncat '{said}' >&2\nexit 1\n")
+    compiler.chmod(0o755)
+    (tmp_path / "a.py").write_text("")
+    with pytest.raises(OSError) as raised:
+        bytecode.compile_sources(
+            str(compiler), str(tmp_path), str(tmp_path), ["a.py"], 1, TAG, False
+        )
+    assert str(raised.value) == (
+        "bytecode compiler failed: ImportError: cannot import name 'dumps'; exit status 1"
+    )
 
 
 def test_the_compilers_run_side_by_side(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
