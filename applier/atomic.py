@@ -15,6 +15,8 @@ from planner.errors import name_the_file
 
 # "<name>.<pid>.<8 hex digits>.tmp": which file it was for, and which process wrote it.
 _TEMPORARY = re.compile(r"(.+)\.([0-9]+)\.[0-9a-f]{8}\.tmp")
+# The longest file name, in bytes, of Linux's filesystems (ext4, xfs, btrfs, tmpfs).
+_NAME_MAX = 255
 
 
 def fsync_dir(path: str) -> None:
@@ -35,7 +37,7 @@ def write_atomic(path: str, data: bytes | Sequence[bytes], *, fsync: bool = Fals
     With `fsync` the bytes and the rename are flushed to disk before this returns. An
     `OSError` that names no file (a failed write says only why) names `path`.
     """
-    temporary = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    temporary = _temporary_beside(path)
     try:
         with open(temporary, "wb") as stream:
             stream.writelines([data] if isinstance(data, bytes) else data)
@@ -51,6 +53,18 @@ def write_atomic(path: str, data: bytes | Sequence[bytes], *, fsync: bool = Fals
             os.unlink(temporary)
     if fsync:
         fsync_dir(os.path.dirname(path))
+
+
+def _temporary_beside(path: str) -> str:
+    """A unique name for `path`'s new bytes, in its folder. A name near the longest a
+    folder takes is cut to leave room for the suffix, which must stay whole to say
+    which process wrote it (a plan file may be given any name the folder takes)."""
+    folder, name = os.path.split(path)
+    suffix = f".{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    room = _NAME_MAX - len(suffix)
+    if len(os.fsencode(name)) > room:  # cut bytes: a name's bytes are all Linux asks
+        name = os.fsdecode(os.fsencode(name)[:room])
+    return os.path.join(folder, name + suffix)
 
 
 def temporary_for(name: str) -> tuple[str, int] | None:

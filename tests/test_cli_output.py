@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from applier import cachedir
 from tests.conftest import REPO, snapshot
 from tests.wheelfactory import WheelSpec, build_wheel
@@ -179,6 +181,23 @@ def test_a_plan_file_that_cannot_be_written_whole_leaves_the_old_one(
     assert saved.read_bytes() == b"the plan reviewed yesterday"
     # No temporary file is left beside it.
     assert set(os.listdir(tmp_path)) == {"plan.json", "wheels", "env"}
+
+
+@pytest.mark.parametrize("stem", ["p" * 250, "é" * 124 + "e"])
+def test_a_plan_file_may_have_the_longest_name_its_folder_takes(
+    tmp_path: Path, target: Path, stem: str
+) -> None:
+    """The new plan is written under a temporary name beside it first, the name with a
+    suffix: a name near the folder's 255 bytes was refused as too long."""
+    wheel = build_wheel(APP, tmp_path / "wheels")
+    saved = tmp_path / "out" / f"{stem}.json"
+    assert len(os.fsencode(saved.name)) in (254, 255)
+    saved.parent.mkdir()
+    saved.write_bytes(b"the plan reviewed yesterday")
+    process = _wheelplan("plan", wheel, "--python", target, "-o", saved, "--no-cache")
+    assert process.wait() == 0
+    assert json.loads(saved.read_bytes())["distributions"][0]["name"] == "app"
+    assert os.listdir(saved.parent) == [saved.name]  # and no temporary one
 
 
 def test_a_plan_file_on_a_device_is_written_in_place_or_named(tmp_path: Path, target: Path) -> None:
