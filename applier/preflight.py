@@ -10,6 +10,7 @@ writes: a refusal leaves the target as it was.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Sequence
 
@@ -143,7 +144,10 @@ def planned_wheels(plan: Plan, preflight: Preflight) -> dict[str, str]:
             continue
         actual = digests[path]
         if isinstance(actual, OSError):
-            problems.append(Problem(path, f"cannot read wheel: {actual.strerror}"))
+            moved = ""  # a plan made elsewhere, or wheels moved since: say where to look
+            if actual.errno == errno.ENOENT and preflight.options.wheel_dir is None:
+                moved = "; if the wheels are in another folder, give it with --wheel-dir DIR"
+            problems.append(Problem(path, f"cannot read wheel: {actual.strerror}{moved}"))
             continue
         if actual == wheelindex.SIZE_DIFFERS:
             problems.append(

@@ -76,8 +76,20 @@ def test_a_wheel_changed_after_planning_is_refused(tmp_path: Path, target: Path,
     )
     assert_refused(cli("apply", plan), "changed since the plan was made", wheel.name)
     assert exact_snapshot(env) == before
-    wheel.unlink()
-    assert_refused(cli("apply", plan), "cannot read wheel")
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    wheel.rename(moved / wheel.name)
+    # A wheel moved away since the plan: the error says how to point the apply at it.
+    assert cli("apply", plan).stderr == (
+        f"error: {wheel}: cannot read wheel: No such file or directory; if the wheels are in"
+        " another folder, give it with --wheel-dir DIR\n"
+    )
+    assert exact_snapshot(env) == before
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert cli("apply", plan, "--wheel-dir", elsewhere).stderr == (
+        f"error: {elsewhere / wheel.name}: cannot read wheel: No such file or directory\n"
+    )
     assert exact_snapshot(env) == before
 
 
