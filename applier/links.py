@@ -80,6 +80,7 @@ class Linker:
         self, modes: tuple[str, ...], umask: int, fsync: bool = False, mtime: int | None = None
     ) -> None:
         self.modes = list(modes)
+        self.forced = modes[0] if len(modes) == 1 else None  # `--link-mode NAME`
         self.umask = umask
         self.fsync = fsync
         self.mtime = mtime
@@ -103,9 +104,13 @@ class Linker:
                 usable = self.modes if shared else own_inode(self.modes)
                 if not usable:
                     refused = "; ".join(f"{how}: {why}" for how, why in self.refused.items())
-                    raise OSError(
-                        errno.EOPNOTSUPP, f"no link mode works here ({refused})", destination
-                    )
+                    said = f"no link mode works here ({refused})"
+                    if self.forced in self.refused:  # the others were never tried
+                        said = (
+                            f"--link-mode {self.forced} does not work here ({refused});"
+                            " --link-mode auto takes the first that does"
+                        )
+                    raise OSError(errno.EOPNOTSUPP, said, destination)
                 how = usable[0]
                 try:
                     self._place(how, cached, destination, mode, size)

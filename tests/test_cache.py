@@ -279,7 +279,8 @@ def test_a_forced_reflink_that_cannot_work_is_refused_and_rolled_back(tmp_path: 
                 confirm_target=False, jobs=2, cache_dir=str(tmp_path / "cache"), link_mode="reflink"
             ),
         )
-    assert "no link mode works here (reflink:" in str(refused.value)
+    assert "--link-mode reflink does not work here (reflink:" in str(refused.value)
+    assert "; --link-mode auto takes the first that does" in str(refused.value)
     assert os.listdir(prefix) == []
 
 

@@ -270,7 +270,8 @@ def _cache_arguments(parser: argparse.ArgumentParser, *, link_mode: bool) -> Non
             "--link-mode",
             choices=("auto", *links.MODES),
             default=links.AUTO,
-            help="how files come from the cache: auto tries reflink, then hardlink, then copy",
+            help="how files come from the cache: auto tries reflink, then hardlink, then"
+            " copy; a mode named is forced, and an apply that cannot use it fails",
         )
 
 
