@@ -608,6 +608,27 @@ def test_a_cut_review_says_where_the_whole_list_is(tmp_path: Path, target: Path,
     assert len(loads(plan.read_bytes(), str(plan)).warnings) == 12
 
 
+def test_a_cut_removal_review_says_how_to_see_the_whole_list(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """An uninstall's dry run pointed at `wheelplan plan` with --json, which plans no
+    removal without the names given again as --remove."""
+    files = {f"app/m{n:02}.py": b"" for n in range(14)}
+    (wheel,) = built(tmp_path, WheelSpec(name="app", files=files))
+    assert cli("install", wheel, "--python", target, "--no-cache").returncode == 0
+    result = cli("uninstall", "App", "--dry-run", "--python", target)
+    assert result.returncode == 0, result.stderr
+    shown = cli("plan", "--remove", "app", "--json", "--python", target)
+    assert shown.returncode == 0, shown.stderr
+    removals = [entry for entry in json.loads(shown.stdout)["files"] if entry["action"] == "remove"]
+    assert len(removals) > 14  # the modules and the metadata
+    cut = [line for line in result.stdout.splitlines() if line.startswith("  ... and ")]
+    assert cut == [
+        f"  ... and {len(removals) - 10} more removals (`wheelplan plan --remove app --json`"
+        " prints them all)"
+    ]
+
+
 def test_what_a_venv_imports_from_its_system_site_packages_meets_requirements(
     tmp_path: Path, cli: Cli
 ) -> None:

@@ -284,6 +284,9 @@ def _whole(args: argparse.Namespace, on_stdout: bool) -> str:
         return "see the plan above"
     if args.output:
         return f"see {shlex.quote(str(args.output))}"
+    if args.command == "install" and not args.wheels and args.lock is None:  # an uninstall
+        removes = " ".join(f"--remove {name}" for name in args.remove)  # normalized names
+        return f"`wheelplan plan {removes} --json` prints them all"
     if args.command == "install":
         return "`wheelplan plan` with --json prints them all"
     return "--json prints them all"
