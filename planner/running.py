@@ -86,11 +86,9 @@ def failure(returncode: int, stderr: bytes) -> str:
     Of several lines the first is the message (a wrapper's, as pyenv's shim prints
     several), unless there is a traceback: then its exception's, which a wrapper may
     follow with lines of its own."""
-    lines = lines_said(stderr)
-    said = quoted(
-        _raised(stderr.decode(errors="replace").splitlines())
-        or (lines[0] if lines else "no output")
-    )
+    raw = stderr.decode(errors="replace").splitlines()
+    lines = _single_spaced(raw)
+    said = quoted(_raised(raw) or (lines[0] if lines else "no output"))
     if returncode < 0:
         return f"{said}; killed by signal {-returncode}"
     return f"{said}; exit status {returncode}"
@@ -98,7 +96,11 @@ def failure(returncode: int, stderr: bytes) -> str:
 
 def lines_said(stderr: bytes) -> list[str]:
     """A program's non-empty lines on `stderr`, each with its spaces made single."""
-    lines = [" ".join(line.split()) for line in stderr.decode(errors="replace").splitlines()]
+    return _single_spaced(stderr.decode(errors="replace").splitlines())
+
+
+def _single_spaced(raw: list[str]) -> list[str]:
+    lines = [" ".join(line.split()) for line in raw]
     return [line for line in lines if line]
 
 
