@@ -35,6 +35,9 @@ class Losses:
     by_path: dict[str, tuple[str, list[str]]] = attrs.field(factory=dict)
     # Sources a distribution keeps while the plan writes them again.
     rewritten: list[tuple[Installed, str]] = attrs.field(factory=list)
+    # By path, the installed distributions that keep listing a file the plan writes
+    # with the same bytes.
+    sharers: dict[str, list[str]] = attrs.field(factory=dict)
 
     def may_lose(self, item: Installed, path: str, winner: str | None) -> bool:
         """Record that `item` loses `path` to `winner`, if it can: never a file of its
@@ -50,6 +53,7 @@ class Losses:
         bytecode its RECORD lists for a source goes stale with it. Not one whose RECORD
         the plan cannot rewrite (its metadata folder leads outside the environment):
         it keeps its rows, as pip and uv leave every owner's."""
+        self.sharers.setdefault(path, []).append(item.name)
         if path.endswith(".py") and not item.legacy and item.unlisted is None:
             self.rewritten.append((item, path))
 
@@ -86,15 +90,20 @@ class Losses:
         self, settled: Sequence[Conflict], planned: Iterable[FileEntry]
     ) -> tuple[Conflict, ...]:
         """`settled` (the overlaps among `planned` wheels' files) with each installed
-        loser added."""
-        if not self.by_path:
+        loser and sharer added: a file an installed distribution lists is an overlap as
+        much as one two wheels ship (`nvidia/__init__.py` beside an installed
+        `nvidia-*-cu12`), and the review shows it as one."""
+        if not self.by_path and not self.sharers:
             return tuple(settled)
         planned_owners = {entry.path: entry.owners for entry in planned}
         merged = {conflict.path: conflict for conflict in settled}
         for path, (winner, losers) in self.by_path.items():
             known = merged.get(path)
-            owners = {*(known.owners if known else planned_owners[path]), *losers}
-            merged[path] = Conflict(path, tuple(sorted(owners)), "different", f"prefer:{winner}")
+            claimants = {*(known.owners if known else planned_owners[path]), *losers}
+            merged[path] = Conflict(path, tuple(sorted(claimants)), "different", f"prefer:{winner}")
+        for path, sharers in self.sharers.items():
+            known = merged.get(path) or Conflict(path, planned_owners[path], "identical", "shared")
+            merged[path] = attrs.evolve(known, owners=tuple(sorted({*known.owners, *sharers})))
         return tuple(merged[path] for path in sorted(merged))
 
 

@@ -130,10 +130,14 @@ def render(plan: Plan, *, whole: str) -> str:
         + f"; {plural(len(plan.units), 'work unit')};"
         f" {plural(len(plan.directories), 'directory', 'directories')}",
     ]
+    writing = {dist.name for dist in plan.distributions if dist.action in INSTALLING}
     if plan.conflicts:
         kinds: dict[str, list[str]] = defaultdict(list)
         for conflict in plan.conflicts:
-            owners = ", ".join(names.get(owner, owner) for owner in conflict.owners)
+            owners = ", ".join(
+                names.get(owner, owner) + ("" if owner in writing else " (installed)")
+                for owner in conflict.owners
+            )
             kinds[conflict.kind].append(
                 f"  {conflict.path}: {owners} -> {_resolution(conflict.resolution, names)}"
             )
@@ -143,7 +147,6 @@ def render(plan: Plan, *, whole: str) -> str:
                 f" {kind} content {_KIND_NOTE[kind]}:",
                 *_limited(kinds[kind], "overlap", whole),
             ]
-    writing = {dist.name for dist in plan.distributions if dist.action in INSTALLING}
     # A kept distribution's RECORD the plan rewrites: it lost files to --prefer, or
     # gives up its rows for the bytecode of a source the plan writes again.
     kept_records = {

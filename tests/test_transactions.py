@@ -1306,7 +1306,9 @@ def test_prefer_takes_a_file_from_an_installed_distribution_out_of_its_record(
     rewrite = next(e for e in data["files"] if e["path"] == f"{SITE}/old-1.0.dist-info/RECORD")
     assert (rewrite["action"], rewrite["owners"]) == ("replace", ["old"])
     assert f"{SITE}/ns/__pycache__/__init__.{tag}.pyc" in removals_of(data)
-    assert "old: 1 file lost to new" in ok("show", plan)
+    shown = ok("show", plan)
+    assert "old: 1 file lost to new" in shown
+    assert f"  {SITE}/ns/__init__.py: new, old (installed) -> new wins (--prefer)\n" in shown
 
     ok("apply", plan, "--quiet")
     assert (site / "ns" / "__init__.py").read_bytes() == b"# new\n"
@@ -1380,6 +1382,35 @@ def test_a_shared_file_goes_with_its_last_owner(tmp_path: Path, real_wheels) -> 
         assert f"{name} " in str(entry["reason"])
     ok("apply", plan, "--quiet")
     assert diff(snapshot(env_dir), empty) == []
+
+
+def test_a_file_shared_with_an_installed_owner_is_an_overlap_in_plan_and_review(
+    tmp_path: Path, real_wheels
+) -> None:
+    """The motivating case one install after another: `nvidia/__init__.py` of an
+    installed nvidia wheel is written again, with the same bytes, for the next two, and
+    the review shows it as it shows the overlap of wheels installed together."""
+    wheels = real_wheels(NVIDIA)
+    names = [Path(wheel).name.split("-")[0].replace("_", "-") for wheel in wheels]
+    env_dir = tmp_path / "env"
+    together = fresh_tree(env_dir, wheels)
+    python = rebuild_env(env_dir)
+    install(python, wheels[:1])
+    plan = tmp_path / "plan.json"
+    save_plan(python, plan, wheels[1:])
+    path = f"{SITE}/nvidia/__init__.py"
+    assert plan_data(plan)["conflicts"] == [
+        {"kind": "identical", "owners": sorted(names), "path": path, "resolution": "shared"}
+    ]
+    shown = ok("show", plan)
+    assert "\nOverlaps: 1\n" in shown
+    owners = ", ".join(
+        f"{name} (installed)" if name == names[0] else name for name in sorted(names)
+    )
+    assert f"  {path}: {owners} -> shared\n" in shown
+    ok("apply", plan, "--quiet")
+    assert diff(snapshot(env_dir), together) == []
+    ok("verify", "--python", python)
 
 
 # --- one apply at a time ---------------------------------------------------------
