@@ -60,6 +60,7 @@ from planner.plan import (
 from planner.readback import MAX_READ_BACK, member_bytes, member_digest
 from planner.shebang import rewritten, shebang
 from planner.synckeeps import sync_kept
+from planner.tagfit import misfit
 from planner.target import (
     JOURNAL_DIR,
     RESERVED_FOR_JOURNAL,
@@ -178,9 +179,8 @@ def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Reque
             problems.append(
                 Problem(
                     wheel.filename,
-                    f"is not compatible with the target (Python {target.python_version},"
-                    f" {target.tags[0] if target.tags else 'no tags'} and"
-                    f" {len(target.tags) - 1} more supported tags)",
+                    f"is not compatible with the target, Python {target.python_version}:"
+                    f" {misfit(wheel.filename, target.tags)}",
                 )
             )
         if wheel.requires_python and requirements.python_excluded(wheel.requires_python, python):

@@ -21,6 +21,7 @@ import pytest
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
+from packaging.tags import sys_tags
 
 from planner.inputfiles import MAX_LOCK_BYTES, MAX_PLAN_BYTES
 from planner.plan import Plan, digest_of, dumps, loads
@@ -401,6 +402,46 @@ def test_a_folder_s_builds_of_one_release_give_the_one_that_fits_best(
 
 
 # --- refusals ---------------------------------------------------------------------------
+
+
+_BEST = next(iter(sys_tags()))  # the target is a venv of this interpreter
+_NEXT = f"cp{sys.version_info.major}{sys.version_info.minor + 1}"
+
+
+@pytest.mark.parametrize(
+    ("tag", "named"),
+    [
+        # Built for the next Python: its Python tag and its ABI tag are both that one's.
+        (
+            f"{_NEXT}-{_NEXT}-{_BEST.platform}",
+            {"Python": (_NEXT, _BEST.interpreter), "ABI": (_NEXT, _BEST.abi)},
+        ),
+        (
+            f"{_BEST.interpreter}-{_BEST.abi}-macosx_11_0_arm64",
+            {"platform": ("macosx_11_0_arm64", _BEST.platform)},
+        ),
+        (f"{_BEST.interpreter}-cp27mu-{_BEST.platform}", {"ABI": ("cp27mu", _BEST.abi)}),
+    ],
+    ids=["python", "platform", "abi"],
+)
+def test_a_wheel_that_does_not_fit_names_the_tag_that_does_not_and_what_the_target_takes(
+    tag: str, named: dict[str, tuple[str, str]], tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """It was refused as "not compatible with the target (Python 3.11,
+    cp311-cp311-manylinux_2_39_x86_64 and 52 more supported tags)", which left the user
+    to work out which of the wheel's tags is the wrong one, and what would fit."""
+    (wheel,) = built(tmp_path, WheelSpec(name="native", tag=tag))
+    before = snapshot(venv_of(target))
+    (line,) = errors(cli("plan", wheel, "--python", target))
+    python = "{}.{}".format(*sys.version_info[:2])
+    assert line.startswith(f"{wheel.name}: is not compatible with the target, Python {python}: ")
+    for part in ("Python", "ABI", "platform"):
+        if part in named:
+            given, taken = named[part]
+            assert f"it takes no {part} tag {given} (but {taken}" in line, (part, line)
+        else:
+            assert f"{part} tag" not in line, (part, line)
+    assert snapshot(venv_of(target)) == before
 
 
 def test_each_problem_is_one_error_line_naming_the_wheel_and_path(

@@ -261,6 +261,26 @@ def test_a_wheel_for_another_platform_is_refused(wheels: Path, fake: TargetInfo)
     assert problem.startswith("native-1.0-cp311-cp311-win_amd64.whl: is not compatible")
 
 
+def test_a_wheel_whose_tags_fit_only_part_by_part_is_told_from_one_whose_part_fits_none(
+    wheels: Path, prefix: Path
+) -> None:
+    """Each part of `py3-cp311-any` is one a CPython 3.11 takes, so no part is the one
+    to change: the target's best tags are what would fit. Of a tag set (`py2.cp27`),
+    each value is named."""
+    tags = ("cp311-cp311-linux_x86_64", "cp311-abi3-linux_x86_64", "py3-none-any")
+    specs = [
+        WheelSpec(name="apart", tag="py3-cp311-any"),
+        WheelSpec(name="old", tag="py2.cp27-none-any"),
+    ]
+    assert refusal(specs, wheels, fake_target(prefix, tags=tags)) == [
+        "apart-1.0-py3-cp311-any.whl: is not compatible with the target, Python 3.11: it takes"
+        " each part of its tags, but never all in one tag (it takes cp311-cp311-linux_x86_64,"
+        " cp311-abi3-linux_x86_64, py3-none-any)",
+        "old-1.0-py2.cp27-none-any.whl: is not compatible with the target, Python 3.11: it"
+        " takes no Python tag cp27 or py2 (but cp311, py3)",
+    ]
+
+
 def test_one_distribution_given_twice_is_refused(wheels: Path, fake: TargetInfo) -> None:
     problems = refusal(
         [WheelSpec(name="twice"), WheelSpec(name="twice", version="2.0")], wheels, fake
