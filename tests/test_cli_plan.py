@@ -8,12 +8,13 @@ byte-identical.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from planner.plan import Plan, digest_of, dumps, loads
 from tests.conftest import REPO, make_system_python, run_cli, snapshot
 from tests.deeptrees import LONG, LONG_DEPTH, DeepTree
 from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
+from wheelplan.arguments import build_parser
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 SHARED = b"# shared namespace\n"
@@ -303,6 +305,31 @@ def test_help_names_every_folder_dir(cli: Cli) -> None:
         assert "WHEEL_DIR" not in text and "ROOT" not in text, (command, text)
         assert "--root DIR" in text, command
     assert "--wheel-dir DIR" in _help(cli, "apply")
+
+
+def _commands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """`parser` and every (sub)command below it."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                yield from _commands(command)
+
+
+def test_help_says_which_options_may_be_given_again() -> None:
+    """`--help` of `--prefer NAME`, `--remove NAME`, `--extra` and `--group` said nothing
+    of taking more than one, which only the README's usage (`[--prefer NAME]...`) showed;
+    an append option added later must say it too."""
+    repeatable = {
+        (command.prog, action.option_strings[-1]): action.help
+        for command in _commands(build_parser())
+        for action in command._actions
+        if isinstance(action, argparse._AppendAction)
+    }
+    assert ("wheelplan plan", "--prefer") in repeatable
+    assert ("wheelplan install", "--remove") in repeatable
+    unsaid = [option for option, text in repeatable.items() if "repeatable" not in (text or "")]
+    assert unsaid == []
 
 
 @pytest.mark.parametrize(

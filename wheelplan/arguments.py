@@ -119,13 +119,14 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="with --lock: select this extra of the lock",
+        help="with --lock: select this extra of the lock (repeatable)",
     )
     parser.add_argument(
         "--group",
         action="append",
         metavar="NAME",
-        help="with --lock: select this dependency group (default: the lock's default groups)",
+        help="with --lock: select this dependency group (repeatable; default: the lock's"
+        " default groups)",
     )
     parser.add_argument(
         "--wheel-dir",
@@ -143,7 +144,8 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         type=_name,
         metavar="NAME",
-        help="this distribution wins every overlap with different content it is part of",
+        help="this distribution wins every overlap with different content it is part of"
+        " (repeatable)",
     )
     parser.add_argument(
         "--remove",
@@ -151,7 +153,7 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         type=_name,
         metavar="NAME",
-        help="remove this installed distribution",
+        help="remove this installed distribution (repeatable)",
     )
     parser.add_argument(
         "--sync",
