@@ -332,6 +332,20 @@ def test_help_says_which_options_may_be_given_again() -> None:
     assert unsaid == []
 
 
+def test_help_says_what_each_positional_argument_is() -> None:
+    """`show --help` and `apply --help` listed PLAN.json and nothing about it."""
+    positionals = {
+        (command.prog, action.metavar or action.dest): action.help
+        for command in _commands(build_parser())
+        for action in command._actions
+        if not action.option_strings and not isinstance(action, argparse._SubParsersAction)
+    }
+    assert ("wheelplan apply", "PLAN.json") in positionals
+    assert ("wheelplan show", "PLAN.json") in positionals
+    unsaid = [name for name, text in positionals.items() if text in (None, "", argparse.SUPPRESS)]
+    assert unsaid == []
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

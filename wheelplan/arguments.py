@@ -27,6 +27,8 @@ _PREFIX_HELP = (
     " missing): modules in DIR/lib/pythonX.Y/site-packages, scripts in DIR/bin"
 )
 
+_PLAN_HELP = "the plan file `wheelplan plan -o PLAN.json` wrote"
+
 
 def _given(kind: str) -> Callable[[str], str]:
     """A path argument of `kind` that is not empty: an empty one (an unset shell
@@ -315,10 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the plan JSON instead of the review"
     )
     show = commands.add_parser("show", help="review a saved plan")
-    show.add_argument("plan", metavar="PLAN.json")
+    show.add_argument("plan", metavar="PLAN.json", help=_PLAN_HELP)
     show.add_argument("--json", action="store_true", help="print the plan JSON")
     apply = commands.add_parser("apply", help="apply a saved plan")
-    apply.add_argument("plan", metavar="PLAN.json")
+    apply.add_argument("plan", metavar="PLAN.json", help=_PLAN_HELP)
     apply.add_argument(
         "--wheel-dir",
         type=_folder,
