@@ -199,7 +199,7 @@ def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Reque
     for name in sorted(request.remove - installed):
         # Skipped, as pip and uv skip it: the rest of an uninstall still happens.
         warnings.append(f"{name}: not installed in the target; nothing to remove")
-    for name in sorted(request.prefer - set(seen)):
+    for name in sorted(request.prefer - set(seen) - installed):
         problems.append(Problem(name, "--prefer names a distribution that is not being installed"))
     if problems:
         raise Refused(problems)
@@ -308,6 +308,27 @@ def _as_installed(
     except OSError:
         return "same"
     return "same" if executable == (source.mode == 0o755) else "mode"
+
+
+def _differs(item: Installed, alike: str, entry: FileEntry, wheel_of: Mapping[str, str]) -> str:
+    """How `item`'s installed file at `entry`'s path differs from the planned one
+    (`alike`: see `_as_installed`), for a refusal."""
+    source = entry.source
+    assert source is not None  # a settled write
+    others = describe_owners(entry.owners, wheel_of)
+    # Only a script is read back whole; another member is hashed as it streams.
+    why = (
+        f"larger than {MAX_READ_BACK // 2**20} MiB, or the wheel changed"
+        if source.rewrite_shebang
+        else "its bytes do not have its RECORD hash, or the wheel changed"
+    )
+    differs = {
+        "different": f"has different content than {others}",
+        "mode": f"has the same bytes as {others} with another file mode",
+        "unreadable": f"lists it, and {source.member!r} of {source.wheel} cannot"
+        f" be read back to compare ({why})",
+    }[alike]
+    return f"{item.name} {item.version} (installed) {differs}"
 
 
 def _sha256_of(source: Source, wheels: Mapping[str, Wheel]) -> str | None:
@@ -675,6 +696,11 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         )
     wheel_of = {wheel.name: wheel.filename for wheel in wheels}
     wheel_named = {wheel.filename: wheel for wheel in wheels}
+    # An installed one the plan keeps may be preferred, to keep its files; not one it removes.
+    problems += [
+        Problem(name, "--prefer names a distribution that this plan removes")
+        for name in sorted(request.prefer.intersection(gone).difference(wheel_of))
+    ]
     settlement = settle(
         claims, request.prefer, wheel_of, lambda source: _sha256_of(source, wheel_named)
     )
@@ -713,8 +739,21 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         assert source is not None  # settled entries are writes
         all_owners = entry.owners  # sorted, and so they stay unless an installed one joins
         winner = preferred(entry.owners, request.prefer)
-        for item in kept_owner_of.get(path, ()):
-            alike = _as_installed(path, item.files[path], source, target, wheel_named)
+        compared = [
+            (item, _as_installed(path, item.files[path], source, target, wheel_named))
+            for item in kept_owner_of.get(path, ())
+        ]
+        # Installed distributions preferred over a planned file that is not theirs.
+        keepers = sorted(
+            item.name
+            for item, alike in compared
+            if alike != "same" and not item.legacy and item.name in request.prefer
+        )
+        if keepers and winner is None:
+            # Their file stays: the plan leaves it, so no RECORD it writes lists it.
+            losses.keeps(path, keepers[0], sorted({item.name for item, _ in compared}))
+            continue
+        for item, alike in compared:
             if alike == "same":
                 # A set: each copy of a distribution installed twice lists it too.
                 all_owners = tuple(sorted({*all_owners, item.name}))
@@ -728,28 +767,20 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                         f" upgrade or remove {item.name} too",
                     )
                 )
+            elif item.name in keepers:  # and a planned owner is preferred too
+                both = ", ".join(sorted(request.prefer.intersection([*entry.owners, *keepers])))
+                differs = _differs(item, alike, entry, wheel_of)
+                problems.append(Problem(path, f"{differs}; several of them are preferred ({both})"))
             elif not losses.may_lose(item, path, winner):
                 remedy = (
                     f"a file of {item.name}'s own .dist-info is never taken from it"
+                    f" (--prefer {item.name} keeps its file)"
                     if is_within(path, item.dist_info)
-                    else f"upgrade or remove {item.name} too, or --prefer {entry.owners[0]}"
+                    else f"upgrade or remove {item.name} too, or --prefer {entry.owners[0]},"
+                    f" or --prefer {item.name} to keep its file"
                 )
-                others = describe_owners(entry.owners, wheel_of)
-                # Only a script is read back whole; another member is hashed as it streams.
-                why = (
-                    f"larger than {MAX_READ_BACK // 2**20} MiB, or the wheel changed"
-                    if source.rewrite_shebang
-                    else "its bytes do not have its RECORD hash, or the wheel changed"
-                )
-                differs = {
-                    "different": f"has different content than {others}",
-                    "mode": f"has the same bytes as {others} with another file mode",
-                    "unreadable": f"lists it, and {source.member!r} of {source.wheel} cannot"
-                    f" be read back to compare ({why})",
-                }[alike]
-                problems.append(
-                    Problem(path, f"{item.name} {item.version} (installed) {differs}; {remedy}")
-                )
+                differs = _differs(item, alike, entry, wheel_of)
+                problems.append(Problem(path, f"{differs}; {remedy}"))
         exists = path in on_disk
         if exists and os.path.isdir(os.path.join(target.prefix, path)):
             # Written once the removals empty the folder, or refused below.
@@ -765,6 +796,12 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                 )
             )
         files.append(FileEntry(path, "replace" if exists else "write", all_owners, source))
+    planned: Sequence[FileEntry] = settlement.files
+    if losses.held:
+        # A file a kept distribution holds is not written, nor its folder made for it.
+        written.difference_update(losses.held)
+        folders = {path.rpartition("/")[0] for path in written}
+        planned = [entry for entry in planned if entry.path in written]
     removals: dict[str, FileEntry] = {}
     real = RealPaths(target.prefix)
     # Where each path really leads: a row may name a file by another path (`lib64/` is
@@ -887,11 +924,9 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             and folder not in mounted
             and not any(is_within(path, left) for path in left_by_hand)
         ]
-    problems += _through_links(
-        [*settlement.files, *rewrites], directories, removals, real, wheel_of
-    )
+    problems += _through_links([*planned, *rewrites], directories, removals, real, wheel_of)
     for directory in sorted(written.intersection(directories)):
-        problems.append(_file_and_directory(directory, settlement.files, wheel_of))
+        problems.append(_file_and_directory(directory, planned, wheel_of))
     problems += [
         Problem(directory, "is a file in the target, but a directory is planned there")
         for directory in not_folders(target.prefix, directories, disk, real, removals)
@@ -926,7 +961,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         conflicts=losses.conflicts(settlement.conflicts, settlement.files),
         directories=tuple(directories),
         units=units.partition(writes),
-        owner_hashes=settlement.owner_hashes,
+        owner_hashes=tuple(item for item in settlement.owner_hashes if item.path in written),
         warnings=tuple(sorted(set(warnings))),
         lock=request.lock,
         removed_directories=tuple(sorted(emptied)),

@@ -1,10 +1,12 @@
-"""Installed distributions that lose a file to a wheel the user preferred.
+"""Installed distributions that lose a file to a wheel the user preferred, or keep one.
 
 `--prefer NAME` settles an overlap with different content for NAME among the planned
 wheels; it settles one with a distribution already installed the same way: NAME's
 bytes are written, and the installed one's RECORD is rewritten without the file (and
 without the bytecode of it that RECORD lists), so only the winner's RECORD lists it
-and uninstalling the loser later leaves it in place.
+and uninstalling the loser later leaves it in place. When NAME is the installed one,
+its file wins: the plan does not write it, so no RECORD the apply writes lists it, as
+a planned loser's does not.
 
 An installed distribution that keeps a source the plan writes again with the same
 bytes (`nvidia/__init__.py`, which every `nvidia-*-cu12` wheel ships) gives up the
@@ -38,6 +40,9 @@ class Losses:
     # By path, the installed distributions that keep listing a file the plan writes
     # with the same bytes.
     sharers: dict[str, list[str]] = attrs.field(factory=dict)
+    # By path, a preferred installed winner whose file the plan leaves, and every
+    # installed distribution listing it.
+    held: dict[str, tuple[str, list[str]]] = attrs.field(factory=dict)
 
     def may_lose(self, item: Installed, path: str, winner: str | None) -> bool:
         """Record that `item` loses `path` to `winner`, if it can: never a file of its
@@ -56,6 +61,11 @@ class Losses:
         self.sharers.setdefault(path, []).append(item.name)
         if path.endswith(".py") and not item.legacy and item.unlisted is None:
             self.rewritten.append((item, path))
+
+    def keeps(self, path: str, winner: str, installed: list[str]) -> None:
+        """Record that `winner`, installed and preferred, keeps `path`: the planned
+        wheels that claim it lose it, and the plan does not write it."""
+        self.held[path] = (winner, installed)
 
     def add_bytecode(self) -> dict[str, list[str]]:
         """Each loser also gives up the bytecode of a source it lost, as its RECORD lists
@@ -90,16 +100,17 @@ class Losses:
         self, settled: Sequence[Conflict], planned: Iterable[FileEntry]
     ) -> tuple[Conflict, ...]:
         """`settled` (the overlaps among `planned` wheels' files) with each installed
-        loser and sharer added: a file an installed distribution lists is an overlap as
+        loser, keeper and sharer added: a file an installed distribution lists is an overlap as
         much as one two wheels ship (`nvidia/__init__.py` beside an installed
         `nvidia-*-cu12`), and the review shows it as one."""
-        if not self.by_path and not self.sharers:
+        if not self.by_path and not self.sharers and not self.held:
             return tuple(settled)
         planned_owners = {entry.path: entry.owners for entry in planned}
         merged = {conflict.path: conflict for conflict in settled}
-        for path, (winner, losers) in self.by_path.items():
+        # A path is taken from the installed ones, or held by one, not both.
+        for path, (winner, installed) in [*self.by_path.items(), *self.held.items()]:
             known = merged.get(path)
-            claimants = {*(known.owners if known else planned_owners[path]), *losers}
+            claimants = {*(known.owners if known else planned_owners[path]), *installed}
             merged[path] = Conflict(path, tuple(sorted(claimants)), "different", f"prefer:{winner}")
         for path, sharers in self.sharers.items():
             known = merged.get(path) or Conflict(path, planned_owners[path], "identical", "shared")

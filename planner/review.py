@@ -83,11 +83,14 @@ def render(plan: Plan, *, whole: str) -> str:
     target = plan.target
     names = {dist.name: dist.display_name for dist in plan.distributions}
     owners_of = {entry.path: entry.owners for entry in plan.files}
+    writing = {dist.name for dist in plan.distributions if dist.action in INSTALLING}
     lost_to: dict[str, Counter[str]] = defaultdict(Counter)
     for conflict in plan.conflicts:
         winner = conflict.resolution.removeprefix("prefer:")
         if winner != conflict.resolution:
-            for owner in set(conflict.owners) - set(owners_of.get(conflict.path, ())):
+            # A file the plan does not write stays with its installed owners (--prefer OLD).
+            keep = owners_of.get(conflict.path) or set(conflict.owners) - writing
+            for owner in set(conflict.owners) - set(keep):
                 lost_to[owner][winner] += 1
     files_of: Counter[str] = Counter()
     bytes_of: Counter[str] = Counter()
@@ -130,7 +133,6 @@ def render(plan: Plan, *, whole: str) -> str:
         + f"; {plural(len(plan.units), 'work unit')};"
         f" {plural(len(plan.directories), 'directory', 'directories')}",
     ]
-    writing = {dist.name for dist in plan.distributions if dist.action in INSTALLING}
     if plan.conflicts:
         kinds: dict[str, list[str]] = defaultdict(list)
         for conflict in plan.conflicts:

@@ -888,7 +888,8 @@ def test_installed_files_in_the_way_are_refused_and_the_target_kept(
     )
     assert errors(cli("plan", *wheels, "--python", target)) == [
         f"{purelib}/ns/__init__.py: plugin 1.0 (installed) has different content than"
-        " rival (rival-1.0-py3-none-any.whl); upgrade or remove plugin too, or --prefer rival",
+        " rival (rival-1.0-py3-none-any.whl); upgrade or remove plugin too, or --prefer rival,"
+        " or --prefer plugin to keep its file",
         f"{purelib}/stray.py: exists in the target and belongs to no distribution;"
         " planned by rival (rival-1.0-py3-none-any.whl); remove or move it if nothing"
         " needs it, then plan again",

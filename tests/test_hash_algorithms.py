@@ -134,9 +134,11 @@ def test_a_file_installed_under_another_algorithm_is_shared_by_its_bytes(
     result = refused("install", cc, "--python", python)
     assert result.stderr == (
         f"error: {SITE}/shared/__init__.py: aa 1.0 (installed) has different content than"
-        " cc (cc-1.0-py3-none-any.whl); upgrade or remove aa too, or --prefer cc\n"
+        " cc (cc-1.0-py3-none-any.whl); upgrade or remove aa too, or --prefer cc,"
+        " or --prefer aa to keep its file\n"
         f"error: {SITE}/shared/__init__.py: bb 1.0 (installed) has different content than"
-        " cc (cc-1.0-py3-none-any.whl); upgrade or remove bb too, or --prefer cc\n"
+        " cc (cc-1.0-py3-none-any.whl); upgrade or remove bb too, or --prefer cc,"
+        " or --prefer bb to keep its file\n"
     )
     install(python, [cc], "--prefer", "cc")
     assert (env / SITE / "shared" / "__init__.py").read_bytes() == b"# other bytes\n"
@@ -163,7 +165,7 @@ def test_a_member_that_cannot_be_compared_is_refused_saying_why(tmp_path: Path) 
         f"error: {SITE}/shared/__init__.py: aa 1.0 (installed) lists it, and"
         " 'shared/__init__.py' of bb-1.0-py3-none-any.whl cannot be read back to compare"
         " (its bytes do not have its RECORD hash, or the wheel changed); upgrade or remove"
-        " aa too, or --prefer bb\n"
+        " aa too, or --prefer bb, or --prefer aa to keep its file\n"
     )
 
 

@@ -647,7 +647,8 @@ def test_different_bytes_of_an_installed_distribution_kept_are_refused(
     problems = refusal([WheelSpec(name="new", files={"ns/__init__.py": SHARED})], wheels, target)
     assert problems == [
         f"{PURE}/ns/__init__.py: old 1.0 (installed) has different content than"
-        " new (new-1.0-py3-none-any.whl); upgrade or remove old too, or --prefer new"
+        " new (new-1.0-py3-none-any.whl); upgrade or remove old too, or --prefer new,"
+        " or --prefer old to keep its file"
     ]
     assert snapshot(prefix) == before
 

@@ -252,7 +252,8 @@ def test_a_script_too_large_to_read_back_is_refused_naming_it(tmp_path: Path) ->
     assert refused_unchanged(env_dir, "install", two, "--python", python) == (
         "error: bin/big-tool: bigone 1.0 (installed) lists it, and 'bigtwo-1.0.data/scripts/"
         "big-tool' of bigtwo-1.0-py3-none-any.whl cannot be read back to compare (larger"
-        " than 16 MiB, or the wheel changed); upgrade or remove bigone too, or --prefer bigtwo\n"
+        " than 16 MiB, or the wheel changed); upgrade or remove bigone too, or --prefer bigtwo,"
+        " or --prefer bigone to keep its file\n"
     )
     install(python, [two], "--prefer", "bigtwo")
     ok("verify", "--python", python)
@@ -282,7 +283,7 @@ def test_the_same_bytes_with_another_mode_are_refused_one_install_after_the_othe
     assert refused_unchanged(env_dir, "install", my, "--python", python) == (
         f"error: {SITE}/shared/s.sh: mx 1.0 (installed) has the same bytes as my"
         " (my-1.0-py3-none-any.whl) with another file mode; upgrade or remove mx too, or"
-        " --prefer my\n"
+        " --prefer my, or --prefer mx to keep its file\n"
     )
 
 
@@ -311,7 +312,7 @@ def test_a_rewritten_script_and_a_data_file_of_its_bytes_are_refused_one_after_t
     assert result.stderr == (
         f"error: bin/tool: {first} 1.0 (installed) has different content than {second}"
         f" ({second}-1.0-py3-none-any.whl); upgrade or remove {first} too,"
-        f" or --prefer {second}\n"
+        f" or --prefer {second}, or --prefer {first} to keep its file\n"
     )
     assert exact_snapshot(env_dir) == before
     ok("verify", "--python", python)
@@ -1258,29 +1259,48 @@ def test_a_distribution_installed_twice_is_left_alone_and_keeps_its_files(
     assert (site / "shared.py").read_bytes() == shared["shared.py"]
 
 
-def test_prefer_takes_a_file_from_an_installed_distribution_out_of_its_record(
-    tmp_path: Path,
-) -> None:
-    """As among planned wheels, only the winner's RECORD lists the file: the installed
-    loser's RECORD loses its row (and its bytecode's), so removing the loser later keeps
-    the winner's file. pip and uv overwrite it and leave the loser's RECORD claiming it."""
-    wheels = tmp_path / "wheels"
+def old_installed_new_given(env_dir: Path, wheels: Path) -> tuple[Path, Path]:
+    """`old` installed with its bytecode in a new venv at `env_dir`, and a wheel of `new`
+    built in `wheels`, whose `ns/__init__.py` differs from old's: the venv's interpreter
+    and that wheel."""
     old = build_wheel(
         WheelSpec("old", files={"ns/__init__.py": b"# old\n", "ns/old.py": b""}), wheels
     )
     new = build_wheel(
         WheelSpec("new", files={"ns/__init__.py": b"# new\n", "ns/new.py": b""}), wheels
     )
-    env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
     install(python, [old], "--compile-bytecode")
+    return python, new
+
+
+def prefer_row(path: str, winner: str) -> dict[str, Any]:
+    """The plan's `conflicts` row for `path`, which old and new claim and `winner` wins."""
+    return {
+        "kind": "different",
+        "owners": ["new", "old"],
+        "path": path,
+        "resolution": f"prefer:{winner}",
+    }
+
+
+def test_prefer_takes_a_file_from_an_installed_distribution_out_of_its_record(
+    tmp_path: Path,
+) -> None:
+    """As among planned wheels, only the winner's RECORD lists the file: the installed
+    loser's RECORD loses its row (and its bytecode's), so removing the loser later keeps
+    the winner's file. pip and uv overwrite it and leave the loser's RECORD claiming it."""
+    env_dir, wheels = tmp_path / "env", tmp_path / "wheels"
+    python, new = old_installed_new_given(env_dir, wheels)
     site = env_dir / SITE
     tag = sys.implementation.cache_tag
     old_record = site / "old-1.0.dist-info" / "RECORD"
     assert f"ns/__pycache__/__init__.{tag}.pyc" in old_record.read_text()
 
     result = refused("plan", new, "--python", python)
-    assert result.stderr.endswith("upgrade or remove old too, or --prefer new\n")
+    assert result.stderr.endswith(
+        "upgrade or remove old too, or --prefer new, or --prefer old to keep its file\n"
+    )
     # Not even --prefer takes a file of the installed distribution's own metadata.
     metadata = f"{SITE}/old-1.0.dist-info/METADATA"
     thief = build_wheel(
@@ -1290,19 +1310,13 @@ def test_prefer_takes_a_file_from_an_installed_distribution_out_of_its_record(
     result = refused("plan", thief, "--prefer", "thief", "--python", python)
     assert result.stderr == (
         f"error: {metadata}: old 1.0 (installed) has different content than thief"
-        " (thief-1.0-py3-none-any.whl); a file of old's own .dist-info is never taken from it\n"
+        " (thief-1.0-py3-none-any.whl); a file of old's own .dist-info is never taken from it"
+        " (--prefer old keeps its file)\n"
     )
     plan = tmp_path / "plan.json"
     save_plan(python, plan, [new], "--prefer", "new")
     data = plan_data(plan)
-    assert data["conflicts"] == [
-        {
-            "kind": "different",
-            "owners": ["new", "old"],
-            "path": f"{SITE}/ns/__init__.py",
-            "resolution": "prefer:new",
-        }
-    ]
+    assert data["conflicts"] == [prefer_row(f"{SITE}/ns/__init__.py", "new")]
     rewrite = next(e for e in data["files"] if e["path"] == f"{SITE}/old-1.0.dist-info/RECORD")
     assert (rewrite["action"], rewrite["owners"]) == ("replace", ["old"])
     assert f"{SITE}/ns/__pycache__/__init__.{tag}.pyc" in removals_of(data)
@@ -1322,6 +1336,136 @@ def test_prefer_takes_a_file_from_an_installed_distribution_out_of_its_record(
     assert (site / "ns" / "__init__.py").read_bytes() == b"# new\n"
     assert not (site / "ns" / "old.py").exists()
     assert ok("verify", "--python", python).endswith("no problems\n")
+
+
+def test_prefer_may_name_an_installed_distribution_to_keep_its_file(tmp_path: Path) -> None:
+    """`--prefer OLD` names the installed distribution whose file stays: the plan does
+    not write it and only OLD's RECORD lists it, as a planned loser's RECORD does not
+    list a file it lost. It was refused as naming nothing being installed."""
+    env_dir = tmp_path / "env"
+    python, new = old_installed_new_given(env_dir, tmp_path / "wheels")
+    site = env_dir / SITE
+    tag = sys.implementation.cache_tag
+    contested = f"{SITE}/ns/__init__.py"
+    kept = [
+        contested,
+        f"{SITE}/ns/__pycache__/__init__.{tag}.pyc",
+        f"{SITE}/old-1.0.dist-info/RECORD",
+    ]
+
+    # Both preferred: no winner, as for two preferred planned wheels.
+    assert refused_unchanged(
+        env_dir, "plan", new, "--prefer", "new", "--prefer", "old", "--python", python
+    ) == (
+        f"error: {contested}: old 1.0 (installed) has different content than new"
+        " (new-1.0-py3-none-any.whl); several of them are preferred (new, old)\n"
+    )
+    plan = tmp_path / "plan.json"
+    save_plan(python, plan, [new], "--prefer", "old")
+    data = plan_data(plan)
+    assert data["conflicts"] == [prefer_row(contested, "old")]
+    planned = {entry["path"] for entry in data["files"]}
+    assert f"{SITE}/ns/new.py" in planned
+    # Not written, its bytecode not removed, old's RECORD not rewritten.
+    assert not planned.intersection(kept)
+    assert not [path for path in planned if "__init__" in path]
+    shown = ok("show", plan)
+    assert f"  {contested}: new, old (installed) -> old wins (--prefer)\n" in shown
+    (line,) = [line for line in shown.splitlines() if line.startswith("  install    new 1.0")]
+    assert line.endswith("; 1 file lost to old)")
+    assert "whose RECORD is rewritten" not in shown
+
+    before = exact_snapshot(env_dir)
+    ok("apply", plan, "--quiet", "--compile-bytecode")
+    after = exact_snapshot(env_dir)
+    assert {path: after[path] for path in kept} == {path: before[path] for path in kept}
+    new_rows = {
+        line.split(",")[0]
+        for line in (site / "new-1.0.dist-info" / "RECORD").read_text().splitlines()
+    }
+    assert {"ns/new.py", f"ns/__pycache__/new.{tag}.pyc"} <= new_rows
+    assert not [row for row in new_rows if "__init__" in row]
+    assert ok("verify", "--python", python).endswith("no problems\n")
+
+    # The same command again changes nothing.
+    save_plan(python, plan, [new], "--prefer", "old")
+    assert actions_of(plan_data(plan)) == {"new": "unchanged"}
+    assert plan_data(plan)["files"] == []
+
+    # Uninstalling the loser later leaves the kept file, which it never listed.
+    ok("uninstall", "new", "--python", python, "--quiet")
+    assert (site / "ns" / "__init__.py").read_bytes() == b"# old\n"
+    assert not (site / "ns" / "new.py").exists()
+    assert ok("verify", "--python", python).endswith("no problems\n")
+
+
+@pytest.mark.parametrize("case", ["mode", "unreadable", "metadata"])
+def test_prefer_keeps_an_installed_file_that_cannot_be_shared(tmp_path: Path, case: str) -> None:
+    """Each refusal with an installed distribution that `--prefer NEW` settles is settled
+    by `--prefer OLD` too: the same bytes with another file mode, a script too large to
+    read back, and a file of OLD's own `.dist-info`, which is never taken from it but
+    may be left to it."""
+    wheels = tmp_path / "wheels"
+    if case == "mode":
+        old, new = (
+            WheelSpec(name, files={"shared/s.sh": Member("shared/s.sh", b"echo\n", mode=mode)})
+            for name, mode in (("old", 0o644), ("new", 0o755))
+        )
+        contested = f"{SITE}/shared/s.sh"
+    elif case == "unreadable":
+        body = b"#!python\n" + random.Random(0).randbytes(16 * 2**20)
+        old, new = (
+            WheelSpec(name, files={f"{name}-1.0.data/scripts/big-tool": body})
+            for name in ("old", "new")
+        )
+        contested = "bin/big-tool"
+    else:
+        old = WheelSpec("old", files={"old/__init__.py": b""})
+        new = WheelSpec(
+            "new",
+            files={"new/__init__.py": b"", "new-1.0.data/purelib/old-1.0.dist-info/METADATA": b""},
+        )
+        contested = f"{SITE}/old-1.0.dist-info/METADATA"
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [build_wheel(old, wheels)])
+    new_wheel = build_wheel(new, wheels)
+    assert (
+        f"error: {contested}: old 1.0 (installed) "
+        in refused("plan", new_wheel, "--python", python).stderr
+    )
+    plan = tmp_path / "plan.json"
+    save_plan(python, plan, [new_wheel], "--prefer", "old")
+    data = plan_data(plan)
+    assert data["conflicts"] == [prefer_row(contested, "old")]
+    assert contested not in {entry["path"] for entry in data["files"]}
+    before = exact_snapshot(env_dir)[contested]
+    ok("apply", plan, "--quiet")
+    assert exact_snapshot(env_dir)[contested] == before
+    record = (env_dir / SITE / "new-1.0.dist-info" / "RECORD").read_text()
+    listed = {os.path.normpath(f"{SITE}/{line.split(',')[0]}") for line in record.splitlines()}
+    assert f"{SITE}/new-1.0.dist-info/METADATA" in listed  # rows read as paths
+    assert contested not in listed
+    assert ok("verify", "--python", python).endswith("no problems\n")
+    save_plan(python, plan, [new_wheel], "--prefer", "old")
+    assert actions_of(plan_data(plan)) == {"new": "unchanged"}
+
+
+def test_prefer_may_not_name_an_installed_distribution_the_plan_removes(tmp_path: Path) -> None:
+    """A distribution the plan removes keeps no file, so it cannot win one."""
+    wheels = tmp_path / "wheels"
+    old, other = (
+        build_wheel(WheelSpec(name, files={f"{name}/__init__.py": b""}), wheels)
+        for name in ("old", "other")
+    )
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [old])
+    for args in (["--remove", "old"], ["--sync"]):
+        assert (
+            refused_unchanged(env_dir, "plan", other, *args, "--prefer", "old", "--python", python)
+            == "error: old: --prefer names a distribution that this plan removes\n"
+        )
 
 
 def test_an_apply_swaps_a_file_and_a_folder_only_while_its_removals_empty_the_folder(

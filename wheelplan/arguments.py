@@ -146,8 +146,8 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         type=_name,
         metavar="NAME",
-        help="this distribution wins every overlap with different content it is part of"
-        " (repeatable)",
+        help="this distribution (a wheel given, or one installed that the plan keeps) wins"
+        " every overlap with different content it is part of (repeatable)",
     )
     parser.add_argument(
         "--remove",
