@@ -200,7 +200,9 @@ def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Reque
         # Skipped, as pip and uv skip it: the rest of an uninstall still happens.
         warnings.append(f"{name}: not installed in the target; nothing to remove")
     for name in sorted(request.prefer - set(seen) - installed):
-        problems.append(Problem(name, "--prefer names a distribution that is not being installed"))
+        problems.append(
+            Problem(name, "--prefer names a distribution that is neither planned nor installed")
+        )
     if problems:
         raise Refused(problems)
     return warnings

@@ -525,9 +525,13 @@ def test_two_preferred_owners_of_one_overlap_are_refused(wheels: Path, fake: Tar
     assert problem.endswith("several of them are preferred (fast, slow)")
 
 
-def test_prefer_must_name_a_planned_distribution(wheels: Path, fake: TargetInfo) -> None:
+def test_prefer_must_name_a_planned_or_installed_distribution(
+    wheels: Path, fake: TargetInfo
+) -> None:
     problems = refusal([WheelSpec(name="only")], wheels, fake, prefer=frozenset({"nobody"}))
-    assert problems == ["nobody: --prefer names a distribution that is not being installed"]
+    assert problems == [
+        "nobody: --prefer names a distribution that is neither planned nor installed"
+    ]
 
 
 def test_same_bytes_with_another_mode_say_so(wheels: Path, fake: TargetInfo) -> None:
