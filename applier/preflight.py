@@ -23,7 +23,7 @@ from planner.installed import (
     FileList,
     bytecode_source,
     file_lists,
-    installed_fingerprint_at,
+    installed_state_at,
     listed_paths,
 )
 from planner.listing import (
@@ -276,8 +276,7 @@ def check_installed(plan: Plan, base: str, root: str | None = None) -> list[File
     """Refuse a target whose installed distributions are not the planned ones (a folder
     that is not there has none); return their file lists."""
     lists = file_lists(base, plan.target.schemes)
-    fingerprint = installed_fingerprint_at(base, plan.target.schemes, lists)
-    if fingerprint != plan.target.installed_fingerprint:
+    if installed_state_at(base, plan.target.schemes, lists) != plan.target.installed:
         if root is not None:
             # Not a change: the staged prefix never held what the planned environment did.
             raise Refused.one(

@@ -7,6 +7,7 @@ the writes exactly, and every source is complete.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Collection
 
@@ -14,7 +15,7 @@ from planner.errors import Problem, Refused
 from planner.hashing import ACCEPTED_HASHES, canonical_hash, record_hash
 from planner.limits import MAX_FILE_OFFSET
 from planner.paths import has_control, parents, path_problem
-from planner.plan import INSTALLING, Plan
+from planner.plan import INSTALLING, Plan, Target
 from planner.target import (
     DIRECTORY_SCHEMES,
     RESERVED_FOR_JOURNAL,
@@ -25,6 +26,7 @@ from planner.target import (
 )
 
 SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def validate(plan: Plan, subject: str) -> None:
@@ -45,6 +47,7 @@ def validate(plan: Plan, subject: str) -> None:
     for name, root in target.schemes.items():
         if root and (problem := path_problem(root)):
             bad(f"scheme {name} {root!r} {problem}")
+    _check_installed(target, bad)
     roots = [root for root in target.schemes.values()]
     # Only the wheels of distributions being installed are read: an unchanged or
     # removed one's wheel is no source.
@@ -182,6 +185,31 @@ def validate(plan: Plan, subject: str) -> None:
         bad(f"work units do not partition the planned writes (first difference: {missing[0]!r})")
     if problems:
         raise Refused(problems)
+
+
+def _check_installed(target: Target, bad: Callable[[str], None]) -> None:
+    """Each metadata folder the plan says the target held is one a scan finds (named in
+    the purelib or platlib folder), given once, in order, with a whole sha256: a stale
+    plan's refusal names them, so none may hold a line break, and none can match one
+    that no scan finds."""
+    sites = {target.schemes.get("purelib"), target.schemes.get("platlib")}
+    previous: str | None = None
+    for item in target.installed:
+        where = f"installed folder {item.dist_info!r}"
+        if problem := path_problem(item.dist_info):
+            bad(f"{where} {problem}")
+        elif item.dist_info.rpartition("/")[0] not in sites or not item.dist_info.endswith(
+            (".dist-info", ".egg-info")
+        ):
+            bad(
+                f"{where} is not a .dist-info or .egg-info in the target's purelib or"
+                " platlib folder"
+            )
+        if previous is not None and item.dist_info <= previous:
+            bad(f"installed folders are not sorted, or one is listed twice (at {item.dist_info!r})")
+        previous = item.dist_info
+        if not _SHA256_HEX.fullmatch(item.listing_sha256):
+            bad(f"{where}: listing_sha256 {item.listing_sha256!r} is not 64 lowercase hex digits")
 
 
 def _check_removed_directories(

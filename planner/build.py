@@ -954,7 +954,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             python_version=target.python_version,
             schemes=dict(target.schemes),
             tags_fingerprint=target.tags_fingerprint,
-            installed_fingerprint=target.installed_fingerprint,
+            installed=target.installed_state,
             externally_managed=target.externally_managed is not None,
             layout=target.layout,
         ),

@@ -1,6 +1,6 @@
 """What is installed in a target, read from its disk: the distributions' metadata
 folders, the lists of their files (RECORD, or a legacy installed-files.txt), and the
-fingerprint an apply checks the target against.
+digests of those lists an apply checks the target against.
 
 Apart from `target.py`, which learns the target from its interpreter: the applier
 checks a fingerprint without running anything, and `verify` scans without planning.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import posixpath
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -23,6 +22,7 @@ from planner.inputfiles import MAX_METADATA_BYTES, read_at_most
 from planner.limits import MAX_FILE_OFFSET, whole_number
 from planner.listing import is_real_dir
 from planner.paths import is_within, parents, path_problem
+from planner.plan import InstalledFolder
 from planner.trees import OnError, walk
 
 
@@ -73,9 +73,11 @@ def left_outside(item: Installed) -> str | None:
     )
 
 
-def installed_fingerprint(installed: tuple[Installed, ...]) -> str:
-    """Changes whenever a distribution is added, removed or its file list changes."""
-    return _fingerprint((item.dist_info, item.listing) for item in installed)
+def installed_state(installed: Iterable[Installed]) -> tuple[InstalledFolder, ...]:
+    """What a plan records of the target's distributions: each metadata folder, with
+    a digest of its file list, so an apply can name the one added, removed or listing
+    other files since."""
+    return _state((item.dist_info, item.listing) for item in installed)
 
 
 # A metadata folder as the applier reads it: its path relative to the prefix, the path
@@ -85,24 +87,24 @@ FileList = tuple[str, str, str | None]
 
 def file_lists(prefix: str, schemes: Mapping[str, str]) -> list[FileList]:
     """Each metadata folder's file list, read once for what the applier checks by them
-    (`installed_fingerprint_at`, `listed_paths`)."""
+    (`installed_state_at`, `listed_paths`)."""
     return [
         (dist_info, folder, _listing_of(folder))
         for dist_info, folder in _dist_info_folders(prefix, schemes)
     ]
 
 
-def installed_fingerprint_at(
+def installed_state_at(
     prefix: str, schemes: Mapping[str, str], lists: Sequence[FileList] | None = None
-) -> str:
-    """`installed_fingerprint(scan_installed(prefix, schemes))`, from the file lists alone
+) -> tuple[InstalledFolder, ...]:
+    """`installed_state(scan_installed(prefix, schemes))`, from the file lists alone
     (`lists`, when they were read already).
 
     What an apply checks the target against: it parses no METADATA or RECORD, so it
     imports neither installer nor packaging, however much is installed.
     """
     found = file_lists(prefix, schemes) if lists is None else lists
-    return _fingerprint((dist_info, listing) for dist_info, _, listing in found)
+    return _state((dist_info, listing) for dist_info, _, listing in found)
 
 
 def listed_paths(
@@ -147,9 +149,12 @@ def bytecode_source(path: str) -> str | None:
     return posixpath.join(posixpath.dirname(folder), stem + ".py") if stem else None
 
 
-def _fingerprint(records: Iterable[tuple[str, str | None]]) -> str:
-    state = sorted((dist_info, record or "") for dist_info, record in records)
-    return "sha256:" + hashlib.sha256(json.dumps(state).encode()).hexdigest()
+def _state(listings: Iterable[tuple[str, str | None]]) -> tuple[InstalledFolder, ...]:
+    # No list digests as an empty one, as the single fingerprint before it read them.
+    return tuple(
+        InstalledFolder(dist_info, hashlib.sha256((listing or "").encode()).hexdigest())
+        for dist_info, listing in sorted(listings, key=lambda pair: pair[0])
+    )
 
 
 _DIST_INFO = ".dist-info"
@@ -243,7 +248,7 @@ def scan_installed(
     """Every distribution in the target (a --target folder with `directory`), with its
     METADATA and file list parsed.
 
-    Its fingerprint is the one `installed_fingerprint_at` computes for the applier.
+    Its state is the one `installed_state_at` computes for the applier.
     """
     # Imported here, not with the module: the applier imports this module but parses
     # nothing installed, and these cost some 50 ms to import.

@@ -23,8 +23,9 @@ from planner.errors import Refused, not_an_input, plain
 from planner.paths import is_utf8
 
 # 2: Target.externally_managed. 3: Target.layout. 4: the "prefix" layout.
-# 5: Plan.removed_directories. 6: Plan.owner_hashes.
-FORMAT = 6
+# 5: Plan.removed_directories. 6: Plan.owner_hashes. 7: Target.installed, each
+# metadata folder with its file list's digest, in place of one fingerprint of them all.
+FORMAT = 7
 
 FileAction = Literal["write", "replace", "remove"]
 SourceKind = Literal["member", "inline", "record"]
@@ -40,6 +41,17 @@ TargetLayout = Literal["environment", "directory", "prefix"]
 
 
 @attrs.frozen
+class InstalledFolder:
+    """A metadata folder the target held when the plan was made, and the sha256 (hex)
+    of its file list (RECORD, or a legacy installed-files.txt; of no text when it has
+    none): an apply refuses a target that holds others, and names them."""
+
+    # Relative to the prefix, in the purelib or platlib folder.
+    dist_info: str
+    listing_sha256: str
+
+
+@attrs.frozen
 class Target:
     """What the plan was made for; apply refuses a target that no longer matches."""
 
@@ -49,7 +61,8 @@ class Target:
     # Scheme name -> directory relative to `prefix`, POSIX form ("" is the prefix itself).
     schemes: Mapping[str, str]
     tags_fingerprint: str
-    installed_fingerprint: str
+    # By dist_info, each once.
+    installed: tuple[InstalledFolder, ...]
     # The target is externally managed (PEP 668) and the user planned with
     # --break-system-packages; apply refuses such a target when this is false.
     externally_managed: bool = False

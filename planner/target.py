@@ -22,9 +22,9 @@ import msgspec
 
 from planner import running
 from planner.errors import Refused
-from planner.installed import Installed, installed_fingerprint, scan_elsewhere, scan_installed
+from planner.installed import Installed, installed_state, scan_elsewhere, scan_installed
 from planner.paths import has_control, is_utf8, is_within, parents, path_problem
-from planner.plan import TargetLayout
+from planner.plan import InstalledFolder, TargetLayout
 
 JOURNAL_DIR = ".wheelplan-journal"
 # How the name of the journal's folder at the top of each other mount inside the
@@ -273,8 +273,8 @@ class TargetInfo:
         return "sha256:" + hashlib.sha256("\n".join(self.tags).encode()).hexdigest()
 
     @property
-    def installed_fingerprint(self) -> str:
-        return installed_fingerprint(self.installed)
+    def installed_state(self) -> tuple[InstalledFolder, ...]:
+        return installed_state(self.installed)
 
 
 def resolve_interpreter(python: str | None, *, system: bool = False) -> str:

@@ -933,6 +933,35 @@ def _owner_hash(
     return edit
 
 
+def _installed(*folders: tuple[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """The target as planned held these metadata folders (each a name in purelib, or a
+    path when it has a "/") with these file-list digests."""
+
+    def edit(data: dict[str, Any]) -> None:
+        purelib = data["target"]["schemes"]["purelib"]
+        data["target"]["installed"] = [
+            {
+                "dist_info": name
+                if not isinstance(name, str) or "/" in name
+                else f"{purelib}/{name}",
+                "listing_sha256": digest,
+            }
+            for name, digest in folders
+        ]
+
+    return edit
+
+
+def _format_6(data: dict[str, Any]) -> None:
+    """A plan as wheelplan wrote it before each installed folder was in it."""
+    data["target"].pop("installed", None)
+    data["target"]["installed_fingerprint"] = "sha256:" + "0" * 64
+    data["format"] = 6
+
+
+_LISTING = "0" * 64
+
+
 # What each member of CONTROL holds.
 CONTROL_BYTES = {
     path: data.data if isinstance(data, Member) else data for path, data in CONTROL.files.items()
@@ -965,6 +994,57 @@ PLAN_CASES: tuple[PlanCase, ...] = (
         lambda d: d.update(format=FORMAT - 1),
         f"plan format {FORMAT - 1} is not supported (this wheelplan reads format {FORMAT});"
         " plan again",
+    ),
+    PlanCase(
+        "format-6-fingerprint",
+        _format_6,
+        f"plan format 6 is not supported (this wheelplan reads format {FORMAT}); plan again",
+    ),
+    PlanCase(
+        "installed-unsorted",
+        _installed(("b-1.0.dist-info", _LISTING), ("a-1.0.dist-info", _LISTING)),
+        "installed folders are not sorted, or one is listed twice (at 'lib/python",
+    ),
+    PlanCase(
+        "installed-twice",
+        _installed(("a-1.0.dist-info", _LISTING), ("a-1.0.dist-info", "1" * 64)),
+        "installed folders are not sorted, or one is listed twice",
+    ),
+    PlanCase(
+        "installed-dotdot",
+        _installed(("lib/../../../x-1.0.dist-info", _LISTING)),
+        "installed folder 'lib/../../../x-1.0.dist-info' contains a '..' component",
+    ),
+    PlanCase(
+        "installed-line-break",
+        _installed(("a-1.0.dist-info\nerror: forged", _LISTING)),
+        "NUL or control character",
+    ),
+    PlanCase(
+        "installed-outside-site",
+        _installed(("bin/a-1.0.dist-info", _LISTING)),
+        "installed folder 'bin/a-1.0.dist-info' is not a .dist-info or .egg-info in the"
+        " target's purelib or platlib folder",
+    ),
+    PlanCase(
+        "installed-not-metadata",
+        _installed(("a-1.0", _LISTING)),
+        "is not a .dist-info or .egg-info in the target's purelib or platlib folder",
+    ),
+    PlanCase(
+        "installed-digest-short",
+        _installed(("a-1.0.dist-info", "abc")),
+        "listing_sha256 'abc' is not 64 lowercase hex digits",
+    ),
+    PlanCase(
+        "installed-digest-type",
+        _installed(("a-1.0.dist-info", 0)),
+        "malformed plan: plan.target.installed[0].listing_sha256: expected a str",
+    ),
+    PlanCase(
+        "installed-not-a-list",
+        lambda d: d["target"].update(installed={}),
+        "malformed plan: plan.target.installed: expected a list",
     ),
     PlanCase(
         "format-version-raw",

@@ -136,7 +136,7 @@ def test_output_is_canonical_json_with_a_digest(tmp_path: Path, target: Path) ->
     assert len(key_orders) > 10
     assert all(keys == sorted(keys) for keys in key_orders)
     assert data["digest"] == digest_of(data) and data["digest"].startswith("sha256:")
-    assert data["format"] == 6
+    assert data["format"] == 7
     plan = loads(text, str(output))
     assert plan.target.prefix == str(venv_of(target))
     # Canonical: the same plan always serialises to these very bytes.

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from installer.scripts import Script
 
-from planner.installed import installed_fingerprint_at
+from planner.installed import installed_state_at
 from planner.shebang import shebang
 from planner.target import probe
 from tests.conftest import REPO
@@ -71,7 +71,7 @@ def test_apply_imports_no_wheel_reader_and_plan_no_applier(
 ) -> None:
     env = target.parent.parent
     wheels = tmp_path / "wheels"
-    # Something is installed already: the apply fingerprints it without parsing it.
+    # Something is installed already: the apply digests its file lists without parsing it.
     before = build_wheel(WheelSpec("before", files={"before/__init__.py": b""}), wheels)
     installed = cli("install", "--python", target, "--quiet", before)
     assert installed.returncode == 0, installed.stderr
@@ -127,7 +127,7 @@ def test_the_applier_writes_installers_shebang(interpreter: str) -> None:
     assert shebang(interpreter) == expected
 
 
-def test_the_applier_fingerprints_the_target_as_the_planner_does(
+def test_the_applier_reads_the_installed_state_as_the_planner_does(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:
     wheels = [
@@ -138,4 +138,4 @@ def test_the_applier_fingerprints_the_target_as_the_planner_does(
     assert installed.returncode == 0, installed.stderr
     info = probe(str(target))
     assert {item.name for item in info.installed} == {"one", "two"}
-    assert installed_fingerprint_at(info.prefix, info.schemes) == info.installed_fingerprint
+    assert installed_state_at(info.prefix, info.schemes) == info.installed_state

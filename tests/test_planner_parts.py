@@ -27,8 +27,8 @@ from planner.inputs import best_builds
 from planner.installed import (
     Installed,
     _record_files,
-    installed_fingerprint,
-    installed_fingerprint_at,
+    installed_state,
+    installed_state_at,
     record_without,
     scan_installed,
 )
@@ -410,7 +410,7 @@ def test_a_target_folder_s_record_loses_a_moved_file_by_its_row() -> None:
 
 def test_legacy_metadata_counts_as_installed_without_a_record(tmp_path: Path) -> None:
     """.egg-info folders and files are distributions with no RECORD; the applier's
-    fingerprint sees them as the planner does, and nothing named like metadata hangs."""
+    installed state sees them as the planner does, and nothing named like metadata hangs."""
     site = tmp_path / SCHEMES["purelib"]
     site.mkdir(parents=True)
     (site / "Old_Thing-2.0-py3.11.egg-info").mkdir()
@@ -432,10 +432,10 @@ def test_legacy_metadata_counts_as_installed_without_a_record(tmp_path: Path) ->
         ("fifo-meta", "1.0", f"{SCHEMES['purelib']}/fifo_meta-1.0.dist-info"),
     }
     assert all(item.listing is None and not item.files and item.unlisted for item in installed)
-    fingerprint = installed_fingerprint_at(str(tmp_path), SCHEMES)
-    assert fingerprint == installed_fingerprint(installed)
+    state = installed_state_at(str(tmp_path), SCHEMES)
+    assert state == installed_state(installed)
     (site / "plain-1.5.egg-info").unlink()
-    assert installed_fingerprint_at(str(tmp_path), SCHEMES) != fingerprint
+    assert installed_state_at(str(tmp_path), SCHEMES) != state
 
 
 def test_installed_metadata_past_the_ceiling_is_not_read(tmp_path: Path) -> None:
@@ -450,7 +450,7 @@ def test_installed_metadata_past_the_ceiling_is_not_read(tmp_path: Path) -> None
 
     (item,) = scan_installed(str(tmp_path), SCHEMES)
     assert (item.name, item.version, item.listing, item.files) == ("huge", "1.0", None, {})
-    assert installed_fingerprint_at(str(tmp_path), SCHEMES) == installed_fingerprint((item,))
+    assert installed_state_at(str(tmp_path), SCHEMES) == installed_state((item,))
 
 
 def test_installed_metadata_is_read_with_any_line_ends(tmp_path: Path) -> None:
@@ -469,7 +469,7 @@ def test_installed_metadata_is_read_with_any_line_ends(tmp_path: Path) -> None:
             (folder / name).write_bytes(end.join([*rows, ""]).encode())
         (item,) = scan_installed(str(prefix), SCHEMES)
         scans.append(item)
-        assert installed_fingerprint_at(str(prefix), SCHEMES) == installed_fingerprint((item,))
+        assert installed_state_at(str(prefix), SCHEMES) == installed_state((item,))
     assert scans[0].listing == "ends.py,sha256=x,1\nends-1.0.dist-info/RECORD,,\n"
     assert (scans[0].display_name, scans[0].requires_dist, scans[0].installer) == (
         "Ends",
@@ -482,7 +482,7 @@ def test_installed_metadata_is_read_with_any_line_ends(tmp_path: Path) -> None:
 def test_a_legacy_list_gives_the_files_pip_would_remove(tmp_path: Path) -> None:
     """installed-files.txt rows are relative to the .egg-info folder; a listed folder is
     left out, a listed file that is gone stays listed, and the folder's own files count
-    whether listed or not. The applier's fingerprint reads the list as the planner does."""
+    whether listed or not. The applier's installed state reads the list as the planner does."""
     purelib = SCHEMES["purelib"]
     egg_info = f"{purelib}/listed-1.0-py3.11.egg-info"
     (tmp_path / egg_info).mkdir(parents=True)
@@ -503,7 +503,7 @@ def test_a_legacy_list_gives_the_files_pip_would_remove(tmp_path: Path) -> None:
         f"{egg_info}/SOURCES.txt": "",
         f"{egg_info}/installed-files.txt": "",
     }
-    assert installed_fingerprint_at(str(tmp_path), SCHEMES) == installed_fingerprint((item,))
+    assert installed_state_at(str(tmp_path), SCHEMES) == installed_state((item,))
 
     # A row that is no safe path makes the files unknown; the scan itself goes on.
     (tmp_path / egg_info / "installed-files.txt").write_text(listing + "../listed/b\x01.py\n")
