@@ -18,6 +18,7 @@ import attrs
 
 from applier import bytecode, journal, wheelindex
 from applier.options import Options
+from applier.stale import SINCE, STAGED, described, installed_changes
 from planner.errors import Problem, Refused
 from planner.installed import (
     FileList,
@@ -274,23 +275,26 @@ def _unlisted_changes(plan: Plan, base: str, lists: Sequence[FileList]) -> list[
 
 def check_installed(plan: Plan, base: str, root: str | None = None) -> list[FileList]:
     """Refuse a target whose installed distributions are not the planned ones (a folder
-    that is not there has none); return their file lists."""
+    that is not there has none), naming those that differ; return their file lists."""
     lists = file_lists(base, plan.target.schemes)
-    if installed_state_at(base, plan.target.schemes, lists) != plan.target.installed:
-        if root is not None:
-            # Not a change: the staged prefix never held what the planned environment did.
-            raise Refused.one(
-                base,
-                "the staged prefix holds other distributions than the environment the plan"
-                " was made for; stage a plan made for an environment with nothing installed,"
-                " or into a folder that holds what that environment holds",
-            )
+    changes = installed_changes(
+        plan.target.installed, installed_state_at(base, plan.target.schemes, lists)
+    )
+    if not changes.any:
+        return lists
+    if root is not None:
+        # Not a change: the staged prefix never held what the planned environment did.
         raise Refused.one(
             base,
-            "the target changed since the plan was made (installed distributions differ);"
-            " plan again",
+            "the staged prefix holds other distributions than the environment the plan"
+            f" was made for ({described(changes, STAGED)}); stage a plan made for an"
+            " environment with nothing installed, or into a folder that holds what that"
+            " environment holds",
         )
-    return lists
+    raise Refused.one(
+        base,
+        f"the target changed since the plan was made ({described(changes, SINCE)}); plan again",
+    )
 
 
 def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None) -> None:

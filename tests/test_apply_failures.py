@@ -105,6 +105,75 @@ def test_a_target_changed_after_planning_is_refused(tmp_path: Path, target: Path
     assert exact_snapshot(env) == before
 
 
+def _change(cli: Cli, target: Path, wheels: dict[str, Path], kind: str) -> None:
+    """Change the target as another tool would between a plan and its apply."""
+    if kind == "install":
+        later = sorted(name for name in wheels if name not in ("gone", "edited", "fresh"))
+        assert (
+            cli("install", "--python", target, "--quiet", *map(wheels.get, later)).returncode == 0
+        )
+    elif kind == "uninstall":
+        assert cli("uninstall", "--python", target, "--quiet", "gone").returncode == 0
+    else:  # a RECORD with a row more, as a tool that adds a file to a distribution leaves it
+        (site,) = target.parent.parent.glob("lib/python3*/site-packages")
+        record = site / "edited-1.0.dist-info" / "RECORD"
+        record.write_text(record.read_text() + "edited/added.py,,\n")
+
+
+def _stale_refusal(
+    tmp_path: Path, target: Path, cli: Cli, kinds: Sequence[str], later: Sequence[str]
+) -> str:
+    """The error of applying a plan of `fresh`, made where `gone` and `edited` are
+    installed, after the changes `kinds` (installing `later`); the apply changes nothing."""
+    wheels = {
+        name: build_wheel(WheelSpec(name, files={f"{name}/__init__.py": b""}), tmp_path / "w")
+        for name in ("gone", "edited", "fresh", *later)
+    }
+    installed = cli("install", "--python", target, "--quiet", wheels["gone"], wheels["edited"])
+    assert installed.returncode == 0, installed.stderr
+    plan = tmp_path / "plan.json"
+    assert cli("plan", "--python", target, "-o", plan, wheels["fresh"]).returncode == 0
+    for kind in kinds:
+        _change(cli, target, wheels, kind)
+    env = target.parent.parent
+    before = exact_snapshot(env)
+    refused = cli("apply", plan)
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert exact_snapshot(env) == before
+    return refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("kind", "named"),
+    [
+        ("install", "installed since: later-1.0.dist-info"),
+        ("uninstall", "removed since: gone-1.0.dist-info"),
+        ("relist", "file list changed: edited-1.0.dist-info"),
+    ],
+)
+def test_a_stale_plan_names_the_distribution_that_changed(
+    tmp_path: Path, target: Path, cli: Cli, kind: str, named: str
+) -> None:
+    """pip and uv users are told what changed, not only that something did."""
+    env = target.parent.parent
+    assert _stale_refusal(tmp_path, target, cli, [kind], ["later"]) == (
+        f"error: {env}: the target changed since the plan was made ({named}); plan again\n"
+    )
+
+
+def test_a_stale_plan_names_a_few_of_each_change_and_counts_the_rest(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """One line however much changed: three names of each kind, then how many more."""
+    env = target.parent.parent
+    kinds = ["install", "uninstall", "relist"]
+    assert _stale_refusal(tmp_path, target, cli, kinds, list("edcba")) == (
+        f"error: {env}: the target changed since the plan was made (installed since:"
+        " a-1.0.dist-info, b-1.0.dist-info, c-1.0.dist-info and 2 more; removed since:"
+        " gone-1.0.dist-info; file list changed: edited-1.0.dist-info); plan again\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [

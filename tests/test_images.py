@@ -384,6 +384,7 @@ def test_staging_a_plan_for_an_environment_with_distributions_says_why(
     assert result.returncode == 1
     (line,) = errors(result)
     assert line.startswith(f"error: {staged(root, env)}: the staged prefix holds other")
+    assert "(not in the staged prefix: gamma-1.0.dist-info);" in line
     assert "plan again" not in line
     assert not root.exists()
     assert snapshot(env) == before
