@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection
 from planner.errors import Problem, Refused
 from planner.hashing import ACCEPTED_HASHES, canonical_hash, record_hash
 from planner.limits import MAX_FILE_OFFSET
-from planner.paths import has_control, parents, path_problem
+from planner.paths import has_control, parents, path_problem, printable
 from planner.plan import INSTALLING, Plan, Target
 from planner.target import (
     DIRECTORY_SCHEMES,
@@ -188,16 +188,16 @@ def validate(plan: Plan, subject: str) -> None:
 
 
 def _check_installed(target: Target, bad: Callable[[str], None]) -> None:
-    """Each metadata folder the plan says the target held is one a scan finds (named in
-    the purelib or platlib folder), given once, in order, with a whole sha256: a stale
-    plan's refusal names them, so none may hold a line break, and none can match one
-    that no scan finds."""
+    """Each metadata folder the plan says the target held is one a scan may find (in the
+    purelib or platlib folder, its name escaped as a scan escapes it), given once, in
+    order, with a whole sha256: a stale plan's refusal names them, so none may hold a
+    line break, and none can match one that no scan finds."""
     sites = {target.schemes.get("purelib"), target.schemes.get("platlib")}
     previous: str | None = None
     for item in target.installed:
         where = f"installed folder {item.dist_info!r}"
-        if problem := path_problem(item.dist_info):
-            bad(f"{where} {problem}")
+        if printable(item.dist_info) != item.dist_info:
+            bad(f"{where} holds a character a scan records escaped")
         elif item.dist_info.rpartition("/")[0] not in sites or not item.dist_info.endswith(
             (".dist-info", ".egg-info")
         ):

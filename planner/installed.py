@@ -21,7 +21,7 @@ from planner.hashing import canonical_hash
 from planner.inputfiles import MAX_METADATA_BYTES, read_at_most
 from planner.limits import MAX_FILE_OFFSET, whole_number
 from planner.listing import is_real_dir
-from planner.paths import is_within, parents, path_problem
+from planner.paths import is_within, parents, path_problem, printable
 from planner.plan import InstalledFolder
 from planner.trees import OnError, walk
 
@@ -150,10 +150,14 @@ def bytecode_source(path: str) -> str | None:
 
 
 def _state(listings: Iterable[tuple[str, str | None]]) -> tuple[InstalledFolder, ...]:
-    # No list digests as an empty one, as the single fingerprint before it read them.
+    """Each folder by its name escaped as `printable` escapes it: a folder whose name
+    holds a control character, or is not UTF-8, is anyone's junk, which a plan must
+    still be able to hold and an apply to name (both escape it alike). No list digests
+    as an empty one, as the single fingerprint before it read them."""
+    escaped = sorted((printable(dist_info), listing or "") for dist_info, listing in listings)
     return tuple(
-        InstalledFolder(dist_info, hashlib.sha256((listing or "").encode()).hexdigest())
-        for dist_info, listing in sorted(listings, key=lambda pair: pair[0])
+        InstalledFolder(dist_info, hashlib.sha256(listing.encode()).hexdigest())
+        for dist_info, listing in escaped
     )
 
 

@@ -1013,12 +1013,13 @@ PLAN_CASES: tuple[PlanCase, ...] = (
     PlanCase(
         "installed-dotdot",
         _installed(("lib/../../../x-1.0.dist-info", _LISTING)),
-        "installed folder 'lib/../../../x-1.0.dist-info' contains a '..' component",
+        "installed folder 'lib/../../../x-1.0.dist-info' is not a .dist-info or .egg-info in"
+        " the target's purelib or platlib folder",
     ),
     PlanCase(
         "installed-line-break",
         _installed(("a-1.0.dist-info\nerror: forged", _LISTING)),
-        "NUL or control character",
+        "holds a character a scan records escaped",
     ),
     PlanCase(
         "installed-outside-site",

@@ -174,6 +174,43 @@ def test_a_stale_plan_names_a_few_of_each_change_and_counts_the_rest(
     )
 
 
+def test_a_metadata_folder_whose_name_is_no_text_is_planned_and_named_escaped(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """Junk in a site folder (a control character, bytes that are not UTF-8) never
+    stopped a plan or its apply; the plan holds its name escaped, and an apply names it
+    so when its list changed."""
+    (site,) = target.parent.parent.glob("lib/python3*/site-packages")
+    junk = [
+        os.fsencode(site) + b"/junk\x01-1.0.dist-info",
+        os.fsencode(site) + b"/\xff-1.0.dist-info",
+    ]
+    for folder in junk:
+        os.mkdir(folder)
+        with open(folder + b"/RECORD", "wb"):
+            pass
+    first, second = (
+        build_wheel(WheelSpec(name, files={f"{name}/__init__.py": b""}), tmp_path / "w")
+        for name in ("first", "second")
+    )
+    plan = tmp_path / "plan.json"
+    assert cli("plan", "--python", target, "-o", plan, first).returncode == 0
+    applied = cli("apply", plan)
+    assert applied.returncode == 0, applied.stderr
+    assert cli("plan", "--python", target, "-o", plan, second).returncode == 0
+    for folder in junk:
+        with open(folder + b"/RECORD", "ab") as record:
+            record.write(b"junk/added.py,,\n")
+    env = target.parent.parent
+    before = exact_snapshot(env)
+    refused = cli("apply", plan)
+    assert refused.stderr == (
+        f"error: {env}: the target changed since the plan was made (file list changed:"
+        " \\udcff-1.0.dist-info, junk\\x01-1.0.dist-info); plan again\n"
+    )
+    assert exact_snapshot(env) == before
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
