@@ -250,14 +250,15 @@ def _unchanged(
     Entry-point wrappers are only looked for (their bytes depend on the installer); so
     are an installer's own metadata files (INSTALLER, REQUESTED, direct_url.json,
     RECORD) and bytecode. A file its RECORD lost to a `--prefer` winner, which
-    another distribution lists, is not looked for; nor are rows for the wheel's own
-    `.data` paths (pip lists a `.data/scripts` file it skipped for a wrapper so).
+    another distribution lists (a wrapper too), is not looked for; nor are rows for
+    the wheel's own `.data` paths (pip lists a `.data/scripts` file it skipped for a
+    wrapper so).
     """
     if old.version != wheel.version or old.legacy or old.unlisted is not None:
         return False
     scripts = entry_scripts(wheel, target.python_version)
     written = {join(target.schemes["scripts"], script.name) for script in scripts}
-    if not written.issubset(old.files):
+    if not all(path in old.files or listed_elsewhere(path) for path in written):
         return False
     for member, path, _, rewrite in member_destinations(
         wheel, target.schemes, target.python_version

@@ -237,6 +237,37 @@ def test_the_same_prefer_install_again_changes_nothing(tmp_path: Path) -> None:
     assert (env_dir / "share" / "common.txt").read_bytes() == b"aa"
 
 
+@pytest.mark.parametrize("winner", ["planned", "installed"])
+def test_the_same_prefer_install_again_changes_nothing_for_an_entry_point(
+    tmp_path: Path, winner: str
+) -> None:
+    """A console script lost to a --prefer winner is excused as a lost member file is:
+    the loser's wheel was a reinstall every time, which wrote its other files again."""
+    wheels = tmp_path / "wheels"
+    aa, bb = (
+        build_wheel(
+            WheelSpec(
+                name,
+                files={f"{name}/__init__.py": b"def main(): pass\n"},
+                entry_points=f"[console_scripts]\ntool = {name}:main\n",
+            ),
+            wheels,
+        )
+        for name in ("aa", "bb")
+    )
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    planned = [aa, bb] if winner == "planned" else [bb]
+    if winner == "installed":
+        install(python, [aa])
+    install(python, planned, "--prefer", "aa")
+    plan = tmp_path / "again.json"
+    save_plan(python, plan, planned, "--prefer", "aa")
+    assert set(actions_of(plan_data(plan)).values()) == {"unchanged"}
+    assert b"from aa import main" in (env_dir / "bin" / "tool").read_bytes()
+    ok("verify", "--python", python)
+
+
 def test_a_script_too_large_to_read_back_is_refused_naming_it(tmp_path: Path) -> None:
     """A `#!python` script is read back to compare it with one installed; past 16 MiB it
     is not, and the refusal says so rather than calling the bytes different."""
