@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import posixpath
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -153,12 +154,26 @@ def _state(listings: Iterable[tuple[str, str | None]]) -> tuple[InstalledFolder,
     """Each folder by its name escaped as `printable` escapes it: a folder whose name
     holds a control character, or is not UTF-8, is anyone's junk, which a plan must
     still be able to hold and an apply to name (both escape it alike). No list digests
-    as an empty one, as the single fingerprint before it read them."""
-    escaped = sorted((printable(dist_info), listing or "") for dist_info, listing in listings)
+    as an empty one, as the single fingerprint before it read them.
+
+    Folders whose names escape alike (one named with a control character, one with
+    the backslash text that escapes it) are held once, their lists digested together
+    in the order of their names: a plan names each folder once, and a change to
+    either is still told."""
+    by_name: dict[str, list[tuple[str, str]]] = {}
+    for dist_info, listing in listings:
+        by_name.setdefault(printable(dist_info), []).append((dist_info, listing or ""))
     return tuple(
-        InstalledFolder(dist_info, hashlib.sha256(listing.encode()).hexdigest())
-        for dist_info, listing in escaped
+        InstalledFolder(name, hashlib.sha256(_joined(by_name[name]).encode()).hexdigest())
+        for name in sorted(by_name)
     )
+
+
+def _joined(folders: list[tuple[str, str]]) -> str:
+    # One folder's list as it is (the digest a plan has always held); several as a JSON
+    # list of them, in the order of the folders' names.
+    texts = [listing for _, listing in sorted(folders)]
+    return texts[0] if len(texts) == 1 else json.dumps(texts)
 
 
 _DIST_INFO = ".dist-info"

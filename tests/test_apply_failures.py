@@ -174,41 +174,69 @@ def test_a_stale_plan_names_a_few_of_each_change_and_counts_the_rest(
     )
 
 
+def _beside_junk(tmp_path: Path, target: Path, cli: Cli, names: list[bytes]) -> list[bytes]:
+    """Metadata folders named `names` (with empty RECORDs) in the target's site folder,
+    and a plan applied beside them; returns their paths."""
+    (site,) = target.parent.parent.glob("lib/python3*/site-packages")
+    junk = [os.fsencode(site) + b"/" + name for name in names]
+    for folder in junk:
+        os.mkdir(folder)
+        with open(folder + b"/RECORD", "wb"):
+            pass
+    plan = tmp_path / "first.json"
+    first = build_wheel(WheelSpec("first", files={"first/__init__.py": b""}), tmp_path / "w")
+    assert cli("plan", "--python", target, "-o", plan, first).returncode == 0
+    applied = cli("apply", plan)
+    assert applied.returncode == 0, applied.stderr
+    return junk
+
+
+def _refused_once_relisted(tmp_path: Path, target: Path, cli: Cli, changed: list[bytes]) -> str:
+    """What an apply says of a plan made before the RECORDs of `changed` grew a row,
+    leaving the target as it was; the rows are taken out again."""
+    second = build_wheel(WheelSpec("second", files={"second/__init__.py": b""}), tmp_path / "w")
+    plan = tmp_path / "second.json"
+    assert cli("plan", "--python", target, "-o", plan, second).returncode == 0
+    for folder in changed:
+        with open(folder + b"/RECORD", "ab") as record:
+            record.write(b"junk/added.py,,\n")
+    env = target.parent.parent
+    before = exact_snapshot(env)
+    refused = cli("apply", plan)
+    assert exact_snapshot(env) == before
+    for folder in changed:
+        with open(folder + b"/RECORD", "wb"):
+            pass
+    return refused.stderr.replace(str(env), "ENV")
+
+
 def test_a_metadata_folder_whose_name_is_no_text_is_planned_and_named_escaped(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:
     """Junk in a site folder (a control character, bytes that are not UTF-8) never
     stopped a plan or its apply; the plan holds its name escaped, and an apply names it
     so when its list changed."""
-    (site,) = target.parent.parent.glob("lib/python3*/site-packages")
-    junk = [
-        os.fsencode(site) + b"/junk\x01-1.0.dist-info",
-        os.fsencode(site) + b"/\xff-1.0.dist-info",
-    ]
-    for folder in junk:
-        os.mkdir(folder)
-        with open(folder + b"/RECORD", "wb"):
-            pass
-    first, second = (
-        build_wheel(WheelSpec(name, files={f"{name}/__init__.py": b""}), tmp_path / "w")
-        for name in ("first", "second")
-    )
-    plan = tmp_path / "plan.json"
-    assert cli("plan", "--python", target, "-o", plan, first).returncode == 0
-    applied = cli("apply", plan)
-    assert applied.returncode == 0, applied.stderr
-    assert cli("plan", "--python", target, "-o", plan, second).returncode == 0
-    for folder in junk:
-        with open(folder + b"/RECORD", "ab") as record:
-            record.write(b"junk/added.py,,\n")
-    env = target.parent.parent
-    before = exact_snapshot(env)
-    refused = cli("apply", plan)
-    assert refused.stderr == (
-        f"error: {env}: the target changed since the plan was made (file list changed:"
+    junk = _beside_junk(tmp_path, target, cli, [b"junk\x01-1.0.dist-info", b"\xff-1.0.dist-info"])
+    assert _refused_once_relisted(tmp_path, target, cli, junk) == (
+        "error: ENV: the target changed since the plan was made (file list changed:"
         " \\udcff-1.0.dist-info, junk\\x01-1.0.dist-info); plan again\n"
     )
-    assert exact_snapshot(env) == before
+
+
+def test_metadata_folders_whose_names_escape_alike_are_held_once(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """A folder named with a control character and one named with the backslash text
+    that escapes it were both held under one name, a plan that every apply refused
+    as not sorted; they are held once, and a change to either is still told."""
+    twins = _beside_junk(
+        tmp_path, target, cli, [b"junk\x01-1.0.dist-info", b"junk\\x01-1.0.dist-info"]
+    )
+    for changed in twins:
+        assert _refused_once_relisted(tmp_path, target, cli, [changed]) == (
+            "error: ENV: the target changed since the plan was made (file list changed:"
+            " junk\\x01-1.0.dist-info); plan again\n"
+        )
 
 
 @pytest.mark.parametrize(
