@@ -280,6 +280,29 @@ def _help(cli: Cli, command: str) -> str:
     return " ".join(result.stdout.split())
 
 
+def test_wheels_and_names_are_taken_between_options(tmp_path: Path, target: Path, cli: Cli) -> None:
+    """`plan a.whl --python PY b.whl` left `b.whl` unrecognized: argparse takes a list
+    positional at its first place only, where pip and uv take names anywhere."""
+    app, plugin = built(tmp_path, APP, PLUGIN)
+
+    def installed_names(target: Path) -> set[str]:
+        folders = venv_of(target).glob("lib/python3*/site-packages/*.dist-info")
+        return {folder.name.partition("-")[0] for folder in folders}
+
+    result = cli("install", app, "--python", target, "--quiet", plugin)
+    assert result.returncode == 0, result.stderr
+    assert installed_names(target) == {"app", "plugin"}
+    # Checked as in the first place: an empty one is a usage error.
+    result = cli("plan", app, "--python", target, "")
+    assert (result.returncode, result.stderr.splitlines()[-1]) == (
+        2,
+        "wheelplan plan: error: argument WHEEL_OR_DIR: expected a wheel file or folder, got ''",
+    )
+    result = cli("uninstall", "app", "--python", target, "--quiet", "Plugin")
+    assert result.returncode == 0, result.stderr
+    assert installed_names(target) == set()
+
+
 def test_uninstall_offers_no_option_that_a_removal_does_not_use(cli: Cli) -> None:
     """It offered install's --compile-bytecode, --link-mode and --cache-dir, which a
     removal never uses, and described --root as "install under this staging folder"."""

@@ -425,3 +425,23 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (*commands.choices.values(), *actions.choices.values()):
         command.set_defaults(command_error=command.error)
     return parser
+
+
+# The list positional of each command that takes one: argparse takes it at its first
+# place only, and pip and uv take names and wheels wherever they stand.
+_LISTS = {"plan": "wheels", "install": "wheels", "uninstall": "remove"}
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line, its list positional taken between options too (`plan a.whl
+    --python PY b.whl` left `b.whl` unrecognized); anything else not taken is a usage
+    error naming the command."""
+    parser = build_parser()
+    args, leftovers = parser.parse_known_args(argv)
+    field = _LISTS.get(args.command)
+    if leftovers and field and not any(text.startswith("-") for text in leftovers):
+        # Parsed as the command's own list, so each is checked as the first place is.
+        getattr(args, field).extend(getattr(parser.parse_args([args.command, *leftovers]), field))
+    elif leftovers:
+        args.command_error(f"unrecognized arguments: {' '.join(leftovers)}")
+    return args

@@ -30,7 +30,7 @@ from planner.plan import Distribution, Plan, Target, dumps, encode, loads
 from planner.review import human_size, plural
 from planner.target import BackgroundProbe, place_of, recover_command
 from wheelplan import output, planfile
-from wheelplan.arguments import build_parser, given_cache_dir, given_place
+from wheelplan.arguments import build_parser, given_cache_dir, given_place, parse
 
 if TYPE_CHECKING:
     from applier.apply import Summary
@@ -405,10 +405,7 @@ def _heard(args: argparse.Namespace, code: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args, leftovers = parser.parse_known_args(argv)
-    if leftovers:
-        args.command_error(f"unrecognized arguments: {' '.join(leftovers)}")
+    args = parse(argv)
     if args.command in ("plan", "install"):
         if args.wheels and args.lock:
             args.command_error("give either wheels or --lock PYLOCK.toml")
