@@ -34,13 +34,13 @@ from packaging.pylock import (
     PylockValidationError,
     is_valid_pylock_path,
 )
-from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from planner.errors import Problem, Refused, not_an_input, plain
 from planner.inputfiles import MAX_LOCK_BYTES, named_descriptor, read_at_most
 from planner.paths import has_control, plan_path_problem
 from planner.plan import LockSource
+from planner.tagfit import target_tags
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -68,11 +68,6 @@ class LockSelection:
     wheels: tuple[LockedWheel, ...]
     # What packaging warns of while it reads the lock (a newer minor lock-version).
     warnings: tuple[str, ...] = ()
-
-
-def _tag(text: str) -> Tag:
-    interpreter, abi, platform = text.split("-")
-    return Tag(interpreter, abi, platform)
 
 
 def _filename_problem(filename: str) -> str | None:
@@ -294,12 +289,11 @@ def select(
     problems: list[Problem] = []
     wheels: list[LockedWheel] = []
     lock_dir = os.path.dirname(lock_path)
-    target_tags = [_tag(tag) for tag in tags]
     try:
         selected = list(
             pylock.select(
                 environment=cast(Environment, dict(markers)),
-                tags=target_tags,
+                tags=target_tags(tags),
                 extras=extras,
                 dependency_groups=groups,
             )

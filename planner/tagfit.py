@@ -20,13 +20,19 @@ SHOWN = 3
 _PARTS = (("Python", "interpreter"), ("ABI", "abi"), ("platform", "platform"))
 
 
+def target_tags(supported: Sequence[str]) -> list[Tag]:
+    """The target's tags (`interpreter-abi-platform` text, as its probe gives them) as
+    packaging's `Tag`s, in its order of preference."""
+    return [tag for text in supported for tag in parse_tag(text)]
+
+
 def misfit(filename: str, supported: Sequence[str]) -> str:
     """Why no tag of the wheel `filename` is one of `supported`, the target's tags in
     its order of preference: each part of the wheel's tags that none of the target's
     has, with the best ones it has instead; else (each part fits, but never all three
     in one tag) the best tags the target takes."""
     wheel = parse_wheel_filename(filename)[3]
-    target = [tag for text in supported for tag in parse_tag(text)]
+    target = target_tags(supported)
     if not target:
         return "it takes no tag at all"
     reasons = []
