@@ -229,6 +229,17 @@ _limit = _positive("a positive whole number")
 _jobs = _positive("a positive number of workers")
 
 
+def _jobs_argument(parser: argparse.ArgumentParser, workers: str) -> None:
+    """`--jobs N`, one worker per CPU unless told: an apply's and a verify's alike."""
+    parser.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help=f"{workers} (default: CPU count)",
+    )
+
+
 def _apply_arguments(
     parser: argparse.ArgumentParser,
     root: str = "install under this staging folder instead of /",
@@ -237,13 +248,7 @@ def _apply_arguments(
 ) -> None:
     """The options of an apply; one that `installs` no file (a removal) takes none that
     only an installed file uses."""
-    parser.add_argument(
-        "--jobs",
-        type=_jobs,
-        default=os.cpu_count() or 1,
-        metavar="N",
-        help="parallel workers (default: CPU count)",
-    )
+    _jobs_argument(parser, "parallel workers")
     if installs:
         parser.add_argument(
             "--compile-bytecode", action="store_true", help="compile installed .py files"
@@ -393,13 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--root", type=_folder, metavar="DIR", help="check the tree staged under this folder"
     )
-    check.add_argument(
-        "--jobs",
-        type=_jobs,
-        default=os.cpu_count() or 1,
-        metavar="N",
-        help="processes hashing files (default: CPU count)",
-    )
+    _jobs_argument(check, "processes hashing files")
     recover = commands.add_parser("recover", help="undo an interrupted apply")
     recover.add_argument("--python", type=_path, help=_PYTHON_HELP)
     _folder_arguments(
