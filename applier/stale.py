@@ -7,6 +7,7 @@ expect to be told, and not only that something was.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import attrs
@@ -59,10 +60,16 @@ def described(changes: InstalledChanges, labels: tuple[str, str, str]) -> str:
 
 
 def _named(paths: Sequence[str]) -> str:
-    # The folder's name says the distribution and version; its site folder is noise.
-    names = ", ".join(path.rpartition("/")[2] for path in paths[:NAMED])
+    # The folder's name says the distribution and version; its site folder is noise,
+    # unless the same name is in both site folders.
+    names = [path.rpartition("/")[2] for path in paths]
+    counts = Counter(names)
+    shown = ", ".join(
+        path if counts[name] > 1 else name
+        for path, name in zip(paths[:NAMED], names[:NAMED], strict=True)
+    )
     more = len(paths) - NAMED
-    return f"{names} and {more} more" if more > 0 else names
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 __all__ = ["SINCE", "STAGED", "InstalledChanges", "described", "installed_changes"]

@@ -58,3 +58,16 @@ def test_a_few_names_of_each_kind_are_given_and_the_rest_counted() -> None:
         "removed since: x-2.0.dist-info, a-1.0.dist-info, b-1.0.dist-info and 1 more"
     )
     assert not InstalledChanges().any
+
+
+def test_one_name_in_both_site_folders_is_told_apart_by_its_folder() -> None:
+    platlib = "lib64/python3.11/site-packages"
+    twice = (f"{SITE}/a-1.0.dist-info", f"{SITE}/b-1.0.dist-info", f"{platlib}/a-1.0.dist-info")
+    assert described(InstalledChanges(relisted=twice), SINCE) == (
+        f"file list changed: {SITE}/a-1.0.dist-info, b-1.0.dist-info, {platlib}/a-1.0.dist-info"
+    )
+    # A name past the ones shown still makes the shown one ambiguous.
+    hidden = (*twice[:2], f"{SITE}/c-1.0.dist-info", twice[2])
+    assert described(InstalledChanges(added=hidden), SINCE) == (
+        f"installed since: {SITE}/a-1.0.dist-info, b-1.0.dist-info, c-1.0.dist-info and 1 more"
+    )
