@@ -313,6 +313,16 @@ def _as_installed(
     return "same" if executable == (source.mode == 0o755) else "mode"
 
 
+def _keeps_alike(
+    item: Installed, claim: FileEntry, target: TargetInfo, wheels: Mapping[str, Wheel]
+) -> bool:
+    """Whether `claim` would write the file a kept `item` lists at its path as it is, so
+    that the two share it (see `_as_installed`)."""
+    assert claim.source is not None  # claims are writes
+    listed = item.files[claim.path]
+    return _as_installed(claim.path, listed, claim.source, target, wheels) == "same"
+
+
 def _differs(item: Installed, alike: str, entry: FileEntry, wheel_of: Mapping[str, str]) -> str:
     """How `item`'s installed file at `entry`'s path differs from the planned one
     (`alike`: see `_as_installed`), for a refusal."""
@@ -704,6 +714,18 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         Problem(name, "--prefer names a distribution that this plan removes")
         for name in sorted(request.prefer.intersection(gone).difference(wheel_of))
     ]
+    kept_owner_of: dict[str, list[Installed]] = {}
+    for item in kept_copies:
+        for path in item.files:
+            kept_owner_of.setdefault(path, []).append(item)
+    losses = Losses()
+    # A preferred installed file stays: the claims on it that differ from it lose it.
+    claims = losses.hold(
+        claims,
+        kept_owner_of,
+        request.prefer,
+        lambda item, claim: _keeps_alike(item, claim, target, wheel_named),
+    )
     settlement = settle(
         claims, request.prefer, wheel_of, lambda source: _sha256_of(source, wheel_named)
     )
@@ -712,10 +734,6 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     for wheel in wheels:
         warnings += wheel.warnings
 
-    kept_owner_of: dict[str, list[Installed]] = {}
-    for item in kept_copies:
-        for path in item.files:
-            kept_owner_of.setdefault(path, []).append(item)
     gone_owner_of: dict[str, list[str]] = {}
     for name in gone:
         metadata, unreadable = unlisted_metadata(installed[name], target.prefix)
@@ -726,7 +744,6 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             gone_owner_of.setdefault(path, []).append(name)
 
     files: list[FileEntry] = []
-    losses = Losses()
     folders_to_file: list[str] = []
     written = {entry.path for entry in settlement.files}
     folders = {path.rpartition("/")[0] for path in written}  # "" is the prefix
@@ -746,16 +763,13 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             (item, _as_installed(path, item.files[path], source, target, wheel_named))
             for item in kept_owner_of.get(path, ())
         ]
-        # Installed distributions preferred over a planned file that is not theirs.
+        # Installed distributions preferred over a planned file that is not theirs: only
+        # where a planned owner is preferred too (`losses.hold` took any other claim).
         keepers = sorted(
             item.name
             for item, alike in compared
             if alike != "same" and not item.legacy and item.name in request.prefer
         )
-        if keepers and winner is None:
-            # Their file stays: the plan leaves it, so no RECORD it writes lists it.
-            losses.keeps(path, keepers[0], sorted({item.name for item, _ in compared}))
-            continue
         for item, alike in compared:
             if alike == "same":
                 # A set: each copy of a distribution installed twice lists it too.
@@ -770,7 +784,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                         f" upgrade or remove {item.name} too",
                     )
                 )
-            elif item.name in keepers:  # and a planned owner is preferred too
+            elif item.name in keepers:
                 both = ", ".join(sorted(request.prefer.intersection([*entry.owners, *keepers])))
                 differs = _differs(item, alike, entry, wheel_of)
                 problems.append(Problem(path, f"{differs}; several of them are preferred ({both})"))
@@ -799,12 +813,6 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                 )
             )
         files.append(FileEntry(path, "replace" if exists else "write", all_owners, source))
-    planned: Sequence[FileEntry] = settlement.files
-    if losses.held:
-        # A file a kept distribution holds is not written, nor its folder made for it.
-        written.difference_update(losses.held)
-        folders = {path.rpartition("/")[0] for path in written}
-        planned = [entry for entry in planned if entry.path in written]
     removals: dict[str, FileEntry] = {}
     real = RealPaths(target.prefix)
     # Where each path really leads: a row may name a file by another path (`lib64/` is
@@ -927,9 +935,11 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             and folder not in mounted
             and not any(is_within(path, left) for path in left_by_hand)
         ]
-    problems += _through_links([*planned, *rewrites], directories, removals, real, wheel_of)
+    problems += _through_links(
+        [*settlement.files, *rewrites], directories, removals, real, wheel_of
+    )
     for directory in sorted(written.intersection(directories)):
-        problems.append(_file_and_directory(directory, planned, wheel_of))
+        problems.append(_file_and_directory(directory, settlement.files, wheel_of))
     problems += [
         Problem(directory, "is a file in the target, but a directory is planned there")
         for directory in not_folders(target.prefix, directories, disk, real, removals)

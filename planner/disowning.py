@@ -5,8 +5,10 @@ wheels; it settles one with a distribution already installed the same way: NAME'
 bytes are written, and the installed one's RECORD is rewritten without the file (and
 without the bytecode of it that RECORD lists), so only the winner's RECORD lists it
 and uninstalling the loser later leaves it in place. When NAME is the installed one,
-its file wins: the plan does not write it, so no RECORD the apply writes lists it, as
-a planned loser's does not.
+its file wins against every planned wheel that would write another file there, however
+those differ among themselves (the user chose the file to keep, so which of them would
+win is moot): the plan does not write it, so no RECORD the apply writes lists it, as a
+planned loser's does not; a planned wheel with its bytes and mode shares it.
 
 An installed distribution that keeps a source the plan writes again with the same
 bytes (`nvidia/__init__.py`, which every `nvidia-*-cu12` wheel ships) gives up the
@@ -18,7 +20,7 @@ kept RECORD would otherwise claim bytes that are no longer there.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -40,8 +42,8 @@ class Losses:
     # By path, the installed distributions that keep listing a file the plan writes
     # with the same bytes.
     sharers: dict[str, list[str]] = attrs.field(factory=dict)
-    # By path, a preferred installed winner whose file the plan leaves, and every
-    # installed distribution listing it.
+    # By path, a preferred installed winner whose file stays, and every installed
+    # distribution listing it and planned wheel losing it.
     held: dict[str, tuple[str, list[str]]] = attrs.field(factory=dict)
 
     def may_lose(self, item: Installed, path: str, winner: str | None) -> bool:
@@ -62,10 +64,40 @@ class Losses:
         if path.endswith(".py") and not item.legacy and item.unlisted is None:
             self.rewritten.append((item, path))
 
-    def keeps(self, path: str, winner: str, installed: list[str]) -> None:
-        """Record that `winner`, installed and preferred, keeps `path`: the planned
-        wheels that claim it lose it, and the plan does not write it."""
-        self.held[path] = (winner, installed)
+    def hold(
+        self,
+        claims: Sequence[FileEntry],
+        listed_by: Mapping[str, Sequence[Installed]],
+        prefer: Collection[str],
+        same: Callable[[Installed, FileEntry], bool],
+    ) -> list[FileEntry]:
+        """`claims` (each one planned wheel's) less those a preferred installed
+        distribution wins, recorded: on a path that a kept one named by --prefer lists
+        (`listed_by`: the kept ones listing each path), each claim not `same` as its
+        file loses it. Done before the claims are settled among themselves, so that
+        claims that differ from each other lose alike; one with its file is left to
+        share it. Where a planned wheel is preferred too, the path's claims stay, to be
+        refused as two preferred. An .egg-info has no hash to compare."""
+        if not prefer:
+            return list(claims)  # nearly always
+        keepers: dict[str, list[Installed]] = {}
+        for path in {entry.path for entry in claims if entry.path in listed_by}:
+            found = [item for item in listed_by[path] if item.name in prefer and not item.legacy]
+            if found:
+                keepers[path] = found
+        contested = {entry.path for entry in claims if entry.owners[0] in prefer}
+        staying: list[FileEntry] = []
+        for entry in claims:
+            path = entry.path
+            beaten = [] if path in contested else keepers.get(path, [])
+            winners = sorted(item.name for item in beaten if not same(item, entry))
+            if not winners:
+                staying.append(entry)
+                continue
+            listing = [item.name for item in listed_by[path]]
+            winner, others = self.held.get(path, (winners[0], listing))
+            self.held[path] = (min(winner, winners[0]), [*others, *entry.owners])
+        return staying
 
     def add_bytecode(self) -> dict[str, list[str]]:
         """Each loser also gives up the bytecode of a source it lost, as its RECORD lists
@@ -108,9 +140,9 @@ class Losses:
         planned_owners = {entry.path: entry.owners for entry in planned}
         merged = {conflict.path: conflict for conflict in settled}
         # A path is taken from the installed ones, or held by one, not both.
-        for path, (winner, installed) in [*self.by_path.items(), *self.held.items()]:
+        for path, (winner, others) in [*self.by_path.items(), *self.held.items()]:
             known = merged.get(path)
-            claimants = {*(known.owners if known else planned_owners[path]), *installed}
+            claimants = {*(known.owners if known else planned_owners.get(path, ())), *others}
             merged[path] = Conflict(path, tuple(sorted(claimants)), "different", f"prefer:{winner}")
         for path, sharers in self.sharers.items():
             known = merged.get(path) or Conflict(path, planned_owners[path], "identical", "shared")

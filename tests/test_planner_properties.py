@@ -277,6 +277,52 @@ def test_an_installed_wheel_shares_or_refuses_its_files_as_planned_together(
             assert files[path].action == ("replace" if first in by_owner else "write")
 
 
+@settings(PROPERTY, max_examples=100)
+@given(wheel_sets(pool=("pkg/a.py", "bin/tool"), min_files=1), st.data())
+def test_an_installed_winner_keeps_its_files_from_every_planned_wheel(
+    drawn: Drawn, data: st.DataObject
+) -> None:
+    """The first wheel installed and preferred (`--prefer FIRST`), the others planned
+    over it: on a path it lists, its file stays against every planned wheel installed
+    there with other bytes or mode, however those differ among themselves, and one
+    installed with the same shares it; an overlap it is not part of is refused as
+    without it."""
+    claims = claimants(drawn)
+    first = min(drawn)
+    unsettled = {path for path in differing(claims) if first not in claims[path]}
+    with planned(drawn, data.draw(algorithms_for(drawn))) as (paths, target):
+        wheel = next(path for path in paths if Path(path).name.startswith(f"{first}-"))
+        apply_plan(
+            make_plan(Request(wheels=(wheel,)), target), "plan", Options(confirm_target=False)
+        )
+        scanned = fake_target(Path(target.prefix), scan_installed(target.prefix, SCHEMES))
+        request = Request(wheels=tuple(p for p in paths if p != wheel), prefer=frozenset({first}))
+        plan = plan_or_refusal(request, scanned, unsettled)
+    if plan is None:
+        return
+    files = plan.file_map()
+    conflicts = {conflict.path: conflict for conflict in plan.conflicts}
+    for path, by_owner in claims.items():
+        if first not in by_owner or len(by_owner) == 1:
+            continue
+        alike = tuple(
+            sorted(owner for owner, theirs in by_owner.items() if theirs == by_owner[first])
+        )
+        if alike == (first,):
+            assert path not in files
+        else:
+            assert (files[path].action, files[path].owners) == ("replace", alike)
+        settled = (
+            ("identical", "shared")
+            if len(alike) == len(by_owner)
+            else ("different", f"prefer:{first}")
+        )
+        assert (conflicts[path].owners, conflicts[path].kind, conflicts[path].resolution) == (
+            tuple(sorted(by_owner)),
+            *settled,
+        )
+
+
 @PROPERTY
 @given(wheel_sets(), st.data())
 def test_prefer_settles_exactly_the_overlaps_it_is_part_of(

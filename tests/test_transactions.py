@@ -1430,6 +1430,104 @@ def test_prefer_may_name_an_installed_distribution_to_keep_its_file(tmp_path: Pa
     assert ok("verify", "--python", python).endswith("no problems\n")
 
 
+def record_rows(site: Path, name: str) -> set[str]:
+    """The paths `name`'s installed RECORD lists, as written (relative to `site`)."""
+    record = site / f"{name}-1.0.dist-info" / "RECORD"
+    return {line.split(",")[0] for line in record.read_text().splitlines()}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param((b"# a\n", b"# b\n"), id="differing"),
+        pytest.param((b"# ab\n", b"# ab\n"), id="twins"),
+        pytest.param((b"# old\n", b"# b\n"), id="one-alike"),
+    ],
+)
+def test_an_installed_winner_keeps_its_file_from_every_planned_wheel(
+    tmp_path: Path, case: tuple[bytes, bytes]
+) -> None:
+    """`--prefer OLD` keeps OLD's file from each planned wheel that has other bytes
+    there, whether those agree with each other or not: each loses it as one planned
+    loser does, and one with OLD's bytes shares it. Two planned wheels that differed
+    there were refused until one of them was preferred, and preferring one of them too
+    was refused as two preferred: the installed file could not be kept at all."""
+    env_dir, wheels = tmp_path / "env", tmp_path / "wheels"
+    old = build_wheel(
+        WheelSpec("old", files={"ns/__init__.py": b"# old\n", "ns/old.py": b""}), wheels
+    )
+    a, b = (
+        build_wheel(
+            WheelSpec(name, files={"ns/__init__.py": content, f"ns/{name}.py": b""}), wheels
+        )
+        for name, content in zip(("a", "b"), case, strict=True)
+    )
+    python = rebuild_env(env_dir)
+    install(python, [old], "--compile-bytecode")
+    site = env_dir / SITE
+    tag = sys.implementation.cache_tag
+    contested = f"{SITE}/ns/__init__.py"
+    kept = [contested, f"{SITE}/ns/__pycache__/__init__.{tag}.pyc"]
+    losers = ["a", "b"] if case[0] != b"# old\n" else ["b"]
+    if losers == ["a", "b"]:
+        assert refused_unchanged(
+            env_dir, "plan", a, b, "--prefer", "a", "--prefer", "old", "--python", python
+        ).endswith("; several of them are preferred (a, old)\n")
+
+    plan = tmp_path / "plan.json"
+    save_plan(python, plan, [a, b], "--prefer", "old")
+    data = plan_data(plan)
+    assert data["conflicts"] == [
+        {
+            "kind": "different",
+            "owners": ["a", "b", "old"],
+            "path": contested,
+            "resolution": "prefer:old",
+        }
+    ]
+    planned = {entry["path"]: entry for entry in data["files"]}
+    if losers == ["b"]:
+        # a's file is old's: written again, as when a alone is planned.
+        assert (planned[contested]["action"], planned[contested]["owners"]) == (
+            "replace",
+            ["a", "old"],
+        )
+    else:
+        assert not planned.keys() & {*kept, f"{SITE}/old-1.0.dist-info/RECORD"}
+    shown = ok("show", plan)
+    assert f"  {contested}: a, b, old (installed) -> old wins (--prefer)\n" in shown
+    for name in ("a", "b"):
+        (line,) = [line for line in shown.splitlines() if line.startswith(f"  install    {name} ")]
+        assert line.endswith("; 1 file lost to old)") == (name in losers)
+
+    before = exact_snapshot(env_dir)
+    ok("apply", plan, "--quiet", "--compile-bytecode")
+    assert (site / "ns" / "__init__.py").read_bytes() == b"# old\n"
+    if losers == ["a", "b"]:
+        after = exact_snapshot(env_dir)
+        assert {path: after[path] for path in kept} == {path: before[path] for path in kept}
+    for name in ("a", "b"):
+        rows = record_rows(site, name)
+        assert {f"ns/{name}.py", f"ns/__pycache__/{name}.{tag}.pyc"} <= rows
+        assert bool([row for row in rows if "__init__" in row]) == (name not in losers)
+    assert ok("verify", "--python", python).endswith("no problems\n")
+
+    # The same command again changes nothing.
+    save_plan(python, plan, [a, b], "--prefer", "old")
+    assert actions_of(plan_data(plan)) == {"a": "unchanged", "b": "unchanged"}
+    assert plan_data(plan)["files"] == []
+
+    # Each planned wheel uninstalled leaves old's file; old, its winner, takes it along.
+    for name in ("a", "b"):
+        ok("uninstall", name, "--python", python, "--quiet")
+        assert (site / "ns" / "__init__.py").read_bytes() == b"# old\n"
+        assert not (site / "ns" / f"{name}.py").exists()
+        assert ok("verify", "--python", python).endswith("no problems\n")
+    ok("uninstall", "old", "--python", python, "--quiet")
+    assert not (site / "ns" / "__init__.py").exists()
+    assert ok("verify", "--python", python).endswith("no problems\n")
+
+
 @pytest.mark.parametrize("case", ["mode", "unreadable", "metadata"])
 def test_prefer_keeps_an_installed_file_that_cannot_be_shared(tmp_path: Path, case: str) -> None:
     """Each refusal with an installed distribution that `--prefer NEW` settles is settled
