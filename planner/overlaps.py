@@ -101,7 +101,7 @@ def settle(
         tuple(files),
         tuple(conflicts),
         tuple(problems),
-        tuple(case_warnings(first)),
+        tuple(case_warnings(first, overlaps)),
         tuple(owner_hashes),
     )
 
@@ -147,9 +147,10 @@ def _difference(group: list[Claim], identities: list[Identity], wheel_of: Mappin
     return f"different content from {describe_owners((c.owner for c in group), wheel_of)}"
 
 
-def case_warnings(paths: Iterable[str]) -> list[str]:
-    """Paths that would collide on a case-insensitive filesystem (`paths` are distinct)."""
-    paths = list(paths)
+def case_warnings(first: Mapping[str, FileEntry], overlaps: Mapping[str, list[Claim]]) -> list[str]:
+    """Paths (`first`'s) that would collide on a case-insensitive filesystem, but for one
+    wheel's members whose names differ only by case: its reader warned of them."""
+    paths = list(first)
     if len(set(map(str.casefold, paths))) == len(paths):
         return []  # the usual answer, found without grouping 17,000 paths
     folded: dict[str, list[str]] = defaultdict(list)
@@ -159,5 +160,19 @@ def case_warnings(paths: Iterable[str]) -> list[str]:
         f"{' and '.join(sorted(group))} differ only by case and will collide on"
         " case-insensitive filesystems"
         for group in folded.values()
-        if len(group) > 1
+        if len(group) > 1 and not _reader_warned([first[path] for path in group], overlaps)
     ]
+
+
+def _reader_warned(group: list[FileEntry], overlaps: Mapping[str, list[Claim]]) -> bool:
+    """Whether these paths are one wheel's alone, from members whose names differ only
+    by case (not a script wrapper, nor a member under .data beside one that is not)."""
+    if any(entry.path in overlaps for entry in group):
+        return False  # another wheel writes one of them too
+    members = [entry.source.member for entry in group if entry.source is not None]
+    names = [member for member in members if member is not None]
+    return (
+        len({entry.owners for entry in group}) == 1
+        and len(names) == len(group)
+        and len({name.casefold() for name in names}) == 1
+    )

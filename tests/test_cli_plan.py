@@ -777,6 +777,19 @@ def test_case_only_differences_and_newer_wheel_minor_versions_warn(
     assert "newer-1.0-py3-none-any.whl: Wheel-Version 1.3 is newer than 1.0" in result.stdout
 
 
+def test_one_wheels_members_differing_only_by_case_are_warned_of_once(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    (wheel,) = built(tmp_path, WheelSpec(name="pair", files={"pair/A.py": b"1", "pair/a.py": b"2"}))
+    result = cli("plan", wheel, "--python", target)
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stdout.splitlines() if "differ only by case" in line] == [
+        "  pair-1.0-py3-none-any.whl: members 'pair/A.py' and 'pair/a.py' differ only by case:"
+        " both are installed, but they would overwrite each other on a case-insensitive"
+        " filesystem"
+    ]
+
+
 def test_a_newer_wheel_major_version_is_refused(tmp_path: Path, target: Path, cli: Cli) -> None:
     (wheel,) = built(
         tmp_path, WheelSpec(name="future", wheel_text="Wheel-Version: 2.0\nRoot-Is-Purelib: true\n")

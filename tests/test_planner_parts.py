@@ -254,6 +254,20 @@ def test_paths_differing_only_by_case_are_warned_about_once() -> None:
     )
 
 
+def test_one_wheels_members_differing_only_by_case_are_left_to_the_wheel_reader() -> None:
+    # The wheel reader warns of its own members' names; a second warning of their paths
+    # would say it again. What it cannot see is still warned: one wheel's members whose
+    # names differ by more than case but whose paths do not (one under .data).
+    alone = [_claim("pkg/Mod.py", "a"), _claim("pkg/mod.py", "a")]
+    assert settle(alone, frozenset(), WHEEL_OF, _unasked).warnings == ()
+    data = _claim("pkg/MOD.py", "a")
+    data = attrs.evolve(data, source=attrs.evolve(data.source, member="a.data/purelib/pkg/MOD.py"))
+    assert settle([*alone, data], frozenset(), WHEEL_OF, _unasked).warnings == (
+        "pkg/MOD.py and pkg/Mod.py and pkg/mod.py differ only by case and will collide on"
+        " case-insensitive filesystems",
+    )
+
+
 @pytest.fixture
 def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A prefix holding files, folders and symlinks, with one folder that cannot be listed."""
