@@ -273,6 +273,27 @@ def test_an_unrecognized_argument_gives_the_commands_usage(
     ), result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "prog", "choices"),
+    [
+        ((), "wheelplan", "{plan,show,apply,install,uninstall,verify,recover,cache}"),
+        (("cache",), "wheelplan cache", "{dir,clean}"),
+    ],
+    ids=["no-command", "cache-no-action"],
+)
+def test_a_missing_command_is_named_by_its_choices(
+    args: tuple[str, ...], prog: str, choices: str, cli: Cli
+) -> None:
+    """A missing command was named by the attribute argparse keeps it in, 'command' or
+    'cache_command', which is nothing a user types; the choices are."""
+    result = cli(*args)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith(f"usage: {prog} [-h]"), result.stderr
+    assert result.stderr.endswith(
+        f"\n{prog}: error: the following arguments are required: {choices}\n"
+    ), result.stderr
+
+
 def _help(cli: Cli, command: str) -> str:
     """`command --help`, its whitespace collapsed (argparse wraps it to the terminal)."""
     result = cli(command, "--help")

@@ -423,6 +423,10 @@ def build_parser() -> argparse.ArgumentParser:
     # is reported with the command's usage, not the top level's.
     for command in (*commands.choices.values(), *actions.choices.values()):
         command.set_defaults(command_error=command.error)
+    for chosen in (commands, actions):
+        # A missing one is named by its metavar, else by its dest ("cache_command"),
+        # which is no word a user types; the usage already spells it by its choices.
+        chosen.metavar = "{" + ",".join(chosen.choices) + "}"
     return parser
 
 
