@@ -455,6 +455,19 @@ def test_an_interrupted_apply_sends_the_user_to_recover_the_folder(
 
 
 @FOLDERS
+def test_a_folder_that_is_not_there_is_named_so_by_verify_and_recover(
+    tmp_path: Path, target: Path, folder: Folder
+) -> None:
+    # Neither checks nor recovers a folder that was never made (a mistyped name): each
+    # says so of the folder, as pip says "does not exist", not of a file in it.
+    missing = tmp_path / "mistyped"
+    for command in ("verify", "recover"):
+        result = run_cli(command, "--python", target, folder.option, missing)
+        assert _errors(result) == [f"error: {missing}: the environment does not exist"]
+    assert not missing.exists()
+
+
+@FOLDERS
 def test_without_python_a_folder_is_for_the_python3_on_path(tmp_path: Path, folder: Folder) -> None:
     # No environment is active and none is near: as uv does for --target and --prefix,
     # the python3 on PATH (the folder is its own; that Python's environment is not changed).

@@ -166,14 +166,20 @@ class _Downloads:
         sys.stderr.flush()
 
 
+def _existing(base: str) -> str:
+    """`base`, the folder a command checks or recovers, refused in one line if it is
+    not there (not as the first file found missing in it)."""
+    if not os.path.isdir(base):
+        raise Refused.one(base, "the environment does not exist")
+    return base
+
+
 def _verify(args: argparse.Namespace) -> int:
     from applier.environment import base_of, verified_target
     from planner import verify
 
     target = verified_target(args.python, given_place(args), args.root)
-    base = base_of(target.prefix, args.root)
-    if not os.path.isdir(base):
-        raise Refused.one(base, "the environment does not exist")
+    base = _existing(base_of(target.prefix, args.root))
     report = verify.verify(
         target.prefix,
         base,
@@ -334,9 +340,10 @@ def _recover_command(args: argparse.Namespace) -> int:
 
     # The journal's own half-written files must not stop the recovery they ask for.
     prefix = recovered_prefix(args.python, given_place(args), args.root)
-    outcome = recover_target(prefix, args.root)
     # Under --root, the staged tree is the one recovered, and named.
-    print(f"{printable(base_of(prefix, args.root))}: {outcome}")
+    base = _existing(base_of(prefix, args.root))
+    outcome = recover_target(prefix, args.root)
+    print(f"{printable(base)}: {outcome}")
     return EXIT_OK
 
 
