@@ -163,17 +163,19 @@ def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Reque
     seen: dict[str, Wheel] = {}
     supported = set(target.tags)
     python = target.markers.get("python_full_version") or target.python_version
+    folders = {os.path.realpath(item) for item in request.wheels if os.path.isdir(item)}
     for wheel in wheels:
         if wheel.name in seen:
             other = seen[wheel.name]
             # Two copies of one file name are told apart by their folders.
             same = other.filename == wheel.filename
-            problems.append(
-                Problem(
-                    wheel.path if same else wheel.filename,
-                    f"{wheel.name} is also given as {other.path if same else other.filename}",
-                )
-            )
+            also = f"{wheel.name} is also given as {other.path if same else other.filename}"
+            folder = os.path.dirname(wheel.path)
+            house = os.path.realpath(folder)
+            if house in folders and house == os.path.realpath(os.path.dirname(other.path)):
+                # A wheelhouse of two releases: nothing says which one is meant.
+                also += f" (both from {folder}, a folder given: name the wheel file to install)"
+            problems.append(Problem(wheel.path if same else wheel.filename, also))
         seen[wheel.name] = wheel
         if not wheel.tags & supported:
             problems.append(

@@ -484,6 +484,12 @@ def test_a_folder_s_builds_of_one_release_give_the_one_that_fits_best(
         (none_fit, "plat-1.0-cp27-none-any.whl: is not compatible with the target"),
     ):
         assert errors(cli("plan", folder, "--python", target))[0].startswith(first)
+    # Nothing says which of a folder's releases is meant: the refusal says how to choose.
+    assert errors(cli("plan", versions, "--python", target)) == [
+        "plat-2.0-py3-none-any.whl: plat is also given as"
+        f" plat-1.0-py3-none-any.whl (both from {versions}, a folder given: name the wheel"
+        " file to install)"
+    ]
 
 
 # --- refusals ---------------------------------------------------------------------------
