@@ -112,7 +112,8 @@ def render(plan: Plan, *, whole: str) -> str:
             "Another package manager owns this Python (PEP 668): planned for it anyway,"
             " as --break-system-packages (or install's staging --root) asks"
         )
-    lines.append("")
+    if plan.distributions:  # a removal of what is not installed plans none
+        lines.append("")
     for dist in plan.distributions:
         if dist.action == "remove":
             detail = f"{removed_of[dist.name]} files removed"

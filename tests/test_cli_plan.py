@@ -192,6 +192,16 @@ def test_json_prints_the_plan_and_show_reviews_it(tmp_path: Path, target: Path, 
     assert (shown_json.returncode, shown_json.stdout) == (0, printed.stdout)
 
 
+def test_a_plan_of_no_distribution_reviews_without_an_empty_section(target: Path, cli: Cli) -> None:
+    env = target.parent.parent
+    dry = cli("plan", "--remove", "nosuch", "--python", target)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.startswith(
+        f"Plan for {env} (Python {sys.version_info.major}.{sys.version_info.minor}, {target})\n"
+        "\nFiles: 0 new, 0 replaced, 0 removed; 0 work units; 0 directories\n"
+    ), dry.stdout
+
+
 def test_show_refuses_an_edited_plan(tmp_path: Path, target: Path, cli: Cli) -> None:
     output = tmp_path / "plan.json"
     assert cli("plan", *built(tmp_path, APP), "--python", target, "-o", output).returncode == 0
