@@ -741,7 +741,8 @@ def test_a_cut_review_says_where_the_whole_list_is(tmp_path: Path, target: Path,
 
     assert cut("plan", wheel) == "  ... and 2 more warnings (--json prints them all)"
     assert cut("install", "--dry-run", wheel) == (
-        "  ... and 2 more warnings (`wheelplan plan` with --json prints them all)"
+        "  ... and 2 more warnings (`wheelplan plan` with the same arguments and --json"
+        " prints them all)"
     )
     assert cut("plan", wheel, "-o", plan) == f"  ... and 2 more warnings (see '{plan}')"
     shown = cli("show", plan)

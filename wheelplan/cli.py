@@ -294,7 +294,7 @@ def _whole(args: argparse.Namespace, on_stdout: bool) -> str:
         removes = " ".join(f"--remove {name}" for name in args.remove)  # normalized names
         return f"`wheelplan plan {removes} --json` prints them all"
     if args.command == "install":
-        return "`wheelplan plan` with --json prints them all"
+        return "`wheelplan plan` with the same arguments and --json prints them all"
     return "--json prints them all"
 
 
