@@ -71,8 +71,8 @@ from planner.target import (
     prefix_problem,
     recover_command,
 )
+from planner.wheelhash import DigestCache
 from planner.wheels import (
-    DigestCache,
     ManifestCache,
     Member,
     Wheel,

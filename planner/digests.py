@@ -21,7 +21,7 @@ import signal
 from collections.abc import Callable, Sequence
 
 from planner.hashing import file_stamp, mapped_sha256, open_regular
-from planner.wheels import DigestCache
+from planner.wheelhash import DigestCache
 
 # Fewer bytes of wheels than this are hashed here: a process costs more than it saves.
 MIN_BYTES = 4 * 1024 * 1024

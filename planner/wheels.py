@@ -7,13 +7,11 @@ applier as it streams them, against the RECORD hashes kept here.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import mmap
 import os
 import re
 import stat
-import threading
 import zlib
 from collections.abc import Callable
 from email.message import Message
@@ -33,12 +31,7 @@ from packaging.version import Version
 from planner.centraldir import NOT_A_ZIP, Buffer, Entry, Unreadable, read_entries
 from planner.entrypoints import EntryScript, is_plain_name, parse_entry_scripts
 from planner.errors import Collector, Refused, looks_like
-from planner.hashing import (
-    ACCEPTED_HASHES,
-    canonical_hash,
-    mapped_sha256,
-    open_regular,
-)
+from planner.hashing import ACCEPTED_HASHES, canonical_hash, open_regular
 from planner.limits import MAX_FILE_OFFSET, Limits, whole_number
 from planner.localheader import (
     LOCAL_HEADER,
@@ -48,6 +41,7 @@ from planner.localheader import (
 )
 from planner.paths import path_problem
 from planner.records import SIGNATURES, parse_record
+from planner.wheelhash import BACKGROUND_HASH, DigestCache, Hashing
 
 # Files in .dist-info that wheelplan writes itself, so a wheel's own copies are not installed.
 GENERATED_DIST_INFO = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
@@ -413,20 +407,6 @@ def _checked_members(entries: list[Entry], limits: Limits, errors: Collector) ->
     return members
 
 
-class DigestCache(Protocol):
-    """Remembers wheel hashes (applier.wheelindex.WheelIndex); `compute` hashes on a miss.
-
-    The reading thread calls `abandon` when it refuses a wheel that `digest_fd` may
-    still be hashing in another thread (planner.digests.ForkedDigests waits for a child).
-    """
-
-    def digest_fd(self, path: str, fd: int, compute: Callable[[int], str]) -> str: ...
-
-    def known(self, path: str, info: os.stat_result) -> str | None: ...
-
-    def abandon(self, path: str) -> None: ...
-
-
 class ManifestCache(Protocol):
     """What `read_wheel` made of wheels before, by sha256 (applier.manifests.Manifests).
 
@@ -473,11 +453,11 @@ def read_wheel(
     except OSError as error:
         raise Refused.one(path, f"cannot read wheel: {error.strerror}") from None
     # One descriptor for the hash and the archive, so the bytes checked are the bytes read.
-    hashing: _Hashing | None = None
+    hashing: Hashing | None = None
     wheel: Wheel | None = None
     try:
         size = os.fstat(fd).st_size
-        hashing = _Hashing(absolute, fd, digests, background=size >= _BACKGROUND_HASH)
+        hashing = Hashing(absolute, fd, digests, background=size >= BACKGROUND_HASH)
         with _map(fd) as data:
             entries, central_start = read_entries(data)
             members = _checked_members(entries, limits, errors)
@@ -509,61 +489,6 @@ def _map(fd: int) -> mmap.mmap:
         return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
     except ValueError:  # an empty file
         raise Unreadable(NOT_A_ZIP) from None
-
-
-# Wheels at least this big are hashed by a second thread while the archive is parsed.
-_BACKGROUND_HASH = 8 * 1024 * 1024
-
-
-class _Hashing:
-    """A wheel's sha256: computed at once for a small wheel, else by a thread while the
-    archive is parsed (hashlib releases the interpreter lock on large buffers, so one
-    core hashes the file while the other parses the central directory).
-
-    A wheel the parsing refuses is not hashed to the end: any file can be given as a
-    wheel, a sparse terabyte too.
-    """
-
-    def __init__(
-        self, path: str, fd: int, digests: DigestCache | None, *, background: bool
-    ) -> None:
-        self._path = path
-        self._digests = digests
-        self._stop = threading.Event()
-        self._outcome: list[str | BaseException] = []
-        self._thread: threading.Thread | None = None
-        if background:
-            self._thread = threading.Thread(target=self._run, args=(fd,), daemon=True)
-            self._thread.start()
-        else:
-            self._run(fd)
-
-    def _run(self, fd: int) -> None:
-        compute = functools.partial(mapped_sha256, stop=self._stop)
-        try:
-            if self._digests is None:
-                self._outcome.append(compute(fd))
-            else:
-                self._outcome.append(self._digests.digest_fd(self._path, fd, compute))
-        except BaseException as error:  # raised again by `result`, in the reading thread
-            self._outcome.append(error)
-
-    def abandon(self) -> None:
-        """Stop the hash wherever it is: the wheel is refused, and `result` is not asked."""
-        self._stop.set()
-        if self._digests is not None:
-            self._digests.abandon(self._path)
-
-    def join(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-
-    def result(self) -> str:
-        self.join()
-        outcome = self._outcome[0]
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
 
 
 def _read_dist_info(

@@ -369,7 +369,7 @@ def test_units_that_do_not_partition_are_refused_before_writing(
 # allowed by its module and count, with why it does not synchronise the workers.
 ALLOWED = {
     # `file_digest`'s stop flag, in the annotations of `mapped_sha256` and
-    # `file_digest`: the planner's wheel hashing (planner/wheels.py `_Hashing`) sets it
+    # `file_digest`: the planner's wheel hashing (planner/wheelhash.py `Hashing`) sets it
     # to give a hash up. The workers only call `open_regular`, and pass no flag.
     ("planner.hashing", "threading.Event"): 2,
     # Each worker's own report pipe, made by the driver before it forks that worker:

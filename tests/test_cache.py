@@ -780,15 +780,15 @@ def test_the_index_spares_rehashing_an_unchanged_wheel(
     prefix = tmp_path / "env"
     prefix.mkdir()
     hashed: list[int] = []
-    from planner import wheels as wheels_module
+    from planner import wheelhash
 
-    real = wheels_module.mapped_sha256
+    real = wheelhash.mapped_sha256
 
     def counting(fd: int, **options: Any) -> str:
         hashed.append(fd)
         return real(fd, **options)
 
-    monkeypatch.setattr(wheels_module, "mapped_sha256", counting)
+    monkeypatch.setattr(wheelhash, "mapped_sha256", counting)
 
     def plan_once() -> Plan:
         index = wheelindex.WheelIndex(str(tmp_path / "cache"))
@@ -877,12 +877,12 @@ def test_install_without_a_cache_hashes_each_wheel_once(
     the plan and the apply has another stamp, so it is hashed again, and refused. (By
     a file of the same size: one of another size is refused unread.)"""
     from applier import preflight
-    from planner import wheels as wheels_module
+    from planner import wheelhash
     from wheelplan import cli as command_line
 
     monkeypatch.setattr(wheelindex, "_SETTLED_NS", 0)
     hashed: list[str] = []
-    for module, name in ((wheels_module, "mapped_sha256"), (wheelindex, "file_sha256")):
+    for module, name in ((wheelhash, "mapped_sha256"), (wheelindex, "file_sha256")):
         real = getattr(module, name)
 
         def counting(source: Any, real: Any = real, name: str = name, **options: Any) -> str:
