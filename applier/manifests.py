@@ -1,7 +1,7 @@
 """Wheel manifests: what the wheel reader made of a wheel, kept by the wheel's sha256.
 
 `manifests-v1/<sha[:2]>/<sha256>.json` in the cache directory holds one wheel as
-`planner.wheels.read_wheel` returned it (its members with their offsets, modes and
+`planner.wheelreader.read_wheel` returned it (its members with their offsets, modes and
 RECORD hashes, entry points, requirements and warnings), with what it was read by and
 under: the reader's version, the interpreter's and the wheel libraries' versions, and
 the Limits. A plan takes a wheel from its manifest instead of reading the archive only
@@ -10,7 +10,7 @@ unchanged) and the manifest names that sha256 and size, this reader, these limit
 the same path (warnings name the file). Anything else is a miss, a damaged file (its
 CRC-32 differs) or a mistyped one included, and one holding what the reader never
 gives (a negative offset, an entry point that is not an import;
-`planner.wheels.is_as_read`): the wheel is read and a fresh manifest written. Planned
+`planner.wheelreader.is_as_read`): the wheel is read and a fresh manifest written. Planned
 members are checked against the manifest's RECORD hashes whenever they are extracted.
 
 Only `plan` uses manifests: importing this module loads the wheel reader.
@@ -33,7 +33,8 @@ from applier.cachedir import MANIFESTS, WHEEL_SHA256
 from applier.wheelindex import WheelIndex
 from planner.inputfiles import read_own
 from planner.limits import Limits
-from planner.wheels import READER_VERSION, Wheel, is_as_read
+from planner.wheelreader import READER_VERSION, is_as_read
+from planner.wheels import Wheel
 
 DIRECTORY = MANIFESTS
 # A manifest is trusted only from the reader that wrote it: the wheel reader's own

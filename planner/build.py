@@ -72,12 +72,8 @@ from planner.target import (
     recover_command,
 )
 from planner.wheelhash import DigestCache
-from planner.wheels import (
-    ManifestCache,
-    Member,
-    Wheel,
-    read_wheel,
-)
+from planner.wheelreader import read_wheel
+from planner.wheels import ManifestCache, Member, Wheel
 
 
 @attrs.frozen

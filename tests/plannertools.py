@@ -17,7 +17,8 @@ from planner.build import Request, make_plan
 from planner.installed import Installed
 from planner.plan import Plan
 from planner.target import TargetInfo
-from planner.wheels import Wheel, read_wheel
+from planner.wheelreader import read_wheel
+from planner.wheels import Wheel
 from tests.wheelfactory import WheelSpec, build_wheel
 
 SCHEMES: Mapping[str, str] = {

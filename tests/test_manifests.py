@@ -21,14 +21,15 @@ from hypothesis import strategies as st
 from applier import manifests as manifests_module
 from applier import wheelindex
 from applier.manifests import DIRECTORY, Manifests, dump, framed, parse
-from planner import build, hashing, wheelhash, wheels
+from planner import build, hashing, wheelhash, wheelreader
 from planner.build import Request, make_plan, read_wheels
 from planner.entrypoints import EntryScript
 from planner.errors import Refused
 from planner.limits import Limits
 from planner.plan import dumps
 from planner.target import TargetInfo
-from planner.wheels import Member, Wheel, read_wheel
+from planner.wheelreader import read_wheel
+from planner.wheels import Member, Wheel
 from tests.imagetools import LockPackage, wheel_entry, write_pylock
 from tests.plannertools import fake_target
 from tests.wheelfactory import Member as Zipped
@@ -154,7 +155,7 @@ def test_a_hit_neither_reads_the_archive_nor_hashes_it(
         raise AssertionError("the archive was read or hashed")
 
     monkeypatch.setattr(build, "read_wheel", forbidden)
-    monkeypatch.setattr(wheels, "read_entries", forbidden)
+    monkeypatch.setattr(wheelreader, "read_entries", forbidden)
     monkeypatch.setattr(wheelhash, "mapped_sha256", forbidden)
     monkeypatch.setattr(hashing, "mapped_sha256", forbidden)
     monkeypatch.setattr(wheelindex, "file_sha256", forbidden)
@@ -575,7 +576,7 @@ def test_a_wheel_that_cannot_be_opened_is_refused_whatever_its_manifest(
         raise PermissionError(13, "Permission denied", path)
 
     monkeypatch.setattr(build, "open_regular", denied)
-    monkeypatch.setattr(wheels, "open_regular", denied)
+    monkeypatch.setattr(wheelreader, "open_regular", denied)
     with pytest.raises(Refused, match="cannot read wheel: Permission denied"):
         cached_read(paths, cache)
 

@@ -11,7 +11,7 @@ import attrs
 import pytest
 
 from planner.errors import Refused
-from planner.wheels import read_wheel
+from planner.wheelreader import read_wheel
 from tests.hostile import CONTROL, DIST_INFO, FILENAME, _central_entry
 from tests.recordcheck import respelled
 from tests.wheelfactory import build_wheel
