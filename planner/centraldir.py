@@ -5,7 +5,7 @@ reads the planner has no use for, and the planner reads 17,000 members per plan.
 This reads the same records with one struct call each, makes the checks zipfile
 makes while opening an archive and refuses in zipfile's words, so a damaged wheel
 is refused as before. The checks a wheel's members need (paths, methods, local
-headers) stay in `planner.wheelreader`.
+headers) are `planner.archive`'s.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from applier import manifests as manifests_module
 from applier import wheelindex
 from applier.manifests import DIRECTORY, Manifests, dump, framed, parse
-from planner import build, hashing, wheelhash, wheelreader
+from planner import archive, build, hashing, wheelhash, wheelreader
 from planner.build import Request, make_plan, read_wheels
 from planner.entrypoints import EntryScript
 from planner.errors import Refused
@@ -155,7 +155,7 @@ def test_a_hit_neither_reads_the_archive_nor_hashes_it(
         raise AssertionError("the archive was read or hashed")
 
     monkeypatch.setattr(build, "read_wheel", forbidden)
-    monkeypatch.setattr(wheelreader, "read_entries", forbidden)
+    monkeypatch.setattr(archive, "read_entries", forbidden)
     monkeypatch.setattr(wheelhash, "mapped_sha256", forbidden)
     monkeypatch.setattr(hashing, "mapped_sha256", forbidden)
     monkeypatch.setattr(wheelindex, "file_sha256", forbidden)
