@@ -10,7 +10,7 @@ unchanged) and the manifest names that sha256 and size, this reader, these limit
 the same path (warnings name the file). Anything else is a miss, a damaged file (its
 CRC-32 differs) or a mistyped one included, and one holding what the reader never
 gives (a negative offset, an entry point that is not an import;
-`planner.wheelreader.is_as_read`): the wheel is read and a fresh manifest written. Planned
+`planner.distinfo.is_as_read`): the wheel is read and a fresh manifest written. Planned
 members are checked against the manifest's RECORD hashes whenever they are extracted.
 
 Only `plan` uses manifests: importing this module loads the wheel reader.
@@ -31,9 +31,10 @@ import packaging
 from applier.atomic import write_atomic
 from applier.cachedir import MANIFESTS, WHEEL_SHA256
 from applier.wheelindex import WheelIndex
+from planner.distinfo import is_as_read
 from planner.inputfiles import read_own
 from planner.limits import Limits
-from planner.wheelreader import READER_VERSION, is_as_read
+from planner.wheelreader import READER_VERSION
 from planner.wheels import Wheel
 
 DIRECTORY = MANIFESTS

@@ -5,6 +5,7 @@ time or memory or to show the planner other bytes than the applier reads: member
 the limits, a local header that disagrees with the central directory
 (`planner.centraldir`), bytes that no member accounts for. These checks are apart from
 what the wheel's dist-info says, which is read only from the members they passed.
+A change to what they refuse or warn of bumps READER_VERSION (planner.wheelreader).
 """
 
 from __future__ import annotations
