@@ -21,7 +21,9 @@ from planner.inputs import best_builds, expand_inputs
 from planner.installed import (
     Installed,
     bytecode_source,
+    in_metadata,
     installed_twice,
+    left_in_metadata,
     left_outside,
     unlisted_metadata,
 )
@@ -817,6 +819,9 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     # `lib/` in a venv), which must not take a file that stays or that goes already.
     settled = real.aliases([*written, *kept_owner_of]) if gone_owner_of else set()
     left_by_hand: list[str] = []  # removals no plan may name
+    # The metadata of one that stays is its own, whatever a RECORD that goes lists.
+    kept_metadata = {really for item in kept_copies if (really := real.of(item.dist_info))}
+    theirs: dict[str, list[str]] = {}
     for path, owners in sorted(gone_owner_of.items()):
         if path in written or path in kept_owner_of:
             continue
@@ -829,6 +834,10 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         really = real.of(path)
         if really is not None:
             if really in settled or really in written or really in kept_owner_of:
+                continue
+            if in_metadata(really, kept_metadata):
+                for name in owners:
+                    theirs.setdefault(name, []).append(path)
                 continue
             settled.add(really)  # removed once, by its first name
         reason = "; ".join(gone[name] for name in sorted(owners))
@@ -847,6 +856,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         removals[path] = FileEntry(
             path=path, action="remove", owners=tuple(sorted(owners)), reason=reason
         )
+    warnings += [left_in_metadata(installed[name], paths) for name, paths in theirs.items()]
     # A loser's bytecode of a source it lost goes too, unless another kept owner lists
     # it; so does a kept owner's of a source written again (stale with the new mtime).
     for cached, names in losses.add_bytecode().items():

@@ -74,6 +74,22 @@ def left_outside(item: Installed) -> str | None:
     )
 
 
+def in_metadata(path: str, folders: Collection[str]) -> bool:
+    """Whether `path` is one of the metadata `folders` (an .egg-info file) or in one."""
+    return path in folders or not set(parents(path)).isdisjoint(folders)
+
+
+def left_in_metadata(item: Installed, paths: Sequence[str]) -> str:
+    """Why a plan that removes `item` leaves `paths` it lists: they are another
+    distribution's metadata, which is that one's whatever any RECORD says (see
+    `unlisted_metadata`), and it stays."""
+    rows = ", ".join(map(repr, paths))
+    return (
+        f"{item.display_name} {item.version}: its RECORD lists {rows}, in the metadata of a"
+        " distribution that stays; left as it is"
+    )
+
+
 def installed_state(installed: Iterable[Installed]) -> tuple[InstalledFolder, ...]:
     """What a plan records of the target's distributions: each metadata folder, with
     a digest of its file list, so an apply can name the one added, removed or listing

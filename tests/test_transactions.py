@@ -997,6 +997,44 @@ def test_a_record_row_naming_anothers_file_by_another_path_does_not_remove_it(
     assert diff(snapshot(env_dir), only_other) == []
 
 
+@pytest.mark.parametrize("metadata", ["dist-info file its RECORD leaves out", "egg-info file"])
+def test_a_record_row_naming_the_metadata_of_one_that_stays_leaves_it(
+    tmp_path: Path, metadata: str
+) -> None:
+    """Another distribution's metadata is its own, whatever any RECORD lists: `mine`'s
+    row for it once took `other`'s WHEEL (and the uninstall was refused, saying that
+    other's folder would still name a distribution that is gone) or a distutils
+    `.egg-info` file (and `other` was uninstalled with `mine`), as pip takes both."""
+    wheels = tmp_path / "wheels"
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b"MINE = 1\n"}), wheels)
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    if metadata == "egg-info file":
+        kept = f"{SITE}/other-1.0-py{sys.version_info.major}.{sys.version_info.minor}.egg-info"
+        (env_dir / kept).write_text("Metadata-Version: 1.1\nName: other\nVersion: 1.0\n")
+    else:
+        other = build_wheel(WheelSpec("other", files={"other.py": b""}), wheels)
+        install(python, [other])
+        kept = f"{SITE}/other-1.0.dist-info/WHEEL"
+        record = env_dir / SITE / "other-1.0.dist-info" / "RECORD"
+        rows = record.read_text().splitlines(keepends=True)
+        unlisted = "other-1.0.dist-info/WHEEL,"
+        record.write_text("".join(row for row in rows if not row.startswith(unlisted)))
+    only_other = snapshot(env_dir)
+    install(python, [mine])
+    record = env_dir / SITE / "mine-1.0.dist-info" / "RECORD"
+    record.write_text(record.read_text() + f"{kept.removeprefix(SITE + '/')},,\n")
+
+    result = run_cli("uninstall", "mine", "--python", python, "--quiet")
+    assert (result.returncode, result.stderr) == (
+        0,
+        f"warning: mine 1.0: its RECORD lists {kept!r}, in the metadata of a distribution"
+        " that stays; left as it is\n",
+    )
+    assert diff(snapshot(env_dir), only_other) == []
+    assert installed_by_metadata(python) == {"other": "1.0"}
+
+
 def test_a_plan_that_removes_a_folder_is_refused(tmp_path: Path) -> None:
     """The applier checks it too: a plan edited to remove `other/` would move the folder
     aside whole and delete it at the commit."""
