@@ -772,6 +772,28 @@ def test_a_cut_removal_review_says_how_to_see_the_whole_list(
     ]
 
 
+def test_a_cut_sync_review_with_no_wheels_points_at_a_plan_that_syncs_too(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """`install --sync --remove NAME` with no wheels removes everything installed; its
+    dry run pointed at `wheelplan plan --remove NAME --json`, which removes NAME alone."""
+    files = {f"app/m{n:02}.py": b"" for n in range(14)}
+    wheels = built(tmp_path, WheelSpec(name="app", files=files), WheelSpec(name="other"))
+    assert cli("install", *wheels, "--python", target, "--no-cache").returncode == 0
+    result = cli("install", "--sync", "--remove", "Other", "--dry-run", "--python", target)
+    assert result.returncode == 0, result.stderr
+    (cut,) = [line for line in result.stdout.splitlines() if line.startswith("  ... and ")]
+    pointed = re.fullmatch(
+        r"  \.\.\. and (\d+) more removals \(`wheelplan (.+)` prints them all\)", cut
+    )
+    assert pointed is not None, cut
+    shown = cli(*pointed[2].split(), "--python", target)
+    assert shown.returncode == 0, shown.stderr
+    removals = [entry for entry in json.loads(shown.stdout)["files"] if entry["action"] == "remove"]
+    assert int(pointed[1]) == len(removals) - 10
+    assert {dist["name"] for dist in json.loads(shown.stdout)["distributions"]} == {"app", "other"}
+
+
 def test_what_a_venv_imports_from_its_system_site_packages_meets_requirements(
     tmp_path: Path, cli: Cli
 ) -> None:

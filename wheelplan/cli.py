@@ -291,8 +291,10 @@ def _whole(args: argparse.Namespace, on_stdout: bool) -> str:
     if args.output:
         return f"see {shlex.quote(str(args.output))}"
     if args.command == "install" and not args.wheels and args.lock is None:  # an uninstall
-        removes = " ".join(f"--remove {name}" for name in args.remove)  # normalized names
-        return f"`wheelplan plan {removes} --json` prints them all"
+        removes = [f"--remove {name}" for name in args.remove]  # normalized names
+        # --sync removes what is not named too: the same plan needs it.
+        options = " ".join(["--sync", *removes] if args.sync else removes)
+        return f"`wheelplan plan {options} --json` prints them all"
     if args.command == "install":
         return "`wheelplan plan` with the same arguments and --json prints them all"
     return "--json prints them all"
