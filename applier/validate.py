@@ -199,11 +199,11 @@ def _check_installed(target: Target, bad: Callable[[str], None]) -> None:
         if printable(item.dist_info) != item.dist_info:
             bad(f"{where} holds a character a scan records escaped")
         elif item.dist_info.rpartition("/")[0] not in sites or not item.dist_info.endswith(
-            (".dist-info", ".egg-info")
+            (".dist-info", ".egg-info", ".egg-link")
         ):
             bad(
-                f"{where} is not a .dist-info or .egg-info in the target's purelib or"
-                " platlib folder"
+                f"{where} is not a .dist-info, .egg-info or .egg-link in the target's purelib"
+                " or platlib folder"
             )
         if previous is not None and item.dist_info <= previous:
             bad(f"installed folders are not sorted, or one is listed twice (at {item.dist_info!r})")

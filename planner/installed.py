@@ -199,6 +199,12 @@ _DIST_INFO = ".dist-info"
 # wrote one, relative to the folder); pip uninstalls by it, and so does wheelplan.
 _EGG_INFO = ".egg-info"
 _LEGACY_LIST = "installed-files.txt"
+# A legacy editable install (`setup.py develop`, pip's `install -e` before PEP 660): a
+# NAME.egg-link whose first line is the folder holding the project's NAME.egg-info, which
+# a line of easy-install.pth puts on sys.path. pip and uv uninstall it by removing the
+# link and that line, which no plan can name: it is installed, but never replaced or
+# removed (see `_files_of`).
+_EGG_LINK = ".egg-link"
 
 
 def _read_optional(path: str) -> str | None:
@@ -215,6 +221,8 @@ def _read_optional(path: str) -> str | None:
 def _listing_of(path: str) -> str | None:
     """The RECORD of the .dist-info at `path`, or the installed-files.txt of the .egg-info
     folder there; None when it has none (an .egg-info file has none)."""
+    if path.endswith(_EGG_LINK):
+        return None
     listing = "RECORD" if path.endswith(_DIST_INFO) else _LEGACY_LIST
     return _read_optional(os.path.join(path, listing))
 
@@ -234,9 +242,10 @@ def _dist_info_folders(prefix: str, schemes: Mapping[str, str]) -> Iterator[tupl
 
 
 def _metadata_entries(root: str) -> Iterator[str]:
-    """The names of the .dist-info folders (and legacy .egg-info) in a site folder."""
+    """The names of the .dist-info folders (and legacy .egg-info and .egg-link) in a site
+    folder."""
     for entry in sorted(os.listdir(root)):
-        if entry.endswith(_EGG_INFO) or (
+        if entry.endswith((_EGG_INFO, _EGG_LINK)) or (
             entry.endswith(_DIST_INFO) and os.path.isdir(os.path.join(root, entry))
         ):
             yield entry
@@ -247,6 +256,8 @@ def _named_version(entry: str) -> tuple[str, str]:
     if entry.endswith(_DIST_INFO):
         name, _, version = entry[: -len(_DIST_INFO)].rpartition("-")
         return name, version
+    if entry.endswith(_EGG_LINK):
+        return entry[: -len(_EGG_LINK)], ""  # the version is in the project's metadata
     # NAME-VERSION[-pyX.Y[-PLATFORM]].egg-info; NAME and VERSION hold no "-".
     name, _, rest = entry[: -len(_EGG_INFO)].partition("-")
     return name, rest.partition("-")[0]
@@ -258,8 +269,19 @@ def _metadata_of(path: str) -> tuple[str | None, str, str]:
     name, version = _named_version(os.path.basename(path))
     if path.endswith(_DIST_INFO):
         return _read_optional(os.path.join(path, "METADATA")), name, version
+    if path.endswith(_EGG_LINK):
+        project = _linked_project(path)
+        pkg_info = os.path.join(project, name + _EGG_INFO, "PKG-INFO") if project else None
+        return _read_optional(pkg_info) if pkg_info else None, name, version
     pkg_info = os.path.join(path, "PKG-INFO") if os.path.isdir(path) else path
     return _read_optional(pkg_info), name, version
+
+
+def _linked_project(egg_link: str) -> str | None:
+    """The folder an .egg-link names on its first line (relative to the link's own
+    folder, if it is relative), or None when it names none."""
+    first = (_read_optional(egg_link) or "").partition("\n")[0].strip()
+    return os.path.normpath(os.path.join(os.path.dirname(egg_link), first)) if first else None
 
 
 def scan_elsewhere(folders: Iterable[str]) -> dict[str, str]:
@@ -272,6 +294,8 @@ def scan_elsewhere(folders: Iterable[str]) -> dict[str, str]:
     for folder in folders:
         with contextlib.suppress(OSError):
             for entry in _metadata_entries(folder):
+                if entry.endswith(_EGG_LINK):
+                    continue  # its name has no version
                 name, version = _named_version(entry)
                 found.setdefault(canonicalize_name(name), version)
     return found
@@ -479,6 +503,12 @@ def _files_of(
 ) -> tuple[_Rows, str | None]:
     """A distribution's files, from its RECORD or legacy list, and why they are not
     known to be all of its own (None when they are)."""
+    if dist_info.endswith(_EGG_LINK):
+        project = _linked_project(folder)
+        of = f" of {project!r}" if project else ""
+        return _Rows(), (
+            f"it is a legacy editable install{of} (setup.py develop), which pip uninstall removes"
+        )
     outside = _leads_outside(folder, prefix)
     rows = _Rows()
     if dist_info.endswith(_DIST_INFO):

@@ -1013,8 +1013,8 @@ PLAN_CASES: tuple[PlanCase, ...] = (
     PlanCase(
         "installed-dotdot",
         _installed(("lib/../../../x-1.0.dist-info", _LISTING)),
-        "installed folder 'lib/../../../x-1.0.dist-info' is not a .dist-info or .egg-info in"
-        " the target's purelib or platlib folder",
+        "installed folder 'lib/../../../x-1.0.dist-info' is not a .dist-info, .egg-info or"
+        " .egg-link in the target's purelib or platlib folder",
     ),
     PlanCase(
         "installed-line-break",
@@ -1024,13 +1024,13 @@ PLAN_CASES: tuple[PlanCase, ...] = (
     PlanCase(
         "installed-outside-site",
         _installed(("bin/a-1.0.dist-info", _LISTING)),
-        "installed folder 'bin/a-1.0.dist-info' is not a .dist-info or .egg-info in the"
-        " target's purelib or platlib folder",
+        "installed folder 'bin/a-1.0.dist-info' is not a .dist-info, .egg-info or .egg-link in"
+        " the target's purelib or platlib folder",
     ),
     PlanCase(
         "installed-not-metadata",
         _installed(("a-1.0", _LISTING)),
-        "is not a .dist-info or .egg-info in the target's purelib or platlib folder",
+        "is not a .dist-info, .egg-info or .egg-link in the target's purelib or platlib folder",
     ),
     PlanCase(
         "installed-digest-short",

@@ -1062,14 +1062,21 @@ def test_a_plan_that_removes_a_folder_is_refused(tmp_path: Path) -> None:
     assert exact_snapshot(env_dir) == before
 
 
-@pytest.mark.parametrize("metadata", ["egg-info folder", "egg-info file", "dist-info, RECORD lost"])
+@pytest.mark.parametrize(
+    "metadata", ["egg-info folder", "egg-info file", "dist-info, RECORD lost", "egg-link"]
+)
 def test_a_distribution_without_a_record_is_neither_replaced_nor_removed(
     tmp_path: Path, metadata: str
 ) -> None:
     """Installing over it would leave its files and its metadata beside the new version's,
     and importlib.metadata would report the old version. uv refuses to uninstall each
     kind; pip refuses the .egg-info file and the lost RECORD, and for the bare .egg-info
-    folder removes the folder alone, leaving `legacy.py` (pip 26.3, uv 0.13.9)."""
+    folder removes the folder alone, leaving `legacy.py` (pip 26.3, uv 0.13.9).
+
+    A legacy editable install (`setup.py develop`: an .egg-link to the project's folder,
+    which easy-install.pth puts on sys.path) was not seen at all: `uninstall` said it was
+    not installed, where pip and uv remove the link and its .pth line, a requirement on
+    it was unmet, and a wheel of it was installed beside it."""
     wheels = tmp_path / "wheels"
     new = build_wheel(WheelSpec("legacy", "2.0", files={"legacy.py": b"NEW = 2\n"}), wheels)
     other = build_wheel(WheelSpec("other", files={"other.py": b""}), wheels)
@@ -1082,6 +1089,18 @@ def test_a_distribution_without_a_record_is_neither_replaced_nor_removed(
         (site / "legacy-1.0.dist-info" / "RECORD").unlink()
         where = f"{SITE}/legacy-1.0.dist-info"
         reason = "it has no RECORD"
+    elif metadata == "egg-link":
+        project = tmp_path / "project"
+        (project / "legacy.egg-info").mkdir(parents=True)
+        (project / "legacy.egg-info" / "PKG-INFO").write_text(pkg_info)
+        (project / "legacy.py").write_text("OLD = 1\n")
+        where = f"{SITE}/legacy.egg-link"
+        (env_dir / where).write_text(f"{project}\n.")
+        (site / "easy-install.pth").write_text(f"{project}\n")
+        reason = (
+            f"it is a legacy editable install of {str(project)!r} (setup.py develop),"
+            " which pip uninstall removes"
+        )
     else:
         reason = "it has no RECORD or installed-files.txt"
         where = f"{SITE}/legacy-1.0-py3.11.egg-info"
