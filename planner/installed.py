@@ -408,13 +408,11 @@ def record_without(item: Installed, prefix: str, dropped: Collection[str]) -> st
     import csv
     import io
 
-    from installer.records import parse_record_file  # see scan_installed
-
     assert item.listing is not None and not item.legacy
     base = os.path.dirname(item.dist_info)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    for row in parse_record_file(item.listing.splitlines()):
+    for row in _record_rows(item.listing):
         if _prefix_relative(base, row[0], prefix, item.directory) not in dropped:
             writer.writerow(row)
     return out.getvalue()
@@ -581,6 +579,14 @@ def _legacy_files(
     return files, None
 
 
+def _record_rows(record: str) -> Iterator[tuple[str, str, str]]:
+    """An installed RECORD's rows. A blank line is none (a hand edit, or one more line
+    break at the end), where installer's reader takes it for a row of no fields."""
+    from installer.records import parse_record_file  # see scan_installed
+
+    return parse_record_file(line for line in record.splitlines() if line.strip())
+
+
 def _record_files(
     record: str | None, dist_info: str, prefix: str, directory: bool = False
 ) -> _Rows:
@@ -590,8 +596,6 @@ def _record_files(
     A row leading outside the prefix is set apart, not refused: an installer's own
     reading of its rows must not block every plan there.
     """
-    from installer.records import parse_record_file  # see scan_installed
-
     if record is None:
         return _Rows()
     base = os.path.dirname(dist_info)
@@ -600,7 +604,7 @@ def _record_files(
     outside: list[str] = []
     problems = []
     try:
-        rows = list(parse_record_file(record.splitlines()))
+        rows = list(_record_rows(record))
     except Exception:  # the csv module raises several kinds
         return _Rows(problems=(Problem(f"{dist_info}/RECORD", "is not valid CSV"),))
     for path, hash_text, size in rows:

@@ -409,6 +409,25 @@ def test_removal_needs_a_record_and_leaves_what_its_rows_name_outside(
     assert exact_snapshot(env_dir) == before
 
 
+def test_a_blank_line_in_an_installed_record_is_no_row(tmp_path: Path) -> None:
+    """A RECORD with blank lines (edited by hand, or by a tool that ends it with one more
+    line break) is read as the rows it has: it refused every plan and verify on the
+    environment as 'not valid CSV', where uv 0.13.9 uninstalls it (pip 23.2 fails with
+    an IndexError)."""
+    wheels = tmp_path / "wheels"
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b"MINE = 1\n"}), wheels)
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    empty = snapshot(env_dir)
+    install(python, [mine])
+    record = env_dir / SITE / "mine-1.0.dist-info" / "RECORD"
+    rows = record.read_text().splitlines(keepends=True)
+    record.write_text("".join([rows[0], "\n", *rows[1:], " \n"]))
+    assert "no problems" in ok("verify", "--python", python)
+    ok("uninstall", "mine", "--python", python, "--quiet")
+    assert diff(snapshot(env_dir), empty) == []
+
+
 @pytest.mark.parametrize(
     "row", ["other", "other/", ".", "", "../../../lib", "../../../bin", "../../..//lib"]
 )
