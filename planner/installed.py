@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 
 import attrs
 
-from planner.errors import Problem, Refused
+from planner.errors import Problem
 from planner.hashing import canonical_hash
 from planner.inputfiles import MAX_METADATA_BYTES, read_at_most
 from planner.limits import MAX_FILE_OFFSET, whole_number
@@ -314,14 +314,12 @@ def scan_installed(
     from installer.utils import parse_metadata_file
     from packaging.utils import canonicalize_name
 
-    problems: list[Problem] = []
     installed: list[Installed] = []
     for dist_info, folder in _dist_info_folders(prefix, schemes):
         text, fallback_name, fallback_version = _metadata_of(folder)
         metadata = parse_metadata_file(text or "")
         listing = _listing_of(folder)
         rows, unlisted = _files_of(dist_info, folder, listing, prefix, directory)
-        problems += rows.problems
         display_name = str(metadata.get("Name") or fallback_name)
         installed.append(
             Installed(
@@ -339,8 +337,6 @@ def scan_installed(
                 directory=directory,
             )
         )
-    if problems:
-        raise Refused(problems)
     return tuple(installed)
 
 
@@ -492,8 +488,9 @@ class _Rows:
     files: dict[str, str] = attrs.field(factory=dict)
     sizes: dict[str, int] = attrs.field(factory=dict)
     outside: tuple[str, ...] = ()
-    # Rows refused: the list cannot be read, or names a path no file may have.
-    problems: tuple[Problem, ...] = ()
+    # Why these are not all of its files: the list cannot be read past a row, or a row
+    # names a path no file may have (which no plan can remove). None when they are.
+    unknown: str | None = None
 
 
 def _files_of(
@@ -511,7 +508,7 @@ def _files_of(
     rows = _Rows()
     if dist_info.endswith(_DIST_INFO):
         rows = _record_files(listing, dist_info, prefix, directory)
-        unlisted = None if listing is not None else "it has no RECORD"
+        unlisted = rows.unknown if listing is not None else "it has no RECORD"
     elif outside:
         unlisted = None  # a legacy folder is not walked out there
     else:
@@ -594,7 +591,9 @@ def _record_files(
     with `directory`), with their hashes as the spec spells them and the sizes it gives.
 
     A row leading outside the prefix is set apart, not refused: an installer's own
-    reading of its rows must not block every plan there.
+    reading of its rows must not block every plan there. Nor does a damaged RECORD: the
+    rows read are kept (they still own their files), and `unknown` says why they may
+    not be all.
     """
     if record is None:
         return _Rows()
@@ -602,18 +601,20 @@ def _record_files(
     files: dict[str, str] = {}
     sizes: dict[str, int] = {}
     outside: list[str] = []
-    problems = []
+    bad_row: str | None = None
+    cut: str | None = None
+    rows: list[tuple[str, str, str]] = []
     try:
-        rows = list(_record_rows(record))
+        rows.extend(_record_rows(record))  # keeps the rows read before a bad one
     except Exception:  # the csv module raises several kinds
-        return _Rows(problems=(Problem(f"{dist_info}/RECORD", "is not valid CSV"),))
+        cut = f"its RECORD is not a list of path, hash and size rows (from row {len(rows) + 1})"
     for path, hash_text, size in rows:
         relative = _prefix_relative(base, path, prefix, directory)
         if _climbs(relative):
             outside.append(path)
             continue
         if problem := path_problem(relative):
-            problems.append(Problem(f"{dist_info}/RECORD", f"row {path!r} {problem}"))
+            bad_row = bad_row or f"its RECORD row {path!r} {problem}"
             continue
         if hash_text:
             # Hex, as installer before 0.6 wrote it, or padded: compared as the digest.
@@ -621,4 +622,4 @@ def _record_files(
         files[relative] = hash_text
         if size.isascii() and size.isdigit() and (value := whole_number(size)) <= MAX_FILE_OFFSET:
             sizes[relative] = value
-    return _Rows(files, sizes, tuple(outside), tuple(problems))
+    return _Rows(files, sizes, tuple(outside), bad_row or cut)

@@ -346,13 +346,13 @@ def test_installed_rows_are_relative_to_the_prefix_as_relpath_makes_them(
         if relative.startswith("../") or relative == "..":
             outside.append(path)
         elif problem := path_problem(relative):
-            refused.append(f"row {path!r} {problem}")
+            refused.append(f"its RECORD row {path!r} {problem}")
         else:
             expected[relative] = "sha256=x"
     assert rows.files == expected
     assert rows.sizes == dict.fromkeys(expected, 1)
     assert list(rows.outside) == outside
-    assert [problem.message for problem in rows.problems] == refused
+    assert rows.unknown == next(iter(refused), None)
 
 
 def test_an_installed_row_is_refused_for_what_is_wrong_with_it() -> None:
@@ -373,9 +373,7 @@ def test_an_installed_row_is_refused_for_what_is_wrong_with_it() -> None:
     }
     # A size in other digits, or larger than any file, is none; leading zeros are no size.
     assert rows.sizes == {"lib/site/d/sized.py": 12, "lib/site/d/padded.py": 12}
-    assert [problem.message for problem in rows.problems] == [
-        "row 'd/evil\\x1b[31mred' contains a NUL or control character"
-    ]
+    assert rows.unknown == "its RECORD row 'd/evil\\x1b[31mred' contains a NUL or control character"
     assert rows.outside == ("/elsewhere/x.py",)
 
 
@@ -408,7 +406,7 @@ def test_a_target_folder_reads_a_row_two_folders_up_as_pip_moved_its_file() -> N
     record = "".join(f"{row},sha256=x,1\n" for row in [*_MOVED, *_CLIMBING])
     rows = _record_files(record, "d-1.dist-info", "/srv/env/ours", directory=True)
     assert rows.files == dict.fromkeys(_MOVED.values(), "sha256=x")
-    assert (rows.outside, rows.problems) == (_CLIMBING, ())
+    assert (rows.outside, rows.unknown) == (_CLIMBING, None)
     # Anywhere else they all lead outside, as they do there.
     elsewhere = _record_files(record, "d-1.dist-info", "/srv/env/ours")
     assert (elsewhere.files, elsewhere.outside) == ({}, (*_MOVED, *_CLIMBING))

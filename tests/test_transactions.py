@@ -428,18 +428,59 @@ def test_a_blank_line_in_an_installed_record_is_no_row(tmp_path: Path) -> None:
     assert diff(snapshot(env_dir), empty) == []
 
 
-@pytest.mark.parametrize(
-    "row", ["other", "other/", ".", "", "../../../lib", "../../../bin", "../../..//lib"]
-)
-def test_a_record_row_naming_a_folder_removes_nothing_in_it(tmp_path: Path, row: str) -> None:
-    """A RECORD lists files; a row naming a folder (damaged, or hostile) once took the
-    whole folder with the distribution: another's package, site-packages, `lib`, `bin`."""
+def _other_installed(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A venv with `other` installed, and the wheel of `mine`: (venv, python, wheel)."""
     wheels = tmp_path / "wheels"
     mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b"MINE = 1\n"}), wheels)
     other = build_wheel(WheelSpec("other", files={"other/__init__.py": b"OTHER = 1\n"}), wheels)
     env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
     install(python, [other])
+    return env_dir, python, mine
+
+
+@pytest.mark.parametrize(
+    ("row", "why"),
+    [
+        ("other/evil\x1b.py,,", "row 'other/evil\\x1b.py' contains a NUL or control character"),
+        ("other/more.py,,,", "is not a list of path, hash and size rows (from row 8)"),
+    ],
+    ids=["control character", "four fields"],
+)
+def test_a_damaged_record_stops_only_plans_that_change_its_distribution(
+    tmp_path: Path, row: str, why: str
+) -> None:
+    """A RECORD row that names no path a file may have, or a RECORD that cannot be read
+    past a row, makes its distribution's files unknown: it is neither replaced nor
+    removed, but it once refused every plan and `verify` on the environment, so that
+    neither another distribution nor anything at all could be uninstalled or checked."""
+    env_dir, python, mine = _other_installed(tmp_path)
+    record = env_dir / SITE / "other-1.0.dist-info" / "RECORD"
+    record.write_text(record.read_text() + f"{row}\n")
+    only_other = snapshot(env_dir)
+    install(python, [mine])
+
+    ok("uninstall", "mine", "--python", python, "--quiet")
+    assert diff(snapshot(env_dir), only_other) == []
+    stderr = refused_unchanged(env_dir, "uninstall", "other", "--python", python)
+    assert stderr == f"error: {SITE}/other-1.0.dist-info: cannot remove: its RECORD {why}\n"
+    (env_dir / SITE / "other" / "__init__.py").unlink()  # its rows before are still checked
+    result = run_cli("verify", "--python", python)
+    assert result.returncode == 1
+    assert sorted(result.stderr.splitlines()) == [
+        f"error: {env_dir / SITE}/other-1.0.dist-info: other 1.0: its RECORD {why}; its files"
+        " cannot be verified",
+        f"error: {env_dir / SITE}/other/__init__.py: missing (listed in the RECORD of other 1.0)",
+    ]
+
+
+@pytest.mark.parametrize(
+    "row", ["other", "other/", ".", "", "../../../lib", "../../../bin", "../../..//lib"]
+)
+def test_a_record_row_naming_a_folder_removes_nothing_in_it(tmp_path: Path, row: str) -> None:
+    """A RECORD lists files; a row naming a folder (damaged, or hostile) once took the
+    whole folder with the distribution: another's package, site-packages, `lib`, `bin`."""
+    env_dir, python, mine = _other_installed(tmp_path)
     only_other = snapshot(env_dir)
     install(python, [mine])
     record = env_dir / SITE / "mine-1.0.dist-info" / "RECORD"
