@@ -789,13 +789,21 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                 differs = _differs(item, alike, entry, wheel_of)
                 problems.append(Problem(path, f"{differs}; several of them are preferred ({both})"))
             elif not losses.may_lose(item, path, winner):
-                remedy = (
-                    f"a file of {item.name}'s own .dist-info is never taken from it"
-                    f" (--prefer {item.name} keeps its file)"
-                    if is_within(path, item.dist_info)
-                    else f"upgrade or remove {item.name} too, or --prefer {entry.owners[0]},"
-                    f" or --prefer {item.name} to keep its file"
-                )
+                if is_within(path, item.dist_info):
+                    remedy = (
+                        f"a file of {item.name}'s own .dist-info is never taken from it"
+                        f" (--prefer {item.name} keeps its file)"
+                    )
+                elif item.unlisted is not None:  # never upgraded or removed either
+                    remedy = (
+                        f"{item.name}'s RECORD cannot be rewritten without it"
+                        f" ({item.unlisted}), so --prefer {item.name} keeps its file"
+                    )
+                else:
+                    remedy = (
+                        f"upgrade or remove {item.name} too, or --prefer {entry.owners[0]},"
+                        f" or --prefer {item.name} to keep its file"
+                    )
                 differs = _differs(item, alike, entry, wheel_of)
                 problems.append(Problem(path, f"{differs}; {remedy}"))
         exists = path in on_disk

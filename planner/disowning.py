@@ -48,8 +48,9 @@ class Losses:
 
     def may_lose(self, item: Installed, path: str, winner: str | None) -> bool:
         """Record that `item` loses `path` to `winner`, if it can: never a file of its
-        own dist-info (its metadata is not another distribution's to replace)."""
-        if winner is None or is_within(path, item.dist_info):
+        own dist-info (its metadata is not another distribution's to replace), nor one of
+        a distribution whose files are unknown (its RECORD is not all read)."""
+        if winner is None or is_within(path, item.dist_info) or item.unlisted is not None:
             return False
         self.by_dist_info.setdefault(item.dist_info, (item, set()))[1].add(path)
         self.by_path.setdefault(path, (winner, []))[1].append(item.name)

@@ -607,7 +607,7 @@ def _record_files(
     try:
         rows.extend(_record_rows(record))  # keeps the rows read before a bad one
     except Exception:  # the csv module raises several kinds
-        cut = f"its RECORD is not a list of path, hash and size rows (from row {len(rows) + 1})"
+        cut = f"its RECORD row {len(rows) + 1} is not a path, a hash and a size"
     for path, hash_text, size in rows:
         relative = _prefix_relative(base, path, prefix, directory)
         if _climbs(relative):

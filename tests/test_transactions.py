@@ -443,7 +443,7 @@ def _other_installed(tmp_path: Path) -> tuple[Path, Path, Path]:
     ("row", "why"),
     [
         ("other/evil\x1b.py,,", "row 'other/evil\\x1b.py' contains a NUL or control character"),
-        ("other/more.py,,,", "is not a list of path, hash and size rows (from row 8)"),
+        ("other/more.py,,,", "row 8 is not a path, a hash and a size"),
     ],
     ids=["control character", "four fields"],
 )
@@ -1484,6 +1484,35 @@ def test_prefer_takes_a_file_from_an_installed_distribution_out_of_its_record(
     assert (site / "ns" / "__init__.py").read_bytes() == b"# new\n"
     assert not (site / "ns" / "old.py").exists()
     assert ok("verify", "--python", python).endswith("no problems\n")
+
+
+@pytest.mark.parametrize(
+    "row", ["ns/more.py,,,", "ns/e\x1bvil.py,,"], ids=["four fields", "control"]
+)
+def test_prefer_takes_no_file_from_an_installed_distribution_whose_record_is_damaged(
+    tmp_path: Path, row: str
+) -> None:
+    """Its files are unknown, as for a removal, and its RECORD cannot be rewritten
+    without the file as it was read (a row of four fields ended the plan with a
+    traceback): the refusal says so, and that preferring it keeps its file."""
+    env_dir, wheels = tmp_path / "env", tmp_path / "wheels"
+    python, new = old_installed_new_given(env_dir, wheels)
+    record = env_dir / SITE / "old-1.0.dist-info" / "RECORD"
+    rows = len(record.read_text().splitlines())
+    record.write_text(record.read_text() + f"{row}\n")
+    why = (
+        f"its RECORD row {rows + 1} is not a path, a hash and a size"
+        if row.count(",") == 3
+        else "its RECORD row 'ns/e\\x1bvil.py' contains a NUL or control character"
+    )
+    stderr = refused_unchanged(env_dir, "install", new, "--prefer", "new", "--python", python)
+    assert stderr.startswith(f"error: {SITE}/ns/__init__.py: old 1.0 (installed) ")
+    assert stderr.endswith(
+        f"; old's RECORD cannot be rewritten without it ({why}), so --prefer old keeps its file\n"
+    )
+    assert stderr.count("\n") == 1
+    install(python, [new], "--prefer", "old")
+    assert (env_dir / SITE / "ns" / "__init__.py").read_bytes() == b"# old\n"
 
 
 def test_prefer_may_name_an_installed_distribution_to_keep_its_file(tmp_path: Path) -> None:
