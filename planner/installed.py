@@ -245,10 +245,20 @@ def _metadata_entries(root: str) -> Iterator[str]:
     """The names of the .dist-info folders (and legacy .egg-info and .egg-link) in a site
     folder."""
     for entry in sorted(os.listdir(root)):
-        if entry.endswith((_EGG_INFO, _EGG_LINK)) or (
-            entry.endswith(_DIST_INFO) and os.path.isdir(os.path.join(root, entry))
-        ):
+        if _is_metadata(root, entry):
             yield entry
+
+
+def _is_metadata(root: str, entry: str) -> bool:
+    """Whether `entry` in the site folder `root` is a distribution's metadata."""
+    if entry.endswith(_EGG_INFO):
+        return True  # a folder, or the file distutils wrote
+    # A .dist-info is a folder and an .egg-link a file: the other kind of either is junk,
+    # which pip and uv pass over.
+    folder = entry.endswith(_DIST_INFO)
+    return (folder or entry.endswith(_EGG_LINK)) and os.path.isdir(
+        os.path.join(root, entry)
+    ) == folder
 
 
 def _named_version(entry: str) -> tuple[str, str]:

@@ -1186,6 +1186,16 @@ def test_a_distribution_without_a_record_is_neither_replaced_nor_removed(
     assert exact_snapshot(env_dir) == before
 
 
+def test_a_folder_named_like_an_egg_link_is_no_distribution(tmp_path: Path) -> None:
+    """pip and uv read an .egg-link file; an empty folder of that name is junk, which
+    was taken for a legacy editable install that stopped every --sync."""
+    env_dir, python, mine = _other_installed(tmp_path)
+    (env_dir / SITE / "junk.egg-link").mkdir()
+    ok("install", mine, "--sync", "--python", python, "--quiet")
+    assert installed_by_metadata(python) == {"mine": "1.0"}
+    assert "no problems" in ok("verify", "--python", python)
+
+
 EGG_INFO = f"{SITE}/legacy-1.0-py{sys.version_info.major}.{sys.version_info.minor}.egg-info"
 TAG = sys.implementation.cache_tag
 
