@@ -51,7 +51,7 @@ from planner.installed import (
 )
 from planner.listing import RealPaths
 from planner.mounts import MountPoints
-from planner.paths import parents
+from planner.paths import is_within, parents
 from planner.target import BACKUP_DIR, JOURNAL_DIR
 
 
@@ -273,9 +273,15 @@ def verify(
             return True
         return path == JOURNAL_DIR
 
+    # A distribution whose files are unknown still owns its metadata (an .egg-info or
+    # .egg-link file, or its folder's files): reported once, as unknown, not as unowned.
+    unknown = tuple(item.dist_info for item in installed if item.unlisted is not None)
+
     for root in roots:
         for path in files_below(base, root, prune=journal, onerror=unreadable):
             if path in seen or path in owned:
+                continue
+            if unknown and any(is_within(path, meta) for meta in unknown):
                 continue
             if path in layout and os.path.isdir(os.path.join(base, path)):
                 continue

@@ -1368,9 +1368,25 @@ def test_verify_checks_that_a_legacy_list_s_files_are_there(tmp_path: Path) -> N
     ]
     (env_dir / EGG_INFO / "installed-files.txt").unlink()
     result = run_cli("verify", "--python", python)
-    assert (
+    # Its own metadata is its, known or not: reported once, as unknown, not as unowned.
+    unknown = (
         f"error: {env_dir / EGG_INFO}: legacy 1.0: it has no RECORD or installed-files.txt;"
         " its files cannot be verified"
+    )
+    unowned = [line for line in result.stderr.splitlines() if "unowned" in line]
+    assert unknown in result.stderr.splitlines()
+    assert unowned and not [line for line in unowned if EGG_INFO in line], unowned
+    # A distutils .egg-info file is the whole of its metadata.
+    (env_dir / SITE / "oldie-1.0-py3.11.egg-info").write_text(
+        "Metadata-Version: 1.0\nName: oldie\nVersion: 1.0\n"
+    )
+    result = run_cli("verify", "--python", python)
+    assert not [
+        line for line in result.stderr.splitlines() if "oldie" in line and "unowned" in line
+    ]
+    assert (
+        f"error: {env_dir / SITE}/oldie-1.0-py3.11.egg-info: oldie 1.0: it has no RECORD or"
+        " installed-files.txt; its files cannot be verified"
     ) in result.stderr.splitlines()
 
 
