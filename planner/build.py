@@ -585,9 +585,9 @@ def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _
             active.append(wheel)
             if old is not None:
                 gone[old.name] = (
-                    f"{old.name} {old.version} is reinstalled"
+                    f"{old.display_name} {old.version} is reinstalled"
                     if action == "reinstall"
-                    else f"{old.name} {old.version} is replaced by {wheel.version}"
+                    else f"{old.display_name} {old.version} is replaced by {wheel.version}"
                 )
         distributions.append(
             Distribution(
@@ -615,7 +615,7 @@ def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _
         if old.unlisted is not None:
             problems.append(Problem(old.dist_info, f"cannot remove: {old.unlisted}"))
             continue
-        gone[name] = f"{name} {old.version} is removed" + (
+        gone[name] = f"{old.display_name} {old.version} is removed" + (
             " (--sync)" if name not in request.remove else ""
         )
         distributions.append(

@@ -104,7 +104,7 @@ def test_upgrade_and_downgrade_give_the_tree_of_a_fresh_install(
         if "/__pycache__/" in path:
             assert reason.startswith("bytecode of ") or "2.8.0 is replaced by 2.15.1" in reason
         else:
-            assert reason == "pyjwt 2.8.0 is replaced by 2.15.1", (path, reason)
+            assert reason == "PyJWT 2.8.0 is replaced by 2.15.1", (path, reason)
     ok("apply", plan, "--quiet", *options, env=REPRODUCIBLE)
     assert diff(snapshot(env_dir), fresh_new) == []
     assert installed_by_metadata(python) == {"pyjwt": "2.15.1"}
@@ -136,7 +136,7 @@ def test_same_version_is_unchanged_unless_reinstalled(tmp_path: Path, real_wheel
     reasons = {path: entry["reason"] for path, entry in removals_of(data).items()}
     assert reasons
     assert all("/__pycache__/" in path for path in reasons)
-    assert set(reasons.values()) == {"pyjwt 2.15.1 is reinstalled"}
+    assert set(reasons.values()) == {"PyJWT 2.15.1 is reinstalled"}
     ok("apply", plan, "--quiet", "--compile-bytecode", env=REPRODUCIBLE)
     assert diff(snapshot(env_dir), before) == []
 
@@ -362,7 +362,8 @@ def test_remove_and_sync(tmp_path: Path, real_wheels) -> None:
     data = plan_data(plan)
     assert actions_of(data) == {"six": "unchanged", "idna": "remove", "pyjwt": "remove"}
     reasons = {str(entry["reason"]) for entry in removals_of(data).values()}
-    assert reasons == {"idna 3.7 is removed (--sync)", "pyjwt 2.15.1 is removed (--sync)"}
+    # Named as the distribution names itself (PyJWT), as the review names it.
+    assert reasons == {"idna 3.7 is removed (--sync)", "PyJWT 2.15.1 is removed (--sync)"}
     ok("apply", plan, "--quiet")
     assert diff(snapshot(env_dir), only_six) == []
 
