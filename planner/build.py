@@ -197,8 +197,11 @@ def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Reque
             problems.append(Problem(wheel.filename, f"{wheel.name} is both installed and removed"))
     installed = {item.name for item in target.installed}
     for name in sorted(request.remove - installed):
-        # Skipped, as pip and uv skip it: the rest of an uninstall still happens.
-        warnings.append(f"{name}: not installed in the target; nothing to remove")
+        # Skipped, as pip and uv skip it: the rest of an uninstall still happens. One
+        # the target imports from a site folder outside it is named, as pip names it.
+        found = target.elsewhere.get(name)
+        outside = f" ({name} {found}, which it imports, is installed outside it)" if found else ""
+        warnings.append(f"{name}: not installed in the target{outside}; nothing to remove")
     for name in sorted(request.prefer - set(seen) - installed):
         problems.append(
             Problem(name, "--prefer names a distribution that is neither planned nor installed")

@@ -820,6 +820,13 @@ def test_what_a_venv_imports_from_its_system_site_packages_meets_requirements(
     assert errors(cli("plan", wheels[0], "--python", plain, "--strict", "--no-cache")) == [
         "--strict: app requires dep-lib>=2, which is not installed or planned"
     ]
+    # Nor does an uninstall in the venv touch it; it says where it is, as pip does.
+    kept = cli("uninstall", "Dep_Lib", "--python", shared)
+    assert (kept.returncode, kept.stderr) == (
+        0,
+        "warning: dep-lib: not installed in the target (dep-lib 2.0, which it imports, is"
+        " installed outside it); nothing to remove\n",
+    )
 
 
 def test_case_only_differences_and_newer_wheel_minor_versions_warn(
