@@ -16,6 +16,7 @@ import attrs
 from planner import requirements, units
 from planner.disowning import Losses, listed_bytecode, preferred
 from planner.errors import Problem, Refused
+from planner.externallymanaged import check_externally_managed
 from planner.hashing import ACCEPTED_HASHES, encode_hash, open_regular
 from planner.inputs import best_builds, expand_inputs
 from planner.installed import (
@@ -511,28 +512,6 @@ def _emptied_in_rewritten(
     return [folder for folder in found if folder not in staying]
 
 
-# PEP 668 asks for an installer's own message, suggesting a virtual environment, when
-# the marker gives none.
-_NO_MANAGER_MESSAGE = (
-    "install into a virtual environment instead (python3 -m venv DIR, then --python DIR)"
-)
-
-
-def check_externally_managed(target: TargetInfo, request: Request) -> None:
-    """Refuse a target whose Python another package manager owns, as pip and uv do,
-    unless the user passed --break-system-packages: files written under it would
-    overwrite or shadow that manager's, and it would not know."""
-    managed = target.externally_managed
-    if managed is None or request.break_system_packages:
-        return
-    message = " ".join((managed.message or _NO_MANAGER_MESSAGE).split())
-    raise Refused.one(
-        managed.marker,
-        f"{target.interpreter} is externally managed (PEP 668): {message}"
-        " (--break-system-packages plans for it anyway)",
-    )
-
-
 @attrs.frozen
 class _Changes:
     """What a plan does to each distribution, settled before any file is looked at."""
@@ -677,7 +656,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     ]
     if problems:
         raise Refused(problems)
-    check_externally_managed(target, request)
+    check_externally_managed(target, request.break_system_packages)
     if os.path.lexists(os.path.join(target.prefix, JOURNAL_DIR)):
         raise Refused.one(
             target.prefix,
@@ -1000,4 +979,4 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     )
 
 
-__all__ = ["Request", "Source", "check_externally_managed", "make_plan"]
+__all__ = ["Request", "Source", "make_plan"]

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from planner.build import Request, check_externally_managed, make_plan, read_wheels
+from planner.build import Request, make_plan, read_wheels
 from planner.digests import ForkedDigests
 from planner.errors import Refused
+from planner.externallymanaged import check_externally_managed
 from planner.inputs import expand_inputs
 from planner.plan import Plan
 from planner.target import BackgroundProbe, Place, probe
@@ -80,7 +81,7 @@ def plan_lock(
     from wheelplan import fetch
 
     target = probe(python, place=place)
-    check_externally_managed(target, request)  # before downloading anything for it
+    check_externally_managed(target, request.break_system_packages)  # before any download
     selection = lockfile.read(lock, target.markers, target.tags, extras, groups)
     fetched = fetch.fetch(selection.wheels, wheel_dir, cache_dir=cache_dir, progress=progress)
     request = attrs.evolve(
