@@ -19,6 +19,7 @@ from planner.asinstalled import (
     sha256_of,
     unchanged,
 )
+from planner.clashes import file_and_directory, through_links
 from planner.disowning import Losses, listed_bytecode, preferred
 from planner.errors import Problem, Refused
 from planner.externallymanaged import check_externally_managed
@@ -35,7 +36,6 @@ from planner.installed import (
 from planner.layout import claims_for, dist_info_path
 from planner.limits import Limits
 from planner.listing import (
-    LEADS_OUT,
     Listing,
     RealPaths,
     empty_below,
@@ -47,7 +47,7 @@ from planner.listing import (
 )
 from planner.mounts import MountPoints, mounts_staying
 from planner.overlaps import describe_owners, settle
-from planner.paths import is_within, join, parents
+from planner.paths import is_within, parents
 from planner.plan import (
     FORMAT,
     Distribution,
@@ -239,84 +239,6 @@ def _bytecode_of(path: str, pycache: Mapping[str, frozenset[str]]) -> list[str]:
     folder = path.rpartition("/")[0]
     cache = f"{folder}/__pycache__" if folder else "__pycache__"
     return listed_bytecode((f"{cache}/{entry}" for entry in pycache.get(folder, ())), path)
-
-
-def _file_and_directory(
-    directory: str, files: Sequence[FileEntry], wheel_of: Mapping[str, str]
-) -> Problem:
-    """`directory` is planned as a file, and as the folder of other planned files."""
-    owners = next(entry.owners for entry in files if entry.path == directory)
-    below = {
-        owner for entry in files if entry.path.startswith(directory + "/") for owner in entry.owners
-    }
-    return Problem(
-        directory,
-        f"is a file of {describe_owners(owners, wheel_of)} and a directory"
-        f" of {describe_owners(sorted(below), wheel_of)}",
-    )
-
-
-def _through_links(
-    files: Sequence[FileEntry],
-    directories: Sequence[str],
-    removed: Iterable[str],
-    real: RealPaths,
-    wheel_of: Mapping[str, str],
-) -> list[Problem]:
-    """Planned paths that a symlinked folder in the target turns into other paths.
-
-    One that leads outside, written or `removed`, is refused here, as `apply` would
-    refuse it. One that leads to a path the plan also writes, by its own name or
-    through another link, is refused too: applied, the second `mkdir` or create would
-    find the first one's. A link that only renames where files go is followed, as pip
-    and uv follow it. `directories` holds every planned folder with its ancestors.
-    """
-    removed_from = {path.rpartition("/")[0] for path in removed}
-    problems = [Problem(link, LEADS_OUT) for link in real.links_out([*directories, *removed_from])]
-    moved = real.renamed(directories)
-    if not moved:
-        return problems
-    planned = {entry.path for entry in files}.union(directories)
-    named: dict[str, str] = {}  # a real path taken by a moved name -> that name
-    clashing: set[str] = set()
-    for path in sorted(planned):
-        folder, _, name = path.rpartition("/")
-        if folder in clashing:
-            clashing.add(path)  # below a clash already reported
-            continue
-        if path in moved:
-            really = moved[path]
-            if path not in real.absent:  # there by both names: only what it holds is made
-                continue
-        elif folder in moved:
-            really = join(moved[folder], name)
-        else:
-            continue
-        other = really if really in planned else named.setdefault(really, path)
-        if other != path:
-            clashing.add(path)
-            by_path, by_other = (_owners_at(each, files, wheel_of) for each in (path, other))
-            also = f" as {other}" if other != really else ""
-            problems.append(
-                Problem(
-                    path,
-                    f"is {really} in the target (through a symlinked folder), which"
-                    f" {by_other} also writes{also}; planned by {by_path}",
-                )
-            )
-    return problems
-
-
-def _owners_at(path: str, files: Sequence[FileEntry], wheel_of: Mapping[str, str]) -> str:
-    """Who plans `path`, or files below it."""
-    below = path + "/"
-    owners = {
-        owner
-        for entry in files
-        if entry.path == path or entry.path.startswith(below)
-        for owner in entry.owners
-    }
-    return describe_owners(sorted(owners), wheel_of)
 
 
 def _with_ancestors(folders: Iterable[str]) -> set[str]:
@@ -775,11 +697,9 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             and folder not in mounted
             and not any(is_within(path, left) for path in left_by_hand)
         ]
-    problems += _through_links(
-        [*settlement.files, *rewrites], directories, removals, real, wheel_of
-    )
+    problems += through_links([*settlement.files, *rewrites], directories, removals, real, wheel_of)
     for directory in sorted(written.intersection(directories)):
-        problems.append(_file_and_directory(directory, settlement.files, wheel_of))
+        problems.append(file_and_directory(directory, settlement.files, wheel_of))
     problems += [
         Problem(directory, "is a file in the target, but a directory is planned there")
         for directory in not_folders(target.prefix, directories, disk, real, removals)
