@@ -23,7 +23,6 @@ from planner.clashes import file_and_directory, through_links
 from planner.disowning import Losses, listed_bytecode, preferred
 from planner.errors import Problem, Refused
 from planner.externallymanaged import check_externally_managed
-from planner.hashing import open_regular
 from planner.inputs import best_builds, expand_inputs
 from planner.installed import (
     Installed,
@@ -70,8 +69,8 @@ from planner.target import (
     recover_command,
 )
 from planner.wheelhash import DigestCache
-from planner.wheelreader import read_wheel
-from planner.wheels import ManifestCache, Wheel
+from planner.wheelreader import read_wheels
+from planner.wheels import Wheel
 
 
 @attrs.frozen
@@ -95,58 +94,6 @@ class Request:
     break_system_packages: bool = False
     # Plan wheels whose Requires-Python leaves out the target's Python, with a warning.
     ignore_requires_python: bool = False
-
-
-def read_wheels(
-    paths: Sequence[str],
-    limits: Limits,
-    digests: DigestCache | None = None,
-    manifests: ManifestCache | None = None,
-) -> list[Wheel]:
-    """Read every wheel; raise Refused listing the problems of all of them.
-
-    With `manifests`, a wheel whose sha256 `digests` knows without hashing it (its stat
-    stamp is unchanged) is taken from its manifest when there is a valid one for this
-    path and these limits, and not read again; every wheel read is remembered there.
-    """
-    wheels: list[Wheel] = []
-    problems: list[Problem] = []
-    for path in paths:
-        if manifests is not None and digests is not None:
-            known = _remembered(path, limits, digests, manifests)
-            if known is not None:
-                wheels.append(known)
-                continue
-        try:
-            wheel = read_wheel(path, limits, digests)
-        except Refused as refused:
-            problems += refused.problems
-            continue
-        if manifests is not None:
-            manifests.remember(wheel, limits)
-        wheels.append(wheel)
-    if problems:
-        raise Refused(problems)
-    return sorted(wheels, key=lambda wheel: wheel.name)
-
-
-def _remembered(
-    path: str, limits: Limits, digests: DigestCache, manifests: ManifestCache
-) -> Wheel | None:
-    """The wheel at `path` as its manifest has it, if `digests` knows its sha256 from
-    its stat stamp; None: read it. Opened as read_wheel opens it, so a wheel that can
-    no longer be opened is read, and refused, as before."""
-    absolute = os.path.abspath(path)
-    try:
-        fd = open_regular(absolute)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-    finally:
-        os.close(fd)
-    sha256 = digests.known(absolute, info)
-    return manifests.known(absolute, sha256, info.st_size, limits) if sha256 else None
 
 
 def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> list[str]:

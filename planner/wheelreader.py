@@ -5,23 +5,28 @@ dist-info files, all from one mapping of the file; member bytes are hashed by th
 applier as it streams them, against the RECORD hashes the Wheel keeps. One descriptor
 serves the archive's checks (`planner.archive`), the wheel's hash (`planner.wheelhash`)
 and its dist-info's (`planner.distinfo`), so the bytes checked are the bytes read.
+
+`read_wheels` reads a request's wheels together, so that every wheel's problems are
+told at once, and takes one whose stat stamp the digest cache knows from its
+manifest rather than read it again.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from planner.archive import map_file, read_archive
 from planner.centraldir import Unreadable
 from planner.distinfo import read_dist_info
-from planner.errors import Collector, Refused, looks_like
+from planner.errors import Collector, Problem, Refused, looks_like
 from planner.hashing import open_regular
 from planner.limits import Limits
 from planner.wheelhash import BACKGROUND_HASH, DigestCache, Hashing
-from planner.wheels import Wheel
+from planner.wheels import ManifestCache, Wheel
 
 # The version of what read_wheel returns, as cached manifests (applier/manifests.py) hold
 # it: bump it whenever read_wheel's output or its checks change (a field, a warning's or
@@ -82,3 +87,55 @@ def read_wheel(
         os.close(fd)
     errors.raise_if_any()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def read_wheels(
+    paths: Sequence[str],
+    limits: Limits,
+    digests: DigestCache | None = None,
+    manifests: ManifestCache | None = None,
+) -> list[Wheel]:
+    """Read every wheel; raise Refused listing the problems of all of them.
+
+    With `manifests`, a wheel whose sha256 `digests` knows without hashing it (its stat
+    stamp is unchanged) is taken from its manifest when there is a valid one for this
+    path and these limits, and not read again; every wheel read is remembered there.
+    """
+    wheels: list[Wheel] = []
+    problems: list[Problem] = []
+    for path in paths:
+        if manifests is not None and digests is not None:
+            known = _remembered(path, limits, digests, manifests)
+            if known is not None:
+                wheels.append(known)
+                continue
+        try:
+            wheel = read_wheel(path, limits, digests)
+        except Refused as refused:
+            problems += refused.problems
+            continue
+        if manifests is not None:
+            manifests.remember(wheel, limits)
+        wheels.append(wheel)
+    if problems:
+        raise Refused(problems)
+    return sorted(wheels, key=lambda wheel: wheel.name)
+
+
+def _remembered(
+    path: str, limits: Limits, digests: DigestCache, manifests: ManifestCache
+) -> Wheel | None:
+    """The wheel at `path` as its manifest has it, if `digests` knows its sha256 from
+    its stat stamp; None: read it. Opened as read_wheel opens it, so a wheel that can
+    no longer be opened is read, and refused, as before."""
+    absolute = os.path.abspath(path)
+    try:
+        fd = open_regular(absolute)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+    sha256 = digests.known(absolute, info)
+    return manifests.known(absolute, sha256, info.st_size, limits) if sha256 else None

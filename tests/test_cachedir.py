@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from applier import cache, cachedir, wheelindex
 from applier.manifests import DIRECTORY, Manifests
-from planner.build import read_wheels
 from planner.limits import Limits
+from planner.wheelreader import read_wheels
 from tests.conftest import dead_pid, make_env, snapshot, temporary_entry
 from tests.deeptrees import DEPTH, LONG, LONG_DEPTH, DeepTree
 from tests.test_cache import apply_fresh, demo_wheel

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from applier import wheelindex
 from planner import digests, hashing
-from planner.build import read_wheels
 from planner.digests import ForkedDigests
 from planner.hashing import file_digest, file_sha256
 from planner.limits import Limits
+from planner.wheelreader import read_wheels
 from tests.wheelfactory import WheelSpec, build_wheel
 
 

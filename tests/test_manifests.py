@@ -21,14 +21,14 @@ from hypothesis import strategies as st
 from applier import manifests as manifests_module
 from applier import wheelindex
 from applier.manifests import DIRECTORY, Manifests, dump, framed, parse
-from planner import archive, build, hashing, wheelhash, wheelreader
-from planner.build import Request, make_plan, read_wheels
+from planner import archive, hashing, wheelhash, wheelreader
+from planner.build import Request, make_plan
 from planner.entrypoints import EntryScript
 from planner.errors import Refused
 from planner.limits import Limits
 from planner.plan import dumps
 from planner.target import TargetInfo
-from planner.wheelreader import read_wheel
+from planner.wheelreader import read_wheel, read_wheels
 from planner.wheels import Member, Wheel
 from tests.imagetools import LockPackage, wheel_entry, write_pylock
 from tests.plannertools import fake_target
@@ -49,13 +49,13 @@ def _index_fresh_wheels(monkeypatch: pytest.MonkeyPatch) -> None:
 def reads(monkeypatch: pytest.MonkeyPatch) -> Reads:
     """The paths read_wheels reads from their archives."""
     done: Reads = []
-    real = build.read_wheel
+    real = wheelreader.read_wheel
 
     def counting(path: str, *args: Any) -> Wheel:
         done.append(path)
         return real(path, *args)
 
-    monkeypatch.setattr(build, "read_wheel", counting)
+    monkeypatch.setattr(wheelreader, "read_wheel", counting)
     return done
 
 
@@ -154,7 +154,7 @@ def test_a_hit_neither_reads_the_archive_nor_hashes_it(
     def forbidden(*args: object) -> Any:
         raise AssertionError("the archive was read or hashed")
 
-    monkeypatch.setattr(build, "read_wheel", forbidden)
+    monkeypatch.setattr(wheelreader, "read_wheel", forbidden)
     monkeypatch.setattr(archive, "read_entries", forbidden)
     monkeypatch.setattr(wheelhash, "mapped_sha256", forbidden)
     monkeypatch.setattr(hashing, "mapped_sha256", forbidden)
@@ -575,7 +575,6 @@ def test_a_wheel_that_cannot_be_opened_is_refused_whatever_its_manifest(
     def denied(path: str) -> int:
         raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr(build, "open_regular", denied)
     monkeypatch.setattr(wheelreader, "open_regular", denied)
     with pytest.raises(Refused, match="cannot read wheel: Permission denied"):
         cached_read(paths, cache)

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from planner.build import Request, make_plan, read_wheels
+from planner.build import Request, make_plan
 from planner.digests import ForkedDigests
 from planner.errors import Refused
 from planner.externallymanaged import check_externally_managed
 from planner.inputs import expand_inputs
 from planner.plan import Plan
 from planner.target import BackgroundProbe, Place, probe
+from planner.wheelreader import read_wheels
 from planner.wheels import ManifestCache, Wheel
 
 if TYPE_CHECKING:
