@@ -1,7 +1,8 @@
 """The planner's driver: wheels and a target in, one immutable Plan out.
 
 Nothing here writes; every check that can be made before the first byte is
-written is made here, and every problem is reported together.
+written is made from here (most by the modules it asks, one concern each), and
+every problem is reported together.
 """
 
 from __future__ import annotations
