@@ -586,12 +586,28 @@ def _legacy_files(
     return files, None
 
 
-def _record_rows(record: str) -> Iterator[tuple[str, str, str]]:
+def _record_rows(record: str, bad: list[int] | None = None) -> list[tuple[str, str, str]]:
     """An installed RECORD's rows. A blank line is none (a hand edit, or one more line
-    break at the end), where installer's reader takes it for a row of no fields."""
+    break at the end), where installer's reader takes it for a row of no fields. Given
+    `bad`, a line that is not a row (four fields, say) is passed over and its number put
+    there, so that the rows after it still own their files. Read line by line, a quoted
+    path holding a line break is cut, but that is a control character no path may have:
+    the distribution's files are unknown either way."""
     from installer.records import parse_record_file  # see scan_installed
 
-    return parse_record_file(line for line in record.splitlines() if line.strip())
+    lines = record.splitlines()
+    try:
+        return list(parse_record_file(line for line in lines if line.strip()))
+    except Exception:  # the csv module raises several kinds
+        if bad is None:
+            raise
+    rows: list[tuple[str, str, str]] = []
+    for number, line in enumerate(lines, 1):
+        try:
+            rows.extend(parse_record_file([line] if line.strip() else []))
+        except Exception:
+            bad.append(number)
+    return rows
 
 
 def _record_files(
@@ -612,12 +628,8 @@ def _record_files(
     sizes: dict[str, int] = {}
     outside: list[str] = []
     bad_row: str | None = None
-    cut: str | None = None
-    rows: list[tuple[str, str, str]] = []
-    try:
-        rows.extend(_record_rows(record))  # keeps the rows read before a bad one
-    except Exception:  # the csv module raises several kinds
-        cut = f"its RECORD row {len(rows) + 1} is not a path, a hash and a size"
+    cut: list[int] = []  # the lines that are not rows
+    rows = _record_rows(record, cut)
     for path, hash_text, size in rows:
         relative = _prefix_relative(base, path, prefix, directory)
         if _climbs(relative):
@@ -632,4 +644,6 @@ def _record_files(
         files[relative] = hash_text
         if size.isascii() and size.isdigit() and (value := whole_number(size)) <= MAX_FILE_OFFSET:
             sizes[relative] = value
-    return _Rows(files, sizes, tuple(outside), bad_row or cut)
+    if cut and not bad_row:
+        bad_row = f"its RECORD row {cut[0]} is not a path, a hash and a size"
+    return _Rows(files, sizes, tuple(outside), bad_row)

@@ -475,6 +475,31 @@ def test_a_damaged_record_stops_only_plans_that_change_its_distribution(
     ]
 
 
+def test_the_rows_after_a_bad_record_row_still_own_their_files(tmp_path: Path) -> None:
+    """A row of four fields ahead of others once hid every row after it: their files
+    were reported as belonging to no distribution (verify: 'unowned', a plan: 'remove
+    or move it'), and the RECORD itself as a file that would stay, though it lists them."""
+    env_dir, python, _ = _other_installed(tmp_path)
+    record = env_dir / SITE / "other-1.0.dist-info" / "RECORD"
+    record.write_text("other/more.py,,,\n\n" + record.read_text())
+    before = snapshot(env_dir)
+
+    stderr = refused_unchanged(env_dir, "uninstall", "other", "--python", python)
+    why = "its RECORD row 1 is not a path, a hash and a size"
+    assert stderr == f"error: {SITE}/other-1.0.dist-info: cannot remove: {why}\n"
+    result = run_cli("verify", "--python", python)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: {env_dir / SITE}/other-1.0.dist-info: other 1.0: {why}; its files cannot"
+        " be verified\n"
+    )
+    clash = build_wheel(WheelSpec("clash", files={"other/__init__.py": b"CLASH\n"}), tmp_path)
+    stderr = refused_unchanged(env_dir, "install", clash, "--python", python)
+    assert "belongs to no distribution" not in stderr
+    assert "other 1.0 (installed)" in stderr
+    assert diff(snapshot(env_dir), before) == []
+
+
 @pytest.mark.parametrize(
     "row", ["other", "other/", ".", "", "../../../lib", "../../../bin", "../../..//lib"]
 )
