@@ -78,12 +78,16 @@ def unmet(
             if have is None:
                 lines.append(f"{owner} requires {text}, which is not installed or planned")
                 continue
+            if not requirement.specifier:
+                continue  # any version meets it, even one that is not a version
             try:
                 ok = requirement.specifier.contains(Version(have), prereleases=True)
             except ValueError:  # InvalidVersion, or a number past int()'s 4,300 digits
                 ok = False
             if not ok:
-                lines.append(f"{owner} requires {text}, but {name} {have} is planned or installed")
+                # An .egg-link whose project is gone has no version at all.
+                what = f"{have} is planned or installed" if have else "is of no known version"
+                lines.append(f"{owner} requires {text}, but {name} {what}")
     return lines
 
 

@@ -1212,6 +1212,26 @@ def test_a_distribution_without_a_record_is_neither_replaced_nor_removed(
     assert exact_snapshot(env_dir) == before
 
 
+def test_an_egg_link_to_a_missing_project_meets_a_requirement_of_no_version(
+    tmp_path: Path,
+) -> None:
+    """An .egg-link whose project is gone has no version to read, and a requirement of
+    any version on it was unmet all the same ('needs requires legacy, but legacy  is
+    planned or installed'), which --strict refused."""
+    env_dir, python, _ = _other_installed(tmp_path)
+    (env_dir / SITE / "legacy.egg-link").write_text(f"{tmp_path / 'gone'}\n.")
+    needs = build_wheel(
+        WheelSpec("needs", files={"needs.py": b""}, requires=("legacy",)), tmp_path / "w"
+    )
+    assert "legacy" not in ok("plan", needs, "--strict", "--python", python)
+    picky = build_wheel(
+        WheelSpec("picky", files={"picky.py": b""}, requires=("legacy>=1",)), tmp_path / "w"
+    )
+    assert "picky requires legacy>=1, but legacy is of no known version" in ok(
+        "plan", picky, "--python", python
+    )
+
+
 def test_a_folder_named_like_an_egg_link_is_no_distribution(tmp_path: Path) -> None:
     """pip and uv read an .egg-link file; an empty folder of that name is junk, which
     was taken for a legacy editable install that stopped every --sync."""
