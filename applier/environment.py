@@ -46,7 +46,7 @@ def recovered_prefix(python: str | None, place: Place | None, root: str | None) 
     a journal.
     """
     if place is not None:
-        return place.folder
+        return place.checked()
     absent = absent_interpreter(python) if root is not None else None
     if absent is None:
         return probe(python, planning=False).prefix

@@ -110,6 +110,16 @@ class Place:
     def described(self) -> str:
         return f"{FOLDER_NAMES[self.layout]} {self.folder}"
 
+    def checked(self) -> str:
+        """The folder, refused if it is a file: every command that takes one says so
+        alike (recover once said such a file 'does not exist'). One not there is
+        for the command to make or refuse."""
+        if os.path.exists(self.folder) and not os.path.isdir(self.folder):
+            raise Refused.one(
+                self.folder, f"{FOLDER_OPTIONS[self.layout]} names a file, not a folder"
+            )
+        return self.folder
+
 
 def interpreter_problem(interpreter: str) -> str | None:
     """Why a target's interpreter may not be run, if it may not.
@@ -496,9 +506,7 @@ def _target_from_probe(answer: _Answer, planning: bool, place: Place | None = No
         prefix = answer.prefix
         schemes = _schemes_of(answer.paths, prefix, version, venv=answer.in_venv)
     else:
-        prefix, layout = place.folder, place.layout
-        if os.path.exists(prefix) and not os.path.isdir(prefix):
-            raise Refused.one(prefix, f"{FOLDER_OPTIONS[layout]} names a file, not a folder")
+        prefix, layout = place.checked(), place.layout
         if layout == "directory":
             schemes = DIRECTORY_SCHEMES
         else:  # the probe answered with a venv's scheme paths under the prefix

@@ -468,6 +468,20 @@ def test_a_folder_that_is_not_there_is_named_so_by_verify_and_recover(
 
 
 @FOLDERS
+def test_a_file_given_as_the_folder_is_named_so_by_verify_and_recover(
+    tmp_path: Path, target: Path, folder: Folder
+) -> None:
+    # recover said of a file that the environment "does not exist", where verify said
+    # the option names a file, not a folder; the file is left as it was.
+    given = tmp_path / "a-file"
+    given.write_bytes(b"mine")
+    for command in ("verify", "recover"):
+        result = run_cli(command, "--python", target, folder.option, given)
+        assert _errors(result) == [f"error: {given}: {folder.option} names a file, not a folder"]
+    assert given.read_bytes() == b"mine"
+
+
+@FOLDERS
 def test_without_python_a_folder_is_for_the_python3_on_path(tmp_path: Path, folder: Folder) -> None:
     # No environment is active and none is near: as uv does for --target and --prefix,
     # the python3 on PATH (the folder is its own; that Python's environment is not changed).
