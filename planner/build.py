@@ -263,7 +263,7 @@ def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _
             problems.append(
                 Problem(
                     old.dist_info,
-                    f"cannot replace {old.display_name} {old.version} with {wheel.filename}:"
+                    f"cannot replace {old.named} with {wheel.filename}:"
                     f" {old.unlisted}, so which files are its own is unknown (remove it first)",
                 )
             )
@@ -279,9 +279,9 @@ def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _
             active.append(wheel)
             if old is not None:
                 gone[old.name] = (
-                    f"{old.display_name} {old.version} is reinstalled"
+                    f"{old.named} is reinstalled"
                     if action == "reinstall"
-                    else f"{old.display_name} {old.version} is replaced by {wheel.version}"
+                    else f"{old.named} is replaced by {wheel.version}"
                 )
         distributions.append(
             Distribution(
@@ -309,9 +309,7 @@ def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _
         if old.unlisted is not None:
             problems.append(Problem(old.dist_info, f"cannot remove: {old.unlisted}"))
             continue
-        gone[name] = f"{old.display_name} {old.version} is removed" + (
-            " (--sync)" if name not in request.remove else ""
-        )
+        gone[name] = f"{old.named} is removed" + (" (--sync)" if name not in request.remove else "")
         distributions.append(
             Distribution(
                 name=name,

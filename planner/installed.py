@@ -61,6 +61,12 @@ class Installed:
         """An .egg-info: its list has no hashes and is no RECORD to rewrite."""
         return self.dist_info.endswith(_EGG_INFO)
 
+    @property
+    def named(self) -> str:
+        """Its name and version, as messages give them; the name alone when it has no
+        version (an .egg-link whose project is gone)."""
+        return f"{self.display_name} {self.version}" if self.version else self.display_name
+
 
 def left_outside(item: Installed) -> str | None:
     """Why a plan that removes `item` leaves files it lists, if it does: what a row
@@ -68,10 +74,7 @@ def left_outside(item: Installed) -> str | None:
     if not item.outside:
         return None
     rows = ", ".join(map(repr, item.outside))
-    return (
-        f"{item.display_name} {item.version}: its RECORD lists {rows} outside the"
-        " environment; left as it is"
-    )
+    return f"{item.named}: its RECORD lists {rows} outside the environment; left as it is"
 
 
 def in_metadata(path: str, folders: Collection[str]) -> bool:
@@ -85,7 +88,7 @@ def left_in_metadata(item: Installed, paths: Sequence[str]) -> str:
     `unlisted_metadata`), and it stays."""
     rows = ", ".join(map(repr, paths))
     return (
-        f"{item.display_name} {item.version}: its RECORD lists {rows}, in the metadata of a"
+        f"{item.named}: its RECORD lists {rows}, in the metadata of a"
         " distribution that stays; left as it is"
     )
 
@@ -466,9 +469,7 @@ def unlisted_metadata(item: Installed, prefix: str) -> tuple[list[str], list[Pro
         # Its files would go through the link, and the link stay behind (naming a
         # distribution that is gone), or go first and leave them.
         why = "its metadata folder is a symlink; remove it by hand"
-        return [], [
-            Problem(item.dist_info, f"cannot remove {item.display_name} {item.version}: {why}")
-        ]
+        return [], [Problem(item.dist_info, f"cannot remove {item.named}: {why}")]
     unreadable: list[OSError] = []
     found: list[str] = []
     problems: list[Problem] = []

@@ -190,14 +190,13 @@ def verify(
             problems.append(
                 Problem(
                     os.path.join(base, item.dist_info),
-                    f"{item.display_name} {item.version}: {item.unlisted}; its files cannot"
-                    " be verified",
+                    f"{item.named}: {item.unlisted}; its files cannot be verified",
                 )
             )
         problems += [
             Problem(
                 os.path.join(base, item.dist_info, "RECORD"),
-                f"{item.display_name} {item.version}: row {row!r} points outside the"
+                f"{item.named}: row {row!r} points outside the"
                 " environment; what it names is not checked",
             )
             for row in item.outside
@@ -206,7 +205,7 @@ def verify(
             listed[path][hash_text].append(item)
 
     def owners(items: Iterable[Installed]) -> str:
-        return ", ".join(sorted({f"{item.display_name} {item.version}" for item in items}))
+        return ", ".join(sorted({item.named for item in items}))
 
     def lists(items: Sequence[Installed]) -> str:
         """Whose lists name a path: RECORDs, or a legacy .egg-info's installed-files.txt."""

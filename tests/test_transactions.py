@@ -1230,6 +1230,12 @@ def test_an_egg_link_to_a_missing_project_meets_a_requirement_of_no_version(
     assert "picky requires legacy>=1, but legacy is of no known version" in ok(
         "plan", picky, "--python", python
     )
+    # Named without a version, not as 'legacy  with' or 'legacy : it is'.
+    result = run_cli("verify", "--python", python)
+    assert f"{SITE}/legacy.egg-link: legacy: it is a legacy editable install" in result.stderr
+    new = build_wheel(WheelSpec("legacy", "2.0"), tmp_path / "w")
+    stderr = refused("plan", new, "--python", python).stderr
+    assert f"{SITE}/legacy.egg-link: cannot replace legacy with {new.name}: it is" in stderr
 
 
 def test_a_folder_named_like_an_egg_link_is_no_distribution(tmp_path: Path) -> None:
