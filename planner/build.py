@@ -106,6 +106,7 @@ def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Reque
     supported = set(target.tags)
     python = target.markers.get("python_full_version") or target.python_version
     folders = {os.path.realpath(item) for item in request.wheels if os.path.isdir(item)}
+    files = {os.path.realpath(item) for item in request.wheels} - folders
     for wheel in wheels:
         if wheel.name in seen:
             other = seen[wheel.name]
@@ -115,8 +116,15 @@ def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Reque
             folder = os.path.dirname(wheel.path)
             house = os.path.realpath(folder)
             if house in folders and house == os.path.realpath(os.path.dirname(other.path)):
-                # A wheelhouse of two releases: nothing says which one is meant.
-                also += f" (both from {folder}, a folder given: name the wheel file to install)"
+                # A wheelhouse of two releases: nothing says which one is meant, unless
+                # one was named too, and the folder brought the other.
+                paths = {os.path.realpath(other.path), os.path.realpath(wheel.path)}
+                how = (
+                    "given too: name the wheel file alone, without the folder"
+                    if paths & files
+                    else "given: name the wheel file to install"
+                )
+                also += f" (both from {folder}, a folder {how})"
             problems.append(Problem(wheel.path if same else wheel.filename, also))
         seen[wheel.name] = wheel
         if not wheel.tags & supported:

@@ -500,6 +500,12 @@ def test_a_folder_s_builds_of_one_release_give_the_one_that_fits_best(
         f" plat-1.0-py3-none-any.whl (both from {versions}, a folder given: name the wheel"
         " file to install)"
     ]
+    # One of them named on its own too: that file was named, the folder brings the other.
+    one = versions / "plat-1.0-py3-none-any.whl"
+    assert errors(cli("plan", one, versions, "--python", target)) == [
+        "plat-2.0-py3-none-any.whl: plat is also given as plat-1.0-py3-none-any.whl (both"
+        f" from {versions}, a folder given too: name the wheel file alone, without the folder)"
+    ]
 
 
 # --- refusals ---------------------------------------------------------------------------
