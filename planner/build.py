@@ -435,13 +435,15 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         warnings += wheel.warnings
 
     gone_owner_of: dict[str, list[str]] = {}
-    for name in gone:
-        metadata, unreadable = unlisted_metadata(installed[name], target.prefix)
+    # Every copy of a name installed more than once (refused), so that its files are
+    # not refused besides as nobody's.
+    for item in [item for item in target.installed if item.name in gone]:
+        metadata, unreadable = unlisted_metadata(item, target.prefix)
         problems += unreadable
-        if left := left_outside(installed[name]):
+        if left := left_outside(item):
             warnings.append(left)
-        for path in (*installed[name].files, *metadata):
-            gone_owner_of.setdefault(path, []).append(name)
+        for path in (*item.files, *metadata):
+            gone_owner_of.setdefault(path, []).append(item.name)
 
     files: list[FileEntry] = []
     folders_to_file: list[str] = []

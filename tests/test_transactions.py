@@ -1238,6 +1238,18 @@ def test_an_egg_link_to_a_missing_project_meets_a_requirement_of_no_version(
     assert f"{SITE}/legacy.egg-link: cannot replace legacy with {new.name}: it is" in stderr
 
 
+def test_a_name_installed_twice_is_refused_once_not_its_files(tmp_path: Path) -> None:
+    """An .egg-link beside a .dist-info of one name: an upgrade is refused as installed
+    more than once, but each file the .dist-info lists was refused besides as belonging
+    to no distribution ('remove or move it'), the copy taken for the name having none."""
+    env_dir, python, _ = _other_installed(tmp_path)
+    (env_dir / SITE / "other.egg-link").write_text(f"{tmp_path / 'project'}\n.")
+    new = build_wheel(WheelSpec("other", "2.0", files={"other/__init__.py": b"2\n"}), tmp_path)
+    stderr = refused_unchanged(env_dir, "install", new, "--python", python)
+    assert "installed more than once" in stderr
+    assert "belongs to no distribution" not in stderr
+
+
 def test_a_folder_named_like_an_egg_link_is_no_distribution(tmp_path: Path) -> None:
     """pip and uv read an .egg-link file; an empty folder of that name is junk, which
     was taken for a legacy editable install that stopped every --sync."""
