@@ -46,12 +46,13 @@ from planner.installed import (
     Installed,
     bytecode_source,
     files_below,
+    in_metadata,
     installed_twice,
     scan_installed,
 )
 from planner.listing import RealPaths
 from planner.mounts import MountPoints
-from planner.paths import is_within, parents
+from planner.paths import parents
 from planner.target import BACKUP_DIR, JOURNAL_DIR
 
 
@@ -274,13 +275,13 @@ def verify(
 
     # A distribution whose files are unknown still owns its metadata (an .egg-info or
     # .egg-link file, or its folder's files): reported once, as unknown, not as unowned.
-    unknown = tuple(item.dist_info for item in installed if item.unlisted is not None)
+    unknown = {item.dist_info for item in installed if item.unlisted is not None}
 
     for root in roots:
         for path in files_below(base, root, prune=journal, onerror=unreadable):
             if path in seen or path in owned:
                 continue
-            if unknown and any(is_within(path, meta) for meta in unknown):
+            if unknown and in_metadata(path, unknown):
                 continue
             if path in layout and os.path.isdir(os.path.join(base, path)):
                 continue
