@@ -596,7 +596,7 @@ def _record_rows(record: str, bad: list[int] | None = None) -> list[tuple[str, s
     the distribution's files are unknown either way."""
     from installer.records import parse_record_file  # see scan_installed
 
-    lines = record.splitlines()
+    lines = record.splitlines(keepends=True)  # a quoted line break is a field's
     try:
         return list(parse_record_file(line for line in lines if line.strip()))
     except Exception:  # the csv module raises several kinds

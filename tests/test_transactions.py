@@ -445,8 +445,10 @@ def _other_installed(tmp_path: Path) -> tuple[Path, Path, Path]:
     [
         ("other/evil\x1b.py,,", "row 'other/evil\\x1b.py' contains a NUL or control character"),
         ("other/more.py,,,", "row 8 is not a path, a hash and a size"),
+        # Quoted, a line break is the path's: not a row for other/ab.py.
+        ('"other/a\nb.py",,', "row 'other/a\\nb.py' contains a NUL or control character"),
     ],
-    ids=["control character", "four fields"],
+    ids=["control character", "four fields", "line break"],
 )
 def test_a_damaged_record_stops_only_plans_that_change_its_distribution(
     tmp_path: Path, row: str, why: str
