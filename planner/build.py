@@ -97,6 +97,28 @@ class Request:
     ignore_requires_python: bool = False
 
 
+def _how_to_choose(wheel: Wheel, other: Wheel, given: Sequence[str]) -> str:
+    """How to choose between two releases of one name that a folder given holds (a
+    wheelhouse: nothing says which one is meant), or "" when they are not both from one.
+    Looked up only for such a pair, not for every plan's wheels."""
+    folder = os.path.dirname(wheel.path)
+    house = os.path.realpath(folder)
+    if house != os.path.realpath(os.path.dirname(other.path)):
+        return ""
+    folders = {os.path.realpath(item) for item in given if os.path.isdir(item)}
+    if house not in folders:
+        return ""
+    # One was named too, and the folder brought the other.
+    files = {os.path.realpath(item) for item in given} - folders
+    paths = {os.path.realpath(other.path), os.path.realpath(wheel.path)}
+    how = (
+        "given too: name the wheel file alone, without the folder"
+        if paths & files
+        else "given: name the wheel file to install"
+    )
+    return f" (both from {folder}, a folder {how})"
+
+
 def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> list[str]:
     """Refuse a set of wheels that cannot go into the target together; return the
     warnings for the wheels planned anyway (--ignore-requires-python)."""
@@ -105,26 +127,13 @@ def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Reque
     seen: dict[str, Wheel] = {}
     supported = set(target.tags)
     python = target.markers.get("python_full_version") or target.python_version
-    folders = {os.path.realpath(item) for item in request.wheels if os.path.isdir(item)}
-    files = {os.path.realpath(item) for item in request.wheels} - folders
     for wheel in wheels:
         if wheel.name in seen:
             other = seen[wheel.name]
             # Two copies of one file name are told apart by their folders.
             same = other.filename == wheel.filename
             also = f"{wheel.name} is also given as {other.path if same else other.filename}"
-            folder = os.path.dirname(wheel.path)
-            house = os.path.realpath(folder)
-            if house in folders and house == os.path.realpath(os.path.dirname(other.path)):
-                # A wheelhouse of two releases: nothing says which one is meant, unless
-                # one was named too, and the folder brought the other.
-                paths = {os.path.realpath(other.path), os.path.realpath(wheel.path)}
-                how = (
-                    "given too: name the wheel file alone, without the folder"
-                    if paths & files
-                    else "given: name the wheel file to install"
-                )
-                also += f" (both from {folder}, a folder {how})"
+            also += _how_to_choose(wheel, other, request.wheels)
             problems.append(Problem(wheel.path if same else wheel.filename, also))
         seen[wheel.name] = wheel
         if not wheel.tags & supported:
