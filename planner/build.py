@@ -57,7 +57,7 @@ from planner.plan import (
     Target,
     planned_anyway,
 )
-from planner.synckeeps import sync_kept
+from planner.synckeeps import lacking, sync_kept
 from planner.tagfit import misfit
 from planner.target import (
     JOURNAL_DIR,
@@ -349,8 +349,9 @@ def _unmet(
 ) -> tuple[list[str], list[str]]:
     """Requirements the final set leaves unmet: the planned wheels' own, and those of
     the installed distributions the plan keeps, on what the plan changes; then, apart,
-    those on what --sync kept for a tool at a version that does not fit it. That trouble
-    was there before the plan, so it is said but, unlike the first, never refused."""
+    those on what --sync kept for a tool at a version that does not fit it, or on what
+    it lacks altogether. That trouble was there before the plan, so it is said but,
+    unlike the first, never refused."""
     # The target's own distributions shadow those it imports from elsewhere.
     final_versions = {**target.elsewhere}
     final_versions.update({name: item.version for name, item in kept.items()})
@@ -364,8 +365,9 @@ def _unmet(
     }
     changed = set(gone) | {wheel.name for wheel in active}
     unmet += requirements.unmet(staying, final_versions, target.markers, only=changed)
+    lacks = lacking((kept[name] for name in sync_kept), final_versions.keys(), target.markers)
     misfits = requirements.unmet(
-        staying, final_versions, target.markers, only=set(sync_kept).difference(changed)
+        staying, final_versions, target.markers, only=lacks.union(sync_kept).difference(changed)
     )
     return unmet, misfits
 

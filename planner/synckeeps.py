@@ -3,7 +3,7 @@ they need to run, so that the environment can still install."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from planner.installed import Installed
 from planner.requirements import required_names
@@ -47,3 +47,15 @@ def sync_kept(
             f" required by {', '.join(sorted(owners))}"
         )
     return kept
+
+
+def lacking(
+    kept: Iterable[Installed], present: Collection[str], markers: Mapping[str, str]
+) -> set[str]:
+    """The names that what --sync keeps requires on the target and that are not
+    `present`: a tool without one is as broken as with one at a version it cannot use,
+    which --sync keeps, so the review says both."""
+    needed: set[str] = set()
+    for item in kept:
+        needed |= required_names(item.requires_dist, markers)
+    return needed.difference(present)

@@ -314,6 +314,27 @@ def test_sync_warns_when_a_kept_requirement_does_not_fit_the_tool(
     assert _requires_lines(strict.stdout) == _requires_lines(review.stdout)
 
 
+def test_sync_warns_when_a_kept_tool_lacks_a_requirement_altogether(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """A requirement of what --sync keeps that is not installed at all is as unmet as
+    one at a version the range leaves out, and is said alike, --strict or not; one whose
+    marker leaves it out on this target, or that an extra not asked for adds, is none."""
+    python, kept = _tool_with_needs(
+        tmp_path,
+        cli,
+        ("absent>=2", "needed", "old; python_version < '3'", "testing; extra == 'test'"),
+        WheelSpec("needed", requires=("lost", "other; sys_platform == 'nowhere'")),
+    )
+    for strict in ((), ("--strict",)):
+        review = cli("plan", "--python", python, "--no-cache", "--sync", *strict, kept)
+        assert (review.returncode, review.stderr) == (0, ""), strict
+        assert _requires_lines(review.stdout) == [
+            "  needed 1.0 (installed) requires lost, which is not installed or planned",
+            "  wheelplan 0.1 (installed) requires absent>=2, which is not installed or planned",
+        ], strict
+
+
 def test_sync_warns_when_the_plan_installs_what_a_kept_tool_cannot_use(
     tmp_path: Path, cli: Cli
 ) -> None:
