@@ -22,7 +22,7 @@ from planner.asinstalled import (
 )
 from planner.clashes import file_and_directory, through_links
 from planner.disowning import Losses, listed_bytecode, preferred
-from planner.errors import Problem, Refused
+from planner.errors import Problem, Refused, in_subject_order
 from planner.externallymanaged import check_externally_managed
 from planner.inputs import best_builds, expand_inputs
 from planner.installed import (
@@ -702,7 +702,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         directories=tuple(directories),
         units=units.partition(writes),
         owner_hashes=tuple(item for item in settlement.owner_hashes if item.path in written),
-        warnings=tuple(sorted(set(warnings))),
+        warnings=in_subject_order(warnings),
         lock=request.lock,
         removed_directories=tuple(sorted(emptied)),
     )

@@ -56,6 +56,18 @@ class Collector:
             raise Refused(self.problems)
 
 
+# What ends a warning's words, its subject's among them: `NAME: ...`, `NAME VERSION
+# (installed) requires ...`, a path's folders.
+_WORD_END = re.compile(r"[\s:/]+")
+
+
+def in_subject_order(warnings: Iterable[str]) -> tuple[str, ...]:
+    """Each of `warnings` once, compared word by word: a subject's warnings stay
+    together and subjects come in name order, where as text `nosuch2: ...` came before
+    `nosuch: ...` (a digit sorts before the colon). Ties fall to the text itself."""
+    return tuple(sorted(set(warnings), key=lambda line: (_WORD_END.split(line.casefold()), line)))
+
+
 # Python's words when int() is given more digits than it converts, with advice for a
 # programmer: a refusal says what they mean for the input instead.
 _TOO_MANY_DIGITS = re.compile(

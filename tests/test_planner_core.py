@@ -806,15 +806,15 @@ def test_unmet_requirements_under_the_target_markers_are_warnings(
     ]
     plan = plan_specs(specs, wheels, fake)
     assert plan.warnings == (
-        "app requires absent, which is not installed or planned",
-        "app requires lib>=2, but lib 1.5 is planned or installed",
-        f"app requires present=={'1' * 5000}, but present 1.2 is planned or installed",
         "app: cannot evaluate the marker of requirement \"locked; extras == 'x'\"",
         "app: cannot evaluate the marker of requirement \"odd; python_version ~= '3'\"",
         "app: cannot parse requirement 'lib >= >= 1'",
+        "app requires absent, which is not installed or planned",
+        "app requires lib>=2, but lib 1.5 is planned or installed",
+        f"app requires present=={'1' * 5000}, but present 1.2 is planned or installed",
     )
     problems = refusal(specs, wheels, fake, strict=True)
-    assert sorted(problems) == [f"--strict: {warning}" for warning in plan.warnings]
+    assert sorted(problems) == sorted(f"--strict: {warning}" for warning in plan.warnings)
 
 
 def test_met_requirements_say_nothing(wheels: Path, fake: TargetInfo) -> None:

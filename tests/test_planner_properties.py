@@ -11,6 +11,7 @@ outcome is computed from the drawn files alone, never from the planner.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import types
 import typing
@@ -33,7 +34,7 @@ from planner.errors import Refused
 from planner.installed import scan_installed
 from planner.plan import FORMAT, FileEntry, OwnerHash, Plan, Source, digest_of, dumps, loads
 from planner.target import TargetInfo
-from tests.plannertools import INTERPRETER, SCHEMES, build_all, fake_target
+from tests.plannertools import INTERPRETER, SCHEMES, build_all, fake_target, plan_specs
 from tests.wheelfactory import Member, WheelSpec, record_hash
 
 PURE = SCHEMES["purelib"]
@@ -533,3 +534,28 @@ def test_any_one_byte_edit_of_a_plan_breaks_its_digest(plan: Plan, data: st.Data
     byte = data.draw(st.integers(0, 255).filter(lambda value: value != written[at]))
     edited = written[:at] + bytes([byte]) + written[at + 1 :]
     assert plan_module._signed_as_written(edited) is None
+
+
+# Normalized names where one is another's start followed by a digit or a dash, which
+# sort before the colon that ends a subject: `a2: ...` is text before `a: ...`.
+SUBJECT_NAMES = st.from_regex(r"[ab][ab2]{0,2}(-[ab2]{1,2})?", fullmatch=True)
+
+
+@PROPERTY
+@given(st.lists(SUBJECT_NAMES, min_size=2, max_size=6, unique=True), st.data())
+def test_a_plans_warnings_keep_each_subject_together_in_name_order(
+    names: list[str], data: st.DataObject
+) -> None:
+    """Some names removed though not installed (one warning each), the others planned
+    as wheels that require two names nothing installs (two warnings each)."""
+    planned_names = data.draw(st.sets(st.sampled_from(names)))
+    specs = [WheelSpec(name, requires=("absent-x", "absent-y")) for name in planned_names]
+    with tempfile.TemporaryDirectory(prefix="wheelplan-prop-") as folder:
+        prefix = Path(folder) / "prefix"
+        prefix.mkdir()
+        removed = frozenset(names) - planned_names
+        plan = plan_specs(specs, Path(folder) / "wheels", fake_target(prefix), remove=removed)
+    subjects = [re.split(r"[:\s]", line)[0] for line in plan.warnings]
+    assert sorted(subjects) == subjects
+    assert sorted(set(subjects)) == sorted(names)
+    assert len(plan.warnings) == len(removed) + 2 * len(planned_names)
