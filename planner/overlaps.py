@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from itertools import combinations
 
 import attrs
 
@@ -148,31 +149,39 @@ def _difference(group: list[Claim], identities: list[Identity], wheel_of: Mappin
 
 
 def case_warnings(first: Mapping[str, FileEntry], overlaps: Mapping[str, list[Claim]]) -> list[str]:
-    """Paths (`first`'s) that would collide on a case-insensitive filesystem, but for one
-    wheel's members whose names differ only by case: its reader warned of them."""
+    """Pairs of paths (`first`'s) that would collide on a case-insensitive filesystem,
+    one warning each, but for a pair that one wheel's members whose names differ only by
+    case make: its reader warned of them, whoever else writes either path too."""
     paths = list(first)
     if len(set(map(str.casefold, paths))) == len(paths):
         return []  # the usual answer, found without grouping 17,000 paths
     folded: dict[str, list[str]] = defaultdict(list)
     for path in paths:
         folded[path.casefold()].append(path)
-    return [
-        f"{' and '.join(sorted(group))} differ only by case and will collide on"
-        " case-insensitive filesystems"
-        for group in folded.values()
-        if len(group) > 1 and not _reader_warned([first[path] for path in group], overlaps)
-    ]
+    warnings = []
+    for group in folded.values():
+        if len(group) == 1:
+            continue
+        members = {path: _members_of(overlaps.get(path) or [_claim(first[path])]) for path in group}
+        warnings += [
+            f"{one} and {other} differ only by case and will collide on case-insensitive"
+            " filesystems"
+            for one, other in combinations(sorted(group), 2)
+            if not _reader_warned(members[one], members[other])
+        ]
+    return warnings
 
 
-def _reader_warned(group: list[FileEntry], overlaps: Mapping[str, list[Claim]]) -> bool:
-    """Whether these paths are one wheel's alone, from members whose names differ only
-    by case (not a script wrapper, nor a member under .data beside one that is not)."""
-    if any(entry.path in overlaps for entry in group):
-        return False  # another wheel writes one of them too
-    members = [entry.source.member for entry in group if entry.source is not None]
-    names = [member for member in members if member is not None]
-    return (
-        len({entry.owners for entry in group}) == 1
-        and len(names) == len(group)
-        and len({name.casefold() for name in names}) == 1
+def _members_of(claims: Iterable[Claim]) -> dict[str, str]:
+    """Owner -> the member of its wheel that each claim installs (not a script wrapper)."""
+    return {claim.owner: claim.source.member for claim in claims if claim.source.member is not None}
+
+
+def _reader_warned(one: Mapping[str, str], other: Mapping[str, str]) -> bool:
+    """Whether one wheel installs the two paths from members whose names differ only by
+    case (not a member under .data beside one that is not), `one` and `other` being the
+    members installed at each path, by owner."""
+    return any(
+        owner in other and member.casefold() == other[owner].casefold()
+        for owner, member in one.items()
     )

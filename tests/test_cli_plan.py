@@ -863,6 +863,25 @@ def test_one_wheels_members_differing_only_by_case_are_warned_of_once(
     ]
 
 
+def test_one_wheels_pair_differing_only_by_case_is_warned_of_once_beside_a_winner(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """Another wheel preferred on one of the pair's paths leaves the pair its reader
+    warned of: the plan does not warn of it again."""
+    pair, winner = built(
+        tmp_path,
+        WheelSpec(name="pair", files={"pkg/Readme.txt": b"1", "pkg/README.txt": b"2"}),
+        WheelSpec(name="winner", files={"pkg/README.txt": b"3"}),
+    )
+    result = cli("plan", pair, winner, "--prefer", "winner", "--python", target)
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stdout.splitlines() if "differ only by case" in line] == [
+        "  pair-1.0-py3-none-any.whl: members 'pkg/README.txt' and 'pkg/Readme.txt' differ only"
+        " by case: both are installed, but they would overwrite each other on a"
+        " case-insensitive filesystem"
+    ]
+
+
 def test_a_newer_wheel_major_version_is_refused(tmp_path: Path, target: Path, cli: Cli) -> None:
     (wheel,) = built(
         tmp_path, WheelSpec(name="future", wheel_text="Wheel-Version: 2.0\nRoot-Is-Purelib: true\n")

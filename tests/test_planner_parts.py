@@ -247,7 +247,7 @@ def test_claims_hashed_by_other_algorithms_are_compared_by_their_bytes() -> None
 
 
 def test_paths_differing_only_by_case_are_warned_about_once() -> None:
-    claims = [_claim("pkg/Mod.py", "a"), _claim("pkg/mod.py", "b"), _claim("pkg/Mod.py", "b")]
+    claims = [_claim("pkg/Mod.py", "a"), _claim("pkg/mod.py", "b"), _claim("pkg/mod.py", "c")]
     assert settle(claims, frozenset(), WHEEL_OF, _unasked).warnings == (
         "pkg/Mod.py and pkg/mod.py differ only by case and will collide on case-insensitive"
         " filesystems",
@@ -263,8 +263,28 @@ def test_one_wheels_members_differing_only_by_case_are_left_to_the_wheel_reader(
     data = _claim("pkg/MOD.py", "a")
     data = attrs.evolve(data, source=attrs.evolve(data.source, member="a.data/purelib/pkg/MOD.py"))
     assert settle([*alone, data], frozenset(), WHEEL_OF, _unasked).warnings == (
-        "pkg/MOD.py and pkg/Mod.py and pkg/mod.py differ only by case and will collide on"
-        " case-insensitive filesystems",
+        "pkg/MOD.py and pkg/Mod.py differ only by case and will collide on case-insensitive"
+        " filesystems",
+        "pkg/MOD.py and pkg/mod.py differ only by case and will collide on case-insensitive"
+        " filesystems",
+    )
+
+
+@pytest.mark.parametrize(("content", "prefer"), [(b"x", frozenset()), (b"y", frozenset({"b"}))])
+def test_one_wheels_pair_is_left_to_its_reader_when_another_wheel_writes_one_path(
+    content: bytes, prefer: frozenset[str]
+) -> None:
+    """Another wheel sharing one of the two paths, or winning it, changes nothing about
+    the pair its reader warned of; a third spelling it writes makes pairs of its own."""
+    alone = [_claim("pkg/Mod.py", "a"), _claim("pkg/mod.py", "a")]
+    shared = [*alone, _claim("pkg/mod.py", "b", content)]
+    assert settle(shared, prefer, WHEEL_OF, _unasked).warnings == ()
+    third = [*shared, _claim("pkg/MOD.py", "c")]
+    assert settle(third, prefer, WHEEL_OF, _unasked).warnings == (
+        "pkg/MOD.py and pkg/Mod.py differ only by case and will collide on case-insensitive"
+        " filesystems",
+        "pkg/MOD.py and pkg/mod.py differ only by case and will collide on case-insensitive"
+        " filesystems",
     )
 
 
