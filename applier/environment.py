@@ -15,6 +15,16 @@ from planner.paths import is_within
 from planner.target import JOURNAL_DIR, Place, TargetInfo, absent_interpreter, probe
 
 
+def staging_folder(root: str) -> str:
+    """`--root` made absolute; one that is a file is refused here, for every command
+    alike (apply said 'ROOT/tmp: Not a directory', verify and recover that the staged
+    environment did not exist)."""
+    staging = os.path.abspath(root)
+    if os.path.exists(staging) and not os.path.isdir(staging):
+        raise Refused.one(staging, "--root names a file, not a folder")
+    return staging
+
+
 def base_of(prefix: str, root: str | None) -> str:
     """Where the prefix's files are on disk: under --root when staging an image.
 
@@ -24,7 +34,7 @@ def base_of(prefix: str, root: str | None) -> str:
     """
     if root is None:
         return prefix
-    staging = os.path.abspath(root)
+    staging = staging_folder(root)
     base = os.path.join(staging, prefix.lstrip("/"))
     existing = base  # the staged prefix, or its nearest folder that exists yet
     while not os.path.lexists(existing) and existing != staging:
@@ -89,4 +99,4 @@ def recover_target(prefix: str, root: str | None = None) -> str:
         return journal.recover(base, root)
 
 
-__all__ = ["base_of", "recover_target", "recovered_prefix", "verified_target"]
+__all__ = ["base_of", "recover_target", "recovered_prefix", "staging_folder", "verified_target"]

@@ -190,6 +190,37 @@ def test_root_refuses_a_symlink_that_leads_out_of_the_staging_folder(
     assert snapshot(env) == before
 
 
+def test_a_file_given_as_the_root_is_named_so_by_every_command(
+    plan: Path, tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+) -> None:
+    """apply said 'ROOT/tmp: Not a directory', verify and recover that the staged
+    environment 'does not exist', and a dry run that nothing was applied under it, of a
+    --root that is a file; the file is left as it was."""
+    given = tmp_path / "a-file"
+    given.write_bytes(b"mine")
+    linked = tmp_path / "a-link"
+    linked.symlink_to(given)
+    before = snapshot(env)
+    for root in (given, linked):
+        for command in (
+            ("apply", plan, "--root", root),
+            ("install", wheels / "beta-1.0-py3-none-any.whl", "--python", target, "--root", root),
+            ("install", wheels, "--python", target, "--root", root, "--dry-run"),
+            ("uninstall", "beta", "--python", target, "--root", root),
+            ("verify", "--python", target, "--root", root),
+            ("recover", "--python", target, "--root", root),
+            ("recover", "--prefix", env, "--root", root),
+            ("recover", "--python", tmp_path / "gone" / "bin" / "python", "--root", root),
+        ):
+            result = cli(*command)
+            assert (result.returncode, errors(result)) == (
+                1,
+                [f"error: {root}: --root names a file, not a folder"],
+            ), command
+    assert given.read_bytes() == b"mine"
+    assert snapshot(env) == before
+
+
 @pytest.mark.parametrize("interpreter", ["/bin/false", "/bin/true", "/nonexistent/bin/python"])
 def test_root_refuses_bytecode_when_the_interpreter_gives_no_cache_tag(
     interpreter: str, plan: Path, tmp_path: Path, cli: Cli

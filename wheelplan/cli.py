@@ -210,6 +210,10 @@ def _plan_command(args: argparse.Namespace) -> int:
         from applier.options import source_date_epoch
 
         source_date_epoch(args.link_mode)  # what its apply would refuse: before the plan
+    if args.command == "install" and args.root is not None:
+        from applier.environment import staging_folder
+
+        staging_folder(args.root)  # a file: refused before the plan, in a dry run too
     # The target's interpreter starts first, and answers while the planner is imported.
     place = given_place(args)
     probing = BackgroundProbe(args.python, place=place) if args.lock is None else None
