@@ -938,6 +938,43 @@ def test_a_url_http_cannot_fetch_is_refused_not_a_traceback(
     assert snapshot(target.parent.parent) == before
 
 
+def test_a_url_with_a_space_or_a_non_ascii_character_is_fetched_percent_encoded(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli
+) -> None:
+    """uv (and pip) send such a URL percent-encoded, as a browser does; http.client
+    refused the space and could not encode the 'ä', so the lock uv installs was refused.
+    What is encoded already is sent as it is, not encoded again."""
+    alpha, beta = wheels / ALPHA.filename, wheels / BETA.filename
+    served = tmp_path / "served"
+    for folder in ("a b", "ä", "c d"):
+        (served / folder).mkdir(parents=True)
+    shutil.copy(alpha, served / "a b")
+    shutil.copy(beta, served / "ä")
+    shutil.copy(beta, served / "c d")
+    seen: list[tuple[str, str | None]] = []
+    with serve(served, seen=seen) as base:
+        urls = {
+            "alpha": f"{base}/a b/{alpha.name}?from=a b&to=ü",
+            "beta": f"{base}/ä/{beta.name}",
+        }
+        lock = write_pylock(
+            tmp_path / "pylock.toml",
+            [
+                LockPackage("alpha", wheels=(wheel_entry(alpha, url=urls["alpha"]),)),
+                LockPackage("beta", "2.0", wheels=(wheel_entry(beta, url=urls["beta"]),)),
+            ],
+        )
+        result = cli("install", "--lock", lock, "--python", target, "--wheel-dir", tmp_path / "dl")
+        fetch.fetch([_locked(beta, f"{base}/c%20d/{beta.name}")], str(tmp_path / "dl2"))
+    assert result.returncode == 0, result.stderr
+    assert sorted(path for path, _ in seen) == [
+        f"/%C3%A4/{beta.name}",
+        f"/a%20b/{alpha.name}?from=a%20b&to=%C3%BC",
+        f"/c%20d/{beta.name}",
+    ]
+    assert (site_packages(target) / "beta" / "__init__.py").read_bytes() == b"VALUE = 2\n"
+
+
 def test_a_lock_entry_whose_path_is_another_wheel_is_refused(
     tmp_path: Path, target: Path, wheels: Path, cli: Cli
 ) -> None:

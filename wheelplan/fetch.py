@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import http.client
 import os
+import string
 import tempfile
 import threading
 import time
@@ -25,7 +26,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import IO, BinaryIO
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 import attrs
 
@@ -132,14 +133,31 @@ def _origin(url: str) -> tuple[str, str | None, int | None]:
     return parts.scheme, parts.hostname, parts.port or {"http": 80, "https": 443}[parts.scheme]
 
 
-def _request(url: str) -> urllib.request.Request:
-    """A GET of `url`. Credentials in it (`user:password@host`, which urllib would take
-    for part of the host's name) are sent as Basic auth, as pip and uv send them, in a
-    header urllib carries across no redirect (`_Redirects` restores it to the same
-    origin only)."""
+def _sendable(url: str) -> str:
+    """`url` with a space, a control or a non-ASCII character in its path or query
+    percent-encoded (as UTF-8), as uv and pip send it: http.client refuses the first two
+    and cannot send the last. What is encoded already is left as it is, as urllib leaves
+    a redirect's Location."""
+    if url.isascii() and url.isprintable() and " " not in url:
+        return url
     parts = urlsplit(url)
+    return urlunsplit(
+        parts._replace(
+            path=quote(parts.path, safe=string.punctuation),
+            query=quote(parts.query, safe=string.punctuation),
+        )
+    )
+
+
+def _request(url: str) -> urllib.request.Request:
+    """A GET of `url`, sendable. Credentials in it (`user:password@host`, which urllib
+    would take for part of the host's name) are sent as Basic auth, as pip and uv send
+    them, in a header urllib carries across no redirect (`_Redirects` restores it to the
+    same origin only)."""
+    sendable = _sendable(url)
+    parts = urlsplit(sendable)
     if "@" not in parts.netloc:
-        return urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+        return urllib.request.Request(sendable, headers={"User-Agent": USER_AGENT})
     host = parts.netloc.rpartition("@")[2]
     request = urllib.request.Request(
         urlunsplit(parts._replace(netloc=host)), headers={"User-Agent": USER_AGENT}
