@@ -895,6 +895,39 @@ def test_an_interrupted_download_leaves_no_part_file(
     assert not folder.exists()
 
 
+@pytest.mark.parametrize("sized", [True, False])
+def test_a_download_cut_short_is_refused_as_cut_short(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, sized: bool
+) -> None:
+    """A server that closes the connection before the length it announced: http.client
+    returns what came, and the refusal said the wheel had another sha256 (or size) than
+    the lock's, as if the wheel or the lock were wrong; uv says the download broke off."""
+    beta = wheels / BETA.filename
+    whole = beta.read_bytes()
+
+    def cut(handler: http.server.SimpleHTTPRequestHandler) -> bool:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(whole)))
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.wfile.write(whole[:100])
+        handler.close_connection = True
+        return True
+
+    with serve(wheels, cut) as base:
+        url = f"{base}/{beta.name}"
+        entry = wheel_entry(beta, url=url)
+        if not sized:
+            del entry["size"]
+        lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("beta", "2.0", wheels=(entry,))])
+        result = cli("plan", "--lock", lock, "--python", target, "--wheel-dir", tmp_path / "dl")
+    assert errors(result) == [
+        f"error: {url}: download failed: the connection closed after 100 of the"
+        f" {len(whole)} bytes the server announced"
+    ]
+    assert not (tmp_path / "dl").exists()
+
+
 @contextlib.contextmanager
 def _no_http_server() -> Iterator[str]:
     """A server on 127.0.0.1 that answers every request with a line that is not HTTP."""

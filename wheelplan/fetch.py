@@ -341,6 +341,7 @@ def _store(
                     checker.update(block)
                     output.write(block)
                     slot.bytes_done += len(block)
+            _check_whole(source, checker.size)
             sha256 = checker.finish()
             os.chmod(temporary, 0o644)
             parts.keep(temporary, destination)
@@ -348,6 +349,17 @@ def _store(
         except BaseException:
             parts.discard(temporary)
             raise
+
+
+def _check_whole(source: BinaryIO, received: int) -> None:
+    """A download cut short is refused as one, not as bytes other than the lock's: a
+    response read by the block ends quietly where the connection closed (uv says the
+    download broke off; pip 23 calls the wheel invalid)."""
+    announced = getattr(source, "headers", {}).get("Content-Length", "")
+    if announced.isascii() and announced.isdigit() and received < int(announced):
+        raise urllib.error.URLError(
+            f"the connection closed after {received} of the {announced} bytes the server announced"
+        )
 
 
 def _part_file(folder: str, filename: str, own_folder: bool) -> tuple[int, str, bool]:
