@@ -582,6 +582,33 @@ def test_a_download_folder_no_plan_can_hold_is_refused_unwritten(
     assert not folder.exists()
 
 
+@pytest.mark.parametrize("option", ["--wheel-dir", "--cache-dir"])
+@pytest.mark.parametrize("below", [False, True])
+def test_a_download_folder_that_is_a_file_is_refused_once(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, option: str, below: bool
+) -> None:
+    """Each wheel to store was refused for it, naming the wheel and quoting an errno
+    ('cannot fetch wheel: [Errno 17] File exists: ...'): one problem, the folder's."""
+    alpha, beta = wheels / ALPHA.filename, wheels / BETA.filename
+    given = tmp_path / "a-file"
+    given.write_bytes(b"mine")
+    folder = given / "sub" if below else given
+    store = folder if option == "--wheel-dir" else folder / "downloads"
+    with serve(wheels) as base:
+        lock = write_pylock(
+            tmp_path / "pylock.toml",
+            [
+                LockPackage("alpha", wheels=(wheel_entry(alpha, url=f"{base}/{alpha.name}"),)),
+                LockPackage("beta", "2.0", wheels=(wheel_entry(beta, url=f"{base}/{beta.name}"),)),
+            ],
+        )
+        result = cli("plan", "--lock", lock, "--python", target, option, folder)
+    inside = "it" if store == given else str(store)
+    problem = f"is a file, not a folder: the lock's wheels cannot be stored in {inside}"
+    assert (result.returncode, errors(result)) == (1, [f"error: {given}: {problem}"])
+    assert given.read_bytes() == b"mine"
+
+
 def _moved(location: str) -> Answer:
     """A server's answer to /moved/NAME: a 302 to `location` (with `{name}` filled in)."""
 

@@ -487,16 +487,21 @@ def fetch(
     Raises Refused with every problem once all downloads have finished.
     """
     folder = store_folder(wheel_dir, cache_dir)
-    # The plan will name the files there: a folder no plan can hold is refused unwritten.
-    if any(_stored(wheel, bool(wheel_dir)) for wheel in wheels) and (
-        problem := plan_path_problem(os.path.abspath(folder))
-    ):
-        raise Refused.one(folder, problem)
-    slots = [_Slot() for _ in wheels]
-    total = sum(wheel.size or 0 for wheel in wheels if _stored(wheel, bool(wheel_dir)))
     # A fetch that fails leaves no folder it made on the way (downloads/, the cache, a
     # --wheel-dir) that holds nothing: a checked wheel stored meanwhile keeps its own.
     made = missing_folders(folder)
+    if any(_stored(wheel, bool(wheel_dir)) for wheel in wheels):
+        # The plan will name the files there: a folder no plan can hold is refused unwritten.
+        if problem := plan_path_problem(os.path.abspath(folder)):
+            raise Refused.one(folder, problem)
+        if made and os.path.lexists(made[0]):
+            # One problem, not one per wheel that names the wheel and quotes an errno.
+            inside = "it" if made[0] == folder else folder
+            raise Refused.one(
+                made[0], f"is a file, not a folder: the lock's wheels cannot be stored in {inside}"
+            )
+    slots = [_Slot() for _ in wheels]
+    total = sum(wheel.size or 0 for wheel in wheels if _stored(wheel, bool(wheel_dir)))
     parts = _Parts()
     pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(wheels) or 1)))
     try:
