@@ -661,6 +661,20 @@ def test_a_redirect_is_followed_to_http_and_https_only(
     assert not folder.exists()
 
 
+def test_a_redirect_loop_is_refused_in_one_line(tmp_path: Path, wheels: Path) -> None:
+    """urllib's message for it holds line breaks, which the error line showed as '\\n'."""
+    beta = wheels / BETA.filename
+    with serve(wheels, _moved("/moved/{name}")) as base:
+        wheel = _locked(beta, f"{base}/moved/{beta.name}")
+        with pytest.raises(Refused) as refused:
+            fetch.fetch([wheel], str(tmp_path / "dl"))
+    problem = (
+        "download failed: HTTP 302 redirected in a loop or more than 10 times; the last"
+        " answer: Found"
+    )
+    assert refused.value.problems == (Problem(wheel.url or "", problem),)
+
+
 @pytest.mark.parametrize(
     ("url", "scheme"),
     [

@@ -174,6 +174,13 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
     were given for only; a redirect that carries its own is not followed (urllib would
     take them for the host's name, and its error would show the password)."""
 
+    # What a redirect loop is refused with, before the last answer's reason: urllib's
+    # own holds line breaks, which an error line shows as '\n'.
+    inf_msg = (
+        "redirected in a loop or more than"
+        f" {urllib.request.HTTPRedirectHandler.max_redirections} times; the last answer: "
+    )
+
     def http_error_302(
         self,
         req: urllib.request.Request,
