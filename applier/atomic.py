@@ -55,16 +55,21 @@ def write_atomic(path: str, data: bytes | Sequence[bytes], *, fsync: bool = Fals
         fsync_dir(os.path.dirname(path))
 
 
-def _temporary_beside(path: str) -> str:
-    """A unique name for `path`'s new bytes, in its folder. A name near the longest a
-    folder takes is cut to leave room for the suffix, which must stay whole to say
-    which process wrote it (a plan file may be given any name the folder takes)."""
-    folder, name = os.path.split(path)
-    suffix = f".{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    room = _NAME_MAX - len(suffix)
+def fitting(name: str, around: int) -> str:
+    """`name` cut, if it must be, so that a name of `around` more bytes still fits in a
+    folder: a temporary name made from a file's near the longest a folder takes."""
+    room = _NAME_MAX - around
     if len(os.fsencode(name)) > room:  # cut bytes: a name's bytes are all Linux asks
         name = os.fsdecode(os.fsencode(name)[:room])
-    return os.path.join(folder, name + suffix)
+    return name
+
+
+def _temporary_beside(path: str) -> str:
+    """A unique name for `path`'s new bytes, in its folder. The suffix must stay whole
+    to say which process wrote it (a plan file may be given any name the folder takes)."""
+    folder, name = os.path.split(path)
+    suffix = f".{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    return os.path.join(folder, fitting(name, len(suffix)) + suffix)
 
 
 def temporary_for(name: str) -> tuple[str, int] | None:

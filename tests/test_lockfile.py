@@ -609,6 +609,29 @@ def test_a_download_folder_that_is_a_file_is_refused_once(
     assert given.read_bytes() == b"mine"
 
 
+@pytest.mark.parametrize("into", ["--wheel-dir", "--cache-dir"])
+def test_a_wheel_whose_file_name_is_near_the_longest_a_folder_holds_is_fetched(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, into: str
+) -> None:
+    """Its part file was named for it with more around it, past 255 bytes: such a wheel
+    installs by name (and uv installs it from a lock), and its download or copy failed
+    with 'File name too long'."""
+    platforms = ".".join(f"manylinux_2_{minor}_x86_64" for minor in range(5, 15))
+    spec = WheelSpec(
+        "longname", files={"longname/__init__.py": b"L = 1\n"}, tag=f"py3-none-{platforms}.any"
+    )
+    wheel = build_wheel(spec, tmp_path / "long")
+    assert len(wheel.name) == 244
+    folder = tmp_path / "into"
+    with serve(wheel.parent) as base:
+        entry = wheel_entry(wheel, url=f"{base}/{wheel.name}")
+        lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("longname", wheels=(entry,))])
+        result = cli("install", "--lock", lock, "--python", target, into, folder)
+    assert result.returncode == 0, result.stderr
+    assert [path.name for path in folder.rglob("*.whl")] == [wheel.name]
+    assert (site_packages(target) / "longname" / "__init__.py").read_bytes() == b"L = 1\n"
+
+
 def _moved(location: str) -> Answer:
     """A server's answer to /moved/NAME: a 302 to `location` (with `{name}` filled in)."""
 

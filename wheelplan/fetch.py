@@ -30,6 +30,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 import attrs
 
+from applier.atomic import fitting
 from applier.cachedir import DOWNLOADS, default_dir
 from applier.madefolders import missing_folders, remove_empty
 from planner.errors import Problem, Refused
@@ -43,6 +44,9 @@ CHUNK = 1024 * 1024
 MAX_DOWNLOAD = 8 * 1024**3
 TIMEOUT = 60.0
 USER_AGENT = "wheelplan (+https://pypi.org/project/wheelplan/)"
+# What a part file's name holds besides its wheel's (cut to fit): the dots, `.part` and
+# mkstemp's 8 random characters, with room to spare.
+PART_AROUND = 32
 
 Progress = Callable[[int, int, int, int], None]  # files done, files, bytes done, bytes
 
@@ -377,7 +381,9 @@ def _part_file(folder: str, filename: str, own_folder: bool) -> tuple[int, str, 
         made = own_folder and not os.path.isdir(folder)
         os.makedirs(folder, exist_ok=True)
         try:
-            fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
+            fd, temporary = tempfile.mkstemp(
+                dir=folder, prefix=f".{fitting(filename, PART_AROUND)}.", suffix=".part"
+            )
         except FileNotFoundError:
             if attempt == 2:
                 raise
