@@ -13,7 +13,7 @@ import subprocess
 import sys
 import sysconfig
 import venv
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -127,6 +127,31 @@ def run_cli(
         stdin=stdin,
         pass_fds=() if stdin is None else (stdin,),
     )
+
+
+def run_in_pty(args: Sequence[str | os.PathLike[str]]) -> tuple[int, str]:
+    """Run wheelplan with stdout and stderr on a pseudo-terminal; return its screen text."""
+    leader, follower = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wheelplan", *map(str, args)],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+        cwd=REPO,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    code = process.wait(timeout=120)
+    os.close(leader)
+    return code, b"".join(chunks).decode(errors="replace")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import venv
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -21,7 +21,7 @@ import pytest
 
 from planner import target as target_module
 from planner.plan import Plan, digest_of
-from tests.conftest import REPO, snapshot
+from tests.conftest import run_in_pty, snapshot
 from tests.recordcheck import read_records, respelled, verify_records
 from tests.txsupport import installed_by_metadata
 from tests.wheelfactory import WheelSpec, build_wheel
@@ -33,31 +33,6 @@ SUMMARY = re.compile(
     r"applied (\d+) distributions? to (/\S+): (\d+) files? written \(([\d.]+ [KMG]?B)\),"
     r" (\d+) removed, in [\d.]+ s"
 )
-
-
-def run_in_pty(args: Sequence[str | os.PathLike[str]]) -> tuple[int, str]:
-    """Run wheelplan with stdout and stderr on a pseudo-terminal; return its screen text."""
-    leader, follower = os.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "wheelplan", *map(str, args)],
-        stdin=subprocess.DEVNULL,
-        stdout=follower,
-        stderr=follower,
-        cwd=REPO,
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the child closed its end
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    code = process.wait(timeout=120)
-    os.close(leader)
-    return code, b"".join(chunks).decode(errors="replace")
 
 
 def demo_wheels(directory: Path) -> list[Path]:

@@ -31,7 +31,7 @@ from packaging.tags import sys_tags
 from planner import lockfile
 from planner.errors import Problem, Refused
 from planner.lockfile import LockedWheel
-from tests.conftest import REPO, snapshot
+from tests.conftest import REPO, run_in_pty, snapshot
 from tests.foldertools import FOLDERS, Folder
 from tests.imagetools import Answer, LockPackage, serve, sha256_of, wheel_entry, write_pylock
 from tests.wheelfactory import WheelSpec, build_wheel
@@ -256,6 +256,28 @@ def test_url_wheels_are_downloaded_over_http_into_the_user_cache(
     result = cli("cache", "clean", env={"XDG_CACHE_HOME": str(cache)})
     assert result.returncode == 0, result.stderr
     assert not downloads.exists()
+
+
+@pytest.mark.parametrize("command", [("plan",), ("install",), ("install", "--quiet")])
+def test_a_lock_on_a_terminal_shows_the_download_progress_unless_quiet(
+    tmp_path: Path, target: Path, wheels: Path, command: tuple[str, ...]
+) -> None:
+    """`plan`, which has no --quiet, asked for it to decide on the progress line: every
+    `plan --lock` run on a terminal ended in a traceback."""
+    alpha, beta = wheels / ALPHA.filename, wheels / BETA.filename
+    with serve(wheels) as base:
+        lock = write_pylock(
+            tmp_path / "pylock.toml",
+            [
+                LockPackage("alpha", wheels=(wheel_entry(alpha, path=str(alpha)),)),
+                LockPackage("beta", "2.0", wheels=(wheel_entry(beta, url=f"{base}/{beta.name}"),)),
+            ],
+        )
+        code, screen = run_in_pty([*command, "--lock", lock, "--python", target])
+    assert code == 0, screen
+    assert "Traceback" not in screen
+    shown = "downloading wheels: 2/2, " in screen
+    assert shown == ("--quiet" not in command), screen
 
 
 @pytest.mark.parametrize("no_cache", [(), ("--no-cache",)])

@@ -228,7 +228,8 @@ def _plan_command(args: argparse.Namespace) -> int:
     try:
         request = _request(args, index)
         if args.lock is not None:
-            downloads = _Downloads() if sys.stderr.isatty() and not args.quiet else None
+            quiet = getattr(args, "quiet", False)  # `plan` has no --quiet
+            downloads = _Downloads() if sys.stderr.isatty() and not quiet else None
             try:
                 locked = planning.plan_lock(
                     request,
