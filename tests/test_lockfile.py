@@ -280,6 +280,23 @@ def test_a_lock_on_a_terminal_shows_the_download_progress_unless_quiet(
     assert shown == ("--quiet" not in command), screen
 
 
+def test_a_lock_on_a_terminal_draws_no_progress_line_for_nothing(
+    tmp_path: Path, target: Path, wheels: Path
+) -> None:
+    """The progress line was ended whether or not one was drawn: a lock refused before
+    any download put an empty line above its error, and one that selects no wheel showed
+    'downloading wheels: 0/0'."""
+    alpha = wheels / ALPHA.filename
+    entry = wheel_entry(alpha, path=str(alpha))
+    marked = LockPackage("alpha", marker="python_version < '3'", wheels=(entry,))
+    lock = write_pylock(tmp_path / "pylock.toml", [marked])
+    code, screen = run_in_pty(["plan", "--lock", lock, "--python", target, "--extra", "nope"])
+    assert (code, screen) == (1, f"error: {lock}: Undeclared extras: nope\r\n")
+    code, screen = run_in_pty(["plan", "--lock", lock, "--python", target])
+    assert code == 0, screen
+    assert screen.startswith("Plan for "), screen
+
+
 @pytest.mark.parametrize("no_cache", [(), ("--no-cache",)])
 def test_url_wheels_follow_cache_dir(
     tmp_path: Path, target: Path, wheels: Path, cli: Cli, no_cache: tuple[str, ...]

@@ -158,12 +158,23 @@ def _apply(
 
 
 class _Downloads:
-    """Download progress, redrawn in place on stderr."""
+    """Download progress, redrawn in place on stderr: a line only when there are wheels
+    to fetch, ended only when drawn (a lock refused first has its error alone)."""
+
+    def __init__(self) -> None:
+        self.drawn = False
 
     def __call__(self, done: int, count: int, size: int, total: int) -> None:
+        if not count:
+            return
         of = f" / {total / 1e6:.1f}" if total else ""
         sys.stderr.write(f"\rdownloading wheels: {done}/{count}, {size / 1e6:.1f}{of} MB ")
         sys.stderr.flush()
+        self.drawn = True
+
+    def end(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\n")
 
 
 def _existing(base: str) -> str:
@@ -246,7 +257,7 @@ def _plan_command(args: argparse.Namespace) -> int:
                 )
             finally:
                 if downloads is not None:
-                    sys.stderr.write("\n")
+                    downloads.end()
             plan, fetched_now = locked.plan, locked.fetched_now
         else:
             assert probing is not None
