@@ -134,7 +134,16 @@ def planned_wheels(plan: Plan, preflight: Preflight) -> dict[str, str]:
     """
     paths: dict[str, str] = {}
     problems: list[Problem] = []
-    wanted = _wanted(plan.distributions, preflight.options.wheel_dir)
+    folder = preflight.options.wheel_dir
+    wanted = _wanted(plan.distributions, folder)
+    if folder and wanted and not os.path.isdir(folder):
+        # One problem, not each wheel's 'Not a directory' or 'No such file or directory'.
+        raise Refused.one(
+            folder,
+            "--wheel-dir names a file, not a folder"
+            if os.path.exists(folder)
+            else "the folder --wheel-dir names does not exist",
+        )
     digests = preflight.digests.result()
     for dist in plan.distributions:
         if dist.action not in INSTALLING or dist.wheel is None:

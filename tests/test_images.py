@@ -454,6 +454,24 @@ def test_apply_wheel_dir_finds_wheels_by_name_and_sha256(
     assert (site(env) / "gamma.py").read_text() == "G = 3\n"
 
 
+def test_apply_wheel_dir_that_is_no_folder_is_refused_once(
+    plan: Path, tmp_path: Path, env: Path, cli: Cli
+) -> None:
+    """Each planned wheel was refused for it ('cannot read wheel: Not a directory', or
+    'No such file or directory'): one problem, the folder's."""
+    given = tmp_path / "a-file"
+    given.write_bytes(b"mine")
+    before = snapshot(env)
+    for folder, problem in (
+        (given, "--wheel-dir names a file, not a folder"),
+        (tmp_path / "missing", "the folder --wheel-dir names does not exist"),
+    ):
+        result = cli("apply", plan, "--wheel-dir", folder)
+        assert (result.returncode, errors(result)) == (1, [f"error: {folder}: {problem}"])
+    assert snapshot(env) == before
+    assert given.read_bytes() == b"mine"
+
+
 # reproducibility -----------------------------------------------------------------
 
 
