@@ -157,6 +157,17 @@ def validate(plan: Plan, subject: str) -> None:
         if source.kind == "record":
             for owner in entry.owners:
                 records.setdefault(owner, []).append(entry.path)
+            # The apply writes only these: any other would be moved aside, or left
+            # missing, with nothing written in its place.
+            if not any(
+                entry.path == f"{installing[owner].dist_info}/RECORD"
+                for owner in entry.owners
+                if owner in installing
+            ):
+                bad(
+                    f"destination {entry.path!r}: its record source is the RECORD of no"
+                    " distribution the plan installs"
+                )
         else:
             writes.add(entry.path)
     for wheel, named_by in sorted(from_elsewhere.items()):

@@ -251,31 +251,68 @@ def test_a_plan_changes_only_files_an_installed_distribution_lists(
     assert snapshot(env) == before
 
 
-def test_a_plan_removes_a_file_only_with_a_distribution_that_lists_it(
-    planned: tuple[Path, Path], tmp_path: Path, cli: Cli
-) -> None:
-    """An installed distribution's own files, listed in its RECORD, were removed by a
-    plan edited to remove them while the plan installs something else."""
+@pytest.fixture
+def planned_beside_other(planned: tuple[Path, Path], tmp_path: Path, cli: Cli) -> tuple[Path, Path]:
+    """`planned`, made again once `other` is installed: a plan that keeps a distribution."""
     plan, env = planned
     other = build_wheel(WheelSpec("other", files={"other/__init__.py": b""}), tmp_path / "o")
     assert cli("install", other, "--python", env / "bin" / "python", "--quiet").returncode == 0
-    kept = f"{PURELIB}/other/__init__.py"
-
-    def edit(data: dict[str, Any]) -> None:
-        data["files"].append({"action": "remove", "owners": ["other"], "path": kept})
-        data["files"].sort(key=lambda entry: entry["path"])
-
-    edited = tmp_path / "edited.json"
     fresh = cli(
         "plan", build_wheel(CONTROL, tmp_path / "w"), "--python", env / "bin" / "python", "-o", plan
     )
     assert fresh.returncode == 0, fresh.stderr
-    edited.write_text(tamper(plan.read_text(), PlanCase("kept", edit, "")))
+    return plan, env
+
+
+def _add_file(entry: dict[str, Any]) -> PlanCase:
+    """A plan edited to hold one more file entry."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["files"].append(entry)
+        data["files"].sort(key=lambda entry: entry["path"])
+
+    return PlanCase(entry["path"], edit, "")
+
+
+def test_a_plan_removes_a_file_only_with_a_distribution_that_lists_it(
+    planned_beside_other: tuple[Path, Path], tmp_path: Path, cli: Cli
+) -> None:
+    """An installed distribution's own files, listed in its RECORD, were removed by a
+    plan edited to remove them while the plan installs something else."""
+    plan, env = planned_beside_other
+    kept = f"{PURELIB}/other/__init__.py"
+    edited = tmp_path / "edited.json"
+    case = _add_file({"action": "remove", "owners": ["other"], "path": kept})
+    edited.write_text(tamper(plan.read_text(), case))
     before = snapshot(env)
     result = cli("apply", edited)
     assert result.stderr == (
         f"error: {kept}: only distributions the plan keeps list it, and a plan removes a"
         " file only with a distribution that lists it\n"
+    )
+    assert snapshot(env) == before
+
+
+@pytest.mark.parametrize("owners", [[], ["other"]], ids=["no-owner", "kept-owner"])
+@pytest.mark.parametrize("path", ["other/__init__.py", "other-1.0.dist-info/RECORD"])
+def test_a_record_source_is_the_record_of_a_distribution_the_plan_installs(
+    planned_beside_other: tuple[Path, Path], tmp_path: Path, cli: Cli, path: str, owners: list[str]
+) -> None:
+    """A kept distribution's file (its RECORD too) "replaced" by a RECORD the apply writes
+    was moved aside and never written: the apply writes only the RECORDs of the
+    distributions it installs, so the file was gone, and the apply said it succeeded."""
+    plan, env = planned_beside_other
+    replaced = f"{PURELIB}/{path}"
+    source = {"kind": "record", "hash": "", "size": 0, "mode": 0o644}
+    case = _add_file({"action": "replace", "owners": owners, "path": replaced, "source": source})
+    edited = tmp_path / "edited.json"
+    edited.write_text(tamper(plan.read_text(), case))
+    before = snapshot(env)
+    refusal(
+        cli("apply", edited),
+        str(edited),
+        f"destination {replaced!r}: its record source is the RECORD of no distribution"
+        " the plan installs",
     )
     assert snapshot(env) == before
 
