@@ -15,7 +15,7 @@ from planner.errors import Problem, Refused
 from planner.hashing import ACCEPTED_HASHES, canonical_hash, record_hash
 from planner.limits import MAX_FILE_OFFSET
 from planner.paths import has_control, parents, path_problem, printable
-from planner.plan import INSTALLING, Plan, Target
+from planner.plan import INSTALLING, Distribution, Plan, Target
 from planner.target import (
     DIRECTORY_SCHEMES,
     RESERVED_FOR_JOURNAL,
@@ -47,7 +47,8 @@ def validate(plan: Plan, subject: str) -> None:
     for name, root in target.schemes.items():
         if root and (problem := path_problem(root)):
             bad(f"scheme {name} {root!r} {problem}")
-    _check_installed(target, bad)
+    sites = {target.schemes.get("purelib"), target.schemes.get("platlib")}
+    _check_installed(target, sites, bad)
     roots = [root for root in target.schemes.values()]
     # Only the wheels of distributions being installed are read: an unchanged or
     # removed one's wheel is no source.
@@ -56,10 +57,6 @@ def validate(plan: Plan, subject: str) -> None:
     for name in sorted(name for name, count in names.items() if count > 1):
         bad(f"distribution {name} is listed {names[name]} times")
     installing = {dist.name: dist for dist in plan.distributions if dist.action in INSTALLING}
-    folders = Counter(dist.dist_info for dist in installing.values())  # a name twice: above
-    for folder in sorted(folder for folder, count in folders.items() if count > 1):
-        # Each writes its own RECORD there: the last would list the others' files.
-        bad(f"metadata folder {folder!r} belongs to {folders[folder]} distributions")
     # One file has one sha256 and size; only an installed distribution's are checked
     # against it, so another naming the file must agree (the cache picks by sha256).
     claims: dict[str, list[tuple[str | None, int | None]]] = {}
@@ -75,6 +72,13 @@ def validate(plan: Plan, subject: str) -> None:
     for dist in plan.distributions:
         if dist.action in INSTALLING and not (dist.wheel and dist.wheel_sha256):
             bad(f"distribution {dist.name} has no wheel to install from")
+        if dist.action in INSTALLING and not _own_metadata_folder(dist, sites):
+            # Its RECORD goes there: in another's folder it would take the other's place.
+            bad(
+                f"distribution {dist.name}: metadata folder {dist.dist_info!r} is not its own"
+                f" ({dist.name.replace('-', '_')}-{dist.version}.dist-info in the target's"
+                " purelib or platlib folder)"
+            )
         if dist.wheel_path is not None and has_control(dist.wheel_path):
             bad(f"distribution {dist.name}: wheel path {dist.wheel_path!r} has a control character")
         if dist.wheel is not None and ("/" in dist.wheel or path_problem(dist.wheel)):
@@ -198,12 +202,27 @@ def validate(plan: Plan, subject: str) -> None:
         raise Refused(problems)
 
 
-def _check_installed(target: Target, bad: Callable[[str], None]) -> None:
+def _own_metadata_folder(dist: Distribution, sites: Collection[str | None]) -> bool:
+    """Whether `dist`'s `.dist-info` is named for its name and version, in a site folder."""
+    site, _, folder = dist.dist_info.rpartition("/")
+    if site not in sites or not folder.endswith(".dist-info"):
+        return False
+    if folder == f"{dist.name.replace('-', '_')}-{dist.version}.dist-info":
+        return True  # as nearly every wheel names it
+    # Spelled otherwise (`PyYAML-6.0.1`): compared as the planner compares it, which
+    # needs packaging, which an apply imports no sooner.
+    from planner.distinfo import names_release
+
+    return names_release(folder, dist.name, dist.version)
+
+
+def _check_installed(
+    target: Target, sites: Collection[str | None], bad: Callable[[str], None]
+) -> None:
     """Each metadata folder the plan says the target held is one a scan may find (in the
     purelib or platlib folder, its name escaped as a scan escapes it), given once, in
     order, with a whole sha256: a stale plan's refusal names them, so none may hold a
     line break, and none can match one that no scan finds."""
-    sites = {target.schemes.get("purelib"), target.schemes.get("platlib")}
     previous: str | None = None
     for item in target.installed:
         where = f"installed folder {item.dist_info!r}"

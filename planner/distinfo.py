@@ -75,7 +75,7 @@ def read_dist_info(
     # METADATA is compared with the file name, or with the .dist-info folder when that
     # already disagrees, so one renamed file is reported once, not once per place.
     expected_name, expected_version = name, str(version)
-    if canonicalize_name(info_name) != name or not _same_version(info_version, version):
+    if not names_release(dist_info, name, version):
         errors.error(f"{dist_info} does not match the file name ({name} {version})")
         expected_name, expected_version = canonicalize_name(info_name), info_version
     metadata_text = _read_text(archive, f"{dist_info}/METADATA", errors)
@@ -189,7 +189,6 @@ def is_as_read(wheel: Wheel) -> bool:
     except InvalidWheelFilename:
         return False
     stem = wheel.dist_info.removesuffix(".dist-info")
-    info_name, _, info_version = stem.rpartition("-")
     if (
         (wheel.name, wheel.version) != (name, str(version))
         or wheel.tags != {str(tag) for tag in tags}
@@ -197,8 +196,7 @@ def is_as_read(wheel: Wheel) -> bool:
         or not wheel.dist_info.endswith(".dist-info")
         or "/" in stem
         or wheel.data_dir != f"{stem}.data"
-        or canonicalize_name(info_name) != name
-        or not _same_version(info_version, version)
+        or not names_release(wheel.dist_info, name, version)
         or not all(is_plain_name(script.name) for script in wheel.entry_points)
     ):
         return False
@@ -345,6 +343,13 @@ def _is_specifier_set(text: str) -> bool:
     except ValueError:  # InvalidSpecifier is one
         return False
     return True
+
+
+def names_release(dist_info: str, name: str, version: Version | str) -> bool:
+    """Whether a `.dist-info` folder's name is that of the release `name` (canonical)
+    `version`, as a wheel's must be: the folder that holds that release's RECORD."""
+    info_name, _, info_version = dist_info.removesuffix(".dist-info").rpartition("-")
+    return canonicalize_name(info_name) == name and _same_version(info_version, version)
 
 
 def _same_version(text: str, version: Version | str) -> bool:

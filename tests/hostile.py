@@ -904,6 +904,19 @@ def _share_metadata_folder(data: dict[str, Any]) -> None:
     record["owners"] = sorted([*record["owners"], "other"])
 
 
+def _as_target_directory(data: dict[str, Any]) -> None:
+    """The plan as `plan --target` would make it for the same folder: its site-packages'
+    files at the top, so only the layout it claims can object."""
+    site = data["target"]["schemes"]["purelib"] + "/"
+    data["target"].update(layout="directory", schemes=dict(DIRECTORY_SCHEMES))
+    for dist in data["distributions"]:
+        dist["dist_info"] = dist["dist_info"].removeprefix(site)
+    for entry in data["files"]:
+        entry["path"] = entry["path"].removeprefix(site)
+    for unit in data["units"]:
+        unit["paths"] = [path.removeprefix(site) for path in unit["paths"]]
+
+
 def _owner_twice(data: dict[str, Any]) -> None:
     """RECORD listed the file twice."""
     _first_write(data)["owners"] = [NAME, NAME]
@@ -1143,7 +1156,7 @@ PLAN_CASES: tuple[PlanCase, ...] = (
     PlanCase(
         "metadata-folder-shared",
         _share_metadata_folder,
-        f"{DIST_INFO}' belongs to 2 distributions",
+        f"/{DIST_INFO}' is not its own (other-1.0.dist-info in the target's purelib or",
     ),
     PlanCase("owner-twice", _owner_twice, "names an owner more than once"),
     PlanCase(
@@ -1180,7 +1193,7 @@ PLAN_CASES: tuple[PlanCase, ...] = (
     ),
     PlanCase(
         "layout-directory-unconfirmed",
-        lambda d: d["target"].update(layout="directory", schemes=dict(DIRECTORY_SCHEMES)),
+        _as_target_directory,
         "planned for the target directory",
     ),
     PlanCase(

@@ -317,6 +317,55 @@ def test_a_record_source_is_the_record_of_a_distribution_the_plan_installs(
     assert snapshot(env) == before
 
 
+@pytest.mark.parametrize(
+    "folder",
+    [f"{PURELIB}/other-1.0.dist-info", "bin/demo-1.0.dist-info", f"{PURELIB}/demo-2.0.dist-info"],
+    ids=["another-distributions", "outside-site-packages", "another-version"],
+)
+def test_a_distribution_writes_its_record_only_in_its_own_metadata_folder(
+    planned_beside_other: tuple[Path, Path], tmp_path: Path, cli: Cli, folder: str
+) -> None:
+    """A plan edited to put demo's RECORD in a folder not named for demo 1.0 was applied:
+    in `other`'s, it wrote over other's RECORD (other's files then belonged to nobody);
+    elsewhere, demo's metadata was left without a RECORD."""
+    plan, env = planned_beside_other
+
+    def edit(data: dict[str, Any]) -> None:
+        (dist,) = data["distributions"]
+        record = next(e for e in data["files"] if e["path"] == f"{dist['dist_info']}/RECORD")
+        dist["dist_info"] = folder
+        record["path"] = f"{folder}/RECORD"
+        record["action"] = "replace" if (env / record["path"]).exists() else "write"
+        data["files"].sort(key=lambda entry: entry["path"])
+        data["directories"] = sorted({*data["directories"], folder})
+
+    edited = tmp_path / "edited.json"
+    edited.write_text(tamper(plan.read_text(), PlanCase(folder, edit, "")))
+    before = snapshot(env)
+    refusal(
+        cli("apply", edited),
+        str(edited),
+        f"distribution demo: metadata folder {folder!r} is not its own (demo-1.0.dist-info"
+        " in the target's purelib or platlib folder)",
+    )
+    assert snapshot(env) == before
+
+
+@pytest.mark.parametrize("version", ["1.0", "01.0"])
+def test_a_metadata_folder_spelled_as_its_wheel_spells_it_is_its_own(
+    tmp_path: Path, target: Path, cli: Cli, version: str
+) -> None:
+    """`Mixed.Case-01.0.dist-info` is mixed-case 1.0's as the planner reads it."""
+    spec = WheelSpec("Mixed.Case", version=version, files={"mixed/__init__.py": b""})
+    wheel = build_wheel(spec, tmp_path / "wheels")
+    if version != "1.0":  # a file name spells the version as the wheel's folder may not
+        wheel = wheel.rename(wheel.with_name("Mixed.Case-1.0-py3-none-any.whl"))
+    result = cli("install", wheel, "--python", target, "--quiet")
+    assert result.returncode == 0, result.stderr
+    site = target.parent.parent / PURELIB
+    assert (site / f"Mixed_Case-{version}.dist-info/RECORD").is_file()
+
+
 def test_the_progress_bar_keeps_its_width_whatever_totals_a_plan_gives(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
