@@ -489,6 +489,7 @@ def recover(base: str, staging: str | None = None) -> Outcome:
         [
             *intent.new_files,
             *intent.moved,
+            *intent.created_dirs,
             *(e["path"] for e in removed_dirs),
             *(path for path, _, _ in intent.folder_times if path),
         ],

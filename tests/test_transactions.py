@@ -2397,24 +2397,28 @@ def test_a_users_session(tmp_path: Path, real_wheels) -> None:
     assert ok("recover", "--python", python).strip() == f"{env_dir}: clean"
 
 
+@pytest.mark.parametrize(
+    ("key", "name"), [("new_files", "keep.txt"), ("created_dirs", "empty")], ids=["file", "folder"]
+)
 def test_a_journal_path_under_a_symlink_that_leads_outside_is_not_followed(
-    tmp_path: Path,
+    tmp_path: Path, key: str, name: str
 ) -> None:
-    """A path the journal names may be safe as text and still lead out through a link."""
+    """A path the journal names may be safe as text and still lead out through a link:
+    a folder the apply made, named so, was removed outside when it was empty."""
     env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
     outside = tmp_path / "outside"
-    outside.mkdir()
+    (outside / "empty").mkdir(parents=True)
     (outside / "keep.txt").write_text("keep me")
     (env_dir / SITE / "escape").symlink_to(outside)
     journal = env_dir / ".wheelplan-journal"
     (journal / "backup").mkdir(parents=True)
-    intent = {"created_dirs": [], "new_files": [f"{SITE}/escape/keep.txt"], "moved": []}
+    intent = {"created_dirs": [], "new_files": [], "moved": [], key: [f"{SITE}/escape/{name}"]}
     (journal / "intent.json").write_text(json.dumps(intent))
-    before = exact_snapshot(env_dir)
+    before, around = exact_snapshot(env_dir), exact_snapshot(outside)
     result = refused("recover", "--python", python)
     assert "leads outside the environment through a symlink" in result.stderr
-    assert (outside / "keep.txt").read_text() == "keep me"
+    assert exact_snapshot(outside) == around
     assert exact_snapshot(env_dir) == before
 
 
