@@ -331,6 +331,9 @@ def _read_intent(root: str) -> Intent | None:
     for key in fields:
         for path in data[key]:
             _check_path(root, path, data)
+    if len(set(data["moved"])) != len(data["moved"]):
+        # Put back from one of its backups only: the other would go with the journal.
+        raise _damaged(root, f"{INTENT} names a moved file twice", data)
     times = data.get("folder_times", [])
     if not isinstance(times, list) or not all(_is_times(entry) for entry in times):
         raise _damaged(
@@ -498,6 +501,7 @@ def recover(base: str, staging: str | None = None) -> Outcome:
     backup = os.path.join(root, BACKUP)
     if os.path.lexists(backup) and not is_real_dir(backup):
         raise _damaged(root, f"{BACKUP} is not a folder but a symlink or a file", intent)
+    _check_backups_named(base, intent)
     # A folder the apply removed is recreated, or given back its mode and owner: a
     # symlink in its place would pass those to whatever it points to.
     linked = [e["path"] for e in removed_dirs if os.path.islink(os.path.join(base, e["path"]))]
@@ -575,6 +579,26 @@ def _check_links(base: str, root: str, paths: Iterable[str], intent: Intent) -> 
     for backup in backups:
         if os.path.lexists(folder := os.path.join(base, backup)) and not is_real_dir(folder):
             raise _damaged(root, f"{backup!r} is not a folder but a symlink or a file", intent)
+
+
+def _check_backups_named(base: str, intent: Intent) -> None:
+    """Refuse a journal whose backup folders hold a backup of no file it names (one
+    left out of `moved`, which shifts every later file onto the backup before its
+    own): a rollback would not put it back, and it would go with the journal."""
+    named: dict[str, set[str]] = {}
+    for saved in intent.backups(base):
+        folder, _, name = saved.rpartition("/")
+        named.setdefault(folder, set()).add(name)
+    journal_backup = os.path.join(base, JOURNAL_DIR, BACKUP)
+    for folder in [journal_backup, *(os.path.join(base, d) for d in intent.backup_dirs())]:
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            continue
+        if stray := sorted(set(names) - named.get(folder, set())):
+            where = f"{BACKUP}/" if folder == journal_backup else os.path.join(folder, "")
+            why = f"{where} holds {stray[0]!r}, the backup of no file {INTENT} names"
+            raise _damaged(os.path.dirname(journal_backup), why, intent)
 
 
 def _check_mounted(base: str, intent: Intent) -> None:

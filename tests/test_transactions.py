@@ -2422,6 +2422,34 @@ def test_a_journal_path_under_a_symlink_that_leads_outside_is_not_followed(
     assert exact_snapshot(env_dir) == before
 
 
+@pytest.mark.parametrize(
+    ("moved", "problem"),
+    [
+        (["a.py", "a.py"], "intent.json names a moved file twice"),
+        (["b.py"], "backup/ holds '1', the backup of no file intent.json names"),
+    ],
+    ids=["named-twice", "one-left-out"],
+)
+def test_a_journal_that_does_not_name_each_backup_once_is_refused(
+    tmp_path: Path, moved: list[str], problem: str
+) -> None:
+    """A moved file named twice was put back from its second backup only, and one left
+    out of the list gave each file after it the backup of the one before: either way
+    a backup was never put back, and went with the journal."""
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    backup = env_dir / JOURNAL_DIR / "backup"
+    backup.mkdir(parents=True)
+    (backup / "0").write_text("A = 1\n")
+    (backup / "1").write_text("B = 1\n")
+    intent = {"created_dirs": [], "new_files": [], "moved": [f"{SITE}/{name}" for name in moved]}
+    (backup.parent / "intent.json").write_text(json.dumps(intent))
+    before = exact_snapshot(env_dir)
+    result = refused("recover", "--python", python)
+    assert f"the journal is damaged ({problem});" in result.stderr
+    assert exact_snapshot(env_dir) == before
+
+
 # The backup id of the journals made by hand below, and their backup folders' name.
 BACKUP_ID = "0123456789abcdef"
 BACKUP_NAME = f".wheelplan-backup-{BACKUP_ID}"
