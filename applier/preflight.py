@@ -221,6 +221,7 @@ def confirm_target(plan: Plan, actual: TargetInfo, subject: str) -> None:
         for what, mine, theirs in (
             ("the prefix is", claimed.prefix, actual.prefix),
             ("the scheme paths are", dict(claimed.schemes), dict(actual.schemes)),
+            ("the Python version is", claimed.python_version, actual.python_version),
         )
         if mine != theirs
     ]

@@ -15,6 +15,7 @@ import json
 import os
 import random
 import struct
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -1151,6 +1152,13 @@ PLAN_CASES: tuple[PlanCase, ...] = (
     PlanCase("prefix-elsewhere", _prefix_elsewhere, "not the environment it was planned for"),
     PlanCase(
         "scheme-moved-inside", _scheme("purelib", "bin"), "not the environment it was planned for"
+    ),
+    # `show` reviews it: a plan edited to say another Python was applied all the same.
+    PlanCase(
+        "python-version-edited",
+        lambda d: d["target"].update(python_version="3.99"),
+        "not the environment it was planned for: the Python version is '3.99' here but"
+        f" '{sys.version_info.major}.{sys.version_info.minor}' for",
     ),
     PlanCase("plan-record-missing", _drop_record, "has no RECORD entry"),
     PlanCase(
