@@ -262,23 +262,32 @@ def _unlisted_changes(plan: Plan, base: str, lists: Sequence[FileList]) -> list[
     problems = []
     for entry in changing:
         path = entry.path
-        # A file is removed only with a distribution that lists it; one a distribution
-        # that stays lists too is replaced (shared, or taken by --prefer) or left.
+        # A file is removed only with the last distribution that lists it; one a
+        # distribution that stays lists too is replaced (shared, or taken by --prefer)
+        # or left.
         owners = listed.get(path, ())
+        staying = [folder for folder in owners if folder not in going]
         if (
-            any(folder in going for folder in owners)
+            (owners and not staying)
             or (owners and entry.action == "replace")
             or any(folder in going for folder in parents(path))
         ):
             continue
         source = bytecode_source(path)
         if source is None or source not in planned:
-            why = (
-                "only distributions the plan keeps list it, and a plan removes a file only"
-                " with a distribution that lists it"
-                if owners
-                else "no installed distribution lists it, and a plan changes only what one lists"
-            )
+            if not owners:
+                why = "no installed distribution lists it, and a plan changes only what one lists"
+            elif len(staying) < len(owners):
+                kept = ", ".join(sorted(folder.rpartition("/")[2] for folder in staying))
+                why = (
+                    f"a distribution the plan keeps lists it too ({kept}), and a plan removes"
+                    " a file only with the last distribution that lists it"
+                )
+            else:
+                why = (
+                    "only distributions the plan keeps list it, and a plan removes a file only"
+                    " with a distribution that lists it"
+                )
             problems.append(Problem(path, why))
     return problems
 

@@ -274,6 +274,19 @@ def _add_file(entry: dict[str, Any]) -> PlanCase:
     return PlanCase(entry["path"], edit, "")
 
 
+def _applied_with(
+    entry: dict[str, Any], plan: Path, env: Path, tmp_path: Path, cli: Cli
+) -> subprocess.CompletedProcess[str]:
+    """Apply `plan` edited to hold one more file entry, and check that the refused
+    apply left the target as it was."""
+    edited = tmp_path / "edited.json"
+    edited.write_text(tamper(plan.read_text(), _add_file(entry)))
+    before = snapshot(env)
+    result = cli("apply", edited)
+    assert snapshot(env) == before
+    return result
+
+
 def test_a_plan_removes_a_file_only_with_a_distribution_that_lists_it(
     planned_beside_other: tuple[Path, Path], tmp_path: Path, cli: Cli
 ) -> None:
@@ -281,16 +294,31 @@ def test_a_plan_removes_a_file_only_with_a_distribution_that_lists_it(
     plan edited to remove them while the plan installs something else."""
     plan, env = planned_beside_other
     kept = f"{PURELIB}/other/__init__.py"
-    edited = tmp_path / "edited.json"
-    case = _add_file({"action": "remove", "owners": ["other"], "path": kept})
-    edited.write_text(tamper(plan.read_text(), case))
-    before = snapshot(env)
-    result = cli("apply", edited)
-    assert result.stderr == (
+    entry = {"action": "remove", "owners": ["other"], "path": kept}
+    assert _applied_with(entry, plan, env, tmp_path, cli).stderr == (
         f"error: {kept}: only distributions the plan keeps list it, and a plan removes a"
         " file only with a distribution that lists it\n"
     )
-    assert snapshot(env) == before
+
+
+def test_a_plan_removes_a_shared_file_only_with_the_last_distribution_that_lists_it(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """A file two distributions list was removed by a plan that removes one of them,
+    edited to remove the file too: the one that stays lost it, and `verify` said so."""
+    shared = {"shared/__init__.py": b"SHARED = 1\n"}
+    for name in ("one", "two"):
+        wheel = build_wheel(WheelSpec(name, files=shared), tmp_path / name)
+        assert cli("install", wheel, "--python", target, "--quiet").returncode == 0
+    plan = tmp_path / "plan.json"
+    made = cli("plan", "--remove", "one", "--python", target, "-o", plan)
+    assert made.returncode == 0, made.stderr
+    path = f"{PURELIB}/shared/__init__.py"
+    entry = {"action": "remove", "owners": ["one", "two"], "path": path}
+    assert _applied_with(entry, plan, target.parent.parent, tmp_path, cli).stderr == (
+        f"error: {path}: a distribution the plan keeps lists it too (two-1.0.dist-info),"
+        " and a plan removes a file only with the last distribution that lists it\n"
+    )
 
 
 @pytest.mark.parametrize("owners", [[], ["other"]], ids=["no-owner", "kept-owner"])
@@ -304,17 +332,13 @@ def test_a_record_source_is_the_record_of_a_distribution_the_plan_installs(
     plan, env = planned_beside_other
     replaced = f"{PURELIB}/{path}"
     source = {"kind": "record", "hash": "", "size": 0, "mode": 0o644}
-    case = _add_file({"action": "replace", "owners": owners, "path": replaced, "source": source})
-    edited = tmp_path / "edited.json"
-    edited.write_text(tamper(plan.read_text(), case))
-    before = snapshot(env)
+    entry = {"action": "replace", "owners": owners, "path": replaced, "source": source}
     refusal(
-        cli("apply", edited),
-        str(edited),
+        _applied_with(entry, plan, env, tmp_path, cli),
+        str(tmp_path / "edited.json"),
         f"destination {replaced!r}: its record source is the RECORD of no distribution"
         " the plan installs",
     )
-    assert snapshot(env) == before
 
 
 @pytest.mark.parametrize(
