@@ -155,9 +155,11 @@ def validate(plan: Plan, subject: str) -> None:
             # The workers read any wheel a source names, whatever its kind.
             bad(f"destination {entry.path!r}: its {source.kind} source names a wheel member")
         elif source.kind == "inline" and (
-            source.content is None or record_hash(source.content.encode()) != source.hash
+            source.content is None
+            or record_hash(content := source.content.encode()) != source.hash
+            or len(content) != source.size
         ):
-            bad(f"destination {entry.path!r}: inline content does not match its hash")
+            bad(f"destination {entry.path!r}: inline content does not match its hash or size")
         if source.kind == "record":
             for owner in entry.owners:
                 records.setdefault(owner, []).append(entry.path)

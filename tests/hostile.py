@@ -1147,6 +1147,11 @@ PLAN_CASES: tuple[PlanCase, ...] = (
     PlanCase("offset-past-off-t", _set_source(offset=2**63), "a size or offset no file can have"),
     PlanCase("units-incomplete", _drop_unit_path, "work units do not partition"),
     PlanCase("inline-edited", _inline_content, "inline content does not match its hash"),
+    # Written as given, then refused as "the wheel is corrupt or was changed", naming the
+    # environment instead of the plan.
+    PlanCase(
+        "inline-size", _inline_source(size=5), "inline content does not match its hash or size"
+    ),
     PlanCase("interpreter-newline", _interpreter, "without control characters"),
     PlanCase("prefix-relative", _prefix_relative, "is not a plain absolute path"),
     PlanCase("prefix-elsewhere", _prefix_elsewhere, "not the environment it was planned for"),
