@@ -213,7 +213,7 @@ def _own_metadata_folder(dist: Distribution, sites: Collection[str | None]) -> b
         return True  # as nearly every wheel names it
     # Spelled otherwise (`PyYAML-6.0.1`): compared as the planner compares it, which
     # needs packaging, which an apply imports no sooner.
-    from planner.distinfo import names_release
+    from planner.releases import names_release
 
     return names_release(folder, dist.name, dist.version)
 

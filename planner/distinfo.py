@@ -31,6 +31,7 @@ from planner.errors import Collector
 from planner.hashing import ACCEPTED_HASHES, canonical_hash
 from planner.limits import whole_number
 from planner.records import SIGNATURES, parse_record
+from planner.releases import names_release, same_version
 from planner.wheels import Compression, Member, Wheel
 
 # Files in .dist-info that wheelplan writes itself, so a wheel's own copies are not installed.
@@ -92,7 +93,7 @@ def read_dist_info(
                 f"METADATA Name {display_name!r} does not match the file name ({expected_name})"
             )
         metadata_version = str(metadata.get("Version", ""))
-        if not _same_version(metadata_version, expected_version):
+        if not same_version(metadata_version, expected_version):
             errors.error(
                 f"METADATA Version {metadata.get('Version')!r} does not match"
                 f" the file name ({expected_version})"
@@ -343,17 +344,3 @@ def _is_specifier_set(text: str) -> bool:
     except ValueError:  # InvalidSpecifier is one
         return False
     return True
-
-
-def names_release(dist_info: str, name: str, version: Version | str) -> bool:
-    """Whether a `.dist-info` folder's name is that of the release `name` (canonical)
-    `version`, as a wheel's must be: the folder that holds that release's RECORD."""
-    info_name, _, info_version = dist_info.removesuffix(".dist-info").rpartition("-")
-    return canonicalize_name(info_name) == name and _same_version(info_version, version)
-
-
-def _same_version(text: str, version: Version | str) -> bool:
-    try:
-        return Version(text) == Version(str(version))
-    except ValueError:  # InvalidVersion, or a number past int()'s 4,300 digits
-        return False

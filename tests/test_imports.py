@@ -139,3 +139,21 @@ def test_the_applier_reads_the_installed_state_as_the_planner_does(
     info = probe(str(target))
     assert {item.name for item in info.installed} == {"one", "two"}
     assert installed_state_at(info.prefix, info.schemes) == info.installed_state
+
+
+def test_apply_compares_a_metadata_folder_spelled_otherwise_by_packagings_names_alone(
+    tmp_path: Path, target: Path
+) -> None:
+    """A `.dist-info` spelled as older wheels spell it (`PyYAML-6.0.1`) is compared with
+    its distribution's name by packaging, without the wheel reader's modules."""
+    spec = WheelSpec("PyYAMLish", files={"yamlish/__init__.py": b""})
+    plan = tmp_path / "plan.json"
+    planning = imported_by(
+        tmp_path, "plan", build_wheel(spec, tmp_path / "wheels"), "--python", target, "-o", plan
+    )
+    assert "planner.distinfo" in planning
+    applying = imported_by(tmp_path, "apply", plan, "--quiet")
+    assert "packaging.version" in applying  # the comparison was made
+    assert applying & {"installer", "email", "planner.distinfo"} == set()
+    site = target.parent.parent / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    assert (site / "site-packages" / "PyYAMLish-1.0.dist-info" / "RECORD").is_file()
