@@ -10,6 +10,7 @@ environment. The control wheel and the sanitised wheels must install.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import operator
 import os
@@ -661,7 +662,8 @@ def test_any_edit_to_a_plan_is_applied_whole_or_refused_in_error_lines(
     chosen = st.sampled_from(sorted(by_name)).flatmap(lambda name: st.sampled_from(by_name[name]))
     places = data.draw(st.lists(chosen, min_size=1, max_size=3))
     for place in places:
-        value = data.draw(st.sampled_from(EDIT_VALUES))
+        # A copy: an edit inside a list or dict put there must not reach EDIT_VALUES.
+        value = copy.deepcopy(data.draw(st.sampled_from(EDIT_VALUES)))
         holder = edited
         with contextlib.suppress(KeyError, IndexError, TypeError):  # an earlier edit moved it
             for step in place[:-1]:
