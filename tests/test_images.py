@@ -14,6 +14,7 @@ import venv
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,7 +23,9 @@ from applier.apply import apply_plan
 from applier.options import Options
 from planner import verify
 from planner.build import Request, make_plan
+from planner.errors import Refused
 from planner.hashing import encode_hash
+from planner.plan import Plan
 from planner.target import TargetInfo, probe
 from tests.conftest import REPO, make_env, run_cli, snapshot
 from tests.deeptrees import DEPTH, LONG, LONG_DEPTH, DeepTree, refuse_listing
@@ -136,21 +139,21 @@ def test_root_stages_files_that_name_the_real_prefix(
     assert result.returncode == 0, result.stderr
 
 
-def test_headers_outside_the_data_folder_are_staged_with_the_folders_above_them(
-    tmp_path: Path,
-) -> None:
-    """Debian's /usr/bin/python3: prefix /usr, data `local`, headers `include/python3.11`.
-    `include` is in no scheme, yet the apply must make it: planner and applier agree."""
+DEBIAN_LIBRARY = "local/lib/python3.11/dist-packages"
+
+
+def debian_plan(tmp_path: Path) -> tuple[Path, Plan]:
+    """A wheel of a module and a header planned for Debian's /usr/bin/python3: prefix
+    /usr, data `local`, headers `include/python3.11`, so no scheme is the prefix itself."""
     prefix = tmp_path / "usr"
     prefix.mkdir()
-    library = "local/lib/python3.11/dist-packages"
     target = TargetInfo(
         interpreter="/usr/bin/python3",
         prefix=str(prefix),
         python_version="3.11",
         schemes={
-            "purelib": library,
-            "platlib": library,
+            "purelib": DEBIAN_LIBRARY,
+            "platlib": DEBIAN_LIBRARY,
             "scripts": "local/bin",
             "data": "local",
             "headers": "include/python3.11",
@@ -160,13 +163,46 @@ def test_headers_outside_the_data_folder_are_staged_with_the_folders_above_them(
         installed=(),
     )
     spec = WheelSpec("hdr", files={"hdr.py": b"x\n", "hdr-1.0.data/headers/h.h": b"int x;\n"})
-    plan = make_plan(Request(wheels=(str(build_wheel(spec, tmp_path / "wheels")),)), target)
+    return prefix, make_plan(Request(wheels=(str(build_wheel(spec, tmp_path / "wheels")),)), target)
+
+
+def test_headers_outside_the_data_folder_are_staged_with_the_folders_above_them(
+    tmp_path: Path,
+) -> None:
+    """`include` is in no scheme, yet the apply must make it: planner and applier agree."""
+    prefix, plan = debian_plan(tmp_path)
     assert "include" in plan.directories
     root = tmp_path / "stage"
     apply_plan(plan, "plan.json", Options(jobs=1, root=str(root), confirm_target=False))
     base = staged(root, prefix)
     assert (base / "include" / "python3.11" / "hdr" / "h.h").read_bytes() == b"int x;\n"
-    assert (base / library / "hdr.py").read_bytes() == b"x\n"
+    assert (base / DEBIAN_LIBRARY / "hdr.py").read_bytes() == b"x\n"
+
+
+def test_a_path_beside_a_scheme_folder_is_outside_it(tmp_path: Path) -> None:
+    """`local-old/` is beside the data folder `local/`, not in it, though its name
+    begins the same: a staged apply (where no interpreter vouches for the plan) refuses
+    a plan edited to write there, and stages nothing."""
+    _, plan = debian_plan(tmp_path)
+    old, new = f"{DEBIAN_LIBRARY}/hdr.py", "local-old/hdr.py"
+    edited = attrs.evolve(
+        plan,
+        files=tuple(attrs.evolve(e, path=new) if e.path == old else e for e in plan.files),
+        units=tuple(
+            attrs.evolve(unit, paths=tuple(new if path == old else path for path in unit.paths))
+            for unit in plan.units
+        ),
+        directories=(*plan.directories, "local-old"),
+    )
+    root = tmp_path / "stage"
+    with pytest.raises(Refused) as refused:
+        apply_plan(edited, "plan.json", Options(jobs=1, root=str(root), confirm_target=False))
+    outside = "is outside the environment's scheme directories"
+    assert sorted(map(str, refused.value.problems)) == [
+        f"plan.json: destination 'local-old/hdr.py' {outside}",
+        f"plan.json: directory 'local-old' {outside}",
+    ]
+    assert not root.exists()
 
 
 def test_root_refuses_a_symlink_that_leads_out_of_the_staging_folder(
