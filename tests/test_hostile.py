@@ -603,6 +603,28 @@ def test_a_recomputed_digest_does_not_make_an_escape_acceptable(
     assert not (tmp_path.parent / "escaped.py").exists()
 
 
+@pytest.mark.parametrize("change", [-1, 1])
+def test_a_plan_that_misstates_a_files_size_is_refused_naming_the_wheel(
+    planned: tuple[Path, Path], tmp_path: Path, cli: Cli, change: int
+) -> None:
+    """The RECORD the apply writes lists the size the plan gives: bytes that have the
+    plan's hash but not its size are refused as any other mismatch is, not listed."""
+    plan, env = planned
+    misstated: dict[str, Any] = {}
+
+    def misstate(data: dict[str, Any]) -> None:
+        source = next(e["source"] for e in data["files"] if e["source"]["kind"] == "member")
+        source["size"] += change
+        misstated.update(source)
+
+    edited = tmp_path / "edited.json"
+    edited.write_text(tamper(plan.read_text(), PlanCase("size-misstated", misstate, "")))
+    before = snapshot(env)
+    problem = f"{misstated['member']!r} does not match its RECORD hash or size"
+    refusal(cli("apply", edited), misstated["wheel"], problem)
+    assert snapshot(env) == before
+
+
 # What a random edit may put anywhere in a plan: other types, numbers no file has,
 # unsafe paths, other kinds and actions.
 EDIT_VALUES = (
