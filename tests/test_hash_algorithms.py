@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import pytest
 from applier import streams
 from tests.conftest import make_env
 from tests.txsupport import install, ok, refused, refused_unchanged, save_plan
-from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
+from tests.wheelfactory import Member, WheelSpec, build_wheel, corrupt_member, record_hash
 
 SITE = "lib/python{}.{}/site-packages".format(*sys.version_info[:2])
 ALGORITHMS = ("sha256", "sha512", "blake2b")
@@ -166,6 +167,27 @@ def test_a_member_that_cannot_be_compared_is_refused_saying_why(tmp_path: Path) 
         " 'shared/__init__.py' of bb-1.0-py3-none-any.whl cannot be read back to compare"
         " (its bytes do not have its RECORD hash, or the wheel changed); upgrade or remove"
         " aa too, or --prefer bb, or --prefer aa to keep its file\n"
+    )
+
+
+def test_a_shared_file_whose_bytes_are_corrupt_is_refused_naming_its_wheel(
+    tmp_path: Path,
+) -> None:
+    """Another owner's hash of a shared file is checked against its bytes only once they
+    have their own RECORD hash: bytes that do not are their wheel's fault, refused as
+    the apply writes them, naming that wheel (not the other owner's hash, which holds)."""
+    wheels = tmp_path / "wheels"
+    spec = sharing("aa", "sha256")
+    stored = Member("shared/__init__.py", SHARED, compress_type=zipfile.ZIP_STORED)
+    aa = build_wheel(attrs.evolve(spec, files={**spec.files, "shared/__init__.py": stored}), wheels)
+    corrupt_member(aa, "shared/__init__.py")
+    bb = build_wheel(sharing("bb", "sha512"), wheels)
+    env = tmp_path / "env"
+    python = make_env(env)
+    assert refused_unchanged(env, "install", aa, bb, "--python", python) == (
+        "error: aa-1.0-py3-none-any.whl: 'shared/__init__.py' does not match its RECORD hash"
+        " or size (the wheel is corrupt or was changed); the apply was rolled back, nothing"
+        " was changed\n"
     )
 
 

@@ -5,7 +5,6 @@ through each inflate backend (`applier.inflate`)."""
 from __future__ import annotations
 
 import importlib.util
-import struct
 import zipfile
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from applier.apply import apply_plan
 from applier.options import Options
 from planner.errors import Refused
 from tests.applytools import SCHEMES, plan_for
-from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
+from tests.wheelfactory import Member, WheelSpec, build_wheel, corrupt_member, record_hash
 
 HUGE = b"".join(b"%08d a line of a large text member\n" % n for n in range(120_000))
 
@@ -46,17 +45,6 @@ def test_isal_is_the_backend_where_it_is_installed() -> None:
     """The dependency is only worth having if the streams use it."""
     installed = importlib.util.find_spec("isal") is not None
     assert inflate.BACKENDS[0] == ("isal" if installed else "zlib")
-
-
-def corrupt_member(wheel: Path, name: str) -> None:
-    """Overwrite the start of a member's deflate stream with an invalid block type."""
-    with zipfile.ZipFile(wheel) as archive:
-        info = archive.getinfo(name)
-    with wheel.open("r+b") as handle:
-        handle.seek(info.header_offset + 26)
-        name_length, extra_length = struct.unpack("<HH", handle.read(4))
-        handle.seek(info.header_offset + 30 + name_length + extra_length)
-        handle.write(b"\xff" * 8)
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

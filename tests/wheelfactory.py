@@ -11,6 +11,7 @@ import base64
 import csv
 import hashlib
 import io
+import struct
 import warnings
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -154,3 +155,16 @@ def build_wheel(spec: WheelSpec, directory: Path, filename: str | None = None) -
                 warnings.simplefilter("ignore", UserWarning)  # "Duplicate name" is on purpose
                 archive.writestr(info, member.data)
     return path
+
+
+def corrupt_member(wheel: Path, name: str) -> None:
+    """Overwrite the first 8 bytes of a member's data as the archive stores them, after
+    RECORD was computed: deflated, they are an invalid block type; stored, other bytes
+    of the same size."""
+    with zipfile.ZipFile(wheel) as archive:
+        info = archive.getinfo(name)
+    with wheel.open("r+b") as handle:
+        handle.seek(info.header_offset + 26)
+        name_length, extra_length = struct.unpack("<HH", handle.read(4))
+        handle.seek(info.header_offset + 30 + name_length + extra_length)
+        handle.write(b"\xff" * 8)
