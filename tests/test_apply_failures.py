@@ -143,6 +143,32 @@ def _stale_refusal(
     return refused.stderr
 
 
+@pytest.mark.parametrize("plan_args", [("--remove", "mine"), ("--reinstall", "WHEEL")])
+def test_a_file_gone_since_the_plan_is_refused_before_anything_changes(
+    tmp_path: Path, target: Path, cli: Cli, plan_args: tuple[str, str]
+) -> None:
+    """A file the plan removes or replaces, deleted since by hand (the RECORDs that tell
+    a stale plan are as they were), is named with the way out, before the transaction
+    begins: not found missing only once files are being moved aside."""
+    files = {"mine/__init__.py": b"", "mine/extra.py": b"X = 1\n"}
+    wheel = build_wheel(WheelSpec("mine", files=files), tmp_path / "w")
+    assert cli("install", "--python", target, "--quiet", wheel).returncode == 0
+    plan = tmp_path / "plan.json"
+    args = [wheel if arg == "WHEEL" else arg for arg in plan_args]
+    assert cli("plan", "--python", target, "-o", plan, *args).returncode == 0
+    env = target.parent.parent
+    (gone,) = env.glob("lib/python3*/site-packages/mine/extra.py")
+    gone.unlink()
+    before = exact_snapshot(env)
+    refused = cli("apply", plan)
+    assert (refused.returncode, refused.stderr) == (
+        1,
+        f"error: {gone.relative_to(env)}: is missing from the target but the plan expected"
+        " it; plan again\n",
+    )
+    assert exact_snapshot(env) == before
+
+
 @pytest.mark.parametrize(
     ("kind", "named"),
     [
