@@ -12,17 +12,21 @@ from applier import journal
 from applier.lock import target_lock
 from planner.errors import Refused
 from planner.paths import is_within
-from planner.target import JOURNAL_DIR, Place, TargetInfo, absent_interpreter, probe
+from planner.target import (
+    JOURNAL_DIR,
+    Place,
+    TargetInfo,
+    absent_interpreter,
+    folder_given,
+    probe,
+)
 
 
 def staging_folder(root: str) -> str:
     """`--root` made absolute; one that is a file is refused here, for every command
     alike (apply said 'ROOT/tmp: Not a directory', verify and recover that the staged
     environment did not exist)."""
-    staging = os.path.abspath(root)
-    if os.path.exists(staging) and not os.path.isdir(staging):
-        raise Refused.one(staging, "--root names a file, not a folder")
-    return staging
+    return folder_given(os.path.abspath(root), "--root")
 
 
 def base_of(prefix: str, root: str | None) -> str:

@@ -46,6 +46,7 @@ from planner.target import (
     BackgroundProbe,
     Place,
     TargetInfo,
+    folder_given,
     interpreter_problem,
     place_of,
     recover_command,
@@ -136,14 +137,9 @@ def planned_wheels(plan: Plan, preflight: Preflight) -> dict[str, str]:
     problems: list[Problem] = []
     folder = preflight.options.wheel_dir
     wanted = _wanted(plan.distributions, folder)
-    if folder and wanted and not os.path.isdir(folder):
-        # One problem, not each wheel's 'Not a directory' or 'No such file or directory'.
-        raise Refused.one(
-            folder,
-            "--wheel-dir names a file, not a folder"
-            if os.path.exists(folder)
-            else "the folder --wheel-dir names does not exist",
-        )
+    # One problem, not each wheel's 'Not a directory' or 'No such file or directory'.
+    if folder and wanted and not os.path.isdir(folder_given(folder, "--wheel-dir")):
+        raise Refused.one(folder, "the folder --wheel-dir names does not exist")
     digests = preflight.digests.result()
     for dist in plan.distributions:
         if dist.action not in INSTALLING or dist.wheel is None:

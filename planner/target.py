@@ -91,6 +91,15 @@ def _absolute(path: str) -> str:
     return os.path.abspath(path)
 
 
+def folder_given(folder: str, option: str) -> str:
+    """`folder`, refused if it is a file: every option that names a folder (`-t`,
+    `--prefix`, `--root`, `--wheel-dir`) says so alike, once, not as each file's
+    'Not a directory' below it. One not there is for the command to make or refuse."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise Refused.one(folder, f"{option} names a file, not a folder")
+    return folder
+
+
 @attrs.frozen
 class Place:
     """A folder the user names for the files instead of the interpreter's environment:
@@ -114,11 +123,7 @@ class Place:
         """The folder, refused if it is a file: every command that takes one says so
         alike (recover once said such a file 'does not exist'). One not there is
         for the command to make or refuse."""
-        if os.path.exists(self.folder) and not os.path.isdir(self.folder):
-            raise Refused.one(
-                self.folder, f"{FOLDER_OPTIONS[self.layout]} names a file, not a folder"
-            )
-        return self.folder
+        return folder_given(self.folder, FOLDER_OPTIONS[self.layout])
 
 
 def interpreter_problem(interpreter: str) -> str | None:
