@@ -92,11 +92,15 @@ def _absolute(path: str) -> str:
 
 
 def folder_given(folder: str, option: str) -> str:
-    """`folder`, refused if it is a file: every option that names a folder (`-t`,
-    `--prefix`, `--root`, `--wheel-dir`) says so alike, once, not as each file's
-    'Not a directory' below it. One not there is for the command to make or refuse."""
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise Refused.one(folder, f"{option} names a file, not a folder")
+    """`folder`, refused if it is a file or a symlink to nothing: every option that names
+    a folder (`-t`, `--prefix`, `--root`, `--wheel-dir`) says so alike, once, not as
+    'File exists' or each file's 'Not a directory' below it. One not there is for the
+    command to make or refuse."""
+    if os.path.exists(folder):
+        if not os.path.isdir(folder):
+            raise Refused.one(folder, f"{option} names a file, not a folder")
+    elif os.path.islink(folder):
+        raise Refused.one(folder, f"{option} names a symlink whose target does not exist")
     return folder
 
 

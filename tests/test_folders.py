@@ -432,6 +432,20 @@ def test_a_file_is_not_a_folder(tmp_path: Path, target: Path, folder: Folder) ->
     assert error == f"error: {file}: {folder.option} names a file, not a folder"
 
 
+@FOLDERS
+def test_a_symlink_to_nothing_is_not_a_folder(tmp_path: Path, target: Path, folder: Folder) -> None:
+    # It said 'File exists' (install) or that the environment does not exist (verify).
+    link = tmp_path / "ours"
+    link.symlink_to(tmp_path / "nowhere")
+    wheel = build_wheel(LAYERED, tmp_path / "w")
+    for command in (("plan", wheel), ("install", wheel), ("verify",), ("recover",)):
+        result = run_cli(*command, "--python", target, folder.option, link)
+        assert _errors(result) == [
+            f"error: {link}: {folder.option} names a symlink whose target does not exist"
+        ], command
+    assert not (tmp_path / "nowhere").exists()
+
+
 def test_target_and_prefix_are_not_taken_together(tmp_path: Path, target: Path) -> None:
     wheel = build_wheel(LAYERED, tmp_path / "w")
     both = run_cli("plan", wheel, "--python", target, "--prefix", "a", "--target", "b")

@@ -257,6 +257,27 @@ def test_a_file_given_as_the_root_is_named_so_by_every_command(
     assert snapshot(env) == before
 
 
+def test_a_symlink_to_nothing_given_as_the_root_is_named_so(
+    plan: Path, tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+) -> None:
+    # apply and install said 'ROOT/tmp: No such file or directory'.
+    root = tmp_path / "a-link"
+    root.symlink_to(tmp_path / "nowhere")
+    before = snapshot(env)
+    for command in (
+        ("apply", plan, "--root", root),
+        ("install", wheels / "beta-1.0-py3-none-any.whl", "--python", target, "--root", root),
+        ("verify", "--python", target, "--root", root),
+    ):
+        result = cli(*command)
+        assert (result.returncode, errors(result)) == (
+            1,
+            [f"error: {root}: --root names a symlink whose target does not exist"],
+        ), command
+    assert not (tmp_path / "nowhere").exists()
+    assert snapshot(env) == before
+
+
 @pytest.mark.parametrize("interpreter", ["/bin/false", "/bin/true", "/nonexistent/bin/python"])
 def test_root_refuses_bytecode_when_the_interpreter_gives_no_cache_tag(
     interpreter: str, plan: Path, tmp_path: Path, cli: Cli
