@@ -23,9 +23,9 @@ from planner.target import (
 
 
 def staging_folder(root: str) -> str:
-    """`--root` made absolute; one that is a file is refused here, for every command
-    alike (apply said 'ROOT/tmp: Not a directory', verify and recover that the staged
-    environment did not exist)."""
+    """`--root` made absolute; one that is a file or a symlink to nothing is refused
+    here, for every command alike (apply said 'ROOT/tmp: Not a directory', verify and
+    recover that the staged environment did not exist)."""
     return folder_given(os.path.abspath(root), "--root")
 
 
