@@ -510,8 +510,9 @@ def fetch(
         if made and os.path.lexists(made[0]):
             # One problem, not one per wheel that names the wheel and quotes an errno.
             inside = "it" if made[0] == folder else folder
+            kind = "a symlink whose target does not exist" if os.path.islink(made[0]) else "a file"
             raise Refused.one(
-                made[0], f"is a file, not a folder: the lock's wheels cannot be stored in {inside}"
+                made[0], f"is {kind}, not a folder: the lock's wheels cannot be stored in {inside}"
             )
     slots = [_Slot() for _ in wheels]
     total = sum(wheel.size or 0 for wheel in wheels if _stored(wheel, bool(wheel_dir)))
