@@ -362,6 +362,28 @@ def test_install_dry_run_prints_what_plan_prints_and_writes_nothing(
     assert snapshot(env) == before
 
 
+def test_a_quiet_dry_run_prints_nothing_but_its_warnings(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """`pip install --dry-run -q` and `uv pip install --dry-run -q` print nothing; the
+    review was printed whole. Its warnings still go to stderr, as a quiet install's do."""
+    env = target.parent.parent
+    needs = WheelSpec("needs", requires=("absent",), files={"needs/__init__.py": b""})
+    wheels = [*demo_wheels(tmp_path / "wheels"), build_wheel(needs, tmp_path / "wheels")]
+    before = snapshot(env)
+    dry = cli("install", "--python", target, "--dry-run", "-q", "--no-cache", *wheels)
+    assert (dry.returncode, dry.stdout) == (0, "")
+    assert dry.stderr.splitlines() == [
+        "warning: needs requires absent, which is not installed or planned"
+    ]
+    dry = cli("uninstall", "nosuch", "--python", target, "--dry-run", "-q")
+    assert (dry.returncode, dry.stdout) == (0, "")
+    assert dry.stderr.splitlines() == [
+        "warning: nosuch: not installed in the target; nothing to remove"
+    ]
+    assert snapshot(env) == before
+
+
 def test_uninstall_is_install_remove_with_pip_s_and_uv_s_name(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:

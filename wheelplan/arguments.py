@@ -346,7 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument(
         "--dry-run",
         action="store_true",
-        help="print the review and write nothing, as `plan` without -o does",
+        help="print the review (with -q, only its warnings) and write nothing, as `plan`"
+        " without -o does",
     )
     install.set_defaults(output=None, json=False)
     _pip_spellings(install)
@@ -386,7 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     uninstall.set_defaults(no_cache=True)
     uninstall.add_argument(
-        "--dry-run", action="store_true", help="print the review and write nothing"
+        "--dry-run",
+        action="store_true",
+        help="print the review (with -q, only its warnings) and write nothing",
     )
     check = commands.add_parser("verify", help="check an installed environment against its RECORDs")
     check.add_argument("--python", type=_path, help=_PYTHON_HELP)

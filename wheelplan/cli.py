@@ -266,10 +266,12 @@ def _plan_command(args: argparse.Namespace) -> int:
         if manifests is not None:
             manifests.save(index)
         index.save()
-    if args.command == "install" and not args.dry_run:
+    if args.command == "install" and (not args.dry_run or args.quiet):
         # No review is printed, so its warnings (unmet requirements, ...) are printed here.
         for warning in plan.warnings:
             _warn(warning)
+        if args.dry_run:  # quiet: as pip's and uv's quiet dry runs, it prints nothing more
+            return EXIT_OK
         from applier.environment import base_of
         from applier.preflight import start_preflight
 
