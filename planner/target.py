@@ -39,6 +39,15 @@ RESERVED_FOR_JOURNAL = (
 )
 
 
+def running_or_interrupted(recover: str) -> str:
+    """What a journal found without the environment's lock means: its apply may still be
+    running, and `recover` would then refuse."""
+    return (
+        "an apply is running here or was interrupted (it left a journal); unless one is"
+        f" running, run `{recover}`"
+    )
+
+
 def in_journal(path: str) -> bool:
     """Whether relative `path` is in the journal or in a folder whose name begins as its
     backup folders' do, at any depth (where a mount's top is depends on the machine):
@@ -582,8 +591,6 @@ def _scan_unless_interrupted(
     """
     if os.path.lexists(os.path.join(prefix, JOURNAL_DIR)):
         raise Refused.one(
-            prefix,
-            "an apply is running here or was interrupted (it left a journal); unless one"
-            f" is running, run `{recover_command(interpreter, prefix, layout)}` first",
+            prefix, f"{running_or_interrupted(recover_command(interpreter, prefix, layout))} first"
         )
     return scan_installed(prefix, schemes, directory=layout == "directory")

@@ -53,7 +53,7 @@ from planner.installed import (
 from planner.listing import RealPaths
 from planner.mounts import MountPoints
 from planner.paths import parents
-from planner.target import BACKUP_DIR, JOURNAL_DIR
+from planner.target import BACKUP_DIR, JOURNAL_DIR, running_or_interrupted
 
 
 @attrs.frozen
@@ -177,12 +177,7 @@ def verify(
     the message a journal gets."""
     problems: list[Problem] = []
     if os.path.lexists(os.path.join(base, JOURNAL_DIR)):
-        problems.append(
-            Problem(
-                os.path.join(base, JOURNAL_DIR),
-                f"an interrupted apply left a journal; run `{recover}`",
-            )
-        )
+        problems.append(Problem(os.path.join(base, JOURNAL_DIR), running_or_interrupted(recover)))
     installed: tuple[Installed, ...] = scan_installed(base, schemes, directory=directory)
     problems += installed_twice(installed)
     listed: dict[str, dict[str, list[Installed]]] = defaultdict(lambda: defaultdict(list))
@@ -291,7 +286,7 @@ def verify(
                     Problem(os.path.join(base, path), "unowned: not listed in any RECORD")
                 )
     problems += [
-        Problem(os.path.join(base, path), f"an interrupted apply left a journal; run `{recover}`")
+        Problem(os.path.join(base, path), running_or_interrupted(recover))
         for path in sorted(backups)
     ]
     return Report(

@@ -28,6 +28,7 @@ from tests.conftest import ExactTree, exact_snapshot, run_cli, snapshot
 from tests.hostile import recompute_digest
 from tests.txsupport import (
     FAULT_OPTIONS,
+    JOURNAL_FOUND,
     REPRODUCIBLE,
     FaultCase,
     diff,
@@ -742,7 +743,7 @@ def test_verify_names_the_journals_a_killed_apply_left_and_no_file_in_them(case:
     result = run_cli("verify", "--python", case.python)
     assert result.returncode == 1
     lines = result.stderr.splitlines()
-    journal_lines = [line for line in lines if "an interrupted apply left a journal" in line]
+    journal_lines = [line for line in lines if JOURNAL_FOUND in line]
     assert sorted(line.split(": ")[1] for line in journal_lines) == sorted(
         str(case.env_dir / path) for path in left
     )

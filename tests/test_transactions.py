@@ -33,6 +33,7 @@ from tests.deeptrees import DEPTH, DeepTree
 from tests.hostile import recompute_digest
 from tests.realwheels import JWT_VERSIONS, NVIDIA
 from tests.txsupport import (
+    JOURNAL_FOUND,
     RECOVER_HINT,
     REPRODUCIBLE,
     checkpoints,
@@ -841,8 +842,7 @@ def test_verify_takes_a_backup_named_folder_for_a_journal_only_where_one_can_be(
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     result = refused("verify", "--python", python)
     assert result.stderr == (
-        f"error: {env_dir / JOURNAL_DIR}: an interrupted apply left a journal; run"
-        f" `wheelplan recover --python {python}`\n"
+        f"error: {env_dir / JOURNAL_DIR}: {JOURNAL_FOUND} `{RECOVER_HINT} {python}`\n"
         f"error: {stray}: unowned: not listed in any RECORD\n"
     )
 
@@ -1956,6 +1956,22 @@ def test_a_second_apply_is_refused_while_one_runs(upgrade) -> None:
     assert first.returncode == 0, err
     assert not has_journal(env_dir)
     assert diff(snapshot(env_dir), after) == []
+
+
+def test_verify_while_an_apply_runs_does_not_call_it_interrupted(upgrade) -> None:
+    """verify takes no lock, so the journal may be a running apply's: it said 'an
+    interrupted apply left a journal; run recover', and recover then refused (the apply
+    was running); it now says either may be, as plan does."""
+    env_dir, python, plan, _ = upgrade
+    moves = sum(1 for entry in plan_data(plan)["files"] if entry["action"] != "write")
+    apply = stopped_apply(plan, moves // 2)
+    try:
+        lines = refused("verify", "--python", python).stderr.splitlines()
+        assert f"error: {env_dir / JOURNAL_DIR}: {JOURNAL_FOUND} `{RECOVER_HINT} {python}`" in lines
+    finally:
+        apply.send_signal(signal.SIGCONT)
+        err = apply.communicate()[1]
+    assert apply.returncode == 0, err
 
 
 def test_uv_and_an_apply_exclude_each_other_by_uvs_lock_file(upgrade) -> None:

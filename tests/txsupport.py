@@ -30,6 +30,10 @@ REPRODUCIBLE = {"SOURCE_DATE_EPOCH": "1700000000"}
 # How the fault tests apply their upgrades.
 FAULT_OPTIONS = ("--compile-bytecode", "--jobs", "2", "--quiet")
 RECOVER_HINT = "wheelplan recover --python"
+# What verify and plan say of a journal, having no lock to tell whether its apply runs.
+JOURNAL_FOUND = (
+    "an apply is running here or was interrupted (it left a journal); unless one is running, run"
+)
 
 Tree = dict[str, tuple[str, int]]
 
