@@ -89,11 +89,17 @@ _WHERE_IT_GOES: dict[InputKind, str] = {
 }
 # PEP 751's names for lock files: pylock.toml and pylock.<name>.toml.
 _LOCK_NAME = re.compile(r"pylock(\.[^.]+)?\.toml")
+# What pip and uv build a wheel of when it is given to `install`.
+_SDIST = (
+    "a source distribution: wheelplan builds no wheels; `pip wheel --no-deps FILE` or"
+    " `uv build --wheel FILE` makes one"
+)
 
 
 def looks_like(path: str, expected: InputKind) -> str:
     """For a refusal of `path` as an `expected` input: "; it looks like ..." with where
-    it goes, when its name says it is another of wheelplan's inputs; else ""."""
+    it goes, when its name says it is another of wheelplan's inputs, or a source
+    distribution (which pip and uv would build a wheel of); else ""."""
     name = os.path.basename(path)
     kind: InputKind
     if name.endswith(".whl"):
@@ -102,6 +108,8 @@ def looks_like(path: str, expected: InputKind) -> str:
         kind = "lock"
     elif name.endswith(".json"):
         kind = "plan"
+    elif name.endswith((".tar.gz", ".zip")):
+        return f"; it looks like {_SDIST}"
     else:
         return ""
     return "" if kind == expected else f"; it looks like {_WHERE_IT_GOES[kind]}"

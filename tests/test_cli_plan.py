@@ -685,6 +685,23 @@ def test_an_input_given_where_another_kind_goes_says_where_it_goes(
     assert "looks like" not in line
 
 
+@pytest.mark.parametrize("name", ["app-1.0.tar.gz", "app-1.0.zip"])
+def test_a_source_distribution_given_says_how_to_make_its_wheel(
+    tmp_path: Path, target: Path, cli: Cli, name: str
+) -> None:
+    """pip and uv build a wheel of an sdist given to `install`; wheelplan builds none,
+    and said only that the file name must end in '.whl'."""
+    sdist = tmp_path / name
+    sdist.write_bytes(b"")
+    (line,) = errors(cli("install", sdist, "--python", target))
+    assert line == (
+        f"{name}: not a valid wheel file name: extension must be '.whl' (expected"
+        " NAME-VERSION-PYTHONTAG-ABITAG-PLATFORMTAG.whl); it looks like a source"
+        " distribution: wheelplan builds no wheels; `pip wheel --no-deps FILE` or"
+        " `uv build --wheel FILE` makes one"
+    )
+
+
 def test_a_plan_or_lock_past_its_ceiling_is_refused_in_one_line(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:
