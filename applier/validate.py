@@ -15,7 +15,7 @@ from planner.errors import Problem, Refused
 from planner.hashing import ACCEPTED_HASHES, canonical_hash, record_hash
 from planner.limits import MAX_FILE_OFFSET
 from planner.paths import has_control, parents, path_problem, printable
-from planner.plan import INSTALLING, Distribution, Plan, Target
+from planner.plan import INSTALLING, Distribution, FileEntry, Plan, Target
 from planner.target import (
     DIRECTORY_SCHEMES,
     RESERVED_FOR_JOURNAL,
@@ -187,6 +187,7 @@ def validate(plan: Plan, subject: str) -> None:
                 " (or more than one)"
             )
     _check_owner_hashes(plan, set(installing), bad)
+    _check_going_distributions(plan, bad)
     # A folder above a scheme folder is one the planner lists among those to make.
     above = frozenset(above_schemes(target.schemes))
     for directory in plan.directories:
@@ -242,6 +243,39 @@ def _check_installed(
         previous = item.dist_info
         if not _SHA256_HEX.fullmatch(item.listing_sha256):
             bad(f"{where}: listing_sha256 {item.listing_sha256!r} is not 64 lowercase hex digits")
+
+
+# The file lists whose removal takes an installed distribution with them: the preflight
+# lets a plan remove every file that only going distributions list.
+_FILE_LISTS = ("RECORD", "installed-files.txt")
+# The actions by which a distribution installed before the plan goes.
+_REPLACING = frozenset({"remove", "upgrade", "downgrade", "reinstall"})
+
+
+def _check_going_distributions(plan: Plan, bad: Callable[[str], None]) -> None:
+    """A plan removes an installed distribution's file list only for a distribution it
+    says it removes or replaces: the review names those, and shows only a count of the
+    files removed, so an edit that takes another one whole would go unseen."""
+    installed = {item.dist_info for item in plan.target.installed}
+    removed: list[FileEntry] = [
+        entry
+        for entry in plan.files
+        if entry.action == "remove"
+        and entry.path.rpartition("/")[2] in _FILE_LISTS
+        and entry.path.rpartition("/")[0] in installed
+    ]
+    if not removed:
+        return
+    from planner.releases import project_of  # packaging, imported only when needed
+
+    going = {dist.name for dist in plan.distributions if dist.action in _REPLACING}
+    for entry in removed:
+        name = project_of(entry.path.rpartition("/")[0])
+        if name not in going:
+            bad(
+                f"removal of {entry.path!r} takes {name} with it, which the plan does not"
+                " list among the distributions it removes or replaces"
+            )
 
 
 def _check_removed_directories(

@@ -302,6 +302,33 @@ def test_a_plan_removes_a_file_only_with_a_distribution_that_lists_it(
     )
 
 
+def test_a_plan_removes_a_distribution_whole_only_when_it_lists_it_among_those_it_removes(
+    planned_beside_other: tuple[Path, Path], tmp_path: Path, cli: Cli
+) -> None:
+    """A plan edited to remove every file of `other`, its RECORD too, without listing
+    `other` among its distributions was applied: the review named demo's install alone."""
+    plan, env = planned_beside_other
+    site = env / PURELIB
+    listed = (site / "other-1.0.dist-info/RECORD").read_text().splitlines()
+
+    def edit(data: dict[str, Any]) -> None:
+        for row in listed:
+            path = f"{PURELIB}/{row.split(',')[0]}"
+            data["files"].append({"action": "remove", "owners": ["other"], "path": path})
+        data["files"].sort(key=lambda entry: entry["path"])
+
+    edited = tmp_path / "edited.json"
+    edited.write_text(tamper(plan.read_text(), PlanCase("other-whole", edit, "")))
+    before = snapshot(env)
+    refusal(
+        cli("apply", edited),
+        str(edited),
+        f"removal of '{PURELIB}/other-1.0.dist-info/RECORD' takes other with it, which the"
+        " plan does not list among the distributions it removes or replaces",
+    )
+    assert snapshot(env) == before
+
+
 def test_a_plan_removes_a_shared_file_only_with_the_last_distribution_that_lists_it(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:
