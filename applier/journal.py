@@ -55,7 +55,7 @@ from applier.removal import remove_tree
 from planner.errors import Refused, name_the_file, plain
 from planner.inputfiles import read_own
 from planner.listing import RealPaths, is_real_dir
-from planner.paths import is_within, path_problem
+from planner.paths import has_control, is_within, path_problem
 from planner.target import BACKUP_DIR, JOURNAL_DIR, in_journal
 
 INTENT = "intent.json"
@@ -97,6 +97,10 @@ class Intent:
     mounts: Homes = ()
     # What names this journal's backup folders on other mounts (see the docstring).
     backup_id: str = ""
+    # The real path of the folder the journal was written in: a copy of the environment
+    # (or the environment moved) holds it too, with folder times and folders made that
+    # are not its own. "" in a journal written before it was kept.
+    where: str = ""
 
     def backup_dirs(self) -> list[str]:
         """The backup folder at the top of each other mount (relative, as `mounts`)."""
@@ -178,6 +182,7 @@ class Journal:
 
     def begin(self, intent: Intent) -> None:
         """Record the intent; if this fails, nothing has changed and no journal is left."""
+        intent = attrs.evolve(intent, where=os.path.realpath(self.base))
         os.mkdir(self.root, 0o700)
         made = []
         try:
@@ -267,6 +272,10 @@ Known = Intent | dict[str, Any] | None
 
 
 def _damaged(root: str, why: str, known: Known = None) -> Refused:
+    return _not_guessed(root, f"the journal is damaged ({why})", known)
+
+
+def _not_guessed(root: str, what: str, known: Known = None) -> Refused:
     """Restoring by hand needs every old file: those in the backup folders on other
     mounts too, which the message names as far as `known` tells them, and otherwise
     says where such folders are made."""
@@ -280,7 +289,7 @@ def _damaged(root: str, why: str, known: Known = None) -> Refused:
         where = " and in ".join(["backup/", ", ".join(named)] if named else ["backup/"])
     return Refused.one(
         root,
-        f"the journal is damaged ({why}); wheelplan will not guess how to undo it."
+        f"{what}; wheelplan will not guess how to undo it."
         f" Inspect it and restore the files in {where} by hand",
     )
 
@@ -348,6 +357,9 @@ def _read_intent(root: str) -> Intent | None:
     if not _whole(made, _MAX_MADE):
         raise _damaged(root, f"{INTENT} has a count of folders made that no path can have", data)
     mounts = _read_mounts(root, data)
+    where = data.get("where", "")
+    if not isinstance(where, str) or has_control(where) or (where and not os.path.isabs(where)):
+        raise _damaged(root, f"{INTENT} names where it was written with no folder's path", data)
     backup_id = data.get("backup_id", "")
     # Without its own id, another journal's backup folder could be taken for this one's.
     if mounts and not (isinstance(backup_id, str) and _BACKUP_ID.fullmatch(backup_id)):
@@ -361,6 +373,7 @@ def _read_intent(root: str) -> Intent | None:
         made=made,
         mounts=mounts,
         backup_id=backup_id if mounts else "",
+        where=where,
     )
 
 
@@ -475,6 +488,8 @@ def recover(base: str, staging: str | None = None) -> Outcome:
     if not is_real_dir(root):  # a symlink would lead every step below out of `base`
         raise _damaged(root, "it is not a folder but a symlink or a file")
     intent = _read_intent(root)
+    if intent is not None:
+        _check_written_here(base, root, intent)
     if os.path.exists(os.path.join(root, COMMITTED)):
         # Its intent names the backup folders on other mounts, to go with the journal.
         if intent is not None:
@@ -564,6 +579,20 @@ def recover(base: str, staging: str | None = None) -> Outcome:
     _set_times(base, [entry for entry in intent.folder_times if not entry[0]])
     _remove_made(base, intent.made, staging)
     return "rolled back"
+
+
+def _check_written_here(base: str, root: str, intent: Intent) -> None:
+    """Refuse, changing nothing, a journal written in another folder: the environment
+    was copied or moved with it, and the state it restores (the folders the apply made,
+    which a rollback removes when empty, the folders' times) is the other folder's."""
+    here = os.path.realpath(base)
+    if intent.where and intent.where != here:
+        raise _not_guessed(
+            root,
+            f"the journal was written by an apply to {intent.where}, not to {here} (the"
+            " environment was copied or moved since)",
+            intent,
+        )
 
 
 def _check_links(base: str, root: str, paths: Iterable[str], intent: Intent) -> None:

@@ -2614,6 +2614,11 @@ ON_ANY_MOUNT = "any .wheelplan-backup-*/ folder at the top of a mount inside the
         ),
         ("made", "intent.json has a count of folders made that no path can have", BACKUP_NAME),
         (
+            "where",
+            "intent.json names where it was written with no folder's path",
+            BACKUP_NAME,
+        ),
+        (
             "index",
             "intent.json has mounts that are not [folder, [moved file's index]]",
             BACKUP_NAME,
@@ -2653,6 +2658,8 @@ def test_a_damaged_intent_names_every_place_its_backups_may_be(
         intent["folder_times"] = [["", 1, 10**30]]
     elif damage == "made":
         intent["made"] = -1
+    elif damage == "where":
+        intent["where"] = "/venv\nerror: forged"
     elif damage == "index":
         intent["mounts"] = [[SITE, [1]]]
     elif damage == "no id":
@@ -3170,3 +3177,29 @@ def test_a_journal_file_that_is_no_file_is_damage_not_a_hang(
     assert sorted(path.name for path in journal_dir.iterdir()) == sorted(
         {"backup", "intent.json", name}
     )
+
+
+def test_a_journal_written_in_another_folder_is_refused_there_and_recovered_where_written(
+    tmp_path: Path,
+) -> None:
+    """A `--target` folder copied while a killed apply's journal waited was rolled back
+    by that journal, which held nothing to say it was written for the other folder."""
+    wheels = tmp_path / "wheels"
+    one = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b"V = 1\n"}), wheels)
+    two = build_wheel(
+        WheelSpec("mine", version="2.0", files={"mine/__init__.py": b"V = 2\n"}), wheels
+    )
+    folder, copy = tmp_path / "folder", tmp_path / "copy"
+    ok("install", one, "--target", folder, "--quiet")
+    before = snapshot(folder)
+    killed = run_cli("install", two, "--target", folder, env={"WHEELPLAN_FAULT": "kill:6"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    shutil.copytree(folder, copy, symlinks=True)
+    stderr = refused_unchanged(copy, "recover", "--target", copy)
+    assert stderr == (
+        f"error: {copy / JOURNAL_DIR}: the journal was written by an apply to {folder}, not"
+        f" to {copy} (the environment was copied or moved since); wheelplan will not guess"
+        " how to undo it. Inspect it and restore the files in backup/ by hand\n"
+    )
+    assert ok("recover", "--target", folder) == f"{folder}: rolled back\n"
+    assert snapshot(folder) == before
