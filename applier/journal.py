@@ -524,6 +524,7 @@ def recover(base: str, staging: str | None = None) -> Outcome:
         raise _damaged(root, f"{linked[0]!r}, a folder the apply removed, is now a symlink", intent)
     _check_mounted(base, intent)
     _check_backed_up(base, intent)
+    _check_no_file_where_removed(base, removed_dirs, intent)
     moved_index = {path: index for index, path in enumerate(intent.moved)}
     saved_at = intent.backups(base)
     touched = {backup, *(os.path.join(base, folder) for folder in intent.backup_dirs())}
@@ -579,6 +580,24 @@ def recover(base: str, staging: str | None = None) -> Outcome:
     _set_times(base, [entry for entry in intent.folder_times if not entry[0]])
     _remove_made(base, intent.made, staging)
     return "rolled back"
+
+
+def _check_no_file_where_removed(
+    base: str, removed_dirs: Iterable[dict[str, Any]], intent: Intent
+) -> None:
+    """Refuse, changing nothing, a rollback that must put a removed folder back where a
+    file stands now that the apply did not write (and so does not delete): it is
+    someone's since, which the rollback will not lose, and `mkdir` would fail there
+    midway, each time recovery ran."""
+    written = set(intent.new_files)
+    for entry in removed_dirs:
+        full = os.path.join(base, entry["path"])
+        if entry["path"] not in written and os.path.lexists(full) and not is_real_dir(full):
+            raise Refused.one(
+                full,
+                "a folder the interrupted apply removed is a file now, where the rollback"
+                " puts the folder back; move the file away, then run recover again",
+            )
 
 
 def _check_written_here(base: str, root: str, intent: Intent) -> None:

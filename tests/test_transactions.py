@@ -3203,3 +3203,36 @@ def test_a_journal_written_in_another_folder_is_refused_there_and_recovered_wher
     )
     assert ok("recover", "--target", folder) == f"{folder}: rolled back\n"
     assert snapshot(folder) == before
+
+
+def test_a_removed_folder_that_is_now_a_file_is_named_before_recovery_changes_anything(
+    tmp_path: Path,
+) -> None:
+    """A file put where a killed apply removed an empty folder made every recover fail
+    midway with `[Errno 17] File exists`, the files the apply wrote already deleted."""
+    wheels = tmp_path / "wheels"
+    one = build_wheel(WheelSpec("mine", files={"mine/data/x.txt": b"1\n"}), wheels)
+    two = build_wheel(
+        WheelSpec("mine", version="2.0", files={"mine/__init__.py": b"V = 2\n"}), wheels
+    )
+    folder = tmp_path / "folder"
+    ok("install", one, "--target", folder, "--quiet")
+    before = snapshot(folder)
+    plan = tmp_path / "plan.json"
+    ok("plan", two, "--target", folder, "-o", plan)
+    # Killed at the commit point: every file is written, and the emptied folder gone.
+    options = ("--target", str(folder), "--no-cache")
+    at = checkpoints(folder, plan, *options).index("commit") + 1
+    killed = run_cli("apply", plan, *options, env={"WHEELPLAN_FAULT": f"kill:{at}"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not (folder / "mine/data").exists()
+    (folder / "mine/data").write_text("put here since\n")
+    message = (
+        f"error: {folder / 'mine/data'}: a folder the interrupted apply removed is a file"
+        " now, where the rollback puts the folder back; move the file away, then run"
+        " recover again\n"
+    )
+    assert refused_unchanged(folder, "recover", "--target", folder) == message
+    (folder / "mine/data").unlink()
+    assert ok("recover", "--target", folder) == f"{folder}: rolled back\n"
+    assert snapshot(folder) == before
