@@ -248,12 +248,18 @@ def _unlisted_changes(plan: Plan, base: str, lists: Sequence[FileList]) -> list[
     listed, folders = listed_paths(base, lists, plan.target.prefix, directory=directory)
     planned = {entry.path for entry in plan.files}
     # A metadata folder whose RECORD (a legacy one's installed-files.txt) the plan
-    # removes or rewrites: its distribution goes, or is rewritten, and what the folder
-    # holds beyond its list goes with it.
+    # removes or writes again from its wheel: its distribution goes, or is reinstalled,
+    # and what the folder holds beyond its list goes with it. One rewritten inline (a
+    # --prefer loser's) stays, and keeps every file but those replaced.
+    relisted = {
+        entry.path
+        for entry in plan.files
+        if entry.action == "remove" or (entry.source is not None and entry.source.kind == "record")
+    }
     going = {
         folder
         for folder in folders
-        if f"{folder}/RECORD" in planned or f"{folder}/installed-files.txt" in planned
+        if f"{folder}/RECORD" in relisted or f"{folder}/installed-files.txt" in relisted
     }
     problems = []
     for entry in changing:

@@ -329,6 +329,36 @@ def test_a_plan_removes_a_distribution_whole_only_when_it_lists_it_among_those_i
     assert snapshot(env) == before
 
 
+def test_a_record_rewritten_inline_takes_none_of_its_distributions_files(
+    planned_beside_other: tuple[Path, Path], tmp_path: Path, cli: Cli
+) -> None:
+    """A plan edited to rewrite the RECORD of a distribution it keeps, as a --prefer
+    loser's is rewritten, then removed that one's files: the apply took such a folder
+    for one that goes, and `other` was left with its metadata and none of its code."""
+    plan, env = planned_beside_other
+    kept = f"{PURELIB}/other/__init__.py"
+    empty = "sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"
+    record = {"kind": "inline", "hash": empty, "size": 0, "mode": 0o644, "content": ""}
+
+    def edit(data: dict[str, Any]) -> None:
+        path = f"{PURELIB}/other-1.0.dist-info/RECORD"
+        data["files"].append(
+            {"action": "replace", "owners": ["other"], "path": path, "source": record}
+        )
+        data["files"].append({"action": "remove", "owners": ["other"], "path": kept})
+        data["files"].sort(key=lambda entry: entry["path"])
+        data["units"][0]["paths"].append(path)
+
+    edited = tmp_path / "edited.json"
+    edited.write_text(tamper(plan.read_text(), PlanCase("rewritten-inline", edit, "")))
+    before = snapshot(env)
+    assert cli("apply", edited).stderr == (
+        f"error: {kept}: only distributions the plan keeps list it, and a plan removes a"
+        " file only with a distribution that lists it\n"
+    )
+    assert snapshot(env) == before
+
+
 def test_a_plan_removes_a_shared_file_only_with_the_last_distribution_that_lists_it(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:
