@@ -298,7 +298,7 @@ def _transaction(
         )
         threads, slots = workers.start(context, plan.units, options.jobs, abort)
         total = sum(unit.bytes for unit in plan.units)
-        if progress is not None:
+        if progress is not None and total > 0:  # no bytes to write, no progress to show
             while any(thread.is_alive() for thread in threads):
                 progress(sum(slot.bytes_done for slot in slots), total)
                 time.sleep(0.1)

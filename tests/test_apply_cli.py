@@ -478,6 +478,19 @@ def test_a_terminal_shows_a_progress_bar_unless_quiet(
     assert (other / "bin/alpha").exists()
 
 
+def test_a_terminal_shows_no_progress_bar_for_a_plan_that_writes_nothing(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """An uninstall on a terminal drew a full bar of `0 B / 0 B`: it writes no bytes, so
+    there is no progress to show, as pip and uv show none for an uninstall."""
+    wheels = demo_wheels(tmp_path / "wheels")
+    assert cli("install", "--python", target, "--quiet", *wheels).returncode == 0
+    code, screen = run_in_pty(["uninstall", "alpha", "--python", target])
+    assert code == 0, screen
+    # No bar, nor the empty line that ended one.
+    assert screen.startswith("applied 1 distribution to "), screen
+
+
 def test_a_wheel_whose_record_pads_its_hashes_installs_with_a_record_that_does_not(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:

@@ -87,7 +87,11 @@ def _read_plan(
 class _Bar:
     """A progress bar over bytes written, redrawn in place on stderr."""
 
+    def __init__(self) -> None:
+        self.drawn = False
+
     def __call__(self, done: int, total: int) -> None:
+        self.drawn = True
         width = 30
         # Totals come from the plan: one that understates them must not grow the bar.
         filled = min(width, max(0, width * done // total)) if total > 0 else width
@@ -96,7 +100,8 @@ class _Bar:
         sys.stderr.flush()
 
     def close(self) -> None:
-        sys.stderr.write("\n")
+        if self.drawn:
+            sys.stderr.write("\n")
 
 
 def _options(args: argparse.Namespace) -> Options:
