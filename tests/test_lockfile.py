@@ -45,6 +45,8 @@ ALPHA = WheelSpec(
     entry_points="[console_scripts]\nalpha-cli = alpha:main\n",
 )
 BETA = WheelSpec("beta", version="2.0", files={"beta/__init__.py": b"VALUE = 2\n"})
+# A download's retries with no wait between them, so that no test sleeps.
+NO_PAUSES = (0.0, 0.0, 0.0)
 
 
 def site_packages(target: Path) -> Path:
@@ -449,9 +451,9 @@ def test_a_failed_download_leaves_no_folder_it_made(
             wheel = attrs.evolve(wheel, url=f"{base}/short/{beta.name}")
         with pytest.raises(Refused):
             if into == "--wheel-dir":
-                fetch.fetch([wheel], str(folder))
+                fetch.fetch([wheel], str(folder), pauses=NO_PAUSES)
             else:
-                fetch.fetch([wheel], cache_dir=str(folder))
+                fetch.fetch([wheel], cache_dir=str(folder), pauses=NO_PAUSES)
     assert snapshot(tmp_path) == before
 
 
@@ -847,8 +849,9 @@ def test_proxies_from_the_environment_are_used(
             _proxy_environment(monkeypatch, https=proxy)
             url = f"https://127.0.0.1:{port}/{beta.name}"
             with pytest.raises(Refused, match="download failed: Tunnel connection failed: 502"):
-                fetch.fetch([_locked(beta, url)], str(folder))
-            assert seen == [("CONNECT", f"127.0.0.1:{port}")]
+                fetch.fetch([_locked(beta, url)], str(folder), pauses=NO_PAUSES)
+            # A 502 may pass: tried again after each pause.
+            assert seen == [("CONNECT", f"127.0.0.1:{port}")] * (len(NO_PAUSES) + 1)
             return
         bypass = {"no": "127.0.0.1"} if how == "no proxy" else {}
         _proxy_environment(monkeypatch, http=proxy, **bypass)
@@ -1008,7 +1011,7 @@ def test_an_interrupted_download_leaves_no_part_file(
 
 @pytest.mark.parametrize("sized", [True, False])
 def test_a_download_cut_short_is_refused_as_cut_short(
-    tmp_path: Path, target: Path, wheels: Path, cli: Cli, sized: bool
+    tmp_path: Path, wheels: Path, sized: bool
 ) -> None:
     """A server that closes the connection before the length it announced: http.client
     returns what came, and the refusal said the wheel had another sha256 (or size) than
@@ -1026,17 +1029,104 @@ def test_a_download_cut_short_is_refused_as_cut_short(
         return True
 
     with serve(wheels, cut) as base:
-        url = f"{base}/{beta.name}"
-        entry = wheel_entry(beta, url=url)
+        wheel = _locked(beta, f"{base}/{beta.name}")
         if not sized:
-            del entry["size"]
-        lock = write_pylock(tmp_path / "pylock.toml", [LockPackage("beta", "2.0", wheels=(entry,))])
-        result = cli("plan", "--lock", lock, "--python", target, "--wheel-dir", tmp_path / "dl")
-    assert errors(result) == [
-        f"error: {url}: download failed: the connection closed after 100 of the"
-        f" {len(whole)} bytes the server announced"
-    ]
+            wheel = attrs.evolve(wheel, size=None)
+        with pytest.raises(Refused) as refused:
+            fetch.fetch([wheel], str(tmp_path / "dl"), pauses=NO_PAUSES)
+    problem = (
+        f"download failed: the connection closed after 100 of the {len(whole)} bytes the"
+        f" server announced; tried {len(NO_PAUSES) + 1} times"
+    )
+    assert refused.value.problems == (Problem(wheel.url or "", problem),)
     assert not (tmp_path / "dl").exists()
+
+
+def _failing(kind: str, times: int) -> Answer:
+    """An answer that fails the first `times` requests as `kind` says, then serves."""
+    failed: list[str] = []
+
+    def answer(handler: http.server.SimpleHTTPRequestHandler) -> bool:
+        if len(failed) >= times:
+            return False
+        failed.append(handler.path)
+        if kind == "closed":  # no answer at all, as a reset connection gives
+            handler.close_connection = True
+            return True
+        if kind in ("503", "404"):
+            handler.send_error(int(kind))
+            return True
+        handler.send_response(200)
+        if kind == "chunked":  # one whole chunk of 16 bytes, then 100 of 4096
+            handler.send_header("Transfer-Encoding", "chunked")
+            handler.end_headers()
+            handler.wfile.write(b"10\r\n" + b"P" * 16 + b"\r\n1000\r\n" + b"K" * 100)
+        else:  # "between chunks": the connection closes where a chunk would begin
+            handler.send_header("Transfer-Encoding", "chunked")
+            handler.end_headers()
+            handler.wfile.write(b"10\r\n" + b"P" * 16 + b"\r\n")
+        handler.close_connection = True
+        return True
+
+    return answer
+
+
+@pytest.mark.parametrize("kind", ["closed", "503", "chunked", "between chunks"])
+def test_a_download_is_tried_again_after_an_error_that_can_pass(
+    tmp_path: Path, wheels: Path, kind: str
+) -> None:
+    """A connection closed without an answer or cut short, or a 5xx, failed the fetch at
+    once, where pip tries 5 more times and uv 3."""
+    beta = wheels / BETA.filename
+    seen: list[tuple[str, str | None]] = []
+    with serve(wheels, _failing(kind, len(NO_PAUSES)), seen) as base:
+        wheel = _locked(beta, f"{base}/{beta.name}")
+        (fetched,) = fetch.fetch([wheel], str(tmp_path / "dl"), pauses=NO_PAUSES)
+    assert Path(fetched.path).read_bytes() == beta.read_bytes()
+    assert len(seen) == len(NO_PAUSES) + 1
+    assert [path.name for path in (tmp_path / "dl").iterdir()] == [beta.name]
+
+
+@pytest.mark.parametrize(
+    ("kind", "problem"),
+    [
+        ("503", "download failed: HTTP 503 Service Unavailable; tried 4 times"),
+        (
+            "chunked",
+            "download failed: the connection closed after 116 bytes, 3996 bytes short of the"
+            " end of the chunk the server was sending (it announced no length); tried 4 times",
+        ),
+        (
+            "between chunks",
+            "download failed: the connection closed after 16 bytes, before the last of the"
+            " chunks the server was sending (it announced no length); tried 4 times",
+        ),
+        ("404", "download failed: HTTP 404 Not Found"),
+    ],
+)
+def test_a_download_gives_up_after_its_tries_and_never_tries_a_4xx_again(
+    tmp_path: Path, wheels: Path, kind: str, problem: str
+) -> None:
+    """A chunked download cut short was refused as `IncompleteRead(0 bytes read)`."""
+    beta = wheels / BETA.filename
+    seen: list[tuple[str, str | None]] = []
+    with serve(wheels, _failing(kind, 100), seen) as base:
+        wheel = _locked(beta, f"{base}/{beta.name}")
+        with pytest.raises(Refused) as refused:
+            fetch.fetch([wheel], str(tmp_path / "dl"), pauses=NO_PAUSES)
+    assert refused.value.problems == (Problem(wheel.url or "", problem),)
+    assert len(seen) == (1 if kind == "404" else len(NO_PAUSES) + 1)
+    assert not (tmp_path / "dl").exists()
+
+
+def test_a_wheel_with_another_hash_is_not_downloaded_again(tmp_path: Path, wheels: Path) -> None:
+    beta = wheels / BETA.filename
+    seen: list[tuple[str, str | None]] = []
+    with serve(wheels, seen=seen) as base:
+        wheel = attrs.evolve(_locked(beta, f"{base}/{beta.name}"), hashes={"sha256": "0" * 64})
+        with pytest.raises(Refused, match=r"has sha256 [0-9a-f]{64}, the lock says 0{64}\Z"):
+            fetch.fetch([wheel], str(tmp_path / "dl"), pauses=NO_PAUSES)
+    assert len(seen) == 1
 
 
 @contextlib.contextmanager

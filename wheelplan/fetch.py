@@ -43,6 +43,10 @@ CHUNK = 1024 * 1024
 # A download with no size in the lock stops here (the planner's own archive limit).
 MAX_DOWNLOAD = 8 * 1024**3
 TIMEOUT = 60.0
+# The pauses before each new try of a download that failed in a way that can pass (the
+# connection refused, reset or cut short, a timeout, a 5xx answer): three more tries, as
+# uv makes (pip makes five), the wait doubling from half a second, as pip's does.
+RETRY_PAUSES = (0.5, 1.0, 2.0)
 USER_AGENT = "wheelplan (+https://pypi.org/project/wheelplan/)"
 # What a part file's name holds besides its wheel's (cut to fit): the dots, `.part` and
 # mkstemp's 8 random characters, with room to spare.
@@ -70,6 +74,21 @@ class _Slot:
 
 class _Mismatch(Exception):
     """The bytes are not the ones the lock names."""
+
+
+class _CutShort(urllib.error.URLError):
+    """The connection closed before the response ended: another try may get it whole."""
+
+
+def _may_pass(error: BaseException) -> bool:
+    """Whether another try of a download that failed so may succeed: never a wrong hash
+    or size, an answer that refuses (a 4xx), or anything about the URL or the disk."""
+    if isinstance(error, urllib.error.HTTPError):
+        return 500 <= error.code <= 599
+    if isinstance(error, urllib.error.URLError):
+        # An OSError: no connection, a reset, a timeout; a str: a refusal of our own.
+        return isinstance(error, _CutShort) or isinstance(error.reason, OSError)
+    return isinstance(error, (ConnectionError, TimeoutError, http.client.RemoteDisconnected))
 
 
 def _cache_key(wheel: LockedWheel) -> str:
@@ -346,7 +365,7 @@ def _store(
         try:
             checker = _Checker(wheel)
             with os.fdopen(fd, "wb") as output:
-                for block in iter(lambda: source.read(CHUNK), b""):
+                for block in iter(lambda: _read(source, checker.size), b""):
                     if parts.stopped:  # its file is gone: stop reading into nothing
                         raise _Stopped
                     checker.update(block)
@@ -362,13 +381,33 @@ def _store(
             raise
 
 
+def _read(source: BinaryIO, received: int) -> bytes:
+    """The next block of a response, `received` bytes into it. A chunked response cut
+    short is said in plain words: http.client says `IncompleteRead(0 bytes read)`, the
+    bytes of that one read, where the connection closed between two chunks."""
+    try:
+        return source.read(CHUNK)
+    except http.client.IncompleteRead as error:
+        # The chunk being read when it closed, if it closed inside one.
+        inner = error.__cause__ if isinstance(error.__cause__, http.client.IncompleteRead) else None
+        came = received + len(error.partial) + (len(inner.partial) if inner else 0)
+        short = (
+            f", {inner.expected} bytes short of the end of the chunk the server was sending"
+            if inner is not None and inner.expected
+            else ", before the last of the chunks the server was sending"
+        )
+        raise _CutShort(
+            f"the connection closed after {came} bytes{short} (it announced no length)"
+        ) from None
+
+
 def _check_whole(source: BinaryIO, received: int) -> None:
     """A download cut short is refused as one, not as bytes other than the lock's: a
     response read by the block ends quietly where the connection closed (uv says the
     download broke off; pip 23 calls the wheel invalid)."""
     announced = getattr(source, "headers", {}).get("Content-Length", "")
     if announced.isascii() and announced.isdigit() and received < int(announced):
-        raise urllib.error.URLError(
+        raise _CutShort(
             f"the connection closed after {received} of the {announced} bytes the server announced"
         )
 
@@ -413,7 +452,15 @@ def _stored(wheel: LockedWheel, flat: bool) -> bool:
     return wheel.path is None or flat
 
 
-def _fetch_one(wheel: LockedWheel, folder: str, flat: bool, slot: _Slot, parts: _Parts) -> Fetched:
+def _fetch_one(
+    wheel: LockedWheel,
+    folder: str,
+    flat: bool,
+    slot: _Slot,
+    parts: _Parts,
+    pauses: Sequence[float],
+) -> Fetched:
+    tries = 1
     try:
         if wheel.path is not None and not flat:
             return Fetched(wheel, wheel.path, _check_file(_open_local(wheel.path), wheel))
@@ -424,24 +471,45 @@ def _fetch_one(wheel: LockedWheel, folder: str, flat: bool, slot: _Slot, parts: 
         if os.path.isfile(destination):
             with contextlib.suppress(_Mismatch):
                 return Fetched(wheel, destination, _check_file(open_regular(destination), wheel))
-        sha256 = _store(wheel, destination, slot, not flat, parts)
+        for pause in pauses:
+            try:
+                sha256 = _store(wheel, destination, slot, not flat, parts)
+                break
+            except Exception as error:
+                if not _may_pass(error) or parts.stopped:
+                    raise
+            time.sleep(pause)
+            if parts.stopped:
+                raise _Stopped
+            slot.bytes_done = 0
+            tries += 1
+        else:
+            sha256 = _store(wheel, destination, slot, not flat, parts)
         return Fetched(wheel, destination, sha256, stored_now=True)
     except _Mismatch as error:
         raise Refused.one(_subject(wheel), str(error)) from None
     except urllib.error.HTTPError as error:
         raise Refused.one(
-            _subject(wheel), f"download failed: HTTP {error.code} {error.reason}"
+            _subject(wheel), f"download failed: HTTP {error.code} {error.reason}{_tried(tries)}"
         ) from None
     except urllib.error.URLError as error:
-        raise Refused.one(_subject(wheel), f"download failed: {error.reason}") from None
+        raise Refused.one(
+            _subject(wheel), f"download failed: {error.reason}{_tried(tries)}"
+        ) from None
     except http.client.HTTPException as error:  # a URL http.client refuses, or no HTTP answer
         raise Refused.one(
-            _subject(wheel), f"download failed: {type(error).__name__}: {error}"
+            _subject(wheel),
+            f"download failed: {type(error).__name__}: {error}{_tried(tries)}",
         ) from None
     except (OSError, ValueError) as error:
-        raise Refused.one(_subject(wheel), f"cannot fetch wheel: {error}") from None
+        raise Refused.one(_subject(wheel), f"cannot fetch wheel: {error}{_tried(tries)}") from None
     finally:
         slot.done = True
+
+
+def _tried(tries: int) -> str:
+    """How a refusal says that the download was tried again before it gave up."""
+    return f"; tried {tries} times" if tries > 1 else ""
 
 
 def _wait(
@@ -491,13 +559,16 @@ def fetch(
     cache_dir: str | None = None,
     jobs: int = 8,
     progress: Progress | None = None,
+    pauses: Sequence[float] | None = None,
 ) -> tuple[Fetched, ...]:
     """Local, checked files for `wheels`; downloads run in parallel.
 
     With `wheel_dir`, every wheel is put there by file name (a flat folder that
     `apply --wheel-dir` can read); otherwise downloads go under `cache_dir` (default: the
     user cache of applier/cachedir.py) in `downloads/`, one folder per hash.
-    Raises Refused with every problem once all downloads have finished.
+    Raises Refused with every problem once all downloads have finished. A download
+    that fails in a way that can pass is tried again after each of `pauses` (seconds;
+    default `RETRY_PAUSES`).
     """
     folder = store_folder(wheel_dir, cache_dir)
     # A fetch that fails leaves no folder it made on the way (downloads/, the cache, a
@@ -520,7 +591,15 @@ def fetch(
     pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(wheels) or 1)))
     try:
         futures: list[Future[Fetched]] = [
-            pool.submit(_fetch_one, wheel, folder, bool(wheel_dir), slot, parts)
+            pool.submit(
+                _fetch_one,
+                wheel,
+                folder,
+                bool(wheel_dir),
+                slot,
+                parts,
+                RETRY_PAUSES if pauses is None else pauses,
+            )
             for wheel, slot in zip(wheels, slots, strict=True)
         ]
         _wait(futures, slots, total, progress)
