@@ -2001,13 +2001,22 @@ def test_uv_and_an_apply_exclude_each_other_by_uvs_lock_file(upgrade) -> None:
 
 
 def test_a_lock_file_that_is_a_link_is_not_followed(upgrade, tmp_path: Path) -> None:
-    env_dir, _, plan, _ = upgrade
+    """Asked while the apply holds its locks, stopped mid-transaction: the file the link
+    names is not one of them. (An apply run while the test held that file's lock would
+    wait for ever, not fail, were the link followed and the lock waited for.)"""
+    env_dir, _, plan, after = upgrade
     elsewhere = tmp_path / "elsewhere"
     elsewhere.touch()
     (env_dir / ".lock").symlink_to(elsewhere)
-    with open(elsewhere, "rb") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        ok("apply", plan, "--quiet")
+    apply = stopped_apply(plan, 1)
+    try:
+        with open(elsewhere, "rb") as probe:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if followed
+    finally:
+        apply.send_signal(signal.SIGCONT)
+        err = apply.communicate()[1]
+    assert apply.returncode == 0, err
+    assert diff(snapshot(env_dir), after | {".lock": ("link:" + str(elsewhere), 0)}) == []
 
 
 def test_sigterm_rolls_an_apply_back_as_ctrl_c_does(upgrade) -> None:
