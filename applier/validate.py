@@ -266,16 +266,37 @@ def _check_going_distributions(plan: Plan, bad: Callable[[str], None]) -> None:
     ]
     if not removed:
         return
-    from planner.releases import project_of  # packaging, imported only when needed
-
     going = {dist.name for dist in plan.distributions if dist.action in _REPLACING}
     for entry in removed:
-        name = project_of(entry.path.rpartition("/")[0])
+        name = _project_of(entry.path.rpartition("/")[0])
         if name not in going:
             bad(
                 f"removal of {entry.path!r} takes {name} with it, which the plan does not"
                 " list among the distributions it removes or replaces"
             )
+
+
+# A metadata folder's name part as nearly every installer writes it: letters and digits
+# joined by single underscores, whose canonical name needs no packaging.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*")
+
+
+def _project_of(folder: str) -> str:
+    """The canonical name of the project whose metadata `folder` is, by its own name
+    (`Foo_Bar-1.0.dist-info`, `foo_bar-1.0-py3.11.egg-info`), as an apply tells it
+    without reading the METADATA inside."""
+    base = folder.rpartition("/")[2]
+    if base.endswith(".dist-info"):
+        part = base.removesuffix(".dist-info").rpartition("-")[0]
+    else:  # NAME-VERSION[-pyX.Y[-PLATFORM]].egg-info, whose NAME holds no "-"
+        part = base.removesuffix(".egg-info").partition("-")[0]
+    if _PLAIN_NAME.fullmatch(part):
+        return part.replace("_", "-").lower()
+    # Spelled otherwise (`zope.interface-5.0.dist-info`): packaging's canonical name,
+    # which an apply imports no sooner.
+    from packaging.utils import canonicalize_name
+
+    return canonicalize_name(part)
 
 
 def _check_removed_directories(

@@ -19,18 +19,6 @@ def names_release(dist_info: str, name: str, version: Version | str) -> bool:
     return canonicalize_name(info_name) == name and same_version(info_version, version)
 
 
-def project_of(metadata_folder: str) -> str:
-    """The canonical name a metadata folder's own name gives (`Foo_Bar-1.0.dist-info`,
-    `foo_bar-1.0-py3.11.egg-info`): whose it is, as an apply tells it without reading
-    the METADATA inside."""
-    folder = metadata_folder.rpartition("/")[2]
-    if folder.endswith(".dist-info"):
-        name = folder.removesuffix(".dist-info").rpartition("-")[0]
-    else:  # NAME-VERSION[-pyX.Y[-PLATFORM]].egg-info, whose NAME holds no "-"
-        name = folder.removesuffix(".egg-info").partition("-")[0]
-    return canonicalize_name(name)
-
-
 def same_version(text: str, version: Version | str) -> bool:
     """Whether `text` is `version`, however spelled; text that is no version is none."""
     try:

@@ -15,8 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from installer.scripts import Script
+from packaging.utils import canonicalize_name
 
+from applier.validate import _project_of
 from planner.installed import installed_state_at
 from planner.shebang import shebang
 from planner.target import probe
@@ -157,3 +161,31 @@ def test_apply_compares_a_metadata_folder_spelled_otherwise_by_packagings_names_
     assert applying & {"installer", "email", "planner.distinfo"} == set()
     site = target.parent.parent / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
     assert (site / "site-packages" / "PyYAMLish-1.0.dist-info" / "RECORD").is_file()
+
+
+def test_an_upgrade_apply_tells_whose_record_it_removes_without_packaging(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """An apply checks that the RECORD it removes is a distribution the plan says goes,
+    by its folder's name; for a name spelled as nearly every one is, without packaging
+    (installer's RECORD reader, which reads the installed lists, comes without it)."""
+    wheels = tmp_path / "wheels"
+    old = build_wheel(WheelSpec("up_grade", files={"up_grade/__init__.py": b""}), wheels)
+    installed = cli("install", "--python", target, "--quiet", old)
+    assert installed.returncode == 0, installed.stderr
+    new = WheelSpec("up_grade", version="2.0", files={"up_grade/__init__.py": b"v = 2\n"})
+    plan = tmp_path / "plan.json"
+    imported_by(tmp_path, "plan", build_wheel(new, wheels), "--python", target, "-o", plan)
+    applying = imported_by(tmp_path, "apply", plan, "--quiet")
+    assert "installer.records" in applying  # the installed RECORD was read
+    assert "packaging" not in applying
+    site = target.parent.parent / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    assert (site / "site-packages" / "up_grade-2.0.dist-info" / "RECORD").is_file()
+    assert not (site / "site-packages" / "up_grade-1.0.dist-info").exists()
+
+
+@given(st.from_regex(r"[A-Za-z0-9._\-]{1,12}", fullmatch=True))
+def test_a_metadata_folder_names_its_project_as_packaging_canonicalises_it(name: str) -> None:
+    assert _project_of(f"lib/site/{name}-1.0.dist-info") == canonicalize_name(name)
+    egg = name.replace("-", "_")  # an .egg-info's name holds no "-"
+    assert _project_of(f"lib/site/{egg}-1.0-py3.11.egg-info") == canonicalize_name(egg)
