@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from applier import bytecode, cache, faults, journal, workers
+from applier import bytecode, cache, faults, journal, unitwriter, workers
 from applier.environment import base_of
 from applier.lock import target_lock
 from applier.madefolders import missing_folders, remove_empty
@@ -284,7 +284,7 @@ def _transaction(
         wheel_cache, placement, link_modes = cache.placement_for(
             options.cache_dir, plan, files, wheel_paths, options.link_mode, mtime, umask
         )
-        context = workers.WriteContext(
+        context = unitwriter.WriteContext(
             base=base,
             files=files,
             wheel_paths=wheel_paths,

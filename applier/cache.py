@@ -16,7 +16,7 @@ write each member into a temporary entry (checking its RECORD hash as always) an
 link it from there; once every worker has succeeded the marker is written and the
 temporary folder renamed into place. A write into a temporary entry that fails (the
 cache's filesystem full, its folder deleted) drops that entry, and its files are
-written from the wheel (`workers._through_cache`). An entry holds the members that
+written from the wheel (`unitwriter._through_cache`). An entry holds the members that
 apply wrote: files wheelplan generates or rewrites (RECORD, INSTALLER, REQUESTED,
 direct_url.json, entry-point wrappers, `#!python` scripts) are never cached, and
 always written fresh.
@@ -275,7 +275,7 @@ class Cache:
     ) -> None:
         """Mark and move each populated entry into place, once every worker has succeeded.
 
-        `stamps` are the workers' (see `workers.Slot`); a file they lack is stat'ed here.
+        `stamps` are the workers' (see `unitwriter.Slot`); a file they lack is stat'ed here.
         `dropped` names wheels whose entry a worker could not write a file into: those
         files came from the wheel, and the entry, incomplete, is removed.
         """

@@ -182,7 +182,7 @@ def main() -> None:
     if folder:
         _watch_primitives(folder)
         sys.addaudithook(_audit(folder))
-    from applier import workers
+    from applier import unitwriter, workers
 
     if folder:
         start, finish = workers.start, workers.finish
@@ -204,7 +204,7 @@ def main() -> None:
     if member:
         killed = os.environ["WHEELPLAN_TEST_KILLED"]
         driver = os.getpid()
-        write_file = workers.write_file
+        write_file = unitwriter.write_file
         written = [0]
 
         def dying(destination: str, source: Any, *args: Any, **kwargs: Any) -> Any:
@@ -216,7 +216,7 @@ def main() -> None:
             written[0] += 1
             return write_file(destination, source, *args, **kwargs)
 
-        workers.write_file = dying
+        unitwriter.write_file = dying
     from wheelplan.cli import script
 
     script()

@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 import pytest
 
-from applier import journal, wheelindex, workers
+from applier import journal, unitwriter, wheelindex, workers
 from applier import preflight as preflight_module
 from applier.apply import apply_plan
 from applier.atomic import fsync_dir, write_atomic
@@ -404,7 +404,7 @@ def test_a_failing_worker_stops_the_others_and_nothing_remains(
     tried.mkdir()
     held: set[str] = set()
     gate, opening = os.pipe()
-    write = workers.write_file
+    write = unitwriter.write_file
 
     def writing(destination: str, *args: Any, **kwargs: Any) -> tuple[str, int]:
         worker = tried / f"{os.getpid()}-{threading.get_ident()}"
@@ -430,12 +430,12 @@ def test_a_failing_worker_stops_the_others_and_nothing_remains(
 
     work = workers._thread_work
 
-    def working(context: Any, units: Any, slot: workers.Slot, abort: workers.Abort) -> None:
+    def working(context: Any, units: Any, slot: unitwriter.Slot, abort: workers.Abort) -> None:
         work(context, units, slot, abort)
         if slot.error is not None:
             release()
 
-    monkeypatch.setattr(workers, "write_file", writing)
+    monkeypatch.setattr(unitwriter, "write_file", writing)
     monkeypatch.setattr(workers, "select", types.SimpleNamespace(select=gathering))
     monkeypatch.setattr(workers, "_thread_work", working)
     try:

@@ -29,7 +29,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from applier import workers
+from applier import unitwriter, workers
 from applier.apply import apply_plan
 from applier.options import Options
 from applier.streams import READ_BACK_BLOCK, write_file
@@ -311,7 +311,7 @@ def test_a_unit_costs_what_its_files_cost_to_write_or_to_link(tmp_path: Path) ->
     files = plan.file_map()
     paths = [path for unit in plan.units for path in unit.paths]
     linked, staged, written = paths[0], paths[1], paths[2:]
-    context = workers.WriteContext(
+    context = unitwriter.WriteContext(
         base=str(prefix),
         files=files,
         wheel_paths={},

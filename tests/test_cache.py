@@ -25,7 +25,7 @@ from typing import Any
 import attrs
 import pytest
 
-from applier import cache, links, streams, wheelindex, workers
+from applier import cache, links, streams, unitwriter, wheelindex, workers
 from applier.apply import apply_plan
 from applier.cachedir import INDEX, MANIFESTS
 from applier.options import Options
@@ -223,13 +223,13 @@ def test_an_entry_made_under_another_umask_is_copied_from_never_hardlinked(
     }
     use_workers(monkeypatch, "threads")  # so the spy below sees every worker's writes
     from_wheel: list[str] = []
-    real_write = workers.write_file
+    real_write = unitwriter.write_file
 
     def spying(destination: str, *args: Any, **kwargs: Any) -> Any:
         from_wheel.append(os.path.basename(destination))
         return real_write(destination, *args, **kwargs)
 
-    monkeypatch.setattr(workers, "write_file", spying)
+    monkeypatch.setattr(unitwriter, "write_file", spying)
     repairs = spy_repairs(monkeypatch)
     with conftest.umask(0o022):
         expected = reference(tmp_path, "second", wheel)
@@ -718,7 +718,7 @@ def test_a_cache_that_fails_mid_apply_leaves_the_install_as_without_it(
     expected = {name: reference(tmp_path, name, wheel) for name in ("second", "third")}
     store = tmp_path / "cache"
     if failure == "full":
-        real_write = workers.write_file
+        real_write = unitwriter.write_file
 
         def full(destination: str, *args: Any, **kwargs: Any) -> Any:
             if destination.endswith("/demo/big.bin") and destination.startswith(str(store)):
@@ -726,7 +726,7 @@ def test_a_cache_that_fails_mid_apply_leaves_the_install_as_without_it(
                 raise OSError(errno.ENOSPC, "No space left on device")
             return real_write(destination, *args, **kwargs)
 
-        monkeypatch.setattr(workers, "write_file", full)
+        monkeypatch.setattr(unitwriter, "write_file", full)
     else:
         real_prepare = cache.Cache.prepare
 

@@ -48,6 +48,7 @@ APPLYING_ONLY = {
     "applier.preflight",
     "applier.records",
     "applier.streams",
+    "applier.unitwriter",
     "applier.validate",
     "applier.workers",
     "isal",
