@@ -24,7 +24,8 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 import attrs
 
-from planner.installed import Installed, bytecode_source, record_without
+from planner.installed import Installed, bytecode_source
+from planner.installedrecord import record_without
 from planner.layout import inline
 from planner.paths import is_within
 from planner.plan import Conflict, FileEntry

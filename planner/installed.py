@@ -18,11 +18,10 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 import attrs
 
 from planner.errors import Problem
-from planner.hashing import canonical_hash
 from planner.inputfiles import MAX_METADATA_BYTES, read_at_most
-from planner.limits import MAX_FILE_OFFSET, whole_number
+from planner.installedrecord import Rows, prefix_relative, record_files, row_problem
 from planner.listing import is_real_dir
-from planner.paths import is_within, parents, path_problem, printable
+from planner.paths import is_within, parents, printable
 from planner.plan import InstalledFolder
 from planner.trees import OnError, walk
 
@@ -53,7 +52,7 @@ class Installed:
     # never checked, replaced or removed.
     outside: tuple[str, ...] = ()
     # Read in a --target folder, where a row two folders up names what pip's move put
-    # there (see `_moved_by_pip`); RECORD rewrites must read the rows so too.
+    # there (see `installedrecord._moved_by_pip`); RECORD rewrites must read the rows so too.
     directory: bool = False
 
     @property
@@ -145,7 +144,7 @@ def listed_paths(
     for dist_info, folder, listing in lists:
         files: Mapping[str, str]
         if dist_info.endswith(_DIST_INFO):
-            files = _record_files(listing, dist_info, prefix or base, directory).files
+            files = record_files(listing, dist_info, prefix or base, directory).files
         elif _leads_outside(folder, base):
             files = {}  # not walked out there, as the planner does not walk it
         else:
@@ -373,60 +372,6 @@ def installed_twice(
     ]
 
 
-def _prefix_relative(base: str, path: str, prefix: str, directory: bool = False) -> str:
-    """A RECORD row's path (relative to the folder holding the dist-info, or absolute)
-    made relative to the prefix, lexically as `os.path.relpath` would; in a --target
-    folder (`directory`), a relative row as pip's move left it (`_moved_by_pip`).
-
-    A row that stays below the prefix, joined to `base` alone, gives the same answer
-    without the two `abspath` calls of `relpath`: a third of a re-plan's scan of
-    17,000 rows.
-    """
-    relative = os.path.normpath(os.path.join(base, path))
-    if os.path.isabs(relative) or relative.startswith(os.pardir):
-        if directory and not os.path.isabs(relative):
-            return _moved_by_pip(relative.replace(os.sep, "/"))
-        # Absolute, or climbing above the prefix (maybe back into it, by its name).
-        relative = os.path.relpath(os.path.join(prefix, relative), prefix)
-    return relative.replace(os.sep, "/")
-
-
-# pip --target installs into a temporary home scheme (its library `lib/python`, scripts
-# in `bin`, data at its top), then moves each entry at the top of the library, and of
-# the home but `lib`, into the folder (pip's `_handle_target_dir`). RECORD rows stay
-# relative to the library: `../../bin/x` is the folder's `bin/x`.
-_PIP_HOME_LIBRARY = "lib/python"
-
-
-def _moved_by_pip(relative: str) -> str:
-    """A climbing row, relative to a --target folder, as pip's move left it: REST for
-    `../../REST`, a path a file may have, unless pip moved no such entry; else as it is.
-
-    pip skips every entry of the home that the library's path begins with (`lib`, and
-    `l` or `li` too): what a row names there was never moved, so it names nothing here.
-    """
-    rest = relative.removeprefix("../../")
-    if rest == relative or path_problem(rest) is not None:
-        return relative
-    return relative if _PIP_HOME_LIBRARY.startswith(rest.partition("/")[0]) else rest
-
-
-def record_without(item: Installed, prefix: str, dropped: Collection[str]) -> str:
-    """`item`'s RECORD without the rows of `dropped` (paths relative to the prefix, as
-    `item.files` has them), written as installers write RECORD."""
-    import csv
-    import io
-
-    assert item.listing is not None and not item.legacy
-    base = os.path.dirname(item.dist_info)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for row in _record_rows(item.listing):
-        if _prefix_relative(base, row[0], prefix, item.directory) not in dropped:
-            writer.writerow(row)
-    return out.getvalue()
-
-
 def files_below(
     base: str,
     root: str,
@@ -479,7 +424,7 @@ def unlisted_metadata(item: Installed, prefix: str) -> tuple[list[str], list[Pro
     for path in files_below(prefix, item.dist_info, onerror=unreadable.append):
         if path in item.files or path in reached_through:
             continue
-        if problem := _row_problem(path):
+        if problem := row_problem(path):
             problems.append(
                 Problem(item.dist_info, f"holds {path!r}, which {problem}; remove it by hand")
             )
@@ -492,39 +437,27 @@ def unlisted_metadata(item: Installed, prefix: str) -> tuple[list[str], list[Pro
     return found, problems
 
 
-@attrs.frozen
-class _Rows:
-    """What a distribution's file list says, as far as it is taken (see `Installed`)."""
-
-    files: dict[str, str] = attrs.field(factory=dict)
-    sizes: dict[str, int] = attrs.field(factory=dict)
-    outside: tuple[str, ...] = ()
-    # Why these are not all of its files: the list cannot be read past a row, or a row
-    # names a path no file may have (which no plan can remove). None when they are.
-    unknown: str | None = None
-
-
 def _files_of(
     dist_info: str, folder: str, listing: str | None, prefix: str, directory: bool
-) -> tuple[_Rows, str | None]:
+) -> tuple[Rows, str | None]:
     """A distribution's files, from its RECORD or legacy list, and why they are not
     known to be all of its own (None when they are)."""
     if dist_info.endswith(_EGG_LINK):
         project = _linked_project(folder)
         of = f" of {project!r}" if project else ""
-        return _Rows(), (
+        return Rows(), (
             f"it is a legacy editable install{of} (setup.py develop), which pip uninstall removes"
         )
     outside = _leads_outside(folder, prefix)
-    rows = _Rows()
+    rows = Rows()
     if dist_info.endswith(_DIST_INFO):
-        rows = _record_files(listing, dist_info, prefix, directory)
+        rows = record_files(listing, dist_info, prefix, directory)
         unlisted = rows.unknown if listing is not None else "it has no RECORD"
     elif outside:
         unlisted = None  # a legacy folder is not walked out there
     else:
         files, unlisted = _legacy_files(listing, dist_info, prefix)
-        rows = _Rows(files=files)
+        rows = Rows(files=files)
     if outside:
         # Removing its metadata would remove files outside (the applier refuses it too);
         # its RECORD still says what it owns.
@@ -537,18 +470,6 @@ def _leads_outside(folder: str, prefix: str) -> bool:
     if not os.path.islink(folder):
         return False
     return not is_within(os.path.realpath(folder), os.path.realpath(prefix))
-
-
-def _climbs(relative: str) -> bool:
-    """Whether a path made relative to the prefix leads outside it."""
-    return relative.startswith("../") or relative == ".."
-
-
-def _row_problem(relative: str) -> str | None:
-    """Why a listed file, made relative to the prefix, is not one of the environment's."""
-    if _climbs(relative):
-        return "points outside the environment"
-    return path_problem(relative)
 
 
 def _legacy_files(
@@ -568,8 +489,8 @@ def _legacy_files(
         row = line.strip()
         if not row:
             continue
-        relative = _prefix_relative(egg_info, row, prefix)
-        if problem := _row_problem(relative):
+        relative = prefix_relative(egg_info, row, prefix)
+        if problem := row_problem(relative):
             return {}, f"its {_LEGACY_LIST} row {row!r} {problem}"
         full = os.path.join(prefix, relative)
         if not is_real_dir(full):
@@ -577,7 +498,7 @@ def _legacy_files(
     unreadable: list[OSError] = []
     for path in files_below(prefix, egg_info, onerror=unreadable.append):
         # Checked as a row is: one over MAX_DEPTH deep is no path a plan may remove.
-        if problem := _row_problem(path):
+        if problem := row_problem(path):
             return {}, f"its folder holds {path!r}, which {problem}"
         files[path] = ""
     if unreadable:
@@ -585,66 +506,3 @@ def _legacy_files(
         error = unreadable[0]
         return {}, f"{error.filename} cannot be read ({error.strerror or error})"
     return files, None
-
-
-def _record_rows(record: str, bad: list[int] | None = None) -> list[tuple[str, str, str]]:
-    """An installed RECORD's rows. A blank line is none (a hand edit, or one more line
-    break at the end), where installer's reader takes it for a row of no fields. Given
-    `bad`, a line that is not a row (four fields, say) is passed over and its number put
-    there, so that the rows after it still own their files. Read line by line, a quoted
-    path holding a line break is cut, but that is a control character no path may have:
-    the distribution's files are unknown either way."""
-    from installer.records import parse_record_file  # see scan_installed
-
-    lines = record.splitlines(keepends=True)  # a quoted line break is a field's
-    try:
-        return list(parse_record_file(line for line in lines if line.strip()))
-    except Exception:  # the csv module raises several kinds
-        if bad is None:
-            raise
-    rows: list[tuple[str, str, str]] = []
-    for number, line in enumerate(lines, 1):
-        try:
-            rows.extend(parse_record_file([line] if line.strip() else []))
-        except Exception:
-            bad.append(number)
-    return rows
-
-
-def _record_files(
-    record: str | None, dist_info: str, prefix: str, directory: bool = False
-) -> _Rows:
-    """An installed RECORD's paths made relative to the prefix (to a --target folder
-    with `directory`), with their hashes as the spec spells them and the sizes it gives.
-
-    A row leading outside the prefix is set apart, not refused: an installer's own
-    reading of its rows must not block every plan there. Nor does a damaged RECORD: the
-    rows read are kept (they still own their files), and `unknown` says why they may
-    not be all.
-    """
-    if record is None:
-        return _Rows()
-    base = os.path.dirname(dist_info)
-    files: dict[str, str] = {}
-    sizes: dict[str, int] = {}
-    outside: list[str] = []
-    bad_row: str | None = None
-    cut: list[int] = []  # the lines that are not rows
-    rows = _record_rows(record, cut)
-    for path, hash_text, size in rows:
-        relative = _prefix_relative(base, path, prefix, directory)
-        if _climbs(relative):
-            outside.append(path)
-            continue
-        if problem := path_problem(relative):
-            bad_row = bad_row or f"its RECORD row {path!r} {problem}"
-            continue
-        if hash_text:
-            # Hex, as installer before 0.6 wrote it, or padded: compared as the digest.
-            hash_text = canonical_hash(hash_text) or hash_text
-        files[relative] = hash_text
-        if size.isascii() and size.isdigit() and (value := whole_number(size)) <= MAX_FILE_OFFSET:
-            sizes[relative] = value
-    if cut and not bad_row:
-        bad_row = f"its RECORD row {cut[0]} is not a path, a hash and a size"
-    return _Rows(files, sizes, tuple(outside), bad_row)

@@ -24,14 +24,8 @@ from planner.errors import Refused
 from planner.hashing import encode_hash, record_hash
 from planner.inputfiles import MAX_METADATA_BYTES
 from planner.inputs import best_builds
-from planner.installed import (
-    Installed,
-    _record_files,
-    installed_state,
-    installed_state_at,
-    record_without,
-    scan_installed,
-)
+from planner.installed import Installed, installed_state, installed_state_at, scan_installed
+from planner.installedrecord import record_files, record_without
 from planner.layout import claims_for, dist_info_path
 from planner.listing import Listing, empty_below, left_below
 from planner.overlaps import settle
@@ -356,7 +350,7 @@ def test_installed_rows_are_relative_to_the_prefix_as_relpath_makes_them(
 ) -> None:
     paths = [start + "/".join(parts) for start, parts in rows]
     record = "".join(f"{path},sha256=x,1\n" for path in paths)
-    rows = _record_files(record, dist_info, _PREFIX)
+    rows = record_files(record, dist_info, _PREFIX)
     expected: dict[str, str] = {}
     outside = []
     refused = []
@@ -383,7 +377,7 @@ def test_an_installed_row_is_refused_for_what_is_wrong_with_it() -> None:
         "d/evil\x1b[31mred,,\nd/ok.py,,\n/elsewhere/x.py,,\nd/sized.py,,12\nd/odd.py,,\u0664\n"
         f"d/huge.py,,{'1' * 5000}\nd/padded.py,,{'0' * 5000}12\n"
     )
-    rows = _record_files(record, "lib/site/d-1.dist-info", _PREFIX)
+    rows = record_files(record, "lib/site/d-1.dist-info", _PREFIX)
     assert rows.files == {
         "lib/site/d/ok.py": "",
         "lib/site/d/sized.py": "",
@@ -424,11 +418,11 @@ _CLIMBING = (
 
 def test_a_target_folder_reads_a_row_two_folders_up_as_pip_moved_its_file() -> None:
     record = "".join(f"{row},sha256=x,1\n" for row in [*_MOVED, *_CLIMBING])
-    rows = _record_files(record, "d-1.dist-info", "/srv/env/ours", directory=True)
+    rows = record_files(record, "d-1.dist-info", "/srv/env/ours", directory=True)
     assert rows.files == dict.fromkeys(_MOVED.values(), "sha256=x")
     assert (rows.outside, rows.unknown) == (_CLIMBING, None)
     # Anywhere else they all lead outside, as they do there.
-    elsewhere = _record_files(record, "d-1.dist-info", "/srv/env/ours")
+    elsewhere = record_files(record, "d-1.dist-info", "/srv/env/ours")
     assert (elsewhere.files, elsewhere.outside) == ({}, (*_MOVED, *_CLIMBING))
 
 
