@@ -17,6 +17,7 @@ import re
 import stat
 from typing import BinaryIO
 
+from planner.errors import Refused
 from planner.hashing import open_regular
 
 # A plan for the 17,000 files of the 101-wheel bench set is 9 MB: room for 25 times that.
@@ -64,6 +65,15 @@ def read_at_most(path: str, limit: int, *, regular: bool = False) -> bytes:
     if data is None or len(data) > limit:
         raise OSError(errno.EFBIG, f"it is larger than {_amount(limit)}", path)
     return data
+
+
+def read_input(path: str, limit: int, what: str) -> bytes:
+    """The bytes of a plan or lock file the user names, refused in one line naming it as
+    `what` when they cannot be read: a plan and a lock are input, and said alike."""
+    try:
+        return read_at_most(path, limit)
+    except OSError as error:
+        raise Refused.one(path, f"cannot read {what}: {error.strerror}") from None
 
 
 def _amount(limit: int) -> str:

@@ -37,7 +37,7 @@ from packaging.pylock import (
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from planner.errors import Problem, Refused, not_an_input, plain
-from planner.inputfiles import MAX_LOCK_BYTES, named_descriptor, read_at_most
+from planner.inputfiles import MAX_LOCK_BYTES, named_descriptor, read_input
 from planner.paths import has_control, plan_path_problem
 from planner.plan import LockSource
 from planner.tagfit import target_tags
@@ -380,10 +380,7 @@ def read(
     groups: Collection[str] | None = None,
 ) -> LockSelection:
     """Read the lock file at `path` and select from it (see `select`)."""
-    try:
-        data = read_at_most(path, MAX_LOCK_BYTES)
-    except OSError as error:
-        raise Refused.one(path, f"cannot read lock file: {error.strerror}") from None
+    data = read_input(path, MAX_LOCK_BYTES, "lock file")
     return select(data, path, markers, tags, extras, groups)
 
 

@@ -17,16 +17,15 @@ import os
 import shlex
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from applier import cachedir, wheelindex
 from planner import review
 from planner.errors import Problem, Refused
-from planner.inputfiles import MAX_PLAN_BYTES, read_at_most
 from planner.limits import Limits
 from planner.paths import printable
-from planner.plan import Distribution, Plan, Target, dumps, encode, loads
+from planner.plan import Plan, dumps, encode, read_plan
 from planner.review import human_size, plural
 from planner.target import BackgroundProbe, place_of, recover_command
 from wheelplan import output, planfile
@@ -70,18 +69,6 @@ def _index(args: argparse.Namespace) -> wheelindex.WheelIndex:
     """The wheel index of the cache in use (the caller saves it); under --no-cache, one
     held in memory, for `install` to apply with the hashes its plan took."""
     return wheelindex.WheelIndex(given_cache_dir(args))
-
-
-def _read_plan(
-    path: str,
-    header_read: Callable[[Target, tuple[Distribution, ...]], None] | None = None,
-) -> Plan:
-    # Bytes: read as text, 9 MB of plan would take 10 ms more (decoding, newlines).
-    try:
-        data = read_at_most(path, MAX_PLAN_BYTES)
-    except OSError as error:
-        raise Refused.one(path, f"cannot read plan: {error.strerror}") from None
-    return loads(data, path, header_read)
 
 
 class _Bar:
@@ -352,7 +339,7 @@ def _apply_command(args: argparse.Namespace) -> int:
     # The wheels are hashed and the target's interpreter asked while the rest loads.
     started: list[Preflight] = []
     options = _options(args)
-    plan = _read_plan(
+    plan = read_plan(
         args.plan,
         lambda target, dists: started.append(start_preflight(target, dists, options)),
     )
@@ -403,7 +390,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command in ("plan", "install"):
         return _plan_command(args)
     if args.command == "show":
-        plan = _read_plan(args.plan)
+        plan = read_plan(args.plan)
         whole = f"see {shlex.quote(args.plan)}"
         sys.stdout.write(dumps(plan) if args.json else review.render(plan, whole=whole))
         return EXIT_OK
