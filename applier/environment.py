@@ -44,6 +44,15 @@ def base_of(prefix: str, root: str | None) -> str:
     return base
 
 
+def existing_base(prefix: str, root: str | None) -> str:
+    """`base_of(prefix, root)`, the folder a command checks or recovers, refused in one
+    line if it is not there (not as the first file found missing in it)."""
+    base = base_of(prefix, root)
+    if not os.path.isdir(base):
+        raise Refused.one(base, "the environment does not exist")
+    return base
+
+
 def recovered_prefix(python: str | None, place: Place | None, root: str | None) -> str:
     """The prefix `recover` is asked to recover: the folder `--target` or `--prefix`
     names, else the one the `--python` interpreter reports.
@@ -97,4 +106,11 @@ def recover_target(prefix: str, root: str | None = None) -> str:
         return journal.recover(base, root)
 
 
-__all__ = ["base_of", "recover_target", "recovered_prefix", "staging_folder", "verified_target"]
+__all__ = [
+    "base_of",
+    "existing_base",
+    "recover_target",
+    "recovered_prefix",
+    "staging_folder",
+    "verified_target",
+]

@@ -169,20 +169,12 @@ class _Downloads:
             sys.stderr.write("\n")
 
 
-def _existing(base: str) -> str:
-    """`base`, the folder a command checks or recovers, refused in one line if it is
-    not there (not as the first file found missing in it)."""
-    if not os.path.isdir(base):
-        raise Refused.one(base, "the environment does not exist")
-    return base
-
-
 def _verify(args: argparse.Namespace) -> int:
-    from applier.environment import base_of, verified_target
+    from applier.environment import existing_base, verified_target
     from planner import verify
 
     target = verified_target(args.python, given_place(args), args.root)
-    base = _existing(base_of(target.prefix, args.root))
+    base = existing_base(target.prefix, args.root)
     report = verify.verify(
         target.prefix,
         base,
@@ -348,12 +340,12 @@ def _apply_command(args: argparse.Namespace) -> int:
 
 
 def _recover_command(args: argparse.Namespace) -> int:
-    from applier.environment import base_of, recover_target, recovered_prefix
+    from applier.environment import existing_base, recover_target, recovered_prefix
 
     # The journal's own half-written files must not stop the recovery they ask for.
     prefix = recovered_prefix(args.python, given_place(args), args.root)
     # Under --root, the staged tree is the one recovered, and named.
-    base = _existing(base_of(prefix, args.root))
+    base = existing_base(prefix, args.root)
     outcome = recover_target(prefix, args.root)
     print(f"{printable(base)}: {outcome}")
     return EXIT_OK
