@@ -8,6 +8,7 @@ import hashlib
 import os
 import resource
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -30,6 +31,15 @@ def _private_wheel_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """The CLI caches unpacked wheels under $XDG_CACHE_HOME: one for this test session,
     so tests neither fill nor read the user's cache (and its hardlinks)."""
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_heard() -> None:
+    """A suite started in the background (`cmd &` in a script, `nohup`) inherits Ctrl-C
+    ignored, and so would every wheelplan it starts: the tests that interrupt one would
+    fail for how the suite was started. A handler of Python's own is reset at `exec`."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @contextlib.contextmanager
