@@ -17,9 +17,9 @@ from planner.target import JOURNAL_DIR, Place, TargetInfo, folder_given, probe
 
 
 def staging_folder(root: str) -> str:
-    """`--root` made absolute; one that is a file or a symlink to nothing is refused
-    here, for every command alike (apply said 'ROOT/tmp: Not a directory', verify and
-    recover that the staged environment did not exist)."""
+    """`--root` made absolute; one that is, or lies below, a file or a symlink to
+    nothing is refused here, for every command alike (apply said 'ROOT/tmp: Not a
+    directory', verify and recover that the staged environment did not exist)."""
     return folder_given(os.path.abspath(root), "--root")
 
 

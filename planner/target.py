@@ -22,6 +22,7 @@ from planner import running
 from planner.discovery import resolve_interpreter
 from planner.errors import Refused
 from planner.installed import Installed, installed_state, scan_elsewhere, scan_installed
+from planner.notafolder import not_a_folder
 from planner.paths import has_control, is_utf8, is_within, parents, path_problem
 from planner.plan import InstalledFolder, TargetLayout
 
@@ -100,15 +101,13 @@ def _absolute(path: str) -> str:
 
 
 def folder_given(folder: str, option: str) -> str:
-    """`folder`, refused if it is a file or a symlink to nothing: every option that names
-    a folder (`-t`, `--prefix`, `--root`, `--wheel-dir`) says so alike, once, not as
-    'File exists' or each file's 'Not a directory' below it. One not there is for the
-    command to make or refuse."""
-    if os.path.exists(folder):
-        if not os.path.isdir(folder):
-            raise Refused.one(folder, f"{option} names a file, not a folder")
-    elif os.path.islink(folder):
-        raise Refused.one(folder, f"{option} names a symlink whose target does not exist")
+    """`folder`, refused if it, or anything on the way to it, is a file or a symlink to
+    nothing: every option that names a folder (`-t`, `--prefix`, `--root`,
+    `--wheel-dir`) says so alike, once, not as 'File exists', 'Not a directory' or 'No
+    such file or directory' below it. One not there is for the command to make or
+    refuse."""
+    if blocked := not_a_folder(folder):
+        raise blocked.refused(folder, f"{option} names")
     return folder
 
 
@@ -132,8 +131,8 @@ class Place:
         return f"{FOLDER_NAMES[self.layout]} {self.folder}"
 
     def checked(self) -> str:
-        """The folder, refused if it is a file: every command that takes one says so
-        alike (recover once said such a file 'does not exist'). One not there is
+        """The folder, refused as `folder_given` refuses it: every command that takes
+        one says so alike (recover once said such a file 'does not exist'). One not there is
         for the command to make or refuse."""
         return folder_given(self.folder, FOLDER_OPTIONS[self.layout])
 

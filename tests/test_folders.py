@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from planner.plan import digest_of
 from planner.target import DIRECTORY_SCHEMES
 from tests.conftest import run_cli, snapshot
@@ -424,26 +426,42 @@ def test_other_rows_climbing_out_of_a_pip_target_folder_name_nothing_in_it(
 
 
 @FOLDERS
-def test_a_file_is_not_a_folder(tmp_path: Path, target: Path, folder: Folder) -> None:
-    file = tmp_path / "ours"
-    file.write_text("not a folder\n")
+@pytest.mark.parametrize("below", [False, True], ids=["folder", "below"])
+@pytest.mark.parametrize("kind", ["file", "link-to-file", "link-to-nothing"])
+def test_no_folder_on_the_way_to_the_folder_is_named_so_by_every_command(
+    tmp_path: Path, target: Path, folder: Folder, kind: str, below: bool
+) -> None:
+    """Of a symlink to nothing, install said 'File exists' and verify that the
+    environment does not exist; recover said a file 'does not exist'; of a file or a
+    symlink to nothing above the folder, plan wrote a plan and the others quoted an
+    errno ('Not a directory', 'No such file or directory'). What is there stays."""
+    given = tmp_path / "ours"
+    named = given / "sub" if below else given
     wheel = build_wheel(LAYERED, tmp_path / "w")
-    (error,) = _errors(run_cli("plan", wheel, "--python", target, folder.option, file))
-    assert error == f"error: {file}: {folder.option} names a file, not a folder"
-
-
-@FOLDERS
-def test_a_symlink_to_nothing_is_not_a_folder(tmp_path: Path, target: Path, folder: Folder) -> None:
-    # It said 'File exists' (install) or that the environment does not exist (verify).
-    link = tmp_path / "ours"
-    link.symlink_to(tmp_path / "nowhere")
-    wheel = build_wheel(LAYERED, tmp_path / "w")
-    for command in (("plan", wheel), ("install", wheel), ("verify",), ("recover",)):
-        result = run_cli(*command, "--python", target, folder.option, link)
-        assert _errors(result) == [
-            f"error: {link}: {folder.option} names a symlink whose target does not exist"
-        ], command
-    assert not (tmp_path / "nowhere").exists()
+    plan = tmp_path / "plan.json"
+    planned = run_cli("plan", wheel, "--python", target, folder.option, named, "-o", plan)
+    assert planned.returncode == 0, planned.stderr
+    if kind == "file":
+        given.write_text("not a folder\n")
+    else:
+        given.symlink_to(tmp_path / ("mine" if kind == "link-to-file" else "nowhere"))
+        if kind == "link-to-file":
+            (tmp_path / "mine").write_text("not a folder\n")
+    what = "a symlink whose target does not exist" if kind == "link-to-nothing" else "a file"
+    expected = f"error: {given}: is {what}, not a folder: {folder.option} names"
+    expected += f" {named}" if below else " it"
+    before = snapshot(tmp_path)
+    for command in (
+        ("plan", wheel, "--python", target, "-o", tmp_path / "again.json"),
+        ("install", wheel, "--python", target),
+        ("apply", plan),
+        ("uninstall", "layered", "--python", target),
+        ("verify", "--python", target),
+        ("recover", "--python", target),
+    ):
+        result = run_cli(*command, folder.option, named)
+        assert _errors(result) == [expected], command
+    assert snapshot(tmp_path) == before
 
 
 def test_target_and_prefix_are_not_taken_together(tmp_path: Path, target: Path) -> None:
@@ -479,20 +497,6 @@ def test_a_folder_that_is_not_there_is_named_so_by_verify_and_recover(
         result = run_cli(command, "--python", target, folder.option, missing)
         assert _errors(result) == [f"error: {missing}: the environment does not exist"]
     assert not missing.exists()
-
-
-@FOLDERS
-def test_a_file_given_as_the_folder_is_named_so_by_verify_and_recover(
-    tmp_path: Path, target: Path, folder: Folder
-) -> None:
-    # recover said of a file that the environment "does not exist", where verify said
-    # the option names a file, not a folder; the file is left as it was.
-    given = tmp_path / "a-file"
-    given.write_bytes(b"mine")
-    for command in ("verify", "recover"):
-        result = run_cli(command, "--python", target, folder.option, given)
-        assert _errors(result) == [f"error: {given}: {folder.option} names a file, not a folder"]
-    assert given.read_bytes() == b"mine"
 
 
 @FOLDERS

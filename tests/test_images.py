@@ -226,56 +226,47 @@ def test_root_refuses_a_symlink_that_leads_out_of_the_staging_folder(
     assert snapshot(env) == before
 
 
-def test_a_file_given_as_the_root_is_named_so_by_every_command(
-    plan: Path, tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+@pytest.mark.parametrize("below", [False, True], ids=["root", "below"])
+@pytest.mark.parametrize("kind", ["file", "link-to-file", "link-to-nothing"])
+def test_no_folder_on_the_way_to_the_root_is_named_so_by_every_command(
+    plan: Path,
+    tmp_path: Path,
+    target: Path,
+    env: Path,
+    wheels: Path,
+    cli: Cli,
+    kind: str,
+    below: bool,
 ) -> None:
     """apply said 'ROOT/tmp: Not a directory', verify and recover that the staged
     environment 'does not exist', and a dry run that nothing was applied under it, of a
-    --root that is a file; the file is left as it was."""
+    --root that is a file; of a file or a symlink to nothing above the root, every
+    command quoted an errno ('Not a directory', 'No such file or directory'). What is
+    there is left as it was."""
     given = tmp_path / "a-file"
-    given.write_bytes(b"mine")
-    linked = tmp_path / "a-link"
-    linked.symlink_to(given)
-    before = snapshot(env)
-    for root in (given, linked):
-        for command in (
-            ("apply", plan, "--root", root),
-            ("install", wheels / "beta-1.0-py3-none-any.whl", "--python", target, "--root", root),
-            ("install", wheels, "--python", target, "--root", root, "--dry-run"),
-            ("uninstall", "beta", "--python", target, "--root", root),
-            ("verify", "--python", target, "--root", root),
-            ("recover", "--python", target, "--root", root),
-            ("recover", "--prefix", env, "--root", root),
-            ("recover", "--python", tmp_path / "gone" / "bin" / "python", "--root", root),
-        ):
-            result = cli(*command)
-            assert (result.returncode, errors(result)) == (
-                1,
-                [f"error: {root}: --root names a file, not a folder"],
-            ), command
-    assert given.read_bytes() == b"mine"
-    assert snapshot(env) == before
-
-
-def test_a_symlink_to_nothing_given_as_the_root_is_named_so(
-    plan: Path, tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
-) -> None:
-    # apply and install said 'ROOT/tmp: No such file or directory'.
-    root = tmp_path / "a-link"
-    root.symlink_to(tmp_path / "nowhere")
-    before = snapshot(env)
+    if kind == "file":
+        given.write_bytes(b"mine")
+    else:
+        given.symlink_to(tmp_path / ("mine" if kind == "link-to-file" else "nowhere"))
+        if kind == "link-to-file":
+            (tmp_path / "mine").write_bytes(b"mine")
+    root = given / "sub" if below else given
+    what = "a symlink whose target does not exist" if kind == "link-to-nothing" else "a file"
+    expected = f"error: {given}: is {what}, not a folder: --root names {root if below else 'it'}"
+    before = snapshot(tmp_path)
     for command in (
         ("apply", plan, "--root", root),
         ("install", wheels / "beta-1.0-py3-none-any.whl", "--python", target, "--root", root),
+        ("install", wheels, "--python", target, "--root", root, "--dry-run"),
+        ("uninstall", "beta", "--python", target, "--root", root),
         ("verify", "--python", target, "--root", root),
+        ("recover", "--python", target, "--root", root),
+        ("recover", "--prefix", env, "--root", root),
+        ("recover", "--python", tmp_path / "gone" / "bin" / "python", "--root", root),
     ):
         result = cli(*command)
-        assert (result.returncode, errors(result)) == (
-            1,
-            [f"error: {root}: --root names a symlink whose target does not exist"],
-        ), command
-    assert not (tmp_path / "nowhere").exists()
-    assert snapshot(env) == before
+        assert (result.returncode, errors(result)) == (1, [expected]), command
+    assert snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize("interpreter", ["/bin/false", "/bin/true", "/nonexistent/bin/python"])
@@ -519,12 +510,13 @@ def test_apply_wheel_dir_that_is_no_folder_is_refused_once(
     given = tmp_path / "a-file"
     given.write_bytes(b"mine")
     before = snapshot(env)
-    for folder, problem in (
-        (given, "--wheel-dir names a file, not a folder"),
-        (tmp_path / "missing", "the folder --wheel-dir names does not exist"),
+    for folder, subject, problem in (
+        (given, given, "is a file, not a folder: --wheel-dir names it"),
+        (given / "sub", given, f"is a file, not a folder: --wheel-dir names {given / 'sub'}"),
+        (tmp_path / "missing", tmp_path / "missing", "the folder --wheel-dir names does not exist"),
     ):
         result = cli("apply", plan, "--wheel-dir", folder)
-        assert (result.returncode, errors(result)) == (1, [f"error: {folder}: {problem}"])
+        assert (result.returncode, errors(result)) == (1, [f"error: {subject}: {problem}"])
     assert snapshot(env) == before
     assert given.read_bytes() == b"mine"
 

@@ -625,19 +625,23 @@ def test_a_download_folder_no_plan_can_hold_is_refused_unwritten(
 
 @pytest.mark.parametrize("option", ["--wheel-dir", "--cache-dir"])
 @pytest.mark.parametrize("below", [False, True])
-@pytest.mark.parametrize("kind", ["a file", "a symlink whose target does not exist"])
+@pytest.mark.parametrize(
+    "kind", ["a file", "a symlink to a file", "a symlink whose target does not exist"]
+)
 def test_a_download_folder_that_is_a_file_is_refused_once(
     tmp_path: Path, target: Path, wheels: Path, cli: Cli, option: str, below: bool, kind: str
 ) -> None:
     """Each wheel to store was refused for it, naming the wheel and quoting an errno
     ('cannot fetch wheel: [Errno 17] File exists: ...'): one problem, the folder's. A
-    symlink to nothing was called a file."""
+    symlink to nothing was called a file, and a symlink to a file one to nothing."""
     alpha, beta = wheels / ALPHA.filename, wheels / BETA.filename
     given = tmp_path / "a-file"
     if kind == "a file":
         given.write_bytes(b"mine")
     else:
-        given.symlink_to(tmp_path / "nowhere")
+        given.symlink_to(tmp_path / ("mine" if kind == "a symlink to a file" else "nowhere"))
+        if kind == "a symlink to a file":  # a file, as os.makedirs meets it
+            (tmp_path / "mine").write_bytes(b"mine")
     folder = given / "sub" if below else given
     store = folder if option == "--wheel-dir" else folder / "downloads"
     with serve(wheels) as base:
@@ -650,9 +654,10 @@ def test_a_download_folder_that_is_a_file_is_refused_once(
         )
         result = cli("plan", "--lock", lock, "--python", target, option, folder)
     inside = "it" if store == given else str(store)
-    problem = f"is {kind}, not a folder: the lock's wheels cannot be stored in {inside}"
+    what = "a file" if kind == "a symlink to a file" else kind
+    problem = f"is {what}, not a folder: the lock's wheels cannot be stored in {inside}"
     assert (result.returncode, errors(result)) == (1, [f"error: {given}: {problem}"])
-    if kind == "a file":
+    if what == "a file":
         assert given.read_bytes() == b"mine"
     else:
         assert not (tmp_path / "nowhere").exists()

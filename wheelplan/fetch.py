@@ -36,6 +36,7 @@ from applier.madefolders import missing_folders, remove_empty
 from planner.errors import Problem, Refused
 from planner.hashing import open_regular
 from planner.lockfile import LockedWheel, redacted
+from planner.notafolder import not_a_folder
 from planner.paths import is_within, plan_path_problem
 from planner.plan import Plan
 
@@ -578,13 +579,9 @@ def fetch(
         # The plan will name the files there: a folder no plan can hold is refused unwritten.
         if problem := plan_path_problem(os.path.abspath(folder)):
             raise Refused.one(folder, problem)
-        if made and os.path.lexists(made[0]):
-            # One problem, not one per wheel that names the wheel and quotes an errno.
-            inside = "it" if made[0] == folder else folder
-            kind = "a symlink whose target does not exist" if os.path.islink(made[0]) else "a file"
-            raise Refused.one(
-                made[0], f"is {kind}, not a folder: the lock's wheels cannot be stored in {inside}"
-            )
+        # One problem, not one per wheel that names the wheel and quotes an errno.
+        if blocked := not_a_folder(folder):
+            raise blocked.refused(folder, "the lock's wheels cannot be stored in")
     slots = [_Slot() for _ in wheels]
     total = sum(wheel.size or 0 for wheel in wheels if _stored(wheel, bool(wheel_dir)))
     parts = _Parts()

@@ -1,0 +1,52 @@
+"""What stands where a folder must be: on the way to a folder an option names, or to
+the one a download stores its wheels in.
+
+Making such a folder fails at the first thing on the way that is there and is no
+folder, and each command said so in its own errno ('Not a directory' below a file, 'No
+such file or directory' below a symlink to nothing, 'File exists'): the user is told
+instead what that thing is, once, before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import PurePath
+
+import attrs
+
+from planner.errors import Refused
+
+A_FILE = "a file"
+A_DANGLING_SYMLINK = "a symlink whose target does not exist"
+
+
+@attrs.frozen
+class NotAFolder:
+    """`path`, on the way to a folder (or that folder itself), is `kind`: a file (or a
+    FIFO, a socket: anything a folder cannot be made below), or a symlink to nothing."""
+
+    path: str
+    kind: str
+
+    def refused(self, folder: str, use: str) -> Refused:
+        """The refusal, one wording for every folder: `use` says what the folder is
+        for, and is followed by 'it', or by `folder` when this is above it."""
+        full = os.path.abspath(folder)
+        named = "it" if self.path == full else full
+        return Refused.one(self.path, f"is {self.kind}, not a folder: {use} {named}")
+
+
+def not_a_folder(folder: str) -> NotAFolder | None:
+    """The first thing on the way down to `folder` (absolute) that is there and no
+    folder, if one is: what is not there yet is for the command to make or refuse."""
+    full = PurePath(os.path.abspath(folder))
+    for step in (*reversed(full.parents), full):
+        if os.path.isdir(step):
+            continue
+        if not os.path.lexists(step):
+            return None
+        return NotAFolder(str(step), A_FILE if os.path.exists(step) else A_DANGLING_SYMLINK)
+    return None
+
+
+__all__ = ["A_DANGLING_SYMLINK", "A_FILE", "NotAFolder", "not_a_folder"]
