@@ -674,7 +674,8 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
 
     unmet, misfits = _unmet(wheels, active, kept, gone.keys(), changes.kept.keys(), target)
     if request.strict:
-        problems += [Problem("--strict", line) for line in unmet]
+        # In the order the warnings would have come in.
+        problems += [Problem("--strict", line) for line in in_subject_order(unmet)]
     else:
         warnings += unmet
     warnings += misfits

@@ -50,7 +50,9 @@ def unmet(
     markers: Mapping[str, str],
     only: Collection[str] | None = None,
 ) -> list[str]:
-    """One line per requirement of a planned distribution that the final set leaves unmet.
+    """One line per requirement of a planned distribution that the final set leaves unmet,
+    said as packaging renders it (`certifi>=2017.4.17`), as pip's install does, not as
+    METADATA may spell it (`certifi (>=2017.4.17)`).
 
     `only` limits the check to requirements on those names: an installed distribution
     the plan keeps is checked only against what the plan changes, so trouble that was
@@ -76,7 +78,7 @@ def unmet(
                 continue
             have = final_versions.get(name)
             if have is None:
-                lines.append(f"{owner} requires {text}, which is not installed or planned")
+                lines.append(f"{owner} requires {requirement}, which is not installed or planned")
                 continue
             if not requirement.specifier:
                 continue  # any version meets it, even one that is not a version
@@ -87,7 +89,7 @@ def unmet(
             if not ok:
                 # An .egg-link whose project is gone has no version at all.
                 what = f"{have} is planned or installed" if have else "is of no known version"
-                lines.append(f"{owner} requires {text}, but {name} {what}")
+                lines.append(f"{owner} requires {requirement}, but {name} {what}")
     return lines
 
 

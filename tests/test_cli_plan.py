@@ -750,6 +750,32 @@ def test_unmet_requirements_warn_and_strict_refuses(tmp_path: Path, target: Path
     assert result.stderr.splitlines() == [f"warning: {line.strip()}" for line in warnings]
 
 
+def test_unmet_requirements_are_said_as_pip_says_them_in_one_order(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """A requirement was said as METADATA spells it ('zeta (>=2)'), where pip's install
+    says 'zeta>=2' (packaging's rendering); --strict refused in METADATA's order, where
+    the warnings are sorted."""
+    wheels = built(
+        tmp_path,
+        WheelSpec(
+            name="app",
+            requires=("zeta (>=2)", "lib (<2)", 'idna (<4,>=2.5) ; python_version >= "3"'),
+        ),
+        WheelSpec(name="lib", version="2.5"),
+    )
+    said = [
+        'app requires idna<4,>=2.5; python_version >= "3", which is not installed or planned',
+        "app requires lib<2, but lib 2.5 is planned or installed",
+        "app requires zeta>=2, which is not installed or planned",
+    ]
+    result = cli("install", *wheels, "--python", target, "--no-cache", "--dry-run", "--quiet")
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+    assert result.stderr.splitlines() == [f"warning: {line}" for line in said]
+    strict = cli("plan", *wheels, "--python", target, "--strict")
+    assert errors(strict) == [f"--strict: {line}" for line in said]
+
+
 def test_a_cut_review_says_where_the_whole_list_is(tmp_path: Path, target: Path, cli: Cli) -> None:
     """The review's cut lists pointed at "the plan JSON", which a dry run does not write."""
     (wheel,) = built(
