@@ -429,10 +429,28 @@ def test_pip_s_spellings_are_taken_or_answered(tmp_path: Path, target: Path, cli
     plain = cli("install", *wheels, "--python", target, "--dry-run")
     spelled = cli("install", "--no-deps", "-U", *wheels, "--python", target, "--dry-run")
     assert (spelled.returncode, spelled.stdout) == (0, plain.stdout)
-    result = cli("install", "-r", "requirements.txt", "--python", target)
-    assert result.returncode == 2
-    assert "error: -r: wheelplan installs wheel files and lock files" in result.stderr
-    assert "`pip lock -r FILE`" in result.stderr
+    for flag in ("-r", "--requirement", "--requirements"):  # pip's, and uv's
+        result = cli("install", flag, "requirements.txt", "--python", target)
+        assert result.returncode == 2
+        assert "error: -r: wheelplan installs wheel files and lock files" in result.stderr
+        assert "`pip lock -r FILE`" in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["-r", "--requirement", "--requirements"])
+def test_uninstall_answers_a_requirements_file_with_the_way_to_name_them(
+    target: Path, cli: Cli, flag: str
+) -> None:
+    """pip's and uv's uninstall read names from `-r FILE`: wheelplan's said only
+    'unrecognized arguments: -r', where install's -r says what to do instead."""
+    before = snapshot(venv_of(target))
+    for names in ((), ("app",)):
+        result = cli("uninstall", *names, flag, "requirements.txt", "--python", target)
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr.splitlines()[-1] == (
+            "wheelplan uninstall: error: -r: wheelplan uninstall takes the names to remove"
+            " and reads no requirements file; name each one: `wheelplan uninstall NAME...`"
+        )
+    assert snapshot(venv_of(target)) == before
 
 
 @pytest.mark.parametrize("flag", ["--version", "-V"])

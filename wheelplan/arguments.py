@@ -80,13 +80,24 @@ def given_place(args: argparse.Namespace) -> Place | None:
     return None
 
 
-class _Requirements(argparse.Action):
+class _Answered(argparse.Action):
+    """An option of pip's or uv's that wheelplan does not take, answered with the way
+    to do what it asks (its `const`) rather than a bare 'unrecognized arguments'."""
+
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
-        parser.error(
-            "-r: wheelplan installs wheel files and lock files, and resolves no requirements;"
-            " `pip lock -r FILE` or `uv pip compile FILE --format pylock.toml` writes a lock"
-            " that `install --lock` takes"
-        )
+        parser.error(str(self.const))
+
+
+def _requirements_file(parser: argparse.ArgumentParser, answer: str) -> None:
+    """`-r FILE`: pip's `--requirement` and uv's `--requirements`, answered so."""
+    parser.add_argument(
+        "-r",
+        "--requirement",
+        "--requirements",
+        action=_Answered,
+        const=f"-r: {answer}",
+        help=argparse.SUPPRESS,
+    )
 
 
 def _pip_spellings(parser: argparse.ArgumentParser) -> None:
@@ -102,7 +113,12 @@ def _pip_spellings(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="accepted as pip takes it: a wheel given replaces the version installed",
     )
-    parser.add_argument("-r", "--requirement", action=_Requirements, help=argparse.SUPPRESS)
+    _requirements_file(
+        parser,
+        "wheelplan installs wheel files and lock files, and resolves no requirements;"
+        " `pip lock -r FILE` or `uv pip compile FILE --format pylock.toml` writes a lock"
+        " that `install --lock` takes",
+    )
 
 
 def _plan_arguments(parser: argparse.ArgumentParser) -> None:
@@ -370,6 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     uninstall.add_argument(
         "-y", "--yes", action="store_true", help="accepted as pip takes it: wheelplan never asks"
+    )
+    _requirements_file(
+        uninstall,
+        "wheelplan uninstall takes the names to remove and reads no requirements file;"
+        " name each one: `wheelplan uninstall NAME...`",
     )
     _apply_arguments(
         uninstall,
