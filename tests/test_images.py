@@ -269,6 +269,34 @@ def test_no_folder_on_the_way_to_the_root_is_named_so_by_every_command(
     assert snapshot(tmp_path) == before
 
 
+def test_uninstall_root_removes_only_what_the_environment_holds(
+    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+) -> None:
+    """As the README says: uninstall --root plans against the real environment, so
+    what only the staged tree holds is not installed for it and the staged prefix is
+    refused; the staged prefix named as the folder, without --root, is uninstalled."""
+    root = tmp_path / "root"
+    beta = wheels / "beta-1.0-py3-none-any.whl"
+    installed = cli("install", beta, "--python", target, "--root", root, "-q")
+    assert installed.returncode == 0, installed.stderr
+    before = snapshot(root)
+    result = cli("uninstall", "beta", "--python", target, "--root", root)
+    assert (result.returncode, result.stderr.splitlines()) == (
+        1,
+        [
+            "warning: beta: not installed in the target; nothing to remove",
+            f"error: {staged(root, env)}: the staged prefix holds other distributions than"
+            " the environment the plan was made for (not in the planned environment:"
+            " beta-1.0.dist-info); stage a plan made for an environment with nothing"
+            " installed, or into a folder that holds what that environment holds",
+        ],
+    )
+    assert snapshot(root) == before
+    removed = cli("uninstall", "beta", "--prefix", staged(root, env), "--python", target)
+    assert removed.returncode == 0, removed.stderr
+    assert [path for path, (kind, _) in snapshot(root).items() if kind != "dir"] == []
+
+
 @pytest.mark.parametrize("interpreter", ["/bin/false", "/bin/true", "/nonexistent/bin/python"])
 def test_root_refuses_bytecode_when_the_interpreter_gives_no_cache_tag(
     interpreter: str, plan: Path, tmp_path: Path, cli: Cli
