@@ -15,7 +15,7 @@ from planner.errors import Problem, Refused
 from planner.hashing import ACCEPTED_HASHES, canonical_hash, record_hash
 from planner.limits import MAX_FILE_OFFSET
 from planner.paths import has_control, parents, path_problem, printable
-from planner.plan import INSTALLING, Distribution, FileEntry, Plan, Target
+from planner.plan import INSTALLING, Distribution, Plan, Target
 from planner.target import (
     DIRECTORY_SCHEMES,
     RESERVED_FOR_JOURNAL,
@@ -109,6 +109,8 @@ def validate(plan: Plan, subject: str) -> None:
             if count > 1:
                 bad(f"destination {path!r} appears {count} times")
     writes: set[str] = set()
+    # The file lists (RECORD, installed-files.txt) the plan removes: whose they are.
+    lists_removed: list[str] = []
     refused: set[str] = set()  # reported once here, not again as a partition mismatch
     records: dict[str, list[str]] = {}
     # Wheel -> the destinations that name it, where no distribution installs from it.
@@ -123,6 +125,8 @@ def validate(plan: Plan, subject: str) -> None:
         if entry.action == "remove":
             if source is not None:
                 bad(f"removal of {entry.path!r} has a source")
+            if entry.path.rpartition("/")[2] in _FILE_LISTS:
+                lists_removed.append(entry.path)
             continue
         if source is None:
             bad(f"destination {entry.path!r} has no source")
@@ -187,7 +191,7 @@ def validate(plan: Plan, subject: str) -> None:
                 " (or more than one)"
             )
     _check_owner_hashes(plan, set(installing), bad)
-    _check_going_distributions(plan, bad)
+    _check_going_distributions(plan, lists_removed, bad)
     # A folder above a scheme folder is one the planner lists among those to make.
     above = frozenset(above_schemes(target.schemes))
     for directory in plan.directories:
@@ -252,26 +256,21 @@ _FILE_LISTS = ("RECORD", "installed-files.txt")
 _REPLACING = frozenset({"remove", "upgrade", "downgrade", "reinstall"})
 
 
-def _check_going_distributions(plan: Plan, bad: Callable[[str], None]) -> None:
+def _check_going_distributions(
+    plan: Plan, lists_removed: Collection[str], bad: Callable[[str], None]
+) -> None:
     """A plan removes an installed distribution's file list only for a distribution it
     says it removes or replaces: the review names those, and shows only a count of the
     files removed, so an edit that takes another one whole would go unseen."""
-    installed = {item.dist_info for item in plan.target.installed}
-    removed: list[FileEntry] = [
-        entry
-        for entry in plan.files
-        if entry.action == "remove"
-        and entry.path.rpartition("/")[2] in _FILE_LISTS
-        and entry.path.rpartition("/")[0] in installed
-    ]
-    if not removed:
+    if not lists_removed:
         return
+    installed = {item.dist_info for item in plan.target.installed}
     going = {dist.name for dist in plan.distributions if dist.action in _REPLACING}
-    for entry in removed:
-        name = _project_of(entry.path.rpartition("/")[0])
-        if name not in going:
+    for path in lists_removed:
+        folder = path.rpartition("/")[0]
+        if folder in installed and (name := _project_of(folder)) not in going:
             bad(
-                f"removal of {entry.path!r} takes {name} with it, which the plan does not"
+                f"removal of {path!r} takes {name} with it, which the plan does not"
                 " list among the distributions it removes or replaces"
             )
 
