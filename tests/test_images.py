@@ -297,6 +297,38 @@ def test_uninstall_root_removes_only_what_the_environment_holds(
     assert [path for path, (kind, _) in snapshot(root).items() if kind != "dir"] == []
 
 
+@pytest.mark.parametrize("quiet", [[], ["-q"]], ids=["review", "quiet"])
+@pytest.mark.parametrize(
+    "command",
+    [["uninstall", "beta"], ["install", "gamma-1.0-py3-none-any.whl"]],
+    ids=["uninstall", "install"],
+)
+def test_a_root_dry_run_is_refused_as_its_real_run_is(
+    tmp_path: Path,
+    target: Path,
+    wheels: Path,
+    cli: Cli,
+    command: list[str],
+    quiet: list[str],
+) -> None:
+    """A dry run tells what the real run would: into a staged prefix that holds what
+    the planned environment does not, both are refused alike, the dry run reading the
+    staged tree only."""
+    root = tmp_path / "root"
+    beta = wheels / "beta-1.0-py3-none-any.whl"
+    installed = cli("install", beta, "--python", target, "--root", root, "-q")
+    assert installed.returncode == 0, installed.stderr
+    before = snapshot(root)
+    given = [str(wheels / part) if part.endswith(".whl") else part for part in command]
+    arguments = [*given, "--python", target, "--root", root, *quiet]
+    real = cli(*arguments)
+    dry = cli(*arguments, "--dry-run")
+    assert real.returncode == 1
+    assert "the staged prefix holds other distributions" in real.stderr
+    assert (dry.returncode, dry.stderr, dry.stdout) == (real.returncode, real.stderr, "")
+    assert snapshot(root) == before
+
+
 @pytest.mark.parametrize("interpreter", ["/bin/false", "/bin/true", "/nonexistent/bin/python"])
 def test_root_refuses_bytecode_when_the_interpreter_gives_no_cache_tag(
     interpreter: str, plan: Path, tmp_path: Path, cli: Cli

@@ -250,6 +250,8 @@ def _plan_command(args: argparse.Namespace) -> int:
         if manifests is not None:
             manifests.save(index)
         index.save()
+    if args.command == "install" and args.dry_run and args.root is not None:
+        _check_staged(plan, args.root)
     if args.command == "install" and (not args.dry_run or args.quiet):
         # No review is printed, so its warnings (unmet requirements, ...) are printed here.
         for warning in plan.warnings:
@@ -283,6 +285,21 @@ def _plan_command(args: argparse.Namespace) -> int:
         else:
             print(f"\n{_dry_run(plan, args, fetched_now)} (use -o PLAN.json to save the plan)")
     return EXIT_OK
+
+
+def _check_staged(plan: Plan, root: str) -> None:
+    """Refuse a dry run whose real run the staged prefix would refuse (it holds other
+    distributions than the planned environment), with the real run's warnings first: a
+    dry run tells what the real run would. Reads the staged tree only."""
+    from applier.environment import base_of
+    from applier.preflight import check_installed
+
+    try:
+        check_installed(plan, base_of(plan.target.prefix, root), root)
+    except Refused:
+        for warning in plan.warnings:
+            _warn(warning)
+        raise
 
 
 def _whole(args: argparse.Namespace, on_stdout: bool) -> str:
