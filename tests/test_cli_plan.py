@@ -436,21 +436,117 @@ def test_pip_s_spellings_are_taken_or_answered(tmp_path: Path, target: Path, cli
         assert "`pip lock -r FILE`" in result.stderr
 
 
+def _installed_names(target: Path) -> set[str]:
+    folders = venv_of(target).glob("lib/python3*/site-packages/*.dist-info")
+    return {folder.name.partition("-")[0] for folder in folders}
+
+
+def _installed(tmp_path: Path, target: Path, cli: Cli, *names: str) -> None:
+    wheels = built(tmp_path, *(WheelSpec(name=name, files={f"{name}.py": b""}) for name in names))
+    result = cli("install", *wheels, "--python", target, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert _installed_names(target) == set(names)
+
+
 @pytest.mark.parametrize("flag", ["-r", "--requirement", "--requirements"])
-def test_uninstall_answers_a_requirements_file_with_the_way_to_name_them(
-    target: Path, cli: Cli, flag: str
+def test_uninstall_removes_what_a_requirements_file_names_as_pip_and_uv_read_it(
+    tmp_path: Path, target: Path, cli: Cli, flag: str
 ) -> None:
-    """pip's and uv's uninstall read names from `-r FILE`: wheelplan's said only
-    'unrecognized arguments: -r', where install's -r says what to do instead."""
+    """pip's and uv's uninstall read the names to remove from `-r FILE` (pip 26.3 and uv
+    0.13.9 alike remove a requirement's distribution whatever its version, extras or
+    markers say, and a wheel's path names its distribution); wheelplan's answered
+    `-r` with 'name each one'."""
+    names = ("alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta", "iota", "kappa")
+    _installed(tmp_path, target, cli, *names)
+    files = tmp_path / "reqs"
+    (files / "nested").mkdir(parents=True)
+    (files / "requirements.txt").write_text(
+        "# what the image no longer needs\n"
+        "\n"
+        "Alpha==1.0  # a comment after the requirement\n"
+        "beta[extra]>=0.1\n"
+        'gamma; python_version < "3"\n'
+        "delta @ https://example.com/delta-1.0-py3-none-any.whl#sha256=00\n"
+        "-r nested/more.txt\n"
+        "--index-url https://example.com/simple\n"
+        "--extra-index-url=https://example.com/other\n"
+        "--no-index\n"
+        "-c constraints.txt\n"
+        "eps --hash=sha256:" + "0" * 64 + " \\\n"
+        "    --hash=sha256:" + "1" * 64 + "\n"
+        "./wheels/zeta-1.0-py3-none-any.whl\n",
+        encoding="utf-8",
+    )
+    (files / "nested" / "more.txt").write_text("https://example.com/eta-1.0-py3-none-any.whl\n")
+    (files / "constraints.txt").write_text("kappa\n")  # constrains; names nothing removed
+    (tmp_path / "second.txt").write_text("theta\n")
+    result = cli(
+        "uninstall",
+        flag,
+        "reqs/requirements.txt",
+        "iota",
+        flag,
+        "second.txt",
+        "--python",
+        target,
+        "--quiet",
+        cwd=tmp_path,
+    )
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    assert _installed_names(target) == {"kappa"}
+
+
+def test_uninstall_refuses_a_requirements_file_line_that_names_no_distribution(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """Every line that names nothing to remove, and every file that cannot be read, in
+    one line naming the file and line, with nothing removed; pip and uv refuse such a
+    line too (an editable or a folder, which pip passes over and uv skips as not
+    installed, names no distribution either)."""
+    _installed(tmp_path, target, cli, "alpha")
+    (tmp_path / "loop.txt").write_text("-r requirements.txt\n")
+    (tmp_path / "requirements.txt").write_text(
+        "alpha\n-e ./src\nnot a name!\n--frobnicate\n-r missing.txt\n./src\n-r loop.txt\n"
+    )
     before = snapshot(venv_of(target))
-    for names in ((), ("app",)):
-        result = cli("uninstall", *names, flag, "requirements.txt", "--python", target)
-        assert (result.returncode, result.stdout) == (2, "")
-        assert result.stderr.splitlines()[-1] == (
-            "wheelplan uninstall: error: -r: wheelplan uninstall takes the names to remove"
-            " and reads no requirements file; name each one: `wheelplan uninstall NAME...`"
-        )
+    result = cli(
+        "uninstall",
+        "-r",
+        "requirements.txt",
+        "alpha",
+        "-r",
+        "absent.txt",
+        "--python",
+        target,
+        cwd=tmp_path,
+    )
+    assert errors(result) == [
+        "requirements.txt:2: './src' names no distribution; give its name (NAME, or NAME @ URL)",
+        "requirements.txt:3: 'not a name!' names no distribution; give its name (NAME, or"
+        " NAME @ URL)",
+        "requirements.txt:4: '--frobnicate' is no option pip's requirements files take, or lacks"
+        " its value",
+        "requirements.txt:5: cannot read requirements file missing.txt: No such file or directory",
+        "requirements.txt:6: './src' names no distribution; give its name (NAME, or NAME @ URL)",
+        "loop.txt:1: reads requirements.txt again, a file that leads back here",
+        "absent.txt: cannot read requirements file: No such file or directory",
+    ]
     assert snapshot(venv_of(target)) == before
+
+
+def test_uninstall_needs_a_name_given_or_read(tmp_path: Path, target: Path, cli: Cli) -> None:
+    """Neither a name nor a file is a usage error; files that name nothing are refused,
+    as pip refuses them ('You must give at least one requirement to uninstall')."""
+    result = cli("uninstall", "--python", target)
+    assert (result.returncode, result.stderr.splitlines()[-1]) == (
+        2,
+        "wheelplan uninstall: error: give NAME... or -r FILE",
+    )
+    (tmp_path / "empty.txt").write_text("# nothing\n\n--no-index\n")
+    result = cli(
+        "uninstall", "-r", "empty.txt", "-r", "empty.txt", "--python", target, cwd=tmp_path
+    )
+    assert errors(result) == ["empty.txt: names no distribution to remove"]
 
 
 @pytest.mark.parametrize("flag", ["--version", "-V"])

@@ -88,18 +88,6 @@ class _Answered(argparse.Action):
         parser.error(str(self.const))
 
 
-def _requirements_file(parser: argparse.ArgumentParser, answer: str) -> None:
-    """`-r FILE`: pip's `--requirement` and uv's `--requirements`, answered so."""
-    parser.add_argument(
-        "-r",
-        "--requirement",
-        "--requirements",
-        action=_Answered,
-        const=f"-r: {answer}",
-        help=argparse.SUPPRESS,
-    )
-
-
 def _pip_spellings(parser: argparse.ArgumentParser) -> None:
     """What pip users type out of habit: taken where wheelplan does it anyway (it
     installs the wheels given and nothing else, replacing an installed version), and
@@ -113,11 +101,16 @@ def _pip_spellings(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="accepted as pip takes it: a wheel given replaces the version installed",
     )
-    _requirements_file(
-        parser,
-        "wheelplan installs wheel files and lock files, and resolves no requirements;"
-        " `pip lock -r FILE` or `uv pip compile FILE --format pylock.toml` writes a lock"
-        " that `install --lock` takes",
+    # pip's `--requirement` and uv's `--requirements`.
+    parser.add_argument(
+        "-r",
+        "--requirement",
+        "--requirements",
+        action=_Answered,
+        const="-r: wheelplan installs wheel files and lock files, and resolves no"
+        " requirements; `pip lock -r FILE` or `uv pip compile FILE --format pylock.toml`"
+        " writes a lock that `install --lock` takes",
+        help=argparse.SUPPRESS,
     )
 
 
@@ -371,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
         "uninstall", help="remove installed distributions (install --remove NAME, no wheels)"
     )
     uninstall.add_argument(
-        "remove", nargs="+", type=_name, metavar="NAME", help="a distribution to remove"
+        "remove", nargs="*", type=_name, metavar="NAME", help="a distribution to remove"
     )
     uninstall.add_argument("--python", type=_path, help=_PYTHON_HELP)
     _folder_arguments(
@@ -387,10 +380,17 @@ def build_parser() -> argparse.ArgumentParser:
     uninstall.add_argument(
         "-y", "--yes", action="store_true", help="accepted as pip takes it: wheelplan never asks"
     )
-    _requirements_file(
-        uninstall,
-        "wheelplan uninstall takes the names to remove and reads no requirements file;"
-        " name each one: `wheelplan uninstall NAME...`",
+    uninstall.add_argument(
+        "-r",
+        "--requirement",
+        "--requirements",
+        dest="requirements",
+        action="append",
+        default=[],
+        type=_path,
+        metavar="FILE",
+        help="remove the distributions this requirements file names, as pip and uv read it"
+        " (repeatable)",
     )
     _apply_arguments(
         uninstall,

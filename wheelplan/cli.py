@@ -386,10 +386,17 @@ def _cache_command(args: argparse.Namespace) -> int:
 
 
 def _as_install(args: argparse.Namespace) -> argparse.Namespace:
-    """`uninstall NAME...` as `install --remove NAME...` with no wheels: install's defaults
-    for what uninstall does not take (looked up only for an uninstall)."""
+    """`uninstall NAME... -r FILE...` as `install --remove NAME...` with no wheels, the
+    files' names after those given: install's defaults for what uninstall does not take
+    (looked up only for an uninstall)."""
+    from planner.requirementsfile import uninstall_names
+
+    named = dict.fromkeys([*args.remove, *uninstall_names(args.requirements)])
+    if not named:  # only files, that name nothing: pip refuses it too
+        files = ", ".join(dict.fromkeys(args.requirements))
+        raise Refused.one(files, "names no distribution to remove")
     merged = vars(build_parser().parse_args(["install"]))
-    merged.update(vars(args), wheels=[], command="install")
+    merged.update(vars(args), remove=list(named), wheels=[], command="install")
     return argparse.Namespace(**merged)
 
 
@@ -442,6 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.command_error("give wheels, --lock PYLOCK.toml or --remove NAME")
         if args.lock is None and (args.extra or args.group or args.wheel_dir):
             args.command_error("--extra, --group and --wheel-dir need --lock")
+    if args.command == "uninstall" and not args.remove and not args.requirements:
+        args.command_error("give NAME... or -r FILE")
     # One command builds some 100,000 objects without cycles (plan entries, wheel
     # members): the cycle collector would only rescan them, several times over.
     collecting = gc.isenabled()

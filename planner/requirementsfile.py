@@ -1,0 +1,182 @@
+"""The names `uninstall -r FILE` removes: a requirements file read as pip's and uv's
+uninstall read one, for the distributions its lines name and nothing else.
+
+A line's requirement is parsed by packaging: its version, extras and markers are
+ignored (pip and uv remove the distribution whatever they say), and `NAME @ URL`
+names NAME. A path or URL of a wheel names the wheel's distribution, as pip's does.
+`-r` reads another file, relative to the one naming it; a constraints file and the
+options that say where to find distributions name none, and are passed over; any
+other line, and a file that cannot be read, is refused naming the file and line.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import shlex
+from collections.abc import Iterator, Sequence
+from urllib.parse import urlsplit
+
+from planner.errors import Problem, Refused
+from planner.inputfiles import read_at_most
+
+# A requirements file for thousands of distributions is some hundred KB.
+MAX_REQUIREMENTS_BYTES = 16 * 1024**2
+
+# pip's spellings of the requirements-file options, short ones as their long ones.
+_SHORT = {"-r": "--requirement", "-c": "--constraint", "-e": "--editable"}
+_SHORT |= {"-i": "--index-url", "-f": "--find-links"}
+_WHERE = {  # where distributions are found, and how: nothing to remove
+    "--index-url",
+    "--extra-index-url",
+    "--find-links",
+    "--no-binary",
+    "--only-binary",
+    "--trusted-host",
+    "--use-feature",
+}
+_FLAGS = {"--no-index", "--pre", "--prefer-binary", "--require-hashes"}
+
+_NO_NAME = "{!r} names no distribution; give its name (NAME, or NAME @ URL)"
+
+
+# pip's: a comment starts the line or follows white space (a URL's `#sha256=` does not).
+_COMMENT = re.compile(r"(^|\s+)#.*$")
+
+
+def uninstall_names(paths: Sequence[str]) -> tuple[str, ...]:
+    """The names, normalized, that the requirements files at `paths` (and those they
+    read with `-r`) give, in their order; Refused naming the file and line of each line
+    that names no distribution, or of a file that cannot be read."""
+    problems: list[Problem] = []
+    names: list[str] = []
+    for path in paths:
+        try:
+            names += _names(path, _text(path, path), (), problems)
+        except Refused as refused:
+            problems += refused.problems
+    if problems:
+        raise Refused(problems)
+    return tuple(dict.fromkeys(names))
+
+
+def _text(path: str, subject: str, shown: str = "") -> str:
+    """The text of the file at `path`, refused as `subject` (its name, or the line
+    that reads it) when it cannot be read or is not UTF-8."""
+    try:
+        data = read_at_most(path, MAX_REQUIREMENTS_BYTES)
+    except OSError as error:
+        raise Refused.one(
+            subject, f"cannot read requirements file{shown}: {error.strerror}"
+        ) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise Refused.one(f"{path}:{line}", "is not UTF-8 text") from None
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """Each line without its comment, and its number; one ending in `\\` goes on with
+    the next, as pip reads it, numbered as its first."""
+    joined, first = "", 0
+    for number, line in enumerate(text.splitlines(), 1):
+        if not joined:
+            first = number
+        if line.endswith("\\"):
+            joined += line[:-1]
+            continue
+        yield first, _COMMENT.sub("", joined + line).strip()
+        joined = ""
+    if joined:
+        yield first, _COMMENT.sub("", joined).strip()
+
+
+def _names(
+    path: str, text: str, reading: tuple[str, ...], problems: list[Problem]
+) -> Iterator[str]:
+    """The names `path`'s `text` gives, and those of the files it reads (`reading`: the
+    real paths of the files that read it, each refused if it reads one of them)."""
+    reading = (*reading, os.path.realpath(path))
+    for number, line in _lines(text):
+        at = f"{path}:{number}"
+        if not line:
+            continue
+        if not line.startswith("-"):
+            name = _named(_requirement_part(line))
+            if name is None:
+                problems.append(Problem(at, _NO_NAME.format(_requirement_part(line))))
+            else:
+                yield name
+            continue
+        option = _option(line)
+        if option is None:
+            problems.append(
+                Problem(
+                    at, f"{line!r} is no option pip's requirements files take, or lacks its value"
+                )
+            )
+        elif option[0] == "--requirement":
+            nested = os.path.join(os.path.dirname(path), option[1])
+            if os.path.realpath(nested) in reading:
+                problems.append(
+                    Problem(at, f"reads {option[1]} again, a file that leads back here")
+                )
+                continue
+            try:
+                yield from _names(nested, _text(nested, at, f" {nested}"), reading, problems)
+            except Refused as refused:
+                problems.extend(refused.problems)
+        elif option[0] == "--editable":
+            problems.append(Problem(at, _NO_NAME.format(option[1])))
+
+
+def _requirement_part(line: str) -> str:
+    """The line before its own options (`--hash=...`), split as pip splits it."""
+    words = line.split(" ")
+    for index, word in enumerate(words):
+        if word.startswith("-"):
+            return " ".join(words[:index]).strip()
+    return line
+
+
+def _named(text: str) -> str | None:
+    """The normalized name a requirement, or a wheel's path or URL, gives; None for
+    anything else (a folder, a source archive)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+    try:
+        requirement: Requirement | None = Requirement(text)
+    except InvalidRequirement:
+        requirement = None
+    # pip takes `NAME-1.0-py3-none-any.whl`, a name PEP 508 allows, for a wheel's path.
+    if requirement is not None and not requirement.name.endswith(".whl"):
+        return canonicalize_name(requirement.name)
+    filename = posixpath.basename(urlsplit(text).path)  # a URL's without `#sha256=...`
+    try:
+        return parse_wheel_filename(filename)[0] if filename.endswith(".whl") else None
+    except InvalidWheelFilename:
+        return None
+
+
+def _option(line: str) -> tuple[str, str] | None:
+    """An option line's long name and value ('' for a flag), as pip spells them; None
+    for one pip's requirements files do not take, or given a value it does not."""
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        return None
+    first, rest = words[0], words[1:]
+    if not first.startswith("--") and first[:2] in _SHORT:
+        name, value = _SHORT[first[:2]], first[2:]
+    else:
+        name, _, value = first.partition("=")
+    if name in _FLAGS:
+        return (name, "") if not value and not rest else None
+    if name not in _WHERE and name not in {"--requirement", "--constraint", "--editable"}:
+        return None
+    if not value and len(rest) == 1:
+        value, rest = rest[0], []
+    return (name, value) if value and not rest else None
