@@ -67,13 +67,14 @@ def read_at_most(path: str, limit: int, *, regular: bool = False) -> bytes:
     return data
 
 
-def read_input(path: str, limit: int, what: str) -> bytes:
-    """The bytes of a plan or lock file the user names, refused in one line naming it as
-    `what` when they cannot be read: a plan and a lock are input, and said alike."""
+def read_input(path: str, limit: int, what: str, subject: str | None = None) -> bytes:
+    """The bytes of a plan, lock or requirements file the user names, refused in one
+    line calling it `what` when they cannot be read: input is said alike. `subject` is
+    what the refusal names, the file itself unless another line led to it."""
     try:
         return read_at_most(path, limit)
     except OSError as error:
-        raise Refused.one(path, f"cannot read {what}: {error.strerror}") from None
+        raise Refused.one(subject or path, f"cannot read {what}: {error.strerror}") from None
 
 
 def _amount(limit: int) -> str:

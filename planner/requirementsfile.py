@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from urllib.parse import urlsplit
 
 from planner.errors import Problem, Refused
-from planner.inputfiles import read_at_most
+from planner.inputfiles import read_input
 
 # A requirements file for thousands of distributions is some hundred KB.
 MAX_REQUIREMENTS_BYTES = 16 * 1024**2
@@ -64,12 +64,7 @@ def uninstall_names(paths: Sequence[str]) -> tuple[str, ...]:
 def _text(path: str, subject: str, shown: str = "") -> str:
     """The text of the file at `path`, refused as `subject` (its name, or the line
     that reads it) when it cannot be read or is not UTF-8."""
-    try:
-        data = read_at_most(path, MAX_REQUIREMENTS_BYTES)
-    except OSError as error:
-        raise Refused.one(
-            subject, f"cannot read requirements file{shown}: {error.strerror}"
-        ) from None
+    data = read_input(path, MAX_REQUIREMENTS_BYTES, f"requirements file{shown}", subject)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
