@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gzip
 import hashlib
 import http.server
 import json
@@ -1044,6 +1045,81 @@ def test_a_download_cut_short_is_refused_as_cut_short(
         f" server announced; tried {len(NO_PAUSES) + 1} times"
     )
     assert refused.value.problems == (Problem(wheel.url or "", problem),)
+    assert not (tmp_path / "dl").exists()
+
+
+def _encoded(encoding: str, body: bytes, asked: list[str | None]) -> Answer:
+    """An answer sending `body` with `Content-Encoding: encoding`, unasked; `asked` gets
+    each request's Accept-Encoding."""
+
+    def answer(handler: http.server.SimpleHTTPRequestHandler) -> bool:
+        asked.append(handler.headers.get("Accept-Encoding"))
+        handler.send_response(200)
+        handler.send_header("Content-Encoding", encoding)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+        return True
+
+    return answer
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "x-gzip", "GZIP"])
+def test_a_gzip_encoded_download_is_checked_decoded(
+    tmp_path: Path, wheels: Path, encoding: str
+) -> None:
+    """A server that gzips a wheel though asked for the identity encoding, as pip and
+    uv ask: its hash was checked on the gzip stream and refused as another sha256 than
+    the lock's; uv decodes it, and so does wheelplan now (pip says the hash differs)."""
+    beta = wheels / BETA.filename
+    asked: list[str | None] = []
+    # mtime=0: the same bytes each time, so that the size checked is the wheel's alone.
+    with serve(
+        wheels, _encoded(encoding, gzip.compress(beta.read_bytes(), mtime=0), asked)
+    ) as base:
+        wheel = _locked(beta, f"{base}/{beta.name}")
+        (fetched,) = fetch.fetch([wheel], str(tmp_path / "dl"), pauses=NO_PAUSES)
+    assert Path(fetched.path).read_bytes() == beta.read_bytes()
+    assert asked == ["identity"]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "problem"),
+    [
+        (
+            "br",
+            b"PK",
+            "download failed: the server sent it with Content-Encoding 'br', which"
+            " wheelplan does not decode (it asked for the identity encoding)",
+        ),
+        # A wheel sent as it is, but said to be gzipped: pip's second case.
+        (
+            "gzip",
+            b"PK\x03\x04 not gzip",
+            "download failed: the server sent it with Content-Encoding 'gzip', and it is"
+            " not gzip: Error -3 while decompressing data: incorrect header check",
+        ),
+        (
+            "gzip",
+            gzip.compress(b"PK" * 1000, mtime=0)[:-30],
+            "download failed: the server sent it with Content-Encoding 'gzip', and it is"
+            " not gzip: the gzip stream ends before its end",
+        ),
+    ],
+    ids=["br", "not gzip", "gzip cut"],
+)
+def test_an_encoded_download_that_cannot_be_decoded_is_refused_naming_the_encoding(
+    tmp_path: Path, wheels: Path, encoding: str, body: bytes, problem: str
+) -> None:
+    """Another try gets the same bytes: the download is not tried again."""
+    beta = wheels / BETA.filename
+    asked: list[str | None] = []
+    with serve(wheels, _encoded(encoding, body, asked)) as base:
+        wheel = _locked(beta, f"{base}/{beta.name}")
+        with pytest.raises(Refused) as refused:
+            fetch.fetch([wheel], str(tmp_path / "dl"), pauses=NO_PAUSES)
+    assert refused.value.problems == (Problem(wheel.url or "", problem),)
+    assert asked == ["identity"]
     assert not (tmp_path / "dl").exists()
 
 

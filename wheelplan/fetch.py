@@ -23,7 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import IO, BinaryIO
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
@@ -39,6 +39,7 @@ from planner.lockfile import LockedWheel, redacted
 from planner.notafolder import not_a_folder
 from planner.paths import is_within, plan_path_problem
 from planner.plan import Plan
+from wheelplan.contentencoding import ASKED, Undecodable, decoded
 
 CHUNK = 1024 * 1024
 # A download with no size in the lock stops here (the planner's own archive limit).
@@ -49,6 +50,8 @@ TIMEOUT = 60.0
 # uv makes (pip makes five), the wait doubling from half a second, as pip's does.
 RETRY_PAUSES = (0.5, 1.0, 2.0)
 USER_AGENT = "wheelplan (+https://pypi.org/project/wheelplan/)"
+# Every request's: a wheel as it is, as pip and uv ask (contentencoding).
+HEADERS = {"User-Agent": USER_AGENT, "Accept-Encoding": ASKED}
 # What a part file's name holds besides its wheel's (cut to fit): the dots, `.part` and
 # mkstemp's 8 random characters, with room to spare.
 PART_AROUND = 32
@@ -181,11 +184,9 @@ def _request(url: str) -> urllib.request.Request:
     sendable = _sendable(url)
     parts = urlsplit(sendable)
     if "@" not in parts.netloc:
-        return urllib.request.Request(sendable, headers={"User-Agent": USER_AGENT})
+        return urllib.request.Request(sendable, headers=HEADERS)
     host = parts.netloc.rpartition("@")[2]
-    request = urllib.request.Request(
-        urlunsplit(parts._replace(netloc=host)), headers={"User-Agent": USER_AGENT}
-    )
+    request = urllib.request.Request(urlunsplit(parts._replace(netloc=host)), headers=HEADERS)
     user, password = unquote(parts.username or ""), unquote(parts.password or "")
     token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
     request.add_unredirected_header("Authorization", f"Basic {token}")
@@ -362,17 +363,19 @@ def _store(
     source is opened first: one that cannot be had makes no file or folder.
     """
     with _source(wheel) as source:
+        body = _Body(source)
+        blocks = decoded(body.blocks(), _header(source, "Content-Encoding"), CHUNK)
         fd, temporary = parts.make(os.path.dirname(destination), wheel.filename, own_folder)
         try:
             checker = _Checker(wheel)
             with os.fdopen(fd, "wb") as output:
-                for block in iter(lambda: _read(source, checker.size), b""):
+                for block in blocks:
                     if parts.stopped:  # its file is gone: stop reading into nothing
                         raise _Stopped
                     checker.update(block)
                     output.write(block)
                     slot.bytes_done += len(block)
-            _check_whole(source, checker.size)
+            _check_whole(source, body.came)
             sha256 = checker.finish()
             os.chmod(temporary, 0o644)
             parts.keep(temporary, destination)
@@ -380,6 +383,25 @@ def _store(
         except BaseException:
             parts.discard(temporary)
             raise
+
+
+@attrs.define
+class _Body:
+    """A response read by the block, and how many bytes came, as sent (encoded)."""
+
+    source: BinaryIO
+    came: int = 0
+
+    def blocks(self) -> Iterator[bytes]:
+        while block := _read(self.source, self.came):
+            self.came += len(block)
+            yield block
+
+
+def _header(source: BinaryIO, name: str) -> str | None:
+    """A response's header; a local file has none."""
+    headers: http.client.HTTPMessage | None = getattr(source, "headers", None)
+    return None if headers is None else headers.get(name)
 
 
 def _read(source: BinaryIO, received: int) -> bytes:
@@ -406,7 +428,7 @@ def _check_whole(source: BinaryIO, received: int) -> None:
     """A download cut short is refused as one, not as bytes other than the lock's: a
     response read by the block ends quietly where the connection closed (uv says the
     download broke off; pip 23 calls the wheel invalid)."""
-    announced = getattr(source, "headers", {}).get("Content-Length", "")
+    announced = _header(source, "Content-Length") or ""
     if announced.isascii() and announced.isdigit() and received < int(announced):
         raise _CutShort(
             f"the connection closed after {received} of the {announced} bytes the server announced"
@@ -497,6 +519,8 @@ def _fetch_one(
         raise Refused.one(
             _subject(wheel), f"download failed: {error.reason}{_tried(tries)}"
         ) from None
+    except Undecodable as error:
+        raise Refused.one(_subject(wheel), f"download failed: {error}") from None
     except http.client.HTTPException as error:  # a URL http.client refuses, or no HTTP answer
         raise Refused.one(
             _subject(wheel),

@@ -1,0 +1,58 @@
+"""A gzip-encoded download decoded in bounded blocks, whatever the blocks it came in."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import zlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wheelplan.contentencoding import Undecodable, decoded
+
+
+def _split(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({0, len(data), *(cut % (len(data) + 1) for cut in cuts)})
+    return [data[start:end] for start, end in itertools.pairwise(points)]
+
+
+@given(
+    members=st.lists(st.binary(max_size=3000), min_size=1, max_size=3),
+    cuts=st.lists(st.integers(min_value=0), max_size=8),
+    limit=st.integers(min_value=1, max_value=700),
+)
+def test_gzip_is_decoded_whole_in_blocks_no_larger_than_the_limit(
+    members: list[bytes], cuts: list[int], limit: int
+) -> None:
+    """Members one after another are one body, as gzip allows."""
+    body = b"".join(gzip.compress(member, mtime=0) for member in members)
+    out = list(decoded(_split(body, cuts), "gzip", limit))
+    assert b"".join(out) == b"".join(members)
+    assert all(0 < len(block) <= limit for block in out)
+
+
+def test_a_gzip_bomb_is_decoded_a_block_at_a_time() -> None:
+    """One small block that inflates to 64 MiB gives its first block of `limit`
+    bytes without inflating the rest."""
+    zeros = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    bomb = b"".join(zeros.compress(bytes(1024**2)) for _ in range(64)) + zeros.flush()
+    assert len(bomb) < 1024**2
+    blocks = decoded([bomb], "gzip", 4096)
+    assert next(blocks) == bytes(4096)
+
+
+@given(data=st.binary(max_size=100), cuts=st.lists(st.integers(min_value=0), max_size=4))
+def test_the_identity_encoding_is_the_blocks_as_they_came(data: bytes, cuts: list[int]) -> None:
+    blocks = _split(data, cuts)
+    for encoding in (None, "identity", " Identity "):
+        assert list(decoded(blocks, encoding, 1)) == blocks
+
+
+def test_an_encoding_it_cannot_decode_is_refused_before_a_block_is_read() -> None:
+    def unread() -> list[bytes]:
+        raise AssertionError("read")
+
+    with pytest.raises(Undecodable, match=r"Content-Encoding 'br', which wheelplan does not"):
+        decoded(iter(unread, None), "br", 1)

@@ -1,0 +1,65 @@
+"""A download's bytes as the server encoded them, back to the wheel's own.
+
+wheelplan asks for the identity encoding, as pip and uv ask; a server may gzip a wheel
+anyway, and the lock's hashes are the wheel's, not the gzip stream's. uv decodes such
+an answer and checks what it decoded, and so does wheelplan (pip checks the gzip
+stream and calls the hash wrong). An encoding the standard library cannot decode is
+refused by name, as is a body that is not the gzip it is said to be.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Iterator
+
+ASKED = "identity"
+# The names RFC 9110 gives gzip; `x-gzip` is its old alias, which it says to accept.
+_GZIP = frozenset({"gzip", "x-gzip"})
+
+
+class Undecodable(Exception):
+    """The body is in an encoding wheelplan cannot decode, or is not in the one named."""
+
+
+def decoded(blocks: Iterable[bytes], encoding: str | None, limit: int) -> Iterator[bytes]:
+    """`blocks` decoded as the Content-Encoding header `encoding` says. An encoding it
+    cannot decode is refused here, before a block is read."""
+    name = (encoding or ASKED).strip().lower()
+    if name == ASKED:
+        return iter(blocks)
+    if name not in _GZIP:
+        raise Undecodable(
+            f"the server sent it with Content-Encoding {encoding!r}, which wheelplan does"
+            f" not decode (it asked for the {ASKED} encoding)"
+        )
+    return _gunzipped(blocks, encoding, limit)
+
+
+def _gunzipped(blocks: Iterable[bytes], encoding: str | None, limit: int) -> Iterator[bytes]:
+    """In blocks of at most `limit` bytes: a small gzip body may inflate to gigabytes,
+    which the caller's size check stops a block at a time."""
+    inflater = _gunzip()
+    try:
+        for block in blocks:
+            while block:
+                if inflater.eof:  # another member follows, as gzip allows
+                    inflater = _gunzip()
+                out = inflater.decompress(block, limit)
+                block = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+                if out:
+                    yield out
+    except zlib.error as error:
+        raise Undecodable(_not_gzip(encoding, str(error))) from None
+    if not inflater.eof:
+        raise Undecodable(_not_gzip(encoding, "the gzip stream ends before its end"))
+
+
+def _gunzip() -> zlib._Decompress:
+    return zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+
+def _not_gzip(encoding: str | None, why: str) -> str:
+    return f"the server sent it with Content-Encoding {encoding!r}, and it is not gzip: {why}"
+
+
+__all__ = ["ASKED", "Undecodable", "decoded"]
