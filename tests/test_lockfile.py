@@ -1123,6 +1123,71 @@ def test_an_encoded_download_that_cannot_be_decoded_is_refused_naming_the_encodi
     assert not (tmp_path / "dl").exists()
 
 
+@pytest.mark.parametrize("where", ["before the answer", "in the body"])
+def test_a_stalled_download_is_refused_as_timed_out_after_its_tries(
+    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A server that stops sending: each try waits the timeout for the next byte (pip
+    waits 15 s, uv 30 s), and the refusal said 'cannot fetch wheel: timed out' of a
+    body, as if the disk had failed, with no word of how long it waited."""
+    beta = wheels / BETA.filename
+    release = threading.Event()
+    seen: list[tuple[str, str | None]] = []
+
+    def stall(handler: http.server.SimpleHTTPRequestHandler) -> bool:
+        if where == "in the body":
+            handler.send_response(200)
+            handler.send_header("Content-Length", str(beta.stat().st_size))
+            handler.end_headers()
+            handler.wfile.write(beta.read_bytes()[:100])
+            handler.wfile.flush()
+        release.wait(60)
+        handler.close_connection = True
+        return True
+
+    monkeypatch.setattr(fetch, "TIMEOUT", 0.2)
+    try:
+        with serve(wheels, stall, seen) as base:
+            wheel = _locked(beta, f"{base}/{beta.name}")
+            with pytest.raises(Refused) as refused:
+                fetch.fetch([wheel], str(tmp_path / "dl"), pauses=NO_PAUSES)
+            release.set()
+    finally:
+        release.set()
+    problem = (
+        "download failed: timed out: nothing came from the server in 0.2 seconds;"
+        f" tried {len(NO_PAUSES) + 1} times"
+    )
+    assert refused.value.problems == (Problem(wheel.url or "", problem),)
+    assert len(seen) == len(NO_PAUSES) + 1
+    assert not (tmp_path / "dl").exists()
+
+
+def test_a_server_that_takes_no_connection_is_refused_as_timed_out(
+    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listener whose queue is full never completes a connection: urllib's refusal
+    said 'timed out' alone."""
+    beta = wheels / BETA.filename
+    monkeypatch.setattr(fetch, "TIMEOUT", 0.2)
+    with contextlib.ExitStack() as stack:
+        listener = stack.enter_context(socket.create_server(("127.0.0.1", 0), backlog=0))
+        port = listener.getsockname()[1]
+        for _ in range(3):  # fill the queue, which takes more than backlog=0 says
+            waiting = stack.enter_context(socket.socket())
+            waiting.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                waiting.connect(("127.0.0.1", port))
+        wheel = _locked(beta, f"http://127.0.0.1:{port}/{beta.name}")
+        with pytest.raises(Refused) as refused:
+            fetch.fetch([wheel], str(tmp_path / "dl"), pauses=NO_PAUSES)
+    problem = (
+        "download failed: timed out: nothing came from the server in 0.2 seconds;"
+        f" tried {len(NO_PAUSES) + 1} times"
+    )
+    assert refused.value.problems == (Problem(wheel.url or "", problem),)
+
+
 def _failing(kind: str, times: int) -> Answer:
     """An answer that fails the first `times` requests as `kind` says, then serves."""
     failed: list[str] = []

@@ -44,7 +44,9 @@ from wheelplan.contentencoding import ASKED, Undecodable, decoded
 CHUNK = 1024 * 1024
 # A download with no size in the lock stops here (the planner's own archive limit).
 MAX_DOWNLOAD = 8 * 1024**3
-TIMEOUT = 60.0
+# How long a download waits for the connection or its next byte before the try fails,
+# as uv waits (pip waits 15 s).
+TIMEOUT = 30.0
 # The pauses before each new try of a download that failed in a way that can pass (the
 # connection refused, reset or cut short, a timeout, a 5xx answer): three more tries, as
 # uv makes (pip makes five), the wait doubling from half a second, as pip's does.
@@ -309,7 +311,7 @@ class _Parts:
     """The part files being written, so that a stopped fetch leaves none behind.
 
     Ctrl-C and SIGTERM reach the main thread only, and the process then ends without
-    waiting for the workers (one may wait a minute for a slow server's next byte): the
+    waiting for the workers (one may wait TIMEOUT seconds for a slow server's next byte): the
     main thread removes what they are writing (`stop`), and from then on no worker
     makes another or renames one into place. A worker removes its own on a refusal.
     """
@@ -516,8 +518,11 @@ def _fetch_one(
             _subject(wheel), f"download failed: HTTP {error.code} {error.reason}{_tried(tries)}"
         ) from None
     except urllib.error.URLError as error:
+        reason = _timed_out() if isinstance(error.reason, TimeoutError) else error.reason
+        raise Refused.one(_subject(wheel), f"download failed: {reason}{_tried(tries)}") from None
+    except TimeoutError:  # in the body: urllib wraps only the connection's in a URLError
         raise Refused.one(
-            _subject(wheel), f"download failed: {error.reason}{_tried(tries)}"
+            _subject(wheel), f"download failed: {_timed_out()}{_tried(tries)}"
         ) from None
     except Undecodable as error:
         raise Refused.one(_subject(wheel), f"download failed: {error}") from None
@@ -530,6 +535,11 @@ def _fetch_one(
         raise Refused.one(_subject(wheel), f"cannot fetch wheel: {error}{_tried(tries)}") from None
     finally:
         slot.done = True
+
+
+def _timed_out() -> str:
+    """A stalled server said as such: the socket's own words are 'timed out' alone."""
+    return f"timed out: nothing came from the server in {TIMEOUT:g} seconds"
 
 
 def _tried(tries: int) -> str:
