@@ -121,6 +121,33 @@ def test_a_closed_output_fails_a_plan_and_leaves_the_target(tmp_path: Path, targ
     assert snapshot(target.parent.parent) == before
 
 
+def test_a_closed_stderr_keeps_the_exit_code_and_the_errors_off_stdout(
+    tmp_path: Path, target: Path
+) -> None:
+    """`2>&-`: Python leaves sys.stderr None, and the last flush of it raised, so a done
+    install exited 1, which says the target is unchanged; an error line, printed to
+    None, went to standard output, into the plan `--json` was writing."""
+    wheel = build_wheel(APP, tmp_path / "wheels")
+
+    def closed_stderr() -> None:
+        os.close(2)
+
+    installing = _wheelplan("install", wheel, "--python", target, preexec_fn=closed_stderr)
+    assert installing.wait() == 0
+    assert (_site(target) / "app" / "__init__.py").read_bytes() == b"VALUE = 1\n"
+    refused = _wheelplan(
+        "plan",
+        tmp_path / "absent-1.0-py3-none-any.whl",
+        "--python",
+        target,
+        "--json",
+        stdout=subprocess.PIPE,
+        preexec_fn=closed_stderr,
+    )
+    assert refused.communicate()[0] == b""
+    assert refused.returncode == 1
+
+
 def _strict(*args: str | bytes | os.PathLike[str]) -> subprocess.CompletedProcess[bytes]:
     """wheelplan with a UTF-8 standard output that refuses what UTF-8 cannot spell."""
     return subprocess.run(

@@ -73,7 +73,10 @@ codecs.register_error("wheelplan.output", _unspellable)
 
 
 def guard() -> None:
-    """Put the guarded stream in place of sys.stdout, for the rest of the process."""
+    """Put the guarded stream in place of sys.stdout, for the rest of the process, and
+    one that drops what it is given in place of a stderr closed at start-up (`2>&-`),
+    which Python leaves None: `print(file=None)` writes to stdout, so an error line
+    went into the plan `--json` was writing, and flushing None failed a done install."""
     original = sys.stdout
     descriptor = None
     if original is not None:
@@ -86,6 +89,8 @@ def guard() -> None:
         errors="wheelplan.output",
         line_buffering=raw.isatty(),
     )
+    if sys.stderr is None:
+        sys.stderr = io.TextIOWrapper(io.BufferedWriter(_Guarded(None, _Lost())), "utf-8")
 
 
 def lost() -> OSError | None:
