@@ -84,6 +84,20 @@ def test_a_full_disk_under_the_output_fails_cache_dir_but_not_a_done_clean(
     assert not stale.exists()
 
 
+@pytest.mark.parametrize("asked", [["--version"], ["--help"], ["plan", "--help"]])
+def test_a_full_disk_under_the_output_fails_help_and_version(asked: list[str]) -> None:
+    """Their output is their result, as a plan's is: they exited 0, saying nothing."""
+    with open("/dev/full", "wb") as full:
+        process = _wheelplan(*asked, stdout=full)
+        assert process.wait() == 1
+    assert process.stderr is not None
+    assert process.stderr.read() == b"error: standard output: No space left on device\n"
+    gone = _wheelplan(*asked, stdout=subprocess.PIPE)
+    assert gone.stdout is not None
+    gone.stdout.close()
+    assert gone.wait() == 0
+
+
 def test_warnings_that_cannot_be_written_fail_no_install(tmp_path: Path, target: Path) -> None:
     """`> log 2>&1` on a full disk: the plan's warning (an unmet requirement) raised
     before the apply, and refused the install."""

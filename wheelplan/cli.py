@@ -425,10 +425,9 @@ def _heard(args: argparse.Namespace, code: int) -> int:
     """`code`, unless the output it made was lost: a command whose output is its result
     failed; one that changed the target (or the cache: `cache clean`) did not, and says
     the output is gone."""
-    error = output.lost()
-    if error is None or code != EXIT_OK:
+    problem = _lost_output()
+    if problem is None or code != EXIT_OK:
         return code
-    problem = Problem("standard output", str(error.strerror or error))
     changed = args.command in ("apply", "install", "uninstall", "recover") or (
         args.command == "cache" and args.cache_command == "clean"
     )
@@ -439,8 +438,26 @@ def _heard(args: argparse.Namespace, code: int) -> int:
     return EXIT_REFUSED
 
 
+def _lost_output() -> Problem | None:
+    """Why what was printed is lost, if it is (a reader that went away is no loss)."""
+    error = output.lost()
+    return None if error is None else Problem("standard output", str(error.strerror or error))
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line; `--help` and `--version` exit here, and fail as any command
+    whose output is its result fails when that output is lost."""
+    try:
+        return parse(argv)
+    except SystemExit as leaving:
+        if leaving.code in (0, None) and (problem := _lost_output()) is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            raise SystemExit(EXIT_REFUSED) from None
+        raise
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(argv)
+    args = _parse(argv)
     if args.command in ("plan", "install"):
         if args.wheels and args.lock:
             args.command_error("give either wheels or --lock PYLOCK.toml")
