@@ -1199,7 +1199,7 @@ def _failing(kind: str, times: int) -> Answer:
         if kind == "closed":  # no answer at all, as a reset connection gives
             handler.close_connection = True
             return True
-        if kind in ("503", "404"):
+        if kind.isdigit():
             handler.send_error(int(kind))
             return True
         handler.send_response(200)
@@ -1217,12 +1217,13 @@ def _failing(kind: str, times: int) -> Answer:
     return answer
 
 
-@pytest.mark.parametrize("kind", ["closed", "503", "chunked", "between chunks"])
+@pytest.mark.parametrize("kind", ["closed", "503", "429", "408", "chunked", "between chunks"])
 def test_a_download_is_tried_again_after_an_error_that_can_pass(
     tmp_path: Path, wheels: Path, kind: str
 ) -> None:
     """A connection closed without an answer or cut short, or a 5xx, failed the fetch at
-    once, where pip tries 5 more times and uv 3."""
+    once, where pip tries 5 more times and uv 3; so did a 429 Too Many Requests and a
+    408 Request Timeout, which uv tries again as it tries a 5xx (pip does not)."""
     beta = wheels / BETA.filename
     seen: list[tuple[str, str | None]] = []
     with serve(wheels, _failing(kind, len(NO_PAUSES)), seen) as base:

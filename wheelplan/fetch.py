@@ -48,8 +48,9 @@ MAX_DOWNLOAD = 8 * 1024**3
 # as uv waits (pip waits 15 s).
 TIMEOUT = 30.0
 # The pauses before each new try of a download that failed in a way that can pass (the
-# connection refused, reset or cut short, a timeout, a 5xx answer): three more tries, as
-# uv makes (pip makes five), the wait doubling from half a second, as pip's does.
+# connection refused, reset or cut short, a timeout, a 5xx, 408 or 429 answer): three
+# more tries, as uv makes (pip makes five), the wait doubling from half a second, as
+# pip's does.
 RETRY_PAUSES = (0.5, 1.0, 2.0)
 USER_AGENT = "wheelplan (+https://pypi.org/project/wheelplan/)"
 # Every request's: a wheel as it is, as pip and uv ask (contentencoding).
@@ -78,6 +79,10 @@ class _Slot:
     done: bool = False
 
 
+# The 4xx answers that say to come back later.
+_COME_BACK = frozenset({408, 429})
+
+
 class _Mismatch(Exception):
     """The bytes are not the ones the lock names."""
 
@@ -88,9 +93,10 @@ class _CutShort(urllib.error.URLError):
 
 def _may_pass(error: BaseException) -> bool:
     """Whether another try of a download that failed so may succeed: never a wrong hash
-    or size, an answer that refuses (a 4xx), or anything about the URL or the disk."""
+    or size, an answer that refuses (a 4xx but 408 Request Timeout and 429 Too Many
+    Requests, which uv tries again), or anything about the URL or the disk."""
     if isinstance(error, urllib.error.HTTPError):
-        return 500 <= error.code <= 599
+        return 500 <= error.code <= 599 or error.code in _COME_BACK
     if isinstance(error, urllib.error.URLError):
         # An OSError: no connection, a reset, a timeout; a str: a refusal of our own.
         return isinstance(error, _CutShort) or isinstance(error.reason, OSError)
