@@ -1015,18 +1015,23 @@ def test_an_interrupted_download_leaves_no_part_file(
     assert not folder.exists()
 
 
+@pytest.mark.parametrize("encoding", [None, "gzip"])
 @pytest.mark.parametrize("sized", [True, False])
 def test_a_download_cut_short_is_refused_as_cut_short(
-    tmp_path: Path, wheels: Path, sized: bool
+    tmp_path: Path, wheels: Path, sized: bool, encoding: str | None
 ) -> None:
     """A server that closes the connection before the length it announced: http.client
     returns what came, and the refusal said the wheel had another sha256 (or size) than
-    the lock's, as if the wheel or the lock were wrong; uv says the download broke off."""
+    the lock's, as if the wheel or the lock were wrong; uv says the download broke off.
+    Gzipped, the end of the stream that never came was refused as a body that is not
+    gzip, and not tried again."""
     beta = wheels / BETA.filename
-    whole = beta.read_bytes()
+    whole = beta.read_bytes() if encoding is None else gzip.compress(beta.read_bytes())
 
     def cut(handler: http.server.SimpleHTTPRequestHandler) -> bool:
         handler.send_response(200)
+        if encoding is not None:
+            handler.send_header("Content-Encoding", encoding)
         handler.send_header("Content-Length", str(len(whole)))
         handler.send_header("Connection", "close")
         handler.end_headers()

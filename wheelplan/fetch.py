@@ -371,8 +371,7 @@ def _store(
     source is opened first: one that cannot be had makes no file or folder.
     """
     with _source(wheel) as source:
-        body = _Body(source)
-        blocks = decoded(body.blocks(), _header(source, "Content-Encoding"), CHUNK)
+        blocks = decoded(_Body(source).blocks(), _header(source, "Content-Encoding"), CHUNK)
         fd, temporary = parts.make(os.path.dirname(destination), wheel.filename, own_folder)
         try:
             checker = _Checker(wheel)
@@ -383,7 +382,6 @@ def _store(
                     checker.update(block)
                     output.write(block)
                     slot.bytes_done += len(block)
-            _check_whole(source, body.came)
             sha256 = checker.finish()
             os.chmod(temporary, 0o644)
             parts.keep(temporary, destination)
@@ -395,7 +393,8 @@ def _store(
 
 @attrs.define
 class _Body:
-    """A response read by the block, and how many bytes came, as sent (encoded)."""
+    """A response read by the block, as sent (encoded), and refused as cut short at its
+    end if it is: before a decoder sees that end, or it would call the stream broken."""
 
     source: BinaryIO
     came: int = 0
@@ -404,6 +403,7 @@ class _Body:
         while block := _read(self.source, self.came):
             self.came += len(block)
             yield block
+        _check_whole(self.source, self.came)
 
 
 def _header(source: BinaryIO, name: str) -> str | None:
