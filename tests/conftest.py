@@ -34,6 +34,12 @@ def _private_wheel_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _no_user_netrc(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Downloads send the login a netrc file gives their host: not the user's, here."""
+    os.environ["NETRC"] = str(tmp_path_factory.mktemp("netrc") / "absent")
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _ctrl_c_heard() -> None:
     """A suite started in the background (`cmd &` in a script, `nohup`) inherits Ctrl-C
     ignored, and so would every wheelplan it starts: the tests that interrupt one would

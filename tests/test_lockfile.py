@@ -911,6 +911,45 @@ def test_url_credentials_are_sent_as_basic_auth_to_their_origin_only(
         assert (seen[2:], elsewhere) == ([], [(f"/{beta.name}", None)])
 
 
+def _basic(login: str) -> str:
+    return "Basic " + base64.b64encode(login.encode()).decode()
+
+
+def test_a_netrc_login_for_the_host_is_sent_as_pip_and_uv_send_it(
+    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A private index's login kept in ~/.netrc (or the file NETRC names), which pip
+    sends unasked and uv after a 401, was never sent: the download was refused 401.
+    A URL's own credentials come first, and a redirect to another host gets that
+    host's login, as pip's requests gives it."""
+    beta = wheels / BETA.filename
+    netrc = tmp_path / "netrc"
+    netrc.write_text(
+        "machine elsewhere.invalid login other password no\n"
+        "machine 127.0.0.1 login user password s3cret\n"
+    )
+    monkeypatch.setenv("NETRC", str(netrc))
+    seen: list[tuple[str, str | None]] = []
+    served: list[str] = []  # the server's own URL, where /moved/NAME leads from localhost
+
+    def moved(handler: http.server.SimpleHTTPRequestHandler) -> bool:
+        return _moved(served[0] + "/{name}")(handler)
+
+    with serve(wheels, moved, seen) as base:
+        served.append(base)
+        for index, url in enumerate(
+            (
+                f"{base}/{beta.name}",
+                base.replace("://", "://own:word@") + f"/{beta.name}",
+                base.replace("127.0.0.1", "localhost") + f"/moved/{beta.name}",
+            )
+        ):
+            (fetched,) = fetch.fetch([_locked(beta, url)], str(tmp_path / f"dl{index}"))
+            assert Path(fetched.path).read_bytes() == beta.read_bytes()
+    netrc_login = _basic("user:s3cret")
+    assert [auth for _, auth in seen] == [netrc_login, _basic("own:word"), None, netrc_login]
+
+
 @pytest.mark.parametrize(("userinfo", "shown"), [("user:s3cret", "user:****"), ("s3cret", "****")])
 def test_url_credentials_are_never_shown(
     tmp_path: Path, target: Path, wheels: Path, cli: Cli, userinfo: str, shown: str

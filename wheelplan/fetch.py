@@ -40,6 +40,7 @@ from planner.notafolder import not_a_folder
 from planner.paths import is_within, plan_path_problem
 from planner.plan import Plan
 from wheelplan.contentencoding import ASKED, Undecodable, decoded
+from wheelplan.netrclogin import login_for
 
 CHUNK = 1024 * 1024
 # A download with no size in the lock stops here (the planner's own archive limit).
@@ -186,19 +187,24 @@ def _sendable(url: str) -> str:
 
 def _request(url: str) -> urllib.request.Request:
     """A GET of `url`, sendable. Credentials in it (`user:password@host`, which urllib
-    would take for part of the host's name) are sent as Basic auth, as pip and uv send
-    them, in a header urllib carries across no redirect (`_Redirects` restores it to the
-    same origin only)."""
+    would take for part of the host's name), else the netrc file's login for its host,
+    are sent as Basic auth, as pip and uv send them, in a header urllib carries across
+    no redirect (`_Redirects` restores it to the same origin only)."""
     sendable = _sendable(url)
     parts = urlsplit(sendable)
-    if "@" not in parts.netloc:
-        return urllib.request.Request(sendable, headers=HEADERS)
     host = parts.netloc.rpartition("@")[2]
     request = urllib.request.Request(urlunsplit(parts._replace(netloc=host)), headers=HEADERS)
-    user, password = unquote(parts.username or ""), unquote(parts.password or "")
-    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-    request.add_unredirected_header("Authorization", f"Basic {token}")
+    if "@" in parts.netloc:
+        _authorize(request, (unquote(parts.username or ""), unquote(parts.password or "")))
+    else:
+        _authorize(request, login_for(parts.hostname or ""))
     return request
+
+
+def _authorize(request: urllib.request.Request, login: tuple[str, str] | None) -> None:
+    if login is not None:
+        token = base64.b64encode(":".join(login).encode()).decode("ascii")
+        request.add_unredirected_header("Authorization", f"Basic {token}")
 
 
 class _Redirects(urllib.request.HTTPRedirectHandler):
@@ -256,9 +262,13 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         newurl: str,
     ) -> urllib.request.Request | None:
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is None:
+            return None
         auth = req.unredirected_hdrs.get("Authorization")
-        if new is not None and auth is not None and _origin(newurl) == _origin(req.full_url):
+        if auth is not None and _origin(newurl) == _origin(req.full_url):
             new.add_unredirected_header("Authorization", auth)
+        else:  # another host's own login, as pip's requests gives it
+            _authorize(new, login_for(urlsplit(newurl).hostname or ""))
         return new
 
 
