@@ -21,7 +21,7 @@ import sys
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import cast
-from urllib.parse import unquote, urlparse
+from urllib.parse import ParseResult, unquote, urlparse
 
 import attrs
 from packaging.markers import Environment, UndefinedComparison, UndefinedEnvironmentName
@@ -144,7 +144,29 @@ def _url_problem(source: PackageWheel | PackageArchive) -> str | None:
         url.netloc not in ("", "localhost") or not url.path.startswith("/")
     ):
         return f"file URL {redacted(source.url)!r} names no absolute path on this machine"
-    return None
+    return _port_problem(url)
+
+
+def _port_problem(url: ParseResult) -> str | None:
+    """A port that is no port, refused unquoted, as uv refuses it on reading: a `/`,
+    `?` or `#` in a password ends the host early, making the password's start a port
+    and the rest a path (with the `@` in it), so that the port is the secret."""
+    if _port_fits(url):
+        return None
+    hint = (
+        ": a '/', '?', '#' or '@' in its user name or password must be percent-encoded"
+        " (%2F, %3F, %23, %40)"
+        if "@" in url.path + url.params + url.query + url.fragment
+        else ""
+    )
+    return f"URL's port is not a number from 0 to 65535{hint}"
+
+
+def _port_fits(url: ParseResult) -> bool:
+    try:
+        return url.port is None or 0 <= url.port <= 65535
+    except ValueError:  # urllib's refusal of what is no port
+        return False
 
 
 def _local_path(source: PackageWheel | PackageArchive) -> str | None:

@@ -979,6 +979,30 @@ def test_url_credentials_are_never_shown(
     ]
 
 
+@pytest.mark.parametrize("cut", ["/", "?", "#"])
+def test_a_password_that_ends_the_host_early_is_refused_unshown_before_any_download(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, cut: str
+) -> None:
+    """`user:pass/word@host`: a `/`, `?` or `#` in a password not percent-encoded ends
+    the host there, so `user` was the host and `pass` its port: the download was
+    refused as `nonnumeric port: 'pass'`, under the URL as written, the password
+    shown twice. uv refuses such a URL on reading it ('invalid port number')."""
+    beta = wheels / BETA.filename
+    url = f"http://user:s3cr{cut}et@127.0.0.1:1/{beta.name}"
+    lock = write_pylock(
+        tmp_path / "pylock.toml",
+        [LockPackage("beta", "2.0", wheels=(wheel_entry(beta, url=url),))],
+    )
+    result = cli("plan", "--lock", lock, "--python", target, "--wheel-dir", tmp_path / "dl")
+    assert "s3cr" not in result.stdout + result.stderr
+    assert errors(result) == [
+        f"error: {lock}: beta 2.0: URL's port is not a number from 0 to 65535: a '/', '?',"
+        " '#' or '@' in its user name or password must be percent-encoded (%2F, %3F, %23,"
+        " %40)"
+    ]
+    assert not (tmp_path / "dl").exists()
+
+
 def test_a_file_url_s_credentials_are_not_shown(tmp_path: Path, wheels: Path) -> None:
     beta = wheels / BETA.filename
     entry = wheel_entry(beta, url=f"file://user:s3cret@elsewhere/{beta.name}")
