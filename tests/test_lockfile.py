@@ -842,11 +842,13 @@ def test_a_proxy_for_another_scheme_lets_no_such_url_through(
     assert seen == []
 
 
-@pytest.mark.parametrize("how", ["http proxy", "https proxy", "no proxy"])
+@pytest.mark.parametrize("how", ["http proxy", "all proxy", "https proxy", "no proxy"])
 def test_proxies_from_the_environment_are_used(
     tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
-    """The downloader takes HTTP_PROXY, HTTPS_PROXY and NO_PROXY as urllib takes them."""
+    """The downloader takes HTTP_PROXY, HTTPS_PROXY and NO_PROXY as urllib takes them,
+    and ALL_PROXY for a scheme with none of its own, as pip and uv take it: urllib has
+    no use for it, and the download went around the proxy."""
     beta = wheels / BETA.filename
     folder = tmp_path / "dl"
     with _proxy(beta) as (proxy, seen), serve(wheels) as base:
@@ -860,7 +862,9 @@ def test_proxies_from_the_environment_are_used(
             assert seen == [("CONNECT", f"127.0.0.1:{port}")] * (len(NO_PAUSES) + 1)
             return
         bypass = {"no": "127.0.0.1"} if how == "no proxy" else {}
-        _proxy_environment(monkeypatch, http=proxy, **bypass)
+        _proxy_environment(
+            monkeypatch, **{"all" if how == "all proxy" else "http": proxy}, **bypass
+        )
         url = f"{base}/{beta.name}"
         (fetched,) = fetch.fetch([_locked(beta, url)], str(folder))
     assert Path(fetched.path).read_bytes() == beta.read_bytes()

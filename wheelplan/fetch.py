@@ -285,13 +285,15 @@ class _OnlyHttp(urllib.request.BaseHandler):
 
 def _opener() -> urllib.request.OpenerDirector:
     """urllib's default opener less its `file:`, `ftp:` and `data:` handlers. Proxies are
-    the environment's (HTTP_PROXY, HTTPS_PROXY, NO_PROXY, as read when this is called),
-    for http and https alone: urllib's handler opens a URL of any scheme it has a proxy
-    for through it (ftp_proxy would fetch `ftp:` URLs over http)."""
+    the environment's (HTTP_PROXY, HTTPS_PROXY, NO_PROXY, as read when this is called,
+    and ALL_PROXY for a scheme with none of its own, as pip and uv read it), for http
+    and https alone: urllib's handler opens a URL of any scheme it has a proxy for
+    through it (ftp_proxy would fetch `ftp:` URLs over http)."""
+    found = urllib.request.getproxies()
     proxies = {
         scheme: url
-        for scheme, url in urllib.request.getproxies().items()
-        if scheme in ("http", "https")
+        for scheme in ("http", "https")
+        if (url := found.get(scheme) or found.get("all"))
     }
     opener = urllib.request.OpenerDirector()
     for handler in (
