@@ -871,6 +871,37 @@ def test_proxies_from_the_environment_are_used(
     assert seen == ([] if how == "no proxy" else [("GET", url)])
 
 
+@pytest.mark.parametrize("variable", ["all", "http", "https"])
+def test_a_socks_proxy_is_refused_as_one(
+    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    """urllib takes a `socks5://` proxy for a scheme to switch to: an http download was
+    refused as 'URL scheme 'socks5' is not supported', which names no proxy, and an
+    https one sent the SOCKS server an HTTP CONNECT. uv goes through SOCKS proxies;
+    pip refuses one without PySocks, as wheelplan must without a SOCKS client."""
+    beta = wheels / BETA.filename
+    seen: list[tuple[str, str | None]] = []
+    with serve(wheels, seen=seen) as base:
+        port = base.rpartition(":")[2]
+        _proxy_environment(monkeypatch, **{variable: f"socks5://user:s3cret@127.0.0.1:{port}"})
+        for scheme in ("http", "https") if variable == "all" else (variable,):
+            wheel = _locked(beta, f"{scheme}://wheels.invalid/{beta.name}")
+            assert _refusal(wheel, tmp_path / "dl") == (
+                f"download failed: the proxy 'socks5://user:****@127.0.0.1:{port}' set for"
+                f" {scheme} is not an http or https proxy, the only kinds wheelplan goes through"
+            )
+    assert seen == []
+
+
+def _refusal(wheel: LockedWheel, folder: Path) -> str:
+    """The one problem fetching `wheel` into `folder` (with no pauses) meets, of it."""
+    with pytest.raises(Refused) as refused:
+        fetch.fetch([wheel], str(folder), pauses=NO_PAUSES)
+    (problem,) = refused.value.problems
+    assert problem.subject == wheel.url
+    return problem.message
+
+
 _BASIC = "Basic " + base64.b64encode(b"user:s3 cret").decode()
 
 
