@@ -1141,13 +1141,11 @@ def test_a_download_cut_short_is_refused_as_cut_short(
         wheel = _locked(beta, f"{base}/{beta.name}")
         if not sized:
             wheel = attrs.evolve(wheel, size=None)
-        with pytest.raises(Refused) as refused:
-            fetch.fetch([wheel], str(tmp_path / "dl"), pauses=NO_PAUSES)
-    problem = (
+        message = _refusal(wheel, tmp_path / "dl")
+    assert message == (
         f"download failed: the connection closed after 100 of the {len(whole)} bytes the"
         f" server announced; tried {len(NO_PAUSES) + 1} times"
     )
-    assert refused.value.problems == (Problem(wheel.url or "", problem),)
     assert not (tmp_path / "dl").exists()
 
 
@@ -1218,10 +1216,7 @@ def test_an_encoded_download_that_cannot_be_decoded_is_refused_naming_the_encodi
     beta = wheels / BETA.filename
     asked: list[str | None] = []
     with serve(wheels, _encoded(encoding, body, asked)) as base:
-        wheel = _locked(beta, f"{base}/{beta.name}")
-        with pytest.raises(Refused) as refused:
-            fetch.fetch([wheel], str(tmp_path / "dl"), pauses=NO_PAUSES)
-    assert refused.value.problems == (Problem(wheel.url or "", problem),)
+        assert _refusal(_locked(beta, f"{base}/{beta.name}"), tmp_path / "dl") == problem
     assert asked == ["identity"]
     assert not (tmp_path / "dl").exists()
 
@@ -1252,16 +1247,14 @@ def test_a_stalled_download_is_refused_as_timed_out_after_its_tries(
     try:
         with serve(wheels, stall, seen) as base:
             wheel = _locked(beta, f"{base}/{beta.name}")
-            with pytest.raises(Refused) as refused:
-                fetch.fetch([wheel], str(tmp_path / "dl"), pauses=NO_PAUSES)
+            message = _refusal(wheel, tmp_path / "dl")
             release.set()
     finally:
         release.set()
-    problem = (
+    assert message == (
         "download failed: timed out: nothing came from the server in 0.2 seconds;"
         f" tried {len(NO_PAUSES) + 1} times"
     )
-    assert refused.value.problems == (Problem(wheel.url or "", problem),)
     assert len(seen) == len(NO_PAUSES) + 1
     assert not (tmp_path / "dl").exists()
 
@@ -1281,14 +1274,11 @@ def test_a_server_that_takes_no_connection_is_refused_as_timed_out(
             waiting.setblocking(False)
             with contextlib.suppress(BlockingIOError):
                 waiting.connect(("127.0.0.1", port))
-        wheel = _locked(beta, f"http://127.0.0.1:{port}/{beta.name}")
-        with pytest.raises(Refused) as refused:
-            fetch.fetch([wheel], str(tmp_path / "dl"), pauses=NO_PAUSES)
-    problem = (
+        message = _refusal(_locked(beta, f"http://127.0.0.1:{port}/{beta.name}"), tmp_path / "dl")
+    assert message == (
         "download failed: timed out: nothing came from the server in 0.2 seconds;"
         f" tried {len(NO_PAUSES) + 1} times"
     )
-    assert refused.value.problems == (Problem(wheel.url or "", problem),)
 
 
 def _failing(kind: str, times: int) -> Answer:
@@ -1361,10 +1351,7 @@ def test_a_download_gives_up_after_its_tries_and_never_tries_a_4xx_again(
     beta = wheels / BETA.filename
     seen: list[tuple[str, str | None]] = []
     with serve(wheels, _failing(kind, 100), seen) as base:
-        wheel = _locked(beta, f"{base}/{beta.name}")
-        with pytest.raises(Refused) as refused:
-            fetch.fetch([wheel], str(tmp_path / "dl"), pauses=NO_PAUSES)
-    assert refused.value.problems == (Problem(wheel.url or "", problem),)
+        assert _refusal(_locked(beta, f"{base}/{beta.name}"), tmp_path / "dl") == problem
     assert len(seen) == (1 if kind == "404" else len(NO_PAUSES) + 1)
     assert not (tmp_path / "dl").exists()
 
