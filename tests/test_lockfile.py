@@ -898,7 +898,7 @@ def _refusal(wheel: LockedWheel, folder: Path) -> str:
     with pytest.raises(Refused) as refused:
         fetch.fetch([wheel], str(folder), pauses=NO_PAUSES)
     (problem,) = refused.value.problems
-    assert problem.subject == wheel.url
+    assert problem.subject == lockfile.redacted(wheel.url or "")
     return problem.message
 
 
@@ -983,6 +983,28 @@ def test_a_netrc_login_for_the_host_is_sent_as_pip_and_uv_send_it(
             assert Path(fetched.path).read_bytes() == beta.read_bytes()
     netrc_login = _basic("user:s3cret")
     assert [auth for _, auth in seen] == [netrc_login, _basic("own:word"), None, netrc_login]
+
+
+@pytest.mark.parametrize("login", ["none", "netrc", "url"])
+def test_a_401_says_whether_a_login_was_sent(
+    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch, login: str
+) -> None:
+    """'HTTP 401 Unauthorized' alone said nothing of where a login goes, nor whether
+    the one sent was refused."""
+    beta = wheels / BETA.filename
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login user password wrong\n")
+    if login == "netrc":
+        monkeypatch.setenv("NETRC", str(netrc))
+    with serve(wheels, _private) as base:
+        where = base.replace("://", "://user:wrong@") if login == "url" else base
+        message = _refusal(_locked(beta, f"{where}/private/{beta.name}"), tmp_path / "dl")
+    assert message == "download failed: HTTP 401 Unauthorized" + (
+        ": no login was sent; give one in the URL (https://user:password@host/...) or in"
+        " ~/.netrc (or the file NETRC names)"
+        if login == "none"
+        else ": the login sent was refused"
+    )
 
 
 @pytest.mark.parametrize(("userinfo", "shown"), [("user:s3cret", "user:****"), ("s3cret", "****")])

@@ -272,6 +272,28 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         return new
 
 
+class _Errors(urllib.request.HTTPDefaultErrorHandler):
+    """urllib's refusal of an error answer, a 401's saying whether a login was sent
+    (and where one goes), which the answer alone does not."""
+
+    def http_error_default(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        hdrs: http.client.HTTPMessage,
+    ) -> urllib.error.HTTPError:
+        if code == 401:
+            msg += (
+                ": the login sent was refused"
+                if req.has_header("Authorization")
+                else ": no login was sent; give one in the URL (https://user:password@host/...)"
+                " or in ~/.netrc (or the file NETRC names)"
+            )
+        return super().http_error_default(req, fp, code, msg, hdrs)
+
+
 class _OnlyHttp(urllib.request.BaseHandler):
     """What a URL of any other scheme meets: urllib's default opener reads `file:` paths,
     `data:` URLs and `ftp:` servers too, which only lockfile's checks kept out."""
@@ -329,7 +351,7 @@ def _opener() -> urllib.request.OpenerDirector:
         urllib.request.ProxyHandler(spoken),
         urllib.request.HTTPHandler(),
         urllib.request.HTTPSHandler(),
-        urllib.request.HTTPDefaultErrorHandler(),
+        _Errors(),
         _Redirects(),
         urllib.request.HTTPErrorProcessor(),
         _OnlyHttp(),
