@@ -562,15 +562,20 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
                 continue
             settled.add(really)  # removed once, by its first name
         reason = "; ".join(gone[name] for name in sorted(owners))
-        if in_journal(path):
+        reserved = path if in_journal(path) else really if really and in_journal(really) else None
+        if reserved is not None:
             # A hand-made row, or a file in the metadata folder: the apply refuses any
-            # plan that names it, so it can only go by hand.
+            # plan that names it, so it can only go by hand. Reached through a symlinked
+            # folder too, which the apply's check of the name alone would not see.
+            through = (
+                "" if reserved == path else f", reached as {reserved} through a symlinked folder,"
+            )
             left_by_hand.append(path)
             problems.append(
                 Problem(
                     path,
-                    f"a file to remove ({reason}) {RESERVED_FOR_JOURNAL}, which no plan may"
-                    " name; remove it by hand",
+                    f"a file to remove ({reason}){through} {RESERVED_FOR_JOURNAL}, which no"
+                    " plan may name; remove it by hand",
                 )
             )
             continue

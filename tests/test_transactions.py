@@ -903,6 +903,31 @@ def test_a_record_row_with_a_name_wheelplan_reserves_is_refused_as_a_file_to_rem
     ok(*command, "--python", python, "--quiet")
 
 
+def test_a_record_row_reaching_a_reserved_name_through_a_symlinked_folder_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A row through a folder linked to one with the journal's name is a file to remove
+    that no plan may name, as it is by its real path: the uninstall removed the file
+    there, since only the row's own name was looked at."""
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), tmp_path / "wheels")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [mine])
+    (env_dir / SITE / RESERVED).mkdir()
+    (env_dir / SITE / RESERVED / "x").write_text("kept")
+    (env_dir / SITE / "link").symlink_to(RESERVED)
+    record = env_dir / SITE / "mine-1.0.dist-info" / "RECORD"
+    record.write_text(record.read_text() + "link/x,,\n")
+    stderr = refused_unchanged(env_dir, "uninstall", "mine", "--python", python)
+    assert stderr == (
+        f"error: {SITE}/link/x: a file to remove (mine 1.0 is removed), reached as"
+        f" {SITE}/{RESERVED}/x through a symlinked folder, uses a name wheelplan reserves"
+        " for its journal"
+        " (.wheelplan-journal at the top of the environment, or a name beginning"
+        " .wheelplan-backup), which no plan may name; remove it by hand\n"
+    )
+
+
 def test_a_plan_edited_to_remove_a_file_with_a_reserved_name_is_refused_as_a_removal(
     tmp_path: Path,
 ) -> None:
