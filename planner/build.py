@@ -47,6 +47,7 @@ from planner.listing import (
 )
 from planner.mounts import MountPoints, mounts_staying
 from planner.overlaps import describe_owners, settle
+from planner.ownfiles import OwnFiles, left_needed
 from planner.paths import is_within, parents
 from planner.plan import (
     FORMAT,
@@ -543,6 +544,9 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     # The metadata of one that stays is its own, whatever a RECORD that goes lists.
     kept_metadata = {really for item in kept_copies if (really := real.of(item.dist_info))}
     theirs: dict[str, list[str]] = {}
+    # The environment's own files, which it needs to run, whatever a RECORD says.
+    own = OwnFiles.of(target.prefix, target.interpreter)
+    needed: dict[str, list[str]] = {}
     for path, owners in sorted(gone_owner_of.items()):
         if path in written or path in kept_owner_of:
             continue
@@ -559,6 +563,10 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             if in_metadata(really, kept_metadata):
                 for name in owners:
                     theirs.setdefault(name, []).append(path)
+                continue
+            if own.holds(really):
+                for name in owners:
+                    needed.setdefault(name, []).append(path)
                 continue
             settled.add(really)  # removed once, by its first name
         reason = "; ".join(gone[name] for name in sorted(owners))
@@ -583,6 +591,7 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             path=path, action="remove", owners=tuple(sorted(owners)), reason=reason
         )
     warnings += [left_in_metadata(installed[name], paths) for name, paths in theirs.items()]
+    warnings += [left_needed(installed[name].named, paths) for name, paths in needed.items()]
     # A loser's bytecode of a source it lost goes too, unless another kept owner lists
     # it; so does a kept owner's of a source written again (stale with the new mtime).
     for cached, names in losses.add_bytecode().items():

@@ -1148,6 +1148,45 @@ def test_a_record_row_naming_the_metadata_of_one_that_stays_leaves_it(
     assert installed_by_metadata(python) == {"other": "1.0"}
 
 
+@pytest.mark.parametrize(
+    ("row", "link"),
+    [
+        ("../../../pyvenv.cfg", None),
+        ("../../../bin/python", None),
+        (f"../../../bin/python{sys.version_info.major}.{sys.version_info.minor}", None),
+        ("top/pyvenv.cfg", "../../.."),
+        ("scripts/python", "../../../bin"),
+    ],
+)
+@pytest.mark.parametrize("how", ["uninstall", "reinstall"])
+def test_a_record_row_naming_the_environments_interpreter_or_pyvenv_cfg_leaves_it(
+    tmp_path: Path, row: str, link: str | None, how: str
+) -> None:
+    """The venv needs them to run, whoever's RECORD lists them: pip 26.3 and uv 0.13.9
+    remove them on uninstall, and so did wheelplan, by any name (another of the
+    interpreter's, or through a symlinked folder), leaving a venv that cannot start."""
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), tmp_path / "wheels")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [mine])
+    if link is not None:
+        (env_dir / SITE / row.partition("/")[0]).symlink_to(link)
+    record = env_dir / SITE / "mine-1.0.dist-info" / "RECORD"
+    record.write_text(record.read_text() + f"{row},,\n")
+    own = {name: (env_dir / name).read_bytes() for name in ("pyvenv.cfg", "bin/python")}
+    command = {"uninstall": ["uninstall", "mine"], "reinstall": ["install", mine, "--reinstall"]}
+    result = run_cli(*command[how], "--python", python, "--quiet")
+    listed = os.path.normpath(f"{SITE}/{row}") if link is None else f"{SITE}/{row}"
+    assert (result.returncode, result.stderr) == (
+        0,
+        f"warning: mine 1.0: its RECORD lists {listed!r}, which the environment needs to"
+        " run (its interpreter, or pyvenv.cfg); left as it is\n",
+    )
+    assert {name: (env_dir / name).read_bytes() for name in own} == own
+    assert (env_dir / SITE / row).exists()
+    ok("install", mine, "--python", python, "--quiet", "--reinstall")
+
+
 def test_a_plan_that_removes_a_folder_is_refused(tmp_path: Path) -> None:
     """The applier checks it too: a plan edited to remove `other/` would move the folder
     aside whole and delete it at the commit."""
