@@ -8,6 +8,7 @@ Running it must leave the target as it was, and its answer is read under a ceili
 from __future__ import annotations
 
 import os
+import re
 import selectors
 import subprocess
 import time
@@ -86,7 +87,7 @@ def failure(returncode: int, stderr: bytes) -> str:
     Of several lines the first is the message (a wrapper's, as pyenv's shim prints
     several), unless there is a traceback: then its exception's, which a wrapper may
     follow with lines of its own."""
-    raw = stderr.decode(errors="replace").splitlines()
+    raw = _said(stderr)
     lines = _single_spaced(raw)
     said = quoted(_raised(raw) or (lines[0] if lines else "no output"))
     if returncode < 0:
@@ -96,7 +97,14 @@ def failure(returncode: int, stderr: bytes) -> str:
 
 def lines_said(stderr: bytes) -> list[str]:
     """A program's non-empty lines on `stderr`, each with its spaces made single."""
-    return _single_spaced(stderr.decode(errors="replace").splitlines())
+    return _single_spaced(_said(stderr))
+
+
+def _said(stderr: bytes) -> list[str]:
+    """The lines of `stderr` without their colours: Python 3.13 colours a traceback
+    under FORCE_COLOR (not with -I, but a wrapper may run one without), and the error
+    line quotes its words. Any other escape stays, for the error line to show escaped."""
+    return _COLOUR.sub("", stderr.decode(errors="replace")).splitlines()
 
 
 def _single_spaced(raw: list[str]) -> list[str]:
@@ -137,6 +145,8 @@ _TRACEBACKS: Mapping[str, str] = {
     "Traceback (most recent call last):": "",
     "  + Exception Group Traceback (most recent call last):": "  | ",
 }
+# An ANSI colour or style (SGR) sequence, the only escapes a traceback holds.
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 # What of a failed interpreter's message the error line quotes, at most.
 _SAID_LIMIT = 200
 

@@ -966,6 +966,22 @@ def test_a_python_older_than_the_probe_can_run_in_is_refused_by_its_version(
             "exit 2",
             "(Python 3.9 is too old: wheelplan installs into Python 3.10 or newer)",
         ),
+        (
+            # A real 3.13's under FORCE_COLOR, as a wrapper that drops -I gets it: its
+            # colours are no part of what it said.
+            'Traceback (most recent call last):\n  File \x1b[35m"<string>"\x1b[0m, line'
+            " \x1b[35m1\x1b[0m, in \x1b[35m<module>\x1b[0m\n"
+            "    \x1b[31m1\x1b[0m\x1b[1;31m/\x1b[0m\x1b[31m0\x1b[0m\n"
+            "\x1b[1;35mZeroDivisionError\x1b[0m: \x1b[35mdivision by zero\x1b[0m\n",
+            "exit 1",
+            "(ZeroDivisionError: division by zero; exit status 1)",
+        ),
+        (
+            # An escape that is not a colour stays, escaped as every error line's are.
+            "\x1b[2Jcleared\x1b[1;35m\n",
+            "exit 1",
+            "(\\x1b[2Jcleared; exit status 1)",
+        ),
         ("", "exit 3", "(no output; exit status 3)"),
         ("Killed\n", "kill -KILL $$", "(Killed; killed by signal 9)"),
         ("x" * 500 + "\n", "exit 1", f"({'x' * 197}...; exit status 1)"),
@@ -980,6 +996,8 @@ def test_a_python_older_than_the_probe_can_run_in_is_refused_by_its_version(
         "a-group-raised-in-handling",
         "the-probe's-refusal",
         "the-probe's-refusal-then-a-wrapper's-line",
+        "a-coloured-traceback",
+        "a-screen-clearing-escape",
         "nothing",
         "a-signal",
         "a-long-line",
