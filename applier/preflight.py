@@ -39,6 +39,7 @@ from planner.listing import (
     not_folders,
 )
 from planner.mounts import MountPoints, mounts_staying
+from planner.ownfiles import OwnFiles
 from planner.paths import has_control, parents
 from planner.plan import INSTALLING, Distribution, Plan, Target
 from planner.target import (
@@ -335,6 +336,22 @@ def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None
     lists = check_installed(plan, base, root)
     problems += _unlisted_changes(plan, base, lists)
     real = RealPaths(base)  # None: a folder a symlink leads out of the environment
+    # A RECORD may list them, but the planner never removes them: an edit would not be
+    # seen. One refused already as no distribution's is said once.
+    own = OwnFiles.of(base, plan.target.interpreter)
+    said = {problem.subject for problem in problems}
+    problems += [
+        Problem(
+            entry.path,
+            "the environment needs it to run (its interpreter, or pyvenv.cfg), and a plan"
+            " never removes it, whatever a RECORD lists",
+        )
+        for entry in plan.files
+        if entry.action == "remove"
+        and entry.path not in said
+        and (really := real.of(entry.path))
+        and own.holds(really)
+    ]
     disk = Listing(base)  # one listdir per folder, not one lstat per planned file
     # Folders whose entries change: a read-only one is refused now, not rolled back later,
     # and a symlinked one leading out would take writes, or files moved aside, outside.

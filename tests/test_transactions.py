@@ -65,6 +65,15 @@ def plan_data(path: Path) -> dict[str, Any]:
     return data
 
 
+def edited_to_remove(plan: Path, path: str) -> None:
+    """Add to `plan`, which removes `mine`, a removal of `path` by it, with the digest
+    made again, as an edit by hand would."""
+    data = plan_data(plan)
+    data["files"].append({"action": "remove", "owners": ["mine"], "path": path, "reason": "edited"})
+    data["files"].sort(key=lambda entry: entry["path"])
+    plan.write_text(json.dumps(recompute_digest(data)))
+
+
 def actions_of(plan: dict[str, Any]) -> dict[str, str]:
     return {dist["name"]: dist["action"] for dist in plan["distributions"]}
 
@@ -937,11 +946,8 @@ def test_a_plan_edited_to_remove_a_file_with_a_reserved_name_is_refused_as_a_rem
     python = rebuild_env(env_dir)
     install(python, [mine])
     save_plan(python, plan, [], "--remove", "mine")
-    data = plan_data(plan)
     path = f"{SITE}/mine/{RESERVED}"
-    data["files"].append({"action": "remove", "owners": ["mine"], "path": path, "reason": "edited"})
-    data["files"].sort(key=lambda entry: entry["path"])
-    plan.write_text(json.dumps(recompute_digest(data)))
+    edited_to_remove(plan, path)
     stderr = refused_unchanged(env_dir, "apply", plan)
     assert stderr == (
         f"error: {plan}: removal of {path!r} uses a name wheelplan reserves for its journal"
@@ -1187,6 +1193,28 @@ def test_a_record_row_naming_the_environments_interpreter_or_pyvenv_cfg_leaves_i
     ok("install", mine, "--python", python, "--quiet", "--reinstall")
 
 
+@pytest.mark.parametrize("path", ["pyvenv.cfg", "bin/python"])
+def test_a_plan_edited_to_remove_the_environments_interpreter_or_pyvenv_cfg_is_refused(
+    tmp_path: Path, path: str
+) -> None:
+    """The planner leaves them whatever a RECORD lists; the apply checked only that the
+    distribution a removal names lists the file, so an edit adding it was applied, the
+    review counting one removal more."""
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), tmp_path / "wheels")
+    env_dir, plan = tmp_path / "env", tmp_path / "remove.json"
+    python = rebuild_env(env_dir)
+    install(python, [mine])
+    record = env_dir / SITE / "mine-1.0.dist-info" / "RECORD"
+    record.write_text(record.read_text() + f"../../../{path},,\n")
+    save_plan(python, plan, [], "--remove", "mine")
+    edited_to_remove(plan, path)
+    stderr = refused_unchanged(env_dir, "apply", plan)
+    assert stderr == (
+        f"error: {path}: the environment needs it to run (its interpreter, or pyvenv.cfg),"
+        " and a plan never removes it, whatever a RECORD lists\n"
+    )
+
+
 def test_a_plan_that_removes_a_folder_is_refused(tmp_path: Path) -> None:
     """The applier checks it too: a plan edited to remove `other/` would move the folder
     aside whole and delete it at the commit."""
@@ -1198,12 +1226,7 @@ def test_a_plan_that_removes_a_folder_is_refused(tmp_path: Path) -> None:
     install(python, [other, mine])
     plan = tmp_path / "remove.json"
     save_plan(python, plan, [], "--remove", "mine")
-    data = plan_data(plan)
-    data["files"].append(
-        {"action": "remove", "owners": ["mine"], "path": f"{SITE}/other", "reason": "edited"}
-    )
-    data["files"].sort(key=lambda entry: entry["path"])
-    plan.write_text(json.dumps(recompute_digest(data)))
+    edited_to_remove(plan, f"{SITE}/other")
     before = exact_snapshot(env_dir)
     result = refused("apply", plan)
     assert result.stderr == (
