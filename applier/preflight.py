@@ -338,13 +338,13 @@ def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None
     real = RealPaths(base)  # None: a folder a symlink leads out of the environment
     # A RECORD may list them, but the planner never removes them: an edit would not be
     # seen. One refused already as no distribution's is said once.
-    own = OwnFiles.of(base, plan.target.interpreter)
+    own = OwnFiles.of(base, plan.target.interpreter, plan.target.schemes)
     said = {problem.subject for problem in problems}
     problems += [
         Problem(
             entry.path,
-            "the environment needs it to run (its interpreter, or pyvenv.cfg), and a plan"
-            " never removes it, whatever a RECORD lists",
+            "the environment needs it (its interpreter, pyvenv.cfg, or the way to its"
+            " scheme folders), and a plan never removes it, whatever a RECORD lists",
         )
         for entry in plan.files
         if entry.action == "remove"

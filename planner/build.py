@@ -544,8 +544,8 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     # The metadata of one that stays is its own, whatever a RECORD that goes lists.
     kept_metadata = {really for item in kept_copies if (really := real.of(item.dist_info))}
     theirs: dict[str, list[str]] = {}
-    # The environment's own files, which it needs to run, whatever a RECORD says.
-    own = OwnFiles.of(target.prefix, target.interpreter)
+    # The environment's own files, which it needs, whatever a RECORD says.
+    own = OwnFiles.of(target.prefix, target.interpreter, target.schemes)
     needed: dict[str, list[str]] = {}
     for path, owners in sorted(gone_owner_of.items()):
         if path in written or path in kept_owner_of:

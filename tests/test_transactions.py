@@ -1183,18 +1183,45 @@ def test_a_record_row_naming_the_environments_interpreter_or_pyvenv_cfg_leaves_i
     command = {"uninstall": ["uninstall", "mine"], "reinstall": ["install", mine, "--reinstall"]}
     result = run_cli(*command[how], "--python", python, "--quiet")
     listed = os.path.normpath(f"{SITE}/{row}") if link is None else f"{SITE}/{row}"
-    assert (result.returncode, result.stderr) == (
-        0,
-        f"warning: mine 1.0: its RECORD lists {listed!r}, which the environment needs to"
-        " run (its interpreter, or pyvenv.cfg); left as it is\n",
-    )
+    assert (result.returncode, result.stderr) == (0, needed_left(listed))
     assert {name: (env_dir / name).read_bytes() for name in own} == own
     assert (env_dir / SITE / row).exists()
     ok("install", mine, "--python", python, "--quiet", "--reinstall")
 
 
-@pytest.mark.parametrize("path", ["pyvenv.cfg", "bin/python"])
-def test_a_plan_edited_to_remove_the_environments_interpreter_or_pyvenv_cfg_is_refused(
+def needed_left(listed: str) -> str:
+    """What a plan that removes `mine` says of its RECORD's row for `listed`, a file the
+    environment needs."""
+    return (
+        f"warning: mine 1.0: its RECORD lists {listed!r}, which the environment needs (its"
+        " interpreter, pyvenv.cfg, or the way to its scheme folders); left as it is\n"
+    )
+
+
+def test_a_record_row_naming_a_symlink_on_the_way_to_the_scheme_folders_leaves_it(
+    tmp_path: Path,
+) -> None:
+    """A folder is never removed, but a symlink to one is, as a file: with `lib` a link
+    to another folder in the prefix, a row naming it had the apply move `lib` aside,
+    fail at the next file through it and roll back, so the uninstall could not be done
+    (pip 26.3 and uv 0.13.9 remove the link, and the venv's packages with it)."""
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), tmp_path / "wheels")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [mine])
+    (env_dir / "lib").rename(env_dir / "reallib")
+    (env_dir / "lib").symlink_to("reallib")
+    record = env_dir / SITE / "mine-1.0.dist-info" / "RECORD"
+    record.write_text(record.read_text() + "../../../lib,,\n")
+    result = run_cli("uninstall", "mine", "--python", python, "--quiet")
+    assert (result.returncode, result.stderr) == (0, needed_left("lib"))
+    assert os.readlink(env_dir / "lib") == "reallib"
+    assert not list((env_dir / SITE).iterdir())
+    ok("verify", "--python", python)
+
+
+@pytest.mark.parametrize("path", ["pyvenv.cfg", "bin/python", "lib"])
+def test_a_plan_edited_to_remove_a_file_the_environment_needs_is_refused(
     tmp_path: Path, path: str
 ) -> None:
     """The planner leaves them whatever a RECORD lists; the apply checked only that the
@@ -1204,14 +1231,17 @@ def test_a_plan_edited_to_remove_the_environments_interpreter_or_pyvenv_cfg_is_r
     env_dir, plan = tmp_path / "env", tmp_path / "remove.json"
     python = rebuild_env(env_dir)
     install(python, [mine])
+    if path == "lib":  # a symlink on the way to the scheme folders, not a folder
+        (env_dir / "lib").rename(env_dir / "reallib")
+        (env_dir / "lib").symlink_to("reallib")
     record = env_dir / SITE / "mine-1.0.dist-info" / "RECORD"
     record.write_text(record.read_text() + f"../../../{path},,\n")
     save_plan(python, plan, [], "--remove", "mine")
     edited_to_remove(plan, path)
     stderr = refused_unchanged(env_dir, "apply", plan)
     assert stderr == (
-        f"error: {path}: the environment needs it to run (its interpreter, or pyvenv.cfg),"
-        " and a plan never removes it, whatever a RECORD lists\n"
+        f"error: {path}: the environment needs it (its interpreter, pyvenv.cfg, or the way"
+        " to its scheme folders), and a plan never removes it, whatever a RECORD lists\n"
     )
 
 
