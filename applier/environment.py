@@ -12,8 +12,9 @@ from applier import journal
 from applier.lock import target_lock
 from planner.discovery import absent_interpreter
 from planner.errors import Refused
+from planner.journalnames import JOURNAL_DIR
 from planner.paths import is_within
-from planner.target import JOURNAL_DIR, Place, TargetInfo, folder_given, probe
+from planner.target import Place, TargetInfo, folder_given, probe
 
 
 def staging_folder(root: str) -> str:

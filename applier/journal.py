@@ -54,9 +54,9 @@ from applier.mounts import Homes, not_mounted
 from applier.removal import remove_tree
 from planner.errors import Refused, name_the_file, plain
 from planner.inputfiles import read_own
+from planner.journalnames import BACKUP_DIR, JOURNAL_DIR, in_journal
 from planner.listing import RealPaths, is_real_dir
 from planner.paths import has_control, is_within, path_problem
-from planner.target import BACKUP_DIR, JOURNAL_DIR, in_journal
 
 INTENT = "intent.json"
 BACKUP = "backup"

@@ -13,14 +13,13 @@ from collections.abc import Callable, Collection
 
 from planner.errors import Problem, Refused
 from planner.hashing import ACCEPTED_HASHES, canonical_hash, record_hash
+from planner.journalnames import RESERVED_FOR_JOURNAL, in_journal
 from planner.limits import MAX_FILE_OFFSET
 from planner.paths import has_control, parents, path_problem, printable
 from planner.plan import INSTALLING, Distribution, Plan, Target
 from planner.target import (
     DIRECTORY_SCHEMES,
-    RESERVED_FOR_JOURNAL,
     above_schemes,
-    in_journal,
     interpreter_problem,
     prefix_problem,
 )

@@ -33,6 +33,7 @@ from planner.installed import (
     left_outside,
     unlisted_metadata,
 )
+from planner.journalnames import JOURNAL_DIR, RESERVED_FOR_JOURNAL, in_journal, plan_can_name
 from planner.layout import claims_for, dist_info_path
 from planner.limits import Limits
 from planner.listing import (
@@ -61,12 +62,8 @@ from planner.plan import (
 from planner.synckeeps import lacking, sync_kept
 from planner.tagfit import misfit
 from planner.target import (
-    JOURNAL_DIR,
-    RESERVED_FOR_JOURNAL,
     TargetInfo,
-    in_journal,
     interpreter_problem,
-    plan_can_name,
     prefix_problem,
     recover_command,
 )

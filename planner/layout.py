@@ -18,9 +18,9 @@ from installer.scripts import Script
 from planner.entrypoints import EntryScript
 from planner.errors import Problem, Refused
 from planner.hashing import record_hash
+from planner.journalnames import RESERVED_FOR_JOURNAL, in_journal
 from planner.paths import join, path_problem
 from planner.plan import FileEntry, Source
-from planner.target import RESERVED_FOR_JOURNAL, in_journal
 from planner.wheels import FileMode, Member, Wheel
 
 INSTALLER_NAME = "wheelplan"

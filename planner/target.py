@@ -22,45 +22,10 @@ from planner import running
 from planner.discovery import resolve_interpreter
 from planner.errors import Refused
 from planner.installed import Installed, installed_state, scan_elsewhere, scan_installed
+from planner.journalnames import JOURNAL_DIR, running_or_interrupted
 from planner.notafolder import not_a_folder
-from planner.paths import has_control, is_utf8, is_within, parents, path_problem
+from planner.paths import has_control, is_utf8, parents, path_problem
 from planner.plan import InstalledFolder, TargetLayout
-
-JOURNAL_DIR = ".wheelplan-journal"
-# How the name of the journal's folder at the top of each other mount inside the
-# environment that holds files an apply moves aside begins (a rename cannot leave its
-# mount); each journal's are named `BACKUP_DIR-ID`, with an ID of its own.
-BACKUP_DIR = ".wheelplan-backup"
-# Why a path `in_journal` is refused: worded for a file of such a name as well as for
-# what is below a folder of one.
-RESERVED_FOR_JOURNAL = (
-    f"uses a name wheelplan reserves for its journal ({JOURNAL_DIR} at the top of the"
-    f" environment, or a name beginning {BACKUP_DIR})"
-)
-
-
-def running_or_interrupted(recover: str) -> str:
-    """What a journal found without the environment's lock means: its apply may still be
-    running, and `recover` would then refuse."""
-    return (
-        "an apply is running here or was interrupted (it left a journal); unless one is"
-        f" running, run `{recover}`"
-    )
-
-
-def in_journal(path: str) -> bool:
-    """Whether relative `path` is in the journal or in a folder whose name begins as its
-    backup folders' do, at any depth (where a mount's top is depends on the machine):
-    no plan writes there."""
-    # The name at all first: one search, where the exact test makes two strings.
-    return is_within(path, JOURNAL_DIR) or (BACKUP_DIR in path and f"/{BACKUP_DIR}" in f"/{path}")
-
-
-def plan_can_name(path: str) -> bool:
-    """Whether a plan may name relative `path`: the apply refuses one that is no safe
-    path, or is in the journal's names, so a plan naming it could never be applied."""
-    return path_problem(path) is None and not in_journal(path)
-
 
 # `--target DIR` (pip's and uv's): a plain folder that goes on sys.path (a Lambda layer,
 # a zipapp, a vendored tree), laid out as uv lays it out: modules and data at the top,

@@ -50,10 +50,10 @@ from planner.installed import (
     installed_twice,
     scan_installed,
 )
+from planner.journalnames import BACKUP_DIR, JOURNAL_DIR, running_or_interrupted
 from planner.listing import RealPaths
 from planner.mounts import MountPoints
 from planner.paths import parents
-from planner.target import BACKUP_DIR, JOURNAL_DIR, running_or_interrupted
 
 
 @attrs.frozen

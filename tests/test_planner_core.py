@@ -19,9 +19,10 @@ from planner import review
 from planner.build import Request, make_plan
 from planner.errors import Refused
 from planner.installed import Installed
+from planner.journalnames import JOURNAL_DIR
 from planner.layout import record_hash
 from planner.plan import Distribution, FileEntry, Plan, Target
-from planner.target import JOURNAL_DIR, TargetInfo
+from planner.target import TargetInfo
 from tests.conftest import snapshot
 from tests.plannertools import INTERPRETER, SCHEMES, build_all, fake_target, plan_specs, read
 from tests.wheelfactory import Member, WheelSpec, build_wheel

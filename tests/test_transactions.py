@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 
 from applier import journal
+from planner.journalnames import JOURNAL_DIR
 from planner.paths import printable
-from planner.target import JOURNAL_DIR
 from tests.conftest import REPO, exact_snapshot, give_to_another_user, run_cli, snapshot
 from tests.deeptrees import DEPTH, DeepTree
 from tests.hostile import recompute_digest

@@ -21,7 +21,7 @@ import attrs
 
 from applier.faults import TRACE_PREFIX
 from applier.journal import CHECKPOINTS_AFTER_COMMIT
-from planner.target import JOURNAL_DIR
+from planner.journalnames import JOURNAL_DIR
 from tests.conftest import REPO, exact_snapshot, make_env, run_cli, snapshot
 from tests.wheelfactory import WheelSpec, build_wheel
 
