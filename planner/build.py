@@ -57,10 +57,8 @@ from planner.plan import (
     LockSource,
     Plan,
     Target,
-    planned_anyway,
 )
 from planner.synckeeps import lacking, sync_kept
-from planner.tagfit import misfit
 from planner.target import (
     TargetInfo,
     interpreter_problem,
@@ -70,6 +68,7 @@ from planner.target import (
 from planner.wheelhash import DigestCache
 from planner.wheelreader import read_wheels
 from planner.wheels import Wheel
+from planner.wheelset import check_wheel_set
 
 
 @attrs.frozen
@@ -93,81 +92,6 @@ class Request:
     break_system_packages: bool = False
     # Plan wheels whose Requires-Python leaves out the target's Python, with a warning.
     ignore_requires_python: bool = False
-
-
-def _how_to_choose(wheel: Wheel, other: Wheel, given: Sequence[str]) -> str:
-    """How to choose between two releases of one name that a folder given holds (a
-    wheelhouse: nothing says which one is meant), or "" when they are not both from one.
-    Looked up only for such a pair, not for every plan's wheels."""
-    folder = os.path.dirname(wheel.path)
-    house = os.path.realpath(folder)
-    if house != os.path.realpath(os.path.dirname(other.path)):
-        return ""
-    folders = {os.path.realpath(item) for item in given if os.path.isdir(item)}
-    if house not in folders:
-        return ""
-    # One was named too, and the folder brought the other.
-    files = {os.path.realpath(item) for item in given} - folders
-    paths = {os.path.realpath(other.path), os.path.realpath(wheel.path)}
-    how = (
-        "given too: name the wheel file alone, without the folder"
-        if paths & files
-        else "given: name the wheel file to install"
-    )
-    return f" (both from {folder}, a folder {how})"
-
-
-def _check_wheel_set(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> list[str]:
-    """Refuse a set of wheels that cannot go into the target together; return the
-    warnings for the wheels planned anyway (--ignore-requires-python)."""
-    problems: list[Problem] = []
-    warnings: list[str] = []
-    seen: dict[str, Wheel] = {}
-    supported = set(target.tags)
-    python = target.markers.get("python_full_version") or target.python_version
-    for wheel in wheels:
-        if wheel.name in seen:
-            other = seen[wheel.name]
-            # Two copies of one file name are told apart by their folders.
-            same = other.filename == wheel.filename
-            also = f"{wheel.name} is also given as {other.path if same else other.filename}"
-            also += _how_to_choose(wheel, other, request.wheels)
-            problems.append(Problem(wheel.path if same else wheel.filename, also))
-        seen[wheel.name] = wheel
-        if not wheel.tags & supported:
-            problems.append(
-                Problem(
-                    wheel.filename,
-                    f"is not compatible with the target, Python {target.python_version}:"
-                    f" {misfit(wheel.filename, target.tags)}",
-                )
-            )
-        if wheel.requires_python and requirements.python_excluded(wheel.requires_python, python):
-            needs = f"requires Python {wheel.requires_python}; the target is Python {python}"
-            if request.ignore_requires_python:
-                warnings.append(
-                    f"{wheel.filename}: {needs} {planned_anyway('--ignore-requires-python')}"
-                )
-            else:
-                problems.append(
-                    Problem(wheel.filename, f"{needs} (--ignore-requires-python plans it anyway)")
-                )
-        if wheel.name in request.remove:
-            problems.append(Problem(wheel.filename, f"{wheel.name} is both installed and removed"))
-    installed = {item.name for item in target.installed}
-    for name in sorted(request.remove - installed):
-        # Skipped, as pip and uv skip it: the rest of an uninstall still happens. One
-        # the target imports from a site folder outside it is named, as pip names it.
-        found = target.elsewhere.get(name)
-        outside = f" ({name} {found}, which it imports, is installed outside it)" if found else ""
-        warnings.append(f"{name}: not installed in the target{outside}; nothing to remove")
-    for name in sorted(request.prefer - set(seen) - installed):
-        problems.append(
-            Problem(name, "--prefer names a distribution that is neither planned nor installed")
-        )
-    if problems:
-        raise Refused(problems)
-    return warnings
 
 
 def _action(wheel: Wheel, old: Installed | None) -> str:
@@ -397,7 +321,14 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     )
     wheels = best_builds(wheels, request.wheels, target.tags)
     disk = Listing(target.prefix)
-    python_warnings = _check_wheel_set(wheels, target, request)
+    python_warnings = check_wheel_set(
+        wheels,
+        target,
+        request.wheels,
+        request.remove,
+        request.prefer,
+        ignore_requires_python=request.ignore_requires_python,
+    )
     installed = {item.name: item for item in target.installed}
     changes = _changes(wheels, target, request)
     distributions, active, gone = changes.distributions, changes.active, changes.gone
