@@ -12,13 +12,12 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import attrs
 
-from planner import requirements, units
+from planner import actions, requirements, units
 from planner.asinstalled import (
     as_installed,
     installed_difference,
     keeps_alike,
     sha256_of,
-    unchanged,
 )
 from planner.clashes import file_and_directory, through_links
 from planner.disowning import Losses, listed_bytecode, preferred
@@ -28,13 +27,12 @@ from planner.inputs import best_builds, expand_inputs
 from planner.installed import (
     Installed,
     in_metadata,
-    installed_twice,
     left_in_metadata,
     left_outside,
     unlisted_metadata,
 )
 from planner.journalnames import JOURNAL_DIR, RESERVED_FOR_JOURNAL, in_journal, plan_can_name
-from planner.layout import claims_for, dist_info_path
+from planner.layout import claims_for
 from planner.limits import Limits
 from planner.listing import (
     Listing,
@@ -52,13 +50,12 @@ from planner.ownfiles import OwnFiles, left_needed
 from planner.paths import is_within, parents
 from planner.plan import (
     FORMAT,
-    Distribution,
     FileEntry,
     LockSource,
     Plan,
     Target,
 )
-from planner.synckeeps import lacking, sync_kept
+from planner.synckeeps import lacking
 from planner.target import (
     TargetInfo,
     interpreter_problem,
@@ -92,21 +89,6 @@ class Request:
     break_system_packages: bool = False
     # Plan wheels whose Requires-Python leaves out the target's Python, with a warning.
     ignore_requires_python: bool = False
-
-
-def _action(wheel: Wheel, old: Installed | None) -> str:
-    from packaging.version import Version
-
-    if old is None:
-        return "install"
-    try:
-        newer = Version(wheel.version) > Version(old.version)
-        same = Version(wheel.version) == Version(old.version)
-    except ValueError:  # InvalidVersion, or a number past int()'s 4,300 digits
-        newer, same = True, False
-    if same:
-        return "reinstall"
-    return "upgrade" if newer else "downgrade"
 
 
 def _pycache_listings(folders: Iterable[str], disk: Listing) -> dict[str, frozenset[str]]:
@@ -161,104 +143,6 @@ def _emptied_in_rewritten(
     }
     staying.update(points.of_folders(found))
     return [folder for folder in found if folder not in staying]
-
-
-@attrs.frozen
-class _Changes:
-    """What a plan does to each distribution, settled before any file is looked at."""
-
-    distributions: list[Distribution]
-    # The wheels whose files are written (an unchanged reinstall writes none).
-    active: list[Wheel]
-    # Installed name -> why its files may go (replaced, reinstalled or removed).
-    gone: dict[str, str]
-    problems: list[Problem]
-    # What --sync kept though not given: name -> the line saying why.
-    kept: dict[str, str]
-
-
-def _changes(wheels: Sequence[Wheel], target: TargetInfo, request: Request) -> _Changes:
-    """Each wheel's action against what is installed, and the removals asked for."""
-    installed = {item.name: item for item in target.installed}
-    planned_names = {wheel.name for wheel in wheels}
-    gone: dict[str, str] = {}
-    distributions: list[Distribution] = []
-    active: list[Wheel] = []
-    problems: list[Problem] = []
-    every_listed: set[str] = set()
-
-    def listed_elsewhere(path: str) -> bool:
-        """Whether an installed distribution lists `path` (gathered on first asking)."""
-        if not every_listed:
-            every_listed.update(path for item in target.installed for path in item.files)
-        return path in every_listed
-
-    for wheel in wheels:
-        old = installed.get(wheel.name)
-        if old is not None and old.unlisted is not None:
-            # Replacing it would leave its files, and its metadata beside the new one's:
-            # two versions would claim the name (see README, "Planning against what is
-            # installed").
-            problems.append(
-                Problem(
-                    old.dist_info,
-                    f"cannot replace {old.named} with {wheel.filename}:"
-                    f" {old.unlisted}, so which files are its own is unknown (remove it first)",
-                )
-            )
-        action = _action(wheel, old)
-        if (
-            old is not None
-            and action == "reinstall"
-            and not request.reinstall
-            and unchanged(wheel, old, target, listed_elsewhere)
-        ):
-            action = "unchanged"
-        else:
-            active.append(wheel)
-            if old is not None:
-                gone[old.name] = (
-                    f"{old.named} is reinstalled"
-                    if action == "reinstall"
-                    else f"{old.named} is replaced by {wheel.version}"
-                )
-        distributions.append(
-            Distribution(
-                name=wheel.name,
-                display_name=wheel.display_name,
-                version=wheel.version,
-                action=action,  # type: ignore[arg-type]
-                dist_info=dist_info_path(wheel, target.schemes),
-                previous_version=old.version if old else None,
-                wheel=wheel.filename,
-                wheel_path=wheel.path,
-                wheel_sha256=wheel.sha256,
-                wheel_size=wheel.size,
-                requested=True,
-            )
-        )
-    removing = set(request.remove).intersection(installed)
-    kept: dict[str, str] = {}
-    if request.sync:
-        kept = sync_kept(installed, planned_names, request.remove, target.markers)
-        removing |= set(installed) - planned_names - kept.keys()
-    problems += installed_twice(target.installed, planned_names | removing)
-    for name in sorted(removing):
-        old = installed[name]
-        if old.unlisted is not None:
-            problems.append(Problem(old.dist_info, f"cannot remove: {old.unlisted}"))
-            continue
-        gone[name] = f"{old.named} is removed" + (" (--sync)" if name not in request.remove else "")
-        distributions.append(
-            Distribution(
-                name=name,
-                display_name=old.display_name,
-                version=old.version,
-                action="remove",
-                dist_info=old.dist_info,
-            )
-        )
-    return _Changes(distributions, active, gone, problems, kept)
 
 
 def _unmet(
@@ -330,7 +214,9 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
         ignore_requires_python=request.ignore_requires_python,
     )
     installed = {item.name: item for item in target.installed}
-    changes = _changes(wheels, target, request)
+    changes = actions.changes(
+        wheels, target, request.remove, sync=request.sync, reinstall=request.reinstall
+    )
     distributions, active, gone = changes.distributions, changes.active, changes.gone
     problems = list(changes.problems)
     # Every copy of a distribution installed more than once keeps its files.
