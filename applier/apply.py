@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from applier import bytecode, cache, faults, journal, unitwriter, workers
+from applier import bytecode, cache, faults, journal, recovery, unitwriter, workers
 from applier.environment import base_of
 from applier.lock import target_lock
 from applier.madefolders import missing_folders, remove_empty
@@ -402,7 +402,7 @@ def _not_started(base: str, error: OSError) -> Refused:
 def _recover(base: str, plan: Plan, what: str, root: str | None) -> None:
     """Recover now; if even that fails, tell the user how to finish it by hand."""
     try:
-        journal.recover(base, root)
+        recovery.recover(base, root)
     except (OSError, Refused) as failure:
         raise Refused.one(
             base,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from applier import journal
+from applier import recovery
 from applier.lock import target_lock
 from planner.discovery import absent_interpreter
 from planner.errors import Refused
@@ -104,7 +104,7 @@ def recover_target(prefix: str, root: str | None = None) -> str:
     """Finish or undo an interrupted apply, under the environment's lock."""
     base = base_of(prefix, root)
     with target_lock(base):
-        return journal.recover(base, root)
+        return recovery.recover(base, root)
 
 
 __all__ = [

@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 import pytest
 
-from applier import journal, unitwriter, wheelindex, workers
+from applier import journal, recovery, unitwriter, wheelindex, workers
 from applier import preflight as preflight_module
 from applier.apply import apply_plan
 from applier.atomic import fsync_dir, write_atomic
@@ -663,7 +663,7 @@ def test_a_logged_folder_no_folder_can_be_is_refused_before_recovery_changes_any
     (root / journal.REMOVED_DIRS).write_text(json.dumps(entry) + "\n")
     before = exact_snapshot(base)
     with pytest.raises(Refused) as caught:
-        journal.recover(str(base))
+        recovery.recover(str(base))
     (problem,) = caught.value.problems
     assert "has a mode, uid or gid no folder can have" in problem.message
     assert exact_snapshot(base) == before
@@ -678,7 +678,7 @@ def test_a_logged_folder_is_recreated_with_its_mode(tmp_path: Path) -> None:
     transaction.begin(journal.Intent((), (), ()))
     transaction.remove_dir("gone")
     assert not (base / "gone").exists()
-    assert journal.recover(str(base)) == "rolled back"
+    assert recovery.recover(str(base)) == "rolled back"
     assert (base / "gone").stat().st_mode & 0o7777 == 0o750
 
 
@@ -692,6 +692,6 @@ def test_a_logged_folder_is_recreated_with_its_owner(tmp_path: Path) -> None:
     transaction.begin(journal.Intent((), (), ()))
     transaction.remove_dir("gone")
     assert not (base / "gone").exists()
-    assert journal.recover(str(base)) == "rolled back"
+    assert recovery.recover(str(base)) == "rolled back"
     info = (base / "gone").lstat()
     assert (info.st_uid, info.st_gid, info.st_mode & 0o7777) == (*owner, 0o750)

@@ -47,6 +47,7 @@ APPLYING_ONLY = {
     "applier.lock",
     "applier.preflight",
     "applier.records",
+    "applier.recovery",
     "applier.streams",
     "applier.unitwriter",
     "applier.validate",
@@ -106,10 +107,12 @@ def test_apply_imports_no_wheel_reader_and_plan_no_applier(
     assert (env / "bin/tool-data").read_bytes() == f"#!{target}\nprint('data script')\n".encode()
     assert (env / "bin/tool").read_bytes().startswith(f"#!{target}\n".encode())
 
-    # Recovering needs the journal and the lock; neither it nor verifying writes files.
-    writing = APPLYING_ONLY - {"applier.journal", "applier.lock"}
+    # Recovering needs the journal's modules (written, rolled back) and the lock;
+    # neither it nor verifying writes files.
+    journal = {"applier.journal", "applier.recovery"}
+    writing = APPLYING_ONLY - journal - {"applier.lock"}
     recovering = imported_by(tmp_path, "recover", "--python", target)
-    assert "applier.journal" in recovering
+    assert journal <= recovering
     assert recovering & writing == set()
     assert imported_by(tmp_path, "verify", "--python", target) & writing == set()
 

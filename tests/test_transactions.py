@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from applier import journal
+from applier import journal, recovery
 from planner.journalnames import JOURNAL_DIR
 from planner.paths import printable
 from tests.conftest import REPO, exact_snapshot, give_to_another_user, run_cli, snapshot
@@ -2389,7 +2389,7 @@ def test_a_folder_whose_time_cannot_be_set_back_does_not_stop_the_rollback(
         real_utime(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "utime", utime)
-    assert journal.recover(str(base)) == "rolled back"
+    assert recovery.recover(str(base)) == "rolled back"
     assert sorted(p.name for p in base.rglob("*")) == ["mine", "theirs"]
     after = folder_mtimes(base)
     assert after["theirs"] != times["theirs"]
@@ -2408,7 +2408,7 @@ def test_a_rollback_removes_no_folder_above_those_it_may_have_made(
     base = root / "staged" / "env" if staging else above / "env"
     base.mkdir(parents=True)
     journal.Journal(str(base), fsync=False).begin(journal.Intent((), (), (), made=100))
-    assert journal.recover(str(base), str(root) if staging else None) == "rolled back"
+    assert recovery.recover(str(base), str(root) if staging else None) == "rolled back"
     assert sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")) == ["above"]
 
 
@@ -2428,7 +2428,7 @@ def test_a_journal_is_dropped_however_deep_a_tree_in_it(
     else:
         os.unlink(base / JOURNAL_DIR / journal.INTENT)
     deep_tree(base / JOURNAL_DIR / journal.BACKUP / "0", DEPTH)
-    assert journal.recover(str(base)) == ("rolled forward" if committed else "clean")
+    assert recovery.recover(str(base)) == ("rolled forward" if committed else "clean")
     assert os.listdir(base) == []
 
 
