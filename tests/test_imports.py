@@ -44,6 +44,7 @@ APPLYING_ONLY = {
     "applier.bytecode",
     "applier.inflate",
     "applier.journal",
+    "applier.journalreader",
     "applier.lock",
     "applier.preflight",
     "applier.records",
@@ -107,9 +108,9 @@ def test_apply_imports_no_wheel_reader_and_plan_no_applier(
     assert (env / "bin/tool-data").read_bytes() == f"#!{target}\nprint('data script')\n".encode()
     assert (env / "bin/tool").read_bytes().startswith(f"#!{target}\n".encode())
 
-    # Recovering needs the journal's modules (written, rolled back) and the lock;
-    # neither it nor verifying writes files.
-    journal = {"applier.journal", "applier.recovery"}
+    # Recovering needs the journal's modules (written, read back, rolled back) and the
+    # lock; neither it nor verifying writes files.
+    journal = {"applier.journal", "applier.journalreader", "applier.recovery"}
     writing = APPLYING_ONLY - journal - {"applier.lock"}
     recovering = imported_by(tmp_path, "recover", "--python", target)
     assert journal <= recovering
