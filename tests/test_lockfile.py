@@ -36,7 +36,7 @@ from tests.conftest import REPO, run_in_pty, snapshot
 from tests.foldertools import FOLDERS, Folder
 from tests.imagetools import Answer, LockPackage, serve, sha256_of, wheel_entry, write_pylock
 from tests.wheelfactory import WheelSpec, build_wheel
-from wheelplan import fetch
+from wheelplan import fetch, urlopener
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -825,7 +825,7 @@ def _proxy_environment(monkeypatch: pytest.MonkeyPatch, **proxies: str) -> None:
         monkeypatch.delenv(f"{name.upper()}_PROXY", raising=False)
     for name, value in proxies.items():
         monkeypatch.setenv(f"{name.upper()}_PROXY", value)
-    monkeypatch.setattr(fetch, "_OPENER", fetch._opener())
+    monkeypatch.setattr(urlopener, "OPENER", urlopener.opener())
 
 
 def test_a_proxy_for_another_scheme_lets_no_such_url_through(
