@@ -1,6 +1,6 @@
 """Re-validate a loaded plan as if a stranger wrote it.
 
-The schema check in `planner.plan.loads` proves the types; this proves the plan is
+The schema check in `planner.planjson.loads` proves the types; this proves the plan is
 safe to execute: every path stays inside the environment, the work units partition
 the writes exactly, and every source is complete.
 """

@@ -23,7 +23,8 @@ from typing import Any, Literal
 
 import attrs
 
-from planner.plan import FORMAT, digest_of
+from planner.plan import FORMAT
+from planner.planjson import digest_of
 from planner.target import DIRECTORY_SCHEMES
 from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
 
@@ -803,7 +804,7 @@ SANITISED: tuple[Sanitised, ...] = (
 
 
 def recompute_digest(data: dict[str, Any]) -> dict[str, Any]:
-    """What an attacker who read plan.py would do after editing a plan."""
+    """What an attacker who read planjson.py would do after editing a plan."""
     data["digest"] = digest_of(data)
     return data
 

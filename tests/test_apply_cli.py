@@ -20,7 +20,8 @@ import attrs
 import pytest
 
 from planner import target as target_module
-from planner.plan import Plan, digest_of
+from planner.plan import Plan
+from planner.planjson import digest_of
 from tests.conftest import run_in_pty, snapshot
 from tests.recordcheck import read_records, respelled, verify_records
 from tests.txsupport import installed_by_metadata

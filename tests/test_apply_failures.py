@@ -35,7 +35,8 @@ from applier.records import write_record
 from applier.streams import write_file
 from applier.validate import validate
 from planner.errors import Refused
-from planner.plan import Distribution, Source, Target, digest_of, dumps, loads
+from planner.plan import Distribution, Source, Target
+from planner.planjson import digest_of, dumps, loads
 from planner.target import BackgroundProbe
 from tests.applytools import SCHEMES, plan_for, with_units, writes_of
 from tests.conftest import exact_snapshot, give_to_another_user

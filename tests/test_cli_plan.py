@@ -25,7 +25,8 @@ from installer.sources import WheelFile
 from packaging.tags import sys_tags
 
 from planner.inputfiles import MAX_LOCK_BYTES, MAX_PLAN_BYTES
-from planner.plan import Plan, digest_of, dumps, loads
+from planner.plan import Plan
+from planner.planjson import digest_of, dumps, loads
 from tests.conftest import REPO, make_system_python, run_cli, snapshot
 from tests.deeptrees import LONG, LONG_DEPTH, DeepTree
 from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from planner.plan import digest_of
+from planner.planjson import digest_of
 from planner.target import DIRECTORY_SCHEMES
 from tests.conftest import run_cli, snapshot
 from tests.foldertools import FOLDERS, PREFIX, SITE, TARGET, Folder

@@ -26,7 +26,7 @@ from planner.build import Request, make_plan
 from planner.entrypoints import EntryScript
 from planner.errors import Refused
 from planner.limits import Limits
-from planner.plan import dumps
+from planner.planjson import dumps
 from planner.target import TargetInfo
 from planner.wheelreader import read_wheel, read_wheels
 from planner.wheels import Member, Wheel

@@ -14,8 +14,7 @@ from typing import Any
 import attrs
 import pytest
 
-from planner import plan as plan_module
-from planner import review
+from planner import planjson, review
 from planner.build import Request, make_plan
 from planner.errors import Refused
 from planner.installed import Installed
@@ -971,7 +970,7 @@ def _objects(data: dict[str, Any], where: str) -> list[dict[str, Any]]:
 def _laid_out(data: dict[str, Any]) -> str:
     """Plan data with a fresh digest, laid out as `dumps` lays out a plan, written with
     the standard library: text the fast way in is meant to take."""
-    data = {**data, "digest": plan_module.digest_of(data)}
+    data = {**data, "digest": planjson.digest_of(data)}
 
     def text(value: Any) -> str:
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -999,9 +998,9 @@ def test_the_fast_way_in_takes_only_what_the_careful_one_does(
     # `loads` reads a plan laid out as `dumps` writes it in one msgspec pass, and any
     # other text through `_build`, which names a bad field: an edit the careful way
     # refuses must never get through the fast one.
-    original = json.loads(plan_module.dumps(_tools_plan(wheels, fake)))
+    original = json.loads(planjson.dumps(_tools_plan(wheels, fake)))
     del original["digest"]
-    assert plan_module._canonical_plan(_laid_out(original).encode(), None) is not None
+    assert planjson._canonical_plan(_laid_out(original).encode(), None) is not None
     wrong: list[Any] = [None, 0, -1, 3, True, 1.5, "", "write", [], ["x"], ["x", 1], {}]
     edited: list[tuple[str, str, Any, str]] = []
     for where in ("plan", "target", "distributions", "files", "source", "units"):
@@ -1018,15 +1017,15 @@ def test_the_fast_way_in_takes_only_what_the_careful_one_does(
                 edited.append((where, key, value, _laid_out(data)))
     # As `loads` calls it: with the digest the file carries, where it is its body's.
     fast = [
-        plan_module._canonical_plan(raw, plan_module._signed_as_written(raw))
+        planjson._canonical_plan(raw, planjson._signed_as_written(raw))
         for *_, text in edited
         for raw in (text.encode(),)
     ]
-    monkeypatch.setattr(plan_module, "_canonical_plan", lambda text, digest: None)
+    monkeypatch.setattr(planjson, "_canonical_plan", lambda text, digest: None)
     taken = 0
     for (where, key, value, text), quick in zip(edited, fast, strict=True):
         try:
-            careful: Plan | None = plan_module.loads(text, "plan.json")
+            careful: Plan | None = planjson.loads(text, "plan.json")
         except Refused:
             careful = None
         assert quick is None or quick == careful, (where, key, value)
@@ -1040,9 +1039,9 @@ def test_the_target_and_distributions_are_handed_over_before_the_files_are_decod
     wheels: Path, fake: TargetInfo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan = _tools_plan(wheels, fake)
-    text = plan_module.dumps(plan)
+    text = planjson.dumps(plan)
     events: list[str] = []
-    decode = plan_module._canonical_plan
+    decode = planjson._canonical_plan
 
     def decoding(data: bytes, digest: str | None) -> Plan | None:
         events.append("files")
@@ -1052,26 +1051,26 @@ def test_the_target_and_distributions_are_handed_over_before_the_files_are_decod
         assert (target, distributions) == (plan.target, plan.distributions)
         events.append("header")
 
-    monkeypatch.setattr(plan_module, "_canonical_plan", decoding)
-    assert plan_module.loads(text, "plan.json", header) == plan
+    monkeypatch.setattr(planjson, "_canonical_plan", decoding)
+    assert planjson.loads(text, "plan.json", header) == plan
     assert events == ["header", "files"]
     # Laid out otherwise, the plan hands them over once, when it is read.
     events.clear()
-    assert plan_module.loads(json.dumps(json.loads(text), indent=2), "plan.json", header) == plan
+    assert planjson.loads(json.dumps(json.loads(text), indent=2), "plan.json", header) == plan
     assert events == ["files", "header"]
     # A malformed target is never handed over, early or late.
     events.clear()
     broken = text.replace('"layout":"environment"', '"layout":"elsewhere"')
     assert broken != text
     with pytest.raises(Refused):
-        plan_module.loads(broken, "plan.json", header)
+        planjson.loads(broken, "plan.json", header)
     assert "header" not in events
     # Nor is one whose digest does not hold, which `show` would not review.
     events.clear()
     edited = text.replace(str(plan.target.interpreter), "/bin/true")
     assert edited != text
     with pytest.raises(Refused, match="plan digest does not match"):
-        plan_module.loads(edited, "plan.json", header)
+        planjson.loads(edited, "plan.json", header)
     assert "header" not in events
 
 
@@ -1079,28 +1078,28 @@ def test_a_plan_as_dumps_wrote_it_is_read_in_one_pass(
     wheels: Path, fake: TargetInfo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan = _tools_plan(wheels, fake)
-    text = plan_module.dumps(plan)
+    text = planjson.dumps(plan)
     indented = json.dumps(json.loads(text), indent=2)
 
     def careful(*args: Any) -> Any:
         raise AssertionError("read the careful way")
 
-    monkeypatch.setattr(plan_module, "_build", careful)
-    assert plan_module.loads(text, "plan.json") == plan
+    monkeypatch.setattr(planjson, "_build", careful)
+    assert planjson.loads(text, "plan.json") == plan
     with pytest.raises(AssertionError, match="careful way"):
-        plan_module.loads(indented, "plan.json")
+        planjson.loads(indented, "plan.json")
     monkeypatch.undo()
     # Re-indented by hand, or saved with Windows line ends, the same plan still loads,
     # only more slowly; bytes that are not UTF-8 are named as such.
-    assert plan_module.loads(indented, "plan.json") == plan
-    assert plan_module.loads(text.replace("\n", "\r\n").encode(), "plan.json") == plan
+    assert planjson.loads(indented, "plan.json") == plan
+    assert planjson.loads(text.replace("\n", "\r\n").encode(), "plan.json") == plan
     with pytest.raises(Refused, match=r"not a plan file \(not UTF-8 text\)"):
-        plan_module.loads(text.encode().replace(b'"tools"', b'"tools\xff"'), "plan.json")
+        planjson.loads(text.encode().replace(b'"tools"', b'"tools\xff"'), "plan.json")
 
 
 def test_a_plan_with_a_key_twice_in_one_object_is_refused(wheels: Path, fake: TargetInfo) -> None:
     # A parser keeps a repeated key's last value, where a reviewer reads the first.
-    data = json.loads(plan_module.dumps(_tools_plan(wheels, fake)))
+    data = json.loads(planjson.dumps(_tools_plan(wheels, fake)))
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     sources = [entry["source"] for entry in data["files"]]
     member_hash = next(source["hash"] for source in sources if source["kind"] == "member")
@@ -1112,4 +1111,4 @@ def test_a_plan_with_a_key_twice_in_one_object_is_refused(wheels: Path, fake: Ta
         # As a parser reads it, the same plan, digest and all: only the repetition is wrong.
         assert edited != text and json.loads(edited) == data
         with pytest.raises(Refused, match=rf"malformed plan: key '{key}' appears twice"):
-            plan_module.loads(edited, "plan.json")
+            planjson.loads(edited, "plan.json")

@@ -27,12 +27,12 @@ from hypothesis import strategies as st
 
 from applier.apply import apply_plan
 from applier.options import Options
-from planner import plan as plan_module
-from planner import units
+from planner import planjson, units
 from planner.build import Request, make_plan
 from planner.errors import Refused
 from planner.installed import scan_installed
-from planner.plan import FORMAT, FileEntry, OwnerHash, Plan, Source, digest_of, dumps, loads
+from planner.plan import FORMAT, FileEntry, OwnerHash, Plan, Source
+from planner.planjson import digest_of, dumps, loads
 from planner.target import TargetInfo
 from tests.plannertools import INTERPRETER, SCHEMES, build_all, fake_target, plan_specs
 from tests.wheelfactory import Member, WheelSpec, record_hash
@@ -504,7 +504,7 @@ def _values(kind: Any) -> st.SearchStrategy[Any]:
 @PROPERTY
 @given(_every_field(Plan))
 def test_any_plan_is_written_as_canonical_json_and_read_back_unchanged(plan: Plan) -> None:
-    written = b"".join(plan_module.encode(plan))  # what `plan -o` writes
+    written = b"".join(planjson.encode(plan))  # what `plan -o` writes
     text = written.decode()
     assert dumps(plan) == text
     data = json.loads(text)
@@ -517,10 +517,10 @@ def test_any_plan_is_written_as_canonical_json_and_read_back_unchanged(plan: Pla
     lines = sum(1 + len(value) if type(value) is list and value else 1 for value in data.values())
     assert text.count("\n") == lines
     # Read the fast way, whether its digest was checked first or is checked there.
-    signed = plan_module._signed_as_written(written)
+    signed = planjson._signed_as_written(written)
     assert signed == data["digest"]
-    assert plan_module._canonical_plan(written, signed) == plan
-    assert plan_module._canonical_plan(written, None) == plan
+    assert planjson._canonical_plan(written, signed) == plan
+    assert planjson._canonical_plan(written, None) == plan
     assert loads(written, "plan.json") == loads(text, "plan.json") == plan
 
 
@@ -529,11 +529,11 @@ def test_any_plan_is_written_as_canonical_json_and_read_back_unchanged(plan: Pla
 def test_any_one_byte_edit_of_a_plan_breaks_its_digest(plan: Plan, data: st.DataObject) -> None:
     """The digest is checked before anything a plan names is run or read: no byte of a
     written plan can change, line breaks included, and still pass that check."""
-    written = b"".join(plan_module.encode(plan))
+    written = b"".join(planjson.encode(plan))
     at = data.draw(st.integers(0, len(written) - 1))
     byte = data.draw(st.integers(0, 255).filter(lambda value: value != written[at]))
     edited = written[:at] + bytes([byte]) + written[at + 1 :]
-    assert plan_module._signed_as_written(edited) is None
+    assert planjson._signed_as_written(edited) is None
 
 
 # Normalized names where one is another's start followed by a digit or a dash, which

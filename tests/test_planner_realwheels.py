@@ -16,7 +16,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from planner.plan import Plan, loads
+from planner.plan import Plan
+from planner.planjson import loads
 from tests import realwheels
 from tests.conftest import snapshot
 from tests.realwheels import FILES, JWT_PAIR, NVIDIA, sha256_of

@@ -25,7 +25,8 @@ from planner import review
 from planner.errors import Problem, Refused
 from planner.limits import Limits
 from planner.paths import printable
-from planner.plan import Plan, dumps, encode, read_plan
+from planner.plan import Plan
+from planner.planjson import dumps, encode, read_plan
 from planner.review import human_size, plural
 from planner.target import BackgroundProbe, place_of, recover_command
 from wheelplan import output, planfile
