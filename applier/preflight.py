@@ -20,13 +20,8 @@ from applier import bytecode, journal, wheelindex
 from applier.options import Options
 from applier.stale import SINCE, STAGED, described, installed_changes
 from planner.errors import Problem, Refused
-from planner.installed import (
-    FileList,
-    bytecode_source,
-    file_lists,
-    installed_state_at,
-    listed_paths,
-)
+from planner.installed import FileList, bytecode_source, file_lists, listed_paths
+from planner.installedstate import installed_state_at
 from planner.listing import (
     LEADS_OUT,
     Listing,

@@ -1,6 +1,6 @@
 """What is installed in a target, read from its disk: the distributions' metadata
-folders, the lists of their files (RECORD, or a legacy installed-files.txt), and the
-digests of those lists an apply checks the target against.
+folders and the lists of their files (RECORD, or a legacy installed-files.txt), whose
+digests (`installedstate.py`) an apply checks the target against.
 
 Apart from `target.py`, which learns the target from its interpreter: the applier
 checks a fingerprint without running anything, and `verify` scans without planning.
@@ -9,8 +9,6 @@ checks a fingerprint without running anything, and `verify` scans without planni
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import posixpath
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -21,8 +19,7 @@ from planner.errors import Problem
 from planner.inputfiles import MAX_METADATA_BYTES, read_at_most
 from planner.installedrecord import Rows, prefix_relative, record_files, row_problem
 from planner.listing import is_real_dir
-from planner.paths import is_within, parents, printable
-from planner.plan import InstalledFolder
+from planner.paths import is_within, parents
 from planner.trees import OnError, walk
 
 
@@ -92,13 +89,6 @@ def left_in_metadata(item: Installed, paths: Sequence[str]) -> str:
     )
 
 
-def installed_state(installed: Iterable[Installed]) -> tuple[InstalledFolder, ...]:
-    """What a plan records of the target's distributions: each metadata folder, with
-    a digest of its file list, so an apply can name the one added, removed or listing
-    other files since."""
-    return _state((item.dist_info, item.listing) for item in installed)
-
-
 # A metadata folder as the applier reads it: its path relative to the prefix, the path
 # itself, and its file list's text (RECORD, or a legacy installed-files.txt; None: none).
 FileList = tuple[str, str, str | None]
@@ -111,19 +101,6 @@ def file_lists(prefix: str, schemes: Mapping[str, str]) -> list[FileList]:
         (dist_info, folder, _listing_of(folder))
         for dist_info, folder in _dist_info_folders(prefix, schemes)
     ]
-
-
-def installed_state_at(
-    prefix: str, schemes: Mapping[str, str], lists: Sequence[FileList] | None = None
-) -> tuple[InstalledFolder, ...]:
-    """`installed_state(scan_installed(prefix, schemes))`, from the file lists alone
-    (`lists`, when they were read already).
-
-    What an apply checks the target against: it parses no METADATA or RECORD, so it
-    imports neither installer nor packaging, however much is installed.
-    """
-    found = file_lists(prefix, schemes) if lists is None else lists
-    return _state((dist_info, listing) for dist_info, _, listing in found)
 
 
 def listed_paths(
@@ -166,32 +143,6 @@ def bytecode_source(path: str) -> str | None:
     if level.startswith("opt-"):
         stem = stem.rpartition(".")[0]
     return posixpath.join(posixpath.dirname(folder), stem + ".py") if stem else None
-
-
-def _state(listings: Iterable[tuple[str, str | None]]) -> tuple[InstalledFolder, ...]:
-    """Each folder by its name escaped as `printable` escapes it: a folder whose name
-    holds a control character, or is not UTF-8, is anyone's junk, which a plan must
-    still be able to hold and an apply to name (both escape it alike). No list digests
-    as an empty one, as the single fingerprint before it read them.
-
-    Folders whose names escape alike (one named with a control character, one with
-    the backslash text that escapes it) are held once, their lists digested together
-    in the order of their names: a plan names each folder once, and a change to
-    either is still told."""
-    by_name: dict[str, list[tuple[str, str]]] = {}
-    for dist_info, listing in listings:
-        by_name.setdefault(printable(dist_info), []).append((dist_info, listing or ""))
-    return tuple(
-        InstalledFolder(name, hashlib.sha256(_joined(by_name[name]).encode()).hexdigest())
-        for name in sorted(by_name)
-    )
-
-
-def _joined(folders: list[tuple[str, str]]) -> str:
-    # One folder's list as it is (the digest a plan has always held); several as a JSON
-    # list of them, in the order of the folders' names.
-    texts = [listing for _, listing in sorted(folders)]
-    return texts[0] if len(texts) == 1 else json.dumps(texts)
 
 
 _DIST_INFO = ".dist-info"

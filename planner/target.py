@@ -21,7 +21,8 @@ import msgspec
 from planner import running
 from planner.discovery import resolve_interpreter
 from planner.errors import Refused
-from planner.installed import Installed, installed_state, scan_elsewhere, scan_installed
+from planner.installed import Installed, scan_elsewhere, scan_installed
+from planner.installedstate import installed_state
 from planner.journalnames import JOURNAL_DIR, running_or_interrupted
 from planner.notafolder import not_a_folder
 from planner.paths import has_control, is_utf8, parents, path_problem

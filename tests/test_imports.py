@@ -21,7 +21,7 @@ from installer.scripts import Script
 from packaging.utils import canonicalize_name
 
 from applier.validate import _project_of
-from planner.installed import installed_state_at
+from planner.installedstate import installed_state_at
 from planner.shebang import shebang
 from planner.target import probe
 from tests.conftest import REPO

@@ -24,8 +24,9 @@ from planner.errors import Refused
 from planner.hashing import encode_hash, record_hash
 from planner.inputfiles import MAX_METADATA_BYTES
 from planner.inputs import best_builds
-from planner.installed import Installed, installed_state, installed_state_at, scan_installed
+from planner.installed import Installed, scan_installed
 from planner.installedrecord import record_files, record_without
+from planner.installedstate import installed_state, installed_state_at
 from planner.layout import claims_for, dist_info_path
 from planner.listing import Listing, empty_below, left_below
 from planner.overlaps import settle
