@@ -14,7 +14,8 @@ from planner.discovery import absent_interpreter
 from planner.errors import Refused
 from planner.journalnames import JOURNAL_DIR
 from planner.paths import is_within
-from planner.target import Place, TargetInfo, folder_given, probe
+from planner.place import Place, folder_given
+from planner.target import TargetInfo, probe
 
 
 def staging_folder(root: str) -> str:

@@ -8,7 +8,7 @@ import re
 import attrs
 
 from planner.errors import Refused
-from planner.target import Place
+from planner.place import Place
 
 
 @attrs.frozen

@@ -36,17 +36,9 @@ from planner.listing import (
 from planner.mounts import MountPoints, mounts_staying
 from planner.ownfiles import OwnFiles
 from planner.paths import has_control, parents
+from planner.place import FOLDER_OPTIONS, Place, folder_given, place_of, recover_command
 from planner.plan import INSTALLING, Distribution, Plan, Target
-from planner.target import (
-    FOLDER_OPTIONS,
-    BackgroundProbe,
-    Place,
-    TargetInfo,
-    folder_given,
-    interpreter_problem,
-    place_of,
-    recover_command,
-)
+from planner.target import BackgroundProbe, TargetInfo, interpreter_problem
 
 
 def _wanted(distributions: Sequence[Distribution], wheel_dir: str | None) -> dict[str, str]:

@@ -48,6 +48,7 @@ from planner.mounts import MountPoints, mounts_staying
 from planner.overlaps import describe_owners, settle
 from planner.ownfiles import OwnFiles, left_needed
 from planner.paths import is_within, parents
+from planner.place import recover_command
 from planner.plan import (
     FORMAT,
     FileEntry,
@@ -56,12 +57,7 @@ from planner.plan import (
     Target,
 )
 from planner.synckeeps import lacking
-from planner.target import (
-    TargetInfo,
-    interpreter_problem,
-    prefix_problem,
-    recover_command,
-)
+from planner.target import TargetInfo, interpreter_problem, prefix_problem
 from planner.wheelhash import DigestCache
 from planner.wheelreader import read_wheels
 from planner.wheels import Wheel

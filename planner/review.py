@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from planner.paths import parents, printable
+from planner.place import place_of
 from planner.plan import INSTALLING, Distribution, Plan, overridden
-from planner.target import place_of
 
 LIST_LIMIT = 10
 _KIND_NOTE = {

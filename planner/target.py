@@ -11,7 +11,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import shlex
 import subprocess
 from collections.abc import Mapping
 
@@ -24,8 +23,8 @@ from planner.errors import Refused
 from planner.installed import Installed, scan_elsewhere, scan_installed
 from planner.installedstate import installed_state
 from planner.journalnames import JOURNAL_DIR, running_or_interrupted
-from planner.notafolder import not_a_folder
 from planner.paths import has_control, is_utf8, parents, path_problem
+from planner.place import Place, recover_command
 from planner.plan import InstalledFolder, TargetLayout
 
 # `--target DIR` (pip's and uv's): a plain folder that goes on sys.path (a Lambda layer,
@@ -53,56 +52,6 @@ def above_schemes(schemes: Mapping[str, str]) -> set[str]:
     }
 
 
-# The option that names each folder the user gives instead of an environment, and
-# what the messages call it.
-FOLDER_OPTIONS: Mapping[TargetLayout, str] = {"directory": "--target", "prefix": "--prefix"}
-FOLDER_NAMES: Mapping[TargetLayout, str] = {
-    "directory": "the target directory",
-    "prefix": "the prefix",
-}
-
-
-def _absolute(path: str) -> str:
-    return os.path.abspath(path)
-
-
-def folder_given(folder: str, option: str) -> str:
-    """`folder`, refused if it, or anything on the way to it, is a file or a symlink to
-    nothing: every option that names a folder (`-t`, `--prefix`, `--root`,
-    `--wheel-dir`) says so alike, once, not as 'File exists', 'Not a directory' or 'No
-    such file or directory' below it. One not there is for the command to make or
-    refuse."""
-    if blocked := not_a_folder(folder):
-        raise blocked.refused(folder, f"{option} names")
-    return folder
-
-
-@attrs.frozen
-class Place:
-    """A folder the user names for the files instead of the interpreter's environment:
-    `--target` (a plain folder on sys.path) or `--prefix` (laid out as a venv there, as
-    uv lays it out). Only the user vouches for it, so `apply` asks for it again."""
-
-    layout: TargetLayout
-    folder: str = attrs.field(converter=_absolute)
-
-    @property
-    def option(self) -> str:
-        """The argument that names this folder, as the user would type it again (quoted
-        for a shell where it must be)."""
-        return f"{FOLDER_OPTIONS[self.layout]} {shlex.quote(self.folder)}"
-
-    @property
-    def described(self) -> str:
-        return f"{FOLDER_NAMES[self.layout]} {self.folder}"
-
-    def checked(self) -> str:
-        """The folder, refused as `folder_given` refuses it: every command that takes
-        one says so alike (recover once said such a file 'does not exist'). One not there is
-        for the command to make or refuse."""
-        return folder_given(self.folder, FOLDER_OPTIONS[self.layout])
-
-
 def interpreter_problem(interpreter: str) -> str | None:
     """Why a target's interpreter may not be run, if it may not.
 
@@ -128,11 +77,6 @@ def prefix_problem(prefix: str) -> str | None:
     if has_control(prefix):
         return f"target prefix {prefix!r} contains a NUL or control character"
     return None
-
-
-def place_of(layout: TargetLayout, prefix: str) -> Place | None:
-    """The folder a planned target was given as, or None for an environment."""
-    return None if layout == "environment" else Place(layout, prefix)
 
 
 # The oldest Python the probe can run in: it imports our `packaging`, which needs 3.10
@@ -267,23 +211,6 @@ class TargetInfo:
     @property
     def installed_state(self) -> tuple[InstalledFolder, ...]:
         return installed_state(self.installed)
-
-
-def recover_command(
-    interpreter: str, prefix: str, layout: TargetLayout, root: str | None = None
-) -> str:
-    """The command that recovers this target (staged under `root`, if one is given),
-    for the messages that send the user there: quoted for a shell, every path whole.
-
-    A staged environment is named by its prefix, as a folder is: the interpreter may
-    not exist on the machine that stages it, and recovering needs only the prefix.
-    """
-    place = place_of(layout, prefix)
-    if place is None and root is not None:
-        place = Place("prefix", prefix)
-    named = place.option if place is not None else f"--python {shlex.quote(interpreter)}"
-    staged = f" --root {shlex.quote(os.path.abspath(root))}" if root is not None else ""
-    return f"wheelplan recover {named}{staged}"
 
 
 def probe(python: str | None, *, planning: bool = True, place: Place | None = None) -> TargetInfo:

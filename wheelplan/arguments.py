@@ -10,7 +10,7 @@ from typing import NoReturn
 
 from applier import cachedir, links
 from planner.limits import Limits
-from planner.target import Place
+from planner.place import Place
 
 _PYTHON_HELP = (
     "the target environment's interpreter or folder (default: $VIRTUAL_ENV, else an"

@@ -25,10 +25,11 @@ from planner import review
 from planner.errors import Problem, Refused
 from planner.limits import Limits
 from planner.paths import printable
+from planner.place import place_of, recover_command
 from planner.plan import Plan
 from planner.planjson import dumps, encode, read_plan
 from planner.review import human_size, plural
-from planner.target import BackgroundProbe, place_of, recover_command
+from planner.target import BackgroundProbe
 from wheelplan import output, planfile
 from wheelplan.arguments import build_parser, given_cache_dir, given_place, parse
 

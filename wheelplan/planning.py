@@ -18,8 +18,9 @@ from planner.digests import ForkedDigests
 from planner.errors import Refused
 from planner.externallymanaged import check_externally_managed
 from planner.inputs import expand_inputs
+from planner.place import Place
 from planner.plan import Plan
-from planner.target import BackgroundProbe, Place, probe
+from planner.target import BackgroundProbe, probe
 from planner.wheelreader import read_wheels
 from planner.wheels import ManifestCache, Wheel
 
