@@ -327,24 +327,22 @@ def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None
     # seen. One refused already as no distribution's is said once.
     own = OwnFiles.of(base, plan.target.interpreter, plan.target.schemes)
     said = {problem.subject for problem in problems}
+    removing = [entry.path for entry in plan.files if entry.action == "remove"]
     problems += [
         Problem(
-            entry.path,
+            path,
             "the environment needs it (its interpreter, pyvenv.cfg, or the way to its"
             " scheme folders), and a plan never removes it, whatever a RECORD lists",
         )
-        for entry in plan.files
-        if entry.action == "remove"
-        and entry.path not in said
-        and (really := real.of(entry.path))
-        and own.holds(really)
+        for path in removing
+        if path not in said and (really := real.of(path)) and own.holds(really)
     ]
     disk = Listing(base)  # one listdir per folder, not one lstat per planned file
     # Folders whose entries change: a read-only one is refused now, not rolled back later,
     # and a symlinked one leading out would take writes, or files moved aside, outside.
     # (Validated paths have no empty component: `rpartition` is their `dirname`.)
     changed = {directory.rpartition("/")[0] for directory in plan.directories}
-    removed = frozenset(entry.path for entry in plan.files if entry.action == "remove")
+    removed = frozenset(removing)
     for entry in plan.files:
         exists = disk.lexists(entry.path)
         folder = entry.path.rpartition("/")[0]
