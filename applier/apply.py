@@ -143,7 +143,7 @@ def apply_plan(
         os.makedirs(base)
     try:
         with target_lock(base):
-            check_target(plan, base, options.compile_bytecode, options.root)
+            check_target(plan, base, options.compile_bytecode, wheel_paths, options.root)
             quiet = _Interrupts()
             try:
                 summary = _transaction(

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 
 from applier import bytecode, journal, wheelindex
+from applier.keptfiles import KeptWrite, kept_write_problems
 from applier.options import Options
 from applier.stale import SINCE, STAGED, described, installed_changes
 from planner.errors import Problem, Refused
@@ -38,6 +39,7 @@ from planner.ownfiles import OwnFiles
 from planner.paths import has_control, parents
 from planner.place import FOLDER_OPTIONS, Place, folder_given, place_of, recover_command
 from planner.plan import INSTALLING, Distribution, Plan, Target
+from planner.shebang import shebang
 from planner.target import BackgroundProbe, TargetInfo, interpreter_problem
 
 
@@ -224,14 +226,17 @@ def confirm_target(plan: Plan, actual: TargetInfo, subject: str) -> None:
         )
 
 
-def _unlisted_changes(plan: Plan, base: str, lists: Sequence[FileList]) -> list[Problem]:
+def _unlisted_changes(
+    plan: Plan, base: str, lists: Sequence[FileList]
+) -> tuple[list[Problem], list[KeptWrite]]:
     """The paths a plan replaces or removes that no installed distribution lists, that
     are in no metadata folder whose RECORD the plan changes too, and that are no
     bytecode of a source the plan changes: the planner changes nothing else, and a plan
-    edited to remove `pyvenv.cfg` shows only a count of removals when it is reviewed."""
+    edited to remove `pyvenv.cfg` shows only a count of removals when it is reviewed.
+    With them, the replaces of files kept distributions list (`keptfiles`)."""
     changing = [entry for entry in plan.files if entry.action in ("replace", "remove")]
     if not changing:
-        return []
+        return [], []
     directory = plan.target.layout == "directory"
     listed, folders = listed_paths(base, lists, plan.target.prefix, directory=directory)
     planned = {entry.path for entry in plan.files}
@@ -250,6 +255,7 @@ def _unlisted_changes(plan: Plan, base: str, lists: Sequence[FileList]) -> list[
         if f"{folder}/RECORD" in relisted or f"{folder}/installed-files.txt" in relisted
     }
     problems = []
+    kept_writes: list[KeptWrite] = []
     for entry in changing:
         path = entry.path
         # A file is removed only with the last distribution that lists it; one a
@@ -257,11 +263,12 @@ def _unlisted_changes(plan: Plan, base: str, lists: Sequence[FileList]) -> list[
         # or left.
         owners = listed.get(path, ())
         staying = [folder for folder in owners if folder not in going]
-        if (
-            (owners and not staying)
-            or (owners and entry.action == "replace")
-            or any(folder in going for folder in parents(path))
-        ):
+        if owners and staying and entry.action == "replace":
+            # Its bytes are checked unless the plan rewrites the RECORD (--prefer's loser).
+            if unrewritten := tuple(f for f in staying if f"{f}/RECORD" not in planned):
+                kept_writes.append(KeptWrite(entry, unrewritten))
+            continue
+        if (owners and not staying) or any(folder in going for folder in parents(path)):
             continue
         source = bytecode_source(path)
         if source is None or source not in planned:
@@ -279,7 +286,7 @@ def _unlisted_changes(plan: Plan, base: str, lists: Sequence[FileList]) -> list[
                     " with a distribution that lists it"
                 )
             problems.append(Problem(path, why))
-    return problems
+    return problems, kept_writes
 
 
 def check_installed(plan: Plan, base: str, root: str | None = None) -> list[FileList]:
@@ -306,10 +313,17 @@ def check_installed(plan: Plan, base: str, root: str | None = None) -> list[File
     )
 
 
-def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None) -> None:
+def check_target(
+    plan: Plan,
+    base: str,
+    compiling: bool,
+    wheel_paths: Mapping[str, str],
+    root: str | None = None,
+) -> None:
     """Refuse a target that changed since the plan was made, or where something stands
     in the way of what the plan writes, moves or removes (`compiling`: or of the
-    `__pycache__` folders its bytecode goes in). `root`: `base` is staged under that --root."""
+    `__pycache__` folders its bytecode goes in). `root`: `base` is staged under that
+    --root; `wheel_paths`: where the planned wheels are read (`planned_wheels`)."""
     problems: list[Problem] = []
     if not os.path.isdir(base):
         raise Refused.one(base, "the target environment does not exist")
@@ -321,7 +335,10 @@ def check_target(plan: Plan, base: str, compiling: bool, root: str | None = None
             f"an interrupted apply left a journal here; run `{recover_hint(plan, root)}` first",
         )
     lists = check_installed(plan, base, root)
-    problems += _unlisted_changes(plan, base, lists)
+    unlisted, kept = _unlisted_changes(plan, base, lists)
+    problems += unlisted
+    interpreter = shebang(plan.target.interpreter)
+    problems += kept_write_problems(plan.target, kept, lists, wheel_paths, interpreter)
     real = RealPaths(base)  # None: a folder a symlink leads out of the environment
     # A RECORD may list them, but the planner never removes them: an edit would not be
     # seen. One refused already as no distribution's is said once.

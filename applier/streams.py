@@ -351,16 +351,7 @@ def source_digests(
     hashers = {name: _hasher(name)() for name in {own, *algorithms}}
     size = 0
     try:
-        blocks: Iterable[bytes | memoryview]
-        if source.kind == "inline":
-            blocks = [(source.content or "").encode("utf-8")]
-        elif (source.compressed_size or 0) > SMALL or source.size > SMALL:
-            assert wheel_fd is not None
-            blocks = _chunks(wheel_fd, source)
-        else:
-            assert wheel_fd is not None
-            blocks = [_small_member(wheel_fd, source)]
-        for block in blocks:
+        for block in _source_blocks(wheel_fd, source):
             size += len(block)
             if size > source.size:
                 return None
@@ -370,6 +361,42 @@ def source_digests(
         return None
     digests = {name: encode_hash(name, hasher.digest()) for name, hasher in hashers.items()}
     return digests if size == source.size and digests[own] == source.hash else None
+
+
+def written_digest(
+    wheel_fd: int | None, source: Source, shebang: bytes, algorithm: str
+) -> str | None:
+    """A planned file's bytes as they are written (a `#!python` line rewritten, as
+    `write_file` rewrites it) hashed by `algorithm`, in RECORD's form; None unless its
+    source's bytes are what its own RECORD hash and size say."""
+    own = source.hash.partition("=")[0]
+    check, output = _hasher(own)(), _hasher(algorithm)()
+    size = 0
+    try:
+        for block in _source_blocks(wheel_fd, source):
+            check.update(block)
+            output.update(
+                rewritten(block, shebang) if source.rewrite_shebang and not size else block
+            )
+            size += len(block)
+            if size > source.size:
+                return None
+    except StreamError:
+        return None
+    if size != source.size or encode_hash(own, check.digest()) != source.hash:
+        return None
+    return encode_hash(algorithm, output.digest())
+
+
+def _source_blocks(wheel_fd: int | None, source: Source) -> Iterable[bytes | memoryview]:
+    """A source's bytes, read as the file is written: a small member at once, a large
+    one in chunks."""
+    if source.kind == "inline":
+        return [(source.content or "").encode("utf-8")]
+    assert wheel_fd is not None
+    if (source.compressed_size or 0) > SMALL or source.size > SMALL:
+        return _chunks(wheel_fd, source)
+    return [_small_member(wheel_fd, source)]
 
 
 def write_file(

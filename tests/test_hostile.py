@@ -266,11 +266,14 @@ def planned_beside_other(planned: tuple[Path, Path], tmp_path: Path, cli: Cli) -
 
 
 def _add_file(entry: dict[str, Any]) -> PlanCase:
-    """A plan edited to hold one more file entry."""
+    """A plan edited to hold one more file entry, in the first unit if the apply
+    writes it from its own source."""
 
     def edit(data: dict[str, Any]) -> None:
         data["files"].append(entry)
         data["files"].sort(key=lambda entry: entry["path"])
+        if (entry.get("source") or {}).get("kind") not in (None, "record"):
+            data["units"][0]["paths"].append(entry["path"])
 
     return PlanCase(entry["path"], edit, "")
 
@@ -300,6 +303,38 @@ def test_a_plan_removes_a_file_only_with_a_distribution_that_lists_it(
         f"error: {kept}: only distributions the plan keeps list it, and a plan removes a"
         " file only with a distribution that lists it\n"
     )
+
+
+def test_a_plan_writes_over_a_kept_distributions_file_only_with_the_bytes_it_lists(
+    planned_beside_other: tuple[Path, Path], tmp_path: Path, cli: Cli
+) -> None:
+    """A plan edited to write other bytes over `other`'s code, which it keeps, was
+    applied: its review named demo's install alone, and '1 replaced'."""
+    plan, env = planned_beside_other
+    kept = f"{PURELIB}/other/__init__.py"
+    data = json.loads(plan.read_text())
+    written = next(e for e in data["files"] if (e["source"] or {}).get("kind") == "member")
+    entry = {"action": "replace", "owners": ["demo", "other"], "path": kept}
+    assert _applied_with(
+        {**entry, "source": written["source"]}, plan, env, tmp_path, cli
+    ).stderr == (
+        f"error: {kept}: other-1.0.dist-info, which the plan keeps, lists it with other bytes"
+        " than the plan writes there, and the plan does not rewrite its RECORD\n"
+    )
+
+
+@pytest.mark.parametrize("member", ["shared/__init__.py", "NAME-1.0.data/scripts/tool"])
+def test_a_file_a_kept_distribution_shares_is_written_again_alike(
+    tmp_path: Path, target: Path, cli: Cli, member: str
+) -> None:
+    """The bytes of a file a kept distribution lists are compared as they are written:
+    a script's, whose RECORD hash is not its member's, read again from the wheel."""
+    content = b"#!python\nprint('shared')\n"
+    for name in ("one", "two"):
+        files = {member.replace("NAME", name): content, f"{name}/__init__.py": b""}
+        wheel = build_wheel(WheelSpec(name, files=files), tmp_path / name)
+        done = cli("install", wheel, "--python", target, "--quiet")
+        assert done.returncode == 0, done.stderr
 
 
 def test_a_plan_removes_a_distribution_whole_only_when_it_lists_it_among_those_it_removes(

@@ -1,0 +1,87 @@
+"""Files that a distribution the plan keeps lists, and that the plan writes again: the
+bytes written must be those its RECORD lists, unless the plan rewrites that RECORD (a
+`--prefer` loser's), which the review names.
+
+The planner writes such a file only as a shared one, of the same bytes, or as a
+`--prefer` winner's. A plan edited to write other bytes over a kept distribution's
+code is reviewed as a count of files replaced, so the apply checks the bytes itself:
+by the hashes alone where they tell, else read again from the wheel.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from applier.streams import written_digest
+from planner.errors import Problem
+from planner.hashing import ACCEPTED_HASHES, open_regular
+from planner.installed import FileList
+from planner.installedrecord import record_files
+from planner.plan import FileEntry, Source, Target
+
+
+@attrs.frozen
+class KeptWrite:
+    """A planned replace of a file that the distributions of `folders`, all kept, list,
+    none of whose RECORDs the plan rewrites."""
+
+    entry: FileEntry
+    folders: tuple[str, ...]
+
+
+def kept_write_problems(
+    target: Target,
+    kept: Sequence[KeptWrite],
+    lists: Sequence[FileList],
+    wheel_paths: Mapping[str, str],
+    shebang: bytes,
+) -> list[Problem]:
+    """A problem for each kept write whose bytes are not those a folder lists there (a
+    legacy list, which lists no hash, lists none the plan may write)."""
+    if not kept:
+        return []
+    listings = {dist_info: listing for dist_info, _, listing in lists}
+    prefix, directory = target.prefix, target.layout == "directory"
+    hashes: dict[str, Mapping[str, str]] = {}
+    problems = []
+    for write in kept:
+        source = write.entry.source
+        assert source is not None  # validated: a replace has a source
+        for folder in write.folders:
+            if folder not in hashes:
+                listing = listings.get(folder) if folder.endswith(".dist-info") else None
+                hashes[folder] = record_files(listing, folder, prefix, directory).files
+            listed = hashes[folder].get(write.entry.path, "")
+            if not _writes(source, listed, wheel_paths, shebang):
+                problems.append(
+                    Problem(
+                        write.entry.path,
+                        f"{folder.rpartition('/')[2]}, which the plan keeps, lists it with other"
+                        " bytes than the plan writes there, and the plan does not rewrite its"
+                        " RECORD",
+                    )
+                )
+                break
+    return problems
+
+
+def _writes(source: Source, listed: str, wheel_paths: Mapping[str, str], shebang: bytes) -> bool:
+    """Whether `source` is written as the bytes `listed` (a RECORD hash) names."""
+    algorithm = listed.partition("=")[0]
+    if algorithm not in ACCEPTED_HASHES:
+        return False
+    if listed == source.hash and not source.rewrite_shebang:
+        return True  # checked as it is written
+    fd = None
+    try:
+        if source.wheel is not None:
+            fd = open_regular(wheel_paths[source.wheel])
+        return written_digest(fd, source, shebang, algorithm) == listed
+    except (OSError, KeyError):
+        return False
+    finally:
+        if fd is not None:
+            os.close(fd)
