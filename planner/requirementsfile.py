@@ -23,6 +23,9 @@ from planner.inputfiles import read_input
 
 # A requirements file for thousands of distributions is some hundred KB.
 MAX_REQUIREMENTS_BYTES = 16 * 1024**2
+# Files each read by the one before: real ones are a few deep; pip's reading of 1,500
+# ends in a RecursionError, and uv's overflows its stack.
+MAX_INCLUDE_DEPTH = 100
 
 # pip's spellings of the requirements-file options, short ones as their long ones.
 _SHORT = {"-r": "--requirement", "-c": "--constraint", "-e": "--editable"}
@@ -51,9 +54,10 @@ def uninstall_names(paths: Sequence[str]) -> tuple[str, ...]:
     that names no distribution, or of a file that cannot be read."""
     problems: list[Problem] = []
     names: list[str] = []
+    read: set[str] = set()
     for path in paths:
         try:
-            names += _names(path, _text(path, path), (), problems)
+            names += _names(path, _text(path, path), (), read, problems)
         except Refused as refused:
             problems += refused.problems
     if problems:
@@ -89,11 +93,13 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
 
 
 def _names(
-    path: str, text: str, reading: tuple[str, ...], problems: list[Problem]
+    path: str, text: str, reading: tuple[str, ...], read: set[str], problems: list[Problem]
 ) -> Iterator[str]:
     """The names `path`'s `text` gives, and those of the files it reads (`reading`: the
-    real paths of the files that read it, each refused if it reads one of them)."""
+    real paths of the files that read it, each refused if it reads one of them; `read`:
+    of every file read so far, each read once, since its names are given already)."""
     reading = (*reading, os.path.realpath(path))
+    read.add(reading[-1])
     for number, line in _lines(text):
         at = f"{path}:{number}"
         if not line:
@@ -114,13 +120,26 @@ def _names(
             )
         elif option[0] == "--requirement":
             nested = os.path.join(os.path.dirname(path), option[1])
-            if os.path.realpath(nested) in reading:
+            real = os.path.realpath(nested)
+            if real in reading:
                 problems.append(
                     Problem(at, f"reads {option[1]} again, a file that leads back here")
                 )
                 continue
+            if real in read:
+                continue
+            if len(reading) == MAX_INCLUDE_DEPTH:
+                problems.append(
+                    Problem(
+                        at,
+                        f"reads {option[1]}, deeper than {MAX_INCLUDE_DEPTH} requirements"
+                        " files, each read by the one before",
+                    )
+                )
+                continue
             try:
-                yield from _names(nested, _text(nested, at, f" {nested}"), reading, problems)
+                text = _text(nested, at, f" {nested}")
+                yield from _names(nested, text, reading, read, problems)
             except Refused as refused:
                 problems.extend(refused.problems)
         elif option[0] == "--editable":

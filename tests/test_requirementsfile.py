@@ -4,13 +4,17 @@ them: every way a line spells a distribution names that distribution."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
-from planner.requirementsfile import uninstall_names
+from planner import requirementsfile
+from planner.errors import Refused
+from planner.inputfiles import read_input
+from planner.requirementsfile import MAX_INCLUDE_DEPTH, uninstall_names
 
 NAMES = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,8}[A-Za-z0-9])?", fullmatch=True)
 # What a line adds to its name that does not change which distribution it names.
@@ -51,3 +55,39 @@ def test_a_wheel_s_path_or_url_names_the_wheel_s_distribution(
     path: Path = tmp_path_factory.mktemp("reqs") / "requirements.txt"
     path.write_text(f"{where}{escaped}-1.0-py3-none-any.whl{fragment}\n", encoding="utf-8")
     assert uninstall_names([str(path)]) == (canonicalize_name(name),)
+
+
+def test_a_chain_of_files_deeper_than_any_real_one_is_refused_at_the_line_too_deep(
+    tmp_path: Path,
+) -> None:
+    """A chain of 1,500 files each reading the next ended in a RecursionError's
+    traceback (pip's ends so too, and uv overflows its stack)."""
+    for index in range(1500):
+        (tmp_path / f"r{index}.txt").write_text(f"-r r{index + 1}.txt\n")
+    (tmp_path / "r1500.txt").write_text("six\n")
+    with pytest.raises(Refused) as refused:
+        uninstall_names([str(tmp_path / "r0.txt")])
+    last = MAX_INCLUDE_DEPTH - 1
+    assert [str(problem) for problem in refused.value.problems] == [
+        f"{tmp_path}/r{last}.txt:1: reads r{last + 1}.txt, deeper than"
+        f" {MAX_INCLUDE_DEPTH} requirements files, each read by the one before"
+    ]
+
+
+def test_a_file_that_several_files_read_is_read_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files each reading the next twice read the last 2**N times: forty of them hung
+    where the names were known after its first read."""
+    reads: list[str] = []
+
+    def counted(path: str, *args: Any) -> bytes:
+        reads.append(path)
+        return read_input(path, *args)
+
+    monkeypatch.setattr(requirementsfile, "read_input", counted)
+    for index in range(10):
+        (tmp_path / f"r{index}.txt").write_text(f"-r r{index + 1}.txt\n-r ./r{index + 1}.txt\n")
+    (tmp_path / "r10.txt").write_text("six\n")
+    assert uninstall_names([str(tmp_path / "r0.txt")]) == ("six",)
+    assert len(reads) == 11
