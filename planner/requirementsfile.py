@@ -11,6 +11,7 @@ other line, and a file that cannot be read, is refused naming the file and line.
 
 from __future__ import annotations
 
+import codecs
 import os
 import posixpath
 import re
@@ -67,13 +68,20 @@ def uninstall_names(paths: Sequence[str]) -> tuple[str, ...]:
 
 def _text(path: str, subject: str, shown: str = "") -> str:
     """The text of the file at `path`, refused as `subject` (its name, or the line
-    that reads it) when it cannot be read or is not UTF-8."""
+    that reads it) when it cannot be read, or is neither UTF-8 nor UTF-16 with a byte
+    order mark (Windows PowerShell's `pip freeze >` writes that, and pip and uv read
+    it; UTF-32, which pip reads too, uv refuses)."""
     data = read_input(path, MAX_REQUIREMENTS_BYTES, f"requirements file{shown}", subject)
+    utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not data.startswith(
+        codecs.BOM_UTF32_LE
+    )
+    encoding = "utf-16" if utf16 else "utf-8-sig"
     try:
-        return data.decode("utf-8-sig")
+        return data.decode(encoding)
     except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise Refused.one(f"{path}:{line}", "is not UTF-8 text") from None
+        line = data[: error.start].decode(encoding, "replace").count("\n") + 1
+        name = "UTF-16" if utf16 else "UTF-8"
+        raise Refused.one(f"{path}:{line}", f"is not {name} text") from None
 
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:

@@ -3,6 +3,7 @@ them: every way a line spells a distribution names that distribution."""
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,35 @@ def test_a_file_that_several_files_read_is_read_once(
     (tmp_path / "r10.txt").write_text("six\n")
     assert uninstall_names([str(tmp_path / "r0.txt")]) == ("six",)
     assert len(reads) == 11
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be"])
+def test_a_file_in_utf_16_with_a_byte_order_mark_is_read_as_pip_and_uv_read_it(
+    tmp_path: Path, encoding: str
+) -> None:
+    """Windows PowerShell's `pip freeze > requirements.txt` writes UTF-16 with a byte
+    order mark, which pip and uv read, and wheelplan refused as not UTF-8."""
+    bom = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}.get(encoding, b"")
+    path = tmp_path / "requirements.txt"
+    path.write_bytes(bom + "six==1.17.0\r\n# café\r\nIDNA\r\n".encode(encoding))
+    assert uninstall_names([str(path)]) == ("six", "idna")
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ("six\n".encode("utf-32"), "requirements.txt:1: is not UTF-8 text"),
+        (b"six\n# caf\xe9\n", "requirements.txt:2: is not UTF-8 text"),
+        ("six\n".encode("utf-16") + b"\x00\xd8", "requirements.txt:2: is not UTF-16 text"),
+    ],
+    ids=["utf-32", "latin-1", "cut-utf-16"],
+)
+def test_a_file_in_another_encoding_is_refused_at_its_line(
+    tmp_path: Path, data: bytes, problem: str
+) -> None:
+    """As uv refuses it (pip reads UTF-32, and guesses at the rest from the locale)."""
+    path = tmp_path / "requirements.txt"
+    path.write_bytes(data)
+    with pytest.raises(Refused) as refused:
+        uninstall_names([str(path)])
+    assert [str(problem) for problem in refused.value.problems] == [f"{tmp_path}/{problem}"]
