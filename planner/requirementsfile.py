@@ -3,7 +3,8 @@ uninstall read one, for the distributions its lines name and nothing else.
 
 A line's requirement is parsed by packaging: its version, extras and markers are
 ignored (pip and uv remove the distribution whatever they say), and `NAME @ URL`
-names NAME. A path or URL of a wheel names the wheel's distribution, as pip's does.
+names NAME; its own options, after it, must be ones pip takes there (`--hash`). A path
+or URL of a wheel names the wheel's distribution, as pip's does.
 `-r` reads another file, relative to the one naming it; a constraints file and the
 options that say where to find distributions name none, and are passed over; any
 other line, and a file that cannot be read, is refused naming the file and line.
@@ -41,6 +42,8 @@ _WHERE = {  # where distributions are found, and how: nothing to remove
     "--use-feature",
 }
 _FLAGS = {"--no-index", "--pre", "--prefer-binary", "--require-hashes"}
+# The options pip takes on a requirement's line, after it.
+_REQUIREMENT_OPTIONS = {"--hash", "--config-settings", "-C"}
 
 _NO_NAME = "{!r} names no distribution; give its name (NAME, or NAME @ URL)"
 
@@ -113,9 +116,18 @@ def _names(
         if not line:
             continue
         if not line.startswith("-"):
-            name = _named(_requirement_part(line))
+            requirement, options = _requirement_parts(line)
+            name = _named(requirement)
             if name is None:
-                problems.append(Problem(at, _NO_NAME.format(_requirement_part(line))))
+                problems.append(Problem(at, _NO_NAME.format(requirement)))
+            elif (unknown := _unknown_option(options)) is not None:
+                problems.append(
+                    Problem(
+                        at,
+                        f"{unknown!r} is no option pip takes on a requirement's line"
+                        " (--hash, --config-settings), or lacks its value",
+                    )
+                )
             else:
                 yield name
             continue
@@ -154,13 +166,30 @@ def _names(
             problems.append(Problem(at, _NO_NAME.format(option[1])))
 
 
-def _requirement_part(line: str) -> str:
-    """The line before its own options (`--hash=...`), split as pip splits it."""
+def _requirement_parts(line: str) -> tuple[str, str]:
+    """The line's requirement and its own options (`--hash=...`), split as pip splits
+    them."""
     words = line.split(" ")
     for index, word in enumerate(words):
         if word.startswith("-"):
-            return " ".join(words[:index]).strip()
-    return line
+            return " ".join(words[:index]).strip(), " ".join(words[index:])
+    return line, ""
+
+
+def _unknown_option(options: str) -> str | None:
+    """The first of a requirement's own `options` that pip does not take there (uv
+    takes `--hash` alone), or that lacks its value; None when there is none."""
+    try:
+        words = iter(shlex.split(options))
+    except ValueError:
+        return options
+    for word in words:
+        if word.startswith("-C") and len(word) > 2:
+            continue  # -Ckey=value
+        name, equals, _ = word.partition("=")
+        if name not in _REQUIREMENT_OPTIONS or (not equals and next(words, None) is None):
+            return name
+    return None
 
 
 def _named(text: str) -> str | None:

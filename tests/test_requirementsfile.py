@@ -29,6 +29,8 @@ AFTER = st.sampled_from(
         "[x] @ https://example.com/any.tar.gz#sha256=00",
         " @ https://example.com/other-1.0-py3-none-any.whl",
         " --hash=sha256:" + "0" * 64,
+        " --hash sha256:" + "0" * 64 + " --hash=sha256:" + "1" * 64,
+        " --config-settings=key=value -C other=value",
         "  # why it goes",
     ]
 )
@@ -124,3 +126,19 @@ def test_a_file_in_another_encoding_is_refused_at_its_line(
     with pytest.raises(Refused) as refused:
         uninstall_names([str(path)])
     assert [str(problem) for problem in refused.value.problems] == [f"{tmp_path}/{problem}"]
+
+
+@pytest.mark.parametrize("options", ["--frobnicate", "--hash=sha256:00 --global-option=x", "-e"])
+def test_a_requirement_s_own_option_pip_does_not_take_is_refused(
+    tmp_path: Path, options: str
+) -> None:
+    """pip and uv refuse `six --frobnicate` (uv takes `--hash` alone, pip `--config-settings`
+    too), where uninstall -r removed six."""
+    path = tmp_path / "requirements.txt"
+    path.write_text(f"idna\nsix {options}\n")
+    with pytest.raises(Refused) as refused:
+        uninstall_names([str(path)])
+    assert [str(problem) for problem in refused.value.problems] == [
+        f"{path}:2: {options.split()[-1].partition('=')[0]!r} is no option pip takes on a"
+        " requirement's line (--hash, --config-settings), or lacks its value"
+    ]
