@@ -10,6 +10,7 @@ is applied only to the folder the user names again, in the same way.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import posixpath
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from planner.notafolder import not_a_folder
 from planner.planjson import digest_of
 from planner.target import DIRECTORY_SCHEMES
 from tests.conftest import run_cli, snapshot
@@ -427,14 +429,15 @@ def test_other_rows_climbing_out_of_a_pip_target_folder_name_nothing_in_it(
 
 @FOLDERS
 @pytest.mark.parametrize("below", [False, True], ids=["folder", "below"])
-@pytest.mark.parametrize("kind", ["file", "link-to-file", "link-to-nothing"])
+@pytest.mark.parametrize("kind", ["file", "link-to-file", "link-to-nothing", "link-loop"])
 def test_no_folder_on_the_way_to_the_folder_is_named_so_by_every_command(
     tmp_path: Path, target: Path, folder: Folder, kind: str, below: bool
 ) -> None:
     """Of a symlink to nothing, install said 'File exists' and verify that the
     environment does not exist; recover said a file 'does not exist'; of a file or a
     symlink to nothing above the folder, plan wrote a plan and the others quoted an
-    errno ('Not a directory', 'No such file or directory'). What is there stays."""
+    errno ('Not a directory', 'No such file or directory'); a symlink to itself was
+    called one to nothing. What is there stays."""
     given = tmp_path / "ours"
     named = given / "sub" if below else given
     wheel = build_wheel(LAYERED, tmp_path / "w")
@@ -443,11 +446,16 @@ def test_no_folder_on_the_way_to_the_folder_is_named_so_by_every_command(
     assert planned.returncode == 0, planned.stderr
     if kind == "file":
         given.write_text("not a folder\n")
+    elif kind == "link-loop":
+        given.symlink_to(given)
     else:
         given.symlink_to(tmp_path / ("mine" if kind == "link-to-file" else "nowhere"))
         if kind == "link-to-file":
             (tmp_path / "mine").write_text("not a folder\n")
-    what = "a symlink whose target does not exist" if kind == "link-to-nothing" else "a file"
+    what = {
+        "link-to-nothing": "a symlink whose target does not exist",
+        "link-loop": "a symlink in a loop of symlinks",
+    }.get(kind, "a file")
     expected = f"error: {given}: is {what}, not a folder: {folder.option} names"
     expected += f" {named}" if below else " it"
     before = snapshot(tmp_path)
@@ -462,6 +470,32 @@ def test_no_folder_on_the_way_to_the_folder_is_named_so_by_every_command(
         result = run_cli(*command, folder.option, named)
         assert _errors(result) == [expected], command
     assert snapshot(tmp_path) == before
+
+
+def test_a_folder_this_user_may_not_look_in_is_named_on_the_way_to_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below a folder without search permission, install -t said 'six.py: cannot tell
+    whether it exists: Permission denied' of a file in the target, naming neither that
+    folder nor the option. Root may look in any folder, so the kernel's refusal of
+    anyone else is made here."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    stat = os.stat
+
+    def refusing(path: str | os.PathLike[str], *args: object, **kwargs: object) -> object:
+        if Path(path).parent == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "stat", refusing)
+    named = locked / "sub" / "deeper"
+    blocked = not_a_folder(str(named))
+    assert blocked is not None
+    assert [str(problem) for problem in blocked.refused(str(named), "--target names").problems] == [
+        f"{locked}: is a folder this user may not look in (Permission denied): --target names"
+        f" {named}"
+    ]
 
 
 def test_target_and_prefix_are_not_taken_together(tmp_path: Path, target: Path) -> None:
