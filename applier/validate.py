@@ -16,7 +16,7 @@ from planner.hashing import ACCEPTED_HASHES, canonical_hash, record_hash
 from planner.journalnames import RESERVED_FOR_JOURNAL, in_journal
 from planner.limits import MAX_FILE_OFFSET
 from planner.paths import has_control, parents, path_problem, printable
-from planner.plan import INSTALLING, Distribution, Plan, Target
+from planner.plan import INSTALLING, Distribution, FileEntry, Plan, Target
 from planner.target import (
     DIRECTORY_SCHEMES,
     above_schemes,
@@ -110,6 +110,8 @@ def validate(plan: Plan, subject: str) -> None:
     writes: set[str] = set()
     # The file lists (RECORD, installed-files.txt) the plan removes: whose they are.
     lists_removed: list[str] = []
+    # The RECORDs it writes again other than from a wheel: a kept one's, inline.
+    records_rewritten: list[FileEntry] = []
     refused: set[str] = set()  # reported once here, not again as a partition mismatch
     records: dict[str, list[str]] = {}
     # Wheel -> the destinations that name it, where no distribution installs from it.
@@ -163,6 +165,8 @@ def validate(plan: Plan, subject: str) -> None:
             or len(content) != source.size
         ):
             bad(f"destination {entry.path!r}: inline content does not match its hash or size")
+        if entry.action == "replace" and source.kind != "record" and entry.path.endswith("/RECORD"):
+            records_rewritten.append(entry)
         if source.kind == "record":
             for owner in entry.owners:
                 records.setdefault(owner, []).append(entry.path)
@@ -191,6 +195,7 @@ def validate(plan: Plan, subject: str) -> None:
             )
     _check_owner_hashes(plan, set(installing), bad)
     _check_going_distributions(plan, lists_removed, bad)
+    _check_kept_records(plan, records_rewritten, bad)
     # A folder above a scheme folder is one the planner lists among those to make.
     above = frozenset(above_schemes(target.schemes))
     for directory in plan.directories:
@@ -271,6 +276,27 @@ def _check_going_distributions(
             bad(
                 f"removal of {path!r} takes {name} with it, which the plan does not"
                 " list among the distributions it removes or replaces"
+            )
+
+
+def _check_kept_records(
+    plan: Plan, rewritten: Collection[FileEntry], bad: Callable[[str], None]
+) -> None:
+    """A RECORD the plan writes again in an installed metadata folder, other than from
+    a wheel (a `--prefer` loser's, inline), names that folder's distribution as its one
+    owner: the review names the distributions whose RECORD is rewritten by that owner,
+    and the apply lets a plan write other bytes over the files of those alone
+    (`applier.keptfiles`)."""
+    if not rewritten:
+        return
+    installed = {item.dist_info for item in plan.target.installed}
+    for entry in rewritten:
+        folder = entry.path.rpartition("/")[0]
+        if folder in installed and list(entry.owners) != [name := _project_of(folder)]:
+            bad(
+                f"destination {entry.path!r} rewrites the RECORD of {name}, which the plan"
+                f" keeps, for owners {list(entry.owners)}: the review names it by its one"
+                f" owner, which must be {name}"
             )
 
 

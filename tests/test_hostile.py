@@ -33,6 +33,7 @@ from applier.apply import apply_plan
 from applier.options import Options
 from planner.build import Request, make_plan
 from planner.errors import Refused
+from planner.hashing import record_hash
 from planner.installed import Installed, scan_installed
 from planner.limits import Limits
 from planner.paths import is_within, path_problem
@@ -320,6 +321,27 @@ def test_a_plan_writes_over_a_kept_distributions_file_only_with_the_bytes_it_lis
     ).stderr == (
         f"error: {kept}: other-1.0.dist-info, which the plan keeps, lists it with other bytes"
         " than the plan writes there, and the plan does not rewrite its RECORD\n"
+    )
+
+
+@pytest.mark.parametrize("owners", [[], ["demo", "other"], ["nobody"]])
+def test_a_kept_distribution_s_record_is_rewritten_only_for_that_distribution(
+    planned_beside_other: tuple[Path, Path], tmp_path: Path, cli: Cli, owners: list[str]
+) -> None:
+    """A kept distribution's RECORD rewritten (as a --prefer loser's is) lets the plan
+    write over its files; given no owner, or another, the review did not name it, and a
+    plan so edited wrote over `other`'s code with its review naming demo alone."""
+    plan, env = planned_beside_other
+    record = f"{PURELIB}/other-1.0.dist-info/RECORD"
+    text = (env / record).read_bytes()
+    source = {"kind": "inline", "content": text.decode(), "hash": record_hash(text)}
+    source |= {"size": len(text), "mode": 0o644}
+    entry = {"action": "replace", "owners": owners, "path": record, "source": source}
+    refusal(
+        _applied_with(entry, plan, env, tmp_path, cli),
+        str(tmp_path / "edited.json"),
+        f"destination {record!r} rewrites the RECORD of other, which the plan keeps,"
+        f" for owners {owners}: the review names it by its one owner, which must be other",
     )
 
 
