@@ -68,15 +68,27 @@ def validate(plan: Plan, subject: str) -> None:
                 f"wheel {wheel!r} is named by {len(facts)} distributions"
                 " with different sha256s or sizes"
             )
+    held = {item.dist_info for item in target.installed}
     for dist in plan.distributions:
         if dist.action in INSTALLING and not (dist.wheel and dist.wheel_sha256):
             bad(f"distribution {dist.name} has no wheel to install from")
+        # The review names each one by its display name, and says what it does to it.
+        if dist.display_name != dist.name and _canonical(dist.display_name) != dist.name:
+            bad(
+                f"distribution {dist.name}: display name {dist.display_name!r} is not a"
+                " spelling of its name"
+            )
         if dist.action in INSTALLING and not _own_metadata_folder(dist, sites):
             # Its RECORD goes there: in another's folder it would take the other's place.
             bad(
                 f"distribution {dist.name}: metadata folder {dist.dist_info!r} is not its own"
                 f" ({dist.name.replace('-', '_')}-{dist.version}.dist-info in the target's"
                 " purelib or platlib folder)"
+            )
+        elif dist.action == "install" and dist.dist_info in held:
+            bad(
+                f"distribution {dist.name}: the target holds its metadata folder"
+                f" {dist.dist_info!r} already, which a plan writes again only in a reinstall"
             )
         if dist.wheel_path is not None and has_control(dist.wheel_path):
             bad(f"distribution {dist.name}: wheel path {dist.wheel_path!r} has a control character")
@@ -300,9 +312,9 @@ def _check_kept_records(
             )
 
 
-# A metadata folder's name part as nearly every installer writes it: letters and digits
-# joined by single underscores, whose canonical name needs no packaging.
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*")
+# A name as nearly every installer and METADATA writes it: letters and digits joined by
+# single underscores, hyphens or dots, whose canonical name needs no packaging.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*")
 
 
 def _project_of(folder: str) -> str:
@@ -314,13 +326,18 @@ def _project_of(folder: str) -> str:
         part = base.removesuffix(".dist-info").rpartition("-")[0]
     else:  # NAME-VERSION[-pyX.Y[-PLATFORM]].egg-info, whose NAME holds no "-"
         part = base.removesuffix(".egg-info").partition("-")[0]
-    if _PLAIN_NAME.fullmatch(part):
-        return part.replace("_", "-").lower()
-    # Spelled otherwise (`zope.interface-5.0.dist-info`): packaging's canonical name,
-    # which an apply imports no sooner.
+    return _canonical(part)
+
+
+def _canonical(name: str) -> str:
+    """`name`'s canonical form, without packaging for a plain one (`Foo_Bar`)."""
+    if _PLAIN_NAME.fullmatch(name):
+        return name.replace("_", "-").replace(".", "-").lower()
+    # Spelled otherwise (`zope..interface`): packaging's canonical name, which an apply
+    # imports no sooner.
     from packaging.utils import canonicalize_name
 
-    return canonicalize_name(part)
+    return canonicalize_name(name)
 
 
 def _check_removed_directories(

@@ -880,8 +880,8 @@ def _inline_source(**fields: Any) -> Callable[[dict[str, Any]], None]:
 
 def _from_unchanged_wheel(data: dict[str, Any]) -> None:
     """One file read from the wheel of a distribution the plan leaves as it is."""
-    kept = {**data["distributions"][0], "name": "kept", "action": "unchanged"}
-    kept["wheel"] = "kept-1.0-py3-none-any.whl"
+    kept = {**data["distributions"][0], "name": "kept", "display_name": "kept"}
+    kept |= {"action": "unchanged", "wheel": "kept-1.0-py3-none-any.whl"}
     data["distributions"].append(kept)
     _first_write(data)["source"]["wheel"] = kept["wheel"]
 
@@ -889,8 +889,8 @@ def _from_unchanged_wheel(data: dict[str, Any]) -> None:
 def _wheel_named_twice(data: dict[str, Any]) -> None:
     """An unchanged distribution naming the installed wheel's file with another sha256,
     which nothing checks (only installed wheels are read)."""
-    kept = {**data["distributions"][0], "name": "kept", "action": "unchanged"}
-    kept["wheel_sha256"] = "0" * 64
+    kept = {**data["distributions"][0], "name": "kept", "display_name": "kept"}
+    kept |= {"action": "unchanged", "wheel_sha256": "0" * 64}
     data["distributions"].append(kept)
 
 
@@ -901,7 +901,7 @@ def _drop_record(data: dict[str, Any]) -> None:
 def _share_metadata_folder(data: dict[str, Any]) -> None:
     """A second distribution installed into the first one's .dist-info, listed as an
     owner of its RECORD: each RECORD was written to one path, the last over the first."""
-    data["distributions"].append(dict(data["distributions"][0], name="other"))
+    data["distributions"].append(dict(data["distributions"][0], name="other", display_name="other"))
     record = next(e for e in data["files"] if (e["source"] or {}).get("kind") == "record")
     record["owners"] = sorted([*record["owners"], "other"])
 

@@ -580,7 +580,8 @@ def test_only_the_sha256_proven_against_the_wheel_chooses_its_entry(tmp_path: Pa
     prefix.mkdir()
     plan = plan_for([wheel], prefix)
     (dist,) = plan.distributions
-    kept = attrs.evolve(foreign, name="kept", action="unchanged", wheel_size=dist.wheel_size)
+    kept = attrs.evolve(foreign, name="kept", display_name="kept", action="unchanged")
+    kept = attrs.evolve(kept, wheel_size=dist.wheel_size)
     edited = attrs.evolve(
         plan,
         distributions=(dist, kept),

@@ -359,6 +359,61 @@ def test_a_file_a_kept_distribution_shares_is_written_again_alike(
         assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.parametrize(
+    ("action", "display", "problem"),
+    [
+        (
+            "install",
+            "other",
+            "distribution other: the target holds its metadata folder"
+            " '{PURELIB}/other-1.0.dist-info' already, which a plan writes again only in a"
+            " reinstall",
+        ),
+        (
+            "reinstall",
+            "demo",
+            "distribution other: display name 'demo' is not a spelling of its name",
+        ),
+    ],
+    ids=["installed-as-new", "named-as-another"],
+)
+def test_the_review_names_each_distribution_a_plan_changes_as_what_it_is(
+    planned_beside_other: tuple[Path, Path],
+    tmp_path: Path,
+    cli: Cli,
+    action: str,
+    display: str,
+    problem: str,
+) -> None:
+    """A plan edited to list `other`, which the target holds, as installed anew from
+    demo's wheel and shown as 'demo' removed other's code: the review said 'install
+    demo 1.0' twice."""
+    plan, env = planned_beside_other
+    folder = f"{PURELIB}/other-1.0.dist-info"
+
+    def edit(data: dict[str, Any]) -> None:
+        demo = next(dist for dist in data["distributions"] if dist["name"] == "demo")
+        other = {"name": "other", "display_name": display, "dist_info": folder, "action": action}
+        data["distributions"] = sorted([*data["distributions"], demo | other], key=str)
+        source = {"kind": "record", "hash": "", "size": 0, "mode": 0o644}
+        data["files"] += [
+            {
+                "action": "replace",
+                "owners": ["other"],
+                "path": f"{folder}/RECORD",
+                "source": source,
+            },
+            {"action": "remove", "owners": ["other"], "path": f"{PURELIB}/other/__init__.py"},
+        ]
+        data["files"].sort(key=lambda entry: entry["path"])
+
+    edited = tmp_path / "edited.json"
+    edited.write_text(tamper(plan.read_text(), PlanCase("other-as-new", edit, "")))
+    before = snapshot(env)
+    refusal(cli("apply", edited), str(edited), problem.format(PURELIB=PURELIB))
+    assert snapshot(env) == before
+
+
 def test_a_plan_removes_a_distribution_whole_only_when_it_lists_it_among_those_it_removes(
     planned_beside_other: tuple[Path, Path], tmp_path: Path, cli: Cli
 ) -> None:
@@ -614,10 +669,11 @@ def test_a_plan_cannot_forge_lines_of_its_review_or_of_the_apply(
     ]
     assert "\\n\\nFiles: 0 new\\x1b[8m" in shown.stdout
     assert "  \\x1b[2K\\rall is well\n" in shown.stdout
+    # A display name is a spelling of the name: the apply refuses this one, escaped too.
     applied = cli("apply", edited)
-    assert applied.returncode == 0, applied.stderr
+    assert applied.returncode == 1, applied.stdout
     assert not raw.search(applied.stdout + applied.stderr), applied.stdout + applied.stderr
-    assert "\\n\\nFiles: 0 new\\x1b[8m" in applied.stdout
+    assert "'demo\\n\\nFiles: 0 new\\x1b[8m' is not a spelling of its name" in applied.stderr
 
 
 def test_a_plan_for_a_wheel_that_changed_is_refused(
