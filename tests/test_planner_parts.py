@@ -28,6 +28,7 @@ from planner.installed import Installed, scan_installed
 from planner.installedrecord import record_files, record_without
 from planner.installedstate import installed_state, installed_state_at
 from planner.layout import claims_for, dist_info_path
+from planner.limits import MAX_FILE_OFFSET
 from planner.listing import Listing, empty_below, left_below
 from planner.overlaps import settle
 from planner.paths import MAX_DEPTH, join, path_problem
@@ -377,6 +378,7 @@ def test_an_installed_row_is_refused_for_what_is_wrong_with_it() -> None:
     record = (
         "d/evil\x1b[31mred,,\nd/ok.py,,\n/elsewhere/x.py,,\nd/sized.py,,12\nd/odd.py,,\u0664\n"
         f"d/huge.py,,{'1' * 5000}\nd/padded.py,,{'0' * 5000}12\n"
+        f"d/largest.py,,{MAX_FILE_OFFSET}\nd/past.py,,{MAX_FILE_OFFSET + 1}\n"
     )
     rows = record_files(record, "lib/site/d-1.dist-info", _PREFIX)
     assert rows.files == {
@@ -385,11 +387,25 @@ def test_an_installed_row_is_refused_for_what_is_wrong_with_it() -> None:
         "lib/site/d/odd.py": "",
         "lib/site/d/huge.py": "",
         "lib/site/d/padded.py": "",
+        "lib/site/d/largest.py": "",
+        "lib/site/d/past.py": "",
     }
     # A size in other digits, or larger than any file, is none; leading zeros are no size.
-    assert rows.sizes == {"lib/site/d/sized.py": 12, "lib/site/d/padded.py": 12}
+    assert rows.sizes == {
+        "lib/site/d/sized.py": 12,
+        "lib/site/d/padded.py": 12,
+        "lib/site/d/largest.py": MAX_FILE_OFFSET,
+    }
     assert rows.unknown == "its RECORD row 'd/evil\\x1b[31mred' contains a NUL or control character"
     assert rows.outside == ("/elsewhere/x.py",)
+
+
+def test_a_blank_line_is_no_row_in_a_damaged_record_either() -> None:
+    """A damaged RECORD is read line by line, and its blank lines are still no rows: the
+    line named is the first that is not a row, and the rows after it own their files."""
+    rows = record_files("\nd/bad.py,,,\n\nd/ok.py,,\n", "lib/site/d-1.dist-info", _PREFIX)
+    assert rows.files == {"lib/site/d/ok.py": ""}
+    assert rows.unknown == "its RECORD row 2 is not a path, a hash and a size"
 
 
 # pip --target's rows for what it moved out of its home's lib/python into the folder.
