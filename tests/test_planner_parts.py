@@ -242,6 +242,15 @@ def test_claims_hashed_by_other_algorithms_are_compared_by_their_bytes() -> None
     ]
 
 
+def test_claims_whose_bytes_cannot_be_had_are_taken_for_no_others() -> None:
+    """Two claims by other algorithms than sha256, neither of whose bytes can be read
+    back, are not the same file for want of a sha256: each is known by its own hash."""
+    claims = [_hashed("p", "b", b"x", "sha512"), _hashed("p", "c", b"x", "blake2b")]
+    settled = settle(claims, frozenset(), WHEEL_OF, lambda source: None)
+    assert settled.files == ()
+    assert settled.conflicts == (Conflict("p", ("b", "c"), "different", "refused"),)
+
+
 def test_paths_differing_only_by_case_are_warned_about_once() -> None:
     claims = [_claim("pkg/Mod.py", "a"), _claim("pkg/mod.py", "b"), _claim("pkg/mod.py", "c")]
     assert settle(claims, frozenset(), WHEEL_OF, _unasked).warnings == (
