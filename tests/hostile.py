@@ -906,6 +906,16 @@ def _share_metadata_folder(data: dict[str, Any]) -> None:
     record["owners"] = sorted([*record["owners"], "other"])
 
 
+def _record_of_another(data: dict[str, Any]) -> None:
+    """A second distribution, with a metadata folder of its own, whose RECORD the plan
+    writes nowhere: it is listed only as an owner of the first one's."""
+    first = data["distributions"][0]
+    site = first["dist_info"].rpartition("/")[0]
+    data["distributions"].append(dict(first, name="other", dist_info=f"{site}/other-1.0.dist-info"))
+    record = next(e for e in data["files"] if (e["source"] or {}).get("kind") == "record")
+    record["owners"] = sorted([*record["owners"], "other"])
+
+
 def _as_target_directory(data: dict[str, Any]) -> None:
     """The plan as `plan --target` would make it for the same folder: its site-packages'
     files at the top, so only the layout it claims can object."""
@@ -946,6 +956,41 @@ def _owner_hash(
         data["owner_hashes"] += [item] * times
 
     return edit
+
+
+def _removal_with_source(data: dict[str, Any]) -> None:
+    """A written file turned into a removal that keeps its source and leaves its unit."""
+    entry = _first_write(data)
+    entry["action"] = "remove"
+    for unit in data["units"]:
+        unit["paths"] = [path for path in unit["paths"] if path != entry["path"]]
+
+
+def _wheel_in_a_folder(data: dict[str, Any]) -> None:
+    """The wheel's file name, wherever the plan names it, given a folder of its own."""
+    for dist in data["distributions"]:
+        dist["wheel"] = f"sub/{dist['wheel']}"
+    for entry in data["files"]:
+        if entry["source"].get("wheel"):
+            entry["source"]["wheel"] = f"sub/{entry['source']['wheel']}"
+
+
+def _outside_schemes(data: dict[str, Any]) -> None:
+    """A file moved to a folder of the prefix that no scheme names, once the data
+    scheme, the prefix itself, is moved to a folder of its own."""
+    data["target"]["schemes"]["data"] = "share"
+    _retarget(data, _first_write(data)["path"], "etc/evil.py")
+
+
+def _owner_hash_of_a_kept_distribution(data: dict[str, Any]) -> None:
+    """The first written file listed by a distribution the plan leaves as it is too,
+    with that one's own hash of it: a RECORD the apply never writes."""
+    site = data["distributions"][0]["dist_info"].rpartition("/")[0]
+    kept = {**data["distributions"][0], "name": "kept", "action": "unchanged"}
+    data["distributions"].append({**kept, "dist_info": f"{site}/kept-1.0.dist-info"})
+    entry = _first_write(data)
+    entry["owners"] = sorted([*entry["owners"], "kept"])
+    _owner_hash(owner="kept")(data)
 
 
 def _installed(*folders: tuple[str, Any]) -> Callable[[dict[str, Any]], None]:
@@ -1080,6 +1125,12 @@ PLAN_CASES: tuple[PlanCase, ...] = (
         "contains a '..' component",
     ),
     PlanCase("dest-absolute", _redirect(lambda old: "/tmp/escaped.py"), "is an absolute path"),
+    # Only an edited data scheme leaves a folder of the prefix in no scheme.
+    PlanCase(
+        "dest-outside-schemes",
+        _outside_schemes,
+        "destination 'etc/evil.py' is outside the environment's scheme directories",
+    ),
     PlanCase(
         "dest-journal",
         _redirect(lambda old: ".wheelplan-journal/intent.json"),
@@ -1103,6 +1154,11 @@ PLAN_CASES: tuple[PlanCase, ...] = (
     PlanCase("dest-nul", _redirect(lambda old: old + "\x00.pth"), "NUL or control character"),
     PlanCase("scheme-escapes", _scheme("purelib", "../../../etc"), "scheme purelib"),
     PlanCase("scheme-absolute", _scheme("purelib", "/etc"), "scheme purelib"),
+    PlanCase(
+        "scheme-missing",
+        lambda d: d["target"]["schemes"].pop("headers"),
+        "target schemes must be exactly ['purelib', 'platlib', 'headers', 'scripts', 'data']",
+    ),
     PlanCase("directory-escapes", _add_directory, "directory '../../outside'"),
     PlanCase(
         "distribution-twice",
@@ -1147,6 +1203,19 @@ PLAN_CASES: tuple[PlanCase, ...] = (
     PlanCase("size-negative", _set_source(size=-1), "a size or offset no file can have"),
     PlanCase("offset-past-off-t", _set_source(offset=2**63), "a size or offset no file can have"),
     PlanCase("units-incomplete", _drop_unit_path, "work units do not partition"),
+    PlanCase("removal-with-source", _removal_with_source, "' has a source"),
+    PlanCase("wheel-in-a-folder", _wheel_in_a_folder, "is not a plain file name"),
+    PlanCase(
+        "wheel-sha256-missing",
+        lambda d: d["distributions"][0].update(wheel_sha256=None),
+        f"distribution {NAME} has no wheel to install from",
+    ),
+    PlanCase("compression-unknown", _set_source(compression=12), "has an unsupported compression"),
+    PlanCase(
+        "compressed-size-past-off-t",
+        _set_source(compressed_size=2**63),
+        "a size or offset no file can have",
+    ),
     PlanCase("inline-edited", _inline_content, "inline content does not match its hash"),
     # Written as given, then refused as "the wheel is corrupt or was changed", naming the
     # environment instead of the plan.
@@ -1168,6 +1237,12 @@ PLAN_CASES: tuple[PlanCase, ...] = (
     ),
     PlanCase("plan-record-missing", _drop_record, "has no RECORD entry"),
     PlanCase(
+        "plan-record-of-another",
+        _record_of_another,
+        f"distribution other has no RECORD entry at 'lib/python{sys.version_info.major}."
+        f"{sys.version_info.minor}/site-packages/other-1.0.dist-info/RECORD'",
+    ),
+    PlanCase(
         "metadata-folder-shared",
         _share_metadata_folder,
         f"/{DIST_INFO}' is not its own (other-1.0.dist-info in the target's purelib or",
@@ -1183,6 +1258,11 @@ PLAN_CASES: tuple[PlanCase, ...] = (
         "owner-hash-not-an-owner",
         _owner_hash(owner="other"),
         "for other: other is not an owner of it that the plan installs",
+    ),
+    PlanCase(
+        "owner-hash-of-a-kept-distribution",
+        _owner_hash_of_a_kept_distribution,
+        "for kept: kept is not an owner of it that the plan installs",
     ),
     PlanCase("owner-hash-twice", _owner_hash(times=2), "for demo: given twice"),
     PlanCase(

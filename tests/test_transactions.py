@@ -1357,6 +1357,21 @@ def test_an_egg_link_to_a_missing_project_meets_a_requirement_of_no_version(
     assert f"{SITE}/legacy.egg-link: cannot replace legacy with {new.name}: it is" in stderr
 
 
+def test_a_plan_made_beside_a_legacy_editable_install_applies(tmp_path: Path) -> None:
+    """An .egg-link is one of the installed folders a plan records as the target held
+    them: the apply of a wheel beside it, which leaves it as it is, is not refused."""
+    env_dir, python, _ = _other_installed(tmp_path)
+    link = env_dir / SITE / "legacy.egg-link"
+    link.write_text(f"{tmp_path / 'gone'}\n.")
+    wheel = build_wheel(WheelSpec("beside", files={"beside.py": b"B = 1\n"}), tmp_path / "w")
+    plan = tmp_path / "plan.json"
+    ok("plan", wheel, "--python", python, "-o", plan)
+    assert "legacy.egg-link" in plan.read_text()
+    ok("apply", plan, "--quiet")
+    assert (env_dir / SITE / "beside.py").read_bytes() == b"B = 1\n"
+    assert link.read_text() == f"{tmp_path / 'gone'}\n."
+
+
 def test_a_name_installed_twice_is_refused_once_not_its_files(tmp_path: Path) -> None:
     """An .egg-link beside a .dist-info of one name: an upgrade is refused as installed
     more than once, but each file the .dist-info lists was refused besides as belonging
