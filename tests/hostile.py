@@ -1235,6 +1235,11 @@ PLAN_CASES: tuple[PlanCase, ...] = (
         "not the environment it was planned for: the Python version is '3.99' here but"
         f" '{sys.version_info.major}.{sys.version_info.minor}' for",
     ),
+    PlanCase(
+        "tags-edited",
+        lambda d: d["target"].update(tags_fingerprint="sha256:" + "0" * 64),
+        "supports other wheel tags than planned for",
+    ),
     PlanCase("plan-record-missing", _drop_record, "has no RECORD entry"),
     PlanCase(
         "plan-record-of-another",

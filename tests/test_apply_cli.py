@@ -54,6 +54,27 @@ def demo_wheels(directory: Path) -> list[Path]:
     ]
 
 
+def test_a_plan_is_not_applied_over_a_journal_left_since_it_was_made(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """A journal that an apply killed since the plan was made left is what `recover`
+    needs: the apply is refused, naming that command, and changes nothing, the journal
+    included."""
+    env = target.parent.parent
+    plan = tmp_path / "plan.json"
+    planned = cli("plan", "--python", target, "-o", plan, demo_wheels(tmp_path / "wheels")[1])
+    assert planned.returncode == 0, planned.stderr
+    (env / ".wheelplan-journal").mkdir()
+    before = snapshot(env)
+    result = cli("apply", plan)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"error: {env}: an interrupted apply left a journal here; run"
+        f" `wheelplan recover --python {target}` first\n"
+    )
+    assert snapshot(env) == before
+
+
 def test_install_in_one_step_with_a_summary_that_counts_everything(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:
