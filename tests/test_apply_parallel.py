@@ -220,6 +220,23 @@ def test_any_partition_with_any_jobs_gives_the_sequential_tree(
         assert trees[0] == trees[1] == trees[2]
 
 
+def test_an_apply_in_threads_leaves_no_wheel_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker opens each wheel once, however many of its files it writes, and closes
+    it when done: an apply run in this process (as `install` runs one) keeps no
+    descriptor, where one a file would run out of them at a wheel of 17,000 files."""
+    monkeypatch.setenv("WHEELPLAN_WORKERS", "threads")
+    files = {f"many/m{index}.py": f"x = {index}\n".encode() for index in range(40)}
+    wheel = build_wheel(WheelSpec("many", files=files), tmp_path / "wheels")
+    prefix = tmp_path / "env"
+    prefix.mkdir()
+    plan = plan_for([wheel], prefix)
+    before = sorted(os.listdir("/proc/self/fd"))
+    apply_plan(plan, "plan", Options(confirm_target=False, jobs=2))
+    assert sorted(os.listdir("/proc/self/fd")) == before
+
+
 def test_large_members_stream_in_chunks_with_any_jobs(tmp_path: Path) -> None:
     """Members bigger than the one-shot limit, stored and deflated, in several units."""
     rng = random.Random(7)

@@ -185,6 +185,28 @@ def test_hardlink_shares_the_cached_inode_and_installs_the_same_tree(tmp_path: P
     assert cached.stat().st_nlink == 3
 
 
+@pytest.mark.parametrize("kind", ["threads", "processes"])
+def test_the_progress_of_an_apply_counts_the_files_linked_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A file linked from the cache is placed as surely as one written: the bar of an
+    apply whose files are hits ends at its total."""
+    use_workers(monkeypatch, kind)
+    wheel = demo_wheel(tmp_path / "wheels")
+    store = tmp_path / "cache"
+    _, plan = apply_fresh(tmp_path, "first", wheel, cache_dir=str(store), link_mode="hardlink")
+    second = tmp_path / "second"
+    second.mkdir()
+    shown: list[tuple[int, int]] = []
+    options = Options(confirm_target=False, jobs=2, cache_dir=str(store), link_mode="hardlink")
+    again = plan_for([wheel], second)
+    apply_plan(again, "plan", options, progress=lambda *now: shown.append(now))
+    cached = entry_of(store, plan) / cache.FILES / "demo" / "big.bin"
+    assert (site(second) / "demo" / "big.bin").stat().st_ino == cached.stat().st_ino  # a hit
+    total = sum(unit.bytes for unit in again.units)
+    assert shown[-1] == (total, total)
+
+
 def test_copy_gives_files_of_their_own(tmp_path: Path) -> None:
     wheel = demo_wheel(tmp_path / "wheels")
     expected = reference(tmp_path, "second", wheel)
@@ -400,7 +422,9 @@ MARKER_DAMAGE: dict[str, Callable[[dict[str, Any]], None]] = {
 }
 
 
-@pytest.mark.parametrize("damage", ["content", "same-size", "missing", "marker", *MARKER_DAMAGE])
+@pytest.mark.parametrize(
+    "damage", ["content", "same-size", "same-time", "missing", "marker", *MARKER_DAMAGE]
+)
 def test_a_corrupted_entry_is_detected_and_re_extracted(tmp_path: Path, damage: str) -> None:
     wheel = demo_wheel(tmp_path / "wheels")
     expected = reference(tmp_path, "second", wheel)
@@ -412,6 +436,10 @@ def test_a_corrupted_entry_is_detected_and_re_extracted(tmp_path: Path, damage: 
         cached.write_bytes(b"tampered")
     elif damage == "same-size":
         cached.write_bytes(b"\0" * len(BIG))  # same size, but a new mtime
+    elif damage == "same-time":
+        stamp = cached.stat().st_mtime_ns
+        cached.write_bytes(b"tampered")  # another size, its mtime set back
+        os.utime(cached, ns=(stamp, stamp))
     elif damage == "missing":
         cached.unlink()
     elif damage == "marker":
@@ -707,7 +735,7 @@ def test_a_failed_apply_leaves_no_entry_behind(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["processes", "threads"])
-@pytest.mark.parametrize("failure", ["full", "deleted"])
+@pytest.mark.parametrize("failure", ["full", "deleted", "deleted-once-linked"])
 def test_a_cache_that_fails_mid_apply_leaves_the_install_as_without_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, failure: str
 ) -> None:
@@ -728,6 +756,16 @@ def test_a_cache_that_fails_mid_apply_leaves_the_install_as_without_it(
             return real_write(destination, *args, **kwargs)
 
         monkeypatch.setattr(unitwriter, "write_file", full)
+    elif failure == "deleted-once-linked":
+        real_place = links.Linker.place
+
+        def place_then_delete(self: links.Linker, cached: str, *args: Any) -> str:
+            placed = real_place(self, cached, *args)
+            if cached.startswith(str(store)):
+                shutil.rmtree(store, ignore_errors=True)  # with the copy just linked
+            return placed
+
+        monkeypatch.setattr(links.Linker, "place", place_then_delete)
     else:
         real_prepare = cache.Cache.prepare
 
