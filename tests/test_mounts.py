@@ -377,7 +377,10 @@ def test_a_mount_point_in_a_metadata_folder_that_goes_is_refused(
     assert result.stderr == mount_stays(point)
 
 
-@pytest.mark.parametrize("where", ["metadata folder", "empty folder", "empty bind mount"])
+@pytest.mark.parametrize(
+    "where",
+    ["metadata folder", "metadata folder, a file added", "empty folder", "empty bind mount"],
+)
 def test_a_mount_point_made_in_a_metadata_folder_after_the_plan_is_refused_by_the_apply(
     tmp_path: Path, mounts: Mounts, where: str
 ) -> None:
@@ -390,7 +393,9 @@ def test_a_mount_point_made_in_a_metadata_folder_after_the_plan_is_refused_by_th
     (env_dir / SITE / LICENSED.dist_info / "extra").mkdir()  # a plan removes it
     plan = tmp_path / "remove.json"
     save_plan(python, plan, [], "--remove", "lic")
-    point = mount_in_metadata(env_dir, where, mounts)
+    point = mount_in_metadata(env_dir, where.partition(",")[0], mounts)
+    if where.endswith("a file added"):  # on the mount: named once, with the mount point
+        (env_dir / point / "added.txt").write_text("made since the plan\n")
     before = exact_snapshot(env_dir)
     result = refused("apply", plan)
     assert exact_snapshot(env_dir) == before
