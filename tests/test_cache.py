@@ -735,7 +735,9 @@ def test_a_failed_apply_leaves_no_entry_behind(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["processes", "threads"])
-@pytest.mark.parametrize("failure", ["full", "deleted", "deleted-once-linked"])
+@pytest.mark.parametrize(
+    "failure", ["full", "deleted", "deleted-before-linking", "deleted-once-linked"]
+)
 def test_a_cache_that_fails_mid_apply_leaves_the_install_as_without_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, failure: str
 ) -> None:
@@ -756,16 +758,19 @@ def test_a_cache_that_fails_mid_apply_leaves_the_install_as_without_it(
             return real_write(destination, *args, **kwargs)
 
         monkeypatch.setattr(unitwriter, "write_file", full)
-    elif failure == "deleted-once-linked":
+    elif failure.startswith("deleted-"):
         real_place = links.Linker.place
+        before = failure == "deleted-before-linking"
 
-        def place_then_delete(self: links.Linker, cached: str, *args: Any) -> str:
+        def delete_as_placing(self: links.Linker, cached: str, *args: Any) -> str:
+            if before and cached.startswith(str(store)):
+                shutil.rmtree(store, ignore_errors=True)  # the copy to link goes with it
             placed = real_place(self, cached, *args)
             if cached.startswith(str(store)):
                 shutil.rmtree(store, ignore_errors=True)  # with the copy just linked
             return placed
 
-        monkeypatch.setattr(links.Linker, "place", place_then_delete)
+        monkeypatch.setattr(links.Linker, "place", delete_as_placing)
     else:
         real_prepare = cache.Cache.prepare
 
