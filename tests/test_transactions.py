@@ -724,6 +724,35 @@ def test_empty_folders_in_a_metadata_folder_go_with_it(tmp_path: Path, how: str)
     ok("verify", "--python", python)
 
 
+def test_an_empty_folder_a_plan_removes_that_became_a_link_out_is_refused_naming_it(
+    tmp_path: Path,
+) -> None:
+    """An empty folder of a metadata folder that goes, made a symlink to a folder
+    outside since the plan was made: the removal of what is in it would reach outside.
+    The apply is refused, naming the link as one that leads out, and changes nothing."""
+    mine = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), tmp_path / "w")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [mine])
+    dist_info = env_dir / SITE / "mine-1.0.dist-info"
+    _with_empty_folders(dist_info)
+    plan = tmp_path / "remove.json"
+    save_plan(python, plan, [], "--remove", "mine")
+    outside = tmp_path / "outside"
+    (outside / "deeper").mkdir(parents=True)
+    (dist_info / "empty" / "deeper").rmdir()
+    (dist_info / "empty").rmdir()
+    (dist_info / "empty").symlink_to(outside)
+    before = exact_snapshot(env_dir)
+    folder = f"{SITE}/mine-1.0.dist-info"
+    assert refused("apply", plan).stderr == (
+        f"error: {folder}: {folder}/empty is no longer an empty folder; plan again\n"
+        f"error: {folder}/empty: leads outside the environment (a symlink)\n"
+    )
+    assert exact_snapshot(env_dir) == before
+    assert list(outside.iterdir()) == [outside / "deeper"]
+
+
 @pytest.mark.parametrize("how", ["reinstall", "uninstall", "none"])
 def test_the_summary_counts_the_empty_folders_taken_from_a_metadata_folder(
     tmp_path: Path, how: str
