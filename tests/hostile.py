@@ -911,7 +911,9 @@ def _record_of_another(data: dict[str, Any]) -> None:
     writes nowhere: it is listed only as an owner of the first one's."""
     first = data["distributions"][0]
     site = first["dist_info"].rpartition("/")[0]
-    data["distributions"].append(dict(first, name="other", dist_info=f"{site}/other-1.0.dist-info"))
+    data["distributions"].append(
+        dict(first, name="other", display_name="other", dist_info=f"{site}/other-1.0.dist-info")
+    )
     record = next(e for e in data["files"] if (e["source"] or {}).get("kind") == "record")
     record["owners"] = sorted([*record["owners"], "other"])
 
@@ -986,7 +988,12 @@ def _owner_hash_of_a_kept_distribution(data: dict[str, Any]) -> None:
     """The first written file listed by a distribution the plan leaves as it is too,
     with that one's own hash of it: a RECORD the apply never writes."""
     site = data["distributions"][0]["dist_info"].rpartition("/")[0]
-    kept = {**data["distributions"][0], "name": "kept", "action": "unchanged"}
+    kept = {
+        **data["distributions"][0],
+        "name": "kept",
+        "display_name": "kept",
+        "action": "unchanged",
+    }
     data["distributions"].append({**kept, "dist_info": f"{site}/kept-1.0.dist-info"})
     entry = _first_write(data)
     entry["owners"] = sorted([*entry["owners"], "kept"])
