@@ -1,6 +1,6 @@
 """Files that a distribution the plan keeps lists, and that the plan writes again: the
-bytes written must be those its RECORD lists, unless the plan rewrites that RECORD (a
-`--prefer` loser's), which the review names.
+bytes written must be those its RECORD lists, unless the plan rewrites that RECORD
+without it (a `--prefer` loser's: `keptrecords`), which the review names.
 
 The planner writes such a file only as a shared one, of the same bytes, or as a
 `--prefer` winner's. A plan edited to write other bytes over a kept distribution's
@@ -61,7 +61,7 @@ def kept_write_problems(
                         write.entry.path,
                         f"{folder.rpartition('/')[2]}, which the plan keeps, lists it with other"
                         " bytes than the plan writes there, and the plan does not rewrite its"
-                        " RECORD",
+                        " RECORD without it",
                     )
                 )
                 break

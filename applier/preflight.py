@@ -18,6 +18,7 @@ import attrs
 
 from applier import bytecode, journal, wheelindex
 from applier.keptfiles import KeptWrite, kept_write_problems
+from applier.keptrecords import Drops, kept_record_drops
 from applier.options import Options
 from applier.stale import SINCE, STAGED, described, installed_changes
 from planner.errors import Problem, Refused
@@ -227,13 +228,14 @@ def confirm_target(plan: Plan, actual: TargetInfo, subject: str) -> None:
 
 
 def _unlisted_changes(
-    plan: Plan, base: str, lists: Sequence[FileList]
+    plan: Plan, base: str, lists: Sequence[FileList], drops: Drops
 ) -> tuple[list[Problem], list[KeptWrite]]:
     """The paths a plan replaces or removes that no installed distribution lists, that
     are in no metadata folder whose RECORD the plan changes too, and that are no
     bytecode of a source the plan changes: the planner changes nothing else, and a plan
     edited to remove `pyvenv.cfg` shows only a count of removals when it is reviewed.
-    With them, the replaces of files kept distributions list (`keptfiles`)."""
+    With them, the replaces of files kept distributions list (`keptfiles`) whose
+    RECORDs the plan does not rewrite without them (`drops`: `keptrecords`)."""
     changing = [entry for entry in plan.files if entry.action in ("replace", "remove")]
     if not changing:
         return [], []
@@ -264,8 +266,11 @@ def _unlisted_changes(
         owners = listed.get(path, ())
         staying = [folder for folder in owners if folder not in going]
         if owners and staying and entry.action == "replace":
-            # Its bytes are checked unless the plan rewrites the RECORD (--prefer's loser).
-            if unrewritten := tuple(f for f in staying if f"{f}/RECORD" not in planned):
+            # Its bytes are checked unless the RECORD is rewritten without it (a loser's).
+            unrewritten = tuple(
+                f for f in staying if path != f"{f}/RECORD" and path not in drops.get(f, ())
+            )
+            if unrewritten:
                 kept_writes.append(KeptWrite(entry, unrewritten))
             continue
         if (owners and not staying) or any(folder in going for folder in parents(path)):
@@ -335,8 +340,9 @@ def check_target(
             f"an interrupted apply left a journal here; run `{recover_hint(plan, root)}` first",
         )
     lists = check_installed(plan, base, root)
-    unlisted, kept = _unlisted_changes(plan, base, lists)
-    problems += unlisted
+    rewritten, drops = kept_record_drops(plan, lists)
+    unlisted, kept = _unlisted_changes(plan, base, lists, drops)
+    problems += rewritten + unlisted
     interpreter = shebang(plan.target.interpreter)
     problems += kept_write_problems(plan.target, kept, lists, wheel_paths, interpreter)
     real = RealPaths(base)  # None: a folder a symlink leads out of the environment

@@ -77,6 +77,25 @@ def record_without(item: Installed, prefix: str, dropped: Collection[str]) -> st
     return out.getvalue()
 
 
+def rows_dropped(
+    record: str, rewritten: str, dist_info: str, prefix: str, directory: bool = False
+) -> set[str] | None:
+    """The paths (relative to the prefix) whose rows `rewritten` drops from `record`, an
+    installed RECORD, as `record_without` drops them; None unless it keeps each other
+    row as it is and adds none."""
+    from collections import Counter
+
+    try:
+        rows, kept = Counter(_record_rows(record)), Counter(_record_rows(rewritten))
+    except Exception:  # the csv module raises several kinds
+        return None
+    if kept - rows:
+        return None
+    base = os.path.dirname(dist_info)
+    paths = {row[0]: prefix_relative(base, row[0], prefix, directory) for row in rows}
+    return {paths[row[0]] for row in rows - kept} - {paths[row[0]] for row in kept}
+
+
 @attrs.frozen
 class Rows:
     """What a distribution's file list says, as far as it is taken (see `Installed`)."""

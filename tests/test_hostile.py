@@ -320,7 +320,7 @@ def test_a_plan_writes_over_a_kept_distributions_file_only_with_the_bytes_it_lis
         {**entry, "source": written["source"]}, plan, env, tmp_path, cli
     ).stderr == (
         f"error: {kept}: other-1.0.dist-info, which the plan keeps, lists it with other bytes"
-        " than the plan writes there, and the plan does not rewrite its RECORD\n"
+        " than the plan writes there, and the plan does not rewrite its RECORD without it\n"
     )
 
 
@@ -342,6 +342,79 @@ def test_a_kept_distribution_s_record_is_rewritten_only_for_that_distribution(
         str(tmp_path / "edited.json"),
         f"destination {record!r} rewrites the RECORD of other, which the plan keeps,"
         f" for owners {owners}: the review names it by its one owner, which must be other",
+    )
+
+
+def _inline(text: str) -> dict[str, Any]:
+    """An inline source of `text`, as the planner writes a RECORD rewritten in place."""
+    data = text.encode()
+    return {
+        "kind": "inline",
+        "content": text,
+        "hash": record_hash(data),
+        "size": len(data),
+        "mode": 0o644,
+    }
+
+
+@pytest.mark.parametrize("row", ["relisted", "dropped", "added"])
+def test_a_kept_distributions_record_is_rewritten_only_without_rows_the_plan_takes(
+    planned_beside_other: tuple[Path, Path], tmp_path: Path, cli: Cli, row: str
+) -> None:
+    """A plan edited to write other bytes over `other`'s code, rewriting other's RECORD
+    inline to list them (or not at all), or to list a file that is not other's, was
+    applied: its review named other's RECORD rewritten for 'the bytecode of a source
+    written again'."""
+    plan, env = planned_beside_other
+    kept = f"{PURELIB}/other/__init__.py"
+    record = env / PURELIB / "other-1.0.dist-info" / "RECORD"
+    data = json.loads(plan.read_text())
+    written = next(e for e in data["files"] if (e["source"] or {}).get("kind") == "member")
+    rows = record.read_text().splitlines(keepends=True)
+    if row == "added":
+        rows.append("../../../pyvenv.cfg,,\n")
+    else:
+        listed = next(i for i, line in enumerate(rows) if line.startswith("other/__init__.py,"))
+        rows[listed] = (
+            f"other/__init__.py,{written['source']['hash']},{written['source']['size']}\n"
+        )
+        if row == "dropped":
+            del rows[listed]
+
+    def edit(data: dict[str, Any]) -> None:
+        if row != "added":
+            entry = {"action": "replace", "owners": ["demo"], "path": kept}
+            data["files"].append({**entry, "source": written["source"]})
+            data["units"][0]["paths"].append(kept)
+        rewrite = {
+            "action": "replace",
+            "owners": ["other"],
+            "path": f"{PURELIB}/other-1.0.dist-info/RECORD",
+        }
+        data["files"].append({**rewrite, "source": _inline("".join(rows))})
+        data["units"][0]["paths"].append(rewrite["path"])
+        data["files"].sort(key=lambda entry: entry["path"])
+
+    edited = tmp_path / "edited.json"
+    edited.write_text(tamper(plan.read_text(), PlanCase(kept, edit, "")))
+    before = snapshot(env)
+    result = cli("apply", edited)
+    assert snapshot(env) == before, result.stderr
+    why = {
+        "relisted": "as other than the installed RECORD without some of its rows",
+        "dropped": f"without the row of {kept!r}, which the plan neither writes for a winner"
+        " its overlaps name nor is bytecode of a source it writes",
+        "added": "as other than the installed RECORD without some of its rows",
+    }[row]
+    overwritten = (
+        ""
+        if row == "added"
+        else f"error: {kept}: other-1.0.dist-info, which the plan keeps, lists it with other"
+        " bytes than the plan writes there, and the plan does not rewrite its RECORD without"
+        " it\n"
+    )
+    assert result.stderr == (
+        f"error: {PURELIB}/other-1.0.dist-info/RECORD: the plan rewrites it {why}\n{overwritten}"
     )
 
 
@@ -465,6 +538,9 @@ def test_a_record_rewritten_inline_takes_none_of_its_distributions_files(
     edited.write_text(tamper(plan.read_text(), PlanCase("rewritten-inline", edit, "")))
     before = snapshot(env)
     assert cli("apply", edited).stderr == (
+        f"error: {PURELIB}/other-1.0.dist-info/RECORD: the plan rewrites it without the row"
+        f" of '{PURELIB}/other-1.0.dist-info/INSTALLER', which the plan neither writes for a"
+        " winner its overlaps name nor is bytecode of a source it writes\n"
         f"error: {kept}: only distributions the plan keeps list it, and a plan removes a"
         " file only with a distribution that lists it\n"
     )

@@ -1,0 +1,103 @@
+"""The RECORD of a kept distribution that a plan rewrites in place: a `--prefer`
+loser's, or one giving up the bytecode of a source the plan writes again.
+
+The planner writes it as the installed RECORD without some rows (`record_without`),
+and the review names the distribution by what it loses: the files its overlaps say a
+winner takes, else the bytecode of a source written again. A plan edited to list
+other bytes or other files there, or to drop the row of a file no winner takes, hands
+that distribution's files to another (or its uninstall someone else's) unseen; so
+each row kept is an installed one, and each dropped names a file the plan writes for
+a winner its overlaps name, or the bytecode of a source the plan writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from planner.errors import Problem
+from planner.installed import FileList, bytecode_source
+from planner.installedrecord import rows_dropped
+from planner.plan import FileEntry, Plan
+
+# A kept metadata folder -> the paths its rewritten RECORD no longer lists.
+Drops = dict[str, set[str]]
+
+
+def kept_record_drops(plan: Plan, lists: Sequence[FileList]) -> tuple[list[Problem], Drops]:
+    """The paths each kept RECORD the plan rewrites drops, with a problem for each such
+    RECORD that is not the installed one without rows the plan takes."""
+    installed = {item.dist_info for item in plan.target.installed}
+    rewrites = [
+        entry
+        for entry in plan.files
+        if entry.action == "replace"
+        and entry.source is not None
+        and entry.source.kind != "record"
+        and entry.path.endswith("/RECORD")
+        and entry.path.rpartition("/")[0] in installed
+    ]
+    if not rewrites:
+        return [], {}
+    listings = {dist_info: listing for dist_info, _, listing in lists}
+    written = {entry.path: entry for entry in plan.files if entry.action != "remove"}
+    problems: list[Problem] = []
+    drops: Drops = {}
+    for entry in rewrites:
+        assert entry.source is not None  # as selected
+        folder = entry.path.rpartition("/")[0]
+        listing = listings.get(folder)
+        dropped = (
+            rows_dropped(
+                listing,
+                entry.source.content,
+                folder,
+                plan.target.prefix,
+                plan.target.layout == "directory",
+            )
+            if listing is not None
+            and entry.source.kind == "inline"
+            and entry.source.content is not None
+            else None
+        )
+        if dropped is None:
+            problems.append(
+                Problem(
+                    entry.path,
+                    "the plan rewrites it as other than the installed RECORD without some"
+                    " of its rows",
+                )
+            )
+            continue
+        taken = _not_taken(dropped, entry.owners[0], written, plan)
+        if taken:
+            problems.append(
+                Problem(
+                    entry.path,
+                    f"the plan rewrites it without the row of {taken[0]!r}, which the plan"
+                    " neither writes for a winner its overlaps name nor is bytecode of a"
+                    " source it writes",
+                )
+            )
+            continue
+        drops[folder] = dropped
+    return problems, drops
+
+
+def _not_taken(
+    dropped: set[str], name: str, written: Mapping[str, FileEntry], plan: Plan
+) -> list[str]:
+    """The paths of `dropped` that `name` does not lose as the review says it does."""
+    lost = {
+        conflict.path
+        for conflict in plan.conflicts
+        if conflict.resolution.startswith("prefer:") and name in conflict.owners
+    }
+    return sorted(
+        path
+        for path in dropped
+        if not (path in lost and path in written and name not in written[path].owners)
+        and bytecode_source(path) not in written
+    )
+
+
+__all__ = ["Drops", "kept_record_drops"]
