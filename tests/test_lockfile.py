@@ -985,6 +985,26 @@ def test_a_netrc_login_for_the_host_is_sent_as_pip_and_uv_send_it(
     assert [auth for _, auth in seen] == [netrc_login, _basic("own:word"), None, netrc_login]
 
 
+@pytest.mark.parametrize(
+    ("given", "sent"), [(" account user password s3cret", _basic("user:s3cret")), ("", None)]
+)
+def test_a_netrc_entry_without_a_login_is_sent_as_pip_sends_it(
+    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch, given: str, sent: str | None
+) -> None:
+    """An entry giving `account` and no `login`, whose account pip's requests sends as
+    the user name, was sent with an empty one, and an entry giving nothing, for which
+    it sends no login, as the login ':'."""
+    beta = wheels / BETA.filename
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1{given}\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    seen: list[tuple[str, str | None]] = []
+    with serve(wheels, seen=seen) as base:
+        (fetched,) = fetch.fetch([_locked(beta, f"{base}/{beta.name}")], str(tmp_path / "dl"))
+    assert Path(fetched.path).read_bytes() == beta.read_bytes()
+    assert [auth for _, auth in seen] == [sent]
+
+
 @pytest.mark.parametrize("login", ["none", "netrc", "url"])
 def test_a_401_says_whether_a_login_was_sent(
     tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch, login: str

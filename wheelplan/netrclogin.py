@@ -19,10 +19,11 @@ def login_for(host: str) -> tuple[str, str] | None:
         entry = netrc.netrc(path).authenticators(host)
     except (OSError, UnicodeDecodeError, netrc.NetrcParseError):
         return None
-    if entry is None:
-        return None
-    login, _, password = entry
-    return login, password or ""
+    if entry is None or not any(entry):
+        return None  # an entry naming nothing, which requests sends no login for
+    login, account, password = entry
+    # An entry with an account and no login: requests sends the account.
+    return login or account or "", password or ""
 
 
 __all__ = ["login_for"]
