@@ -36,7 +36,7 @@ from planner.listing import (
     not_folders,
 )
 from planner.mounts import MountPoints, mounts_staying
-from planner.ownfiles import OwnFiles
+from planner.ownfiles import NEEDED, OwnFiles
 from planner.paths import has_control, parents
 from planner.place import FOLDER_OPTIONS, Place, folder_given, place_of, recover_command
 from planner.plan import INSTALLING, Distribution, Plan, Target
@@ -346,18 +346,18 @@ def check_target(
     interpreter = shebang(plan.target.interpreter)
     problems += kept_write_problems(plan.target, kept, lists, wheel_paths, interpreter)
     real = RealPaths(base)  # None: a folder a symlink leads out of the environment
-    # A RECORD may list them, but the planner never removes them: an edit would not be
-    # seen. One refused already as no distribution's is said once.
+    # A RECORD may list them, but the planner never removes or writes over them: an
+    # edit would not be seen. One refused already as no distribution's is said once.
     own = OwnFiles.of(base, plan.target.interpreter, plan.target.schemes)
     said = {problem.subject for problem in problems}
     removing = [entry.path for entry in plan.files if entry.action == "remove"]
+    replacing = [entry.path for entry in plan.files if entry.action == "replace"]
     problems += [
         Problem(
             path,
-            "the environment needs it (its interpreter, pyvenv.cfg, or the way to its"
-            " scheme folders), and a plan never removes it, whatever a RECORD lists",
+            f"{NEEDED}, and a plan never removes or writes over it, whatever a RECORD lists",
         )
-        for path in removing
+        for path in [*removing, *replacing]
         if path not in said and (really := real.of(path)) and own.holds(really)
     ]
     disk = Listing(base)  # one listdir per folder, not one lstat per planned file

@@ -46,7 +46,7 @@ from planner.listing import (
 )
 from planner.mounts import MountPoints, mounts_staying
 from planner.overlaps import describe_owners, settle
-from planner.ownfiles import OwnFiles, left_needed
+from planner.ownfiles import NEEDED, OwnFiles, left_needed
 from planner.paths import is_within, parents
 from planner.place import recover_command
 from planner.plan import (
@@ -274,6 +274,9 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     on_disk = disk.existing(written, folders)
     # Only these paths meet the target; every other settled entry is planned as it is.
     touched = on_disk.union(written.intersection(kept_owner_of))
+    real = RealPaths(target.prefix)
+    # The environment's own files, which it needs, whatever a RECORD says.
+    own = OwnFiles.of(target.prefix, target.interpreter, target.schemes)
     for entry in settlement.files:
         path = entry.path
         if path not in touched:
@@ -335,6 +338,15 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             # Written once the removals empty the folder, or refused below.
             folders_to_file.append(path)
             exists = False
+        elif exists and (really := real.of(path)) is not None and own.holds(really):
+            # No distribution's, whatever a RECORD lists: removed never, written over never.
+            problems.append(
+                Problem(
+                    path,
+                    f"{NEEDED}; planned by {describe_owners(entry.owners, wheel_of)}, and a"
+                    " plan never writes over it, whatever a RECORD lists",
+                )
+            )
         elif exists and path not in gone_owner_of and path not in kept_owner_of:
             problems.append(
                 Problem(
@@ -346,7 +358,6 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
             )
         files.append(FileEntry(path, "replace" if exists else "write", all_owners, source))
     removals: dict[str, FileEntry] = {}
-    real = RealPaths(target.prefix)
     # Where each path really leads: a row may name a file by another path (`lib64/` is
     # `lib/` in a venv), which must not take a file that stays or that goes already.
     settled = real.aliases([*written, *kept_owner_of]) if gone_owner_of else set()
@@ -354,8 +365,6 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     # The metadata of one that stays is its own, whatever a RECORD that goes lists.
     kept_metadata = {really for item in kept_copies if (really := real.of(item.dist_info))}
     theirs: dict[str, list[str]] = {}
-    # The environment's own files, which it needs, whatever a RECORD says.
-    own = OwnFiles.of(target.prefix, target.interpreter, target.schemes)
     needed: dict[str, list[str]] = {}
     for path, owners in sorted(gone_owner_of.items()):
         if path in written or path in kept_owner_of:

@@ -18,6 +18,8 @@ from planner.paths import is_within, path_problem
 from planner.target import above_schemes
 
 VENV_CONFIG = "pyvenv.cfg"
+# What a plan that would change one of them is told.
+NEEDED = "the environment needs it (its interpreter, pyvenv.cfg, or the way to its scheme folders)"
 
 
 @attrs.frozen
@@ -70,4 +72,4 @@ def left_needed(named: str, paths: Sequence[str]) -> str:
     )
 
 
-__all__ = ["VENV_CONFIG", "OwnFiles", "left_needed"]
+__all__ = ["NEEDED", "VENV_CONFIG", "OwnFiles", "left_needed"]

@@ -1270,7 +1270,61 @@ def test_a_plan_edited_to_remove_a_file_the_environment_needs_is_refused(
     stderr = refused_unchanged(env_dir, "apply", plan)
     assert stderr == (
         f"error: {path}: the environment needs it (its interpreter, pyvenv.cfg, or the way"
-        " to its scheme folders), and a plan never removes it, whatever a RECORD lists\n"
+        " to its scheme folders), and a plan never removes or writes over it, whatever a"
+        " RECORD lists\n"
+    )
+
+
+def _upgraded_over_own_files(tmp_path: Path, data: str) -> tuple[Path, Path, Path]:
+    """`mine` 1.0 installed, its RECORD listing pyvenv.cfg and bin/python (see above),
+    and `mine` 2.0, whose wheel writes a data file at the prefix's `data`: the venv, its
+    interpreter and the new wheel."""
+    old = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b""}), tmp_path / "old")
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [old])
+    record = env_dir / SITE / "mine-1.0.dist-info" / "RECORD"
+    record.write_text(record.read_text() + "../../../pyvenv.cfg,,\n../../../bin/python,,\n")
+    files = {"mine/__init__.py": b"", f"mine-2.0.data/data/{data}": b"home = /nowhere\n"}
+    new = build_wheel(WheelSpec("mine", version="2.0", files=files), tmp_path / "new")
+    return env_dir, python, new
+
+
+@pytest.mark.parametrize("path", ["pyvenv.cfg", "bin/python"])
+def test_a_wheel_never_writes_over_a_file_the_environment_needs(tmp_path: Path, path: str) -> None:
+    """They are no distribution's whatever a RECORD lists, and a fresh install of such a
+    wheel was refused as writing over a file no distribution owns; an upgrade of one
+    whose RECORD lists it wrote over pyvenv.cfg, or the interpreter, with its data."""
+    env_dir, python, new = _upgraded_over_own_files(tmp_path, path)
+    stderr = refused_unchanged(env_dir, "install", new, "--python", python)
+    assert stderr == (
+        f"error: {path}: the environment needs it (its interpreter, pyvenv.cfg, or the way"
+        " to its scheme folders); planned by mine (mine-2.0-py3-none-any.whl), and a plan"
+        " never writes over it, whatever a RECORD lists\n"
+    )
+
+
+def test_a_plan_edited_to_write_over_a_file_the_environment_needs_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The apply checked the removals alone: an upgrade's write of a data file, edited
+    to replace pyvenv.cfg, was applied, the review counting one file replaced."""
+    env_dir, python, new = _upgraded_over_own_files(tmp_path, "top.cfg")
+    plan = tmp_path / "upgrade.json"
+    save_plan(python, plan, [new])
+    data = plan_data(plan)
+    for entry in data["files"]:
+        if entry["path"] == "top.cfg":
+            entry.update(path="pyvenv.cfg", action="replace")
+    for unit in data["units"]:
+        unit["paths"] = sorted("pyvenv.cfg" if p == "top.cfg" else p for p in unit["paths"])
+    data["files"].sort(key=lambda entry: entry["path"])
+    plan.write_text(json.dumps(recompute_digest(data)))
+    stderr = refused_unchanged(env_dir, "apply", plan)
+    assert stderr == (
+        "error: pyvenv.cfg: the environment needs it (its interpreter, pyvenv.cfg, or the way"
+        " to its scheme folders), and a plan never removes or writes over it, whatever a"
+        " RECORD lists\n"
     )
 
 
