@@ -350,8 +350,13 @@ def check_target(
     # edit would not be seen. One refused already as no distribution's is said once.
     own = OwnFiles.of(base, plan.target.interpreter, plan.target.schemes)
     said = {problem.subject for problem in problems}
-    removing = [entry.path for entry in plan.files if entry.action == "remove"]
-    replacing = [entry.path for entry in plan.files if entry.action == "replace"]
+    removing: list[str] = []
+    replacing: list[str] = []
+    for entry in plan.files:  # one pass: a fresh install's 17,000 are all writes
+        if entry.action == "remove":
+            removing.append(entry.path)
+        elif entry.action == "replace":
+            replacing.append(entry.path)
     problems += [
         Problem(
             path,

@@ -10,6 +10,7 @@ what a plan may remove alike.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
@@ -83,8 +84,6 @@ def rows_dropped(
     """The paths (relative to the prefix) whose rows `rewritten` drops from `record`, an
     installed RECORD, as `record_without` drops them; None unless it keeps each other
     row as it is and adds none."""
-    from collections import Counter
-
     try:
         rows, kept = Counter(_record_rows(record)), Counter(_record_rows(rewritten))
     except Exception:  # the csv module raises several kinds
