@@ -1207,19 +1207,21 @@ def _encoded(encoding: str, body: bytes, asked: list[str | None]) -> Answer:
     return answer
 
 
+@pytest.mark.parametrize("level", [9, 0], ids=["deflated", "stored"])
 @pytest.mark.parametrize("encoding", ["gzip", "x-gzip", "GZIP"])
 def test_a_gzip_encoded_download_is_checked_decoded(
-    tmp_path: Path, wheels: Path, encoding: str
+    tmp_path: Path, wheels: Path, encoding: str, level: int
 ) -> None:
     """A server that gzips a wheel though asked for the identity encoding, as pip and
     uv ask: its hash was checked on the gzip stream and refused as another sha256 than
-    the lock's; uv decodes it, and so does wheelplan now (pip says the hash differs)."""
+    the lock's; uv decodes it, and so does wheelplan now (pip says the hash differs).
+    Stored, the gzip stream is larger than the wheel: its length is not the wheel's."""
     beta = wheels / BETA.filename
     asked: list[str | None] = []
     # mtime=0: the same bytes each time, so that the size checked is the wheel's alone.
-    with serve(
-        wheels, _encoded(encoding, gzip.compress(beta.read_bytes(), mtime=0), asked)
-    ) as base:
+    body = gzip.compress(beta.read_bytes(), compresslevel=level, mtime=0)
+    assert level or len(body) > beta.stat().st_size
+    with serve(wheels, _encoded(encoding, body, asked)) as base:
         wheel = _locked(beta, f"{base}/{beta.name}")
         (fetched,) = fetch.fetch([wheel], str(tmp_path / "dl"), pauses=NO_PAUSES)
     assert Path(fetched.path).read_bytes() == beta.read_bytes()
@@ -1406,6 +1408,48 @@ def test_a_wheel_with_another_hash_is_not_downloaded_again(tmp_path: Path, wheel
         with pytest.raises(Refused, match=r"has sha256 [0-9a-f]{64}, the lock says 0{64}\Z"):
             fetch.fetch([wheel], str(tmp_path / "dl"), pauses=NO_PAUSES)
     assert len(seen) == 1
+
+
+def _announcing(offset: int, wheel: Path) -> Answer:
+    """/announced/NAME: a Content-Length `offset` bytes off the wheel's size, and as
+    much of the wheel as that says, but never more than it holds."""
+
+    def answer(handler: http.server.SimpleHTTPRequestHandler) -> bool:
+        if not handler.path.startswith("/announced/"):
+            return False
+        body = wheel.read_bytes()
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body) + offset))
+        handler.end_headers()
+        handler.wfile.write(body[: len(body) + offset])
+        handler.close_connection = True
+        return True
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("offset", "problem"),
+    [
+        (1, "{name} is larger than the {size} bytes the lock says"),
+        (10**9, "{name} is larger than the {size} bytes the lock says"),
+        (-1, "{name} has {short} bytes, the lock says {size}"),
+    ],
+)
+def test_a_download_announcing_a_length_the_lock_does_not_give_is_refused(
+    tmp_path: Path, wheels: Path, offset: int, problem: str
+) -> None:
+    """A length larger than the lock's is refused from the header, unread and not tried
+    again: the body was read up to the lock's size first, and one that ended there was
+    taken for cut short and tried 4 times. A smaller one is read and refused as short."""
+    beta = wheels / BETA.filename
+    size = beta.stat().st_size
+    seen: list[tuple[str, str | None]] = []
+    with serve(wheels, _announcing(offset, beta), seen) as base:
+        message = _refusal(_locked(beta, f"{base}/announced/{beta.name}"), tmp_path / "dl")
+    assert message == problem.format(name=beta.name, size=size, short=size - 1)
+    assert len(seen) == 1
+    assert not (tmp_path / "dl").exists()
 
 
 @contextlib.contextmanager

@@ -37,7 +37,7 @@ from planner.notafolder import not_a_folder
 from planner.paths import is_within, plan_path_problem
 from planner.plan import Plan
 from wheelplan import urlopener
-from wheelplan.contentencoding import Undecodable, decoded
+from wheelplan.contentencoding import ASKED, Undecodable, decoded
 
 CHUNK = 1024 * 1024
 # A download with no size in the lock stops here (the planner's own archive limit).
@@ -118,12 +118,23 @@ class _Checker:
     def update(self, block: bytes) -> None:
         self.size += len(block)
         if self.size > self.limit:
-            raise _Mismatch(
-                f"{self.wheel.filename} is larger than the {self.limit} bytes"
-                + (" the lock says" if self.wheel.size is not None else " wheelplan accepts")
-            )
+            raise self.too_large()
         for digest in self.digests.values():
             digest.update(block)
+
+    def announced(self, source: BinaryIO) -> None:
+        """A body whose length is announced larger than the limit is refused unread. An
+        encoded one's length is of the encoding, which may be larger than the wheel."""
+        length = _header(source, "Content-Length") or ""
+        encoding = (_header(source, "Content-Encoding") or ASKED).strip().lower()
+        if encoding == ASKED and _digits(length) and int(length) > self.limit:
+            raise self.too_large()
+
+    def too_large(self) -> _Mismatch:
+        return _Mismatch(
+            f"{self.wheel.filename} is larger than the {self.limit} bytes"
+            + (" the lock says" if self.wheel.size is not None else " wheelplan accepts")
+        )
 
     def finish(self) -> str:
         """The sha256 hex digest, once size and every locked hash agree."""
@@ -229,10 +240,11 @@ def _store(
     source is opened first: one that cannot be had makes no file or folder.
     """
     with _source(wheel) as source:
+        checker = _Checker(wheel)
+        checker.announced(source)
         blocks = decoded(_Body(source).blocks(), _header(source, "Content-Encoding"), CHUNK)
         fd, temporary = parts.make(os.path.dirname(destination), wheel.filename, own_folder)
         try:
-            checker = _Checker(wheel)
             with os.fdopen(fd, "wb") as output:
                 for block in blocks:
                     if parts.stopped:  # its file is gone: stop reading into nothing
@@ -295,10 +307,15 @@ def _check_whole(source: BinaryIO, received: int) -> None:
     response read by the block ends quietly where the connection closed (uv says the
     download broke off; pip 23 calls the wheel invalid)."""
     announced = _header(source, "Content-Length") or ""
-    if announced.isascii() and announced.isdigit() and received < int(announced):
+    if _digits(announced) and received < int(announced):
         raise _CutShort(
             f"the connection closed after {received} of the {announced} bytes the server announced"
         )
+
+
+def _digits(text: str) -> bool:
+    """Whether a header is a length: ASCII digits alone (`str.isdigit` takes `²`)."""
+    return text.isascii() and text.isdigit()
 
 
 def _part_file(folder: str, filename: str, own_folder: bool) -> tuple[int, str, bool]:
