@@ -17,7 +17,7 @@ import os
 import posixpath
 import re
 import shlex
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from planner.errors import Problem, Refused
@@ -50,18 +50,21 @@ _NO_NAME = "{!r} names no distribution; give its name (NAME, or NAME @ URL)"
 
 # pip's: a comment starts the line or follows white space (a URL's `#sha256=` does not).
 _COMMENT = re.compile(r"(^|\s+)#.*$")
+# pip's one form of an environment variable (POSIX's names, upper case); uv has none.
+_VARIABLE = re.compile(r"(?P<variable>\$\{(?P<name>[A-Z0-9_]+)\})")
 
 
-def uninstall_names(paths: Sequence[str]) -> tuple[str, ...]:
+def uninstall_names(paths: Sequence[str], environ: Mapping[str, str]) -> tuple[str, ...]:
     """The names, normalized, that the requirements files at `paths` (and those they
-    read with `-r`) give, in their order; Refused naming the file and line of each line
-    that names no distribution, or of a file that cannot be read."""
+    read with `-r`) give, in their order, with `environ`'s variables expanded; Refused
+    naming the file and line of each line that names no distribution, or of a file that
+    cannot be read."""
     problems: list[Problem] = []
     names: list[str] = []
     read: set[str] = set()
     for path in paths:
         try:
-            names += _names(path, _text(path, path), (), read, problems)
+            names += _names(path, _text(path, path), environ, (), read, problems)
         except Refused as refused:
             problems += refused.problems
     if problems:
@@ -87,9 +90,9 @@ def _text(path: str, subject: str, shown: str = "") -> str:
         raise Refused.one(f"{path}:{line}", f"is not {name} text") from None
 
 
-def _lines(text: str) -> Iterator[tuple[int, str]]:
-    """Each line without its comment, and its number; one ending in `\\` goes on with
-    the next, as pip reads it, numbered as its first."""
+def _lines(text: str, environ: Mapping[str, str]) -> Iterator[tuple[int, str]]:
+    """Each line without its comment, its variables expanded, and its number; one ending
+    in `\\` goes on with the next, as pip reads it, numbered as its first."""
     joined, first = "", 0
     for number, line in enumerate(text.splitlines(), 1):
         if not joined:
@@ -97,21 +100,35 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
         if line.endswith("\\"):
             joined += line[:-1]
             continue
-        yield first, _COMMENT.sub("", joined + line).strip()
+        yield first, _expanded(_COMMENT.sub("", joined + line).strip(), environ)
         joined = ""
     if joined:
-        yield first, _COMMENT.sub("", joined).strip()
+        yield first, _expanded(_COMMENT.sub("", joined).strip(), environ)
+
+
+def _expanded(line: str, environ: Mapping[str, str]) -> str:
+    """`line` with each `${NAME}` replaced as pip 26.3 replaces it: once its comment is
+    cut, and left as it is where NAME is unset or empty."""
+    for variable, name in _VARIABLE.findall(line):
+        if value := environ.get(name):
+            line = line.replace(variable, value)
+    return line
 
 
 def _names(
-    path: str, text: str, reading: tuple[str, ...], read: set[str], problems: list[Problem]
+    path: str,
+    text: str,
+    environ: Mapping[str, str],
+    reading: tuple[str, ...],
+    read: set[str],
+    problems: list[Problem],
 ) -> Iterator[str]:
     """The names `path`'s `text` gives, and those of the files it reads (`reading`: the
     real paths of the files that read it, each refused if it reads one of them; `read`:
     of every file read so far, each read once, since its names are given already)."""
     reading = (*reading, os.path.realpath(path))
     read.add(reading[-1])
-    for number, line in _lines(text):
+    for number, line in _lines(text, environ):
         at = f"{path}:{number}"
         if not line:
             continue
@@ -159,7 +176,7 @@ def _names(
                 continue
             try:
                 text = _text(nested, at, f" {nested}")
-                yield from _names(nested, text, reading, read, problems)
+                yield from _names(nested, text, environ, reading, read, problems)
             except Refused as refused:
                 problems.extend(refused.problems)
         elif option[0] == "--editable":

@@ -497,6 +497,27 @@ def test_uninstall_removes_what_a_requirements_file_names_as_pip_and_uv_read_it(
     assert _installed_names(target) == {"kappa"}
 
 
+def test_uninstall_expands_the_environment_s_variables_in_a_requirements_file(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """`${NAME}` is the variable's value, as pip 26.3 reads it (uv 0.13.9 refuses the
+    line), so that one file serves environments whose names differ."""
+    _installed(tmp_path, target, cli, "alpha", "beta")
+    (tmp_path / "requirements.txt").write_text("${GONE}\n", encoding="utf-8")
+    result = cli(
+        "uninstall",
+        "-r",
+        "requirements.txt",
+        "--python",
+        target,
+        "--quiet",
+        cwd=tmp_path,
+        env={"GONE": "alpha"},
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert _installed_names(target) == {"beta"}
+
+
 def test_uninstall_refuses_a_requirements_file_line_that_names_no_distribution(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:

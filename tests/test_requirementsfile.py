@@ -44,7 +44,7 @@ def test_a_line_names_its_requirement_s_distribution_in_the_file_s_order(
     path = tmp_path_factory.mktemp("reqs") / "requirements.txt"
     path.write_text("".join(f"{name}{after}\n" for name, after in lines), encoding="utf-8")
     expected = dict.fromkeys(canonicalize_name(name) for name, _ in lines)
-    assert uninstall_names([str(path)]) == tuple(expected)
+    assert uninstall_names([str(path)], {}) == tuple(expected)
 
 
 @given(name=NAMES, where=st.sampled_from(["", "./wheels/", "https://example.com/wheels/"]))
@@ -57,7 +57,7 @@ def test_a_wheel_s_path_or_url_names_the_wheel_s_distribution(
     fragment = "#sha256=" + "0" * 64 if where.startswith("https:") else ""
     path: Path = tmp_path_factory.mktemp("reqs") / "requirements.txt"
     path.write_text(f"{where}{escaped}-1.0-py3-none-any.whl{fragment}\n", encoding="utf-8")
-    assert uninstall_names([str(path)]) == (canonicalize_name(name),)
+    assert uninstall_names([str(path)], {}) == (canonicalize_name(name),)
 
 
 def test_a_chain_of_files_deeper_than_any_real_one_is_refused_at_the_line_too_deep(
@@ -69,7 +69,7 @@ def test_a_chain_of_files_deeper_than_any_real_one_is_refused_at_the_line_too_de
         (tmp_path / f"r{index}.txt").write_text(f"-r r{index + 1}.txt\n")
     (tmp_path / "r1500.txt").write_text("six\n")
     with pytest.raises(Refused) as refused:
-        uninstall_names([str(tmp_path / "r0.txt")])
+        uninstall_names([str(tmp_path / "r0.txt")], {})
     last = MAX_INCLUDE_DEPTH - 1
     assert [str(problem) for problem in refused.value.problems] == [
         f"{tmp_path}/r{last}.txt:1: reads r{last + 1}.txt, deeper than"
@@ -92,7 +92,7 @@ def test_a_file_that_several_files_read_is_read_once(
     for index in range(10):
         (tmp_path / f"r{index}.txt").write_text(f"-r r{index + 1}.txt\n-r ./r{index + 1}.txt\n")
     (tmp_path / "r10.txt").write_text("six\n")
-    assert uninstall_names([str(tmp_path / "r0.txt")]) == ("six",)
+    assert uninstall_names([str(tmp_path / "r0.txt")], {}) == ("six",)
     assert len(reads) == 11
 
 
@@ -105,7 +105,7 @@ def test_a_file_in_utf_16_with_a_byte_order_mark_is_read_as_pip_and_uv_read_it(
     bom = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}.get(encoding, b"")
     path = tmp_path / "requirements.txt"
     path.write_bytes(bom + "six==1.17.0\r\n# café\r\nIDNA\r\n".encode(encoding))
-    assert uninstall_names([str(path)]) == ("six", "idna")
+    assert uninstall_names([str(path)], {}) == ("six", "idna")
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,7 @@ def test_a_file_in_another_encoding_is_refused_at_its_line(
     path = tmp_path / "requirements.txt"
     path.write_bytes(data)
     with pytest.raises(Refused) as refused:
-        uninstall_names([str(path)])
+        uninstall_names([str(path)], {})
     assert [str(problem) for problem in refused.value.problems] == [f"{tmp_path}/{problem}"]
 
 
@@ -137,8 +137,45 @@ def test_a_requirement_s_own_option_pip_does_not_take_is_refused(
     path = tmp_path / "requirements.txt"
     path.write_text(f"idna\nsix {options}\n")
     with pytest.raises(Refused) as refused:
-        uninstall_names([str(path)])
+        uninstall_names([str(path)], {})
     assert [str(problem) for problem in refused.value.problems] == [
         f"{path}:2: {options.split()[-1].partition('=')[0]!r} is no option pip takes on a"
         " requirement's line (--hash, --config-settings), or lacks its value"
     ]
+
+
+@pytest.mark.parametrize(
+    ("lines", "environ", "names"),
+    [
+        # pip's form alone, an upper-case name, expanded: in a requirement, after the
+        # comment is cut (a value's ` #` is no comment), and in a file an option reads.
+        ("${NAME}\n", {"NAME": "six"}, ("six",)),
+        ("s${MID_1}x==1.0 # not ${NAME}\n", {"MID_1": "i"}, ("six",)),
+        ("six @ ${BASE}/six-1.0.tar.gz\n", {"BASE": "https://example.com"}, ("six",)),
+        ("-r ${SUB}/r1.txt\n", {"SUB": "sub"}, ("idna",)),
+        ("${NAME}\n", {"NAME": "six #1"}, "six #1"),
+        # `$NAME`, `${name}` and an unset or empty one are left as they are.
+        ("six${EMPTY}\n", {"EMPTY": ""}, "six${EMPTY}"),
+        ("six${UNSET}\n", {}, "six${UNSET}"),
+        ("six${lower}\n", {"lower": "x"}, "six${lower}"),
+        ("six$NAME\n", {"NAME": "x"}, "six$NAME"),
+    ],
+)
+def test_an_environment_variable_is_expanded_as_pip_expands_it(
+    tmp_path: Path, lines: str, environ: dict[str, str], names: tuple[str, ...] | str
+) -> None:
+    """pip 26.3 replaces `${NAME}` by NAME's value, leaving it where NAME is unset or
+    empty; uv 0.13.9 refuses the line, and so did wheelplan, which follows pip. A
+    refused line is quoted as expanded, as pip quotes it."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "r1.txt").write_text("idna\n", encoding="utf-8")
+    path = tmp_path / "r0.txt"
+    path.write_text(lines, encoding="utf-8")
+    if isinstance(names, tuple):
+        assert uninstall_names([str(path)], environ) == names
+        return
+    with pytest.raises(Refused) as refused:
+        uninstall_names([str(path)], environ)
+    (problem,) = refused.value.problems
+    assert problem.subject == f"{path}:1"
+    assert problem.message.startswith(f"{names!r} names no distribution")

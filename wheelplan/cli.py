@@ -393,7 +393,7 @@ def _as_install(args: argparse.Namespace) -> argparse.Namespace:
     (looked up only for an uninstall)."""
     from planner.requirementsfile import uninstall_names
 
-    named = dict.fromkeys([*args.remove, *uninstall_names(args.requirements)])
+    named = dict.fromkeys([*args.remove, *uninstall_names(args.requirements, os.environ)])
     if not named:  # only files, that name nothing: pip refuses it too
         files = ", ".join(dict.fromkeys(args.requirements))
         raise Refused.one(files, "names no distribution to remove")
