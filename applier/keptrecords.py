@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from applier.preferwins import lost_to_winners
 from planner.errors import Problem
 from planner.installed import FileList, bytecode_source
 from planner.installedrecord import rows_dropped
@@ -87,16 +88,9 @@ def _not_taken(
     dropped: set[str], name: str, written: Mapping[str, FileEntry], plan: Plan
 ) -> list[str]:
     """The paths of `dropped` that `name` does not lose as the review says it does."""
-    lost = {
-        conflict.path
-        for conflict in plan.conflicts
-        if conflict.resolution.startswith("prefer:") and name in conflict.owners
-    }
+    lost = lost_to_winners(name, written, plan)
     return sorted(
-        path
-        for path in dropped
-        if not (path in lost and path in written and name not in written[path].owners)
-        and bytecode_source(path) not in written
+        path for path in dropped if path not in lost and bytecode_source(path) not in written
     )
 
 

@@ -113,7 +113,7 @@ def entry_scripts(wheel: Wheel, python_version: str) -> tuple[EntryScript, ...]:
     return tuple(scripts)
 
 
-def _wrapper(script: EntryScript, interpreter: str) -> str:
+def wrapper(script: EntryScript, interpreter: str) -> str:
     """The console or GUI script installer writes for an entry point."""
     _, data = Script(script.name, script.module, script.attr, script.section).generate(
         interpreter, "posix"
@@ -132,22 +132,29 @@ def member_destinations(
     wrappers = frozenset(
         script.name for script in (*wheel.entry_points, *entry_scripts(wheel, python_version))
     )
-    root = schemes[root_scheme(wheel)]
+    root = root_scheme(wheel)
     in_data = wheel.data_dir + "/"
     for member in wheel.members:
         name = member.name
-        if not name.startswith(in_data):
-            yield member, join(root, name), member.mode, False
-            continue
-        _, key, rest = name.split("/", 2)
-        base = schemes[key]
-        if key == "headers":
-            # Named as pip and uv name it: `zope.proxy`'s go in `zope-proxy`.
-            base = join(base, wheel.name)
-        if key != "scripts":
-            yield member, join(base, rest), member.mode, False
-        elif not _is_wrapper(posixpath.basename(rest), wrappers):
-            yield member, join(base, rest), 0o755, True
+        path = member_path(name, root, wheel.data_dir, wheel.name, schemes)
+        if not name.startswith(in_data) or name.split("/", 2)[1] != "scripts":
+            yield member, path, member.mode, False
+        elif not _is_wrapper(posixpath.basename(name), wrappers):
+            yield member, path, 0o755, True
+
+
+def member_path(
+    name: str, root: str, data_dir: str, dist_name: str, schemes: Mapping[str, str]
+) -> str:
+    """Where a wheel's member `name` lands: under the `root` scheme, or a `data_dir`
+    member under the scheme its next folder names."""
+    if not name.startswith(data_dir + "/"):
+        return join(schemes[root], name)
+    _, key, rest = name.split("/", 2)
+    if key == "headers":
+        # Named as pip and uv name it: `zope.proxy`'s go in `zope-proxy`.
+        return join(join(schemes[key], dist_name), rest)
+    return join(schemes[key], rest)
 
 
 def claims_for(
@@ -196,7 +203,7 @@ def claims_for(
         )
         files.append(FileEntry(path, "write", owners, source))
     generated = [
-        (join(schemes["scripts"], script.name), inline(_wrapper(script, interpreter), 0o755))
+        (join(schemes["scripts"], script.name), inline(wrapper(script, interpreter), 0o755))
         for script in entry_scripts(wheel, python_version)
     ]
     dist_info = dist_info_path(wheel, schemes)

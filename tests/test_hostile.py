@@ -357,14 +357,18 @@ def _inline(text: str) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("row", ["relisted", "dropped", "added"])
+@pytest.mark.parametrize(
+    "row", ["relisted", "dropped", "added", "claimed", "claimed-elsewhere", "claimed-by-none"]
+)
 def test_a_kept_distributions_record_is_rewritten_only_without_rows_the_plan_takes(
     planned_beside_other: tuple[Path, Path], tmp_path: Path, cli: Cli, row: str
 ) -> None:
     """A plan edited to write other bytes over `other`'s code, rewriting other's RECORD
     inline to list them (or not at all), or to list a file that is not other's, was
     applied: its review named other's RECORD rewritten for 'the bytecode of a source
-    written again'."""
+    written again'. Edited to also invent an overlap there that demo wins (or that no
+    distribution the plan writes it for wins), it was applied too: a conflict is no
+    fact, and demo's wheel installs that member elsewhere."""
     plan, env = planned_beside_other
     kept = f"{PURELIB}/other/__init__.py"
     record = env / PURELIB / "other-1.0.dist-info" / "RECORD"
@@ -378,7 +382,7 @@ def test_a_kept_distributions_record_is_rewritten_only_without_rows_the_plan_tak
         rows[listed] = (
             f"other/__init__.py,{written['source']['hash']},{written['source']['size']}\n"
         )
-        if row == "dropped":
+        if row != "relisted":
             del rows[listed]
 
     def edit(data: dict[str, Any]) -> None:
@@ -394,6 +398,12 @@ def test_a_kept_distributions_record_is_rewritten_only_without_rows_the_plan_tak
         data["files"].append({**rewrite, "source": _inline("".join(rows))})
         data["units"][0]["paths"].append(rewrite["path"])
         data["files"].sort(key=lambda entry: entry["path"])
+        if row.startswith("claimed"):
+            winner = {"claimed": "demo", "claimed-elsewhere": "other"}.get(row, "nobody")
+            owners = sorted({"demo", "other", winner})
+            resolution = f"prefer:{winner}"
+            conflict = {"path": kept, "owners": owners, "kind": "different"}
+            data["conflicts"].append({**conflict, "resolution": resolution})
 
     edited = tmp_path / "edited.json"
     edited.write_text(tamper(plan.read_text(), PlanCase(kept, edit, "")))
@@ -402,10 +412,12 @@ def test_a_kept_distributions_record_is_rewritten_only_without_rows_the_plan_tak
     assert snapshot(env) == before, result.stderr
     why = {
         "relisted": "as other than the installed RECORD without some of its rows",
-        "dropped": f"without the row of {kept!r}, which the plan neither writes for a winner"
-        " its overlaps name nor is bytecode of a source it writes",
         "added": "as other than the installed RECORD without some of its rows",
-    }[row]
+    }.get(
+        row,
+        f"without the row of {kept!r}, which the plan neither writes for a winner"
+        " its overlaps name nor is bytecode of a source it writes",
+    )
     overwritten = (
         ""
         if row == "added"

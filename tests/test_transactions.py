@@ -1793,6 +1793,57 @@ def test_prefer_takes_a_file_from_an_installed_distribution_out_of_its_record(
     assert ok("verify", "--python", python).endswith("no problems\n")
 
 
+def test_prefer_takes_an_installed_files_of_every_kind_in_an_install_and_an_upgrade(
+    tmp_path: Path,
+) -> None:
+    """A kept distribution loses to a --prefer winner a file the winner ships at the
+    root, under .data in each scheme, and as an entry point's wrapper, in an install
+    and again in an upgrade: the apply checks each win against the file the plan
+    writes there, so none of these may be taken for a win the plan invented."""
+    headers = f"include/site/python{sys.version_info.major}.{sys.version_info.minor}"
+    taken = {
+        "ns/__init__.py": f"{SITE}/ns/__init__.py",
+        "NAME-V.data/purelib/ns/pure.py": f"{SITE}/ns/pure.py",
+        "NAME-V.data/platlib/ns/plat.py": f"{SITE}/ns/plat.py",
+        "NAME-V.data/data/share/ns.txt": "share/ns.txt",
+        "NAME-V.data/headers/ns.h": f"{headers}/new/ns.h",
+    }
+    old_files = {path.removeprefix(f"{SITE}/"): b"# old\n" for path in taken.values()}
+    old_files = {
+        path if not path.startswith(("share/", "include/")) else f"old-1.0.data/data/{path}": data
+        for path, data in old_files.items()
+    }
+    old_files["old-1.0.data/scripts/tool"] = b"#!/bin/sh\necho old\n"
+    env_dir, wheels = tmp_path / "env", tmp_path / "wheels"
+    python = rebuild_env(env_dir)
+    install(python, [build_wheel(WheelSpec("old", files=old_files), wheels)])
+
+    def new(version: str, members: list[str]) -> Path:
+        files = {
+            member.replace("NAME-V", f"new-{version}"): f"# new {version}\n".encode()
+            for member in members
+        }
+        spec = WheelSpec(
+            "new", version, files=files, entry_points="[console_scripts]\ntool = ns:main\n"
+        )
+        return build_wheel(spec, wheels / version)
+
+    first, then = list(taken)[:2], list(taken)[2:]
+    install(python, [new("1.0", first)], "--prefer", "new")
+    plan = tmp_path / "plan.json"
+    save_plan(python, plan, [new("2.0", [*first, *then])], "--prefer", "new")
+    won = {row["path"] for row in plan_data(plan)["conflicts"]}
+    assert won == {taken[member] for member in then}
+    ok("apply", plan, "--quiet")
+    for member, path in taken.items():
+        assert (env_dir / path).read_bytes() == b"# new 2.0\n", member
+    assert b"from ns import main" in (env_dir / "bin" / "tool").read_bytes()
+    old_rows = (env_dir / SITE / "old-1.0.dist-info" / "RECORD").read_text()
+    names = {row.split(",")[0].rpartition("/")[2] for row in old_rows.splitlines()}
+    assert not names.intersection(["__init__.py", "pure.py", "plat.py", "ns.txt", "ns.h", "tool"])
+    assert ok("verify", "--python", python).endswith("no problems\n")
+
+
 @pytest.mark.parametrize(
     "row", ["ns/more.py,,,", "ns/e\x1bvil.py,,"], ids=["four fields", "control"]
 )
