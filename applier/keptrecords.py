@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from applier.preferwins import lost_to_winners
 from planner.errors import Problem
 from planner.installed import FileList, bytecode_source
 from planner.installedrecord import rows_dropped
@@ -88,6 +87,10 @@ def _not_taken(
     dropped: set[str], name: str, written: Mapping[str, FileEntry], plan: Plan
 ) -> list[str]:
     """The paths of `dropped` that `name` does not lose as the review says it does."""
+    # Here, not above: it reads wheels' layouts with installer, which an apply that
+    # rewrites no kept RECORD does not import.
+    from applier.preferwins import lost_to_winners
+
     lost = lost_to_winners(name, written, plan)
     return sorted(
         path for path in dropped if path not in lost and bytecode_source(path) not in written
