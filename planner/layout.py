@@ -133,11 +133,15 @@ def member_destinations(
         script.name for script in (*wheel.entry_points, *entry_scripts(wheel, python_version))
     )
     root = root_scheme(wheel)
+    root_folder = schemes[root]
     in_data = wheel.data_dir + "/"
     for member in wheel.members:
         name = member.name
+        if not name.startswith(in_data):  # nearly all: member_path's first case, inline
+            yield member, join(root_folder, name), member.mode, False
+            continue
         path = member_path(name, root, wheel.data_dir, wheel.name, schemes)
-        if not name.startswith(in_data) or name.split("/", 2)[1] != "scripts":
+        if name.split("/", 2)[1] != "scripts":
             yield member, path, member.mode, False
         elif not _is_wrapper(posixpath.basename(name), wrappers):
             yield member, path, 0o755, True
