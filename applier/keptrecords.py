@@ -23,13 +23,16 @@ from planner.plan import FileEntry, Plan
 Drops = dict[str, set[str]]
 
 
-def kept_record_drops(plan: Plan, lists: Sequence[FileList]) -> tuple[list[Problem], Drops]:
+def kept_record_drops(
+    plan: Plan, changing: Sequence[FileEntry], lists: Sequence[FileList]
+) -> tuple[list[Problem], Drops]:
     """The paths each kept RECORD the plan rewrites drops, with a problem for each such
-    RECORD that is not the installed one without rows the plan takes."""
+    RECORD that is not the installed one without rows the plan takes (`changing`: the
+    plan's replaces and removes)."""
     installed = {item.dist_info for item in plan.target.installed}
     rewrites = [
         entry
-        for entry in plan.files
+        for entry in changing
         if entry.action == "replace"
         and entry.source is not None
         and entry.source.kind != "record"

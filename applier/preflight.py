@@ -39,7 +39,7 @@ from planner.mounts import MountPoints, mounts_staying
 from planner.ownfiles import NEEDED, OwnFiles
 from planner.paths import has_control, parents
 from planner.place import FOLDER_OPTIONS, Place, folder_given, place_of, recover_command
-from planner.plan import INSTALLING, Distribution, Plan, Target
+from planner.plan import INSTALLING, Distribution, FileEntry, Plan, Target
 from planner.shebang import shebang
 from planner.target import BackgroundProbe, TargetInfo, interpreter_problem
 
@@ -228,15 +228,19 @@ def confirm_target(plan: Plan, actual: TargetInfo, subject: str) -> None:
 
 
 def _unlisted_changes(
-    plan: Plan, base: str, lists: Sequence[FileList], drops: Drops
+    plan: Plan,
+    base: str,
+    lists: Sequence[FileList],
+    changing: Sequence[FileEntry],
+    drops: Drops,
 ) -> tuple[list[Problem], list[KeptWrite]]:
     """The paths a plan replaces or removes that no installed distribution lists, that
     are in no metadata folder whose RECORD the plan changes too, and that are no
     bytecode of a source the plan changes: the planner changes nothing else, and a plan
     edited to remove `pyvenv.cfg` shows only a count of removals when it is reviewed.
     With them, the replaces of files kept distributions list (`keptfiles`) whose
-    RECORDs the plan does not rewrite without them (`drops`: `keptrecords`)."""
-    changing = [entry for entry in plan.files if entry.action in ("replace", "remove")]
+    RECORDs the plan does not rewrite without them (`drops`: `keptrecords`).
+    `changing`: the plan's replaces and removes."""
     if not changing:
         return [], []
     directory = plan.target.layout == "directory"
@@ -340,8 +344,10 @@ def check_target(
             f"an interrupted apply left a journal here; run `{recover_hint(plan, root)}` first",
         )
     lists = check_installed(plan, base, root)
-    rewritten, drops = kept_record_drops(plan, lists)
-    unlisted, kept = _unlisted_changes(plan, base, lists, drops)
+    # One pass: a fresh install's 17,000 files are all writes.
+    changing = [entry for entry in plan.files if entry.action in ("replace", "remove")]
+    rewritten, drops = kept_record_drops(plan, changing, lists)
+    unlisted, kept = _unlisted_changes(plan, base, lists, changing, drops)
     problems += rewritten + unlisted
     interpreter = shebang(plan.target.interpreter)
     problems += kept_write_problems(plan.target, kept, lists, wheel_paths, interpreter)
@@ -350,27 +356,20 @@ def check_target(
     # edit would not be seen. One refused already as no distribution's is said once.
     own = OwnFiles.of(base, plan.target.interpreter, plan.target.schemes)
     said = {problem.subject for problem in problems}
-    removing: list[str] = []
-    replacing: list[str] = []
-    for entry in plan.files:  # one pass: a fresh install's 17,000 are all writes
-        if entry.action == "remove":
-            removing.append(entry.path)
-        elif entry.action == "replace":
-            replacing.append(entry.path)
     problems += [
         Problem(
-            path,
+            entry.path,
             f"{NEEDED}, and a plan never removes or writes over it, whatever a RECORD lists",
         )
-        for path in [*removing, *replacing]
-        if path not in said and (really := real.of(path)) and own.holds(really)
+        for entry in changing
+        if entry.path not in said and (really := real.of(entry.path)) and own.holds(really)
     ]
     disk = Listing(base)  # one listdir per folder, not one lstat per planned file
     # Folders whose entries change: a read-only one is refused now, not rolled back later,
     # and a symlinked one leading out would take writes, or files moved aside, outside.
     # (Validated paths have no empty component: `rpartition` is their `dirname`.)
     changed = {directory.rpartition("/")[0] for directory in plan.directories}
-    removed = frozenset(removing)
+    removed = frozenset(entry.path for entry in changing if entry.action == "remove")
     for entry in plan.files:
         exists = disk.lexists(entry.path)
         folder = entry.path.rpartition("/")[0]
