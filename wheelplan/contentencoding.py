@@ -24,15 +24,20 @@ class Undecodable(Exception):
 def decoded(blocks: Iterable[bytes], encoding: str | None, limit: int) -> Iterator[bytes]:
     """`blocks` decoded as the Content-Encoding header `encoding` says. An encoding it
     cannot decode is refused here, before a block is read."""
-    name = (encoding or ASKED).strip().lower()
-    if name == ASKED:
+    if as_sent(encoding):
         return iter(blocks)
-    if name not in _GZIP:
+    if (encoding or "").strip().lower() not in _GZIP:
         raise Undecodable(
             f"the server sent it with Content-Encoding {encoding!r}, which wheelplan does"
             f" not decode (it asked for the {ASKED} encoding)"
         )
     return _gunzipped(blocks, encoding, limit)
+
+
+def as_sent(encoding: str | None) -> bool:
+    """Whether a body with the Content-Encoding header `encoding` is the wheel's own
+    bytes (none, or the identity encoding asked for), its length theirs."""
+    return (encoding or ASKED).strip().lower() == ASKED
 
 
 def _gunzipped(blocks: Iterable[bytes], encoding: str | None, limit: int) -> Iterator[bytes]:
@@ -62,4 +67,4 @@ def _not_gzip(encoding: str | None, why: str) -> str:
     return f"the server sent it with Content-Encoding {encoding!r}, and it is not gzip: {why}"
 
 
-__all__ = ["ASKED", "Undecodable", "decoded"]
+__all__ = ["ASKED", "Undecodable", "as_sent", "decoded"]

@@ -37,7 +37,7 @@ from planner.notafolder import not_a_folder
 from planner.paths import is_within, plan_path_problem
 from planner.plan import Plan
 from wheelplan import urlopener
-from wheelplan.contentencoding import ASKED, Undecodable, decoded
+from wheelplan.contentencoding import Undecodable, as_sent, decoded
 
 CHUNK = 1024 * 1024
 # A download with no size in the lock stops here (the planner's own archive limit).
@@ -126,8 +126,8 @@ class _Checker:
         """A body whose length is announced larger than the limit is refused unread. An
         encoded one's length is of the encoding, which may be larger than the wheel."""
         length = _header(source, "Content-Length") or ""
-        encoding = (_header(source, "Content-Encoding") or ASKED).strip().lower()
-        if encoding == ASKED and _digits(length) and int(length) > self.limit:
+        encoding = _header(source, "Content-Encoding")
+        if as_sent(encoding) and _digits(length) and int(length) > self.limit:
             raise self.too_large()
 
     def too_large(self) -> _Mismatch:
