@@ -2,9 +2,9 @@
 (`--target`, `--prefix`), and how a command names a target again.
 
 Every option that names a folder refuses one alike (`folder_given`), and the messages
-that send the user to another command (`recover_command`) name the target as it was
-given, quoted for a shell: asked by the command line, the planner and the apply alike,
-apart from learning the target from its interpreter.
+that send the user to another command (`recover_command`, `target_options`) name the
+target as it was given, quoted for a shell: asked by the command line, the planner and
+the apply alike, apart from learning the target from its interpreter.
 """
 
 from __future__ import annotations
@@ -73,6 +73,19 @@ def place_of(layout: TargetLayout, prefix: str) -> Place | None:
     return None if layout == "environment" else Place(layout, prefix)
 
 
+def _python_option(interpreter: str) -> str:
+    return f"--python {shlex.quote(interpreter)}"
+
+
+def target_options(interpreter: str, prefix: str, layout: TargetLayout) -> str:
+    """The options that name this target to a command that plans for it again, run in
+    another shell: the interpreter, whatever is active there, and a folder given in
+    place of an environment, whose layout that interpreter's version decides."""
+    place = place_of(layout, prefix)
+    python = _python_option(interpreter)
+    return python if place is None else f"{place.option} {python}"
+
+
 def recover_command(
     interpreter: str, prefix: str, layout: TargetLayout, root: str | None = None
 ) -> str:
@@ -85,6 +98,6 @@ def recover_command(
     place = place_of(layout, prefix)
     if place is None and root is not None:
         place = Place("prefix", prefix)
-    named = place.option if place is not None else f"--python {shlex.quote(interpreter)}"
+    named = place.option if place is not None else _python_option(interpreter)
     staged = f" --root {shlex.quote(os.path.abspath(root))}" if root is not None else ""
     return f"wheelplan recover {named}{staged}"

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -27,8 +28,9 @@ from packaging.tags import sys_tags
 from planner.inputfiles import MAX_LOCK_BYTES, MAX_PLAN_BYTES
 from planner.plan import Plan
 from planner.planjson import digest_of, dumps, loads
-from tests.conftest import REPO, make_system_python, run_cli, snapshot
+from tests.conftest import REPO, make_env, make_system_python, run_cli, snapshot
 from tests.deeptrees import LONG, LONG_DEPTH, DeepTree
+from tests.test_externally_managed import mark
 from tests.wheelfactory import Member, WheelSpec, build_wheel, record_hash
 from wheelplan.arguments import build_parser
 
@@ -936,24 +938,49 @@ def test_a_cut_review_says_where_the_whole_list_is(tmp_path: Path, target: Path,
     assert len(loads(plan.read_bytes(), str(plan)).warnings) == 12
 
 
+def _pointed_removals(review: str, tmp_path: Path) -> tuple[int, dict[str, Any]]:
+    """The count of removals a cut review leaves out, and the plan its pointer prints,
+    run as printed: from a folder with no .venv near, with another venv active, as a
+    user pasting it into another shell would."""
+    (cut,) = [line for line in review.splitlines() if line.startswith("  ... and ")]
+    pointed = re.fullmatch(r"  \.\.\. and (\d+) more removals \(`(.+)` prints them all\)", cut)
+    assert pointed is not None, cut
+    command = shlex.split(pointed[2])
+    assert command[:2] == ["wheelplan", "plan"], cut
+    elsewhere = tmp_path / "elsewhere"
+    active = make_env(elsewhere / "active").parent.parent
+    shown = run_cli(*command[1:], cwd=elsewhere, env={"VIRTUAL_ENV": str(active)})
+    assert shown.returncode == 0, shown.stderr
+    return int(pointed[1]), json.loads(shown.stdout)
+
+
+@pytest.mark.parametrize("where", ["venv", "--target", "--prefix", "managed"])
 def test_a_cut_removal_review_says_how_to_see_the_whole_list(
-    tmp_path: Path, target: Path, cli: Cli
+    tmp_path: Path, target: Path, cli: Cli, where: str
 ) -> None:
     """An uninstall's dry run pointed at `wheelplan plan` with --json, which plans no
-    removal without the names given again as --remove."""
+    removal without the names given again as --remove; and it named no target, so the
+    command printed planned for whatever environment was active where it was run (or
+    was refused there, for a Python another package manager owns)."""
     files = {f"app/m{n:02}.py": b"" for n in range(14)}
     (wheel,) = built(tmp_path, WheelSpec(name="app", files=files))
-    assert cli("install", wheel, "--python", target, "--no-cache").returncode == 0
-    result = cli("uninstall", "App", "--dry-run", "--python", target)
+    if where == "managed":
+        system = make_system_python(tmp_path / "system")
+        mark(system)
+        options = ["--python", str(system), "--break-system-packages"]
+    elif where == "venv":
+        options = ["--python", str(target)]
+    else:
+        options = [where, str(tmp_path / "my dir")]
+    assert cli("install", wheel, *options, "--no-cache").returncode == 0
+    result = cli("uninstall", "App", "--dry-run", *options)
     assert result.returncode == 0, result.stderr
-    shown = cli("plan", "--remove", "app", "--json", "--python", target)
-    assert shown.returncode == 0, shown.stderr
-    removals = [entry for entry in json.loads(shown.stdout)["files"] if entry["action"] == "remove"]
+    left_out, shown = _pointed_removals(result.stdout, tmp_path)
+    removals = [entry for entry in shown["files"] if entry["action"] == "remove"]
     assert len(removals) > 14  # the modules and the metadata
-    cut = [line for line in result.stdout.splitlines() if line.startswith("  ... and ")]
-    assert cut == [
-        f"  ... and {len(removals) - 10} more removals (`wheelplan plan --remove app --json`"
-        " prints them all)"
+    assert left_out == len(removals) - 10
+    assert [(dist["name"], dist["action"]) for dist in shown["distributions"]] == [
+        ("app", "remove")
     ]
 
 
@@ -967,16 +994,10 @@ def test_a_cut_sync_review_with_no_wheels_points_at_a_plan_that_syncs_too(
     assert cli("install", *wheels, "--python", target, "--no-cache").returncode == 0
     result = cli("install", "--sync", "--remove", "Other", "--dry-run", "--python", target)
     assert result.returncode == 0, result.stderr
-    (cut,) = [line for line in result.stdout.splitlines() if line.startswith("  ... and ")]
-    pointed = re.fullmatch(
-        r"  \.\.\. and (\d+) more removals \(`wheelplan (.+)` prints them all\)", cut
-    )
-    assert pointed is not None, cut
-    shown = cli(*pointed[2].split(), "--python", target)
-    assert shown.returncode == 0, shown.stderr
-    removals = [entry for entry in json.loads(shown.stdout)["files"] if entry["action"] == "remove"]
-    assert int(pointed[1]) == len(removals) - 10
-    assert {dist["name"] for dist in json.loads(shown.stdout)["distributions"]} == {"app", "other"}
+    left_out, shown = _pointed_removals(result.stdout, tmp_path)
+    removals = [entry for entry in shown["files"] if entry["action"] == "remove"]
+    assert left_out == len(removals) - 10
+    assert {dist["name"] for dist in shown["distributions"]} == {"app", "other"}
 
 
 def test_what_a_venv_imports_from_its_system_site_packages_meets_requirements(

@@ -25,7 +25,7 @@ from planner import review
 from planner.errors import Problem, Refused
 from planner.limits import Limits
 from planner.paths import printable
-from planner.place import place_of, recover_command
+from planner.place import place_of, recover_command, target_options
 from planner.plan import Plan
 from planner.planjson import dumps, encode, read_plan
 from planner.review import human_size, plural
@@ -274,7 +274,7 @@ def _plan_command(args: argparse.Namespace) -> int:
         if not on_stdout:  # written there once
             sys.stdout.write(dumps(plan))
     else:
-        sys.stdout.write(review.render(plan, whole=_whole(args, on_stdout)))
+        sys.stdout.write(review.render(plan, whole=_whole(plan, args, on_stdout)))
         if args.output:
             written = printable(shlex.quote(str(args.output)))
             place = place_of(plan.target.layout, plan.target.prefix)
@@ -304,7 +304,7 @@ def _check_staged(plan: Plan, root: str) -> None:
         raise
 
 
-def _whole(args: argparse.Namespace, on_stdout: bool) -> str:
+def _whole(plan: Plan, args: argparse.Namespace, on_stdout: bool) -> str:
     """Where the review's cut lists are whole: the plan file written, else the JSON
     `plan --json` prints (a dry run writes no file)."""
     if on_stdout:
@@ -315,7 +315,11 @@ def _whole(args: argparse.Namespace, on_stdout: bool) -> str:
         removes = [f"--remove {name}" for name in args.remove]  # normalized names
         # --sync removes what is not named too: the same plan needs it.
         options = " ".join(["--sync", *removes] if args.sync else removes)
-        return f"`wheelplan plan {options} --json` prints them all"
+        target = plan.target
+        where = target_options(target.interpreter, target.prefix, target.layout)
+        if target.externally_managed:
+            where += " --break-system-packages"
+        return f"`wheelplan plan {options} {printable(where)} --json` prints them all"
     if args.command == "install":
         return "`wheelplan plan` with the same arguments and --json prints them all"
     return "--json prints them all"
