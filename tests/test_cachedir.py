@@ -48,6 +48,18 @@ def test_cache_dir_follows_xdg_and_cache_dir(tmp_path: Path, cli: Cli) -> None:
     assert not (tmp_path / "xdg").exists() and not (tmp_path / "moved").exists()
 
 
+def test_cache_dir_is_taken_before_the_cache_command_too(tmp_path: Path, cli: Cli) -> None:
+    """`cache --cache-dir DIR dir` was a usage error that called DIR an invalid choice of
+    command; pip 26.3's and uv 0.13.9's `cache --cache-dir DIR dir` print DIR."""
+    done = cli("cache", "--cache-dir", "moved", "dir", cwd=tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"{tmp_path / 'moved'}\n", "")
+    # Given on both sides, the later one counts, as a repeated option does.
+    done = cli("cache", "--cache-dir", "first", "dir", "--cache-dir", "second", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, f"{tmp_path / 'second'}\n")
+    done = cli("cache", "--cache-dir", tmp_path / "none", "clean")
+    assert (done.returncode, done.stdout) == (0, f"nothing to remove in {tmp_path / 'none'}\n")
+
+
 def test_clean_of_a_missing_folder_or_a_file_changes_nothing(tmp_path: Path, cli: Cli) -> None:
     done = cli("cache", "clean", "--cache-dir", tmp_path / "none")
     assert done.returncode == 0, done.stderr

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from applier import cachedir, links
 from planner.limits import Limits
@@ -432,16 +432,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--root", type=_folder, metavar="DIR", help="the staging folder the apply used"
     )
     cache = commands.add_parser("cache", help="show or clean the cache")
+    # Before the action too, as pip's and uv's `cache --cache-dir DIR dir` take it. The
+    # action's own has no default, which would overwrite one given before it.
+    cache_dir: dict[str, Any] = {
+        "type": _folder,
+        "metavar": "DIR",
+        "help": "the cache directory (default: as for plan)",
+    }
+    cache.add_argument("--cache-dir", **cache_dir)
     actions = cache.add_subparsers(dest="cache_command", required=True)
     for action, what in (
         ("dir", "print the cache directory"),
         ("clean", "remove everything wheelplan keeps in the cache"),
     ):
         actions.add_parser(action, help=what).add_argument(
-            "--cache-dir",
-            type=_folder,
-            metavar="DIR",
-            help="the cache directory (default: as for plan)",
+            "--cache-dir", default=argparse.SUPPRESS, **cache_dir
         )
     # What is checked after parsing (arguments left over, or what they must be together)
     # is reported with the command's usage, not the top level's.
