@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, NoReturn
 
 from applier import cachedir, links
@@ -298,6 +298,37 @@ def given_cache_dir(args: argparse.Namespace) -> str | None:
     if args.no_cache:
         return None
     return str(args.cache_dir) if args.cache_dir else cachedir.default_dir()
+
+
+# The plan options that name files, given again as absolute paths: a command that
+# sends the user to `wheelplan plan` may be run from another folder.
+_PLAN_PATHS = frozenset({"wheels", "lock", "wheel_dir", "cache_dir"})
+
+
+def plan_options(args: argparse.Namespace, leave: Collection[str]) -> list[str]:
+    """The plan options `args` gives (an install's, among its apply's own), as arguments
+    that `wheelplan plan` takes, but those whose dest is in `leave`; each once, by its
+    first long name, and only where it differs from its default."""
+    parser = argparse.ArgumentParser(add_help=False)
+    _plan_arguments(parser)
+    _cache_arguments(parser, link_mode=False)
+    words: list[str] = []
+    for action in parser._actions:
+        value = getattr(args, action.dest, action.default)
+        if action.dest in leave or value in (action.default, None, False, []):
+            continue
+        values = value if isinstance(value, list) else [value]
+        if action.dest in _PLAN_PATHS:
+            values = [os.path.abspath(item) for item in values]
+        if not action.option_strings:  # the wheels
+            words += values
+            continue
+        option = next(name for name in action.option_strings if name.startswith("--"))
+        if action.nargs == 0:  # a flag
+            words.append(option)
+        else:
+            words += [word for item in values for word in (option, str(item))]
+    return words
 
 
 class _Version(argparse.Action):

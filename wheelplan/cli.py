@@ -31,7 +31,7 @@ from planner.planjson import dumps, encode, read_plan
 from planner.review import human_size, plural
 from planner.target import BackgroundProbe
 from wheelplan import output, planfile
-from wheelplan.arguments import build_parser, given_cache_dir, given_place, parse
+from wheelplan.arguments import build_parser, given_cache_dir, given_place, parse, plan_options
 
 if TYPE_CHECKING:
     from applier.apply import Summary
@@ -311,18 +311,29 @@ def _whole(plan: Plan, args: argparse.Namespace, on_stdout: bool) -> str:
         return "see the plan above"
     if args.output:
         return f"see {shlex.quote(str(args.output))}"
-    if args.command == "install" and not args.wheels and args.lock is None:  # an uninstall
-        removes = [f"--remove {name}" for name in args.remove]  # normalized names
-        # --sync removes what is not named too: the same plan needs it.
-        options = " ".join(["--sync", *removes] if args.sync else removes)
-        target = plan.target
-        where = target_options(target.interpreter, target.prefix, target.layout)
-        if target.externally_managed:
-            where += " --break-system-packages"
-        return f"`wheelplan plan {options} {printable(where)} --json` prints them all"
     if args.command == "install":
-        return "`wheelplan plan` with the same arguments and --json prints them all"
+        return f"`{printable(_plan_again(plan, args))}` prints them all"
     return "--json prints them all"
+
+
+# What names the target, given again as the plan's target is (see `_plan_again`).
+_TARGET_DESTS = ("python", "target", "prefix", "break_system_packages")
+
+
+def _plan_again(plan: Plan, args: argparse.Namespace) -> str:
+    """The `wheelplan plan ... --json` that prints the plan an install's or uninstall's
+    dry run reviewed, to be run in another shell: its plan options, but none of the
+    apply's, which `plan` refuses, and the target named as the plan has it (the
+    interpreter, whatever is active there; --break-system-packages where the plan
+    needed it, which `install --root` does without)."""
+    target = plan.target
+    words = [
+        *map(shlex.quote, plan_options(args, leave=_TARGET_DESTS)),
+        target_options(target.interpreter, target.prefix, target.layout),
+    ]
+    if target.externally_managed:
+        words.append("--break-system-packages")
+    return " ".join(["wheelplan plan", *words, "--json"])
 
 
 def _dry_run(plan: Plan, args: argparse.Namespace, fetched_now: int) -> str:
