@@ -52,7 +52,7 @@ from tests.hostile import (
 )
 from tests.realwheels import LARGE
 from tests.wheelfactory import Member, WheelSpec, build_wheel
-from wheelplan import cli as cli_module
+from wheelplan import progress
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 PURELIB = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
@@ -653,7 +653,7 @@ def test_the_progress_bar_keeps_its_width_whatever_totals_a_plan_gives(
 ) -> None:
     """A unit's bytes come from the plan: an edited total of 1 grew the bar by one
     character per byte written (1.2 GB per redraw of a 40 MB member)."""
-    bar = cli_module._Bar()
+    bar = progress.Bar()
     for done, total in ((40_000_000, 1), (-5, 10), (5, 0), (5, -1), (3, 6)):
         bar(done, total)
     drawn = re.findall(r"\[([#.]*)\]", capsys.readouterr().err)

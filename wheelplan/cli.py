@@ -25,13 +25,13 @@ from planner import review
 from planner.errors import Problem, Refused
 from planner.limits import Limits
 from planner.paths import printable
-from planner.place import place_of, recover_command, target_options
+from planner.place import place_of, recover_command
 from planner.plan import Plan
 from planner.planjson import dumps, encode, read_plan
 from planner.review import human_size, plural
 from planner.target import BackgroundProbe
-from wheelplan import output, planfile
-from wheelplan.arguments import build_parser, given_cache_dir, given_place, parse, plan_options
+from wheelplan import epilogue, output, planfile, progress
+from wheelplan.arguments import build_parser, given_cache_dir, given_place, parse
 
 if TYPE_CHECKING:
     from applier.apply import Summary
@@ -73,26 +73,6 @@ def _index(args: argparse.Namespace) -> wheelindex.WheelIndex:
     return wheelindex.WheelIndex(given_cache_dir(args))
 
 
-class _Bar:
-    """A progress bar over bytes written, redrawn in place on stderr."""
-
-    def __init__(self) -> None:
-        self.drawn = False
-
-    def __call__(self, done: int, total: int) -> None:
-        self.drawn = True
-        width = 30
-        # Totals come from the plan: one that understates them must not grow the bar.
-        filled = min(width, max(0, width * done // total)) if total > 0 else width
-        bar = "#" * filled + "." * (width - filled)
-        sys.stderr.write(f"\r[{bar}] {human_size(done):>9} / {human_size(total)} ")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.drawn:
-            sys.stderr.write("\n")
-
-
 def _options(args: argparse.Namespace) -> Options:
     from applier.options import Options
 
@@ -121,7 +101,7 @@ def _apply(
     from applier.apply import apply_plan
     from applier.environment import base_of
 
-    bar = _Bar() if sys.stderr.isatty() and not args.quiet else None
+    bar = progress.Bar() if sys.stderr.isatty() and not args.quiet else None
     try:
         summary = apply_plan(plan, subject, options, bar, preflight)
     finally:
@@ -149,26 +129,6 @@ def _apply(
         for line in review.changes(plan):
             print(line)
     return summary
-
-
-class _Downloads:
-    """Download progress, redrawn in place on stderr: a line only when there are wheels
-    to fetch, ended only when drawn (a lock refused first has its error alone)."""
-
-    def __init__(self) -> None:
-        self.drawn = False
-
-    def __call__(self, done: int, count: int, size: int, total: int) -> None:
-        if not count:
-            return
-        of = f" / {total / 1e6:.1f}" if total else ""
-        sys.stderr.write(f"\rdownloading wheels: {done}/{count}, {size / 1e6:.1f}{of} MB ")
-        sys.stderr.flush()
-        self.drawn = True
-
-    def end(self) -> None:
-        if self.drawn:
-            sys.stderr.write("\n")
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -226,7 +186,7 @@ def _plan_command(args: argparse.Namespace) -> int:
         request = _request(args, index)
         if args.lock is not None:
             quiet = getattr(args, "quiet", False)  # `plan` has no --quiet
-            downloads = _Downloads() if sys.stderr.isatty() and not quiet else None
+            downloads = progress.Downloads() if sys.stderr.isatty() and not quiet else None
             try:
                 locked = planning.plan_lock(
                     request,
@@ -274,18 +234,20 @@ def _plan_command(args: argparse.Namespace) -> int:
         if not on_stdout:  # written there once
             sys.stdout.write(dumps(plan))
     else:
-        sys.stdout.write(review.render(plan, whole=_whole(plan, args, on_stdout)))
+        sys.stdout.write(review.render(plan, whole=epilogue.whole_lists(plan, args, on_stdout)))
         if args.output:
             written = printable(shlex.quote(str(args.output)))
             place = place_of(plan.target.layout, plan.target.prefix)
             again = f" {printable(place.option)}" if place is not None else ""
             print(f"\nplan written to {written}; apply it with: wheelplan apply {written}{again}")
-        elif args.command == "install":
-            print(
-                f"\n{_dry_run(plan, args, fetched_now)} (without --dry-run, this plan is applied)"
-            )
         else:
-            print(f"\n{_dry_run(plan, args, fetched_now)} (use -o PLAN.json to save the plan)")
+            done = epilogue.dry_run(plan, args, fetched_now)
+            then = (
+                "without --dry-run, this plan is applied"
+                if args.command == "install"
+                else "use -o PLAN.json to save the plan"
+            )
+            print(f"\n{done} ({then})")
     return EXIT_OK
 
 
@@ -302,61 +264,6 @@ def _check_staged(plan: Plan, root: str) -> None:
         for warning in plan.warnings:
             _warn(warning)
         raise
-
-
-def _whole(plan: Plan, args: argparse.Namespace, on_stdout: bool) -> str:
-    """Where the review's cut lists are whole: the plan file written, else the JSON
-    `plan --json` prints (a dry run writes no file)."""
-    if on_stdout:
-        return "see the plan above"
-    if args.output:
-        return f"see {shlex.quote(str(args.output))}"
-    if args.command == "install":
-        return f"`{printable(_plan_again(plan, args))}` prints them all"
-    return "--json prints them all"
-
-
-# What names the target, given again as the plan's target is (see `_plan_again`).
-_TARGET_DESTS = ("python", "target", "prefix", "break_system_packages")
-
-
-def _plan_again(plan: Plan, args: argparse.Namespace) -> str:
-    """The `wheelplan plan ... --json` that prints the plan an install's or uninstall's
-    dry run reviewed, to be run in another shell: its plan options, but none of the
-    apply's, which `plan` refuses, and the target named as the plan has it (the
-    interpreter, whatever is active there; --break-system-packages where the plan
-    needed it, which `install --root` does without)."""
-    target = plan.target
-    words = [
-        *map(shlex.quote, plan_options(args, leave=_TARGET_DESTS)),
-        target_options(target.interpreter, target.prefix, target.layout),
-    ]
-    if target.externally_managed:
-        words.append("--break-system-packages")
-    return " ".join(["wheelplan plan", *words, "--json"])
-
-
-def _dry_run(plan: Plan, args: argparse.Namespace, fetched_now: int) -> str:
-    """What a dry run did: applied nothing to the target, but a lock's wheels are fetched
-    (to plan them, as pip's and uv's dry runs fill their caches), so it says where they
-    are, and how many of them this run put there (`fetched_now`) and did not find."""
-    from applier.environment import base_of
-
-    where = printable(base_of(plan.target.prefix, getattr(args, "root", None)))
-    line = f"dry run: nothing applied to {where}"
-    if args.lock is None:
-        return line
-    from wheelplan import fetch
-
-    folder = fetch.store_folder(args.wheel_dir, str(args.cache_dir) if args.cache_dir else None)
-    stored = fetch.stored_count(plan, folder)
-    if not stored:
-        return line
-    total = sum(1 for dist in plan.distributions if dist.wheel_path is not None)
-    which = "the lock's" if stored == total else f"{stored} of the lock's"
-    wheels = f"{which} {plural(total, 'wheel')} {'is' if stored == 1 else 'are'}"
-    now = f"{fetched_now or 'none'} fetched now"
-    return f"{line}; {wheels} in {printable(os.path.abspath(folder))}, {now}"
 
 
 def _apply_command(args: argparse.Namespace) -> int:
