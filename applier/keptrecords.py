@@ -12,7 +12,7 @@ a winner its overlaps name, or the bytecode of a source the plan writes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from planner.errors import Problem
 from planner.installed import FileList, bytecode_source
@@ -23,6 +23,19 @@ from planner.plan import FileEntry, Plan
 Drops = dict[str, set[str]]
 
 
+def rewrites_kept_record(entry: FileEntry, installed: Collection[str]) -> bool:
+    """Whether `entry` writes again the RECORD of a metadata folder the target holds
+    (`installed`) other than from a wheel: inline, as a kept distribution's is
+    rewritten; a reinstall's comes from its wheel (a `record` source)."""
+    return (
+        entry.action == "replace"
+        and entry.source is not None
+        and entry.source.kind != "record"
+        and entry.path.endswith("/RECORD")
+        and entry.path.rpartition("/")[0] in installed
+    )
+
+
 def kept_record_drops(
     plan: Plan, changing: Sequence[FileEntry], lists: Sequence[FileList]
 ) -> tuple[list[Problem], Drops]:
@@ -30,15 +43,7 @@ def kept_record_drops(
     RECORD that is not the installed one without rows the plan takes (`changing`: the
     plan's replaces and removes)."""
     installed = {item.dist_info for item in plan.target.installed}
-    rewrites = [
-        entry
-        for entry in changing
-        if entry.action == "replace"
-        and entry.source is not None
-        and entry.source.kind != "record"
-        and entry.path.endswith("/RECORD")
-        and entry.path.rpartition("/")[0] in installed
-    ]
+    rewrites = [entry for entry in changing if rewrites_kept_record(entry, installed)]
     if not rewrites:
         return [], {}
     listings = {dist_info: listing for dist_info, _, listing in lists}
@@ -100,4 +105,4 @@ def _not_taken(
     )
 
 
-__all__ = ["Drops", "kept_record_drops"]
+__all__ = ["Drops", "kept_record_drops", "rewrites_kept_record"]

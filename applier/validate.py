@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Collection
 
+from applier.keptrecords import rewrites_kept_record
 from planner.errors import Problem, Refused
 from planner.hashing import ACCEPTED_HASHES, canonical_hash, record_hash
 from planner.journalnames import RESERVED_FOR_JOURNAL, in_journal
@@ -122,7 +123,7 @@ def validate(plan: Plan, subject: str) -> None:
     writes: set[str] = set()
     # The file lists (RECORD, installed-files.txt) the plan removes: whose they are.
     lists_removed: list[str] = []
-    # The RECORDs it writes again other than from a wheel: a kept one's, inline.
+    # The RECORDs it writes again other than from a wheel: kept ones', inline.
     records_rewritten: list[FileEntry] = []
     refused: set[str] = set()  # reported once here, not again as a partition mismatch
     records: dict[str, list[str]] = {}
@@ -177,7 +178,7 @@ def validate(plan: Plan, subject: str) -> None:
             or len(content) != source.size
         ):
             bad(f"destination {entry.path!r}: inline content does not match its hash or size")
-        if entry.action == "replace" and source.kind != "record" and entry.path.endswith("/RECORD"):
+        if rewrites_kept_record(entry, held):
             records_rewritten.append(entry)
         if source.kind == "record":
             for owner in entry.owners:
@@ -207,7 +208,7 @@ def validate(plan: Plan, subject: str) -> None:
             )
     _check_owner_hashes(plan, set(installing), bad)
     _check_going_distributions(plan, lists_removed, bad)
-    _check_kept_records(plan, records_rewritten, bad)
+    _check_kept_records(records_rewritten, bad)
     # A folder above a scheme folder is one the planner lists among those to make.
     above = frozenset(above_schemes(target.schemes))
     for directory in plan.directories:
@@ -291,20 +292,15 @@ def _check_going_distributions(
             )
 
 
-def _check_kept_records(
-    plan: Plan, rewritten: Collection[FileEntry], bad: Callable[[str], None]
-) -> None:
+def _check_kept_records(rewritten: Collection[FileEntry], bad: Callable[[str], None]) -> None:
     """A RECORD the plan writes again in an installed metadata folder, other than from
-    a wheel (a `--prefer` loser's, inline), names that folder's distribution as its one
-    owner: the review names the distributions whose RECORD is rewritten by that owner,
-    and the apply lets a plan write other bytes over the files of those alone
-    (`applier.keptfiles`)."""
-    if not rewritten:
-        return
-    installed = {item.dist_info for item in plan.target.installed}
+    a wheel (a `--prefer` loser's, inline: `rewritten`), names that folder's
+    distribution as its one owner: the review names the distributions whose RECORD is
+    rewritten by that owner, and the apply lets a plan write other bytes over the files
+    of those alone (`applier.keptfiles`)."""
     for entry in rewritten:
         folder = entry.path.rpartition("/")[0]
-        if folder in installed and list(entry.owners) != [name := _project_of(folder)]:
+        if list(entry.owners) != [name := _project_of(folder)]:
             bad(
                 f"destination {entry.path!r} rewrites the RECORD of {name}, which the plan"
                 f" keeps, for owners {list(entry.owners)}: the review names it by its one"
