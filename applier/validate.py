@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Collection
 
+from applier.conflicts import conflict_problems
 from applier.keptrecords import rewrites_kept_record
 from planner.errors import Problem, Refused
 from planner.hashing import ACCEPTED_HASHES, canonical_hash, record_hash
@@ -209,6 +210,8 @@ def validate(plan: Plan, subject: str) -> None:
     _check_owner_hashes(plan, set(installing), bad)
     _check_going_distributions(plan, lists_removed, bad)
     _check_kept_records(records_rewritten, bad)
+    for problem in conflict_problems(plan):
+        bad(problem)
     # A folder above a scheme folder is one the planner lists among those to make.
     above = frozenset(above_schemes(target.schemes))
     for directory in plan.directories:

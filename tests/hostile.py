@@ -997,6 +997,9 @@ def _owner_hash_of_a_kept_distribution(data: dict[str, Any]) -> None:
     data["distributions"].append({**kept, "dist_info": f"{site}/kept-1.0.dist-info"})
     entry = _first_write(data)
     entry["owners"] = sorted([*entry["owners"], "kept"])
+    # The overlap the planner lists for a file it writes for two owners.
+    shared = {"path": entry["path"], "owners": entry["owners"]}
+    data["conflicts"].append({**shared, "kind": "identical", "resolution": "shared"})
     _owner_hash(owner="kept")(data)
 
 

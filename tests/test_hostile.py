@@ -52,6 +52,7 @@ from tests.hostile import (
 )
 from tests.realwheels import LARGE
 from tests.wheelfactory import Member, WheelSpec, build_wheel
+from tests.wheelfactory import record_hash as hash_by
 from wheelplan import progress
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -316,6 +317,10 @@ def test_a_plan_writes_over_a_kept_distributions_file_only_with_the_bytes_it_lis
     data = json.loads(plan.read_text())
     written = next(e for e in data["files"] if (e["source"] or {}).get("kind") == "member")
     entry = {"action": "replace", "owners": ["demo", "other"], "path": kept}
+    # With the overlap the planner lists for a file it writes for two owners.
+    shared = {"path": kept, "owners": ["demo", "other"], "kind": "identical"}
+    data["conflicts"].append({**shared, "resolution": "shared"})
+    plan.write_text(json.dumps(recompute_digest(data)))
     assert _applied_with(
         {**entry, "source": written["source"]}, plan, env, tmp_path, cli
     ).stderr == (
@@ -425,6 +430,15 @@ def test_a_kept_distributions_record_is_rewritten_only_without_rows_the_plan_tak
         " bytes than the plan writes there, and the plan does not rewrite its RECORD without"
         " it\n"
     )
+    if row in ("claimed-elsewhere", "claimed-by-none"):
+        # No overlap is won by one its file is not written for: refused before the rest.
+        winner = "other" if row == "claimed-elsewhere" else "nobody"
+        refusal(
+            result,
+            str(edited),
+            f"conflict {kept!r} is won by {winner}, but the plan writes it for ['demo']",
+        )
+        return
     assert result.stderr == (
         f"error: {PURELIB}/other-1.0.dist-info/RECORD: the plan rewrites it {why}\n{overwritten}"
     )
@@ -1691,3 +1705,167 @@ def test_links_made_between_plan_and_apply_never_take_a_write_outside(
     for member, data in files.items():
         _, _, in_data = member.partition(".data/data/")
         assert (prefix / in_data if in_data else prefix / PURELIB / member).read_bytes() == data
+
+
+@pytest.fixture
+def planned_overlaps(tmp_path: Path, target: Path, cli: Cli) -> tuple[Path, Path]:
+    """A plan of `a` and `b` over an installed `old`, with `--prefer a`: nv/__init__.py
+    shared by all three (as nvidia's wheels share theirs), nv/mine.py taken from old,
+    nv/tool.py from b, and a/only.py a's alone; and the environment it is for."""
+    old = {"nv/__init__.py": b"", "nv/mine.py": b"old\n", "old/__init__.py": b""}
+    wheels = {
+        "a": {
+            "nv/__init__.py": b"",
+            "nv/mine.py": b"a\n",
+            "nv/tool.py": b"a\n",
+            "a/only.py": b"",
+        },
+        "b": {"nv/__init__.py": b"", "nv/tool.py": b"b\n"},
+    }
+    installed = build_wheel(WheelSpec("old", files=old), tmp_path / "old")
+    done = cli("install", installed, "--python", target, "--quiet")
+    assert done.returncode == 0, done.stderr
+    built = [
+        build_wheel(WheelSpec(name, files=files), tmp_path / name) for name, files in wheels.items()
+    ]
+    plan = tmp_path / "plan.json"
+    made = cli("plan", *built, "--prefer", "a", "--python", target, "-o", plan)
+    assert made.returncode == 0, made.stderr
+    conflicts = {
+        c["path"]: (c["owners"], c["resolution"]) for c in json.loads(plan.read_text())["conflicts"]
+    }
+    assert conflicts == {
+        f"{PURELIB}/nv/__init__.py": (["a", "b", "old"], "shared"),
+        f"{PURELIB}/nv/mine.py": (["a", "old"], "prefer:a"),
+        f"{PURELIB}/nv/tool.py": (["a", "b"], "prefer:a"),
+    }
+    return plan, target.parent.parent
+
+
+def _conflict(path: str, owners: list[str], resolution: str) -> dict[str, Any]:
+    kind = "identical" if resolution == "shared" else "different"
+    return {"path": f"{PURELIB}/{path}", "owners": owners, "kind": kind, "resolution": resolution}
+
+
+# An edit of the plan's conflicts, and what the refusal says of it.
+_OVERLAP_EDITS: dict[str, tuple[Callable[[list[dict[str, Any]]], None], str]] = {
+    "shared-dropped": (
+        lambda conflicts: conflicts.pop(0),
+        f"destination '{PURELIB}/nv/__init__.py' is written once for 3 owners (a, b, old),"
+        " but the plan's conflicts do not list it",
+    ),
+    "shared-as-won": (
+        lambda conflicts: conflicts.__setitem__(
+            0, _conflict("nv/__init__.py", ["a", "b", "old"], "prefer:a")
+        ),
+        f"conflict '{PURELIB}/nv/__init__.py' differs, but the plan writes it for every"
+        " owner it names: none loses it",
+    ),
+    "won-from-a-planned-wheel-as-shared": (
+        lambda conflicts: conflicts.__setitem__(2, _conflict("nv/tool.py", ["a", "b"], "shared")),
+        f"conflict '{PURELIB}/nv/tool.py' is shared by ['a', 'b'], but the plan writes it"
+        " for ['a']",
+    ),
+    "won-from-an-installed-one-as-shared": (
+        lambda conflicts: conflicts.__setitem__(1, _conflict("nv/mine.py", ["a", "old"], "shared")),
+        f"conflict '{PURELIB}/nv/mine.py' is shared by ['a', 'old'], but the plan writes it"
+        " for ['a']",
+    ),
+    "won-by-the-loser": (
+        lambda conflicts: conflicts.__setitem__(2, _conflict("nv/tool.py", ["a", "b"], "prefer:b")),
+        f"conflict '{PURELIB}/nv/tool.py' is won by b, but the plan writes it for ['a']",
+    ),
+    "invented-shared": (
+        lambda conflicts: conflicts.insert(0, _conflict("a/only.py", ["a", "b"], "shared")),
+        f"conflict '{PURELIB}/a/only.py' is shared by ['a', 'b'], but the plan writes it for ['a']",
+    ),
+    "invented-shared-where-nothing-is-written": (
+        lambda conflicts: conflicts.insert(0, _conflict("a/none.py", ["a", "b"], "shared")),
+        f"conflict '{PURELIB}/a/none.py' is shared, but the plan writes no such file",
+    ),
+    "invented-win-of-a-planned-wheel-where-nothing-is-written": (
+        lambda conflicts: conflicts.insert(0, _conflict("a/none.py", ["a", "b"], "prefer:a")),
+        f"conflict '{PURELIB}/a/none.py' is won by a, which the plan installs, but the"
+        " plan does not write it",
+    ),
+    "listed-twice": (
+        lambda conflicts: conflicts.insert(0, conflicts[0]),
+        f"conflict '{PURELIB}/nv/__init__.py' is listed 2 times",
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(_OVERLAP_EDITS))
+def test_a_plans_overlaps_are_what_its_files_do(
+    planned_overlaps: tuple[Path, Path], tmp_path: Path, cli: Cli, edit: str
+) -> None:
+    """The review shows a plan's conflicts, not its files' owners: a plan edited to drop
+    a file three distributions share from them, to invent an overlap, or to call a
+    `--prefer` win a shared file, was shown and applied, its review saying what the
+    apply did not do."""
+    plan, env = planned_overlaps
+    change, problem = _OVERLAP_EDITS[edit]
+    edited = tmp_path / "edited.json"
+    edited.write_text(
+        tamper(plan.read_text(), PlanCase(edit, lambda d: change(d["conflicts"]), ""))
+    )
+    before = snapshot(env)
+    refusal(cli("apply", edited), str(edited), problem)
+    refusal(cli("show", edited), str(edited), problem)
+    assert snapshot(env) == before
+    # The plan as it was made is shown and applied.
+    assert cli("show", plan).returncode == 0
+    applied = cli("apply", plan, "--quiet")
+    assert applied.returncode == 0, applied.stderr
+
+
+def test_an_overlap_won_from_a_kept_distribution_rewrites_its_record(
+    planned_beside_other: tuple[Path, Path], tmp_path: Path, cli: Cli
+) -> None:
+    """A plan edited to say demo takes a file from `other`, which it keeps, while other's
+    RECORD stays as it is, was reviewed as 'other: 1 file lost to demo'."""
+    plan, env = planned_beside_other
+    conflict = _conflict("demo/helper.py", ["demo", "other"], "prefer:demo")
+    edited = tmp_path / "edited.json"
+    edited.write_text(
+        tamper(plan.read_text(), PlanCase("won", lambda d: d["conflicts"].append(conflict), ""))
+    )
+    before = snapshot(env)
+    problem = (
+        f"conflict '{PURELIB}/demo/helper.py' is won by demo from other, which the plan"
+        " keeps, but the plan does not rewrite other's RECORD"
+    )
+    refusal(cli("apply", edited), str(edited), problem)
+    refusal(cli("show", edited), str(edited), problem)
+    assert snapshot(env) == before
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "sha512"])
+def test_the_owner_hashes_of_a_file_agree_by_each_algorithm(
+    planned: tuple[Path, Path], tmp_path: Path, cli: Cli, algorithm: str
+) -> None:
+    """Two hashes of one file by one algorithm that differ, its source's by sha256 and
+    an owner's, or two owner hashes by sha512, were shown as a plan of one file. (The
+    apply refuses them as hashes the bytes do not have, or an owner's given twice.)"""
+    plan, env = planned
+    written: dict[str, Any] = {}
+    one, two = (hash_by(text, algorithm) for text in (b"one\n", b"two\n"))
+
+    def edit(data: dict[str, Any]) -> None:
+        written.update(next(e for e in data["files"] if e["source"]["kind"] == "member"))
+        hashes = [two] if algorithm == "sha256" else [one, two]
+        path = written["path"]
+        data["owner_hashes"] += [{"path": path, "owner": "demo", "hash": h} for h in hashes]
+
+    edited = tmp_path / "edited.json"
+    edited.write_text(tamper(plan.read_text(), PlanCase(algorithm, edit, "")))
+    agreed = written["source"]["hash"] if algorithm == "sha256" else one
+    before = snapshot(env)
+    refusal(
+        cli("show", edited),
+        str(edited),
+        f"owner hash of {written['path']!r} for demo is {two!r}, but the bytes written there"
+        f" hash as {agreed!r} by {algorithm}",
+    )
+    assert cli("apply", edited).returncode == 1
+    assert snapshot(env) == before

@@ -26,6 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from applier.apply import apply_plan
+from applier.conflicts import conflict_problems
 from applier.options import Options
 from planner import planjson, units
 from planner.build import Request, make_plan
@@ -271,6 +272,7 @@ def test_an_installed_wheel_shares_or_refuses_its_files_as_planned_together(
         plan = plan_or_refusal(request, scanned, differing(claims))
     if plan is None:
         return
+    assert conflict_problems(plan) == []
     files = plan.file_map()
     for path, by_owner in claims.items():
         if set(by_owner) != {first}:
@@ -301,6 +303,7 @@ def test_an_installed_winner_keeps_its_files_from_every_planned_wheel(
         plan = plan_or_refusal(request, scanned, unsettled)
     if plan is None:
         return
+    assert conflict_problems(plan) == []
     files = plan.file_map()
     conflicts = {conflict.path: conflict for conflict in plan.conflicts}
     for path, by_owner in claims.items():
@@ -324,6 +327,34 @@ def test_an_installed_winner_keeps_its_files_from_every_planned_wheel(
         )
 
 
+@settings(PROPERTY, max_examples=100)
+@given(wheel_sets(pool=("pkg/a.py", "bin/tool"), min_files=1), st.data())
+def test_a_planned_winner_takes_its_files_from_an_installed_wheel_as_its_overlaps_say(
+    drawn: Drawn, data: st.DataObject
+) -> None:
+    """The first wheel installed, the others planned over it with one of them preferred
+    (or none): whatever the planner settles, its conflicts agree with its files, so
+    `show` and `apply` take the plan."""
+    claims = claimants(drawn)
+    first = min(drawn)
+    others = sorted(set(drawn) - {first})
+    prefer = frozenset(data.draw(st.sets(st.sampled_from(others), max_size=1)))
+    with planned(drawn, data.draw(algorithms_for(drawn))) as (paths, target):
+        wheel = next(path for path in paths if Path(path).name.startswith(f"{first}-"))
+        apply_plan(
+            make_plan(Request(wheels=(wheel,)), target), "plan", Options(confirm_target=False)
+        )
+        scanned = fake_target(Path(target.prefix), scan_installed(target.prefix, SCHEMES))
+        request = Request(wheels=tuple(p for p in paths if p != wheel), prefer=prefer)
+        try:
+            plan = make_plan(request, scanned)
+        except Refused:
+            return  # which overlaps are refused, the properties above say
+    assert conflict_problems(plan) == []
+    won = {c.path for c in plan.conflicts if c.resolution.startswith("prefer:")}
+    assert won == differing(claims)
+
+
 @PROPERTY
 @given(wheel_sets(), st.data())
 def test_prefer_settles_exactly_the_overlaps_it_is_part_of(
@@ -337,6 +368,7 @@ def test_prefer_settles_exactly_the_overlaps_it_is_part_of(
         plan = plan_or_refusal(request, target, unsettled)
     if plan is None:
         return
+    assert conflict_problems(plan) == []
     files = plan.file_map()
     for path in differing(claims):
         content = claims[path][winner]
@@ -384,6 +416,7 @@ def test_the_algorithms_wheels_hash_with_change_nothing_but_the_hashes(
         assert alike == mixed
         return
     assert alike.owner_hashes == ()
+    assert conflict_problems(alike) == conflict_problems(mixed) == []
     assert _unhashed(alike) == _unhashed(mixed)
     assert (alike.conflicts, alike.units) == (mixed.conflicts, mixed.units)
     content = {

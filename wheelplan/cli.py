@@ -324,6 +324,16 @@ def _as_install(args: argparse.Namespace) -> argparse.Namespace:
     return argparse.Namespace(**merged)
 
 
+def _check_conflicts(plan: Plan, subject: str) -> None:
+    """Refuse to show a plan whose conflicts disagree with its files: the review shows
+    the conflicts, and `apply` refuses such a plan (`applier.validate`)."""
+    from applier.conflicts import conflict_problems
+
+    problems = conflict_problems(plan)
+    if problems:
+        raise Refused(Problem(subject, problem) for problem in problems)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.command == "uninstall":
         args = _as_install(args)
@@ -331,6 +341,7 @@ def run(args: argparse.Namespace) -> int:
         return _plan_command(args)
     if args.command == "show":
         plan = read_plan(args.plan)
+        _check_conflicts(plan, args.plan)
         whole = f"see {shlex.quote(args.plan)}"
         sys.stdout.write(dumps(plan) if args.json else review.render(plan, whole=whole))
         return EXIT_OK
