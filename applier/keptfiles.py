@@ -18,9 +18,7 @@ import attrs
 from applier.streams import written_digest
 from planner.errors import Problem
 from planner.hashing import ACCEPTED_HASHES, open_regular
-from planner.installed import FileList
-from planner.installedrecord import record_files
-from planner.plan import FileEntry, Source, Target
+from planner.plan import FileEntry, Source
 
 
 @attrs.frozen
@@ -33,29 +31,21 @@ class KeptWrite:
 
 
 def kept_write_problems(
-    target: Target,
     kept: Sequence[KeptWrite],
-    lists: Sequence[FileList],
+    listed: Mapping[str, Mapping[str, str]],
     wheel_paths: Mapping[str, str],
     shebang: bytes,
 ) -> list[Problem]:
-    """A problem for each kept write whose bytes are not those a folder lists there (a
-    legacy list, which lists no hash, lists none the plan may write)."""
-    if not kept:
-        return []
-    listings = {dist_info: listing for dist_info, _, listing in lists}
-    prefix, directory = target.prefix, target.layout == "directory"
-    hashes: dict[str, Mapping[str, str]] = {}
+    """A problem for each kept write whose bytes are not those a folder lists there
+    (`listed`: the installed files of each, as `listed_files` reads them; a legacy list,
+    which lists no hash, lists none the plan may write)."""
     problems = []
     for write in kept:
         source = write.entry.source
         assert source is not None  # validated: a replace has a source
         for folder in write.folders:
-            if folder not in hashes:
-                listing = listings.get(folder) if folder.endswith(".dist-info") else None
-                hashes[folder] = record_files(listing, folder, prefix, directory).files
-            listed = hashes[folder].get(write.entry.path, "")
-            if not _writes(source, listed, wheel_paths, shebang):
+            hashes = listed.get(folder, {}) if folder.endswith(".dist-info") else {}
+            if not _writes(source, hashes.get(write.entry.path, ""), wheel_paths, shebang):
                 problems.append(
                     Problem(
                         write.entry.path,

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 
 from planner.errors import Problem
-from planner.installed import FileList, bytecode_source
-from planner.installedrecord import rows_dropped
+from planner.installed import bytecode_source
+from planner.installedrecord import ParsedRecord, rows_dropped
 from planner.plan import FileEntry, Plan
 
 # A kept metadata folder -> the paths its rewritten RECORD no longer lists.
@@ -37,32 +37,31 @@ def rewrites_kept_record(entry: FileEntry, installed: Collection[str]) -> bool:
 
 
 def kept_record_drops(
-    plan: Plan, changing: Sequence[FileEntry], lists: Sequence[FileList]
+    plan: Plan, changing: Sequence[FileEntry], records: Mapping[str, ParsedRecord]
 ) -> tuple[list[Problem], Drops]:
     """The paths each kept RECORD the plan rewrites drops, with a problem for each such
     RECORD that is not the installed one without rows the plan takes (`changing`: the
-    plan's replaces and removes)."""
+    plan's replaces and removes; `records`: the installed RECORDs, parsed)."""
     installed = {item.dist_info for item in plan.target.installed}
     rewrites = [entry for entry in changing if rewrites_kept_record(entry, installed)]
     if not rewrites:
         return [], {}
-    listings = {dist_info: listing for dist_info, _, listing in lists}
     written = {entry.path: entry for entry in plan.files if entry.action != "remove"}
     problems: list[Problem] = []
     drops: Drops = {}
     for entry in rewrites:
         assert entry.source is not None  # as selected
         folder = entry.path.rpartition("/")[0]
-        listing = listings.get(folder)
+        record = records.get(folder)
         dropped = (
             rows_dropped(
-                listing,
+                record,
                 entry.source.content,
                 folder,
                 plan.target.prefix,
                 plan.target.layout == "directory",
             )
-            if listing is not None
+            if record is not None
             and entry.source.kind == "inline"
             and entry.source.content is not None
             else None

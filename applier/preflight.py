@@ -22,7 +22,13 @@ from applier.keptrecords import Drops, kept_record_drops
 from applier.options import Options
 from applier.stale import SINCE, STAGED, described, installed_changes
 from planner.errors import Problem, Refused
-from planner.installed import FileList, bytecode_source, file_lists, listed_paths
+from planner.installed import (
+    FileList,
+    bytecode_source,
+    file_lists,
+    listed_files,
+    parsed_records,
+)
 from planner.installedstate import installed_state_at
 from planner.listing import (
     LEADS_OUT,
@@ -229,8 +235,7 @@ def confirm_target(plan: Plan, actual: TargetInfo, subject: str) -> None:
 
 def _unlisted_changes(
     plan: Plan,
-    base: str,
-    lists: Sequence[FileList],
+    listed_by: Mapping[str, Mapping[str, str]],
     changing: Sequence[FileEntry],
     drops: Drops,
 ) -> tuple[list[Problem], list[KeptWrite]]:
@@ -240,11 +245,15 @@ def _unlisted_changes(
     edited to remove `pyvenv.cfg` shows only a count of removals when it is reviewed.
     With them, the replaces of files kept distributions list (`keptfiles`) whose
     RECORDs the plan does not rewrite without them (`drops`: `keptrecords`).
-    `changing`: the plan's replaces and removes."""
+    `changing`: the plan's replaces and removes; `listed_by`: the paths each installed
+    distribution lists, by metadata folder (`listed_files`)."""
     if not changing:
         return [], []
-    directory = plan.target.layout == "directory"
-    listed, folders = listed_paths(base, lists, plan.target.prefix, directory=directory)
+    listed: dict[str, list[str]] = {}
+    for folder, files in listed_by.items():
+        for path in files:
+            listed.setdefault(path, []).append(folder)
+    folders = listed_by.keys()
     planned = {entry.path for entry in plan.files}
     # A metadata folder whose RECORD (a legacy one's installed-files.txt) the plan
     # removes or writes again from its wheel: its distribution goes, or is reinstalled,
@@ -346,11 +355,19 @@ def check_target(
     lists = check_installed(plan, base, root)
     # One pass: a fresh install's 17,000 files are all writes.
     changing = [entry for entry in plan.files if entry.action in ("replace", "remove")]
-    rewritten, drops = kept_record_drops(plan, changing, lists)
-    unlisted, kept = _unlisted_changes(plan, base, lists, changing, drops)
+    # Each installed RECORD is parsed once, for every check that reads it.
+    records = parsed_records(lists) if changing else {}
+    as_target = plan.target.layout == "directory"
+    listed = (
+        listed_files(base, lists, records, plan.target.prefix, directory=as_target)
+        if changing
+        else {}
+    )
+    rewritten, drops = kept_record_drops(plan, changing, records)
+    unlisted, kept = _unlisted_changes(plan, listed, changing, drops)
     problems += rewritten + unlisted
     interpreter = shebang(plan.target.interpreter)
-    problems += kept_write_problems(plan.target, kept, lists, wheel_paths, interpreter)
+    problems += kept_write_problems(kept, listed, wheel_paths, interpreter)
     real = RealPaths(base)  # None: a folder a symlink leads out of the environment
     # A RECORD may list them, but the planner never removes or writes over them: an
     # edit would not be seen. One refused already as no distribution's is said once.

@@ -17,7 +17,15 @@ import attrs
 
 from planner.errors import Problem
 from planner.inputfiles import MAX_METADATA_BYTES, read_at_most
-from planner.installedrecord import Rows, prefix_relative, record_files, row_problem
+from planner.installedrecord import (
+    ParsedRecord,
+    Rows,
+    parse_record,
+    parsed_files,
+    prefix_relative,
+    record_files,
+    row_problem,
+)
 from planner.listing import is_real_dir
 from planner.paths import is_within, parents
 from planner.trees import OnError, walk
@@ -96,40 +104,55 @@ FileList = tuple[str, str, str | None]
 
 def file_lists(prefix: str, schemes: Mapping[str, str]) -> list[FileList]:
     """Each metadata folder's file list, read once for what the applier checks by them
-    (`installed_state_at`, `listed_paths`)."""
+    (`installed_state_at`, `listed_files`)."""
     return [
         (dist_info, folder, _listing_of(folder))
         for dist_info, folder in _dist_info_folders(prefix, schemes)
     ]
 
 
-def listed_paths(
-    base: str, lists: Sequence[FileList], prefix: str | None = None, *, directory: bool = False
-) -> tuple[dict[str, list[str]], set[str]]:
-    """Every path an installed distribution lists (its RECORD, or a legacy list and
-    folder), with the metadata folders that list it, and every metadata folder: what a
-    plan may replace or remove, and whose it is.
+def parsed_records(lists: Sequence[FileList]) -> dict[str, ParsedRecord]:
+    """Each `.dist-info`'s RECORD among `lists` (`file_lists`), parsed once for every
+    check of the applier that reads it."""
+    return {
+        dist_info: parse_record(listing)
+        for dist_info, _, listing in lists
+        if listing is not None and dist_info.endswith(_DIST_INFO)
+    }
 
-    `base` is where the files are (the prefix, or the staged one under --root), and
-    `lists` its `file_lists`; rows are read against `prefix`, as the planner read them,
-    where an absolute one names it, and as in a --target folder with `directory`.
-    Parses no METADATA, so it imports no packaging: the applier checks a plan's
-    removals by it.
+
+def listed_files(
+    base: str,
+    lists: Sequence[FileList],
+    records: Mapping[str, ParsedRecord],
+    prefix: str | None = None,
+    *,
+    directory: bool = False,
+) -> dict[str, Mapping[str, str]]:
+    """The paths each installed distribution lists (its RECORD, with their hashes, or a
+    legacy list and folder), by metadata folder: what a plan may replace or remove, and
+    whose it is.
+
+    `base` is where the files are (the prefix, or the staged one under --root), `lists`
+    its `file_lists` and `records` their `parsed_records`; rows are read against
+    `prefix`, as the planner read them, where an absolute one names it, and as in a
+    --target folder with `directory`. Parses no METADATA, so it imports no packaging:
+    the applier checks a plan's removals by it.
     """
-    listed: dict[str, list[str]] = {}
-    folders: set[str] = set()
+    listed: dict[str, Mapping[str, str]] = {}
     for dist_info, folder, listing in lists:
-        files: Mapping[str, str]
         if dist_info.endswith(_DIST_INFO):
-            files = record_files(listing, dist_info, prefix or base, directory).files
+            record = records.get(dist_info)
+            listed[dist_info] = (
+                {}
+                if record is None
+                else parsed_files(record, dist_info, prefix or base, directory).files
+            )
         elif _leads_outside(folder, base):
-            files = {}  # not walked out there, as the planner does not walk it
+            listed[dist_info] = {}  # not walked out there, as the planner does not walk it
         else:
-            files = _legacy_files(listing, dist_info, base)[0]
-        for path in files:
-            listed.setdefault(path, []).append(dist_info)
-        folders.add(dist_info)
-    return listed, folders
+            listed[dist_info] = _legacy_files(listing, dist_info, base)[0]
+    return listed
 
 
 def bytecode_source(path: str) -> str | None:

@@ -72,27 +72,63 @@ def record_without(item: Installed, prefix: str, dropped: Collection[str]) -> st
     base = os.path.dirname(item.dist_info)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    for row in _record_rows(item.listing):
+    for row in parse_record(item.listing).rows:
         if prefix_relative(base, row[0], prefix, item.directory) not in dropped:
             writer.writerow(row)
     return out.getvalue()
 
 
 def rows_dropped(
-    record: str, rewritten: str, dist_info: str, prefix: str, directory: bool = False
+    record: ParsedRecord, rewritten: str, dist_info: str, prefix: str, directory: bool = False
 ) -> set[str] | None:
     """The paths (relative to the prefix) whose rows `rewritten` drops from `record`, an
     installed RECORD, as `record_without` drops them; None unless it keeps each other
     row as it is and adds none."""
-    try:
-        rows, kept = Counter(_record_rows(record)), Counter(_record_rows(rewritten))
-    except Exception:  # the csv module raises several kinds
+    written = parse_record(rewritten)
+    if not (record.whole and written.whole):
         return None
+    rows, kept = Counter(record.rows), Counter(written.rows)
     if kept - rows:
         return None
     base = os.path.dirname(dist_info)
     paths = {row[0]: prefix_relative(base, row[0], prefix, directory) for row in rows}
     return {paths[row[0]] for row in rows - kept} - {paths[row[0]] for row in kept}
+
+
+@attrs.frozen
+class ParsedRecord:
+    """An installed RECORD's rows, parsed once for each check that reads them."""
+
+    rows: tuple[tuple[str, str, str], ...]
+    # The lines that are not rows, passed over where it does not parse whole.
+    cut: tuple[int, ...]
+    # Whether it parses whole, as the spec reads it: a RECORD rewritten from it must.
+    whole: bool
+
+
+def parse_record(record: str) -> ParsedRecord:
+    """A RECORD's rows. A blank line is none (a hand edit, or one more line break at the
+    end), where installer's reader takes it for a row of no fields. Where it does not
+    parse whole, a line that is not a row (four fields, say) is passed over and its
+    number kept, so that the rows after it still own their files. Read line by line, a
+    quoted path holding a line break is cut, but that is a control character no path
+    may have: the distribution's files are unknown either way."""
+    from installer.records import parse_record_file  # see installed.scan_installed
+
+    lines = record.splitlines(keepends=True)  # a quoted line break is a field's
+    try:
+        rows = tuple(parse_record_file(line for line in lines if line.strip()))
+        return ParsedRecord(rows, (), True)
+    except Exception:  # the csv module raises several kinds
+        pass
+    kept: list[tuple[str, str, str]] = []
+    cut: list[int] = []
+    for number, line in enumerate(lines, 1):
+        try:
+            kept.extend(parse_record_file([line] if line.strip() else []))
+        except Exception:
+            cut.append(number)
+    return ParsedRecord(tuple(kept), tuple(cut), False)
 
 
 @attrs.frozen
@@ -119,30 +155,6 @@ def row_problem(relative: str) -> str | None:
     return path_problem(relative)
 
 
-def _record_rows(record: str, bad: list[int] | None = None) -> list[tuple[str, str, str]]:
-    """An installed RECORD's rows. A blank line is none (a hand edit, or one more line
-    break at the end), where installer's reader takes it for a row of no fields. Given
-    `bad`, a line that is not a row (four fields, say) is passed over and its number put
-    there, so that the rows after it still own their files. Read line by line, a quoted
-    path holding a line break is cut, but that is a control character no path may have:
-    the distribution's files are unknown either way."""
-    from installer.records import parse_record_file  # see installed.scan_installed
-
-    lines = record.splitlines(keepends=True)  # a quoted line break is a field's
-    try:
-        return list(parse_record_file(line for line in lines if line.strip()))
-    except Exception:  # the csv module raises several kinds
-        if bad is None:
-            raise
-    rows: list[tuple[str, str, str]] = []
-    for number, line in enumerate(lines, 1):
-        try:
-            rows.extend(parse_record_file([line] if line.strip() else []))
-        except Exception:
-            bad.append(number)
-    return rows
-
-
 def record_files(record: str | None, dist_info: str, prefix: str, directory: bool = False) -> Rows:
     """An installed RECORD's paths made relative to the prefix (to a --target folder
     with `directory`), with their hashes as the spec spells them and the sizes it gives.
@@ -154,14 +166,20 @@ def record_files(record: str | None, dist_info: str, prefix: str, directory: boo
     """
     if record is None:
         return Rows()
+    return parsed_files(parse_record(record), dist_info, prefix, directory)
+
+
+def parsed_files(
+    record: ParsedRecord, dist_info: str, prefix: str, directory: bool = False
+) -> Rows:
+    """`record_files` of a RECORD parsed already."""
     base = os.path.dirname(dist_info)
     files: dict[str, str] = {}
     sizes: dict[str, int] = {}
     outside: list[str] = []
     bad_row: str | None = None
-    cut: list[int] = []  # the lines that are not rows
-    rows = _record_rows(record, cut)
-    for path, hash_text, size in rows:
+    cut = record.cut
+    for path, hash_text, size in record.rows:
         relative = prefix_relative(base, path, prefix, directory)
         if _climbs(relative):
             outside.append(path)
