@@ -4,7 +4,9 @@ A plan's conflicts say who won an overlap, but the plan does not record the user
 `--prefer`, and an edited plan can name any winner of any path: a kept RECORD
 rewritten without that row then hands the loser's file to whatever the plan writes
 there. So a win counts only where the plan writes the winner's own file at the path:
-a member of its wheel that lands there, or the wrapper of an entry point of that name.
+a member of its wheel that lands there (or of the wheel of another owner it shares the
+file with, whose copy the planner writes for both), or the wrapper of an entry point
+of that name.
 """
 
 from __future__ import annotations
@@ -48,15 +50,17 @@ def _won(
         return False
     if entry is None or entry.source is None or loser in entry.owners:
         return False
-    dist = installing.get(winner)
-    if dist is None or winner not in entry.owners:
+    if winner not in installing or winner not in entry.owners:
         return False
     source = entry.source
     if source.kind == "member":
-        return (
-            source.wheel == dist.wheel
-            and source.member is not None
+        # The winner's own file, or that of an owner it shares the file with: the
+        # planner writes one copy of the same bytes for all (the first owner's).
+        return source.member is not None and any(
+            (dist := installing.get(owner)) is not None
+            and source.wheel == dist.wheel
             and _lands_at(source.member, entry.path, dist, target.schemes)
+            for owner in entry.owners
         )
     if source.kind == "inline" and source.content is not None:
         return _is_wrapper_at(entry.path, source.content, target)

@@ -1869,3 +1869,28 @@ def test_the_owner_hashes_of_a_file_agree_by_each_algorithm(
     )
     assert cli("apply", edited).returncode == 1
     assert snapshot(env) == before
+
+
+def test_a_file_won_for_wheels_that_share_it_is_taken_from_an_installed_loser(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """beta and gamma ship the same ns/x.py, which differs from installed old's: with
+    --prefer gamma the planner writes beta's copy for both, and the apply refused the
+    plan, since old's RECORD dropped a row that no member of gamma's wheel was written
+    to."""
+    for name, content in (("old", b"old\n"), ("beta", b"new\n"), ("gamma", b"new\n")):
+        files = {"ns/x.py": content, f"{name}/__init__.py": b""}
+        build_wheel(WheelSpec(name, files=files), tmp_path / "wheels" / name)
+    wheels = tmp_path / "wheels"
+    done = cli("install", *(wheels / "old").iterdir(), "--python", target, "--quiet")
+    assert done.returncode == 0, done.stderr
+    plan = tmp_path / "plan.json"
+    planned_wheels = [*(wheels / "beta").iterdir(), *(wheels / "gamma").iterdir()]
+    made = cli("plan", *planned_wheels, "--prefer", "gamma", "--python", target, "-o", plan)
+    assert made.returncode == 0, made.stderr
+    assert "old: 1 file lost to gamma" in made.stdout
+    applied = cli("apply", plan, "--quiet")
+    assert applied.returncode == 0, applied.stderr
+    env = target.parent.parent
+    assert (env / PURELIB / "ns/x.py").read_bytes() == b"new\n"
+    assert "ns/x.py" not in (env / PURELIB / "old-1.0.dist-info/RECORD").read_text()

@@ -334,7 +334,7 @@ def test_a_planned_winner_takes_its_files_from_an_installed_wheel_as_its_overlap
 ) -> None:
     """The first wheel installed, the others planned over it with one of them preferred
     (or none): whatever the planner settles, its conflicts agree with its files, so
-    `show` and `apply` take the plan."""
+    `show` and `apply` take the plan, and the apply does it."""
     claims = claimants(drawn)
     first = min(drawn)
     others = sorted(set(drawn) - {first})
@@ -350,7 +350,8 @@ def test_a_planned_winner_takes_its_files_from_an_installed_wheel_as_its_overlap
             plan = make_plan(request, scanned)
         except Refused:
             return  # which overlaps are refused, the properties above say
-    assert conflict_problems(plan) == []
+        assert conflict_problems(plan) == []
+        apply_plan(plan, "plan", Options(confirm_target=False))
     won = {c.path for c in plan.conflicts if c.resolution.startswith("prefer:")}
     assert won == differing(claims)
 
