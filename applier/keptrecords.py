@@ -87,7 +87,42 @@ def kept_record_drops(
             )
             continue
         drops[folder] = dropped
+    if not problems:
+        problems += _kept_rows(rewrites, drops, written, plan)
     return problems, drops
+
+
+def _kept_rows(
+    rewrites: Sequence[FileEntry], drops: Drops, written: Mapping[str, FileEntry], plan: Plan
+) -> list[Problem]:
+    """A problem for each file the plan's overlaps say a kept distribution loses while
+    its RECORD, rewritten, keeps the row (the review counts it lost): by name, since a
+    distribution installed twice keeps each copy's RECORD."""
+    dropped_by: dict[str, set[str]] = {}
+    for entry in rewrites:
+        dropped_by.setdefault(entry.owners[0], set()).update(drops[entry.path.rpartition("/")[0]])
+    return [
+        Problem(
+            path,
+            f"the plan's overlaps say {name} loses it to {winner}, but the RECORD the plan"
+            f" rewrites for {name} drops no row of it",
+        )
+        for name, dropped in sorted(dropped_by.items())
+        for path, winner in sorted(_said_lost(name, written, plan).items())
+        if path not in dropped
+    ]
+
+
+def _said_lost(name: str, written: Mapping[str, FileEntry], plan: Plan) -> dict[str, str]:
+    """The paths the plan's overlaps say `name` loses, and to whom: those it writes for
+    a winner and not for `name` (the review counts them as lost)."""
+    lost = {}
+    for conflict in plan.conflicts:
+        how, _, winner = conflict.resolution.partition(":")
+        entry = written.get(conflict.path)
+        if how == "prefer" and name in conflict.owners and entry and name not in entry.owners:
+            lost[conflict.path] = winner
+    return lost
 
 
 def _not_taken(

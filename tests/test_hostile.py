@@ -1871,6 +1871,29 @@ def test_the_owner_hashes_of_a_file_agree_by_each_algorithm(
     assert snapshot(env) == before
 
 
+def test_an_overlap_won_from_a_kept_distribution_drops_its_row_from_that_record(
+    planned_overlaps: tuple[Path, Path], tmp_path: Path, cli: Cli
+) -> None:
+    """A plan edited to say a takes a/only.py from `old` too, whose RECORD it rewrites
+    without nv/mine.py alone, was applied with its review saying 'old: 2 files lost to
+    a'."""
+    plan, env = planned_overlaps
+    invented = _conflict("a/only.py", ["a", "old"], "prefer:a")
+    edited = tmp_path / "edited.json"
+    edited.write_text(
+        tamper(plan.read_text(), PlanCase("won", lambda d: d["conflicts"].insert(0, invented), ""))
+    )
+    assert "old: 2 files lost to a" in cli("show", edited).stdout
+    before = snapshot(env)
+    refusal(
+        cli("apply", edited),
+        f"{PURELIB}/a/only.py",
+        "the plan's overlaps say old loses it to a, but the RECORD the plan rewrites for old"
+        " drops no row of it",
+    )
+    assert snapshot(env) == before
+
+
 def test_a_file_won_for_wheels_that_share_it_is_taken_from_an_installed_loser(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:
