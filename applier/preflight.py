@@ -198,7 +198,12 @@ def confirm_place(plan: Plan, given: Place | None, subject: str) -> None:
             subject, f"planned for {claimed.described}; apply it with {claimed.option}"
         )
     other = given.folder if given.layout == claimed.layout else given.described
-    raise Refused.one(subject, f"planned for {claimed.described}, not {other}; plan again")
+    # Either may be what the user meant: the plan's folder, or the one named now.
+    raise Refused.one(
+        subject,
+        f"planned for {claimed.described}, not {other}; apply it with {claimed.option},"
+        f" or plan again with {given.option}",
+    )
 
 
 def confirm_target(plan: Plan, actual: TargetInfo, subject: str) -> None:

@@ -162,11 +162,13 @@ def test_a_saved_plan_applies_only_to_the_folder_named_again(
     ]
     elsewhere = tmp_path / "elsewhere"
     assert _errors(run_cli("apply", plan, folder.option, elsewhere)) == [
-        f"error: {plan}: planned for {folder.named} {ours}, not {elsewhere}; plan again"
+        f"error: {plan}: planned for {folder.named} {ours}, not {elsewhere}; apply it with"
+        f" {folder.option} {ours}, or plan again with {folder.option} {elsewhere}"
     ]
     other = PREFIX if folder == TARGET else TARGET
     assert _errors(run_cli("apply", plan, other.option, ours)) == [
-        f"error: {plan}: planned for {folder.named} {ours}, not {other.named} {ours}; plan again"
+        f"error: {plan}: planned for {folder.named} {ours}, not {other.named} {ours}; apply it"
+        f" with {folder.option} {ours}, or plan again with {other.option} {ours}"
     ]
     assert snapshot(tmp_path) == before
     applied = run_cli("apply", plan, folder.option, ours, "--quiet")
