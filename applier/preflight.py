@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shlex
 from collections.abc import Mapping, Sequence
 
 import attrs
@@ -326,13 +327,28 @@ def check_installed(plan: Plan, base: str, root: str | None = None) -> list[File
         raise Refused.one(
             base,
             "the staged prefix holds other distributions than the environment the plan"
-            f" was made for ({described(changes, STAGED)}); stage a plan made for an"
-            " environment with nothing installed, or into a folder that holds what that"
-            " environment holds",
+            f" was made for ({described(changes, STAGED)}); {_staged_way_out(plan, base)}",
         )
     raise Refused.one(
         base,
         f"the target changed since the plan was made ({described(changes, SINCE)}); plan again",
+    )
+
+
+def _staged_way_out(plan: Plan, base: str) -> str:
+    """What to do instead of staging `plan` into a prefix that holds other distributions:
+    an install is staged from a plan for what that prefix holds; a removal from what
+    only the staged tree holds names that tree as the folder, without `--root`."""
+    if any(dist.action in INSTALLING for dist in plan.distributions):
+        return (
+            "stage a plan made for an environment with nothing installed, or into a"
+            " folder that holds what that environment holds"
+        )
+    # A staged environment is laid out as a venv at its prefix, as `--prefix` lays one out.
+    place = Place("directory" if plan.target.layout == "directory" else "prefix", base)
+    return (
+        "to remove what the staged prefix holds, name it without --root:"
+        f" {place.option} --python {shlex.quote(plan.target.interpreter)}"
     )
 
 

@@ -287,12 +287,13 @@ def test_uninstall_root_removes_only_what_the_environment_holds(
             "warning: beta: not installed in the target; nothing to remove",
             f"error: {staged(root, env)}: the staged prefix holds other distributions than"
             " the environment the plan was made for (not in the planned environment:"
-            " beta-1.0.dist-info); stage a plan made for an environment with nothing"
-            " installed, or into a folder that holds what that environment holds",
+            " beta-1.0.dist-info); to remove what the staged prefix holds, name it"
+            f" without --root: --prefix {staged(root, env)} --python {target}",
         ],
     )
     assert snapshot(root) == before
-    removed = cli("uninstall", "beta", "--prefix", staged(root, env), "--python", target)
+    way_out = shlex.split(result.stderr.rpartition("without --root: ")[2])
+    removed = cli("uninstall", "beta", *way_out)
     assert removed.returncode == 0, removed.stderr
     assert [path for path, (kind, _) in snapshot(root).items() if kind != "dir"] == []
 
