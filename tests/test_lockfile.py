@@ -1452,6 +1452,68 @@ def test_a_download_announcing_a_length_the_lock_does_not_give_is_refused(
     assert not (tmp_path / "dl").exists()
 
 
+def _chunked_or_twice(wheel: Path, lengths: tuple[int, ...]) -> Answer:
+    """An answer announcing each of `lengths` (offsets from the wheel's size) in a
+    Content-Length header: with one, a body sent in chunks; with more, the wheel as it is."""
+
+    def answer(handler: http.server.SimpleHTTPRequestHandler) -> bool:
+        body = wheel.read_bytes()
+        handler.send_response(200)
+        for offset in lengths:
+            handler.send_header("Content-Length", str(len(body) + offset))
+        if len(lengths) == 1:
+            handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        if len(lengths) == 1:
+            for start in range(0, len(body), 100):
+                block = body[start : start + 100]
+                handler.wfile.write(b"%x\r\n%s\r\n" % (len(block), block))
+            handler.wfile.write(b"0\r\n\r\n")
+        else:
+            handler.wfile.write(body)
+        handler.close_connection = True
+        return True
+
+    return answer
+
+
+@pytest.mark.parametrize("sized", [True, False], ids=["sized", "unsized"])
+@pytest.mark.parametrize("offset", [1, 10**9, -1])
+def test_a_chunked_download_s_content_length_is_passed_over(
+    tmp_path: Path, wheels: Path, offset: int, sized: bool
+) -> None:
+    """RFC 9112: a body's chunks override its Content-Length, and http.client reads the
+    chunks; uv 0.13.9 installs such an answer (pip 26.3 calls it incomplete). One larger
+    than the lock's size was refused as a wheel larger than it, and without a size in the
+    lock as cut short, tried 4 times."""
+    beta = wheels / BETA.filename
+    seen: list[tuple[str, str | None]] = []
+    with serve(wheels, _chunked_or_twice(beta, (offset,)), seen) as base:
+        wheel = _locked(beta, f"{base}/{beta.name}")
+        wheel = wheel if sized else attrs.evolve(wheel, size=None)
+        (fetched,) = fetch.fetch([wheel], str(tmp_path / "dl"), pauses=NO_PAUSES)
+    assert Path(fetched.path).read_bytes() == beta.read_bytes()
+    assert len(seen) == 1
+
+
+@pytest.mark.parametrize("lengths", [(0, 100), (100, 0), (0, 0, -1)])
+def test_a_download_announcing_two_lengths_is_refused_naming_them(
+    tmp_path: Path, wheels: Path, lengths: tuple[int, ...]
+) -> None:
+    """http.client reads the first Content-Length and passes over the others: the wheel
+    was taken, or refused as cut short and tried 4 times, by which came first. pip 26.3
+    and uv 0.13.9 refuse such an answer; another try gets the same."""
+    beta = wheels / BETA.filename
+    size = beta.stat().st_size
+    seen: list[tuple[str, str | None]] = []
+    with serve(wheels, _chunked_or_twice(beta, lengths), seen) as base:
+        message = _refusal(_locked(beta, f"{base}/{beta.name}"), tmp_path / "dl")
+    shown = ", ".join(repr(str(size + offset)) for offset in dict.fromkeys(lengths))
+    assert message == f"download failed: the server announced more than one length: {shown}"
+    assert len(seen) == 1
+    assert not (tmp_path / "dl").exists()
+
+
 @contextlib.contextmanager
 def _no_http_server() -> Iterator[str]:
     """A server on 127.0.0.1 that answers every request with a line that is not HTTP."""

@@ -122,12 +122,10 @@ class _Checker:
         for digest in self.digests.values():
             digest.update(block)
 
-    def announced(self, source: BinaryIO) -> None:
+    def announced(self, length: int | None, encoding: str | None) -> None:
         """A body whose length is announced larger than the limit is refused unread. An
         encoded one's length is of the encoding, which may be larger than the wheel."""
-        length = _header(source, "Content-Length") or ""
-        encoding = _header(source, "Content-Encoding")
-        if as_sent(encoding) and _digits(length) and int(length) > self.limit:
+        if as_sent(encoding) and length is not None and length > self.limit:
             raise self.too_large()
 
     def too_large(self) -> _Mismatch:
@@ -241,8 +239,10 @@ def _store(
     """
     with _source(wheel) as source:
         checker = _Checker(wheel)
-        checker.announced(source)
-        blocks = decoded(_Body(source).blocks(), _header(source, "Content-Encoding"), CHUNK)
+        announced = _announced(source)
+        encoding = _header(source, "Content-Encoding")
+        checker.announced(announced, encoding)
+        blocks = decoded(_Body(source, announced).blocks(), encoding, CHUNK)
         fd, temporary = parts.make(os.path.dirname(destination), wheel.filename, own_folder)
         try:
             with os.fdopen(fd, "wb") as output:
@@ -267,13 +267,14 @@ class _Body:
     end if it is: before a decoder sees that end, or it would call the stream broken."""
 
     source: BinaryIO
+    announced: int | None
     came: int = 0
 
     def blocks(self) -> Iterator[bytes]:
         while block := _read(self.source, self.came):
             self.came += len(block)
             yield block
-        _check_whole(self.source, self.came)
+        _check_whole(self.announced, self.came)
 
 
 def _header(source: BinaryIO, name: str) -> str | None:
@@ -302,12 +303,29 @@ def _read(source: BinaryIO, received: int) -> bytes:
         ) from None
 
 
-def _check_whole(source: BinaryIO, received: int) -> None:
+def _announced(source: BinaryIO) -> int | None:
+    """The body's length as the server announced it; None for a local file, for one that
+    is no length, and for a body sent in chunks, whose Content-Length RFC 9112 says the
+    chunks override (http.client reads the chunks, and uv 0.13.9 takes the wheel). A
+    length announced twice, two ways, is refused, as pip 26.3 and uv refuse it."""
+    headers: http.client.HTTPMessage | None = getattr(source, "headers", None)
+    if headers is None or getattr(source, "chunked", False):
+        return None
+    lengths = list(
+        dict.fromkeys(value.strip() for value in headers.get_all("Content-Length") or ())
+    )
+    if len(lengths) > 1:  # not tried again: the same server answers the same
+        raise urllib.error.URLError(
+            f"the server announced more than one length: {', '.join(map(repr, lengths))}"
+        )
+    return int(lengths[0]) if lengths and _digits(lengths[0]) else None
+
+
+def _check_whole(announced: int | None, received: int) -> None:
     """A download cut short is refused as one, not as bytes other than the lock's: a
     response read by the block ends quietly where the connection closed (uv says the
     download broke off; pip 23 calls the wheel invalid)."""
-    announced = _header(source, "Content-Length") or ""
-    if _digits(announced) and received < int(announced):
+    if announced is not None and received < announced:
         raise _CutShort(
             f"the connection closed after {received} of the {announced} bytes the server announced"
         )
