@@ -40,6 +40,7 @@ from planner.errors import Problem, Refused, not_an_input, plain
 from planner.inputfiles import MAX_LOCK_BYTES, named_descriptor, read_input
 from planner.paths import has_control, plan_path_problem
 from planner.plan import LockSource
+from planner.redaction import redacted
 from planner.tagfit import target_tags
 
 if sys.version_info >= (3, 11):
@@ -116,21 +117,6 @@ def _archive_filename(archive: PackageArchive) -> str:
     if archive.path:
         return _file_name(archive.path)
     return unquote(urlparse(archive.url or "").path.rsplit("/", 1)[-1])
-
-
-# A URL's scheme and user information: everything from `//` to the last `@` before the
-# host's end (urlsplit's reading of it).
-_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
-
-
-def redacted(url: str) -> str:
-    """`url` fit for a message: its password, or a user name given alone (a token, often),
-    shown as ****, as pip and uv show them."""
-    if not (found := _USERINFO.match(url)):
-        return url
-    user, colon, _ = found[2].partition(":")
-    shown = f"{user}:****" if colon else "****"
-    return f"{found[1]}{shown}@{url[found.end() :]}"
 
 
 def _url_problem(source: PackageWheel | PackageArchive) -> str | None:
@@ -406,4 +392,4 @@ def read(
     return select(data, path, markers, tags, extras, groups)
 
 
-__all__ = ["LockSelection", "LockedWheel", "parse", "read", "redacted", "select"]
+__all__ = ["LockSelection", "LockedWheel", "parse", "read", "select"]

@@ -32,6 +32,7 @@ from packaging.tags import sys_tags
 from planner import lockfile
 from planner.errors import Problem, Refused
 from planner.lockfile import LockedWheel
+from planner.redaction import redacted
 from tests.conftest import REPO, run_in_pty, snapshot
 from tests.foldertools import FOLDERS, Folder
 from tests.imagetools import Answer, LockPackage, serve, sha256_of, wheel_entry, write_pylock
@@ -776,7 +777,7 @@ def test_the_downloader_takes_http_and_https_urls_only(
         f"download failed: URL scheme {scheme!r} is not supported:"
         " wheels are downloaded over http and https only"
     )
-    assert refused.value.problems == (Problem(lockfile.redacted(wheel.url or ""), problem),)
+    assert refused.value.problems == (Problem(redacted(wheel.url or ""), problem),)
     assert "s3cret" not in str(refused.value)
     assert not folder.exists()
 
@@ -898,7 +899,7 @@ def _refusal(wheel: LockedWheel, folder: Path) -> str:
     with pytest.raises(Refused) as refused:
         fetch.fetch([wheel], str(folder), pauses=NO_PAUSES)
     (problem,) = refused.value.problems
-    assert problem.subject == lockfile.redacted(wheel.url or "")
+    assert problem.subject == redacted(wheel.url or "")
     return problem.message
 
 

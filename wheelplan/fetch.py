@@ -32,10 +32,11 @@ from applier.cachedir import DOWNLOADS, default_dir
 from applier.madefolders import missing_folders, remove_empty
 from planner.errors import Problem, Refused
 from planner.hashing import open_regular
-from planner.lockfile import LockedWheel, redacted
+from planner.lockfile import LockedWheel
 from planner.notafolder import not_a_folder
 from planner.paths import is_within, plan_path_problem
 from planner.plan import Plan
+from planner.redaction import redacted
 from wheelplan import urlopener
 from wheelplan.contentencoding import Undecodable, as_sent, decoded
 

@@ -16,7 +16,7 @@ import urllib.request
 from typing import IO, BinaryIO
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
-from planner.lockfile import redacted
+from planner.redaction import redacted
 from wheelplan.contentencoding import ASKED
 from wheelplan.netrclogin import login_for
 
