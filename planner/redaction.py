@@ -14,14 +14,16 @@ import re
 _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
 
 
-def redacted(url: str) -> str:
-    """`url` fit for a message: its password, or a user name given alone (a token, often),
-    shown as ****, as pip and uv show them."""
-    if not (found := _USERINFO.match(url)):
-        return url
+def redacted(text: str) -> str:
+    """`text` fit for a message: the password of each URL in it (a URL, or a line that
+    holds some), or a user name given alone (a token, often), shown as ****, as pip and
+    uv show them."""
+    return _USERINFO.sub(_hidden, text)
+
+
+def _hidden(found: re.Match[str]) -> str:
     user, colon, _ = found[2].partition(":")
-    shown = f"{user}:****" if colon else "****"
-    return f"{found[1]}{shown}@{url[found.end() :]}"
+    return f"{found[1]}{f'{user}:****' if colon else '****'}@"
 
 
 __all__ = ["redacted"]

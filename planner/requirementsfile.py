@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from planner.errors import Problem, Refused
 from planner.inputfiles import read_input
+from planner.redaction import redacted
 
 # A requirements file for thousands of distributions is some hundred KB.
 MAX_REQUIREMENTS_BYTES = 16 * 1024**2
@@ -136,12 +137,12 @@ def _names(
             requirement, options = _requirement_parts(line)
             name = _named(requirement)
             if name is None:
-                problems.append(Problem(at, _NO_NAME.format(requirement)))
+                problems.append(Problem(at, _NO_NAME.format(redacted(requirement))))
             elif (unknown := _unknown_option(options)) is not None:
                 problems.append(
                     Problem(
                         at,
-                        f"{unknown!r} is no option pip takes on a requirement's line"
+                        f"{redacted(unknown)!r} is no option pip takes on a requirement's line"
                         " (--hash, --config-settings), or lacks its value",
                     )
                 )
@@ -152,7 +153,9 @@ def _names(
         if option is None:
             problems.append(
                 Problem(
-                    at, f"{line!r} is no option pip's requirements files take, or lacks its value"
+                    at,
+                    f"{redacted(line)!r} is no option pip's requirements files take,"
+                    " or lacks its value",
                 )
             )
         elif option[0] == "--requirement":
@@ -160,7 +163,7 @@ def _names(
             real = os.path.realpath(nested)
             if real in reading:
                 problems.append(
-                    Problem(at, f"reads {option[1]} again, a file that leads back here")
+                    Problem(at, f"reads {redacted(option[1])} again, a file that leads back here")
                 )
                 continue
             if real in read:
@@ -169,18 +172,18 @@ def _names(
                 problems.append(
                     Problem(
                         at,
-                        f"reads {option[1]}, deeper than {MAX_INCLUDE_DEPTH} requirements"
+                        f"reads {redacted(option[1])}, deeper than {MAX_INCLUDE_DEPTH} requirements"
                         " files, each read by the one before",
                     )
                 )
                 continue
             try:
-                text = _text(nested, at, f" {nested}")
+                text = _text(nested, at, f" {redacted(nested)}")
                 yield from _names(nested, text, environ, reading, read, problems)
             except Refused as refused:
                 problems.extend(refused.problems)
         elif option[0] == "--editable":
-            problems.append(Problem(at, _NO_NAME.format(option[1])))
+            problems.append(Problem(at, _NO_NAME.format(redacted(option[1]))))
 
 
 def _requirement_parts(line: str) -> tuple[str, str]:

@@ -179,3 +179,46 @@ def test_an_environment_variable_is_expanded_as_pip_expands_it(
     (problem,) = refused.value.problems
     assert problem.subject == f"{path}:1"
     assert problem.message.startswith(f"{names!r} names no distribution")
+
+
+@pytest.mark.parametrize(
+    ("line", "quoted"),
+    [
+        (
+            "https://user:{pw}@example.com/six-1.0.tar.gz",
+            "'https://user:****@example.com/six-1.0.tar.gz' names",
+        ),
+        (
+            "-e https://{pw}@example.com/six-1.0.tar.gz",
+            "'https://****@example.com/six-1.0.tar.gz' names",
+        ),
+        (
+            "-i https://user:{pw}@example.com/simple extra",
+            "'-i https://user:****@example.com/simple extra' is no option",
+        ),
+        (
+            "six --hash https://user:{pw}@example.com/ '",
+            '"--hash https://user:****@example.com/ \'" is no option',
+        ),
+        (
+            "-r https://user:{pw}@example.com/r.txt",
+            "cannot read requirements file {folder}/https://user:****@example.com/r.txt:",
+        ),
+    ],
+    ids=["requirement", "editable", "option", "own option", "file"],
+)
+@pytest.mark.parametrize("given", ["as written", "by a variable"])
+def test_a_url_s_password_is_never_shown(
+    tmp_path: Path, line: str, quoted: str, given: str
+) -> None:
+    """pip's own documentation has a requirements file take a password from `${NAME}`:
+    a refused line quoted it, as written or expanded, where uv 0.13.9 shows `****`."""
+    path = tmp_path / "requirements.txt"
+    written = line.format(pw="s3cret" if given == "as written" else "${PASSWORD}")
+    path.write_text(f"{written}\n", encoding="utf-8")
+    with pytest.raises(Refused) as refused:
+        uninstall_names([str(path)], {"PASSWORD": "s3cret"})
+    (problem,) = refused.value.problems
+    assert problem.subject == f"{path}:1"
+    assert quoted.format(folder=tmp_path) in problem.message
+    assert "s3cret" not in str(problem)
