@@ -21,9 +21,22 @@ def redacted(text: str) -> str:
     return _USERINFO.sub(_hidden, text)
 
 
+def redacted_proxy(proxy: str) -> str:
+    """A proxy's URL fit for a message. It names no path, so its user information runs
+    to its last `@`: a `/`, `?` or `#` in a password not percent-encoded, which ends a
+    URL's host early, is hidden too."""
+    scheme, separator, rest = proxy.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    return f"{scheme}{separator}{_shown(userinfo)}@{host}" if at else proxy
+
+
 def _hidden(found: re.Match[str]) -> str:
-    user, colon, _ = found[2].partition(":")
-    return f"{found[1]}{f'{user}:****' if colon else '****'}@"
+    return f"{found[1]}{_shown(found[2])}@"
 
 
-__all__ = ["redacted"]
+def _shown(userinfo: str) -> str:
+    user, colon, _ = userinfo.partition(":")
+    return f"{user}:****" if colon else "****"
+
+
+__all__ = ["redacted", "redacted_proxy"]

@@ -872,19 +872,22 @@ def test_proxies_from_the_environment_are_used(
     assert seen == ([] if how == "no proxy" else [("GET", url)])
 
 
+@pytest.mark.parametrize("password", ["s3cret", "s3/cret", "s3?c#ret"])
 @pytest.mark.parametrize("variable", ["all", "http", "https"])
 def test_a_socks_proxy_is_refused_as_one(
-    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch, variable: str, password: str
 ) -> None:
     """urllib takes a `socks5://` proxy for a scheme to switch to: an http download was
     refused as 'URL scheme 'socks5' is not supported', which names no proxy, and an
     https one sent the SOCKS server an HTTP CONNECT. uv goes through SOCKS proxies;
-    pip refuses one without PySocks, as wheelplan must without a SOCKS client."""
+    pip refuses one without PySocks, as wheelplan must without a SOCKS client. A
+    password's `/`, `?` or `#` not percent-encoded showed the password from there on."""
     beta = wheels / BETA.filename
     seen: list[tuple[str, str | None]] = []
     with serve(wheels, seen=seen) as base:
         port = base.rpartition(":")[2]
-        _proxy_environment(monkeypatch, **{variable: f"socks5://user:s3cret@127.0.0.1:{port}"})
+        proxy = f"socks5://user:{password}@127.0.0.1:{port}"
+        _proxy_environment(monkeypatch, **{variable: proxy})
         for scheme in ("http", "https") if variable == "all" else (variable,):
             wheel = _locked(beta, f"{scheme}://wheels.invalid/{beta.name}")
             assert _refusal(wheel, tmp_path / "dl") == (

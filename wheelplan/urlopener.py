@@ -16,7 +16,7 @@ import urllib.request
 from typing import IO, BinaryIO
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
-from planner.redaction import redacted
+from planner.redaction import redacted, redacted_proxy
 from wheelplan.contentencoding import ASKED
 from wheelplan.netrclogin import login_for
 
@@ -186,7 +186,7 @@ class _OtherProxies(urllib.request.BaseHandler):
         proxy = self.proxies.get(req.type)
         if proxy is not None and not urllib.request.proxy_bypass(req.host):
             raise urllib.error.URLError(
-                f"the proxy {redacted(proxy)!r} set for {req.type} is not an http or https"
+                f"the proxy {redacted_proxy(proxy)!r} set for {req.type} is not an http or https"
                 " proxy, the only kinds wheelplan goes through"
             )
 
