@@ -1518,6 +1518,31 @@ def test_a_download_announcing_two_lengths_is_refused_naming_them(
     assert not (tmp_path / "dl").exists()
 
 
+@pytest.mark.parametrize("length", ["0" * 5000 + "{size}", "9" * 5000, "-1", "{size}.0"])
+def test_a_content_length_is_read_as_http_client_reads_the_body(
+    tmp_path: Path, wheels: Path, length: str
+) -> None:
+    """A length int() takes not, which http.client reads the body without, is none:
+    one of 5,000 digits was refused as 'Exceeds the limit (4300 digits) for integer
+    string conversion', telling the user to call sys.set_int_max_str_digits(), where
+    pip 26.3 installs the wheel (and uv 0.13.9 one with the zeros)."""
+    beta = wheels / BETA.filename
+    body = beta.read_bytes()
+
+    def answer(handler: http.server.SimpleHTTPRequestHandler) -> bool:
+        handler.send_response(200)
+        handler.send_header("Content-Length", length.format(size=len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+        handler.close_connection = True
+        return True
+
+    with serve(wheels, answer) as base:
+        wheel = _locked(beta, f"{base}/{beta.name}")
+        (fetched,) = fetch.fetch([wheel], str(tmp_path / "dl"), pauses=NO_PAUSES)
+    assert Path(fetched.path).read_bytes() == body
+
+
 @contextlib.contextmanager
 def _no_http_server() -> Iterator[str]:
     """A server on 127.0.0.1 that answers every request with a line that is not HTTP."""

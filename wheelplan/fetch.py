@@ -305,10 +305,11 @@ def _read(source: BinaryIO, received: int) -> bytes:
 
 
 def _announced(source: BinaryIO) -> int | None:
-    """The body's length as the server announced it; None for a local file, for one that
-    is no length, and for a body sent in chunks, whose Content-Length RFC 9112 says the
-    chunks override (http.client reads the chunks, and uv 0.13.9 takes the wheel). A
-    length announced twice, two ways, is refused, as pip 26.3 and uv refuse it."""
+    """The body's length as the server announced it and http.client reads the body by:
+    None for a local file, for a Content-Length int() does not take (a 5,000-digit one
+    too), and for a body sent in chunks, whose Content-Length RFC 9112 says the chunks
+    override (uv 0.13.9 takes such a wheel too). A length announced twice, two ways, is
+    refused, as pip 26.3 and uv refuse it: http.client reads the first."""
     headers: http.client.HTTPMessage | None = getattr(source, "headers", None)
     if headers is None or getattr(source, "chunked", False):
         return None
@@ -319,7 +320,8 @@ def _announced(source: BinaryIO) -> int | None:
         raise urllib.error.URLError(
             f"the server announced more than one length: {', '.join(map(repr, lengths))}"
         )
-    return int(lengths[0]) if lengths and _digits(lengths[0]) else None
+    length: int | None = getattr(source, "length", None)
+    return length
 
 
 def _check_whole(announced: int | None, received: int) -> None:
@@ -330,11 +332,6 @@ def _check_whole(announced: int | None, received: int) -> None:
         raise _CutShort(
             f"the connection closed after {received} of the {announced} bytes the server announced"
         )
-
-
-def _digits(text: str) -> bool:
-    """Whether a header is a length: ASCII digits alone (`str.isdigit` takes `²`)."""
-    return text.isascii() and text.isdigit()
 
 
 def _part_file(folder: str, filename: str, own_folder: bool) -> tuple[int, str, bool]:
