@@ -33,6 +33,36 @@ def test_gzip_is_decoded_whole_in_blocks_no_larger_than_the_limit(
     assert all(0 < len(block) <= limit for block in out)
 
 
+@given(
+    members=st.lists(st.binary(max_size=300), min_size=1, max_size=3),
+    padding=st.lists(st.integers(min_value=0, max_value=20), min_size=3, max_size=3),
+    cuts=st.lists(st.integers(min_value=0), max_size=8),
+)
+def test_zeros_that_pad_a_gzip_stream_are_passed_over(
+    members: list[bytes], padding: list[int], cuts: list[int]
+) -> None:
+    """gzip and Python's gzip module pass over zeros after a member, and uv 0.13.9
+    decodes such a body: they were refused as 'not gzip: ... incorrect header check'."""
+    body = b"".join(
+        gzip.compress(member, mtime=0) + bytes(zeros)
+        for member, zeros in zip(members, padding, strict=False)
+    )
+    assert b"".join(decoded(_split(body, cuts), "gzip", 100)) == b"".join(members)
+
+
+@pytest.mark.parametrize("after", [b"garbage!", b"\0\0\x1f\x8c", b"<html>"])
+def test_bytes_after_a_gzip_stream_that_are_no_member_are_refused_as_such(after: bytes) -> None:
+    """Python's gzip module refuses them (gzip warns), where zlib's words were
+    'incorrect header check', of a stream whose header was right."""
+    body = gzip.compress(b"PK" * 100, mtime=0) + after
+    with pytest.raises(Undecodable) as refused:
+        b"".join(decoded([body], "gzip", 100))
+    assert str(refused.value) == (
+        "the server sent it with Content-Encoding 'gzip', and it is not gzip: bytes that"
+        " are not gzip follow its end"
+    )
+
+
 def test_a_gzip_bomb_is_decoded_a_block_at_a_time() -> None:
     """One small block that inflates to 64 MiB gives its first block of `limit`
     bytes without inflating the rest."""

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 ASKED = "identity"
 # The names RFC 9110 gives gzip; `x-gzip` is its old alias, which it says to accept.
 _GZIP = frozenset({"gzip", "x-gzip"})
+# How a gzip member starts (RFC 1952).
+_MAGIC = b"\x1f\x8b"
 
 
 class Undecodable(Exception):
@@ -47,7 +49,14 @@ def _gunzipped(blocks: Iterable[bytes], encoding: str | None, limit: int) -> Ite
     try:
         for block in blocks:
             while block:
-                if inflater.eof:  # another member follows, as gzip allows
+                if inflater.eof:  # another member follows, as gzip allows, or zeros
+                    # that pad the stream, which gzip and Python's gzip pass over
+                    if not (block := block.lstrip(b"\0")):
+                        break
+                    if not block.startswith(_MAGIC[: len(block)]):
+                        raise Undecodable(
+                            _not_gzip(encoding, "bytes that are not gzip follow its end")
+                        )
                     inflater = _gunzip()
                 out = inflater.decompress(block, limit)
                 block = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
