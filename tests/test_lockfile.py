@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import pytest
@@ -870,6 +871,38 @@ def test_proxies_from_the_environment_are_used(
         (fetched,) = fetch.fetch([_locked(beta, url)], str(folder))
     assert Path(fetched.path).read_bytes() == beta.read_bytes()
     assert seen == ([] if how == "no proxy" else [("GET", url)])
+
+
+@pytest.mark.parametrize("to", ["bypassed", "proxied"])
+def test_a_proxy_s_login_goes_to_the_proxy_alone(
+    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch, to: str
+) -> None:
+    """urllib adds a proxy's login to a request's own headers, which a redirect carries:
+    one to a host NO_PROXY names sent the proxy's password to that host, where uv
+    0.13.9 sends it to the proxy alone. A redirect the proxy takes again sends it again."""
+    beta = wheels / BETA.filename
+    logins: list[tuple[str, str | None]] = []
+
+    def origin(handler: http.server.SimpleHTTPRequestHandler) -> bool:
+        logins.append(("origin", handler.headers.get("Proxy-Authorization")))
+        return False
+
+    with serve(wheels, origin) as base:
+        moved = _moved(f"{base}/{{name}}" if to == "bypassed" else "http://other.invalid/{name}")
+
+        def proxy(handler: http.server.SimpleHTTPRequestHandler) -> bool:
+            logins.append(("proxy", handler.headers.get("Proxy-Authorization")))
+            handler.path = urlsplit(handler.path).path
+            return moved(handler)
+
+        with serve(wheels, proxy) as proxy_url:
+            login = proxy_url.replace("://", "://user:s3cret@")
+            _proxy_environment(monkeypatch, http=login, no="127.0.0.1")
+            wheel = _locked(beta, f"http://wheels.invalid/moved/{beta.name}")
+            (fetched,) = fetch.fetch([wheel], str(tmp_path / "dl"))
+    assert Path(fetched.path).read_bytes() == beta.read_bytes()
+    sent = _basic("user:s3cret")
+    assert logins == [("proxy", sent), ("origin", None) if to == "bypassed" else ("proxy", sent)]
 
 
 @pytest.mark.parametrize("password", ["s3cret", "s3/cret", "s3?c#ret"])

@@ -125,6 +125,9 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is None:
             return None
+        # A proxy's login, which urllib's ProxyHandler puts among the headers a redirect
+        # carries: it puts it back where the new URL goes through a proxy, as uv sends it.
+        new.remove_header("Proxy-authorization")
         auth = req.unredirected_hdrs.get("Authorization")
         if auth is not None and _origin(newurl) == _origin(req.full_url):
             new.add_unredirected_header("Authorization", auth)
