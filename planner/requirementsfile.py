@@ -18,7 +18,7 @@ import posixpath
 import re
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from planner.errors import Problem, Refused
 from planner.inputfiles import read_input
@@ -51,6 +51,8 @@ _NO_NAME = "{!r} names no distribution; give its name (NAME, or NAME @ URL)"
 
 # pip's: a comment starts the line or follows white space (a URL's `#sha256=` does not).
 _COMMENT = re.compile(r"(^|\s+)#.*$")
+# pip's: a file name that is a URL (its SCHEME_RE), which pip and uv read as one.
+_URL = re.compile(r"(http|https|file):", re.IGNORECASE)
 # pip's one form of an environment variable (POSIX's names, upper case); uv has none.
 _VARIABLE = re.compile(r"(?P<variable>\$\{(?P<name>[A-Z0-9_]+)\})")
 
@@ -65,12 +67,29 @@ def uninstall_names(paths: Sequence[str], environ: Mapping[str, str]) -> tuple[s
     read: set[str] = set()
     for path in paths:
         try:
-            names += _names(path, _text(path, path), environ, (), read, problems)
+            located = _located(path, "", redacted(path))
+            names += _names(located, _text(located, path), environ, (), read, problems)
         except Refused as refused:
             problems += refused.problems
     if problems:
         raise Refused(problems)
     return tuple(dict.fromkeys(names))
+
+
+def _located(name: str, folder: str, subject: str) -> str:
+    """The path of the requirements file `name` names, relative to `folder` (the file
+    naming it's): a `file:` URL's own, as pip and uv read it. An http or https one, which
+    pip and uv download, is refused as `subject`, not taken for a path in `folder`."""
+    if not _URL.match(name):
+        return os.path.join(folder, name)
+    url = urlsplit(name)
+    if url.scheme.lower() == "file" and url.netloc in ("", "localhost"):
+        return unquote(url.path)
+    raise Refused.one(
+        subject,
+        f"cannot read requirements file {redacted(name)}: wheelplan reads one on this"
+        " machine alone; download it and name the file",
+    )
 
 
 def _text(path: str, subject: str, shown: str = "") -> str:
@@ -159,7 +178,11 @@ def _names(
                 )
             )
         elif option[0] == "--requirement":
-            nested = os.path.join(os.path.dirname(path), option[1])
+            try:
+                nested = _located(option[1], os.path.dirname(path), at)
+            except Refused as refused:
+                problems.extend(refused.problems)
+                continue
             real = os.path.realpath(nested)
             if real in reading:
                 problems.append(

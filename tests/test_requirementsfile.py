@@ -202,7 +202,7 @@ def test_an_environment_variable_is_expanded_as_pip_expands_it(
         ),
         (
             "-r https://user:{pw}@example.com/r.txt",
-            "cannot read requirements file {folder}/https://user:****@example.com/r.txt:",
+            "cannot read requirements file https://user:****@example.com/r.txt:",
         ),
     ],
     ids=["requirement", "editable", "option", "own option", "file"],
@@ -220,5 +220,45 @@ def test_a_url_s_password_is_never_shown(
         uninstall_names([str(path)], {"PASSWORD": "s3cret"})
     (problem,) = refused.value.problems
     assert problem.subject == f"{path}:1"
-    assert quoted.format(folder=tmp_path) in problem.message
+    assert quoted in problem.message
     assert "s3cret" not in str(problem)
+
+
+@pytest.mark.parametrize("where", ["file://{folder}", "FILE://localhost{folder}"])
+@pytest.mark.parametrize("named", ["on the command line", "by -r"])
+def test_a_requirements_file_a_file_url_names_is_read(
+    tmp_path: Path, where: str, named: str
+) -> None:
+    """pip 26.3 and uv 0.13.9 read `-r file:///...`; wheelplan took the URL for a path
+    beside the file naming it, 'No such file or directory'."""
+    folder = tmp_path / "a folder"
+    folder.mkdir()
+    (folder / "r1.txt").write_text("six\n", encoding="utf-8")
+    url = where.format(folder=str(folder).replace(" ", "%20")) + "/r1.txt"
+    path = tmp_path / "r0.txt"
+    path.write_text(f"-r {url}\nidna\n", encoding="utf-8")
+    given = str(path) if named == "by -r" else url
+    assert uninstall_names([given], {}) == (("six", "idna") if named == "by -r" else ("six",))
+
+
+@pytest.mark.parametrize(
+    "url", ["https://user:{pw}@example.com/r.txt", "HTTP://example.com/r.txt", "file://host/r.txt"]
+)
+def test_a_requirements_file_at_a_url_is_refused_as_one(tmp_path: Path, url: str) -> None:
+    """pip 26.3 and uv 0.13.9 download one at an http or https URL (and pip refuses a
+    file URL of another host); wheelplan said 'No such file or directory' of a path
+    made of the folder and the URL."""
+    path = tmp_path / "r0.txt"
+    path.write_text(f"six\n-r {url.format(pw='s3cret')}\n", encoding="utf-8")
+    with pytest.raises(Refused) as refused:
+        uninstall_names([str(path)], {})
+    problem = (
+        f"cannot read requirements file {url.format(pw='****')}: wheelplan reads one on"
+        " this machine alone; download it and name the file"
+    )
+    assert [str(problem) for problem in refused.value.problems] == [f"{path}:2: {problem}"]
+    with pytest.raises(Refused) as refused:
+        uninstall_names([url.format(pw="s3cret")], {})
+    assert [str(problem) for problem in refused.value.problems] == [
+        f"{url.format(pw='****')}: {problem}"
+    ]
