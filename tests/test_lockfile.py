@@ -1022,6 +1022,28 @@ def test_a_netrc_login_for_the_host_is_sent_as_pip_and_uv_send_it(
     assert [auth for _, auth in seen] == [netrc_login, _basic("own:word"), None, netrc_login]
 
 
+@pytest.mark.parametrize("netrc", ["~/my-netrc", "~/.netrc", None])
+def test_a_netrc_file_under_the_home_folder_is_read(
+    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch, netrc: str | None
+) -> None:
+    """NETRC=~/my-netrc, set where no shell expands it (a CI file, an env file), is
+    the file in the home folder to pip 26.3 and uv 0.13.9: its login was not sent."""
+    beta = wheels / BETA.filename
+    monkeypatch.setenv("HOME", str(tmp_path))
+    if netrc is None:
+        monkeypatch.delenv("NETRC", raising=False)
+    else:
+        monkeypatch.setenv("NETRC", netrc)
+    (tmp_path / (netrc or "~/.netrc").removeprefix("~/")).write_text(
+        "machine 127.0.0.1 login user password s3cret\n"
+    )
+    seen: list[tuple[str, str | None]] = []
+    with serve(wheels, seen=seen) as base:
+        (fetched,) = fetch.fetch([_locked(beta, f"{base}/{beta.name}")], str(tmp_path / "dl"))
+    assert Path(fetched.path).read_bytes() == beta.read_bytes()
+    assert [auth for _, auth in seen] == [_basic("user:s3cret")]
+
+
 @pytest.mark.parametrize(
     ("given", "sent"), [(" account user password s3cret", _basic("user:s3cret")), ("", None)]
 )

@@ -14,7 +14,8 @@ import os
 
 def login_for(host: str) -> tuple[str, str] | None:
     """The login and password the netrc file gives `host` (or its `default` entry)."""
-    path = os.environ.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
+    # `~` in NETRC is the home folder, as pip 26.3 and uv 0.13.9 read it.
+    path = os.path.expanduser(os.environ.get("NETRC") or os.path.join("~", ".netrc"))
     try:
         entry = netrc.netrc(path).authenticators(host)
     except (OSError, UnicodeDecodeError, netrc.NetrcParseError):
