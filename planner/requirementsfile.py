@@ -50,7 +50,9 @@ _NO_NAME = "{!r} names no distribution; give its name (NAME, or NAME @ URL)"
 
 
 # pip's: a comment starts the line or follows white space (a URL's `#sha256=` does not).
-_COMMENT = re.compile(r"(^|\s+)#.*$")
+# Found by its `#` alone: pip's `(^|\s+)#.*$` tries each space of a run again, a hang
+# on a long run of them.
+_COMMENT = re.compile(r"(?:^|(?<=\s))#")
 # pip's: a file name that is a URL (its SCHEME_RE), which pip and uv read as one.
 _URL = re.compile(r"(http|https|file):", re.IGNORECASE)
 # pip's one form of an environment variable (POSIX's names, upper case); uv has none.
@@ -120,10 +122,16 @@ def _lines(text: str, environ: Mapping[str, str]) -> Iterator[tuple[int, str]]:
         if line.endswith("\\"):
             joined += line[:-1]
             continue
-        yield first, _expanded(_COMMENT.sub("", joined + line).strip(), environ)
+        yield first, _expanded(_uncommented(joined + line), environ)
         joined = ""
     if joined:
-        yield first, _expanded(_COMMENT.sub("", joined).strip(), environ)
+        yield first, _expanded(_uncommented(joined), environ)
+
+
+def _uncommented(line: str) -> str:
+    """`line` without its comment, stripped."""
+    comment = _COMMENT.search(line)
+    return (line[: comment.start()] if comment else line).strip()
 
 
 def _expanded(line: str, environ: Mapping[str, str]) -> str:
