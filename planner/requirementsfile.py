@@ -136,8 +136,11 @@ def _uncommented(line: str) -> str:
 
 def _expanded(line: str, environ: Mapping[str, str]) -> str:
     """`line` with each `${NAME}` replaced as pip 26.3 replaces it: once its comment is
-    cut, and left as it is where NAME is unset or empty."""
-    for variable, name in _VARIABLE.findall(line):
+    cut, and left as it is where NAME is unset or empty. Each NAME is replaced once, at
+    every place: pip replaces it again for each place, a pass over the line each (a
+    line of a million, hours), which differs only where a value makes a `${NAME}` of
+    one named further on."""
+    for variable, name in dict.fromkeys(_VARIABLE.findall(line)):
         if value := environ.get(name):
             line = line.replace(variable, value)
     return line
