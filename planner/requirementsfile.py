@@ -53,6 +53,12 @@ _NO_NAME = "{!r} names no distribution; give its name (NAME, or NAME @ URL)"
 # Found by its `#` alone: pip's `(^|\s+)#.*$` tries each space of a run again, a hang
 # on a long run of them.
 _COMMENT = re.compile(r"(?:^|(?<=\s))#")
+# shlex takes time quadratic in a word's length, as pip's reading of options does (a
+# word of 15 MiB, hours): a text this long with a quote or an escape is not split.
+MAX_QUOTED_CHARS = 64 * 1024
+_QUOTING = re.compile(r"[\\'\"]")
+_BLANKS = re.compile(r"[ \t\r\n]+")  # shlex's
+
 # pip's: a file name that is a URL (its SCHEME_RE), which pip and uv read as one.
 _URL = re.compile(r"(http|https|file):", re.IGNORECASE)
 # pip's one form of an environment variable (POSIX's names, upper case); uv has none.
@@ -233,10 +239,9 @@ def _requirement_parts(line: str) -> tuple[str, str]:
 def _unknown_option(options: str) -> str | None:
     """The first of a requirement's own `options` that pip does not take there (uv
     takes `--hash` alone), or that lacks its value; None when there is none."""
-    try:
-        words = iter(shlex.split(options))
-    except ValueError:
+    if (split := _words(options)) is None:
         return options
+    words = iter(split)
     for word in words:
         if word.startswith("-C") and len(word) > 2:
             continue  # -Ckey=value
@@ -269,9 +274,7 @@ def _named(text: str) -> str | None:
 def _option(line: str) -> tuple[str, str] | None:
     """An option line's long name and value ('' for a flag), as pip spells them; None
     for one pip's requirements files do not take, or given a value it does not."""
-    try:
-        words = shlex.split(line)
-    except ValueError:
+    if not (words := _words(line)):
         return None
     first, rest = words[0], words[1:]
     if not first.startswith("--") and first[:2] in _SHORT:
@@ -285,3 +288,17 @@ def _option(line: str) -> tuple[str, str] | None:
     if not value and len(rest) == 1:
         value, rest = rest[0], []
     return (name, value) if value and not rest else None
+
+
+def _words(text: str) -> list[str] | None:
+    """`text` split into words as pip splits options, with shlex; None where it cannot
+    be (a quote left open, or a quoted text longer than MAX_QUOTED_CHARS). Text with no
+    quote or escape, which shlex splits at its blanks alone, is split in one pass."""
+    if not _QUOTING.search(text):
+        return [word for word in _BLANKS.split(text) if word]
+    if len(text) > MAX_QUOTED_CHARS:
+        return None
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return None
