@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 
 # A URL's scheme and user information: everything from `//` to the last `@` before the
-# host's end (urlsplit's reading of it).
-_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
+# host's end (urlsplit's reading of it). A scheme starts no later than where a run of
+# its characters does, or each would be tried again to the run's end.
+_USERINFO = re.compile(r"(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
 
 
 def redacted(text: str) -> str:

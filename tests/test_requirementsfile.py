@@ -328,8 +328,10 @@ def test_options_are_split_as_shlex_splits_them(text: str) -> None:
         ("six --hash=" + "0" * 15 * 1024**2, None),
         ("six --hash '" + "a " * 5 * 1024**2 + "'", "is no option"),
         ("-r '" + "a " * 5 * 1024**2 + "'", "is no option pip's requirements files take"),
+        # Quoted in the refusal, its password hidden: a scheme was sought from each letter.
+        ("a" * 15 * 1024**2 + "!", "names no distribution"),
     ],
-    ids=["word", "quoted", "option line"],
+    ids=["word", "quoted", "option line", "no requirement"],
 )
 def test_a_word_of_megabytes_is_read_in_one_pass(
     tmp_path: Path, line: str, problem: str | None
