@@ -938,20 +938,36 @@ def test_a_cut_install_dry_run_points_at_a_plan_command_that_runs(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:
     """An install's dry run pointed at "`wheelplan plan` with the same arguments and
-    --json", which `plan` refuses: it takes no --dry-run, nor an apply's options."""
+    --json", which `plan` refuses: it takes no --dry-run, nor an apply's options. The
+    command names the plan options given, the cache's too, each once, paths absolute
+    and quoted, and no option left at its default."""
     (wheel,) = built(
-        tmp_path, WheelSpec(name="app", requires=tuple(f"absent{n:02}>=1" for n in range(12)))
+        tmp_path / "my wheels",
+        WheelSpec(name="app", requires=tuple(f"absent{n:02}>=1" for n in range(12))),
     )
     apply_options = ["--compile-bytecode", "--jobs", "2", "--link-mode", "copy", "--fsync"]
+    plan_options = ["--prefer", "App", "--cache-dir", "my cache", "--max-ratio", "200"]
     result = cli(
         "install",
-        *(wheel.name, "--python", target, "--prefer", "App", "--dry-run", *apply_options),
+        *(wheel.name, "--python", target, *plan_options, "--dry-run", *apply_options),
         cwd=wheel.parent,
     )
     assert result.returncode == 0, result.stderr
     left_out, shown = _pointed(result.stdout.split("\nWarnings:\n", 1)[1], tmp_path)
     assert (left_out, len(shown["warnings"])) == (2, 12)
     assert [dist["name"] for dist in shown["distributions"]] == ["app"]
+    command = re.search(r"\(`(.+)` prints them all\)", result.stdout)
+    assert command is not None
+    assert shlex.split(command[1]) == [
+        *("wheelplan", "plan", str(wheel), "--prefer", "app"),
+        *(
+            "--cache-dir",
+            str(wheel.parent / "my cache"),
+            "--python",
+            shown["target"]["interpreter"],
+        ),
+        "--json",
+    ]
 
 
 def _pointed(review: str, tmp_path: Path) -> tuple[int, dict[str, Any]]:
@@ -992,6 +1008,14 @@ def test_a_cut_removal_review_says_how_to_see_the_whole_list(
     result = cli("uninstall", "App", "--dry-run", *options)
     assert result.returncode == 0, result.stderr
     left_out, shown = _pointed(result.stdout, tmp_path)
+    # Each option once: the folder and --break-system-packages given are the plan's.
+    named = options[:2] if where in ("--target", "--prefix") else []
+    python = ["--python", shown["target"]["interpreter"]]
+    managed = ["--break-system-packages"] if where == "managed" else []
+    (command,) = re.findall(r"\(`(.+)` prints them all\)", result.stdout)
+    assert shlex.split(command) == [
+        *("wheelplan", "plan", "--remove", "app", "--no-cache", *named, *python, *managed, "--json")
+    ]
     removals = [entry for entry in shown["files"] if entry["action"] == "remove"]
     assert len(removals) > 14  # the modules and the metadata
     assert left_out == len(removals) - 10
