@@ -1792,6 +1792,52 @@ _OVERLAP_EDITS: dict[str, tuple[Callable[[list[dict[str, Any]]], None], str]] = 
         lambda conflicts: conflicts.insert(0, conflicts[0]),
         f"conflict '{PURELIB}/nv/__init__.py' is listed 2 times",
     ),
+    "one-owner": (
+        lambda conflicts: conflicts.insert(0, _conflict("a/only.py", ["a"], "shared")),
+        f"conflict '{PURELIB}/a/only.py' names ['a'] as its owners, not two or more distinct ones",
+    ),
+    "an-owner-named-twice": (
+        lambda conflicts: conflicts.__setitem__(
+            2, _conflict("nv/tool.py", ["a", "b", "b"], "prefer:a")
+        ),
+        f"conflict '{PURELIB}/nv/tool.py' names ['a', 'b', 'b'] as its owners, not two or"
+        " more distinct ones",
+    ),
+    "identical-as-won": (
+        lambda conflicts: conflicts.__setitem__(0, {**conflicts[0], "resolution": "prefer:a"}),
+        f"conflict '{PURELIB}/nv/__init__.py' is identical but resolved as 'prefer:a', not"
+        " 'shared'",
+    ),
+    "won-otherwise-than-by-prefer": (
+        lambda conflicts: conflicts.__setitem__(2, _conflict("nv/tool.py", ["a", "b"], "keep:a")),
+        f"conflict '{PURELIB}/nv/tool.py' differs but is resolved as 'keep:a', not as won by"
+        " one of its owners (prefer:NAME)",
+    ),
+    "won-among-owners-the-plan-does-not-install": (
+        lambda conflicts: conflicts.insert(
+            0, _conflict("a/none.py", ["ghost", "old"], "prefer:old")
+        ),
+        f"conflict '{PURELIB}/a/none.py' is won, but none of its owners is one the plan installs",
+    ),
+    "won-naming-too-few-owners": (
+        lambda conflicts: conflicts.__setitem__(
+            0, _conflict("nv/__init__.py", ["a", "b"], "prefer:a")
+        ),
+        f"conflict '{PURELIB}/nv/__init__.py' does not name ['old'], for whom the plan writes it",
+    ),
+    "won-at-a-record-the-apply-makes": (
+        lambda conflicts: conflicts.insert(
+            0, _conflict("a-1.0.dist-info/RECORD", ["a", "b"], "prefer:a")
+        ),
+        f"conflict '{PURELIB}/a-1.0.dist-info/RECORD' is won, but the plan changes the file"
+        " there other than by writing it",
+    ),
+    "shared-at-a-record-the-apply-makes": (
+        lambda conflicts: conflicts.insert(
+            0, _conflict("a-1.0.dist-info/RECORD", ["a", "b"], "shared")
+        ),
+        f"conflict '{PURELIB}/a-1.0.dist-info/RECORD' is shared, but the plan writes no such file",
+    ),
 }
 
 
