@@ -362,6 +362,21 @@ def test_a_root_dry_run_is_refused_as_its_real_run_is(
     assert snapshot(root) == before
 
 
+def test_a_root_dry_run_names_the_staged_prefix(
+    tmp_path: Path, target: Path, env: Path, wheels: Path, cli: Cli
+) -> None:
+    """A dry run under --root says it applied nothing where the real run writes: the
+    staged prefix, not the environment the plan is for."""
+    root = tmp_path / "root"
+    beta = wheels / "beta-1.0-py3-none-any.whl"
+    result = cli("install", beta, "--python", target, "--root", root, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        f"dry run: nothing applied to {staged(root, env)} (without --dry-run, this plan is applied)"
+    )
+    assert not root.exists()
+
+
 @pytest.mark.parametrize("interpreter", ["/bin/false", "/bin/true", "/nonexistent/bin/python"])
 def test_root_refuses_bytecode_when_the_interpreter_gives_no_cache_tag(
     interpreter: str, plan: Path, tmp_path: Path, cli: Cli
