@@ -208,6 +208,11 @@ def test_a_dry_run_applies_nothing_to_the_target_and_says_where_the_wheels_are(
     assert last_line("--lock", local, "--cache-dir", cache) == (
         f"dry run: nothing applied to {env} ({then})"
     )
+    # Wheels given, not a lock's, are no lock's wheels, wherever they are.
+    (downloaded,) = (cache / "downloads").rglob("*.whl")
+    assert (
+        last_line(downloaded, "--cache-dir", cache) == f"dry run: nothing applied to {env} ({then})"
+    )
     assert snapshot(env) == before
 
 
