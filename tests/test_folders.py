@@ -353,6 +353,27 @@ def test_verify_checks_what_pip_target_moved_out_of_its_library(tmp_path: Path) 
     ]
 
 
+def test_a_script_won_from_a_pip_target_folder_drops_its_row_from_that_record(
+    tmp_path: Path,
+) -> None:
+    """pip --target lists layered's bin/layered-tool as '../../bin/layered-tool'; a
+    wheel preferred over it there takes the file, and layered's RECORD, rewritten,
+    loses that row and keeps the rest."""
+    ours, base = _pip_target(tmp_path)
+    record = ours / "layered-1.0.dist-info" / "RECORD"
+    rows = record.read_text().splitlines()
+    tool = Member("rival-1.0.data/scripts/layered-tool", b"#!python\nprint('rival')\n", 0o755)
+    rival = build_wheel(
+        WheelSpec("rival", files={tool.path: tool, "rival/__init__.py": b""}), tmp_path / "r"
+    )
+    done = run_cli("install", rival, "--prefer", "rival", *base)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "print('rival')" in (ours / "bin" / "layered-tool").read_text()
+    kept = [row for row in rows if not row.startswith("../../bin/layered-tool,")]
+    assert len(kept) == len(rows) - 1
+    assert record.read_text().splitlines() == kept
+
+
 def test_a_pip_target_folder_is_unchanged_then_reinstalled(tmp_path: Path) -> None:
     ours, base = _pip_target(tmp_path)
     wheel = build_wheel(LAYERED, tmp_path / "w")
