@@ -21,7 +21,7 @@ import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import pytest
@@ -1707,6 +1707,31 @@ def test_links_made_between_plan_and_apply_never_take_a_write_outside(
         assert (prefix / in_data if in_data else prefix / PURELIB / member).read_bytes() == data
 
 
+class _Planned(NamedTuple):
+    plan: Path
+    review: str
+
+
+def _planned_over_old(
+    tmp_path: Path,
+    target: Path,
+    cli: Cli,
+    old: dict[str, bytes],
+    wheels: dict[str, dict[str, bytes]],
+) -> _Planned:
+    """A plan of `wheels` with `--prefer a`, over `old` installed, and its review."""
+    installed = build_wheel(WheelSpec("old", files=old), tmp_path / "old")
+    done = cli("install", installed, "--python", target, "--quiet")
+    assert done.returncode == 0, done.stderr
+    built = [
+        build_wheel(WheelSpec(name, files=files), tmp_path / name) for name, files in wheels.items()
+    ]
+    plan = tmp_path / "plan.json"
+    made = cli("plan", *built, "--prefer", "a", "--python", target, "-o", plan)
+    assert made.returncode == 0, made.stderr
+    return _Planned(plan, made.stdout)
+
+
 @pytest.fixture
 def planned_overlaps(tmp_path: Path, target: Path, cli: Cli) -> tuple[Path, Path]:
     """A plan of `a` and `b` over an installed `old`, with `--prefer a`: nv/__init__.py
@@ -1722,15 +1747,7 @@ def planned_overlaps(tmp_path: Path, target: Path, cli: Cli) -> tuple[Path, Path
         },
         "b": {"nv/__init__.py": b"", "nv/tool.py": b"b\n"},
     }
-    installed = build_wheel(WheelSpec("old", files=old), tmp_path / "old")
-    done = cli("install", installed, "--python", target, "--quiet")
-    assert done.returncode == 0, done.stderr
-    built = [
-        build_wheel(WheelSpec(name, files=files), tmp_path / name) for name, files in wheels.items()
-    ]
-    plan = tmp_path / "plan.json"
-    made = cli("plan", *built, "--prefer", "a", "--python", target, "-o", plan)
-    assert made.returncode == 0, made.stderr
+    plan = _planned_over_old(tmp_path, target, cli, old, wheels).plan
     conflicts = {
         c["path"]: (c["owners"], c["resolution"]) for c in json.loads(plan.read_text())["conflicts"]
     }
@@ -1963,3 +1980,22 @@ def test_a_file_won_for_wheels_that_share_it_is_taken_from_an_installed_loser(
     env = target.parent.parent
     assert (env / PURELIB / "ns/x.py").read_bytes() == b"new\n"
     assert "ns/x.py" not in (env / PURELIB / "old-1.0.dist-info/RECORD").read_text()
+
+
+def test_a_kept_distribution_that_shares_a_won_file_keeps_its_row(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """old shares nv/x.py's bytes with a, which wins it from b, and loses nv/y.py to a:
+    its RECORD is rewritten without nv/y.py alone, and the file it shares stays listed
+    there, as its own."""
+    old = {"nv/x.py": b"same\n", "nv/y.py": b"old\n", "old/__init__.py": b""}
+    wheels = {
+        "a": {"nv/x.py": b"same\n", "nv/y.py": b"a\n", "a/__init__.py": b""},
+        "b": {"nv/x.py": b"b\n", "b/__init__.py": b""},
+    }
+    plan, review = _planned_over_old(tmp_path, target, cli, old, wheels)
+    assert "old: 1 file lost to a" in review
+    applied = cli("apply", plan, "--quiet")
+    assert applied.returncode == 0, applied.stderr
+    record = (target.parent.parent / PURELIB / "old-1.0.dist-info/RECORD").read_text()
+    assert ("nv/x.py," in record, "nv/y.py," in record) == (True, False)
