@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection
 
 from applier.conflicts import conflict_problems
 from applier.keptrecords import rewrites_kept_record
+from applier.projectnames import canonical_name, project_of
 from planner.errors import Problem, Refused
 from planner.hashing import ACCEPTED_HASHES, canonical_hash, record_hash
 from planner.journalnames import RESERVED_FOR_JOURNAL, in_journal
@@ -75,7 +76,7 @@ def validate(plan: Plan, subject: str) -> None:
         if dist.action in INSTALLING and not (dist.wheel and dist.wheel_sha256):
             bad(f"distribution {dist.name} has no wheel to install from")
         # The review names each one by its display name, and says what it does to it.
-        if dist.display_name != dist.name and _canonical(dist.display_name) != dist.name:
+        if dist.display_name != dist.name and canonical_name(dist.display_name) != dist.name:
             bad(
                 f"distribution {dist.name}: display name {dist.display_name!r} is not a"
                 " spelling of its name"
@@ -288,7 +289,7 @@ def _check_going_distributions(
     going = {dist.name for dist in plan.distributions if dist.action in _REPLACING}
     for path in lists_removed:
         folder = path.rpartition("/")[0]
-        if folder in installed and (name := _project_of(folder)) not in going:
+        if folder in installed and (name := project_of(folder)) not in going:
             bad(
                 f"removal of {path!r} takes {name} with it, which the plan does not"
                 " list among the distributions it removes or replaces"
@@ -303,40 +304,12 @@ def _check_kept_records(rewritten: Collection[FileEntry], bad: Callable[[str], N
     of those alone (`applier.keptfiles`)."""
     for entry in rewritten:
         folder = entry.path.rpartition("/")[0]
-        if list(entry.owners) != [name := _project_of(folder)]:
+        if list(entry.owners) != [name := project_of(folder)]:
             bad(
                 f"destination {entry.path!r} rewrites the RECORD of {name}, which the plan"
                 f" keeps, for owners {list(entry.owners)}: the review names it by its one"
                 f" owner, which must be {name}"
             )
-
-
-# A name as nearly every installer and METADATA writes it: letters and digits joined by
-# single underscores, hyphens or dots, whose canonical name needs no packaging.
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*")
-
-
-def _project_of(folder: str) -> str:
-    """The canonical name of the project whose metadata `folder` is, by its own name
-    (`Foo_Bar-1.0.dist-info`, `foo_bar-1.0-py3.11.egg-info`), as an apply tells it
-    without reading the METADATA inside."""
-    base = folder.rpartition("/")[2]
-    if base.endswith(".dist-info"):
-        part = base.removesuffix(".dist-info").rpartition("-")[0]
-    else:  # NAME-VERSION[-pyX.Y[-PLATFORM]].egg-info, whose NAME holds no "-"
-        part = base.removesuffix(".egg-info").partition("-")[0]
-    return _canonical(part)
-
-
-def _canonical(name: str) -> str:
-    """`name`'s canonical form, without packaging for a plain one (`Foo_Bar`)."""
-    if _PLAIN_NAME.fullmatch(name):
-        return name.replace("_", "-").replace(".", "-").lower()
-    # Spelled otherwise (`zope..interface`): packaging's canonical name, which an apply
-    # imports no sooner.
-    from packaging.utils import canonicalize_name
-
-    return canonicalize_name(name)
 
 
 def _check_removed_directories(

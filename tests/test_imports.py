@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from installer.scripts import Script
 from packaging.utils import canonicalize_name
 
-from applier.validate import _canonical, _project_of
+from applier.projectnames import canonical_name, project_of
 from planner.installedstate import installed_state_at
 from planner.shebang import shebang
 from planner.target import probe
@@ -191,7 +191,7 @@ def test_an_upgrade_apply_tells_whose_record_it_removes_without_packaging(
 
 @given(st.from_regex(r"[A-Za-z0-9._\-]{1,12}", fullmatch=True))
 def test_a_metadata_folder_names_its_project_as_packaging_canonicalises_it(name: str) -> None:
-    assert _canonical(name) == canonicalize_name(name)  # a display name's too
-    assert _project_of(f"lib/site/{name}-1.0.dist-info") == canonicalize_name(name)
+    assert canonical_name(name) == canonicalize_name(name)  # a display name's too
+    assert project_of(f"lib/site/{name}-1.0.dist-info") == canonicalize_name(name)
     egg = name.replace("-", "_")  # an .egg-info's name holds no "-"
-    assert _project_of(f"lib/site/{egg}-1.0-py3.11.egg-info") == canonicalize_name(egg)
+    assert project_of(f"lib/site/{egg}-1.0-py3.11.egg-info") == canonicalize_name(egg)
