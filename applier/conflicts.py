@@ -13,8 +13,11 @@ keeps, not written at all. Pure, and reads no wheel: `show` checks it too.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 
 from applier.keptrecords import rewrites_kept_record
+from applier.projectnames import project_of
+from planner.errors import Problem
 from planner.plan import INSTALLING, Conflict, FileEntry, Plan
 
 
@@ -134,4 +137,43 @@ def _owner_hash_problems(plan: Plan, at: dict[str, FileEntry]) -> list[str]:
     return problems
 
 
-__all__ = ["conflict_problems"]
+def kept_wins(plan: Plan) -> list[Conflict]:
+    """The overlaps the plan says a distribution it keeps wins at a path it does not
+    write: the plan alone cannot show that the winner holds the file, which the
+    target's metadata can (`kept_win_problems`)."""
+    installing = {dist.name for dist in plan.distributions if dist.action in INSTALLING}
+    wins = [
+        conflict
+        for conflict in plan.conflicts
+        if conflict.resolution.startswith("prefer:")
+        and conflict.resolution.partition(":")[2] not in installing
+    ]
+    if not wins:
+        return []
+    written = {entry.path for entry in plan.files if entry.action != "remove"}
+    return [conflict for conflict in wins if conflict.path not in written]
+
+
+def kept_win_problems(
+    wins: list[Conflict], listed: Mapping[str, Mapping[str, str]]
+) -> list[Problem]:
+    """A problem for each of `wins` (see `kept_wins`) whose winner's metadata does not
+    list the path (`listed`: each installed folder's files, as `listed_files` reads
+    them). A winner no folder is named for (its METADATA spells another name) is taken
+    to be any folder that lists the path."""
+    problems = []
+    for conflict in wins:
+        winner = conflict.resolution.partition(":")[2]
+        folders = [folder for folder in listed if project_of(folder) == winner] or list(listed)
+        if not any(conflict.path in listed[folder] for folder in folders):
+            problems.append(
+                Problem(
+                    conflict.path,
+                    f"the plan's overlaps say {winner}, installed, keeps it, but no metadata"
+                    f" folder of {winner} in the target lists it",
+                )
+            )
+    return problems
+
+
+__all__ = ["conflict_problems", "kept_win_problems", "kept_wins"]

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 
 from applier import bytecode, journal, wheelindex
+from applier.conflicts import kept_win_problems, kept_wins
 from applier.keptfiles import KeptWrite, kept_write_problems
 from applier.keptrecords import Drops, kept_record_drops
 from applier.options import Options
@@ -376,14 +377,16 @@ def check_target(
     lists = check_installed(plan, base, root)
     # One pass: a fresh install's 17,000 files are all writes.
     changing = [entry for entry in plan.files if entry.action in ("replace", "remove")]
+    wins = kept_wins(plan)
     # Each installed RECORD is parsed once, for every check that reads it.
-    records = parsed_records(lists) if changing else {}
+    records = parsed_records(lists) if changing or wins else {}
     as_target = plan.target.layout == "directory"
     listed = (
         listed_files(base, lists, records, plan.target.prefix, directory=as_target)
-        if changing
+        if changing or wins
         else {}
     )
+    problems += kept_win_problems(wins, listed)
     rewritten, drops = kept_record_drops(plan, changing, records)
     unlisted, kept = _unlisted_changes(plan, listed, changing, drops)
     problems += rewritten + unlisted

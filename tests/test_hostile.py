@@ -1882,6 +1882,39 @@ def test_a_plans_overlaps_are_what_its_files_do(
     assert applied.returncode == 0, applied.stderr
 
 
+def _with_conflict(plan: Path, conflict: dict[str, Any], edited: Path) -> Path:
+    """`plan` with `conflict` added to its conflicts, its digest made again, at `edited`."""
+    edited.write_text(
+        tamper(plan.read_text(), PlanCase("added", lambda d: d["conflicts"].append(conflict), ""))
+    )
+    return edited
+
+
+def test_an_overlap_won_by_a_kept_distribution_is_one_its_record_lists(
+    planned_overlaps: tuple[Path, Path], tmp_path: Path, cli: Cli
+) -> None:
+    """A plan edited to say installed old keeps b/kept.py from b, a path neither has,
+    was shown and applied, its review saying 'b/kept.py: b, old (installed) -> old wins
+    (--prefer)'. The plan writes nothing there, so only the target's metadata can
+    refuse it: `show`, which reads no target, still shows it."""
+    plan, env = planned_overlaps
+    conflict = _conflict("b/kept.py", ["b", "old"], "prefer:old")
+    edited = _with_conflict(plan, conflict, tmp_path / "edited.json")
+    before = snapshot(env)
+    refusal(
+        cli("apply", edited),
+        f"{PURELIB}/b/kept.py",
+        "the plan's overlaps say old, installed, keeps it, but no metadata folder of old"
+        " in the target lists it",
+    )
+    assert snapshot(env) == before
+    # Where old's RECORD does list it, the same overlap is what the plan does.
+    listed = _conflict("old/__init__.py", ["b", "old"], "prefer:old")
+    again = _with_conflict(plan, listed, tmp_path / "again.json")
+    applied = cli("apply", again, "--quiet")
+    assert applied.returncode == 0, applied.stderr
+
+
 def test_an_overlap_won_from_a_kept_distribution_rewrites_its_record(
     planned_beside_other: tuple[Path, Path], tmp_path: Path, cli: Cli
 ) -> None:
@@ -1889,10 +1922,7 @@ def test_an_overlap_won_from_a_kept_distribution_rewrites_its_record(
     RECORD stays as it is, was reviewed as 'other: 1 file lost to demo'."""
     plan, env = planned_beside_other
     conflict = _conflict("demo/helper.py", ["demo", "other"], "prefer:demo")
-    edited = tmp_path / "edited.json"
-    edited.write_text(
-        tamper(plan.read_text(), PlanCase("won", lambda d: d["conflicts"].append(conflict), ""))
-    )
+    edited = _with_conflict(plan, conflict, tmp_path / "edited.json")
     before = snapshot(env)
     problem = (
         f"conflict '{PURELIB}/demo/helper.py' is won by demo from other, which the plan"
