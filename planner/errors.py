@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Iterable
 from typing import Literal
 
@@ -89,17 +90,19 @@ _WHERE_IT_GOES: dict[InputKind, str] = {
 }
 # PEP 751's names for lock files: pylock.toml and pylock.<name>.toml.
 _LOCK_NAME = re.compile(r"pylock(\.[^.]+)?\.toml")
-# What pip and uv build a wheel of when it is given to `install`.
+# What pip and uv build a wheel of when it is given to `install`: the commands that
+# build one, with the file as given, quoted for a shell.
 _SDIST = (
-    "a source distribution: wheelplan builds no wheels; `pip wheel --no-deps FILE` or"
-    " `uv build --wheel FILE` makes one"
+    "a source distribution: wheelplan builds no wheels; `pip wheel --no-deps {file}` or"
+    " `uv build --wheel {file}` makes one"
 )
 
 
 def looks_like(path: str, expected: InputKind) -> str:
     """For a refusal of `path` as an `expected` input: "; it looks like ..." with where
     it goes, when its name says it is another of wheelplan's inputs, or a source
-    distribution (which pip and uv would build a wheel of); else ""."""
+    distribution (which pip and uv would build a wheel of: their commands name `path`
+    as given, to be run where it was given); else ""."""
     name = os.path.basename(path)
     kind: InputKind
     if name.endswith(".whl"):
@@ -109,7 +112,7 @@ def looks_like(path: str, expected: InputKind) -> str:
     elif name.endswith(".json"):
         kind = "plan"
     elif name.endswith((".tar.gz", ".zip")):
-        return f"; it looks like {_SDIST}"
+        return "; it looks like " + _SDIST.format(file=shlex.quote(path))
     else:
         return ""
     return "" if kind == expected else f"; it looks like {_WHERE_IT_GOES[kind]}"

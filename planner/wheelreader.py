@@ -55,8 +55,7 @@ def read_wheel(
         raise Refused.one(
             filename,
             f"not a valid wheel file name{reason}"
-            " (expected NAME-VERSION-PYTHONTAG-ABITAG-PLATFORMTAG.whl)"
-            + looks_like(filename, "wheel"),
+            " (expected NAME-VERSION-PYTHONTAG-ABITAG-PLATFORMTAG.whl)" + looks_like(path, "wheel"),
         ) from None
     try:
         fd = open_regular(absolute)

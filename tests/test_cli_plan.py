@@ -829,14 +829,16 @@ def test_a_source_distribution_given_says_how_to_make_its_wheel(
 ) -> None:
     """pip and uv build a wheel of an sdist given to `install`; wheelplan builds none,
     and said only that the file name must end in '.whl'."""
-    sdist = tmp_path / name
+    sdist = tmp_path / "my sources" / name
+    sdist.parent.mkdir()
     sdist.write_bytes(b"")
     (line,) = errors(cli("install", sdist, "--python", target))
+    quoted = shlex.quote(str(sdist))
     assert line == (
         f"{name}: not a valid wheel file name: extension must be '.whl' (expected"
         " NAME-VERSION-PYTHONTAG-ABITAG-PLATFORMTAG.whl); it looks like a source"
-        " distribution: wheelplan builds no wheels; `pip wheel --no-deps FILE` or"
-        " `uv build --wheel FILE` makes one"
+        f" distribution: wheelplan builds no wheels; `pip wheel --no-deps {quoted}` or"
+        f" `uv build --wheel {quoted}` makes one"
     )
 
 
