@@ -521,11 +521,13 @@ def test_no_worker_takes_a_lock_while_the_units_are_written(
         ]
         (driver,) = {record["pid"] for record in records if record["event"] == clihooks.PHASE_START}
         phase = [record for record in records if record["phase"]]
-        # The hooks work: they saw the environment's lock taken before the phase, and
-        # the planner make its hashing's stop flag.
+        # The hooks work: they saw the environment's lock taken before the phase, and,
+        # without a cache, the planner make its hashing's stop flag (with one, a wheel
+        # settled two seconds before its hash was indexed is not hashed again).
         before = [record for record in records if not record["phase"]]
         assert any(record["event"] == "fcntl.flock" for record in before)
-        assert any(record["event"] == "threading.Event" for record in before)
+        if run == 0:
+            assert any(record["event"] == "threading.Event" for record in before)
         # Two workers ran under them.
         seen = {
             (record["pid"], record["thread"])
