@@ -306,7 +306,7 @@ def scan_installed(
         metadata = parse_metadata_file(text or "")
         listing = _listing_of(folder)
         rows, unlisted = _files_of(dist_info, folder, listing, prefix, directory)
-        display_name = str(metadata.get("Name") or fallback_name)
+        display_name = _named_by(str(metadata.get("Name") or ""), fallback_name, dist_info)
         installed.append(
             Installed(
                 name=canonicalize_name(display_name),
@@ -324,6 +324,21 @@ def scan_installed(
             )
         )
     return tuple(installed)
+
+
+def _named_by(metadata_name: str, folder_name: str, dist_info: str) -> str:
+    """The name an installed distribution goes by: its METADATA's, unless its metadata
+    folder's own name names another project. An apply tells what a removal takes by the
+    folder's name alone (`applier.projectnames`), and uv 0.13.9 names it so too, so a
+    plan naming it by METADATA would be refused by its own apply. An .egg-link's name
+    says no version, and nothing removes it."""
+    from packaging.utils import canonicalize_name  # as in scan_installed
+
+    if dist_info.endswith(_EGG_LINK) or not folder_name:
+        return metadata_name or folder_name
+    if canonicalize_name(metadata_name) == canonicalize_name(folder_name):
+        return metadata_name
+    return folder_name
 
 
 def installed_twice(

@@ -452,6 +452,45 @@ def test_uninstall_is_install_remove_with_pip_s_and_uv_s_name(
     assert os.stat(env).st_mtime_ns == times
 
 
+def test_a_distribution_whose_metadata_names_another_project_goes_by_its_folder(
+    tmp_path: Path, target: Path, cli: Cli
+) -> None:
+    """A `leg-2.0.dist-info` whose METADATA says `Name: other` (a hand edit, or another
+    tool's) is `leg` to uv 0.13.9, which reads the folder's name, and to the apply, which
+    tells what a removal takes by it; pip 26.3 calls it `other`. Named `other`, its
+    uninstall and upgrade were planned and then refused by their own apply ('takes leg
+    with it, which the plan does not list ...'), and `uninstall leg` found nothing."""
+    env = target.parent.parent
+    old = build_wheel(WheelSpec(name="leg", version="2.0", files={"leg/a.py": b"2"}), tmp_path)
+    new = build_wheel(WheelSpec(name="leg", version="3.0", files={"leg/a.py": b"3"}), tmp_path)
+
+    def install_renamed() -> Path:
+        assert cli("install", old, "--python", target, "-q").returncode == 0
+        (metadata,) = env.glob("lib/python3*/site-packages/leg-2.0.dist-info/METADATA")
+        metadata.write_text(metadata.read_text().replace("Name: leg", "Name: other"))
+        return metadata.parent
+
+    folder = install_renamed()
+    upgrade = cli("install", new, "--python", target)
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert upgrade.stdout.splitlines()[1:] == ["  upgrade    leg 2.0 -> 3.0"]
+    assert not folder.exists()
+    assert cli("verify", "--python", target).returncode == 0
+
+    assert cli("uninstall", "leg", "--python", target, "-q").returncode == 0
+    folder = install_renamed()
+    other = cli("uninstall", "other", "--python", target)
+    assert (other.returncode, other.stderr) == (
+        0,
+        "warning: other: not installed in the target; nothing to remove\n",
+    )
+    removed = cli("uninstall", "leg", "--python", target)
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.splitlines()[1:] == ["  remove     leg 2.0"]
+    assert not folder.exists()
+    assert not list(env.glob("lib/python3*/site-packages/leg"))
+
+
 @pytest.mark.parametrize("where", ["--target", "--prefix", "--root"])
 def test_a_plan_that_does_nothing_makes_no_folder(
     tmp_path: Path, target: Path, cli: Cli, where: str
