@@ -27,7 +27,7 @@ from planner.installedrecord import (
     row_problem,
 )
 from planner.listing import is_real_dir
-from planner.paths import is_within, parents
+from planner.paths import is_within, parents, printable
 from planner.trees import OnError, walk
 
 
@@ -305,7 +305,8 @@ def scan_installed(
         text, fallback_name, fallback_version = _metadata_of(folder)
         metadata = parse_metadata_file(text or "")
         listing = _listing_of(folder)
-        rows, unlisted = _files_of(dist_info, folder, listing, prefix, directory)
+        installer = (_read_optional(os.path.join(folder, "INSTALLER")) or "").strip()
+        rows, unlisted = _files_of(dist_info, folder, listing, prefix, directory, installer)
         display_name = _named_by(str(metadata.get("Name") or ""), fallback_name, dist_info)
         installed.append(
             Installed(
@@ -313,7 +314,7 @@ def scan_installed(
                 display_name=display_name,
                 version=str(metadata.get("Version") or fallback_version),
                 dist_info=dist_info,
-                installer=(_read_optional(os.path.join(folder, "INSTALLER")) or "").strip(),
+                installer=installer,
                 listing=listing,
                 files=rows.files,
                 requires_dist=tuple(str(r) for r in metadata.get_all("Requires-Dist") or ()),
@@ -427,7 +428,12 @@ def unlisted_metadata(item: Installed, prefix: str) -> tuple[list[str], list[Pro
 
 
 def _files_of(
-    dist_info: str, folder: str, listing: str | None, prefix: str, directory: bool
+    dist_info: str,
+    folder: str,
+    listing: str | None,
+    prefix: str,
+    directory: bool,
+    installer: str = "",
 ) -> tuple[Rows, str | None]:
     """A distribution's files, from its RECORD or legacy list, and why they are not
     known to be all of its own (None when they are)."""
@@ -441,7 +447,7 @@ def _files_of(
     rows = Rows()
     if dist_info.endswith(_DIST_INFO):
         rows = record_files(listing, dist_info, prefix, directory)
-        unlisted = rows.unknown if listing is not None else "it has no RECORD"
+        unlisted = rows.unknown if listing is not None else _no_record(folder, installer)
     elif outside:
         unlisted = None  # a legacy folder is not walked out there
     else:
@@ -452,6 +458,30 @@ def _files_of(
         # its RECORD still says what it owns.
         unlisted = "its metadata folder is a symlink that leads outside the environment"
     return rows, unlisted
+
+
+# The installers that uninstall by RECORD alone: one that wrote no RECORD cannot.
+_RECORD_READERS = frozenset({"pip", "uv", "wheelplan"})
+
+
+def _no_record(folder: str, installer: str) -> str:
+    """Why a .dist-info's RECORD gave no text: there is none, or one that cannot be read
+    (not UTF-8, too large, no file), which is not the same way out. Like pip's refusal,
+    it names the installer another tool's INSTALLER names: that tool may remove it."""
+    path = os.path.join(folder, "RECORD")
+    try:
+        read_at_most(path, MAX_METADATA_BYTES, regular=True).decode("utf-8")
+        why = "it has no RECORD"  # one appeared since it was read
+    except FileNotFoundError:
+        why = "it has no RECORD"
+    except OSError as error:
+        why = f"its RECORD cannot be read ({error.strerror or error})"
+    except UnicodeDecodeError as error:
+        why = f"its RECORD is not UTF-8 text (at byte {error.start})"
+    tool = installer.partition("\n")[0].strip()
+    if tool and tool.lower() not in _RECORD_READERS:
+        why += f" (installed by {printable(tool)}, which may remove it)"
+    return why
 
 
 def _leads_outside(folder: str, prefix: str) -> bool:

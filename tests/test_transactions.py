@@ -420,6 +420,38 @@ def test_removal_needs_a_record_and_leaves_what_its_rows_name_outside(
     assert exact_snapshot(env_dir) == before
 
 
+def test_a_record_missing_or_unreadable_is_said_so_naming_another_installer(
+    tmp_path: Path, real_wheels
+) -> None:
+    """A .dist-info with no RECORD is refused, as pip 26.3 refuses it ('no RECORD file
+    was found for six'), and like pip's hint ('The package was installed by debian. You
+    should check if it can uninstall the package.') the refusal names the tool its
+    INSTALLER names, unless pip, uv or wheelplan, which remove by RECORD alone. A RECORD
+    that is there but cannot be read is said so: it was refused as having none."""
+    (six,) = real_wheels(("six==1.16.0",))
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    install(python, [six])
+    folder = env_dir / SITE / "six-1.16.0.dist-info"
+    where = f"error: {SITE}/six-1.16.0.dist-info: cannot remove:"
+    record = (folder / "RECORD").read_bytes()
+    (folder / "RECORD").write_bytes(record.replace(b"six.py", b"s\xefx.py"))
+    at = record.index(b"six.py") + 1
+    said = refused_unchanged(env_dir, "uninstall", "six", "--python", python)
+    assert said == f"{where} its RECORD is not UTF-8 text (at byte {at})\n"
+
+    (folder / "RECORD").unlink()
+    for installer, hint in [
+        ("pip", ""),
+        ("uv\n", ""),
+        ("debian\n", " (installed by debian, which may remove it)"),
+        ("conda\x1b\n", " (installed by conda\\x1b, which may remove it)"),
+    ]:
+        (folder / "INSTALLER").write_text(installer)
+        said = refused_unchanged(env_dir, "uninstall", "six", "--python", python)
+        assert said == f"{where} it has no RECORD{hint}\n"
+
+
 def test_a_blank_line_in_an_installed_record_is_no_row(tmp_path: Path) -> None:
     """A RECORD with blank lines (edited by hand, or by a tool that ends it with one more
     line break) is read as the rows it has: it refused every plan and verify on the
