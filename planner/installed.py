@@ -186,9 +186,11 @@ _EGG_LINK = ".egg-link"
 def _read_optional(path: str) -> str | None:
     """A metadata file's text; None when it is missing, unreadable, not a regular file (a
     FIFO named like one must not hang the scan) or larger than any real one (a sparse
-    file would otherwise be read whole). Line ends are read as text mode reads them."""
+    file would otherwise be read whole). Line ends are read as text mode reads them, and
+    a byte order mark an editor put first is no text: uv 0.13.9 reads a RECORD past it,
+    where pip 26.3 takes it into the first row's path and leaves that file behind."""
     try:
-        text = read_at_most(path, MAX_METADATA_BYTES, regular=True).decode("utf-8")
+        text = read_at_most(path, MAX_METADATA_BYTES, regular=True).decode("utf-8-sig")
     except (OSError, UnicodeDecodeError):
         return None
     return text.replace("\r\n", "\n").replace("\r", "\n")

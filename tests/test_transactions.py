@@ -471,6 +471,40 @@ def test_a_blank_line_in_an_installed_record_is_no_row(tmp_path: Path) -> None:
     assert diff(snapshot(env_dir), empty) == []
 
 
+def test_a_byte_order_mark_before_an_installed_record_is_no_part_of_its_first_row(
+    tmp_path: Path,
+) -> None:
+    """A RECORD saved by an editor that puts a UTF-8 byte order mark first is read past
+    it, as uv 0.13.9 reads it: its first row named '\ufeffmine/__init__.py', so verify
+    found that missing and mine/__init__.py unowned, the uninstall left the file, and
+    the upgrade was refused as writing over a file of nobody's (pip 26.3 uninstalls
+    leaving it, as it did; uv 0.13.9 removes and upgrades it)."""
+    wheels = tmp_path / "wheels"
+    old = build_wheel(WheelSpec("mine", files={"mine/__init__.py": b"MINE = 1\n"}), wheels)
+    new = build_wheel(WheelSpec("mine", "2.0", files={"mine/__init__.py": b"MINE = 2\n"}), wheels)
+    env_dir = tmp_path / "env"
+    python = rebuild_env(env_dir)
+    empty = snapshot(env_dir)
+
+    def install_marked() -> None:
+        install(python, [old])
+        record = env_dir / SITE / "mine-1.0.dist-info" / "RECORD"
+        rows = sorted(
+            record.read_text().splitlines(keepends=True),
+            key=lambda row: not row.startswith("mine/__init__.py,"),
+        )
+        record.write_text("\ufeff" + "".join(rows), encoding="utf-8")
+
+    install_marked()
+    assert "no problems" in ok("verify", "--python", python)
+    ok("uninstall", "mine", "--python", python, "--quiet")
+    assert diff(snapshot(env_dir), empty) == []
+    install_marked()
+    ok("install", new, "--python", python, "--quiet")
+    assert (env_dir / SITE / "mine" / "__init__.py").read_text() == "MINE = 2\n"
+    assert "no problems" in ok("verify", "--python", python)
+
+
 def _other_installed(tmp_path: Path) -> tuple[Path, Path, Path]:
     """A venv with `other` installed, and the wheel of `mine`: (venv, python, wheel)."""
     wheels = tmp_path / "wheels"
