@@ -25,9 +25,9 @@ APP = WheelSpec(name="app", files={"app/__init__.py": b"VALUE = 1\n"})
 
 def _wheelplan(*args: str | os.PathLike[str], **popen: object) -> subprocess.Popen[bytes]:
     popen.setdefault("stderr", subprocess.PIPE)
+    popen.setdefault("cwd", REPO)
     return subprocess.Popen(
         [sys.executable, "-m", "wheelplan", *map(str, args)],
-        cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
         **popen,  # type: ignore[call-overload]
     )
@@ -218,10 +218,35 @@ def test_a_plan_file_that_cannot_be_written_whole_leaves_the_old_one(
     process = _wheelplan("plan", wheel, "--python", target, "-o", saved, preexec_fn=small_files)
     assert process.wait() == 1
     assert process.stderr is not None
-    assert process.stderr.read() == f"error: {saved}: File too large\n".encode()
+    assert (
+        process.stderr.read() == f"error: {saved}: cannot write the plan: File too large\n".encode()
+    )
     assert saved.read_bytes() == b"the plan reviewed yesterday"
     # No temporary file is left beside it.
     assert set(os.listdir(tmp_path)) == {"plan.json", "wheels", "env"}
+
+
+@pytest.mark.parametrize("given", ["folder", "folder/", "a-file/plan.json", "missing/plan.json"])
+def test_a_plan_file_that_cannot_be_made_is_named_as_the_plan_written_there(
+    tmp_path: Path, target: Path, given: str
+) -> None:
+    """`-o` naming a folder said `error: folder: Is a directory`, naming neither the plan
+    nor what was being done with the folder. What is there is left as it was."""
+    wheel = build_wheel(APP, tmp_path / "wheels")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "a-file").write_bytes(b"mine")
+    before = snapshot(tmp_path)
+    process = _wheelplan("plan", wheel, "--python", target, "-o", given, cwd=tmp_path)
+    assert process.wait() == 1
+    assert process.stderr is not None
+    why = {
+        "folder": "Is a directory",
+        "folder/": "Is a directory",
+        "a-file/plan.json": "Not a directory",
+        "missing/plan.json": "No such file or directory",
+    }[given]
+    assert process.stderr.read().decode() == f"error: {given}: cannot write the plan: {why}\n"
+    assert snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize("stem", ["p" * 250, "é" * 124 + "e"])
@@ -246,7 +271,8 @@ def test_a_plan_file_on_a_device_is_written_in_place_or_named(tmp_path: Path, ta
     process = _wheelplan("plan", wheel, "--python", target, "-o", "/dev/full")
     assert process.wait() == 1
     assert process.stderr is not None
-    assert process.stderr.read() == b"error: /dev/full: No space left on device\n"
+    expected = b"error: /dev/full: cannot write the plan: No space left on device\n"
+    assert process.stderr.read() == expected
     process = _wheelplan(
         "plan", wheel, "--python", target, "-o", "/dev/stdout", stdout=subprocess.PIPE
     )
@@ -267,7 +293,9 @@ def test_a_plan_file_on_a_device_is_written_in_place_or_named(tmp_path: Path, ta
     process = _wheelplan("plan", wheel, "--python", target, "-o", "no/such/folder/plan.json")
     assert process.wait() == 1
     assert process.stderr is not None
-    assert process.stderr.read() == b"error: no/such/folder/plan.json: No such file or directory\n"
+    assert process.stderr.read() == (
+        b"error: no/such/folder/plan.json: cannot write the plan: No such file or directory\n"
+    )
 
 
 def test_only_a_descriptor_s_file_is_written_in_place() -> None:

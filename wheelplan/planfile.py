@@ -15,6 +15,7 @@ import os
 import sys
 
 from applier.atomic import write_atomic
+from planner.errors import Refused
 from planner.inputfiles import named_descriptor
 
 
@@ -47,7 +48,10 @@ def save(path: str, pieces: list[bytes]) -> bool:
     limit, Ctrl-C) leaves the file that was there. A device or a pipe cannot be
     replaced, and is written in place; a descriptor of ours is written through, as
     its holder writes it (standard output through its stream, so that the review
-    follows the plan). True when it went to standard output."""
+    follows the plan). True when it went to standard output.
+
+    A failure is refused naming `path` and that the plan was being written there: the
+    bare errno (`outdir: Is a directory`) did not say what was done with it."""
     descriptor = _descriptor_of(path)
     try:
         if descriptor == 1:
@@ -65,8 +69,8 @@ def save(path: str, pieces: list[bytes]) -> bool:
         else:
             write_atomic(os.path.realpath(path), pieces)
     except OSError as error:
-        error.filename = path  # not the temporary file's name
-        raise
+        # `path`, not the temporary file's name.
+        raise Refused.one(path, f"cannot write the plan: {error.strerror or error}") from None
     return descriptor == 1
 
 
