@@ -14,7 +14,7 @@ from planner.discovery import absent_interpreter
 from planner.errors import Refused
 from planner.journalnames import JOURNAL_DIR
 from planner.paths import is_within
-from planner.place import Place, folder_given
+from planner.place import FOLDER_OPTIONS, Place, folder_given
 from planner.target import TargetInfo, probe
 
 
@@ -46,12 +46,19 @@ def base_of(prefix: str, root: str | None) -> str:
     return base
 
 
-def existing_base(prefix: str, root: str | None) -> str:
+def existing_base(prefix: str, root: str | None, place: Place | None) -> str:
     """`base_of(prefix, root)`, the folder a command checks or recovers, refused in one
-    line if it is not there (not as the first file found missing in it)."""
+    line if it is not there (not as the first file found missing in it), called what
+    the user named: `verify -t MISSING` called a mistyped folder 'the environment'."""
     base = base_of(prefix, root)
     if not os.path.isdir(base):
-        raise Refused.one(base, "the environment does not exist")
+        if root is not None:
+            missing = "the staged prefix"
+        elif place is not None:
+            missing = f"the {FOLDER_OPTIONS[place.layout]} folder"
+        else:
+            missing = "the environment"
+        raise Refused.one(base, f"{missing} does not exist")
     return base
 
 

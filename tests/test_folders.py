@@ -548,12 +548,22 @@ def test_a_folder_that_is_not_there_is_named_so_by_verify_and_recover(
     tmp_path: Path, target: Path, folder: Folder
 ) -> None:
     # Neither checks nor recovers a folder that was never made (a mistyped name): each
-    # says so of the folder, as pip says "does not exist", not of a file in it.
+    # says so of the folder, as pip says "does not exist", not of a file in it, and calls
+    # it the folder the option names (it was called 'the environment'); staged under
+    # --root, the staged prefix.
     missing = tmp_path / "mistyped"
+    root = tmp_path / "root"
+    root.mkdir()
+    staged = root / str(missing).lstrip("/")
     for command in ("verify", "recover"):
         result = run_cli(command, "--python", target, folder.option, missing)
-        assert _errors(result) == [f"error: {missing}: the environment does not exist"]
+        assert _errors(result) == [
+            f"error: {missing}: the {folder.option} folder does not exist"
+        ], command
+        result = run_cli(command, "--python", target, folder.option, missing, "--root", root)
+        assert _errors(result) == [f"error: {staged}: the staged prefix does not exist"], command
     assert not missing.exists()
+    assert os.listdir(root) == []
 
 
 @FOLDERS

@@ -135,8 +135,9 @@ def _verify(args: argparse.Namespace) -> int:
     from applier.environment import existing_base, verified_target
     from planner import verify
 
-    target = verified_target(args.python, given_place(args), args.root)
-    base = existing_base(target.prefix, args.root)
+    place = given_place(args)
+    target = verified_target(args.python, place, args.root)
+    base = existing_base(target.prefix, args.root, place)
     report = verify.verify(
         target.prefix,
         base,
@@ -284,9 +285,10 @@ def _recover_command(args: argparse.Namespace) -> int:
     from applier.environment import existing_base, recover_target, recovered_prefix
 
     # The journal's own half-written files must not stop the recovery they ask for.
-    prefix = recovered_prefix(args.python, given_place(args), args.root)
+    place = given_place(args)
+    prefix = recovered_prefix(args.python, place, args.root)
     # Under --root, the staged tree is the one recovered, and named.
-    base = existing_base(prefix, args.root)
+    base = existing_base(prefix, args.root, place)
     outcome = recover_target(prefix, args.root)
     print(f"{printable(base)}: {outcome}")
     return EXIT_OK
