@@ -35,7 +35,7 @@ from applier.preflight import (
     recover_hint,
     start_preflight,
 )
-from applier.records import record_files, write_record
+from applier.records import planned_record_size, record_files, write_record
 from applier.streams import StreamError
 from applier.validate import validate
 from planner.errors import Refused
@@ -298,11 +298,15 @@ def _transaction(
         )
         threads, slots = workers.start(context, plan.units, options.jobs, abort)
         total = sum(unit.bytes for unit in plan.units)
-        if progress is not None and total > 0:  # no bytes to write, no progress to show
+        bar = progress if total > 0 else None  # no bytes to write, no progress to show
+        if bar is not None:
+            # The RECORDs come last, and count among the bytes written, as the summary
+            # counts them: the bar stopped short of the summary's size.
+            total += planned_record_size(plan.distributions, plan.files, plan.owner_hashes)
             while any(thread.is_alive() for thread in threads):
-                progress(sum(slot.bytes_done for slot in slots), total)
+                bar(sum(slot.bytes_done for slot in slots), total)
                 time.sleep(0.1)
-            progress(sum(slot.bytes_done for slot in slots), total)
+            bar(sum(slot.bytes_done for slot in slots), total)
         written = workers.finish(threads, slots)
         damaged.update(wheel for slot in slots for wheel in slot.damaged)
         if wheel_cache is not None:
@@ -338,6 +342,11 @@ def _transaction(
             write_record(os.path.join(base, record_path), data, options.fsync, mtime)
             # Counted in the summary like every other file this apply wrote.
             written[record_path] = (record_hash(data), len(data))
+        written_bytes = sum(size for _, size in written.values())
+        if bar is not None:
+            # Ends at the summary's size: bytecode and rewritten scripts, which the plan
+            # cannot size, included.
+            bar(written_bytes, written_bytes)
         if mtime is not None:
             for directory in sorted(
                 {*plan.directories, *(posixpath.dirname(p) for p in compiled)}, reverse=True
@@ -388,7 +397,7 @@ def _transaction(
         distributions=sum(1 for dist in plan.distributions if dist.action not in ("unchanged",)),
         files=len(written),
         removed=removed,
-        bytes=sum(size for _, size in written.values()),
+        bytes=written_bytes,
         seconds=time.monotonic() - started,
         warnings=warnings,
         empty_folders=len(set(plan.removed_directories).intersection(removed_dirs)),

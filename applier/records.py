@@ -77,6 +77,24 @@ def record_files(
     return result
 
 
+def planned_record_size(
+    distributions: Iterable[Distribution],
+    files: Iterable[FileEntry],
+    owner_hashes: Iterable[OwnerHash] = (),
+) -> int:
+    """The bytes of the RECORDs an apply of these files will write, as planned: each file
+    written as its source's hash and size say. Exact but where a `#!python` line is
+    rewritten (its size is the written one) or bytecode is compiled (its rows are added),
+    which only the apply's RECORDs can count."""
+    files = list(files)
+    planned = {
+        entry.path: (entry.source.hash, entry.source.size)
+        for entry in files
+        if entry.action != "remove" and entry.source is not None and entry.source.kind != "record"
+    }
+    return sum(map(len, record_files(distributions, files, planned, {}, owner_hashes).values()))
+
+
 def write_record(path: str, data: bytes, fsync: bool, mtime: int | None) -> None:
     """Create the RECORD at `path` (it must not exist); an `OSError` that names no file
     (a failed write says only why) names `path`."""

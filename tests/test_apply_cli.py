@@ -539,6 +539,30 @@ def test_a_terminal_shows_a_progress_bar_unless_quiet(
     assert (other / "bin/alpha").exists()
 
 
+@pytest.mark.parametrize("compiling", [False, True], ids=["files", "bytecode"])
+def test_a_terminal_s_progress_bar_ends_at_the_summary_s_size(
+    tmp_path: Path, target: Path, compiling: bool
+) -> None:
+    """The bar's total left out the RECORDs the apply writes, so the bar of a small
+    install ended at `478 B / 478 B` over a summary of 1.1 KB written. It ends where the
+    summary does, bytecode and a rewritten `#!python` script included."""
+    script = b"#!python\nprint('run')\n"
+    spec = WheelSpec(
+        "small",
+        files={"small/__init__.py": b"VALUE = 1\n", "small-1.0.data/scripts/small-run": script},
+    )
+    wheel = build_wheel(spec, tmp_path / "wheels")
+    extra = ["--compile-bytecode"] if compiling else []
+    code, screen = run_in_pty(["install", wheel, "--python", target, "--no-cache", *extra])
+    assert code == 0, screen
+    summary = SUMMARY.search(screen)
+    assert summary, screen
+    drawn = re.findall(r"\r\[([#.]{30})\] +(\S+ [KMG]?B) / (\S+ [KMG]?B) ", screen)
+    assert drawn, screen
+    *_, (bar, done, total) = drawn
+    assert (bar, done, total) == (FULL_BAR[1:-1], summary[4], summary[4]), screen
+
+
 def test_a_terminal_shows_no_progress_bar_for_a_plan_that_writes_nothing(
     tmp_path: Path, target: Path, cli: Cli
 ) -> None:

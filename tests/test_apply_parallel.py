@@ -20,7 +20,7 @@ import signal
 import tempfile
 import tracemalloc
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +207,9 @@ def test_any_partition_with_any_jobs_gives_the_sequential_tree(
             for path in writes_of(plan):
                 groups[rng.randrange(unit_count)].append(path)
             plan = with_units(plan, groups)
-            summary = apply_plan(plan, "plan", Options(confirm_target=False, jobs=jobs))
+            shown, draw = _drawn()
+            summary = apply_plan(plan, "plan", Options(confirm_target=False, jobs=jobs), draw)
+            _check_progress(plan, shown, summary.bytes)
             expected = reference(plan, by_name)
             got = applied(prefix, plan)
             assert got == expected
@@ -218,6 +220,28 @@ def test_any_partition_with_any_jobs_gives_the_sequential_tree(
             trees.append(snapshot(prefix))
         # Byte for byte the same, RECORDs included, whatever the jobs and the partition.
         assert trees[0] == trees[1] == trees[2]
+
+
+def _drawn() -> tuple[list[tuple[int, int]], Callable[[int, int], None]]:
+    """What an apply's progress draws, and the progress that records it."""
+    shown: list[tuple[int, int]] = []
+
+    def draw(done: int, total: int) -> None:
+        shown.append((done, total))
+
+    return shown, draw
+
+
+def _check_progress(plan: Plan, shown: list[tuple[int, int]], written: int) -> None:
+    """The bar never runs past its total, and ends at the bytes the apply wrote, RECORDs
+    included, as the summary counts them (it stopped at the units' bytes, short of
+    that); its total is exact from the start where no `#!python` line is rewritten, which
+    changes a script's size."""
+    assert shown, "a plan that writes bytes draws its progress"
+    assert all(0 <= done <= total for done, total in shown)
+    assert shown[-1] == (written, written)
+    if not any(entry.source and entry.source.rewrite_shebang for entry in plan.files):
+        assert {total for _, total in shown} == {written}
 
 
 def test_an_apply_in_threads_leaves_no_wheel_open(
