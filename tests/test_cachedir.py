@@ -60,18 +60,50 @@ def test_cache_dir_is_taken_before_the_cache_command_too(tmp_path: Path, cli: Cl
     assert (done.returncode, done.stdout) == (0, f"nothing to remove in {tmp_path / 'none'}\n")
 
 
-def test_clean_of_a_missing_folder_or_a_file_changes_nothing(tmp_path: Path, cli: Cli) -> None:
+def test_clean_of_a_missing_folder_changes_nothing(tmp_path: Path, cli: Cli) -> None:
     done = cli("cache", "clean", "--cache-dir", tmp_path / "none")
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"nothing to remove in {tmp_path / 'none'}\n"
     assert not (tmp_path / "none").exists()
-    (tmp_path / "file").write_bytes(b"not a folder")
-    done = cli("cache", "clean", "--cache-dir", tmp_path / "file")
-    assert (done.returncode, done.stderr) == (0, "")
-    assert (tmp_path / "file").read_bytes() == b"not a folder"
     # A folder named with a line break is still named on one line.
     done = cli("cache", "clean", "--cache-dir", tmp_path / "a\nb")
     assert done.stdout == f"nothing to remove in {tmp_path}/a\\nb\n"
+
+
+@pytest.mark.parametrize("below", [False, True], ids=["file", "below"])
+def test_a_cache_dir_that_is_a_file_is_refused_by_every_command_that_uses_the_cache(
+    tmp_path: Path, target: Path, cli: Cli, below: bool
+) -> None:
+    """plan, install and apply went on without a word and cached nothing, `cache clean`
+    said there was nothing to remove: each says the folder is a file, once, and writes
+    nothing, as uv 0.13.9 refuses it ('failed to create directory'). `cache dir` prints it
+    still, as pip's and uv's do; --no-cache uses none, as uv's does."""
+    wheel = demo_wheel(tmp_path / "wheels")
+    plan = tmp_path / "plan.json"
+    assert cli("plan", wheel, "--python", target, "-o", plan, "--no-cache").returncode == 0
+    given = tmp_path / "a-file"
+    given.write_bytes(b"not a folder")
+    named = given / "cache" if below else given
+    expected = (
+        f"error: {given}: is a file, not a folder: --cache-dir names {named if below else 'it'}\n"
+    )
+    before = snapshot(tmp_path)
+    for command in (
+        ("plan", wheel, "--python", target),
+        ("plan", wheel, "--python", target, "-o", tmp_path / "other.json"),
+        ("install", wheel, "--python", target),
+        ("install", wheel, "--python", target, "--dry-run"),
+        ("apply", plan),
+        ("cache", "clean"),
+    ):
+        done = cli(*command, "--cache-dir", named)
+        assert (done.returncode, done.stdout, done.stderr) == (1, "", expected), command
+    assert snapshot(tmp_path) == before
+    done = cli("cache", "dir", "--cache-dir", named)
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"{named}\n", "")
+    done = cli("install", wheel, "--python", target, "--no-cache", "--cache-dir", named, "-q")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert given.read_bytes() == b"not a folder"
 
 
 def test_clean_removes_what_installs_left_and_keeps_the_rest(

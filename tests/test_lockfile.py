@@ -631,17 +631,28 @@ def test_a_download_folder_no_plan_can_hold_is_refused_unwritten(
     assert not folder.exists()
 
 
-@pytest.mark.parametrize("option", ["--wheel-dir", "--cache-dir"])
+@pytest.mark.parametrize(
+    "options", [("--wheel-dir",), ("--cache-dir",), ("--no-cache", "--cache-dir")]
+)
 @pytest.mark.parametrize("below", [False, True])
 @pytest.mark.parametrize(
     "kind", ["a file", "a symlink to a file", "a symlink whose target does not exist"]
 )
 def test_a_download_folder_that_is_a_file_is_refused_once(
-    tmp_path: Path, target: Path, wheels: Path, cli: Cli, option: str, below: bool, kind: str
+    tmp_path: Path,
+    target: Path,
+    wheels: Path,
+    cli: Cli,
+    options: tuple[str, ...],
+    below: bool,
+    kind: str,
 ) -> None:
     """Each wheel to store was refused for it, naming the wheel and quoting an errno
     ('cannot fetch wheel: [Errno 17] File exists: ...'): one problem, the folder's. A
-    symlink to nothing was called a file, and a symlink to a file one to nothing."""
+    symlink to nothing was called a file, and a symlink to a file one to nothing. A
+    cache in use is refused as every command refuses it, before the lock is read; under
+    --no-cache only its downloads/ is, as the store of the lock's wheels."""
+    *_, option = options
     alpha, beta = wheels / ALPHA.filename, wheels / BETA.filename
     given = tmp_path / "a-file"
     if kind == "a file":
@@ -660,10 +671,13 @@ def test_a_download_folder_that_is_a_file_is_refused_once(
                 LockPackage("beta", "2.0", wheels=(wheel_entry(beta, url=f"{base}/{beta.name}"),)),
             ],
         )
-        result = cli("plan", "--lock", lock, "--python", target, option, folder)
-    inside = "it" if store == given else str(store)
+        result = cli("plan", "--lock", lock, "--python", target, *options, folder)
     what = "a file" if kind == "a symlink to a file" else kind
-    problem = f"is {what}, not a folder: the lock's wheels cannot be stored in {inside}"
+    if options == ("--cache-dir",):
+        problem = f"is {what}, not a folder: --cache-dir names {folder if below else 'it'}"
+    else:
+        inside = "it" if store == given else str(store)
+        problem = f"is {what}, not a folder: the lock's wheels cannot be stored in {inside}"
     assert (result.returncode, errors(result)) == (1, [f"error: {given}: {problem}"])
     if what == "a file":
         assert given.read_bytes() == b"mine"

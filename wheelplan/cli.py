@@ -25,7 +25,7 @@ from planner import review
 from planner.errors import Problem, Refused
 from planner.limits import Limits
 from planner.paths import printable
-from planner.place import place_of, recover_command
+from planner.place import folder_given, place_of, recover_command
 from planner.plan import Plan
 from planner.planjson import dumps, encode, read_plan
 from planner.review import human_size, plural
@@ -336,9 +336,21 @@ def _check_conflicts(plan: Plan, subject: str) -> None:
         raise Refused(Problem(subject, problem) for problem in problems)
 
 
+def _check_cache_dir(args: argparse.Namespace) -> None:
+    """Refuse a `--cache-dir` that is a file, or lies below one, where a command would
+    use the cache: plan, install and apply said nothing and cached nothing, and `cache
+    clean` found nothing to remove. `cache dir` prints it still, as pip's and uv's do,
+    and --no-cache uses none, as uv's does."""
+    given = getattr(args, "cache_dir", None)  # verify and recover take none
+    using = args.command in ("plan", "install", "apply") and not args.no_cache
+    if given and (using or getattr(args, "cache_command", None) == "clean"):
+        folder_given(given, "--cache-dir")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.command == "uninstall":
         args = _as_install(args)
+    _check_cache_dir(args)
     if args.command in ("plan", "install"):
         return _plan_command(args)
     if args.command == "show":
