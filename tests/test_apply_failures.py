@@ -617,6 +617,24 @@ def test_a_failed_write_names_the_file(
     assert str(caught.value) == f"[Errno 5] Input/output error: '{target}'"
 
 
+def test_a_failed_atomic_write_leaves_the_old_file_and_nothing_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal's intent, the cache's markers and a plan file are written whole or not
+    at all: a write that fails (EIO, ENOSPC) leaves no temporary file in their folder."""
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    target = tmp_path / "plan.json"
+    target.write_bytes(b"old")
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError):
+        write_atomic(str(target), b"new", fsync=True)
+    assert [path.name for path in tmp_path.iterdir()] == ["plan.json"]
+    assert target.read_bytes() == b"old"
+
+
 def test_a_failed_log_of_a_removed_folder_names_the_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
