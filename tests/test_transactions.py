@@ -2866,6 +2866,7 @@ def test_a_journal_backup_folder_under_a_symlink_that_leads_outside_is_not_follo
         "not a list",
         [[f"{SITE}", [1]]],  # no second moved file
         [[f"{SITE}", [0]], [f"{SITE}/pkg", [0]]],  # one backup in two places
+        [[f"{SITE}", [0]], [f"{SITE}", []]],  # one mount twice
         [[f"{SITE}", [True]]],
         [["../outside", [0]]],
         [[f"{SITE}/.wheelplan-backup", [0]]],
