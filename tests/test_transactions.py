@@ -3468,6 +3468,7 @@ _DEVICE = "it is a device or socket, not a regular file"
             "intent.json has folder times that are not [path, atime, mtime] in nanoseconds",
         ),
         ("intent.json", "made", "intent.json has a count of folders made that no path can have"),
+        ("intent.json", "where", "intent.json names where it was written with no folder's path"),
         (
             "intent.json",
             "long number",
@@ -3499,13 +3500,15 @@ def test_a_journal_file_that_is_no_file_is_damage_not_a_hang(
         damaged.write_text(json.dumps({**intent, "folder_times": [["", 1, 10**30]]}))
     elif kind == "made":
         damaged.write_text(json.dumps({**intent, "made": -1}))
+    elif kind == "where":  # relative: the folder it names depends on where recover runs
+        damaged.write_text(json.dumps({**intent, "where": "env"}))
     elif kind == "long number":
         damaged.write_text(json.dumps(intent)[:-1] + f', "fsync": {"1" * 5000}}}')
     else:
         damaged.write_bytes(b"\xff\xfe\n")
     # An intent.json that cannot be read cannot tell where its backups are; one that
     # can names no mounts here.
-    unread = name == "intent.json" and kind not in ("times", "made")
+    unread = name == "intent.json" and kind not in ("times", "made", "where")
     where = ["backup/", ON_ANY_MOUNT] if unread else ["backup/"]
     before = exact_snapshot(env_dir / SITE)  # not the journal's FIFO, which a read would block on
     result = run_cli("recover", "--python", python, memory=2 * 1024**3)
