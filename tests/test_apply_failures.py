@@ -688,17 +688,19 @@ def test_a_logged_folder_no_folder_can_be_is_refused_before_recovery_changes_any
     assert exact_snapshot(base) == before
 
 
-def test_a_logged_folder_is_recreated_with_its_mode(tmp_path: Path) -> None:
-    """The check above passes what `remove_dir` writes."""
+@pytest.mark.parametrize("mode", [0o750, 0o2775, 0o1777], ids=["plain", "setgid", "sticky"])
+def test_a_logged_folder_is_recreated_with_its_mode(tmp_path: Path, mode: int) -> None:
+    """The check above passes what `remove_dir` writes: a shared folder's setgid or
+    sticky bit too, which decide who may change what is put in it again."""
     base = tmp_path / "env"
     (base / "gone").mkdir(parents=True)
-    os.chmod(base / "gone", 0o750)
+    os.chmod(base / "gone", mode)
     transaction = journal.Journal(str(base), fsync=False)
     transaction.begin(journal.Intent((), (), ()))
     transaction.remove_dir("gone")
     assert not (base / "gone").exists()
     assert recovery.recover(str(base)) == "rolled back"
-    assert (base / "gone").stat().st_mode & 0o7777 == 0o750
+    assert (base / "gone").stat().st_mode & 0o7777 == mode
 
 
 def test_a_logged_folder_is_recreated_with_its_owner(tmp_path: Path) -> None:
