@@ -2755,27 +2755,45 @@ def test_a_users_session(tmp_path: Path, real_wheels) -> None:
 
 
 @pytest.mark.parametrize(
-    ("key", "name"), [("new_files", "keep.txt"), ("created_dirs", "empty")], ids=["file", "folder"]
+    ("key", "name"),
+    [
+        ("new_files", "keep.txt"),
+        ("created_dirs", "empty"),
+        ("folder_times", "empty"),
+        (journal.REMOVED_DIRS, "empty"),
+    ],
+    ids=["file", "folder", "times", "removed"],
 )
 def test_a_journal_path_under_a_symlink_that_leads_outside_is_not_followed(
     tmp_path: Path, key: str, name: str
 ) -> None:
     """A path the journal names may be safe as text and still lead out through a link:
-    a folder the apply made, named so, was removed outside when it was empty."""
+    a folder the apply made, named so, was removed outside when it was empty; one whose
+    times it holds, or one it removed, would have its times, or mode, set out there."""
     env_dir = tmp_path / "env"
     python = rebuild_env(env_dir)
     outside = tmp_path / "outside"
     (outside / "empty").mkdir(parents=True)
     (outside / "keep.txt").write_text("keep me")
+    os.utime(outside / "empty", ns=(10**9, 10**9))
     (env_dir / SITE / "escape").symlink_to(outside)
-    journal = env_dir / ".wheelplan-journal"
-    (journal / "backup").mkdir(parents=True)
-    intent = {"created_dirs": [], "new_files": [], "moved": [], key: [f"{SITE}/escape/{name}"]}
-    (journal / "intent.json").write_text(json.dumps(intent))
+    journal_dir = env_dir / ".wheelplan-journal"
+    (journal_dir / "backup").mkdir(parents=True)
+    path = f"{SITE}/escape/{name}"
+    intent: dict[str, object] = {"created_dirs": [], "new_files": [], "moved": []}
+    if key == "folder_times":
+        intent[key] = [[path, 1, 1]]
+    elif key == journal.REMOVED_DIRS:
+        removed = {"path": path, "mode": 0o700, "uid": os.getuid(), "gid": os.getgid()}
+        (journal_dir / key).write_text(json.dumps(removed) + "\n")
+    else:
+        intent[key] = [path]
+    (journal_dir / "intent.json").write_text(json.dumps(intent))
     before, around = exact_snapshot(env_dir), exact_snapshot(outside)
     result = refused("recover", "--python", python)
     assert "leads outside the environment through a symlink" in result.stderr
     assert exact_snapshot(outside) == around
+    assert (outside / "empty").stat().st_mtime_ns == 10**9
     assert exact_snapshot(env_dir) == before
 
 
