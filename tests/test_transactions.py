@@ -2611,6 +2611,25 @@ def test_a_folder_whose_time_cannot_be_set_back_does_not_stop_the_rollback(
     assert {**after, "theirs": times["theirs"]} == times
 
 
+def test_a_rollback_sets_no_times_through_a_folder_since_turned_into_a_symlink(
+    tmp_path: Path,
+) -> None:
+    """A folder whose times the journal holds, replaced since by a link to a folder
+    outside, keeps the link's target as it is: the rollback writes nothing outside."""
+    base = tmp_path / "env"
+    (base / "sub").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.utime(outside, ns=(10**9, 10**9))
+    changing = journal.folder_times(str(base), ["sub"])
+    journal.Journal(str(base), fsync=False).begin(journal.Intent((), (), (), folder_times=changing))
+    (base / "sub").rmdir()
+    (base / "sub").symlink_to(outside)
+    assert recovery.recover(str(base)) == "rolled back"
+    info = outside.stat()
+    assert (info.st_atime_ns, info.st_mtime_ns) == (10**9, 10**9)
+
+
 @pytest.mark.parametrize("staging", [False, True], ids=["folder", "staged"])
 def test_a_rollback_removes_no_folder_above_those_it_may_have_made(
     tmp_path: Path, staging: bool
