@@ -1269,14 +1269,15 @@ def test_a_download_cut_short_is_refused_as_cut_short(
     assert not (tmp_path / "dl").exists()
 
 
-def _encoded(encoding: str, body: bytes, asked: list[str | None]) -> Answer:
-    """An answer sending `body` with `Content-Encoding: encoding`, unasked; `asked` gets
-    each request's Accept-Encoding."""
+def _encoded(encoding: str | tuple[str, ...], body: bytes, asked: list[str | None]) -> Answer:
+    """An answer sending `body` with `Content-Encoding: encoding` (a header field for
+    each of a tuple's), unasked; `asked` gets each request's Accept-Encoding."""
 
     def answer(handler: http.server.SimpleHTTPRequestHandler) -> bool:
         asked.append(handler.headers.get("Accept-Encoding"))
         handler.send_response(200)
-        handler.send_header("Content-Encoding", encoding)
+        for field in (encoding,) if isinstance(encoding, str) else encoding:
+            handler.send_header("Content-Encoding", field)
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
         handler.wfile.write(body)
@@ -1286,18 +1287,35 @@ def _encoded(encoding: str, body: bytes, asked: list[str | None]) -> Answer:
 
 
 @pytest.mark.parametrize("level", [9, 0], ids=["deflated", "stored"])
-@pytest.mark.parametrize("encoding", ["gzip", "x-gzip", "GZIP"])
+@pytest.mark.parametrize(
+    ("encoding", "times"),
+    [
+        ("gzip", 1),
+        ("x-gzip", 1),
+        ("GZIP", 1),
+        ("identity, gzip", 1),
+        (("gzip", "gzip"), 2),
+        (("gzip, identity", "x-gzip"), 2),
+    ],
+)
 def test_a_gzip_encoded_download_is_checked_decoded(
-    tmp_path: Path, wheels: Path, encoding: str, level: int
+    tmp_path: Path, wheels: Path, encoding: str | tuple[str, ...], times: int, level: int
 ) -> None:
     """A server that gzips a wheel though asked for the identity encoding, as pip and
     uv ask: its hash was checked on the gzip stream and refused as another sha256 than
     the lock's; uv decodes it, and so does wheelplan now (pip says the hash differs).
-    Stored, the gzip stream is larger than the wheel: its length is not the wheel's."""
+    Stored, the gzip stream is larger than the wheel: its length is not the wheel's.
+    Codings are undone in the reverse of the order listed (RFC 9110), in one header
+    field or several, identity a no-op: 'identity, gzip' was refused as not decoded,
+    and two 'gzip' fields were decoded once, the hash then wrong (pip 26.3 refuses
+    each as an invalid wheel; uv 0.13.9 decodes a lone 'gzip' field alone, the first
+    of two once)."""
     beta = wheels / BETA.filename
     asked: list[str | None] = []
     # mtime=0: the same bytes each time, so that the size checked is the wheel's alone.
-    body = gzip.compress(beta.read_bytes(), compresslevel=level, mtime=0)
+    body = beta.read_bytes()
+    for _ in range(times):
+        body = gzip.compress(body, compresslevel=level, mtime=0)
     assert level or len(body) > beta.stat().st_size
     with serve(wheels, _encoded(encoding, body, asked)) as base:
         wheel = _locked(beta, f"{base}/{beta.name}")

@@ -3,8 +3,10 @@
 wheelplan asks for the identity encoding, as pip and uv ask; a server may gzip a wheel
 anyway, and the lock's hashes are the wheel's, not the gzip stream's. uv decodes such
 an answer and checks what it decoded, and so does wheelplan (pip checks the gzip
-stream and calls the hash wrong). An encoding the standard library cannot decode is
-refused by name, as is a body that is not the gzip it is said to be.
+stream and calls the hash wrong). The header lists the codings in the order the
+server applied them (RFC 9110), gzip on gzip too, identity being none: each is undone
+in turn. An encoding the standard library cannot decode is refused by name, as is a
+body that is not the gzip it is said to be.
 """
 
 from __future__ import annotations
@@ -24,22 +26,30 @@ class Undecodable(Exception):
 
 
 def decoded(blocks: Iterable[bytes], encoding: str | None, limit: int) -> Iterator[bytes]:
-    """`blocks` decoded as the Content-Encoding header `encoding` says. An encoding it
-    cannot decode is refused here, before a block is read."""
-    if as_sent(encoding):
-        return iter(blocks)
-    if (encoding or "").strip().lower() not in _GZIP:
+    """`blocks` decoded as the Content-Encoding `encoding` says (the values of all its
+    header fields, joined by commas, as RFC 9110 reads several). An encoding it cannot
+    decode is refused here, before a block is read."""
+    applied = _codings(encoding)
+    if any(coding not in _GZIP for coding in applied):
         raise Undecodable(
             f"the server sent it with Content-Encoding {encoding!r}, which wheelplan does"
             f" not decode (it asked for the {ASKED} encoding)"
         )
-    return _gunzipped(blocks, encoding, limit)
+    for _ in applied:  # the last applied is undone first; all are gzip
+        blocks = _gunzipped(blocks, encoding, limit)
+    return iter(blocks)
 
 
 def as_sent(encoding: str | None) -> bool:
-    """Whether a body with the Content-Encoding header `encoding` is the wheel's own
-    bytes (none, or the identity encoding asked for), its length theirs."""
-    return (encoding or ASKED).strip().lower() == ASKED
+    """Whether a body with the Content-Encoding `encoding` is the wheel's own bytes
+    (none, or the identity encoding asked for), its length theirs."""
+    return not _codings(encoding)
+
+
+def _codings(encoding: str | None) -> list[str]:
+    """The codings `encoding` lists, in the order applied, less identity's no-op."""
+    listed = (coding.strip().lower() for coding in (encoding or "").split(","))
+    return [coding for coding in listed if coding and coding != ASKED]
 
 
 def _gunzipped(blocks: Iterable[bytes], encoding: str | None, limit: int) -> Iterator[bytes]:

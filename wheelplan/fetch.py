@@ -279,9 +279,11 @@ class _Body:
 
 
 def _header(source: BinaryIO, name: str) -> str | None:
-    """A response's header; a local file has none."""
+    """A response's header, its fields' values joined by commas, as RFC 9110 reads a
+    list sent in several (http.client's `get` gives the first); a local file has none."""
     headers: http.client.HTTPMessage | None = getattr(source, "headers", None)
-    return None if headers is None else headers.get(name)
+    values = None if headers is None else headers.get_all(name)
+    return None if values is None else ", ".join(values)
 
 
 def _read(source: BinaryIO, received: int) -> bytes:
