@@ -56,17 +56,23 @@ def _gunzipped(blocks: Iterable[bytes], encoding: str | None, limit: int) -> Ite
     """In blocks of at most `limit` bytes: a small gzip body may inflate to gigabytes,
     which the caller's size check stops a block at a time."""
     inflater = _gunzip()
+    trailing = False  # past the last member: what is left is read and passed over
+    held = b""  # a member's first byte, alone at a block's end
     try:
         for block in blocks:
-            while block:
+            block, held = held + block, b""
+            while block and not trailing:
                 if inflater.eof:  # another member follows, as gzip allows, or zeros
                     # that pad the stream, which gzip and Python's gzip pass over
                     if not (block := block.lstrip(b"\0")):
                         break
-                    if not block.startswith(_MAGIC[: len(block)]):
-                        raise Undecodable(
-                            _not_gzip(encoding, "bytes that are not gzip follow its end")
-                        )
+                    if block == _MAGIC[:1]:  # the next block says if a member starts
+                        held = block
+                        break
+                    # Other bytes, as gzip (warning) and uv pass over: the hashes
+                    # checked are the decoded wheel's, which they are no part of.
+                    if trailing := not block.startswith(_MAGIC):
+                        break
                     inflater = _gunzip()
                 out = inflater.decompress(block, limit)
                 block = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
