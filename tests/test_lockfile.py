@@ -1041,6 +1041,34 @@ def test_a_netrc_login_for_the_host_is_sent_as_pip_and_uv_send_it(
     assert [auth for _, auth in seen] == [netrc_login, _basic("own:word"), None, netrc_login]
 
 
+@pytest.mark.parametrize(
+    ("entry", "sent"),
+    [
+        ("machine 127.0.0.1 login user password s3cret", "user:s3cret"),
+        ("default login user password s3cret", "user:s3cret"),
+        ("machine 127.0.0.1 login other password 0ther", "user:"),
+        ("machine elsewhere.invalid login user password no", "user:"),
+    ],
+)
+def test_a_url_naming_a_user_and_no_password_gets_the_user_s_netrc_password(
+    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch, entry: str, sent: str
+) -> None:
+    """`https://user@host/...`, a token's place or a user whose password the netrc
+    file keeps: it was sent with an empty password, the netrc file unread, where pip
+    26.3 and uv 0.13.9 send the password its entry for the host gives. An entry for
+    another user is not sent, as uv sends none (pip sends it in the URL user's place)."""
+    beta = wheels / BETA.filename
+    netrc = tmp_path / "netrc"
+    netrc.write_text(entry + "\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    seen: list[tuple[str, str | None]] = []
+    with serve(wheels, seen=seen) as base:
+        url = base.replace("://", "://user@") + f"/{beta.name}"
+        (fetched,) = fetch.fetch([_locked(beta, url)], str(tmp_path / "dl"))
+    assert Path(fetched.path).read_bytes() == beta.read_bytes()
+    assert [auth for _, auth in seen] == [_basic(sent)]
+
+
 @pytest.mark.parametrize("netrc", ["~/my-netrc", "~/.netrc", None])
 def test_a_netrc_file_under_the_home_folder_is_read(
     tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch, netrc: str | None

@@ -1,4 +1,5 @@
-"""The login a user keeps for a host in their netrc file, for a download that has none.
+"""The login a user keeps for a host in their netrc file, for a download that has none
+or names its user alone.
 
 A private index's login often lives in `~/.netrc` (or the file `NETRC` names), not in
 the lock's URLs: pip sends it unasked (requests reads it), uv after a 401, and a
@@ -27,4 +28,13 @@ def login_for(host: str) -> tuple[str, str] | None:
     return login or account or "", password or ""
 
 
-__all__ = ["login_for"]
+def password_for(host: str, user: str) -> tuple[str, str]:
+    """The login of a URL that names `user` at `host` and no password: the netrc
+    file's password for `host` where its entry is that user's, as pip 26.3 and uv 0.13.9
+    take it, else an empty one. An entry for another user is not sent, as uv sends
+    none (pip sends it in the place of the user the URL names)."""
+    login = login_for(host)
+    return login if login is not None and login[0] == user else (user, "")
+
+
+__all__ = ["login_for", "password_for"]

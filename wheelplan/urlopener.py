@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 from planner.redaction import redacted, redacted_proxy
 from wheelplan.contentencoding import ASKED
-from wheelplan.netrclogin import login_for
+from wheelplan.netrclogin import login_for, password_for
 
 USER_AGENT = "wheelplan (+https://pypi.org/project/wheelplan/)"
 # Every request's: a wheel as it is, as pip and uv ask (contentencoding).
@@ -48,15 +48,20 @@ def _sendable(url: str) -> str:
 
 def request(url: str) -> urllib.request.Request:
     """A GET of `url`, sendable. Credentials in it (`user:password@host`, which urllib
-    would take for part of the host's name), else the netrc file's login for its host,
-    are sent as Basic auth, as pip and uv send them, in a header urllib carries across
-    no redirect (`_Redirects` restores it to the same origin only)."""
+    would take for part of the host's name; a user's password the netrc file may give),
+    else the netrc file's login for its host, are sent as Basic auth, as pip and uv send
+    them, in a header urllib carries across no redirect (`_Redirects` restores it to
+    the same origin only)."""
     sendable = _sendable(url)
     parts = urlsplit(sendable)
     host = parts.netloc.rpartition("@")[2]
     request = urllib.request.Request(urlunsplit(parts._replace(netloc=host)), headers=HEADERS)
     if "@" in parts.netloc:
-        _authorize(request, (unquote(parts.username or ""), unquote(parts.password or "")))
+        user = unquote(parts.username or "")
+        if parts.password is None:
+            _authorize(request, password_for(parts.hostname or "", user))
+        else:
+            _authorize(request, (user, unquote(parts.password)))
     else:
         _authorize(request, login_for(parts.hostname or ""))
     return request
