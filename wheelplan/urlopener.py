@@ -16,7 +16,8 @@ import urllib.request
 from typing import IO, BinaryIO
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
-from planner.redaction import redacted, redacted_proxy
+from planner.redaction import redacted
+from wheelplan import proxies
 from wheelplan.contentencoding import ASKED
 from wheelplan.netrclogin import login_for, password_for
 
@@ -174,52 +175,12 @@ class _OnlyHttp(urllib.request.BaseHandler):
         )
 
 
-def _speaks_http(proxy: str) -> bool:
-    """Whether urllib can go through `proxy`: one given as `host:port` is http's."""
-    scheme, separator, _ = proxy.partition("://")
-    return not separator or scheme.lower() in ("http", "https")
-
-
-class _OtherProxies(urllib.request.BaseHandler):
-    """What a URL meets that the environment sends through a proxy urllib cannot speak
-    to (`socks5://`, as ALL_PROXY often names an SSH tunnel): urllib took the proxy's
-    scheme for the URL's new one, and spoke HTTP to it for https."""
-
-    handler_order = urllib.request.ProxyHandler.handler_order - 1
-
-    def __init__(self, proxies: dict[str, str]) -> None:
-        self.proxies = proxies
-
-    def http_open(self, req: urllib.request.Request) -> None:
-        proxy = self.proxies.get(req.type)
-        if proxy is not None and not urllib.request.proxy_bypass(req.host):
-            raise urllib.error.URLError(
-                f"the proxy {redacted_proxy(proxy)!r} set for {req.type} is not an http or https"
-                " proxy, the only kinds wheelplan goes through"
-            )
-
-    https_open = http_open
-
-
 def opener() -> urllib.request.OpenerDirector:
-    """urllib's default opener less its `file:`, `ftp:` and `data:` handlers. Proxies are
-    the environment's (HTTP_PROXY, HTTPS_PROXY, NO_PROXY, as read when this is called,
-    and ALL_PROXY for a scheme with none of its own, as pip and uv read it), for http
-    and https alone: urllib's handler opens a URL of any scheme it has a proxy for
-    through it (ftp_proxy would fetch `ftp:` URLs over http)."""
-    found = urllib.request.getproxies()
-    proxies = {
-        scheme: url
-        for scheme in ("http", "https")
-        if (url := found.get(scheme) or found.get("all"))
-    }
-    spoken = {scheme: url for scheme, url in proxies.items() if _speaks_http(url)}
+    """urllib's default opener less its `file:`, `ftp:` and `data:` handlers, through
+    the environment's proxies (`proxies`)."""
     opener = urllib.request.OpenerDirector()
     for handler in (
-        _OtherProxies({scheme: url for scheme, url in proxies.items() if scheme not in spoken}),
-        urllib.request.ProxyHandler(spoken),
-        urllib.request.HTTPHandler(),
-        urllib.request.HTTPSHandler(),
+        *proxies.handlers(proxies.from_environment()),
         _Errors(),
         _Redirects(),
         urllib.request.HTTPErrorProcessor(),
