@@ -877,8 +877,10 @@ def test_proxies_from_the_environment_are_used(
         if how == "https proxy":
             _proxy_environment(monkeypatch, https=proxy)
             url = f"https://127.0.0.1:{port}/{beta.name}"
-            with pytest.raises(Refused, match="download failed: Tunnel connection failed: 502"):
-                fetch.fetch([_locked(beta, url)], str(folder), pauses=NO_PAUSES)
+            assert _refusal(_locked(beta, url), folder) == (
+                f"download failed: cannot connect through the proxy {proxy!r} set for https:"
+                f" Tunnel connection failed: 502 Bad Gateway; tried {len(NO_PAUSES) + 1} times"
+            )
             # A 502 may pass: tried again after each pause.
             assert seen == [("CONNECT", f"127.0.0.1:{port}")] * (len(NO_PAUSES) + 1)
             return
@@ -890,6 +892,33 @@ def test_proxies_from_the_environment_are_used(
         (fetched,) = fetch.fetch([_locked(beta, url)], str(folder))
     assert Path(fetched.path).read_bytes() == beta.read_bytes()
     assert seen == ([] if how == "no proxy" else [("GET", url)])
+
+
+def _closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on: a connection to it is refused."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        return int(listener.getsockname()[1])
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_proxy_that_refuses_the_connection_is_named_as_the_one_that_failed(
+    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch, scheme: str
+) -> None:
+    """A proxy that takes no connection was refused in the server's words, '[Errno 111]
+    Connection refused', naming no proxy, where pip 26.3 says 'Failed to connect to
+    proxy http://user:****@...'. A host NO_PROXY names fails as its own."""
+    beta = wheels / BETA.filename
+    port = _closed_port()
+    proxy = f"http://user:s3cret@127.0.0.1:{port}"
+    _proxy_environment(monkeypatch, **{scheme: proxy}, no="localhost")
+    assert _refusal(_locked(beta, f"{scheme}://wheels.invalid/{beta.name}"), tmp_path / "dl") == (
+        f"download failed: cannot connect through the proxy 'http://user:****@127.0.0.1:{port}'"
+        f" set for {scheme}: [Errno 111] Connection refused; tried {len(NO_PAUSES) + 1} times"
+    )
+    bypassed = _locked(beta, f"{scheme}://localhost:{port}/{beta.name}")
+    assert _refusal(bypassed, tmp_path / "dl") == (
+        f"download failed: [Errno 111] Connection refused; tried {len(NO_PAUSES) + 1} times"
+    )
 
 
 @pytest.mark.parametrize("to", ["bypassed", "proxied"])

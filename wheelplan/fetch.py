@@ -39,6 +39,7 @@ from planner.plan import Plan
 from planner.redaction import redacted
 from wheelplan import urlopener
 from wheelplan.contentencoding import Undecodable, as_sent, decoded
+from wheelplan.proxies import ProxyFailed
 
 CHUNK = 1024 * 1024
 # A download with no size in the lock stops here (the planner's own archive limit).
@@ -418,6 +419,8 @@ def _fetch_one(
         ) from None
     except urllib.error.URLError as error:
         reason = _timed_out() if isinstance(error.reason, TimeoutError) else error.reason
+        if isinstance(error, ProxyFailed):
+            reason = error.said(reason)
         raise Refused.one(_subject(wheel), f"download failed: {reason}{_tried(tries)}") from None
     except TimeoutError:  # in the body: urllib wraps only the connection's in a URLError
         raise Refused.one(

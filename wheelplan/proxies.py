@@ -1,14 +1,19 @@
-"""The proxies a download goes through, as the environment names them.
+"""The proxies a download goes through, as the environment names them, and their failures.
 
 urllib takes a proxy's scheme for the URL's new one (a `socks5://` proxy made an http
-download a `socks5:` one) and opens a URL of any scheme it has a proxy for: each is
-kept here to what pip and uv do.
+download a `socks5:` one), opens a URL of any scheme it has a proxy for, and fails
+through a proxy in the words it fails without one: `Connection refused` of the proxy's
+address read as the server's. Each is kept here to what pip and uv do.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from planner.redaction import redacted_proxy
 
@@ -32,9 +37,62 @@ def handlers(proxies: dict[str, str]) -> tuple[urllib.request.BaseHandler, ...]:
     return (
         _OtherProxies({scheme: url for scheme, url in proxies.items() if scheme not in spoken}),
         urllib.request.ProxyHandler(spoken),
-        urllib.request.HTTPHandler(),
-        urllib.request.HTTPSHandler(),
+        _Opener(spoken),
     )
+
+
+class ProxyFailed(urllib.error.URLError):
+    """The connection through a proxy failed (the proxy refused it, or refused to
+    tunnel): said as the proxy's, as pip says 'Failed to connect to proxy'. Its reason
+    is the connection's error, which may pass as any connection's may."""
+
+    def __init__(self, proxy: str, scheme: str, reason: OSError) -> None:
+        super().__init__(reason)
+        self.proxy = proxy
+        self.scheme = scheme
+
+    def said(self, reason: object) -> str:
+        """`reason`, the failure in words, as the proxy's (its password hidden)."""
+        return (
+            f"cannot connect through the proxy {redacted_proxy(self.proxy)!r} set for"
+            f" {self.scheme}: {reason}"
+        )
+
+
+@contextlib.contextmanager
+def _as_the_proxy_s(req: urllib.request.Request, proxies: dict[str, str]) -> Iterator[None]:
+    """A connection's failure, where `req` goes through a proxy, raised as the proxy's."""
+    try:
+        yield
+    except urllib.error.HTTPError:
+        raise
+    except urllib.error.URLError as error:
+        origin = urlsplit(req.full_url)
+        proxy = proxies.get(origin.scheme)
+        # ProxyHandler's choice: through the proxy, unless NO_PROXY names the host.
+        bypassed = urllib.request.proxy_bypass(origin.netloc)
+        if proxy is None or bypassed or not isinstance(error.reason, OSError):
+            raise
+        raise ProxyFailed(proxy, origin.scheme, error.reason) from None
+
+
+class _Opener(urllib.request.HTTPSHandler):
+    """urllib's http and https handlers in one, a connection's failure through a proxy
+    said as the proxy's."""
+
+    def __init__(self, proxies: dict[str, str]) -> None:
+        super().__init__()
+        self.proxies = proxies
+
+    http_request = urllib.request.AbstractHTTPHandler.do_request_
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        with _as_the_proxy_s(req, self.proxies):
+            return self.do_open(http.client.HTTPConnection, req)
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        with _as_the_proxy_s(req, self.proxies):
+            return super().https_open(req)
 
 
 def _speaks_http(proxy: str) -> bool:
@@ -64,4 +122,4 @@ class _OtherProxies(urllib.request.BaseHandler):
     https_open = http_open
 
 
-__all__ = ["from_environment", "handlers"]
+__all__ = ["ProxyFailed", "from_environment", "handlers"]
