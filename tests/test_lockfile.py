@@ -1456,6 +1456,57 @@ def test_a_stalled_download_is_refused_as_timed_out_after_its_tries(
     assert not (tmp_path / "dl").exists()
 
 
+@pytest.mark.parametrize("command", ["plan", "install"])
+def test_timeout_sets_how_long_a_download_waits_for_a_stalled_server(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, command: str
+) -> None:
+    """pip takes --timeout and uv UV_HTTP_TIMEOUT: wheelplan waited 30 s, told or not."""
+    beta = wheels / BETA.filename
+    release = threading.Event()
+
+    def stall(handler: http.server.SimpleHTTPRequestHandler) -> bool:
+        release.wait(60)
+        handler.close_connection = True
+        return True
+
+    try:
+        with serve(wheels, stall) as base:
+            url = f"{base}/{beta.name}"
+            lock = write_pylock(
+                tmp_path / "pylock.toml",
+                [LockPackage("beta", "2.0", wheels=(wheel_entry(beta, url=url),))],
+            )
+            before = snapshot(target.parent.parent)
+            # A cache of its own: the session's holds this wheel, downloaded before.
+            result = cli(
+                command,
+                *("--lock", lock, "--python", target, "--timeout", "0.2"),
+                *("--cache-dir", tmp_path / "cache"),
+            )
+            release.set()
+    finally:
+        release.set()
+    assert result.returncode == 1, result.stderr
+    assert errors(result) == [
+        f"error: {url}: download failed: timed out: nothing came from the server in 0.2"
+        f" seconds; tried {len(fetch.RETRY_PAUSES) + 1} times"
+    ]
+    assert snapshot(target.parent.parent) == before
+
+
+@pytest.mark.parametrize("command", ["plan", "install"])
+def test_a_timeout_that_is_not_a_positive_number_of_seconds_is_a_usage_error(
+    tmp_path: Path, target: Path, wheels: Path, cli: Cli, command: str
+) -> None:
+    lock = write_pylock(tmp_path / "pylock.toml", [])
+    for value in ("0", "-1", "lots", "nan", "inf", ""):
+        result = cli(command, "--lock", lock, "--python", target, "--timeout", value)
+        assert result.returncode == 2, (value, result.stderr)
+        assert result.stderr.splitlines()[-1].endswith(
+            f"argument --timeout: expected a positive number of seconds, got {value!r}"
+        ), result.stderr
+
+
 def test_a_server_that_takes_no_connection_is_refused_as_timed_out(
     tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

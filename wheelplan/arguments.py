@@ -4,9 +4,10 @@ type them, and what the commands read back from them."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Callable, Collection, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from applier import cachedir, links
 from planner.limits import Limits
@@ -147,6 +148,13 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
         " `apply --wheel-dir` (default: downloads go to the user cache, `path` wheels"
         " are read where they are)",
     )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="with --lock: how long a download waits for the connection or its next byte"
+        " before a try fails, as pip's --timeout and uv's UV_HTTP_TIMEOUT (default 30)",
+    )
     parser.add_argument("--python", type=_path, help=_PYTHON_HELP)
     _folder_arguments(parser)
     parser.add_argument(
@@ -219,23 +227,28 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def _positive(expected: str) -> Callable[[str], int]:
-    """An argument type for a positive whole number, refused as a usage error otherwise."""
+_Number = TypeVar("_Number", int, float)
 
-    def parse(text: str) -> int:
+
+def _positive(expected: str, number: Callable[[str], _Number]) -> Callable[[str], _Number]:
+    """An argument type for a positive, finite `number`, refused as a usage error
+    otherwise."""
+
+    def parse(text: str) -> _Number:
         try:
-            value = int(text)
+            value: _Number | None = number(text)
         except ValueError:
-            value = 0
-        if value < 1:
+            value = None
+        if value is None or not 0 < value < math.inf:
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
 
     return parse
 
 
-_limit = _positive("a positive whole number")
-_jobs = _positive("a positive number of workers")
+_limit = _positive("a positive whole number", int)
+_jobs = _positive("a positive number of workers", int)
+_seconds = _positive("a positive number of seconds", float)
 
 
 def _jobs_argument(parser: argparse.ArgumentParser, workers: str) -> None:

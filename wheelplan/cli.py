@@ -201,6 +201,7 @@ def _plan_command(args: argparse.Namespace) -> int:
                     # Downloads need a home even under --no-cache: the plan points there.
                     str(args.cache_dir) if args.cache_dir else None,
                     manifests,
+                    args.timeout,
                 )
             finally:
                 if downloads is not None:

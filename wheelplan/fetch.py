@@ -45,7 +45,7 @@ CHUNK = 1024 * 1024
 # A download with no size in the lock stops here (the planner's own archive limit).
 MAX_DOWNLOAD = 8 * 1024**3
 # How long a download waits for the connection or its next byte before the try fails,
-# as uv waits (pip waits 15 s).
+# unless told (--timeout), as uv waits (pip waits 15 s).
 TIMEOUT = 30.0
 # The pauses before each new try of a download that failed in a way that can pass (the
 # connection refused, reset or cut short, a timeout, a 5xx, 408 or 429 answer): three
@@ -66,6 +66,15 @@ class Fetched:
     sha256: str
     # Whether this run put it at `path` (downloaded or copied), not found it there.
     stored_now: bool = False
+
+
+@attrs.frozen
+class _Tries:
+    """How each download is tried: the pauses before each new try, and how long a try
+    waits for the connection or its next byte."""
+
+    pauses: Sequence[float]
+    timeout: float
 
 
 @attrs.define
@@ -169,12 +178,12 @@ def _open_local(path: str) -> int:
         raise Refused.one(path, f"cannot read wheel: {error.strerror}") from None
 
 
-def _source(wheel: LockedWheel) -> BinaryIO:
+def _source(wheel: LockedWheel, timeout: float) -> BinaryIO:
     """The wheel's bytes: the file a `path` names, or the `url`'s response."""
     if wheel.path is not None:
         return open(_open_local(wheel.path), "rb", buffering=0)
     assert wheel.url is not None
-    response: BinaryIO = urlopener.OPENER.open(urlopener.request(wheel.url), timeout=TIMEOUT)
+    response: BinaryIO = urlopener.OPENER.open(urlopener.request(wheel.url), timeout=timeout)
     return response
 
 
@@ -186,7 +195,7 @@ class _Parts:
     """The part files being written, so that a stopped fetch leaves none behind.
 
     Ctrl-C and SIGTERM reach the main thread only, and the process then ends without
-    waiting for the workers (one may wait TIMEOUT seconds for a slow server's next byte): the
+    waiting for the workers (one may wait its timeout for a slow server's next byte): the
     main thread removes what they are writing (`stop`), and from then on no worker
     makes another or renames one into place. A worker removes its own on a refusal.
     """
@@ -231,7 +240,12 @@ class _Parts:
 
 
 def _store(
-    wheel: LockedWheel, destination: str, slot: _Slot, own_folder: bool, parts: _Parts
+    wheel: LockedWheel,
+    destination: str,
+    slot: _Slot,
+    own_folder: bool,
+    parts: _Parts,
+    timeout: float,
 ) -> str:
     """Download or copy to a temporary name beside `destination`, check, then rename.
 
@@ -239,7 +253,7 @@ def _store(
     the user's `--wheel-dir`), so a refused download removes it if it made it. The
     source is opened first: one that cannot be had makes no file or folder.
     """
-    with _source(wheel) as source:
+    with _source(wheel, timeout) as source:
         checker = _Checker(wheel)
         announced = _announced(source)
         encoding = _header(source, "Content-Encoding")
@@ -383,7 +397,7 @@ def _fetch_one(
     flat: bool,
     slot: _Slot,
     parts: _Parts,
-    pauses: Sequence[float],
+    trying: _Tries,
 ) -> Fetched:
     tries = 1
     try:
@@ -396,9 +410,9 @@ def _fetch_one(
         if os.path.isfile(destination):
             with contextlib.suppress(_Mismatch):
                 return Fetched(wheel, destination, _check_file(open_regular(destination), wheel))
-        for pause in pauses:
+        for pause in trying.pauses:
             try:
-                sha256 = _store(wheel, destination, slot, not flat, parts)
+                sha256 = _store(wheel, destination, slot, not flat, parts, trying.timeout)
                 break
             except Exception as error:
                 if not _may_pass(error) or parts.stopped:
@@ -409,7 +423,7 @@ def _fetch_one(
             slot.bytes_done = 0
             tries += 1
         else:
-            sha256 = _store(wheel, destination, slot, not flat, parts)
+            sha256 = _store(wheel, destination, slot, not flat, parts, trying.timeout)
         return Fetched(wheel, destination, sha256, stored_now=True)
     except _Mismatch as error:
         raise Refused.one(_subject(wheel), str(error)) from None
@@ -418,13 +432,15 @@ def _fetch_one(
             _subject(wheel), f"download failed: HTTP {error.code} {error.reason}{_tried(tries)}"
         ) from None
     except urllib.error.URLError as error:
-        reason = _timed_out() if isinstance(error.reason, TimeoutError) else error.reason
+        reason = (
+            _timed_out(trying.timeout) if isinstance(error.reason, TimeoutError) else error.reason
+        )
         if isinstance(error, ProxyFailed):
             reason = error.said(reason)
         raise Refused.one(_subject(wheel), f"download failed: {reason}{_tried(tries)}") from None
     except TimeoutError:  # in the body: urllib wraps only the connection's in a URLError
         raise Refused.one(
-            _subject(wheel), f"download failed: {_timed_out()}{_tried(tries)}"
+            _subject(wheel), f"download failed: {_timed_out(trying.timeout)}{_tried(tries)}"
         ) from None
     except Undecodable as error:
         raise Refused.one(_subject(wheel), f"download failed: {error}") from None
@@ -439,9 +455,9 @@ def _fetch_one(
         slot.done = True
 
 
-def _timed_out() -> str:
+def _timed_out(timeout: float) -> str:
     """A stalled server said as such: the socket's own words are 'timed out' alone."""
-    return f"timed out: nothing came from the server in {TIMEOUT:g} seconds"
+    return f"timed out: nothing came from the server in {timeout:g} seconds"
 
 
 def _tried(tries: int) -> str:
@@ -497,6 +513,7 @@ def fetch(
     jobs: int = 8,
     progress: Progress | None = None,
     pauses: Sequence[float] | None = None,
+    timeout: float | None = None,
 ) -> tuple[Fetched, ...]:
     """Local, checked files for `wheels`; downloads run in parallel.
 
@@ -505,7 +522,8 @@ def fetch(
     user cache of applier/cachedir.py) in `downloads/`, one folder per hash.
     Raises Refused with every problem once all downloads have finished. A download
     that fails in a way that can pass is tried again after each of `pauses` (seconds;
-    default `RETRY_PAUSES`).
+    default `RETRY_PAUSES`), each try waiting `timeout` seconds (default `TIMEOUT`) for
+    the connection or its next byte.
     """
     folder = store_folder(wheel_dir, cache_dir)
     # A fetch that fails leaves no folder it made on the way (downloads/, the cache, a
@@ -521,6 +539,9 @@ def fetch(
     slots = [_Slot() for _ in wheels]
     total = sum(wheel.size or 0 for wheel in wheels if _stored(wheel, bool(wheel_dir)))
     parts = _Parts()
+    trying = _Tries(
+        RETRY_PAUSES if pauses is None else pauses, TIMEOUT if timeout is None else timeout
+    )
     pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(wheels) or 1)))
     try:
         futures: list[Future[Fetched]] = [
@@ -531,7 +552,7 @@ def fetch(
                 bool(wheel_dir),
                 slot,
                 parts,
-                RETRY_PAUSES if pauses is None else pauses,
+                trying,
             )
             for wheel, slot in zip(wheels, slots, strict=True)
         ]

@@ -76,8 +76,10 @@ def plan_lock(
     progress: Progress | None = None,
     cache_dir: str | None = None,
     manifests: ManifestCache | None = None,
+    timeout: float | None = None,
 ) -> LockPlan:
-    """Select from the lock for the target, fetch and check every wheel, then plan them."""
+    """Select from the lock for the target, fetch and check every wheel (each try of a
+    download waiting `timeout` seconds for a byte, default fetch's), then plan them."""
     # Only lock installs need the TOML reader and the fetcher: keep them off start-up.
     from planner import lockfile
     from wheelplan import fetch
@@ -85,7 +87,9 @@ def plan_lock(
     target = probe(python, place=place)
     check_externally_managed(target, request.break_system_packages)  # before any download
     selection = lockfile.read(lock, target.markers, target.tags, extras, groups)
-    fetched = fetch.fetch(selection.wheels, wheel_dir, cache_dir=cache_dir, progress=progress)
+    fetched = fetch.fetch(
+        selection.wheels, wheel_dir, cache_dir=cache_dir, progress=progress, timeout=timeout
+    )
     request = attrs.evolve(
         request,
         wheels=tuple(item.path for item in fetched),
