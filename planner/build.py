@@ -195,11 +195,13 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     problems += gone_away.problems
     warnings += gone_away.warnings
 
-    written = {entry.path for entry in settlement.files}
-    folders = {path.rpartition("/")[0] for path in written}  # "" is the prefix
+    written = frozenset(entry.path for entry in settlement.files)
+    folders = frozenset(path.rpartition("/")[0] for path in written)  # "" is the prefix
     ground = Ground(
         target=target,
         disk=disk,
+        written=written,
+        folders=folders,
         on_disk=disk.existing(written, folders),
         kept_owner_of=kept_owner_of,
         gone_owner_of=gone_away.owner_of,
@@ -210,13 +212,13 @@ def make_plan(request: Request, target: TargetInfo) -> Plan:
     landed = land(settlement.files, ground, request.prefer, wheel_named, wheel_of, losses)
     files = list(landed.files)
     problems += landed.problems
-    removed = plan_removals(ground, written, gone, kept_copies)
+    removed = plan_removals(ground, gone, kept_copies)
     problems += removed.problems
     warnings += [left_in_metadata(installed[name], left) for name, left in removed.theirs.items()]
     warnings += [left_needed(installed[name].named, left) for name, left in removed.needed.items()]
     # A loser's bytecode of a source it lost goes too, unless another kept owner lists
     # it; so does a kept owner's of a source written again (stale with the new mtime).
-    bytecode = stale_bytecode(removed.files, written, folders, ground, losses.add_bytecode())
+    bytecode = stale_bytecode(removed.files, ground, losses.add_bytecode())
     removals = {**removed.files, **{entry.path: entry for entry in bytecode}}
     rewrites = losses.record_rewrites(target.prefix)
     if removals or rewrites:  # the settled files are in path order already

@@ -58,9 +58,9 @@ def plan_folders(
                 )
             )
 
-    written = {entry.path for entry in settled}
+    written = ground.written
     directories = sorted(
-        _with_ancestors({entry.path.rpartition("/")[0] for entry in (*settled, *rewrites)})
+        _with_ancestors(ground.folders.union(entry.path.rpartition("/")[0] for entry in rewrites))
     )
     written_folders = set(directories)
     points = MountPoints(prefix)

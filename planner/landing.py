@@ -39,11 +39,14 @@ class Landed:
 @attrs.frozen
 class Ground:
     """What a settled file may meet in the target: its listing, the settled paths
-    that exist there, the installed distributions listing each path (kept, or
-    going), where each path really leads, and the environment's own files."""
+    (`written`), their folders and those of them that exist there, the installed
+    distributions listing each path (kept, or going), where each path really leads,
+    and the environment's own files."""
 
     target: TargetInfo
     disk: Listing
+    written: frozenset[str]
+    folders: frozenset[str]  # "" is the prefix
     on_disk: Set[str]
     kept_owner_of: Mapping[str, Sequence[Installed]]
     gone_owner_of: Mapping[str, Sequence[str]]
@@ -63,7 +66,7 @@ def land(
     distributions share or lose."""
     target, kept_owner_of, on_disk = ground.target, ground.kept_owner_of, ground.on_disk
     # Only these paths meet the target; every other settled entry is planned as it is.
-    touched = {*on_disk, *(kept_owner_of.keys() & {entry.path for entry in settled})}
+    touched = on_disk | ground.written.intersection(kept_owner_of)
     files: list[FileEntry] = []
     onto_folders: list[str] = []
     problems: list[Problem] = []

@@ -9,7 +9,7 @@ here, so that a removal never takes what is not its own.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Mapping, Sequence, Set
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -63,11 +63,12 @@ class Removals:
 
 
 def plan_removals(
-    ground: Ground, written: Set[str], reasons: Mapping[str, str], kept: Iterable[Installed]
+    ground: Ground, reasons: Mapping[str, str], kept: Iterable[Installed]
 ) -> Removals:
     """Remove each file of the distributions that go (`reasons` says why each goes)
-    that the plan neither writes (`written`) nor keeps for another."""
+    that the plan neither writes nor keeps for another."""
     prefix, real, kept_owner_of = ground.target.prefix, ground.real, ground.kept_owner_of
+    written = ground.written
     files: dict[str, FileEntry] = {}
     # Where each path really leads: a row may name a file by another path (`lib64/` is
     # `lib/` in a venv), which must not take a file that stays or that goes already.
@@ -125,18 +126,15 @@ def plan_removals(
 
 
 def stale_bytecode(
-    removed: Mapping[str, FileEntry],
-    written: Set[str],
-    folders: Iterable[str],
-    ground: Ground,
-    given_up: Mapping[str, Collection[str]],
+    removed: Mapping[str, FileEntry], ground: Ground, given_up: Mapping[str, Collection[str]]
 ) -> list[FileEntry]:
     """The cached bytecode of each source removed or written again, which would be
     stale, unless a kept distribution still lists it (one that has not `given_up` its
     row): it is looked for only where a folder's `__pycache__` holds anything (in a
     fresh environment, nowhere)."""
+    written = ground.written
     pycache = _pycache_listings(
-        {*folders, *(path.rpartition("/")[0] for path in removed)}, ground.disk
+        ground.folders.union(path.rpartition("/")[0] for path in removed), ground.disk
     )
     if not pycache:
         return []
